@@ -1,0 +1,69 @@
+"""Unix listening sockets: refuse a live one, replace a stale one, set the mode, clean up."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class SocketInUse(OSError):
+    """Another process is already listening on the socket path."""
+
+
+def _someone_listens(path: Path) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(1.0)
+        probe.connect(str(path))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
+@dataclass
+class UnixListener:
+    """A bound, listening Unix socket and the inode of the file it created."""
+
+    path: Path
+    sock: socket.socket
+    inode: int
+
+    def close(self) -> None:
+        """Close the socket and remove the file, but only if it is still ours (same inode)."""
+        self.sock.close()
+        with contextlib.suppress(OSError):
+            if os.lstat(self.path).st_ino == self.inode:
+                self.path.unlink()
+
+
+def bind_unix(path: Path, mode: int = 0o660) -> UnixListener:
+    """A listening socket at ``path``; creates the directory, removes a stale socket.
+
+    Raises SocketInUse when a live process listens there, FileExistsError when the path is
+    something other than a socket (never deleted), and OSError for anything else (permissions,
+    a path over the 108-byte limit).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() or path.is_symlink():
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            raise FileExistsError(f"{path} exists and is not a socket; not touching it")
+        if _someone_listens(path):
+            raise SocketInUse(f"another process is already listening on {path}")
+        path.unlink()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(str(path))
+        os.chmod(path, mode)
+        sock.listen(128)
+        inode = os.lstat(path).st_ino
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return UnixListener(path=path, sock=sock, inode=inode)

@@ -1,0 +1,70 @@
+"""The ``ipamx-spy`` command: a thin typer front-end over the library.
+
+Each command lives in ``ipamx_spy/commands/<name>.py`` as a ``register(app)`` function that
+adds its commands to the app. A command parses options, calls one library function, renders
+the result, and turns library errors into ``typer.Exit(code)``. Diagnostics go to stderr so that
+stdout stays machine-readable.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+from . import __version__
+
+COMMAND_MODULES = (
+    "proxy",
+    "serve",
+    "status",
+    "replay",
+    "mock",
+    "check",
+    "drive",
+    "show",
+    "export",
+    "notes",
+    "attach",
+    "plugin",
+)
+
+app = typer.Typer(
+    name="ipamx-spy",
+    help="Watch, record, replay and explain Docker libnetwork plugin traffic.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ipamx-spy {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Watch, record, replay and explain Docker libnetwork plugin traffic."""
+
+
+def _register_all() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"ipamx_spy.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"ipamx_spy.commands.{name}":
+                continue
+            raise
+        module.register(app)
+
+
+_register_all()
+
+
+def main() -> None:
+    app()

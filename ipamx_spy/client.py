@@ -1,0 +1,124 @@
+"""A small blocking plugin client: send raw request bytes, get one parsed answer back.
+
+Used by replay and by the dockerd emulator, which run one request at a time per connection,
+as dockerd does. The proxy itself does not use it (its I/O lives in ``ipamx_spy.aio``).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass, field
+
+from . import tap
+from .address import Address
+
+DOCKER_ACCEPT = "application/vnd.docker.plugins.v1.2+json"
+
+
+class PluginUnreachable(ConnectionError):
+    """The plugin could not be dialled, or closed the connection without an answer."""
+
+
+class PluginProtocolError(ValueError):
+    """The plugin answered with something that is not HTTP/1.1 (or too large)."""
+
+
+def docker_request(
+    endpoint: str,
+    body: bytes = b"",
+    *,
+    host: str = "",
+    accept: str = DOCKER_ACCEPT,
+) -> bytes:
+    """The exact bytes dockerd writes for a plugin call (PROTOCOL.md 1.2 header order).
+
+    ``host=""`` gives the empty ``Host:`` of dockerd before 20.10.26 / 23.0.7 / 24.0.5.
+    """
+    head = (
+        f"POST /{endpoint} HTTP/1.1\r\n"
+        f"Host: {host}\r\n"
+        "User-Agent: Go-http-client/1.1\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        f"Accept: {accept}\r\n"
+        "\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+def dial(address: Address, timeout: float | None) -> socket.socket:
+    """Connect to a plugin. Raises PluginUnreachable with the reason."""
+    try:
+        if address.kind == "unix":
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            sock.connect(address.path)
+        elif address.kind == "tcp":
+            sock = socket.create_connection((address.host, address.port), timeout=timeout)
+        else:
+            raise PluginUnreachable(f"cannot dial {address}")
+    except OSError as exc:
+        raise PluginUnreachable(f"dial {address}: {exc.strerror or exc}") from exc
+    return sock
+
+
+@dataclass
+class PluginConnection:
+    """One keep-alive connection to a plugin; reconnects when the plugin closed it."""
+
+    address: Address
+    timeout: float | None = 30.0
+    max_body: int = tap.DEFAULT_MAX_BODY
+    _sock: socket.socket | None = field(default=None, init=False, repr=False)
+    _tap: tap.ResponseTap | None = field(default=None, init=False, repr=False)
+
+    def call(self, raw_request: bytes, method: str = "POST") -> tuple[tap.Message, float]:
+        """Send one request; return the answer and the time it took in milliseconds.
+
+        Raises PluginUnreachable (dial failure, closed without answer, timeout) or
+        PluginProtocolError (malformed answer). The connection is dropped after either.
+        """
+        if self._sock is None:
+            self._sock = dial(self.address, self.timeout)
+            self._tap = tap.ResponseTap(self.max_body)
+        assert self._tap is not None
+        started = time.perf_counter()
+        try:
+            self._sock.sendall(raw_request)
+            self._tap.expect(method)
+            message = self._read_answer()
+        except (OSError, PluginProtocolError, PluginUnreachable) as exc:
+            self.close()
+            if isinstance(exc, TimeoutError | socket.timeout):
+                raise PluginUnreachable(f"{self.address}: no answer within {self.timeout} s") from exc
+            if isinstance(exc, OSError):
+                raise PluginUnreachable(f"{self.address}: {exc.strerror or exc}") from exc
+            raise
+        elapsed = (time.perf_counter() - started) * 1000
+        if not (message.keep_alive and self._tap.reusable()):
+            self.close()
+        return message, elapsed
+
+    def _read_answer(self) -> tap.Message:
+        assert self._sock is not None and self._tap is not None
+        while True:
+            result = self._tap.next_message()
+            if isinstance(result, tap.Message):
+                return result
+            if isinstance(result, tap.TapError):
+                raise PluginProtocolError(f"{self.address}: {result.message}")
+            if result is tap.CLOSED:
+                raise PluginUnreachable(f"{self.address}: closed the connection without an answer")
+            self._tap.feed(self._sock.recv(65536))
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+        self._sock = None
+        self._tap = None
+
+    def __enter__(self) -> PluginConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,78 @@
+"""The live view: a session sink that prints each exchange as it completes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from rich.console import Console
+from rich.text import Text
+
+from . import render
+from .findings import Finding
+from .recording import Exchange
+
+
+class Checker(Protocol):
+    def check(self, exchange: Exchange) -> list[Finding]: ...
+
+
+@dataclass
+class LiveView:
+    """Prints to ``console``: a block per exchange, one line (``compact``) or JSON (``json``).
+
+    ``checker`` (the validator) adds its findings inline. Errors of the recording sink and
+    requests that wait too long are announced on ``diagnostics``.
+    """
+
+    console: Console
+    diagnostics: Console
+    mode: str = "full"
+    view: render.View = field(default_factory=render.View)
+    checker: Checker | None = None
+    findings: list[Finding] = field(default_factory=list)
+    on_finding: Callable[[Finding], None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in {"full", "compact", "json", "quiet"}:
+            raise ValueError(f"unknown live view mode {self.mode!r}")
+
+    def on_record(self, record: dict[str, Any], exchange: Exchange | None) -> None:
+        if self.mode == "json":
+            self.console.file.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self.console.file.flush()
+        found = self._check(exchange) if exchange is not None else []
+        if self.mode == "json" or self.mode == "quiet":
+            return
+        kind = record.get("type")
+        if exchange is not None:
+            self._print_exchange(exchange, found)
+        elif kind == "marker":
+            self.console.print(render.marker_rule(str(record["text"])))
+        elif kind == "fault":
+            self.console.print(Text(f"connection c{record['conn']}: {record['message']}",
+                                    style="bold red"))
+
+    def _check(self, exchange: Exchange) -> list[Finding]:
+        if self.checker is None:
+            return []
+        found = self.checker.check(exchange)
+        self.findings += found
+        return found
+
+    def _print_exchange(self, exchange: Exchange, found: Sequence[Finding]) -> None:
+        if self.mode == "compact":
+            self.console.print(render.compact_line(exchange, found), soft_wrap=True)
+        else:
+            self.console.print(render.exchange_panel(exchange, view=self.view, findings=found))
+
+    def on_waiting(self, seq: int, conn: int, endpoint: str, waited_s: float) -> None:
+        self.diagnostics.print(Text(
+            f"#{seq} c{conn} {endpoint}: still waiting for the plugin after {waited_s:.0f} s "
+            "(dockerd has no timeout for plugin calls: the docker command hangs meanwhile)",
+            style="bold yellow"))
+
+    def on_sink_error(self, message: str) -> None:
+        self.diagnostics.print(Text(f"ipamx-spy: {message}", style="bold red"))

@@ -1,0 +1,243 @@
+"""The proxy's sans-IO half: the session that numbers, records and announces exchanges.
+
+Theory of operation
+-------------------
+``ipamx_spy.aio.relay`` moves bytes; this module decides everything else. For each docker-side
+connection the relay reports ``open``; for each complete request it asks ``begin`` for a sequence
+number; when the answer is ready it calls ``complete`` with the request, the answer and any fault,
+and only then writes the answer to the docker side. ``complete`` writes the exchange record to
+the recording *before* returning, so a kill -9 never loses an exchange whose answer was sent.
+
+Answers ipamx-spy makes itself (upstream unreachable, malformed request, body too large) are
+built by ``spy_answer``: HTTP 500/400/413 with ``{"Err": "ipamx-spy: ..."}``, which dockerd
+prints as ``<Interface>.<Method>: ipamx-spy: ...``.
+
+Recording sink policy (``on_record_error``): ``continue`` (default) keeps relaying when the
+recording cannot be written (disk full, file removed), holds the records in memory, retries them
+before every later write and says so loudly; ``refuse`` answers every later request with a 500
+until a write succeeds again, so nothing passes unrecorded.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import catalogue, tap
+from .app import CONTENT_TYPE
+from .recording import Exchange, Fault, Message, RecordingWriter, encode_body, go_json
+
+WAITING_AFTER_S = 3.0
+MAX_BACKLOG = 100_000
+
+
+class Sink(Protocol):
+    """Something that wants to hear about the session (the live view, the validator)."""
+
+    def on_record(self, record: dict[str, Any], exchange: Exchange | None) -> None: ...
+
+    def on_waiting(self, seq: int, conn: int, endpoint: str, waited_s: float) -> None: ...
+
+    def on_sink_error(self, message: str) -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pending:
+    seq: int
+    conn: int
+    endpoint: str
+    started: float
+    t: float
+
+
+def _http_date() -> str:
+    return email.utils.formatdate(usegmt=True)
+
+
+def spy_answer(status: int, message: str, *, close: bool = False) -> bytes:
+    """An answer ipamx-spy makes itself, in the shape dockerd reads (``Err`` on non-200)."""
+    body = (go_json({"Err": f"ipamx-spy: {message}"}) + "\n").encode("utf-8")
+    reason = {400: "Bad Request", 404: "Not Found", 413: "Payload Too Large",
+              500: "Internal Server Error", 503: "Service Unavailable"}.get(status, "Error")
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\n"
+        f"Content-Type: {CONTENT_TYPE}\r\n"
+        f"Date: {_http_date()}\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        + ("Connection: close\r\n" if close else "")
+        + "\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+def app_answer(status: int, body: bytes, content_type: str = CONTENT_TYPE) -> bytes:
+    """The bytes of an answer from the built-in plugin, as Go's net/http would frame it."""
+    reason = {200: "OK", 400: "Bad Request", 404: "Not Found",
+              500: "Internal Server Error"}.get(status, "Error")
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\n"
+        f"Content-Type: {content_type}\r\n"
+        f"Date: {_http_date()}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+def to_record_message(message: tap.Message) -> Message:
+    """A tap message as it is stored in a recording."""
+    return Message(
+        method=message.method, target=message.target, status=message.status,
+        reason=message.reason, http_version=message.http_version,
+        headers=message.headers, body=encode_body(message.body),
+    )
+
+
+def parse_answer(raw: bytes, method: str = "POST") -> tap.Message:
+    """Parse an answer ipamx-spy built itself (always well-formed)."""
+    response_tap = tap.ResponseTap(max_body=len(raw) + 1)
+    response_tap.expect(method)
+    response_tap.feed(raw)
+    result = response_tap.next_message()
+    assert isinstance(result, tap.Message), result
+    return result
+
+
+Redactor = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass
+class Session:
+    """Numbers exchanges, writes records, tells the sinks. One per proxy run."""
+
+    writer: RecordingWriter | None
+    sinks: Sequence[Sink] = ()
+    on_record_error: str = "continue"
+    redact: Redactor | None = None
+    clock: Callable[[], float] = time.monotonic
+    started: float = field(default=0.0)
+    exchanges: list[Exchange] = field(default_factory=list)
+    pending: dict[int, Pending] = field(default_factory=dict)
+    backlog: list[dict[str, Any]] = field(default_factory=list)
+    dropped: int = 0
+    _next_seq: int = 1
+    _next_conn: int = 1
+    _warned: set[int] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if self.on_record_error not in {"continue", "refuse"}:
+            raise ValueError("on_record_error must be 'continue' or 'refuse'")
+        self.started = self.clock()
+
+    @property
+    def path(self) -> Path | None:
+        return None if self.writer is None else self.writer.path
+
+    def now(self) -> float:
+        return self.clock() - self.started
+
+    @property
+    def refusing(self) -> bool:
+        """True when the recording is failing and the policy is to refuse traffic."""
+        return self.on_record_error == "refuse" and bool(self.backlog)
+
+    # -- connections --------------------------------------------------------------------
+
+    def open(self, peer: str = "docker") -> int:
+        conn = self._next_conn
+        self._next_conn += 1
+        self._emit({"type": "open", "conn": conn, "t": round(self.now(), 6), "peer": peer})
+        return conn
+
+    def close(self, conn: int, reason: str) -> None:
+        unanswered = [p.seq for p in self.pending.values() if p.conn == conn]
+        record: dict[str, Any] = {"type": "close", "conn": conn, "t": round(self.now(), 6),
+                                  "reason": reason}
+        if unanswered:
+            record["unanswered"] = unanswered
+        self._emit(record)
+
+    def marker(self, text: str) -> dict[str, Any]:
+        last = self.exchanges[-1].seq if self.exchanges else 0
+        record = {"type": "marker", "t": round(self.now(), 6), "text": text, "after_seq": last}
+        self._emit(record)
+        return record
+
+    def fault(self, conn: int, fault: Fault, data: bytes) -> None:
+        """A docker-side message that could not be parsed into a request."""
+        self._emit({"type": "fault", "conn": conn, "t": round(self.now(), 6),
+                    **fault.to_json(), "data": encode_body(data[:4096])})
+
+    # -- exchanges ----------------------------------------------------------------------
+
+    def begin(self, conn: int, target: str) -> Pending:
+        seq = self._next_seq
+        self._next_seq += 1
+        started = self.clock()
+        pending = Pending(seq=seq, conn=conn, endpoint=catalogue.endpoint_name(target),
+                          started=started, t=started - self.started)
+        self.pending[seq] = pending
+        return pending
+
+    def complete(
+        self,
+        pending: Pending,
+        request: tap.Message,
+        response: tap.Message | None,
+        *,
+        upstream_ms: float | None,
+        fault: Fault | None = None,
+        answered_by: str = "plugin",
+    ) -> Exchange:
+        """Record a finished exchange. Call before writing the answer to the docker side."""
+        self.pending.pop(pending.seq, None)
+        self._warned.discard(pending.seq)
+        exchange = Exchange(
+            seq=pending.seq, conn=pending.conn, t=pending.t, endpoint=pending.endpoint,
+            request=to_record_message(request),
+            response=None if response is None else to_record_message(response),
+            duration_ms=(self.clock() - pending.started) * 1000,
+            upstream_ms=upstream_ms, fault=fault, answered_by=answered_by,
+        )
+        self.exchanges.append(exchange)
+        self._emit(exchange.to_json(), exchange)
+        return exchange
+
+    def tick(self) -> None:
+        """Tell the sinks about requests that have waited a while (a hung plugin)."""
+        now = self.clock()
+        for pending in list(self.pending.values()):
+            waited = now - pending.started
+            if waited >= WAITING_AFTER_S and pending.seq not in self._warned:
+                self._warned.add(pending.seq)
+                for sink in self.sinks:
+                    sink.on_waiting(pending.seq, pending.conn, pending.endpoint, waited)
+
+    # -- records ------------------------------------------------------------------------
+
+    def _emit(self, record: dict[str, Any], exchange: Exchange | None = None) -> None:
+        stored = self.redact(record) if self.redact is not None else record
+        self._write(stored)
+        for sink in self.sinks:
+            sink.on_record(stored, exchange)
+
+    def _write(self, record: dict[str, Any]) -> None:
+        if self.writer is None:
+            return
+        self.backlog.append(record)
+        try:
+            while self.backlog:
+                self.writer.write(self.backlog[0])
+                self.backlog.pop(0)
+        except OSError as exc:
+            if len(self.backlog) > MAX_BACKLOG:
+                self.dropped += len(self.backlog) - MAX_BACKLOG
+                del self.backlog[: len(self.backlog) - MAX_BACKLOG]
+            message = (f"cannot write the recording {self.writer.path}: {exc.strerror or exc}; "
+                       f"{len(self.backlog)} record(s) held in memory"
+                       + (", refusing traffic" if self.on_record_error == "refuse" else ""))
+            for sink in self.sinks:
+                sink.on_sink_error(message)

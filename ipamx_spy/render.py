@@ -1,0 +1,190 @@
+"""Rich renderings of exchanges: the live view, ``show`` and the SVG export all use these."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+
+from . import catalogue
+from .findings import Finding
+from .recording import Exchange, Message
+
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class View:
+    """What to show of each exchange."""
+
+    headers: bool = True
+    bodies: bool = True
+    annotation: bool = True
+
+
+def status_style(exchange: Exchange) -> str:
+    if exchange.fault is not None or exchange.response is None:
+        return "bold red"
+    if problem(exchange) is not None:
+        return "red"
+    return "green"
+
+
+def problem(exchange: Exchange) -> str | None:
+    """The error dockerd sees in this exchange, or None when it succeeded."""
+    if exchange.fault is not None:
+        return f"{exchange.fault.side} side: {exchange.fault.message}"
+    if exchange.response is None:
+        return "no answer"
+    return catalogue.error_message(exchange.endpoint, exchange.response.status,
+                                   exchange.response.value)
+
+
+def annotation(exchange: Exchange) -> str:
+    """The plain-words sentence for an exchange."""
+    response = exchange.response
+    if response is None or exchange.fault is not None:
+        text = catalogue.explain(exchange.endpoint, exchange.request.value)
+        reason = exchange.fault.message if exchange.fault else "no answer"
+        return f"{text}; it failed: {reason}"
+    return catalogue.explain(exchange.endpoint, exchange.request.value, response.value,
+                             response.status)
+
+
+def _status_text(exchange: Exchange) -> str:
+    if exchange.response is None:
+        return "---"
+    return str(exchange.response.status)
+
+
+def title(exchange: Exchange) -> Text:
+    text = Text()
+    text.append(f"#{exchange.seq} ", style="bold")
+    text.append(f"{exchange.t:9.3f}s ", style="dim")
+    text.append(f"c{exchange.conn} ", style="magenta")
+    text.append(exchange.endpoint, style="bold cyan")
+    text.append(f"  {_status_text(exchange)}", style=status_style(exchange))
+    text.append(f"  {exchange.duration_ms:.1f} ms", style="dim")
+    if exchange.answered_by == "spy":
+        text.append("  (answered by ipamx-spy)", style="yellow")
+    return text
+
+
+def compact_line(exchange: Exchange, findings: Sequence[Finding] = ()) -> Text:
+    """One line per exchange, for ``--compact``."""
+    text = title(exchange)
+    text.append("  ")
+    text.append(annotation(exchange))
+    for finding in findings:
+        text.append(f"  [{finding.code}]", style=SEVERITY_STYLE[finding.severity])
+    return text
+
+
+def _headers(message: Message) -> Text:
+    text = Text()
+    if message.is_request:
+        text.append(f"{message.method} {message.target} HTTP/{message.http_version}\n", style="bold")
+    else:
+        text.append(f"HTTP/{message.http_version} {message.status} {message.reason}\n",
+                    style="bold")
+    for name, value in message.headers:
+        text.append(f"{name}: ", style="blue")
+        text.append(f"{value}\n" if value else "(empty)\n", style="" if value else "dim italic")
+    return text
+
+
+def body_renderable(message: Message) -> RenderableType:
+    stored = message.body
+    encoding = stored.get("encoding")
+    if encoding == "empty":
+        return Text("(empty body)", style="dim italic")
+    if encoding == "json":
+        pretty = json.dumps(stored["json"], indent=2, ensure_ascii=False)
+        return Syntax(pretty, "json", theme="ansi_dark", background_color="default",
+                      word_wrap=True)
+    if encoding == "text":
+        return Text(str(stored["text"]))
+    return Text(f"(binary, base64) {stored.get('base64', '')}", style="dim")
+
+
+def _message_block(label: str, message: Message, view: View) -> list[RenderableType]:
+    parts: list[RenderableType] = [Text(label, style="bold underline")]
+    if view.headers:
+        parts.append(_headers(message))
+    if view.bodies:
+        parts.append(body_renderable(message))
+    return parts
+
+
+def exchange_panel(
+    exchange: Exchange,
+    *,
+    view: View = View(),
+    findings: Sequence[Finding] = (),
+    notes: Sequence[str] = (),
+) -> Panel:
+    """One block per exchange: title, plain words, headers, bodies, findings, notes."""
+    parts: list[RenderableType] = []
+    if view.annotation:
+        parts.append(Text(annotation(exchange), style="italic"))
+    parts += _message_block("docker → plugin", exchange.request, view)
+    if exchange.response is not None:
+        parts += _message_block("plugin → docker", exchange.response, view)
+    if exchange.fault is not None:
+        parts.append(Text(f"fault ({exchange.fault.side} side, {exchange.fault.kind}): "
+                          f"{exchange.fault.message}", style="bold red"))
+    for finding in findings:
+        parts.append(Text(f"{finding.code} {finding.severity}: {finding.message}",
+                          style=SEVERITY_STYLE[finding.severity]))
+    for note in notes:
+        parts.append(Text(f"note: {note}", style="bold yellow"))
+    return Panel(Group(*parts), title=title(exchange), title_align="left",
+                 border_style=status_style(exchange))
+
+
+def marker_rule(text: str) -> Text:
+    return Text(f"──── {text} ────", style="bold yellow")
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile (0 for no values)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def summary_table(exchanges: Iterable[Exchange], title_text: str = "ipamx-spy summary") -> Table:
+    """Exchanges per endpoint, errors, and latency p50/p99."""
+    per: dict[str, list[Exchange]] = {}
+    for exchange in exchanges:
+        per.setdefault(exchange.endpoint, []).append(exchange)
+    table = Table(title=title_text)
+    table.add_column("endpoint", style="cyan")
+    table.add_column("calls", justify="right")
+    table.add_column("errors", justify="right")
+    table.add_column("p50 ms", justify="right")
+    table.add_column("p99 ms", justify="right")
+    everything: list[Exchange] = []
+    for endpoint in sorted(per):
+        rows = per[endpoint]
+        everything += rows
+        table.add_row(*_summary_row(endpoint, rows))
+    if everything:
+        table.add_section()
+        table.add_row(*_summary_row("total", everything), style="bold")
+    return table
+
+
+def _summary_row(label: str, rows: Sequence[Exchange]) -> tuple[str, ...]:
+    durations = [r.duration_ms for r in rows]
+    errors = sum(1 for r in rows if problem(r) is not None)
+    return (label, str(len(rows)), str(errors) if errors else "-",
+            f"{percentile(durations, 0.5):.2f}", f"{percentile(durations, 0.99):.2f}")

@@ -1,0 +1,260 @@
+"""Socket tests of the relay: a real ipamx-spy server between a client and a fake plugin."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fakeplugin import Close, FakePlugin, Stall, chunked, http, ok
+from spyharness import SpyThread
+
+from ipamx_spy import proxy, recording
+from ipamx_spy.address import Address
+from ipamx_spy.aio.listen import SocketInUse, bind_unix
+from ipamx_spy.aio.relay import RelayOptions
+from ipamx_spy.client import PluginConnection, docker_request
+
+POOL_BODY = b'{"AddressSpace":"LocalDefault","Pool":"10.4.4.0/24","SubPool":"","Options":{},"V6":false}\n'
+POOL_ANSWER = {"PoolID": "x/10.4.4.0/24", "Pool": "10.4.4.0/24", "Data": {}}
+
+
+def unix(path: Path) -> Address:
+    return Address(kind="unix", path=str(path))
+
+
+@pytest.fixture
+def plugin(sockdir: Path) -> Iterator[FakePlugin]:
+    with FakePlugin(sockdir / "plugin.sock", {
+        "IpamDriver.RequestPool": lambda body: ok(POOL_ANSWER),
+        "IpamDriver.Chunked": lambda body: chunked({"Address": "10.4.4.2/24"}),
+        "IpamDriver.Close": lambda body: Close(),
+        "IpamDriver.Garbage": lambda body: b"<html>no</html>\r\n\r\n",
+        "IpamDriver.Stall": lambda body: Stall(5.0, ok({})),
+        "IpamDriver.Slow": lambda body: Stall(0.3, ok({"slow": True})),
+        "IpamDriver.Html": lambda body: http(500, b"<html>boom</html>", reason="Oops",
+                                             headers=("Content-Type: text/html",)),
+    }) as fake:
+        yield fake
+
+
+def spy_for(sockdir: Path, plugin: FakePlugin | None, **relay: object) -> SpyThread:
+    upstream = unix(plugin.path if plugin else sockdir / "missing.sock")
+    return SpyThread(sockdir / "spy.sock", RelayOptions(upstream=upstream, app=None, **relay),
+                     record=sockdir / "rec.jsonl")
+
+
+def call(conn: PluginConnection, endpoint: str, body: bytes = b"") -> tuple[int, object]:
+    message, _ = conn.call(docker_request(endpoint, body))
+    return message.status, json.loads(message.body) if message.body else None
+
+
+def test_relays_bytes_verbatim_both_ways(sockdir: Path, plugin: FakePlugin) -> None:
+    raw = docker_request("IpamDriver.RequestPool", POOL_BODY, host="")
+    with spy_for(sockdir, plugin) as spy, PluginConnection(unix(spy.server.options.listen)) as c:
+        answer, _ = c.call(raw)
+    assert plugin.requests[0].raw == raw
+    assert answer.raw == ok(POOL_ANSWER)
+    rec = recording.load(sockdir / "rec.jsonl")
+    (exchange,) = rec.exchanges
+    assert exchange.request.raw() == raw
+    assert exchange.request.headers[0] == ("Host", "")
+    assert exchange.request.body["layout"] == "go"
+    assert exchange.response is not None and exchange.response.raw() == ok(POOL_ANSWER)
+    assert exchange.endpoint == "IpamDriver.RequestPool"
+    assert exchange.upstream_ms is not None and exchange.fault is None
+
+
+def test_keep_alive_uses_one_upstream_connection(sockdir: Path, plugin: FakePlugin) -> None:
+    with spy_for(sockdir, plugin) as spy, PluginConnection(unix(spy.server.options.listen)) as c:
+        for _ in range(5):
+            assert call(c, "IpamDriver.RequestPool", POOL_BODY) == (200, POOL_ANSWER)
+    assert plugin.connections == 1
+    types = [r["type"] for r in recording.load(sockdir / "rec.jsonl").records]
+    assert types == ["open"] + ["exchange"] * 5 + ["close"]
+
+
+def test_concurrent_connections_each_get_their_own_upstream(sockdir: Path,
+                                                            plugin: FakePlugin) -> None:
+    failures: list[object] = []
+
+    def client(listen: Path) -> None:
+        with PluginConnection(unix(listen)) as c:
+            for _ in range(10):
+                result = call(c, "IpamDriver.RequestPool", POOL_BODY)
+                if result != (200, POOL_ANSWER):
+                    failures.append(result)
+
+    with spy_for(sockdir, plugin) as spy:
+        threads = [threading.Thread(target=client, args=(spy.server.options.listen,))
+                   for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert failures == []
+    rec = recording.load(sockdir / "rec.jsonl")
+    assert len(rec.exchanges) == 80
+    assert sorted(e.seq for e in rec.exchanges) == list(range(1, 81))
+    assert len({e.conn for e in rec.exchanges}) == 8
+    assert plugin.connections == 8
+
+
+def test_chunked_answer_is_relayed_and_recorded_as_json(sockdir: Path,
+                                                        plugin: FakePlugin) -> None:
+    with spy_for(sockdir, plugin) as spy, PluginConnection(unix(spy.server.options.listen)) as c:
+        assert call(c, "IpamDriver.Chunked") == (200, {"Address": "10.4.4.2/24"})
+    (exchange,) = recording.load(sockdir / "rec.jsonl").exchanges
+    assert exchange.response is not None
+    assert exchange.response.value == {"Address": "10.4.4.2/24"}
+    assert exchange.response.header("transfer-encoding") == "chunked"
+
+
+@pytest.mark.parametrize(("endpoint", "kind", "words"), [
+    ("IpamDriver.Close", "closed", "closed the connection without answering"),
+    ("IpamDriver.Garbage", "malformed", "malformed answer"),
+])
+def test_plugin_faults_get_a_500_with_err_and_the_proxy_keeps_serving(
+        sockdir: Path, plugin: FakePlugin, endpoint: str, kind: str, words: str) -> None:
+    with spy_for(sockdir, plugin) as spy, PluginConnection(unix(spy.server.options.listen)) as c:
+        status, body = call(c, endpoint, b"{}\n")
+        assert status == 500
+        assert isinstance(body, dict)
+        assert body["Err"].startswith(f"ipamx-spy: upstream unix://{plugin.path}: ")
+        assert words in body["Err"]
+        assert call(c, "IpamDriver.RequestPool", POOL_BODY) == (200, POOL_ANSWER)
+    first = recording.load(sockdir / "rec.jsonl").exchanges[0]
+    assert first.fault is not None and first.fault.side == "plugin" and first.fault.kind == kind
+    assert first.answered_by == "spy"
+
+
+def test_missing_upstream_is_reported_to_docker(sockdir: Path) -> None:
+    with spy_for(sockdir, None) as spy, PluginConnection(unix(spy.server.options.listen)) as c:
+        status, body = call(c, "IpamDriver.RequestPool", POOL_BODY)
+        status2, _ = call(c, "IpamDriver.RequestPool", POOL_BODY)
+    assert status == status2 == 500
+    assert isinstance(body, dict) and "missing.sock" in body["Err"]
+    assert "No such file or directory" in body["Err"]
+    (first, second) = recording.load(sockdir / "rec.jsonl").exchanges
+    assert first.fault is not None and first.fault.kind == "unreachable"
+
+
+def test_upstream_timeout(sockdir: Path, plugin: FakePlugin) -> None:
+    with spy_for(sockdir, plugin, upstream_timeout=0.2) as spy, \
+            PluginConnection(unix(spy.server.options.listen)) as c:
+        status, body = call(c, "IpamDriver.Stall", b"{}\n")
+        assert status == 500 and isinstance(body, dict)
+        assert "no answer within 0.2 s" in body["Err"]
+        assert call(c, "IpamDriver.RequestPool", POOL_BODY) == (200, POOL_ANSWER)
+
+
+def test_plugin_error_page_is_relayed_unchanged(sockdir: Path, plugin: FakePlugin) -> None:
+    with spy_for(sockdir, plugin) as spy, PluginConnection(unix(spy.server.options.listen)) as c:
+        answer, _ = c.call(docker_request("IpamDriver.Html", b"{}\n"))
+    assert answer.status == 500 and answer.reason == "Oops" and answer.body == b"<html>boom</html>"
+    (exchange,) = recording.load(sockdir / "rec.jsonl").exchanges
+    assert exchange.fault is None and exchange.response is not None
+    assert exchange.response.body == {"encoding": "text", "text": "<html>boom</html>"}
+
+
+def test_malformed_request_gets_400_and_other_connections_are_unaffected(
+        sockdir: Path, plugin: FakePlugin) -> None:
+    with spy_for(sockdir, plugin) as spy, PluginConnection(unix(spy.server.options.listen)) as good:
+        assert call(good, "IpamDriver.RequestPool", POOL_BODY)[0] == 200
+        bad = socket.socket(socket.AF_UNIX)
+        bad.connect(str(spy.server.options.listen))
+        bad.sendall(b"POST /x HTTP/1.1\r\nNo colon here\r\n\r\n")
+        reply = b""
+        while chunk := bad.recv(4096):
+            reply += chunk
+        bad.close()
+        assert call(good, "IpamDriver.RequestPool", POOL_BODY)[0] == 200
+    assert reply.startswith(b"HTTP/1.1 400 ")
+    assert b"Connection: close" in reply
+    assert b'"Err":"ipamx-spy: malformed request from the docker side' in reply
+    faults = [r for r in recording.load(sockdir / "rec.jsonl").records if r["type"] == "fault"]
+    assert faults[0]["side"] == "docker"
+
+
+def test_body_over_max_body_gets_413(sockdir: Path, plugin: FakePlugin) -> None:
+    with spy_for(sockdir, plugin, max_body=64) as spy, \
+            PluginConnection(unix(spy.server.options.listen)) as c:
+        answer, _ = c.call(docker_request("IpamDriver.RequestPool", b"{" + b" " * 100 + b"}"))
+    assert answer.status == 413
+    assert plugin.requests == []
+
+
+def test_idle_docker_connection_is_never_closed_by_the_spy(sockdir: Path,
+                                                            plugin: FakePlugin) -> None:
+    with spy_for(sockdir, plugin) as spy, PluginConnection(unix(spy.server.options.listen)) as c:
+        assert call(c, "IpamDriver.RequestPool", POOL_BODY)[0] == 200
+        threading.Event().wait(0.5)
+        sock = c._sock
+        assert call(c, "IpamDriver.RequestPool", POOL_BODY)[0] == 200
+        assert c._sock is sock
+
+
+def test_shutdown_lets_in_flight_exchange_finish(sockdir: Path, plugin: FakePlugin) -> None:
+    spy = spy_for(sockdir, plugin).start()
+    results: list[tuple[int, object]] = []
+
+    def slow_call() -> None:
+        with PluginConnection(unix(spy.server.options.listen)) as c:
+            results.append(call(c, "IpamDriver.Slow", b"{}\n"))
+
+    thread = threading.Thread(target=slow_call)
+    thread.start()
+    while not spy.session.pending:
+        threading.Event().wait(0.01)
+    spy.stop()
+    thread.join()
+    assert results == [(200, {"slow": True})]
+    assert not (sockdir / "spy.sock").exists()
+
+
+def test_waiting_request_is_announced(sockdir: Path, plugin: FakePlugin,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(proxy, "WAITING_AFTER_S", 0.05)
+    seen: list[tuple[int, str]] = []
+
+    class Sink:
+        def on_record(self, record: dict[str, object], exchange: object) -> None:
+            pass
+
+        def on_waiting(self, seq: int, conn: int, endpoint: str, waited_s: float) -> None:
+            seen.append((seq, endpoint))
+
+        def on_sink_error(self, message: str) -> None:
+            pass
+
+    spy = SpyThread(sockdir / "spy.sock",
+                    RelayOptions(upstream=unix(plugin.path), app=None), sinks=(Sink(),))
+    with spy, PluginConnection(unix(spy.server.options.listen)) as c:
+        call(c, "IpamDriver.Slow", b"{}\n")
+    assert seen == [(1, "IpamDriver.Slow")]
+
+
+def test_stale_socket_is_replaced_live_one_refused_mode_set(sockdir: Path) -> None:
+    path = sockdir / "s.sock"
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(str(path))
+    stale.close()
+    listener = bind_unix(path, 0o660)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o660
+    with pytest.raises(SocketInUse):
+        bind_unix(path)
+    listener.close()
+    assert not path.exists()
+
+
+def test_regular_file_at_socket_path_is_never_deleted(sockdir: Path) -> None:
+    path = sockdir / "precious"
+    path.write_text("data")
+    with pytest.raises(FileExistsError):
+        bind_unix(path)
+    assert path.read_text() == "data"
