@@ -85,6 +85,13 @@ class BuiltinPlugin:
         for service in self.services:
             self._routes.update(service.routes())
 
+    def close(self) -> None:
+        """Release what the services hold (state files); call once when serving ends."""
+        for service in self.services:
+            close = getattr(service, "close", None)
+            if close is not None:
+                close()
+
     @property
     def implements(self) -> list[str]:
         return [s.interface for s in self.services]

@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "show",
     "export",
     "notes",
+    "mark",
     "attach",
     "plugin",
 )

@@ -76,3 +76,50 @@ class LiveView:
 
     def on_sink_error(self, message: str) -> None:
         self.diagnostics.print(Text(f"ipamx-spy: {message}", style="bold red"))
+
+
+class DetachedView:
+    """Runs a LiveView in a child process, so rendering never slows the relay.
+
+    The relay hands each record over a queue (a non-blocking put) and goes on; the child
+    rebuilds the exchange and renders it. Under a burst the view may lag; nothing is dropped.
+    ``close()`` waits for the child to render everything and returns its findings.
+    """
+
+    def __init__(self, view: LiveView) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        self._view = view
+        self._queue: Any = context.SimpleQueue()
+        self._results: Any = context.SimpleQueue()
+        self._process = context.Process(target=self._child, name="ipamx-spy live view",
+                                        daemon=True)
+        self._process.start()
+
+    def _child(self) -> None:
+        while (item := self._queue.get()) is not None:
+            kind, payload = item
+            if kind == "record":
+                exchange = Exchange.from_json(payload) if payload.get("type") == "exchange" else None
+                self._view.on_record(payload, exchange)
+            elif kind == "waiting":
+                self._view.on_waiting(*payload)
+            else:
+                self._view.on_sink_error(payload)
+        self._results.put([f.to_json() for f in self._view.findings])
+
+    def on_record(self, record: dict[str, Any], exchange: Exchange | None) -> None:
+        self._queue.put(("record", record))
+
+    def on_waiting(self, seq: int, conn: int, endpoint: str, waited_s: float) -> None:
+        self._queue.put(("waiting", (seq, conn, endpoint, waited_s)))
+
+    def on_sink_error(self, message: str) -> None:
+        self._queue.put(("error", message))
+
+    def close(self) -> list[Finding]:
+        self._queue.put(None)
+        findings = [Finding(**f) for f in self._results.get()]
+        self._process.join(10)
+        return findings

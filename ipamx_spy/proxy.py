@@ -58,33 +58,28 @@ def _http_date() -> str:
     return email.utils.formatdate(usegmt=True)
 
 
-def spy_answer(status: int, message: str, *, close: bool = False) -> bytes:
-    """An answer ipamx-spy makes itself, in the shape dockerd reads (``Err`` on non-200)."""
+REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Payload Too Large",
+           500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+def answer(status: int, body: bytes, content_type: str = CONTENT_TYPE, *,
+           close: bool = False) -> tap.Message:
+    """An answer ipamx-spy writes itself, framed as Go's net/http would frame it."""
+    headers = [("Content-Type", content_type), ("Date", _http_date()),
+               ("Content-Length", str(len(body)))]
+    if close:
+        headers.append(("Connection", "close"))
+    reason = REASONS.get(status, "Error")
+    head = f"HTTP/1.1 {status} {reason}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers)
+    return tap.Message(raw=(head + "\r\n").encode("latin-1") + body, headers=tuple(headers),
+                       body=body, http_version="1.1", status=status, reason=reason,
+                       keep_alive=not close)
+
+
+def spy_answer(status: int, message: str, *, close: bool = False) -> tap.Message:
+    """An answer in the shape dockerd reads for errors: ``{"Err": "ipamx-spy: ..."}``."""
     body = (go_json({"Err": f"ipamx-spy: {message}"}) + "\n").encode("utf-8")
-    reason = {400: "Bad Request", 404: "Not Found", 413: "Payload Too Large",
-              500: "Internal Server Error", 503: "Service Unavailable"}.get(status, "Error")
-    head = (
-        f"HTTP/1.1 {status} {reason}\r\n"
-        f"Content-Type: {CONTENT_TYPE}\r\n"
-        f"Date: {_http_date()}\r\n"
-        f"Content-Length: {len(body)}\r\n"
-        + ("Connection: close\r\n" if close else "")
-        + "\r\n"
-    )
-    return head.encode("latin-1") + body
-
-
-def app_answer(status: int, body: bytes, content_type: str = CONTENT_TYPE) -> bytes:
-    """The bytes of an answer from the built-in plugin, as Go's net/http would frame it."""
-    reason = {200: "OK", 400: "Bad Request", 404: "Not Found",
-              500: "Internal Server Error"}.get(status, "Error")
-    head = (
-        f"HTTP/1.1 {status} {reason}\r\n"
-        f"Content-Type: {content_type}\r\n"
-        f"Date: {_http_date()}\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode("latin-1") + body
+    return answer(status, body, close=close)
 
 
 def to_record_message(message: tap.Message) -> Message:
@@ -94,16 +89,6 @@ def to_record_message(message: tap.Message) -> Message:
         reason=message.reason, http_version=message.http_version,
         headers=message.headers, body=encode_body(message.body),
     )
-
-
-def parse_answer(raw: bytes, method: str = "POST") -> tap.Message:
-    """Parse an answer ipamx-spy built itself (always well-formed)."""
-    response_tap = tap.ResponseTap(max_body=len(raw) + 1)
-    response_tap.expect(method)
-    response_tap.feed(raw)
-    result = response_tap.next_message()
-    assert isinstance(result, tap.Message), result
-    return result
 
 
 Redactor = Callable[[dict[str, Any]], dict[str, Any]]
@@ -126,6 +111,7 @@ class Session:
     _next_seq: int = 1
     _next_conn: int = 1
     _warned: set[int] = field(default_factory=set)
+    _last_records: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.on_record_error not in {"continue", "refuse"}:
@@ -192,7 +178,8 @@ class Session:
         fault: Fault | None = None,
         answered_by: str = "plugin",
     ) -> Exchange:
-        """Record a finished exchange. Call before writing the answer to the docker side."""
+        """Record a finished exchange. Call before writing the answer to the docker side, and
+        ``publish`` after it (the live view never delays an answer)."""
         self.pending.pop(pending.seq, None)
         self._warned.discard(pending.seq)
         exchange = Exchange(
@@ -203,8 +190,13 @@ class Session:
             upstream_ms=upstream_ms, fault=fault, answered_by=answered_by,
         )
         self.exchanges.append(exchange)
-        self._emit(exchange.to_json(), exchange)
+        self._emit(exchange.to_json(), exchange, publish=False)
         return exchange
+
+    def publish(self, exchange: Exchange) -> None:
+        """Tell the sinks about an exchange; call after its answer went to the docker side."""
+        for sink in self.sinks:
+            sink.on_record(self._last_records.pop(exchange.seq), exchange)
 
     def tick(self) -> None:
         """Tell the sinks about requests that have waited a while (a hung plugin)."""
@@ -218,11 +210,16 @@ class Session:
 
     # -- records ------------------------------------------------------------------------
 
-    def _emit(self, record: dict[str, Any], exchange: Exchange | None = None) -> None:
+    def _emit(self, record: dict[str, Any], exchange: Exchange | None = None, *,
+              publish: bool = True) -> dict[str, Any]:
         stored = self.redact(record) if self.redact is not None else record
         self._write(stored)
-        for sink in self.sinks:
-            sink.on_record(stored, exchange)
+        if publish:
+            for sink in self.sinks:
+                sink.on_record(stored, exchange)
+        elif exchange is not None:
+            self._last_records[exchange.seq] = stored
+        return stored
 
     def _write(self, record: dict[str, Any]) -> None:
         if self.writer is None:

@@ -164,6 +164,23 @@ class _Tap:
                        **common)  # type: ignore[arg-type]
 
 
+# Synthetic events that drive the half of h11's state machine a tap does not see. They are
+# immutable, so they are built once (building h11 events validates every header).
+def _request(method: str, keep_alive: bool) -> h11.Request:
+    headers = [("Host", "x"), ("Content-Length", "0")]
+    if not keep_alive:
+        headers.append(("Connection", "close"))
+    return h11.Request(method=method, target="/", headers=headers)
+
+
+_END: Final = h11.EndOfMessage()
+_ANSWER_KEEP: Final = h11.Response(status_code=200, headers=[("Content-Length", "0")])
+_ANSWER_CLOSE: Final = h11.Response(status_code=200, headers=[("Content-Length", "0"),
+                                                              ("Connection", "close")])
+_POST_KEEP: Final = _request("POST", True)
+_POST_CLOSE: Final = _request("POST", False)
+
+
 class RequestTap(_Tap):
     """Docker-side tap: parses requests; told when each was answered."""
 
@@ -172,12 +189,9 @@ class RequestTap(_Tap):
 
     def answered(self, *, keep_alive: bool) -> bool:
         """Record that the request was answered. Returns True when the connection stays open."""
-        headers = [("Content-Length", "0")]
-        if not keep_alive:
-            headers.append(("Connection", "close"))
         try:
-            self._h11.send(h11.Response(status_code=200, headers=headers))
-            self._h11.send(h11.EndOfMessage())
+            self._h11.send(_ANSWER_KEEP if keep_alive else _ANSWER_CLOSE)
+            self._h11.send(_END)
         except h11.LocalProtocolError:
             return False
         if self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE:
@@ -194,11 +208,12 @@ class ResponseTap(_Tap):
 
     def expect(self, method: str, *, keep_alive: bool = True) -> None:
         """Announce that a request with ``method`` was sent; call before feeding its answer."""
-        headers = [("Host", "x"), ("Content-Length", "0")]
-        if not keep_alive:
-            headers.append(("Connection", "close"))
-        self._h11.send(h11.Request(method=method, target="/", headers=headers))
-        self._h11.send(h11.EndOfMessage())
+        if method == "POST":
+            synthetic = _POST_KEEP if keep_alive else _POST_CLOSE
+        else:
+            synthetic = _request(method, keep_alive)
+        self._h11.send(synthetic)
+        self._h11.send(_END)
 
     def reusable(self) -> bool:
         """After a complete answer: can this connection carry another request?"""

@@ -82,7 +82,7 @@ class Docker:
         return self.log.read_text(errors="replace")
 
 
-def _make_image(docker: Docker, workdir: Path) -> None:
+def make_image(docker: Docker, workdir: Path) -> None:
     busybox = _find("/bin/busybox", "busybox")
     if busybox is None:
         _unavailable("busybox (Debian package busybox-static) is not installed")
@@ -115,6 +115,7 @@ def start_dockerd(workdir: Path, *extra: str) -> Docker:
     if dockerd is None or cli is None:
         _unavailable("dockerd and docker are not installed (Debian package docker.io)")
     assert dockerd is not None and cli is not None
+    workdir.mkdir(parents=True, exist_ok=True)
     sock = workdir / "docker.sock"
     log = workdir / "dockerd.log"
     args = [dockerd, "--data-root", str(workdir / "root"), "--exec-root", str(workdir / "exec"),
@@ -128,8 +129,12 @@ def start_dockerd(workdir: Path, *extra: str) -> Docker:
     return docker
 
 
-def stop_dockerd(docker: Docker) -> None:
-    docker.run("rm", "-f", *docker.run("ps", "-aq").stdout.split(), check=False)
+def stop_dockerd(docker: Docker, *, remove_containers: bool = True) -> None:
+    """Stop dockerd (SIGTERM). With ``remove_containers``, remove every container first."""
+    if remove_containers:
+        containers = docker.run("ps", "-aq", check=False).stdout.split()
+        if containers:
+            docker.run("rm", "-f", *containers, check=False)
     docker.process.send_signal(signal.SIGTERM)
     try:
         docker.process.wait(30)
@@ -148,7 +153,7 @@ def dockerd() -> Iterator[Docker]:
         _unavailable(str(exc))
         raise
     try:
-        _make_image(docker, workdir)
+        make_image(docker, workdir)
         yield docker
     finally:
         stop_dockerd(docker)

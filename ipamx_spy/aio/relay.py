@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from .. import catalogue, tap
 from ..address import Address
 from ..app import PluginApp
-from ..proxy import Session, app_answer, parse_answer, spy_answer
-from ..recording import Fault
+from ..proxy import Session, answer, spy_answer
+from ..recording import Exchange, Fault
 from .upstream import Upstream, UpstreamFault
 
 
@@ -80,10 +80,11 @@ class Relay:
                 await self._refuse(conn, writer, result, request_tap.pending)
                 return f"docker side sent a bad request ({result.kind})"
             assert isinstance(result, tap.Message)
-            answer = await self._answer(conn, result, upstream)
-            writer.write(answer.raw)
+            reply, exchange = await self._answer(conn, result, upstream)
+            writer.write(reply.raw)
             await writer.drain()
-            keep_alive = result.keep_alive and answer.message.keep_alive
+            self.session.publish(exchange)
+            keep_alive = result.keep_alive and reply.message.keep_alive
             if not request_tap.answered(keep_alive=keep_alive):
                 return "connection not kept alive (Connection: close or HTTP/1.0)"
 
@@ -93,23 +94,24 @@ class Relay:
         what = "request body too large" if error.status == 413 else "malformed request"
         message = f"{what} from the docker side: {error.message}"
         self.session.fault(conn, Fault(side=side, kind=error.kind, message=message), data)
-        writer.write(spy_answer(error.status, message, close=True))
+        writer.write(spy_answer(error.status, message, close=True).raw)
         with contextlib.suppress(ConnectionError):
             await writer.drain()
 
     async def _answer(self, conn: int, request: tap.Message,
-                      upstream: Upstream | None) -> Answer:
+                      upstream: Upstream | None) -> tuple[Answer, Exchange]:
         pending = self.session.begin(conn, request.target)
         if self.session.refusing:
-            answer = _spy(500, "the recording cannot be written (on-record-error=refuse)",
+            reply = _spy(500, "the recording cannot be written (on-record-error=refuse)",
                           Fault(side="proxy", kind="recording", message="recording failing"))
         elif upstream is None:
-            answer = self._from_app(request)
+            reply = self._from_app(request)
         else:
-            answer = await _from_upstream(upstream, request)
-        self.session.complete(pending, request, answer.message, upstream_ms=answer.upstream_ms,
-                              fault=answer.fault, answered_by=answer.answered_by)
-        return answer
+            reply = await _from_upstream(upstream, request)
+        exchange = self.session.complete(
+            pending, request, reply.message, upstream_ms=reply.upstream_ms,
+            fault=reply.fault, answered_by=reply.answered_by)
+        return reply, exchange
 
     def _from_app(self, request: tap.Message) -> Answer:
         assert self.options.app is not None
@@ -119,14 +121,14 @@ class Relay:
         except Exception as exc:  # a bug in the built-in plugin must not take the proxy down
             return _spy(500, f"built-in plugin failed: {exc!r}",
                         Fault(side="plugin", kind="crash", message=repr(exc)))
-        raw = app_answer(reply.status, reply.body, reply.content_type)
-        return Answer(raw=raw, message=parse_answer(raw),
+        message = answer(reply.status, reply.body, reply.content_type)
+        return Answer(raw=message.raw, message=message,
                       upstream_ms=(time.perf_counter() - started) * 1000, answered_by="builtin")
 
 
 def _spy(status: int, message: str, fault: Fault) -> Answer:
-    raw = spy_answer(status, message)
-    return Answer(raw=raw, message=parse_answer(raw), fault=fault, answered_by="spy")
+    reply = spy_answer(status, message)
+    return Answer(raw=reply.raw, message=reply, fault=fault, answered_by="spy")
 
 
 async def _from_upstream(upstream: Upstream, request: tap.Message) -> Answer:

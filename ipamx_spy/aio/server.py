@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,11 +136,20 @@ def _install_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> li
     return signals
 
 
+def _event_loop_runner() -> Callable[[Coroutine[Any, Any, None]], None]:
+    """uvloop's runner where it is installed (about twice as fast), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run
+    return uvloop.run
+
+
 def run(server: Server) -> None:
     """Bind, serve until stopped, clean up. Raises what ``Server.bind`` raises."""
     main, control = server.bind()
     try:
-        asyncio.run(server.serve(main, control))
+        _event_loop_runner()(server.serve(main, control))
     except BaseException:
         main.close()
         if control is not None:

@@ -13,7 +13,7 @@ from ..aio.listen import SocketInUse
 from ..aio.relay import RelayOptions
 from ..aio.server import Server, ServerOptions, run
 from ..console import err, out
-from ..live import LiveView
+from ..live import DetachedView, LiveView
 from ..proxy import Session
 from ..recording import RecordingWriter, make_header
 from ..tap import DEFAULT_MAX_BODY
@@ -108,7 +108,8 @@ def register(app: typer.Typer) -> None:
             header = make_header(name=name, listen=str(listen_path),
                                  upstream=str(target) if target else "builtin")
             writer = RecordingWriter(record_path, header)
-        session = Session(writer=writer, sinks=[live], on_record_error=on_record_error,
+        sink: LiveView | DetachedView = live if mode in {"json", "quiet"} else DetachedView(live)
+        session = Session(writer=writer, sinks=[sink], on_record_error=on_record_error,
                           redact=_redactor(redact))
         plugin = None
         if target is None:
@@ -121,7 +122,11 @@ def register(app: typer.Typer) -> None:
             relay=RelayOptions(upstream=target, app=plugin, max_body=max_body,
                                upstream_timeout=upstream_timeout))
         server = Server(options, session)
-        _run(server, session, live, target, writer)
+        try:
+            _run(server, session, sink, target, writer)
+        finally:
+            if plugin is not None:
+                plugin.close()
 
 
 def _upstream(text: str | None, listen_path: Path) -> address.Address | None:
@@ -140,7 +145,7 @@ def _upstream(text: str | None, listen_path: Path) -> address.Address | None:
     return target
 
 
-def _run(server: Server, session: Session, live: LiveView,
+def _run(server: Server, session: Session, sink: LiveView | DetachedView,
          target: address.Address | None, writer: RecordingWriter | None) -> None:
     def ready() -> None:
         err.print(f"[bold]ipamx-spy[/] listening on [cyan]{server.options.listen}[/]")
@@ -161,10 +166,11 @@ def _run(server: Server, session: Session, live: LiveView,
     finally:
         if writer is not None:
             writer.close()
+        findings = sink.close() if isinstance(sink, DetachedView) else sink.findings
     err.print(render.summary_table(session.exchanges))
-    if live.findings:
-        errors = sum(1 for f in live.findings if f.severity == "error")
-        err.print(f"validation: {len(live.findings)} finding(s), {errors} error(s)")
+    if findings:
+        errors = sum(1 for f in findings if f.severity == "error")
+        err.print(f"validation: {len(findings)} finding(s), {errors} error(s)")
     if session.backlog:
         err.print(f"[bold red]ipamx-spy: {len(session.backlog)} record(s) could not be written "
                   f"to {writer.path if writer else '?'}[/]")

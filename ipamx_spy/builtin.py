@@ -1,0 +1,38 @@
+"""The built-in reference plugin: the allocator, and optionally the network driver."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .app import BuiltinPlugin, Service
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuiltinConfig:
+    """How the built-in plugin is set up (the ``serve``/``proxy`` options)."""
+
+    name: str = "ipamx"
+    state: Path | None = None  # None: in memory, RequiresRequestReplay
+    compat: str = "27"
+    local_space: str = "LocalDefault"
+    global_space: str = "GlobalDefault"
+    network_driver: bool = False
+    network_state: Path | None = None
+
+
+def make_plugin(config: BuiltinConfig = BuiltinConfig(),
+                on_shutdown: Callable[[], None] | None = None) -> BuiltinPlugin:
+    """Build the plugin. Raises ValueError for a bad setting, OSError for an unreadable state."""
+    services: list[Service] = []
+    if config.network_driver:
+        from .netdriver.service import NetworkService
+
+        services.append(NetworkService.from_config(config))
+    from .ipam.service import IpamService
+
+    services.append(IpamService.from_options(
+        compat=config.compat, local_space=config.local_space, global_space=config.global_space,
+        state_path=config.state, on_shutdown=on_shutdown))
+    return BuiltinPlugin(services)

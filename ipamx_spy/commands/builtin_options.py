@@ -1,0 +1,53 @@
+"""Options shared by every command that runs the built-in plugin (proxy, serve)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import typer
+
+from ..app import BuiltinPlugin
+from ..builtin import BuiltinConfig, make_plugin
+from ..console import err
+
+STATE_DIR = Path("/var/lib/ipamx-spy")
+
+STATE = typer.Option(
+    "default", "--state",
+    help="Allocator state file, 'none' to keep it in memory (dockerd then replays "
+         "allocations after a restart), or 'default' for /var/lib/ipamx-spy/NAME.state.json.")
+COMPAT = typer.Option(
+    "27", "--docker-compat", "--compat",
+    help="Which Docker default IPAM to imitate: 27 (first-fit, Docker 27+) or 20.10 "
+         "(round-robin, Docker 26 and earlier).")
+LOCAL_SPACE = typer.Option("LocalDefault", help="Name of the local address space.")
+GLOBAL_SPACE = typer.Option("GlobalDefault", help="Name of the global address space.")
+NETWORK_DRIVER = typer.Option(
+    False, "--network-driver/--no-network-driver",
+    help="Also serve the built-in bridge-and-veth network driver.")
+
+
+def state_path(name: str, state: str, suffix: str) -> Path | None:
+    if state == "none":
+        return None
+    if state == "default":
+        return STATE_DIR / f"{name}.{suffix}.json"
+    return Path(state)
+
+
+def build(*, name: str, state: str, compat: str, local_space: str, global_space: str,
+          network_driver: bool, on_shutdown: Callable[[], None] | None) -> BuiltinPlugin:
+    """The built-in plugin for these options; exits with code 2 on a bad setting."""
+    net_state = state_path(name, state, "network")
+    if net_state is not None and state not in {"none", "default"}:
+        net_state = Path(state).with_suffix(".network.json")
+    config = BuiltinConfig(
+        name=name, state=state_path(name, state, "state"), compat=compat,
+        local_space=local_space, global_space=global_space, network_driver=network_driver,
+        network_state=net_state if network_driver else None)
+    try:
+        return make_plugin(config, on_shutdown=on_shutdown)
+    except (ValueError, OSError, RuntimeError) as exc:
+        err.print(f"[red]ipamx-spy: cannot start the built-in plugin: {exc}[/]")
+        raise typer.Exit(2) from exc

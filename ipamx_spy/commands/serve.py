@@ -1,0 +1,50 @@
+"""``ipamx-spy serve``: the built-in reference plugin alone (no recording, no live view)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .. import address
+from ..aio.listen import SocketInUse
+from ..aio.relay import RelayOptions
+from ..aio.server import Server, ServerOptions, run
+from ..console import err
+from ..proxy import Session
+from . import builtin_options as bo
+from .proxy import _socket_mode
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def serve(
+        name: str = typer.Option("ipamx", "--name", "-n", help="Plugin name dockerd uses."),
+        listen: Path | None = typer.Option(
+            None, help="Socket to listen on [default: /run/docker/plugins/NAME.sock]."),
+        socket_mode: str = typer.Option("0660", help="Mode of the listening socket."),
+        state: str = bo.STATE,
+        compat: str = bo.COMPAT,
+        local_space: str = bo.LOCAL_SPACE,
+        global_space: str = bo.GLOBAL_SPACE,
+        network_driver: bool = bo.NETWORK_DRIVER,
+    ) -> None:
+        """Run the built-in reference plugin on its own, without recording."""
+        listen_path = listen or address.SOCKET_DIR / f"{name}.sock"
+        plugin = bo.build(name=name, state=state, compat=compat, local_space=local_space,
+                          global_space=global_space, network_driver=network_driver,
+                          on_shutdown=lambda: server.request_stop())
+        options = ServerOptions(listen=listen_path, socket_mode=_socket_mode(socket_mode),
+                                relay=RelayOptions(upstream=None, app=plugin))
+        server = Server(options, Session(writer=None))
+        server.ready = lambda: err.print(f"ipamx-spy: serving the built-in plugin on {listen_path}")
+        try:
+            run(server)
+        except (SocketInUse, FileExistsError) as exc:
+            err.print(f"[red]ipamx-spy: {exc}[/]")
+            raise typer.Exit(2) from exc
+        except OSError as exc:
+            err.print(f"[red]ipamx-spy: cannot listen on {listen_path}: {exc.strerror or exc}[/]")
+            raise typer.Exit(2) from exc
+        finally:
+            plugin.close()

@@ -1,0 +1,223 @@
+"""Record the corpus in recordings/ with the real dockerd and ipamx-spy (run as root).
+
+Each scenario gets a fresh dockerd (plugins are activated once per daemon lifetime, and the
+corpus should show the activation) and a fresh ipamx-spy proxy named ``ipamx`` in front of the
+built-in reference plugin, which runs as its own process (``ipamx-spy serve``) so that the
+restart scenario can restart the plugin while the proxy keeps recording. Before each docker
+command the script inserts a marker with ``ipamx-spy mark``.
+
+Usage: python scripts/record_corpus.py [SCENARIO ...] [--out recordings]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from docker_env import (  # noqa: E402
+    PLUGIN_DIR,
+    Docker,
+    SpyProcess,
+    make_image,
+    spawn_spy,
+    start_dockerd,
+    stop_dockerd,
+)
+
+NAME = "ipamx"
+SPACES = ["--local-space", "ipamx-local", "--global-space", "ipamx-global"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """A docker command (``docker`` omitted), or a special action such as ``@restart``."""
+
+    command: str
+    fails: bool = False
+
+
+@dataclass(frozen=True)
+class Scenario:
+    summary: str
+    steps: tuple[Step, ...]
+    network_driver: bool = False
+    serve_args: tuple[str, ...] = field(default=())
+
+
+def s(command: str, fails: bool = False) -> Step:
+    return Step(command, fails)
+
+
+RUN = "run -d --name {name} --net {net} {extra}bb:latest sleep 600"
+
+
+def run(name: str, net: str, extra: str = "") -> Step:
+    return s(RUN.format(name=name, net=net, extra=extra + " " if extra else ""))
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "talk": Scenario(
+        "the talk's scenario: a /24 pool, a container with --ip, one without, stop, rm, "
+        "network rm",
+        (s("network create -d bridge --ipam-driver ipamx --subnet 10.4.4.0/24 mynet"),
+         run("c1", "mynet", "--ip 10.4.4.21"), run("c2", "mynet"),
+         s("stop -t 1 c1 c2"), s("rm c1 c2"), s("network rm mynet"))),
+    "iprange-gateway-aux": Scenario(
+        "--ip-range with --gateway and --aux-address; containers get addresses from the range",
+        (s("network create -d bridge --ipam-driver ipamx --subnet 10.20.0.0/16 "
+           "--ip-range 10.20.5.0/24 --gateway 10.20.0.1 --aux-address router=10.20.0.2 "
+           "--ipam-opt color=blue rangenet"),
+         run("r1", "rangenet"), run("r2", "rangenet", "--ip 10.20.7.7"),
+         s("rm -f r1 r2"), s("network rm rangenet"))),
+    "dual-stack": Scenario(
+        "dual stack with --ipv6: an IPv4 and an IPv6 pool, gateways and container addresses "
+        "in both",
+        (s("network create -d bridge --ipam-driver ipamx --ipv6 --subnet 10.30.0.0/24 "
+           "--subnet fd00:30::/64 dualnet"),
+         run("d1", "dualnet"), run("d2", "dualnet", "--ip6 fd00:30::99"),
+         s("rm -f d1 d2"), s("network rm dualnet"))),
+    "dynamic-pools": Scenario(
+        "no --subnet: the allocator picks pools; rm and create again shows the pool choice",
+        (s("network create -d bridge --ipam-driver ipamx dyn1"),
+         s("network create -d bridge --ipam-driver ipamx dyn2"),
+         s("network rm dyn1"), s("network create -d bridge --ipam-driver ipamx dyn3"),
+         run("y1", "dyn3"), s("rm -f y1"), s("network rm dyn2 dyn3"))),
+    "errors": Scenario(
+        "refusals: pool overlap, address already in use, no address left in a /30",
+        (s("network create -d bridge --ipam-driver ipamx --subnet 10.40.0.0/24 errnet"),
+         s("network create -d bridge --ipam-driver ipamx --subnet 10.40.0.0/24 errnet2",
+           fails=True),
+         run("e1", "errnet", "--ip 10.40.0.10"),
+         s(RUN.format(name="e2", net="errnet", extra="--ip 10.40.0.10 "), fails=True),
+         s("network create -d bridge --ipam-driver ipamx --subnet 10.41.0.0/30 tiny"),
+         run("t1", "tiny"), s(RUN.format(name="t2", net="tiny", extra=""), fails=True),
+         s("rm -f e1 e2 t1 t2"), s("network rm errnet tiny"))),
+    "restart-replay": Scenario(
+        "daemon restart with request replay: the plugin keeps no state (RequiresRequestReplay) "
+        "and dockerd replays pools and addresses to it",
+        (s("network create -d bridge --ipam-driver ipamx --subnet 10.50.0.0/24 "
+           "--ip-range 10.50.0.128/25 keepnet"),
+         run("k1", "keepnet"), s("@restart"),
+         run("k2", "keepnet"), s("rm -f k1 k2"), s("network rm keepnet")),
+        serve_args=("--state", "none")),
+    "netdriver-lifecycle": Scenario(
+        "the built-in network driver and allocator together: every NetworkDriver call from "
+        "network create to network rm, with connect and disconnect",
+        (s("network create -d ipamx --ipam-driver ipamx --subnet 10.60.0.0/24 drvnet"),
+         s("network create -d ipamx --ipam-driver ipamx --subnet 10.61.0.0/24 drvnet2"),
+         run("n1", "drvnet"), run("n2", "drvnet"),
+         s("exec n1 ping -c 1 -W 2 10.60.0.3"),
+         s("network connect drvnet2 n1"), s("network disconnect drvnet2 n1"),
+         s("stop -t 1 n1 n2"), s("rm n1 n2"), s("network rm drvnet drvnet2")),
+        network_driver=True),
+}
+
+
+class Session:
+    """One scenario's dockerd, plugin and proxy."""
+
+    def __init__(self, work: Path, scenario: Scenario, out: Path) -> None:
+        self.work = work
+        self.scenario = scenario
+        self.out = out
+        self.docker: Docker | None = None
+        self.plugin: subprocess.Popen[str] | None = None
+        self.spy: SpyProcess | None = None
+
+    def start_plugin(self) -> None:
+        sock = self.work / "plugin.sock"
+        args = ["serve", "--listen", str(sock), "--docker-compat", "20.10", *SPACES,
+                *self.scenario.serve_args]
+        if "--state" not in self.scenario.serve_args:
+            args += ["--state", str(self.work / "state.json")]
+        if self.scenario.network_driver:
+            args.append("--network-driver")
+        self.plugin = subprocess.Popen([sys.executable, "-m", "ipamx_spy", *args], text=True)
+        deadline = time.monotonic() + 20
+        while not sock.exists():
+            if time.monotonic() > deadline or self.plugin.poll() is not None:
+                raise RuntimeError("the built-in plugin did not start")
+            time.sleep(0.05)
+
+    def stop_plugin(self) -> None:
+        assert self.plugin is not None
+        self.plugin.terminate()
+        self.plugin.wait(30)
+
+    def start(self) -> None:
+        self.docker = start_dockerd(self.work / "d")
+        make_image(self.docker, self.work)
+        self.start_plugin()
+        self.spy = spawn_spy(["proxy", "--name", NAME, "--upstream",
+                              str(self.work / "plugin.sock"), "--record", str(self.out),
+                              "--compact"], PLUGIN_DIR / f"{NAME}.sock", self.out)
+
+    def mark(self, text: str) -> None:
+        subprocess.run([sys.executable, "-m", "ipamx_spy", "mark", "--name", NAME, text],
+                       check=True, capture_output=True)
+
+    def step(self, step: Step) -> None:
+        assert self.docker is not None
+        if step.command == "@restart":
+            self.mark("dockerd restart (the plugin restarts too, with empty state)")
+            stop_dockerd(self.docker, remove_containers=False)
+            self.stop_plugin()
+            self.start_plugin()
+            self.docker = start_dockerd(self.work / "d")
+            return
+        self.mark(f"docker {step.command}")
+        result = self.docker.run(*shlex.split(step.command), check=False)
+        if (result.returncode != 0) != step.fails:
+            raise RuntimeError(f"docker {step.command}: unexpected exit {result.returncode}\n"
+                               f"{result.stdout}{result.stderr}")
+        if step.fails:
+            self.mark(f"docker said: {result.stderr.strip()}")
+
+    def stop(self) -> None:
+        if self.spy is not None:
+            self.spy.stop()
+        if self.docker is not None:
+            stop_dockerd(self.docker)
+        if self.plugin is not None:
+            self.stop_plugin()
+
+
+def record(name: str, out_dir: Path, log: Callable[[str], None] = print) -> Path:
+    scenario = SCENARIOS[name]
+    out = out_dir / f"{name}.jsonl"
+    out.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="ipx-corpus-", dir="/tmp") as tmp:
+        session = Session(Path(tmp), scenario, out)
+        try:
+            session.start()
+            for step in scenario.steps:
+                log(f"  {name}: {step.command}")
+                session.step(step)
+        finally:
+            session.stop()
+            subprocess.run(["umount", "-R", str(Path(tmp) / "d" / "exec")], capture_output=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("scenarios", nargs="*", default=list(SCENARIOS))
+    parser.add_argument("--out", type=Path, default=ROOT / "recordings")
+    args = parser.parse_args()
+    for name in args.scenarios:
+        print(f"recording {name}: {SCENARIOS[name].summary}")
+        print(f"  -> {record(name, args.out)}")
+
+
+if __name__ == "__main__":
+    main()
