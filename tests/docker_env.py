@@ -19,6 +19,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,22 +144,31 @@ def stop_dockerd(docker: Docker, *, remove_containers: bool = True) -> None:
         docker.process.wait()
 
 
+@contextmanager
+def fresh_dockerd(prefix: str = "ipx-dk-") -> Iterator[Docker]:
+    """A new dockerd in a new directory, with the ``bb:latest`` image; removed afterwards."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    try:
+        try:
+            docker = start_dockerd(workdir)
+        except RuntimeError as exc:
+            _unavailable(str(exc))
+            raise
+        try:
+            make_image(docker, workdir)
+            yield docker
+        finally:
+            stop_dockerd(docker)
+    finally:
+        subprocess.run(["umount", "-R", str(workdir / "exec")], capture_output=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def dockerd() -> Iterator[Docker]:
     """A dockerd for the whole test session, with the ``bb:latest`` busybox image."""
-    workdir = Path(tempfile.mkdtemp(prefix="ipx-dk-", dir="/tmp"))
-    try:
-        docker = start_dockerd(workdir)
-    except RuntimeError as exc:
-        _unavailable(str(exc))
-        raise
-    try:
-        make_image(docker, workdir)
+    with fresh_dockerd() as docker:
         yield docker
-    finally:
-        stop_dockerd(docker)
-        subprocess.run(["umount", "-R", str(workdir / "exec")], capture_output=True)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture
