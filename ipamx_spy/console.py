@@ -5,4 +5,4 @@ from __future__ import annotations
 from rich.console import Console
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)

@@ -1,0 +1,130 @@
+"""The proxy, serve, mark and status commands as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from docker_env import spawn_spy
+from spyharness import SpyThread
+from typer.testing import CliRunner
+
+from ipamx_spy import recording
+from ipamx_spy.address import Address
+from ipamx_spy.aio.relay import RelayOptions
+from ipamx_spy.builtin import BuiltinConfig, make_plugin
+from ipamx_spy.cli import app
+from ipamx_spy.client import PluginConnection, docker_request
+
+POOL = b'{"AddressSpace":"LocalDefault","Pool":"10.9.0.0/16","SubPool":"","Options":{},"V6":false}\n'
+
+
+def address_request(pool_id: str = "LocalDefault/10.9.0.0/16") -> bytes:
+    body = json.dumps({"PoolID": pool_id, "Address": "", "Options": None},
+                      separators=(",", ":")).encode() + b"\n"
+    return docker_request("IpamDriver.RequestAddress", body)
+
+
+def test_kill_9_loses_no_answered_exchange(sockdir: Path) -> None:
+    rec = sockdir / "r.jsonl"
+    spy = spawn_spy(["proxy", "--listen", str(sockdir / "p.sock"), "--state", "none",
+                     "--record", str(rec), "--quiet", "--control", str(sockdir / "c.ctl")],
+                    sockdir / "p.sock", rec)
+    answered = []
+    with PluginConnection(Address(kind="unix", path=str(sockdir / "p.sock"))) as conn:
+        conn.call(docker_request("IpamDriver.RequestPool", POOL))
+        for _ in range(200):
+            message, _ = conn.call(address_request())
+            answered.append(json.loads(message.body)["Address"])
+    spy.process.send_signal(signal.SIGKILL)
+    spy.process.wait()
+    exchanges = recording.load(rec).exchanges
+    got = [e.response.value["Address"] for e in exchanges
+           if e.endpoint == "IpamDriver.RequestAddress" and e.response]
+    assert got == answered
+    assert len(set(answered)) == 200
+
+
+def test_sigterm_prints_summary_and_removes_socket(sockdir: Path) -> None:
+    sock = sockdir / "p.sock"
+    spy = spawn_spy(["proxy", "--listen", str(sock), "--state", "none", "--no-record",
+                     "--compact", "--control", str(sockdir / "c.ctl")], sock, None)
+    with PluginConnection(Address(kind="unix", path=str(sock))) as conn:
+        conn.call(docker_request("Plugin.Activate"))
+        conn.call(docker_request("IpamDriver.RequestPool", POOL))
+    output = spy.stop(signal.SIGTERM)
+    assert spy.process.returncode == 0
+    assert not sock.exists() and not (sockdir / "c.ctl").exists()
+    assert "Plugin.Activate" in output and "ipamx-spy summary" in output
+    assert "IpamDriver.RequestPool" in output and "p50 ms" in output
+
+
+def test_second_proxy_on_the_same_socket_is_refused(sockdir: Path) -> None:
+    sock = sockdir / "p.sock"
+    spy = spawn_spy(["proxy", "--listen", str(sock), "--state", "none", "--no-record",
+                     "--quiet", "--control", str(sockdir / "c.ctl")], sock, None)
+    try:
+        second = subprocess.run(
+            [sys.executable, "-m", "ipamx_spy", "proxy", "--listen", str(sock), "--state",
+             "none", "--no-record", "--control", str(sockdir / "c2.ctl")],
+            capture_output=True, text=True, timeout=30)
+    finally:
+        spy.stop()
+    assert second.returncode == 2
+    assert f"another process is already listening on {sock}" in second.stderr
+
+
+def test_json_mode_writes_records_to_stdout(sockdir: Path) -> None:
+    sock = sockdir / "p.sock"
+    spy = spawn_spy(["proxy", "--listen", str(sock), "--state", "none", "--no-record",
+                     "--json", "--control", str(sockdir / "c.ctl")], sock, None)
+    with PluginConnection(Address(kind="unix", path=str(sock))) as conn:
+        conn.call(docker_request("Plugin.Activate"))
+    time.sleep(0.2)
+    output = spy.stop()
+    records = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    assert [r["type"] for r in records] == ["open", "exchange", "close"]
+    assert records[1]["response"]["body"]["json"] == {"Implements": ["IpamDriver"]}
+
+
+def test_upstream_that_is_the_listen_socket_is_refused(sockdir: Path) -> None:
+    result = CliRunner().invoke(app, ["proxy", "--listen", str(sockdir / "x.sock"),
+                                      "--upstream", str(sockdir / "x.sock"), "--no-record"])
+    assert result.exit_code == 2
+    assert "is the socket ipamx-spy listens on" in result.output
+
+
+@pytest.mark.parametrize("bad", ["ftp://x", "https://h:1"])
+def test_bad_upstream_address(bad: str) -> None:
+    result = CliRunner().invoke(app, ["proxy", "--upstream", bad, "--no-record"])
+    assert result.exit_code == 2 and "--upstream" in result.output
+
+
+def test_mark_and_status_against_a_running_builtin_plugin(sockdir: Path) -> None:
+    plugin = make_plugin(BuiltinConfig())
+    spy = SpyThread(sockdir / "p.sock", RelayOptions(upstream=None, app=plugin),
+                    record=sockdir / "r.jsonl", control=sockdir / "c.ctl")
+    runner = CliRunner()
+    with spy, PluginConnection(Address(kind="unix", path=str(sockdir / "p.sock"))) as conn:
+        conn.call(docker_request("IpamDriver.RequestPool", POOL))
+        conn.call(address_request())
+        marked = runner.invoke(app, ["mark", "--control", str(sockdir / "c.ctl"), "after one"])
+        status = runner.invoke(app, ["status", "--socket", str(sockdir / "p.sock"), "--json"])
+    assert marked.exit_code == 0, marked.output
+    assert "marker after exchange #2: after one" in marked.output
+    assert status.exit_code == 0, status.output
+    answers = json.loads(status.output)
+    assert answers["Networks"]["Networks"][0]["Pool"] == "10.9.0.0/16"
+    assert answers["Leases"]["Leases"][0]["Address"] == "10.9.0.1/16"
+    markers = recording.load(sockdir / "r.jsonl").markers()
+    assert markers[0]["text"] == "after one" and markers[0]["after_seq"] == 2
+
+
+def test_mark_without_a_running_proxy(sockdir: Path) -> None:
+    result = CliRunner().invoke(app, ["mark", "--control", str(sockdir / "none.ctl"), "x"])
+    assert result.exit_code == 2 and "no running proxy answers" in result.output
