@@ -195,8 +195,11 @@ class Session:
 
     def publish(self, exchange: Exchange) -> None:
         """Tell the sinks about an exchange; call after its answer went to the docker side."""
+        stored = self._last_records.pop(exchange.seq)
+        if self.redact is not None:
+            exchange = Exchange.from_json(stored)
         for sink in self.sinks:
-            sink.on_record(self._last_records.pop(exchange.seq), exchange)
+            sink.on_record(stored, exchange)
 
     def tick(self) -> None:
         """Tell the sinks about requests that have waited a while (a hung plugin)."""

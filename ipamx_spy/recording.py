@@ -327,8 +327,17 @@ class RecordingWriter:
 
 
 def append_records(path: Path, records: Iterable[dict[str, JSONValue]]) -> None:
-    """Append records (for example notes) to an existing recording."""
+    """Append records (for example notes) to an existing recording.
+
+    Raises RecordingError when the file is not a recording or its last line is torn (appending
+    would glue the new record onto the torn one).
+    """
     read_header(path)
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) != b"\n":
+            raise RecordingError(f"{path}: the last line is torn (a writer was killed "
+                                 "mid-line); refusing to append after it")
     with open(path, "ab") as f:
         for record in records:
             f.write((json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode())

@@ -1,0 +1,112 @@
+"""Mermaid: a ``sequenceDiagram`` of the session, for docs that render Mermaid (GitHub, GitLab).
+
+Participants are the docker CLI, dockerd, ipamx-spy and the plugin. Each marker or inferred
+command is an arrow from the CLI to dockerd with a note over everything; each exchange is four
+arrows (dockerd to ipamx-spy to the plugin and back) labelled with the request's and answer's
+key values; notes of an exchange are notes right of the plugin. Message texts are escaped with
+Mermaid's entity codes: ``#59;`` for ``;`` (it ends a statement), ``#35;`` for ``#`` (the
+sequence-diagram lexer takes it as the start of a comment: ``#1`` would vanish), ``#lt;`` ...
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from ipamx_spy import render
+from ipamx_spy.infer import INFERRED, Section
+from ipamx_spy.recording import Exchange
+
+from .trace import Trace
+
+PARTICIPANTS = (("cli", "docker CLI"), ("dockerd", "dockerd"), ("spy", "ipamx-spy"),
+                ("plugin", "plugin"))
+MAX_LABEL = 72
+MAX_VALUE = 28
+_ENTITIES = {"#": "#35;", ";": "#59;", "<": "#lt;", ">": "#gt;", "%": "#37;", "\n": " ",
+             "\r": " ", "{": "#123;", "}": "#125;"}
+
+
+def text(value: str, limit: int = MAX_LABEL) -> str:
+    """``value`` shortened to ``limit`` characters and made safe for a Mermaid label."""
+    if len(value) > limit:
+        value = value[: limit - 1] + "…"
+    return "".join(_ENTITIES.get(char, char) for char in value).strip() or "-"
+
+
+def _short(value: Any) -> str:
+    shown = value if isinstance(value, str) else json.dumps(value)
+    return shown if len(shown) <= MAX_VALUE else shown[: MAX_VALUE - 1] + "…"
+
+
+def summary(body: Any) -> str:
+    """The non-empty scalar values of a JSON object, ``Key=value`` separated by spaces."""
+    if not isinstance(body, Mapping):
+        return "" if body is None else _short(body)
+    parts = [f"{k}={_short(_flat(v))}" for k, v in body.items()
+             if v not in (None, "", {}, []) and _flat(v) is not None]
+    return " ".join(parts)
+
+
+def _flat(value: Any) -> Any:
+    """Scalars as they are, a list of scalars as ``a,b``; None for anything nested."""
+    if isinstance(value, list):
+        if all(not isinstance(v, Mapping | list) for v in value):
+            return ",".join(v if isinstance(v, str) else json.dumps(v) for v in value)
+        return None
+    return None if isinstance(value, Mapping) else value
+
+
+def _request_label(exchange: Exchange) -> str:
+    method = exchange.endpoint.split(".", 1)[-1]
+    args = summary(exchange.request.value)
+    return f"#{exchange.seq} {method}" + (f" {args}" if args else "")
+
+
+def _answer_label(exchange: Exchange) -> str:
+    problem = render.problem(exchange)
+    if problem is not None or exchange.response is None:
+        return f"failed: {problem}"
+    return f"{exchange.response.status} {summary(exchange.response.value)}".strip()
+
+
+def _relay(exchange: Exchange) -> Iterator[str]:
+    fault = exchange.fault
+    if exchange.answered_by == "spy" and (fault is None or fault.side != "plugin"):
+        yield f"    Note over spy: {text('answered by ipamx-spy itself')}"
+        return
+    yield f"    spy->>plugin: {text(exchange.endpoint)}"
+    if fault is not None and fault.side == "plugin":
+        yield f"    plugin--xspy: {text(fault.message)}"
+    elif exchange.response is not None:
+        yield f"    plugin-->>spy: {text(str(exchange.response.status))}"
+
+
+def _exchange(exchange: Exchange, notes: tuple[str, ...]) -> Iterator[str]:
+    yield f"    dockerd->>spy: {text(_request_label(exchange))}"
+    yield from _relay(exchange)
+    arrow = "--x" if render.problem(exchange) is not None else "-->>"
+    yield f"    spy{arrow}dockerd: {text(_answer_label(exchange))}"
+    for note in notes:
+        yield f"    Note right of plugin: {text('note: ' + note, 2 * MAX_LABEL)}"
+
+
+def _section(section: Section, trace: Trace) -> Iterator[str]:
+    title = section.title + (" (failed)" if section.failed else "")
+    yield f"    cli->>dockerd: {text(title)}"
+    where = "inferred from the calls" if section.source == INFERRED else "marked while recording"
+    about = f"{title}: {section.detail}" if section.detail else title
+    yield f"    Note over cli,plugin: {text(about, 2 * MAX_LABEL)} ({where})"
+    if not section.exchanges:
+        yield f"    Note over dockerd,plugin: {text('no plugin calls')}"
+    for exchange in section.exchanges:
+        yield from _exchange(exchange, trace.notes_for(exchange.seq))
+
+
+def export_mermaid(trace: Trace) -> str:
+    lines = ["sequenceDiagram"]
+    lines += [f"    participant {key} as {label}" for key, label in PARTICIPANTS]
+    for section in trace.sections:
+        lines += _section(section, trace)
+    return "\n".join(lines) + "\n"

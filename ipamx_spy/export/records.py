@@ -1,0 +1,68 @@
+"""JSON: the trace as one document of normalized records, for scripts (``jq``, Python).
+
+Normalized means: bodies decoded to their JSON value (or text), each exchange carrying its
+annotation, the error dockerd sees (``problem``), its notes, findings and section number, and
+the sections with their titles and whether they were inferred. The shape is versioned
+(``format``/``version``) separately from the recording format.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ipamx_spy import render
+from ipamx_spy.infer import Section
+from ipamx_spy.recording import Exchange, Message
+
+from .trace import Trace
+
+FORMAT = "ipamx-spy-export"
+VERSION = 1
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if message.is_request:
+        out.update(method=message.method, target=message.target)
+    else:
+        out.update(status=message.status, reason=message.reason)
+    out.update(http_version=message.http_version, headers=[list(h) for h in message.headers],
+               body_encoding=message.body.get("encoding"), body=message.value)
+    return out
+
+
+def exchange_json(exchange: Exchange, section: int, trace: Trace) -> dict[str, Any]:
+    return {
+        "seq": exchange.seq, "conn": exchange.conn, "t": exchange.t,
+        "endpoint": exchange.endpoint, "section": section,
+        "status": exchange.status, "duration_ms": exchange.duration_ms,
+        "upstream_ms": exchange.upstream_ms, "answered_by": exchange.answered_by,
+        "annotation": render.annotation(exchange), "problem": render.problem(exchange),
+        "notes": list(trace.notes_for(exchange.seq)),
+        "findings": [f.to_json() for f in trace.findings_for(exchange.seq)],
+        "request": message_json(exchange.request),
+        "response": None if exchange.response is None else message_json(exchange.response),
+        "fault": None if exchange.fault is None else exchange.fault.to_json(),
+    }
+
+
+def section_json(number: int, section: Section) -> dict[str, Any]:
+    return {"number": number, "title": section.title, "heading": section.heading,
+            "source": section.source, "t": section.t, "detail": section.detail,
+            "failed": section.failed, "seqs": list(section.seqs)}
+
+
+def export_json(trace: Trace) -> str:
+    document = {
+        "format": FORMAT, "version": VERSION, "source": trace.source,
+        "header": dict(trace.header), "redacted": list(trace.redacted),
+        "sections": [section_json(n, s) for n, s in enumerate(trace.sections, 1)],
+        "exchanges": [exchange_json(e, n, trace)
+                      for n, s in enumerate(trace.sections, 1) for e in s.exchanges],
+        "markers": [dict(m) for m in trace.markers],
+        "notes": [dict(n) for n in trace.note_records],
+        "events": [dict(e) for e in trace.events],
+        "findings": [f.to_json() for f in trace.findings],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,63 @@
+"""The terminal rendering of a trace, as the live view draws it: ``show`` prints it, the SVG
+export records it."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+from rich.console import Console, RenderableType
+from rich.text import Text
+
+from ipamx_spy import render
+from ipamx_spy.infer import MARKER, Section
+
+from .trace import Trace
+
+
+def section_rule(section: Section) -> Text:
+    """A marker as the live view prints it; an inferred command dimmer, saying it is inferred."""
+    if section.source == MARKER:
+        text = render.marker_rule(section.heading)
+    else:
+        text = Text(f"──── {section.heading} ────", style="dim yellow")
+    if section.detail:
+        text.append(f"  {section.detail}", style="dim")
+    if not section.exchanges:
+        text.append("  (no plugin calls)", style="dim italic")
+    return text
+
+
+def renderables(trace: Trace) -> Iterator[RenderableType]:
+    """Everything ``show`` prints, in order."""
+    options = trace.options
+    for section in trace.sections:
+        yield section_rule(section)
+        for exchange in section.exchanges:
+            findings = trace.findings_for(exchange.seq)
+            if options.compact:
+                line = render.compact_line(exchange, findings)
+                for note in trace.notes_for(exchange.seq):
+                    line.append(f"  note: {note}", style="bold yellow")
+                yield line
+            else:
+                yield render.exchange_panel(exchange, view=options.view, findings=findings,
+                                            notes=trace.notes_for(exchange.seq))
+    for finding in trace.findings:
+        if finding.seq == 0:
+            yield Text(f"{finding.code} {finding.severity}: {finding.message}",
+                       style=render.SEVERITY_STYLE[finding.severity])
+
+
+def print_trace(trace: Trace, console: Console, *, soft_wrap: bool | None = None) -> None:
+    """Print the trace; compact lines are not wrapped unless ``soft_wrap`` is False."""
+    wrap = trace.options.compact if soft_wrap is None else soft_wrap
+    for renderable in renderables(trace):
+        console.print(renderable, soft_wrap=wrap)
+
+
+def recording_console(width: int) -> Console:
+    """A console that draws into memory, the same everywhere (for SVG and tests)."""
+    return Console(record=True, width=width, file=io.StringIO(), force_terminal=True,
+                   color_system="truecolor", legacy_windows=False, highlight=False,
+                   emoji=False, _environ={})

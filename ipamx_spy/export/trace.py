@@ -1,0 +1,208 @@
+"""The one input of every export format: a recording made ready to show.
+
+``build_trace`` applies redaction, runs the validator (when it is installed), cuts the recording
+into sections (``ipamx_spy.infer``) and keeps only the exchanges a ``Selection`` accepts. The
+format functions then only lay out a ``Trace``; none of them reads a file or the clock.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ipamx_spy import infer, redact, render
+from ipamx_spy.findings import Finding
+from ipamx_spy.infer import Section
+from ipamx_spy.recording import Exchange, Recording
+
+CONNECTION_EVENTS = ("open", "close", "fault")
+
+
+class SelectionError(ValueError):
+    """A ``--range`` that cannot be parsed; the message says what was expected."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Selection:
+    """Which exchanges to keep: seq ranges, endpoint substrings, only failures.
+
+    Every given criterion must hold; within ``ranges`` and ``endpoints`` any one entry is enough.
+    """
+
+    ranges: tuple[tuple[int, int | None], ...] = ()
+    endpoints: tuple[str, ...] = ()
+    errors: bool = False
+
+    @property
+    def active(self) -> bool:
+        return bool(self.ranges or self.endpoints or self.errors)
+
+    def accepts(self, exchange: Exchange) -> bool:
+        if self.ranges and not any(
+            low <= exchange.seq and (high is None or exchange.seq <= high)
+            for low, high in self.ranges
+        ):
+            return False
+        name = exchange.endpoint.lower()
+        if self.endpoints and not any(e.lower() in name for e in self.endpoints):
+            return False
+        return not self.errors or render.problem(exchange) is not None
+
+
+def parse_range(text: str) -> tuple[tuple[int, int | None], ...]:
+    """``3-7``, ``5``, ``3-`` (to the end), ``-7`` (from the start), comma-separated.
+
+    Raises SelectionError naming the part that is not a range.
+    """
+    ranges: list[tuple[int, int | None]] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            raise SelectionError(f"--range {text!r}: an empty part (give N, N-M, N- or -M)")
+        low, dash, high = part.partition("-")
+        try:
+            start = int(low) if low.strip() else 1
+            end = (int(high) if high.strip() else None) if dash else start
+        except ValueError:
+            raise SelectionError(
+                f"--range {text!r}: {part!r} is not N, N-M, N- or -M (exchange numbers)"
+            ) from None
+        if start < 1 or (end is not None and end < start):
+            raise SelectionError(f"--range {text!r}: {part!r} is empty or starts below 1")
+        ranges.append((start, end))
+    return tuple(ranges)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    """How to show what was selected (used by the formats that can show less)."""
+
+    headers: bool = True
+    bodies: bool = True
+    compact: bool = False
+    width: int = 100
+
+    @property
+    def view(self) -> render.View:
+        return render.View(headers=self.headers, bodies=self.bodies)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Trace:
+    """A recording ready for export: sections of selected exchanges, notes and findings."""
+
+    source: str
+    header: Mapping[str, Any]
+    sections: tuple[Section, ...]
+    notes: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+    findings: tuple[Finding, ...] = ()
+    markers: tuple[Mapping[str, Any], ...] = ()
+    note_records: tuple[Mapping[str, Any], ...] = ()
+    events: tuple[Mapping[str, Any], ...] = ()
+    redacted: tuple[str, ...] = ()
+    options: Options = Options()
+
+    @property
+    def exchanges(self) -> tuple[Exchange, ...]:
+        return tuple(e for s in self.sections for e in s.exchanges)
+
+    def findings_for(self, seq: int) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.seq == seq)
+
+    def notes_for(self, seq: int) -> tuple[str, ...]:
+        return tuple(self.notes.get(seq, ()))
+
+    @property
+    def started(self) -> _dt.datetime:
+        """When the recording started (the header's ``started``; the epoch if unreadable)."""
+        text = str(self.header.get("started", ""))
+        try:
+            value = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+        return value if value.tzinfo else value.replace(tzinfo=_dt.UTC)
+
+    def at(self, t: float) -> _dt.datetime:
+        return self.started + _dt.timedelta(seconds=t)
+
+
+def check(recording: Recording) -> tuple[Finding, ...]:
+    """The validator's findings, or none while ``ipamx_spy.validate`` is not installed."""
+    try:
+        module = importlib.import_module("ipamx_spy.validate")
+    except ModuleNotFoundError as exc:
+        if exc.name == "ipamx_spy.validate":
+            return ()
+        raise
+    checker = getattr(module, "check_recording", None)
+    return () if checker is None else tuple(checker(recording))
+
+
+def _scrubbed(findings: Sequence[Finding], values: Sequence[str]) -> tuple[Finding, ...]:
+    if not values:
+        return tuple(findings)
+    return tuple(Finding(code=f.code, severity=f.severity, seq=f.seq,
+                         message=redact.scrub(f.message, values)) for f in findings)
+
+
+def _sections(
+    original: Recording, shown: Recording, selection: Selection, removed: Sequence[str],
+) -> tuple[Section, ...]:
+    """Sections inferred from the original, holding the redacted exchanges the selection keeps.
+
+    Inference needs the real values (a redacted address can no longer be told to be the
+    gateway); what it says, and marker texts, are scrubbed of every redacted value.
+    """
+    by_seq = {e.seq: e for e in shown.exchanges}
+    kept = []
+    for section in infer.sections(original):
+        inside = tuple(by_seq[e.seq] for e in section.exchanges if selection.accepts(by_seq[e.seq]))
+        if inside or not selection.active:
+            kept.append(Section(title=redact.scrub(section.title, removed),
+                                source=section.source, t=section.t, exchanges=inside,
+                                detail=redact.scrub(section.detail, removed),
+                                failed=section.failed))
+    return tuple(kept)
+
+
+def _texts(recording: Recording, kind: str, removed: Sequence[str]) -> tuple[dict[str, Any], ...]:
+    """Marker or note records, their text scrubbed of redacted values (people quote them)."""
+    return tuple({**r, "text": redact.scrub(str(r.get("text", "")), removed)}
+                 for r in recording.records if r.get("type") == kind)
+
+
+def build_trace(
+    recording: Recording,
+    *,
+    selection: Selection = Selection(),
+    rules: Sequence[redact.Rule] = (),
+    options: Options = Options(),
+    validate: bool = True,
+) -> Trace:
+    """Everything the formats need, from a loaded recording.
+
+    The validator and the inference run on the original recording (they need the real values);
+    any redacted value in what they say, and in notes and marker texts, is then replaced by the
+    redaction marker.
+    """
+    shown, removed = redact.redact_recording(recording, rules)
+    findings = _scrubbed(check(recording), removed) if validate else ()
+    note_records = _texts(shown, "note", removed)
+    notes: dict[int, tuple[str, ...]] = {}
+    for note in note_records:
+        notes[int(note["seq"])] = (*notes.get(int(note["seq"]), ()), note["text"])
+    return Trace(
+        source=Path(recording.path).name if recording.path else "<recording>",
+        header=shown.header,
+        sections=_sections(recording, shown, selection, removed),
+        notes=notes,
+        findings=findings,
+        markers=_texts(shown, "marker", removed),
+        note_records=note_records,
+        events=tuple(r for r in shown.records if r.get("type") in CONNECTION_EVENTS),
+        redacted=tuple(rule.text for rule in rules),
+        options=options,
+    )

@@ -1,0 +1,410 @@
+"""Sections of a recording: the docker command behind each group of exchanges.
+
+Theory of operation
+-------------------
+A recording with markers (``ipamx-spy mark``) is cut at the markers: each marker opens a section
+that holds the exchanges recorded after it. Exchanges before the first marker, and every exchange
+of a recording without markers, are grouped by inference from the call sequences of PROTOCOL.md
+section 5 (for example RequestPool + gateway RequestAddress is ``docker network create``).
+
+Inference works in two passes, both tables:
+
+1. ``classify`` turns each exchange into a token word (``pool``, ``gw``, ``addr``, ``rel`` ...),
+   keeping a little state to tell a gateway from a container address and a gateway release from a
+   container release. A failed call (one whose error dockerd does not ignore) gets a ``!`` suffix.
+   Retries (the same call again after a transport fault) join the token of the call they repeat.
+2. ``COMMANDS`` is a list of patterns over those words, tried in order at each position; the first
+   that matches takes the exchanges it covers. Pattern words match a call whatever its outcome;
+   ``word!`` matches only a failed one. Runs that no pattern explains become one "unrecognised"
+   section. The patterns are loose on purpose: a section says "inferred" wherever it is shown.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import catalogue, render
+from .recording import Exchange, Recording
+
+COMMAND_GAP_S = 0.15
+"""No command spans a pause this long between the end of one call and the start of the next:
+dockerd makes the calls of one command back to back (a few milliseconds apart in recordings of
+20.10.24), while even a script needs a few hundred milliseconds to start the next docker
+command. The pause cuts the recording into bursts that patterns never cross, so a failed
+``docker run`` right after a good one stays apart; and an --aux-address RequestAddress is told
+from a container's by following the gateway's within the same burst."""
+
+MARKER, INFERRED, UNRECOGNISED = "marker", "inferred", "unrecognised"
+
+Token = tuple[str, list[Exchange]]
+"""A token word and the exchanges it stands for (the call and its retries)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Section:
+    """A run of exchanges and what docker command caused it (said by a marker, or inferred)."""
+
+    title: str
+    source: str
+    t: float
+    exchanges: tuple[Exchange, ...] = ()
+    detail: str = ""
+    failed: bool = False
+
+    def __post_init__(self) -> None:
+        if self.source not in {MARKER, INFERRED, UNRECOGNISED}:
+            raise ValueError(f"unknown section source {self.source!r}")
+
+    @property
+    def heading(self) -> str:
+        """The title as exports show it, saying whether it failed and where it came from."""
+        text = self.title + (" — failed" if self.failed else "")
+        return f"{text} (inferred)" if self.source == INFERRED else text
+
+    @property
+    def seqs(self) -> tuple[int, ...]:
+        return tuple(e.seq for e in self.exchanges)
+
+
+# -- pass 1: tokens -------------------------------------------------------------------------
+
+SIMPLE_TOKENS: dict[str, str] = {
+    "Plugin.Activate": "activate",
+    "IpamDriver.GetCapabilities": "caps",
+    "NetworkDriver.GetCapabilities": "caps",
+    "IpamDriver.GetDefaultAddressSpaces": "spaces",
+    "IpamDriver.RequestPool": "pool",
+    "IpamDriver.ReleasePool": "relpool",
+    "NetworkDriver.GwAllocCheck": "gwcheck",
+    "NetworkDriver.CreateNetwork": "net",
+    "NetworkDriver.DeleteNetwork": "delnet",
+    "NetworkDriver.CreateEndpoint": "ep",
+    "NetworkDriver.Join": "join",
+    "NetworkDriver.ProgramExternalConnectivity": "prog",
+    "NetworkDriver.RevokeExternalConnectivity": "revoke",
+    "NetworkDriver.EndpointOperInfo": "info",
+    "NetworkDriver.Leave": "leave",
+    "NetworkDriver.DeleteEndpoint": "delep",
+    "NetworkDriver.AllocateNetwork": "alloc",
+    "NetworkDriver.FreeNetwork": "free",
+    "NetworkDriver.DiscoverNew": "disc",
+    "NetworkDriver.DiscoverDelete": "disc",
+}
+
+
+def _body(exchange: Exchange, side: str = "request") -> Mapping[str, Any]:
+    message = exchange.request if side == "request" else exchange.response
+    value = None if message is None else message.value
+    return value if isinstance(value, Mapping) else {}
+
+
+def _plain(address: object) -> str:
+    return str(address or "").split("/", 1)[0]
+
+
+@dataclass
+class _Tracker:
+    """What pass 1 remembers: gateway and aux addresses per pool, and the previous call."""
+
+    reserved: set[tuple[str, str]] = field(default_factory=set)
+    previous: Exchange | None = None
+    previous_token: str = ""
+
+    def address_token(self, exchange: Exchange) -> str:
+        request = _body(exchange)
+        pool, options = str(request.get("PoolID", "")), request.get("Options")
+        v6 = ":" in _plain(_body(exchange, "response").get("Address")) or ":" in _plain(
+            request.get("Address"))
+        if isinstance(options, Mapping) and options.get(catalogue.GATEWAY_OPTION):
+            token = "gw"
+        elif options is None and request.get("Address") and self._follows_network_setup(exchange):
+            token = "aux"
+        else:
+            return "addr6" if v6 else "addr"
+        given = _body(exchange, "response").get("Address") or request.get("Address")
+        self.reserved.add((pool, _plain(given)))
+        return token
+
+    def _follows_network_setup(self, exchange: Exchange) -> bool:
+        previous = self.previous
+        return (previous is not None and self.previous_token in {"gw", "aux", "pool"}
+                and _gap(previous, exchange) <= COMMAND_GAP_S)
+
+    def pool_token(self, exchange: Exchange) -> str:
+        data = _body(exchange, "response").get("Data")
+        if isinstance(data, Mapping) and data.get(catalogue.GATEWAY_LABEL):
+            pool_id = str(_body(exchange, "response").get("PoolID", ""))
+            self.reserved.add((pool_id, _plain(data[catalogue.GATEWAY_LABEL])))
+        return "pool"
+
+    def release_token(self, exchange: Exchange, following: Exchange | None) -> str:
+        request = _body(exchange)
+        key = (str(request.get("PoolID", "")), _plain(request.get("Address")))
+        if key in self.reserved or _pool_released_next(exchange, following):
+            return "relgw"
+        return "rel6" if ":" in key[1] else "rel"
+
+
+def _pool_released_next(exchange: Exchange, following: Exchange | None) -> bool:
+    """A release right before the ReleasePool of its pool: a gateway we did not see reserved."""
+    return (following is not None and following.endpoint == "IpamDriver.ReleasePool"
+            and _body(following).get("PoolID") == _body(exchange).get("PoolID")
+            and _gap(exchange, following) <= COMMAND_GAP_S)
+
+
+def _gap(earlier: Exchange, later: Exchange) -> float:
+    """Seconds from the end of one call to the start of the next."""
+    return later.t - (earlier.t + earlier.duration_ms / 1000)
+
+
+def _failed(exchange: Exchange) -> bool:
+    row = catalogue.BY_NAME.get(exchange.endpoint)
+    if row is not None and row.errors_ignored:
+        return False
+    return render.problem(exchange) is not None
+
+
+def _is_retry(exchange: Exchange, previous: Exchange | None) -> bool:
+    return (previous is not None and previous.endpoint == exchange.endpoint
+            and (previous.fault is not None or previous.response is None))
+
+
+def classify(exchanges: Sequence[Exchange]) -> list[Token]:
+    """Pass 1: one token per call (retries folded into the call they repeat)."""
+    tracker = _Tracker()
+    tokens: list[Token] = []
+    for index, exchange in enumerate(exchanges):
+        if tokens and _is_retry(exchange, tracker.previous):
+            word, group = tokens[-1]  # the call's outcome is its last attempt's
+            tokens[-1] = (word.rstrip("!") + ("!" if _failed(exchange) else ""), group)
+            group.append(exchange)
+            tracker.previous = exchange
+            continue
+        following = exchanges[index + 1] if index + 1 < len(exchanges) else None
+        token = _token(tracker, exchange, following)
+        tokens.append((token + ("!" if _failed(exchange) else ""), [exchange]))
+        tracker.previous, tracker.previous_token = exchange, token
+    return tokens
+
+
+def _token(tracker: _Tracker, exchange: Exchange, following: Exchange | None) -> str:
+    if exchange.endpoint == "IpamDriver.RequestAddress":
+        return tracker.address_token(exchange)
+    if exchange.endpoint == "IpamDriver.ReleaseAddress":
+        return tracker.release_token(exchange, following)
+    if exchange.endpoint == "IpamDriver.RequestPool":
+        return tracker.pool_token(exchange)
+    return SIMPLE_TOKENS.get(exchange.endpoint, "other")
+
+
+# -- pass 2: command patterns ---------------------------------------------------------------
+
+Detail = Callable[[Sequence[Exchange]], str]
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    """Pattern words become ``word!?;`` (any outcome) or ``word!;`` (failed only)."""
+
+    def word(match: re.Match[str]) -> str:
+        return f"(?:{match[1]}!;)" if match[2] else f"(?:{match[1]}!?;)"
+
+    return re.compile(re.sub(r"([a-z0-9]+)(!?)", word, pattern).replace(" ", ""))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Command:
+    """One row of the pattern table."""
+
+    title: str
+    pattern: str
+    detail: Detail = field(default=lambda exchanges: "")
+    compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "compiled", _compile(self.pattern))
+
+
+def _calls(exchanges: Sequence[Exchange], endpoint: str) -> list[Exchange]:
+    return [e for e in exchanges if e.endpoint == endpoint and e.response is not None]
+
+
+def _activation_detail(exchanges: Sequence[Exchange]) -> str:
+    for exchange in _calls(exchanges, "Plugin.Activate"):
+        implements = _body(exchange, "response").get("Implements") or []
+        if implements:
+            return "the plugin implements " + " and ".join(map(str, implements))
+    return ""
+
+
+def _create_detail(exchanges: Sequence[Exchange]) -> str:
+    parts = []
+    for exchange in _calls(exchanges, "IpamDriver.RequestPool"):
+        asked, got = _body(exchange).get("Pool"), _body(exchange, "response").get("Pool")
+        if got:
+            parts.append(f"pool {got}" + ("" if asked else " (chosen by the allocator)"))
+    for exchange in _calls(exchanges, "IpamDriver.RequestAddress"):
+        options = _body(exchange).get("Options")
+        address = _body(exchange, "response").get("Address")
+        if isinstance(options, Mapping) and options.get(catalogue.GATEWAY_OPTION) and address:
+            parts.append(f"gateway {address}")
+    return ", ".join(parts)
+
+
+def _start_detail(exchanges: Sequence[Exchange]) -> str:
+    parts = []
+    for exchange in _calls(exchanges, "IpamDriver.RequestAddress"):
+        asked, got = _body(exchange).get("Address"), _body(exchange, "response").get("Address")
+        if got:
+            how = f"asked for {asked} with --ip" if asked else "chosen by the allocator"
+            parts.append(f"address {got} ({how})")
+    return ", ".join(parts)
+
+
+def _release_detail(exchanges: Sequence[Exchange]) -> str:
+    freed = [str(_body(e)["Address"]) for e in exchanges
+             if e.endpoint == "IpamDriver.ReleaseAddress" and _body(e).get("Address")]
+    pools = [str(_body(e)["PoolID"]) for e in exchanges
+             if e.endpoint == "IpamDriver.ReleasePool" and _body(e).get("PoolID")]
+    parts = [f"frees {', '.join(freed)}"] if freed else []
+    if pools:
+        parts.append(f"gives back pool {', '.join(pools)}")
+    return ", ".join(parts)
+
+
+_POOLS = "(spaces? pool relpool* (gw|aux)*)"
+_ROLLBACK = "(revoke|leave|info|delep|rel|rel6|relgw|relpool)*"
+
+COMMANDS: tuple[Command, ...] = (
+    Command(title="plugin activation", pattern="activate caps* spaces?",
+            detail=_activation_detail),
+    Command(title="docker network create",
+            pattern=f"gwcheck? {_POOLS}* spaces? (spaces!|pool!|gw!|aux!|net!) {_ROLLBACK}",
+            detail=_create_detail),
+    Command(title="docker network create", pattern=f"gwcheck? ({_POOLS}+ net? | net)",
+            detail=_create_detail),
+    Command(title="container start",
+            pattern=f"info* addr? addr6? ep? join? (addr!|addr6!|ep!|join!|prog!) {_ROLLBACK}",
+            detail=_start_detail),
+    Command(title="docker network connect",
+            pattern="info+ addr addr6? ep join (revoke|prog)* info*", detail=_start_detail),
+    Command(title="container start",
+            pattern="addr addr6? (ep join (revoke|prog)* info*)? | ep join (revoke|prog)* info*",
+            detail=_start_detail),
+    Command(title="docker network disconnect", pattern="revoke? leave info+ delep rel? rel6?",
+            detail=_release_detail),
+    Command(title="container stop",
+            pattern="(revoke|prog)* leave (revoke|prog)* delep? rel? rel6? | delep rel? rel6? "
+                    "| rel rel6? | rel6",
+            detail=_release_detail),
+    Command(title="docker network rm", pattern="delnet? (relgw* relpool)+ delnet? | delnet",
+            detail=_release_detail),
+    Command(title="swarm network allocation", pattern="alloc | free"),
+    Command(title="swarm node discovery", pattern="disc+"),
+)
+
+
+def _match_at(text: str, position: int) -> tuple[Command, int] | None:
+    """The first command matching at ``position`` and how many tokens it covers."""
+    for command in COMMANDS:
+        match = command.compiled.match(text, position)
+        if match is not None and match.end() > position:
+            return command, text.count(";", position, match.end())
+    return None
+
+
+def _bursts(tokens: list[Token]) -> list[list[Token]]:
+    """Cut the tokens wherever the docker side paused longer than COMMAND_GAP_S."""
+    bursts: list[list[Token]] = []
+    previous: Exchange | None = None
+    for token in tokens:
+        if previous is None or _gap(previous, token[1][0]) > COMMAND_GAP_S:
+            bursts.append([])
+        bursts[-1].append(token)
+        previous = token[1][-1]
+    return bursts
+
+
+def infer(exchanges: Sequence[Exchange]) -> list[Section]:
+    """Inferred sections for exchanges in recording order (no markers involved)."""
+    sections: list[Section] = []
+    for burst in _bursts(classify(exchanges)):
+        sections += _infer_burst(burst)
+    return sections
+
+
+def _infer_burst(tokens: list[Token]) -> list[Section]:
+    text = "".join(f"{word};" for word, _ in tokens)
+    offsets = [0]
+    for word, _ in tokens:
+        offsets.append(offsets[-1] + len(word) + 1)
+    sections: list[Section] = []
+    index = 0
+    unexplained: list[Token] = []
+    while index < len(tokens):
+        found = _match_at(text, offsets[index])
+        if found is None:
+            unexplained.append(tokens[index])
+            index += 1
+            continue
+        _flush(sections, unexplained)
+        command, count = found
+        sections.append(_inferred(command, tokens[index:index + count]))
+        index += count
+    _flush(sections, unexplained)
+    return sections
+
+
+def _exchanges(tokens: Sequence[Token]) -> tuple[Exchange, ...]:
+    return tuple(e for _, group in tokens for e in group)
+
+
+def _failures(tokens: Sequence[Token]) -> list[Exchange]:
+    """The calls that failed in the end (a retry that succeeded makes its call a success)."""
+    return [group[-1] for word, group in tokens if word.endswith("!")]
+
+
+def _inferred(command: Command, tokens: Sequence[Token]) -> Section:
+    exchanges, failures = _exchanges(tokens), _failures(tokens)
+    detail = command.detail(exchanges)
+    if failures:
+        seen = f"#{failures[0].seq} failed: {render.problem(failures[0])}"
+        detail = f"{detail}; {seen}" if detail else seen
+    return Section(title=command.title, source=INFERRED, t=exchanges[0].t,
+                   exchanges=exchanges, detail=detail, failed=bool(failures))
+
+
+def _flush(sections: list[Section], unexplained: list[Token]) -> None:
+    if unexplained:
+        exchanges = _exchanges(unexplained)
+        sections.append(Section(title="calls with no recognised docker command",
+                                source=UNRECOGNISED, t=exchanges[0].t, exchanges=exchanges,
+                                failed=bool(_failures(unexplained))))
+        unexplained.clear()
+
+
+# -- markers --------------------------------------------------------------------------------
+
+
+def sections(recording: Recording) -> list[Section]:
+    """The recording cut into sections: at its markers, and inferred before the first one."""
+    exchanges = sorted(recording.exchanges, key=lambda e: e.seq)
+    markers = sorted(recording.markers(), key=lambda m: (int(m.get("after_seq", 0)),
+                                                         float(m.get("t", 0.0))))
+    if not markers:
+        return infer(exchanges)
+    first_after = int(markers[0].get("after_seq", 0))
+    result = infer([e for e in exchanges if e.seq <= first_after])
+    for index, marker in enumerate(markers):
+        after = int(marker.get("after_seq", 0))
+        until = (int(markers[index + 1].get("after_seq", 0)) if index + 1 < len(markers)
+                 else None)
+        inside = tuple(e for e in exchanges
+                       if e.seq > after and (until is None or e.seq <= until))
+        detail = "; ".join(s.detail for s in infer(inside) if s.detail)
+        result.append(Section(title=str(marker.get("text", "")), source=MARKER,
+                              t=float(marker.get("t", 0.0)), exchanges=inside, detail=detail,
+                              failed=bool(_failures(classify(inside)))))
+    return result
