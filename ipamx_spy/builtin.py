@@ -20,6 +20,7 @@ class BuiltinConfig:
     global_space: str = "GlobalDefault"
     network_driver: bool = False
     network_state: Path | None = None
+    network_links: str = "netlink"  # "memory": pretend links, for replay without root
 
 
 def make_plugin(config: BuiltinConfig = BuiltinConfig(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .. import catalogue, tap
@@ -35,13 +36,22 @@ class Answer:
 
 
 class Relay:
-    """Serves docker-side connections for one session."""
+    """Serves docker-side connections for one session.
+
+    The in-process app runs on one worker thread: calls stay serialised, as the allocator
+    expects, and a slow call (netlink, fsync) never stalls the other connections.
+    """
 
     def __init__(self, session: Session, options: RelayOptions) -> None:
         if (options.upstream is None) == (options.app is None):
             raise ValueError("a relay needs exactly one of an upstream address or an app")
         self.session = session
         self.options = options
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ipamx-spy app")
+
+    def close(self) -> None:
+        """Wait for the app call in progress, if any, and stop the worker thread."""
+        self._worker.shutdown(wait=True)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Serve one docker-side connection until it closes; never raises."""
@@ -57,7 +67,6 @@ class Relay:
             reason = f"docker side connection failed: {exc.strerror or exc}"
         except asyncio.CancelledError:
             reason = "ipamx-spy shut down"
-            raise
         finally:
             self.session.close(conn, reason)
             if upstream is not None:
@@ -105,7 +114,8 @@ class Relay:
             reply = _spy(500, "the recording cannot be written (on-record-error=refuse)",
                           Fault(side="proxy", kind="recording", message="recording failing"))
         elif upstream is None:
-            reply = self._from_app(request)
+            reply = await asyncio.get_running_loop().run_in_executor(
+                self._worker, self._from_app, request)
         else:
             reply = await _from_upstream(upstream, request)
         exchange = self.session.complete(

@@ -78,6 +78,7 @@ class Server:
             if control_server is not None:
                 control_server.close()
             await self._drain()
+            self.relay.close()
             ticker.cancel()
             main.close()
             if control is not None:
@@ -126,7 +127,8 @@ class Server:
             self.session.tick()
 
 
-def _install_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> list[int]:
+def _install_signals(loop: asyncio.AbstractEventLoop,
+                     stop: asyncio.Event) -> list[signal.Signals]:
     """SIGINT/SIGTERM stop the server (only possible in the main thread)."""
     if threading.current_thread() is not threading.main_thread():
         return []

@@ -1,0 +1,81 @@
+"""Where the driver's state lives between runs: a JSON file replaced atomically, or nowhere.
+
+``FileStore.save`` writes a temporary file next to the state file, fsyncs it, renames it over the
+state file and fsyncs the directory: after a crash the file holds either the old or the new state,
+never a mixture. The service saves before it answers dockerd.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Protocol
+
+from .model import DriverState, state_from_json, state_to_json
+
+
+class StateStore(Protocol):
+    def load(self) -> DriverState | None: ...
+
+    def save(self, state: DriverState) -> None: ...
+
+
+class MemoryStore:
+    """No persistence: the state starts empty every time the plugin starts."""
+
+    def load(self) -> DriverState | None:
+        return None
+
+    def save(self, state: DriverState) -> None:
+        return None
+
+
+class FileStore:
+    """The state in the JSON file ``path`` (its directory is created when needed)."""
+
+    def __init__(self, path: Path, plugin: str) -> None:
+        self.path = path
+        self.plugin = plugin
+
+    def load(self) -> DriverState | None:
+        """The saved state, or None if there is no file yet.
+
+        Raises OSError if the file cannot be read, ValueError (naming the file) if it is not a
+        network-driver state; the caller should refuse to start rather than guess.
+        """
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        try:
+            return state_from_json(json.loads(text))
+        except ValueError as exc:
+            raise ValueError(f"{self.path}: {exc}") from exc
+
+    def save(self, state: DriverState) -> None:
+        """Replace the file atomically. Raises OSError (disk full, read-only, ...)."""
+        text = json.dumps(state_to_json(state, self.plugin), indent=1) + "\n"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, self.path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
+        _fsync_directory(self.path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
