@@ -27,7 +27,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-BODY = b'{"AddressSpace":"LocalDefault","Pool":"10.4.4.0/24","SubPool":"","Options":{},"V6":false}\n'
+BODY = (b'{"AddressSpace":"LocalDefault","Pool":"10.4.4.0/24","SubPool":"",'
+        b'"Options":{},"V6":false}\n')
 REQUEST = (b"POST /IpamDriver.RequestPool HTTP/1.1\r\nHost: \r\nUser-Agent: Go-http-client/1.1\r\n"
            b"Content-Length: %d\r\nAccept: application/vnd.docker.plugins.v1.2+json\r\n\r\n"
            % len(BODY)) + BODY

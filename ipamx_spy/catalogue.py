@@ -155,7 +155,8 @@ def _request_pool_ask(body: Mapping[str, JSON]) -> str:
 
 
 def _request_pool_answer(req: Mapping[str, JSON], resp: Mapping[str, JSON]) -> str:
-    text = f"the {_q(_s(resp, 'Pool'))} pool is reserved; the pool identifier is {_q(_s(resp, 'PoolID'))}"
+    pool, pool_id = _q(_s(resp, "Pool")), _q(_s(resp, "PoolID"))
+    text = f"the {pool} pool is reserved; the pool identifier is {pool_id}"
     data = resp.get("Data") or {}
     if isinstance(data, Mapping) and data.get(GATEWAY_LABEL):
         text += (
@@ -173,7 +174,8 @@ def _request_pool_chosen(req: Mapping[str, JSON]) -> tuple[str, ...]:
 
 
 def _release_pool_ask(body: Mapping[str, JSON]) -> str:
-    return f"received request to give back the pool {_q(_s(body, 'PoolID'))} (network removed or rolled back)"
+    pool_id = _q(_s(body, "PoolID"))
+    return f"received request to give back the pool {pool_id} (network removed or rolled back)"
 
 
 def _request_address_ask(body: Mapping[str, JSON]) -> str:
@@ -186,7 +188,8 @@ def _request_address_ask(body: Mapping[str, JSON]) -> str:
         kind = "this is a container or --aux-address request"
     else:
         name = options.get(ENDPOINT_NAME_OPTION) if isinstance(options, Mapping) else None
-        kind = f"this is the address of container {_q(name)}" if name else "this is a container request"
+        kind = (f"this is the address of container {_q(name)}" if name
+                else "this is a container request")
     want = f"asks for exactly {_q(address)}" if address else "lets the allocator pick"
     text = f"received request for one IP address from pool {pool}; {kind}; dockerd {want}"
     if isinstance(options, Mapping) and options.get(MAC_OPTION):
@@ -217,7 +220,7 @@ def _net_caps_answer(_req: Mapping[str, JSON], resp: Mapping[str, JSON]) -> str:
         text += f", connectivity scope {_q(resp['ConnectivityScope'])}"
     if resp.get("GwAllocChecker"):
         text += "; dockerd will ask GwAllocCheck before reserving gateways"
-    return text
+    return text + _scope_consequence(resp)
 
 
 def _network_ask(verb: str) -> Explain:
@@ -228,12 +231,18 @@ def _network_ask(verb: str) -> Explain:
 
 
 def _create_network_ask(body: Mapping[str, JSON]) -> str:
-    pools = [d.get("Pool") for d in (body.get("IPv4Data") or []) + (body.get("IPv6Data") or [])]
-    gateways = [d.get("Gateway") for d in (body.get("IPv4Data") or []) if d.get("Gateway")]
-    text = f"create network {_short(_s(body, 'NetworkID'))} on pools {', '.join(map(str, pools)) or 'none'}"
+    data = (body.get("IPv4Data") or []) + (body.get("IPv6Data") or [])
+    pools = [str(d.get("Pool")) for d in data]
+    gateways = [str(d.get("Gateway")) for d in data if d.get("Gateway")]
+    aux = [f"{k}={v}" for d in data for k, v in (d.get("AuxAddresses") or {}).items()]
+    text = f"create network {_short(_s(body, 'NetworkID'))} on pools {', '.join(pools) or 'none'}"
     if gateways:
-        text += f" with gateway {', '.join(map(str, gateways))}"
+        text += f" with gateway {', '.join(gateways)}"
+    if aux:
+        text += f", aux addresses {', '.join(aux)}"
     options = body.get("Options") or {}
+    if isinstance(options, Mapping) and options.get("com.docker.network.enable_ipv6"):
+        text += "; IPv6 enabled"
     generic = options.get("com.docker.network.generic") if isinstance(options, Mapping) else None
     if generic:
         text += f"; driver options {dict(generic)}"
@@ -262,10 +271,16 @@ def _create_endpoint_ask(body: Mapping[str, JSON]) -> str:
     return text
 
 
-def _create_endpoint_answer(_req: Mapping[str, JSON], resp: Mapping[str, JSON]) -> str:
+def _create_endpoint_answer(req: Mapping[str, JSON], resp: Mapping[str, JSON]) -> str:
     iface = resp.get("Interface")
     if not iface:
         return "the driver keeps the interface as dockerd described it"
+    asked = req.get("Interface") or {}
+    changed = [k for k, v in iface.items() if v and isinstance(asked, Mapping) and asked.get(k)]
+    if changed:
+        return (f"the driver changes {', '.join(changed)}, which dockerd already set: dockerd "
+                "rejects this ('driver modified interface …'), sends DeleteEndpoint and rolls "
+                "back")
     filled = ", ".join(f"{k} {v}" for k, v in iface.items() if v)
     return f"the driver fills in {filled}" if filled else "the driver changes nothing"
 
@@ -286,9 +301,13 @@ def _join_answer(_req: Mapping[str, JSON], resp: Mapping[str, JSON]) -> str:
             f"as {name.get('DstPrefix') or 'eth'}N"
         )
     if resp.get("Gateway"):
-        parts.append(f"the default gateway is {resp['Gateway']}")
-    if resp.get("StaticRoutes"):
-        parts.append(f"{len(resp['StaticRoutes'])} static route(s)")
+        parts.append(f"the default gateway is {resp['Gateway']} (this endpoint can become the "
+                     "container's gateway endpoint: ProgramExternalConnectivity follows)")
+    if resp.get("GatewayIPv6"):
+        parts.append(f"the IPv6 default gateway is {resp['GatewayIPv6']}")
+    routes = resp.get("StaticRoutes") or []
+    if routes:
+        parts.append("routes to " + ", ".join(str(r.get("Destination")) for r in routes))
     if resp.get("DisableGatewayService"):
         parts.append("no docker_gwbridge fallback")
     return "; ".join(parts) or "no interface, no gateway: dockerd may add docker_gwbridge"
@@ -302,10 +321,40 @@ def _create_endpoint_chosen(_req: Mapping[str, JSON]) -> tuple[str, ...]:
     return ("Interface.MacAddress",)
 
 
+def _ports(body: Mapping[str, JSON]) -> str:
+    options = body.get("Options") or {}
+    portmap = options.get("com.docker.network.portmap") if isinstance(options, Mapping) else None
+    protocols: dict[object, str] = {6: "tcp", 17: "udp", 132: "sctp"}
+    published = [
+        f"{p.get('HostPort')}→{p.get('Port')}/{protocols.get(p.get('Proto'), p.get('Proto'))}"
+        for p in portmap or [] if isinstance(p, Mapping)]
+    return f"; published ports {', '.join(published)}" if published else ""
+
+
+def _program_ask(body: Mapping[str, JSON]) -> str:
+    return (_endpoint_ask("program outside access for")(body)
+            + ", which became the container's gateway endpoint (its Join gave a Gateway)"
+            + _ports(body))
+
+
+def _scope_consequence(resp: Mapping[str, JSON]) -> str:
+    if resp.get("Scope") == "global":
+        return "; global scope: swarm manages its networks (AllocateNetwork)"
+    return "; local scope: networks use the local address space, no swarm calls"
+
+
+def _gw_check_answer(_req: Mapping[str, JSON], resp: Mapping[str, JSON]) -> str:
+    skipped = [f for f, key in (("IPv4", "SkipIPv4"), ("IPv6", "SkipIPv6")) if resp.get(key)]
+    if not skipped:
+        return "dockerd will reserve gateways from the IPAM as usual"
+    return f"dockerd will not reserve an {' or '.join(skipped)} gateway from the IPAM"
+
+
 def _discover_ask(verb: str) -> Explain:
     def explain(body: Mapping[str, JSON]) -> str:
         data = body.get("DiscoveryData") or {}
-        return f"swarm node {data.get('Address', '?')} {verb} (discovery type {body.get('DiscoveryType')})"
+        kind = body.get("DiscoveryType")
+        return f"swarm node {data.get('Address', '?')} {verb} (discovery type {kind})"
 
     return explain
 
@@ -330,14 +379,16 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         name="Plugin.Activate",
         summary="handshake: which APIs the plugin implements",
         response=(_f("Implements", "strlist|null"),),
-        explain_request=lambda _b: "dockerd activates the plugin (once per daemon lifetime per name)",
+        explain_request=lambda _b: ("dockerd activates the plugin "
+                                    "(once per daemon lifetime per name)"),
         explain_response=_activate_answer,
     ),
     # ---- IPAM
     Endpoint(
         name="IpamDriver.GetCapabilities",
         summary="what the allocator needs from dockerd",
-        response=(_f("RequiresMACAddress", "bool", False), _f("RequiresRequestReplay", "bool", False)),
+        response=(_f("RequiresMACAddress", "bool", False),
+                  _f("RequiresRequestReplay", "bool", False)),
         explain_request=lambda _b: "dockerd asks what the allocator needs (MAC addresses, replay)",
         explain_response=_ipam_caps_answer,
     ),
@@ -409,6 +460,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         request=(_f("Options", "object|null"),),
         response=(_f("SkipIPv4", "bool", False), _f("SkipIPv6", "bool", False)),
         explain_request=lambda _b: "dockerd asks whether the driver needs IPAM gateways",
+        explain_response=_gw_check_answer,
     ),
     Endpoint(
         name="NetworkDriver.CreateNetwork",
@@ -437,6 +489,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         ),
         response=(_f("Options", "strmap|null", False),),
         explain_request=_network_ask("swarm manager allocates"),
+        explain_response=lambda _r, _s2: ("the returned Options become the network's driver "
+                                           "state, passed to every node's CreateNetwork"),
     ),
     Endpoint(
         name="NetworkDriver.FreeNetwork",
@@ -459,13 +513,17 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         request=_NET_EP,
         response=(_f("Value", "object|null", False),),
         explain_request=_endpoint_ask("dockerd asks for operational data of"),
+        explain_response=lambda _r, resp: (
+            f"the driver reports {', '.join(sorted(resp.get('Value') or {})) or 'nothing'}; "
+            "dockerd does not use it"),
+        chosen=lambda _req: ("Value",),
         errors_ignored=True,
     ),
     Endpoint(
         name="NetworkDriver.DeleteEndpoint",
         summary="delete a container's endpoint",
         request=_NET_EP,
-        explain_request=_endpoint_ask("delete"),
+        explain_request=lambda b: _endpoint_ask("delete")(b) + "; the IPAM ReleaseAddress follows",
         errors_ignored=True,
     ),
     Endpoint(
@@ -485,21 +543,23 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         name="NetworkDriver.Leave",
         summary="detach a container's sandbox from an endpoint",
         request=_NET_EP,
-        explain_request=_endpoint_ask("container leaves"),
+        explain_request=lambda b: (_endpoint_ask("container leaves")(b) + "; dockerd moves the "
+                                   "interface back to the host, DeleteEndpoint follows"),
         errors_ignored=True,
     ),
     Endpoint(
         name="NetworkDriver.ProgramExternalConnectivity",
         summary="set up outside access (port mappings) for the gateway endpoint",
         request=(*_NET_EP, _SANDBOX_OPTIONS),
-        explain_request=_endpoint_ask("program outside access (ports) for"),
+        explain_request=_program_ask,
         tolerates_404=True,
     ),
     Endpoint(
         name="NetworkDriver.RevokeExternalConnectivity",
         summary="remove outside access for an endpoint",
         request=_NET_EP,
-        explain_request=_endpoint_ask("revoke outside access for"),
+        explain_request=lambda b: (_endpoint_ask("revoke outside access for")(b) + ", which "
+                                   "stops being the container's gateway endpoint"),
         tolerates_404=True,
     ),
     Endpoint(

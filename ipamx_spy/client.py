@@ -90,7 +90,8 @@ class PluginConnection:
         except (OSError, PluginProtocolError, PluginUnreachable) as exc:
             self.close()
             if isinstance(exc, TimeoutError | socket.timeout):
-                raise PluginUnreachable(f"{self.address}: no answer within {self.timeout} s") from exc
+                raise PluginUnreachable(
+                    f"{self.address}: no answer within {self.timeout} s") from exc
             if isinstance(exc, OSError):
                 raise PluginUnreachable(f"{self.address}: {exc.strerror or exc}") from exc
             raise

@@ -101,7 +101,8 @@ class DetachedView:
         while (item := self._queue.get()) is not None:
             kind, payload = item
             if kind == "record":
-                exchange = Exchange.from_json(payload) if payload.get("type") == "exchange" else None
+                is_exchange = payload.get("type") == "exchange"
+                exchange = Exchange.from_json(payload) if is_exchange else None
                 self._view.on_record(payload, exchange)
             elif kind == "waiting":
                 self._view.on_waiting(*payload)

@@ -89,7 +89,8 @@ def compact_line(exchange: Exchange, findings: Sequence[Finding] = ()) -> Text:
 def _headers(message: Message) -> Text:
     text = Text()
     if message.is_request:
-        text.append(f"{message.method} {message.target} HTTP/{message.http_version}\n", style="bold")
+        text.append(f"{message.method} {message.target} HTTP/{message.http_version}\n",
+                    style="bold")
     else:
         text.append(f"HTTP/{message.http_version} {message.status} {message.reason}\n",
                     style="bold")

@@ -60,7 +60,8 @@ class Docker:
     log: Path
     env: dict[str, str] = field(default_factory=dict)
 
-    def run(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, check: bool = True,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run ``docker ARGS``; with ``check`` a failure raises with the command's output."""
         result = subprocess.run([self.cli, *args], env=self.env, capture_output=True, text=True,
                                 timeout=timeout)
@@ -102,7 +103,8 @@ def _wait_ready(docker: Docker, deadline: float) -> None:
     while time.monotonic() < deadline:
         if docker.process.poll() is not None:
             raise RuntimeError(f"dockerd exited early:\n{docker.log_text()[-3000:]}")
-        if docker.socket.exists() and docker.run("version", check=False, timeout=10).returncode == 0:
+        ready = docker.socket.exists() and docker.run("version", check=False, timeout=10)
+        if ready and ready.returncode == 0:
             return
         time.sleep(0.2)
     raise RuntimeError(f"dockerd did not come up:\n{docker.log_text()[-3000:]}")

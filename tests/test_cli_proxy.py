@@ -21,7 +21,8 @@ from ipamx_spy.builtin import BuiltinConfig, make_plugin
 from ipamx_spy.cli import app
 from ipamx_spy.client import PluginConnection, docker_request
 
-POOL = b'{"AddressSpace":"LocalDefault","Pool":"10.9.0.0/16","SubPool":"","Options":{},"V6":false}\n'
+POOL = (b'{"AddressSpace":"LocalDefault","Pool":"10.9.0.0/16","SubPool":"",'
+        b'"Options":{},"V6":false}\n')
 
 
 def address_request(pool_id: str = "LocalDefault/10.9.0.0/16") -> bytes:

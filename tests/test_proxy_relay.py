@@ -20,7 +20,8 @@ from ipamx_spy.aio.listen import SocketInUse, bind_unix
 from ipamx_spy.aio.relay import RelayOptions
 from ipamx_spy.client import PluginConnection, docker_request
 
-POOL_BODY = b'{"AddressSpace":"LocalDefault","Pool":"10.4.4.0/24","SubPool":"","Options":{},"V6":false}\n'
+POOL_BODY = (b'{"AddressSpace":"LocalDefault","Pool":"10.4.4.0/24","SubPool":"",'
+             b'"Options":{},"V6":false}\n')
 POOL_ANSWER = {"PoolID": "x/10.4.4.0/24", "Pool": "10.4.4.0/24", "Data": {}}
 
 

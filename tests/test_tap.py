@@ -82,7 +82,8 @@ def test_response_boundaries(pieces: list[bytes]) -> None:
 
 
 def test_chunked_response_body_is_joined() -> None:
-    raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n4\r\n\":1}\r\n0\r\n\r\n"
+    raw = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+           b"3\r\n{\"a\r\n4\r\n\":1}\r\n0\r\n\r\n")
     t = tap.ResponseTap()
     t.expect("POST")
     t.feed(raw)
