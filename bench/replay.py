@@ -1,0 +1,137 @@
+"""Replay throughput on a large synthetic recording, against the in-process reference plugin.
+
+The bench records its own workload first: it drives a reference plugin with N exchanges
+(networks created with a static subnet, containers given addresses the allocator picks, then
+everything released again) and keeps them as a recording. It then times, in the same run:
+
+* baseline: the same request bodies handed to a fresh plugin's ``handle`` in a plain loop
+  (no bindings, no comparison, no ledger);
+* replay: ``Replayer`` over the recording against a fresh plugin (rewrite, compare, learn).
+
+The figure that matters is the ratio replay / baseline; wall-clock numbers depend on the host.
+Run: ``python bench/replay.py [N]`` (default 10000).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ipamx_spy.app import PluginApp
+from ipamx_spy.builtin import BuiltinConfig, make_plugin
+from ipamx_spy.client import docker_request
+from ipamx_spy.recording import Exchange, Message, Recording, encode_body, go_json, make_header
+from ipamx_spy.replay.compare import Rules
+from ipamx_spy.replay.engine import PASS, Replayer
+from ipamx_spy.replay.target import AppTarget
+
+GATEWAY = {"RequestAddressType": "com.docker.network.gateway"}
+CONTAINERS = 20  # per network: 1 pool + 1 gateway + 20 addresses, then 22 releases
+
+
+def _request(endpoint: str, body: Any) -> Message:
+    raw = b"" if body is None else (go_json(body) + "\n").encode()
+    head = docker_request(endpoint, raw).split(b"\r\n\r\n", 1)[0].decode().split("\r\n")[1:]
+    headers = tuple((k, v) for k, _, v in (line.partition(": ") for line in head))
+    return Message(method="POST", target=f"/{endpoint}", headers=headers, body=encode_body(raw))
+
+
+def _network_calls(index: int, space: str) -> list[tuple[str, Callable[[list[Any]], Any]]]:
+    subnet = f"10.{index // 256}.{index % 256}.0/24"
+    pool = {"AddressSpace": space, "Pool": subnet, "SubPool": "", "Options": {}, "V6": False}
+    calls: list[tuple[str, Callable[[list[Any]], Any]]] = [
+        ("IpamDriver.RequestPool", lambda a: pool)]
+    start = 0
+
+    def pool_id(answers: list[Any]) -> str:
+        return str(answers[start]["PoolID"])
+
+    calls.append(("IpamDriver.RequestAddress",
+                  lambda a: {"PoolID": pool_id(a), "Address": "", "Options": GATEWAY}))
+    calls += [("IpamDriver.RequestAddress",
+               lambda a: {"PoolID": pool_id(a), "Address": "", "Options": None})] * CONTAINERS
+    for offset in range(CONTAINERS + 1, 0, -1):
+        calls.append(("IpamDriver.ReleaseAddress", lambda a, o=offset: {
+            "PoolID": pool_id(a), "Address": a[start + o]["Address"].split("/")[0]}))
+    calls.append(("IpamDriver.ReleasePool", lambda a: {"PoolID": pool_id(a)}))
+    return calls
+
+
+def make_recording(size: int) -> Recording:
+    """``size`` exchanges recorded against the reference plugin."""
+    plugin = make_plugin(BuiltinConfig())
+    exchanges: list[Exchange] = []
+    for endpoint in ("Plugin.Activate", "IpamDriver.GetCapabilities",
+                     "IpamDriver.GetDefaultAddressSpaces"):
+        exchanges.append(_record(plugin, len(exchanges) + 1, endpoint, None))
+    network = 0
+    while len(exchanges) < size:
+        answers: list[Any] = []
+        for endpoint, body in _network_calls(network, "LocalDefault"):
+            if len(exchanges) >= size:
+                break
+            exchange = _record(plugin, len(exchanges) + 1, endpoint, body(answers))
+            answers.append(exchange.response.value if exchange.response else None)
+            exchanges.append(exchange)
+        network += 1
+    return Recording(header=make_header(name="bench"), records=(), exchanges=tuple(exchanges))
+
+
+def _record(plugin: PluginApp, seq: int, endpoint: str, body: Any) -> Exchange:
+    request = _request(endpoint, body)
+    reply = plugin.handle(endpoint, request.raw_body)
+    response = Message(status=reply.status, reason="OK", body=encode_body(reply.body),
+                       headers=(("Content-Type", reply.content_type),
+                                ("Content-Length", str(len(reply.body)))))
+    return Exchange(seq=seq, conn=1 + seq % 2, t=seq / 1000, endpoint=endpoint,
+                    request=request, response=response)
+
+
+def baseline(recording: Recording) -> float:
+    plugin = make_plugin(BuiltinConfig())
+    calls = [(e.endpoint, e.request.raw_body) for e in recording.exchanges]
+    started = time.perf_counter()
+    for endpoint, body in calls:
+        plugin.handle(endpoint, body)
+    return time.perf_counter() - started
+
+
+def replay(recording: Recording, config: BuiltinConfig) -> tuple[float, int]:
+    target = AppTarget(factory=lambda: make_plugin(config), label="bench")
+    started = time.perf_counter()
+    verdicts = list(Replayer(recording, target, Rules()).run())
+    elapsed = time.perf_counter() - started
+    passed = sum(1 for v in verdicts if v.outcome == PASS)
+    return elapsed, passed
+
+
+def main() -> None:
+    size = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+    recording = make_recording(size)
+    base = min(baseline(recording) for _ in range(3))
+    same, passed = min(replay(recording, BuiltinConfig()) for _ in range(3))
+    renamed, passed_renamed = min(
+        replay(recording, BuiltinConfig(local_space="blue")) for _ in range(3))
+    report = {
+        "exchanges": size,
+        "baseline_s": round(base, 4),
+        "replay_s": round(same, 4),
+        "replay_renamed_s": round(renamed, 4),
+        "baseline_per_s": round(size / base),
+        "replay_per_s": round(size / same),
+        "replay_renamed_per_s": round(size / renamed),
+        "ratio_replay_to_baseline": round(same / base, 2),
+        "ratio_renamed_to_baseline": round(renamed / base, 2),
+        "passed": passed,
+        "passed_renamed": passed_renamed,
+    }
+    print(json.dumps(report, indent=2))
+    if passed != size or passed_renamed != size:
+        raise SystemExit("replay of the bench's own recording did not pass")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""Mock mode: a recording served as a fake plugin, to reproduce a bug report without the plugin.
+
+Theory of operation
+-------------------
+``MockPlugin`` is a sans-IO plugin app (``handle(endpoint, body) -> Reply``) that the lead's
+asyncio server runs like the built-in plugin. For each request dockerd sends, it looks for the
+recorded exchange of the same endpoint whose request means the same (JSON-aware: key order,
+spacing and key case never matter), taking unused exchanges in recorded order. Values dockerd
+makes up itself (``DOCKER_CHOSEN``: network and endpoint IDs, sandbox keys, container names,
+random MACs) may differ from the recording; the first time one is seen it is bound (recorded ->
+live), and from then on it must stay consistent. That is replay's bindings in reverse: the
+mock learns from requests and rewrites the recorded answers it sends back.
+
+The answer is the recorded one: status, Content-Type and body bytes (re-encoded in the recorded
+layout only when a binding changed a value). Read-only calls (``READ_ONLY``) may be answered
+again once their recorded exchanges are used up. A request that matches nothing gets HTTP 500
+``{"Err": "ipamx-spy mock: ..."}`` naming the nearest recorded exchange and how it differs (what
+vcrpy says when a cassette has no match); dockerd shows that text to the user.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ipamx_spy.app import CONTENT_TYPE, Reply
+from ipamx_spy.recording import Exchange
+from ipamx_spy.replay import paths
+from ipamx_spy.replay.bindings import Bindings, rewrite_body
+
+JSON = Any
+READ_ONLY = frozenset({
+    "Plugin.Activate", "IpamDriver.GetCapabilities", "IpamDriver.GetDefaultAddressSpaces",
+    "NetworkDriver.GetCapabilities", "NetworkDriver.EndpointOperInfo",
+})
+DOCKER_CHOSEN: tuple[paths.Path, ...] = (
+    ("NetworkID",), ("EndpointID",), ("SandboxKey",), ("Interface", "MacAddress"),
+    ("Options", "com.docker.network.endpoint.name"),
+    ("Options", "com.docker.network.endpoint.macaddress"),
+)
+"""Request values dockerd makes up (random IDs, netns paths, container names, random MACs)."""
+_CHOSEN_PATTERNS = tuple(paths.render(p) for p in DOCKER_CHOSEN)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Miss:
+    """A request the recording has no answer for."""
+
+    endpoint: str
+    request: JSON
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Served:
+    """A request answered from the recording."""
+
+    endpoint: str
+    recorded_seq: int
+    rewritten: bool
+
+
+def decode(body: bytes) -> JSON:
+    """A request body as mock compares it: None when empty, JSON, or else the text."""
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", "replace")
+
+
+@dataclass
+class MockPlugin:
+    """Serves recorded answers; ``misses`` and ``served`` say how it went."""
+
+    exchanges: Sequence[Exchange]
+    on_miss: Callable[[Miss], None] | None = None
+    bindings: Bindings = field(default_factory=Bindings)
+    used: set[int] = field(default_factory=set)
+    misses: list[Miss] = field(default_factory=list)
+    served: list[Served] = field(default_factory=list)
+
+    def handle(self, endpoint: str, body: bytes) -> Reply:
+        live = decode(body)
+        candidates = [e for e in self.exchanges if e.endpoint == endpoint]
+        found = self._match(candidates, live, endpoint in READ_ONLY)
+        if found is None:
+            return self._miss(endpoint, live, candidates)
+        self.used.add(found.seq)
+        if isinstance(found.request.value, dict | list) and isinstance(live, dict | list):
+            self.bindings.learn(found.request.value, live)
+        return self._answer(found)
+
+    def unused(self) -> list[Exchange]:
+        """Recorded exchanges no request has asked for (yet)."""
+        return [e for e in self.exchanges if e.seq not in self.used]
+
+    def _match(self, candidates: list[Exchange], live: JSON, repeatable: bool) -> Exchange | None:
+        fresh = [e for e in candidates if e.seq not in self.used]
+        again = [e for e in reversed(candidates) if e.seq in self.used] if repeatable else []
+        for exchange in fresh + again:
+            if not self.differences(exchange, live):
+                return exchange
+        return None
+
+    def differences(self, exchange: Exchange, live: JSON) -> list[paths.Difference]:
+        """How ``live`` differs from the recorded request, after bindings."""
+        recorded = exchange.request.value
+        if recorded is None or live is None or isinstance(recorded, str):
+            same = recorded == live
+            return [] if same else [paths.Difference(path=(), expected=recorded, actual=live)]
+        found = paths.diff(recorded, live, translate=self.bindings.translate,
+                           prune=lambda path: paths.matches(path, _CHOSEN_PATTERNS))
+        for where in DOCKER_CHOSEN:
+            was, now = paths.get(recorded, where), paths.get(live, where)
+            bound = self.bindings.lookup(was) if isinstance(was, str) else None
+            if bound is not None and now != bound:
+                found.append(paths.Difference(path=where, expected=bound, actual=now))
+        return found
+
+    def _answer(self, exchange: Exchange) -> Reply:
+        response = exchange.response
+        if response is None:
+            reason = exchange.fault.message if exchange.fault else "no answer"
+            self.served.append(Served(endpoint=exchange.endpoint, recorded_seq=exchange.seq,
+                                      rewritten=False))
+            return Reply.json(500, {"Err": f"ipamx-spy mock: in the recording the plugin gave "
+                                           f"no answer here (#{exchange.seq}: {reason})"})
+        body = rewrite_body(response, self.bindings)
+        self.served.append(Served(endpoint=exchange.endpoint, recorded_seq=exchange.seq,
+                                  rewritten=body.changed))
+        return Reply(status=response.status, body=body.body,
+                     content_type=response.header("Content-Type") or CONTENT_TYPE)
+
+    def _miss(self, endpoint: str, live: JSON, candidates: list[Exchange]) -> Reply:
+        if not candidates:
+            reason = f"the recording has no {endpoint} call"
+        else:
+            nearest = min(candidates, key=lambda e: (len(self.differences(e, live)),
+                                                     e.seq in self.used, e.seq))
+            reason = self._nearest_text(nearest, live)
+        miss = Miss(endpoint=endpoint, request=live, reason=reason)
+        self.misses.append(miss)
+        if self.on_miss is not None:
+            self.on_miss(miss)
+        return Reply.json(500, {"Err": f"ipamx-spy mock: no recorded {endpoint} matches this "
+                                       f"request; {reason}"})
+
+    def _nearest_text(self, nearest: Exchange, live: JSON) -> str:
+        found = self.differences(nearest, live)
+        used = " (already answered)" if nearest.seq in self.used else ""
+        if not found:
+            return f"the matching recorded call #{nearest.seq} was already answered"
+        shown = "; ".join(f"{paths.render(d.path)}: recorded {_show(d.expected)}, "
+                          f"got {_show(d.actual)}" for d in found[:3])
+        more = f" (+{len(found) - 3} more)" if len(found) > 3 else ""
+        return f"nearest is #{nearest.seq}{used}: {shown}{more}"
+
+
+def _show(value: JSON) -> str:
+    if value is paths.MISSING:
+        return "nothing"
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."

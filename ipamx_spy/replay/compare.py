@@ -1,0 +1,352 @@
+"""Verdicts on one exchange: does the live answer mean to dockerd what the recorded one meant?
+
+Theory of operation
+-------------------
+Bytes never decide. First the transport (an answer at all), then the status, then what dockerd
+makes of each answer (PROTOCOL.md 1.3: success needs 200 and a JSON body; the error field is
+``Error`` for IPAM and ``Err`` otherwise; ``catalogue.error_message``). An error must meet an
+error and a success a success. Two errors are equal enough unless ``strict``. Two successes are
+compared field by field:
+
+* a field the plugin chooses (the catalogue's ``chosen`` paths, plus ``EXTRA_CHOSEN``) only has
+  to be *valid*: ``VALIDITY`` holds one small rule per endpoint and path, using the ``Ledger`` of
+  what the live plugin has handed out;
+* every other field must equal the recorded value after bindings; absent, null and zero are
+  the same to Go's decoder, and unknown top-level keys are ignored, as dockerd ignores them;
+* a field of the wrong JSON type is reported as dockerd's decoder would report it.
+
+``strict`` drops the chosen paths and the zero and unknown-key leniency: equal values
+everywhere after bindings. ``ignore`` paths are never looked at.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ipamx_spy import catalogue
+from ipamx_spy.app import normalise_keys
+
+from . import paths, types
+from .bindings import Bindings
+from .ledger import Ledger, parse_interface
+
+JSON = Any
+MAC = re.compile(r"^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$")
+
+EXTRA_CHOSEN: dict[str, tuple[str, ...]] = {
+    # The plugin names its address spaces; dockerd only echoes them back (PROTOCOL.md 2.2).
+    "IpamDriver.GetDefaultAddressSpaces": ("LocalDefaultAddressSpace",
+                                           "GlobalDefaultAddressSpace"),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rules:
+    strict: bool = False
+    ignore: tuple[str, ...] = ()
+
+    def ignored(self, endpoint: str) -> tuple[str, ...]:
+        """The ``--ignore`` paths for one endpoint (``Endpoint:PATH`` or plain ``PATH``)."""
+        out = []
+        for rule in self.ignore:
+            name, sep, path = rule.rpartition(":")
+            if not sep or "." not in name:
+                out.append(rule)
+            elif name == endpoint:
+                out.append(path)
+        return tuple(out)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Live:
+    """The answer the target gave."""
+
+    status: int
+    body: bytes
+    content_type: str | None = None
+    elapsed_ms: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Problem:
+    """One way the live answer differs from the recording, in words."""
+
+    kind: str  # transport, status, body, outcome, missing, type, invalid, value, error-text
+    message: str
+    path: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {"kind": self.kind, "path": self.path, "message": self.message}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """What dockerd makes of an answer."""
+
+    value: JSON
+    is_json: bool
+    error: str | None
+
+
+def outcome(endpoint: str, status: int, body: bytes) -> Outcome:
+    """Decode an answer the way dockerd does (PROTOCOL.md 1.3)."""
+    text = body.decode("utf-8", "replace")
+    try:
+        value, is_json = (json.loads(body), True) if body.strip() else (None, False)
+    except ValueError:
+        value, is_json = text, False
+    if status == 200 and not body.strip():
+        return Outcome(value=None, is_json=False, error="EOF")
+    if status == 200 and not is_json:
+        first = text.strip()[:1]
+        return Outcome(value=text, is_json=False,
+                       error=f"invalid character {first!r} looking for beginning of value")
+    return Outcome(value=value, is_json=is_json,
+                   error=catalogue.error_message(endpoint, status, value if is_json else text))
+
+
+def show(value: JSON) -> str:
+    if value is paths.MISSING:
+        return "nothing (absent)"
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _snippet(body: bytes) -> str:
+    text = " ".join(body.decode("utf-8", "replace").split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def compare(*, endpoint: str, request: JSON, recorded_status: int, recorded_body: bytes,
+            live: Live, bindings: Bindings, ledger: Ledger, rules: Rules) -> list[Problem]:
+    """Every problem with ``live`` against the recorded answer; empty when it conforms.
+
+    ``request`` is the request as sent (after bindings); ``bindings`` and ``ledger`` are as they
+    were before this exchange (the caller learns from it afterwards).
+    """
+    expected = outcome(endpoint, recorded_status, recorded_body)
+    actual = outcome(endpoint, live.status, live.body)
+    found: list[Problem] = []
+    if live.status != recorded_status:
+        found.append(Problem(kind="status", message=(
+            f"status: the recording has HTTP {recorded_status}, the plugin answered HTTP "
+            f"{live.status}")))
+    found += _body_problems(expected, actual, live)
+    found += _outcome_problems(expected, actual, bindings, rules.strict)
+    if found or expected.error is not None or not (expected.is_json and actual.is_json):
+        return found
+    context = Context(endpoint=endpoint, request=request, ledger=ledger)
+    return _field_problems(context, expected.value, actual.value, bindings, rules)
+
+
+def _body_problems(expected: Outcome, actual: Outcome, live: Live) -> list[Problem]:
+    if actual.is_json or not expected.is_json:
+        return []
+    kind = f" ({live.content_type})" if live.content_type else ""
+    if live.status == 200 and not live.body.strip():
+        return [Problem(kind="body", message="HTTP 200 with an empty body: dockerd fails "
+                        "with 'EOF'")]
+    if live.status == 200:
+        return [Problem(kind="body", message=(
+            f"the answer is not JSON{kind}: dockerd fails with '{actual.error}'; "
+            f"it begins {_snippet(live.body)!r}"))]
+    return [Problem(kind="body", message=(
+        f"the error is not JSON{kind}, so dockerd shows the raw body as the error text: "
+        f"{_snippet(live.body)!r}"))]
+
+
+def _outcome_problems(expected: Outcome, actual: Outcome, bindings: Bindings,
+                      strict: bool) -> list[Problem]:
+    if expected.error is None and actual.error is not None:
+        return [Problem(kind="outcome", message=(
+            f"dockerd would see an error, '{actual.error}', where the recording succeeded"))]
+    if expected.error is not None and actual.error is None:
+        return [Problem(kind="outcome", message=(
+            f"dockerd would see success where the recording has the error "
+            f"'{expected.error}'"))]
+    if strict and expected.error is not None and actual.error is not None:
+        wanted = bindings.translate_text(expected.error)
+        if wanted != actual.error:
+            return [Problem(kind="error-text", message=(
+                f"error text: the recording has {wanted!r}, the plugin said "
+                f"{actual.error!r} (--strict)"))]
+    return []
+
+
+@dataclass(frozen=True, kw_only=True)
+class Context:
+    endpoint: str
+    request: JSON
+    ledger: Ledger
+
+    @property
+    def asked(self) -> Mapping[str, JSON]:
+        return self.request if isinstance(self.request, Mapping) else {}
+
+
+def _field_problems(context: Context, recorded: JSON, live: JSON, bindings: Bindings,
+                    rules: Rules) -> list[Problem]:
+    row = catalogue.BY_NAME.get(context.endpoint)
+    fields = row.response if row is not None else ()
+    live = paths.normalise(normalise_keys(live, fields), recorded)
+    if not isinstance(recorded, Mapping) or not isinstance(live, Mapping):
+        return [Problem(kind="value", message=f"the recording has {show(recorded)}, the plugin "
+                        f"answered {show(live)}")] if paths.diff(recorded, live) else []
+    ignored = rules.ignored(context.endpoint)
+    if not rules.strict:
+        known = {f.name for f in fields} if row is not None else set(live)
+        live = {k: v for k, v in live.items() if k in known or k in recorded}
+    found, bad = _type_problems(fields, recorded, live, ignored)
+    chosen = () if rules.strict else _chosen(row, context)
+    found += _validity_problems(context, live, [c for c in chosen if c not in bad], ignored)
+    skip = (*ignored, *bad, *chosen)
+    for difference in paths.diff(recorded, live, translate=bindings.translate,
+                                 zero_equal=not rules.strict,
+                                 prune=lambda path: paths.matches(path, skip)):
+        where = paths.render(difference.path)
+        found.append(Problem(kind="value", path=where, message=(
+            f"{where}: the recording has {show(difference.expected)}, the plugin answered "
+            f"{show(difference.actual)}")))
+    return found
+
+
+def _chosen(row: catalogue.Endpoint | None, context: Context) -> tuple[str, ...]:
+    return chosen_paths(context.endpoint, context.asked)
+
+
+def chosen_paths(endpoint: str, request: JSON) -> tuple[str, ...]:
+    """The response paths the plugin is free to choose for this request."""
+    row = catalogue.BY_NAME.get(endpoint)
+    own = row.chosen(request if isinstance(request, Mapping) else {}) if row is not None else ()
+    return (*own, *EXTRA_CHOSEN.get(endpoint, ()))
+
+
+def wrong_paths(endpoint: str, request: JSON, problems: list[Problem]) -> set[str]:
+    """Paths whose live values are wrong, not merely other choices (``--strict`` reports a
+    different choice as a problem too; bindings must still learn it)."""
+    chosen = chosen_paths(endpoint, request)
+    return {p.path for p in problems
+            if not (p.kind == "value" and paths.matches(paths.split(p.path), chosen))}
+
+
+def _type_problems(fields: tuple[catalogue.Field, ...], recorded: Mapping[str, JSON],
+                   live: Mapping[str, JSON],
+                   ignored: tuple[str, ...]) -> tuple[list[Problem], list[str]]:
+    found: list[Problem] = []
+    bad: list[str] = []
+    for spec in fields:
+        if paths.matches((spec.name,), ignored):
+            continue
+        value = live.get(spec.name, paths.MISSING)
+        if value is paths.MISSING:
+            if spec.required and spec.name in recorded:
+                found.append(Problem(kind="missing", path=spec.name, message=(
+                    f"{spec.name} is missing; the recording has {show(recorded[spec.name])}")))
+                bad.append(spec.name)
+            continue
+        text = types.problem(spec.name, spec.type, value)
+        if text is not None:
+            found.append(Problem(kind="type", path=spec.name, message=text))
+            bad.append(spec.name)
+    return found, bad
+
+
+def _validity_problems(context: Context, live: Mapping[str, JSON], chosen: list[str],
+                       ignored: tuple[str, ...]) -> list[Problem]:
+    found = []
+    for path in chosen:
+        rule = VALIDITY.get((context.endpoint, path))
+        if rule is None or paths.matches(paths.split(path), ignored):
+            continue
+        text = rule(context, paths.get(live, paths.split(path)), live)
+        if text is not None:
+            found.append(Problem(kind="invalid", path=path, message=f"{path}: {text}"))
+    return found
+
+
+# -- validity of values the plugin chooses ---------------------------------------------------
+
+Rule = Callable[[Context, JSON, Mapping[str, JSON]], str | None]
+
+
+def _non_empty(_context: Context, value: JSON, _answer: Mapping[str, JSON]) -> str | None:
+    if value is paths.MISSING or value in (None, ""):
+        return "empty, but dockerd needs a value to send back later"
+    return None
+
+
+def _pool_id(context: Context, value: JSON, answer: Mapping[str, JSON]) -> str | None:
+    empty = _non_empty(context, value, answer)
+    if empty is not None:
+        return empty
+    held = context.ledger.pool(value)
+    if held is not None:
+        return f"{show(value)} already names the pool {held.network}, which is still held"
+    return None
+
+
+def _dynamic_pool(context: Context, value: JSON, _answer: Mapping[str, JSON]) -> str | None:
+    interface = parse_interface(value)
+    if interface is None:
+        return None  # the type check has said it
+    if interface.ip != interface.network.network_address:
+        return f"{value} has host bits set; a pool is returned canonical ({interface.network})"
+    wants_v6 = bool(context.asked.get("V6"))
+    if (interface.version == 6) != wants_v6:
+        return f"an IPv{interface.version} pool for a request with V6 {str(wants_v6).lower()}"
+    space = str(context.asked.get("AddressSpace", ""))
+    other = context.ledger.overlapping(interface.network, space)
+    if other is not None:
+        return (f"{interface.network} overlaps {other.network} (PoolID {other.pool_id!r}), "
+                f"still held in address space {space!r}")
+    return None
+
+
+def _pool_data(_context: Context, value: JSON, answer: Mapping[str, JSON]) -> str | None:
+    if not isinstance(value, Mapping) or catalogue.GATEWAY_LABEL not in value:
+        return None
+    gateway, pool = parse_interface(value[catalogue.GATEWAY_LABEL]), parse_interface(
+        answer.get("Pool"))
+    if gateway is None:
+        return (f"the gateway {show(value[catalogue.GATEWAY_LABEL])} is not ip/len: dockerd "
+                "fails to parse it")
+    if pool is not None and gateway.ip not in pool.network:
+        return f"the gateway {gateway} is outside the pool {pool.network}"
+    return None
+
+
+def _picked_address(context: Context, value: JSON, _answer: Mapping[str, JSON]) -> str | None:
+    interface = parse_interface(value)
+    pool = context.ledger.pool(context.asked.get("PoolID"))
+    if interface is None or pool is None:
+        return None  # not a CIDR (the type check says it), or a pool this replay never saw
+    if interface.ip not in pool.network:
+        return f"{interface.ip} is outside the pool {pool.network}"
+    if context.ledger.holder(interface.ip, pool.network):
+        return f"{interface.ip} is already in use in the pool {pool.network}"
+    if interface.network.prefixlen != pool.network.prefixlen:
+        return (f"prefix length /{interface.network.prefixlen} differs from the pool's "
+                f"/{pool.network.prefixlen}: the container's interface would get "
+                f"/{interface.network.prefixlen}")
+    return None
+
+
+def _mac(_context: Context, value: JSON, _answer: Mapping[str, JSON]) -> str | None:
+    if value in (paths.MISSING, None, "") or (isinstance(value, str) and MAC.match(value)):
+        return None
+    return f"{show(value)} is not a MAC address: dockerd fails in net.ParseMAC"
+
+
+VALIDITY: dict[tuple[str, str], Rule] = {
+    ("IpamDriver.GetDefaultAddressSpaces", "LocalDefaultAddressSpace"): _non_empty,
+    ("IpamDriver.GetDefaultAddressSpaces", "GlobalDefaultAddressSpace"): _non_empty,
+    ("IpamDriver.RequestPool", "PoolID"): _pool_id,
+    ("IpamDriver.RequestPool", "Pool"): _dynamic_pool,
+    ("IpamDriver.RequestPool", "Data"): _pool_data,
+    ("IpamDriver.RequestAddress", "Address"): _picked_address,
+    ("NetworkDriver.CreateEndpoint", "Interface.MacAddress"): _mac,
+}

@@ -1,0 +1,214 @@
+"""The replay loop: send each recorded request, compare each answer, learn bindings.
+
+Theory of operation
+-------------------
+Exchanges go out in recorded order (``seq``), each on the connection it was recorded on. Before
+sending, the recorded request is rewritten through the bindings (recorded -> live values the
+plugin chose earlier) and re-encoded in its recorded layout. The answer is judged by
+``compare`` against the recorded answer; only then are bindings learned from it and the
+ledger updated, so a verdict never depends on its own exchange.
+
+Exchanges the plugin never answered in the recording (a fault: the plugin hung up or was
+unreachable, or ipamx-spy answered itself) are skipped: there is no answer to conform to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ipamx_spy import catalogue
+from ipamx_spy.recording import Exchange, Recording, RecordingError, load
+
+from .bindings import Bindings, request_bytes, rewrite_body
+from .compare import Live, Problem, Rules, compare, outcome, wrong_paths
+from .ledger import Ledger
+from .target import Outgoing, ReplayUnusable, Target, TargetFault, TargetSpec
+
+JSON = Any
+PASS, FAIL, SKIP = "pass", "fail", "skip"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verdict:
+    """The result of replaying one exchange."""
+
+    seq: int
+    conn: int
+    endpoint: str
+    outcome: str
+    meaning: str
+    problems: tuple[Problem, ...] = ()
+    skip_reason: str = ""
+    recorded_status: int | None = None
+    live_status: int | None = None
+    expected: JSON = None
+    actual: JSON = None
+    sent: JSON = None
+    rewritten: bool = False
+    elapsed_ms: float = 0.0
+    note: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome == FAIL
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplayResult:
+    """One recording replayed against one target."""
+
+    source: str
+    target: str
+    rules: Rules
+    verdicts: tuple[Verdict, ...] = ()
+    bindings: dict[str, str] = field(default_factory=dict)
+    unusable: str | None = None
+
+    def count(self, what: str) -> int:
+        return sum(1 for v in self.verdicts if v.outcome == what)
+
+    @property
+    def failures(self) -> list[Verdict]:
+        return [v for v in self.verdicts if v.failed]
+
+    @property
+    def ok(self) -> bool:
+        return self.unusable is None and not self.failures
+
+
+def load_recording(path: Path | str) -> Recording:
+    """Read a recording for replay. Raises ReplayUnusable with the reason."""
+    try:
+        recording = load(path)
+    except (OSError, RecordingError) as exc:
+        raise ReplayUnusable(f"recording {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+    if not recording.exchanges:
+        raise ReplayUnusable(f"recording {path}: no exchanges to replay")
+    return recording
+
+
+def skip_reason(exchange: Exchange) -> str:
+    """Why an exchange cannot be replayed as a check ("" when it can)."""
+    if exchange.answered_by == "spy":
+        what = exchange.fault.message if exchange.fault else "its own answer"
+        return f"answered by ipamx-spy, not by the plugin ({what})"
+    if exchange.response is None:
+        what = exchange.fault.message if exchange.fault else "no answer"
+        return f"the recorded plugin gave no answer ({what})"
+    return ""
+
+
+class Replayer:
+    """Replays one recording on one open target; ``run()`` yields a verdict per exchange."""
+
+    def __init__(self, recording: Recording, target: Target, rules: Rules) -> None:
+        self.recording = recording
+        self.target = target
+        self.rules = rules
+        self.bindings = Bindings()
+        self.ledger = Ledger()
+        self.activated = False
+
+    def run(self) -> Iterator[Verdict]:
+        for exchange in sorted(self.recording.exchanges, key=lambda e: e.seq):
+            yield self.step(exchange)
+
+    def step(self, exchange: Exchange) -> Verdict:
+        reason = skip_reason(exchange)
+        meaning = _meaning(exchange)
+        if reason:
+            return Verdict(seq=exchange.seq, conn=exchange.conn, endpoint=exchange.endpoint,
+                           outcome=SKIP, meaning=meaning, skip_reason=reason,
+                           sent=exchange.request.value)
+        assert exchange.response is not None
+        note = self._restart_if_dockerd_did(exchange)
+        request = rewrite_body(exchange.request, self.bindings)
+        outgoing = Outgoing(conn=exchange.conn, endpoint=exchange.endpoint,
+                            method=exchange.request.method or "POST",
+                            raw=request_bytes(exchange.request, request.body), body=request.body)
+        base = Verdict(seq=exchange.seq, conn=exchange.conn, endpoint=exchange.endpoint,
+                       outcome=FAIL, meaning=meaning, recorded_status=exchange.response.status,
+                       expected=self.bindings.translate(exchange.response.value),
+                       sent=request.value, rewritten=request.changed, note=note)
+        try:
+            live = self.target.exchange(outgoing)
+        except TargetFault as fault:
+            return replace(base, problems=(Problem(kind="transport", message=fault.message),))
+        problems = compare(endpoint=exchange.endpoint, request=request.value,
+                           recorded_status=exchange.response.status,
+                           recorded_body=exchange.response.raw_body, live=live,
+                           bindings=self.bindings, ledger=self.ledger, rules=self.rules)
+        wrong = wrong_paths(exchange.endpoint, request.value, problems)
+        actual = self._learn(exchange, request.value, live, wrong)
+        return replace(base, outcome=FAIL if problems else PASS, problems=tuple(problems),
+                       live_status=live.status, actual=actual, elapsed_ms=live.elapsed_ms)
+
+    def _restart_if_dockerd_did(self, exchange: Exchange) -> str:
+        """A second successful activation means dockerd restarted (it activates a plugin once
+        per lifetime, PROTOCOL.md 1.1): restart the target the same way."""
+        if exchange.endpoint != "Plugin.Activate":
+            return ""
+        again = self.activated
+        self.activated = self.activated or exchange.status == 200
+        if not again:
+            return ""
+        self.ledger = Ledger()
+        try:
+            done = self.target.restart()
+        except (ValueError, OSError, RuntimeError) as exc:
+            raise ReplayUnusable(f"cannot restart {self.target.label}: {exc}") from exc
+        return f"dockerd restarted here (second activation); {done}"
+
+    def _learn(self, exchange: Exchange, request: JSON, live: Live, wrong: set[str]) -> JSON:
+        """Bindings from every value that differs, except where a problem was found."""
+        assert exchange.response is not None
+        answer = outcome(exchange.endpoint, live.status, live.body)
+        recorded = outcome(exchange.endpoint, exchange.response.status,
+                           exchange.response.raw_body)
+        if answer.error is None and answer.is_json:
+            if recorded.error is None and recorded.is_json:
+                self.bindings.learn(recorded.value, answer.value, exclude=wrong)
+            self.ledger.update(exchange.endpoint, request, answer.value)
+        return answer.value
+
+
+def _meaning(exchange: Exchange) -> str:
+    response = exchange.response
+    if response is None:
+        return catalogue.explain(exchange.endpoint, exchange.request.value)
+    return catalogue.explain(exchange.endpoint, exchange.request.value, response.value,
+                             response.status)
+
+
+def replay_recording(recording: Recording, spec: TargetSpec, rules: Rules,
+                     source: str = "") -> ReplayResult:
+    """Replay one loaded recording on a fresh target. Raises ReplayUnusable (target)."""
+    target = spec.open(recording)
+    try:
+        replayer = Replayer(recording, target, rules)
+        verdicts = tuple(replayer.run())
+    finally:
+        target.close()
+    return ReplayResult(source=source or str(recording.path or "<recording>"),
+                        target=target.label, rules=rules, verdicts=verdicts,
+                        bindings=replayer.bindings.mapping())
+
+
+def replay_files(paths: Iterable[Path | str], spec: TargetSpec,
+                 rules: Rules) -> Iterator[ReplayResult]:
+    """Replay recordings one after the other.
+
+    A recording that cannot be read gives a result with ``unusable`` set, and the others still
+    run; a target that cannot be reached raises ReplayUnusable (nothing can run).
+    """
+    for path in paths:
+        try:
+            recording = load_recording(path)
+        except ReplayUnusable as exc:
+            yield ReplayResult(source=str(path), target=spec.label, rules=rules,
+                               unusable=str(exc))
+            continue
+        yield replay_recording(recording, spec, rules, source=str(path))

@@ -1,0 +1,161 @@
+"""What replay shows: a table per recording, a readable account of each mismatch, JSON.
+
+The mismatch account follows vcrpy's "no match" message: which exchange, what it means in plain
+words, each problem in one sentence, then the recorded and the live answer as a coloured diff.
+``describe`` returns rich ``Text``; ``.plain`` of it is the same account without colour (pytest
+without a terminal, JUnit).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from .engine import FAIL, PASS, SKIP, ReplayResult, Verdict
+
+JSON = Any
+MARK = {PASS: ("✓", "green"), FAIL: ("✗", "bold red"), SKIP: ("–", "yellow")}
+
+
+def _status(status: int | None) -> str:
+    return "---" if status is None else str(status)
+
+
+def _first_line(verdict: Verdict) -> str:
+    if verdict.note and not verdict.problems:
+        return verdict.note
+    if verdict.outcome == SKIP:
+        return f"skipped: {verdict.skip_reason}"
+    if verdict.problems:
+        more = len(verdict.problems) - 1
+        return verdict.problems[0].message + (f" (+{more} more)" if more else "")
+    return ""
+
+
+def exchange_table(result: ReplayResult) -> Table:
+    """One row per exchange: number, connection, endpoint, statuses, verdict, first problem."""
+    table = Table(title=f"{result.source} against {result.target}", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("conn", justify="right")
+    table.add_column("endpoint", no_wrap=True)
+    table.add_column("rec", justify="right")
+    table.add_column("live", justify="right")
+    table.add_column("", justify="center")
+    table.add_column("details", overflow="fold", ratio=1)
+    for verdict in result.verdicts:
+        mark, style = MARK[verdict.outcome]
+        table.add_row(str(verdict.seq), f"c{verdict.conn}", verdict.endpoint,
+                      _status(verdict.recorded_status), _status(verdict.live_status),
+                      Text(mark, style=style), Text(_first_line(verdict),
+                                                    style="red" if verdict.failed else "dim"))
+    return table
+
+
+def summary(result: ReplayResult) -> Text:
+    """``talk.jsonl: 11 passed, 1 failed, 1 skipped`` (or why it could not run)."""
+    text = Text(f"{result.source}: ", style="bold")
+    if result.unusable is not None:
+        return text.append(f"cannot be replayed: {result.unusable}", style="bold red")
+    failed = result.count(FAIL)
+    text.append(f"{result.count(PASS)} passed", style="green")
+    text.append(", ")
+    text.append(f"{failed} failed", style="bold red" if failed else "")
+    skipped = result.count(SKIP)
+    if skipped:
+        text.append(f", {skipped} skipped", style="yellow")
+    if result.bindings:
+        text.append(f" ({len(result.bindings)} value(s) bound to what the plugin chose)",
+                    style="dim")
+    return text
+
+
+def _pretty(value: JSON) -> list[str]:
+    if value is None:
+        return ["(no body)"]
+    if isinstance(value, str):
+        return value.splitlines() or [""]
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+
+
+def body_diff(expected: JSON, actual: JSON, *, expected_label: str,
+              actual_label: str) -> Text:
+    """A unified diff of two bodies (``-`` recorded, ``+`` live), coloured."""
+    text = Text()
+    lines = difflib.unified_diff(_pretty(expected), _pretty(actual), fromfile=expected_label,
+                                 tofile=actual_label, n=1000, lineterm="")
+    styles = {"---": "bold red", "+++": "bold green", "@@": "cyan", "-": "red", "+": "green"}
+    for line in lines:
+        prefix = next((p for p in ("---", "+++", "@@", "-", "+") if line.startswith(p)), "")
+        text.append("    " + line + "\n", style=styles.get(prefix, ""))
+    return text
+
+
+def describe(verdict: Verdict) -> Text:
+    """The full account of one exchange's mismatch (or skip)."""
+    text = Text()
+    mark, style = MARK[verdict.outcome]
+    text.append(f"{mark} #{verdict.seq} {verdict.endpoint}", style=style)
+    text.append(f" (connection c{verdict.conn})\n", style="dim")
+    text.append(f"  meaning: {verdict.meaning}\n", style="italic")
+    if verdict.outcome == SKIP:
+        return text.append(f"  skipped: {verdict.skip_reason}\n", style="yellow")
+    for problem in verdict.problems:
+        text.append("  • ", style="red")
+        text.append(problem.message + "\n")
+    if verdict.sent is not None:
+        note = " (values rewritten with bindings)" if verdict.rewritten else ""
+        text.append(f"  sent{note}: ", style="dim")
+        text.append(json.dumps(verdict.sent, ensure_ascii=False) + "\n", style="dim")
+    if verdict.live_status is not None:
+        text.append_text(body_diff(
+            verdict.expected, verdict.actual,
+            expected_label=f"recorded answer (HTTP {verdict.recorded_status}, after bindings)",
+            actual_label=f"live answer (HTTP {verdict.live_status})"))
+    return text
+
+
+def describe_failures(results: Iterable[ReplayResult]) -> list[Text]:
+    return [describe(v) for result in results for v in result.failures]
+
+
+def to_json(results: Sequence[ReplayResult], exit_code: int) -> dict[str, JSON]:
+    """The machine-readable report (``--json``)."""
+    return {
+        "exit_code": exit_code,
+        "recordings": [{
+            "source": result.source,
+            "target": result.target,
+            "strict": result.rules.strict,
+            "ignore": list(result.rules.ignore),
+            "unusable": result.unusable,
+            "passed": result.count(PASS),
+            "failed": result.count(FAIL),
+            "skipped": result.count(SKIP),
+            "bindings": result.bindings,
+            "exchanges": [_verdict_json(v) for v in result.verdicts],
+        } for result in results],
+    }
+
+
+def _verdict_json(verdict: Verdict) -> dict[str, JSON]:
+    return {
+        "seq": verdict.seq, "conn": verdict.conn, "endpoint": verdict.endpoint,
+        "verdict": verdict.outcome, "meaning": verdict.meaning,
+        "recorded_status": verdict.recorded_status, "live_status": verdict.live_status,
+        "problems": [p.to_json() for p in verdict.problems],
+        "skip_reason": verdict.skip_reason or None,
+        "sent": verdict.sent, "expected": verdict.expected, "actual": verdict.actual,
+        "elapsed_ms": round(verdict.elapsed_ms, 3),
+    }
+
+
+def exit_code(results: Sequence[ReplayResult]) -> int:
+    """0 when everything conforms, 1 on a mismatch, 2 when a recording could not be used."""
+    if any(r.unusable is not None for r in results):
+        return 2
+    return 1 if any(r.failures for r in results) else 0

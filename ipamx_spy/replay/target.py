@@ -1,0 +1,283 @@
+"""Replay targets: where recorded requests go (a plugin socket, or a plugin app in-process).
+
+A ``TargetSpec`` says how to reach the plugin; ``open()`` gives a fresh ``Target`` for one
+recording: a new in-process app (its state starts empty), or new connections to the socket
+(the plugin keeps its state across recordings). A target carries one connection per recorded
+``conn``, so requests travel on the connections they were recorded on.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
+
+from ipamx_spy import address as addresses
+from ipamx_spy.app import PluginApp
+from ipamx_spy.builtin import BuiltinConfig
+from ipamx_spy.client import PluginConnection, PluginProtocolError, PluginUnreachable, dial
+from ipamx_spy.recording import Recording
+
+from .compare import Live
+
+DEFAULT_TIMEOUT = 30.0
+
+
+class ReplayUnusable(ValueError):
+    """The target or a recording cannot be used at all (exit code 2); the text says why."""
+
+
+class TargetFault(Exception):
+    """The target gave no usable answer to one request. ``kind``: closed, timeout, malformed,
+    unreachable or crash."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outgoing:
+    """One request as replay sends it."""
+
+    conn: int
+    endpoint: str
+    method: str
+    raw: bytes
+    body: bytes
+
+
+class Target(Protocol):
+    label: str
+
+    def exchange(self, request: Outgoing) -> Live:
+        """Send one request; raises TargetFault when no answer comes back."""
+        ...
+
+    def restart(self) -> str:
+        """dockerd restarted here in the recording: drop connections (and the plugin's
+        in-process state, where there is one). Returns what was done, in words."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def _close_app(app: PluginApp) -> None:
+    close = getattr(app, "close", None)
+    if callable(close):
+        close()
+
+
+@dataclass
+class AppTarget:
+    """A sans-IO plugin app called in-process (no sockets, no timeout).
+
+    ``restart()`` replaces the app with a fresh one from ``factory``, as a plugin process that
+    restarted (its state file, if any, is read again).
+    """
+
+    factory: Callable[[], PluginApp]
+    label: str = "in-process"
+    cleanup: Callable[[], None] | None = None
+    app: PluginApp = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.app = self.factory()
+
+    def exchange(self, request: Outgoing) -> Live:
+        try:
+            reply = self.app.handle(request.endpoint, request.body)
+        except Exception as exc:  # the app's bug is a finding, not a replay crash
+            raise TargetFault("crash", f"the in-process plugin raised {exc!r}") from exc
+        return Live(status=reply.status, body=reply.body, content_type=reply.content_type)
+
+    def restart(self) -> str:
+        _close_app(self.app)
+        self.app = self.factory()
+        return "the in-process plugin restarted too"
+
+    def close(self) -> None:
+        _close_app(self.app)
+        if self.cleanup is not None:
+            self.cleanup()
+
+
+@dataclass
+class SocketTarget:
+    """A plugin on a Unix or TCP socket, one keep-alive connection per recorded ``conn``."""
+
+    address: addresses.Address
+    timeout: float | None
+    label: str = ""
+    connections: dict[int, PluginConnection] = field(default_factory=dict)
+
+    def exchange(self, request: Outgoing) -> Live:
+        connection = self.connections.get(request.conn)
+        if connection is None:
+            connection = PluginConnection(self.address, timeout=self.timeout)
+            self.connections[request.conn] = connection
+        try:
+            message, elapsed = connection.call(request.raw, request.method)
+        except PluginProtocolError as exc:
+            raise TargetFault("malformed", f"the plugin's answer is not HTTP/1.1: {exc}") from exc
+        except PluginUnreachable as exc:
+            raise _unreachable(exc, self.timeout) from exc
+        return Live(status=message.status, body=message.body,
+                    content_type=message.header("Content-Type"), elapsed_ms=elapsed)
+
+    def restart(self) -> str:
+        self.close()
+        return "new connections (the plugin itself keeps running)"
+
+    def close(self) -> None:
+        for connection in self.connections.values():
+            connection.close()
+        self.connections.clear()
+
+
+def _unreachable(exc: PluginUnreachable, timeout: float | None) -> TargetFault:
+    if isinstance(exc.__cause__, TimeoutError):
+        return TargetFault("timeout", f"no answer within {timeout:g} s (--timeout): the plugin "
+                           "stalls, and dockerd has no timeout for plugin calls")
+    if "without an answer" in str(exc):
+        return TargetFault("closed", "the plugin closed the connection without answering "
+                           "(dockerd retries after 1 s with an empty body, PROTOCOL.md 1.6)")
+    return TargetFault("unreachable", f"the plugin cannot be reached: {exc}")
+
+
+STATE_MODES = ("auto", "none", "temp")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetSpec:
+    """How to reach the plugin under test; ``open()`` once per recording.
+
+    Exactly one of ``address`` (a socket), ``builtin`` (the reference plugin, in-process) or
+    ``app_factory`` (any sans-IO plugin app, in-process). ``state`` applies to the built-in:
+    ``none`` keeps it in memory (it answers RequiresRequestReplay: true), ``temp`` gives it a
+    fresh state file per recording (false), ``auto`` picks what the recorded plugin said.
+    With ``auto_driver`` the built-in also serves its network driver when the recorded plugin
+    implemented ``NetworkDriver``; in replay that driver only pretends to create links.
+    """
+
+    label: str
+    address: addresses.Address | None = None
+    builtin: BuiltinConfig | None = None
+    state: str = "auto"
+    auto_driver: bool = True
+    app_factory: Callable[[], PluginApp] | None = None
+    timeout: float | None = DEFAULT_TIMEOUT
+
+    def open(self, recording: Recording | None = None) -> Target:
+        """A fresh target. Raises ReplayUnusable when the plugin cannot be reached or built."""
+        if self.app_factory is not None:
+            return AppTarget(factory=self.app_factory, label=self.label)
+        if self.builtin is not None:
+            return _open_builtin(self.builtin, self.state, recording, self.auto_driver)
+        assert self.address is not None
+        try:
+            dial(self.address, self.timeout).close()
+        except PluginUnreachable as exc:
+            raise ReplayUnusable(f"target {self.label}: {exc}") from exc
+        return SocketTarget(address=self.address, timeout=self.timeout, label=self.label)
+
+
+def recorded_keeps_state(recording: Recording | None) -> bool:
+    """Whether the recorded allocator said it keeps its own state (RequiresRequestReplay
+    false in its first successful IpamDriver.GetCapabilities answer)."""
+    for exchange in recording.exchanges if recording is not None else ():
+        response = exchange.response
+        if (exchange.endpoint == "IpamDriver.GetCapabilities" and response is not None
+                and response.status == 200 and isinstance(response.value, dict)):
+            return response.value.get("RequiresRequestReplay") is False
+    return False
+
+
+def recorded_interfaces(recording: Recording | None) -> list[str]:
+    """What the recorded plugin said it implements (its first successful activation)."""
+    for exchange in recording.exchanges if recording is not None else ():
+        response = exchange.response
+        if (exchange.endpoint == "Plugin.Activate" and response is not None
+                and response.status == 200 and isinstance(response.value, dict)):
+            return [str(i) for i in response.value.get("Implements") or []]
+    return []
+
+
+def _open_builtin(config: BuiltinConfig, state: str, recording: Recording | None,
+                  auto_driver: bool) -> AppTarget:
+    if state == "auto":
+        state = "temp" if recorded_keeps_state(recording) else "none"
+    if auto_driver and "NetworkDriver" in recorded_interfaces(recording):
+        config = replace(config, network_driver=True)
+    config = replace(config, network_links="memory")  # never touch the host's interfaces
+    cleanup = None
+    if state == "temp":
+        directory = Path(tempfile.mkdtemp(prefix="ipx-replay-"))
+        config = replace(config, state=directory / "state.json",
+                         network_state=directory / "network.json")
+        cleanup = functools.partial(shutil.rmtree, directory, ignore_errors=True)
+    driver = ", network driver with pretend links" if config.network_driver else ""
+    label = (f"builtin (in-process, --docker-compat {config.compat}, "
+             f"{'a fresh state file' if state == 'temp' else 'state in memory'}{driver})")
+    try:
+        from ipamx_spy.builtin import make_plugin
+
+        return AppTarget(factory=lambda: make_plugin(config), label=label, cleanup=cleanup)
+    except (ImportError, ValueError, OSError, RuntimeError) as exc:
+        if cleanup is not None:
+            cleanup()
+        raise ReplayUnusable(f"the built-in reference plugin cannot start: {exc}") from exc
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_BUILTIN_KEYS = {"compat": "compat", "docker-compat": "compat", "local-space": "local_space",
+                 "local_space": "local_space", "global-space": "global_space",
+                 "global_space": "global_space", "network-driver": "network_driver",
+                 "network_driver": "network_driver", "state": "state"}
+
+
+def _builtin_settings(text: str, config: BuiltinConfig,
+                      state: str) -> tuple[BuiltinConfig, str, bool]:
+    """Apply ``KEY=VALUE,...`` from ``builtin:KEY=VALUE,...`` to the defaults."""
+    changes: dict[str, str | bool] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        field_name = _BUILTIN_KEYS.get(key.strip())
+        if not sep or field_name is None:
+            raise ReplayUnusable(f"target builtin:{text}: {item!r} is not one of "
+                                 f"{', '.join(sorted(set(_BUILTIN_KEYS.values())))}=VALUE")
+        if field_name == "state":
+            state = value.strip()
+        else:
+            changes[field_name] = (value.strip().lower() in _TRUE
+                                   if field_name == "network_driver" else value.strip())
+    if state not in STATE_MODES:
+        raise ReplayUnusable(f"target state {state!r}: use one of {', '.join(STATE_MODES)}")
+    auto_driver = "network_driver" not in changes and not config.network_driver
+    return replace(config, **changes), state, auto_driver  # type: ignore[arg-type]
+
+
+def parse_target(text: str | None, *, config: BuiltinConfig | None = None, state: str = "auto",
+                 timeout: float | None = DEFAULT_TIMEOUT) -> TargetSpec:
+    """A target from what a user typed: a socket path, ``unix://``, ``tcp://``, a plugin name,
+    or (None, ``builtin``, ``builtin:compat=20.10,state=temp,...``) the in-process reference
+    plugin configured by ``config`` and ``state`` and the settings after the colon.
+
+    Raises ReplayUnusable for an address that cannot be parsed or resolved.
+    """
+    text = (text or addresses.BUILTIN).strip()
+    name, _sep, settings = text.partition(":")
+    if name == addresses.BUILTIN and not settings.startswith("//"):
+        config, state, auto_driver = _builtin_settings(settings, config or BuiltinConfig(), state)
+        return TargetSpec(label="builtin", builtin=config, state=state, auto_driver=auto_driver,
+                          timeout=None)
+    try:
+        found = addresses.parse(text)
+    except addresses.AddressError as exc:
+        raise ReplayUnusable(f"target {text!r}: {exc}") from exc
+    return TargetSpec(label=str(found), address=found, timeout=timeout)

@@ -1,0 +1,97 @@
+"""The catalogue's field types, checked the way dockerd's Go decoder would object to them."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ipamx_spy.catalogue import is_cidr
+
+JSON = Any
+
+
+def _is_ip(value: object) -> bool:
+    try:
+        ipaddress.ip_address(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def json_kind(value: JSON) -> str:
+    """The JSON kind as Go's decoder names it in errors."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, Mapping):
+        return "object"
+    return "null"
+
+
+Check = Callable[[JSON], bool]
+# type -> (accepts, what the protocol wants in words, Go type for the decoder's message)
+KINDS: dict[str, tuple[Check, str, str]] = {
+    "str": (lambda v: isinstance(v, str), "a string", "string"),
+    "bool": (lambda v: isinstance(v, bool), "a bool", "bool"),
+    "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a number", "int"),
+    "strlist": (lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v),
+                "a list of strings", "[]string"),
+    "strmap": (lambda v: isinstance(v, Mapping) and all(isinstance(i, str) for i in v.values()),
+               "an object of strings", "map[string]string"),
+    "object": (lambda v: isinstance(v, Mapping), "an object", "map[string]interface {}"),
+    "list": (lambda v: isinstance(v, list), "a list", "[]interface {}"),
+    "any": (lambda v: True, "anything", "interface {}"),
+}
+# string types whose content dockerd parses: type -> (accepts, words, dockerd's complaint)
+TEXTS: dict[str, tuple[Check, str, str]] = {
+    "cidr": (is_cidr, "a CIDR such as 10.1.2.3/24", "invalid CIDR address: {v}"),
+    "cidr?": (lambda v: v == "" or is_cidr(v), "a CIDR or \"\"", "invalid CIDR address: {v}"),
+    "ip?": (lambda v: v == "" or _is_ip(v), "a plain IP address or \"\"",
+            "unable to parse {v!r}"),
+    "scope": (lambda v: v in ("local", "global"), "\"local\" or \"global\"",
+              "invalid capability: expecting 'local' or 'global', got {v}"),
+    "scope?": (lambda v: v in ("local", "global", ""), "\"local\", \"global\" or \"\"",
+               "invalid capability: expecting 'local' or 'global', got {v}"),
+}
+
+
+def problem(name: str, type_: str, value: JSON) -> str | None:
+    """Why dockerd would refuse ``value`` for a field of catalogue type ``type_`` (or None).
+
+    JSON null is accepted wherever Go accepts it: it leaves the field at its zero value.
+    """
+    base = type_.removesuffix("|null")
+    if value is None:
+        return None
+    if base in TEXTS:
+        accepts, words, complaint = TEXTS[base]
+        if not isinstance(value, str):
+            return _kind_problem(name, value, "a string", "string")
+        if not value and not base.endswith("?"):
+            return f"{name} is empty where the protocol needs {words}"
+        if not accepts(value):
+            return (f"{name} is {value!r}, not {words}: dockerd fails with "
+                    f"'{complaint.format(v=value)}'")
+        return None
+    accepts, words, go_type = KINDS.get(base, KINDS["any"])
+    return None if accepts(value) else _kind_problem(name, value, words, go_type)
+
+
+def _kind_problem(name: str, value: JSON, words: str, go_type: str) -> str:
+    kind = json_kind(value)
+    article = "an" if kind[0] in "aeiou" else "a"
+    return (f"{name} is {article} {kind} ({_short(value)}) where the protocol has {words}: "
+            f"dockerd fails with 'json: cannot unmarshal {kind} into Go struct field "
+            f".{name} of type {go_type}'")
+
+
+def _short(value: JSON) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,63 @@
+"""End to end: the real dockerd against ``ipamx-spy mock`` of the talk's recording."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from docker_env import PLUGIN_DIR, Docker, spawn_spy
+
+from ipamx_spy import recording
+
+pytestmark = pytest.mark.docker
+
+TALK = Path(__file__).resolve().parent.parent / "recordings" / "talk.jsonl"
+
+
+def _talk() -> list[recording.Exchange]:
+    if not TALK.exists():
+        pytest.skip(f"needs the lead's capture {TALK} (recordings/talk.jsonl)")
+    return list(recording.load(TALK).exchanges)
+
+
+def _asked(exchanges: list[recording.Exchange], endpoint: str,
+           test: Any = lambda request: True) -> tuple[Any, Any]:
+    for exchange in exchanges:
+        request = exchange.request.value
+        if exchange.endpoint == endpoint and exchange.response is not None and test(request):
+            return request, exchange.response.value
+    raise AssertionError(f"recordings/talk.jsonl has no {endpoint} of that kind")
+
+
+def test_dockerd_completes_create_and_run_ip_with_the_recorded_answers(
+        dockerd: Docker, plugin_name: str, sockdir: Path) -> None:
+    exchanges = _talk()
+    pool, _ = _asked(exchanges, "IpamDriver.RequestPool")
+    _, gateway = _asked(exchanges, "IpamDriver.RequestAddress",
+                        lambda r: (r.get("Options") or {}).get("RequestAddressType"))
+    fixed, answer = _asked(exchanges, "IpamDriver.RequestAddress",
+                           lambda r: r.get("Address") and r.get("Options") is None)
+    socket = PLUGIN_DIR / f"{plugin_name}.sock"
+    session = sockdir / "mock-session.jsonl"
+    net = f"{plugin_name}-net"
+    spy = spawn_spy(["mock", str(TALK), "--name", plugin_name, "--record", str(session),
+                     "--compact"], socket, session)
+    try:
+        dockerd.run("network", "create", "-d", "bridge", "--ipam-driver", plugin_name,
+                    "--subnet", pool["Pool"], net)
+        dockerd.run("run", "-d", f"--net={net}", "--ip", fixed["Address"], "--name",
+                    f"{net}-c1", "bb:latest", "sleep", "600")
+        subnet = dockerd.network(net)["IPAM"]["Config"][0]["Subnet"]
+        attached = dockerd.inspect("inspect", f"{net}-c1")[0]["NetworkSettings"]["Networks"][net]
+        dockerd.run("rm", "-f", f"{net}-c1")
+        dockerd.run("network", "rm", net)
+    finally:
+        output = spy.stop()
+    assert subnet == pool["Pool"]
+    assert attached["Gateway"] == gateway["Address"].split("/")[0]
+    assert attached["IPAddress"] == answer["Address"].split("/")[0]
+    served = recording.load(session).exchanges
+    assert [e.endpoint for e in served][:6] == [e.endpoint for e in exchanges][:6]
+    assert all(e.response is not None and e.response.status == 200 for e in served), output
+    assert "without a recorded answer: 0" in output
