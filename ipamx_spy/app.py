@@ -41,7 +41,7 @@ class PluginError(Exception):
 class Reply:
     status: int
     body: bytes
-    content_type: str = CONTENT_TYPE
+    content_type: str | None = CONTENT_TYPE
 
     @classmethod
     def json(cls, status: int, value: JSON) -> Reply:

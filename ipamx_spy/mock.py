@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ipamx_spy.app import CONTENT_TYPE, Reply
+from ipamx_spy.app import Reply
 from ipamx_spy.recording import Exchange
 from ipamx_spy.replay import paths
 from ipamx_spy.replay.bindings import Bindings, rewrite_body
@@ -133,7 +133,7 @@ class MockPlugin:
         self.served.append(Served(endpoint=exchange.endpoint, recorded_seq=exchange.seq,
                                   rewritten=body.changed))
         return Reply(status=response.status, body=body.body,
-                     content_type=response.header("Content-Type") or CONTENT_TYPE)
+                     content_type=response.header("Content-Type"))
 
     def _miss(self, endpoint: str, live: JSON, candidates: list[Exchange]) -> Reply:
         if not candidates:

@@ -62,11 +62,13 @@ REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Payload Too La
            500: "Internal Server Error", 503: "Service Unavailable"}
 
 
-def answer(status: int, body: bytes, content_type: str = CONTENT_TYPE, *,
+def answer(status: int, body: bytes, content_type: str | None = CONTENT_TYPE, *,
            close: bool = False) -> tap.Message:
-    """An answer ipamx-spy writes itself, framed as Go's net/http would frame it."""
-    headers = [("Content-Type", content_type), ("Date", _http_date()),
-               ("Content-Length", str(len(body)))]
+    """An answer ipamx-spy writes itself, framed as Go's net/http would frame it.
+
+    ``content_type=None`` sends no Content-Type header (a mock repeating such an answer)."""
+    headers = [("Content-Type", content_type)] if content_type is not None else []
+    headers += [("Date", _http_date()), ("Content-Length", str(len(body)))]
     if close:
         headers.append(("Connection", "close"))
     reason = REASONS.get(status, "Error")
