@@ -18,6 +18,10 @@ class BuiltinConfig:
     compat: str = "27"
     local_space: str = "LocalDefault"
     global_space: str = "GlobalDefault"
+    local_pools: tuple[str, ...] = ()  # () = Docker's predefined pools
+    global_pools: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()  # prefixes dynamic local pools must avoid
+    engine_id: str | None = None  # seeds the IPv6 ULA prefix, like dockerd's engine-id
     network_driver: bool = False
     network_state: Path | None = None
     network_links: str = "netlink"  # "memory": pretend links, for replay without root
@@ -31,9 +35,12 @@ def make_plugin(config: BuiltinConfig = BuiltinConfig(),
         from .netdriver.service import NetworkService
 
         services.append(NetworkService.from_config(config))
+    from .ipam.config import DEFAULT_ENGINE_ID
     from .ipam.service import IpamService
 
     services.append(IpamService.from_options(
         compat=config.compat, local_space=config.local_space, global_space=config.global_space,
+        local_pools=config.local_pools, global_pools=config.global_pools,
+        exclude=config.exclude, engine_id=config.engine_id or DEFAULT_ENGINE_ID,
         state_path=config.state, on_shutdown=on_shutdown))
     return BuiltinPlugin(services)

@@ -23,6 +23,18 @@ COMPAT = typer.Option(
          "(round-robin, Docker 26 and earlier).")
 LOCAL_SPACE = typer.Option("LocalDefault", help="Name of the local address space.")
 GLOBAL_SPACE = typer.Option("GlobalDefault", help="Name of the global address space.")
+LOCAL_POOL = typer.Option(
+    [], "--local-pool",
+    help="Predefined local pool, e.g. 10.10.0.0/16:24 (base:size; repeatable). Replaces "
+         "Docker's list, like dockerd's default-address-pools.")
+GLOBAL_POOL = typer.Option([], "--global-pool", help="Predefined global pool (repeatable).")
+EXCLUDE = typer.Option(
+    [], "--exclude",
+    help="Prefix or IP that dynamic local pools must avoid (repeatable): dockerd does not send "
+         "its host routes and nameservers to remote IPAMs.")
+ENGINE_ID = typer.Option(
+    None, "--engine-id",
+    help="Seed of the IPv6 ULA prefix; dockerd's <data-root>/engine-id gives dockerd's own.")
 NETWORK_DRIVER = typer.Option(
     False, "--network-driver/--no-network-driver",
     help="Also serve the built-in bridge-and-veth network driver.")
@@ -37,7 +49,9 @@ def state_path(name: str, state: str, suffix: str) -> Path | None:
 
 
 def build(*, name: str, state: str, compat: str, local_space: str, global_space: str,
-          network_driver: bool, on_shutdown: Callable[[], None] | None) -> BuiltinPlugin:
+          network_driver: bool, on_shutdown: Callable[[], None] | None,
+          local_pool: list[str] | None = None, global_pool: list[str] | None = None,
+          exclude: list[str] | None = None, engine_id: str | None = None) -> BuiltinPlugin:
     """The built-in plugin for these options; exits with code 2 on a bad setting."""
     net_state = state_path(name, state, "network")
     if net_state is not None and state not in {"none", "default"}:
@@ -45,7 +59,9 @@ def build(*, name: str, state: str, compat: str, local_space: str, global_space:
     config = BuiltinConfig(
         name=name, state=state_path(name, state, "state"), compat=compat,
         local_space=local_space, global_space=global_space, network_driver=network_driver,
-        network_state=net_state if network_driver else None)
+        network_state=net_state if network_driver else None,
+        local_pools=tuple(local_pool or ()), global_pools=tuple(global_pool or ()),
+        exclude=tuple(exclude or ()), engine_id=engine_id)
     try:
         return make_plugin(config, on_shutdown=on_shutdown)
     except (ValueError, OSError, RuntimeError) as exc:

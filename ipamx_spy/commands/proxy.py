@@ -94,6 +94,10 @@ def register(app: typer.Typer) -> None:
         local_space: str = bo.LOCAL_SPACE,
         global_space: str = bo.GLOBAL_SPACE,
         network_driver: bool = bo.NETWORK_DRIVER,
+        local_pool: list[str] = bo.LOCAL_POOL,
+        global_pool: list[str] = bo.GLOBAL_POOL,
+        exclude: list[str] = bo.EXCLUDE,
+        engine_id: str | None = bo.ENGINE_ID,
     ) -> None:
         """Sit between dockerd and a plugin: relay, record and explain every exchange."""
         listen_path = listen or address.SOCKET_DIR / f"{name}.sock"
@@ -115,6 +119,8 @@ def register(app: typer.Typer) -> None:
         if target is None:
             plugin = bo.build(name=name, state=state, compat=compat, local_space=local_space,
                               global_space=global_space, network_driver=network_driver,
+                              local_pool=local_pool, global_pool=global_pool,
+                              exclude=exclude, engine_id=engine_id,
                               on_shutdown=lambda: server.request_stop())
         options = ServerOptions(
             listen=listen_path, socket_mode=_socket_mode(socket_mode),

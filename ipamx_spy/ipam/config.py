@@ -1,0 +1,108 @@
+"""The allocator's configuration: generation, address-space names, pool lists, exclusions.
+
+Everything an operator can choose lives in one frozen ``IpamConfig``; ``IpamConfig.build``
+turns the strings of a command line into one and says which option is wrong when it cannot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .errors import ConfigError
+from .predefined import GLOBAL_DEFAULTS, LOCAL_DEFAULTS, PredefinedPool, with_ula
+from .prefix import WIDTH, Prefix, parse_addr, parse_prefix
+
+COMPATS = ("27", "20.10")
+DEFAULT_LOCAL_SPACE = "LocalDefault"
+DEFAULT_GLOBAL_SPACE = "GlobalDefault"
+DEFAULT_ENGINE_ID = "ipamx-spy"
+SCOPES = ("local", "global")
+
+
+@dataclass(frozen=True, kw_only=True)
+class IpamConfig:
+    """What the allocator serves.
+
+    ``compat``: "27" (v27+ first-fit allocator, default) or "20.10" (≤v26 round-robin, ≤v23
+    texts). ``local_pools``/``global_pools``: predefined pools (empty = Docker's defaults).
+    ``exclude``: prefixes dynamic pools of the *local* space must not overlap (dockerd's host
+    routes and nameservers, which it never sends to a remote IPAM; PROTOCOL.md 8).
+    ``engine_id``: the seed of the local IPv6 ULA pool (v27+; dockerd uses its engine-id file).
+    """
+
+    compat: str = "27"
+    local_space: str = DEFAULT_LOCAL_SPACE
+    global_space: str = DEFAULT_GLOBAL_SPACE
+    local_pools: tuple[PredefinedPool, ...] = ()
+    global_pools: tuple[PredefinedPool, ...] = ()
+    exclude: tuple[Prefix, ...] = ()
+    engine_id: str = DEFAULT_ENGINE_ID
+
+    def __post_init__(self) -> None:
+        if self.compat not in COMPATS:
+            raise ConfigError(f"compat {self.compat!r} is not one of {', '.join(COMPATS)}")
+        for option, name in (("local", self.local_space), ("global", self.global_space)):
+            if not name or "/" in name:
+                raise ConfigError(f"{option} address space name {name!r} must be non-empty "
+                                  "and contain no '/' (pool IDs are split on '/')")
+        if self.local_space == self.global_space:
+            raise ConfigError(f"local and global address spaces are both {self.local_space!r}")
+        object.__setattr__(self, "exclude", tuple(p.masked() for p in self.exclude))
+
+    def scope_of(self, space_name: str) -> str | None:
+        """``"local"``, ``"global"`` or None for an address-space name."""
+        return {self.local_space: "local", self.global_space: "global"}.get(space_name)
+
+    def space_name(self, scope: str) -> str:
+        return self.local_space if scope == "local" else self.global_space
+
+    def predefined(self, scope: str) -> tuple[PredefinedPool, ...]:
+        """The configured (or default) list of ``scope``, with v27+'s ULA for local."""
+        if scope == "global":
+            return self.global_pools or GLOBAL_DEFAULTS
+        pools = self.local_pools or LOCAL_DEFAULTS
+        return with_ula(pools, self.engine_id) if self.compat == "27" else pools
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "Compat": self.compat,
+            "AddressSpaces": {"Local": self.local_space, "Global": self.global_space},
+            "PredefinedPools": {scope: [p.to_json() for p in self.predefined(scope)]
+                                for scope in SCOPES},
+            "Exclude": [str(p) for p in self.exclude],
+            "EngineID": self.engine_id,
+        }
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        compat: str = "27",
+        local_space: str = DEFAULT_LOCAL_SPACE,
+        global_space: str = DEFAULT_GLOBAL_SPACE,
+        local_pools: Iterable[str] = (),
+        global_pools: Iterable[str] = (),
+        exclude: Iterable[str] = (),
+        engine_id: str = DEFAULT_ENGINE_ID,
+    ) -> IpamConfig:
+        """A config from command-line strings. Raises ConfigError naming the bad value."""
+        return cls(
+            compat=compat,
+            local_space=local_space,
+            global_space=global_space,
+            local_pools=tuple(PredefinedPool.parse(p) for p in local_pools),
+            global_pools=tuple(PredefinedPool.parse(p) for p in global_pools),
+            exclude=tuple(_exclusion(p) for p in exclude),
+            engine_id=engine_id,
+        )
+
+
+def _exclusion(text: str) -> Prefix:
+    prefix = parse_prefix(text)
+    if prefix is not None:
+        return prefix
+    address = parse_addr(text)
+    if address is None:
+        raise ConfigError(f"exclude {text!r}: expected a CIDR or an IP address")
+    return Prefix(address.version, address.value, WIDTH[address.version])

@@ -1,0 +1,68 @@
+"""The allocator's inputs and outputs, and what every generation implements."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .addrset import Sizing
+from .model import Lease, Pool, Space, State
+
+GATEWAY_OPTION = "RequestAddressType"
+GATEWAY_LABEL = "com.docker.network.gateway"
+SERIAL_OPTION = "com.docker.network.ipam.serial"
+MAC_OPTION = "com.docker.network.endpoint.macaddress"
+ENDPOINT_NAME_OPTION = "com.docker.network.endpoint.name"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolRequest:
+    """``IpamDriver.RequestPool`` (PROTOCOL.md 2.3)."""
+
+    address_space: str
+    pool: str = ""
+    sub_pool: str = ""
+    options: Mapping[str, str] = field(default_factory=dict)
+    v6: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class AllocatedPool:
+    """The answer to a ``RequestPool``: an opaque ID and the subnet, canonical."""
+
+    pool_id: str
+    pool: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AddressRequest:
+    """``IpamDriver.RequestAddress`` (2.5), with the lease record to keep if it succeeds."""
+
+    pool_id: str
+    address: str = ""
+    options: Mapping[str, str] = field(default_factory=dict)
+    lease: Lease
+
+    @property
+    def serial(self) -> bool:
+        return self.options.get(SERIAL_OPTION) == "true"
+
+
+class Generation(Protocol):
+    """One Docker generation's default-IPAM semantics over the shared ``State``."""
+
+    compat: str
+    sizing: Sizing
+
+    def request_pool(self, state: State, request: PoolRequest) -> AllocatedPool: ...
+
+    def release_pool(self, state: State, pool_id: str) -> None: ...
+
+    def request_address(self, state: State, request: AddressRequest) -> str: ...
+
+    def release_address(self, state: State, pool_id: str, address: str) -> None: ...
+
+    def sub_pool_ids(self, space: Space, pool: Pool) -> list[str]:
+        """The pool IDs of ``pool``'s sub-pools (for the Networks view)."""
+        ...

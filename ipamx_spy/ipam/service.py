@@ -1,0 +1,267 @@
+"""``IpamService``: the reference allocator served as an ``IpamDriver`` plugin.
+
+Routes take the request JSON (keys already matched to the catalogue's field names by
+``ipamx_spy.app``), check the field types, call the ``Allocator`` and return the response JSON.
+A refusal is a ``PluginError`` (sent as ``200 {"Error": ...}``). A request that changes the
+allocator runs in a transaction: its changes are saved to the state store (journal + fsync)
+before the route returns, and undone if they cannot be saved, so dockerd is never told about an
+allocation that a crash could lose. The extension endpoints (Leases, Networks, Metrics, Version,
+Configuration, Shutdown) are ipamx-spy's own, not part of Docker's protocol.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from ipamx_spy import __version__
+from ipamx_spy.app import CONTENT_TYPE, PluginError, Route
+
+from .allocator import Allocator, Clock, LeaseView, NetworkView
+from .config import DEFAULT_ENGINE_ID, DEFAULT_GLOBAL_SPACE, DEFAULT_LOCAL_SPACE, IpamConfig
+from .errors import IpamError
+from .metrics import CallCounters, render
+from .state import StateStore, open_state
+
+JSON = Any
+Handler = Callable[[dict[str, JSON]], JSON]
+INTERFACE = "IpamDriver"
+
+
+def _string(endpoint: str, name: str, value: JSON) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _type_error(endpoint, name, "a string", value)
+    return value
+
+
+def _flag(endpoint: str, name: str, value: JSON) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise _type_error(endpoint, name, "true or false", value)
+    return value
+
+
+def _options(endpoint: str, name: str, value: JSON) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise _type_error(endpoint, name, "an object of strings or null", value)
+    return dict(value)
+
+
+def _type_error(endpoint: str, name: str, expected: str, value: JSON) -> PluginError:
+    kind = {bool: "a boolean", int: "a number", float: "a number", str: "a string",
+            list: "an array", dict: "an object"}.get(type(value), type(value).__name__)
+    return PluginError(f"ipamx-spy: {INTERFACE}.{endpoint}: field {name!r} must be {expected}, "
+                       f"got {kind} ({value!r:.60}); dockerd never sends that")
+
+
+Check = Callable[[str, str, JSON], Any]
+_FIELDS: dict[str, dict[str, Check]] = {
+    "RequestPool": {"AddressSpace": _string, "Pool": _string, "SubPool": _string,
+                    "Options": _options, "V6": _flag},
+    "ReleasePool": {"PoolID": _string},
+    "RequestAddress": {"PoolID": _string, "Address": _string, "Options": _options},
+    "ReleaseAddress": {"PoolID": _string, "Address": _string},
+}
+
+
+def checked(endpoint: str, request: Mapping[str, JSON]) -> dict[str, Any]:
+    """The request's fields of ``endpoint``, type-checked, absent ones as Go's zero values."""
+    return {name: check(endpoint, name, request.get(name))
+            for name, check in _FIELDS.get(endpoint, {}).items()}
+
+
+def iso_time(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds") \
+        .replace("+00:00", "Z")
+
+
+class IpamService:
+    """The allocator as a ``Service`` (``ipamx_spy.app``): ``interface`` and ``routes()``.
+
+    ``store`` None keeps the state in memory (dockerd is then asked to replay, as it does for
+    its own default IPAM); ``on_shutdown`` is called by ``IpamDriver.Shutdown``.
+    """
+
+    interface = INTERFACE
+
+    def __init__(self, allocator: Allocator | None = None, *, store: StateStore | None = None,
+                 on_shutdown: Callable[[], None] | None = None) -> None:
+        self.allocator = allocator or Allocator()
+        self.store = store
+        self.on_shutdown = on_shutdown
+        self.counters = CallCounters()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_options(
+        cls,
+        *,
+        compat: str = "27",
+        local_space: str = DEFAULT_LOCAL_SPACE,
+        global_space: str = DEFAULT_GLOBAL_SPACE,
+        local_pools: Iterable[str] = (),
+        global_pools: Iterable[str] = (),
+        exclude: Iterable[str] = (),
+        engine_id: str = DEFAULT_ENGINE_ID,
+        state_path: str | os.PathLike[str] | None = None,
+        on_shutdown: Callable[[], None] | None = None,
+        clock: Clock = time.time,
+    ) -> IpamService:
+        """Build from command-line values. Raises ConfigError for a bad option, StateError
+        for an unusable state file (locked, damaged, other compat or space names) and OSError
+        when the state directory cannot be written."""
+        config = IpamConfig.build(compat=compat, local_space=local_space,
+                                  global_space=global_space, local_pools=local_pools,
+                                  global_pools=global_pools, exclude=exclude, engine_id=engine_id)
+        if state_path is None:
+            return cls(Allocator(config, clock=clock), on_shutdown=on_shutdown)
+        allocator, store = open_state(state_path, config, clock=clock)
+        return cls(allocator, store=store, on_shutdown=on_shutdown)
+
+    def close(self) -> None:
+        """Fold the journal into the snapshot (best effort) and release the state file."""
+        with self._lock:
+            if self.store is not None:
+                try:
+                    self.store.compact(self.allocator)
+                except OSError as exc:
+                    self.store.last_error = str(exc)
+                self.store.close()
+
+    # -- routing ---------------------------------------------------------------------------
+
+    def routes(self) -> dict[str, Route]:
+        table: dict[str, tuple[Handler, bool]] = {
+            "GetCapabilities": (self.get_capabilities, False),
+            "GetDefaultAddressSpaces": (self.get_default_address_spaces, False),
+            "RequestPool": (self.request_pool, True),
+            "ReleasePool": (self.release_pool, True),
+            "RequestAddress": (self.request_address, True),
+            "ReleaseAddress": (self.release_address, True),
+            "Leases": (self.leases, False),
+            "Networks": (self.networks, False),
+            "Metrics": (self.metrics, False),
+            "Version": (self.version, False),
+            "Configuration": (self.configuration, False),
+            "Shutdown": (self.shutdown, False),
+        }
+        return {f"{INTERFACE}.{name}": self._route(name, handler, mutating)
+                for name, (handler, mutating) in table.items()}
+
+    def _route(self, endpoint: str, handler: Handler, mutating: bool) -> Route:
+        def route(request: dict[str, JSON]) -> JSON:
+            with self._lock:
+                try:
+                    result = self._run(endpoint, handler, request, mutating)
+                except PluginError:
+                    self.counters.count(endpoint, failed=True)
+                    raise
+                self.counters.count(endpoint, failed=False)
+                return result
+
+        route.__name__ = f"{INTERFACE}.{endpoint}"
+        return route
+
+    def _run(self, endpoint: str, handler: Handler, request: dict[str, JSON],
+             mutating: bool) -> JSON:
+        fields = checked(endpoint, request)
+        try:
+            if not mutating:
+                return handler(fields)
+            with self.allocator.transaction() as txn:
+                result = handler(fields)
+                if self.store is not None:
+                    self.store.save(self.allocator, txn.changes)
+                return result
+        except IpamError as exc:
+            raise PluginError(exc.message) from exc
+        except OSError as exc:
+            path = self.store.path if self.store is not None else "the state file"
+            raise PluginError(f"ipamx-spy: could not save the allocator state to {path} "
+                              f"({exc}); the request was undone") from exc
+
+    # -- Docker's endpoints ----------------------------------------------------------------
+
+    def get_capabilities(self, _fields: dict[str, Any]) -> JSON:
+        return {"RequiresMACAddress": False, "RequiresRequestReplay": self.store is None}
+
+    def get_default_address_spaces(self, _fields: dict[str, Any]) -> JSON:
+        local, global_ = self.allocator.default_address_spaces()
+        return {"LocalDefaultAddressSpace": local, "GlobalDefaultAddressSpace": global_}
+
+    def request_pool(self, f: dict[str, Any]) -> JSON:
+        pool = self.allocator.request_pool(f["AddressSpace"], f["Pool"], f["SubPool"],
+                                           f["Options"], f["V6"])
+        return {"PoolID": pool.pool_id, "Pool": pool.pool, "Data": {}}
+
+    def release_pool(self, f: dict[str, Any]) -> JSON:
+        self.allocator.release_pool(f["PoolID"])
+        return {}
+
+    def request_address(self, f: dict[str, Any]) -> JSON:
+        address = self.allocator.request_address(f["PoolID"], f["Address"], f["Options"])
+        return {"Address": address, "Data": {}}
+
+    def release_address(self, f: dict[str, Any]) -> JSON:
+        self.allocator.release_address(f["PoolID"], f["Address"])
+        return {}
+
+    # -- ipamx-spy's extension endpoints ---------------------------------------------------
+
+    def leases(self, _fields: dict[str, Any]) -> JSON:
+        return {"Leases": [_lease_json(lease) for lease in self.allocator.leases()]}
+
+    def networks(self, _fields: dict[str, Any]) -> JSON:
+        return {"Networks": [_network_json(n) for n in self.allocator.networks()]}
+
+    def metrics(self, _fields: dict[str, Any]) -> JSON:
+        saves = self.store.saves if self.store is not None else 0
+        text = render(self.counters, self.allocator.networks(),
+                      compat=self.allocator.config.compat, durable=self.store is not None,
+                      journal_saves=saves)
+        return {"Metrics": text}
+
+    def version(self, _fields: dict[str, Any]) -> JSON:
+        return {"Version": __version__, "Protocol": CONTENT_TYPE,
+                "Compat": self.allocator.config.compat}
+
+    def configuration(self, _fields: dict[str, Any]) -> JSON:
+        return {
+            **self.allocator.config.to_json(),
+            "StatePath": None if self.store is None else str(self.store.path),
+            "RequiresRequestReplay": self.store is None,
+        }
+
+    def shutdown(self, _fields: dict[str, Any]) -> JSON:
+        if self.on_shutdown is None:
+            raise PluginError("ipamx-spy: this allocator was started without a shutdown hook")
+        self.on_shutdown()
+        return {}
+
+
+def _lease_json(lease: LeaseView) -> JSON:
+    return {
+        "AddressSpace": lease.address_space, "Pool": lease.pool, "PoolID": lease.pool_id,
+        "Address": f"{lease.address}/{lease.prefix_len}", "Allocated": iso_time(lease.time),
+        "AllocatedUnix": lease.time, "Gateway": lease.gateway, "Endpoint": lease.endpoint,
+        "MacAddress": lease.mac,
+    }
+
+
+def _network_json(network: NetworkView) -> JSON:
+    return {
+        "AddressSpace": network.address_space, "Pool": network.pool, "PoolID": network.pool_id,
+        "SubPools": list(network.sub_pool_ids), "InUse": network.in_use,
+        "Leases": network.leases, "Capacity": network.capacity,
+        "Utilisation": network.utilisation,
+    }
+
