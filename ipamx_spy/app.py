@@ -63,6 +63,8 @@ class Service(Protocol):
 class PluginApp(Protocol):
     def handle(self, endpoint: str, body: bytes) -> Reply: ...
 
+    def blocking(self, endpoint: str) -> bool: ...
+
 
 def normalise_keys(value: JSON, fields: tuple[catalogue.Field, ...]) -> JSON:
     """Rename keys that match a catalogue field case-insensitively (Go's decoder rule)."""
@@ -82,8 +84,16 @@ class BuiltinPlugin:
 
     def __post_init__(self) -> None:
         self._routes: dict[str, Route] = {}
+        self._blocking: set[str] = set()
         for service in self.services:
-            self._routes.update(service.routes())
+            routes = service.routes()
+            self._routes.update(routes)
+            if getattr(service, "blocking", False):
+                self._blocking.update(routes)
+
+    def blocking(self, endpoint: str) -> bool:
+        """True when the endpoint may take long (kernel work): run it off the event loop."""
+        return endpoint in self._blocking
 
     def close(self) -> None:
         """Release what the services hold (state files); call once when serving ends."""

@@ -83,6 +83,10 @@ class MockPlugin:
     misses: list[Miss] = field(default_factory=list)
     served: list[Served] = field(default_factory=list)
 
+    def blocking(self, endpoint: str) -> bool:
+        """Every answer is computed in memory: never worth a thread."""
+        return False
+
     def handle(self, endpoint: str, body: bytes) -> Reply:
         live = decode(body)
         candidates = [e for e in self.exchanges if e.endpoint == endpoint]

@@ -177,6 +177,10 @@ class BrokenApp:
     app: BuiltinPlugin
     breakage: Breakage | None = None
 
+    def blocking(self, endpoint: str) -> bool:
+        """Every answer is computed in memory: never worth a thread."""
+        return False
+
     def handle(self, endpoint: str, body: bytes) -> Reply:
         reply = self.app.handle(endpoint, body)
         if (self.breakage is not None and self.breakage.twist is not None

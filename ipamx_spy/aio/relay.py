@@ -38,8 +38,9 @@ class Answer:
 class Relay:
     """Serves docker-side connections for one session.
 
-    The in-process app runs on one worker thread: calls stay serialised, as the allocator
-    expects, and a slow call (netlink, fsync) never stalls the other connections.
+    Calls the in-process app marks as blocking (the network driver's netlink work) run on one
+    worker thread, so they never stall the other connections; the rest run inline, because a
+    thread hop costs more than the allocator's whole answer.
     """
 
     def __init__(self, session: Session, options: RelayOptions) -> None:
@@ -114,14 +115,21 @@ class Relay:
             reply = _spy(500, "the recording cannot be written (on-record-error=refuse)",
                           Fault(side="proxy", kind="recording", message="recording failing"))
         elif upstream is None:
-            reply = await asyncio.get_running_loop().run_in_executor(
-                self._worker, self._from_app, request)
+            reply = await self._from_app_async(request)
         else:
             reply = await _from_upstream(upstream, request)
         exchange = self.session.complete(
             pending, request, reply.message, upstream_ms=reply.upstream_ms,
             fault=reply.fault, answered_by=reply.answered_by)
         return reply, exchange
+
+    async def _from_app_async(self, request: tap.Message) -> Answer:
+        """Fast calls run inline; calls the app says may block run on the worker thread."""
+        assert self.options.app is not None
+        if not self.options.app.blocking(catalogue.endpoint_name(request.target)):
+            return self._from_app(request)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._worker, self._from_app, request)
 
     def _from_app(self, request: tap.Message) -> Answer:
         assert self.options.app is not None

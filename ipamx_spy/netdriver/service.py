@@ -42,6 +42,7 @@ class NetworkService:
     """
 
     interface = "NetworkDriver"
+    blocking = True  # netlink and fsync: the relay runs these calls off the event loop
 
     def __init__(self, *, name: str = "ipamx", state_file: Path | None = None,
                  netns: str | None = None, links: LinkLayer | None = None,
