@@ -10,9 +10,9 @@ import typer
 from rich.text import Text
 
 from ipamx_spy import address, render
-from ipamx_spy.aio.listen import SocketInUse
 from ipamx_spy.aio.relay import RelayOptions
-from ipamx_spy.aio.server import Server, ServerOptions, run
+from ipamx_spy.aio.server import Server, ServerOptions
+from ipamx_spy.commands.proxy import run_or_exit
 from ipamx_spy.console import err, out
 from ipamx_spy.live import DetachedView, LiveView
 from ipamx_spy.mock import Miss, MockPlugin
@@ -97,14 +97,7 @@ def _serve(server: Server, writer: RecordingWriter | None, sink: LiveView | Deta
 
     server.ready = ready
     try:
-        run(server)
-    except (SocketInUse, FileExistsError) as exc:
-        err.print(f"[red]ipamx-spy mock: {exc}[/]")
-        raise typer.Exit(2) from exc
-    except OSError as exc:
-        err.print(f"[red]ipamx-spy mock: cannot listen on {server.options.listen}: "
-                  f"{exc.strerror or exc}[/]")
-        raise typer.Exit(2) from exc
+        run_or_exit(server, "ipamx-spy mock")
     finally:
         if writer is not None:
             writer.close()

@@ -135,6 +135,19 @@ def register(app: typer.Typer) -> None:
                 plugin.close()
 
 
+def run_or_exit(server: Server, label: str = "ipamx-spy") -> None:
+    """Serve until stopped; a socket that cannot be listened on exits with code 2."""
+    try:
+        run(server)
+    except (SocketInUse, FileExistsError) as exc:
+        err.print(f"[red]{label}: {exc}[/]")
+        raise typer.Exit(2) from exc
+    except OSError as exc:
+        err.print(f"[red]{label}: cannot listen on {server.options.listen}: "
+                  f"{exc.strerror or exc}[/]")
+        raise typer.Exit(2) from exc
+
+
 def _upstream(text: str | None, listen_path: Path) -> address.Address | None:
     if text is None:
         return None
@@ -161,14 +174,7 @@ def _run(server: Server, session: Session, sink: LiveView | DetachedView,
 
     server.ready = ready
     try:
-        run(server)
-    except (SocketInUse, FileExistsError) as exc:
-        err.print(f"[red]ipamx-spy: {exc}[/]")
-        raise typer.Exit(2) from exc
-    except OSError as exc:
-        err.print(f"[red]ipamx-spy: cannot listen on {server.options.listen}: "
-                  f"{exc.strerror or exc}[/]")
-        raise typer.Exit(2) from exc
+        run_or_exit(server)
     finally:
         if writer is not None:
             writer.close()

@@ -7,13 +7,12 @@ from pathlib import Path
 import typer
 
 from .. import address
-from ..aio.listen import SocketInUse
 from ..aio.relay import RelayOptions
-from ..aio.server import Server, ServerOptions, run
+from ..aio.server import Server, ServerOptions
 from ..console import err
 from ..proxy import Session
 from . import builtin_options as bo
-from .proxy import _socket_mode
+from .proxy import _socket_mode, run_or_exit
 
 
 def register(app: typer.Typer) -> None:
@@ -45,12 +44,6 @@ def register(app: typer.Typer) -> None:
         server = Server(options, Session(writer=None))
         server.ready = lambda: err.print(f"ipamx-spy: serving the built-in plugin on {listen_path}")
         try:
-            run(server)
-        except (SocketInUse, FileExistsError) as exc:
-            err.print(f"[red]ipamx-spy: {exc}[/]")
-            raise typer.Exit(2) from exc
-        except OSError as exc:
-            err.print(f"[red]ipamx-spy: cannot listen on {listen_path}: {exc.strerror or exc}[/]")
-            raise typer.Exit(2) from exc
+            run_or_exit(server)
         finally:
             plugin.close()

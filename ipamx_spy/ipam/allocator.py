@@ -15,16 +15,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from ..catalogue import ENDPOINT_NAME_OPTION, GATEWAY_LABEL, GATEWAY_OPTION, MAC_OPTION
 from .config import IpamConfig
 from .errors import StateError
 from .gen27 import Gen27
 from .gen2010 import Gen2010
 from .model import Change, Lease, Pool, Space, State, Transaction
 from .requests import (
-    ENDPOINT_NAME_OPTION,
-    GATEWAY_LABEL,
-    GATEWAY_OPTION,
-    MAC_OPTION,
     AddressRequest,
     AllocatedPool,
     Generation,

@@ -6,14 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ..catalogue import SERIAL_OPTION
 from .addrset import Sizing
 from .model import Lease, Pool, Space, State
-
-GATEWAY_OPTION = "RequestAddressType"
-GATEWAY_LABEL = "com.docker.network.gateway"
-SERIAL_OPTION = "com.docker.network.ipam.serial"
-MAC_OPTION = "com.docker.network.endpoint.macaddress"
-ENDPOINT_NAME_OPTION = "com.docker.network.endpoint.name"
 
 
 @dataclass(frozen=True, kw_only=True)
