@@ -18,6 +18,9 @@ from .recording import Exchange
 class Checker(Protocol):
     def check(self, exchange: Exchange) -> list[Finding]: ...
 
+    def on_close(self, conn: int, t: float, unanswered: Sequence[int] = (),
+                 endpoint: str = "") -> list[Finding]: ...
+
 
 @dataclass
 class LiveView:
@@ -43,10 +46,15 @@ class LiveView:
         if self.mode == "json":
             self.console.file.write(json.dumps(record, ensure_ascii=False) + "\n")
             self.console.file.flush()
+        kind = record.get("type")
         found = self._check(exchange) if exchange is not None else []
+        if kind == "close" and self.checker is not None:
+            closing = self.checker.on_close(int(record["conn"]), float(record["t"]),
+                                            record.get("unanswered", ()))
+            self.findings += closing
+            self._print_findings(closing)
         if self.mode == "json" or self.mode == "quiet":
             return
-        kind = record.get("type")
         if exchange is not None:
             self._print_exchange(exchange, found)
         elif kind == "marker":
@@ -61,6 +69,13 @@ class LiveView:
         found = self.checker.check(exchange)
         self.findings += found
         return found
+
+    def _print_findings(self, found: Sequence[Finding]) -> None:
+        if self.mode in {"json", "quiet"}:
+            return
+        for finding in found:
+            self.console.print(Text(f"{finding.code} {finding.severity}: {finding.message}",
+                                    style=render.SEVERITY_STYLE[finding.severity]))
 
     def _print_exchange(self, exchange: Exchange, found: Sequence[Finding]) -> None:
         if self.mode == "compact":

@@ -1,0 +1,102 @@
+"""``ipamx-spy check REC...``: validate recordings offline.
+
+Exit codes: 0 no error-severity finding, 1 at least one error, 2 a file could not be read.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from ipamx_spy.console import err, out
+from ipamx_spy.render import SEVERITY_STYLE
+from ipamx_spy.validate import RULES, FileReport, check_file, expand
+from ipamx_spy.validate.validator import SEVERITY_ORDER
+
+
+def _report_json(reports: list[FileReport]) -> str:
+    files = [{
+        "path": str(r.path),
+        "exchanges": r.exchanges,
+        "error": r.error,
+        "findings": [{**f.to_json(), "endpoint": r.endpoints.get(f.seq, "")}
+                     for f in r.findings],
+    } for r in reports]
+    summary = {s: sum(r.count(s) for r in reports) for s in SEVERITY_ORDER}
+    return json.dumps({"recordings": files, "summary": summary}, ensure_ascii=False, indent=1)
+
+
+def _print_report(report: FileReport) -> None:
+    if report.error is not None:
+        err.print(Text(f"{report.path}: {report.error}", style="bold red"))
+        return
+    counts = ", ".join(f"{report.count(s)} {s}" for s in SEVERITY_ORDER if report.count(s))
+    out.print(Text(f"{report.path}: {report.exchanges} exchanges, {counts or 'no findings'}",
+                   style="bold"))
+    for f in report.findings:
+        line = Text(f"  #{f.seq} " if f.seq else "  ")
+        line.append(f"{report.endpoints.get(f.seq, '')} ", style="cyan")
+        line.append(f"{f.code} {f.severity}", style=SEVERITY_STYLE[f.severity])
+        line.append(f"  {f.message}")
+        out.print(line, soft_wrap=True)
+
+
+def _print_codes() -> None:
+    for rule in RULES.values():
+        line = Text(f"{rule.code} ")
+        line.append(f"{rule.severity:<7}", style=SEVERITY_STYLE[rule.severity])
+        line.append(f" {rule.title}")
+        out.print(line)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("check")
+    def check(
+        recordings: Annotated[list[Path] | None, typer.Argument(
+            help="Recording files (*.jsonl) or directories of them.", show_default=False)] = None,
+        as_json: Annotated[bool, typer.Option(
+            "--json", help="Print findings as JSON on stdout.")] = False,
+        slow_ms: Annotated[float, typer.Option(
+            "--slow-ms", help="Flag answers slower than this many milliseconds.")] = 1000.0,
+        docker_version: Annotated[str | None, typer.Option(
+            "--docker-version",
+            help="dockerd version whose decoding rules apply (default: the recording's "
+                 "header, else the newest).")] = None,
+        min_severity: Annotated[str, typer.Option(
+            "--min-severity", help="Hide findings below this: error, warning or info.")] = "info",
+        list_codes: Annotated[bool, typer.Option(
+            "--codes", help="List the rules and exit.")] = False,
+    ) -> None:
+        """Validate recordings: every exchange against the protocol, and the whole session."""
+        if list_codes:
+            _print_codes()
+            return
+        if not recordings:
+            err.print("ipamx-spy check: give at least one recording or directory")
+            raise typer.Exit(2)
+        if min_severity not in SEVERITY_ORDER:
+            err.print(f"ipamx-spy check: --min-severity must be one of {', '.join(SEVERITY_ORDER)}")
+            raise typer.Exit(2)
+        limit = SEVERITY_ORDER[min_severity]
+        opts: dict[str, object] = {"slow_ms": slow_ms}
+        if docker_version:
+            opts["docker_version"] = docker_version
+        reports = []
+        for path in expand(recordings):
+            report = check_file(path, **opts)
+            kept = tuple(f for f in report.findings if SEVERITY_ORDER[f.severity] <= limit)
+            reports.append(FileReport(path=report.path, findings=kept, error=report.error,
+                                      exchanges=report.exchanges, endpoints=report.endpoints))
+        if as_json:
+            typer.echo(_report_json(reports))
+        else:
+            for report in reports:
+                _print_report(report)
+        if any(r.error for r in reports):
+            raise typer.Exit(2)
+        if any(r.count("error") for r in reports):
+            raise typer.Exit(1)

@@ -1,0 +1,172 @@
+"""``ipamx-spy drive SCENARIO --target TARGET``: play docker commands against a plugin as dockerd.
+
+Exit codes: 0 every command ended as the scenario expects (and ``--check`` found no error),
+1 otherwise, 2 when the scenario, the target or an option is unusable.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from ipamx_spy import address, render
+from ipamx_spy.console import err, out
+from ipamx_spy.emulator import scenario
+from ipamx_spy.emulator.compare import compare
+from ipamx_spy.emulator.daemon import Daemon
+from ipamx_spy.emulator.driver import (
+    AppTarget,
+    Session,
+    SocketTarget,
+    StepResult,
+    Target,
+    host_reserved,
+    recording_header,
+    url_host,
+)
+from ipamx_spy.emulator.ids import RandomIds
+from ipamx_spy.emulator.versions import VERSIONS, DockerVersion, UnknownVersion, lookup
+from ipamx_spy.recording import Exchange, RecordingError, RecordingWriter, load
+from ipamx_spy.validate import Validator
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(Text(f"ipamx-spy drive: {message}", style="bold red"))
+    return typer.Exit(2)
+
+
+def _target(text: str, version: DockerVersion) -> Target:
+    try:
+        where = address.parse(text)
+    except (address.AddressError, OSError) as exc:
+        raise _fail(str(exc)) from exc
+    if where.kind != "builtin":
+        return SocketTarget(where)
+    from ipamx_spy.builtin import BuiltinConfig, make_plugin
+
+    compat = "20.10" if version.major < 27 else "27"
+    config = BuiltinConfig(compat=compat, network_driver=True, network_links="memory")
+    try:
+        return AppTarget(make_plugin(config))
+    except (ValueError, OSError) as exc:
+        raise _fail(f"cannot start the built-in plugin: {exc}") from exc
+
+
+def _print_command(step: scenario.Step) -> None:
+    prefix = "! " if step.expect_failure else ""
+    out.print(Text(f"$ {prefix}{step.text}", style="bold"), soft_wrap=True)
+
+
+def _print_result(result: StepResult) -> None:
+    for line in result.outcome.stdout:
+        out.print(line, soft_wrap=True, highlight=False)
+    for line in result.outcome.stderr:
+        out.print(Text(line, style="red"), soft_wrap=True)
+    if not result.as_expected:
+        wanted = "to fail" if result.step.expect_failure else "to succeed"
+        out.print(Text(f"  ✗ expected {wanted} (exit code {result.outcome.exit_code})",
+                       style="bold red"))
+
+
+def _compare(steps: list[scenario.Step], path: Path, version: DockerVersion) -> None:
+    try:
+        rec = load(path)
+    except (OSError, RecordingError) as exc:
+        raise _fail(str(exc)) from exc
+    result = compare(steps, rec, version=version)
+    if result.equal:
+        out.print(Text(f"all {result.emulated} requests equal the recording byte for byte",
+                       style="bold green"))
+        return
+    out.print(result.report(), highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("drive")
+    def drive(
+        scenario_file: Annotated[Path, typer.Argument(
+            metavar="SCENARIO", help="Scenario file: docker commands, one per line.")],
+        target: Annotated[str, typer.Option(
+            "--target", "-t", help="Plugin address: socket path, unix://, tcp://, a plugin "
+            "name, or 'builtin' (ipamx-spy's allocator and network driver, in-process, with "
+            "pretend links).")] = "",
+        docker_version: Annotated[str, typer.Option(
+            "--docker-version", help=f"dockerd to imitate: {', '.join(VERSIONS)}.")] = "20.10",
+        record: Annotated[Path | None, typer.Option(
+            "--record", help="Write the session as a recording (JSON Lines).")] = None,
+        exchanges: Annotated[bool, typer.Option(
+            "--exchanges", "-x", help="Show each plugin exchange under its command.")] = False,
+        check: Annotated[bool, typer.Option(
+            "--check", help="Validate every exchange; errors make the exit code 1.")] = False,
+        exec_root: Annotated[str, typer.Option(
+            "--exec-root", help="dockerd's --exec-root (SandboxKey paths).")] = "/var/run/docker",
+        host_routes: Annotated[bool, typer.Option(
+            "--host-routes/--no-host-routes",
+            help="Re-request dynamic pools that overlap this host's routes, as dockerd "
+                 "does.")] = True,
+        seed: Annotated[int | None, typer.Option(
+            "--seed", help="Seed for ids, MACs and names (repeatable runs).")] = None,
+        against: Annotated[Path | None, typer.Option(
+            "--compare", help="Instead of a target, compare with this recording of real "
+                              "dockerd: same answers, same ids, same request bytes?")] = None,
+    ) -> None:
+        """Play a scenario of docker commands against a plugin, sending exactly what dockerd
+        sends, and print what the docker command would have printed."""
+        try:
+            version = lookup(docker_version)
+            steps = scenario.load(scenario_file)
+        except (UnknownVersion, scenario.ScenarioError, OSError) as exc:
+            raise _fail(str(exc)) from exc
+        if against is not None:
+            _compare(steps, against, version)
+            return
+        if not target:
+            raise _fail("give --target (or --compare RECORDING)")
+        plugin = _target(target, version)
+        rng = random.Random(seed)
+        daemon = Daemon(version, ids=RandomIds(exec_root=exec_root, rng=rng), rng=rng,
+                        url_host=url_host(version, plugin.address),
+                        reserved=host_reserved() if host_routes else ())
+        validator = Validator(docker_version=version.name) if check else None
+        writer = None
+        if record is not None:
+            header = recording_header(scenario=str(scenario_file), version=version,
+                                      target=plugin.address)
+            writer = RecordingWriter(record, header)
+        errors = 0
+
+        def shown(exchange: Exchange) -> None:
+            nonlocal errors
+            found = validator.check(exchange) if validator is not None else []
+            errors += sum(1 for f in found if f.severity == "error")
+            if exchanges or found:
+                out.print(render.compact_line(exchange, found), soft_wrap=True)
+                for f in found:
+                    out.print(Text(f"    {f.code} {f.severity}: {f.message}",
+                                   style=render.SEVERITY_STYLE[f.severity]), soft_wrap=True)
+
+        session = Session(daemon, plugin, writer=writer, on_exchange=shown)
+        results = []
+        try:
+            for step in steps:
+                _print_command(step)
+                result = session.play(step)
+                _print_result(result)
+                results.append(result)
+        except OSError as exc:
+            raise _fail(f"recording failed: {exc}") from exc
+        finally:
+            session.close()
+            if writer is not None:
+                writer.close()
+        unexpected = sum(1 for r in results if not r.as_expected)
+        calls = sum(len(r.exchanges) for r in results)
+        err.print(f"{len(results)} commands, {calls} plugin calls, {unexpected} not as expected"
+                  + (f", {errors} validation errors" if validator is not None else ""))
+        if unexpected or errors:
+            raise typer.Exit(1)

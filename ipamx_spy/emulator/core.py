@@ -1,0 +1,202 @@
+"""The emulator's core: plugin calls as dockerd makes them, plugin activation, and IPAM access.
+
+Theory of operation
+-------------------
+Every docker command is a generator (a *flow*). When dockerd would call the plugin, the flow
+yields a ``Call`` (which plugin, which endpoint, the exact body bytes, and how long dockerd
+would wait first) and receives an ``answers.Answer``: what dockerd makes of the reply. Later
+requests depend on earlier answers (PoolIDs, addresses, the Join gateway), which is why the
+core is a generator and not a list of requests. Nothing here touches a socket or a clock.
+
+A transport failure (``Answer.transport``) is retried the way ``pkg/plugins`` does: after 1, 2,
+4 and 8 s, and the retry after a request that was already written goes out with an empty
+body (PROTOCOL.md 1.6). Errors become ``DaemonError`` with the text dockerd would return; the
+flows catch them where dockerd rolls back.
+
+The default IPAM (``--ipam-driver default``) is played in-process by ipamx-spy's own allocator
+and never yields: only the plugin's traffic leaves the emulator.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from ipamx_spy.app import PluginApp
+
+from . import gojson
+from .answers import Answer, read_answer
+from .ids import IdSource, RandomIds
+from .model import Container, Network, PluginState
+from .versions import DockerVersion
+
+JSON = Any
+T = TypeVar("T")
+RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0)  # attempts at ~0, 1, 3, 7 and 15 s, then give up
+BUILTIN_DRIVERS = frozenset({"bridge", "host", "null", "macvlan", "ipvlan"})
+BUILTIN_IPAMS = frozenset({"default"})
+LOCAL_SPACES = ("LocalDefault", "GlobalDefault")
+
+
+class DaemonError(Exception):
+    """dockerd refused or failed a command; ``str()`` is its message."""
+
+
+class CliError(Exception):
+    """The docker CLI refused the command before asking dockerd."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Call:
+    """One request dockerd sends to a plugin."""
+
+    plugin: str
+    endpoint: str
+    body: bytes
+    delay_s: float = 0.0  # dockerd's backoff before this attempt
+
+
+Flow = Generator[Call, Answer, T]
+
+
+def default_ipam_app(version: DockerVersion) -> PluginApp:
+    """dockerd's built-in allocator, played by ipamx-spy's (bug-compatible) one."""
+    try:
+        from ipamx_spy.app import BuiltinPlugin
+        from ipamx_spy.ipam.service import IpamService
+    except ImportError as exc:  # pragma: no cover - the allocator ships with ipamx-spy
+        raise DaemonError(f"the default IPAM needs ipamx_spy.ipam: {exc}") from exc
+    compat = "20.10" if version.major < 27 else "27"
+    return BuiltinPlugin([IpamService.from_options(compat=compat)])
+
+
+class Core:
+    """State and plugin access shared by the network and container flows."""
+
+    def __init__(self, version: DockerVersion, *, ids: IdSource | None = None,
+                 rng: random.Random | None = None, url_host: str = "plugin.moby.localhost",
+                 reserved: tuple[str, ...] = (), default_ipam: PluginApp | None = None) -> None:
+        self.version = version
+        self.rng = rng or random.Random()
+        self.ids: IdSource = ids or RandomIds(rng=self.rng)
+        self.local = RandomIds(rng=self.rng)  # ids that never reach the plugin
+        self.url_host = url_host
+        self.reserved = reserved
+        self._default_ipam = default_ipam
+        self.plugins: dict[str, PluginState] = {}
+        self.networks: dict[str, Network] = {}
+        self.containers: dict[str, Container] = {}
+
+    # -- calls -----------------------------------------------------------------------------
+
+    def call(self, plugin: str, endpoint: str, body: JSON | None) -> Flow[Answer]:
+        """One plugin call with dockerd's retries; transport failures become an error answer."""
+        data = b"" if body is None else gojson.encode(body)
+        answer = yield Call(plugin=plugin, endpoint=endpoint, body=data)
+        for delay in RETRY_DELAYS_S:
+            if answer.transport is None:
+                return answer
+            if answer.sent:
+                data = b""
+            answer = yield Call(plugin=plugin, endpoint=endpoint, body=data, delay_s=delay)
+        if answer.transport is None:
+            return answer
+        text = f'Post "http://{self.url_host}/{endpoint}": {answer.transport}'
+        return Answer(error=text, transport=answer.transport)
+
+    def must(self, plugin: str, endpoint: str, body: JSON | None) -> Flow[Answer]:
+        """A call whose failure fails the command with the plugin's error text."""
+        answer = yield from self.call(plugin, endpoint, body)
+        if answer.error is not None:
+            raise DaemonError(answer.error)
+        return answer
+
+    # -- activation (PROTOCOL.md 1.5) -------------------------------------------------------
+
+    def plugin(self, name: str, interface: str) -> Flow[PluginState]:
+        """The plugin, activated on first use; DaemonError if it cannot serve ``interface``."""
+        state = self.plugins.get(name)
+        if state is None:
+            answer = yield from self.call(name, "Plugin.Activate", None)
+            if answer.error is not None:
+                raise DaemonError(f"legacy plugin: {answer.error}")
+            implements = tuple(str(i) for i in answer.value.get("Implements") or [])
+            state = PluginState(name=name, implements=implements)
+            self.plugins[name] = state
+            for implemented in implements:
+                if implemented == "NetworkDriver":
+                    yield from self._register_driver(state)
+                elif implemented == "IpamDriver":
+                    yield from self._register_ipam(state)
+        if interface not in state.implements:
+            suffix = (f': plugin="{name}", requested implementation="{interface}"'
+                      if self.version.major >= 29 else "")
+            raise DaemonError(f"Plugin does not implement the requested driver{suffix}")
+        return state
+
+    def _register_driver(self, state: PluginState) -> Flow[None]:
+        answer = yield from self.call(state.name, "NetworkDriver.GetCapabilities", None)
+        if answer.error is not None:
+            state.driver_error = answer.error
+            return
+        scope = str(answer.value.get("Scope") or "")
+        connectivity = str(answer.value.get("ConnectivityScope") or "")
+        if scope not in {"local", "global"} or connectivity not in {"", "local", "global"}:
+            state.driver_error = f"invalid capability: expecting 'local' or 'global', got {scope}"
+            return
+        state.driver_ok, state.scope, state.connectivity_scope = True, scope, connectivity
+        state.gw_alloc_checker = self.version.gw_alloc_check and bool(
+            answer.value.get("GwAllocChecker"))
+
+    def _register_ipam(self, state: PluginState) -> Flow[None]:
+        answer = yield from self.call(state.name, "IpamDriver.GetCapabilities", None)
+        if answer.ok:
+            state.requires_mac = bool(answer.value.get("RequiresMACAddress"))
+            state.requires_replay = bool(answer.value.get("RequiresRequestReplay"))
+        if self.version.spaces_at_registration:
+            spaces = yield from self.call(state.name, "IpamDriver.GetDefaultAddressSpaces", None)
+            if spaces.error is not None:
+                return
+            state.local_space = str(spaces.value.get("LocalDefaultAddressSpace") or "")
+            state.global_space = str(spaces.value.get("GlobalDefaultAddressSpace") or "")
+        state.ipam_ok = True
+
+    def driver(self, name: str) -> Flow[PluginState | None]:
+        """A network driver: None for dockerd's own, else the activated plugin."""
+        if name in BUILTIN_DRIVERS:
+            return None
+        state = yield from self.plugin(name, "NetworkDriver")
+        if not state.driver_ok:
+            raise DaemonError(f"could not resolve driver {name} in registry")
+        return state
+
+    def ipam_driver(self, name: str) -> Flow[PluginState | None]:
+        """An IPAM driver: None for the default one, else the activated plugin."""
+        if name in BUILTIN_IPAMS:
+            return None
+        state = yield from self.plugin(name, "IpamDriver")
+        if not state.ipam_ok:
+            raise DaemonError(f'invalid ipam driver: "{name}"')
+        return state
+
+    # -- IPAM access -----------------------------------------------------------------------
+
+    def ipam(self, net: Network, endpoint: str, body: JSON | None) -> Flow[Answer]:
+        """An IPAM call for ``net``: to the plugin, or to the in-process default IPAM."""
+        if net.remote_ipam:
+            return (yield from self.call(net.ipam_driver, endpoint, body))
+        if self._default_ipam is None:
+            self._default_ipam = default_ipam_app(self.version)
+        data = b"" if body is None else gojson.encode(body)
+        reply = self._default_ipam.handle(endpoint, data)
+        return read_answer(endpoint, reply.status, reply.body, major=self.version.major)
+
+    def spaces(self, net: Network) -> Flow[tuple[str, str]]:
+        """GetDefaultAddressSpaces as a call (v24+ asks per create, v27+ per pool)."""
+        if not net.remote_ipam:
+            return LOCAL_SPACES
+        answer = yield from self.must(net.ipam_driver, "IpamDriver.GetDefaultAddressSpaces", None)
+        return (str(answer.value.get("LocalDefaultAddressSpace") or ""),
+                str(answer.value.get("GlobalDefaultAddressSpace") or ""))

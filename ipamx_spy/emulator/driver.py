@@ -1,0 +1,274 @@
+"""Runs the emulated dockerd against a real target: a plugin socket, or a plugin app in-process.
+
+``Session.play(step)`` drives one docker command: it turns each ``Call`` into dockerd's exact
+request bytes (``client.docker_request``), sends it (honouring dockerd's retry backoff),
+reads the answer the way dockerd does, and records the exchange in the proxy's recording
+format when a ``RecordingWriter`` is given.
+"""
+
+from __future__ import annotations
+
+import http
+import ipaddress
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import quote
+
+from ipamx_spy import recording
+from ipamx_spy.address import Address
+from ipamx_spy.app import CONTENT_TYPE, PluginApp
+from ipamx_spy.client import DOCKER_ACCEPT, PluginConnection, PluginUnreachable, docker_request
+from ipamx_spy.recording import Exchange, Fault, Message, RecordingWriter, encode_body
+
+from .answers import Answer, read_answer
+from .core import Call
+from .daemon import Daemon, Outcome
+from .scenario import Step
+from .versions import DockerVersion
+
+
+class Unreachable(Exception):
+    """No answer: ``text`` is what Go's client would say, ``sent`` whether the request left."""
+
+    def __init__(self, text: str, *, sent: bool) -> None:
+        super().__init__(text)
+        self.text = text
+        self.sent = sent
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reply:
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+class Target(Protocol):
+    """Where the requests go. ``connection`` numbers the connection the next send uses."""
+
+    address: Address
+
+    def send(self, raw: bytes, endpoint: str, body: bytes) -> Reply: ...
+
+    @property
+    def connected(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+def _dial_text(address: Address, message: str) -> str:
+    reason = message.rsplit(": ", 1)[-1].lower()
+    if address.kind == "unix":
+        return f"dial unix {address.path}: connect: {reason}"
+    return f"dial tcp {address.host}:{address.port}: connect: {reason}"
+
+
+@dataclass
+class SocketTarget:
+    """A plugin on a Unix socket or TCP, one keep-alive connection as dockerd keeps it."""
+
+    address: Address
+    timeout: float | None = None  # dockerd has no timeout for legacy plugins
+    _conn: PluginConnection | None = field(default=None, init=False, repr=False)
+    _open: bool = field(default=False, init=False, repr=False)
+
+    @property
+    def connected(self) -> bool:
+        return self._open
+
+    def send(self, raw: bytes, endpoint: str, body: bytes) -> Reply:
+        if self._conn is None:
+            self._conn = PluginConnection(self.address, timeout=self.timeout)
+        try:
+            message, _ms = self._conn.call(raw)
+        except PluginUnreachable as exc:
+            self._open = False
+            text = str(exc)
+            if text.startswith("dial "):
+                raise Unreachable(_dial_text(self.address, text), sent=False) from exc
+            raise Unreachable("EOF", sent=True) from exc
+        self._open = message.keep_alive
+        return Reply(status=message.status, reason=message.reason, headers=message.headers,
+                     body=message.body)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._open = False
+
+
+@dataclass
+class AppTarget:
+    """A plugin app called in-process (``ipamx_spy.app.PluginApp``), e.g. the built-in one."""
+
+    app: PluginApp
+    address: Address = field(default_factory=lambda: Address(kind="builtin"))
+    _open: bool = field(default=False, init=False, repr=False)
+
+    @property
+    def connected(self) -> bool:
+        return self._open
+
+    def send(self, raw: bytes, endpoint: str, body: bytes) -> Reply:
+        reply = self.app.handle(endpoint, body)
+        self._open = True
+        try:
+            reason = http.HTTPStatus(reply.status).phrase
+        except ValueError:
+            reason = ""
+        headers = (("Content-Type", reply.content_type or CONTENT_TYPE),
+                   ("Content-Length", str(len(reply.body))))
+        return Reply(status=reply.status, reason=reason, headers=headers, body=reply.body)
+
+    def close(self) -> None:
+        self._open = False
+
+
+def host_header(version: DockerVersion, address: Address) -> str:
+    """The ``Host`` value of this dockerd version for this address (PROTOCOL.md 1.2)."""
+    if address.kind == "tcp":
+        return address.host_header
+    return "plugin.moby.localhost" if version.dummy_host else ""
+
+
+def url_host(version: DockerVersion, address: Address) -> str:
+    """The host part of the URL in dockerd's transport errors (``Post "http://..."``)."""
+    if address.kind == "tcp":
+        return address.host_header
+    if version.dummy_host or address.kind != "unix":
+        return "plugin.moby.localhost"
+    return quote(address.path, safe="")
+
+
+def host_reserved(route_file: Path = Path("/proc/net/route"),
+                  resolv_conf: Path = Path("/etc/resolv.conf")) -> tuple[str, ...]:
+    """Networks dockerd avoids for dynamic pools: this host's IPv4 routes and nameservers."""
+    found: list[str] = []
+    try:
+        for line in route_file.read_text().splitlines()[1:]:
+            fields = line.split()
+            if len(fields) > 7 and fields[1] != "00000000":
+                dest = ipaddress.IPv4Address(int(fields[1], 16).to_bytes(4, "little"))
+                mask = ipaddress.IPv4Address(int(fields[7], 16).to_bytes(4, "little"))
+                found.append(str(ipaddress.IPv4Network(f"{dest}/{mask}", strict=False)))
+    except (OSError, ValueError):
+        pass
+    try:
+        for line in resolv_conf.read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == "nameserver":
+                found.append(str(ipaddress.ip_network(parts[1].split("%")[0])))
+    except (OSError, ValueError):
+        pass
+    return tuple(dict.fromkeys(found))
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepResult:
+    step: Step
+    outcome: Outcome
+    exchanges: tuple[Exchange, ...]
+
+    @property
+    def as_expected(self) -> bool:
+        return self.outcome.failed == self.step.expect_failure
+
+
+class Session:
+    """One emulated dockerd talking to one target."""
+
+    def __init__(self, daemon: Daemon, target: Target, *, writer: RecordingWriter | None = None,
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic,
+                 on_exchange: Callable[[Exchange], None] | None = None) -> None:
+        self.daemon = daemon
+        self.target = target
+        self.writer = writer
+        self.sleep = sleep
+        self.clock = clock
+        self.on_exchange = on_exchange
+        self.host = host_header(daemon.version, target.address)
+        self.started = clock()
+        self.seq = 0
+        self.conn = 0
+        self.exchanges: list[Exchange] = []
+
+    def now(self) -> float:
+        return round(self.clock() - self.started, 6)
+
+    def _write(self, record: dict[str, object]) -> None:
+        if self.writer is not None:
+            self.writer.write(record)
+
+    def play(self, step: Step) -> StepResult:
+        """Run one docker command to its end."""
+        self._write({"type": "marker", "t": self.now(), "text": step.text,
+                     "after_seq": self.seq})
+        first = len(self.exchanges)
+        flow = self.daemon.play(step)
+        try:
+            call = next(flow)
+            while True:
+                call = flow.send(self._perform(call))
+        except StopIteration as stop:
+            outcome: Outcome = stop.value
+        return StepResult(step=step, outcome=outcome, exchanges=tuple(self.exchanges[first:]))
+
+    def _perform(self, call: Call) -> Answer:
+        if call.delay_s:
+            self.sleep(call.delay_s)
+        if not self.target.connected:
+            self.conn += 1
+            self._write({"type": "open", "conn": self.conn, "t": self.now(),
+                         "peer": "ipamx-spy drive"})
+        raw = docker_request(call.endpoint, call.body, host=self.host)
+        self.seq += 1
+        t, started = self.now(), self.clock()
+        try:
+            reply = self.target.send(raw, call.endpoint, call.body)
+        except Unreachable as exc:
+            self._record(call, t, started, None, Fault(side="plugin", kind="unreachable",
+                                                       message=exc.text))
+            self._write({"type": "close", "conn": self.conn, "t": self.now(),
+                         "reason": exc.text, "unanswered": [self.seq] if exc.sent else []})
+            return Answer.unreachable(exc.text, sent=exc.sent)
+        self._record(call, t, started, reply, None)
+        if not self.target.connected:
+            self._write({"type": "close", "conn": self.conn, "t": self.now(),
+                         "reason": "closed by the plugin"})
+        return read_answer(call.endpoint, reply.status, reply.body,
+                           major=self.daemon.version.major)
+
+    def _record(self, call: Call, t: float, started: float, reply: Reply | None,
+                fault: Fault | None) -> None:
+        request = Message(method="POST", target=f"/{call.endpoint}", body=encode_body(call.body),
+                          headers=(("Host", self.host), ("User-Agent", "Go-http-client/1.1"),
+                                   ("Content-Length", str(len(call.body))),
+                                   ("Accept", DOCKER_ACCEPT)))
+        response = None if reply is None else Message(
+            status=reply.status, reason=reply.reason, headers=reply.headers,
+            body=encode_body(reply.body))
+        exchange = Exchange(seq=self.seq, conn=self.conn, t=t, endpoint=call.endpoint,
+                            request=request, response=response,
+                            duration_ms=(self.clock() - started) * 1000, fault=fault)
+        self.exchanges.append(exchange)
+        self._write(exchange.to_json())
+        if self.on_exchange is not None:
+            self.on_exchange(exchange)
+
+    def close(self) -> None:
+        if self.target.connected:
+            self._write({"type": "close", "conn": self.conn, "t": self.now(),
+                         "reason": "session ended"})
+        self.target.close()
+
+
+def recording_header(*, scenario: str, version: DockerVersion, target: Address,
+                     ) -> dict[str, object]:
+    return recording.make_header(name=Path(scenario).stem, source="ipamx-spy drive",
+                                 scenario=scenario, docker_version=version.name,
+                                 upstream=str(target))

@@ -1,0 +1,123 @@
+"""A small in-memory plugin (NetworkDriver and IpamDriver) that answers like the probe the
+captures in ``scenarios/captures`` were made with, and misbehaves on cue.
+
+It is the emulator's test double: ``ProbePlugin(faults={"IpamDriver.RequestPool":
+[Reply(status=200, body=b"")]})`` answers the next RequestPool with an empty 200, then behaves
+again. It implements the ``ipamx_spy.app.PluginApp`` protocol (``handle(endpoint, body)``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ipamx_spy.app import Reply
+from ipamx_spy.catalogue import GATEWAY_LABEL, GATEWAY_OPTION
+
+JSON = Any
+
+
+@dataclass
+class ProbePlugin:
+    implements: tuple[str, ...] = ("NetworkDriver", "IpamDriver")
+    requires_mac: bool = False
+    replay: bool = True
+    data_gateway: bool = False  # name the IPv4 gateway (last address) in RequestPool's Data
+    join_gateway: bool = True  # Join answers the network's IPv4 gateway
+    faults: dict[str, list[Reply]] = field(default_factory=dict)
+    calls: list[tuple[str, bytes]] = field(default_factory=list)
+    pools: dict[str, tuple[str, str]] = field(default_factory=dict)
+    used: dict[str, set[str]] = field(default_factory=dict)
+    gateways: dict[str, str] = field(default_factory=dict)
+    next_dynamic: int = 1
+
+    def handle(self, endpoint: str, body: bytes) -> Reply:
+        self.calls.append((endpoint, body))
+        queued = self.faults.get(endpoint)
+        if queued:
+            return queued.pop(0)
+        request = json.loads(body) if body.strip() else {}
+        route = ROUTES.get(endpoint)
+        return Reply.json(200, route(self, request) if route else {})
+
+    def activate(self, _req: JSON) -> JSON:
+        return {"Implements": list(self.implements)}
+
+    def ipam_caps(self, _req: JSON) -> JSON:
+        return {"RequiresMACAddress": self.requires_mac, "RequiresRequestReplay": self.replay}
+
+    def spaces(self, _req: JSON) -> JSON:
+        return {"LocalDefaultAddressSpace": "probeLocal",
+                "GlobalDefaultAddressSpace": "probeGlobal"}
+
+    def request_pool(self, req: JSON) -> JSON:
+        pool = req.get("Pool") or ""
+        if not pool:
+            pool = f"fd55:{self.next_dynamic}::/64" if req.get("V6") else \
+                f"10.250.{self.next_dynamic}.0/24"
+            self.next_dynamic += 1
+        sub = req.get("SubPool") or ""
+        pool_id = f"probe/{pool}" + (f"/{sub}" if sub else "")
+        self.pools[pool_id] = (pool, sub)
+        data = {}
+        net = ipaddress.ip_network(pool)
+        if self.data_gateway and net.version == 4:
+            data = {GATEWAY_LABEL: f"{net.broadcast_address - 1}/{net.prefixlen}"}
+        return {"PoolID": pool_id, "Pool": pool, "Data": data}
+
+    def request_address(self, req: JSON) -> JSON:
+        if req.get("PoolID") not in self.pools:
+            return {"Error": f"unknown pool {req.get('PoolID')}"}
+        pool, sub = self.pools[req["PoolID"]]
+        net = ipaddress.ip_network(pool)
+        used = self.used.setdefault(pool, set())
+        if req.get("Address"):
+            address = req["Address"]
+        else:
+            hosts = ipaddress.ip_network(sub).hosts() if sub else net.hosts()
+            address = str(next(h for h in hosts if str(h) not in used))
+        used.add(address)
+        if (req.get("Options") or {}).get(GATEWAY_OPTION) == GATEWAY_LABEL:
+            self.gateways[req["PoolID"]] = address
+        return {"Address": f"{address}/{net.prefixlen}", "Data": {}}
+
+    def release_address(self, req: JSON) -> JSON:
+        pool, _sub = self.pools.get(req.get("PoolID", ""), ("", ""))
+        self.used.get(pool, set()).discard(req.get("Address", ""))
+        return {}
+
+    def release_pool(self, req: JSON) -> JSON:
+        self.pools.pop(req.get("PoolID", ""), None)
+        return {}
+
+    def net_caps(self, _req: JSON) -> JSON:
+        return {"Scope": "local"}
+
+    def create_network(self, req: JSON) -> JSON:
+        for data in req.get("IPv4Data") or []:
+            self.gateways["net:" + req["NetworkID"]] = str(data.get("Gateway", "")).split("/")[0]
+        return {}
+
+    def join(self, req: JSON) -> JSON:
+        if not self.join_gateway:
+            return {}
+        return {"Gateway": self.gateways.get("net:" + req.get("NetworkID", ""), "")}
+
+
+ROUTES: dict[str, Callable[[ProbePlugin, JSON], JSON]] = {
+    "Plugin.Activate": ProbePlugin.activate,
+    "IpamDriver.GetCapabilities": ProbePlugin.ipam_caps,
+    "IpamDriver.GetDefaultAddressSpaces": ProbePlugin.spaces,
+    "IpamDriver.RequestPool": ProbePlugin.request_pool,
+    "IpamDriver.RequestAddress": ProbePlugin.request_address,
+    "IpamDriver.ReleaseAddress": ProbePlugin.release_address,
+    "IpamDriver.ReleasePool": ProbePlugin.release_pool,
+    "NetworkDriver.GetCapabilities": ProbePlugin.net_caps,
+    "NetworkDriver.CreateNetwork": ProbePlugin.create_network,
+    "NetworkDriver.CreateEndpoint": lambda _p, _r: {"Interface": None},
+    "NetworkDriver.Join": ProbePlugin.join,
+    "NetworkDriver.EndpointOperInfo": lambda _p, _r: {"Value": {}},
+}

@@ -1,0 +1,72 @@
+"""What differs between the dockerd versions the emulator plays (PROTOCOL.md sections 5 and 9).
+
+One row per supported version; the flows read flags, never version numbers. ``20.10`` is
+20.10.24 (the verified one: empty ``Host``, IPAM releases before ``DeleteNetwork``); ``27`` and
+``29`` follow the source as PROTOCOL.md describes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, kw_only=True)
+class DockerVersion:
+    name: str
+    major: int
+    dummy_host: bool  # Host: plugin.moby.localhost on unix sockets (20.10.26+, 23.0.7+, 24.0.5+)
+    spaces_at_registration: bool  # IpamDriver handler calls GetDefaultAddressSpaces (<= v23)
+    spaces_per_create: bool  # GetDefaultAddressSpaces once per network create (v24+)
+    spaces_per_request_pool: bool  # ... and before every RequestPool (v27+)
+    gw_alloc_check: bool  # NetworkDriver.GwAllocCheck when the driver asks (v28+)
+    enable_ipv4_option: bool  # com.docker.network.enable_ipv4 in CreateNetwork (v28+)
+    ipv6_gateway_counts: bool  # GatewayIPv6 and ::/0 count as a gateway (v28+)
+    endpoint_name_option: bool  # com.docker.network.endpoint.name in RequestAddress (v29)
+    program_on_change: bool  # the remote shim sends Program/Revoke only on change (v29)
+    internal_skips_oper_info: bool  # no EndpointOperInfo before an internal endpoint (v29)
+    canonical_subnets: bool  # the daemon refuses subnets with host bits (v25+)
+    no_address: str  # RequestAddress answered without an address
+    ip_outside: str  # --ip outside every subnet ({ip})
+    endpoint_error_prefix: str  # before "failed to create endpoint ..."
+
+
+VERSIONS: dict[str, DockerVersion] = {
+    "20.10": DockerVersion(
+        name="20.10", major=20, dummy_host=False, spaces_at_registration=True,
+        spaces_per_create=False, spaces_per_request_pool=False, gw_alloc_check=False,
+        enable_ipv4_option=False, ipv6_gateway_counts=False, endpoint_name_option=False,
+        program_on_change=False, internal_skips_oper_info=False, canonical_subnets=False,
+        no_address="No address returned",
+        ip_outside="Invalid address {ip}: It does not belong to any of this network's subnets",
+        endpoint_error_prefix=""),
+    "27": DockerVersion(
+        name="27", major=27, dummy_host=True, spaces_at_registration=False,
+        spaces_per_create=True, spaces_per_request_pool=True, gw_alloc_check=False,
+        enable_ipv4_option=False, ipv6_gateway_counts=False, endpoint_name_option=False,
+        program_on_change=False, internal_skips_oper_info=False, canonical_subnets=True,
+        no_address="no address returned",
+        ip_outside="no configured subnet or ip-range contain the IP address {ip}",
+        endpoint_error_prefix=""),
+    "29": DockerVersion(
+        name="29", major=29, dummy_host=True, spaces_at_registration=False,
+        spaces_per_create=True, spaces_per_request_pool=True, gw_alloc_check=True,
+        enable_ipv4_option=True, ipv6_gateway_counts=True, endpoint_name_option=True,
+        program_on_change=True, internal_skips_oper_info=True, canonical_subnets=True,
+        no_address="no address returned",
+        ip_outside="no configured subnet contains IP address {ip}",
+        endpoint_error_prefix="failed to set up container networking: "),
+}
+
+
+class UnknownVersion(ValueError):
+    """A --docker-version the emulator does not play."""
+
+
+def lookup(text: str) -> DockerVersion:
+    """The row for ``20.10``, ``20.10.24``, ``27``, ``27.5.1``, ``29`` ... (UnknownVersion else)."""
+    cleaned = text.strip().lstrip("v")
+    for name, row in VERSIONS.items():
+        if cleaned == name or cleaned.startswith(name + "."):
+            return row
+    raise UnknownVersion(
+        f"docker version {text!r} is not emulated; choose one of {', '.join(VERSIONS)}")

@@ -1,0 +1,70 @@
+"""What every per-exchange check looks at, computed once per exchange."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from ipamx_spy import catalogue
+from ipamx_spy.emulator import answers
+from ipamx_spy.recording import Exchange
+
+JSON = Any
+
+
+@dataclass(frozen=True)
+class Context:
+    """One exchange as the checks see it."""
+
+    exchange: Exchange
+    major: int = 29
+
+    @property
+    def seq(self) -> int:
+        return self.exchange.seq
+
+    @property
+    def endpoint(self) -> str:
+        return self.exchange.endpoint
+
+    @cached_property
+    def row(self) -> catalogue.Endpoint | None:
+        return catalogue.BY_NAME.get(self.exchange.endpoint)
+
+    @property
+    def request(self) -> JSON:
+        return self.exchange.request.value
+
+    @property
+    def request_map(self) -> dict[str, JSON]:
+        value = self.request
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def answered(self) -> bool:
+        """An answer from the plugin itself (not one the proxy made up)."""
+        return self.exchange.response is not None and self.exchange.answered_by == "plugin"
+
+    @property
+    def status(self) -> int:
+        response = self.exchange.response
+        return 0 if response is None else response.status
+
+    @cached_property
+    def body(self) -> bytes:
+        response = self.exchange.response
+        return b"" if response is None else response.raw_body
+
+    @cached_property
+    def decoded(self) -> tuple[answers.Decoded, str | None]:
+        """The 200 body decoded by Go's rules, and Go's decode error."""
+        return answers.decode_ok_body(self.endpoint, self.body, self.major)
+
+    @cached_property
+    def answer(self) -> answers.Answer:
+        return answers.read_answer(self.endpoint, self.status, self.body, major=self.major)
+
+    @property
+    def value(self) -> dict[str, JSON]:
+        return self.decoded[0].value

@@ -1,0 +1,233 @@
+"""Checks of the fields of a 200 answer (codes 2xx) against the catalogue and Go's types.
+
+Only answers dockerd decodes are looked at: a 200 whose body is a JSON object. Type problems
+(IPX201) make dockerd fail the call, so values are judged only when the types are right, and
+required values only when the answer is not an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ipamx_spy.emulator.goparse import cidr_code, parse_cidr, parse_ip, parse_mac
+from ipamx_spy.findings import Finding
+
+from .context import Context
+from .rules import finding
+
+JSON = Any
+Check = Callable[[Context], list[Finding]]
+
+# What dockerd does when a required answer field is missing or empty (IPX202).
+MISSING: dict[tuple[str, str], str] = {
+    ("IpamDriver.RequestPool", "PoolID"):
+        "later calls for this network carry an empty PoolID",
+    ("IpamDriver.RequestPool", "Pool"):
+        "dockerd fails the network creation with 'invalid CIDR address: '",
+    ("IpamDriver.RequestAddress", "Address"):
+        "dockerd fails the call with 'no address returned' ('No address returned' up to v23)",
+    ("IpamDriver.GetDefaultAddressSpaces", "LocalDefaultAddressSpace"):
+        "dockerd sends RequestPool with an empty AddressSpace",
+    ("IpamDriver.GetDefaultAddressSpaces", "GlobalDefaultAddressSpace"):
+        "dockerd sends RequestPool with an empty AddressSpace for swarm-scope networks",
+    ("NetworkDriver.GetCapabilities", "Scope"):
+        "dockerd does not register the driver ('invalid capability: expecting 'local' or "
+        "'global', got '), and network creation fails with 'could not resolve driver'",
+}
+
+
+def _decodable(ctx: Context) -> bool:
+    return (ctx.answered and ctx.status == 200 and ctx.row is not None
+            and not ctx.row.extension and bool(ctx.body.strip())
+            and (ctx.decoded[1] is None or "Go struct field" in ctx.decoded[1]))
+
+
+def _judged(ctx: Context) -> bool:
+    """Decodable, of the right types, and not an error answer."""
+    return _decodable(ctx) and ctx.decoded[1] is None and ctx.answer.error is None
+
+
+def check_types(ctx: Context) -> list[Finding]:
+    """IPX201: values Go cannot store (dockerd fails the call)."""
+    if not _decodable(ctx):
+        return []
+    return [finding("IPX201", ctx.seq, (
+        f"{'.'.join(p.path)} has the wrong JSON type: dockerd fails the call with "
+        f"{p.message!r}; send the type the protocol defines"))
+        for p in ctx.decoded[0].problems]
+
+
+def check_keys(ctx: Context) -> list[Finding]:
+    """IPX213 / IPX214: keys Go folds or ignores."""
+    if not _decodable(ctx) or ctx.row is None:
+        return []
+    ignored_error = {"NetworkDriver": "error", "IpamDriver": "err"}.get(ctx.row.interface)
+    found = [finding("IPX213", ctx.seq, (
+        f"key {key!r} only matches its field case-insensitively: dockerd accepts it (Go folds "
+        "case), other clients may not; use the exact field name"))
+        for key in ctx.decoded[0].folded]
+    found += [finding("IPX214", ctx.seq, (
+        f"key {key!r} is not a field of this answer and dockerd ignores it"))
+        for key in ctx.decoded[0].unknown if key.lower() != ignored_error]
+    return found
+
+
+def check_required(ctx: Context) -> list[Finding]:
+    """IPX202: required fields that are missing, null or empty."""
+    if not _judged(ctx) or ctx.row is None or ctx.endpoint == "Plugin.Activate":
+        return []
+    found = []
+    for spec in ctx.row.response:
+        if spec.required and ctx.value.get(spec.name) in (None, "", []):
+            consequence = MISSING.get((ctx.endpoint, spec.name), "dockerd reads it as empty")
+            found.append(finding("IPX202", ctx.seq, (
+                f"{spec.name} is missing or empty: {consequence}; always send {spec.name}")))
+    return found
+
+
+def _cidr_finding(ctx: Context, name: str, value: JSON, consequence: str) -> list[Finding]:
+    code = cidr_code(value)
+    if code is None:
+        return []
+    what = "has no prefix length" if code == "IPX203" else "is not a CIDR"
+    return [finding(code, ctx.seq, (
+        f"{name} {value!r} {what}: {consequence}; send it as address/prefix-length, "
+        "e.g. '10.1.2.3/24'"))]
+
+
+def _ip_finding(ctx: Context, name: str, value: JSON, consequence: str) -> list[Finding]:
+    if value in (None, "") or parse_ip(value) is not None:
+        return []
+    return [finding("IPX210", ctx.seq, (
+        f"{name} {value!r} is not a plain IP address: {consequence}; send the address alone, "
+        "without a prefix length"))]
+
+
+def check_values(ctx: Context) -> list[Finding]:
+    """The catalogue's value types: ``cidr``, ``cidr?``, ``ip?``, ``scope``, ``scope?``."""
+    if not _judged(ctx) or ctx.row is None:
+        return []
+    found: list[Finding] = []
+    for spec in ctx.row.response:
+        value = ctx.value.get(spec.name)
+        kind = spec.type.split("|")[0]
+        if value in (None, ""):
+            continue
+        if kind in {"cidr", "cidr?"}:
+            found += _cidr_finding(ctx, spec.name, value,
+                                   f"dockerd fails the call with 'invalid CIDR address: {value}'")
+        elif kind == "ip?":
+            found += _ip_finding(ctx, spec.name, value,
+                                 f"dockerd fails the join with 'unable to parse {spec.name}'")
+        elif kind in {"scope", "scope?"} and value not in {"local", "global"}:
+            found.append(finding("IPX205", ctx.seq, (
+                f"{spec.name} {value!r} is neither 'local' nor 'global' (case matters): dockerd "
+                "does not register the driver and network creation fails with 'could not "
+                "resolve driver'; answer 'local' or 'global'")))
+    return found
+
+
+# -- endpoint-specific ----------------------------------------------------------------------
+
+
+def _request_pool(ctx: Context) -> list[Finding]:
+    pool = parse_cidr(ctx.value.get("Pool"))
+    found: list[Finding] = []
+    asked = parse_cidr(ctx.request_map.get("Pool"))
+    if pool is not None and asked is not None and pool.network != asked.network:
+        found.append(finding("IPX209", ctx.seq, (
+            f"dockerd asked for pool {asked.network} and got {pool.network}: dockerd uses the "
+            "answer without checking it; reserve the pool that was asked for, or refuse")))
+    data = ctx.value.get("Data") or {}
+    gateway = data.get("com.docker.network.gateway") if isinstance(data, Mapping) else None
+    if gateway is None:
+        return found
+    found += _cidr_finding(ctx, "Data gateway", gateway,
+                           f"dockerd fails the network creation with 'invalid CIDR address: "
+                           f"{gateway}'")
+    parsed = parse_cidr(gateway)
+    if parsed is not None and pool is not None and parsed.ip not in pool.network:
+        found.append(finding("IPX206", ctx.seq, (
+            f"the gateway {gateway} named in Data is outside the pool {pool.network}: dockerd "
+            "uses it as the network gateway anyway; name an address inside the pool")))
+    return found
+
+
+def _request_address(ctx: Context) -> list[Finding]:
+    asked = parse_ip(ctx.request_map.get("Address"))
+    got = parse_cidr(ctx.value.get("Address"))
+    if asked is None or got is None or got.ip == asked:
+        return []
+    return [finding("IPX207", ctx.seq, (
+        f"dockerd asked for {asked} and got {got.ip}: dockerd silently uses {got.ip}; give "
+        "the requested address or refuse with an error"))]
+
+
+def _create_endpoint(ctx: Context) -> list[Finding]:
+    answered = ctx.value.get("Interface")
+    if not isinstance(answered, dict):
+        return []
+    sent = ctx.request_map.get("Interface") or {}
+    found: list[Finding] = []
+    for name in ("Address", "AddressIPv6", "MacAddress"):
+        value = answered.get(name)
+        if not value:
+            continue
+        if isinstance(sent, dict) and sent.get(name):
+            found.append(finding("IPX211", ctx.seq, (
+                f"Interface.{name} {value!r} answers a field dockerd already set "
+                f"({sent[name]!r}): dockerd fails with 'driver modified interface ...', "
+                "deletes the endpoint and rolls back; fill in only fields sent empty")))
+        elif name == "MacAddress" and parse_mac(value) is None:
+            found.append(finding("IPX212", ctx.seq, (
+                f"Interface.MacAddress {value!r} is not a MAC address Go can parse: dockerd "
+                "fails the endpoint creation; send it as 'aa:bb:cc:dd:ee:ff'")))
+        elif name != "MacAddress":
+            found += _cidr_finding(ctx, f"Interface.{name}", value,
+                                   "dockerd fails the endpoint creation")
+    return found
+
+
+def _join(ctx: Context) -> list[Finding]:
+    found: list[Finding] = []
+    for route in ctx.value.get("StaticRoutes") or []:
+        if not isinstance(route, dict):
+            continue
+        found += _cidr_finding(ctx, "StaticRoutes.Destination", route.get("Destination"),
+                               "dockerd fails the join")
+        if route.get("RouteType", 0) == 0:
+            found += _ip_finding(ctx, "StaticRoutes.NextHop", route.get("NextHop"),
+                                 "dockerd fails the join")
+    return found
+
+
+SPECIFIC: dict[str, Check] = {
+    "IpamDriver.RequestPool": _request_pool,
+    "IpamDriver.RequestAddress": _request_address,
+    "NetworkDriver.CreateEndpoint": _create_endpoint,
+    "NetworkDriver.Join": _join,
+}
+
+
+def check_specific(ctx: Context) -> list[Finding]:
+    check = SPECIFIC.get(ctx.endpoint)
+    return check(ctx) if check is not None and _judged(ctx) else []
+
+
+def check_activate(ctx: Context) -> list[Finding]:
+    """IPX215: an Activate answer that gives dockerd nothing to use."""
+    if ctx.endpoint != "Plugin.Activate" or not _judged(ctx):
+        return []
+    implements = ctx.value.get("Implements") or []
+    if {"NetworkDriver", "IpamDriver"} & set(implements):
+        return []
+    return [finding("IPX215", ctx.seq, (
+        f"Implements is {implements!r}: dockerd can use the plugin neither as a network "
+        "driver nor as an allocator ('Plugin does not implement the requested driver'); "
+        "list \"NetworkDriver\" and/or \"IpamDriver\""))]
+
+
+CHECKS: tuple[Check, ...] = (
+    check_types, check_keys, check_required, check_values, check_specific, check_activate,
+)

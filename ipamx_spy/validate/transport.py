@@ -1,0 +1,106 @@
+"""Transport checks (codes 4xx): slow answers, hang-ups, content types, and the empty-body
+retry of PROTOCOL.md 1.6 (a POST with ``Content-Length: 0`` where a body is required, sent
+about 1 s after an attempt that got no answer)."""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass, field
+
+from ipamx_spy.findings import Finding
+
+from .context import Context
+from .rules import finding
+
+_JSON_TYPES = re.compile(
+    r"^\s*application/(json|vnd\.docker\.plugins\.v[0-9.]+\+json)\s*(;.*)?$", re.IGNORECASE)
+RETRY_WINDOW_S = (0.5, 3.0)  # how far back an unanswered first attempt is looked for
+
+
+@dataclass(frozen=True)
+class Attempt:
+    seq: int
+    conn: int
+    t: float
+    endpoint: str
+    answered: bool
+
+
+@dataclass
+class Transport:
+    slow_ms: float = 1000.0
+    reported: set[int] = field(default_factory=set)  # seqs already reported as unanswered
+    recent: deque[Attempt] = field(default_factory=lambda: deque(maxlen=64))
+
+    def check(self, ctx: Context) -> list[Finding]:
+        exchange = ctx.exchange
+        found = self._unanswered(ctx) + self._slow(ctx) + self._content_type(ctx)
+        found += self._empty_body(ctx)
+        self.recent.append(Attempt(seq=exchange.seq, conn=exchange.conn, t=exchange.t,
+                                   endpoint=exchange.endpoint, answered=ctx.answered))
+        return found
+
+    def _unanswered(self, ctx: Context) -> list[Finding]:
+        exchange = ctx.exchange
+        fault = exchange.fault
+        if fault is not None and fault.side == "docker":
+            return []
+        if exchange.response is not None and (fault is None or exchange.answered_by == "plugin"):
+            return []
+        reason = f" ({fault.message})" if fault is not None else ""
+        return [self.unanswered(exchange.seq, exchange.endpoint, reason)]
+
+    def unanswered(self, seq: int, endpoint: str, reason: str = "") -> Finding:
+        self.reported.add(seq)
+        return finding("IPX402", seq, (
+            f"{endpoint or 'the request'} got no answer from the plugin{reason}: dockerd "
+            "retries on a new connection 1 s later with an EMPTY body (its request buffer is "
+            "spent) and fails the command after about 15 s; answer every request, with an "
+            "error if need be, and never close a connection that has a request pending"))
+
+    def _slow(self, ctx: Context) -> list[Finding]:
+        exchange = ctx.exchange
+        if exchange.response is None or exchange.duration_ms < self.slow_ms:
+            return []
+        return [finding("IPX401", ctx.seq, (
+            f"the answer took {exchange.duration_ms:.0f} ms (threshold {self.slow_ms:.0f} ms): "
+            "dockerd has no timeout for legacy plugins, so the docker command waited as long; "
+            "answer without blocking on slow work"))]
+
+    def _content_type(self, ctx: Context) -> list[Finding]:
+        response = ctx.exchange.response
+        if response is None or not ctx.answered or ctx.status != 200:
+            return []
+        value = response.header("Content-Type")
+        if value is not None and _JSON_TYPES.match(value):
+            return []
+        shown = "no Content-Type" if value is None else f"Content-Type {value!r}"
+        return [finding("IPX403", ctx.seq, (
+            f"the answer has {shown}: dockerd ignores it, but HTTP tools and other clients "
+            "expect application/vnd.docker.plugins.v1.2+json (or application/json)"))]
+
+    def _empty_body(self, ctx: Context) -> list[Finding]:
+        if ctx.row is None or not ctx.row.takes_body or ctx.exchange.request.raw_body.strip():
+            return []
+        first = self._first_attempt(ctx)
+        origin = (f", {ctx.exchange.t - first.t:.1f} s after #{first.seq} went unanswered"
+                  if first is not None else "")
+        found = [finding("IPX404", ctx.seq, (
+            f"{ctx.endpoint} arrived with an empty body{origin}: this is dockerd's retry after "
+            "a connection closed without an answer, and the arguments are lost; the plugin "
+            "must answer every request and keep idle connections open"))]
+        if ctx.answered and ctx.answer.error is None:
+            found.append(finding("IPX405", ctx.seq, (
+                "the plugin answered the empty-body request with success, acting on zero "
+                "values instead of real arguments; refuse an empty body with an error")))
+        return found
+
+    def _first_attempt(self, ctx: Context) -> Attempt | None:
+        low, high = RETRY_WINDOW_S
+        for attempt in reversed(self.recent):
+            delta = ctx.exchange.t - attempt.t
+            if (attempt.endpoint == ctx.endpoint and not attempt.answered
+                    and low <= delta <= high):
+                return attempt
+        return None
