@@ -56,7 +56,8 @@ def chunked(value: object) -> bytes:
 
 
 class FakePlugin:
-    def __init__(self, path: Path, behaviour: dict[str, Behaviour] | None = None) -> None:
+    def __init__(self, path: Path | None, behaviour: dict[str, Behaviour] | None = None) -> None:
+        """Serve on the Unix socket ``path``, or on 127.0.0.1 (``self.port``) when it is None."""
         self.path = path
         self.behaviour = behaviour or {}
         self.requests: list[tap.Message] = []
@@ -72,9 +73,16 @@ class FakePlugin:
         class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             daemon_threads = True
 
-        if path.exists():
-            path.unlink()
-        self.server = Server(str(path), Handler)
+        class TcpServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        if path is None:
+            self.server: socketserver.BaseServer = TcpServer(("127.0.0.1", 0), Handler)
+            self.port = self.server.server_address[1]  # type: ignore[attr-defined]
+        else:
+            path.unlink(missing_ok=True)
+            self.server = Server(str(path), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self) -> FakePlugin:
@@ -84,7 +92,8 @@ class FakePlugin:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
-        self.path.unlink(missing_ok=True)
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
 
     def _serve(self, sock: socket.socket) -> None:
         request_tap = tap.RequestTap()

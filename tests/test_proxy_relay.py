@@ -259,3 +259,13 @@ def test_regular_file_at_socket_path_is_never_deleted(sockdir: Path) -> None:
     with pytest.raises(FileExistsError):
         bind_unix(path)
     assert path.read_text() == "data"
+
+
+def test_tcp_upstream(sockdir: Path) -> None:
+    with FakePlugin(None, {"IpamDriver.RequestPool": lambda body: ok(POOL_ANSWER)}) as tcp:
+        upstream = Address(kind="tcp", host="127.0.0.1", port=tcp.port)
+        with SpyThread(sockdir / "spy.sock", RelayOptions(upstream=upstream, app=None),
+                       record=sockdir / "rec.jsonl") as spy, \
+                PluginConnection(unix(spy.server.options.listen)) as c:
+            assert call(c, "IpamDriver.RequestPool", POOL_BODY) == (200, POOL_ANSWER)
+    assert tcp.requests[0].body == POOL_BODY
