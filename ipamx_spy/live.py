@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
+import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -93,6 +96,17 @@ class LiveView:
         self.diagnostics.print(Text(f"ipamx-spy: {message}", style="bold red"))
 
 
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to SIGTERM this process when its parent dies (even by kill -9)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(0)
+
+
 class DetachedView:
     """Runs a LiveView in a child process, so rendering never slows the relay.
 
@@ -106,6 +120,7 @@ class DetachedView:
 
         context = multiprocessing.get_context("fork")
         self._view = view
+        self._parent = os.getpid()
         self._queue: Any = context.SimpleQueue()
         self._results: Any = context.SimpleQueue()
         self._process = context.Process(target=self._child, name="ipamx-spy live view",
@@ -113,6 +128,7 @@ class DetachedView:
         self._process.start()
 
     def _child(self) -> None:
+        _die_with_parent(self._parent)
         while (item := self._queue.get()) is not None:
             kind, payload = item
             if kind == "record":

@@ -32,6 +32,7 @@ from docker_env import (  # noqa: E402
     spawn_spy,
     start_dockerd,
     stop_dockerd,
+    unmount_below,
 )
 
 NAME = "ipamx"
@@ -205,7 +206,7 @@ def record(name: str, out_dir: Path, log: Callable[[str], None] = print) -> Path
                 session.step(step)
         finally:
             session.stop()
-            subprocess.run(["umount", "-R", str(Path(tmp) / "d" / "exec")], capture_output=True)
+            unmount_below(Path(tmp))
     return out
 
 

@@ -162,8 +162,18 @@ def fresh_dockerd(prefix: str = "ipx-dk-") -> Iterator[Docker]:
         finally:
             stop_dockerd(docker)
     finally:
-        subprocess.run(["umount", "-R", str(workdir / "exec")], capture_output=True)
+        unmount_below(workdir)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def unmount_below(directory: Path) -> None:
+    """Unmount whatever dockerd left mounted below ``directory`` (netns files, shm), deepest
+    first, so that the directory can be removed."""
+    prefix = str(directory.resolve()) + "/"
+    with open("/proc/self/mounts") as mounts:
+        points = [line.split()[1] for line in mounts]
+    for point in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True)
 
 
 @pytest.fixture(scope="session")

@@ -129,3 +129,27 @@ def test_mark_and_status_against_a_running_builtin_plugin(sockdir: Path) -> None
 def test_mark_without_a_running_proxy(sockdir: Path) -> None:
     result = CliRunner().invoke(app, ["mark", "--control", str(sockdir / "none.ctl"), "x"])
     assert result.exit_code == 2 and "no running proxy answers" in result.output
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def test_live_view_process_dies_with_a_killed_proxy(sockdir: Path) -> None:
+    sock = sockdir / "p.sock"
+    spy = spawn_spy(["proxy", "--listen", str(sock), "--state", "none", "--no-record",
+                     "--control", str(sockdir / "c.ctl")], sock, None)
+    (view,) = children(spy.process.pid)
+    spy.process.send_signal(signal.SIGKILL)
+    spy.process.wait()
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{view}").exists() and time.monotonic() < deadline:
+        status = Path(f"/proc/{view}/status").read_text() if Path(f"/proc/{view}").exists() else ""
+        if "State:\tZ" in status:
+            break
+        time.sleep(0.05)
+    status = Path(f"/proc/{view}/status").read_text() if Path(f"/proc/{view}").exists() else ""
+    assert not status or "State:\tZ" in status

@@ -77,6 +77,7 @@ class Server:
             server.close()
             if control_server is not None:
                 control_server.close()
+            self.stopping()
             await self._drain()
             self.relay.close()
             ticker.cancel()
@@ -85,6 +86,11 @@ class Server:
                 control.close()
             for signum in signals:
                 self._loop.remove_signal_handler(signum)
+
+    def stopping(self) -> None:
+        """Called once no new connection is accepted, before in-flight exchanges finish.
+
+        Subclasses hook in here (``attach`` gives the socket path back to the plugin)."""
 
     async def _drain(self) -> None:
         """Let in-flight exchanges finish (bounded), then close every connection."""

@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from ..console import err, out
-from .proxy import control_path
+from .session_options import control_path
 
 
 def send_control(path: Path, request: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:

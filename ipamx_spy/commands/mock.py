@@ -12,7 +12,7 @@ from rich.text import Text
 from ipamx_spy import address, render
 from ipamx_spy.aio.relay import RelayOptions
 from ipamx_spy.aio.server import Server, ServerOptions
-from ipamx_spy.commands.proxy import run_or_exit
+from ipamx_spy.commands.session_options import run_or_exit
 from ipamx_spy.console import err, out
 from ipamx_spy.live import DetachedView, LiveView
 from ipamx_spy.mock import Miss, MockPlugin

@@ -12,7 +12,8 @@ from ..aio.server import Server, ServerOptions
 from ..console import err
 from ..proxy import Session
 from . import builtin_options as bo
-from .proxy import _socket_mode, run_or_exit
+from .proxy import socket_mode as parse_mode
+from .session_options import run_or_exit
 
 
 def register(app: typer.Typer) -> None:
@@ -39,7 +40,7 @@ def register(app: typer.Typer) -> None:
                           local_pool=local_pool, global_pool=global_pool,
                           exclude=exclude, engine_id=engine_id,
                           on_shutdown=lambda: server.request_stop())
-        options = ServerOptions(listen=listen_path, socket_mode=_socket_mode(socket_mode),
+        options = ServerOptions(listen=listen_path, socket_mode=parse_mode(socket_mode),
                                 relay=RelayOptions(upstream=None, app=plugin))
         server = Server(options, Session(writer=None))
         server.ready = lambda: err.print(f"ipamx-spy: serving the built-in plugin on {listen_path}")

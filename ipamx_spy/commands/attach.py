@@ -1,0 +1,208 @@
+"""``ipamx-spy attach NAME`` and ``ipamx-spy detach NAME``: the proxy in front of an installed
+plugin, without restarting it, and back out again (also after a crash of the spy)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import typer
+
+from ..aio.relay import RelayOptions
+from ..aio.server import ServerOptions
+from ..attach import AttachError, Journal, Plan, Target, locate, plan_for
+from ..attach import fs as attach_fs
+from ..attach.docker import DockerAPI, DockerError, docker_host
+from ..attach.server import AttachedServer
+from ..console import err
+from ..recording import make_header
+from . import session_options as so
+from .session_options import CONTROL_DIR, control_path
+
+
+def journal_path(name: str) -> Path:
+    """Where ``attach`` keeps what ``detach`` needs: /run/ipamx-spy/NAME.attach.json."""
+    return CONTROL_DIR / f"{name}.attach.json"
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[red]ipamx-spy: {message}[/]")
+    return typer.Exit(code)
+
+
+def _refuse_if_attached(path: Path, name: str) -> None:
+    try:
+        journal = attach_fs.read_journal(path)
+    except AttachError as exc:
+        raise _fail(str(exc)) from exc
+    if journal is None:
+        return
+    if attach_fs.spy_alive(journal):
+        raise _fail(f"ipamx-spy (pid {journal.pid}) is already attached to {name}")
+    raise _fail(f"a previous attach to {name} did not finish (pid {journal.pid} is gone): "
+                f"run `ipamx-spy detach {name}` first")
+
+
+def _target(name: str, host: str | None) -> Target:
+    try:
+        target, warning = locate(name, DockerAPI(docker_host(host)))
+    except (AttachError, DockerError, OSError) as exc:
+        raise _fail(str(exc)) from exc
+    if warning:
+        err.print(f"[yellow]ipamx-spy: {warning}; looking for a legacy plugin only[/]")
+    return target
+
+
+def _write_journal(path: Path, plan: Plan, control: Path) -> Journal:
+    journal = Journal(plan=plan, pid=os.getpid(), control=control,
+                      pid_start=attach_fs.process_start(os.getpid()) or "")
+    try:
+        attach_fs.write_journal(path, journal)
+    except OSError as exc:
+        raise _fail(f"cannot write the journal {path}: {exc}") from exc
+    return journal
+
+
+def _announce(server: AttachedServer) -> None:
+    plan = server.journal.plan
+    err.print(f"[bold]ipamx-spy[/] attached to [cyan]{plan.target.name}[/]: {plan.target.how}")
+    if plan.moved is not None:
+        err.print(f"  the plugin answers meanwhile at {plan.moved}")
+    else:
+        err.print(f"  {plan.target.path} now names the spy; dockerd reads it when it looks the "
+                  "plugin up: a plugin it already uses is reached through the spy after dockerd "
+                  "restarts")
+    handover = server.handover
+    if handover is not None:
+        err.print(f"  connections dockerd held to the plugin, handed over: {handover.closed}")
+        for reason in handover.failed:
+            err.print(f"[yellow]  kept by the plugin: {reason}[/]")
+    err.print(f"  journal: {server.journal_path}  (after a crash: ipamx-spy detach "
+              f"{plan.target.name})")
+    server.session.marker(f"ipamx-spy attached to {plan.target.name}")
+
+
+def _step_back(server: AttachedServer) -> bool:
+    """Restore the plugin (if the server did not already); report; never raises."""
+    name = server.journal.plan.target.name
+    try:
+        done = server.restore()
+    except OSError as exc:
+        err.print(f"[bold red]ipamx-spy: could not detach from {name}: {exc}; the journal "
+                  f"{server.journal_path} is kept: fix that and run `ipamx-spy detach {name}`[/]")
+        return False
+    for step in done:
+        err.print(f"ipamx-spy: detached from {name}: {step}")
+    return True
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def attach(
+        name: str = typer.Argument(..., help="The plugin's name, as in --ipam-driver NAME."),
+        docker_host_option: str | None = typer.Option(
+            None, "--docker-host", "-H",
+            help="dockerd's API, to find managed plugins "
+                 "[default: $DOCKER_HOST or unix:///var/run/docker.sock]."),
+        handover: bool = typer.Option(
+            True, "--handover/--no-handover",
+            help="Close the connections dockerd already holds to the plugin once their "
+                 "exchange is done, so that dockerd reconnects through the spy."),
+        record: Path | None = so.RECORD,
+        no_record: bool = so.NO_RECORD,
+        compact: bool = so.COMPACT,
+        json_out: bool = so.JSON_OUT,
+        quiet: bool = so.QUIET,
+        headers: bool = so.HEADERS,
+        bodies: bool = so.BODIES,
+        max_body: int = so.MAX_BODY,
+        upstream_timeout: float | None = so.UPSTREAM_TIMEOUT,
+        on_record_error: str = so.ON_RECORD_ERROR,
+        redact: list[str] = so.REDACT,
+        validate: bool = so.VALIDATE,
+        slow_ms: float = so.SLOW_MS,
+        control: Path | None = so.CONTROL,
+        drain_timeout: float = so.DRAIN_TIMEOUT,
+    ) -> None:
+        """Put the spy in front of a running plugin without restarting it; undo it on exit."""
+        path = journal_path(name)
+        _refuse_if_attached(path, name)
+        target = _target(name, docker_host_option)
+        try:
+            plan = plan_for(target, CONTROL_DIR)
+        except AttachError as exc:
+            raise _fail(str(exc)) from exc
+        opts = so.LiveOptions(
+            record=record, no_record=no_record, compact=compact, json_out=json_out, quiet=quiet,
+            headers=headers, bodies=bodies, on_record_error=on_record_error,
+            redact=tuple(redact), validate=validate, slow_ms=slow_ms)
+        session, sink, writer = so.live_session(name, _header(plan), opts)
+        journal = _write_journal(path, plan, control or control_path(name))
+        options = ServerOptions(
+            listen=plan.listen, control=journal.control,
+            drain_timeout=drain_timeout,
+            relay=RelayOptions(upstream=plan.upstream, app=None, max_body=max_body,
+                               upstream_timeout=upstream_timeout))
+        server = AttachedServer(options, session, journal=journal, journal_path=path,
+                                handover=handover)
+        server.on_attached = _announce
+        try:
+            so.serve_and_summarise(server, session, sink, writer, str(plan.upstream))
+        except AttachError as exc:
+            raise _fail(str(exc)) from exc
+        finally:
+            restored = _step_back(server)
+        if not restored:
+            raise typer.Exit(1)
+
+    @app.command()
+    def detach(
+        name: str = typer.Argument(..., help="The plugin's name, as given to attach."),
+        timeout: float = typer.Option(
+            10.0, help="Seconds to wait for a running spy to step back before restoring here."),
+    ) -> None:
+        """Undo `ipamx-spy attach NAME`: stop the spy if it runs, or restore after a crash."""
+        path = journal_path(name)
+        try:
+            journal = attach_fs.read_journal(path)
+        except AttachError as exc:
+            raise _fail(str(exc)) from exc
+        if journal is None:
+            err.print(f"ipamx-spy: not attached to {name} (no journal {path}); nothing to do")
+            return
+        if attach_fs.spy_alive(journal) and _stop_spy(journal, path, timeout):
+            err.print(f"ipamx-spy: the spy (pid {journal.pid}) detached from {name} itself")
+            return
+        try:
+            done = attach_fs.restore(journal)
+        except OSError as exc:
+            raise _fail(f"could not detach from {name}: {exc}; the journal {path} is kept", 1) \
+                from exc
+        path.unlink(missing_ok=True)
+        for step in done or ["nothing was left to put back"]:
+            err.print(f"ipamx-spy: detached from {name}: {step}")
+
+
+def _header(plan: Plan) -> dict[str, object]:
+    return make_header(name=plan.target.name, listen=str(plan.listen),
+                       upstream=str(plan.upstream), attached=plan.target.how)
+
+
+def _stop_spy(journal: Journal, path: Path, timeout: float) -> bool:
+    """SIGTERM the running spy and wait for it to remove its journal; False if it did not."""
+    try:
+        os.kill(journal.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not path.exists():
+            return True
+        if not attach_fs.spy_alive(journal):
+            return not path.exists()
+        time.sleep(0.05)
+    err.print(f"[yellow]ipamx-spy: pid {journal.pid} did not detach within {timeout:g} s; "
+              "restoring from the journal[/]")
+    return False
