@@ -96,6 +96,10 @@ class LiveView:
         self.diagnostics.print(Text(f"ipamx-spy: {message}", style="bold red"))
 
 
+BURST = 8  # more records than this waiting at once: draw them one line each
+MAX_BATCH = 500
+
+
 def _die_with_parent(parent: int) -> None:
     """Ask Linux to SIGTERM this process when its parent dies (even by kill -9)."""
     try:
@@ -129,8 +133,24 @@ class DetachedView:
 
     def _child(self) -> None:
         _die_with_parent(self._parent)
-        while (item := self._queue.get()) is not None:
-            kind, payload = item
+        done = False
+        while not done:
+            batch = [self._queue.get()]
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get())
+            done = None in batch
+            self._render([item for item in batch if item is not None])
+        self._results.put([f.to_json() for f in self._view.findings])
+
+    def _render(self, batch: list[tuple[str, Any]]) -> None:
+        """Draw a batch; a burst is drawn compactly so that the view keeps up."""
+        burst = self._view.mode == "full" and len(batch) > BURST
+        if burst:
+            self._view.diagnostics.print(Text(
+                f"live view: {len(batch)} records arrived at once; one line each until the "
+                "burst is over", style="dim"))
+            self._view.mode = "compact"
+        for kind, payload in batch:
             if kind == "record":
                 is_exchange = payload.get("type") == "exchange"
                 exchange = Exchange.from_json(payload) if is_exchange else None
@@ -139,7 +159,8 @@ class DetachedView:
                 self._view.on_waiting(*payload)
             else:
                 self._view.on_sink_error(payload)
-        self._results.put([f.to_json() for f in self._view.findings])
+        if burst:
+            self._view.mode = "full"
 
     def on_record(self, record: dict[str, Any], exchange: Exchange | None) -> None:
         self._queue.put(("record", record))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from rich.console import Group, RenderableType
+from rich.json import JSON
 from rich.panel import Panel
-from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
@@ -106,9 +105,7 @@ def body_renderable(message: Message) -> RenderableType:
     if encoding == "empty":
         return Text("(empty body)", style="dim italic")
     if encoding == "json":
-        pretty = json.dumps(stored["json"], indent=2, ensure_ascii=False)
-        return Syntax(pretty, "json", theme="ansi_dark", background_color="default",
-                      word_wrap=True)
+        return JSON.from_data(stored["json"], indent=2, ensure_ascii=False)
     if encoding == "text":
         return Text(str(stored["text"]))
     return Text(f"(binary, base64) {stored.get('base64', '')}", style="dim")

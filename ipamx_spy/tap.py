@@ -6,10 +6,12 @@ The proxy relays what each peer sent byte for byte; it never re-serialises a mes
 h11, because h11 normalises what it writes. A tap is fed the same bytes and answers, for each
 complete message, the exact raw bytes of that message plus its parsed head and body.
 
-h11 is a two-party state machine. A tap plays only one part, so it drives the other part with
-synthetic events whose output is thrown away: the docker-side tap (h11 ``SERVER``) is told when
-the request was answered and whether the connection stays open; the plugin-side tap
-(h11 ``CLIENT``) is told which request it should expect an answer to.
+h11 is a two-party state machine, and a tap sees one party only. Each message is therefore
+parsed by a fresh h11 connection, fed whatever bytes followed the previous message: the
+docker-side tap (h11 ``SERVER``) is told when the request was answered and whether the
+connection stays open; the plugin-side tap (h11 ``CLIENT``) is told which request it should
+expect an answer to (a synthetic request whose output is thrown away, so that h11 knows, for
+instance, that the answer to a HEAD has no body).
 
 ``next_message()`` returns a ``Message`` (complete), ``NEED_DATA``, ``CLOSED`` (the peer
 closed cleanly between messages) or a ``TapError`` (the peer broke HTTP/1.1, or sent a body over
@@ -164,8 +166,8 @@ class _Tap:
                        **common)  # type: ignore[arg-type]
 
 
-# Synthetic events that drive the half of h11's state machine a tap does not see. They are
-# immutable, so they are built once (building h11 events validates every header).
+# The synthetic request that puts a client-role h11 connection in the state of waiting for an
+# answer. Events are immutable, so they are built once (building one validates every header).
 def _request(method: str, keep_alive: bool) -> h11.Request:
     headers = [("Host", "x"), ("Content-Length", "0")]
     if not keep_alive:
@@ -174,9 +176,6 @@ def _request(method: str, keep_alive: bool) -> h11.Request:
 
 
 _END: Final = h11.EndOfMessage()
-_ANSWER_KEEP: Final = h11.Response(status_code=200, headers=[("Content-Length", "0")])
-_ANSWER_CLOSE: Final = h11.Response(status_code=200, headers=[("Content-Length", "0"),
-                                                              ("Connection", "close")])
 _POST_KEEP: Final = _request("POST", True)
 _POST_CLOSE: Final = _request("POST", False)
 
@@ -188,16 +187,18 @@ class RequestTap(_Tap):
         super().__init__(h11.SERVER, max_body)
 
     def answered(self, *, keep_alive: bool) -> bool:
-        """Record that the request was answered. Returns True when the connection stays open."""
-        try:
-            self._h11.send(_ANSWER_KEEP if keep_alive else _ANSWER_CLOSE)
-            self._h11.send(_END)
-        except h11.LocalProtocolError:
+        """Record that the request was answered. Returns True when the connection stays open.
+
+        The next request is parsed by a fresh h11 connection fed the bytes that followed this
+        one: cheaper than playing the server's half of the state machine, and equivalent,
+        since the relay decides keep-alive itself (``Message.keep_alive`` on both sides).
+        """
+        if not keep_alive or self._eof:
             return False
-        if self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE:
-            self._h11.start_next_cycle()
-            return True
-        return False
+        self._h11 = h11.Connection(h11.SERVER)
+        if self._buffer:
+            self._h11.receive_data(bytes(self._buffer))
+        return True
 
 
 class ResponseTap(_Tap):
@@ -205,6 +206,7 @@ class ResponseTap(_Tap):
 
     def __init__(self, max_body: int = DEFAULT_MAX_BODY) -> None:
         super().__init__(h11.CLIENT, max_body)
+        self._answered_keep_alive = False
 
     def expect(self, method: str, *, keep_alive: bool = True) -> None:
         """Announce that a request with ``method`` was sent; call before feeding its answer."""
@@ -212,14 +214,20 @@ class ResponseTap(_Tap):
             synthetic = _POST_KEEP if keep_alive else _POST_CLOSE
         else:
             synthetic = _request(method, keep_alive)
+        self._h11 = h11.Connection(h11.CLIENT)
         self._h11.send(synthetic)
         self._h11.send(_END)
+        if self._buffer:
+            self._h11.receive_data(bytes(self._buffer))
+        if self._eof:
+            self._h11.receive_data(b"")
 
     def reusable(self) -> bool:
         """After a complete answer: can this connection carry another request?"""
-        if self._eof:
-            return False
-        if self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE:
-            self._h11.start_next_cycle()
-            return True
-        return False
+        return (not self._eof and self._h11.their_state is h11.DONE
+                and self._h11.our_state is h11.DONE and self._answered_keep_alive)
+
+    def _finish(self) -> Message:
+        message = super()._finish()
+        self._answered_keep_alive = message.keep_alive
+        return message
