@@ -7,7 +7,7 @@ RequestPool). All figures come from one run on one machine, so the ratios are wh
   "added" = configuration p50 minus the direct p50;
 * throughput: 8 concurrent keep-alive connections (8 client processes), requests per second.
 
-Usage: python bench/proxy_overhead.py [--requests 3000] [--concurrent-requests 1000]
+Usage: python bench/proxy_overhead.py [--requests 3000] [--concurrent-requests 1000] [--rounds 3]
 Needs socat (Debian package socat). Prints a Markdown table.
 """
 
@@ -19,12 +19,13 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 BODY = (b'{"AddressSpace":"LocalDefault","Pool":"10.4.4.0/24","SubPool":"",'
@@ -141,6 +142,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrent-requests", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="measure every path this many times, interleaved; report medians")
     args = parser.parse_args()
     if shutil.which("socat") is None:
         sys.exit("socat is needed for the baseline (apt-get install socat)")
@@ -149,40 +152,44 @@ def main() -> None:
     server = multiprocessing.Process(target=upstream_main, args=(upstream,), daemon=True)
     server.start()
     wait_socket(upstream)
-    spy = [sys.executable, "-m", "ipamx_spy", "proxy", "--upstream", upstream,
-           "--control", str(work / "ctl.sock")]
-    configs = {
-        "direct": None,
-        "socat": ["socat", f"UNIX-LISTEN:{work}/socat.sock,fork", f"UNIX-CONNECT:{upstream}"],
-        "ipamx-spy (record + live view)": [*spy, "--listen", f"{work}/spy.sock",
-                                           "--record", str(work / "rec.jsonl")],
-        "ipamx-spy (record + compact view)": [*spy, "--listen", f"{work}/spyc.sock", "--compact",
-                                              "--record", str(work / "recc.jsonl")],
-        "ipamx-spy (no record, quiet)": [*spy, "--listen", f"{work}/spyq.sock", "--no-record",
-                                         "--quiet", "--no-validate"],
+    spy = [sys.executable, "-m", "ipamx_spy", "proxy", "--upstream", upstream]
+    configs: dict[str, tuple[str, list[str] | None]] = {
+        "direct": (upstream, None),
+        "socat": (f"{work}/socat.sock",
+                  ["socat", f"UNIX-LISTEN:{work}/socat.sock,fork", f"UNIX-CONNECT:{upstream}"]),
+        "ipamx-spy (record + live view)": (f"{work}/spy.sock", [
+            *spy, "--listen", f"{work}/spy.sock", "--record", str(work / "rec.jsonl"),
+            "--control", str(work / "c1.ctl")]),
+        "ipamx-spy (record + compact view)": (f"{work}/spyc.sock", [
+            *spy, "--listen", f"{work}/spyc.sock", "--compact", "--record",
+            str(work / "recc.jsonl"), "--control", str(work / "c2.ctl")]),
+        "ipamx-spy (no record, quiet)": (f"{work}/spyq.sock", [
+            *spy, "--listen", f"{work}/spyq.sock", "--no-record", "--quiet", "--no-validate",
+            "--control", str(work / "c3.ctl")]),
     }
-    paths = {"direct": upstream, "socat": f"{work}/socat.sock",
-             "ipamx-spy (record + live view)": f"{work}/spy.sock",
-             "ipamx-spy (record + compact view)": f"{work}/spyc.sock",
-             "ipamx-spy (no record, quiet)": f"{work}/spyq.sock"}
-    results = {}
-    for name, argv in configs.items():
-        path = paths[name]
-        ctx = relay(argv, path) if argv else contextmanager(lambda: iter([None]))()
-        with ctx:
-            lat = latencies(path, args.requests)
-            rps = throughput(path, 8, args.concurrent_requests)
-        results[name] = (pct(lat, 0.5), pct(lat, 0.99), rps)
+    samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in configs}
+    with ExitStack() as stack:
+        for path, argv in configs.values():
+            if argv is not None:
+                stack.enter_context(relay(argv, path))
+        for _ in range(args.rounds):
+            for name, (path, _argv) in configs.items():
+                lat = latencies(path, args.requests)
+                rps = throughput(path, 8, args.concurrent_requests)
+                samples[name].append((pct(lat, 0.5), pct(lat, 0.99), rps))
     server.terminate()
     shutil.rmtree(work, ignore_errors=True)
-    report(results, args)
+    results = {name: tuple(statistics.median(s[i] for s in runs) for i in range(3))
+               for name, runs in samples.items()}
+    report(results, args)  # type: ignore[arg-type]
 
 
 def report(results: dict[str, tuple[float, float, float]], args: argparse.Namespace) -> None:
     direct_p50 = results["direct"][0]
     socat_added = results["socat"][0] - direct_p50
     print(f"{args.requests} sequential requests (latency), 8 x {args.concurrent_requests} "
-          f"concurrent (throughput); Python {sys.version.split()[0]}, {os.cpu_count()} CPUs\n")
+          f"concurrent (throughput), median of {args.rounds} interleaved rounds; "
+          f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs\n")
     print("| path | p50 µs | p99 µs | added p50 µs | added p50 vs socat's | req/s (8 conns) |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, (p50, p99, rps) in results.items():
