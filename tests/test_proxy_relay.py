@@ -269,3 +269,20 @@ def test_tcp_upstream(sockdir: Path) -> None:
                 PluginConnection(unix(spy.server.options.listen)) as c:
             assert call(c, "IpamDriver.RequestPool", POOL_BODY) == (200, POOL_ANSWER)
     assert tcp.requests[0].body == POOL_BODY
+
+
+def test_pipelined_requests_are_answered_in_order(sockdir: Path, plugin: FakePlugin) -> None:
+    raw = docker_request("IpamDriver.RequestPool", POOL_BODY)
+    with spy_for(sockdir, plugin) as spy:
+        sock = socket.socket(socket.AF_UNIX)
+        sock.connect(str(spy.server.options.listen))
+        sock.sendall(raw * 50)
+        expected = ok(POOL_ANSWER) * 50
+        got = b""
+        while len(got) < len(expected):
+            chunk = sock.recv(65536)
+            assert chunk, "the spy closed the connection"
+            got += chunk
+        sock.close()
+    assert got == expected
+    assert len(recording.load(sockdir / "rec.jsonl").exchanges) == 50
