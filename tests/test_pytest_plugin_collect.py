@@ -7,8 +7,16 @@ import sys
 from pathlib import Path
 
 import pytest
+
+# pytester's in-process runs restore sys.modules afterwards: a module first imported inside one
+# run is dropped, and a later run would mix two copies of rich's classes. Import them here.
+import rich.console  # noqa: F401
+import rich.segment  # noqa: F401
+import rich.text  # noqa: F401
 from brokenplugin import mini_plugin, record, serve, talk_calls, write_recording
 
+import ipamx_spy.replay.engine  # noqa: F401
+import ipamx_spy.replay.report  # noqa: F401
 from ipamx_spy import pytest_plugin, recording
 
 pytest_plugins = ["pytester"]

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ipamx_spy.catalogue import is_cidr
+from ipamx_spy.emulator.answers import json_kind
 
 JSON = Any
 
@@ -18,21 +19,6 @@ def _is_ip(value: object) -> bool:
     except ValueError:
         return False
     return True
-
-
-def json_kind(value: JSON) -> str:
-    """The JSON kind as Go's decoder names it in errors."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, Mapping):
-        return "object"
-    return "null"
 
 
 Check = Callable[[JSON], bool]
