@@ -13,6 +13,7 @@ import stat
 from pathlib import Path
 
 from ..address import SOCKET_DIR, SPEC_DIRS, Address
+from ..atomic import write_atomically
 from .plan import (
     AttachError,
     Journal,
@@ -93,21 +94,6 @@ def _spec_target(name: str, path: Path) -> Target:
 # -- the journal ------------------------------------------------------------------------------
 
 
-def write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``text``: a crash leaves the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(temporary, mode)
-    os.replace(temporary, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 def write_journal(path: Path, journal: Journal) -> None:

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..atomic import fsync_directory, write_all, write_atomically
 from .allocator import Allocator
 from .config import IpamConfig
 from .errors import StateError
@@ -86,7 +87,7 @@ class StateStore:
         if self.broken is not None:
             raise OSError(self.broken)
         try:
-            _write_all(self._fd, line)
+            write_all(self._fd, line)
             os.fsync(self._fd)
         except OSError as exc:
             try:
@@ -161,7 +162,7 @@ def _open_locked_journal(target: Path) -> int:
         raise StateError(f"state file {target} is in use by another process "
                          f"(lock held on {journal}); stop it or choose another --state") from None
     if not existed:
-        _fsync_dir(target.parent)
+        fsync_directory(target.parent)
     return fd
 
 
@@ -230,35 +231,3 @@ def encode_snapshot(allocator: Allocator, seq: int) -> bytes:
     document = {"format": FORMAT, "version": VERSION, "seq": seq,
                 "written": allocator.clock(), **allocator.snapshot()}
     return json.dumps(document, separators=(",", ":")).encode("utf-8") + b"\n"
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data``: temp file, write, fsync, rename, fsync the directory."""
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        _write_all(fd, data)
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
-    os.close(fd)
-    os.replace(temporary, path)
-    _fsync_dir(path.parent)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -7,13 +7,11 @@ never a mixture. The service saves before it answers dockerd.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Protocol
 
+from ..atomic import write_atomically
 from .model import DriverState, state_from_json, state_to_json
 
 
@@ -58,24 +56,4 @@ class FileStore:
     def save(self, state: DriverState) -> None:
         """Replace the file atomically. Raises OSError (disk full, read-only, ...)."""
         text = json.dumps(state_to_json(state, self.plugin), indent=1) + "\n"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-            raise
-        _fsync_directory(self.path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        write_atomically(self.path, text, 0o644)
