@@ -18,8 +18,8 @@ def test_replaces_content_with_the_mode_and_creates_the_directory(tmp_path: Path
     assert [p.name for p in path.parent.iterdir()] == ["state.json"]
 
 
-def test_a_failed_rename_keeps_the_old_file_and_no_temporary(tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_rename_keeps_the_old_file_and_no_temporary(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "state.json"
     write_atomically(path, "old")
 
