@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.json import JSON
 from rich.panel import Panel
 from rich.table import Table
@@ -131,9 +131,12 @@ def exchange_panel(
     parts: list[RenderableType] = []
     if view.annotation:
         parts.append(Text(annotation(exchange), style="italic"))
-    parts += _message_block("docker → plugin", exchange.request, view)
-    if exchange.response is not None:
-        parts += _message_block("plugin → docker", exchange.response, view)
+    request = Group(*_message_block("docker → plugin", exchange.request, view))
+    if exchange.response is None:
+        parts.append(request)
+    else:
+        response = Group(*_message_block("plugin → docker", exchange.response, view))
+        parts.append(SideBySide(request, response))
     if exchange.fault is not None:
         parts.append(Text(f"fault ({exchange.fault.side} side, {exchange.fault.kind}): "
                           f"{exchange.fault.message}", style="bold red"))
@@ -144,6 +147,28 @@ def exchange_panel(
         parts.append(Text(f"note: {note}", style="bold yellow"))
     return Panel(Group(*parts), title=title(exchange), title_align="left",
                  border_style=status_style(exchange))
+
+
+class SideBySide:
+    """Request and response next to each other on a wide console, one above the other else."""
+
+    WIDE = 140
+
+    def __init__(self, left: RenderableType, right: RenderableType) -> None:
+        self.left = left
+        self.right = right
+
+    def __rich_console__(self, console: Console,
+                         options: ConsoleOptions) -> RenderResult:
+        if options.max_width < self.WIDE:
+            yield self.left
+            yield self.right
+            return
+        grid = Table.grid(expand=True, padding=(0, 2))
+        grid.add_column(ratio=1)
+        grid.add_column(ratio=1)
+        grid.add_row(self.left, self.right)
+        yield grid
 
 
 def marker_rule(text: str) -> Text:

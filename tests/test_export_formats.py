@@ -267,3 +267,25 @@ def test_missing_validator_means_no_findings(
 ) -> None:
     monkeypatch.setitem(sys.modules, "ipamx_spy.validate", None)
     assert check(recording) == ()
+
+
+def test_panel_puts_request_and_response_side_by_side_only_when_wide() -> None:
+    import io
+
+    from rich.console import Console
+
+    from ipamx_spy import recording, render
+
+    talk = Path(__file__).parent.parent / "recordings" / "talk.jsonl"
+    exchange = recording.load(talk).exchanges[3]
+
+    def lines(width: int) -> list[str]:
+        console = Console(file=io.StringIO(), width=width, color_system=None)
+        console.print(render.exchange_panel(exchange))
+        return console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+
+    wide = next(line for line in lines(160) if "docker → plugin" in line)
+    assert "plugin → docker" in wide
+    narrow = lines(100)
+    assert not any("docker → plugin" in line and "plugin → docker" in line for line in narrow)
+    assert any("plugin → docker" in line for line in narrow)
