@@ -100,11 +100,18 @@ BURST = 8  # more records than this waiting at once: draw them one line each
 MAX_BATCH = 500
 
 
-def _die_with_parent(parent: int) -> None:
-    """Ask Linux to SIGTERM this process when its parent dies (even by kill -9)."""
+def _detach_from_signals(parent: int) -> None:
+    """The view process ends when its proxy says so, or dies with it (even by kill -9).
+
+    Ctrl-C reaches every process of the terminal's group: the view ignores SIGINT and SIGTERM
+    so that it can finish drawing while the proxy shuts down, and asks Linux for SIGKILL when
+    its parent dies.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
     if os.getppid() != parent:  # the parent died before prctl took effect
@@ -125,14 +132,16 @@ class DetachedView:
         context = multiprocessing.get_context("fork")
         self._view = view
         self._parent = os.getpid()
-        self._queue: Any = context.SimpleQueue()
-        self._results: Any = context.SimpleQueue()
+        self._queue: Any = context.Queue()  # put() never blocks: a feeder thread writes
+        self._results, self._results_in = context.Pipe(duplex=False)
         self._process = context.Process(target=self._child, name="ipamx-spy live view",
                                         daemon=True)
         self._process.start()
+        self._results_in.close()  # the child's copy is the only writer: EOF when it dies
+        self._lost = False
 
     def _child(self) -> None:
-        _die_with_parent(self._parent)
+        _detach_from_signals(self._parent)
         done = False
         while not done:
             batch = [self._queue.get()]
@@ -140,7 +149,7 @@ class DetachedView:
                 batch.append(self._queue.get())
             done = None in batch
             self._render([item for item in batch if item is not None])
-        self._results.put([f.to_json() for f in self._view.findings])
+        self._results_in.send([f.to_json() for f in self._view.findings])
 
     def _render(self, batch: list[tuple[str, Any]]) -> None:
         """Draw a batch; a burst is drawn compactly so that the view keeps up."""
@@ -162,17 +171,35 @@ class DetachedView:
         if burst:
             self._view.mode = "full"
 
+    def _put(self, item: tuple[str, Any] | None) -> None:
+        """Hand an item to the view process; never blocks, never raises into the relay."""
+        if self._process.is_alive():
+            self._queue.put(item)
+        elif not self._lost:
+            self._lost = True
+            self._view.diagnostics.print(Text(
+                "ipamx-spy: the live view process is gone; recording goes on", style="bold red"))
+
     def on_record(self, record: dict[str, Any], exchange: Exchange | None) -> None:
-        self._queue.put(("record", record))
+        self._put(("record", record))
 
     def on_waiting(self, seq: int, conn: int, endpoint: str, waited_s: float) -> None:
-        self._queue.put(("waiting", (seq, conn, endpoint, waited_s)))
+        self._put(("waiting", (seq, conn, endpoint, waited_s)))
 
     def on_sink_error(self, message: str) -> None:
-        self._queue.put(("error", message))
+        self._put(("error", message))
 
-    def close(self) -> list[Finding]:
-        self._queue.put(None)
-        findings = [Finding(**f) for f in self._results.get()]
-        self._process.join(10)
+    def close(self, timeout: float = 30.0) -> list[Finding]:
+        """Let the view draw what is left (bounded) and return the validator's findings."""
+        self._put(None)
+        findings = []
+        try:
+            if self._results.poll(timeout):
+                findings = [Finding(**f) for f in self._results.recv()]
+        except EOFError:  # the view process died without answering
+            pass
+        self._process.join(5)
+        if self._process.is_alive():
+            self._process.kill()
+        self._queue.close()
         return findings

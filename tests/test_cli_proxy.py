@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -153,3 +154,27 @@ def test_live_view_process_dies_with_a_killed_proxy(sockdir: Path) -> None:
         time.sleep(0.05)
     status = Path(f"/proc/{view}/status").read_text() if Path(f"/proc/{view}").exists() else ""
     assert not status or "State:\tZ" in status
+
+
+@pytest.mark.parametrize("mode", [[], ["--compact"]])
+def test_ctrl_c_to_the_whole_process_group_stops_the_proxy(sockdir: Path, mode: list[str]) -> None:
+    """Ctrl-C reaches the proxy and its live-view process at once; both must end cleanly."""
+    sock = sockdir / "p.sock"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ipamx_spy", "proxy", "--listen", str(sock), "--state", "none",
+         "--record", str(sockdir / "r.jsonl"), "--control", str(sockdir / "c.ctl"), *mode],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.monotonic() + 20
+    while not sock.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with PluginConnection(Address(kind="unix", path=str(sock))) as conn:
+        conn.call(docker_request("Plugin.Activate"))
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        output, _ = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        raise AssertionError("the proxy did not stop on Ctrl-C") from None
+    assert process.returncode == 0, output
+    assert "Plugin.Activate" in output and "ipamx-spy summary" in output
+    assert not sock.exists()
