@@ -14,7 +14,8 @@ class SocketInUse(OSError):
     """Another process is already listening on the socket path."""
 
 
-def _someone_listens(path: Path) -> bool:
+def someone_listens(path: Path) -> bool:
+    """True when a process accepts connections on the Unix socket ``path``."""
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.settimeout(1.0)
@@ -53,7 +54,7 @@ def bind_unix(path: Path, mode: int = 0o660) -> UnixListener:
     if path.exists() or path.is_symlink():
         if not stat.S_ISSOCK(os.lstat(path).st_mode):
             raise FileExistsError(f"{path} exists and is not a socket; not touching it")
-        if _someone_listens(path):
+        if someone_listens(path):
             raise SocketInUse(f"another process is already listening on {path}")
         path.unlink()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import stat
 from pathlib import Path
 
 from ..address import SOCKET_DIR, SPEC_DIRS, Address
+from ..aio.listen import someone_listens
 from ..atomic import write_atomically
 from .plan import (
     AttachError,
@@ -38,18 +38,6 @@ def _inode(path: Path) -> int | None:
         return os.lstat(path).st_ino
     except OSError:
         return None
-
-
-def someone_listens(path: Path) -> bool:
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.settimeout(1.0)
-        probe.connect(str(path))
-    except OSError:
-        return False
-    finally:
-        probe.close()
-    return True
 
 
 # -- finding the plugin -----------------------------------------------------------------------

@@ -19,7 +19,7 @@ from .errors import IpamError, error, text
 from .model import SCOPES, Pool, Space, State, SubPool, kind_of
 from .predefined import SplitList
 from .prefix import Addr, Prefix, go_quote, parse_addr, parse_canonical, parse_prefix
-from .requests import AddressRequest, AllocatedPool, PoolRequest
+from .requests import AddressRequest, AllocatedPool, PoolRequest, preferred_address
 
 COMPAT = "20.10"
 SIZING = Sizing(block_bits=128, size_cap=(1 << 64) - 1, reset_on_empty=False)
@@ -200,7 +200,7 @@ class Gen2010:
         found = self._find(state, key)
         if found is None:
             raise error(COMPAT, "no_pool_for_id", key=request.pool_id)
-        preferred = self._preferred(request.address)
+        preferred = preferred_address(COMPAT, request.address)
         if preferred is not None and not found.network.contains(preferred):
             raise error(COMPAT, "out_of_range")
         pool = self._parent(found)
@@ -218,15 +218,6 @@ class Gen2010:
                 raise error(COMPAT, "bad_range", start=start, end=end)
             offset = self._take_any(state, found.space, pool, start, end, request)
         return f"{found.network.at(offset)}/{found.network.bits}"
-
-    @staticmethod
-    def _preferred(address: str) -> Addr | None:
-        if not address:
-            return None
-        parsed = parse_addr(address)
-        if parsed is None:
-            raise error(COMPAT, "bad_preferred", address=address)
-        return parsed.unmap()
 
     @staticmethod
     def _offset(network: Prefix, addr: Addr, pool: Pool) -> int:

@@ -17,7 +17,7 @@ from .errors import IpamError, error, text
 from .model import SCOPES, Pool, Space, State, kind_of
 from .predefined import of_family, sorted_unique
 from .prefix import Addr, Prefix, go_quote, parse_addr, parse_prefix
-from .requests import AddressRequest, AllocatedPool, PoolRequest
+from .requests import AddressRequest, AllocatedPool, PoolRequest, preferred_address
 
 COMPAT = "27"
 SIZING = Sizing(block_bits=63, size_cap=None, reset_on_empty=True)
@@ -185,7 +185,7 @@ class Gen27:
         """PROTOCOL.md 6.6. Returns ``ip/<parent prefix length>``."""
         key = PoolKey.parse(request.pool_id)
         space = self._space(state, key.space, key.subnet.version == 6)
-        preferred = self._preferred(request.address)
+        preferred = preferred_address(COMPAT, request.address)
         pool = space.pools.get(key.subnet)
         if pool is None:
             raise self._no_pool("no_pool_for_id", key)
@@ -200,15 +200,6 @@ class Gen27:
         else:
             offset = self._take_any(state, space, pool, key.child, request)
         return f"{pool.prefix.at(offset)}/{key.subnet.bits}"
-
-    @staticmethod
-    def _preferred(address: str) -> Addr | None:
-        if not address:
-            return None
-        parsed = parse_addr(address)
-        if parsed is None:
-            raise error(COMPAT, "bad_preferred", address=address)
-        return parsed.unmap()
 
     @staticmethod
     def _no_pool(key_name: str, key: PoolKey) -> IpamError:

@@ -8,7 +8,9 @@ from typing import Protocol
 
 from ..catalogue import SERIAL_OPTION
 from .addrset import Sizing
+from .errors import error
 from .model import Lease, Pool, Space, State
+from .prefix import Addr, parse_addr
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,3 +63,16 @@ class Generation(Protocol):
     def sub_pool_ids(self, space: Space, pool: Pool) -> list[str]:
         """The pool IDs of ``pool``'s sub-pools (for the Networks view)."""
         ...
+
+
+def preferred_address(compat: str, address: str) -> Addr | None:
+    """RequestAddress's ``Address``: None when empty, IPv4-mapped addresses unmapped.
+
+    Raises IpamError (``bad_preferred`` in the wording of ``compat``) when it is not an IP.
+    """
+    if not address:
+        return None
+    parsed = parse_addr(address)
+    if parsed is None:
+        raise error(compat, "bad_preferred", address=address)
+    return parsed.unmap()
