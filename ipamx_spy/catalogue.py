@@ -618,7 +618,10 @@ def explain(endpoint: str, request: JSON, response: JSON | None = None, status: 
     if row is None:
         return f"unknown endpoint {endpoint}: not part of the libnetwork plugin protocol"
     request_map = request if isinstance(request, Mapping) else {}
-    text = row.explain_request(request_map) or row.summary
+    try:
+        text = row.explain_request(request_map) or row.summary
+    except (AttributeError, TypeError, KeyError, ValueError, IndexError):
+        text = f"{row.summary} (the request does not have the protocol's shape)"
     if response is None:
         return text
     err = error_message(endpoint, status, response)
@@ -626,7 +629,10 @@ def explain(endpoint: str, request: JSON, response: JSON | None = None, status: 
         consequence = " (dockerd only logs it)" if row.errors_ignored else ""
         return f"{text}; the plugin refused: {err}{consequence}"
     response_map = response if isinstance(response, Mapping) else {}
-    answer = row.explain_response(request_map, response_map)
+    try:
+        answer = row.explain_response(request_map, response_map)
+    except (AttributeError, TypeError, KeyError, ValueError, IndexError):
+        answer = "the answer does not have the protocol's shape"
     return f"{text}; {answer}" if answer else text
 
 

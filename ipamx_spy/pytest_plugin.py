@@ -118,6 +118,8 @@ class RecordingItem(pytest.Item):
         target, strict, ignore, timeout = _settings(self.config)
         spec = parse_target(target, timeout=timeout)
         recording = load_recording(self.path)
+        for damage in recording.damage:  # a torn or damaged line: say which, then go on
+            self.warn(pytest.PytestWarning(f"ipamx-spy: {damage}"))
         result = replay_recording(recording, spec, Rules(strict=strict, ignore=ignore),
                                   source=str(self.path))
         self.user_properties.append(("ipamx_target", result.target))
@@ -129,7 +131,9 @@ class RecordingItem(pytest.Item):
         from ipamx_spy.replay.target import ReplayUnusable
 
         if isinstance(excinfo.value, ReplayUnusable):
-            return f"cannot replay {self.path.name}: {excinfo.value}"
+            reason = str(excinfo.value)
+            named = str(self.path) in reason
+            return f"cannot replay{'' if named else ' ' + self.path.name}: {reason}"
         if isinstance(excinfo.value, ReplayMismatch):
             return self._account(excinfo.value.result)
         return super().repr_failure(excinfo, style=style)

@@ -22,16 +22,17 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import json
-import os
-from collections.abc import Callable, Iterable, Iterator
+import math
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from . import __version__
 
 FORMAT = "ipamx-spy-recording"
-VERSION = 1
+VERSION = 2
 
 JSONValue = Any
 Header = tuple[str, str]
@@ -63,41 +64,108 @@ LAYOUTS: dict[str, Callable[[JSONValue], str]] = {
 }
 
 
+MAX_DEPTH = 64
+"""JSON nested deeper than this is stored and read as text (dockerd's bodies are 4 deep).
+
+Deeper values would make every reader that walks a body (the live view, the HTML export, the
+validator) recurse without bound; as text they stay exact and readable."""
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def json_too_deep(value: JSONValue, limit: int = MAX_DEPTH) -> bool:
+    """True when ``value`` nests lists and objects deeper than ``limit`` (walked iteratively)."""
+    stack: list[tuple[JSONValue, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[JSONValue] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def utf8_encodable(value: JSONValue) -> bool:
+    """False when ``value`` holds a string UTF-8 cannot encode (a lone surrogate)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def encode_body(raw: bytes) -> dict[str, JSONValue]:
-    """The stored form of a message body (see the module docstring)."""
+    """The stored form of a message body (see the module docstring). Never raises.
+
+    Bodies that cannot be stored as JSON although they parse (a lone surrogate escape such as
+    ``\\ud800``, which UTF-8 cannot hold; nesting deeper than ``MAX_DEPTH``) are stored exactly
+    as base64 or text, with a ``reason`` saying why.
+    """
     if not raw:
         return {"encoding": "empty"}
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return {"encoding": "base64", "base64": base64.b64encode(raw).decode("ascii")}
+        return {"encoding": "base64", "base64": base64.b64encode(raw).decode("ascii"),
+                "reason": "not UTF-8"}
     try:
         value = json.loads(text)
+    except RecursionError:
+        return {"encoding": "text", "text": text, "reason": DEEP_REASON}
     except ValueError:
         return {"encoding": "text", "text": text}
+    if _SURROGATE_ESCAPE.search(text) and not utf8_encodable(value):
+        return {"encoding": "base64", "base64": base64.b64encode(raw).decode("ascii"),
+                "reason": SURROGATE_REASON}
+    if isinstance(value, dict | list) and text.count("[") + text.count("{") > MAX_DEPTH \
+            and json_too_deep(value):
+        return {"encoding": "text", "text": text, "reason": DEEP_REASON}
     for name, layout in LAYOUTS.items():
         if layout(value) == text:
             return {"encoding": "json", "json": value, "layout": name}
     return {"encoding": "json", "json": value, "text": text}
 
 
+DEEP_REASON = f"JSON nested deeper than {MAX_DEPTH} levels, kept as text"
+SURROGATE_REASON = "JSON with a lone surrogate escape (UTF-8 cannot hold it), kept as base64"
+ENCODINGS = ("empty", "json", "text", "base64", "omitted")
+
+
 def decode_body(stored: dict[str, JSONValue] | None) -> bytes:
-    """The exact bytes of a stored body. Raises RecordingError for an unknown encoding."""
-    if not stored or stored.get("encoding") == "empty":
+    """The exact bytes of a stored body. Raises RecordingError for an unknown encoding or a
+    malformed stored body. An ``omitted`` body (left out by redaction) has no bytes."""
+    if not stored or stored.get("encoding") in {"empty", "omitted"}:
         return b""
     encoding = stored.get("encoding")
-    if encoding == "json":
-        if "text" in stored:
-            return str(stored["text"]).encode("utf-8")
-        layout = LAYOUTS.get(stored.get("layout", "go"))
-        if layout is None:
-            raise RecordingError(f"unknown JSON body layout {stored.get('layout')!r}")
-        return layout(stored["json"]).encode("utf-8")
-    if encoding == "text":
-        return str(stored["text"]).encode("utf-8")
-    if encoding == "base64":
-        return base64.b64decode(stored["base64"])
+    try:
+        if encoding == "json":
+            if "text" in stored:
+                return _text(stored, "text").encode("utf-8")
+            layout = LAYOUTS.get(stored.get("layout", "go"))
+            if layout is None:
+                raise RecordingError(f"unknown JSON body layout {stored.get('layout')!r}")
+            return layout(stored["json"]).encode("utf-8")
+        if encoding == "text":
+            return _text(stored, "text").encode("utf-8")
+        if encoding == "base64":
+            return base64.b64decode(_text(stored, "base64"), validate=True)
+    except (KeyError, TypeError, ValueError, RecursionError) as exc:
+        if isinstance(exc, RecordingError):
+            raise
+        raise RecordingError(f"a {encoding} body that cannot be decoded ({exc!r:.80})") from None
     raise RecordingError(f"unknown body encoding {encoding!r}")
+
+
+def _text(stored: dict[str, JSONValue], key: str) -> str:
+    value = stored[key]
+    if not isinstance(value, str):
+        raise TypeError(f"body {key!r} must be a string")
+    return value
 
 
 def body_value(stored: dict[str, JSONValue] | None) -> JSONValue:
@@ -108,7 +176,40 @@ def body_value(stored: dict[str, JSONValue] | None) -> JSONValue:
         return stored["json"]
     if stored.get("encoding") == "text":
         return stored["text"]
+    if stored.get("encoding") == "omitted":
+        return f"«{stored.get('reason', 'omitted')}»"
     return decode_body(stored).decode("utf-8", "replace")
+
+
+def check_body(stored: JSONValue, *, maybe_deep: bool = True) -> dict[str, JSONValue]:
+    """A stored body as read from a file, checked so that every reader can use it.
+
+    Returns the body, or a text copy of it when its JSON nests deeper than ``MAX_DEPTH``
+    (``maybe_deep=False`` skips that walk when the caller knows the line is shallow).
+    Raises RecordingError when it is not a stored body, or its encoding is unknown or broken.
+    """
+    if stored is None:
+        return {"encoding": "empty"}
+    if not isinstance(stored, dict):
+        raise RecordingError("a body must be an object with an encoding")
+    encoding = stored.get("encoding")
+    if not isinstance(encoding, str) or encoding not in ENCODINGS:
+        raise RecordingError(f"unknown body encoding {encoding!r:.40}")
+    if encoding == "json":
+        if "json" not in stored:
+            raise RecordingError("a json body without its json")
+        if "text" in stored:
+            if not isinstance(stored["text"], str):
+                raise RecordingError("a json body whose text is not a string")
+        elif not isinstance(stored.get("layout", "go"), str) \
+                or stored.get("layout", "go") not in LAYOUTS:
+            raise RecordingError(f"unknown JSON body layout {stored.get('layout')!r:.40}")
+        if maybe_deep and json_too_deep(stored["json"]):
+            return {"encoding": "text", "text": decode_body(stored).decode("utf-8"),
+                    "reason": DEEP_REASON}
+    elif encoding in {"text", "base64"}:
+        decode_body(stored)
+    return stored
 
 
 def body_is_json(stored: dict[str, JSONValue] | None) -> bool:
@@ -177,16 +278,57 @@ class Message:
         return out
 
     @classmethod
-    def from_json(cls, data: dict[str, JSONValue]) -> Message:
-        return cls(
-            method=data.get("method", ""),
-            target=data.get("target", ""),
-            status=int(data.get("status", 0)),
-            reason=data.get("reason", ""),
-            http_version=data.get("http_version", "1.1"),
-            headers=tuple((str(k), str(v)) for k, v in data.get("headers", [])),
-            body=data.get("body") or {"encoding": "empty"},
-        )
+    def from_json(cls, data: dict[str, JSONValue], *, maybe_deep: bool = True) -> Message:
+        """A message from its stored form. Raises RecordingError (naming the bad field) when
+        it is not one; the result is safe for every reader (see ``check_body``)."""
+        if not isinstance(data, dict):
+            raise RecordingError("a message must be a JSON object")
+        headers = data.get("headers", [])
+        if not isinstance(headers, list) or not all(
+                isinstance(h, list) and len(h) == 2 and all(isinstance(x, str) for x in h)
+                for h in headers):
+            raise RecordingError("headers must be a list of [name, value] strings")
+        try:
+            "".join([*(k + v for k, v in headers), *(
+                str(data.get(key, "")) for key in ("method", "target", "reason",
+                                                   "http_version"))]).encode("latin-1")
+        except UnicodeEncodeError:
+            raise RecordingError("a header or the start line holds a character HTTP/1.1 "
+                                 "cannot carry") from None
+        try:
+            return cls(
+                method=_str(data, "method"), target=_str(data, "target"),
+                status=_int(data, "status"), reason=_str(data, "reason"),
+                http_version=_str(data, "http_version", "1.1"),
+                headers=tuple((k, v) for k, v in headers),
+                body=check_body(data.get("body"), maybe_deep=maybe_deep),
+            )
+        except ValueError as exc:
+            raise RecordingError(str(exc)) from None
+
+
+def _str(data: dict[str, JSONValue], key: str, default: str = "") -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str):
+        raise RecordingError(f"{key} must be a string, not {value!r:.40}")
+    return value
+
+
+def _int(data: dict[str, JSONValue], key: str, default: int = 0) -> int:
+    value = data.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise RecordingError(f"{key} must be a whole number, not {value!r:.40}")
+    return value
+
+
+def _number(data: dict[str, JSONValue], key: str, default: float | None = 0.0) -> float | None:
+    value = data.get(key, default)
+    if value is None and default is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool) \
+            or not math.isfinite(value) or abs(value) > 1e12:
+        raise RecordingError(f"{key} must be a number, not {value!r:.40}")
+    return float(value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -207,6 +349,17 @@ class Fault:
 
     def to_json(self) -> dict[str, JSONValue]:
         return {"side": self.side, "kind": self.kind, "message": self.message}
+
+    @classmethod
+    def from_json(cls, data: JSONValue) -> Fault:
+        """A fault from its stored form. Raises RecordingError when it is not one."""
+        if not isinstance(data, dict):
+            raise RecordingError("a fault must be a JSON object")
+        try:
+            return cls(side=_str(data, "side"), kind=_str(data, "kind"),
+                       message=_str(data, "message"))
+        except ValueError as exc:
+            raise RecordingError(str(exc)) from None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -240,20 +393,24 @@ class Exchange:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, JSONValue]) -> Exchange:
+    def from_json(cls, data: dict[str, JSONValue], *, maybe_deep: bool = True) -> Exchange:
+        """An exchange from its record. Raises RecordingError naming what is wrong."""
+        if "seq" not in data or "endpoint" not in data or "request" not in data:
+            raise RecordingError("an exchange needs seq, endpoint and request")
         fault = data.get("fault")
         response = data.get("response")
         return cls(
-            seq=int(data["seq"]),
-            conn=int(data.get("conn", 0)),
-            t=float(data.get("t", 0.0)),
-            endpoint=str(data["endpoint"]),
-            request=Message.from_json(data["request"]),
-            response=None if response is None else Message.from_json(response),
-            duration_ms=float(data.get("duration_ms", 0.0)),
-            upstream_ms=data.get("upstream_ms"),
-            fault=None if fault is None else Fault(**fault),
-            answered_by=data.get("answered_by", "plugin"),
+            seq=_int(data, "seq"),
+            conn=_int(data, "conn"),
+            t=float(_number(data, "t") or 0.0),
+            endpoint=_str(data, "endpoint"),
+            request=Message.from_json(data["request"], maybe_deep=maybe_deep),
+            response=None if response is None else Message.from_json(
+                response, maybe_deep=maybe_deep),
+            duration_ms=float(_number(data, "duration_ms") or 0.0),
+            upstream_ms=_number(data, "upstream_ms", None),
+            fault=None if fault is None else Fault.from_json(fault),
+            answered_by=_str(data, "answered_by", "plugin"),
         )
 
     @property
@@ -270,6 +427,7 @@ class Recording:
     path: Path | None = None
     torn_tail: bool = False
     exchanges: tuple[Exchange, ...] = field(default=())
+    damage: tuple[Damage, ...] = ()
 
     def markers(self) -> list[dict[str, JSONValue]]:
         return [r for r in self.records if r.get("type") == "marker"]
@@ -280,6 +438,19 @@ class Recording:
             if r.get("type") == "note":
                 notes.setdefault(int(r["seq"]), []).append(str(r["text"]))
         return notes
+
+
+@dataclass(frozen=True, kw_only=True)
+class Damage:
+    """A line of a recording that a reader skipped, and why."""
+
+    source: str
+    line: int
+    reason: str
+    torn: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}: {self.reason}; skipped"
 
 
 def now_iso() -> str:
@@ -298,138 +469,22 @@ def make_header(**fields: JSONValue) -> dict[str, JSONValue]:
     }
 
 
-# -- writing --------------------------------------------------------------------------------
+# -- writing and reading: ipamx_spy.recording_writer and ipamx_spy.recording_reader ----------
 
+from .recording_reader import (  # noqa: E402
+    UPGRADES,
+    RecordingReader,
+    iter_exchanges,
+    load,
+    parse,
+    read_header,
+)
+from .recording_writer import RecordingWriter, append_records, encode_line  # noqa: E402
 
-class RecordingWriter:
-    """Append records to a file, one line each, written to the OS before ``write`` returns.
-
-    ``write`` raises OSError when the sink fails (disk full, file gone): the proxy's policy for
-    that lives in ``ipamx_spy.proxy``.
-    """
-
-    def __init__(self, path: Path, header: dict[str, JSONValue], *, fsync: bool = False) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[bytes] = open(path, "ab", buffering=0)  # noqa: SIM115
-        self._fsync = fsync
-        if self._file.tell() == 0:
-            self.write(header)
-
-    def write(self, record: dict[str, JSONValue]) -> None:
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
-        self._file.write(line.encode("utf-8"))
-        if self._fsync:
-            os.fsync(self._file.fileno())
-
-    def close(self) -> None:
-        self._file.close()
-
-
-def append_records(path: Path, records: Iterable[dict[str, JSONValue]]) -> None:
-    """Append records (for example notes) to an existing recording.
-
-    Raises RecordingError when the file is not a recording or its last line is torn (appending
-    would glue the new record onto the torn one).
-    """
-    read_header(path)
-    with open(path, "rb") as f:
-        f.seek(-1, os.SEEK_END)
-        if f.read(1) != b"\n":
-            raise RecordingError(f"{path}: the last line is torn (a writer was killed "
-                                 "mid-line); refusing to append after it")
-    with open(path, "ab") as f:
-        for record in records:
-            f.write((json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode())
-
-
-# -- reading --------------------------------------------------------------------------------
-
-Upgrade = Callable[[dict[str, JSONValue]], dict[str, JSONValue]]
-# version N -> function that turns a version-N record into a version-(N+1) record.
-UPGRADES: dict[int, Upgrade] = {}
-
-
-def _upgrade(record: dict[str, JSONValue], version: int) -> dict[str, JSONValue]:
-    while version < VERSION:
-        record = UPGRADES[version](record)
-        version += 1
-    return record
-
-
-def _parse_lines(lines: list[bytes], source: str) -> tuple[list[dict[str, JSONValue]], bool]:
-    records: list[dict[str, JSONValue]] = []
-    torn = False
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError as exc:
-            if number == len(lines):
-                torn = True
-                break
-            raise RecordingError(f"{source}:{number}: not a JSON record ({exc})") from exc
-        if not isinstance(record, dict):
-            raise RecordingError(f"{source}:{number}: a record must be a JSON object")
-        records.append(record)
-    return records, torn
-
-
-def read_header(path: Path) -> dict[str, JSONValue]:
-    """The header record of a recording; RecordingError if the file is not a recording."""
-    with open(path, "rb") as f:
-        first = f.readline()
-    try:
-        header = json.loads(first)
-    except ValueError:
-        header = None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise RecordingError(f"{path}: not an ipamx-spy recording (no header line)")
-    return header
-
-
-def parse(data: bytes, source: str = "<recording>") -> Recording:
-    """Parse a recording from bytes. Raises RecordingError (a ValueError) when unusable."""
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    records, torn = _parse_lines(lines, source)
-    if not records or records[0].get("type") != "header" or records[0].get("format") != FORMAT:
-        raise RecordingError(f"{source}: not an ipamx-spy recording (no header line)")
-    header = records[0]
-    version = int(header.get("version", 0))
-    if version > VERSION:
-        raise RecordingError(
-            f"{source}: recording format version {version} is newer than this ipamx-spy "
-            f"understands ({VERSION}); upgrade ipamx-spy"
-        )
-    if version < 1:
-        raise RecordingError(f"{source}: bad recording format version {version!r}")
-    body = tuple(_upgrade(r, version) for r in records[1:])
-    exchanges = []
-    for r in body:
-        if r.get("type") == "exchange":
-            try:
-                exchanges.append(Exchange.from_json(r))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise RecordingError(f"{source}: exchange {r.get('seq')}: {exc}") from exc
-    return Recording(
-        header=header, records=body, torn_tail=torn, exchanges=tuple(exchanges),
-    )
-
-
-def load(path: Path | str) -> Recording:
-    """Read a recording file. Raises FileNotFoundError or RecordingError."""
-    path = Path(path)
-    recording = parse(path.read_bytes(), str(path))
-    return Recording(
-        header=recording.header, records=recording.records, path=path,
-        torn_tail=recording.torn_tail, exchanges=recording.exchanges,
-    )
-
-
-def iter_exchanges(paths: Iterable[Path | str]) -> Iterator[tuple[Path, Exchange]]:
-    for path in paths:
-        for exchange in load(path).exchanges:
-            yield Path(path), exchange
+__all__ = [
+    "FORMAT", "LAYOUTS", "MAX_DEPTH", "UPGRADES", "VERSION", "Damage", "Exchange", "Fault",
+    "Message", "Recording", "RecordingError", "RecordingReader", "RecordingWriter",
+    "append_records", "body_is_json", "body_value", "check_body", "decode_body", "encode_body",
+    "encode_line", "go_json", "iter_exchanges", "load", "make_header", "now_iso", "parse",
+    "read_header",
+]

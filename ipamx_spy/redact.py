@@ -20,8 +20,13 @@ decoder does on the plugin side, so ``{"address": ...}`` from a plugin is caught
 
 The value found is replaced by the string ``REDACTED`` whatever its type. ``null`` and ``""``
 stay as they are: they carry no data, and their emptiness means something in the protocol
-(``"Address": ""`` asks the allocator to choose). Bodies that are not JSON are left alone. A
-record that changed gets a ``redacted`` key listing the rules that matched, and its
+(``"Address": ""`` asks the allocator to choose). Bodies that are not JSON are left alone.
+
+Faults are covered too: header rules also apply to ``NAME: value`` inside a fault's message and
+inside the ``Err`` of an answer ipamx-spy wrote itself, and to the raw bytes of a request that
+could not be parsed; body rules apply to those raw bytes when their body is JSON, and leave the
+bytes out (``omitted``, with their length) when it is not, since the values cannot be found in
+them. A record that changed gets a ``redacted`` key listing the rules that matched, and its
 ``Content-Length`` headers are set to the new body length, so the record stays self-consistent.
 """
 
@@ -34,7 +39,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .recording import Exchange, Recording, RecordingError, decode_body
+from .recording import Exchange, Recording, RecordingError, decode_body, encode_body, go_json
 
 REDACTED = "«redacted»"
 SIDES = ("request", "response")
@@ -213,18 +218,124 @@ def _apply_rule(out: dict[str, Any], rule: Rule, found: list[str], resized: set[
 
 def redact_values(record: dict[str, Any], rules: Sequence[Rule]) -> Redacted:
     """Like ``redact_exchange_record``, also returning the values removed and the rules used."""
-    if record.get("type") != "exchange" or not rules:
+    if not rules:
+        return Redacted(record=record)
+    if record.get("type") == "fault":
+        return _redact_fault(record, rules)
+    if record.get("type") != "exchange":
         return Redacted(record=record)
     out = copy.deepcopy(record)
     found: list[str] = []
     resized: set[str] = set()
     matched = [rule.text for rule in rules if _apply_rule(out, rule, found, resized)]
+    if _scrub_spy_texts(out, rules, found, matched):
+        resized.add("response")
     if not matched:
         return Redacted(record=record)
     for side in resized:
-        _fix_content_length(out[side])
+        if isinstance(out.get(side), dict):
+            _fix_content_length(out[side])
     out["redacted"] = sorted(set(record.get("redacted", [])) | set(matched))
     return Redacted(record=out, values=tuple(found), matched=tuple(matched))
+
+
+def _header_pattern(rule: Rule) -> re.Pattern[str]:
+    """``NAME: value`` inside free text (a fault message, a raw request head)."""
+    return re.compile(rf"(?<![\w-])({re.escape(rule.header)}\s*:[ \t]*)([^\r\n\"'\\]+)",
+                      re.IGNORECASE)
+
+
+def _scrub_text(text: str, rules: Sequence[Rule], found: list[str],
+                matched: list[str]) -> str:
+    """``text`` with header values of header rules and every value found so far replaced."""
+    for rule in rules:
+        if not rule.header:
+            continue
+        pattern = _header_pattern(rule)
+        if pattern.search(text):
+            found += [m.group(2) for m in pattern.finditer(text)]
+            text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
+            if rule.text not in matched:
+                matched.append(rule.text)
+    return scrub(text, found)
+
+
+def _scrub_spy_texts(out: dict[str, Any], rules: Sequence[Rule], found: list[str],
+                     matched: list[str]) -> bool:
+    """Scrub the fault message and an answer ipamx-spy wrote itself (its ``Err`` quotes the
+    fault). True when the answer's body changed."""
+    fault = out.get("fault")
+    if isinstance(fault, dict) and isinstance(fault.get("message"), str):
+        fault["message"] = _scrub_text(fault["message"], rules, found, matched)
+    response = out.get("response")
+    if out.get("answered_by") != "spy" or not isinstance(response, dict):
+        return False
+    body = response.get("body")
+    if not isinstance(body, dict) or body.get("encoding") != "json" \
+            or not isinstance(body.get("json"), dict) or not isinstance(body["json"].get("Err"),
+                                                                         str):
+        return False
+    text = body["json"]["Err"]
+    scrubbed = _scrub_text(text, rules, found, matched)
+    if scrubbed == text:
+        return False
+    body["json"]["Err"] = scrubbed
+    body.pop("text", None)
+    body["layout"] = "go"
+    return True
+
+
+OMITTED_REASON = ("the malformed request's bytes were left out by --redact (they are not "
+                  "JSON, so the values to redact could not be found in them)")
+
+
+def _redact_fault(record: dict[str, Any], rules: Sequence[Rule]) -> Redacted:
+    """A fault record: its message scrubbed, its raw bytes redacted like a request or left out.
+
+    The raw bytes are a request that could not be parsed: header rules apply to its head, body
+    rules to its body when that is JSON; a body that is not JSON is left out under body rules
+    (with its length), since the values cannot be found in it."""
+    out = dict(record)
+    found: list[str] = []
+    matched: list[str] = []
+    data = record.get("data")
+    if isinstance(data, dict) and data.get("encoding") not in {None, "empty", "omitted"}:
+        try:
+            raw = decode_body(data)
+        except RecordingError:
+            raw = b""
+        head, sep, body = raw.partition(b"\r\n\r\n")
+        new_head = _scrub_text(head.decode("utf-8", "surrogateescape"), rules, found,
+                               matched).encode("utf-8", "surrogateescape")
+        new_body = _redact_raw_json(body, rules, found, matched)
+        if new_body is None:
+            out["data"] = {"encoding": "omitted", "reason": OMITTED_REASON, "length": len(raw)}
+            matched += [r.text for r in rules if r.path and r.text not in matched]
+        elif matched:
+            out["data"] = encode_body(new_head + sep + new_body)
+    if isinstance(record.get("message"), str):
+        out["message"] = _scrub_text(record["message"], rules, found, matched)
+    if not matched:
+        return Redacted(record=record)
+    out["redacted"] = sorted(set(record.get("redacted", [])) | set(matched))
+    return Redacted(record=out, values=tuple(found), matched=tuple(matched))
+
+
+def _redact_raw_json(body: bytes, rules: Sequence[Rule], found: list[str],
+                     matched: list[str]) -> bytes | None:
+    """A raw request body with the body rules applied; None when they cannot be (not JSON)."""
+    path_rules = [r for r in rules if r.path and "request" in r.sides]
+    if not body.strip() or not path_rules:
+        return body
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    hits = [r.text for r in path_rules if _apply(value, r.patterns, found)]
+    if not hits:
+        return body
+    matched += [h for h in hits if h not in matched]
+    return (go_json(value) + "\n").encode("utf-8")
 
 
 def redact_exchange_record(record: dict[str, Any], rules: Sequence[Rule]) -> dict[str, Any]:

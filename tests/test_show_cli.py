@@ -76,11 +76,11 @@ def test_show_refuses_bad_options(args: list[str], code: int, message: str) -> N
 
 def test_show_missing_and_broken_recordings(tmp_path: Path) -> None:
     code, _, err = run("show", str(tmp_path / "nope.jsonl"))
-    assert code == 1 and "no such recording" in err
+    assert code == 2 and "nope.jsonl: no such file" in err
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"hello": 1}\n')
     code, _, err = run("show", str(broken))
-    assert code == 1 and "not an ipamx-spy recording" in err
+    assert code == 2 and "not an ipamx-spy recording" in err
 
 
 # -- export ---------------------------------------------------------------------------------
@@ -111,7 +111,7 @@ def test_export_refuses_unknown_format_and_unwritable_file(tmp_path: Path) -> No
     assert code == 2 and "markdown" in err
     code, _, err = run("export", str(SYNTHETIC), "-f", "json", "-o",
                        str(tmp_path / "missing-dir" / "x.json"), "--no-validate")
-    assert code == 1 and "cannot write" in err
+    assert code == 2 and "cannot write" in err
 
 
 # -- note -----------------------------------------------------------------------------------

@@ -11,11 +11,29 @@ from typing import Any
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
+LINE_LIMIT = 1 << 16  # asyncio's default stream limit, which the control server uses
+
+
+class _TooLong(Exception):
+    """A control line over the stream's limit; the client was told and is disconnected."""
+
+
+async def _read_line(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+    try:
+        return await reader.readline()
+    except ValueError:  # asyncio.LimitOverrunError is turned into ValueError by readline
+        error = {"ok": False, "error": "a control request is one line of at most "
+                                       f"{LINE_LIMIT // 1024} KiB; this one is longer"}
+        writer.write((json.dumps(error) + "\n").encode())
+        await writer.drain()
+        raise _TooLong from None
+
+
 async def serve_control(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                         handler: Handler) -> None:
     """Answer control requests until the client closes. Bad input gets an error object."""
     try:
-        while line := await reader.readline():
+        while line := await _read_line(reader, writer):
             try:
                 request = json.loads(line)
                 if not isinstance(request, dict):
@@ -25,7 +43,7 @@ async def serve_control(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
                 answer = {"ok": False, "error": str(exc)}
             writer.write((json.dumps(answer) + "\n").encode())
             await writer.drain()
-    except ConnectionError:
+    except (ConnectionError, _TooLong):
         pass
     finally:
         writer.close()

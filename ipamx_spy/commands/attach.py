@@ -112,6 +112,7 @@ def register(app: typer.Typer) -> None:
                  "exchange is done, so that dockerd reconnects through the spy."),
         record: Path | None = so.RECORD,
         no_record: bool = so.NO_RECORD,
+        group: str | None = so.GROUP,
         compact: bool = so.COMPACT,
         json_out: bool = so.JSON_OUT,
         quiet: bool = so.QUIET,
@@ -137,7 +138,8 @@ def register(app: typer.Typer) -> None:
         opts = so.LiveOptions(
             record=record, no_record=no_record, compact=compact, json_out=json_out, quiet=quiet,
             headers=headers, bodies=bodies, on_record_error=on_record_error,
-            redact=tuple(redact), validate=validate, slow_ms=slow_ms)
+            redact=tuple(redact), validate=validate, slow_ms=slow_ms, group=group)
+        so.check_options(opts, upstream_timeout)
         session, sink, writer = so.live_session(name, _header(plan), opts)
         journal = _write_journal(path, plan, control or control_path(name))
         options = ServerOptions(

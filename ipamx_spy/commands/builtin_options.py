@@ -9,7 +9,7 @@ import typer
 
 from ..app import BuiltinPlugin
 from ..builtin import BuiltinConfig, make_plugin
-from ..console import err
+from .errors import fail, plugin_start_problem
 
 STATE_DIR = Path("/var/lib/ipamx-spy")
 
@@ -65,5 +65,4 @@ def build(*, name: str, state: str, compat: str, local_space: str, global_space:
     try:
         return make_plugin(config, on_shutdown=on_shutdown)
     except (ValueError, OSError, RuntimeError) as exc:
-        err.print(f"[red]ipamx-spy: cannot start the built-in plugin: {exc}[/]")
-        raise typer.Exit(2) from exc
+        fail(plugin_start_problem(name, exc))

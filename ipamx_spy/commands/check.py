@@ -5,6 +5,7 @@ Exit codes: 0 no error-severity finding, 1 at least one error, 2 a file could no
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated
@@ -12,10 +13,12 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from ipamx_spy.console import err, out
+from ipamx_spy.console import out
 from ipamx_spy.render import SEVERITY_STYLE
-from ipamx_spy.validate import RULES, FileReport, check_file, expand
+from ipamx_spy.validate import RULES, FileReport, check_file
 from ipamx_spy.validate.validator import SEVERITY_ORDER
+
+from .errors import complain, fail, recording_paths, warn
 
 
 def _report_json(reports: list[FileReport]) -> str:
@@ -23,6 +26,7 @@ def _report_json(reports: list[FileReport]) -> str:
         "path": str(r.path),
         "exchanges": r.exchanges,
         "error": r.error,
+        "warnings": list(r.warnings),
         "findings": [{**f.to_json(), "endpoint": r.endpoints.get(f.seq, "")}
                      for f in r.findings],
     } for r in reports]
@@ -32,8 +36,10 @@ def _report_json(reports: list[FileReport]) -> str:
 
 def _print_report(report: FileReport) -> None:
     if report.error is not None:
-        err.print(Text(f"{report.path}: {report.error}", style="bold red"))
+        complain(report.error)
         return
+    for warning in report.warnings:
+        warn(warning)
     counts = ", ".join(f"{report.count(s)} {s}" for s in SEVERITY_ORDER if report.count(s))
     out.print(Text(f"{report.path}: {report.exchanges} exchanges, {counts or 'no findings'}",
                    style="bold"))
@@ -76,21 +82,18 @@ def register(app: typer.Typer) -> None:
             _print_codes()
             return
         if not recordings:
-            err.print("ipamx-spy check: give at least one recording or directory")
-            raise typer.Exit(2)
+            fail("check: give at least one recording or directory")
         if min_severity not in SEVERITY_ORDER:
-            err.print(f"ipamx-spy check: --min-severity must be one of {', '.join(SEVERITY_ORDER)}")
-            raise typer.Exit(2)
+            fail(f"check: --min-severity must be one of {', '.join(SEVERITY_ORDER)}")
         limit = SEVERITY_ORDER[min_severity]
         opts: dict[str, object] = {"slow_ms": slow_ms}
         if docker_version:
             opts["docker_version"] = docker_version
         reports = []
-        for path in expand(recordings):
+        for path in recording_paths(recordings):
             report = check_file(path, **opts)
             kept = tuple(f for f in report.findings if SEVERITY_ORDER[f.severity] <= limit)
-            reports.append(FileReport(path=report.path, findings=kept, error=report.error,
-                                      exchanges=report.exchanges, endpoints=report.endpoints))
+            reports.append(dataclasses.replace(report, findings=kept))
         if as_json:
             typer.echo(_report_json(reports))
         else:

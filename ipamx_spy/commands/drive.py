@@ -30,8 +30,11 @@ from ipamx_spy.emulator.driver import (
 )
 from ipamx_spy.emulator.ids import RandomIds
 from ipamx_spy.emulator.versions import VERSIONS, DockerVersion, UnknownVersion, lookup
-from ipamx_spy.recording import Exchange, RecordingError, RecordingWriter, load
+from ipamx_spy.recording import Exchange
+from ipamx_spy.recording_reader import problem_text
 from ipamx_spy.validate import Validator
+
+from .errors import open_recording, open_writer
 
 
 def _fail(message: str) -> typer.Exit:
@@ -73,10 +76,7 @@ def _print_result(result: StepResult) -> None:
 
 
 def _compare(steps: list[scenario.Step], path: Path, version: DockerVersion) -> None:
-    try:
-        rec = load(path)
-    except (OSError, RecordingError) as exc:
-        raise _fail(str(exc)) from exc
+    rec = open_recording(path)
     result = compare(steps, rec, version=version)
     if result.equal:
         out.print(Text(f"all {result.emulated} requests equal the recording byte for byte",
@@ -94,7 +94,7 @@ def register(app: typer.Typer) -> None:
         target: Annotated[str, typer.Option(
             "--target", "-t", help="Plugin address: socket path, unix://, tcp://, a plugin "
             "name, or 'builtin' (ipamx-spy's allocator and network driver, in-process, with "
-            "pretend links).")] = "",
+            "pretend links) [default: builtin, as replay].")] = "builtin",
         docker_version: Annotated[str, typer.Option(
             "--docker-version", help=f"dockerd to imitate: {', '.join(VERSIONS)}.")] = "20.10",
         record: Annotated[Path | None, typer.Option(
@@ -120,13 +120,13 @@ def register(app: typer.Typer) -> None:
         try:
             version = lookup(docker_version)
             steps = scenario.load(scenario_file)
-        except (UnknownVersion, scenario.ScenarioError, OSError) as exc:
+        except (UnknownVersion, scenario.ScenarioError) as exc:
             raise _fail(str(exc)) from exc
+        except OSError as exc:
+            raise _fail(problem_text(scenario_file, exc, "scenario")) from exc
         if against is not None:
             _compare(steps, against, version)
             return
-        if not target:
-            raise _fail("give --target (or --compare RECORDING)")
         plugin = _target(target, version)
         rng = random.Random(seed)
         daemon = Daemon(version, ids=RandomIds(exec_root=exec_root, rng=rng), rng=rng,
@@ -137,7 +137,7 @@ def register(app: typer.Typer) -> None:
         if record is not None:
             header = recording_header(scenario=str(scenario_file), version=version,
                                       target=plugin.address)
-            writer = RecordingWriter(record, header)
+            writer = open_writer(record, header)
         errors = 0
 
         def shown(exchange: Exchange) -> None:

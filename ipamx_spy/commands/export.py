@@ -34,7 +34,7 @@ def _check_format(name: str) -> str:
 
 
 def write_output(text: str, output: str) -> None:
-    """Write to a file, or to stdout for ``-``; an unwritable file ends with exit code 1."""
+    """Write to a file, or to stdout for ``-``; an unwritable file ends with exit code 2."""
     if output == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -43,7 +43,7 @@ def write_output(text: str, output: str) -> None:
         Path(output).write_text(text, encoding="utf-8")
     except OSError as exc:
         complain(f"cannot write {output}: {exc.strerror or exc}")
-        raise typer.Exit(1) from None
+        raise typer.Exit(2) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -17,7 +17,9 @@ from ipamx_spy.console import err, out
 from ipamx_spy.live import DetachedView, LiveView
 from ipamx_spy.mock import Miss, MockPlugin
 from ipamx_spy.proxy import Session
-from ipamx_spy.recording import RecordingError, RecordingWriter, load, make_header
+from ipamx_spy.recording import RecordingWriter, make_header
+
+from .errors import open_recording, open_writer
 
 
 def _recording_path(name: str) -> Path:
@@ -65,19 +67,16 @@ def register(app: typer.Typer) -> None:
         Exit code 0 when every request found its recorded answer, 1 when some did not,
         2 when the recording or the socket cannot be used.
         """
-        try:
-            exchanges = load(recording).exchanges
-        except (OSError, RecordingError) as exc:
-            err.print(f"[red]ipamx-spy mock: {getattr(exc, 'strerror', None) or exc}[/]")
-            raise typer.Exit(2) from exc
+        exchanges = open_recording(recording).exchanges
         listen_path = listen or address.SOCKET_DIR / f"{name}.sock"
         mode = "json" if json_out else "compact" if compact else "quiet" if quiet else "full"
         live = LiveView(console=out, diagnostics=err, mode=mode,
                         view=render.View(headers=headers, bodies=bodies))
         writer = None
         if not no_record:
-            writer = RecordingWriter(record or _recording_path(name), make_header(
-                name=name, listen=str(listen_path), upstream=f"mock:{recording}"))
+            writer = open_writer(record or _recording_path(name), make_header(
+                name=name, listen=str(listen_path), upstream=f"mock:{recording}"),
+                make_parent=record is None)
         sink: LiveView | DetachedView = live if mode in {"json", "quiet"} else DetachedView(live)
         plugin = MockPlugin(exchanges=exchanges, on_miss=_announce)
         session = Session(writer=writer, sinks=[sink])

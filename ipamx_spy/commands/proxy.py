@@ -40,6 +40,7 @@ def register(app: typer.Typer) -> None:
                                              help="Mode of the listening socket."),
         record: Path | None = so.RECORD,
         no_record: bool = so.NO_RECORD,
+        group: str | None = so.GROUP,
         compact: bool = so.COMPACT,
         json_out: bool = so.JSON_OUT,
         quiet: bool = so.QUIET,
@@ -69,7 +70,8 @@ def register(app: typer.Typer) -> None:
         opts = so.LiveOptions(
             record=record, no_record=no_record, compact=compact, json_out=json_out, quiet=quiet,
             headers=headers, bodies=bodies, on_record_error=on_record_error,
-            redact=tuple(redact), validate=validate, slow_ms=slow_ms)
+            redact=tuple(redact), validate=validate, slow_ms=slow_ms, group=group)
+        so.check_options(opts, upstream_timeout)
         header = make_header(name=name, listen=str(listen_path),
                              upstream=str(target) if target else "builtin")
         plugin = None

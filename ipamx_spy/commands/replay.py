@@ -17,13 +17,19 @@ from ipamx_spy.replay.engine import ReplayResult, replay_files
 from ipamx_spy.replay.target import DEFAULT_TIMEOUT, ReplayUnusable, parse_target
 
 from . import builtin_options as bo
+from .errors import complain, recording_paths, warn
+
+
+def report_damage_text(warnings: tuple[str, ...]) -> None:
+    for warning in warnings:
+        warn(warning)
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def replay(
         recordings: Annotated[list[Path], typer.Argument(
-            help="Recording files (JSON Lines).")],
+            help="Recording files (JSON Lines) or directories of them.")],
         target: Annotated[str | None, typer.Option(
             "--target", "-t",
             help="Plugin under test: socket path, unix://PATH, tcp://HOST:PORT, a plugin name, "
@@ -60,12 +66,13 @@ def register(app: typer.Typer) -> None:
         results: list[ReplayResult] = []
         try:
             spec = parse_target(target, config=config, timeout=timeout)
-            for result in replay_files(recordings, spec, rules):
+            for result in replay_files(recording_paths(recordings), spec, rules):
                 results.append(result)
+                report_damage_text(result.warnings)
                 if not quiet and result.unusable is None:
                     console.print(report.exchange_table(result))
         except ReplayUnusable as exc:
-            err.print(f"[bold red]ipamx-spy replay: {exc}[/]")
+            complain(f"replay: {exc}")
             _finish(results, console, junit_file, json_out, code=2)
         _finish(results, console, junit_file, json_out, code=report.exit_code(results))
 
@@ -80,8 +87,7 @@ def _finish(results: list[ReplayResult], console: Console, junit_file: Path | No
         try:
             junit.write(junit_file, results)
         except OSError as exc:
-            err.print(f"[bold red]ipamx-spy replay: cannot write {junit_file}: "
-                      f"{exc.strerror or exc}[/]")
+            complain(f"replay: cannot write {junit_file}: {exc.strerror or exc}")
             code = 2
     if json_out:
         out.file.write(json.dumps(report.to_json(results, code), ensure_ascii=False) + "\n")

@@ -22,12 +22,16 @@ from ..live import Checker, DetachedView, LiveView
 from ..proxy import Redactor, Session
 from ..recording import RecordingWriter
 from ..tap import DEFAULT_MAX_BODY
+from .errors import fail, open_writer
 
 CONTROL_DIR = Path("/run/ipamx-spy")
 
 RECORD = typer.Option(
     None, "--record", help="Recording file [default: recordings/ipamx-NAME-TIMESTAMP.jsonl].")
 NO_RECORD = typer.Option(False, "--no-record", help="Do not record.")
+GROUP = typer.Option(
+    None, "--group", metavar="NAME",
+    help="Group that may read a new recording (mode 0640) [default: only you, mode 0600].")
 COMPACT = typer.Option(False, "--compact", help="One line per exchange.")
 JSON_OUT = typer.Option(False, "--json", help="Write records to stdout as JSON.")
 QUIET = typer.Option(False, "--quiet", "-q", help="No live view.")
@@ -74,11 +78,24 @@ class LiveOptions:
     redact: tuple[str, ...] = ()
     validate: bool = True
     slow_ms: float = 1000.0
+    group: str | None = None
 
     @property
     def mode(self) -> str:
         return ("json" if self.json_out else "compact" if self.compact
                 else "quiet" if self.quiet else "full")
+
+
+def check_options(opts: LiveOptions, upstream_timeout: float | None = None) -> None:
+    """Refuse contradictory or impossible options (exit 2) before anything starts."""
+    if opts.compact and opts.json_out:
+        fail("--compact and --json cannot be combined (--json writes records, not a view)")
+    if opts.on_record_error not in {"continue", "refuse"}:
+        fail(f"--on-record-error {opts.on_record_error!r}: choose continue or refuse")
+    if upstream_timeout is not None and not upstream_timeout > 0:
+        fail(f"--upstream-timeout {upstream_timeout:g}: give a positive number of seconds")
+    if opts.slow_ms < 0:
+        fail(f"--slow-ms {opts.slow_ms:g}: give zero or more milliseconds")
 
 
 def redactor(rules: tuple[str, ...]) -> Redactor | None:
@@ -115,7 +132,8 @@ def live_session(name: str, header: dict[str, Any],
                     checker=checker(opts.slow_ms, opts.validate))
     writer = None
     if not opts.no_record:
-        writer = RecordingWriter(opts.record or default_recording(name), header)
+        writer = open_writer(opts.record or default_recording(name), header, group=opts.group,
+                             make_parent=opts.record is None)
     sink: Sink = live if opts.mode in {"json", "quiet"} else DetachedView(live)
     session = Session(writer=writer, sinks=[sink], on_record_error=opts.on_record_error,
                       redact=redact)

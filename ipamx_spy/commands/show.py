@@ -5,14 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.text import Text
 
 from ipamx_spy import render
-from ipamx_spy.console import err, out
+from ipamx_spy.console import out
 from ipamx_spy.export import Options, Selection, SelectionError, Trace, build_trace, parse_range
 from ipamx_spy.export.terminal import print_trace
-from ipamx_spy.recording import Recording, RecordingError, load
+from ipamx_spy.recording import Recording
 from ipamx_spy.redact import RedactionRuleError, parse_rules
+
+from .errors import complain, fail, open_recording
+
+__all__ = ["complain", "make_trace", "open_recording", "register"]
 
 RECORDING = typer.Argument(..., help="Recording file (JSON Lines) written by ipamx-spy proxy.")
 ENDPOINT_HELP = "Only endpoints whose name contains this text, e.g. RequestPool (repeatable)."
@@ -23,23 +26,6 @@ REDACT_HELP = ("Replace values before showing: a body path (Options.*macaddress,
 VALIDATE_HELP = "Show the validator's findings (when ipamx_spy.validate is installed)."
 ENDPOINT_OPTION = typer.Option([], "--endpoint", "-e", help=ENDPOINT_HELP)
 REDACT_OPTION = typer.Option([], "--redact", help=REDACT_HELP)
-
-
-def complain(message: str, style: str = "red") -> None:
-    """One diagnostic line on stderr, never wrapped and never read as rich markup."""
-    err.print(Text(f"ipamx-spy: {message}", style=style), soft_wrap=True)
-
-
-def open_recording(path: Path) -> Recording:
-    """Load a recording; unreadable files end the command with exit code 1."""
-    try:
-        return load(path)
-    except FileNotFoundError:
-        complain(f"{path}: no such recording")
-        raise typer.Exit(1) from None
-    except (RecordingError, OSError) as exc:
-        complain(str(exc))
-        raise typer.Exit(1) from None
 
 
 def make_trace(
@@ -60,11 +46,24 @@ def make_trace(
     except (SelectionError, RedactionRuleError) as exc:
         complain(str(exc))
         raise typer.Exit(2) from None
+    _check_range(recording, selection)
     trace = build_trace(recording, selection=selection, rules=rules, options=options,
                         validate=validate)
     if selection.active and not trace.exchanges:
         complain("no exchange matches the filters", style="yellow")
     return trace
+
+
+def _check_range(recording: Recording, selection: Selection) -> None:
+    """A --range that names no exchange of the recording is a mistake (exit 2)."""
+    if not selection.ranges:
+        return
+    seqs = [e.seq for e in recording.exchanges]
+    if not any(low <= s and (high is None or s <= high)
+               for s in seqs for low, high in selection.ranges):
+        known = f"numbered {min(seqs)} to {max(seqs)}" if seqs else "none"
+        fail(f"--range selects no exchange of {recording.path or 'the recording'} "
+             f"(its exchanges: {known})")
 
 
 def register(app: typer.Typer) -> None:

@@ -33,6 +33,10 @@ class StateError(RuntimeError):
     """A state file cannot be loaded or written; the message names the file and the fix."""
 
 
+class StateInUse(StateError):
+    """Another process holds the state's lock (another ipamx-spy serves the same plugin)."""
+
+
 # (text, kind) per message key and generation. "27" is v27 and later (lower case),
 # "20.10" is v23 and earlier (capitalised; PROTOCOL.md 6.9).
 _COMMON: dict[str, tuple[str, str]] = {

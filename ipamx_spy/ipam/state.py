@@ -9,10 +9,16 @@ after ``save`` returns. When the journal has grown as large as the snapshot (and
 ``compact_bytes``), and every time the file is opened, the journal is folded into a new snapshot
 and emptied.
 
-Crash safety: a torn last journal line is an answer that never left, and is dropped; journal
-lines whose sequence number the snapshot already covers (a crash between the snapshot rename
-and the journal truncation) are skipped; leftover temporary files are removed. An exclusive
-``flock`` on the journal keeps a second process off the same files.
+Crash safety: a torn last journal line (no newline: the write did not finish, so ``save`` never
+returned and no answer left) is dropped. A damaged line that *ends* in a newline was written
+whole and may have been acknowledged: the load refuses with StateError rather than guess, since
+dropping it could hand an acknowledged address out again (docs/allocator.md). Journal lines
+whose sequence number the snapshot already covers (a crash between the snapshot rename and the
+journal truncation) are skipped; leftover temporary files are removed. An exclusive ``flock``
+on the journal keeps a second process off the same files (StateInUse).
+
+Files: the snapshot and journal are created 0600 (0640 with ``group``), never through a
+symbolic link; the directory is created only when it is the default ``/var/lib/ipamx-spy``.
 """
 
 from __future__ import annotations
@@ -26,10 +32,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..atomic import fsync_directory, write_all, write_atomically
+from ..atomic import fsync_directory, open_private, read_private, write_all, write_atomically
 from .allocator import Allocator
 from .config import IpamConfig
-from .errors import StateError
+from .errors import StateError, StateInUse
 from .model import Change
 
 JSON = Any
@@ -49,8 +55,9 @@ class StateStore:
     """The snapshot and journal of one allocator. Use ``open_state`` to get one."""
 
     def __init__(self, path: Path, journal_fd: int, *, seq: int, snapshot_bytes: int,
-                 compact_bytes: int = COMPACT_BYTES) -> None:
+                 compact_bytes: int = COMPACT_BYTES, group: str | None = None) -> None:
         self.path = path
+        self.group = group
         self.journal_path = journal_path(path)
         self._fd = journal_fd
         self.seq = seq
@@ -100,7 +107,8 @@ class StateStore:
     def compact(self, allocator: Allocator) -> None:
         """Write a new snapshot atomically, then empty the journal. Raises OSError."""
         data = encode_snapshot(allocator, self.seq)
-        write_atomically(self.path, data)
+        write_atomically(self.path, data, 0o600 if self.group is None else 0o640,
+                         make_parent=False, group=self.group)
         self.snapshot_bytes = len(data)
         os.ftruncate(self._fd, 0)
         os.fsync(self._fd)
@@ -127,22 +135,23 @@ def journal_path(path: Path) -> Path:
 
 def open_state(path: str | os.PathLike[str], config: IpamConfig, *,
                clock: Callable[[], float] = time.time,
-               compact_bytes: int = COMPACT_BYTES) -> tuple[Allocator, StateStore]:
+               compact_bytes: int = COMPACT_BYTES,
+               group: str | None = None) -> tuple[Allocator, StateStore]:
     """Load (or start) the state in ``path``, locked for this process, compacted.
 
-    Raises StateError naming the file when it is locked by another process, damaged, or was
-    written with another compat mode or other address-space names; OSError when the directory
-    cannot be created or written.
+    Raises StateInUse when another process holds it, StateError naming the file when it is
+    damaged or was written with another compat mode or other address-space names; UnsafePath
+    (an OSError) for a symbolic link, MissingDirectory when a directory other than the default
+    one does not exist, PermissionError and other OSErrors when it cannot be written.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd = _open_locked_journal(target)
+    fd = _open_locked_journal(target, group)
     try:
         _remove_stale_temporaries(target)
         allocator, seq, size = _load_snapshot(target, config, clock)
         replayed = _replay_journal(target, fd, allocator, seq)
         store = StateStore(target, fd, seq=max(seq, replayed), snapshot_bytes=size,
-                           compact_bytes=compact_bytes)
+                           compact_bytes=compact_bytes, group=group)
         if store.journal_bytes or size == 0:
             store.compact(allocator)
     except BaseException:
@@ -151,17 +160,17 @@ def open_state(path: str | os.PathLike[str], config: IpamConfig, *,
     return allocator, store
 
 
-def _open_locked_journal(target: Path) -> int:
+def _open_locked_journal(target: Path, group: str | None) -> int:
     journal = journal_path(target)
-    existed = journal.exists()
-    fd = os.open(journal, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+    fd, created = open_private(journal, os.O_RDWR | os.O_APPEND, group=group,
+                               make_parent=target.parent == DEFAULT_STATE_DIR)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise StateError(f"state file {target} is in use by another process "
-                         f"(lock held on {journal}); stop it or choose another --state") from None
-    if not existed:
+        raise StateInUse(f"state file {target} is in use by another process "
+                         "(stop it or choose another --state)") from None
+    if created:
         fsync_directory(target.parent)
     return fd
 
@@ -175,7 +184,7 @@ def _remove_stale_temporaries(target: Path) -> None:
 def _load_snapshot(target: Path, config: IpamConfig,
                    clock: Callable[[], float]) -> tuple[Allocator, int, int]:
     try:
-        raw = target.read_bytes()
+        raw = read_private(target)
     except FileNotFoundError:
         return Allocator(config, clock=clock), 0, 0
     try:
@@ -204,9 +213,12 @@ def _replay_journal(target: Path, fd: int, allocator: Allocator, seq: int) -> in
         try:
             entries.append(json.loads(line))
         except ValueError as exc:
-            if any(lines[number:]):
-                raise StateError(f"journal {journal_path(target)} line {number} is damaged "
-                                 f"and not the last one ({exc})") from exc
+            if number < len(lines):  # ends in a newline: written whole, maybe acknowledged
+                raise StateError(
+                    f"journal {journal_path(target)} line {number} is damaged although it "
+                    f"was written whole ({exc}); it may hold an allocation dockerd was told "
+                    "about, so ipamx-spy will not guess: repair or remove that line by hand "
+                    "(docs/allocator.md, 'A damaged journal')") from exc
     for entry in entries:
         seq = _apply_entry(target, allocator, entry, seq)
     return seq

@@ -21,6 +21,7 @@ from typing import Any
 
 from ipamx_spy import catalogue
 from ipamx_spy.recording import Exchange, Recording, RecordingError, load
+from ipamx_spy.recording_reader import problem_text
 
 from .bindings import Bindings, request_bytes, rewrite_body
 from .compare import Live, Problem, Rules, compare, outcome, wrong_paths
@@ -66,6 +67,7 @@ class ReplayResult:
     verdicts: tuple[Verdict, ...] = ()
     bindings: dict[str, str] = field(default_factory=dict)
     unusable: str | None = None
+    warnings: tuple[str, ...] = ()
 
     def count(self, what: str) -> int:
         return sum(1 for v in self.verdicts if v.outcome == what)
@@ -84,9 +86,9 @@ def load_recording(path: Path | str) -> Recording:
     try:
         recording = load(path)
     except (OSError, RecordingError) as exc:
-        raise ReplayUnusable(f"recording {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+        raise ReplayUnusable(problem_text(path, exc)) from exc
     if not recording.exchanges:
-        raise ReplayUnusable(f"recording {path}: no exchanges to replay")
+        raise ReplayUnusable(f"{path}: no exchanges to replay")
     return recording
 
 
@@ -194,7 +196,8 @@ def replay_recording(recording: Recording, spec: TargetSpec, rules: Rules,
         target.close()
     return ReplayResult(source=source or str(recording.path or "<recording>"),
                         target=target.label, rules=rules, verdicts=verdicts,
-                        bindings=replayer.bindings.mapping())
+                        bindings=replayer.bindings.mapping(),
+                        warnings=tuple(str(d) for d in recording.damage))
 
 
 def replay_files(paths: Iterable[Path | str], spec: TargetSpec,

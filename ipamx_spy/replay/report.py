@@ -58,9 +58,9 @@ def exchange_table(result: ReplayResult) -> Table:
 
 def summary(result: ReplayResult) -> Text:
     """``talk.jsonl: 11 passed, 1 failed, 1 skipped`` (or why it could not run)."""
+    if result.unusable is not None:  # it names the file
+        return Text(f"cannot be replayed: {result.unusable}", style="bold red")
     text = Text(f"{result.source}: ", style="bold")
-    if result.unusable is not None:
-        return text.append(f"cannot be replayed: {result.unusable}", style="bold red")
     failed = result.count(FAIL)
     text.append(f"{result.count(PASS)} passed", style="green")
     text.append(", ")

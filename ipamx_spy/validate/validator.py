@@ -15,6 +15,7 @@ from typing import Any
 
 from ipamx_spy.findings import Finding
 from ipamx_spy.recording import Exchange, Recording, RecordingError, load
+from ipamx_spy.recording_reader import problem_text
 
 from . import fields, framing
 from .context import Context
@@ -97,6 +98,7 @@ class FileReport:
     exchanges: int = 0
     endpoints: dict[int, str] = field(default_factory=dict)
     error: str | None = None
+    warnings: tuple[str, ...] = ()
 
     def count(self, severity: str) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
@@ -115,7 +117,8 @@ def check_file(path: Path, **opts: Any) -> FileReport:
     try:
         rec = load(path)
     except (OSError, RecordingError) as exc:
-        return FileReport(path=path, error=str(exc))
+        return FileReport(path=path, error=problem_text(path, exc))
     found = check_recording(rec, **opts)
     return FileReport(path=path, findings=tuple(found), exchanges=len(rec.exchanges),
-                      endpoints={e.seq: e.endpoint for e in rec.exchanges})
+                      endpoints={e.seq: e.endpoint for e in rec.exchanges},
+                      warnings=tuple(str(d) for d in rec.damage))

@@ -198,3 +198,50 @@ def test_in_memory_allocator_snapshot_round_trip() -> None:
     copy = Allocator.from_snapshot(allocator.snapshot(), IpamConfig(compat="20.10"))
     assert copy.snapshot() == allocator.snapshot()
     assert copy.leases() == allocator.leases()
+
+
+def test_a_damaged_last_line_that_ends_in_a_newline_is_refused(tmp_path: Path) -> None:
+    """Written whole, so maybe acknowledged: never dropped silently (issue 11 item 10)."""
+    path = tmp_path / "s.json"
+    allocator, store = open_state(path, IpamConfig(), compact_bytes=1 << 30)
+    routes = IpamService(allocator, store=store).routes()
+    pool = routes[POOL]({"AddressSpace": "LocalDefault"})["PoolID"]
+    routes[ADDR]({"PoolID": pool})
+    routes[ADDR]({"PoolID": pool})
+    store.close()
+    data = journal_path(path).read_bytes()
+    last = data.rstrip(b"\n").rsplit(b"\n", 1)[1]
+    journal_path(path).write_bytes(data.replace(last, last[:-3] + b"?!}"))
+    with pytest.raises(StateError, match="damaged although it was written whole"):
+        open_state(path, IpamConfig())
+    journal_path(path).write_bytes(data)  # repaired by hand: it loads again
+    open_state(path, IpamConfig())[1].close()
+
+
+def test_state_files_are_private_and_links_are_refused(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from ipamx_spy.atomic import MissingDirectory, UnsafePath
+
+    path = tmp_path / "s.json"
+    allocator, store = open_state(path, IpamConfig())
+    exercise(IpamService(allocator, store=store))
+    store.compact(allocator)
+    store.close()
+    for file in (path, journal_path(path)):
+        assert stat.S_IMODE(os.stat(file).st_mode) == 0o600
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    linked = tmp_path / "l.json"
+    journal_path(linked).symlink_to(victim)
+    with pytest.raises(UnsafePath, match="symbolic link"):
+        open_state(linked, IpamConfig())
+    snapshot_link = tmp_path / "m.json"
+    snapshot_link.symlink_to(path)
+    with pytest.raises(UnsafePath, match="symbolic link"):
+        open_state(snapshot_link, IpamConfig())
+    assert victim.read_text() == "keep"
+    with pytest.raises(MissingDirectory):
+        open_state(tmp_path / "no" / "s.json", IpamConfig())
+    assert not (tmp_path / "no").exists()

@@ -1,0 +1,105 @@
+"""The one error path of every command: how problems are said and which exit code follows.
+
+Exit codes: 0 all well; 1 findings, failures, differences (the input was fine, the answer is
+"no"); 2 unusable input, options or environment. Every diagnostic is one line on stderr,
+``ipamx-spy: ...``, never wrapped and never read as rich markup, naming a file once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+from rich.text import Text
+
+from ipamx_spy.atomic import MissingDirectory, UnsafePath
+from ipamx_spy.console import err
+from ipamx_spy.ipam.errors import StateInUse
+from ipamx_spy.recording import Damage, Recording, RecordingError, RecordingWriter, load
+from ipamx_spy.recording_reader import problem_text
+
+OK = 0
+FINDINGS = 1
+UNUSABLE = 2
+
+
+def complain(message: str, style: str = "red") -> None:
+    """One diagnostic line on stderr, never wrapped and never read as rich markup."""
+    err.print(Text(f"ipamx-spy: {message}", style=style), soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    complain(f"warning: {message}", style="yellow")
+
+
+def fail(message: str, code: int = UNUSABLE) -> NoReturn:
+    """Say what is wrong and end the command (exit 2 unless told otherwise)."""
+    complain(message)
+    raise typer.Exit(code)
+
+
+def report_damage(damage: tuple[Damage, ...] | list[Damage]) -> None:
+    """A warning per line a reader skipped (a torn or damaged line), naming the line."""
+    for item in damage:
+        warn(str(item))
+
+
+def open_recording(path: Path) -> Recording:
+    """Load a recording, warning about every skipped line; unusable files exit 2."""
+    try:
+        recording = load(path)
+    except (RecordingError, OSError) as exc:
+        fail(problem_text(path, exc))
+    report_damage(recording.damage)
+    return recording
+
+
+def recording_paths(paths: list[Path]) -> list[Path]:
+    """Files as given; a directory stands for its ``*.jsonl`` files (sorted). A directory
+    without any ends the command with exit 2; a missing file is left for the reader to name."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.glob("*.jsonl") if p.is_file())
+            if not found:
+                fail(f"{path}: a directory without recordings (*.jsonl)")
+            out += found
+        else:
+            out.append(path)
+    return out
+
+
+def open_writer(path: Path, header: dict[str, Any], *, group: str | None = None,
+                make_parent: bool = False) -> RecordingWriter:
+    """The recording writer for ``--record``; a file that cannot be written exits 2."""
+    try:
+        return RecordingWriter(path, header, group=group, make_parent=make_parent)
+    except RecordingError as exc:
+        fail(str(exc))
+    except ValueError as exc:  # an unknown --group
+        fail(f"--group: {exc}")
+    except PermissionError:
+        fail(f"cannot write the recording {path}: permission denied (run as a user who may "
+             "write there, or give --record PATH)")
+    except OSError as exc:
+        fail(f"cannot write the recording {path}: {exc.strerror or exc}"
+             if not isinstance(exc, UnsafePath | MissingDirectory) else str(exc))
+
+
+def plugin_start_problem(name: str, exc: BaseException) -> str:
+    """Why the built-in plugin for ``name`` could not start, with what to do about it."""
+    if isinstance(exc, StateInUse):
+        return (f"another ipamx-spy serves {name} (its allocator state is locked); stop it, "
+                "or give another --name or --state")
+    if isinstance(exc, PermissionError):
+        where = f" {exc.filename}" if exc.filename else ""
+        return (f"cannot open the allocator state{where}: permission denied; run as root (the "
+                "default state lives in /var/lib/ipamx-spy), or give --state PATH you may "
+                "write, or --state none")
+    if isinstance(exc, UnsafePath | MissingDirectory):
+        return f"cannot open the allocator state: {exc}"
+    if isinstance(exc, OSError):
+        return f"cannot start the built-in plugin: {exc.strerror or exc}" + (
+            f" ({exc.filename})" if exc.filename else "")
+    return f"cannot start the built-in plugin: {exc}"

@@ -1,0 +1,273 @@
+"""Reading recordings record by record, in constant memory, recovering what is readable.
+
+Theory of operation
+-------------------
+``RecordingReader`` reads the header line (a file without one is refused with RecordingError),
+then yields one checked record at a time. A line that is not a JSON object, or a record that a
+reader could not use (a ``response`` stored as a string, an unknown body encoding, a note with a
+non-numeric ``seq``, a lone surrogate UTF-8 cannot encode), is skipped and described in
+``damage`` (a ``Damage`` names the line and the reason); every record around it is still read.
+A last line without its newline is a record whose writer was stopped mid-line (``torn_tail``).
+A JSON body nested deeper than ``recording.MAX_DEPTH`` is handed out as text. Older versions
+are upgraded record by record through ``UPGRADES``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from .recording import (
+    FORMAT,
+    MAX_DEPTH,
+    VERSION,
+    Damage,
+    Exchange,
+    Recording,
+    RecordingError,
+    check_body,
+    utf8_encodable,
+)
+
+Record = dict[str, Any]
+Upgrade = Callable[[Record], Record]
+
+
+def _v1_to_v2(record: Record) -> Record:
+    """Version 2 only added readings (``reason`` on bodies, ``omitted`` bodies,
+    ``unrecordable`` records): every version-1 record is a version-2 record."""
+    return record
+
+
+# version N -> function that turns a version-N record into a version-(N+1) record.
+UPGRADES: dict[int, Upgrade] = {1: _v1_to_v2}
+
+
+class RecordingReader:
+    """One recording, read record by record. Iterate for ``(record, exchange or None)``.
+
+    Raises RecordingError on construction when the file is not a usable recording (empty, no
+    header, a version this ipamx-spy cannot read); OSError when it cannot be opened.
+    """
+
+    def __init__(self, source: Path | str | IO[bytes], name: str | None = None) -> None:
+        if isinstance(source, str | Path):
+            self.path: Path | None = Path(source)
+            self._file: IO[bytes] = open(self.path, "rb")  # noqa: SIM115
+        else:
+            self.path = None
+            self._file = source
+        self.source = name or (str(self.path) if self.path else "<recording>")
+        self.damage: list[Damage] = []
+        self.torn_tail = False
+        self._line = 0
+        try:
+            self.header = self._read_header()
+        except BaseException:
+            self.close()
+            raise
+        self.version = int(self.header["version"])
+
+    def _read_header(self) -> Record:
+        first = self._file.readline()
+        self._line = 1
+        if not first.strip():
+            if not first:
+                raise RecordingError(f"{self.source}: the file is empty, not a recording")
+            raise RecordingError(f"{self.source}: not an ipamx-spy recording (the first line "
+                                 "is empty, not its header)")
+        try:
+            header = json.loads(first)
+        except (ValueError, RecursionError):
+            header = None
+        if not isinstance(header, dict) or header.get("type") != "header" \
+                or header.get("format") != FORMAT:
+            if not first.endswith(b"\n") and first.startswith(b'{"type":"header"'):
+                raise RecordingError(f"{self.source}: the header line is incomplete (the file "
+                                     "was cut short); not a usable recording")
+            raise RecordingError(f"{self.source}: not an ipamx-spy recording (the first line "
+                                 "is not its header)")
+        version = header.get("version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise RecordingError(f"{self.source}: bad recording format version {version!r} "
+                                 "in the header (expected a whole number from 1)")
+        if version > VERSION:
+            raise RecordingError(
+                f"{self.source}: recording format version {version} is newer than this "
+                f"ipamx-spy understands ({VERSION}); upgrade ipamx-spy")
+        return header
+
+    def __iter__(self) -> Iterator[tuple[Record, Exchange | None]]:
+        for line in self._file:
+            self._line += 1
+            if not line.strip():
+                continue
+            item = self._record(line)
+            if item is not None:
+                yield item
+
+    def records(self) -> Iterator[Record]:
+        for record, _ in self:
+            yield record
+
+    def exchanges(self) -> Iterator[Exchange]:
+        for _, exchange in self:
+            if exchange is not None:
+                yield exchange
+
+    def _record(self, line: bytes) -> tuple[Record, Exchange | None] | None:
+        try:
+            record = json.loads(line)
+        except RecursionError:
+            return self._skip(line, "a record nested too deep to read")
+        except ValueError as exc:
+            return self._skip(line, f"not a JSON record ({exc})")
+        if not isinstance(record, dict):
+            return self._skip(line, "not a record (a record is a JSON object)")
+        if (b"\\ud" in line or b"\\uD" in line) and not utf8_encodable(record):
+            return self._skip(line, "holds a lone surrogate escape that UTF-8 cannot encode")
+        record = _upgrade(record, self.version)
+        deep = line.count(b"[") + line.count(b"{") > MAX_DEPTH
+        try:
+            return checked(record, maybe_deep=deep)
+        except RecordingError as exc:
+            kind = record.get("type")
+            what = f"{kind} record" if isinstance(kind, str) else "record"
+            return self._skip(line, f"unusable {what} ({exc})")
+
+    def _skip(self, line: bytes, reason: str) -> tuple[Record, Exchange | None] | None:
+        torn = not line.endswith(b"\n")
+        if torn:
+            self.torn_tail = True
+            reason = "incomplete last record (the writer was stopped mid-line)"
+        self.damage.append(Damage(source=self.source, line=self._line, reason=reason, torn=torn))
+        return None
+
+    def close(self) -> None:
+        if self.path is not None:
+            self._file.close()
+
+    def __enter__(self) -> RecordingReader:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def _upgrade(record: Record, version: int) -> Record:
+    while version < VERSION:
+        record = UPGRADES[version](record)
+        version += 1
+    return record
+
+
+def _check_fields(record: Record, ints: Iterable[str], texts: Iterable[str]) -> None:
+    t = record.get("t", 0.0)
+    if not isinstance(t, int | float) or isinstance(t, bool) or not math.isfinite(t) \
+            or abs(t) > 1e12:
+        raise RecordingError(f"t must be a number of seconds, not {t!r:.40}")
+    for key in ints:
+        value = record.get(key)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise RecordingError(f"{key} must be a whole number, not {value!r:.40}")
+    for key in texts:
+        if not isinstance(record.get(key), str):
+            raise RecordingError(f"{key} must be a string, not {record.get(key)!r:.40}")
+
+
+CHECKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # type: (whole-number fields, string fields) every reader may rely on
+    "note": (("seq",), ("text",)),
+    "marker": ((), ("text",)),
+    "open": (("conn",), ()),
+    "close": (("conn",), ()),
+    "fault": ((), ("side", "kind", "message")),
+}
+
+
+def checked(record: Record, *, maybe_deep: bool = True) -> tuple[Record, Exchange | None]:
+    """A record made safe for every reader, and its exchange. Raises RecordingError."""
+    kind = record.get("type")
+    if not isinstance(kind, str):
+        raise RecordingError("no record type")
+    if kind == "exchange":
+        _check_fields(record, (), ())
+        exchange = Exchange.from_json(record, maybe_deep=maybe_deep)
+        if maybe_deep:
+            record = {**record, "request": exchange.request.to_json(),
+                      "response": None if exchange.response is None
+                      else exchange.response.to_json()}
+        return record, exchange
+    ints, texts = CHECKS.get(kind, ((), ()))
+    _check_fields(record, ints, texts)
+    if kind == "marker" and not isinstance(record.get("after_seq", 0), int):
+        raise RecordingError("after_seq must be a whole number")
+    if kind == "close" and not (isinstance(record.get("unanswered", []), list) and all(
+            isinstance(s, int) for s in record.get("unanswered", []))):
+        raise RecordingError("unanswered must be a list of exchange numbers")
+    if kind == "fault" and "data" in record:
+        record = {**record, "data": check_body(record["data"], maybe_deep=maybe_deep)}
+    return record, None
+
+
+def read_header(path: Path | str) -> Record:
+    """The header record of a recording; RecordingError if the file is not a recording."""
+    with RecordingReader(path) as reader:
+        return reader.header
+
+
+def _collect(reader: RecordingReader, path: Path | None) -> Recording:
+    records: list[Record] = []
+    exchanges: list[Exchange] = []
+    for record, exchange in reader:
+        records.append(record)
+        if exchange is not None:
+            exchanges.append(exchange)
+    return Recording(header=reader.header, records=tuple(records), path=path,
+                     torn_tail=reader.torn_tail, exchanges=tuple(exchanges),
+                     damage=tuple(reader.damage))
+
+
+def parse(data: bytes, source: str = "<recording>") -> Recording:
+    """Parse a recording from bytes. Raises RecordingError (a ValueError) when unusable;
+    damaged lines are skipped and listed in ``Recording.damage``."""
+    return _collect(RecordingReader(io.BytesIO(data), source), None)
+
+
+def load(path: Path | str) -> Recording:
+    """Read a recording file whole. Raises OSError or RecordingError; damaged lines are
+    skipped and listed in ``Recording.damage`` (show them to the user)."""
+    path = Path(path)
+    with RecordingReader(path) as reader:
+        return _collect(reader, path)
+
+
+def iter_exchanges(paths: Iterable[Path | str]) -> Iterator[tuple[Path, Exchange]]:
+    """Every exchange of every file, streamed. Raises OSError or RecordingError."""
+    for path in paths:
+        with RecordingReader(path) as reader:
+            for exchange in reader.exchanges():
+                yield Path(path), exchange
+
+
+def problem_text(path: Path | str, exc: BaseException, what: str = "recording") -> str:
+    """One sentence for a recording that cannot be read, naming the file once.
+
+    The same words for the same trouble in every command: a missing file, a directory, a file
+    that is not a recording (RecordingError's own text), permissions.
+    """
+    if isinstance(exc, RecordingError):
+        return str(exc)
+    if isinstance(exc, FileNotFoundError):
+        return f"{path}: no such file"
+    if isinstance(exc, IsADirectoryError):
+        return f"{path}: is a directory, not a {what} file"
+    if isinstance(exc, PermissionError):
+        return f"{path}: permission denied (run as a user who may read it)"
+    if isinstance(exc, OSError):
+        return f"{path}: cannot read it ({exc.strerror or exc})"
+    return f"{path}: {exc}"
