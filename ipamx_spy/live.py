@@ -44,17 +44,17 @@ class LiveView:
     on_finding: Callable[[Finding], None] | None = None
     filter: Filter | None = None
     marker: str = ""
+    header: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in {"full", "compact", "json", "quiet"}:
             raise ValueError(f"unknown live view mode {self.mode!r}")
 
     def on_record(self, record: dict[str, Any], exchange: Exchange | None) -> None:
-        if self.mode == "json":
-            self.console.file.write(json.dumps(record, ensure_ascii=False) + "\n")
-            self.console.file.flush()
         kind = record.get("type")
         found = self._check(exchange) if exchange is not None else []
+        if self.mode == "json":
+            self._write_json(record, found)
         if kind == "close" and self.checker is not None:
             closing = self.checker.on_close(int(record["conn"]), float(record["t"]),
                                             record.get("unanswered", ()))
@@ -71,6 +71,17 @@ class LiveView:
         elif kind == "fault":
             self.console.print(Text(f"connection c{record['conn']}: {record['message']}",
                                     style="bold red"))
+
+    def _write_json(self, record: dict[str, Any], found: Sequence[Finding]) -> None:
+        """``--json``: the recording itself on stdout (its header first), each exchange with
+        the validator's findings, so ``show`` and ``check`` read the stream as a file."""
+        lines = []
+        if self.header is not None:
+            lines.append(self.header)
+            self.header = None
+        lines.append({**record, "findings": [f.to_json() for f in found]} if found else record)
+        self.console.file.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines))
+        self.console.file.flush()
 
     def _shown(self, exchange: Exchange, found: Sequence[Finding]) -> bool:
         if self.filter is None:

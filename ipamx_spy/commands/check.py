@@ -16,7 +16,7 @@ from ipamx_spy import project
 from ipamx_spy.console import err, out
 from ipamx_spy.filters import Filter, select_findings
 from ipamx_spy.recording import load
-from ipamx_spy.render import SEVERITY_STYLE
+from ipamx_spy.render import SEVERITY_STYLE, plural
 from ipamx_spy.switches import RuleSwitches
 from ipamx_spy.validate import RULES, FileReport, check_file, expand
 from ipamx_spy.validate.validator import SEVERITY_ORDER
@@ -40,8 +40,9 @@ def _print_report(report: FileReport) -> None:
     if report.error is not None:
         err.print(Text(f"{report.path}: {report.error}", style="bold red"))
         return
-    counts = ", ".join(f"{report.count(s)} {s}" for s in SEVERITY_ORDER if report.count(s))
-    out.print(Text(f"{report.path}: {report.exchanges} exchanges, {counts or 'no findings'}",
+    counts = ", ".join(plural(report.count(s), s) for s in SEVERITY_ORDER if report.count(s))
+    out.print(Text(f"{report.path}: {plural(report.exchanges, 'exchange')}, "
+                   f"{counts or 'no findings'}",
                    style="bold"))
     for f in report.findings:
         line = Text(f"  #{f.seq} " if f.seq else "  ")

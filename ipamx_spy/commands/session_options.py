@@ -207,7 +207,8 @@ def live_session(name: str, header: dict[str, Any], opts: LiveOptions) -> LiveSe
     path = record_target(opts, name)
     live = LiveView(console=out, diagnostics=err, mode=opts.mode,
                     view=render.View(headers=opts.headers, bodies=opts.bodies),
-                    checker=checker(opts.slow_ms, opts.validate, switches), filter=chosen)
+                    checker=checker(opts.slow_ms, opts.validate, switches), filter=chosen,
+                    header=header if opts.mode == "json" else None)
     session = Session(writer=None, sinks=[], on_record_error=str(opts.on_record_error),
                       redact=redact)
     return LiveSetup(session=session, live=live, record_path=path, header=header)
