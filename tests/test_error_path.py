@@ -97,7 +97,7 @@ def test_an_empty_range_is_an_error() -> None:
 @pytest.mark.parametrize("args, message", [
     (["--upstream-timeout", "-1"], "--upstream-timeout -1: give a positive number"),
     (["--compact", "--json"], "--compact and --json cannot be combined"),
-    (["--on-record-error", "maybe"], "--on-record-error 'maybe': choose continue or refuse"),
+    (["--on-record-error", "maybe"], "'maybe' is not one of 'continue', 'refuse'"),
 ])
 def test_proxy_refuses_impossible_options(tmp_path: Path, args: list[str],
                                           message: str) -> None:

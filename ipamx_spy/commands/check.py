@@ -13,12 +13,17 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
+from ipamx_spy import project
 from ipamx_spy.console import out
-from ipamx_spy.render import SEVERITY_STYLE
+from ipamx_spy.filters import Filter, select_findings
+from ipamx_spy.recording import load
+from ipamx_spy.render import SEVERITY_STYLE, plural
+from ipamx_spy.switches import RuleSwitches
 from ipamx_spy.validate import RULES, FileReport, check_file
 from ipamx_spy.validate.validator import SEVERITY_ORDER
 
 from .errors import complain, fail, recording_paths, warn
+from .options import FILTER_HELP, IGNORE_RULE_HELP, filter_from, switches_from, usage_error
 
 
 def _report_json(reports: list[FileReport]) -> str:
@@ -40,8 +45,9 @@ def _print_report(report: FileReport) -> None:
         return
     for warning in report.warnings:
         warn(warning)
-    counts = ", ".join(f"{report.count(s)} {s}" for s in SEVERITY_ORDER if report.count(s))
-    out.print(Text(f"{report.path}: {report.exchanges} exchanges, {counts or 'no findings'}",
+    counts = ", ".join(plural(report.count(s), s) for s in SEVERITY_ORDER if report.count(s))
+    out.print(Text(f"{report.path}: {plural(report.exchanges, 'exchange')}, "
+                   f"{counts or 'no findings'}",
                    style="bold"))
     for f in report.findings:
         line = Text(f"  #{f.seq} " if f.seq else "  ")
@@ -49,6 +55,25 @@ def _print_report(report: FileReport) -> None:
         line.append(f"{f.code} {f.severity}", style=SEVERITY_STYLE[f.severity])
         line.append(f"  {f.message}")
         out.print(line, soft_wrap=True)
+
+
+def _settings(filters: list[str], ignore_rules: list[str]) -> tuple[Filter | None, RuleSwitches]:
+    """Filter and rule switches: the options, then ``[tool.ipamx-spy]`` of the project."""
+    try:
+        settings = project.load()
+    except (project.ProjectError, OSError) as exc:
+        raise usage_error(str(exc)) from None
+    given = filters or ([settings.filter] if settings.filter else [])
+    return filter_from(given), switches_from([*settings.ignore_rules, *ignore_rules])
+
+
+def _judged(report: FileReport, chosen: Filter | None, switches: RuleSwitches,
+            limit: int) -> FileReport:
+    """The report with only the findings the severity, the switches and the filter keep."""
+    kept = [f for f in switches.keep(report.findings) if SEVERITY_ORDER[f.severity] <= limit]
+    if chosen is not None and report.error is None:
+        kept = select_findings(load(report.path), kept, chosen)
+    return dataclasses.replace(report, findings=tuple(kept))
 
 
 def _print_codes() -> None:
@@ -76,6 +101,10 @@ def register(app: typer.Typer) -> None:
             "--min-severity", help="Hide findings below this: error, warning or info.")] = "info",
         list_codes: Annotated[bool, typer.Option(
             "--codes", help="List the rules and exit.")] = False,
+        filter_: Annotated[list[str] | None, typer.Option(
+            "--filter", metavar="FILTER", help=FILTER_HELP)] = None,
+        ignore_rule: Annotated[list[str] | None, typer.Option(
+            "--ignore-rule", metavar="CODE", help=IGNORE_RULE_HELP)] = None,
     ) -> None:
         """Validate recordings: every exchange against the protocol, and the whole session."""
         if list_codes:
@@ -86,14 +115,12 @@ def register(app: typer.Typer) -> None:
         if min_severity not in SEVERITY_ORDER:
             fail(f"check: --min-severity must be one of {', '.join(SEVERITY_ORDER)}")
         limit = SEVERITY_ORDER[min_severity]
+        chosen, switches = _settings(filter_ or [], ignore_rule or [])
         opts: dict[str, object] = {"slow_ms": slow_ms}
         if docker_version:
             opts["docker_version"] = docker_version
-        reports = []
-        for path in recording_paths(recordings):
-            report = check_file(path, **opts)
-            kept = tuple(f for f in report.findings if SEVERITY_ORDER[f.severity] <= limit)
-            reports.append(dataclasses.replace(report, findings=kept))
+        reports = [_judged(check_file(path, **opts), chosen, switches, limit)
+                   for path in recording_paths(recordings)]
         if as_json:
             typer.echo(_report_json(reports))
         else:
