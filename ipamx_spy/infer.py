@@ -234,7 +234,7 @@ def _calls(exchanges: Sequence[Exchange], endpoint: str) -> list[Exchange]:
 def _activation_detail(exchanges: Sequence[Exchange]) -> str:
     for exchange in _calls(exchanges, "Plugin.Activate"):
         implements = _body(exchange, "response").get("Implements") or []
-        if implements:
+        if isinstance(implements, list) and implements:
             return "the plugin implements " + " and ".join(map(str, implements))
     return ""
 

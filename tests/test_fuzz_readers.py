@@ -53,6 +53,9 @@ def test_known_hostile_recordings_through_every_reader(tmp_path: Path) -> None:
                  b'{"encoding":"json","layout":"compact","json":' + b"[" * 900 + b"]" * 900
         + b'}},"response":null}\n',
         ORIGINALS[0][: len(ORIGINALS[0]) // 2],
+        header + b'\n{"type":"exchange","seq":1,"endpoint":"Plugin.Activate","request":'
+                 b'{"method":"POST","target":"/Plugin.Activate"},"response":{"status":200,'
+                 b'"body":{"encoding":"json","layout":"go","json":{"Implements":1.5}}}}\n',
     ]
     for data in hostile:
         fuzz.run_readers(data, tmp_path)

@@ -15,7 +15,6 @@ from rich.text import Text
 
 from ipamx_spy.atomic import MissingDirectory, UnsafePath
 from ipamx_spy.console import err
-from ipamx_spy.ipam.errors import StateInUse
 from ipamx_spy.recording import Damage, Recording, RecordingError, RecordingWriter, load
 from ipamx_spy.recording_reader import problem_text
 
@@ -89,6 +88,8 @@ def open_writer(path: Path, header: dict[str, Any], *, group: str | None = None,
 
 def plugin_start_problem(name: str, exc: BaseException) -> str:
     """Why the built-in plugin for ``name`` could not start, with what to do about it."""
+    from ipamx_spy.ipam.errors import StateInUse
+
     if isinstance(exc, StateInUse):
         return (f"another ipamx-spy serves {name} (its allocator state is locked); stop it, "
                 "or give another --name or --state")

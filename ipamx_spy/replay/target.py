@@ -204,7 +204,8 @@ def recorded_interfaces(recording: Recording | None) -> list[str]:
         response = exchange.response
         if (exchange.endpoint == "Plugin.Activate" and response is not None
                 and response.status == 200 and isinstance(response.value, dict)):
-            return [str(i) for i in response.value.get("Implements") or []]
+            implements = response.value.get("Implements") or []
+            return [str(i) for i in implements] if isinstance(implements, list) else []
     return []
 
 
