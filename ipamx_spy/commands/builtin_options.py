@@ -19,8 +19,9 @@ STATE = typer.Option(
          "allocations after a restart), or 'default' for /var/lib/ipamx-spy/NAME.state.json.")
 COMPAT = typer.Option(
     "27", "--docker-compat", "--compat",
-    help="Which Docker default IPAM to imitate: 27 (first-fit, Docker 27+) or 20.10 "
-         "(round-robin, Docker 26 and earlier).")
+    help="Which Docker's default IPAM to imitate, by version: 27 (first fit; also 28, 29), "
+         "26 (Docker 24-26: round-robin pools, /31 and /32 usable) or 20.10 (Docker 23 and "
+         "earlier); full versions such as 26.1.5 pick their mode.")
 LOCAL_SPACE = typer.Option("LocalDefault", help="Name of the local address space.")
 GLOBAL_SPACE = typer.Option("GlobalDefault", help="Name of the global address space.")
 LOCAL_POOL = typer.Option(

@@ -48,8 +48,8 @@ def _target(text: str, version: DockerVersion) -> Target:
         return SocketTarget(where)
     from ipamx_spy.builtin import BuiltinConfig, make_plugin
 
-    compat = "20.10" if version.major < 27 else "27"
-    config = BuiltinConfig(compat=compat, network_driver=True, network_links="memory")
+    config = BuiltinConfig(compat=str(version.major), network_driver=True,
+                           network_links="memory")
     try:
         return AppTarget(make_plugin(config))
     except (ValueError, OSError) as exc:

@@ -99,7 +99,7 @@ class ContainerOps(Core):
                 raise DaemonError(f"invalid IPv{family} address: {wanted}")
             inside = any(ip in parse_cidr(c.subnet).network  # type: ignore[union-attr]
                          for c in net.configs[family] if parse_cidr(c.subnet) is not None)
-            if not inside and self.version.major >= 27:
+            if not inside and self.version.daemon_checks_ip:
                 raise DaemonError(self.version.ip_outside.format(ip=wanted))
 
     def _endpoint_options(self, ctr: Container, net: Network, att: Attachment,

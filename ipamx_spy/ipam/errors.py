@@ -33,8 +33,9 @@ class StateError(RuntimeError):
     """A state file cannot be loaded or written; the message names the file and the fix."""
 
 
-# (text, kind) per message key and generation. "27" is v27 and later (lower case),
-# "20.10" is v23 and earlier (capitalised; PROTOCOL.md 6.9).
+# (text, kind) per message key and generation. "27" is v27 and later (lower case), "26" is
+# v24-v26 (lower case, overlaps unwrapped), "20.10" is v23 and earlier (capitalised;
+# PROTOCOL.md 6.9).
 _COMMON: dict[str, tuple[str, str]] = {
     "in_use": ("Address already in use", FORBIDDEN),
     "overlap": ("Pool overlaps with other one on this address space", FORBIDDEN),
@@ -59,6 +60,26 @@ MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
         "pool_request": ("invalid pool request: {reason}", FORBIDDEN),
         "subpool_request": ("invalid pool request: invalid address subpool", INTERNAL),
         "families": ("pool and subpool are of incompatible address families", INVALID),
+        "no_pool_for_id": ("cannot find address pool for poolID:{key}", NOT_FOUND),
+        "no_pool_for": ("cannot find address pool for {key}", NOT_FOUND),
+        "bad_preferred": ("invalid preferred address: {address}", INVALID),
+        "bad_address": ("invalid address: <nil>", INVALID),
+        "range_outside": ("add-any, range '{child}' is not in subnet '{pool}'", INTERNAL),
+    },
+    "26": {
+        **_COMMON,
+        "invalid_space": ("invalid address space", INVALID),
+        "invalid_pool": ("invalid address pool", INVALID),
+        "invalid_subpool": ("invalid address subpool", INVALID),
+        "no_ips": ("no available addresses on this pool", UNAVAILABLE),
+        "out_of_range": ("requested address is out of range", INVALID),
+        "bad_pool": ("address space does not contain specified address pool", INVALID),
+        "no_default_pool": (
+            "could not find an available, non-overlapping IPv{version} address pool among the "
+            "defaults to assign to the network", NOT_FOUND,
+        ),
+        "unknown_space": ("cannot find address space {space}", INVALID),
+        "families": ("pool and subpool are of incompatible address families", INTERNAL),
         "no_pool_for_id": ("cannot find address pool for poolID:{key}", NOT_FOUND),
         "no_pool_for": ("cannot find address pool for {key}", NOT_FOUND),
         "bad_preferred": ("invalid preferred address: {address}", INVALID),
