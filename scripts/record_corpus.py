@@ -248,10 +248,11 @@ def record(name: str, out_dir: Path, log: Callable[[str], None] = print,
     run beside others use a fresh name)."""
     scenario = scenario or SCENARIOS[name]
     out = out_dir / f"{name}.jsonl"
-    out.unlink(missing_ok=True)
+    partial = out_dir / f".{name}.jsonl.partial"  # renamed into place once complete
+    partial.unlink(missing_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ipx-corpus-", dir="/tmp") as tmp:
-        session = Session(Path(tmp), scenario, out, daemon, plugin)
+        session = Session(Path(tmp), scenario, partial, daemon, plugin)
         try:
             session.start()
             assert session.docker is not None
@@ -262,7 +263,8 @@ def record(name: str, out_dir: Path, log: Callable[[str], None] = print,
         finally:
             session.stop()
             unmount_below(Path(tmp))
-    label_header(out, version, daemon)
+    label_header(partial, version, daemon)
+    os.replace(partial, out)
     return out
 
 
@@ -275,7 +277,7 @@ def label_header(path: Path, version: str, daemon: Daemon) -> None:
     header["source"] = (f"recorded by scripts/record_corpus.py: dockerd {version} ({where} "
                         "Debian docker.io) through ipamx-spy proxy in front of ipamx-spy serve "
                         f"--docker-compat {daemon.label}")
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(header, separators=(",", ":")) + "\n" + "".join(lines[1:]))
     os.replace(tmp, path)
 

@@ -33,20 +33,23 @@ STOP = ["NetworkDriver.RevokeExternalConnectivity", "NetworkDriver.Leave",
 NETWORK_RM = ["IpamDriver.ReleaseAddress", "IpamDriver.ReleasePool", "NetworkDriver.DeleteNetwork"]
 def expected(docker: Docker) -> dict[str, list[str]]:
     """PROTOCOL.md 5.1-5.6 as dockerd 20.10.24 calls them, with the address-space queries of
-    the daemon's version (26.1: one per network create; 28.5: also one per RequestPool)."""
+    the daemon's version (26.1: one per network create; 28.5: also one per RequestPool) and,
+    from 28.5, no EndpointOperInfo for the endpoint just joined before the sandbox's round."""
+    joined = [OPER] if docker.wire.oper_info_for_joined else []
+    run = [*RUN[:-1], *joined]
     return {
         "network create net": [
             "Plugin.Activate", "NetworkDriver.GetCapabilities", "IpamDriver.GetCapabilities",
             *docker.spaces_calls(activation=True), "IpamDriver.RequestPool",
             "IpamDriver.RequestAddress", "NetworkDriver.CreateNetwork"],
-        "run a": RUN,
-        "run b": RUN,
+        "run a": run,
+        "run b": run,
         "ping": [],
         "network create net2": [*docker.spaces_calls(activation=False), "IpamDriver.RequestPool",
                                 "IpamDriver.RequestAddress", "NetworkDriver.CreateNetwork"],
         "network connect net2 a": [OPER, "IpamDriver.RequestAddress",
-                                   "NetworkDriver.CreateEndpoint", "NetworkDriver.Join", OPER,
-                                   OPER, OPER],
+                                   "NetworkDriver.CreateEndpoint", "NetworkDriver.Join",
+                                   *joined, OPER, OPER],
         "network disconnect net2 a": ["NetworkDriver.Leave", OPER, "NetworkDriver.DeleteEndpoint",
                                       "IpamDriver.ReleaseAddress"],
         "stop a": STOP,

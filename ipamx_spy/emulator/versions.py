@@ -30,6 +30,8 @@ class DockerVersion:
     internal_skips_oper_info: bool  # no EndpointOperInfo before an internal endpoint (v29)
     canonical_subnets: bool  # the daemon refuses subnets with host bits (v25+)
     daemon_checks_ip: bool  # the daemon refuses --ip outside every subnet before IPAM (v26+)
+    oper_info_for_joined: bool  # EndpointOperInfo to the joined endpoint first (until 28.x)
+    program_no_proxy_6to4: bool  # sbJoin's Program carries no_proxy_6to4 always (v28)
     driver_in_not_implemented: bool  # "... requested implementation=..." suffix (v29)
     no_address: str  # RequestAddress answered without an address
     ip_outside: str  # --ip outside every subnet ({ip})
@@ -42,7 +44,8 @@ VERSIONS: dict[str, DockerVersion] = {
         spaces_per_create=False, spaces_per_request_pool=False, gw_alloc_check=False,
         enable_ipv4_option=False, ipv6_gateway_counts=False, endpoint_name_option=False,
         program_on_change=False, internal_skips_oper_info=False, canonical_subnets=False,
-        daemon_checks_ip=False, driver_in_not_implemented=False,
+        daemon_checks_ip=False, oper_info_for_joined=True,
+        program_no_proxy_6to4=False, driver_in_not_implemented=False,
         no_address="No address returned",
         ip_outside="Invalid address {ip}: It does not belong to any of this network's subnets",
         endpoint_error_prefix=""),
@@ -51,7 +54,8 @@ VERSIONS: dict[str, DockerVersion] = {
         spaces_per_create=True, spaces_per_request_pool=False, gw_alloc_check=False,
         enable_ipv4_option=False, ipv6_gateway_counts=False, endpoint_name_option=False,
         program_on_change=False, internal_skips_oper_info=False, canonical_subnets=True,
-        daemon_checks_ip=True, driver_in_not_implemented=False,
+        daemon_checks_ip=True, oper_info_for_joined=True,
+        program_no_proxy_6to4=False, driver_in_not_implemented=False,
         no_address="no address returned",
         ip_outside="no configured subnet or ip-range contain the IP address {ip}",
         endpoint_error_prefix=""),
@@ -60,7 +64,8 @@ VERSIONS: dict[str, DockerVersion] = {
         spaces_per_create=True, spaces_per_request_pool=True, gw_alloc_check=False,
         enable_ipv4_option=False, ipv6_gateway_counts=False, endpoint_name_option=False,
         program_on_change=False, internal_skips_oper_info=False, canonical_subnets=True,
-        daemon_checks_ip=True, driver_in_not_implemented=False,
+        daemon_checks_ip=True, oper_info_for_joined=True,
+        program_no_proxy_6to4=False, driver_in_not_implemented=False,
         no_address="no address returned",
         ip_outside="no configured subnet or ip-range contain the IP address {ip}",
         endpoint_error_prefix=""),
@@ -69,7 +74,8 @@ VERSIONS: dict[str, DockerVersion] = {
         spaces_per_create=True, spaces_per_request_pool=True, gw_alloc_check=True,
         enable_ipv4_option=True, ipv6_gateway_counts=True, endpoint_name_option=False,
         program_on_change=False, internal_skips_oper_info=False, canonical_subnets=True,
-        daemon_checks_ip=True, driver_in_not_implemented=False,
+        daemon_checks_ip=True, oper_info_for_joined=False,
+        program_no_proxy_6to4=True, driver_in_not_implemented=False,
         no_address="no address returned",
         ip_outside="no configured subnet or ip-range contain the IP address {ip}",
         endpoint_error_prefix="failed to set up container networking: "),
@@ -78,7 +84,8 @@ VERSIONS: dict[str, DockerVersion] = {
         spaces_per_create=True, spaces_per_request_pool=True, gw_alloc_check=True,
         enable_ipv4_option=True, ipv6_gateway_counts=True, endpoint_name_option=True,
         program_on_change=True, internal_skips_oper_info=True, canonical_subnets=True,
-        daemon_checks_ip=True, driver_in_not_implemented=True,
+        daemon_checks_ip=True, oper_info_for_joined=False,
+        program_no_proxy_6to4=False, driver_in_not_implemented=True,
         no_address="no address returned",
         ip_outside="no configured subnet contains IP address {ip}",
         endpoint_error_prefix="failed to set up container networking: "),
