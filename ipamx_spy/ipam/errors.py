@@ -66,26 +66,6 @@ MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
         "bad_address": ("invalid address: <nil>", INVALID),
         "range_outside": ("add-any, range '{child}' is not in subnet '{pool}'", INTERNAL),
     },
-    "26": {
-        **_COMMON,
-        "invalid_space": ("invalid address space", INVALID),
-        "invalid_pool": ("invalid address pool", INVALID),
-        "invalid_subpool": ("invalid address subpool", INVALID),
-        "no_ips": ("no available addresses on this pool", UNAVAILABLE),
-        "out_of_range": ("requested address is out of range", INVALID),
-        "bad_pool": ("address space does not contain specified address pool", INVALID),
-        "no_default_pool": (
-            "could not find an available, non-overlapping IPv{version} address pool among the "
-            "defaults to assign to the network", NOT_FOUND,
-        ),
-        "unknown_space": ("cannot find address space {space}", INVALID),
-        "families": ("pool and subpool are of incompatible address families", INTERNAL),
-        "no_pool_for_id": ("cannot find address pool for poolID:{key}", NOT_FOUND),
-        "no_pool_for": ("cannot find address pool for {key}", NOT_FOUND),
-        "bad_preferred": ("invalid preferred address: {address}", INVALID),
-        "bad_address": ("invalid address: <nil>", INVALID),
-        "range_outside": ("add-any, range '{child}' is not in subnet '{pool}'", INTERNAL),
-    },
     "20.10": {
         **_COMMON,
         "invalid_space": ("Invalid Address Space", INVALID),
@@ -118,6 +98,15 @@ MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
             "dockerd 20.10 dereferences nil here)", INTERNAL,
         ),
     },
+}
+
+
+# v24-v26: 27's texts, but no free default pool is 20.10's text and the family mismatch is
+# found when the sub-pool is added, unwrapped.
+MESSAGES["26"] = {
+    **MESSAGES["27"],
+    "no_default_pool": MESSAGES["20.10"]["no_default_pool"],
+    "families": ("pool and subpool are of incompatible address families", INTERNAL),
 }
 
 

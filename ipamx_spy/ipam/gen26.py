@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from .addrset import Sizing
 from .config import IpamConfig
-from .dynamic import round_robin
-from .errors import IpamError, error, text
+from .dynamic import take_round_robin
+from .errors import IpamError, error
 from .gen27 import Gen27
 from .model import SCOPES, Space, State
 from .predefined import SplitList
-from .prefix import Prefix, go_quote, parse_prefix
+from .prefix import Prefix
 from .requests import PoolRequest
 
 COMPAT = "26"
@@ -38,38 +38,17 @@ class Gen26(Gen27):
         super().__init__(config)
         self.candidates = {scope: SplitList(config.predefined(scope)) for scope in SCOPES}
 
-    def _parse_error(self, request: PoolRequest, key: str) -> IpamError:
-        return error(COMPAT, "parse_pool", space=go_quote(request.address_space),
-                     pool=go_quote(request.pool), sub=go_quote(request.sub_pool),
-                     reason=text(COMPAT, key))
+    def _bad_sub_pool(self, request: PoolRequest) -> IpamError:
+        return self._parse_error(request, "invalid_subpool")
 
-    def _parse_static(self, request: PoolRequest) -> tuple[Prefix, Prefix | None]:
-        subnet = parse_prefix(request.pool)
-        if subnet is None:
-            raise self._parse_error(request, "invalid_pool")
-        child = None
-        if request.sub_pool:
-            child = parse_prefix(request.sub_pool)
-            if child is None:
-                raise self._parse_error(request, "invalid_subpool")
-            child = child.masked()
-        subnet = subnet.masked()
-        if child is not None and child.bits < subnet.bits:
-            child = subnet  # pre-v24 networks: a child bigger than its parent means the parent
-        return subnet, child
+    def _check_families(self, subnet: Prefix, child: Prefix) -> None:
+        """Checked only when the child is added (``allocateSubnetL``)."""
 
     def _allocate_dynamic(self, state: State, space: Space) -> Prefix:
-        scope, version = space.scope, int(space.kind[-1])
-        excluded = self.config.exclude if scope == "local" else ()
-
-        def taken(candidate: Prefix) -> bool:
-            return space.overlaps_any(candidate) or any(candidate.overlaps(x) for x in excluded)
-
-        found = round_robin(self.candidates[scope], state.round_robin[scope], version, taken)
-        if found is None:
-            raise error(COMPAT, "no_default_pool", version=version)
-        subnet, index = found
-        state.set_round_robin(scope, index)
+        excluded = self.config.exclude if space.scope == "local" else ()
+        subnet = take_round_robin(state, space, self.candidates[space.scope], excluded)
+        if subnet is None:
+            raise error(COMPAT, "no_default_pool", version=int(space.kind[-1]))
         self._create(state, space, subnet, space.insertion_index(subnet))
         return subnet
 
