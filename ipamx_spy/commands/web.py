@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import socket
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from ..aio.server import Server
 from ..console import err
+from ..proxy import Session
 from ..recording import RecordingError
 from ..redact import RedactionRuleError, parse_rules
 from .show import REDACT_OPTION, VALIDATE_HELP, complain
@@ -35,6 +38,36 @@ def web_socket(text: str) -> tuple[socket.socket, str]:
 
 def announce(url: str) -> None:
     err.print(f"  web view:       [cyan]{url}[/]", soft_wrap=True, highlight=False)
+
+
+WEB = typer.Option(False, "--web", help="Serve the live web view (see --web-listen).")
+WEB_LISTEN = typer.Option(
+    "127.0.0.1:8500", "--web-listen", metavar="HOST:PORT",
+    help="Where --web serves [default: 127.0.0.1:8500, loopback only]; port 0 picks a free one.")
+
+
+def serve_beside(server: Server, session: Session, header: dict[str, Any], listen: str, *,
+                 validate: bool, slow_ms: float) -> None:
+    """``--web``: bind now (exit 2 when the address is unusable), then serve the live page
+    in the proxy's own event loop. The page's board is one more sink of the session: it is
+    told about each record after the answer went to dockerd, and builds off the loop."""
+    from ..web.board import LiveBoard
+    from ..web.server import WebView
+
+    sock, token = web_socket(listen)
+    board = LiveBoard(header, validate=validate, slow_ms=slow_ms)
+    view = WebView(source=board, sock=sock, token=token, mode="live", on_error=complain,
+                   on_listening=announce)
+    board.wake = view.wake
+    session.sinks = [*session.sinks, board]
+
+    async def web_view() -> None:
+        try:
+            await view.run()
+        except Exception as exc:  # the proxy goes on without its page
+            complain(f"web view stopped: {type(exc).__name__}: {exc}; the proxy goes on")
+
+    server.companions.append(web_view)
 
 
 def register(app: typer.Typer) -> None:

@@ -122,6 +122,7 @@ class WebView:
     token: str
     mode: str = "live"
     on_error: Callable[[str], None] = lambda message: None
+    on_listening: Callable[[str], None] = lambda url: None
     current: Snapshot | None = None
     _changed: asyncio.Condition | None = None
     _wake: asyncio.Event | None = None
@@ -150,6 +151,7 @@ class WebView:
                                shutdown_timeout=1.0)
         await runner.setup()
         await web.SockSite(runner, self.sock).start()
+        self.on_listening(self.url)
         try:
             await self._follow()
         finally:

@@ -267,7 +267,7 @@ def items(board: Board) -> list[Item]:
 
 def lanes_html(board: Board) -> str:
     """The sticky lane heads: dockerd, ipamx-spy and the plugin of each host."""
-    parts = [f'<div class="lanes" style="--hosts:{len(board.hosts)}">'
+    parts = [f'<div class="lanes" style="--lanes:{board.lanes}">'
              f'<span class="heads">']
     for index, host in enumerate(board.hosts):
         plugin = str(host.trace.header.get("name") or "plugin")
@@ -276,7 +276,8 @@ def lanes_html(board: Board) -> str:
                  f"{plugin} (built-in)" if upstream == "builtin" else plugin)
         for lane, name in enumerate(names):
             x = _lane_x(len(LANES) * index + lane, board.lanes)
-            parts.append(f'<span class="head l{lane}" style="left:{x:.3f}%">{escape(name)}'
+            parts.append(f'<span class="head l{lane}" style="left:{x:.3f}%" '
+                         f'title="{escape(name)}">{escape(name)}'
                          + (f"<small>{escape(host.label)}</small>"
                             if len(board.hosts) > 1 and host.label else "") + "</span>")
     return "".join(parts) + '</span><span class="words">what it means</span></div>'

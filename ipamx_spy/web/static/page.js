@@ -23,7 +23,7 @@
     if (location.hash === "#all") { setAll(true); return; }
     var target = location.hash && document.getElementById(location.hash.slice(1));
     var details = target && (target.tagName === "DETAILS" ? target : target.querySelector("details"));
-    if (details) { details.open = true; target.scrollIntoView({block: "center"}); }
+    if (details) { details.open = true; target.scrollIntoView({block: "start"}); }
   }
   window.addEventListener("hashchange", reveal);
 
