@@ -24,7 +24,7 @@ ERRORS = HERE.parent / "recordings" / "errors.jsonl"
 
 
 def board(*paths: Path) -> view.Board:
-    return FileBoard(list(paths)).build()
+    return FileBoard(list(paths)).build()[0]
 
 
 # -- the page's items -----------------------------------------------------------------------
@@ -209,4 +209,4 @@ def test_live_board_grows_with_the_records_and_validates_them() -> None:
         await feed.aclose()
 
     run(live, body, mode="live")
-    assert woken and live.build(len(loaded.records)).hosts[0].trace.findings == ()
+    assert woken and live.build(len(loaded.records))[0].hosts[0].trace.findings == ()

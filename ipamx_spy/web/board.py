@@ -27,9 +27,10 @@ from ipamx_spy.export.trace import Trace, build_trace
 from ipamx_spy.findings import Finding
 from ipamx_spy.recording import Exchange, Recording, load
 
-from .view import Board, board_of
+from .view import Board, Item, Memo, board_of, items
 
-Build = Callable[[], Board]
+Rendered = tuple[Board, tuple[Item, ...]]
+Build = Callable[[], Rendered]
 
 
 class LiveBoard:
@@ -44,6 +45,7 @@ class LiveBoard:
         self._exchanges: list[Exchange] = []
         self._fed = 0
         self._validator: Any = None
+        self._memo: Memo = {}
         if validate:
             from ipamx_spy.validate import Validator
 
@@ -70,8 +72,11 @@ class LiveBoard:
         count = len(self.records)
         return lambda: self.build(count)
 
-    def build(self, count: int) -> Board:
-        """The board of the first ``count`` records (runs in a worker thread)."""
+    def build(self, count: int) -> Rendered:
+        """The board and items of the first ``count`` records (runs in a worker thread).
+
+        Rows already rendered are reused (the session is append-only: a row changes only when
+        its findings or notes do, and those are part of the memo's key)."""
         with self._lock:
             records = self.records[:count]
             findings = self._feed(records)
@@ -80,7 +85,8 @@ class LiveBoard:
             trace = build_trace(recording, validate=False)
             trace = dataclasses.replace(trace, source=_live_source(self.header),
                                         findings=tuple(findings))
-        return board_of([("", trace)], title=trace.source)
+            board = board_of([("", trace)], title=trace.source)
+            return board, tuple(items(board, memo=self._memo))
 
     def _feed(self, records: Sequence[dict[str, Any]]) -> list[Finding]:
         for record in records[self._fed:]:
@@ -128,11 +134,14 @@ class FileBoard:
     def snapshot(self) -> Build:
         return self.build
 
-    def build(self) -> Board:
+    def build(self) -> Rendered:
+        """The board and items of the files as they are now (a file may have been rewritten:
+        everything is rendered afresh)."""
         traces = [self._trace(path) for path in self.paths]
         labels = _labels(self.paths, traces)
         title = ", ".join(path.name for path in self.paths)
-        return board_of(list(zip(labels, traces, strict=True)), title=title)
+        board = board_of(list(zip(labels, traces, strict=True)), title=title)
+        return board, tuple(items(board))
 
     def _trace(self, path: Path) -> Trace:
         return build_trace(load(path), rules=self.rules, validate=self.validate)

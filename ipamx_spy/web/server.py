@@ -24,12 +24,13 @@ from aiohttp import web
 
 from .board import Build
 from .query import QueryError, compile_query, shown
-from .view import Board, Item, items, meta_text, page_html, session_findings_html
+from .view import Board, Item, meta_text, page_html, session_findings_html
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8500
 COOKIE = "ipamx_spy_token"
 POLL_S = 0.5
+MIN_GAP_S = 0.05
 KEEPALIVE_S = 15.0
 HEADERS = {
     "Cache-Control": "no-store",
@@ -128,6 +129,7 @@ class WebView:
     _wake: asyncio.Event | None = None
     _closing: bool = False
     _loop: asyncio.AbstractEventLoop | None = None
+    _build_s: float = 0.0
 
     @property
     def url(self) -> str:
@@ -169,14 +171,17 @@ class WebView:
             self._wake.clear()
             if self.current is None or self.source.version() != self.current.version:
                 await self._rebuild()
+                # a long session makes builds slower: space them out so that they never
+                # take more than a quarter of the time (the relay shares this process)
+                await asyncio.sleep(max(MIN_GAP_S, 3 * self._build_s))
 
     async def _rebuild(self) -> None:
         version = self.source.version()
         build = self.source.snapshot()
         loop = asyncio.get_running_loop()
+        began = loop.time()
         try:
-            board = await loop.run_in_executor(None, build)
-            built = await loop.run_in_executor(None, lambda: tuple(items(board)))
+            board, built = await loop.run_in_executor(None, build)
         except (OSError, ValueError) as exc:
             if self.current is None:
                 raise
@@ -185,6 +190,7 @@ class WebView:
                                     items=self.current.items)
             return
         self.current = Snapshot(version=version, board=board, items=built)
+        self._build_s = loop.time() - began
         assert self._changed is not None
         async with self._changed:
             self._changed.notify_all()

@@ -238,7 +238,23 @@ def section_id(board: Board, index: int, number: int) -> str:
     return f"s{number}" if len(board.hosts) == 1 else f"s{index + 1}-{number}"
 
 
-def _host_items(board: Board, index: int) -> Iterator[tuple[float, Item]]:
+Memo = dict[tuple[Any, ...], str]
+"""Rendered rows of a growing session, so that each build renders only what is new."""
+
+
+def _row(board: Board, index: int, exchange: Exchange, memo: Memo | None) -> str:
+    if memo is None:
+        return exchange_html(board, index, exchange)
+    trace = board.hosts[index].trace
+    key = (len(board.hosts), index, exchange.seq, trace.findings_for(exchange.seq),
+           trace.notes_for(exchange.seq))
+    html = memo.get(key)
+    if html is None:
+        html = memo[key] = exchange_html(board, index, exchange)
+    return html
+
+
+def _host_items(board: Board, index: int, memo: Memo | None) -> Iterator[tuple[float, Item]]:
     """The items of one host with their absolute time (seconds since the epoch)."""
     trace = board.hosts[index].trace
     base = trace.started.timestamp()
@@ -249,15 +265,18 @@ def _host_items(board: Board, index: int) -> Iterator[tuple[float, Item]]:
         for exchange in section.exchanges:
             yield base + exchange.t, Item(
                 id=exchange_id(board, index, exchange.seq), kind="exchange", seq=exchange.seq,
-                host=index, html=exchange_html(board, index, exchange))
+                host=index, html=_row(board, index, exchange, memo))
 
 
-def items(board: Board) -> list[Item]:
-    """Every heading and row of the board, in time order (one host: the recording's order)."""
+def items(board: Board, memo: Memo | None = None) -> list[Item]:
+    """Every heading and row of the board, in time order (one host: the recording's order).
+
+    ``memo`` keeps rendered rows between calls; give one only when a row's content never
+    changes for the same sequence number, findings and notes (a live, append-only session)."""
     if len(board.hosts) == 1:
-        return [item for _t, item in _host_items(board, 0)]
+        return [item for _t, item in _host_items(board, 0, memo)]
     timed = [(t, index, n, item) for index in range(len(board.hosts))
-             for n, (t, item) in enumerate(_host_items(board, index))]
+             for n, (t, item) in enumerate(_host_items(board, index, memo))]
     timed.sort(key=lambda entry: entry[:3])
     return [entry[3] for entry in timed]
 
