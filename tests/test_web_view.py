@@ -210,3 +210,20 @@ def test_live_board_grows_with_the_records_and_validates_them() -> None:
 
     run(live, body, mode="live")
     assert woken and live.build(len(loaded.records))[0].hosts[0].trace.findings == ()
+
+
+# -- the command line -----------------------------------------------------------------------
+
+
+def test_web_command_refuses_a_missing_recording_and_a_bad_address() -> None:
+    from typer.testing import CliRunner
+
+    from ipamx_spy.cli import app
+
+    runner = CliRunner()
+    missing = runner.invoke(app, ["web", "/nonexistent/rec.jsonl"])
+    assert missing.exit_code == 1 and "no such recording" in missing.output
+    bad = runner.invoke(app, ["web", str(TALK), "--listen", "127.0.0.1:http"])
+    assert bad.exit_code == 2 and "the port must be a number" in bad.output
+    proxy = runner.invoke(app, ["proxy", "--help"])
+    assert "--web-listen" in proxy.output
