@@ -424,15 +424,22 @@ class SpyProcess:
 
 def spawn_spy(args: list[str], socket: Path, recording: Path | None,
               timeout: float = 60) -> SpyProcess:
-    """Start ``ipamx-spy ARGS`` and wait until its socket accepts connections."""
+    """Start ``ipamx-spy ARGS`` and wait until its socket accepts connections (and, for a
+    ``proxy --name N``, until its control socket is there too: ``ipamx-spy mark`` needs it)."""
     process = subprocess.Popen([sys.executable, "-m", "ipamx_spy", *args],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     spy = SpyProcess(process=process, socket=socket, recording=recording)
+    wanted = [socket]
+    if args[:1] == ["proxy"] and "--control" in args:
+        wanted.append(Path(args[args.index("--control") + 1]))
+    elif args[:1] == ["proxy"] and "--name" in args:
+        wanted.append(CONTROL_DIR / f"{args[args.index('--name') + 1]}.ctl")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"ipamx-spy exited early:\n{spy.stop()}")
-        if socket.exists():
+        if all(path.exists() for path in wanted):
             return spy
         time.sleep(0.05)
-    raise RuntimeError(f"ipamx-spy did not listen on {socket}:\n{spy.stop()}")
+    raise RuntimeError(f"ipamx-spy did not listen on {' and '.join(map(str, wanted))}:\n"
+                       f"{spy.stop()}")
