@@ -183,7 +183,10 @@ class Session:
     def start_plugin(self) -> None:
         sock = self.work / "plugin.sock"
         compat = self.scenario.compat or self.daemon.label
-        args = ["serve", "--listen", str(sock), "--docker-compat", compat, *SPACES,
+        # --name: the network driver names its links after the plugin; sessions side by side
+        # (one per daemon in CI) must not take each other's bridges for leftovers.
+        args = ["serve", "--name", self.plugin_name, "--listen", str(sock), "--docker-compat",
+                compat, *SPACES,
                 *self.scenario.serve_args]
         if "--state" not in self.scenario.serve_args:
             args += ["--state", str(self.work / "state.json")]

@@ -6,7 +6,8 @@ with ping) runs on a fresh dockerd 20.10.24, 26.1.5 and 28.5.2 through ``ipamx-s
 front of the reference plugin (imitating that daemon's IPAM), under a fresh plugin name. The
 live capture must then equal, byte for byte, what ``ipamx-spy drive --docker-version V`` sends
 for ``scenarios/NAME.scenario`` (the emulator's row for the daemon's version), and must match
-the committed capture of that daemon in ``recordings/`` endpoint for endpoint.
+the committed capture of that daemon in ``recordings/`` endpoint for endpoint (except for the
+dynamic pools, where dockerd holds and asks again for pools that overlap the host's routes).
 """
 
 from __future__ import annotations
@@ -47,4 +48,5 @@ def test_a_live_capture_is_what_the_emulator_sends(daemon: Daemon, name: str, so
     sub = "" if daemon.chroot is None else f"dockerd-{daemon.label}/"
     committed = load(RECORDINGS / f"{sub}{name}.jsonl")
     assert committed.header.get("docker_version") == live.header.get("docker_version")
-    assert [e.endpoint for e in live.exchanges] == [e.endpoint for e in committed.exchanges]
+    if name != "dynamic-pools":  # dockerd holds and re-asks pools that overlap host routes
+        assert [e.endpoint for e in live.exchanges] == [e.endpoint for e in committed.exchanges]
