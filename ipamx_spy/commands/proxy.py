@@ -13,6 +13,7 @@ from ..console import err
 from ..recording import make_header
 from . import builtin_options as bo
 from . import session_options as so
+from .options import FAULT_HELP, faults_from
 from .session_options import CONTROL_DIR, control_path, default_recording, run_or_exit
 
 __all__ = ["CONTROL_DIR", "control_path", "default_recording", "register", "run_or_exit",
@@ -58,6 +59,7 @@ def register(app: typer.Typer) -> None:
         slow_ms: float = so.SLOW_MS,
         filter_: list[str] = so.LIVE_FILTER,
         ignore_rule: list[str] = so.IGNORE_RULE,
+        fault: list[str] = typer.Option([], "--fault", metavar="FAULT", help=FAULT_HELP),
         control: Path | None = so.CONTROL,
         drain_timeout: float = so.DRAIN_TIMEOUT,
         state: str = bo.STATE,
@@ -81,6 +83,7 @@ def register(app: typer.Typer) -> None:
         header = make_header(name=name, listen=str(listen_path),
                              upstream=str(target) if target else "builtin")
         mode = socket_mode(socket_mode_text)
+        faults = faults_from(fault)
         setup = so.live_session(name, header, opts)
         session = setup.session
         plugin = None
@@ -94,7 +97,7 @@ def register(app: typer.Typer) -> None:
             listen=listen_path, socket_mode=mode,
             control=control or control_path(name), drain_timeout=drain_timeout,
             relay=RelayOptions(upstream=target, app=plugin, max_body=max_body,
-                               upstream_timeout=upstream_timeout))
+                               upstream_timeout=upstream_timeout, faults=faults))
         server = Server(options, session)
         answering = str(target) if target else "the built-in reference plugin"
         try:
