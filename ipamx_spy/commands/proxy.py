@@ -15,6 +15,7 @@ from . import builtin_options as bo
 from . import session_options as so
 from .options import FAULT_HELP, faults_from
 from .session_options import CONTROL_DIR, control_path, default_recording, run_or_exit
+from .web import WEB, WEB_LISTEN, serve_beside
 
 __all__ = ["CONTROL_DIR", "control_path", "default_recording", "register", "run_or_exit",
            "socket_mode"]
@@ -71,6 +72,8 @@ def register(app: typer.Typer) -> None:
         global_pool: list[str] = bo.GLOBAL_POOL,
         exclude: list[str] = bo.EXCLUDE,
         engine_id: str | None = bo.ENGINE_ID,
+        web: bool = WEB,
+        web_listen: str = WEB_LISTEN,
     ) -> None:
         """Sit between dockerd and a plugin: relay, record and explain every exchange."""
         listen_path = listen or address.SOCKET_DIR / f"{name}.sock"
@@ -99,6 +102,9 @@ def register(app: typer.Typer) -> None:
             relay=RelayOptions(upstream=target, app=plugin, max_body=max_body,
                                upstream_timeout=upstream_timeout, faults=faults))
         server = Server(options, session)
+        if web:
+            serve_beside(server, session, header, web_listen, validate=validate,
+                         slow_ms=slow_ms)
         answering = str(target) if target else "the built-in reference plugin"
         try:
             so.serve_and_summarise(server, setup, answering)
