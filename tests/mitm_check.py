@@ -7,8 +7,9 @@ Run with the python of mitmproxy's own virtualenv; it imports nothing from ipamx
     python tests/mitm_check.py export ADDON FLOWS OUT ...   the addon's ipamx.export, per file
 
 ``state`` writes ``{FLOWS: [Flow.get_state() of each flow mitmproxy's FlowReader read]}`` as
-JSON (bytes as ``{"b64": …}``, tuples as lists). ``export`` takes pairs of a flow file and the
-recording to write from all its flows. Exit status 2 when mitmproxy cannot read a file.
+JSON (bytes as ``{"b64": …}``, tuples as lists: ``plain``, which the test imports too).
+``export`` takes pairs of a flow file and the recording to write from all its flows. Exit
+status 2 when mitmproxy cannot read a file.
 """
 
 from __future__ import annotations
@@ -18,11 +19,9 @@ import json
 import sys
 from typing import Any
 
-from mitmproxy import exceptions, io
-from mitmproxy.test import taddons
-
 
 def plain(value: Any) -> Any:
+    """A flow state as JSON can hold it (tests/test_export_mitm.py compares with it)."""
     if isinstance(value, bytes):
         return {"b64": base64.b64encode(value).decode()}
     if isinstance(value, dict):
@@ -33,6 +32,8 @@ def plain(value: Any) -> Any:
 
 
 def read(path: str) -> list[Any]:
+    from mitmproxy import exceptions, io  # only in mitmproxy's environment
+
     try:
         return io.read_flows_from_paths([path])
     except exceptions.FlowReadException as exc:
@@ -48,6 +49,8 @@ def state(out: str, paths: list[str]) -> int:
 
 
 def export(addon: str, pairs: list[str]) -> int:
+    from mitmproxy.test import taddons
+
     with taddons.context() as tctx:
         loaded = tctx.script(addon)
         if loaded is None:

@@ -9,7 +9,6 @@ it is green), and mitmweb serves the flows with their comments and markers over 
 
 from __future__ import annotations
 
-import base64
 import http.cookiejar
 import json
 import re
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mitm_check import plain
 from typer.testing import CliRunner
 
 from ipamx_spy import recording as rec
@@ -37,17 +37,6 @@ TALK = HERE.parent / "recordings" / "talk.jsonl"
 SOURCES = {"talk": TALK, "synthetic": HERE / "golden" / "synthetic.jsonl",
            "errors": HERE.parent / "recordings" / "errors.jsonl"}
 FLOW_LINE = re.compile(r"^dockerd:\d+: (\w+) (\S+)$")
-
-
-def plain(value: Any) -> Any:
-    """As tests/mitm_check.py writes mitmproxy's state: bytes in base64, tuples as lists."""
-    if isinstance(value, bytes):
-        return {"b64": base64.b64encode(value).decode()}
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
 
 
 @pytest.fixture(scope="module")
