@@ -54,6 +54,8 @@ def register(app: typer.Typer) -> None:
         control: Path | None = so.CONTROL,
         drain_timeout: float = so.DRAIN_TIMEOUT,
         state: str = bo.STATE,
+        store: str = bo.STORE,
+        host_id: str | None = bo.HOST_ID,
         compat: str = bo.COMPAT,
         local_space: str = bo.LOCAL_SPACE,
         global_space: str = bo.GLOBAL_SPACE,
@@ -78,6 +80,7 @@ def register(app: typer.Typer) -> None:
                               global_space=global_space, network_driver=network_driver,
                               local_pool=local_pool, global_pool=global_pool,
                               exclude=exclude, engine_id=engine_id,
+                              store=store, host_id=host_id,
                               on_shutdown=lambda: server.request_stop())
         session, sink, writer = so.live_session(name, header, opts)
         options = ServerOptions(
