@@ -45,6 +45,21 @@ def _print_report(report: FileReport) -> None:
         out.print(line, soft_wrap=True)
 
 
+def merged_report(paths: list[Path]) -> FileReport:
+    """The cross-host rules over the recordings merged into one timeline (one per host)."""
+    from ipamx_spy.multihost.merge import merge
+    from ipamx_spy.multihost.rules import cross_host_findings
+    from ipamx_spy.recording import load
+
+    merged = merge([load(path) for path in paths])
+    exchanges = merged.recording.exchanges
+    findings = cross_host_findings((merged.lanes[e.seq], e) for e in exchanges)
+    label = Path(f"merged timeline of {', '.join(merged.hosts)}")
+    return FileReport(path=label, findings=tuple(findings), error=None,
+                      exchanges=len(exchanges),
+                      endpoints={e.seq: f"{merged.lanes[e.seq]} {e.endpoint}" for e in exchanges})
+
+
 def _print_codes() -> None:
     for rule in RULES.values():
         line = Text(f"{rule.code} ")
@@ -70,6 +85,9 @@ def register(app: typer.Typer) -> None:
             "--min-severity", help="Hide findings below this: error, warning or info.")] = "info",
         list_codes: Annotated[bool, typer.Option(
             "--codes", help="List the rules and exit.")] = False,
+        merge: Annotated[bool, typer.Option(
+            "--merge", help="The recordings are one per host: also merge them by wall-clock "
+                            "time and apply the cross-host rules (IPX5xx).")] = False,
     ) -> None:
         """Validate recordings: every exchange against the protocol, and the whole session."""
         if list_codes:
@@ -91,6 +109,12 @@ def register(app: typer.Typer) -> None:
             kept = tuple(f for f in report.findings if SEVERITY_ORDER[f.severity] <= limit)
             reports.append(FileReport(path=report.path, findings=kept, error=report.error,
                                       exchanges=report.exchanges, endpoints=report.endpoints))
+        if merge and not any(r.error for r in reports):
+            report = merged_report([r.path for r in reports])
+            reports.append(FileReport(
+                path=report.path, error=report.error, exchanges=report.exchanges,
+                endpoints=report.endpoints,
+                findings=tuple(f for f in report.findings if SEVERITY_ORDER[f.severity] <= limit)))
         if as_json:
             typer.echo(_report_json(reports))
         else:

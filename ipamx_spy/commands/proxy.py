@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import typer
@@ -73,7 +74,8 @@ def register(app: typer.Typer) -> None:
             headers=headers, bodies=bodies, on_record_error=on_record_error,
             redact=tuple(redact), validate=validate, slow_ms=slow_ms)
         header = make_header(name=name, listen=str(listen_path),
-                             upstream=str(target) if target else "builtin")
+                             upstream=str(target) if target else "builtin",
+                             host=host_id or socket.gethostname())
         plugin = None
         if target is None:
             plugin = bo.build(name=name, state=state, compat=compat, local_space=local_space,

@@ -52,6 +52,9 @@ details { border: 2px solid var(--line); border-radius: .4rem; margin: .7rem 0 .
 details.bad { border-color: var(--bad); }
 summary { padding: .45rem .8rem; cursor: pointer; }
 summary .seq { font-weight: 700; margin-right: .4rem; } summary .ep { font-weight: 700; }
+summary .host, .lane { font-weight: 700; margin-right: .4rem; padding: 0 .3rem;
+  border: 1px solid var(--fg); border-radius: .2rem; }
+.lane { display: inline-block; margin-top: .4rem; }
 .st { font-weight: 700; margin-left: .5rem; color: var(--ok); } .bad .st { color: var(--bad); }
 .ms { color: var(--muted); margin-left: .5rem; font-size: .85rem; }
 .ann { display: block; font-style: italic; margin-top: .15rem; }
@@ -164,6 +167,7 @@ def _exchange(exchange: Exchange, trace: Trace) -> Iterator[str]:
     bad = " bad" if render.problem(exchange) is not None else ""
     yield (f'<details class="x{bad}" id="x{exchange.seq}"><summary>'
            f'<span class="t">{exchange.t:.3f} s</span><span class="seq">#{exchange.seq}</span>'
+           + _host_badge(exchange.seq, trace) +
            f'<span class="ep">{escape(exchange.endpoint)}</span>'
            f'<span class="st">{escape(_status(exchange))}</span>'
            f'<span class="ms">{exchange.duration_ms:.1f} ms · c{exchange.conn}</span>'
@@ -179,6 +183,11 @@ def _exchange(exchange: Exchange, trace: Trace) -> Iterator[str]:
     for note in trace.notes_for(exchange.seq):
         yield f'<p class="note">Note on #{exchange.seq}: {escape(note)}</p>'
     yield from (_finding(f) for f in trace.findings_for(exchange.seq))
+
+
+def _host_badge(seq: int, trace: Trace) -> str:
+    host = trace.host_of(seq)
+    return "" if host is None else f'<span class="host">{escape(host)}</span>'
 
 
 def _section(number: int, section: Section, trace: Trace) -> Iterator[str]:
@@ -208,21 +217,35 @@ def _span(trace: Trace) -> tuple[float, float]:
     return low, max(high - low, 1e-3)
 
 
-def _timeline(trace: Trace) -> Iterator[str]:
-    low, width = _span(trace)
-    yield '<section class="timeline" aria-label="timeline"><div class="track">'
+def _track(trace: Trace, low: float, width: float, host: str | None) -> Iterator[str]:
+    """One timeline track: every exchange (of ``host``, in a merged trace) and the flags."""
+    yield '<div class="track">'
     for number, section in enumerate(trace.sections, 1):
-        if section.source == MARKER:
+        if section.source == MARKER and (host is None or section.title.startswith(f"{host}: ")):
             left = 100 * (section.t - low) / width
             yield (f'<a class="flag" href="#s{number}" style="left:{left:.2f}%" '
                    f'title="{escape(section.title)}"></a>')
     for exchange in trace.exchanges:
+        if host is not None and trace.host_of(exchange.seq) != host:
+            continue
         left = 100 * (exchange.t - low) / width
         bad = " bad" if render.problem(exchange) is not None else ""
         label = f"#{exchange.seq} {exchange.endpoint} {_status(exchange)}"
         yield (f'<a class="tick{bad}" href="#x{exchange.seq}" style="left:{left:.2f}%" '
                f'title="{escape(label)}"></a>')
-    yield (f'</div><div class="scale"><span>{low:.3f} s</span>'
+    yield "</div>"
+
+
+def _timeline(trace: Trace) -> Iterator[str]:
+    low, width = _span(trace)
+    yield '<section class="timeline" aria-label="timeline">'
+    if trace.hosts:
+        for host in trace.hosts:
+            yield f'<span class="lane">{escape(host)}</span>'
+            yield from _track(trace, low, width, host)
+    else:
+        yield from _track(trace, low, width, None)
+    yield (f'<div class="scale"><span>{low:.3f} s</span>'
            f"<span>{low + width:.3f} s</span></div>")
     yield '<ol class="toc">'
     for number, section in enumerate(trace.sections, 1):
@@ -235,8 +258,9 @@ def _intro(trace: Trace) -> Iterator[str]:
     header = trace.header
     errors = sum(1 for e in trace.exchanges if render.problem(e) is not None)
     notes = sum(len(trace.notes_for(e.seq)) for e in trace.exchanges)
-    facts = [f"recorded {header.get('started', '?')}",
-             f"plugin {header.get('name', '?')} on {header.get('listen', '?')}",
+    where = (f"hosts {', '.join(trace.hosts)}" if trace.hosts
+             else f"plugin {header.get('name', '?')} on {header.get('listen', '?')}")
+    facts = [f"recorded {header.get('started', '?')}", where,
              f"{len(trace.exchanges)} exchanges", f"{errors} failed", f"{notes} notes"]
     if trace.redacted:
         facts.append("redacted: " + ", ".join(trace.redacted))
