@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from brokenplugin import record, talk_calls
 from etcd_cluster import EtcdCluster
+from test_export_mermaid_render import tools  # noqa: F401,F811 - Chromium+Mermaid fixture
 
 from ipamx_spy.builtin import BuiltinConfig, make_plugin
 from ipamx_spy.multihost.merge import merge
@@ -146,3 +147,31 @@ def test_show_and_exports_have_a_lane_per_host(tmp_path: Path) -> None:
     trace = build_merged_trace([load(p) for p in paths])
     assert trace.hosts == ("node-a", "node-b") and trace.source == "a.jsonl + b.jsonl"
     assert {f.code for f in trace.findings} >= {"IPX501", "IPX502"}
+
+
+def test_merged_mermaid_is_drawn_by_mermaid(
+        tools: tuple[str, Path], tmp_path: Path) -> None:  # noqa: F811
+    import re
+
+    from test_export_mermaid_render import FLAGS, PAGE
+
+    from ipamx_spy.export import FORMATS
+
+    chromium, bundle = tools
+    paths = separate_hosts(tmp_path)
+    trace = build_merged_trace([load(p) for p in paths], validate=False)
+    page = tmp_path / "diagram.html"
+    page.write_text(PAGE % (bundle.as_uri(), json.dumps(FORMATS["mermaid"](trace))),
+                    encoding="utf-8")
+    result = subprocess.run(
+        [chromium, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+         page.as_uri()], capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+    status = re.search(r'data-result="([^"]*)"', result.stdout)
+    assert status is not None and status[1] == "ok", (status and status[1]) or result.stderr
+    labels = re.findall(r"<text[^>]*>([^<]*)</text>", result.stdout)
+    for host in trace.hosts:
+        for actor in (f"dockerd on {host}", f"ipamx-spy + plugin on {host}"):
+            assert f">{actor}<" in result.stdout, f"participant {actor} is not drawn"
+    for exchange in trace.exchanges:
+        method = exchange.endpoint.split(".", 1)[-1]
+        assert any(label.startswith(f"#{exchange.seq} {method}") for label in labels)
