@@ -82,6 +82,8 @@ def test_same_global_address_on_two_hosts_is_an_error(tmp_path: Path) -> None:
     assert checked.returncode == 1, checked.stdout + checked.stderr
     assert "merged timeline of node-a, node-b" in checked.stdout
     assert "IPX501 error" in checked.stdout
+    listed = run("check", "--codes").stdout
+    assert "IPX501" in listed and "IPX502" in listed
 
 
 def test_local_spaces_overlap_without_findings(tmp_path: Path) -> None:

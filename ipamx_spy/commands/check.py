@@ -61,7 +61,9 @@ def merged_report(paths: list[Path]) -> FileReport:
 
 
 def _print_codes() -> None:
-    for rule in RULES.values():
+    from ipamx_spy.multihost.rules import CROSS_HOST_RULES
+
+    for rule in (*RULES.values(), *CROSS_HOST_RULES.values()):
         line = Text(f"{rule.code} ")
         line.append(f"{rule.severity:<7}", style=SEVERITY_STYLE[rule.severity])
         line.append(f" {rule.title}")

@@ -52,9 +52,6 @@ details { border: 2px solid var(--line); border-radius: .4rem; margin: .7rem 0 .
 details.bad { border-color: var(--bad); }
 summary { padding: .45rem .8rem; cursor: pointer; }
 summary .seq { font-weight: 700; margin-right: .4rem; } summary .ep { font-weight: 700; }
-summary .host, .lane { font-weight: 700; margin-right: .4rem; padding: 0 .3rem;
-  border: 1px solid var(--fg); border-radius: .2rem; }
-.lane { display: inline-block; margin-top: .4rem; }
 .st { font-weight: 700; margin-left: .5rem; color: var(--ok); } .bad .st { color: var(--bad); }
 .ms { color: var(--muted); margin-left: .5rem; font-size: .85rem; }
 .ann { display: block; font-style: italic; margin-top: .15rem; }
@@ -185,6 +182,13 @@ def _exchange(exchange: Exchange, trace: Trace) -> Iterator[str]:
     yield from (_finding(f) for f in trace.findings_for(exchange.seq))
 
 
+LANE_CSS = """
+summary .host, .lane { font-weight: 700; margin-right: .4rem; padding: 0 .3rem;
+  border: 1px solid var(--fg); border-radius: .2rem; }
+.lane { display: inline-block; margin-top: .4rem; }
+"""
+
+
 def _host_badge(seq: int, trace: Trace) -> str:
     host = trace.host_of(seq)
     return "" if host is None else f'<span class="host">{escape(host)}</span>'
@@ -217,9 +221,8 @@ def _span(trace: Trace) -> tuple[float, float]:
     return low, max(high - low, 1e-3)
 
 
-def _track(trace: Trace, low: float, width: float, host: str | None) -> Iterator[str]:
-    """One timeline track: every exchange (of ``host``, in a merged trace) and the flags."""
-    yield '<div class="track">'
+def _ticks(trace: Trace, low: float, width: float, host: str | None) -> Iterator[str]:
+    """The flags and exchange ticks of one track (of ``host``'s lane in a merged trace)."""
     for number, section in enumerate(trace.sections, 1):
         if section.source == MARKER and (host is None or section.title.startswith(f"{host}: ")):
             left = 100 * (section.t - low) / width
@@ -233,19 +236,22 @@ def _track(trace: Trace, low: float, width: float, host: str | None) -> Iterator
         label = f"#{exchange.seq} {exchange.endpoint} {_status(exchange)}"
         yield (f'<a class="tick{bad}" href="#x{exchange.seq}" style="left:{left:.2f}%" '
                f'title="{escape(label)}"></a>')
-    yield "</div>"
 
 
 def _timeline(trace: Trace) -> Iterator[str]:
     low, width = _span(trace)
-    yield '<section class="timeline" aria-label="timeline">'
-    if trace.hosts:
+    if trace.hosts:  # a merged trace: one track per host
+        yield '<section class="timeline" aria-label="timeline">'
         for host in trace.hosts:
-            yield f'<span class="lane">{escape(host)}</span>'
-            yield from _track(trace, low, width, host)
+            yield f'<span class="lane">{escape(host)}</span><div class="track">'
+            yield from _ticks(trace, low, width, host)
+            yield "</div>"
+        scale = '<div class="scale">'
     else:
-        yield from _track(trace, low, width, None)
-    yield (f'<div class="scale"><span>{low:.3f} s</span>'
+        yield '<section class="timeline" aria-label="timeline"><div class="track">'
+        yield from _ticks(trace, low, width, None)
+        scale = '</div><div class="scale">'
+    yield (f'{scale}<span>{low:.3f} s</span>'
            f"<span>{low + width:.3f} s</span></div>")
     yield '<ol class="toc">'
     for number, section in enumerate(trace.sections, 1):
@@ -277,7 +283,7 @@ def export_html(trace: Trace) -> str:
     parts = ['<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              f"<title>ipamx-spy trace: {escape(trace.source)}</title>",
-             f"<style>{CSS}</style></head><body>"]
+             f"<style>{CSS}{LANE_CSS if trace.hosts else ''}</style></head><body>"]
     parts += _intro(trace)
     parts += _timeline(trace)
     parts.append("<main>")

@@ -27,6 +27,17 @@ from typing import Any
 from ipamx_spy import render
 from ipamx_spy.findings import Finding
 from ipamx_spy.recording import Exchange
+from ipamx_spy.validate.rules import Rule
+
+CROSS_HOST_RULES: dict[str, Rule] = {
+    rule.code: rule for rule in (
+        Rule(code="IPX501", severity="error",
+             title="one global address handed out on two hosts (check --merge)"),
+        Rule(code="IPX502", severity="warning",
+             title="global pool released by one host while another still uses it "
+                   "(check --merge)"),
+    )
+}
 
 
 @dataclass
@@ -101,7 +112,8 @@ class CrossHost:
         key = (*pool, ip)
         earlier = self.leases.get(key)
         if earlier is not None and earlier[0] != host:
-            yield Finding(code="IPX501", severity="error", seq=exchange.seq, message=(
+            yield Finding(code="IPX501", severity=CROSS_HOST_RULES["IPX501"].severity,
+                          seq=exchange.seq, message=(
                 f"{ip} of global pool {pool[1]} was handed out on {host} although {earlier[0]} "
                 f"got it at #{earlier[1]} and has not released it: two containers on two "
                 "hosts share an address; the IPAM driver needs a store shared by the hosts"))
@@ -127,7 +139,8 @@ class CrossHost:
         users = sorted(holders | {h for (s, n, _ip), (h, _seq) in self.leases.items()
                                   if (s, n) == pool and h != host})
         if users:
-            yield Finding(code="IPX502", severity="warning", seq=exchange.seq, message=(
+            yield Finding(code="IPX502", severity=CROSS_HOST_RULES["IPX502"].severity,
+                          seq=exchange.seq, message=(
                 f"{host} released global pool {pool[1]} while {', '.join(users)} still "
                 "use(s) it: right only if the IPAM driver counts holds per host (as "
                 "ipamx-spy --store etcd:// does); otherwise the subnet is free for reuse "

@@ -56,9 +56,6 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("IPX403", "info", "unexpected content type"),
     ("IPX404", "warning", "empty body where arguments are required (dockerd's retry)"),
     ("IPX405", "error", "plugin accepted an empty-body request as real"),
-    # cross-host rules: several hosts' recordings merged (ipamx_spy.multihost.rules)
-    ("IPX501", "error", "one global address handed out on two hosts"),
-    ("IPX502", "warning", "global pool released by one host while another still uses it"),
 )
 
 RULES: dict[str, Rule] = {
