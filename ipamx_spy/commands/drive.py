@@ -85,7 +85,7 @@ def register(app: typer.Typer) -> None:
         target: Annotated[str, typer.Option(
             "--target", "-t", help="Plugin address: socket path, unix://, tcp://, a plugin "
             "name, or 'builtin' (ipamx-spy's allocator and network driver, in-process, with "
-            "pretend links) [default: builtin, as replay].")] = "builtin",
+            "pretend links).")] = "builtin",
         docker_version: Annotated[str, typer.Option(
             "--docker-version", help=f"dockerd to imitate: {', '.join(VERSIONS)}.")] = "20.10",
         record: Annotated[Path | None, typer.Option(
