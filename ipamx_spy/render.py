@@ -14,6 +14,7 @@ from rich.text import Text
 from . import catalogue
 from .findings import Finding
 from .recording import Exchange, Message
+from .stats import EndpointStats, Summary
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
@@ -175,39 +176,32 @@ def marker_rule(text: str) -> Text:
     return Text(f"──── {text} ────", style="bold yellow")
 
 
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile (0 for no values)."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))
-    return ordered[index]
-
-
-def summary_table(exchanges: Iterable[Exchange], title_text: str = "ipamx-spy summary") -> Table:
-    """Exchanges per endpoint, errors, and latency p50/p99."""
-    per: dict[str, list[Exchange]] = {}
+def summary_of(exchanges: Iterable[Exchange]) -> Summary:
+    """The per-endpoint aggregates of some exchanges."""
+    summary = Summary()
     for exchange in exchanges:
-        per.setdefault(exchange.endpoint, []).append(exchange)
+        summary.add(exchange.endpoint, exchange.duration_ms, problem(exchange) is not None)
+    return summary
+
+
+def summary_table(exchanges: Iterable[Exchange] | Summary,
+                  title_text: str = "ipamx-spy summary") -> Table:
+    """Exchanges per endpoint, errors, and latency p50/p99."""
+    summary = exchanges if isinstance(exchanges, Summary) else summary_of(exchanges)
     table = Table(title=title_text)
     table.add_column("endpoint", style="cyan")
     table.add_column("calls", justify="right")
     table.add_column("errors", justify="right")
     table.add_column("p50 ms", justify="right")
     table.add_column("p99 ms", justify="right")
-    everything: list[Exchange] = []
-    for endpoint in sorted(per):
-        rows = per[endpoint]
-        everything += rows
-        table.add_row(*_summary_row(endpoint, rows))
-    if everything:
+    for endpoint, stats in summary.rows():
+        table.add_row(*_summary_row(endpoint, stats))
+    if summary.endpoints:
         table.add_section()
-        table.add_row(*_summary_row("total", everything), style="bold")
+        table.add_row(*_summary_row("total", summary.total()), style="bold")
     return table
 
 
-def _summary_row(label: str, rows: Sequence[Exchange]) -> tuple[str, ...]:
-    durations = [r.duration_ms for r in rows]
-    errors = sum(1 for r in rows if problem(r) is not None)
-    return (label, str(len(rows)), str(errors) if errors else "-",
-            f"{percentile(durations, 0.5):.2f}", f"{percentile(durations, 0.99):.2f}")
+def _summary_row(label: str, stats: EndpointStats) -> tuple[str, ...]:
+    return (label, str(stats.calls), str(stats.errors) if stats.errors else "-",
+            f"{stats.latencies.percentile(0.5):.2f}", f"{stats.latencies.percentile(0.99):.2f}")

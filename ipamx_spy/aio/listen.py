@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
 import stat
@@ -15,13 +16,21 @@ class SocketInUse(OSError):
 
 
 def someone_listens(path: Path) -> bool:
-    """True when a process accepts connections on the Unix socket ``path``."""
+    """True when a process listens on the Unix socket ``path``, even one too busy to accept.
+
+    Only a refused connection (nobody listening) or a missing file means stale; a full backlog
+    (EAGAIN) or a connect that times out is a busy plugin, never to be replaced.
+    """
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        probe.settimeout(1.0)
+        probe.setblocking(False)
         probe.connect(str(path))
-    except OSError:
+    except (ConnectionRefusedError, FileNotFoundError):
         return False
+    except BlockingIOError:
+        return True
+    except OSError as exc:
+        return exc.errno not in {errno.ECONNREFUSED, errno.ENOENT, errno.ENOTSOCK}
     finally:
         probe.close()
     return True
@@ -61,7 +70,7 @@ def bind_unix(path: Path, mode: int = 0o660) -> UnixListener:
     try:
         sock.bind(str(path))
         os.chmod(path, mode)
-        sock.listen(128)
+        sock.listen(socket.SOMAXCONN)
         inode = os.lstat(path).st_ino
     except OSError:
         sock.close()

@@ -122,7 +122,7 @@ class Server:
             record = self.session.marker(text)
             return {"ok": True, "marker": record}
         if op == "status":
-            return {"ok": True, "exchanges": len(self.session.exchanges),
+            return {"ok": True, "exchanges": self.session.exchanges_done,
                     "pending": len(self.session.pending),
                     "recording": None if self.session.path is None else str(self.session.path)}
         raise ValueError(f"unknown control op {op!r} (mark, status)")

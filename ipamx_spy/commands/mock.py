@@ -78,7 +78,7 @@ def register(app: typer.Typer) -> None:
         if not no_record:
             writer = RecordingWriter(record or _recording_path(name), make_header(
                 name=name, listen=str(listen_path), upstream=f"mock:{recording}"))
-        sink: LiveView | DetachedView = live if mode in {"json", "quiet"} else DetachedView(live)
+        sink: LiveView | DetachedView = live if mode == "quiet" else DetachedView(live)
         plugin = MockPlugin(exchanges=exchanges, on_miss=_announce)
         session = Session(writer=writer, sinks=[sink])
         server = Server(ServerOptions(listen=listen_path, socket_mode=_mode(socket_mode),
@@ -106,7 +106,7 @@ def _serve(server: Server, writer: RecordingWriter | None, sink: LiveView | Deta
 
 
 def _report(session: Session, plugin: MockPlugin) -> None:
-    err.print(render.summary_table(session.exchanges, "ipamx-spy mock summary"))
+    err.print(render.summary_table(session.summary, "ipamx-spy mock summary"))
     err.print(f"answered from the recording: {len(plugin.served)}; "
               f"without a recorded answer: {len(plugin.misses)}")
     for miss in plugin.misses:

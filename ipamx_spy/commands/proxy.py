@@ -53,6 +53,7 @@ def register(app: typer.Typer) -> None:
         slow_ms: float = so.SLOW_MS,
         control: Path | None = so.CONTROL,
         drain_timeout: float = so.DRAIN_TIMEOUT,
+        header_timeout: float = so.HEADER_TIMEOUT,
         state: str = bo.STATE,
         compat: str = bo.COMPAT,
         local_space: str = bo.LOCAL_SPACE,
@@ -62,6 +63,7 @@ def register(app: typer.Typer) -> None:
         global_pool: list[str] = bo.GLOBAL_POOL,
         exclude: list[str] = bo.EXCLUDE,
         engine_id: str | None = bo.ENGINE_ID,
+        allow_shutdown: bool = bo.ALLOW_SHUTDOWN,
     ) -> None:
         """Sit between dockerd and a plugin: relay, record and explain every exchange."""
         listen_path = listen or address.SOCKET_DIR / f"{name}.sock"
@@ -73,18 +75,23 @@ def register(app: typer.Typer) -> None:
         header = make_header(name=name, listen=str(listen_path),
                              upstream=str(target) if target else "builtin")
         plugin = None
+
+        def server_stop() -> None:
+            server.request_stop()
+
         if target is None:
             plugin = bo.build(name=name, state=state, compat=compat, local_space=local_space,
                               global_space=global_space, network_driver=network_driver,
                               local_pool=local_pool, global_pool=global_pool,
                               exclude=exclude, engine_id=engine_id,
-                              on_shutdown=lambda: server.request_stop())
+                              on_shutdown=server_stop if allow_shutdown else None)
         session, sink, writer = so.live_session(name, header, opts)
         options = ServerOptions(
             listen=listen_path, socket_mode=socket_mode(socket_mode_text),
             control=control or control_path(name), drain_timeout=drain_timeout,
             relay=RelayOptions(upstream=target, app=plugin, max_body=max_body,
-                               upstream_timeout=upstream_timeout))
+                               upstream_timeout=upstream_timeout,
+                               header_timeout=header_timeout))
         server = Server(options, session)
         answering = str(target) if target else "the built-in reference plugin"
         try:

@@ -15,6 +15,7 @@ import typer
 
 from .. import render
 from ..aio.listen import SocketInUse
+from ..aio.relay import DEFAULT_HEADER_TIMEOUT
 from ..aio.server import Server, run
 from ..console import err, out
 from ..findings import Finding
@@ -46,6 +47,9 @@ SLOW_MS = typer.Option(1000.0, "--slow-ms", help="Answers slower than this are f
 CONTROL = typer.Option(
     None, "--control",
     help="Control socket for `ipamx-spy mark` [default: /run/ipamx-spy/NAME.ctl].")
+HEADER_TIMEOUT = typer.Option(
+    DEFAULT_HEADER_TIMEOUT, "--header-timeout",
+    help="Seconds a docker-side request may take to arrive once begun (then 408).")
 DRAIN_TIMEOUT = typer.Option(5.0, "--drain-timeout",
                              help="Seconds to let exchanges finish on exit.")
 
@@ -116,9 +120,9 @@ def live_session(name: str, header: dict[str, Any],
     writer = None
     if not opts.no_record:
         writer = RecordingWriter(opts.record or default_recording(name), header)
-    sink: Sink = live if opts.mode in {"json", "quiet"} else DetachedView(live)
-    session = Session(writer=writer, sinks=[sink], on_record_error=opts.on_record_error,
-                      redact=redact)
+    sink: Sink = live if opts.mode == "quiet" and live.checker is None else DetachedView(live)
+    session = Session(writer=writer, sinks=[sink],
+                      on_record_error=opts.on_record_error, redact=redact)
     return session, sink, writer
 
 
@@ -153,7 +157,7 @@ def serve_and_summarise(server: Server, session: Session, sink: Sink,
         if writer is not None:
             writer.close()
         findings = sink.close() if isinstance(sink, DetachedView) else sink.findings
-    err.print(render.summary_table(session.exchanges))
+    err.print(render.summary_table(session.summary))
     if findings:
         errors = sum(1 for f in findings if f.severity == "error")
         err.print(f"validation: {len(findings)} finding(s), {errors} error(s)")
