@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import time
 from collections.abc import Callable
+from typing import cast
 
 from .. import tap
 from ..address import Address
@@ -43,8 +46,7 @@ class _Link(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
 
     def data_received(self, data: bytes) -> None:
         if self.waiter is None or self.waiter.done():
@@ -63,7 +65,8 @@ class _Link(asyncio.Protocol):
     # -- framing ------------------------------------------------------------------------
 
     def send(self, raw_request: bytes, method: str) -> asyncio.Future[tap.Message]:
-        assert self.transport is not None and not self.closed
+        if self.transport is None or self.closed:
+            raise ConnectionResetError("the plugin closed the connection")
         self.waiter = asyncio.get_running_loop().create_future()
         self.tap.expect(method)
         self.transport.write(raw_request)
@@ -118,8 +121,45 @@ class _Link(asyncio.Protocol):
             self.transport.close()
 
 
+DIAL_BUSY_S = 2.0  # how long a full backlog (EAGAIN) is retried before the dial fails
+
+
+async def _connect_unix(path: str) -> socket.socket:
+    """Connect to a Unix socket, waiting (bounded) while its backlog is full.
+
+    asyncio takes EAGAIN from ``connect`` for a connection in progress and hands back a socket
+    that is not connected; a busy plugin gets its connection a moment later instead.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DIAL_BUSY_S
+    delay = 0.001
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            sock.connect(path)
+            return sock
+        except BlockingIOError as exc:
+            sock.close()
+            if loop.time() >= deadline:
+                raise OSError(exc.errno, f"{exc.strerror} (the plugin's backlog stayed full for "
+                              f"{DIAL_BUSY_S:g} s)") from exc
+        except BaseException:
+            sock.close()
+            raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+Done = Callable[[tap.Message | UpstreamFault, float], None]
+
+
 class Upstream:
-    """One keep-alive connection to the plugin, opened on first use and after a close."""
+    """One keep-alive connection to the plugin, opened on first use and after a close.
+
+    ``request`` is callback-based (no task per exchange): ``done(answer_or_fault, upstream_ms)``
+    is called exactly once, from the event loop. Only dialing runs as a task.
+    """
 
     def __init__(self, address: Address, *, timeout: float | None, max_body: int,
                  on_stray: StrayHandler | None = None) -> None:
@@ -128,13 +168,14 @@ class Upstream:
         self.max_body = max_body
         self.on_stray = on_stray
         self._link: _Link | None = None
+        self._dialing: set[asyncio.Task[None]] = set()
 
     async def _dial(self) -> _Link:
         loop = asyncio.get_running_loop()
         try:
             if self.address.kind == "unix":
-                _t, link = await loop.create_unix_connection(lambda: _Link(self),
-                                                              self.address.path)
+                sock = await _connect_unix(self.address.path)
+                _t, link = await loop.create_unix_connection(lambda: _Link(self), sock=sock)
             else:
                 _t, link = await loop.create_connection(lambda: _Link(self),
                                                          self.address.host, self.address.port)
@@ -143,27 +184,67 @@ class Upstream:
                                 f"{exc.strerror or exc}") from exc
         return link
 
-    async def exchange(self, raw_request: bytes, method: str) -> tap.Message:
-        """Send one request and return the complete answer. Raises UpstreamFault."""
+    def request(self, raw_request: bytes, method: str, done: Done) -> None:
+        """Send one request; ``done`` gets the complete answer or an UpstreamFault."""
         link = self._link
-        if link is None or link.closed:  # never used, or the plugin closed it while idle
+        if link is not None and not link.closed:
+            self._send(link, raw_request, method, done)
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._dial_and_send(raw_request, method, done), name="ipamx-spy dial")
+        self._dialing.add(task)
+        task.add_done_callback(self._dialing.discard)
+
+    async def _dial_and_send(self, raw_request: bytes, method: str, done: Done) -> None:
+        started = time.perf_counter()
+        try:
             link = self._link = await self._dial()
+            if link.closed:  # closed before the request was sent: one fresh connection
+                link = self._link = await self._dial()
+        except UpstreamFault as exc:
+            done(exc, (time.perf_counter() - started) * 1000)
+            return
+        except asyncio.CancelledError:
+            done(UpstreamFault("closed", f"upstream {self.address}: dial cancelled"), 0.0)
+            raise
+        self._send(link, raw_request, method, done, started)
+
+    def _send(self, link: _Link, raw_request: bytes, method: str, done: Done,
+              started: float | None = None) -> None:
+        began = time.perf_counter() if started is None else started
         try:
             waiter = link.send(raw_request, method)
-            if self.timeout is None:
-                return await waiter
-            return await asyncio.wait_for(waiter, self.timeout)
-        except TimeoutError as exc:
-            link.close()
-            raise UpstreamFault("timeout", f"upstream {self.address}: no answer within "
-                                f"{self.timeout:g} s (--upstream-timeout)") from exc
         except OSError as exc:
             link.close()
-            raise UpstreamFault("closed", f"upstream {self.address}: "
-                                f"{exc.strerror or exc}") from exc
-        except BaseException:
+            done(UpstreamFault("closed", f"upstream {self.address}: {exc.strerror or exc}"),
+                 0.0)
+            return
+        timer = None
+        if self.timeout is not None:
+            timer = asyncio.get_running_loop().call_later(self.timeout, self._expire, link)
+
+        def finished(future: asyncio.Future[tap.Message]) -> None:
+            if timer is not None:
+                timer.cancel()
+            elapsed = (time.perf_counter() - began) * 1000
+            if future.cancelled():
+                link.close()
+                done(UpstreamFault("closed", f"upstream {self.address}: cancelled"), elapsed)
+                return
+            exc = future.exception()
+            if exc is None:
+                done(future.result(), elapsed)
+                return
             link.close()
-            raise
+            done(exc if isinstance(exc, UpstreamFault) else UpstreamFault(
+                "closed", f"upstream {self.address}: {exc}"), elapsed)
+
+        waiter.add_done_callback(finished)
+
+    def _expire(self, link: _Link) -> None:
+        assert self.timeout is not None
+        link._fail("timeout", f"no answer within {self.timeout:g} s (--upstream-timeout)")
+        link.close()
 
     def report_stray(self, data: bytes, what: str) -> None:
         if self.on_stray is None:
@@ -174,7 +255,9 @@ class Upstream:
             self.on_stray(Fault(side="plugin", kind="extra-bytes", message=message),
                           data[:STRAY_KEPT])
 
-    async def close(self) -> None:
+    def close(self) -> None:
         link, self._link = self._link, None
         if link is not None:
             link.close()
+        for task in list(self._dialing):
+            task.cancel()
