@@ -176,6 +176,13 @@ def marker_rule(text: str) -> Text:
     return Text(f"──── {text} ────", style="bold yellow")
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 exchange``, ``5 errors``: a count and its noun, in the right number."""
+    if count == 1:
+        return f"1 {noun}"
+    return f"{count} {noun}es" if noun.endswith(("s", "x", "ch", "sh")) else f"{count} {noun}s"
+
+
 def summary_of(exchanges: Iterable[Exchange]) -> Summary:
     """The per-endpoint aggregates of some exchanges."""
     summary = Summary()
@@ -186,7 +193,7 @@ def summary_of(exchanges: Iterable[Exchange]) -> Summary:
 
 def summary_table(exchanges: Iterable[Exchange] | Summary,
                   title_text: str = "ipamx-spy summary") -> Table:
-    """Exchanges per endpoint, errors, and latency p50/p99."""
+    """Exchanges per endpoint (in the order of their first call), errors, latency p50/p99."""
     summary = exchanges if isinstance(exchanges, Summary) else summary_of(exchanges)
     table = Table(title=title_text)
     table.add_column("endpoint", style="cyan")

@@ -102,8 +102,8 @@ class Summary:
         return sum(s.calls for s in self.endpoints.values())
 
     def rows(self) -> Iterator[tuple[str, EndpointStats]]:
-        for endpoint in sorted(self.endpoints):
-            yield endpoint, self.endpoints[endpoint]
+        """Endpoints in the order of their first call."""
+        yield from self.endpoints.items()
 
     def total(self) -> EndpointStats:
         total = EndpointStats()
