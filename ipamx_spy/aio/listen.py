@@ -66,14 +66,24 @@ def bind_unix(path: Path, mode: int = 0o660) -> UnixListener:
         if someone_listens(path):
             raise SocketInUse(f"another process is already listening on {path}")
         path.unlink()
+    # Bound and listening under a temporary name, then renamed into place: whoever sees the
+    # path can connect (no ECONNREFUSED between bind and listen), with the mode already set.
+    staging = path.with_name(f".{path.name}.{os.getpid()}")
+    if len(os.fsencode(staging)) > 107:  # no room for the temporary name: bind in place
+        staging = path
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        sock.bind(str(path))
-        os.chmod(path, mode)
+        staging.unlink(missing_ok=True)
+        sock.bind(str(staging))
+        os.chmod(staging, mode)
         sock.listen(socket.SOMAXCONN)
-        inode = os.lstat(path).st_ino
+        inode = os.lstat(staging).st_ino
+        if staging != path:
+            os.rename(staging, path)
     except OSError:
         sock.close()
+        with contextlib.suppress(OSError):
+            staging.unlink()
         raise
     sock.setblocking(False)
     return UnixListener(path=path, sock=sock, inode=inode)
