@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "mark",
     "attach",
     "plugin",
+    "web",
 )
 
 app = typer.Typer(

@@ -14,6 +14,7 @@ from ..recording import make_header
 from . import builtin_options as bo
 from . import session_options as so
 from .session_options import CONTROL_DIR, control_path, default_recording, run_or_exit
+from .web import WEB, WEB_LISTEN, serve_beside
 
 __all__ = ["CONTROL_DIR", "control_path", "default_recording", "register", "run_or_exit",
            "socket_mode"]
@@ -71,6 +72,8 @@ def register(app: typer.Typer) -> None:
         exclude: list[str] = bo.EXCLUDE,
         engine_id: str | None = bo.ENGINE_ID,
         allow_shutdown: bool = bo.ALLOW_SHUTDOWN,
+        web: bool = WEB,
+        web_listen: str = WEB_LISTEN,
     ) -> None:
         """Sit between dockerd and a plugin: relay, record and explain every exchange."""
         listen_path = listen or address.SOCKET_DIR / f"{name}.sock"
@@ -103,6 +106,9 @@ def register(app: typer.Typer) -> None:
                                upstream_timeout=upstream_timeout,
                                header_timeout=header_timeout))
         server = Server(options, session)
+        if web:
+            serve_beside(server, session, header, web_listen, validate=validate,
+                         slow_ms=slow_ms)
         answering = str(target) if target else "the built-in reference plugin"
         try:
             so.serve_and_summarise(server, setup, answering)
