@@ -162,7 +162,7 @@ class LiveSetup:
         # pipe that never blocks the relay; quiet without validation needs no process.
         quiet = self.live.mode == "quiet" and self.live.checker is None
         self.sink = self.live if quiet else DetachedView(self.live)
-        self.session.sinks = [self.sink]
+        self.session.sinks = [self.sink, *self.session.sinks]  # keep the web board
 
     def stop(self) -> list[Finding]:
         """Close the recording and the view; a recording this run created and left empty (it
