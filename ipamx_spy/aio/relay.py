@@ -20,8 +20,9 @@ from typing import cast
 
 from .. import catalogue, tap
 from ..address import Address
-from ..app import PluginApp
+from ..app import CONTENT_TYPE, PluginApp
 from ..connection import NEED_DATA, Closed, DockerConnection, Refuse, Request
+from ..faults import FaultPlan, Injection
 from ..proxy import Pending, Session, answer, spy_answer
 from ..recording import Fault
 from .upstream import Upstream, UpstreamFault
@@ -41,6 +42,7 @@ class RelayOptions:
     max_body: int = tap.DEFAULT_MAX_BODY
     upstream_timeout: float | None = None
     header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    faults: FaultPlan | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,6 +52,7 @@ class Answer:
     upstream_ms: float | None = None
     fault: Fault | None = None
     answered_by: str = "plugin"
+    injection: Injection | None = None
 
 
 class Relay:
@@ -96,7 +99,8 @@ class Relay:
                         Fault(side="plugin", kind="crash", message=repr(exc)))
         message = answer(reply.status, reply.body, reply.content_type)
         return Answer(raw=message.raw, message=message,
-                      upstream_ms=(time.perf_counter() - started) * 1000, answered_by="builtin")
+                      upstream_ms=(time.perf_counter() - started) * 1000, answered_by="builtin",
+                      injection=getattr(reply, "injection", None))
 
     def submit(self, request: tap.Message) -> Future[Answer]:
         return self._worker.submit(self.from_app, request)
@@ -233,8 +237,39 @@ class DockerProtocol(asyncio.Protocol):
             self._reply(Answer(raw=result.raw, message=result, upstream_ms=upstream_ms))
 
     def _reply(self, reply: Answer) -> None:
-        """The answer is ready: record it, then write it, then tell the live sinks."""
+        """The answer is ready: apply an injected fault (``--fault``), then deliver it."""
         if self._current is None:  # answered already (the spy stopped meanwhile)
+            return
+        faults = self.relay.options.faults
+        injection = faults.injection(self._current[1].endpoint) if faults else None
+        injection = injection or reply.injection
+        if injection is None:
+            self._deliver(reply)
+            return
+        if injection.delay_s and not injection.hang:
+            self.loop.call_later(injection.delay_s, self._after_delay, injection, reply)
+            return
+        self._after_delay(injection, reply)
+
+    def _after_delay(self, injection: Injection, reply: Answer) -> None:
+        if self._current is None:
+            return
+        if injection.hang:
+            return  # answered by stop() when the proxy stops
+        if injection.drop:
+            self._current = None  # unanswered: the close record lists it
+            self._close("ipamx-spy closed the connection without answering (injected fault)")
+            return
+        if injection.rewrites:
+            status, body = injection.rewrite(reply.message.status, reply.message.body)
+            message = answer(status, body, reply.message.header("Content-Type") or CONTENT_TYPE)
+            reply = Answer(raw=message.raw, message=message, upstream_ms=reply.upstream_ms,
+                           fault=reply.fault, answered_by=reply.answered_by)
+        self._deliver(reply)
+
+    def _deliver(self, reply: Answer) -> None:
+        """Record the answer, then write it, then tell the live sinks."""
+        if self._current is None:
             return
         request, pending = self._current
         exchange = None
@@ -319,7 +354,7 @@ class DockerProtocol(asyncio.Protocol):
         """The spy stops: a request still waiting gets a 500 saying so; then close."""
         self._finished = self._finished or "ipamx-spy shut down"
         if self._current is not None:
-            self._reply(_spy(500, STOPPING, Fault(side="proxy", kind="stopping",
+            self._deliver(_spy(500, STOPPING, Fault(side="proxy", kind="stopping",
                                                   message=STOPPING)))
         self._close(self._finished)
         if self.transport is not None and self._write_paused:
