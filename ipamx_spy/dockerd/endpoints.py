@@ -310,8 +310,7 @@ ROWS: tuple[Row, ...] = (
         explain_success=s._request_address_answer,
         chosen=lambda req: () if req.get("Address") else ("Address",),
         on_failure=FailureEffect.FAILS_COMMAND,
-        failure_sentence=("the docker command fails: network create for a gateway or aux "
-                          "address, docker run or network connect for a container"),
+        failure_sentence="the docker command fails",
     ),
     Row(
         endpoint=Endpoint.RELEASE_ADDRESS, since=_V(1, 9),

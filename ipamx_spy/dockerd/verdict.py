@@ -100,7 +100,7 @@ class Verdict:
         what = row.failure_sentence if row is not None else "the call fails"
         if self.outcome is Outcome.LOGGED:
             return f"the plugin refused: {self.error}; dockerd only logs it: {what}"
-        return f"the plugin refused: {self.error}; {what}: {self.cli_text}"
+        return f"the plugin refused: {self.error}; {what}"
 
 
 def _row(endpoint: Endpoint | None) -> Row | None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from ipamx_spy import catalogue
+from ipamx_spy import catalogue, dockerd
 from ipamx_spy.emulator import answers
 from ipamx_spy.recording import Exchange
 
@@ -64,6 +64,22 @@ class Context:
     @cached_property
     def answer(self) -> answers.Answer:
         return answers.read_answer(self.endpoint, self.status, self.body, major=self.major)
+
+    @cached_property
+    def verdict(self) -> dockerd.Verdict:
+        """What dockerd makes of the answer (the protocol authority's verdict)."""
+        response = self.exchange.response
+        headers = response.headers if response is not None else None
+        return dockerd.read_answer(self.endpoint, self.status, headers, self.body,
+                                   dockerd.DockerVersion(self.major), request=self.request_map)
+
+    def consequence(self) -> str:
+        """What the failure does, in words: fails the docker command, or only logged."""
+        row = self.row
+        words = row.failure_sentence if isinstance(row, dockerd.Row) else "the call fails"
+        if self.verdict.outcome is dockerd.Outcome.LOGGED:
+            return f"dockerd only logs it and carries on ({words})"
+        return f"{words} ({self.verdict.cli_text or self.verdict.error})"
 
     @property
     def value(self) -> dict[str, JSON]:

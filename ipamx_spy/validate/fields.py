@@ -54,7 +54,7 @@ def check_types(ctx: Context) -> list[Finding]:
         return []
     return [finding("IPX201", ctx.seq, (
         f"{'.'.join(p.path)} has the wrong JSON type: dockerd fails the call with "
-        f"{p.message!r}; send the type the protocol defines"))
+        f"{p.message!r}; {ctx.consequence()}; send the type the protocol defines"))
         for p in ctx.decoded[0].problems]
 
 

@@ -58,9 +58,8 @@ def check_empty_200(ctx: Context) -> list[Finding]:
     if ctx.status != 200 or ctx.body.strip():
         return []
     return [finding("IPX102", ctx.seq, (
-        "the plugin answered 200 with an empty body: dockerd fails the call with 'EOF' "
-        "(the user sees 'Error response from daemon: EOF'); answer a JSON object, {} when "
-        "there is nothing to say"))]
+        "the plugin answered 200 with an empty body: Go's decoder fails the call with 'EOF'; "
+        f"{ctx.consequence()}; answer a JSON object, {{}} when there is nothing to say"))]
 
 
 def check_not_json(ctx: Context) -> list[Finding]:
