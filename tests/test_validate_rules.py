@@ -239,3 +239,13 @@ def test_no_answer_promises_a_retry_after_one_second_not_a_failure() -> None:
     message = Transport().unanswered(3, "IpamDriver.RequestPool", " (Connection refused)").message
     assert "retries 1 s later" in message and "with its body" in message
     assert "only if every attempt fails" in message
+
+
+def test_an_ipv6_pool_for_a_v4_request_is_flagged() -> None:
+    ask = {**POOL_ASK, "Pool": ""}
+    found = Validator().check(ex("IpamDriver.RequestPool", ask,
+                                 {"PoolID": "p", "Pool": "fd00:1::/64"}))
+    assert [f.code for f in found] == ["IPX209"]
+    assert "IPv4 pool (V6 false)" in found[0].message
+    assert Validator().check(ex("IpamDriver.RequestPool", {**ask, "V6": True},
+                                {"PoolID": "p", "Pool": "fd00:1::/64"})) == []

@@ -139,6 +139,13 @@ def _request_pool(ctx: Context) -> list[Finding]:
         found.append(finding("IPX209", ctx.seq, (
             f"dockerd asked for pool {asked.network} and got {pool.network}: dockerd uses the "
             "answer without checking it; reserve the pool that was asked for, or refuse")))
+    wants_v6 = ctx.request_map.get("V6") is True
+    if pool is not None and (pool.version == 6) != wants_v6:
+        found.append(finding("IPX209", ctx.seq, (
+            f"dockerd asked for an IPv{6 if wants_v6 else 4} pool (V6 "
+            f"{str(wants_v6).lower()}) and got the IPv{pool.version} pool {pool.network}: "
+            "dockerd files it under the wrong address family; answer a pool of the family "
+            "asked for, or refuse")))
     data = ctx.value.get("Data") or {}
     gateway = data.get("com.docker.network.gateway") if isinstance(data, Mapping) else None
     if gateway is None:
