@@ -17,6 +17,7 @@ command (``FailureEffect.FAILS_COMMAND``, with the text the CLI shows) or log it
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -573,6 +574,7 @@ def row_for(target: str | Endpoint) -> Row | None:
     return None if endpoint is None else ROW[endpoint]
 
 
+@functools.lru_cache(maxsize=256)
 def response_type(endpoint: Endpoint, version: DockerVersion) -> GoStruct:
     """The Go type dockerd ``version`` decodes a 200 answer into (fields it does not know yet
     are left out, so it ignores them as unknown keys)."""

@@ -421,23 +421,40 @@ def unmarshal(value: JSON, struct: GoStruct, result: Decoded | None = None) -> D
 def decode(body: bytes, struct: GoStruct) -> Decoded:
     """``json.NewDecoder(bytes.NewReader(body)).Decode(&v)`` for a ``v`` of type ``struct``."""
     text = body.decode("utf-8", "replace")
-    syntax = first_value_error(text)
-    if syntax is not None:
+    parsed = _first_value(text)
+    if parsed is None:  # the slow path only for bad syntax: Go's exact message
+        syntax = first_value_error(text) or "unexpected EOF"
         return Decoded(error=syntax, syntax_error=True)
-    start = len(text) - len(text.lstrip(_SPACE))
-    value, end = json.JSONDecoder().raw_decode(text, start)
+    value, end = parsed
     result = Decoded(trailing=text[end:].strip(_SPACE))
     return unmarshal(value, struct, result)
+
+
+def _no_constant(name: str) -> JSON:
+    raise ValueError(f"Go has no {name}")
+
+
+_PYTHON_JSON = json.JSONDecoder(parse_constant=_no_constant)
+
+
+def _first_value(text: str) -> tuple[JSON, int] | None:
+    """The first JSON value and where it ends, when its syntax is one Go accepts too (Python's
+    decoder is Go's grammar plus NaN/Infinity, refused here); None otherwise."""
+    start = len(text) - len(text.lstrip(_SPACE))
+    try:
+        return _PYTHON_JSON.raw_decode(text, start)
+    except ValueError:
+        return None
 
 
 def unmarshal_err(body: bytes) -> str:
     """``json.Unmarshal(body, &struct{Err string})`` as dockerd reads a non-200 body: the
     ``Err`` text (key matched case-insensitively), or "" when the body gives none."""
     text = body.decode("utf-8", "replace")
-    if first_value_error(text) is not None:
+    parsed = _first_value(text)
+    if parsed is None:
         return ""
-    start = len(text) - len(text.lstrip(_SPACE))
-    value, end = json.JSONDecoder().raw_decode(text, start)
+    value, end = parsed
     if text[end:].strip(_SPACE):
         return ""  # json.Unmarshal, unlike Decode, refuses trailing data
     result = unmarshal(value, GoStruct("struct", (("Err", GoKind.STRING),)))

@@ -68,7 +68,8 @@ class Verdict:
     name: str
     outcome: Outcome
     status: int = 0
-    error: str | None = None  # the Go error dockerd's plugin layer returns
+    error: str | None = None  # the error dockerd acts on (plugin layer, then its own checks)
+    plugin_error: str | None = None  # the plugin layer's alone: status, decoding, error field
     cli_text: str | None = None  # FAILS_COMMAND: what the docker CLI prints
     log_line: str | None = None  # LOGGED: dockerd's log line
     used: Mapping[str, JSON] = field(default_factory=dict)  # what dockerd keeps (Go names)
@@ -128,18 +129,20 @@ def read_answer(endpoint: Endpoint | str, status: int, headers: Headers, body: b
     asked = request if isinstance(request, Mapping) else {}
     decoded: gojson.Decoded | None = None
     error: str | None
+    plugin_error: str | None
     if status != 200:
         if status == 404 and row is not None and row.tolerates_404:
             return Verdict(endpoint=known, name=name, outcome=Outcome.SUCCESS, status=status)
         error = f"{name}: {gojson.unmarshal_err(body) or body.decode('utf-8', 'replace')}"
+        plugin_error = error
     else:
         struct = response_type(known, version) if known is not None else _UNKNOWN
         decoded = gojson.decode(body, struct)
-        error = decoded.error or _remote_error(known, decoded) or _use_error(
-            known, decoded.fields, asked, version)
+        plugin_error = decoded.error or _remote_error(known, decoded)
+        error = plugin_error or _use_error(known, decoded.fields, asked, version)
     if error is not None:
         error = _wrap(known, error, asked)
-        return _failure(known, name, status, error, decoded, asked)
+        return _failure(known, name, status, error, decoded, asked, plugin_error)
     used = {k: v for k, v in (decoded.fields if decoded else {}).items()
             if k not in ("Err", "Error")}
     return Verdict(endpoint=known, name=name, outcome=Outcome.SUCCESS, status=status,
@@ -247,16 +250,18 @@ def _wrap(endpoint: Endpoint | None, error: str, asked: Mapping[str, JSON]) -> s
 
 
 def _failure(endpoint: Endpoint | None, name: str, status: int, error: str,
-             decoded: gojson.Decoded | None, asked: Mapping[str, JSON]) -> Verdict:
+             decoded: gojson.Decoded | None, asked: Mapping[str, JSON],
+             plugin_error: str | None = None) -> Verdict:
     row = _row(endpoint)
     if row is not None and row.on_failure is FailureEffect.LOGGED:
         fill = {k: v for k, v in asked.items() if isinstance(v, str)}
         line = _fill(row.log_line, {**fill, "error": error})
         return Verdict(endpoint=endpoint, name=name, outcome=Outcome.LOGGED, status=status,
-                       error=error, log_line=line, decoded=decoded)
+                       error=error, plugin_error=plugin_error, log_line=line, decoded=decoded)
     template = row.cli_text if row is not None else "Error response from daemon: {error}"
     return Verdict(endpoint=endpoint, name=name, outcome=Outcome.FAILS_COMMAND, status=status,
-                   error=error, cli_text=_fill(template, {"error": error}), decoded=decoded)
+                   error=error, plugin_error=plugin_error,
+                   cli_text=_fill(template, {"error": error}), decoded=decoded)
 
 
 def _fill(template: str, values: Mapping[str, str]) -> str:
@@ -295,4 +300,4 @@ def read_no_answer(endpoint: Endpoint | str, failure: NoAnswer,
     if wait + elapsed < GIVE_UP_AFTER:
         return Verdict(endpoint=known, name=name, outcome=Outcome.RETRIED, error=error,
                        retry_after=wait, retry_empty_body=failure is NoAnswer.CLOSED)
-    return _failure(known, name, 0, error, None, {})
+    return _failure(known, name, 0, error, None, {}, error)

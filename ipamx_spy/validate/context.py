@@ -7,7 +7,7 @@ from functools import cached_property
 from typing import Any
 
 from ipamx_spy import catalogue, dockerd
-from ipamx_spy.emulator import answers
+from ipamx_spy.dockerd import gojson
 from ipamx_spy.recording import Exchange
 
 JSON = Any
@@ -57,13 +57,19 @@ class Context:
         return b"" if response is None else response.raw_body
 
     @cached_property
-    def decoded(self) -> tuple[answers.Decoded, str | None]:
-        """The 200 body decoded by Go's rules, and Go's decode error."""
-        return answers.decode_ok_body(self.endpoint, self.body, self.major)
+    def decoded(self) -> tuple[gojson.Decoded, str | None]:
+        """A 200 body decoded by Go's rules, and Go's decode error (empty for other
+        statuses)."""
+        decoded = self.verdict.decoded
+        if decoded is None:
+            return gojson.Decoded(), None
+        return decoded, decoded.error
 
-    @cached_property
-    def answer(self) -> answers.Answer:
-        return answers.read_answer(self.endpoint, self.status, self.body, major=self.major)
+    @property
+    def plugin_error(self) -> str | None:
+        """The error dockerd's plugin layer returns (status, decoding, the error field),
+        before dockerd's own checks of the values."""
+        return self.verdict.plugin_error
 
     @cached_property
     def verdict(self) -> dockerd.Verdict:
@@ -83,4 +89,4 @@ class Context:
 
     @property
     def value(self) -> dict[str, JSON]:
-        return self.decoded[0].value
+        return self.decoded[0].fields

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ipamx_spy.emulator.goparse import cidr_code, parse_cidr, parse_ip, parse_mac
+from ipamx_spy.dockerd.goparse import cidr_code, parse_cidr, parse_ip, parse_mac
 from ipamx_spy.findings import Finding
 
 from .context import Context
@@ -45,7 +45,7 @@ def _decodable(ctx: Context) -> bool:
 
 def _judged(ctx: Context) -> bool:
     """Decodable, of the right types, and not an error answer."""
-    return _decodable(ctx) and ctx.decoded[1] is None and ctx.answer.error is None
+    return _decodable(ctx) and ctx.decoded[1] is None and ctx.plugin_error is None
 
 
 def check_types(ctx: Context) -> list[Finding]:

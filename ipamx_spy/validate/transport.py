@@ -93,7 +93,7 @@ class Transport:
             f"{ctx.endpoint} arrived with an empty body{origin}: this is dockerd's retry after "
             "a connection closed without an answer, and the arguments are lost; the plugin "
             "must answer every request and keep idle connections open"))]
-        if ctx.answered and ctx.answer.error is None:
+        if ctx.answered and ctx.plugin_error is None:
             found.append(finding("IPX405", ctx.seq, (
                 "the plugin answered the empty-body request with success, acting on zero "
                 "values instead of real arguments; refuse an empty body with an error")))
