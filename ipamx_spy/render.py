@@ -59,6 +59,12 @@ def problem(exchange: Exchange) -> str | None:
     return found.error
 
 
+def only_logged(exchange: Exchange) -> bool:
+    """A failure dockerd only logged (the docker command went on)."""
+    found = verdict(exchange) if exchange.fault is None else None
+    return found is not None and found.outcome is dockerd.Outcome.LOGGED
+
+
 def annotation(exchange: Exchange) -> str:
     """The plain-words sentence for an exchange."""
     found = verdict(exchange)

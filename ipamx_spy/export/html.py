@@ -234,10 +234,12 @@ def _timeline(trace: Trace) -> Iterator[str]:
 def _intro(trace: Trace) -> Iterator[str]:
     header = trace.header
     errors = sum(1 for e in trace.exchanges if render.problem(e) is not None)
+    logged = sum(1 for e in trace.exchanges if render.only_logged(e))
     notes = sum(len(trace.notes_for(e.seq)) for e in trace.exchanges)
+    failed = f"{errors} failed" + (f" ({logged} only logged by dockerd)" if logged else "")
     facts = [f"recorded {header.get('started', '?')}",
              f"plugin {header.get('name', '?')} on {header.get('listen', '?')}",
-             f"{len(trace.exchanges)} exchanges", f"{errors} failed", f"{notes} notes"]
+             f"{len(trace.exchanges)} exchanges", failed, f"{notes} notes"]
     if trace.redacted:
         facts.append("redacted: " + ", ".join(trace.redacted))
     yield f"<header><h1>ipamx-spy trace <code>{escape(trace.source)}</code></h1>"
