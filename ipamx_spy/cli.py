@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "mark",
     "attach",
     "plugin",
+    "web",
 )
 
 app = typer.Typer(
@@ -36,6 +37,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: "[default: …]" in a help text stays as written
+    context_settings={"max_content_width": 100},
 )
 
 
@@ -65,6 +68,10 @@ def _register_all() -> None:
 
 
 _register_all()
+
+from .commands.helptext import use_plain_help  # noqa: E402  (after the commands registered)
+
+use_plain_help(app)
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.text import Text
 
 from . import render
+from .filters import Context, Filter
 from .findings import Finding
 from .recording import Exchange
 
@@ -29,8 +30,9 @@ class Checker(Protocol):
 class LiveView:
     """Prints to ``console``: a block per exchange, one line (``compact``) or JSON (``json``).
 
-    ``checker`` (the validator) adds its findings inline. Errors of the recording sink and
-    requests that wait too long are announced on ``diagnostics``.
+    ``checker`` (the validator) adds its findings inline; ``filter`` (``--filter``) draws only
+    the exchanges it matches (all are still checked and recorded). Errors of the recording sink
+    and requests that wait too long are announced on ``diagnostics``.
     """
 
     console: Console
@@ -40,17 +42,19 @@ class LiveView:
     checker: Checker | None = None
     findings: list[Finding] = field(default_factory=list)
     on_finding: Callable[[Finding], None] | None = None
+    filter: Filter | None = None
+    marker: str = ""
+    header: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in {"full", "compact", "json", "quiet"}:
             raise ValueError(f"unknown live view mode {self.mode!r}")
 
     def on_record(self, record: dict[str, Any], exchange: Exchange | None) -> None:
-        if self.mode == "json":
-            self.console.file.write(json.dumps(record, ensure_ascii=False) + "\n")
-            self.console.file.flush()
         kind = record.get("type")
         found = self._check(exchange) if exchange is not None else []
+        if self.mode == "json":
+            self._write_json(record, found)
         if kind == "close" and self.checker is not None:
             closing = self.checker.on_close(int(record["conn"]), float(record["t"]),
                                             record.get("unanswered", ()))
@@ -59,12 +63,32 @@ class LiveView:
         if self.mode == "json" or self.mode == "quiet":
             return
         if exchange is not None:
-            self._print_exchange(exchange, found)
+            if self._shown(exchange, found):
+                self._print_exchange(exchange, found)
         elif kind == "marker":
-            self.console.print(render.marker_rule(str(record["text"])))
+            self.marker = str(record["text"])
+            self.console.print(render.marker_rule(self.marker))
         elif kind == "fault":
             self.console.print(Text(f"connection c{record['conn']}: {record['message']}",
                                     style="bold red"))
+
+    def _write_json(self, record: dict[str, Any], found: Sequence[Finding]) -> None:
+        """``--json``: the recording itself on stdout (its header first), each exchange with
+        the validator's findings, so ``show`` and ``check`` read the stream as a file."""
+        lines = []
+        if self.header is not None:
+            lines.append(self.header)
+            self.header = None
+        lines.append({**record, "findings": [f.to_json() for f in found]} if found else record)
+        self.console.file.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines))
+        self.console.file.flush()
+
+    def _shown(self, exchange: Exchange, found: Sequence[Finding]) -> bool:
+        if self.filter is None:
+            return True
+        context = Context(section_title=self.marker, section_source="marker" if self.marker
+                          else "", findings=tuple(found))
+        return self.filter(exchange, context)
 
     def _check(self, exchange: Exchange) -> list[Finding]:
         if self.checker is None:

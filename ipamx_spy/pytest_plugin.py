@@ -12,11 +12,21 @@ reordered or run in parallel alone, and after a first mismatch the later ones wo
 cascade. The failure report still lists every exchange that does not conform, each with its
 own diff.
 
-Options (command line, else ini): ``--ipamx-target`` / ``ipamx_target`` (default ``builtin``,
-the in-process reference plugin; ``builtin:compat=20.10,state=temp`` configures it; a socket
-path, ``unix://``, ``tcp://`` or a plugin name tests a running plugin), ``--ipamx-strict`` /
-``ipamx_strict``, ``--ipamx-ignore PATH`` / ``ipamx_ignore`` (one per line) and
-``--ipamx-timeout`` / ``ipamx_timeout`` (seconds per answer, default 30).
+Options (command line, else ``[tool.ipamx-spy]`` in pyproject.toml, else the ini file):
+``--ipamx-target`` / ``ipamx_target`` / ``target`` (default ``builtin``, the in-process
+reference plugin; ``builtin:compat=20.10,state=temp`` configures it; a socket path,
+``unix://``, ``tcp://`` or a plugin name tests a running plugin), ``--ipamx-strict`` /
+``ipamx_strict``, ``--ipamx-ignore PATH`` / ``ipamx_ignore`` (one per line),
+``--ipamx-timeout`` / ``ipamx_timeout`` (seconds per answer, default 30), ``--ipamx-filter`` /
+``ipamx_filter`` / ``filter`` (only mismatches of exchanges the filter matches fail the test;
+every exchange is still replayed) and ``--ipamx-record-mode`` / ``ipamx_record_mode`` /
+``record-mode`` (``none``, ``once``, ``new``, ``all``; ``ipamx_spy.recordmodes``).
+
+Record modes: a scenario file ``NAME.scenario`` with its recording ``NAME.jsonl`` beside it is
+one test. Without a recording, the scenario is collected on its own and fails in mode ``none``
+(naming the mode that records it); the other modes record it by playing the scenario against
+the target as dockerd would. Every recording written is listed at the end of the run, to be
+committed.
 """
 
 from __future__ import annotations
@@ -57,6 +67,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("ipamx_ignore", "response fields replay leaves out", type="linelist",
                   default=[])
     parser.addini("ipamx_timeout", "seconds replay waits for each answer", default="30")
+    group.addoption("--ipamx-filter", dest="ipamx_filter", default=None, metavar="FILTER",
+                    help="judge only exchanges the filter matches (ini: ipamx_filter; "
+                         "docs/filters.md)")
+    group.addoption("--ipamx-record-mode", dest="ipamx_record_mode", default=None,
+                    metavar="MODE", help="none (replay only, default), once (record missing "
+                    "recordings of scenarios), new (append new exchanges), all (re-record); "
+                    "ini: ipamx_record_mode")
+    parser.addini("ipamx_filter", "filter of the exchanges replay judges", default="")
+    parser.addini("ipamx_record_mode", "record mode for scenarios", default="")
 
 
 def is_recording(path: Path) -> bool:
@@ -74,7 +93,82 @@ def is_recording(path: Path) -> bool:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if file_path.suffix == ".jsonl" and is_recording(file_path):
         return RecordingFile.from_parent(parent, path=file_path)
+    if file_path.suffix == ".scenario" and not file_path.with_suffix(".jsonl").exists():
+        return ScenarioFile.from_parent(parent, path=file_path)
     return None
+
+
+RECORDED: pytest.StashKey[list[str]] = pytest.StashKey()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[RECORDED] = []
+    if config.getoption("ipamx_record_mode", None) is not None or _project(config).record_mode:
+        _record_mode(config)  # a bad mode is a usage error before anything runs
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
+                            config: pytest.Config) -> None:
+    written = config.stash.get(RECORDED, [])
+    if written:
+        terminalreporter.section("ipamx-spy recordings written (commit them)")
+        for line in written:
+            terminalreporter.write_line(line)
+
+
+def _project(config: pytest.Config) -> Any:
+    from ipamx_spy import project
+
+    try:
+        return project.load(config.rootpath)
+    except (project.ProjectError, OSError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _choice(config: pytest.Config, option: str, key: str) -> str | None:
+    """An option from the command line, else ``[tool.ipamx-spy]``, else the ini file."""
+    value = config.getoption(option) or getattr(_project(config), key)
+    return value or str(config.getini(option) or "") or None
+
+
+def _record_mode(config: pytest.Config) -> Any:
+    from ipamx_spy.recordmodes import RecordModeError, parse_mode
+
+    try:
+        return parse_mode(_choice(config, "ipamx_record_mode", "record_mode") or "none")
+    except RecordModeError as exc:
+        raise pytest.UsageError(f"--ipamx-record-mode: {exc}") from None
+
+
+def _prepare(item: pytest.Item, recording_path: Path, scenario_path: Path) -> None:
+    """Record or extend the recording as the record mode says; fail when it is missing."""
+    from ipamx_spy.recordmodes import Action, RecordModeError, append_new, plan, record_scenario
+
+    mode = _record_mode(item.config)
+    action = plan(mode, has_recording=recording_path.exists(),
+                  has_scenario=scenario_path.exists())
+    if action is Action.MISSING:
+        raise MissingRecording(f"{scenario_path.name} has no recording {recording_path.name} "
+                               f"(record mode {mode}): run pytest with --ipamx-record-mode once "
+                               "to record it, then commit it")
+    target, _, _, _ = _settings(item.config)
+    plugin = "builtin" if target.startswith("builtin") else target
+    try:
+        if action is Action.RECORD:
+            done = record_scenario(scenario_path, recording_path, target=plugin)
+            item.config.stash[RECORDED].append(
+                f"{done.path} ({done.exchanges} exchanges, recorded from {scenario_path.name})")
+        elif action is Action.APPEND:
+            done = append_new(scenario_path, recording_path, target=plugin)
+            if done.added:
+                item.config.stash[RECORDED].append(
+                    f"{done.path} ({done.added} new exchanges appended)")
+    except RecordModeError as exc:
+        raise MissingRecording(str(exc)) from None
+
+
+class MissingRecording(Exception):
+    """A scenario without its recording, or one that could not be recorded."""
 
 
 class RecordingFile(pytest.File):
@@ -93,7 +187,8 @@ class ReplayMismatch(AssertionError):
 
 
 def _settings(config: pytest.Config) -> tuple[str, bool, tuple[str, ...], float]:
-    target = config.getoption("ipamx_target") or str(config.getini("ipamx_target"))
+    target = (config.getoption("ipamx_target") or _project(config).target
+              or str(config.getini("ipamx_target")))
     strict = config.getoption("ipamx_strict")
     if strict is None:
         strict = bool(config.getini("ipamx_strict"))
@@ -107,6 +202,32 @@ def _settings(config: pytest.Config) -> tuple[str, bool, tuple[str, ...], float]
     return target, bool(strict), ignore, float(timeout)
 
 
+class ScenarioFile(pytest.File):
+    """A scenario whose recording is missing: recorded (or failed) by the record mode."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        yield RecordingItem.from_parent(self, name="replay")
+
+
+def _judged(result: ReplayResult, recording: Any, text: str | None) -> ReplayResult:
+    """The result with only the failures of exchanges the filter keeps."""
+    if not text:
+        return result
+    import dataclasses
+
+    from ipamx_spy import filters
+
+    try:
+        chosen = filters.parse(text)
+    except filters.FilterError as exc:
+        raise pytest.UsageError(f"--ipamx-filter: {exc}\n{exc.pointer()}") from None
+    contexts = filters.contexts(recording)
+    keep = {e.seq for e in recording.exchanges
+            if chosen(e, contexts.get(e.seq, filters.EMPTY))}
+    return dataclasses.replace(result, verdicts=tuple(
+        v for v in result.verdicts if not v.failed or v.seq in keep))
+
+
 class RecordingItem(pytest.Item):
     """Replays one recording; fails with the readable account of every mismatch."""
 
@@ -115,11 +236,14 @@ class RecordingItem(pytest.Item):
         from ipamx_spy.replay.engine import load_recording, replay_recording
         from ipamx_spy.replay.target import parse_target
 
+        recording_path = self.path.with_suffix(".jsonl")
+        _prepare(self, recording_path, self.path.with_suffix(".scenario"))
         target, strict, ignore, timeout = _settings(self.config)
         spec = parse_target(target, timeout=timeout)
-        recording = load_recording(self.path)
+        recording = load_recording(recording_path)
         result = replay_recording(recording, spec, Rules(strict=strict, ignore=ignore),
-                                  source=str(self.path))
+                                  source=str(recording_path))
+        result = _judged(result, recording, _choice(self.config, "ipamx_filter", "filter"))
         self.user_properties.append(("ipamx_target", result.target))
         if result.failures:
             raise ReplayMismatch(result)
@@ -130,6 +254,8 @@ class RecordingItem(pytest.Item):
 
         if isinstance(excinfo.value, ReplayUnusable):
             return f"cannot replay {self.path.name}: {excinfo.value}"
+        if isinstance(excinfo.value, MissingRecording):
+            return str(excinfo.value)
         if isinstance(excinfo.value, ReplayMismatch):
             return self._account(excinfo.value.result)
         return super().repr_failure(excinfo, style=style)

@@ -11,12 +11,9 @@ Rule syntax (one rule per ``--redact``):
 ``response.PATH``   ... of the response only
 ``header:NAME``     the value of every header called NAME (any case), request and response
 
-``PATH`` is dotted keys into the body (``Options.RequestAddressType``); ``\\.`` is a literal dot
-inside a key (``Options.com\\.docker\\.network\\.endpoint\\.macaddress``); a decimal segment is
-a list index (``IPv4Data.0.Gateway``); ``*`` inside a segment matches any characters of one key
-(``Options.*macaddress``) and a segment of ``*`` alone also matches any list index; ``**`` matches
-any number of levels, none included (``**.Gateway``). Keys match case-insensitively, as Go's JSON
-decoder does on the plugin side, so ``{"address": ...}`` from a plugin is caught by ``Address``.
+``PATH`` is the one path language of ``ipamx_spy.pathspec`` (shared with replay's ``--ignore``):
+dotted keys, ``\\.`` for a dot inside a key, list indices, ``*`` within a key, ``**`` for any
+levels, keys matched case-insensitively (``{"address": ...}`` is caught by ``Address``).
 
 The value found is replaced by the string ``REDACTED`` whatever its type. ``null`` and ``""``
 stay as they are: they carry no data, and their emptiness means something in the protocol
@@ -34,6 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import pathspec
 from .recording import Exchange, Recording, RecordingError, decode_body
 
 REDACTED = "«redacted»"
@@ -58,7 +56,8 @@ class Rule:
     def __post_init__(self) -> None:
         if bool(self.path) == bool(self.header):
             raise RedactionRuleError(f"--redact {self.text!r}: give a body path or header:NAME")
-        patterns = tuple(None if s == "**" else _segment_pattern(s) for s in self.path)
+        patterns = tuple(None if s == pathspec.ANY_LEVELS else pathspec.segment_pattern(s)
+                         for s in self.path)
         object.__setattr__(self, "patterns", patterns)
 
 
@@ -71,32 +70,12 @@ class Redacted:
     matched: tuple[str, ...] = ()
 
 
-def _segment_pattern(segment: str) -> re.Pattern[str]:
-    parts = (re.escape(p) for p in segment.split("*"))
-    return re.compile(".*".join(parts), re.IGNORECASE | re.DOTALL)
-
-
 def split_path(text: str) -> tuple[str, ...]:
-    """Split a dotted path; ``\\.`` is a dot inside a key and ``\\\\`` a backslash."""
-    segments: list[str] = []
-    current: list[str] = []
-    chars = iter(text)
-    for char in chars:
-        if char == "\\":
-            escaped = next(chars, "")
-            if escaped not in {".", "\\"}:
-                raise RedactionRuleError(
-                    f"--redact {text!r}: a backslash must escape '.' or '\\'")
-            current.append(escaped)
-        elif char == ".":
-            segments.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    segments.append("".join(current))
-    if any(not s for s in segments):
-        raise RedactionRuleError(f"--redact {text!r}: empty key in the path (two dots in a row?)")
-    return tuple(segments)
+    """Split a dotted path (``ipamx_spy.pathspec``); RedactionRuleError when malformed."""
+    try:
+        return pathspec.split_text(text)
+    except pathspec.PathError as exc:
+        raise RedactionRuleError(f"--redact {exc}") from None
 
 
 def parse_rule(text: str) -> Rule:

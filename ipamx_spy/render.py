@@ -203,8 +203,15 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[index]
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 exchange``, ``5 errors``: a count and its noun, in the right number."""
+    if count == 1:
+        return f"1 {noun}"
+    return f"{count} {noun}es" if noun.endswith(("s", "x", "ch", "sh")) else f"{count} {noun}s"
+
+
 def summary_table(exchanges: Iterable[Exchange], title_text: str = "ipamx-spy summary") -> Table:
-    """Exchanges per endpoint, errors, and latency p50/p99."""
+    """Exchanges per endpoint (in the order of their first call), errors, latency p50/p99."""
     per: dict[str, list[Exchange]] = {}
     for exchange in exchanges:
         per.setdefault(exchange.endpoint, []).append(exchange)
@@ -215,8 +222,7 @@ def summary_table(exchanges: Iterable[Exchange], title_text: str = "ipamx-spy su
     table.add_column("p50 ms", justify="right")
     table.add_column("p99 ms", justify="right")
     everything: list[Exchange] = []
-    for endpoint in sorted(per):
-        rows = per[endpoint]
+    for endpoint, rows in per.items():
         everything += rows
         table.add_row(*_summary_row(endpoint, rows))
     if everything:

@@ -90,8 +90,8 @@ def test_json_mode_writes_records_to_stdout(sockdir: Path) -> None:
     time.sleep(0.2)
     output = spy.stop()
     records = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
-    assert [r["type"] for r in records] == ["open", "exchange", "close"]
-    assert records[1]["response"]["body"]["json"] == {"Implements": ["IpamDriver"]}
+    assert [r["type"] for r in records] == ["header", "open", "exchange", "close"]
+    assert records[2]["response"]["body"]["json"] == {"Implements": ["IpamDriver"]}
 
 
 def test_upstream_that_is_the_listen_socket_is_refused(sockdir: Path) -> None:

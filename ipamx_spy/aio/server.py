@@ -39,6 +39,9 @@ class Server:
         self._stop: asyncio.Event | None = None
         self._stop_requested = False
         self.ready: Callable[[], None] | None = None
+        self.companions: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        """Coroutines run beside the relay in this loop (the web view): started once the
+        sockets listen, cancelled after the last exchange is drained."""
 
     def request_stop(self) -> None:
         self._stop_requested = True
@@ -69,6 +72,9 @@ class Server:
             control_server = await asyncio.start_unix_server(self._on_control, sock=control.sock)
         ticker = TaskGroup()
         ticker.spawn(self._tick(), name="ipamx-spy tick")
+        helpers = TaskGroup()
+        for start in self.companions:
+            helpers.spawn(start(), name=f"ipamx-spy {getattr(start, '__qualname__', 'helper')}")
         if self.ready is not None:
             self.ready()
         try:
@@ -81,6 +87,8 @@ class Server:
             await self._drain()
             self.relay.close()
             ticker.cancel()
+            helpers.cancel()
+            await helpers.wait(timeout=5.0)
             main.close()
             if control is not None:
                 control.close()

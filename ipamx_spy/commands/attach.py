@@ -119,10 +119,12 @@ def register(app: typer.Typer) -> None:
         bodies: bool = so.BODIES,
         max_body: int = so.MAX_BODY,
         upstream_timeout: float | None = so.UPSTREAM_TIMEOUT,
-        on_record_error: str = so.ON_RECORD_ERROR,
+        on_record_error: so.OnRecordError = so.ON_RECORD_ERROR,
         redact: list[str] = so.REDACT,
         validate: bool = so.VALIDATE,
         slow_ms: float = so.SLOW_MS,
+        filter_: list[str] = so.LIVE_FILTER,
+        ignore_rule: list[str] = so.IGNORE_RULE,
         control: Path | None = so.CONTROL,
         drain_timeout: float = so.DRAIN_TIMEOUT,
     ) -> None:
@@ -137,8 +139,10 @@ def register(app: typer.Typer) -> None:
         opts = so.LiveOptions(
             record=record, no_record=no_record, compact=compact, json_out=json_out, quiet=quiet,
             headers=headers, bodies=bodies, on_record_error=on_record_error,
-            redact=tuple(redact), validate=validate, slow_ms=slow_ms)
-        session, sink, writer = so.live_session(name, _header(plan), opts)
+            redact=tuple(redact), validate=validate, slow_ms=slow_ms,
+            filters=tuple(filter_), ignore_rules=tuple(ignore_rule))
+        setup = so.live_session(name, _header(plan), opts)
+        session = setup.session
         journal = _write_journal(path, plan, control or control_path(name))
         options = ServerOptions(
             listen=plan.listen, control=journal.control,
@@ -149,7 +153,7 @@ def register(app: typer.Typer) -> None:
                                 handover=handover)
         server.on_attached = _announce
         try:
-            so.serve_and_summarise(server, session, sink, writer, str(plan.upstream))
+            so.serve_and_summarise(server, setup, str(plan.upstream))
         except AttachError as exc:
             raise _fail(str(exc)) from exc
         finally:

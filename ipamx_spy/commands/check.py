@@ -12,10 +12,16 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
+from ipamx_spy import project
 from ipamx_spy.console import err, out
-from ipamx_spy.render import SEVERITY_STYLE
+from ipamx_spy.filters import Filter, select_findings
+from ipamx_spy.recording import load
+from ipamx_spy.render import SEVERITY_STYLE, plural
+from ipamx_spy.switches import RuleSwitches
 from ipamx_spy.validate import RULES, FileReport, check_file, expand
 from ipamx_spy.validate.validator import SEVERITY_ORDER
+
+from .options import FILTER_HELP, IGNORE_RULE_HELP, filter_from, switches_from, usage_error
 
 
 def _report_json(reports: list[FileReport]) -> str:
@@ -34,8 +40,9 @@ def _print_report(report: FileReport) -> None:
     if report.error is not None:
         err.print(Text(f"{report.path}: {report.error}", style="bold red"))
         return
-    counts = ", ".join(f"{report.count(s)} {s}" for s in SEVERITY_ORDER if report.count(s))
-    out.print(Text(f"{report.path}: {report.exchanges} exchanges, {counts or 'no findings'}",
+    counts = ", ".join(plural(report.count(s), s) for s in SEVERITY_ORDER if report.count(s))
+    out.print(Text(f"{report.path}: {plural(report.exchanges, 'exchange')}, "
+                   f"{counts or 'no findings'}",
                    style="bold"))
     for f in report.findings:
         line = Text(f"  #{f.seq} " if f.seq else "  ")
@@ -43,6 +50,26 @@ def _print_report(report: FileReport) -> None:
         line.append(f"{f.code} {f.severity}", style=SEVERITY_STYLE[f.severity])
         line.append(f"  {f.message}")
         out.print(line, soft_wrap=True)
+
+
+def _settings(filters: list[str], ignore_rules: list[str]) -> tuple[Filter | None, RuleSwitches]:
+    """Filter and rule switches: the options, then ``[tool.ipamx-spy]`` of the project."""
+    try:
+        settings = project.load()
+    except (project.ProjectError, OSError) as exc:
+        raise usage_error(str(exc)) from None
+    given = filters or ([settings.filter] if settings.filter else [])
+    return filter_from(given), switches_from([*settings.ignore_rules, *ignore_rules])
+
+
+def _judged(report: FileReport, chosen: Filter | None, switches: RuleSwitches,
+            limit: int) -> FileReport:
+    """The report with only the findings the severity, the switches and the filter keep."""
+    kept = [f for f in switches.keep(report.findings) if SEVERITY_ORDER[f.severity] <= limit]
+    if chosen is not None and report.error is None:
+        kept = select_findings(load(report.path), kept, chosen)
+    return FileReport(path=report.path, findings=tuple(kept), error=report.error,
+                      exchanges=report.exchanges, endpoints=report.endpoints)
 
 
 def _print_codes() -> None:
@@ -70,6 +97,10 @@ def register(app: typer.Typer) -> None:
             "--min-severity", help="Hide findings below this: error, warning or info.")] = "info",
         list_codes: Annotated[bool, typer.Option(
             "--codes", help="List the rules and exit.")] = False,
+        filter_: Annotated[list[str] | None, typer.Option(
+            "--filter", metavar="FILTER", help=FILTER_HELP)] = None,
+        ignore_rule: Annotated[list[str] | None, typer.Option(
+            "--ignore-rule", metavar="CODE", help=IGNORE_RULE_HELP)] = None,
     ) -> None:
         """Validate recordings: every exchange against the protocol, and the whole session."""
         if list_codes:
@@ -82,15 +113,12 @@ def register(app: typer.Typer) -> None:
             err.print(f"ipamx-spy check: --min-severity must be one of {', '.join(SEVERITY_ORDER)}")
             raise typer.Exit(2)
         limit = SEVERITY_ORDER[min_severity]
+        chosen, switches = _settings(filter_ or [], ignore_rule or [])
         opts: dict[str, object] = {"slow_ms": slow_ms}
         if docker_version:
             opts["docker_version"] = docker_version
-        reports = []
-        for path in expand(recordings):
-            report = check_file(path, **opts)
-            kept = tuple(f for f in report.findings if SEVERITY_ORDER[f.severity] <= limit)
-            reports.append(FileReport(path=report.path, findings=kept, error=report.error,
-                                      exchanges=report.exchanges, endpoints=report.endpoints))
+        reports = [_judged(check_file(path, **opts), chosen, switches, limit)
+                   for path in expand(recordings)]
         if as_json:
             typer.echo(_report_json(reports))
         else:

@@ -13,15 +13,13 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from ipamx_spy import address, render
+from ipamx_spy import render
 from ipamx_spy.console import err, out
 from ipamx_spy.emulator import scenario
 from ipamx_spy.emulator.compare import compare
 from ipamx_spy.emulator.daemon import Daemon
 from ipamx_spy.emulator.driver import (
-    AppTarget,
     Session,
-    SocketTarget,
     StepResult,
     Target,
     host_reserved,
@@ -31,7 +29,11 @@ from ipamx_spy.emulator.driver import (
 from ipamx_spy.emulator.ids import RandomIds
 from ipamx_spy.emulator.versions import VERSIONS, DockerVersion, UnknownVersion, lookup
 from ipamx_spy.recording import Exchange, RecordingError, RecordingWriter, load
+from ipamx_spy.recordmodes import scenario_target
+from ipamx_spy.switches import Switched
 from ipamx_spy.validate import Validator
+
+from .options import IGNORE_RULE_HELP, switches_from
 
 
 def _fail(message: str) -> typer.Exit:
@@ -41,19 +43,9 @@ def _fail(message: str) -> typer.Exit:
 
 def _target(text: str, version: DockerVersion) -> Target:
     try:
-        where = address.parse(text)
-    except (address.AddressError, OSError) as exc:
-        raise _fail(str(exc)) from exc
-    if where.kind != "builtin":
-        return SocketTarget(where)
-    from ipamx_spy.builtin import BuiltinConfig, make_plugin
-
-    compat = "20.10" if version.major < 27 else "27"
-    config = BuiltinConfig(compat=compat, network_driver=True, network_links="memory")
-    try:
-        return AppTarget(make_plugin(config))
+        return scenario_target(text, version)
     except (ValueError, OSError) as exc:
-        raise _fail(f"cannot start the built-in plugin: {exc}") from exc
+        raise _fail(str(exc)) from exc
 
 
 def _print_command(step: scenario.Step) -> None:
@@ -114,6 +106,8 @@ def register(app: typer.Typer) -> None:
         against: Annotated[Path | None, typer.Option(
             "--compare", help="Instead of a target, compare with this recording of real "
                               "dockerd: same answers, same ids, same request bytes?")] = None,
+        ignore_rule: Annotated[list[str] | None, typer.Option(
+            "--ignore-rule", metavar="CODE", help=IGNORE_RULE_HELP)] = None,
     ) -> None:
         """Play a scenario of docker commands against a plugin, sending exactly what dockerd
         sends, and print what the docker command would have printed."""
@@ -132,7 +126,12 @@ def register(app: typer.Typer) -> None:
         daemon = Daemon(version, ids=RandomIds(exec_root=exec_root, rng=rng), rng=rng,
                         url_host=url_host(version, plugin.address),
                         reserved=host_reserved() if host_routes else ())
-        validator = Validator(docker_version=version.name) if check else None
+        switches = switches_from(ignore_rule or [])
+        validator: Validator | Switched | None = None
+        if check:
+            validator = Validator(docker_version=version.name)
+            if switches:
+                validator = Switched(validator, switches)
         writer = None
         if record is not None:
             header = recording_header(scenario=str(scenario_file), version=version,

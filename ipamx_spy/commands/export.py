@@ -9,6 +9,7 @@ import typer
 
 from ipamx_spy.export import FORMATS, HEADERS_BY_DEFAULT, Options
 
+from .options import FILTER
 from .show import (
     ENDPOINT_OPTION,
     ERRORS_HELP,
@@ -55,6 +56,7 @@ def register(app: typer.Typer) -> None:
         range_: str | None = typer.Option(None, "--range", "-r", help=RANGE_HELP),
         endpoint: list[str] = ENDPOINT_OPTION,
         errors: bool = typer.Option(False, "--errors", help=ERRORS_HELP),
+        filter_: list[str] = FILTER,
         headers: bool | None = typer.Option(
             None, "--headers/--no-headers",
             help="Show HTTP headers [default: not in markdown and mermaid, else shown]."),
@@ -69,7 +71,8 @@ def register(app: typer.Typer) -> None:
         options = Options(headers=HEADERS_BY_DEFAULT[name] if headers is None else headers,
                           bodies=bodies, compact=compact, width=width)
         trace = make_trace(open_recording(recording), ranges=range_, endpoints=endpoint,
-                           errors=errors, redact=redact, options=options, validate=validate)
+                           errors=errors, redact=redact, options=options, validate=validate,
+                           filters=filter_)
         write_output(FORMATS[name](trace), output)
         if output != "-":
             complain(f"wrote {output} ({name}, {len(trace.exchanges)} exchanges, "

@@ -12,12 +12,12 @@ from rich.text import Text
 from ipamx_spy import address, render
 from ipamx_spy.aio.relay import RelayOptions
 from ipamx_spy.aio.server import Server, ServerOptions
-from ipamx_spy.commands.session_options import run_or_exit
-from ipamx_spy.console import err, out
-from ipamx_spy.live import DetachedView, LiveView
+from ipamx_spy.commands import session_options as so
+from ipamx_spy.commands.proxy import socket_mode
+from ipamx_spy.console import err
 from ipamx_spy.mock import Miss, MockPlugin
 from ipamx_spy.proxy import Session
-from ipamx_spy.recording import RecordingError, RecordingWriter, load, make_header
+from ipamx_spy.recording import RecordingError, load, make_header
 
 
 def _recording_path(name: str) -> Path:
@@ -26,10 +26,7 @@ def _recording_path(name: str) -> Path:
 
 
 def _mode(text: str) -> int:
-    try:
-        return int(text, 8)
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is not an octal mode such as 0660") from None
+    return socket_mode(text)
 
 
 def _announce(miss: Miss) -> None:
@@ -40,20 +37,24 @@ def _announce(miss: Miss) -> None:
 def register(app: typer.Typer) -> None:
     @app.command()
     def mock(
-        recording: Annotated[Path, typer.Argument(help="The recording to serve.")],
-        name: Annotated[str, typer.Option("--name", "-n",
+        recording: Annotated[Path, typer.Argument(help="The recording to serve.",
+                                                  metavar="RECORDING")],
+        name: Annotated[str, typer.Option("--name", "-n", metavar="NAME",
                                           help="Plugin name dockerd uses.")] = "ipamx",
         listen: Annotated[Path | None, typer.Option(
+            metavar="PATH",
             help="Socket to listen on [default: /run/docker/plugins/NAME.sock].")] = None,
-        socket_mode: Annotated[str, typer.Option(help="Mode of the listening socket.")] = "0660",
+        socket_mode: Annotated[str, typer.Option(
+            metavar="MODE", help="Mode of the listening socket, in octal.")] = "0660",
         record: Annotated[Path | None, typer.Option(
-            help="Record the mock session [default: recordings/mock-NAME-TIMESTAMP.jsonl]."
-        )] = None,
+            metavar="PATH",
+            help="Record the mock session, to a file that must not exist yet "
+                 "[default: recordings/mock-NAME-TIMESTAMP.jsonl].")] = None,
         no_record: Annotated[bool, typer.Option("--no-record", help="Do not record.")] = False,
         compact: Annotated[bool, typer.Option("--compact",
                                               help="One line per exchange.")] = False,
         json_out: Annotated[bool, typer.Option(
-            "--json", help="Write records to stdout as JSON.")] = False,
+            "--json", help="Write the recording to stdout as JSON Lines.")] = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live view.")] = False,
         headers: Annotated[bool, typer.Option("--headers/--no-headers",
                                               help="Show headers.")] = True,
@@ -71,42 +72,22 @@ def register(app: typer.Typer) -> None:
             err.print(f"[red]ipamx-spy mock: {getattr(exc, 'strerror', None) or exc}[/]")
             raise typer.Exit(2) from exc
         listen_path = listen or address.SOCKET_DIR / f"{name}.sock"
-        mode = "json" if json_out else "compact" if compact else "quiet" if quiet else "full"
-        live = LiveView(console=out, diagnostics=err, mode=mode,
-                        view=render.View(headers=headers, bodies=bodies))
-        writer = None
-        if not no_record:
-            writer = RecordingWriter(record or _recording_path(name), make_header(
-                name=name, listen=str(listen_path), upstream=f"mock:{recording}"))
-        sink: LiveView | DetachedView = live if mode in {"json", "quiet"} else DetachedView(live)
+        mode = _mode(socket_mode)
+        opts = so.LiveOptions(record=record or (None if no_record else _recording_path(name)),
+                              no_record=no_record, compact=compact, json_out=json_out,
+                              quiet=quiet, headers=headers, bodies=bodies, validate=False)
+        setup = so.live_session(name, make_header(
+            name=name, listen=str(listen_path), upstream=f"mock:{recording}"), opts)
         plugin = MockPlugin(exchanges=exchanges, on_miss=_announce)
-        session = Session(writer=writer, sinks=[sink])
-        server = Server(ServerOptions(listen=listen_path, socket_mode=_mode(socket_mode),
-                                      control=None, relay=RelayOptions(upstream=None,
-                                                                       app=plugin)), session)
-        _serve(server, writer, sink, recording, len(exchanges))
-        _report(session, plugin)
-
-
-def _serve(server: Server, writer: RecordingWriter | None, sink: LiveView | DetachedView,
-           recording: Path, count: int) -> None:
-    def ready() -> None:
-        err.print(f"[bold]ipamx-spy mock[/] listening on [cyan]{server.options.listen}[/]")
-        err.print(f"  answering with: {count} recorded exchange(s) of {recording}")
-        err.print(f"  recording to:   {writer.path if writer else '(not recording)'}")
-
-    server.ready = ready
-    try:
-        run_or_exit(server, "ipamx-spy mock")
-    finally:
-        if writer is not None:
-            writer.close()
-        if isinstance(sink, DetachedView):
-            sink.close()
+        server = Server(ServerOptions(listen=listen_path, socket_mode=mode, control=None,
+                                      relay=RelayOptions(upstream=None, app=plugin)),
+                        setup.session)
+        so.serve_and_summarise(
+            server, setup, f"{render.plural(len(exchanges), 'recorded exchange')} of {recording}")
+        _report(setup.session, plugin)
 
 
 def _report(session: Session, plugin: MockPlugin) -> None:
-    err.print(render.summary_table(session.exchanges, "ipamx-spy mock summary"))
     err.print(f"answered from the recording: {len(plugin.served)}; "
               f"without a recorded answer: {len(plugin.misses)}")
     for miss in plugin.misses:

@@ -14,16 +14,22 @@ from ..recording import make_header
 from . import builtin_options as bo
 from . import session_options as so
 from .session_options import CONTROL_DIR, control_path, default_recording, run_or_exit
+from .web import WEB, WEB_LISTEN, serve_beside
 
 __all__ = ["CONTROL_DIR", "control_path", "default_recording", "register", "run_or_exit",
            "socket_mode"]
 
 
 def socket_mode(text: str) -> int:
+    """The octal ``--socket-mode``; a bad one is a usage error (exit 2)."""
     try:
-        return int(text, 8)
+        mode = int(text, 8)
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is not an octal mode such as 0660") from None
+        mode = -1
+    if not 0 <= mode <= 0o777:
+        raise typer.BadParameter(f"{text!r} is not an octal mode such as 0660",
+                                 param_hint="--socket-mode")
+    return mode
 
 
 def register(app: typer.Typer) -> None:
@@ -36,8 +42,8 @@ def register(app: typer.Typer) -> None:
             None, "--upstream", "-u",
             help="Real plugin: socket path, unix://PATH, tcp://HOST:PORT or a plugin name. "
                  "Without it, the built-in reference plugin answers."),
-        socket_mode_text: str = typer.Option("0660", "--socket-mode",
-                                             help="Mode of the listening socket."),
+        socket_mode_text: str = typer.Option("0660", "--socket-mode", metavar="MODE",
+                                             help="Mode of the listening socket, in octal."),
         record: Path | None = so.RECORD,
         no_record: bool = so.NO_RECORD,
         compact: bool = so.COMPACT,
@@ -47,10 +53,12 @@ def register(app: typer.Typer) -> None:
         bodies: bool = so.BODIES,
         max_body: int = so.MAX_BODY,
         upstream_timeout: float | None = so.UPSTREAM_TIMEOUT,
-        on_record_error: str = so.ON_RECORD_ERROR,
+        on_record_error: so.OnRecordError = so.ON_RECORD_ERROR,
         redact: list[str] = so.REDACT,
         validate: bool = so.VALIDATE,
         slow_ms: float = so.SLOW_MS,
+        filter_: list[str] = so.LIVE_FILTER,
+        ignore_rule: list[str] = so.IGNORE_RULE,
         control: Path | None = so.CONTROL,
         drain_timeout: float = so.DRAIN_TIMEOUT,
         state: str = bo.STATE,
@@ -62,6 +70,8 @@ def register(app: typer.Typer) -> None:
         global_pool: list[str] = bo.GLOBAL_POOL,
         exclude: list[str] = bo.EXCLUDE,
         engine_id: str | None = bo.ENGINE_ID,
+        web: bool = WEB,
+        web_listen: str = WEB_LISTEN,
     ) -> None:
         """Sit between dockerd and a plugin: relay, record and explain every exchange."""
         listen_path = listen or address.SOCKET_DIR / f"{name}.sock"
@@ -69,9 +79,13 @@ def register(app: typer.Typer) -> None:
         opts = so.LiveOptions(
             record=record, no_record=no_record, compact=compact, json_out=json_out, quiet=quiet,
             headers=headers, bodies=bodies, on_record_error=on_record_error,
-            redact=tuple(redact), validate=validate, slow_ms=slow_ms)
+            redact=tuple(redact), validate=validate, slow_ms=slow_ms,
+            filters=tuple(filter_), ignore_rules=tuple(ignore_rule))
         header = make_header(name=name, listen=str(listen_path),
                              upstream=str(target) if target else "builtin")
+        mode = socket_mode(socket_mode_text)
+        setup = so.live_session(name, header, opts)
+        session = setup.session
         plugin = None
         if target is None:
             plugin = bo.build(name=name, state=state, compat=compat, local_space=local_space,
@@ -79,16 +93,18 @@ def register(app: typer.Typer) -> None:
                               local_pool=local_pool, global_pool=global_pool,
                               exclude=exclude, engine_id=engine_id,
                               on_shutdown=lambda: server.request_stop())
-        session, sink, writer = so.live_session(name, header, opts)
         options = ServerOptions(
-            listen=listen_path, socket_mode=socket_mode(socket_mode_text),
+            listen=listen_path, socket_mode=mode,
             control=control or control_path(name), drain_timeout=drain_timeout,
             relay=RelayOptions(upstream=target, app=plugin, max_body=max_body,
                                upstream_timeout=upstream_timeout))
         server = Server(options, session)
+        if web:
+            serve_beside(server, session, header, web_listen, validate=validate,
+                         slow_ms=slow_ms)
         answering = str(target) if target else "the built-in reference plugin"
         try:
-            so.serve_and_summarise(server, session, sink, writer, answering)
+            so.serve_and_summarise(server, setup, answering)
         finally:
             if plugin is not None:
                 plugin.close()

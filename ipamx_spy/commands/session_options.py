@@ -2,12 +2,20 @@
 
 ``proxy`` and ``attach`` declare the same recording and live-view options (the constants below),
 build their session with ``live_session`` and serve with ``serve_and_summarise``.
+
+Every option is checked before anything starts: ``live_session`` only prepares (it parses the
+redaction rules, the filter and the rule switches, and refuses a ``--record`` file that exists);
+the recording file is opened and the live view's process is started by ``serve_and_summarise``
+right before serving, so a usage error never leaves a child process or an empty recording
+behind.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,34 +28,53 @@ from ..console import err, out
 from ..findings import Finding
 from ..live import Checker, DetachedView, LiveView
 from ..proxy import Redactor, Session
-from ..recording import RecordingWriter
+from ..recording import Exchange, RecordingWriter
+from ..switches import RuleSwitches, Switched
 from ..tap import DEFAULT_MAX_BODY
+from .options import FILTER_HELP, IGNORE_RULE_HELP, filter_from, switches_from, usage_error
 
 CONTROL_DIR = Path("/run/ipamx-spy")
 
+class OnRecordError(enum.StrEnum):
+    """What the proxy does when the recording cannot be written (``ipamx_spy.proxy``)."""
+
+    CONTINUE = "continue"
+    REFUSE = "refuse"
+
+
 RECORD = typer.Option(
-    None, "--record", help="Recording file [default: recordings/ipamx-NAME-TIMESTAMP.jsonl].")
+    None, "--record", metavar="PATH",
+    help="Recording file, which must not exist yet "
+         "[default: recordings/ipamx-NAME-TIMESTAMP.jsonl].")
 NO_RECORD = typer.Option(False, "--no-record", help="Do not record.")
 COMPACT = typer.Option(False, "--compact", help="One line per exchange.")
 JSON_OUT = typer.Option(False, "--json", help="Write records to stdout as JSON.")
 QUIET = typer.Option(False, "--quiet", "-q", help="No live view.")
 HEADERS = typer.Option(True, "--headers/--no-headers", help="Show headers.")
 BODIES = typer.Option(True, "--bodies/--no-bodies", help="Show bodies.")
-MAX_BODY = typer.Option(DEFAULT_MAX_BODY, "--max-body", help="Largest body accepted (bytes).")
+MAX_BODY = typer.Option(DEFAULT_MAX_BODY, "--max-body", metavar="BYTES",
+                        help="Largest body accepted, in bytes.")
 UPSTREAM_TIMEOUT = typer.Option(
-    None, "--upstream-timeout", help="Seconds to wait for the plugin [default: none, as dockerd].")
+    None, "--upstream-timeout", metavar="SECONDS",
+    help="Seconds to wait for the plugin [default: none, as dockerd].")
 ON_RECORD_ERROR = typer.Option(
-    "continue", "--on-record-error",
-    help="When the recording cannot be written: continue or refuse.")
-REDACT = typer.Option([], "--redact", help="JSON path or header:NAME to redact at record time.")
+    OnRecordError.CONTINUE, "--on-record-error", case_sensitive=False,
+    help="When the recording cannot be written: keep relaying (continue) or answer 500 until "
+         "it works again (refuse).")
+REDACT = typer.Option([], "--redact", metavar="PATH",
+                      help="Body path or header:NAME to redact at record time (repeatable).")
 VALIDATE = typer.Option(True, "--validate/--no-validate",
                         help="Check each exchange against the protocol.")
-SLOW_MS = typer.Option(1000.0, "--slow-ms", help="Answers slower than this are flagged.")
+SLOW_MS = typer.Option(1000.0, "--slow-ms", metavar="MS",
+                       help="Answers slower than this many milliseconds are flagged.")
 CONTROL = typer.Option(
-    None, "--control",
+    None, "--control", metavar="PATH",
     help="Control socket for `ipamx-spy mark` [default: /run/ipamx-spy/NAME.ctl].")
-DRAIN_TIMEOUT = typer.Option(5.0, "--drain-timeout",
+DRAIN_TIMEOUT = typer.Option(5.0, "--drain-timeout", metavar="SECONDS",
                              help="Seconds to let exchanges finish on exit.")
+LIVE_FILTER = typer.Option([], "--filter", metavar="FILTER",
+                           help="Draw only matching exchanges; all are recorded. " + FILTER_HELP)
+IGNORE_RULE = typer.Option([], "--ignore-rule", metavar="CODE", help=IGNORE_RULE_HELP)
 
 
 def default_recording(name: str) -> Path:
@@ -74,6 +101,8 @@ class LiveOptions:
     redact: tuple[str, ...] = ()
     validate: bool = True
     slow_ms: float = 1000.0
+    filters: tuple[str, ...] = ()
+    ignore_rules: tuple[str, ...] = ()
 
     @property
     def mode(self) -> str:
@@ -91,35 +120,98 @@ def redactor(rules: tuple[str, ...]) -> Redactor | None:
     return lambda record: redact.redact_exchange_record(record, parsed)
 
 
-def checker(slow_ms: float, enabled: bool) -> Checker | None:
-    """The live validator, unless ``--no-validate``."""
+def checker(slow_ms: float, enabled: bool,
+            switches: RuleSwitches = RuleSwitches()) -> Checker | None:
+    """The live validator, unless ``--no-validate``; switched-off rules say nothing."""
     if not enabled:
         return None
     from ..validate import Validator
 
-    return Validator(slow_ms=slow_ms)
+    validator = Validator(slow_ms=slow_ms)
+    return Switched(validator, switches) if switches else validator
 
 
 Sink = LiveView | DetachedView
 
 
-def live_session(name: str, header: dict[str, Any],
-                 opts: LiveOptions) -> tuple[Session, Sink, RecordingWriter | None]:
-    """The session of a recording command: its writer, its live view and its validator."""
+@dataclass
+class LiveSetup:
+    """A recording command's session, prepared but not started (see the module docstring)."""
+
+    session: Session
+    live: LiveView
+    record_path: Path | None
+    header: dict[str, Any]
+    sink: Sink | None = None
+    writer: RecordingWriter | None = None
+    created: bool = False
+    findings: list[Finding] = field(default_factory=list)
+
+    def start(self) -> None:
+        """Open the recording and start the live view (a child process for drawn views)."""
+        if self.record_path is not None:
+            self.created = not self.record_path.exists()
+            self.writer = RecordingWriter(self.record_path, self.header)
+            self.session.writer = self.writer
+        self.sink = DetachedView(self.live) if self.live.mode in {"full", "compact"} \
+            else self.live
+        self.session.sinks = [self.sink]
+
+    def stop(self) -> list[Finding]:
+        """Close the recording and the view; a recording this run created and left empty (it
+        never served) is removed. Returns the validator's findings."""
+        if self.writer is not None:
+            self.writer.close()
+            if self.created and not self.session.exchanges and _only_header(self.writer.path):
+                self.writer.path.unlink(missing_ok=True)
+        if isinstance(self.sink, DetachedView):
+            self.findings = self.sink.close()
+        elif self.sink is not None:
+            self.findings = self.sink.findings
+        return self.findings
+
+
+def _only_header(path: Path) -> bool:
+    try:
+        with open(path, "rb") as file:
+            file.readline()
+            return not file.read(1)
+    except OSError:
+        return False
+
+
+def record_target(opts: LiveOptions, name: str) -> Path | None:
+    """Where this run records; exit 2 when ``--record`` names a file that exists.
+
+    A recording holds one session: its header, then its exchanges numbered from 1. Appending a
+    second run would repeat the numbers under the first header, so an existing file is refused.
+    """
+    if opts.no_record:
+        return None
+    path = opts.record or default_recording(name)
+    if path.exists() or path.is_symlink():
+        raise usage_error(
+            f"--record {path}: the file exists; a recording holds one session, so give a new "
+            "file name (or remove the old recording first)")
+    return path
+
+
+def live_session(name: str, header: dict[str, Any], opts: LiveOptions) -> LiveSetup:
+    """The session of a recording command: every option checked, nothing started yet."""
     try:
         redact = redactor(opts.redact)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--redact") from exc
+        raise usage_error(f"--redact: {exc}") from exc
+    chosen = filter_from(opts.filters)
+    switches = switches_from(opts.ignore_rules)
+    path = record_target(opts, name)
     live = LiveView(console=out, diagnostics=err, mode=opts.mode,
                     view=render.View(headers=opts.headers, bodies=opts.bodies),
-                    checker=checker(opts.slow_ms, opts.validate))
-    writer = None
-    if not opts.no_record:
-        writer = RecordingWriter(opts.record or default_recording(name), header)
-    sink: Sink = live if opts.mode in {"json", "quiet"} else DetachedView(live)
-    session = Session(writer=writer, sinks=[sink], on_record_error=opts.on_record_error,
+                    checker=checker(opts.slow_ms, opts.validate, switches), filter=chosen,
+                    header=header if opts.mode == "json" else None)
+    session = Session(writer=None, sinks=[], on_record_error=str(opts.on_record_error),
                       redact=redact)
-    return session, sink, writer
+    return LiveSetup(session=session, live=live, record_path=path, header=header)
 
 
 def run_or_exit(server: Server, label: str = "ipamx-spy") -> None:
@@ -135,30 +227,56 @@ def run_or_exit(server: Server, label: str = "ipamx-spy") -> None:
         raise typer.Exit(2) from exc
 
 
-def serve_and_summarise(server: Server, session: Session, sink: Sink,
-                        writer: RecordingWriter | None, answering: str) -> None:
-    """Announce, serve until stopped, then print the summary; exit 1 if records were lost."""
+def serve_and_summarise(server: Server, setup: LiveSetup, answering: str) -> None:
+    """Start, announce, serve until stopped, then print the summary; exit 1 if records were
+    lost."""
     def ready() -> None:
         err.print(f"[bold]ipamx-spy[/] listening on [cyan]{server.options.listen}[/]")
         err.print(f"  answering with: {answering}")
-        err.print(f"  recording to:   {writer.path if writer else '(not recording)'}")
+        err.print(f"  recording to:   {setup.writer.path if setup.writer else '(not recording)'}")
         err.print(f"  control socket: {server.options.control}  (ipamx-spy mark TEXT)")
 
     if server.ready is None:
         server.ready = ready
-    findings: list[Finding] = []
+    setup.start()
+    served = False
     try:
         run_or_exit(server)
+        served = True
     finally:
-        if writer is not None:
-            writer.close()
-        findings = sink.close() if isinstance(sink, DetachedView) else sink.findings
-    err.print(render.summary_table(session.exchanges))
-    if findings:
-        errors = sum(1 for f in findings if f.severity == "error")
-        err.print(f"validation: {len(findings)} finding(s), {errors} error(s)")
-    if session.backlog:
-        err.print(f"[bold red]ipamx-spy: {len(session.backlog)} record(s) could not be written "
-                  f"to {writer.path if writer else '?'}[/]")
+        findings = setup.stop()
+        if served:
+            print_summary(setup.session.exchanges, findings,
+                          setup.writer.path if setup.writer else None)
+    if setup.session.backlog:
+        path = setup.writer.path if setup.writer else "?"
+        err.print(f"[bold red]ipamx-spy: {render.plural(len(setup.session.backlog), 'record')} "
+                  f"could not be written to {path}[/]")
         raise typer.Exit(1)
 
+
+def print_summary(exchanges: Sequence[Exchange], findings: Sequence[Finding],
+                  path: Path | None) -> None:
+    """The exit summary, on a line of its own (after the terminal's ``^C``)."""
+    err.print()
+    err.print(render.summary_table(exchanges))
+    if findings:
+        errors = sum(1 for f in findings if f.severity == "error")
+        err.print(f"validation: {render.plural(len(findings), 'finding')}, "
+                  f"{render.plural(errors, 'error')}")
+    if path is None:
+        return
+    err.print(f"recorded {render.plural(len(exchanges), 'exchange')} to [cyan]{path}[/]")
+    if exchanges:
+        err.print("next:")
+        for command in next_steps(path):
+            err.print(f"  {command}", highlight=False)
+
+
+def next_steps(path: Path) -> tuple[str, ...]:
+    """What to do with a recording just made."""
+    stem = path.with_suffix("").name
+    return (f"ipamx-spy show {path} --compact",
+            f"ipamx-spy check {path}",
+            f"ipamx-spy export {path} -f html -o {stem}.html",
+            f"ipamx-spy replay {path} --target PLUGIN")

@@ -14,6 +14,8 @@ from ipamx_spy.export.terminal import print_trace
 from ipamx_spy.recording import Recording, RecordingError, load
 from ipamx_spy.redact import RedactionRuleError, parse_rules
 
+from .options import FILTER, filter_from
+
 RECORDING = typer.Argument(..., help="Recording file (JSON Lines) written by ipamx-spy proxy.")
 ENDPOINT_HELP = "Only endpoints whose name contains this text, e.g. RequestPool (repeatable)."
 ERRORS_HELP = "Only exchanges that failed as dockerd sees them."
@@ -51,11 +53,13 @@ def make_trace(
     redact: list[str],
     options: Options,
     validate: bool,
+    filters: list[str] | None = None,
 ) -> Trace:
     """The trace for the command-line options; bad options end the command with exit code 2."""
+    chosen = filter_from(filters or [])
     try:
         selection = Selection(ranges=parse_range(ranges) if ranges else (),
-                              endpoints=tuple(endpoints), errors=errors)
+                              endpoints=tuple(endpoints), errors=errors, filter=chosen)
         rules = parse_rules(redact)
     except (SelectionError, RedactionRuleError) as exc:
         complain(str(exc))
@@ -74,6 +78,7 @@ def register(app: typer.Typer) -> None:
         endpoint: list[str] = ENDPOINT_OPTION,
         errors: bool = typer.Option(False, "--errors", help=ERRORS_HELP),
         range_: str | None = typer.Option(None, "--range", "-r", help=RANGE_HELP),
+        filter_: list[str] = FILTER,
         headers: bool = typer.Option(True, "--headers/--no-headers", help="Show headers."),
         bodies: bool = typer.Option(True, "--bodies/--no-bodies", help="Show bodies."),
         compact: bool = typer.Option(False, "--compact", help="One line per exchange."),
@@ -85,7 +90,8 @@ def register(app: typer.Typer) -> None:
         """Show a recording: markers, inferred docker commands, exchanges, notes, findings."""
         options = Options(headers=headers, bodies=bodies, compact=compact)
         trace = make_trace(open_recording(recording), ranges=range_, endpoints=endpoint,
-                           errors=errors, redact=redact, options=options, validate=validate)
+                           errors=errors, redact=redact, options=options, validate=validate,
+                           filters=filter_)
         print_trace(trace, out)
         if summary:
             out.print(render.summary_table(trace.exchanges, f"{trace.source}: summary"))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ipamx_spy import infer, redact, render
+from ipamx_spy.filters import EMPTY, Context, Filter
 from ipamx_spy.findings import Finding
 from ipamx_spy.infer import Section
 from ipamx_spy.recording import Exchange, Recording
@@ -28,20 +29,25 @@ class SelectionError(ValueError):
 
 @dataclass(frozen=True, kw_only=True)
 class Selection:
-    """Which exchanges to keep: seq ranges, endpoint substrings, only failures.
+    """Which exchanges to keep: seq ranges, endpoint substrings, only failures, a filter.
 
     Every given criterion must hold; within ``ranges`` and ``endpoints`` any one entry is enough.
+    ``filter`` is a ``--filter`` expression (``ipamx_spy.filters``), judged with the context of
+    the exchange (its section and findings).
     """
 
     ranges: tuple[tuple[int, int | None], ...] = ()
     endpoints: tuple[str, ...] = ()
     errors: bool = False
+    filter: Filter | None = None
 
     @property
     def active(self) -> bool:
-        return bool(self.ranges or self.endpoints or self.errors)
+        return bool(self.ranges or self.endpoints or self.errors or self.filter)
 
-    def accepts(self, exchange: Exchange) -> bool:
+    def accepts(self, exchange: Exchange, context: Context = EMPTY) -> bool:
+        if self.filter is not None and not self.filter(exchange, context):
+            return False
         if self.ranges and not any(
             low <= exchange.seq and (high is None or exchange.seq <= high)
             for low, high in self.ranges
@@ -150,6 +156,7 @@ def _scrubbed(findings: Sequence[Finding], values: Sequence[str]) -> tuple[Findi
 
 def _sections(
     original: Recording, shown: Recording, selection: Selection, removed: Sequence[str],
+    findings: Sequence[Finding] = (),
 ) -> tuple[Section, ...]:
     """Sections inferred from the original, holding the redacted exchanges the selection keeps.
 
@@ -157,9 +164,14 @@ def _sections(
     gateway); what it says, and marker texts, are scrubbed of every redacted value.
     """
     by_seq = {e.seq: e for e in shown.exchanges}
+    found: dict[int, tuple[Finding, ...]] = {}
+    for finding in findings:
+        found[finding.seq] = (*found.get(finding.seq, ()), finding)
     kept = []
     for section in infer.sections(original):
-        inside = tuple(by_seq[e.seq] for e in section.exchanges if selection.accepts(by_seq[e.seq]))
+        inside = tuple(by_seq[e.seq] for e in section.exchanges if selection.accepts(
+            by_seq[e.seq], Context(section_title=section.title, section_source=section.source,
+                                   findings=found.get(e.seq, ()))))
         if inside or not selection.active:
             kept.append(Section(title=redact.scrub(section.title, removed),
                                 source=section.source, t=section.t, exchanges=inside,
@@ -189,7 +201,8 @@ def build_trace(
     redaction marker.
     """
     shown, removed = redact.redact_recording(recording, rules)
-    findings = _scrubbed(check(recording), removed) if validate else ()
+    found = check(recording) if validate or selection.filter is not None else ()
+    findings = _scrubbed(found, removed) if validate else ()
     note_records = _texts(shown, "note", removed)
     notes: dict[int, tuple[str, ...]] = {}
     for note in note_records:
@@ -197,7 +210,7 @@ def build_trace(
     return Trace(
         source=Path(recording.path).name if recording.path else "<recording>",
         header=shown.header,
-        sections=_sections(recording, shown, selection, removed),
+        sections=_sections(recording, shown, selection, removed, found),
         notes=notes,
         findings=findings,
         markers=_texts(shown, "marker", removed),

@@ -1,8 +1,9 @@
 """JSON paths: how replay and mock name a place in a body, and a structural diff.
 
 A path is a tuple of keys and list indices, rendered dotted (``Interface.MacAddress``,
-``StaticRoutes.0.NextHop``). Patterns (``--ignore``, the catalogue's ``chosen`` paths) match a
-path when they name it or one of its ancestors; ``*`` in a pattern matches within one key.
+``StaticRoutes.0.NextHop``). Patterns (``--ignore``, the catalogue's ``chosen`` paths) are the one
+path language of ``ipamx_spy.pathspec`` (the one ``--redact`` uses): they match a path when they
+name it or one of its ancestors; ``*`` matches within one key, ``**`` any levels.
 
 The diff understands JSON, not bytes: key order never matters, and keys are matched
 case-insensitively when the exact spelling is missing (Go's decoder does the same,
@@ -11,10 +12,11 @@ PROTOCOL.md 1.3).
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+
+from ipamx_spy import pathspec
 
 JSON = Any
 Path = tuple[str | int, ...]
@@ -31,19 +33,13 @@ MISSING: Final = _Missing()
 
 
 def render(path: Path) -> str:
-    return ".".join(str(part) for part in path) or "(body)"
+    """A path as text in the one path language (``ipamx_spy.pathspec``)."""
+    return pathspec.render(path)
 
 
 def matches(path: Path, patterns: Iterable[str]) -> bool:
-    """True when a pattern names ``path`` or one of its ancestors."""
-    text = render(path)
-    for pattern in patterns:
-        if text == pattern or text.startswith(pattern + "."):
-            return True
-        if "*" in pattern and (fnmatch.fnmatchcase(text, pattern)
-                               or fnmatch.fnmatchcase(text, pattern + ".*")):
-            return True
-    return False
+    """True when a pattern (``ipamx_spy.pathspec`` syntax) names ``path`` or an ancestor."""
+    return pathspec.covers_any(path, patterns)
 
 
 def align_keys(expected: Mapping[str, JSON], actual: Mapping[str, JSON]) -> dict[str, JSON]:
@@ -71,8 +67,8 @@ def get(value: JSON, path: Path) -> JSON:
 
 
 def split(text: str) -> Path:
-    """A dotted path back into parts (digits become list indices)."""
-    return tuple(int(p) if p.isdigit() else p for p in text.split(".")) if text else ()
+    """A rendered path back into parts (digits become list indices)."""
+    return pathspec.split(text)
 
 
 def is_zero(value: JSON) -> bool:

@@ -1,0 +1,148 @@
+"""What the live web view costs dockerd, and how soon an exchange reaches the page.
+
+Two proxies in front of the built-in plugin (``--no-record --quiet``): the baseline without a
+web view, and one with ``--web`` and a page connected to its event stream. Each gets N
+sequential ``IpamDriver.GetCapabilities`` requests on one keep-alive connection, in interleaved
+rounds; the answer latency is compared as a ratio of medians. For the web proxy, the time from
+sending a request until the page's event stream holds its row is measured too (the issue asks
+for "within a second").
+
+    python bench/web_view.py [--requests 300] [--rounds 3] [--pause-ms 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+REQUEST = (b"POST /IpamDriver.GetCapabilities HTTP/1.1\r\nHost: \r\n"
+           b"User-Agent: Go-http-client/1.1\r\nContent-Length: 0\r\n"
+           b"Accept: application/vnd.docker.plugins.v1.2+json\r\n\r\n")
+
+
+def start(directory: Path, name: str, web: bool) -> tuple[subprocess.Popen[str], str | None]:
+    args = [sys.executable, "-m", "ipamx_spy", "proxy", "--listen", str(directory / f"{name}.sock"),
+            "--control", str(directory / f"{name}.ctl"), "--no-record", "--quiet",
+            "--state", "none", "--no-validate"]
+    if web:
+        args += ["--web", "--web-listen", "127.0.0.1:0"]
+    process = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    for _ in range(50):
+        line = process.stderr.readline()
+        found = re.search(r"http://\S+", line)
+        if found:
+            return process, found.group(0)
+        if "control socket" in line and not web:
+            return process, None
+    raise RuntimeError("the proxy did not start")
+
+
+async def states(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+    async for raw in response.content:
+        line = raw.decode()
+        if line.startswith("data: "):
+            yield json.loads(line[6:])
+
+
+async def answer(reader: asyncio.StreamReader) -> None:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = int(re.search(rb"Content-Length: (\d+)", head).group(1))  # type: ignore[union-attr]
+    await reader.readexactly(length)
+
+
+class Page:
+    """The page's side: when each row (by number) first showed in the event stream."""
+
+    def __init__(self) -> None:
+        self.sent: dict[int, float] = {}
+        self.lags: list[float] = []
+        self.rows = 0
+
+
+async def latencies(socket: Path, count: int, page: Page | None,
+                    pause_s: float = 0.0) -> list[float]:
+    """Answer latencies (ms) of ``count`` requests, ``pause_s`` apart (0: back to back);
+    notes their send times for ``page``."""
+    loop = asyncio.get_running_loop()
+    reader, writer = await asyncio.open_unix_connection(str(socket))
+    out = []
+    for _ in range(count):
+        started = loop.time()
+        if page is not None:
+            page.sent[len(page.sent) + 1] = started
+        writer.write(REQUEST)
+        await answer(reader)
+        out.append((loop.time() - started) * 1000)
+        if pause_s:
+            await asyncio.sleep(pause_s)
+    writer.close()
+    return out
+
+
+async def watch(url: str, page: Page) -> None:
+    loop = asyncio.get_running_loop()
+    base, token = url.split("?")[0], url.split("token=")[1]
+    async with aiohttp.ClientSession() as session, \
+            session.get(base + "events", params={"token": token}) as response:
+        async for state in states(response):
+            now = loop.time()
+            rows = sum(1 for i in state["order"] if i.startswith("x"))
+            page.lags += [(now - page.sent[n]) * 1000 for n in range(page.rows + 1, rows + 1)]
+            page.rows = max(page.rows, rows)
+
+
+async def main(requests: int, rounds: int, pause_s: float) -> None:
+    with tempfile.TemporaryDirectory(prefix="ipx-bw-", dir="/tmp") as name:
+        directory = Path(name)
+        plain, _ = start(directory, "plain", web=False)
+        webbed, url = start(directory, "web", web=True)
+        assert url is not None
+        page = Page()
+        watcher = asyncio.get_running_loop().create_task(watch(url, page), name="page")
+        base: list[float] = []
+        with_web: list[float] = []
+        try:
+            for _ in range(rounds):
+                base += await latencies(directory / "plain.sock", requests, None, pause_s)
+                with_web += await latencies(directory / "web.sock", requests, page, pause_s)
+            for _ in range(500):  # let the page catch up (bounded)
+                if page.rows >= len(page.sent):
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            watcher.cancel()
+            for process in (plain, webbed):
+                process.terminate()
+                process.wait(30)
+    b, w = statistics.median(base), statistics.median(with_web)
+    spacing = f"{pause_s * 1000:.0f} ms apart" if pause_s else "back to back"
+    print(f"{requests} requests {spacing} x {rounds} interleaved rounds, Python "
+          f"{sys.version.split()[0]}")
+    print(f"answer latency, no web view:   median {b:.2f} ms")
+    print(f"answer latency, --web + page:  median {w:.2f} ms  ({w / b:.2f}x the baseline)")
+    lags = sorted(page.lags)
+    print(f"request sent -> row on the page ({len(lags)} rows): median "
+          f"{statistics.median(lags):.1f} ms, p99 {lags[int(len(lags) * 0.99) - 1]:.1f} ms, "
+          f"max {lags[-1]:.1f} ms")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--pause-ms", type=float, default=0.0,
+                        help="pause between requests (a talk: a few hundred ms)")
+    options = parser.parse_args()
+    asyncio.run(main(options.requests, options.rounds, options.pause_ms / 1000))

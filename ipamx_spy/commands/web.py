@@ -1,0 +1,109 @@
+"""``ipamx-spy web RECORDING…``: the live web view's page for recordings on disk."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ..aio.server import Server
+from ..console import err
+from ..proxy import Session
+from ..recording import RecordingError
+from ..redact import RedactionRuleError, parse_rules
+from .show import REDACT_OPTION, VALIDATE_HELP, complain
+
+LISTEN_HELP = ("HOST:PORT to serve on [default: 127.0.0.1:8500, loopback only]; port 0 picks a "
+               "free one.")
+
+
+def web_socket(text: str) -> tuple[socket.socket, str]:
+    """Bind the web view's socket for ``--web-listen``/``--listen``; exit 2 when it cannot."""
+    from ..web import server
+
+    try:
+        host, port = server.parse_address(text)
+        sock = server.bind(host, port)
+    except server.AddressError as exc:
+        complain(f"web view: {exc}")
+        raise typer.Exit(2) from None
+    except OSError as exc:
+        complain(f"web view: cannot listen on {text}: {exc.strerror or exc}")
+        raise typer.Exit(2) from None
+    return sock, server.new_token()
+
+
+def announce(url: str) -> None:
+    err.print(f"  web view:       [cyan]{url}[/]", soft_wrap=True, highlight=False)
+
+
+WEB = typer.Option(False, "--web", help="Serve the live web view (see --web-listen).")
+WEB_LISTEN = typer.Option(
+    "127.0.0.1:8500", "--web-listen", metavar="HOST:PORT",
+    help="Where --web serves [default: 127.0.0.1:8500, loopback only]; port 0 picks a free one.")
+
+
+def serve_beside(server: Server, session: Session, header: dict[str, Any], listen: str, *,
+                 validate: bool, slow_ms: float) -> None:
+    """``--web``: bind now (exit 2 when the address is unusable), then serve the live page
+    in the proxy's own event loop. The page's board is one more sink of the session: it is
+    told about each record after the answer went to dockerd, and builds off the loop."""
+    from ..web.board import LiveBoard
+    from ..web.server import WebView
+
+    sock, token = web_socket(listen)
+    board = LiveBoard(header, validate=validate, slow_ms=slow_ms)
+    view = WebView(source=board, sock=sock, token=token, mode="live", on_error=complain,
+                   on_listening=announce)
+    board.wake = view.wake
+    session.sinks = [*session.sinks, board]
+
+    async def web_view() -> None:
+        try:
+            await view.run()
+        except Exception as exc:  # the proxy goes on without its page
+            complain(f"web view stopped: {type(exc).__name__}: {exc}; the proxy goes on")
+
+    server.companions.append(web_view)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def web(
+        recordings: list[Path] = typer.Argument(
+            ..., help="Recording files; several are merged by time, one lane set per host."),
+        listen: str = typer.Option("127.0.0.1:8500", "--listen", "-l", help=LISTEN_HELP),
+        redact: list[str] = REDACT_OPTION,
+        validate: bool = typer.Option(True, "--validate/--no-validate", help=VALIDATE_HELP),
+    ) -> None:
+        """Serve recordings as the live web view's page: browse, filter, read notes."""
+        from ..web.board import FileBoard
+        from ..web.server import WebView
+
+        try:
+            rules = parse_rules(redact)
+        except RedactionRuleError as exc:
+            complain(str(exc))
+            raise typer.Exit(2) from None
+        source = FileBoard(recordings, rules=rules, validate=validate)
+        try:
+            source.build()
+        except FileNotFoundError as exc:
+            complain(f"{exc.filename}: no such recording")
+            raise typer.Exit(1) from None
+        except (RecordingError, OSError) as exc:
+            complain(str(exc))
+            raise typer.Exit(1) from None
+        sock, token = web_socket(listen)
+        view = WebView(source=source, sock=sock, token=token, mode="recordings",
+                       on_error=complain)
+        err.print(f"[bold]ipamx-spy[/] serving {len(recordings)} recording(s); "
+                  "Ctrl-C stops", highlight=False)
+        announce(view.url)
+        try:
+            asyncio.run(view.run())
+        except KeyboardInterrupt:
+            pass

@@ -1,0 +1,153 @@
+"""Where the page's board comes from: a running proxy, or recordings on disk.
+
+Theory of operation
+-------------------
+A source has a cheap ``version()`` (called in the event loop, often) and ``snapshot()``, which
+returns a function that builds the ``Board`` for that version; the server runs that function in
+a worker thread, so building (inference, validation, rendering) never runs on the relay's loop.
+
+``LiveBoard`` is a sink of the proxy session: ``on_record`` only appends the record (already
+written to the recording and redacted, after the answer went to dockerd) and wakes the server.
+The validator is fed incrementally by the builds, in record order. ``FileBoard`` reloads its
+recordings when one of them changes on disk (a recording that a proxy is still writing grows
+in the page as it does in the file).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ipamx_spy import redact
+from ipamx_spy.export.trace import Trace, build_trace
+from ipamx_spy.findings import Finding
+from ipamx_spy.recording import Exchange, Recording, load
+
+from .view import Board, Item, Memo, board_of, items
+
+Rendered = tuple[Board, tuple[Item, ...]]
+Build = Callable[[], Rendered]
+
+
+class LiveBoard:
+    """The board of the running session, fed by the proxy as one of its sinks."""
+
+    def __init__(self, header: dict[str, Any], *, validate: bool = True,
+                 slow_ms: float = 1000.0) -> None:
+        self.header = header
+        self.records: list[dict[str, Any]] = []
+        self.wake: Callable[[], None] = lambda: None
+        self._lock = threading.Lock()  # one build at a time: the validator is fed in order
+        self._exchanges: list[Exchange] = []
+        self._fed = 0
+        self._validator: Any = None
+        self._memo: Memo = {}
+        if validate:
+            from ipamx_spy.validate import Validator
+
+            self._validator = Validator(slow_ms=slow_ms)
+
+    # -- the proxy's side (the event loop; must stay cheap) ---------------------------------
+
+    def on_record(self, record: dict[str, Any], exchange: Exchange | None) -> None:
+        self.records.append(record)
+        self.wake()
+
+    def on_waiting(self, seq: int, conn: int, endpoint: str, waited_s: float) -> None:
+        """A hung plugin shows as an exchange without an answer once it ends."""
+
+    def on_sink_error(self, message: str) -> None:
+        """The recording failing does not concern the page: the records still arrive."""
+
+    # -- the server's side ----------------------------------------------------------------
+
+    def version(self) -> int:
+        return len(self.records)
+
+    def snapshot(self) -> Build:
+        count = len(self.records)
+        return lambda: self.build(count)
+
+    def build(self, count: int) -> Rendered:
+        """The board and items of the first ``count`` records (runs in a worker thread).
+
+        Rows already rendered are reused (the session is append-only: a row changes only when
+        its findings or notes do, and those are part of the memo's key)."""
+        with self._lock:
+            records = self.records[:count]
+            findings = self._feed(records)
+            recording = Recording(header=self.header, records=tuple(records),
+                                  exchanges=tuple(self._exchanges))
+            trace = build_trace(recording, validate=False)
+            trace = dataclasses.replace(trace, source=_live_source(self.header),
+                                        findings=tuple(findings))
+            board = board_of([("", trace)], title=trace.source)
+            return board, tuple(items(board, memo=self._memo))
+
+    def _feed(self, records: Sequence[dict[str, Any]]) -> list[Finding]:
+        for record in records[self._fed:]:
+            kind = record.get("type")
+            if kind == "exchange":
+                exchange = Exchange.from_json(record)
+                self._exchanges.append(exchange)
+                if self._validator is not None:
+                    self._validator.check(exchange)
+            elif kind == "close" and record.get("unanswered") and self._validator is not None:
+                self._validator.on_close(int(record["conn"]), float(record["t"]),
+                                         record["unanswered"])
+        self._fed = max(self._fed, len(records))
+        return [] if self._validator is None else list(self._validator.findings)
+
+
+def _live_source(header: dict[str, Any]) -> str:
+    return f"{header.get('name', 'ipamx')} on {header.get('listen', '?')}"
+
+
+class FileBoard:
+    """The board of recordings on disk, one host each, rebuilt when a file changes.
+
+    Raises what ``recording.load`` raises (FileNotFoundError, RecordingError) from ``build``;
+    the caller keeps the last good board when a reload fails.
+    """
+
+    def __init__(self, paths: Sequence[Path], *, rules: Sequence[redact.Rule] = (),
+                 validate: bool = True) -> None:
+        self.paths = tuple(paths)
+        self.rules = tuple(rules)
+        self.validate = validate
+
+    def version(self) -> int:
+        stats = []
+        for path in self.paths:
+            try:
+                status = os.stat(path)
+            except OSError:
+                stats.append((0, -1))
+                continue
+            stats.append((status.st_mtime_ns, status.st_size))
+        return hash(tuple(stats))
+
+    def snapshot(self) -> Build:
+        return self.build
+
+    def build(self) -> Rendered:
+        """The board and items of the files as they are now (a file may have been rewritten:
+        everything is rendered afresh)."""
+        traces = [self._trace(path) for path in self.paths]
+        labels = _labels(self.paths, traces)
+        title = ", ".join(path.name for path in self.paths)
+        board = board_of(list(zip(labels, traces, strict=True)), title=title)
+        return board, tuple(items(board))
+
+    def _trace(self, path: Path) -> Trace:
+        return build_trace(load(path), rules=self.rules, validate=self.validate)
+
+
+def _labels(paths: Sequence[Path], traces: Sequence[Trace]) -> list[str]:
+    """A host's label: the header's ``host`` when the recording says it, else the file name."""
+    return [str(trace.header.get("host") or trace.header.get("hostname") or path.stem)
+            for path, trace in zip(paths, traces, strict=True)]

@@ -1,0 +1,266 @@
+"""The web view's one asyncio edge: an aiohttp app in whichever event loop runs it.
+
+Routes (all GET; the view is read-only): ``/`` the page, ``/events`` the live feed (server-sent
+events: one ``state`` event per change, carrying the page order and only the items that
+changed since the last event on that connection), ``/api/filter?q=`` the ids the filter keeps.
+
+Safe by default: the socket is bound by ``bind`` (loopback unless told otherwise) before
+anything runs, and every request needs the token printed at start, either as ``?token=`` (the
+page then sets a same-site cookie, as Jupyter does) or as that cookie.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from .board import Build
+from .query import QueryError, compile_query, shown
+from .view import Board, Item, meta_text, page_html, session_findings_html
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8500
+COOKIE = "ipamx_spy_token"
+POLL_S = 0.5
+MIN_GAP_S = 0.05
+KEEPALIVE_S = 15.0
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": ("default-src 'none'; style-src 'unsafe-inline'; "
+                                "script-src 'unsafe-inline'; connect-src 'self'; "
+                                "img-src 'self'; base-uri 'none'; form-action 'none'"),
+}
+
+
+class Source(Protocol):
+    def version(self) -> int: ...
+
+    def snapshot(self) -> Build: ...
+
+
+class AddressError(ValueError):
+    """A ``HOST:PORT`` that cannot be used."""
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``:PORT``, ``PORT`` or ``HOST`` (port 8500); ``[::1]:8500`` for IPv6."""
+    text = text.strip()
+    host, port = DEFAULT_HOST, str(DEFAULT_PORT)
+    if text.isdigit():
+        port = text
+    elif text.startswith("["):
+        inside, _, rest = text[1:].partition("]")
+        host, port = inside, rest.removeprefix(":") or port
+    elif ":" in text:
+        host, _, port = text.rpartition(":")
+        host = host or DEFAULT_HOST
+    elif text:
+        host = text
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise AddressError(f"{text!r}: the port must be a number from 0 to 65535")
+    return host, int(port)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket (raises OSError: address in use, no such address)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(64)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def url_of(sock: socket.socket, token: str) -> str:
+    host, port = sock.getsockname()[:2]
+    shown_host = f"[{host}]" if ":" in host else host
+    return f"http://{shown_host}:{port}/?token={token}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Snapshot:
+    """One built board and its items, shared by every connection."""
+
+    version: int
+    board: Board
+    items: tuple[Item, ...]
+
+    def state(self, sent: dict[str, str]) -> dict[str, Any]:
+        """The event for a connection that already has ``sent`` (updated in place)."""
+        changed = {item.id: item.html for item in self.items if sent.get(item.id) != item.html}
+        sent.clear()
+        sent.update((item.id, item.html) for item in self.items)
+        return {"order": [item.id for item in self.items], "items": changed,
+                "meta": meta_text(self.board), "findings": session_findings_html(self.board)}
+
+
+@dataclass
+class WebView:
+    """Serves ``source`` on ``sock``; ``run()`` until cancelled (or ``stop()``)."""
+
+    source: Source
+    sock: socket.socket
+    token: str
+    mode: str = "live"
+    on_error: Callable[[str], None] = lambda message: None
+    on_listening: Callable[[str], None] = lambda url: None
+    current: Snapshot | None = None
+    _changed: asyncio.Condition | None = None
+    _wake: asyncio.Event | None = None
+    _closing: bool = False
+    _loop: asyncio.AbstractEventLoop | None = None
+    _build_s: float = 0.0
+
+    @property
+    def url(self) -> str:
+        return url_of(self.sock, self.token)
+
+    def wake(self) -> None:
+        """Something changed: rebuild soon (cheap; safe from any thread)."""
+        if self._loop is not None and self._wake is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    # -- lifetime ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Build the first board, serve, keep the board up to date; cleans up when cancelled."""
+        loop = asyncio.get_running_loop()
+        self._changed = asyncio.Condition()
+        self._wake = asyncio.Event()
+        self._loop = loop
+        await self._rebuild()
+        runner = web.AppRunner(self.app(), handle_signals=False, access_log=None,
+                               shutdown_timeout=1.0)
+        await runner.setup()
+        await web.SockSite(runner, self.sock).start()
+        self.on_listening(self.url)
+        try:
+            await self._follow()
+        finally:
+            self._closing = True
+            async with self._changed:
+                self._changed.notify_all()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(runner.cleanup()), timeout=3.0)
+
+    async def _follow(self) -> None:
+        assert self._wake is not None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=POLL_S)
+            self._wake.clear()
+            if self.current is None or self.source.version() != self.current.version:
+                await self._rebuild()
+                # a long session makes builds slower: space them out so that they never
+                # take more than a quarter of the time (the relay shares this process)
+                await asyncio.sleep(max(MIN_GAP_S, 3 * self._build_s))
+
+    async def _rebuild(self) -> None:
+        version = self.source.version()
+        build = self.source.snapshot()
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        try:
+            board, built = await loop.run_in_executor(None, build)
+        except (OSError, ValueError) as exc:
+            if self.current is None:
+                raise
+            self.on_error(f"web view: keeping the last good page: {exc}")
+            self.current = Snapshot(version=version, board=self.current.board,
+                                    items=self.current.items)
+            return
+        self.current = Snapshot(version=version, board=board, items=built)
+        self._build_s = loop.time() - began
+        assert self._changed is not None
+        async with self._changed:
+            self._changed.notify_all()
+
+    # -- the app ------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._guard])
+        app.router.add_get("/", self._page)
+        app.router.add_get("/events", self._events)
+        app.router.add_get("/api/filter", self._filter)
+        return app
+
+    @web.middleware
+    async def _guard(self, request: web.Request,
+                     handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+                     ) -> web.StreamResponse:
+        given = request.query.get("token") or request.cookies.get(COOKIE) or ""
+        if not secrets.compare_digest(given.encode(), self.token.encode()):
+            return web.Response(status=403, text=(
+                "ipamx-spy web view: this page needs the token printed when it started "
+                "(open the address shown there, with ?token=...)\n"), headers=HEADERS)
+        response = await handler(request)
+        response.headers.update(HEADERS)
+        if request.query.get("token"):
+            response.set_cookie(COOKIE, self.token, httponly=True, samesite="Strict", path="/")
+        return response
+
+    async def _page(self, request: web.Request) -> web.Response:
+        assert self.current is not None
+        return web.Response(text=page_html(self.current.board, mode=self.mode),
+                            content_type="text/html", charset="utf-8")
+
+    async def _filter(self, request: web.Request) -> web.Response:
+        assert self.current is not None
+        try:
+            keep = compile_query(request.query.get("q", ""))
+        except QueryError as exc:
+            return web.json_response({"error": str(exc)})
+        return web.json_response({"shown": shown(self.current.board, keep)})
+
+    async def _events(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                               **HEADERS})
+        await response.prepare(request)
+        sent: dict[str, str] = {}
+        async for snapshot in self._snapshots():
+            try:
+                if snapshot is None:
+                    await response.write(b": keep-alive\n\n")
+                    continue
+                data = json.dumps(snapshot.state(sent), ensure_ascii=False)
+                await response.write(f"event: state\ndata: {data}\n\n".encode())
+            except (ConnectionError, RuntimeError):
+                break
+        return response
+
+    async def _snapshots(self) -> AsyncIterator[Snapshot | None]:
+        """Every new snapshot (None: nothing new for a while, time for a keep-alive)."""
+        assert self._changed is not None and self.current is not None
+        last = self.current
+        yield last
+        while not self._closing:
+            async with self._changed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), timeout=KEEPALIVE_S)
+            if self._closing:
+                return
+            if self.current is last:
+                yield None
+                continue
+            last = self.current
+            yield last

@@ -1,0 +1,210 @@
+/* ipamx-spy page: the same script runs in the static HTML export (data-mode="static") and in
+   the web view served by `ipamx-spy proxy --web` / `ipamx-spy web` (live updates, filter). */
+(function () {
+  "use strict";
+  var root = document.documentElement;
+  var mode = root.dataset.mode || "static";
+  var items = document.getElementById("items");
+
+  function store(key, value) {
+    try { if (value === undefined) { return localStorage.getItem(key); }
+          localStorage.setItem(key, value); } catch (e) { return null; }
+    return null;
+  }
+
+  /* -- open and close ------------------------------------------------------------------ */
+  function setAll(open) {
+    items.querySelectorAll("details").forEach(function (d) { d.open = open; });
+  }
+  document.querySelectorAll("button[data-open]").forEach(function (button) {
+    button.addEventListener("click", function () { setAll(button.dataset.open === "1"); });
+  });
+  function reveal() {
+    if (location.hash === "#all") { setAll(true); return; }
+    var target = location.hash && document.getElementById(location.hash.slice(1));
+    var details = target && (target.tagName === "DETAILS" ? target : target.querySelector("details"));
+    if (details) { details.open = true; target.scrollIntoView({block: "start"}); }
+  }
+  window.addEventListener("hashchange", reveal);
+
+  /* -- theme and presenter mode --------------------------------------------------------- */
+  var themeButton = document.getElementById("theme");
+  function dark() {
+    if (root.dataset.theme) { return root.dataset.theme === "dark"; }
+    return window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches;
+  }
+  function setTheme(name) {
+    if (name) { root.dataset.theme = name; }
+    themeButton.textContent = dark() ? "light" : "dark";
+  }
+  themeButton.addEventListener("click", function () {
+    var name = dark() ? "light" : "dark";
+    store("ipamx-spy-theme", name);
+    setTheme(name);
+  });
+  setTheme(new URLSearchParams(location.search).get("theme") || store("ipamx-spy-theme"));
+
+  var presenterButton = document.getElementById("presenter");
+  function setPresenter(on) {
+    root.classList.toggle("presenter", on);
+    presenterButton.setAttribute("aria-pressed", on ? "true" : "false");
+    fitBar();
+  }
+  presenterButton.addEventListener("click", function () {
+    var on = !root.classList.contains("presenter");
+    store("ipamx-spy-presenter", on ? "1" : "0");
+    setPresenter(on);
+  });
+
+  /* the lane heads stick right below the bar, whatever its height */
+  var bar = document.querySelector(".bar");
+  function fitBar() { root.style.setProperty("--bar", bar.offsetHeight + "px"); }
+  window.addEventListener("resize", fitBar);
+  var presenting = new URLSearchParams(location.search).get("presenter");
+  setPresenter(presenting !== null ? presenting === "1" : store("ipamx-spy-presenter") === "1");
+
+  if (mode === "static") {
+    reveal();
+    root.dataset.ready = "1";
+    return;
+  }
+
+  /* -- live: the server's event stream keeps the items up to date ----------------------- */
+  var followButton = document.getElementById("follow");
+  var pauseButton = document.getElementById("pause");
+  var live = document.getElementById("live");
+  var filterBox = document.getElementById("filter");
+  var filterError = document.getElementById("filter-error");
+  var following = true, paused = false, held = null, updates = 0, filterText = "";
+
+  function pressed(button, on) { button.setAttribute("aria-pressed", on ? "true" : "false"); }
+  followButton.addEventListener("click", function () {
+    following = !following;
+    pressed(followButton, following);
+    if (following) { scrollToEnd(); }
+  });
+  pauseButton.addEventListener("click", function () {
+    paused = !paused;
+    pressed(pauseButton, paused);
+    pauseButton.textContent = "pause";
+    if (!paused && held) { var state = held; held = null; apply(state); }
+  });
+
+  function scrollToEnd() {
+    var rows = items.querySelectorAll(".x:not(.hidden)");
+    if (rows.length) { rows[rows.length - 1].scrollIntoView({block: "end"}); }
+  }
+
+  function fragment(html) {
+    var box = document.createElement("div");
+    box.innerHTML = html;
+    return box.firstElementChild;
+  }
+
+  function hold(state) {
+    if (!held) { held = {order: state.order, items: {}, meta: state.meta,
+                         findings: state.findings}; }
+    Object.keys(state.items).forEach(function (id) { held.items[id] = state.items[id]; });
+    held.order = state.order; held.meta = state.meta; held.findings = state.findings;
+    var waiting = state.order.filter(function (id) {
+      return id.charAt(0) === "x" && !document.getElementById(id); }).length;
+    pauseButton.textContent = waiting ? "paused · " + waiting + " new" : "paused";
+  }
+
+  function apply(state) {
+    if (paused) { hold(state); return; }
+    var known = {}, added = false;
+    Array.prototype.forEach.call(items.children, function (el) { known[el.id] = el; });
+    var wanted = {};
+    state.order.forEach(function (id) {
+      wanted[id] = true;
+      var html = state.items[id], el = known[id];
+      if (html !== undefined) {
+        var fresh = fragment(html);
+        if (el) {
+          var was = el.querySelector("details"), now = fresh.querySelector("details");
+          if (was && now) { now.open = was.open; }
+          if (el.classList.contains("hidden")) { fresh.classList.add("hidden"); }
+          el.replaceWith(fresh);
+        } else { added = true; }
+        known[id] = fresh;
+      }
+    });
+    Object.keys(known).forEach(function (id) {
+      if (!wanted[id] && known[id].parentNode === items) { known[id].remove(); }
+    });
+    var previous = null;
+    state.order.forEach(function (id) {
+      var el = known[id];
+      if (!el) { return; }
+      var next = previous ? previous.nextSibling : items.firstChild;
+      if (el !== next) { items.insertBefore(el, next); }
+      previous = el;
+    });
+    document.getElementById("meta").textContent = state.meta;
+    document.getElementById("session-findings").innerHTML = state.findings;
+    updates += 1;
+    root.dataset.updates = String(updates);
+    if (filterText) { runFilter(); }
+    if (added && following) { scrollToEnd(); }
+  }
+
+  function connect() {
+    var source = new EventSource("events");
+    source.addEventListener("state", function (event) { apply(JSON.parse(event.data)); });
+    source.addEventListener("open", function () {
+      if (live) { live.textContent = "live"; live.classList.remove("off"); }
+    });
+    source.addEventListener("error", function () {
+      if (live) { live.textContent = "reconnecting"; live.classList.add("off"); }
+    });
+  }
+
+  /* -- the filter: the server compiles it (the same language as `ipamx-spy show`) ------- */
+  var filterTimer = null, filterRun = 0;
+  function showOnly(shown) {
+    items.querySelectorAll(".x, .sec").forEach(function (el) {
+      el.classList.toggle("hidden", shown !== null && !shown[el.id]);
+    });
+    root.dataset.filtered = String(filterRun);
+  }
+  function runFilter() {
+    var text = filterText, run = ++filterRun;
+    if (!text) { showOnly(null); filterBox.classList.remove("invalid");
+                 filterError.textContent = ""; return; }
+    fetch("api/filter?q=" + encodeURIComponent(text), {credentials: "same-origin"})
+      .then(function (response) { return response.json(); })
+      .then(function (answer) {
+        if (run !== filterRun) { return; }
+        if (answer.error) {
+          filterBox.classList.add("invalid");
+          filterError.textContent = answer.error;
+          root.dataset.filtered = String(run);
+          return;
+        }
+        filterBox.classList.remove("invalid");
+        filterError.textContent = "";
+        var shown = {};
+        answer.shown.forEach(function (id) { shown[id] = true; });
+        showOnly(shown);
+      });
+  }
+  filterBox.addEventListener("input", function () {
+    clearTimeout(filterTimer);
+    filterTimer = setTimeout(function () { filterText = filterBox.value.trim(); runFilter(); },
+                             150);
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.target === filterBox) { if (event.key === "Escape") { filterBox.blur(); } return; }
+    if (event.key === "/") { event.preventDefault(); filterBox.focus(); }
+    else if (event.key === "f") { followButton.click(); }
+    else if (event.key === " ") { event.preventDefault(); pauseButton.click(); }
+    else if (event.key === "p") { presenterButton.click(); }
+    else if (event.key === "t") { themeButton.click(); }
+  });
+
+  reveal();
+  connect();
+  root.dataset.ready = "1";
+}());

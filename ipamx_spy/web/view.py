@@ -1,0 +1,373 @@
+"""The page's rendering: one sequence diagram of a session, as HTML fragments.
+
+Theory of operation
+-------------------
+A ``Board`` is what the page shows: one ``Host`` per recording (a host has three lanes:
+dockerd, ipamx-spy and the plugin) and, in time order, the ``Item``s of every host: a heading
+for each section (a marker or an inferred docker command) and a row for each exchange. A row
+draws the request arrow (dockerd → spy → plugin, labelled with the endpoint) and the answer
+(plugin → dockerd, labelled with the status and time), puts the plain-words sentence beside
+it, shows its findings and notes, and holds the request and response in a ``<details>`` that
+opens on click.
+
+Everything here is pure: ``items(board)`` gives ``Item(id, html)`` in page order, and
+``page_html`` wraps them in the page with the stylesheet and script from ``static/``. The live
+server sends the same items over its event stream, and the static HTML export
+(``ipamx_spy.export.html``) inlines them, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from html import escape
+from importlib import resources
+from typing import Any
+
+from ipamx_spy import __version__, render
+from ipamx_spy.export.trace import Trace
+from ipamx_spy.findings import Finding
+from ipamx_spy.infer import INFERRED, MARKER, Section
+from ipamx_spy.recording import Exchange, Message
+
+LANES = ("dockerd", "ipamx-spy", "plugin")
+MODES = ("static", "live", "recordings")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Host:
+    """One recording on the board: its trace and the label of its lanes."""
+
+    label: str
+    trace: Trace
+
+
+@dataclass(frozen=True, kw_only=True)
+class Board:
+    """What the page shows: one or more hosts, merged by time."""
+
+    hosts: tuple[Host, ...]
+    title: str
+
+    @property
+    def lanes(self) -> int:
+        return len(LANES) * len(self.hosts)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Item:
+    """One fragment of the page: a section heading (``kind="section"``) or an exchange."""
+
+    id: str
+    kind: str
+    html: str
+    seq: int = 0
+    host: int = 0
+
+
+def board_of(traces: Sequence[tuple[str, Trace]], title: str = "") -> Board:
+    """A board of ``(label, trace)`` pairs; the title defaults to the traces' sources."""
+    hosts = tuple(Host(label=label, trace=trace) for label, trace in traces)
+    return Board(hosts=hosts, title=title or ", ".join(h.trace.source for h in hosts))
+
+
+def exchange_id(board: Board, host: int, seq: int) -> str:
+    """The element id of an exchange: ``x7``, or ``x2-7`` when several hosts share the page."""
+    return f"x{seq}" if len(board.hosts) == 1 else f"x{host + 1}-{seq}"
+
+
+# -- JSON with highlighting -----------------------------------------------------------------
+
+
+def _scalar(value: Any) -> str:
+    text = escape(json.dumps(value, ensure_ascii=False))
+    if isinstance(value, str):
+        return f'<span class="s">{text}</span>'
+    if value is None or isinstance(value, bool):
+        return f'<span class="b">{text}</span>'
+    return f'<span class="n">{text}</span>'
+
+
+def json_html(value: Any, indent: int = 0) -> str:
+    """``value`` pretty-printed as JSON (two-space indent), with spans for highlighting."""
+    pad, inner = "  " * indent, "  " * (indent + 1)
+    if isinstance(value, dict) and value:
+        items = [f'{inner}<span class="k">{escape(json.dumps(str(k), ensure_ascii=False))}'
+                 f"</span>: {json_html(v, indent + 1)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if isinstance(value, list) and value:
+        items = [f"{inner}{json_html(v, indent + 1)}" for v in value]
+        return "[\n" + ",\n".join(items) + f"\n{pad}]"
+    if isinstance(value, dict | list):
+        return "{}" if isinstance(value, dict) else "[]"
+    return _scalar(value)
+
+
+# -- one exchange ---------------------------------------------------------------------------
+
+
+def _headers(message: Message) -> str:
+    if message.is_request:
+        start = f"{message.method} {message.target} HTTP/{message.http_version}"
+    else:
+        start = f"HTTP/{message.http_version} {message.status} {message.reason}"
+    lines = [f"<b>{escape(start)}</b>"]
+    for name, value in message.headers:
+        shown = escape(value) if value else '<span class="empty">(empty)</span>'
+        lines.append(f'<span class="h">{escape(name)}</span>: {shown}')
+    return '<pre class="hdr">' + "\n".join(lines) + "</pre>"
+
+
+def _body(message: Message) -> str:
+    stored = message.body
+    encoding = stored.get("encoding")
+    if encoding == "empty":
+        return '<p class="empty">(empty body)</p>'
+    if encoding == "json":
+        return f'<pre class="json">{json_html(stored["json"])}</pre>'
+    if encoding == "text":
+        return f'<pre class="text">{escape(str(stored["text"]))}</pre>'
+    return f'<pre class="text">(binary, base64) {escape(str(stored.get("base64", "")))}</pre>'
+
+
+def _message(label: str, message: Message, trace: Trace) -> str:
+    parts = [f'<div class="msg"><h3>{escape(label)}</h3>']
+    if trace.options.headers:
+        parts.append(_headers(message))
+    if trace.options.bodies:
+        parts.append(_body(message))
+    return "".join(parts) + "</div>"
+
+
+def status_text(exchange: Exchange) -> str:
+    """The answer's label on the diagram: ``200 OK``, or why there was none."""
+    if exchange.response is None:
+        return "no answer"
+    return f"{exchange.response.status} {exchange.response.reason}".strip()
+
+
+def _finding(finding: Finding) -> str:
+    return (f'<p class="finding {escape(finding.severity)}"><b>{escape(finding.code)}</b> '
+            f"{escape(finding.severity)}: {escape(finding.message)}</p>")
+
+
+def _lanes(count: int) -> str:
+    return "".join(f'<i class="lane" style="left:{_lane_x(i, count):.3f}%"></i>'
+                   for i in range(count))
+
+
+def _lane_x(lane: int, count: int) -> float:
+    return 100 * (lane + 0.5) / count
+
+
+def _arrows(exchange: Exchange, host: int, count: int) -> str:
+    """The request arrow (to the plugin, or only to the spy when it answered) and the answer."""
+    first = len(LANES) * host
+    to = first + (1 if exchange.answered_by == "spy" else 2)
+    left, right = _lane_x(first, count), _lane_x(to, count)
+    span = f"left:{left:.3f}%;width:{right - left:.3f}%"
+    bad = render.problem(exchange) is not None
+    answer = (f'<span class="arrow resp{" bad" if bad else ""}" style="{span}">'
+              f'<span class="lbl">{escape(status_text(exchange))} · '
+              f"{exchange.duration_ms:.1f} ms</span></span>")
+    return (f'<span class="arrow req" style="{span}"><span class="lbl ep">'
+            f"{escape(exchange.endpoint)}</span></span>"
+            f'<i class="spy" style="left:{_lane_x(first + 1, count):.3f}%"></i>'
+            + (answer if exchange.response is not None or exchange.fault is not None else ""))
+
+
+def _summary(exchange: Exchange, host: Host, index: int, count: int) -> str:
+    problem = render.problem(exchange)
+    where = f" · {escape(host.label)}" if count > len(LANES) and host.label else ""
+    said = (f'<span class="problem">dockerd sees: {escape(problem)}</span>'
+            if problem is not None else "")
+    return (f'<summary class="row"><span class="diagram">{_lanes(count)}'
+            f"{_arrows(exchange, index, count)}</span>"
+            f'<span class="words"><span class="where"><b class="seq">#{exchange.seq}</b> '
+            f'<span class="t">{exchange.t:.3f} s</span> c{exchange.conn}{where}</span>'
+            f'<span class="ann">{escape(render.annotation(exchange))}</span>{said}</span>'
+            "</summary>")
+
+
+def exchange_html(board: Board, index: int, exchange: Exchange) -> str:
+    """The row of one exchange: arrows, sentence, findings, notes, and the bodies on click."""
+    host = board.hosts[index]
+    trace = host.trace
+    bad = " bad" if render.problem(exchange) is not None else ""
+    parts = [f'<article class="x{bad}" id="{exchange_id(board, index, exchange.seq)}" '
+             f'data-seq="{exchange.seq}" data-host="{index}" data-ep="{escape(exchange.endpoint)}">'
+             f"<details>{_summary(exchange, host, index, board.lanes)}"
+             '<div class="bodies">']
+    parts.append(_message("docker → plugin", exchange.request, trace))
+    if exchange.response is not None:
+        parts.append(_message("plugin → docker", exchange.response, trace))
+    parts.append("</div>")
+    if exchange.fault is not None:
+        fault = exchange.fault
+        parts.append(f'<p class="fault">fault ({escape(fault.side)} side, {escape(fault.kind)}):'
+                     f" {escape(fault.message)}</p>")
+    parts.append("</details>")
+    parts += [_finding(f) for f in trace.findings_for(exchange.seq)]
+    parts += [f'<p class="note">Note on #{exchange.seq}: {escape(n)}</p>'
+              for n in trace.notes_for(exchange.seq)]
+    return "".join(parts) + "</article>"
+
+
+# -- sections and order ---------------------------------------------------------------------
+
+
+def section_html(board: Board, index: int, number: int, section: Section) -> str:
+    classes = f"sec {section.source}" + (" failed" if section.failed else "")
+    badge = {MARKER: "marked", INFERRED: "inferred"}.get(section.source, "unrecognised")
+    label = board.hosts[index].label
+    where = (f'<span class="badge host">{escape(label)}</span>'
+             if len(board.hosts) > 1 and label else "")
+    calls = len(section.exchanges)
+    parts = [f'<div class="{classes}" id="{section_id(board, index, number)}" '
+             f'data-host="{index}"><h2><span class="t">{section.t:.3f} s</span>'
+             f"{escape(section.title)}{where}<span class=\"badge\">{badge}</span>"
+             + ('<span class="badge failed">failed</span>' if section.failed else "")
+             + f'<span class="calls">{calls} call{"" if calls == 1 else "s"}</span></h2>']
+    if section.detail:
+        parts.append(f'<p class="detail">{escape(section.detail)}</p>')
+    return "".join(parts) + "</div>"
+
+
+def section_id(board: Board, index: int, number: int) -> str:
+    return f"s{number}" if len(board.hosts) == 1 else f"s{index + 1}-{number}"
+
+
+Memo = dict[tuple[Any, ...], str]
+"""Rendered rows of a growing session, so that each build renders only what is new."""
+
+
+def _row(board: Board, index: int, exchange: Exchange, memo: Memo | None) -> str:
+    if memo is None:
+        return exchange_html(board, index, exchange)
+    trace = board.hosts[index].trace
+    key = (len(board.hosts), index, exchange.seq, trace.findings_for(exchange.seq),
+           trace.notes_for(exchange.seq))
+    html = memo.get(key)
+    if html is None:
+        html = memo[key] = exchange_html(board, index, exchange)
+    return html
+
+
+def _host_items(board: Board, index: int, memo: Memo | None) -> Iterator[tuple[float, Item]]:
+    """The items of one host with their absolute time (seconds since the epoch)."""
+    trace = board.hosts[index].trace
+    base = trace.started.timestamp()
+    for number, section in enumerate(trace.sections, 1):
+        yield base + section.t, Item(id=section_id(board, index, number), kind="section",
+                                     html=section_html(board, index, number, section),
+                                     host=index)
+        for exchange in section.exchanges:
+            yield base + exchange.t, Item(
+                id=exchange_id(board, index, exchange.seq), kind="exchange", seq=exchange.seq,
+                host=index, html=_row(board, index, exchange, memo))
+
+
+def items(board: Board, memo: Memo | None = None) -> list[Item]:
+    """Every heading and row of the board, in time order (one host: the recording's order).
+
+    ``memo`` keeps rendered rows between calls; give one only when a row's content never
+    changes for the same sequence number, findings and notes (a live, append-only session)."""
+    if len(board.hosts) == 1:
+        return [item for _t, item in _host_items(board, 0, memo)]
+    timed = [(t, index, n, item) for index in range(len(board.hosts))
+             for n, (t, item) in enumerate(_host_items(board, index, memo))]
+    timed.sort(key=lambda entry: entry[:3])
+    return [entry[3] for entry in timed]
+
+
+# -- the page around the items ------------------------------------------------------------
+
+
+def lanes_html(board: Board) -> str:
+    """The sticky lane heads: dockerd, ipamx-spy and the plugin of each host."""
+    parts = [f'<div class="lanes" style="--lanes:{board.lanes}">'
+             f'<span class="heads">']
+    for index, host in enumerate(board.hosts):
+        plugin = str(host.trace.header.get("name") or "plugin")
+        upstream = str(host.trace.header.get("upstream") or "")
+        names = ("dockerd", "ipamx-spy",
+                 f"{plugin} (built-in)" if upstream == "builtin" else plugin)
+        for lane, name in enumerate(names):
+            x = _lane_x(len(LANES) * index + lane, board.lanes)
+            parts.append(f'<span class="head l{lane}" style="left:{x:.3f}%" '
+                         f'title="{escape(name)}">{escape(name)}'
+                         + (f"<small>{escape(host.label)}</small>"
+                            if len(board.hosts) > 1 and host.label else "") + "</span>")
+    return "".join(parts) + '</span><span class="words">what it means</span></div>'
+
+
+def meta_text(board: Board) -> str:
+    """One line of facts: exchanges, failures, findings, notes, redaction."""
+    exchanges = [e for h in board.hosts for e in h.trace.exchanges]
+    failed = sum(1 for e in exchanges if render.problem(e) is not None)
+    logged = sum(1 for e in exchanges if render.only_logged(e))
+    failures = f"{failed} failed" + (f" ({logged} only logged by dockerd)" if logged else "")
+    findings = sum(len(h.trace.findings) for h in board.hosts)
+    notes = sum(len(h.trace.notes_for(e.seq)) for h in board.hosts for e in h.trace.exchanges)
+    facts = [f"{len(exchanges)} exchange{'' if len(exchanges) == 1 else 's'}", failures,
+             f"{findings} finding{'' if findings == 1 else 's'}",
+             f"{notes} note{'' if notes == 1 else 's'}"]
+    if len(board.hosts) == 1:
+        header = board.hosts[0].trace.header
+        facts.insert(0, f"recorded {header.get('started', '?')}")
+    redacted = sorted({r for h in board.hosts for r in h.trace.redacted})
+    if redacted:
+        facts.append("redacted: " + ", ".join(redacted))
+    return " · ".join(facts)
+
+
+def session_findings_html(board: Board) -> str:
+    """Findings about a whole session (``seq`` 0), shown above the diagram."""
+    return "".join(_finding(f) for h in board.hosts for f in h.trace.findings if f.seq == 0)
+
+
+def asset(name: str) -> str:
+    """A file of ``ipamx_spy/web/static`` (the page's stylesheet and script)."""
+    return resources.files("ipamx_spy.web").joinpath("static", name).read_text("utf-8")
+
+
+def _controls(mode: str) -> str:
+    live = mode != "static"
+    parts = []
+    if live:
+        parts.append('<input id="filter" type="search" autocomplete="off" spellcheck="false" '
+                     'placeholder="filter: RequestAddress errors 3-7" aria-label="filter">')
+        parts.append('<button type="button" id="follow" aria-pressed="true">follow</button>'
+                     '<button type="button" id="pause" aria-pressed="false">pause</button>')
+    parts.append('<button type="button" data-open="1">expand all</button>'
+                 '<button type="button" data-open="0">collapse all</button>'
+                 '<button type="button" id="presenter" aria-pressed="false">presenter</button>'
+                 '<button type="button" id="theme">dark</button>')
+    error = '<p id="filter-error" class="filter-error" role="alert"></p>' if live else ""
+    return '<div class="controls">' + "".join(parts) + "</div>" + error
+
+
+def page_html(board: Board, *, mode: str = "static") -> str:
+    """The whole page. ``static``: every item inlined, no server (the HTML export);
+    ``live`` / ``recordings``: the same page, kept up to date from the server's event stream."""
+    if mode not in MODES:
+        raise ValueError(f"unknown page mode {mode!r}")
+    title = f"ipamx-spy: {board.title}"
+    body = "\n".join(item.html for item in items(board))
+    return "\n".join([
+        '<!DOCTYPE html>\n<html lang="en" data-mode="' + mode + '">',
+        '<head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{escape(title)}</title><style>{asset('page.css')}</style></head><body>",
+        '<header class="bar"><h1>ipamx-spy <code id="source">'
+        f"{escape(board.title)}</code>"
+        + ('<span id="live" class="live">live</span>' if mode == "live" else "") + "</h1>",
+        f'<p class="meta" id="meta">{escape(meta_text(board))}</p>',
+        _controls(mode), "</header>",
+        f'<div id="session-findings">{session_findings_html(board)}</div>',
+        lanes_html(board),
+        f'<main id="items">{body}</main>',
+        f'<footer>made by ipamx-spy {escape(__version__)} from {escape(board.title)}</footer>',
+        f"<script>{asset('page.js')}</script></body></html>",
+    ]) + "\n"

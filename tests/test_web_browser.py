@@ -1,0 +1,269 @@
+"""The web view in a real browser: Playwright driving Debian's Chromium headless.
+
+``ipamx-spy web`` serves a recording; ``ipamx-spy proxy --web`` serves the running session
+while the real dockerd (tests/docker_env.py) runs the talk's docker commands through it. The
+page must refuse a visitor without the token, grow the matching arrows in order with the right
+sentences, filter, and show the bodies on click. Without Chromium or Playwright these tests
+are skipped with the reason, unless IPAMX_SPY_REQUIRE_TOOLS=1 (CI), where they fail.
+
+With IPAMX_SPY_UPDATE_SCREENSHOTS=1 the live test also writes the README's screenshots
+(docs/images/web-live.png and web-presenter.png).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from docker_env import PLUGIN_DIR, Docker, SpyProcess, spawn_spy
+
+from ipamx_spy import recording, render
+
+HERE = Path(__file__).parent
+TALK = HERE.parent / "recordings" / "talk.jsonl"
+IMAGES = HERE.parent / "docs" / "images"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+URL = re.compile(r"http://127\.0\.0\.1:\d+/\?token=[\w-]+")
+WAIT_MS = 15_000
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("IPAMX_SPY_REQUIRE_TOOLS") == "1":
+        pytest.fail(reason + " (IPAMX_SPY_REQUIRE_TOOLS=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    executable = os.environ.get("IPAMX_SPY_CHROMIUM") or shutil.which("chromium") or \
+        shutil.which("chromium-browser")
+    if executable is None:
+        _unavailable("no chromium on PATH (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is not installed (pip install -e '.[test]')")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=FLAGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    # the page forbids eval (its CSP); Playwright evaluates its wait predicates with eval
+    context = browser.new_context(viewport={"width": 1600, "height": 1000}, bypass_csp=True)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def read_url(stream: Any, process: subprocess.Popen[str], timeout: float = 60) -> tuple[str, str]:
+    """Read the raw output until the web view's address shows (bounded); returns it and the
+    text read. Reads the file descriptor itself: nothing stays in a buffer select cannot see."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([stream], [], [], 0.2)
+        if ready:
+            chunk = os.read(stream.fileno(), 65536)
+            seen += chunk
+            found = URL.search(seen.decode("utf-8", "replace"))
+            if found:
+                return found.group(0), seen.decode("utf-8", "replace")
+            if not chunk:
+                break
+        if process.poll() is not None:
+            break
+    raise AssertionError(f"no web view address in the output:\n{seen.decode(errors='replace')}")
+
+
+def rows(page: Any) -> list[dict[str, str]]:
+    """The visible exchange rows in page order: id, endpoint label, answer label, sentence."""
+    return page.eval_on_selector_all(".x:not(.hidden)", """els => els.map(el => ({
+        id: el.id, ep: el.querySelector('.arrow.req .lbl').textContent,
+        answer: (el.querySelector('.arrow.resp .lbl') || {textContent: ''}).textContent,
+        sentence: el.querySelector('.ann').textContent}))""")
+
+
+def wait_rows(page: Any, count: int) -> list[dict[str, str]]:
+    page.wait_for_function(f"document.querySelectorAll('.x').length >= {count}",
+                           timeout=WAIT_MS)
+    return rows(page)
+
+
+def filter_by(page: Any, text: str) -> list[str]:
+    before = page.evaluate("Number(document.documentElement.dataset.filtered || 0)")
+    page.fill("#filter", text)
+    page.wait_for_function(
+        f"Number(document.documentElement.dataset.filtered || 0) > {before}", timeout=WAIT_MS)
+    return [row["id"] for row in rows(page)]
+
+
+# -- recordings on disk ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def web_of_talk() -> Iterator[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ipamx_spy", "web", str(TALK), "--listen", "127.0.0.1:0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        url, _ = read_url(process.stderr, process)
+        yield url
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+
+def test_recording_page_needs_the_token(page: Any, web_of_talk: str) -> None:
+    refused = page.goto(web_of_talk.split("?")[0])
+    assert refused.status == 403 and "token" in page.content()
+    loaded = page.goto(web_of_talk)
+    assert loaded.status == 200
+    page.wait_for_selector("html[data-ready='1']")
+    assert page.title() == "ipamx-spy: talk.jsonl"
+
+
+def test_recording_page_filters_and_opens_bodies(page: Any, web_of_talk: str) -> None:
+    page.goto(web_of_talk)
+    page.wait_for_selector("html[data-updates='1']")  # the feed's first state arrived
+    talk = recording.load(TALK)
+    shown = rows(page)
+    assert [r["ep"] for r in shown] == [e.endpoint for e in talk.exchanges]
+    assert [r["sentence"] for r in shown] == [render.annotation(e) for e in talk.exchanges]
+    assert filter_by(page, "RequestAddress") == ["x5", "x6", "x7"]
+    assert page.is_visible("#s2") and not page.is_visible("#s5")
+    assert filter_by(page, "release 9-") == ["x9", "x10", "x11"]
+    assert filter_by(page, "0-2") == ["x9", "x10", "x11"]  # a bad filter keeps the last one
+    assert "starts below 1" in page.inner_text("#filter-error")
+    assert filter_by(page, "") == [f"x{e.seq}" for e in talk.exchanges]
+    assert not page.is_visible("#x6 .bodies")
+    page.click("#x6 summary")
+    page.wait_for_selector("#x6 .bodies", state="visible")
+    bodies = page.inner_text("#x6 .bodies")
+    assert '"Address": "10.4.4.21"' in bodies and '"Address": "10.4.4.21/24"' in bodies
+    assert page.eval_on_selector("#x6 .json .k", "el => getComputedStyle(el).color") != \
+        page.eval_on_selector("#x6 .json .s", "el => getComputedStyle(el).color")
+
+
+def test_presenter_mode_and_themes(page: Any, web_of_talk: str) -> None:
+    page.goto(web_of_talk)
+    page.wait_for_selector("html[data-ready='1']")
+    size = "() => parseFloat(getComputedStyle(document.querySelector('#x4 .ann')).fontSize)"
+    normal = page.evaluate(size)
+    page.click("#presenter")
+    assert page.evaluate(size) >= 1.4 * normal
+    background = "() => getComputedStyle(document.body).backgroundColor"
+    light = page.evaluate(background)
+    page.click("#theme")
+    assert page.get_attribute("html", "data-theme") in {"dark", "light"}
+    assert page.evaluate(background) != light
+
+
+# -- the live page of a proxy in front of the real dockerd ------------------------------------
+
+TALK_STEPS = [
+    (("network", "create", "-d", "bridge", "--ipam-driver", "{plugin}", "--subnet",
+      "10.4.4.0/24", "{net}"), 5),
+    (("run", "-d", "--net={net}", "--ip", "10.4.4.21", "--name", "{net}-a", "bb:latest",
+      "sleep", "600"), 6),
+    (("run", "-d", "--net={net}", "--name", "{net}-b", "bb:latest", "sleep", "600"), 7),
+    (("stop", "-t", "1", "{net}-a", "{net}-b"), 9),
+    (("rm", "{net}-a", "{net}-b"), 9),
+    (("network", "rm", "{net}"), 11),
+]
+TALK_SEQUENCE = [
+    "Plugin.Activate", "IpamDriver.GetCapabilities", "IpamDriver.GetDefaultAddressSpaces",
+    "IpamDriver.RequestPool", "IpamDriver.RequestAddress", "IpamDriver.RequestAddress",
+    "IpamDriver.RequestAddress", "IpamDriver.ReleaseAddress", "IpamDriver.ReleaseAddress",
+    "IpamDriver.ReleaseAddress", "IpamDriver.ReleasePool",
+]
+
+
+def mark(control: Path, text: str) -> None:
+    subprocess.run([sys.executable, "-m", "ipamx_spy", "mark", "--control", str(control), text],
+                   check=True, capture_output=True, timeout=30)
+
+
+def live_spy(plugin: str, sockdir: Path) -> tuple[SpyProcess, str, Path]:
+    socket = PLUGIN_DIR / f"{plugin}.sock"
+    rec = sockdir / "live.jsonl"
+    control = sockdir / "spy.ctl"
+    spy = spawn_spy(["proxy", "--name", plugin, "--record", str(rec), "--compact",
+                     "--control", str(control), "--state", "none", "--local-space",
+                     "ipamx-local", "--global-space", "ipamx-global",
+                     "--web", "--web-listen", "127.0.0.1:0"], socket, rec, timeout=90)
+    assert spy.process.stdout is not None
+    url, seen = read_url(spy.process.stdout, spy.process)
+    spy.output += seen
+    return spy, url, control
+
+
+def screenshots(page: Any, tmp_path: Path) -> list[Path]:
+    page.evaluate("window.scrollTo(0, 0)")
+    page.click("#x6 summary")
+    page.wait_for_selector("#x6 .bodies", state="visible")
+    page.eval_on_selector("#s2", "el => el.scrollIntoView({block: 'start'})")
+    page.evaluate("window.scrollBy(0, -document.querySelector('.bar').offsetHeight - "
+                  "document.querySelector('.lanes').offsetHeight - 10)")
+    normal = tmp_path / "web-live.png"
+    page.screenshot(path=str(normal))
+    page.click("#x6 summary")
+    page.click("#presenter")
+    page.evaluate("window.scrollTo(0, 0)")
+    presenter = tmp_path / "web-presenter.png"
+    page.screenshot(path=str(presenter))
+    return [normal, presenter]
+
+
+@pytest.mark.docker
+def test_live_page_grows_with_the_talk_commands(
+    page: Any, dockerd: Docker, plugin_name: str, sockdir: Path, tmp_path: Path,
+) -> None:
+    net = f"{plugin_name}-mynet"
+    spy, url, control = live_spy(plugin_name, sockdir)
+    try:
+        assert page.goto(url.split("?")[0]).status == 403
+        page.goto(url)
+        page.wait_for_selector("html[data-updates='1']")
+        assert rows(page) == []
+        for args, count in TALK_STEPS:
+            command = [a.format(plugin=plugin_name, net=net) for a in args]
+            mark(control, "docker " + " ".join(command).replace(plugin_name, "ipamx"))
+            dockerd.run(*command)
+            shown = wait_rows(page, count)
+            assert [r["ep"] for r in shown] == TALK_SEQUENCE[:count]
+            assert [r["id"] for r in shown] == [f"x{n}" for n in range(1, count + 1)]
+        assert filter_by(page, "ReleaseAddress") == ["x8", "x9", "x10"]
+        assert filter_by(page, "") == [f"x{n}" for n in range(1, 12)]
+        shots = screenshots(page, tmp_path)
+    finally:
+        spy.stop()
+    exchanges = recording.load(sockdir / "live.jsonl").exchanges
+    shown = rows(page)
+    assert [r["sentence"] for r in shown] == [render.annotation(e) for e in exchanges]
+    assert all(r["answer"].startswith("200 OK") for r in shown)
+    assert "dockerd asks for exactly '10.4.4.21'" in shown[5]["sentence"]
+    headings = page.eval_on_selector_all(".sec h2", "els => els.map(e => e.textContent)")
+    assert any("docker run -d --net=" in h and "--ip 10.4.4.21" in h for h in headings)
+    for shot in shots:
+        data = shot.read_bytes()
+        assert data.startswith(b"\x89PNG") and int.from_bytes(data[16:20], "big") == 1600
+        if os.environ.get("IPAMX_SPY_UPDATE_SCREENSHOTS") == "1":
+            IMAGES.mkdir(parents=True, exist_ok=True)
+            shutil.copy(shot, IMAGES / shot.name)

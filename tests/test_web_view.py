@@ -1,0 +1,229 @@
+"""The web view without a browser: the page's items, the filter, the server's guard and feed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from ipamx_spy import recording as rec
+from ipamx_spy.export import FORMATS, build_trace
+from ipamx_spy.recording import append_records
+from ipamx_spy.web import query, server, view
+from ipamx_spy.web.board import FileBoard, LiveBoard
+
+HERE = Path(__file__).parent
+TALK = HERE.parent / "recordings" / "talk.jsonl"
+ERRORS = HERE.parent / "recordings" / "errors.jsonl"
+
+
+def board(*paths: Path) -> view.Board:
+    return FileBoard(list(paths)).build()[0]
+
+
+# -- the page's items -----------------------------------------------------------------------
+
+
+def test_items_are_sections_then_their_exchanges_in_recording_order() -> None:
+    loaded = rec.load(TALK)
+    found = view.items(board(TALK))
+    rows = [i for i in found if i.kind == "exchange"]
+    assert [i.seq for i in rows] == [e.seq for e in loaded.exchanges]
+    assert found[0].kind == "section" and "docker network create" in found[0].html
+    first = rows[0].html
+    assert 'id="x1"' in first and "Plugin.Activate" in first and "200 OK" in first
+    assert "dockerd activates the plugin" in first  # the plain-words sentence beside it
+
+
+def test_a_failed_answer_is_drawn_bad_and_says_what_dockerd_sees() -> None:
+    rows = [i for i in view.items(board(ERRORS)) if i.kind == "exchange"]
+    bad = [i for i in rows if 'class="x bad"' in i.html]
+    assert bad, "errors.jsonl holds failed exchanges"
+    assert all("dockerd sees:" in i.html and "arrow resp bad" in i.html for i in bad)
+
+
+def test_several_recordings_get_a_lane_set_each_and_are_merged_by_time(tmp_path: Path) -> None:
+    second = tmp_path / "host2.jsonl"
+    shutil.copy(TALK, second)
+    merged = board(TALK, second)
+    assert merged.lanes == 6 and [h.label for h in merged.hosts] == ["talk", "host2"]
+    ids = [i.id for i in view.items(merged) if i.kind == "exchange"]
+    assert ids[:2] == ["x1-1", "x2-1"]  # same times: host order breaks the tie
+    assert len(ids) == 2 * len(rec.load(TALK).exchanges)
+    page = view.page_html(merged, mode="recordings")
+    assert page.count('class="head l0"') == 2 and "<small>host2</small>" in page
+
+
+def test_the_html_export_is_the_page_with_every_item_inlined() -> None:
+    trace = build_trace(rec.load(TALK), validate=False)
+    page = FORMATS["html"](trace)
+    assert 'data-mode="static"' in page and 'id="filter"' not in page
+    for item in view.items(view.board_of([("", trace)], title=trace.source)):
+        assert item.html in page
+
+
+def test_page_modes_are_checked() -> None:
+    with pytest.raises(ValueError, match="unknown page mode"):
+        view.page_html(board(TALK), mode="bogus")
+
+
+# -- the filter -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("", ["s1", "x1", "x2", "x3", "x4", "x5", "s2", "x6", "s3", "x7", "s4", "x8", "x9",
+          "s5", "s6", "x10", "x11"]),
+    ("RequestAddress", ["s1", "x5", "s2", "x6", "s3", "x7"]),
+    ("release 9-", ["s4", "x9", "s6", "x10", "x11"]),
+    ("1,4", ["s1", "x1", "x4"]),
+    ("errors", []),
+])
+def test_filter_keeps_rows_and_the_sections_holding_them(text: str, expected: list[str]) -> None:
+    assert query.shown(board(TALK), query.compile_query(text)) == expected
+
+
+def test_filter_errors_say_what_is_wrong() -> None:
+    with pytest.raises(query.QueryError, match="starts below 1"):
+        query.compile_query("0-3")
+
+
+# -- addresses -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("127.0.0.1:8600", ("127.0.0.1", 8600)), (":0", ("127.0.0.1", 0)),
+    ("9000", ("127.0.0.1", 9000)),
+    ("[::1]:8500", ("::1", 8500)), ("localhost", ("localhost", 8500)),
+])
+def test_parse_address(text: str, expected: tuple[str, int]) -> None:
+    assert server.parse_address(text) == expected
+
+
+def test_parse_address_refuses_a_bad_port() -> None:
+    with pytest.raises(server.AddressError, match="port"):
+        server.parse_address("127.0.0.1:http")
+
+
+# -- the server -------------------------------------------------------------------------------
+
+Body = Callable[[str, aiohttp.ClientSession], Coroutine[Any, Any, None]]
+
+
+async def serving(source: server.Source, body: Body, mode: str = "recordings") -> None:
+    sock = server.bind("127.0.0.1", 0)
+    web = server.WebView(source=source, sock=sock, token=server.new_token(), mode=mode)
+    task = asyncio.get_running_loop().create_task(web.run(), name="web view under test")
+    try:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+            for _ in range(200):  # until it listens (bounded)
+                if web.current is not None:
+                    break
+                await asyncio.sleep(0.02)
+            await body(web.url, session)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+def run(source: server.Source, body: Body, mode: str = "recordings") -> None:
+    asyncio.run(asyncio.wait_for(serving(source, body, mode), timeout=60))
+
+
+def base(url: str) -> str:
+    return url.split("?", 1)[0]
+
+
+def test_the_page_needs_the_token_and_then_sets_a_cookie() -> None:
+    async def body(url: str, session: aiohttp.ClientSession) -> None:
+        async with session.get(base(url)) as refused:
+            assert refused.status == 403 and "token" in await refused.text()
+        async with session.get(base(url) + "?token=wrong") as wrong:
+            assert wrong.status == 403
+        async with session.get(url) as page:
+            assert page.status == 200 and 'data-mode="recordings"' in await page.text()
+            assert page.headers["Referrer-Policy"] == "no-referrer"
+            assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+        async with session.get(base(url) + "api/filter?q=RequestPool") as by_cookie:
+            assert (await by_cookie.json()) == {"shown": ["s1", "x4"]}
+        async with session.post(url) as posted:
+            assert posted.status == 405  # read-only
+
+    run(FileBoard([TALK]), body)
+
+
+async def states(url: str, session: aiohttp.ClientSession) -> AsyncIterator[dict[str, Any]]:
+    async with session.get(base(url) + "events", params={"token": url.split("token=")[1]}) as r:
+        assert r.headers["Content-Type"].startswith("text/event-stream")
+        event = ""
+        async for raw in r.content:
+            line = raw.decode().rstrip("\n")
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: ") and event == "state":
+                yield json.loads(line[6:])
+
+
+def test_the_feed_sends_everything_then_only_what_changed(tmp_path: Path) -> None:
+    path = tmp_path / "growing.jsonl"
+    shutil.copy(TALK, path)
+
+    async def body(url: str, session: aiohttp.ClientSession) -> None:
+        feed = states(url, session)
+        first = await anext(feed)
+        assert len(first["items"]) == len(first["order"]) == 17
+        append_records(path, [{"type": "note", "seq": 6, "text": "asked with --ip", "t": 9.0}])
+        second = await anext(feed)
+        assert list(second["items"]) == ["x6"] and "asked with --ip" in second["items"]["x6"]
+        assert second["order"] == first["order"] and "1 note" in second["meta"]
+        await feed.aclose()
+
+    run(FileBoard([path]), body)
+
+
+def test_live_board_grows_with_the_records_and_validates_them() -> None:
+    loaded = rec.load(TALK)
+    live = LiveBoard(dict(loaded.header))
+    woken: list[int] = []
+    live.wake = lambda: woken.append(1)
+
+    async def body(url: str, session: aiohttp.ClientSession) -> None:
+        feed = states(url, session)
+        assert (await anext(feed))["order"] == []
+        for record in loaded.records[:6]:
+            live.on_record(dict(record), None)
+        seen = (await anext(feed))["order"]
+        while len([i for i in seen if i.startswith("x")]) < 2:  # records may come in two builds
+            seen = (await anext(feed))["order"]
+        for record in loaded.records[6:]:
+            live.on_record(dict(record), None)
+        while len([i for i in seen if i.startswith("x")]) < len(loaded.exchanges):
+            seen = (await anext(feed))["order"]
+        assert seen == [i.id for i in view.items(board(TALK))]
+        await feed.aclose()
+
+    run(live, body, mode="live")
+    assert woken and live.build(len(loaded.records))[0].hosts[0].trace.findings == ()
+
+
+# -- the command line -----------------------------------------------------------------------
+
+
+def test_web_command_refuses_a_missing_recording_and_a_bad_address() -> None:
+    from typer.testing import CliRunner
+
+    from ipamx_spy.cli import app
+
+    runner = CliRunner()
+    missing = runner.invoke(app, ["web", "/nonexistent/rec.jsonl"])
+    assert missing.exit_code == 1 and "no such recording" in missing.output
+    bad = runner.invoke(app, ["web", str(TALK), "--listen", "127.0.0.1:http"])
+    assert bad.exit_code == 2 and "the port must be a number" in bad.output
+    proxy = runner.invoke(app, ["proxy", "--help"])
+    assert "--web-listen" in proxy.output
