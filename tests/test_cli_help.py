@@ -21,7 +21,7 @@ from ipamx_spy.cli import app
 GOLDEN = Path(__file__).parent / "golden" / "help"
 README = Path(__file__).parent.parent / "README.md"
 COMMANDS = ("proxy", "serve", "status", "replay", "mock", "check", "drive", "show", "export",
-            "note", "mark", "attach", "detach", "plugin", "plugin build")
+            "note", "mark", "attach", "detach", "plugin", "plugin build", "web", "mitm-addon")
 
 
 def help_text(command: str) -> str:

@@ -1,15 +1,13 @@
 """The HAR export read back by mitmproxy's own reader (tests/har_check.py).
 
-mitmproxy lives in a separate virtualenv (its releases pin an old h11): the python named by
-IPAMX_SPY_MITMPROXY_PYTHON (default /opt/ipamx-mitm-venv/bin/python). Without it the test is
-skipped with the reason, unless IPAMX_SPY_REQUIRE_TOOLS=1 (CI), where it fails.
+mitmproxy lives in a separate virtualenv (its releases pin an old h11): the ``mitm_python``
+fixture of conftest.py finds it, or skips (fails under IPAMX_SPY_REQUIRE_TOOLS=1).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -22,26 +20,6 @@ from ipamx_spy.recording import Exchange, Fault, Message, encode_body
 HERE = Path(__file__).parent
 SOURCES = [HERE / "golden" / "synthetic.jsonl",
            *sorted((HERE.parent / "recordings").glob("talk.jsonl"))]
-MITM_PYTHON = Path(os.environ.get("IPAMX_SPY_MITMPROXY_PYTHON",
-                                  "/opt/ipamx-mitm-venv/bin/python"))
-
-
-@pytest.fixture(scope="module")
-def mitm_python() -> Path:
-    reason = ""
-    if not MITM_PYTHON.exists():
-        reason = f"no mitmproxy virtualenv python at {MITM_PYTHON}"
-    else:
-        probe = subprocess.run([str(MITM_PYTHON), "-c", "import mitmproxy.io"],
-                               capture_output=True, text=True, timeout=120)
-        if probe.returncode != 0:
-            reason = f"{MITM_PYTHON} cannot import mitmproxy: {probe.stderr.strip()[-300:]}"
-    if reason:
-        if os.environ.get("IPAMX_SPY_REQUIRE_TOOLS") == "1":
-            pytest.fail(reason + " (IPAMX_SPY_REQUIRE_TOOLS=1)")
-        pytest.skip(reason + " (python3 -m venv /opt/ipamx-mitm-venv && "
-                    "/opt/ipamx-mitm-venv/bin/pip install mitmproxy)")
-    return MITM_PYTHON
 
 
 def expected(recording: rec.Recording) -> list[dict[str, object]]:

@@ -35,6 +35,14 @@ EXCLUDE = typer.Option(
 ENGINE_ID = typer.Option(
     None, "--engine-id",
     help="Seed of the IPv6 ULA prefix; dockerd's <data-root>/engine-id gives dockerd's own.")
+STORE = typer.Option(
+    "file", "--store", envvar="IPAMX_SPY_STORE",
+    help="Where the allocator keeps its data: 'file' (--state, this host only) or "
+         "etcd://HOST:PORT[,HOST:PORT...] (a cluster shared by hosts; the global address "
+         "space is shared, the local one stays per host).")
+HOST_ID = typer.Option(
+    None, "--host-id", envvar="IPAMX_SPY_HOST_ID",
+    help="This host's name in a shared --store [default: the hostname].")
 NETWORK_DRIVER = typer.Option(
     False, "--network-driver/--no-network-driver",
     help="Also serve the built-in bridge-and-veth network driver.")
@@ -51,7 +59,8 @@ def state_path(name: str, state: str, suffix: str) -> Path | None:
 def build(*, name: str, state: str, compat: str, local_space: str, global_space: str,
           network_driver: bool, on_shutdown: Callable[[], None] | None,
           local_pool: list[str] | None = None, global_pool: list[str] | None = None,
-          exclude: list[str] | None = None, engine_id: str | None = None) -> BuiltinPlugin:
+          exclude: list[str] | None = None, engine_id: str | None = None,
+          store: str = "file", host_id: str | None = None) -> BuiltinPlugin:
     """The built-in plugin for these options; exits with code 2 on a bad setting."""
     net_state = state_path(name, state, "network")
     if net_state is not None and state not in {"none", "default"}:
@@ -61,7 +70,8 @@ def build(*, name: str, state: str, compat: str, local_space: str, global_space:
         local_space=local_space, global_space=global_space, network_driver=network_driver,
         network_state=net_state if network_driver else None,
         local_pools=tuple(local_pool or ()), global_pools=tuple(global_pool or ()),
-        exclude=tuple(exclude or ()), engine_id=engine_id)
+        exclude=tuple(exclude or ()), engine_id=engine_id,
+        store=None if store in {"", "file"} else store, host_id=host_id or None)
     try:
         return make_plugin(config, on_shutdown=on_shutdown)
     except (ValueError, OSError, RuntimeError) as exc:

@@ -1,35 +1,37 @@
-"""``ipamx-spy export``: a recording as Markdown, HTML, SVG, Mermaid, HAR or JSON."""
+"""``ipamx-spy export``: a recording as Markdown, HTML, SVG, Mermaid, HAR, JSON or mitmproxy."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import typer
 
-from ipamx_spy.export import FORMATS, HEADERS_BY_DEFAULT, Options
+from ipamx_spy.export import FORMATS, HEADERS_BY_DEFAULT, STREAM_FORMATS, Options
 
 from .options import FILTER
 from .show import (
     ENDPOINT_OPTION,
     ERRORS_HELP,
     RANGE_HELP,
-    RECORDING,
+    RECORDINGS,
     REDACT_OPTION,
     VALIDATE_HELP,
     complain,
     make_trace,
-    open_recording,
+    open_recordings,
 )
 
 FORMAT_HELP = ("markdown (docs), html (one self-contained page), svg (terminal rendering, "
                "for slides), mermaid (sequence diagram), har (mitmproxy, browser devtools), "
-               "json (normalized records, for scripts).")
+               "json (normalized records, for scripts), mitm (a mitmproxy flow file: "
+               "mitmweb -r FILE).")
 
 
 def _check_format(name: str) -> str:
-    if name not in FORMATS:
-        complain(f"--format {name!r}: choose one of {', '.join(FORMATS)}")
+    if name not in FORMATS and name not in STREAM_FORMATS:
+        complain(f"--format {name!r}: choose one of {', '.join([*FORMATS, *STREAM_FORMATS])}")
         raise typer.Exit(2)
     return name
 
@@ -47,10 +49,40 @@ def write_output(text: str, output: str) -> None:
         raise typer.Exit(1) from None
 
 
+def write_chunks(chunks: Iterable[bytes], output: str) -> None:
+    """Write a binary format chunk by chunk as it is made, to a file or to stdout for ``-``.
+
+    A terminal on stdout is refused (exit code 2): the bytes are for mitmproxy, not for eyes.
+    An unwritable file ends with exit code 1; what was written before stays.
+    """
+    if output == "-":
+        if sys.stdout.isatty():
+            complain("this format is binary: give --output FILE (or pipe it)")
+            raise typer.Exit(2)
+        for chunk in chunks:
+            sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
+        return
+    try:
+        with open(output, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+    except OSError as exc:
+        complain(f"cannot write {output}: {exc.strerror or exc}")
+        raise typer.Exit(1) from None
+
+
 def register(app: typer.Typer) -> None:
+    @app.command("mitm-addon")
+    def mitm_addon() -> None:
+        """Print the path of the mitmproxy addon: mitmweb -s "$(ipamx-spy mitm-addon)" -r F.mitm"""
+        import ipamx_spy
+
+        sys.stdout.write(str(Path(ipamx_spy.__file__).parent / "mitm_addon.py") + "\n")
+
     @app.command("export")
     def export_(
-        recording: Path = RECORDING,
+        recordings: list[Path] = RECORDINGS,
         format_: str = typer.Option(..., "--format", "-f", help=FORMAT_HELP),
         output: str = typer.Option("-", "--output", "-o", help="File to write; - is stdout."),
         range_: str | None = typer.Option(None, "--range", "-r", help=RANGE_HELP),
@@ -70,10 +102,13 @@ def register(app: typer.Typer) -> None:
         name = _check_format(format_)
         options = Options(headers=HEADERS_BY_DEFAULT[name] if headers is None else headers,
                           bodies=bodies, compact=compact, width=width)
-        trace = make_trace(open_recording(recording), ranges=range_, endpoints=endpoint,
+        trace = make_trace(open_recordings(recordings), ranges=range_, endpoints=endpoint,
                            errors=errors, redact=redact, options=options, validate=validate,
                            filters=filter_)
-        write_output(FORMATS[name](trace), output)
+        if name in STREAM_FORMATS:
+            write_chunks(STREAM_FORMATS[name](trace), output)
+        else:
+            write_output(FORMATS[name](trace), output)
         if output != "-":
             complain(f"wrote {output} ({name}, {len(trace.exchanges)} exchanges, "
                      f"{len(trace.sections)} sections)", style="")

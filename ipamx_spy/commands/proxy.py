@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import typer
@@ -13,6 +14,7 @@ from ..console import err
 from ..recording import make_header
 from . import builtin_options as bo
 from . import session_options as so
+from .options import FAULT_HELP, faults_from
 from .session_options import CONTROL_DIR, control_path, default_recording, run_or_exit
 from .web import WEB, WEB_LISTEN, serve_beside
 
@@ -59,9 +61,12 @@ def register(app: typer.Typer) -> None:
         slow_ms: float = so.SLOW_MS,
         filter_: list[str] = so.LIVE_FILTER,
         ignore_rule: list[str] = so.IGNORE_RULE,
+        fault: list[str] = typer.Option([], "--fault", metavar="FAULT", help=FAULT_HELP),
         control: Path | None = so.CONTROL,
         drain_timeout: float = so.DRAIN_TIMEOUT,
         state: str = bo.STATE,
+        store: str = bo.STORE,
+        host_id: str | None = bo.HOST_ID,
         compat: str = bo.COMPAT,
         local_space: str = bo.LOCAL_SPACE,
         global_space: str = bo.GLOBAL_SPACE,
@@ -82,8 +87,10 @@ def register(app: typer.Typer) -> None:
             redact=tuple(redact), validate=validate, slow_ms=slow_ms,
             filters=tuple(filter_), ignore_rules=tuple(ignore_rule))
         header = make_header(name=name, listen=str(listen_path),
-                             upstream=str(target) if target else "builtin")
+                             upstream=str(target) if target else "builtin",
+                             host=host_id or socket.gethostname())
         mode = socket_mode(socket_mode_text)
+        faults = faults_from(fault)
         setup = so.live_session(name, header, opts)
         session = setup.session
         plugin = None
@@ -92,12 +99,13 @@ def register(app: typer.Typer) -> None:
                               global_space=global_space, network_driver=network_driver,
                               local_pool=local_pool, global_pool=global_pool,
                               exclude=exclude, engine_id=engine_id,
+                              store=store, host_id=host_id,
                               on_shutdown=lambda: server.request_stop())
         options = ServerOptions(
             listen=listen_path, socket_mode=mode,
             control=control or control_path(name), drain_timeout=drain_timeout,
             relay=RelayOptions(upstream=target, app=plugin, max_body=max_body,
-                               upstream_timeout=upstream_timeout))
+                               upstream_timeout=upstream_timeout, faults=faults))
         server = Server(options, session)
         if web:
             serve_beside(server, session, header, web_listen, validate=validate,

@@ -16,8 +16,7 @@ from ..recording import RecordingError
 from ..redact import RedactionRuleError, parse_rules
 from .show import REDACT_OPTION, VALIDATE_HELP, complain
 
-LISTEN_HELP = ("HOST:PORT to serve on [default: 127.0.0.1:8500, loopback only]; port 0 picks a "
-               "free one.")
+LISTEN_HELP = "Where to serve (loopback by default); port 0 picks a free one."
 
 
 def web_socket(text: str) -> tuple[socket.socket, str]:
@@ -43,7 +42,7 @@ def announce(url: str) -> None:
 WEB = typer.Option(False, "--web", help="Serve the live web view (see --web-listen).")
 WEB_LISTEN = typer.Option(
     "127.0.0.1:8500", "--web-listen", metavar="HOST:PORT",
-    help="Where --web serves [default: 127.0.0.1:8500, loopback only]; port 0 picks a free one.")
+    help="Where --web serves (loopback by default); port 0 picks a free one.")
 
 
 def serve_beside(server: Server, session: Session, header: dict[str, Any], listen: str, *,
@@ -75,7 +74,8 @@ def register(app: typer.Typer) -> None:
     def web(
         recordings: list[Path] = typer.Argument(
             ..., help="Recording files; several are merged by time, one lane set per host."),
-        listen: str = typer.Option("127.0.0.1:8500", "--listen", "-l", help=LISTEN_HELP),
+        listen: str = typer.Option("127.0.0.1:8500", "--listen", "-l", metavar="HOST:PORT",
+                                   help=LISTEN_HELP),
         redact: list[str] = REDACT_OPTION,
         validate: bool = typer.Option(True, "--validate/--no-validate", help=VALIDATE_HELP),
     ) -> None:

@@ -10,12 +10,13 @@ once with ``build_trace`` (redaction, selection, sections, findings) and hand it
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from .har import export_har
 from .html import export_html
 from .markdown import export_markdown
 from .mermaid import export_mermaid
+from .mitm import iter_mitm
 from .records import export_json
 from .svg import export_svg
 from .trace import Options, Selection, SelectionError, Trace, build_trace, parse_range
@@ -31,17 +32,25 @@ FORMATS: dict[str, Format] = {
     "json": export_json,
 }
 
+StreamFormat = Callable[[Trace], Iterator[bytes]]
+
+STREAM_FORMATS: dict[str, StreamFormat] = {
+    "mitm": iter_mitm,
+}
+"""Binary formats, written chunk by chunk as they are made (one mitmproxy flow per chunk)."""
+
 SUFFIXES: dict[str, str] = {
     "markdown": ".md", "html": ".html", "svg": ".svg", "mermaid": ".mmd", "har": ".har",
-    "json": ".json",
+    "json": ".json", "mitm": ".mitm",
 }
 
 HEADERS_BY_DEFAULT: dict[str, bool] = {
     "markdown": False, "html": True, "svg": True, "mermaid": False, "har": True, "json": True,
+    "mitm": True,
 }
 """Whether a format shows HTTP headers when neither --headers nor --no-headers is given."""
 
 __all__ = [
-    "FORMATS", "HEADERS_BY_DEFAULT", "SUFFIXES", "Format", "Options", "Selection",
-    "SelectionError", "Trace", "build_trace", "parse_range",
+    "FORMATS", "HEADERS_BY_DEFAULT", "STREAM_FORMATS", "SUFFIXES", "Format", "Options",
+    "Selection", "SelectionError", "StreamFormat", "Trace", "build_trace", "parse_range",
 ]
