@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from . import catalogue, tap
 from .app import CONTENT_TYPE
+from .client import CLIENT_HEADER
 from .recording import Exchange, Fault, Message, RecordingWriter, encode_body, go_json
 from .stats import Summary
 
@@ -218,6 +219,11 @@ class Session:
             duration_ms=(self.clock() - pending.started) * 1000,
             upstream_ms=upstream_ms, fault=fault, answered_by=answered_by,
         )
+        if exchange.request.header(CLIENT_HEADER) is not None:
+            # ipamx-spy's own client (status), not dockerd: kept apart from dockerd's calls.
+            stored = self._emit({**exchange.to_json(), "type": "client"}, None, publish=False)
+            self._last_records[exchange.seq] = stored
+            return exchange
         self.last_seq = max(self.last_seq, exchange.seq)
         self.summary.add(exchange.endpoint, exchange.duration_ms, _failed(exchange))
         self._emit(exchange.to_json(), exchange, publish=False)
@@ -227,6 +233,9 @@ class Session:
         """Tell the sinks about an exchange; call after its answer went to the docker side."""
         stored = self._last_records.pop(exchange.seq, None)
         if stored is None:
+            return
+        if stored.get("type") == "client":
+            self._tell(stored, None)
             return
         if self.redact is not None:
             try:
