@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import catalogue
+from .faults import Injection
 from .recording import go_json
 
 CONTENT_TYPE = "application/vnd.docker.plugins.v1.2+json"
@@ -42,6 +43,8 @@ class Reply:
     status: int
     body: bytes
     content_type: str | None = CONTENT_TYPE
+    injection: Injection | None = None
+    """Set by the mock to reproduce a recorded hang-up or stall (``ipamx_spy.faults``)."""
 
     @classmethod
     def json(cls, status: int, value: JSON) -> Reply:

@@ -106,7 +106,7 @@ class LiveView:
 
     def _print_exchange(self, exchange: Exchange, found: Sequence[Finding]) -> None:
         if self.mode == "compact":
-            self.console.print(render.compact_line(exchange, found), soft_wrap=True)
+            self.console.print(render.compact_block(exchange, found))
         else:
             self.console.print(render.exchange_panel(exchange, view=self.view, findings=found))
 

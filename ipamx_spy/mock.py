@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ipamx_spy.app import Reply
+from ipamx_spy.faults import Injection
 from ipamx_spy.recording import Exchange
 from ipamx_spy.replay import paths
 from ipamx_spy.replay.bindings import Bindings, rewrite_body
@@ -131,8 +132,9 @@ class MockPlugin:
             reason = exchange.fault.message if exchange.fault else "no answer"
             self.served.append(Served(endpoint=exchange.endpoint, recorded_seq=exchange.seq,
                                       rewritten=False))
-            return Reply.json(500, {"Err": f"ipamx-spy mock: in the recording the plugin gave "
-                                           f"no answer here (#{exchange.seq}: {reason})"})
+            reply = Reply.json(500, {"Err": f"ipamx-spy mock: in the recording the plugin "
+                                            f"gave no answer here (#{exchange.seq}: {reason})"})
+            return replace(reply, injection=recorded_fault(exchange))
         body = rewrite_body(response, self.bindings)
         self.served.append(Served(endpoint=exchange.endpoint, recorded_seq=exchange.seq,
                                   rewritten=body.changed))
@@ -162,6 +164,14 @@ class MockPlugin:
                           f"got {_show(d.actual)}" for d in found[:3])
         more = f" (+{len(found) - 3} more)" if len(found) > 3 else ""
         return f"nearest is #{nearest.seq}{used}: {shown}{more}"
+
+
+def recorded_fault(exchange: Exchange) -> Injection:
+    """How the recorded plugin failed to answer, as a fault to inject: a stall (a timeout, or
+    no fault at all) hangs, anything else (closed, unreachable, malformed) drops the
+    connection; dockerd then sees what it saw when the recording was made."""
+    kind = exchange.fault.kind if exchange.fault is not None else "timeout"
+    return Injection(hang=True) if kind == "timeout" else Injection(drop=True)
 
 
 def _show(value: JSON) -> str:

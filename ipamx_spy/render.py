@@ -85,6 +85,20 @@ def compact_line(exchange: Exchange, findings: Sequence[Finding] = ()) -> Text:
     return text
 
 
+def compact_block(exchange: Exchange, findings: Sequence[Finding] = ()) -> Text:
+    """The live view's ``--compact`` entry: the line, wrapped at word boundaries by the
+    console to the terminal's width, then each finding on a line of its own, in words."""
+    text = title(exchange)
+    text.append("  ")
+    text.append(annotation(exchange))
+    for finding in findings:
+        text.append(f"\n    {finding.code} {finding.severity}: ",
+                    style=SEVERITY_STYLE[finding.severity])
+        text.append(finding.message)
+    text.overflow = "fold"  # a word longer than the line (a long ID) is folded, not cut
+    return text
+
+
 def _headers(message: Message) -> Text:
     text = Text()
     if message.is_request:

@@ -129,3 +129,30 @@ def test_check_counts_in_plain_words() -> None:
     assert "2 exchanges, 2 warnings" in result.stdout
 
 
+
+
+@pytest.mark.parametrize("width", [80, 160])
+def test_compact_view_follows_the_width_without_breaking_words(width: int) -> None:
+    import io
+
+    from rich.console import Console
+
+    from ipamx_spy.findings import Finding
+    from ipamx_spy.live import LiveView
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, color_system=None)
+    view = LiveView(console=console, diagnostics=console, mode="compact")
+    exchange = recording.load(TALK).exchanges[5]
+    finding = Finding(code="IPX403", severity="info", seq=exchange.seq,
+                      message="the answer's Content-Type is text/plain; dockerd ignores it")
+    view._print_exchange(exchange, [finding])
+    lines = buffer.getvalue().splitlines()
+    assert len(lines) > 2 and max(len(line) for line in lines) <= width
+    from ipamx_spy.render import annotation
+
+    words = set(annotation(exchange).split()) | set(finding.message.split())
+    for line in lines[1:]:
+        for word in line.split():
+            assert word in words or word in {"IPX403", "info:"}, word
+    assert "IPX403 info: the answer's Content-Type is text/plain" in buffer.getvalue()

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from .. import catalogue, tap
 from ..address import Address
-from ..app import PluginApp
+from ..app import CONTENT_TYPE, PluginApp
+from ..faults import FaultPlan, Injection
 from ..proxy import Session, answer, spy_answer
 from ..recording import Exchange, Fault
 from .upstream import Upstream, UpstreamFault
@@ -24,6 +25,7 @@ class RelayOptions:
     app: PluginApp | None
     max_body: int = tap.DEFAULT_MAX_BODY
     upstream_timeout: float | None = None
+    faults: FaultPlan | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +35,7 @@ class Answer:
     upstream_ms: float | None = None
     fault: Fault | None = None
     answered_by: str = "plugin"
+    injection: Injection | None = None
 
 
 class Relay:
@@ -64,6 +67,8 @@ class Relay:
         reason = "docker side closed the connection"
         try:
             reason = await self._serve(conn, reader, writer, upstream)
+        except _Dropped:
+            reason = "ipamx-spy closed the connection without answering (injected fault)"
         except (ConnectionError, OSError) as exc:
             reason = f"docker side connection failed: {exc.strerror or exc}"
         except asyncio.CancelledError:
@@ -111,6 +116,8 @@ class Relay:
     async def _answer(self, conn: int, request: tap.Message,
                       upstream: Upstream | None) -> tuple[Answer, Exchange]:
         pending = self.session.begin(conn, request.target)
+        faults = self.options.faults
+        injection = faults.injection(catalogue.endpoint_name(request.target)) if faults else None
         if self.session.refusing:
             reply = _spy(500, "the recording cannot be written (on-record-error=refuse)",
                           Fault(side="proxy", kind="recording", message="recording failing"))
@@ -118,6 +125,7 @@ class Relay:
             reply = await self._from_app_async(request)
         else:
             reply = await _from_upstream(upstream, request)
+        reply = await _inject(injection or reply.injection, reply)
         exchange = self.session.complete(
             pending, request, reply.message, upstream_ms=reply.upstream_ms,
             fault=reply.fault, answered_by=reply.answered_by)
@@ -141,7 +149,30 @@ class Relay:
                         Fault(side="plugin", kind="crash", message=repr(exc)))
         message = answer(reply.status, reply.body, reply.content_type)
         return Answer(raw=message.raw, message=message,
-                      upstream_ms=(time.perf_counter() - started) * 1000, answered_by="builtin")
+                      upstream_ms=(time.perf_counter() - started) * 1000, answered_by="builtin",
+                      injection=reply.injection)
+
+
+class _Dropped(Exception):
+    """An injected fault closes the connection without an answer."""
+
+
+async def _inject(injection: Injection | None, reply: Answer) -> Answer:
+    """Wait, hang, drop or rewrite the answer as an injected fault says (``faults``)."""
+    if injection is None:
+        return reply
+    if injection.delay_s:
+        await asyncio.sleep(injection.delay_s)
+    if injection.hang:
+        await asyncio.get_running_loop().create_future()  # cancelled when the proxy stops
+    if injection.drop:
+        raise _Dropped
+    if not injection.rewrites:
+        return reply
+    status, body = injection.rewrite(reply.message.status, reply.message.body)
+    message = answer(status, body, reply.message.header("Content-Type") or CONTENT_TYPE)
+    return Answer(raw=message.raw, message=message, upstream_ms=reply.upstream_ms,
+                  fault=reply.fault, answered_by=reply.answered_by)
 
 
 def _spy(status: int, message: str, fault: Fault) -> Answer:

@@ -13,6 +13,7 @@ from ipamx_spy import address, render
 from ipamx_spy.aio.relay import RelayOptions
 from ipamx_spy.aio.server import Server, ServerOptions
 from ipamx_spy.commands import session_options as so
+from ipamx_spy.commands.options import FAULT_HELP, faults_from
 from ipamx_spy.commands.proxy import socket_mode
 from ipamx_spy.console import err
 from ipamx_spy.mock import Miss, MockPlugin
@@ -60,6 +61,8 @@ def register(app: typer.Typer) -> None:
                                               help="Show headers.")] = True,
         bodies: Annotated[bool, typer.Option("--bodies/--no-bodies",
                                              help="Show bodies.")] = True,
+        fault: Annotated[list[str] | None, typer.Option(
+            "--fault", metavar="FAULT", help=FAULT_HELP)] = None,
     ) -> None:
         """Answer dockerd with the answers of a recording, as the recorded plugin did.
 
@@ -73,6 +76,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2) from exc
         listen_path = listen or address.SOCKET_DIR / f"{name}.sock"
         mode = _mode(socket_mode)
+        faults = faults_from(fault or [])
         opts = so.LiveOptions(record=record or (None if no_record else _recording_path(name)),
                               no_record=no_record, compact=compact, json_out=json_out,
                               quiet=quiet, headers=headers, bodies=bodies, validate=False)
@@ -80,7 +84,8 @@ def register(app: typer.Typer) -> None:
             name=name, listen=str(listen_path), upstream=f"mock:{recording}"), opts)
         plugin = MockPlugin(exchanges=exchanges, on_miss=_announce)
         server = Server(ServerOptions(listen=listen_path, socket_mode=mode, control=None,
-                                      relay=RelayOptions(upstream=None, app=plugin)),
+                                      relay=RelayOptions(upstream=None, app=plugin,
+                                                         faults=faults)),
                         setup.session)
         so.serve_and_summarise(
             server, setup, f"{render.plural(len(exchanges), 'recorded exchange')} of {recording}")

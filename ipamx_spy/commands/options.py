@@ -13,6 +13,7 @@ import typer
 from rich.text import Text
 
 from ipamx_spy.console import err
+from ipamx_spy.faults import FaultError, FaultPlan
 from ipamx_spy.filters import Filter, FilterError, parse_all
 from ipamx_spy.switches import RuleSwitchError, RuleSwitches
 
@@ -20,6 +21,9 @@ FILTER_HELP = ("Only exchanges matching this filter, e.g. '~e RequestPool & ~err
                "(repeatable: all must match; the language: docs/filters.md).")
 IGNORE_RULE_HELP = ("Switch a validation rule off, e.g. IPX403, or a family, e.g. IPX4 "
                     "(repeatable; `ipamx-spy check --codes` lists them).")
+FAULT_HELP = ("Make an endpoint misbehave: ENDPOINT:ACTION with delay=2s, status=500, "
+              "err=TEXT, empty, hang, drop, times=N, e.g. 'IpamDriver.RequestAddress:delay=2s' "
+              "(repeatable; see the README).")
 FILTER = typer.Option([], "--filter", metavar="FILTER", help=FILTER_HELP)
 IGNORE_RULE = typer.Option([], "--ignore-rule", metavar="CODE", help=IGNORE_RULE_HELP)
 
@@ -39,6 +43,14 @@ def filter_from(texts: Sequence[str]) -> Filter | None:
     except FilterError as exc:
         raise usage_error(f"--filter {exc.text!r}, column {exc.column}: {exc.reason}",
                           exc.pointer()) from None
+
+
+def faults_from(texts: Sequence[str]) -> FaultPlan | None:
+    """The fault plan of ``--fault`` values; exit 2 for a bad one."""
+    try:
+        return FaultPlan.parse(texts)
+    except FaultError as exc:
+        raise usage_error(str(exc)) from None
 
 
 def switches_from(texts: Sequence[str]) -> RuleSwitches:

@@ -13,6 +13,7 @@ from ..console import err
 from ..recording import make_header
 from . import builtin_options as bo
 from . import session_options as so
+from .options import FAULT_HELP, faults_from
 from .session_options import CONTROL_DIR, control_path, default_recording, run_or_exit
 from .web import WEB, WEB_LISTEN, serve_beside
 
@@ -59,6 +60,7 @@ def register(app: typer.Typer) -> None:
         slow_ms: float = so.SLOW_MS,
         filter_: list[str] = so.LIVE_FILTER,
         ignore_rule: list[str] = so.IGNORE_RULE,
+        fault: list[str] = typer.Option([], "--fault", metavar="FAULT", help=FAULT_HELP),
         control: Path | None = so.CONTROL,
         drain_timeout: float = so.DRAIN_TIMEOUT,
         state: str = bo.STATE,
@@ -84,6 +86,7 @@ def register(app: typer.Typer) -> None:
         header = make_header(name=name, listen=str(listen_path),
                              upstream=str(target) if target else "builtin")
         mode = socket_mode(socket_mode_text)
+        faults = faults_from(fault)
         setup = so.live_session(name, header, opts)
         session = setup.session
         plugin = None
@@ -97,7 +100,7 @@ def register(app: typer.Typer) -> None:
             listen=listen_path, socket_mode=mode,
             control=control or control_path(name), drain_timeout=drain_timeout,
             relay=RelayOptions(upstream=target, app=plugin, max_body=max_body,
-                               upstream_timeout=upstream_timeout))
+                               upstream_timeout=upstream_timeout, faults=faults))
         server = Server(options, session)
         if web:
             serve_beside(server, session, header, web_listen, validate=validate,
