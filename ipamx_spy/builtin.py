@@ -25,6 +25,8 @@ class BuiltinConfig:
     network_driver: bool = False
     network_state: Path | None = None
     network_links: str = "netlink"  # "memory": pretend links, for replay without root
+    store: str | None = None  # etcd://HOST:PORT[,...]: the allocator's data in etcd, shared
+    host_id: str | None = None  # this host's name in the shared store (default: hostname)
 
 
 def make_plugin(config: BuiltinConfig = BuiltinConfig(),
@@ -38,9 +40,26 @@ def make_plugin(config: BuiltinConfig = BuiltinConfig(),
     from .ipam.config import DEFAULT_ENGINE_ID
     from .ipam.service import IpamService
 
+    if config.store is not None:
+        services.append(_shared_ipam(config, on_shutdown))
+        return BuiltinPlugin(services)
     services.append(IpamService.from_options(
         compat=config.compat, local_space=config.local_space, global_space=config.global_space,
         local_pools=config.local_pools, global_pools=config.global_pools,
         exclude=config.exclude, engine_id=config.engine_id or DEFAULT_ENGINE_ID,
         state_path=config.state, on_shutdown=on_shutdown))
     return BuiltinPlugin(services)
+
+
+def _shared_ipam(config: BuiltinConfig, on_shutdown: Callable[[], None] | None) -> Service:
+    """The allocator on etcd (``--store etcd://...``). Raises ValueError, RuntimeError."""
+    from .ipam.config import DEFAULT_ENGINE_ID, IpamConfig
+    from .ipam.shared_service import SharedIpamService
+
+    ipam = IpamConfig.build(
+        compat=config.compat, local_space=config.local_space, global_space=config.global_space,
+        local_pools=config.local_pools, global_pools=config.global_pools,
+        exclude=config.exclude, engine_id=config.engine_id or DEFAULT_ENGINE_ID)
+    assert config.store is not None
+    return SharedIpamService.open(ipam, config.store, host_id=config.host_id,
+                                  on_shutdown=on_shutdown)

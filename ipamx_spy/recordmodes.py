@@ -92,8 +92,8 @@ def scenario_target(text: str, version: DockerVersion) -> Target:
         return SocketTarget(where)
     from .builtin import BuiltinConfig, make_plugin
 
-    compat = "20.10" if version.major < 27 else "27"
-    return AppTarget(make_plugin(BuiltinConfig(compat=compat, network_driver=True,
+    # The allocator mode that imitates that daemon's own IPAM (compat_mode: 26 -> "26").
+    return AppTarget(make_plugin(BuiltinConfig(compat=str(version.major), network_driver=True,
                                                network_links="memory")))
 
 

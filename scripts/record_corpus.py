@@ -1,17 +1,31 @@
 """Record the corpus in recordings/ with the real dockerd and ipamx-spy (run as root).
 
+``--dockerd 20.10`` (the default) writes ``recordings/NAME.jsonl`` with the machine's dockerd;
+``--dockerd 26.1`` and ``--dockerd 28.5`` use the chroot daemons of ``tests/docker_env.py``
+(``scripts/chroot_dockerd.sh build`` makes them) and write ``recordings/dockerd-26.1/`` and
+``recordings/dockerd-28.5/``. The reference plugin imitates that daemon's own IPAM
+(``--docker-compat`` with its version), and the header of every file names the daemon
+(``docker_version``, the server's full version, and ``source``).
+
 Each scenario gets a fresh dockerd (plugins are activated once per daemon lifetime, and the
 corpus should show the activation) and a fresh ipamx-spy proxy named ``ipamx`` in front of the
 built-in reference plugin, which runs as its own process (``ipamx-spy serve``) so that the
 restart scenario can restart the plugin while the proxy keeps recording. Before each docker
 command the script inserts a marker with ``ipamx-spy mark``.
 
-Usage: python scripts/record_corpus.py [SCENARIO ...] [--out recordings]
+``--captures`` plays ``scenarios/NAME.scenario`` files instead (every one that has a 20.10
+capture in ``scenarios/captures/``) and writes ``scenarios/captures/dockerd-VERSION/``.
+
+Usage: python scripts/record_corpus.py [SCENARIO ...] [--dockerd 20.10|26.1|28.5] [--captures]
+       [--out DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import re
 import shlex
 import subprocess
 import sys
@@ -25,7 +39,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from docker_env import (  # noqa: E402
+    DAEMONS,
+    HOST,
     PLUGIN_DIR,
+    Daemon,
     Docker,
     SpyProcess,
     make_image,
@@ -35,7 +52,13 @@ from docker_env import (  # noqa: E402
     unmount_below,
 )
 
-NAME = "ipamx"
+NAME = "ipamx"  # the plugin name the scenarios and scenarios/*.scenario use
+_NAME_TOKEN = re.compile(r"(?<![\w-])ipamx(?![\w-])")
+
+
+def renamed(text: str, plugin: str) -> str:
+    """``text`` (a docker command or a scenario) with the plugin name ``ipamx`` as ``plugin``."""
+    return _NAME_TOKEN.sub(plugin, text)
 SPACES = ["--local-space", "ipamx-local", "--global-space", "ipamx-global"]
 
 
@@ -53,6 +76,7 @@ class Scenario:
     steps: tuple[Step, ...]
     network_driver: bool = False
     serve_args: tuple[str, ...] = field(default=())
+    compat: str | None = None  # the reference plugin's --docker-compat (default: the daemon's)
 
 
 def s(command: str, fails: bool = False) -> Step:
@@ -124,11 +148,32 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
+def from_scenario_file(path: Path) -> Scenario:
+    """A corpus scenario from ``scenarios/NAME.scenario``: ``! docker …`` must fail and
+    ``systemctl restart docker`` restarts the daemon (and the plugin, keeping its state file)."""
+    from ipamx_spy.emulator.scenario import load as load_scenario
+
+    steps: list[Step] = []
+    for step in load_scenario(path):
+        argv = shlex.split(step.text)
+        if argv[:1] != ["docker"]:
+            steps.append(Step("@restart"))
+            continue
+        steps.append(Step(shlex.join(argv[1:]), step.expect_failure))
+    driver = any("-d ipamx" in step.command for step in steps)
+    # Any plugin will do (the emulator is given the recorded answers); 27's has a local IPv6
+    # pool for the scenarios that create IPv6 networks without --subnet.
+    return Scenario(f"scenarios/{path.name}", tuple(steps), network_driver=driver, compat="27")
+
+
 class Session:
     """One scenario's dockerd, plugin and proxy."""
 
-    def __init__(self, work: Path, scenario: Scenario, out: Path) -> None:
+    def __init__(self, work: Path, scenario: Scenario, out: Path, daemon: Daemon = HOST,
+                 plugin: str = NAME) -> None:
         self.work = work
+        self.daemon = daemon
+        self.plugin_name = plugin
         self.scenario = scenario
         self.out = out
         self.docker: Docker | None = None
@@ -137,14 +182,18 @@ class Session:
 
     def start_plugin(self) -> None:
         sock = self.work / "plugin.sock"
-        args = ["serve", "--listen", str(sock), "--docker-compat", "20.10", *SPACES,
+        compat = self.scenario.compat or self.daemon.label
+        # --name: the network driver names its links after the plugin; sessions side by side
+        # (one per daemon in CI) must not take each other's bridges for leftovers.
+        args = ["serve", "--name", self.plugin_name, "--listen", str(sock), "--docker-compat",
+                compat, *SPACES,
                 *self.scenario.serve_args]
         if "--state" not in self.scenario.serve_args:
             args += ["--state", str(self.work / "state.json")]
         if self.scenario.network_driver:
             args.append("--network-driver")
         self.plugin = subprocess.Popen([sys.executable, "-m", "ipamx_spy", *args], text=True)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while not sock.exists():
             if time.monotonic() > deadline or self.plugin.poll() is not None:
                 raise RuntimeError("the built-in plugin did not start")
@@ -156,15 +205,16 @@ class Session:
         self.plugin.wait(30)
 
     def start(self) -> None:
-        self.docker = start_dockerd(self.work / "d")
+        self.docker = start_dockerd(self.work / "d", daemon=self.daemon)
         make_image(self.docker, self.work)
         self.start_plugin()
-        self.spy = spawn_spy(["proxy", "--name", NAME, "--upstream",
+        self.spy = spawn_spy(["proxy", "--name", self.plugin_name, "--upstream",
                               str(self.work / "plugin.sock"), "--record", str(self.out),
-                              "--compact"], PLUGIN_DIR / f"{NAME}.sock", self.out)
+                              "--compact"], PLUGIN_DIR / f"{self.plugin_name}.sock", self.out)
 
     def mark(self, text: str) -> None:
-        subprocess.run([sys.executable, "-m", "ipamx_spy", "mark", "--name", NAME, text],
+        subprocess.run([sys.executable, "-m", "ipamx_spy", "mark", "--name", self.plugin_name,
+                        text],
                        check=True, capture_output=True)
 
     def step(self, step: Step) -> None:
@@ -174,10 +224,11 @@ class Session:
             stop_dockerd(self.docker, remove_containers=False)
             self.stop_plugin()
             self.start_plugin()
-            self.docker = start_dockerd(self.work / "d")
+            self.docker = start_dockerd(self.work / "d", daemon=self.daemon)
             return
-        self.mark(f"docker {step.command}")
-        result = self.docker.run(*shlex.split(step.command), check=False)
+        command = renamed(step.command, self.plugin_name)
+        self.mark(f"docker {command}")
+        result = self.docker.run(*shlex.split(command), check=False)
         if (result.returncode != 0) != step.fails:
             raise RuntimeError(f"docker {step.command}: unexpected exit {result.returncode}\n"
                                f"{result.stdout}{result.stderr}")
@@ -193,31 +244,76 @@ class Session:
             self.stop_plugin()
 
 
-def record(name: str, out_dir: Path, log: Callable[[str], None] = print) -> Path:
-    scenario = SCENARIOS[name]
+def record(name: str, out_dir: Path, log: Callable[[str], None] = print,
+           daemon: Daemon = HOST, plugin: str = NAME, scenario: Scenario | None = None) -> Path:
+    """Record scenario ``name`` (of SCENARIOS, or ``scenario``) with ``daemon`` into
+    ``out_dir/name.jsonl``; ``plugin`` names the plugin (the corpus uses ``ipamx``; tests that
+    run beside others use a fresh name)."""
+    scenario = scenario or SCENARIOS[name]
     out = out_dir / f"{name}.jsonl"
-    out.unlink(missing_ok=True)
+    partial = out_dir / f".{name}.jsonl.partial"  # renamed into place once complete
+    partial.unlink(missing_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ipx-corpus-", dir="/tmp") as tmp:
-        session = Session(Path(tmp), scenario, out)
+        session = Session(Path(tmp), scenario, partial, daemon, plugin)
         try:
             session.start()
+            assert session.docker is not None
+            version = session.docker.version
             for step in scenario.steps:
                 log(f"  {name}: {step.command}")
                 session.step(step)
         finally:
             session.stop()
             unmount_below(Path(tmp))
+    label_header(partial, version, daemon)
+    os.replace(partial, out)
     return out
+
+
+def label_header(path: Path, version: str, daemon: Daemon) -> None:
+    """Name the daemon in the header (``docker_version``, ``source``); replaced atomically."""
+    lines = path.read_text().splitlines(keepends=True)
+    header = json.loads(lines[0])
+    header["docker_version"] = version.split("+")[0]
+    where = "the machine's own" if daemon.chroot is None else f"a {daemon.suite} chroot's"
+    header["source"] = (f"recorded by scripts/record_corpus.py: dockerd {version} ({where} "
+                        "Debian docker.io) through ipamx-spy proxy in front of ipamx-spy serve "
+                        f"--docker-compat {daemon.label}")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(header, separators=(",", ":")) + "\n" + "".join(lines[1:]))
+    os.replace(tmp, path)
+
+
+def default_out(daemon: Daemon) -> Path:
+    top = ROOT / "recordings"
+    return top if daemon is HOST else top / f"dockerd-{daemon.label}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("scenarios", nargs="*", default=list(SCENARIOS))
-    parser.add_argument("--out", type=Path, default=ROOT / "recordings")
+    parser.add_argument("--dockerd", choices=list(DAEMONS), default=HOST.label)
+    parser.add_argument("--captures", action="store_true",
+                        help="record scenarios/NAME.scenario files (default: every one with a "
+                             "20.10 capture in scenarios/captures) into "
+                             "scenarios/captures/dockerd-VERSION/")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    daemon = DAEMONS[args.dockerd]
+    if args.captures:
+        names = args.scenarios if args.scenarios != list(SCENARIOS) else sorted(
+            p.stem for p in (ROOT / "scenarios" / "captures").glob("*.jsonl"))
+        out = args.out or ROOT / "scenarios" / "captures" / f"dockerd-{daemon.label}"
+        for name in names:
+            scenario = from_scenario_file(ROOT / "scenarios" / f"{name}.scenario")
+            print(f"recording {scenario.summary} with dockerd {daemon.label}")
+            print(f"  -> {record(name, out, daemon=daemon, scenario=scenario)}")
+        return
+    out = args.out or default_out(daemon)
     for name in args.scenarios:
-        print(f"recording {name}: {SCENARIOS[name].summary}")
-        print(f"  -> {record(name, args.out)}")
+        print(f"recording {name} with dockerd {daemon.label}: {SCENARIOS[name].summary}")
+        print(f"  -> {record(name, out, daemon=daemon)}")
 
 
 if __name__ == "__main__":

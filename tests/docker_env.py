@@ -1,6 +1,16 @@
-"""The real dockerd as a test peer: a session-wide daemon and helpers to drive it.
+"""The real dockerd as a test peer: the daemon matrix and helpers to drive it.
 
-Tests marked ``docker`` use the ``dockerd`` fixture. Without root or without dockerd they are
+Three daemons: Debian's ``docker.io`` on the machine itself (20.10.24, bookworm) and in two
+debootstrap chroots built by ``scripts/chroot_dockerd.sh`` (26.1.5 from trixie, 28.5.2 from sid,
+cached in ``$IPAMX_SPY_CHROOTS``, default ``/var/cache/ipamx-spy/chroots``). A chroot daemon runs
+in a private mount namespace with the host's ``/run/docker/plugins`` bind-mounted in (plugins and
+spies started on the host serve it) and its socket and data root in a host folder (the host's
+``docker`` CLI reaches it and negotiates the API version).
+
+Tests marked ``docker`` take the ``dockerd`` fixture (a session-wide daemon) or the ``daemon``
+fixture (which dockerd to start with ``fresh_dockerd``); both are parametrized over the daemons
+selected with ``--dockerd 20.10,26.1,28.5`` (or ``$IPAMX_SPY_DOCKERD``; default all three) and
+narrowed per test with ``@pytest.mark.dockerd("28.5", ...)``. A daemon that cannot run is
 skipped with the reason, unless ``IPAMX_SPY_REQUIRE_DOCKER=1`` (set by ``.ci/run``), which turns
 the skip into a failure. Plugin names are activated once per daemon lifetime, so every test gets
 its own name from ``plugin_name``.
@@ -10,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -25,8 +36,15 @@ from pathlib import Path
 
 import pytest
 
+from ipamx_spy.commands.session_options import CONTROL_DIR
+from ipamx_spy.emulator.versions import DockerVersion, lookup
+
 PLUGIN_DIR = Path("/run/docker/plugins")
+RECORDINGS = Path(__file__).resolve().parent.parent / "recordings"
 IMAGE = "bb:latest"
+CHROOTS = Path(os.environ.get("IPAMX_SPY_CHROOTS", "/var/cache/ipamx-spy/chroots"))
+STAMP = ".ipamx-spy-complete"  # written by scripts/chroot_dockerd.sh when a chroot is complete
+INNER = "/run/ipamx-spy-work"  # where a chroot daemon sees its host folder (on its own tmpfs)
 
 
 def _require() -> bool:
@@ -49,6 +67,103 @@ def _find(*names: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True, kw_only=True)
+class Daemon:
+    """One dockerd of the matrix: Debian's ``docker.io`` of one release, on the host or in a
+    chroot."""
+
+    label: str  # "20.10", "26.1", "28.5": what --dockerd and @pytest.mark.dockerd name
+    suite: str  # the Debian release that ships it
+    chroot: Path | None  # None: the machine's own
+
+    @property
+    def major(self) -> int:
+        return int(self.label.split(".")[0])
+
+    def missing(self) -> str | None:
+        """Why this daemon cannot run here, or None."""
+        if os.geteuid() != 0:
+            return "dockerd needs root"
+        if _find("/usr/bin/docker", "docker") is None:
+            return "the docker CLI is not installed (Debian package docker.io)"
+        if self.chroot is None:
+            if _find("/usr/sbin/dockerd", "dockerd") is None:
+                return "dockerd is not installed (Debian package docker.io)"
+            return None
+        if not (self.chroot / STAMP).is_file():
+            return (f"dockerd {self.label} needs the {self.suite} chroot {self.chroot}; "
+                    f"build it with: sudo bash scripts/chroot_dockerd.sh build {self.suite}")
+        return None
+
+
+HOST = Daemon(label="20.10", suite="bookworm", chroot=None)
+DAEMONS: dict[str, Daemon] = {
+    "20.10": HOST,
+    "26.1": Daemon(label="26.1", suite="trixie", chroot=CHROOTS / "trixie"),
+    "28.5": Daemon(label="28.5", suite="sid", chroot=CHROOTS / "sid"),
+}
+
+
+def selected_daemons(text: str) -> list[Daemon]:
+    """The daemons a ``--dockerd`` value names: ``all`` or labels such as ``20.10,28.5``
+    (``20``, ``26``, ``28`` and full versions such as ``28.5.2`` name them too)."""
+    if text.strip() in ("", "all"):
+        return list(DAEMONS.values())
+    chosen: list[Daemon] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        matches = [d for d in DAEMONS.values()
+                   if part == d.label or part.startswith(d.label + ".")
+                   or part == str(d.major)]
+        if not matches:
+            raise pytest.UsageError(
+                f"--dockerd {part!r}: choose from {', '.join(DAEMONS)} (or all)")
+        chosen += [m for m in matches if m not in chosen]
+    return chosen
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--dockerd", default=os.environ.get("IPAMX_SPY_DOCKERD", "all"),
+                     help="real dockerd versions to test against: all (default) or a comma "
+                          f"list of {', '.join(DAEMONS)}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "dockerd(*labels): run only against these dockerd "
+                                       f"versions ({', '.join(DAEMONS)})")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "daemon" not in metafunc.fixturenames:
+        return
+    daemons = selected_daemons(str(metafunc.config.getoption("--dockerd", "all")))
+    marker = metafunc.definition.get_closest_marker("dockerd")
+    if marker is not None:
+        wanted = selected_daemons(",".join(marker.args))
+        daemons = [d for d in daemons if d in wanted]
+    if not daemons:
+        metafunc.parametrize("daemon", [pytest.param(None, marks=pytest.mark.skip(
+            reason="none of the selected dockerd versions is one this test runs against"))],
+            indirect=True, scope="session", ids=["none"])
+        return
+    metafunc.parametrize("daemon", daemons, ids=[d.label for d in daemons], indirect=True,
+                         scope="session")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A ``docker`` test that takes neither ``daemon`` nor ``dockerd`` runs against the host's
+    20.10 only, so it is left out when ``--dockerd`` does not select 20.10."""
+    if HOST in selected_daemons(str(config.getoption("--dockerd", "all"))):
+        return
+    keep, drop = [], []
+    for item in items:
+        host_only = (item.get_closest_marker("docker") is not None
+                     and "daemon" not in getattr(item, "fixturenames", ()))
+        (drop if host_only else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @dataclass
 class Docker:
     """A running dockerd and its CLI."""
@@ -59,6 +174,30 @@ class Docker:
     process: subprocess.Popen[bytes]
     log: Path
     env: dict[str, str] = field(default_factory=dict)
+    daemon: Daemon = HOST
+    version: str = ""  # the server's full version, e.g. "28.5.2"
+
+    @property
+    def major(self) -> int:
+        return self.daemon.major
+
+    @property
+    def wire(self) -> DockerVersion:
+        """What this daemon sends plugins: its row in the version table (``lookup``)."""
+        return lookup(self.version or self.daemon.label)
+
+    def spaces_calls(self, *, activation: bool) -> list[str]:
+        """The ``GetDefaultAddressSpaces`` calls before a network create's ``RequestPool``
+        (one pool), on the plugin's first use (``activation``) or later."""
+        wire = self.wire
+        count = (int(activation and wire.spaces_at_registration) + int(wire.spaces_per_create)
+                 + int(wire.spaces_per_request_pool))
+        return ["IpamDriver.GetDefaultAddressSpaces"] * count
+
+    def corpus(self, name: str) -> Path:
+        """This daemon's capture ``name`` in ``recordings/`` (made by scripts/record_corpus.py)."""
+        sub = "" if self.daemon is HOST else f"dockerd-{self.daemon.label}/"
+        return RECORDINGS / f"{sub}{name}.jsonl"
 
     def run(self, *args: str, check: bool = True,
             timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -96,7 +235,7 @@ def make_image(docker: Docker, workdir: Path) -> None:
             info.type = tarfile.SYMTYPE
             info.linkname = "busybox"
             tar.addfile(info)
-    docker.run("import", str(tar_path), IMAGE)
+    docker.run("import", "--change", "ENV PATH=/bin", str(tar_path), IMAGE)
 
 
 def _wait_ready(docker: Docker, deadline: float) -> None:
@@ -110,25 +249,70 @@ def _wait_ready(docker: Docker, deadline: float) -> None:
     raise RuntimeError(f"dockerd did not come up:\n{docker.log_text()[-3000:]}")
 
 
-def start_dockerd(workdir: Path, *extra: str) -> Docker:
-    dockerd = _find("/usr/sbin/dockerd", "dockerd")
+def _dockerd_args(dockerd: str, root: Path, sock: Path, extra: tuple[str, ...]) -> list[str]:
+    return [dockerd, "--data-root", str(root / "root"), "--exec-root", str(root / "exec"),
+            "--pidfile", str(root / "pid"), "-H", f"unix://{sock}", "--storage-driver", "vfs",
+            "--iptables=false", "--ip6tables=false", "--bridge=none", *extra]
+
+
+def _chroot_command(chroot: Path, workdir: Path, extra: tuple[str, ...]) -> list[str]:
+    """dockerd of ``chroot`` in a private mount namespace whose root *is* the chroot: the chroot
+    bind-mounted onto itself (a mount point), proc, sys and dev, a tmpfs on its /run, the host's
+    plugin directory, control directory (``/run/ipamx-spy``) and ``/tmp`` (where tests keep the
+    folders they bind-mount into containers) and ``workdir`` (socket, data and exec root) in
+    it, then ``pivot_root`` into it. A plain ``chroot`` is not enough: ``docker exec`` joins
+    the container's mount namespace, whose root would still be the host's, and the command
+    would run in the host's files instead of the container's."""
+    d = shlex.quote(str(chroot))
+    inner = Path(INNER)
+    args = _dockerd_args("dockerd", inner, inner / "docker.sock", extra)
+    script = "\n".join([
+        "set -e",
+        f"mount --bind {d} {d}",
+        f"mount -t proc proc {d}/proc",
+        f"mount --rbind /sys {d}/sys",
+        f"mount --rbind /dev {d}/dev",
+        f"mount -t tmpfs -o mode=755 tmpfs {d}/run",
+        f"mkdir -p {d}/run/docker/plugins {d}/run/ipamx-spy {d}{INNER} "
+        f"{d}/run/ipamx-spy-oldroot",
+        f"mount --bind {shlex.quote(str(PLUGIN_DIR))} {d}/run/docker/plugins",
+        f"mount --bind {shlex.quote(str(CONTROL_DIR))} {d}/run/ipamx-spy",
+        f"mount --bind /tmp {d}/tmp",
+        f"mount --bind {shlex.quote(str(workdir))} {d}{INNER}",
+        f"cd {d}",
+        "pivot_root . run/ipamx-spy-oldroot",
+        "cd /",
+        "umount -l /run/ipamx-spy-oldroot",
+        "rmdir /run/ipamx-spy-oldroot",
+        f"exec {shlex.join(args)}",
+    ])
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
+
+
+def start_dockerd(workdir: Path, *extra: str, daemon: Daemon = HOST) -> Docker:
+    """Start ``daemon`` with its data in ``workdir``; waits until it answers."""
+    reason = daemon.missing()
+    if reason is not None:
+        _unavailable(reason)
     cli = _find("/usr/bin/docker", "docker")
-    if os.geteuid() != 0:
-        _unavailable("dockerd needs root")
-    if dockerd is None or cli is None:
-        _unavailable("dockerd and docker are not installed (Debian package docker.io)")
-    assert dockerd is not None and cli is not None
+    assert cli is not None
     workdir.mkdir(parents=True, exist_ok=True)
+    PLUGIN_DIR.mkdir(parents=True, exist_ok=True)
+    CONTROL_DIR.mkdir(parents=True, exist_ok=True)
     sock = workdir / "docker.sock"
     log = workdir / "dockerd.log"
-    args = [dockerd, "--data-root", str(workdir / "root"), "--exec-root", str(workdir / "exec"),
-            "--pidfile", str(workdir / "pid"), "-H", f"unix://{sock}", "--storage-driver", "vfs",
-            "--iptables=false", "--ip6tables=false", "--bridge=none", *extra]
+    if daemon.chroot is None:
+        dockerd = _find("/usr/sbin/dockerd", "dockerd")
+        assert dockerd is not None
+        args = _dockerd_args(dockerd, workdir, sock, extra)
+    else:
+        args = _chroot_command(daemon.chroot, workdir, extra)
     with open(log, "ab") as log_file:
         process = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT)
     docker = Docker(root=workdir, socket=sock, cli=cli, process=process, log=log,
-                    env={**os.environ, "DOCKER_HOST": f"unix://{sock}"})
+                    env={**os.environ, "DOCKER_HOST": f"unix://{sock}"}, daemon=daemon)
     _wait_ready(docker, time.monotonic() + 60)
+    docker.version = docker.run("version", "--format", "{{.Server.Version}}").stdout.strip()
     return docker
 
 
@@ -147,12 +331,14 @@ def stop_dockerd(docker: Docker, *, remove_containers: bool = True) -> None:
 
 
 @contextmanager
-def fresh_dockerd(prefix: str = "ipx-dk-") -> Iterator[Docker]:
-    """A new dockerd in a new directory, with the ``bb:latest`` image; removed afterwards."""
+def fresh_dockerd(daemon: Daemon = HOST, prefix: str = "ipx-dk-",
+                  extra: tuple[str, ...] = ()) -> Iterator[Docker]:
+    """A new ``daemon`` (with dockerd options ``extra``) in a new directory, with the
+    ``bb:latest`` image; removed afterwards."""
     workdir = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     try:
         try:
-            docker = start_dockerd(workdir)
+            docker = start_dockerd(workdir, *extra, daemon=daemon)
         except RuntimeError as exc:
             _unavailable(str(exc))
             raise
@@ -177,10 +363,36 @@ def unmount_below(directory: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def dockerd() -> Iterator[Docker]:
-    """A dockerd for the whole test session, with the ``bb:latest`` busybox image."""
-    with fresh_dockerd() as docker:
+def daemon(request: pytest.FixtureRequest) -> Daemon:
+    """Which dockerd of the matrix this test runs against (see ``pytest_generate_tests``)."""
+    chosen = getattr(request, "param", HOST)
+    assert isinstance(chosen, Daemon)
+    return chosen
+
+
+@pytest.fixture(scope="session")
+def dockerd(daemon: Daemon) -> Iterator[Docker]:
+    """A dockerd for the whole test session (one per daemon of the matrix), with the
+    ``bb:latest`` busybox image."""
+    with fresh_dockerd(daemon) as docker:
         yield docker
+
+
+@pytest.fixture
+def host_routes() -> Iterator[None]:
+    """Held by tests whose outcome depends on the host's routes: dockerd skips a dynamic pool
+    that overlaps a route, and every bridge network of every daemon on the machine adds one.
+    The pytest processes of ``.ci/run`` (one per daemon) take turns through this lock."""
+    import fcntl
+
+    lock = Path("/run/lock/ipamx-spy-host-routes.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @pytest.fixture
@@ -211,16 +423,23 @@ class SpyProcess:
 
 
 def spawn_spy(args: list[str], socket: Path, recording: Path | None,
-              timeout: float = 20) -> SpyProcess:
-    """Start ``ipamx-spy ARGS`` and wait until its socket accepts connections."""
+              timeout: float = 60) -> SpyProcess:
+    """Start ``ipamx-spy ARGS`` and wait until its socket accepts connections (and, for a
+    ``proxy --name N``, until its control socket is there too: ``ipamx-spy mark`` needs it)."""
     process = subprocess.Popen([sys.executable, "-m", "ipamx_spy", *args],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     spy = SpyProcess(process=process, socket=socket, recording=recording)
+    wanted = [socket]
+    if args[:1] == ["proxy"] and "--control" in args:
+        wanted.append(Path(args[args.index("--control") + 1]))
+    elif args[:1] == ["proxy"] and "--name" in args:
+        wanted.append(CONTROL_DIR / f"{args[args.index('--name') + 1]}.ctl")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"ipamx-spy exited early:\n{spy.stop()}")
-        if socket.exists():
+        if all(path.exists() for path in wanted):
             return spy
         time.sleep(0.05)
-    raise RuntimeError(f"ipamx-spy did not listen on {socket}:\n{spy.stop()}")
+    raise RuntimeError(f"ipamx-spy did not listen on {' and '.join(map(str, wanted))}:\n"
+                       f"{spy.stop()}")

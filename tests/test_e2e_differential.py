@@ -1,11 +1,11 @@
-"""Differential test: ipamx-spy's allocator against dockerd's own default IPAM (issue 3).
+"""Differential test: ipamx-spy's allocator against dockerd's own default IPAM, per daemon.
 
-Each case runs the same docker commands twice on one dockerd 20.10: once with the daemon's
-built-in IPAM and once with ``--ipam-driver <ipamx-spy>`` (``--docker-compat 20.10``), and
-compares what dockerd reports: pools, gateways and container addresses. Dynamic pool choice
-is compared on a daemon of its own, plugin first, so that the daemon's round-robin cursor is
-fresh for its own run. Known and documented differences are asserted as such (see
-docs/allocator.md, "Differences from Docker's own IPAM").
+Each case runs the same docker commands twice on one dockerd of the matrix (20.10.24, 26.1.5,
+28.5.2): once with the daemon's built-in IPAM and once with ``--ipam-driver <ipamx-spy>``
+started with ``--docker-compat <that daemon's version>``, and compares what dockerd reports:
+pools, gateways, container addresses and which commands fail. Dynamic pool choice (with
+release and re-create) and ``--default-address-pool`` are compared on a daemon of their own,
+plugin first, so that the daemon's own cursor is fresh for its own run.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from docker_env import PLUGIN_DIR, Docker, fresh_dockerd, spawn_spy
+from docker_env import PLUGIN_DIR, Daemon, Docker, SpyProcess, fresh_dockerd, spawn_spy
 
 pytestmark = pytest.mark.docker
 
@@ -98,6 +98,40 @@ def case_reuse(docker: Docker, ipam: list[str], tag: str) -> Facts:
     return facts
 
 
+def attempt(docker: Docker, *args: str) -> bool:
+    return docker.run(*args, check=False).returncode == 0
+
+
+def small_case(subnet: str) -> Case:
+    """A tiny IPv4 subnet: which containers get an address, and which one."""
+    def case(docker: Docker, ipam: list[str], tag: str) -> Facts:
+        net = f"d7{tag}{subnet.split('/')[1]}"
+        made = attempt(docker, "network", "create", *ipam, "--subnet", subnet, net)
+        facts: Facts = {"created": made}
+        if made:
+            facts["gateway"] = docker.network(net)["IPAM"]["Config"][0].get("Gateway", "")
+            for c in "ab":
+                ran = attempt(docker, "run", "-d", "--name", f"{net}{c}", "--net", net,
+                              "bb:latest", "sleep", "600")
+                facts[c] = addresses(docker, f"{net}{c}", net) if ran else "refused"
+        cleanup(docker, [f"{net}a", f"{net}b"], [net])
+        return facts
+    return case
+
+
+def case_v6_120(docker: Docker, ipam: list[str], tag: str) -> Facts:
+    net = f"d8{tag}"
+    docker.run("network", "create", *ipam, "--ipv6", "--subnet", "10.78.0.0/24",
+               "--subnet", "fd00:78::/120", net)
+    run(docker, f"{net}a", net)
+    run(docker, f"{net}b", net)
+    docker.run("rm", "-f", f"{net}a")
+    run(docker, f"{net}c", net)
+    facts = {c: addresses(docker, f"{net}{c}", net) for c in "bc"}
+    cleanup(docker, [f"{net}b", f"{net}c"], [net])
+    return facts
+
+
 def case_dynamic(docker: Docker, ipam: list[str], tag: str) -> Facts:
     """No --subnet: pool choice, then rm and create again (round-robin in 20.10)."""
     nets = [f"d6{tag}{i}" for i in range(3)]
@@ -115,15 +149,24 @@ def case_dynamic(docker: Docker, ipam: list[str], tag: str) -> Facts:
 
 CASES: dict[str, Case] = {
     "subnet": case_subnet, "ip-range": case_ip_range, "gateway-aux": case_gateway_aux,
-    "dual-stack": case_dual_stack, "reuse": case_reuse,
+    "dual-stack": case_dual_stack, "reuse": case_reuse, "ipv6-120": case_v6_120,
+    "slash30": small_case("10.76.0.0/30"), "slash31": small_case("10.76.1.0/31"),
+    "slash32": small_case("10.76.2.0/32"),
 }
 
 
+def spawn_allocator(docker: Docker, name: str, *extra: str, record: Path | None = None
+                    ) -> SpyProcess:
+    """The built-in allocator behind the proxy, imitating ``docker``'s own IPAM."""
+    recording = ["--record", str(record)] if record else ["--no-record"]
+    return spawn_spy(["proxy", "--name", name, "--docker-compat", docker.version, "--state",
+                      "none", *recording, "--quiet", *extra], PLUGIN_DIR / f"{name}.sock",
+                     record)
+
+
 @pytest.fixture
-def spy_plugin(plugin_name: str, sockdir: Path) -> Iterator[str]:
-    spy = spawn_spy(["proxy", "--name", plugin_name, "--docker-compat", "20.10", "--state",
-                     "none", "--record", str(sockdir / "diff.jsonl"), "--quiet"],
-                    PLUGIN_DIR / f"{plugin_name}.sock", sockdir / "diff.jsonl")
+def spy_plugin(dockerd: Docker, plugin_name: str, sockdir: Path) -> Iterator[str]:
+    spy = spawn_allocator(dockerd, plugin_name, record=sockdir / "diff.jsonl")
     try:
         yield plugin_name
     finally:
@@ -137,14 +180,30 @@ def test_addresses_match_dockers_own_ipam(dockerd: Docker, spy_plugin: str, case
     assert ours == builtin
 
 
-def test_dynamic_pool_choice_matches_on_a_fresh_daemon(plugin_name: str) -> None:
-    with fresh_dockerd() as docker:
-        spy = spawn_spy(["proxy", "--name", plugin_name, "--docker-compat", "20.10",
-                         "--state", "none", "--no-record", "--quiet"],
-                        PLUGIN_DIR / f"{plugin_name}.sock", None)
+@pytest.mark.usefixtures("host_routes")
+def test_dynamic_pool_choice_matches_on_a_fresh_daemon(daemon: Daemon, plugin_name: str) -> None:
+    with fresh_dockerd(daemon) as docker:
+        spy = spawn_allocator(docker, plugin_name)
         try:
             ours = case_dynamic(docker, ["--ipam-driver", plugin_name], "p")
             builtin = case_dynamic(docker, [], "b")
         finally:
             spy.stop()
     assert ours == builtin
+
+
+@pytest.mark.usefixtures("host_routes")
+def test_default_address_pools_match_on_a_fresh_daemon(daemon: Daemon, plugin_name: str
+                                                       ) -> None:
+    """dockerd --default-address-pool against the allocator's --local-pool of the same list."""
+    pools = ("10.201.0.0/16", 24)
+    with fresh_dockerd(daemon, extra=("--default-address-pool",
+                                      f"base={pools[0]},size={pools[1]}")) as docker:
+        spy = spawn_allocator(docker, plugin_name, "--local-pool", f"{pools[0]}:{pools[1]}")
+        try:
+            ours = case_dynamic(docker, ["--ipam-driver", plugin_name], "p")
+            builtin = case_dynamic(docker, [], "b")
+        finally:
+            spy.stop()
+    assert ours == builtin
+    assert all(str(s).startswith("10.201.") for s in ours["first"])  # type: ignore[attr-defined]

@@ -33,15 +33,19 @@ def test_dead_upstream_fails_network_create_with_the_spy_message(
     assert not socket.exists()
 
 
-TALK_SEQUENCE = [
-    "Plugin.Activate", "IpamDriver.GetCapabilities", "IpamDriver.GetDefaultAddressSpaces",
-    "IpamDriver.RequestPool", "IpamDriver.RequestAddress", "IpamDriver.RequestAddress",
-    "IpamDriver.RequestAddress", "IpamDriver.ReleaseAddress", "IpamDriver.ReleaseAddress",
-    "IpamDriver.ReleaseAddress", "IpamDriver.ReleasePool",
-]
-DOCKERD_2010_HEADERS = [("Host", ""), ("User-Agent", "Go-http-client/1.1"),
-                        ("Content-Length", None), ("Accept",
-                                                   "application/vnd.docker.plugins.v1.2+json")]
+def talk_sequence(docker: Docker) -> list[str]:
+    return ["Plugin.Activate", "IpamDriver.GetCapabilities",
+            *docker.spaces_calls(activation=True), "IpamDriver.RequestPool",
+            "IpamDriver.RequestAddress", "IpamDriver.RequestAddress", "IpamDriver.RequestAddress",
+            "IpamDriver.ReleaseAddress", "IpamDriver.ReleaseAddress", "IpamDriver.ReleaseAddress",
+            "IpamDriver.ReleasePool"]
+
+
+def dockerd_headers(docker: Docker) -> list[tuple[str, str | None]]:
+    """20.10.24 sends an empty Host; 24.0.5 and later plugin.moby.localhost."""
+    return [("Host", "plugin.moby.localhost" if docker.wire.dummy_host else ""),
+            ("User-Agent", "Go-http-client/1.1"), ("Content-Length", None),
+            ("Accept", "application/vnd.docker.plugins.v1.2+json")]
 
 
 def test_talk_scenario_through_the_builtin_allocator(dockerd: Docker, plugin_name: str,
@@ -69,25 +73,25 @@ def test_talk_scenario_through_the_builtin_allocator(dockerd: Docker, plugin_nam
     finally:
         output = spy.stop()
     exchanges = recording.load(rec).exchanges
-    assert [e.endpoint for e in exchanges] == TALK_SEQUENCE
+    assert [e.endpoint for e in exchanges] == talk_sequence(dockerd)
     for exchange in exchanges:
         names = [(k, None if k == "Content-Length" else v) for k, v in exchange.request.headers]
-        assert names == [(k, v if k != "Content-Length" else None)
-                         for k, v in DOCKERD_2010_HEADERS]
+        assert names == dockerd_headers(dockerd)
         assert exchange.status == 200 and exchange.fault is None
-    pool = exchanges[3]
+    at = [e.endpoint for e in exchanges].index("IpamDriver.RequestPool")
+    pool = exchanges[at]
     assert pool.request.value == {"AddressSpace": "ipamx-local", "Pool": "10.4.4.0/24",
                                   "SubPool": "", "Options": {}, "V6": False}
     assert pool.response is not None
     assert pool.response.value["PoolID"] == "ipamx-local/10.4.4.0/24"
-    gw, fixed, picked = exchanges[4:7]
+    gw, fixed, picked = exchanges[at + 1:at + 4]
     assert gw.request.value["Options"] == {"RequestAddressType": "com.docker.network.gateway"}
     assert fixed.request.value["Address"] == "10.4.4.21"
     assert picked.request.value["Address"] == ""
     answers = [e.response.value["Address"] for e in (gw, fixed, picked) if e.response]
     assert answers == [f"{gateway}/24", f"{ip_a}/24", f"{ip_b}/24"]
     assert (gateway, ip_a, ip_b) == ("10.4.4.1", "10.4.4.21", "10.4.4.2")
-    released = {e.request.value["Address"] for e in exchanges[7:10]}
+    released = {e.request.value["Address"] for e in exchanges[at + 4:at + 7]}
     assert released == {"10.4.4.21", "10.4.4.2", "10.4.4.1"}
     assert exchanges[0].request.raw_body == b""
     assert pool.request.raw_body.endswith(b"}\n")

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
 SOURCES = (ROOT / "recordings", SCENARIOS / "captures", ROOT / "tests" / "broken")
 PAIRS = [(path, SCENARIOS / f"{path.stem}.scenario")
-         for source in SOURCES for path in sorted(source.glob("*.jsonl"))
+         for source in SOURCES for path in sorted(source.rglob("*.jsonl"))
          if (SCENARIOS / f"{path.stem}.scenario").exists()]
 
 

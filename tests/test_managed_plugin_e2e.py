@@ -22,7 +22,8 @@ from test_image_e2e import build_image
 
 from ipamx_spy import recording
 
-pytestmark = pytest.mark.docker
+# The plugin is built from the Dockerfile's image (slow on vfs): the oldest and newest daemon.
+pytestmark = [pytest.mark.docker, pytest.mark.dockerd("20.10", "28.5")]
 
 
 def spy(docker: Docker, *args: str) -> subprocess.CompletedProcess[str]:
@@ -96,10 +97,11 @@ def test_the_spy_attaches_to_the_managed_plugin_and_steps_back(
         attached.send_signal(signal.SIGTERM)
         output += attached.communicate(timeout=60)[0]
     assert attached.returncode == 0, output
-    assert [e.endpoint for e in recording.load(rec).exchanges] == [
-        "IpamDriver.RequestPool", "IpamDriver.RequestAddress", "NetworkDriver.CreateNetwork"]
+    during = [*dockerd.spaces_calls(activation=False), "IpamDriver.RequestPool",
+              "IpamDriver.RequestAddress", "NetworkDriver.CreateNetwork"]
+    assert [e.endpoint for e in recording.load(rec).exchanges] == during
     assert os.lstat(socket).st_ino == inode
     assert [n for n in os.listdir(socket.parent) if n.startswith(".")] == []
     dockerd.run("network", "create", "-d", full, "--ipam-driver", full,
                 "--subnet", "10.93.2.0/24", f"{plugin_name}-after")
-    assert len(recording.load(rec).exchanges) == 3
+    assert len(recording.load(rec).exchanges) == len(during)

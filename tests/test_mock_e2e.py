@@ -12,13 +12,10 @@ from ipamx_spy import recording
 
 pytestmark = pytest.mark.docker
 
-TALK = Path(__file__).resolve().parent.parent / "recordings" / "talk.jsonl"
-
-
-def _talk() -> list[recording.Exchange]:
-    if not TALK.exists():
-        pytest.skip(f"needs the lead's capture {TALK} (recordings/talk.jsonl)")
-    return list(recording.load(TALK).exchanges)
+def _talk(talk: Path) -> list[recording.Exchange]:
+    if not talk.exists():
+        pytest.fail(f"needs the capture {talk} (scripts/record_corpus.py talk)")
+    return list(recording.load(talk).exchanges)
 
 
 def _asked(exchanges: list[recording.Exchange], endpoint: str,
@@ -32,7 +29,8 @@ def _asked(exchanges: list[recording.Exchange], endpoint: str,
 
 def test_dockerd_completes_create_and_run_ip_with_the_recorded_answers(
         dockerd: Docker, plugin_name: str, sockdir: Path) -> None:
-    exchanges = _talk()
+    talk = dockerd.corpus("talk")  # each daemon is mocked with its own capture
+    exchanges = _talk(talk)
     pool, _ = _asked(exchanges, "IpamDriver.RequestPool")
     _, gateway = _asked(exchanges, "IpamDriver.RequestAddress",
                         lambda r: (r.get("Options") or {}).get("RequestAddressType"))
@@ -41,7 +39,7 @@ def test_dockerd_completes_create_and_run_ip_with_the_recorded_answers(
     socket = PLUGIN_DIR / f"{plugin_name}.sock"
     session = sockdir / "mock-session.jsonl"
     net = f"{plugin_name}-net"
-    spy = spawn_spy(["mock", str(TALK), "--name", plugin_name, "--record", str(session),
+    spy = spawn_spy(["mock", str(talk), "--name", plugin_name, "--record", str(session),
                      "--compact"], socket, session)
     try:
         dockerd.run("network", "create", "-d", "bridge", "--ipam-driver", plugin_name,

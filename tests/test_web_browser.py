@@ -148,9 +148,9 @@ def test_recording_page_filters_and_opens_bodies(page: Any, web_of_talk: str) ->
     assert [r["sentence"] for r in shown] == [render.annotation(e) for e in talk.exchanges]
     assert filter_by(page, "RequestAddress") == ["x5", "x6", "x7"]
     assert page.is_visible("#s2") and not page.is_visible("#s5")
-    assert filter_by(page, "release 9-") == ["x9", "x10", "x11"]
-    assert filter_by(page, "0-2") == ["x9", "x10", "x11"]  # a bad filter keeps the last one
-    assert "starts below 1" in page.inner_text("#filter-error")
+    assert filter_by(page, "release ~n 9-") == ["x9", "x10", "x11"]
+    assert filter_by(page, "release |") == ["x9", "x10", "x11"]  # a bad one keeps the last
+    assert "needs a test on both sides" in page.inner_text("#filter-error")
     assert filter_by(page, "") == [f"x{e.seq}" for e in talk.exchanges]
     assert not page.is_visible("#x6 .bodies")
     page.click("#x6 summary")

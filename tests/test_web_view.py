@@ -80,17 +80,19 @@ def test_page_modes_are_checked() -> None:
     ("", ["s1", "x1", "x2", "x3", "x4", "x5", "s2", "x6", "s3", "x7", "s4", "x8", "x9",
           "s5", "s6", "x10", "x11"]),
     ("RequestAddress", ["s1", "x5", "s2", "x6", "s3", "x7"]),
-    ("release 9-", ["s4", "x9", "s6", "x10", "x11"]),
-    ("1,4", ["s1", "x1", "x4"]),
-    ("errors", []),
+    ("release ~n 9-", ["s4", "x9", "s6", "x10", "x11"]),
+    ("~n 1,4", ["s1", "x1", "x4"]),
+    ("~err", []),
+    ("~e Release & ~mark 'network rm'", ["s6", "x10", "x11"]),
+    ("~sec 'docker run' & !~n 6", ["s3", "x7"]),
 ])
 def test_filter_keeps_rows_and_the_sections_holding_them(text: str, expected: list[str]) -> None:
     assert query.shown(board(TALK), query.compile_query(text)) == expected
 
 
 def test_filter_errors_say_what_is_wrong() -> None:
-    with pytest.raises(query.QueryError, match="starts below 1"):
-        query.compile_query("0-3")
+    with pytest.raises(query.QueryError, match="column 13: '[|]' needs a test on both sides"):
+        query.compile_query("RequestPool |")
 
 
 # -- addresses -------------------------------------------------------------------------------

@@ -19,8 +19,10 @@ STATE = typer.Option(
          "allocations after a restart), or 'default' for /var/lib/ipamx-spy/NAME.state.json.")
 COMPAT = typer.Option(
     "27", "--docker-compat", "--compat",
-    help="Which Docker default IPAM to imitate: 27 (first-fit, Docker 27+) or 20.10 "
-         "(round-robin, Docker 26 and earlier).")
+    help="Which Docker's default IPAM to imitate, by version: 27 (first fit; also 28, 29), "
+         "26 (Docker 24-26: round-robin pools, /31 and /32 usable) or 20.10 (Docker 23 and "
+         "earlier); full versions such as 26.1.5 pick their mode; 'auto' asks dockerd "
+         "($DOCKER_HOST or /var/run/docker.sock) for its version.")
 LOCAL_SPACE = typer.Option("LocalDefault", help="Name of the local address space.")
 GLOBAL_SPACE = typer.Option("GlobalDefault", help="Name of the global address space.")
 LOCAL_POOL = typer.Option(
@@ -35,6 +37,14 @@ EXCLUDE = typer.Option(
 ENGINE_ID = typer.Option(
     None, "--engine-id",
     help="Seed of the IPv6 ULA prefix; dockerd's <data-root>/engine-id gives dockerd's own.")
+STORE = typer.Option(
+    "file", "--store", envvar="IPAMX_SPY_STORE",
+    help="Where the allocator keeps its data: 'file' (--state, this host only) or "
+         "etcd://HOST:PORT[,HOST:PORT...] (a cluster shared by hosts; the global address "
+         "space is shared, the local one stays per host).")
+HOST_ID = typer.Option(
+    None, "--host-id", envvar="IPAMX_SPY_HOST_ID",
+    help="This host's name in a shared --store [default: the hostname].")
 NETWORK_DRIVER = typer.Option(
     False, "--network-driver/--no-network-driver",
     help="Also serve the built-in bridge-and-veth network driver.")
@@ -48,20 +58,43 @@ def state_path(name: str, state: str, suffix: str) -> Path | None:
     return Path(state)
 
 
+def resolve_compat(compat: str) -> str:
+    """``--docker-compat``: ``auto`` becomes the mode of the dockerd that answers on
+    ``$DOCKER_HOST`` (27 with a warning when none does); anything else is kept as given."""
+    if compat.strip().lower() != "auto":
+        return compat
+    from ..attach.docker import DockerAPI, DockerError, docker_host
+    from ..ipam.config import compat_mode
+
+    host = docker_host(None)
+    try:
+        version = str(DockerAPI(host, timeout=5.0).json("GET", "/version")["Version"])
+        mode = compat_mode(version)
+    except (DockerError, OSError, KeyError, TypeError, ValueError) as exc:
+        err.print(f"[yellow]ipamx-spy: --docker-compat auto: no dockerd version from {host} "
+                  f"({exc}); imitating Docker 27+ (--docker-compat 27)[/]")
+        return "27"
+    err.print(f"ipamx-spy: dockerd {version} answers on {host}: imitating its default IPAM "
+              f"(--docker-compat {mode})")
+    return mode
+
+
 def build(*, name: str, state: str, compat: str, local_space: str, global_space: str,
           network_driver: bool, on_shutdown: Callable[[], None] | None,
           local_pool: list[str] | None = None, global_pool: list[str] | None = None,
-          exclude: list[str] | None = None, engine_id: str | None = None) -> BuiltinPlugin:
+          exclude: list[str] | None = None, engine_id: str | None = None,
+          store: str = "file", host_id: str | None = None) -> BuiltinPlugin:
     """The built-in plugin for these options; exits with code 2 on a bad setting."""
     net_state = state_path(name, state, "network")
     if net_state is not None and state not in {"none", "default"}:
         net_state = Path(state).with_suffix(".network.json")
     config = BuiltinConfig(
-        name=name, state=state_path(name, state, "state"), compat=compat,
+        name=name, state=state_path(name, state, "state"), compat=resolve_compat(compat),
         local_space=local_space, global_space=global_space, network_driver=network_driver,
         network_state=net_state if network_driver else None,
         local_pools=tuple(local_pool or ()), global_pools=tuple(global_pool or ()),
-        exclude=tuple(exclude or ()), engine_id=engine_id)
+        exclude=tuple(exclude or ()), engine_id=engine_id,
+        store=None if store in {"", "file"} else store, host_id=host_id or None)
     try:
         return make_plugin(config, on_shutdown=on_shutdown)
     except (ValueError, OSError, RuntimeError) as exc:

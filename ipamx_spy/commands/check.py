@@ -52,6 +52,21 @@ def _print_report(report: FileReport) -> None:
         out.print(line, soft_wrap=True)
 
 
+def merged_report(paths: list[Path]) -> FileReport:
+    """The cross-host rules over the recordings merged into one timeline (one per host)."""
+    from ipamx_spy.multihost.merge import merge
+    from ipamx_spy.multihost.rules import cross_host_findings
+    from ipamx_spy.recording import load
+
+    merged = merge([load(path) for path in paths])
+    exchanges = merged.recording.exchanges
+    findings = cross_host_findings((merged.lanes[e.seq], e) for e in exchanges)
+    label = Path(f"merged timeline of {', '.join(merged.hosts)}")
+    return FileReport(path=label, findings=tuple(findings), error=None,
+                      exchanges=len(exchanges),
+                      endpoints={e.seq: f"{merged.lanes[e.seq]} {e.endpoint}" for e in exchanges})
+
+
 def _settings(filters: list[str], ignore_rules: list[str]) -> tuple[Filter | None, RuleSwitches]:
     """Filter and rule switches: the options, then ``[tool.ipamx-spy]`` of the project."""
     try:
@@ -73,7 +88,9 @@ def _judged(report: FileReport, chosen: Filter | None, switches: RuleSwitches,
 
 
 def _print_codes() -> None:
-    for rule in RULES.values():
+    from ipamx_spy.multihost.rules import CROSS_HOST_RULES
+
+    for rule in (*RULES.values(), *CROSS_HOST_RULES.values()):
         line = Text(f"{rule.code} ")
         line.append(f"{rule.severity:<7}", style=SEVERITY_STYLE[rule.severity])
         line.append(f" {rule.title}")
@@ -97,6 +114,9 @@ def register(app: typer.Typer) -> None:
             "--min-severity", help="Hide findings below this: error, warning or info.")] = "info",
         list_codes: Annotated[bool, typer.Option(
             "--codes", help="List the rules and exit.")] = False,
+        merge: Annotated[bool, typer.Option(
+            "--merge", help="The recordings are one per host: also merge them by wall-clock "
+                            "time and apply the cross-host rules (IPX5xx).")] = False,
         filter_: Annotated[list[str] | None, typer.Option(
             "--filter", metavar="FILTER", help=FILTER_HELP)] = None,
         ignore_rule: Annotated[list[str] | None, typer.Option(
@@ -119,6 +139,9 @@ def register(app: typer.Typer) -> None:
             opts["docker_version"] = docker_version
         reports = [_judged(check_file(path, **opts), chosen, switches, limit)
                    for path in expand(recordings)]
+        if merge and not any(r.error for r in reports):
+            reports.append(_judged(merged_report([r.path for r in reports]), None, switches,
+                                   limit))
         if as_json:
             typer.echo(_report_json(reports))
         else:

@@ -15,12 +15,12 @@ from .show import (
     ENDPOINT_OPTION,
     ERRORS_HELP,
     RANGE_HELP,
-    RECORDING,
+    RECORDINGS,
     REDACT_OPTION,
     VALIDATE_HELP,
     complain,
     make_trace,
-    open_recording,
+    open_recordings,
 )
 
 FORMAT_HELP = ("markdown (docs), html (one self-contained page), svg (terminal rendering, "
@@ -82,7 +82,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("export")
     def export_(
-        recording: Path = RECORDING,
+        recordings: list[Path] = RECORDINGS,
         format_: str = typer.Option(..., "--format", "-f", help=FORMAT_HELP),
         output: str = typer.Option("-", "--output", "-o", help="File to write; - is stdout."),
         range_: str | None = typer.Option(None, "--range", "-r", help=RANGE_HELP),
@@ -102,7 +102,7 @@ def register(app: typer.Typer) -> None:
         name = _check_format(format_)
         options = Options(headers=HEADERS_BY_DEFAULT[name] if headers is None else headers,
                           bodies=bodies, compact=compact, width=width)
-        trace = make_trace(open_recording(recording), ranges=range_, endpoints=endpoint,
+        trace = make_trace(open_recordings(recordings), ranges=range_, endpoints=endpoint,
                            errors=errors, redact=redact, options=options, validate=validate,
                            filters=filter_)
         if name in STREAM_FORMATS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import typer
@@ -64,6 +65,8 @@ def register(app: typer.Typer) -> None:
         control: Path | None = so.CONTROL,
         drain_timeout: float = so.DRAIN_TIMEOUT,
         state: str = bo.STATE,
+        store: str = bo.STORE,
+        host_id: str | None = bo.HOST_ID,
         compat: str = bo.COMPAT,
         local_space: str = bo.LOCAL_SPACE,
         global_space: str = bo.GLOBAL_SPACE,
@@ -84,7 +87,8 @@ def register(app: typer.Typer) -> None:
             redact=tuple(redact), validate=validate, slow_ms=slow_ms,
             filters=tuple(filter_), ignore_rules=tuple(ignore_rule))
         header = make_header(name=name, listen=str(listen_path),
-                             upstream=str(target) if target else "builtin")
+                             upstream=str(target) if target else "builtin",
+                             host=host_id or socket.gethostname())
         mode = socket_mode(socket_mode_text)
         faults = faults_from(fault)
         setup = so.live_session(name, header, opts)
@@ -95,6 +99,7 @@ def register(app: typer.Typer) -> None:
                               global_space=global_space, network_driver=network_driver,
                               local_pool=local_pool, global_pool=global_pool,
                               exclude=exclude, engine_id=engine_id,
+                              store=store, host_id=host_id,
                               on_shutdown=lambda: server.request_stop())
         options = ServerOptions(
             listen=listen_path, socket_mode=mode,

@@ -54,7 +54,8 @@ def register(app: typer.Typer) -> None:
         recording cannot be used.
         """
         console = err if json_out else out
-        config = BuiltinConfig(name="replay", compat=compat, local_space=local_space,
+        config = BuiltinConfig(name="replay", compat=bo.resolve_compat(compat),
+                               local_space=local_space,
                                global_space=global_space, network_driver=network_driver)
         rules = Rules(strict=strict, ignore=tuple(ignore or ()))
         results: list[ReplayResult] = []

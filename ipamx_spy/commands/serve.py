@@ -24,6 +24,8 @@ def register(app: typer.Typer) -> None:
             None, help="Socket to listen on [default: /run/docker/plugins/NAME.sock]."),
         socket_mode: str = typer.Option("0660", help="Mode of the listening socket."),
         state: str = bo.STATE,
+        store: str = bo.STORE,
+        host_id: str | None = bo.HOST_ID,
         compat: str = bo.COMPAT,
         local_space: str = bo.LOCAL_SPACE,
         global_space: str = bo.GLOBAL_SPACE,
@@ -39,6 +41,7 @@ def register(app: typer.Typer) -> None:
                           global_space=global_space, network_driver=network_driver,
                           local_pool=local_pool, global_pool=global_pool,
                           exclude=exclude, engine_id=engine_id,
+                          store=store, host_id=host_id,
                           on_shutdown=lambda: server.request_stop())
         options = ServerOptions(listen=listen_path, socket_mode=parse_mode(socket_mode),
                                 relay=RelayOptions(upstream=None, app=plugin))

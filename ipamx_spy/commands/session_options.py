@@ -155,7 +155,7 @@ class LiveSetup:
             self.session.writer = self.writer
         self.sink = DetachedView(self.live) if self.live.mode in {"full", "compact"} \
             else self.live
-        self.session.sinks = [self.sink]
+        self.session.sinks = [self.sink, *self.session.sinks]  # and proxy --web's board
 
     def stop(self) -> list[Finding]:
         """Close the recording and the view; a recording this run created and left empty (it

@@ -17,6 +17,9 @@ from ipamx_spy.redact import RedactionRuleError, parse_rules
 from .options import FILTER, filter_from
 
 RECORDING = typer.Argument(..., help="Recording file (JSON Lines) written by ipamx-spy proxy.")
+RECORDINGS = typer.Argument(
+    ..., help="Recording file (JSON Lines) written by ipamx-spy proxy; several (one per "
+              "host) are merged by wall-clock time into one timeline with a lane per host.")
 ENDPOINT_HELP = "Only endpoints whose name contains this text, e.g. RequestPool (repeatable)."
 ERRORS_HELP = "Only exchanges that failed as dockerd sees them."
 RANGE_HELP = "Exchange numbers: 3-7, 5, 3- (to the end), -7, or a list such as 1,4-6."
@@ -44,8 +47,13 @@ def open_recording(path: Path) -> Recording:
         raise typer.Exit(1) from None
 
 
+def open_recordings(paths: list[Path]) -> list[Recording]:
+    """Load each recording; an unreadable one ends the command with exit code 1."""
+    return [open_recording(path) for path in paths]
+
+
 def make_trace(
-    recording: Recording,
+    recording: Recording | list[Recording],
     *,
     ranges: str | None,
     endpoints: list[str],
@@ -64,8 +72,15 @@ def make_trace(
     except (SelectionError, RedactionRuleError) as exc:
         complain(str(exc))
         raise typer.Exit(2) from None
-    trace = build_trace(recording, selection=selection, rules=rules, options=options,
-                        validate=validate)
+    if isinstance(recording, list) and len(recording) > 1:
+        from ipamx_spy.multihost.timeline import build_merged_trace
+
+        trace = build_merged_trace(recording, selection=selection, rules=rules,
+                                   options=options, validate=validate)
+    else:
+        single = recording[0] if isinstance(recording, list) else recording
+        trace = build_trace(single, selection=selection, rules=rules, options=options,
+                            validate=validate)
     if selection.active and not trace.exchanges:
         complain("no exchange matches the filters", style="yellow")
     return trace
@@ -74,7 +89,7 @@ def make_trace(
 def register(app: typer.Typer) -> None:
     @app.command()
     def show(
-        recording: Path = RECORDING,
+        recordings: list[Path] = RECORDINGS,
         endpoint: list[str] = ENDPOINT_OPTION,
         errors: bool = typer.Option(False, "--errors", help=ERRORS_HELP),
         range_: str | None = typer.Option(None, "--range", "-r", help=RANGE_HELP),
@@ -87,9 +102,9 @@ def register(app: typer.Typer) -> None:
         redact: list[str] = REDACT_OPTION,
         validate: bool = typer.Option(True, "--validate/--no-validate", help=VALIDATE_HELP),
     ) -> None:
-        """Show a recording: markers, inferred docker commands, exchanges, notes, findings."""
+        """Show a recording (or several hosts' merged): commands, exchanges, notes, findings."""
         options = Options(headers=headers, bodies=bodies, compact=compact)
-        trace = make_trace(open_recording(recording), ranges=range_, endpoints=endpoint,
+        trace = make_trace(open_recordings(recordings), ranges=range_, endpoints=endpoint,
                            errors=errors, redact=redact, options=options, validate=validate,
                            filters=filter_)
         print_trace(trace, out)

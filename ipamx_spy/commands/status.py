@@ -53,6 +53,31 @@ def leases_table(leases: list[dict[str, Any]]) -> Table:
     return table
 
 
+def cluster_tables(store: str) -> list[Table]:
+    """The pools and leases of every host in a shared store; exits 2 when it cannot be read."""
+    from ..ipam.cluster import read_cluster
+    from ..ipam.errors import ConfigError, StateError
+
+    try:
+        view = read_cluster(store)
+    except (ConfigError, StateError, OSError) as exc:
+        err.print(f"[red]ipamx-spy: {exc}[/]")
+        raise typer.Exit(2) from exc
+    pools = Table(title=f"Pools in {view.store} (hosts: {', '.join(view.hosts) or 'none'})")
+    for column in ("pool id", "pool", "held by", "in use", "capacity"):
+        pools.add_column(column)
+    for n in view.networks:
+        pools.add_row(n.network.pool_id, n.network.pool, ", ".join(n.holders) or "-",
+                      str(n.network.in_use), f"{n.network.capacity:,}")
+    leases = Table(title="Leases by host")
+    for column in ("host", "address", "pool id", "kind"):
+        leases.add_column(column)
+    for v in sorted(view.leases, key=lambda v: (v.host, v.lease.pool_id, v.lease.address)):
+        kind = "gateway" if v.lease.gateway else v.lease.endpoint or "address"
+        leases.add_row(v.host, f"{v.lease.address}/{v.lease.prefix_len}", v.lease.pool_id, kind)
+    return [pools, leases]
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def status(
@@ -60,8 +85,16 @@ def register(app: typer.Typer) -> None:
         socket: Path | None = typer.Option(None, help="Plugin socket (default: by name)."),
         metrics: bool = typer.Option(False, "--metrics", help="Also print Prometheus metrics."),
         json_out: bool = typer.Option(False, "--json", help="Print the raw answers as JSON."),
+        store: str | None = typer.Option(
+            None, "--store",
+            help="Read a shared store (etcd://HOST:PORT[,...]) directly: every host's pools "
+                 "and leases, instead of asking one plugin."),
     ) -> None:
         """Show the built-in plugin's pools, allocations and configuration."""
+        if store is not None:
+            for table in cluster_tables(store):
+                out.print(table)
+            return
         try:
             target = (address.Address(kind="unix", path=str(socket)) if socket
                       else address.resolve_name(name))

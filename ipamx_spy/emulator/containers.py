@@ -2,8 +2,9 @@
 
 The order of calls follows dockerd 20.10.24 as captured: before an endpoint is created in a
 sandbox that has endpoints, EndpointOperInfo goes to each of them (the port-map probe of
-``buildCreateEndpointOptions``); after a join, EndpointOperInfo goes to the new endpoint and
-then to every endpoint of the sandbox, in heap order; none at all while the sandbox has a
+``buildCreateEndpointOptions``); after a join, EndpointOperInfo goes to the new endpoint (until
+28.x, moby c9a763ecc9; 28.5.2 as captured does not) and then to every endpoint of the sandbox,
+in heap order; none at all while the sandbox has a
 docker_gwbridge endpoint (dockerd then asks the bridge driver instead). Program and Revoke
 follow ``sbJoin``/``sbLeave`` (v20.10 to v27) or, in v29, the remote shim's on-change rule.
 """
@@ -79,7 +80,8 @@ class ContainerOps(Core):
             ctr.sandbox = Sandbox()
         yield from self._join(ctr, ctr.sandbox, ep)
         net.endpoints += 1
-        yield from self.oper_info(ctr.sandbox, [ep, *ctr.sandbox.ordered()])
+        first = [ep] if self.version.oper_info_for_joined else []
+        yield from self.oper_info(ctr.sandbox, [*first, *ctr.sandbox.ordered()])
 
     def _network(self, name: str) -> Network:
         net = self.networks.get(name)
@@ -99,7 +101,7 @@ class ContainerOps(Core):
                 raise DaemonError(f"invalid IPv{family} address: {wanted}")
             inside = any(ip in parse_cidr(c.subnet).network  # type: ignore[union-attr]
                          for c in net.configs[family] if parse_cidr(c.subnet) is not None)
-            if not inside and self.version.major >= 27:
+            if not inside and self.version.daemon_checks_ip:
                 raise DaemonError(self.version.ip_outside.format(ip=wanted))
 
     def _endpoint_options(self, ctr: Container, net: Network, att: Attachment,
@@ -294,13 +296,24 @@ class ContainerOps(Core):
         if previous is not None:
             yield from self._revoke(previous)
         if not ep.internal:
-            yield from self._program(ctr, ep, labels(ctr))
+            options = labels(ctr)
+            if self.version.program_no_proxy_6to4:
+                gw4, gw6 = self._gateways(sb)
+                options[NO_PROXY_6TO4] = gw4 is not None and gw6 is not None and gw4 is not gw6
+            yield from self._program(ctr, ep, options)
+
+    @staticmethod
+    def _gateways(sb: Sandbox) -> tuple[Endpoint | None, Endpoint | None]:
+        """``getGatewayEndpoint``: the first endpoint with an IPv4, and with an IPv6, gateway."""
+        ordered = [ep for ep in sb.ordered() if ep.network.takes_endpoints and not ep.gwnet]
+        gw4 = next((ep for ep in ordered if ep.gw4 or ep.default_route4), None)
+        gw6 = next((ep for ep in ordered if ep.gw6 or ep.default_route6), None)
+        return gw4, gw6
 
     def _update_gateways(self, ctr: Container, sb: Sandbox) -> Flow[None]:
         """v29: the remote shim sends Program/Revoke only when an endpoint's role changes."""
         ordered = [ep for ep in sb.ordered() if ep.network.takes_endpoints and not ep.gwnet]
-        gw4 = next((ep for ep in ordered if ep.gw4 or ep.default_route4), None)
-        gw6 = next((ep for ep in ordered if ep.gw6 or ep.default_route6), None)
+        gw4, gw6 = self._gateways(sb)
         for ep in ordered:
             if ep.is_gateway and ep not in (gw4, gw6):
                 ep.is_gateway = False

@@ -68,8 +68,7 @@ def default_ipam_app(version: DockerVersion) -> PluginApp:
         from ipamx_spy.ipam.service import IpamService
     except ImportError as exc:  # pragma: no cover - the allocator ships with ipamx-spy
         raise DaemonError(f"the default IPAM needs ipamx_spy.ipam: {exc}") from exc
-    compat = "20.10" if version.major < 27 else "27"
-    return BuiltinPlugin([IpamService.from_options(compat=compat)])
+    return BuiltinPlugin([IpamService.from_options(compat=str(version.major))])
 
 
 class Core:
@@ -132,7 +131,7 @@ class Core:
                     yield from self._register_ipam(state)
         if interface not in state.implements:
             suffix = (f': plugin="{name}", requested implementation="{interface}"'
-                      if self.version.major >= 29 else "")
+                      if self.version.driver_in_not_implemented else "")
             raise DaemonError(f"Plugin does not implement the requested driver{suffix}")
         return state
 

@@ -29,7 +29,9 @@ def _intro(trace: Trace) -> list[str]:
     lines = [f"# ipamx-spy trace: {escape(trace.source)}", ""]
     lines.append(f"- recorded: {escape(str(header.get('started', '?')))} "
                  f"with {escape(str(header.get('tool', 'ipamx-spy')))}")
-    if header.get("listen"):
+    if trace.hosts:
+        lines.append("- merged timeline of hosts: " + ", ".join(f"`{h}`" for h in trace.hosts))
+    elif header.get("listen"):
         lines.append(f"- plugin `{header.get('name', '?')}` listening on `{header['listen']}` "
                      f"(upstream: `{header.get('upstream', '?')}`)")
     lines.append(f"- {len(trace.exchanges)} exchanges in {len(trace.sections)} sections; "
@@ -74,7 +76,9 @@ def _status(exchange: Exchange) -> str:
 
 
 def _exchange(exchange: Exchange, trace: Trace) -> list[str]:
-    lines = [f"### #{exchange.seq} `{exchange.endpoint}` → {escape(_status(exchange))}", "",
+    host = trace.host_of(exchange.seq)
+    on = f" on `{host}`" if host else ""
+    lines = [f"### #{exchange.seq}{on} `{exchange.endpoint}` → {escape(_status(exchange))}", "",
              f"*t = {exchange.t:.3f} s, {exchange.duration_ms:.1f} ms, connection "
              f"{exchange.conn}*", "", escape(render.annotation(exchange)), ""]
     for note in trace.notes_for(exchange.seq):

@@ -104,8 +104,42 @@ def _section(section: Section, trace: Trace) -> Iterator[str]:
         yield from _exchange(exchange, trace.notes_for(exchange.seq))
 
 
+def _lane_of(section: Section, trace: Trace) -> int:
+    """The lane (host index) of a section of a merged trace."""
+    if section.exchanges:
+        host = trace.host_of(section.exchanges[0].seq)
+    else:
+        host = next((h for h in trace.hosts if section.title.startswith(f"{h}: ")), None)
+    return trace.hosts.index(host) if host in trace.hosts else 0
+
+
+def _lane_section(section: Section, trace: Trace) -> Iterator[str]:
+    """A merged trace: each host is its own dockerd and its own spy-and-plugin participant."""
+    lane = _lane_of(section, trace)
+    last = len(trace.hosts) - 1
+    title = section.title + (" (failed)" if section.failed else "")
+    yield f"    cli->>d{lane}: {text(title)}"
+    about = f"{title}: {section.detail}" if section.detail else title
+    yield f"    Note over cli,s{last}: {text(about, 2 * MAX_LABEL)}"
+    for exchange in section.exchanges:
+        n = trace.hosts.index(trace.host_of(exchange.seq) or trace.hosts[lane])
+        yield f"    d{n}->>s{n}: {text(_request_label(exchange))}"
+        arrow = "--x" if render.problem(exchange) is not None else "-->>"
+        yield f"    s{n}{arrow}d{n}: {text(_answer_label(exchange))}"
+        for note in trace.notes_for(exchange.seq):
+            yield f"    Note right of s{n}: {text('note: ' + note, 2 * MAX_LABEL)}"
+
+
 def export_mermaid(trace: Trace) -> str:
     lines = ["sequenceDiagram"]
+    if trace.hosts:
+        lines.append("    participant cli as docker CLI")
+        for n, host in enumerate(trace.hosts):
+            lines.append(f"    participant d{n} as {text('dockerd on ' + host)}")
+            lines.append(f"    participant s{n} as {text('ipamx-spy + plugin on ' + host)}")
+        for section in trace.sections:
+            lines += _lane_section(section, trace)
+        return "\n".join(lines) + "\n"
     lines += [f"    participant {key} as {label}" for key, label in PARTICIPANTS]
     for section in trace.sections:
         lines += _section(section, trace)

@@ -31,16 +31,26 @@ def section_rule(section: Section) -> Text:
 def renderables(trace: Trace) -> Iterator[RenderableType]:
     """Everything ``show`` prints, in order."""
     options = trace.options
+    if trace.hosts:
+        yield Text(f"merged timeline of {len(trace.hosts)} hosts: {', '.join(trace.hosts)}",
+                   style="bold")
     for section in trace.sections:
         yield section_rule(section)
+        shown_host = None
         for exchange in section.exchanges:
             findings = trace.findings_for(exchange.seq)
+            host = trace.host_of(exchange.seq)
             if options.compact:
                 line = render.compact_line(exchange, findings)
+                if host is not None:
+                    line = Text.assemble((f"{host} ", "bold magenta"), line)
                 for note in trace.notes_for(exchange.seq):
                     line.append(f"  note: {note}", style="bold yellow")
                 yield line
             else:
+                if host is not None and host != shown_host:
+                    yield Text(f"on {host}:", style="bold magenta")
+                    shown_host = host
                 yield render.exchange_panel(exchange, view=options.view, findings=findings,
                                             notes=trace.notes_for(exchange.seq))
     for finding in trace.findings:

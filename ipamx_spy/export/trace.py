@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,6 +110,12 @@ class Trace:
     events: tuple[Mapping[str, Any], ...] = ()
     redacted: tuple[str, ...] = ()
     options: Options = Options()
+    hosts: tuple[str, ...] = ()  # a merged trace of several hosts: the lanes, in order
+    lanes: Mapping[int, str] = field(default_factory=dict)  # exchange number -> host
+
+    def host_of(self, seq: int) -> str | None:
+        """The host an exchange of a merged trace was recorded on (None for one host)."""
+        return self.lanes.get(seq)
 
     @property
     def exchanges(self) -> tuple[Exchange, ...]:
@@ -154,9 +160,14 @@ def _scrubbed(findings: Sequence[Finding], values: Sequence[str]) -> tuple[Findi
                          message=redact.scrub(f.message, values)) for f in findings)
 
 
+SectionsOf = Callable[[Recording], Sequence[Section]]
+FindingsOf = Callable[[Recording], Sequence[Finding]]
+
+
 def _sections(
     original: Recording, shown: Recording, selection: Selection, removed: Sequence[str],
     findings: Sequence[Finding] = (),
+    sections_of: SectionsOf = infer.sections,
 ) -> tuple[Section, ...]:
     """Sections inferred from the original, holding the redacted exchanges the selection keeps.
 
@@ -168,7 +179,7 @@ def _sections(
     for finding in findings:
         found[finding.seq] = (*found.get(finding.seq, ()), finding)
     kept = []
-    for section in infer.sections(original):
+    for section in sections_of(original):
         inside = tuple(by_seq[e.seq] for e in section.exchanges if selection.accepts(
             by_seq[e.seq], Context(section_title=section.title, section_source=section.source,
                                    findings=found.get(e.seq, ()))))
@@ -193,15 +204,20 @@ def build_trace(
     rules: Sequence[redact.Rule] = (),
     options: Options = Options(),
     validate: bool = True,
+    sections_of: SectionsOf = infer.sections,
+    findings_of: FindingsOf = check,
+    hosts: tuple[str, ...] = (),
+    lanes: Mapping[int, str] | None = None,
 ) -> Trace:
     """Everything the formats need, from a loaded recording.
 
     The validator and the inference run on the original recording (they need the real values);
     any redacted value in what they say, and in notes and marker texts, is then replaced by the
-    redaction marker.
+    redaction marker. A merged trace of several hosts (``ipamx_spy.multihost``) passes its own
+    ``sections_of`` and ``findings_of`` (per host, plus the cross-host rules) and its lanes.
     """
     shown, removed = redact.redact_recording(recording, rules)
-    found = check(recording) if validate or selection.filter is not None else ()
+    found = findings_of(recording) if validate or selection.filter is not None else ()
     findings = _scrubbed(found, removed) if validate else ()
     note_records = _texts(shown, "note", removed)
     notes: dict[int, tuple[str, ...]] = {}
@@ -210,7 +226,7 @@ def build_trace(
     return Trace(
         source=Path(recording.path).name if recording.path else "<recording>",
         header=shown.header,
-        sections=_sections(recording, shown, selection, removed, found),
+        sections=_sections(recording, shown, selection, removed, found, sections_of),
         notes=notes,
         findings=findings,
         markers=_texts(shown, "marker", removed),
@@ -218,4 +234,6 @@ def build_trace(
         events=tuple(r for r in shown.records if r.get("type") in CONNECTION_EVENTS),
         redacted=tuple(rule.text for rule in rules),
         options=options,
+        hosts=hosts,
+        lanes=dict(lanes or {}),
     )

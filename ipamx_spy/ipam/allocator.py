@@ -1,8 +1,8 @@
 """The reference IPAM allocator: Docker's default IPAM as a sans-IO object.
 
 ``Allocator`` holds a configuration, the data (``model.State``) and the generation whose rules
-apply (``compat``: "27" or "20.10", one table entry each). Its four protocol methods are atomic:
-a request that raises ``IpamError`` changes nothing. Everything else here is read-only views
+apply (``compat``: "27", "26" or "20.10", one table entry each). Its four protocol methods are
+atomic: a request that raises ``IpamError`` changes nothing. Everything else here is read-only views
 (leases, networks) and the snapshot/replay hooks the state store uses.
 """
 
@@ -18,6 +18,7 @@ from typing import Any
 from ..catalogue import ENDPOINT_NAME_OPTION, GATEWAY_LABEL, GATEWAY_OPTION, MAC_OPTION
 from .config import IpamConfig
 from .errors import StateError
+from .gen26 import Gen26
 from .gen27 import Gen27
 from .gen2010 import Gen2010
 from .model import Change, Lease, Pool, Space, State, Transaction
@@ -32,7 +33,8 @@ from .snapshot import from_snapshot, to_snapshot
 JSON = Any
 Clock = Callable[[], float]
 
-GENERATIONS: dict[str, Callable[[IpamConfig], Generation]] = {"27": Gen27, "20.10": Gen2010}
+GENERATIONS: dict[str, Callable[[IpamConfig], Generation]] = {
+    "27": Gen27, "26": Gen26, "20.10": Gen2010}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,7 +13,10 @@ from .errors import ConfigError
 from .predefined import GLOBAL_DEFAULTS, LOCAL_DEFAULTS, PredefinedPool, with_ula
 from .prefix import WIDTH, Prefix, parse_addr, parse_prefix
 
-COMPATS = ("27", "20.10")
+COMPATS = ("27", "26", "20.10")
+# Docker major version -> the compat mode that imitates its default IPAM: <= 23 kept v20.10's
+# allocator, v24 rewrote it (moby#44968) and v27 replaced the round-robin pool choice.
+FIRST_MAJOR = {"20.10": 0, "26": 24, "27": 27}
 DEFAULT_LOCAL_SPACE = "LocalDefault"
 DEFAULT_GLOBAL_SPACE = "GlobalDefault"
 DEFAULT_ENGINE_ID = "ipamx-spy"
@@ -24,8 +27,10 @@ SCOPES = ("local", "global")
 class IpamConfig:
     """What the allocator serves.
 
-    ``compat``: "27" (v27+ first-fit allocator, default) or "20.10" (≤v26 round-robin, ≤v23
-    texts). ``local_pools``/``global_pools``: predefined pools (empty = Docker's defaults).
+    ``compat``: "27" (v27+ first-fit allocator, default), "26" (v24–v26: round-robin pools,
+    v27's addresses and texts) or "20.10" (≤v23); any Docker version (``23``, ``26.1.5``,
+    ``28``) is accepted and stored as its mode (``compat_mode``).
+    ``local_pools``/``global_pools``: predefined pools (empty = Docker's defaults).
     ``exclude``: prefixes dynamic pools of the *local* space must not overlap (dockerd's host
     routes and nameservers, which it never sends to a remote IPAM; PROTOCOL.md 8).
     ``engine_id``: the seed of the local IPv6 ULA pool (v27+; dockerd uses its engine-id file).
@@ -40,8 +45,7 @@ class IpamConfig:
     engine_id: str = DEFAULT_ENGINE_ID
 
     def __post_init__(self) -> None:
-        if self.compat not in COMPATS:
-            raise ConfigError(f"compat {self.compat!r} is not one of {', '.join(COMPATS)}")
+        object.__setattr__(self, "compat", compat_mode(self.compat))
         for option, name in (("local", self.local_space), ("global", self.global_space)):
             if not name or "/" in name:
                 raise ConfigError(f"{option} address space name {name!r} must be non-empty "
@@ -96,6 +100,23 @@ class IpamConfig:
             exclude=tuple(_exclusion(p) for p in exclude),
             engine_id=engine_id,
         )
+
+
+def compat_mode(version: str) -> str:
+    """The compat mode imitating Docker ``version``: ``20.10`` for ≤23 (``19.03``, ``20.10.24``,
+    ``23``), ``26`` for 24–26 (``26.1.5``), ``27`` for 27 and later (``28``, ``29.0``).
+    Raises ConfigError for anything else."""
+    cleaned = version.strip().lstrip("vV").split("+")[0].split("-")[0]  # 26.1.5+dfsg1
+    if cleaned in COMPATS:
+        return cleaned
+    head = cleaned.split(".")[0]
+    if not head.isdigit() or (cleaned.count(".") > 0 and not all(
+            part.isdigit() for part in cleaned.split(".")[1:] if part)):
+        raise ConfigError(f"compat {version!r}: expected a Docker version such as 20.10, 23, "
+                          f"26, 26.1.5, 27 or 28 (modes: {', '.join(COMPATS)})")
+    major = int(head)
+    return max((mode for mode, first in FIRST_MAJOR.items() if major >= first),
+               key=lambda mode: FIRST_MAJOR[mode])
 
 
 def _exclusion(text: str) -> Prefix:

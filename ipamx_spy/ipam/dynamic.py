@@ -13,9 +13,13 @@ not wrapped, when it runs past the end).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from .predefined import PredefinedPool
 from .prefix import Prefix
+
+if TYPE_CHECKING:
+    from .model import Space, State
 
 
 class _Merge:
@@ -134,3 +138,18 @@ def round_robin(
         new_index = stored_index + step + 1
         return candidate, (0 if new_index >= total else new_index)
     return None
+
+
+def take_round_robin(state: State, space: Space, candidates: Sequence[Prefix],
+                     excluded: Sequence[Prefix]) -> Prefix | None:
+    """The ≤v26 pick for ``space`` (skipping what it holds and what ``excluded`` overlaps),
+    with the stored index of its scope moved on; None when every candidate is taken."""
+    def taken(candidate: Prefix) -> bool:
+        return space.overlaps_any(candidate) or any(candidate.overlaps(x) for x in excluded)
+
+    found = round_robin(candidates, state.round_robin[space.scope], int(space.kind[-1]), taken)
+    if found is None:
+        return None
+    subnet, index = found
+    state.set_round_robin(space.scope, index)
+    return subnet

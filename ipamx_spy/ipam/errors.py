@@ -33,8 +33,9 @@ class StateError(RuntimeError):
     """A state file cannot be loaded or written; the message names the file and the fix."""
 
 
-# (text, kind) per message key and generation. "27" is v27 and later (lower case),
-# "20.10" is v23 and earlier (capitalised; PROTOCOL.md 6.9).
+# (text, kind) per message key and generation. "27" is v27 and later (lower case), "26" is
+# v24-v26 (lower case, overlaps unwrapped), "20.10" is v23 and earlier (capitalised;
+# PROTOCOL.md 6.9).
 _COMMON: dict[str, tuple[str, str]] = {
     "in_use": ("Address already in use", FORBIDDEN),
     "overlap": ("Pool overlaps with other one on this address space", FORBIDDEN),
@@ -97,6 +98,15 @@ MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
             "dockerd 20.10 dereferences nil here)", INTERNAL,
         ),
     },
+}
+
+
+# v24-v26: 27's texts, but no free default pool is 20.10's text and the family mismatch is
+# found when the sub-pool is added, unwrapped.
+MESSAGES["26"] = {
+    **MESSAGES["27"],
+    "no_default_pool": MESSAGES["20.10"]["no_default_pool"],
+    "families": ("pool and subpool are of incompatible address families", INTERNAL),
 }
 
 

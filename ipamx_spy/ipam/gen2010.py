@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from .addrset import Sizing
 from .config import IpamConfig
-from .dynamic import round_robin
+from .dynamic import take_round_robin
 from .errors import IpamError, error, text
 from .model import SCOPES, Pool, Space, State, SubPool, kind_of
 from .predefined import SplitList
@@ -121,15 +121,9 @@ class Gen2010:
         version = 6 if request.v6 else 4
         space = state.spaces[kind_of(scope, version)]
         excluded = self.config.exclude if scope == "local" else ()
-
-        def taken(candidate: Prefix) -> bool:
-            return space.overlaps_any(candidate) or any(candidate.overlaps(x) for x in excluded)
-
-        found = round_robin(self.candidates[scope], state.round_robin[scope], version, taken)
-        if found is None:
+        subnet = take_round_robin(state, space, self.candidates[scope], excluded)
+        if subnet is None:
             raise error(COMPAT, "no_default_pool", version=version)
-        subnet, index = found
-        state.set_round_robin(scope, index)
         pool = self._create(state, space, subnet)
         state.set_meta(space, pool, refcount=1)
         return AllocatedPool(pool_id=f"{request.address_space}/{subnet}", pool=str(subnet))

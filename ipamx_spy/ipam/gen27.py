@@ -96,9 +96,9 @@ class Gen27:
         return AllocatedPool(pool_id=pool_id(name, subnet, child), pool=str(subnet))
 
     def _parse_error(self, request: PoolRequest, key: str) -> IpamError:
-        return error(COMPAT, "parse_pool", space=go_quote(request.address_space),
+        return error(self.compat, "parse_pool", space=go_quote(request.address_space),
                      pool=go_quote(request.pool), sub=go_quote(request.sub_pool),
-                     reason=text(COMPAT, key))
+                     reason=text(self.compat, key))
 
     def _space(self, state: State, name: str, v6: bool) -> Space:
         scope = self.config.scope_of(name)
@@ -114,14 +114,20 @@ class Gen27:
         if request.sub_pool:
             child = parse_prefix(request.sub_pool)
             if child is None:
-                raise error(COMPAT, "subpool_request")
-            if child.version != subnet.version:
-                raise error(COMPAT, "families")
+                raise self._bad_sub_pool(request)
+            self._check_families(subnet, child)
             child = child.masked()
         subnet = subnet.masked()
         if child is not None and child.bits < subnet.bits:
             child = subnet  # pre-v24 networks: a child bigger than its parent means the parent
         return subnet, child
+
+    def _bad_sub_pool(self, request: PoolRequest) -> IpamError:
+        return error(COMPAT, "subpool_request")
+
+    def _check_families(self, subnet: Prefix, child: Prefix) -> None:
+        if child.version != subnet.version:
+            raise error(COMPAT, "families")
 
     def _allocate_dynamic(self, state: State, space: Space) -> Prefix:
         found = first_fit(space.allocated, self.reserved[space.kind], self.predefined[space.kind])

@@ -238,7 +238,7 @@ _TRUE = {"1", "true", "yes", "on"}
 _BUILTIN_KEYS = {"compat": "compat", "docker-compat": "compat", "local-space": "local_space",
                  "local_space": "local_space", "global-space": "global_space",
                  "global_space": "global_space", "network-driver": "network_driver",
-                 "network_driver": "network_driver", "state": "state"}
+                 "network_driver": "network_driver", "state": "state", "name": "name"}
 
 
 def _builtin_settings(text: str, config: BuiltinConfig,

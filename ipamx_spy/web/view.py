@@ -23,13 +23,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from html import escape
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ipamx_spy import __version__, render
-from ipamx_spy.export.trace import Trace
 from ipamx_spy.findings import Finding
 from ipamx_spy.infer import INFERRED, MARKER, Section
 from ipamx_spy.recording import Exchange, Message
+
+if TYPE_CHECKING:  # the HTML export imports this module: no import of ipamx_spy.export here
+    from ipamx_spy.export.trace import Trace
 
 LANES = ("dockerd", "ipamx-spy", "plugin")
 MODES = ("static", "live", "recordings")
@@ -335,7 +337,8 @@ def _controls(mode: str) -> str:
     parts = []
     if live:
         parts.append('<input id="filter" type="search" autocomplete="off" spellcheck="false" '
-                     'placeholder="filter: RequestAddress errors 3-7" aria-label="filter">')
+                     'placeholder="filter, as show --filter: RequestAddress | ~err | ~n 3-7" '
+                     'aria-label="filter">')
         parts.append('<button type="button" id="follow" aria-pressed="true">follow</button>'
                      '<button type="button" id="pause" aria-pressed="false">pause</button>')
     parts.append('<button type="button" data-open="1">expand all</button>'

@@ -184,9 +184,15 @@ class AllocatorMachine2010(AllocatorMachine):
     compat = "20.10"
 
 
+class AllocatorMachine26(AllocatorMachine):
+    compat = "26"
+
+
 SETTINGS = settings(max_examples=60, stateful_step_count=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 TestAllocator27 = AllocatorMachine.TestCase
 TestAllocator27.settings = SETTINGS
 TestAllocator2010 = AllocatorMachine2010.TestCase
 TestAllocator2010.settings = SETTINGS
+TestAllocator26 = AllocatorMachine26.TestCase
+TestAllocator26.settings = SETTINGS

@@ -146,7 +146,14 @@ def test_round_robin_skips_families_and_taken() -> None:
 
 def test_config_validation() -> None:
     with pytest.raises(ConfigError, match="compat"):
-        IpamConfig(compat="26")
+        IpamConfig(compat="banana")
+    with pytest.raises(ConfigError, match="compat"):
+        IpamConfig(compat="26.x")
+    modes = {v: IpamConfig(compat=v).compat for v in (
+        "19.03", "20.10", "20.10.24", "23", "24", "25.0.5", "26", "26.1.5", "27", "28.5.2", "v29")}
+    assert modes == {"19.03": "20.10", "20.10": "20.10", "20.10.24": "20.10", "23": "20.10",
+                     "24": "26", "25.0.5": "26", "26": "26", "26.1.5": "26", "27": "27",
+                     "28.5.2": "27", "v29": "27"}
     with pytest.raises(ConfigError, match="'/'"):
         IpamConfig(local_space="a/b")
     with pytest.raises(ConfigError, match="both"):

@@ -1,0 +1,392 @@
+"""The allocator shared by several hosts through a replicated, compare-and-swap log (sans-IO).
+
+Theory of operation. Each address space that hosts share lives in one *log*: a numbered
+sequence of ``Entry`` records, each the change records (``model.Change``) of one acknowledged
+request plus who made it. Every host keeps a ``Replica``: an ordinary ``Allocator`` that has
+applied the log up to ``seq``. A request runs on the replica inside an allocator transaction;
+its changes become entry ``seq + 1`` and are appended with a compare-and-swap (``Log.append``:
+"only if the log still ends at ``seq``"). When another host appended first, the append fails,
+returns the entries this host missed, the local transaction is undone, the missed entries are
+applied, and the request runs again on the now current data. So the log is the only truth, each
+entry was computed on the data every earlier entry left, and two hosts can never both hand out
+one address. A host that restarts replays the log and sees every lease.
+
+An append whose outcome is unknown (a store member died after the request left) is retried
+(by the log's client, on another member): if it had been committed, the retry's
+compare-and-swap fails and the missed entries include this request's own entry (found by its
+``request`` id), whose stored ``result`` is then returned, so the request is neither lost nor
+done twice. When no member answers in time, dockerd gets an error; an append that did land
+anyway is applied by the next catch-up (an address nobody uses, never a duplicate).
+
+Two logs per host: the global address space (shared by every host, ``GLOBAL_LOG``) and the
+host's own local space (``host_log(host)``), which stays per host as Docker's does. In the
+global space a ``RequestPool`` for a subnet another host holds attaches to that pool (same
+PoolID) and counts a *hold* for this host; ``ReleasePool`` drops this host's hold and releases
+the pool itself only when no host holds it any more. Each lease records the host that asked.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .allocator import Allocator, Clock, LeaseView, NetworkView
+from .config import IpamConfig
+from .errors import IpamError, StateError
+from .model import Change, prefix_of
+
+JSON = Any
+GLOBAL_LOG = "global"
+MAX_ATTEMPTS = 64
+
+
+def host_log(host: str) -> str:
+    return f"hosts/{host}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hold:
+    """One host's change of its hold on a shared pool (+1 attach, -n release)."""
+
+    pool_id: str
+    host: str
+    delta: int
+    pool: str
+    sub_pool: str
+
+    def to_json(self) -> list[JSON]:
+        return [self.pool_id, self.host, self.delta, self.pool, self.sub_pool]
+
+    @classmethod
+    def from_json(cls, row: list[JSON]) -> Hold:
+        pool_id, host, delta, pool, sub_pool = row
+        return cls(pool_id=str(pool_id), host=str(host), delta=int(delta), pool=str(pool),
+                   sub_pool=str(sub_pool))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Entry:
+    """One acknowledged request in a log: its number, host, id, changes, holds and answer."""
+
+    seq: int
+    host: str
+    request: str
+    changes: list[Change]
+    holds: tuple[Hold, ...] = ()
+    result: JSON = None
+    time: float = 0.0
+
+    def to_json(self) -> dict[str, JSON]:
+        return {"seq": self.seq, "host": self.host, "request": self.request,
+                "changes": self.changes, "holds": [h.to_json() for h in self.holds],
+                "result": self.result, "time": self.time}
+
+    @classmethod
+    def from_json(cls, data: JSON) -> Entry:
+        """Raises ValueError/KeyError/TypeError for something that is not an entry."""
+        if not isinstance(data, dict):
+            raise TypeError(f"log entry is not an object: {data!r:.80}")
+        return cls(seq=int(data["seq"]), host=str(data["host"]), request=str(data["request"]),
+                   changes=list(data["changes"]),
+                   holds=tuple(Hold.from_json(h) for h in data.get("holds", [])),
+                   result=data.get("result"), time=float(data.get("time", 0.0)))
+
+
+class Log(Protocol):
+    """Where a replica's entries live (``ipamx_spy.ipam.etcd.EtcdLog`` for etcd)."""
+
+    name: str
+
+    def append(self, entry: Entry) -> list[Entry] | None:
+        """Append ``entry`` only if the log ends at ``entry.seq - 1``: None when it was
+        appended, else the entries after ``entry.seq - 1``. Raises ``StoreUnavailable``
+        (an OSError) when the store cannot be reached; the outcome is then unknown."""
+        ...
+
+    def read_after(self, seq: int) -> list[Entry]:
+        """The entries after ``seq``, in order. Raises ``StoreUnavailable``."""
+        ...
+
+
+class StoreUnavailable(OSError):
+    """The shared store cannot be reached in time; nothing was handed out."""
+
+
+class _Conflict(Exception):
+    def __init__(self, newer: list[Entry]) -> None:
+        super().__init__("log moved on")
+        self.newer = newer
+
+
+@dataclass
+class PoolHolds:
+    """Which hosts hold a shared pool, and how often each asked for it."""
+
+    pool: str
+    sub_pool: str
+    hosts: dict[str, int] = field(default_factory=dict)
+
+    def holders(self) -> list[str]:
+        return sorted(h for h, n in self.hosts.items() if n > 0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class HostLease:
+    lease: LeaseView
+    host: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class HostNetwork:
+    network: NetworkView
+    holders: tuple[str, ...]
+
+
+class Replica:
+    """One log applied to an ``Allocator``, with the pool holds and lease hosts it implies."""
+
+    def __init__(self, log: Log, config: IpamConfig, *, clock: Clock = time.time) -> None:
+        self.log = log
+        self.allocator = Allocator(config, clock=clock)
+        self.seq = 0
+        self.holds: dict[str, PoolHolds] = {}
+        self.lease_hosts: dict[tuple[str, str], str] = {}
+
+    def catch_up(self) -> None:
+        """Apply what other hosts appended. Raises StoreUnavailable, StateError."""
+        self.apply_all(self.log.read_after(self.seq))
+
+    def apply_all(self, entries: list[Entry]) -> None:
+        for entry in entries:
+            if entry.seq <= self.seq:
+                continue
+            if entry.seq != self.seq + 1:
+                raise StateError(f"log {self.log.name} jumps from {self.seq} to {entry.seq}")
+            try:
+                self.allocator.apply(entry.changes)
+            except (ValueError, KeyError, TypeError, IndexError) as exc:
+                raise StateError(f"log {self.log.name} entry {entry.seq} does not apply: "
+                                 f"{exc!r}") from exc
+            self._account(entry)
+
+    def _account(self, entry: Entry) -> None:
+        for change in entry.changes:
+            self._account_change(entry.host, change)
+        for hold in entry.holds:
+            record = self.holds.setdefault(hold.pool_id, PoolHolds(hold.pool, hold.sub_pool))
+            record.hosts[hold.host] = max(0, record.hosts.get(hold.host, 0) + hold.delta)
+            if not record.holders():
+                del self.holds[hold.pool_id]
+        self.seq = entry.seq
+
+    def _account_change(self, host: str, change: Change) -> None:
+        kind = change[0]
+        if kind == "addr+" and change[4] is not None:
+            self.lease_hosts[(change[2], str(prefix_of(change[2]).at(int(change[3]))))] = host
+        elif kind == "addr-":
+            self.lease_hosts.pop((change[2], str(prefix_of(change[2]).at(int(change[3])))), None)
+        elif kind == "pool-":
+            for key in [k for k in self.lease_hosts if k[0] == change[2]]:
+                del self.lease_hosts[key]
+
+    def host_leases(self, owner: str | None) -> list[HostLease]:
+        """Leases with their host: ``owner`` for a per-host log, else whoever asked."""
+        return [HostLease(lease=lease, host=owner or self.lease_hosts.get(
+                    (lease.pool, lease.address), "?"))
+                for lease in self.allocator.leases()]
+
+    def host_networks(self, owner: str | None) -> list[HostNetwork]:
+        """Pools with the hosts holding them: ``owner`` for a per-host log."""
+        views = []
+        for network in self.allocator.networks():
+            record = self.holds.get(network.pool_id)
+            holders = tuple(record.holders()) if record is not None else ()
+            views.append(HostNetwork(network=network, holders=(owner,) if owner else holders))
+        return views
+
+    def commit(self, host: str, operation: Callable[[], tuple[JSON, tuple[Hold, ...]]]
+               ) -> JSON:
+        """Run ``operation`` on current data and append its changes; returns its result.
+
+        A refusal or an answer that changes nothing was computed on data that may be behind:
+        the replica catches up and, if anything was missed, runs it again. Raises IpamError
+        (the allocator refused; nothing appended), StoreUnavailable (the store could not be
+        reached in time; the log may or may not hold the request, and a later catch-up
+        applies it if it does) or StateError (the log is damaged).
+        """
+        request = uuid.uuid4().hex
+        for _attempt in range(MAX_ATTEMPTS):
+            try:
+                result, appended = self._attempt(host, request, operation)
+            except _Conflict as conflict:
+                mine = _find(conflict.newer, request)
+                self.apply_all(conflict.newer)
+                if mine is not None:
+                    return mine.result
+                continue
+            except IpamError:
+                if self._missed_any():
+                    continue
+                raise
+            if appended or not self._missed_any():
+                return result
+        raise StoreUnavailable(
+            f"log {self.log.name}: other hosts appended {MAX_ATTEMPTS} times in a row")
+
+    def _missed_any(self) -> bool:
+        before = self.seq
+        self.catch_up()
+        return self.seq != before
+
+    def _attempt(self, host: str, request: str,
+                 operation: Callable[[], tuple[JSON, tuple[Hold, ...]]]) -> tuple[JSON, bool]:
+        with self.allocator.transaction() as txn:
+            result, holds = operation()
+            entry = Entry(seq=self.seq + 1, host=host, request=request,
+                          changes=list(txn.changes), holds=holds, result=result,
+                          time=self.allocator.clock())
+            if not entry.changes and not entry.holds:
+                return result, False
+            newer = self.log.append(entry)
+            if newer is not None:
+                raise _Conflict(newer)
+        self._account(entry)
+        return result, True
+
+
+def _find(entries: list[Entry], request: str) -> Entry | None:
+    return next((e for e in entries if e.request == request), None)
+
+
+class SharedAllocator:
+    """The four protocol requests over a global replica (shared) and a local one (this host).
+
+    How long a request may wait for the store is the logs' business (their client's
+    deadline).
+    """
+
+    def __init__(self, config: IpamConfig, *, host: str, global_log: Log, local_log: Log,
+                 clock: Clock = time.time) -> None:
+        self.config = config
+        self.host = host
+        self.replicas = {"global": Replica(global_log, config, clock=clock),
+                         "local": Replica(local_log, config, clock=clock)}
+
+    def catch_up(self) -> None:
+        for replica in self.replicas.values():
+            replica.catch_up()
+
+    def default_address_spaces(self) -> tuple[str, str]:
+        return (self.config.local_space, self.config.global_space)
+
+    def _replica_of_space(self, address_space: str) -> Replica:
+        scope = self.config.scope_of(address_space)
+        if scope is None:
+            # the allocator itself refuses an unknown space with Docker's text
+            return self.replicas["local"]
+        return self.replicas[scope]
+
+    def _replica_of_pool(self, pool_id: str) -> Replica:
+        return self._replica_of_space(pool_id.split("/", 1)[0])
+
+    def _commit(self, replica: Replica,
+                operation: Callable[[], tuple[JSON, tuple[Hold, ...]]]) -> JSON:
+        return replica.commit(self.host, operation)
+
+    # -- the protocol ----------------------------------------------------------------------
+
+    def request_pool(self, address_space: str, pool: str = "", sub_pool: str = "",
+                     options: Mapping[str, str] | None = None,
+                     v6: bool = False) -> dict[str, str]:
+        """``{"PoolID", "Pool"}``. Raises IpamError, StoreUnavailable, StateError."""
+        replica = self._replica_of_space(address_space)
+        shared = replica is self.replicas["global"]
+
+        def operation() -> tuple[JSON, tuple[Hold, ...]]:
+            held = self._held_by_others(replica, pool, sub_pool) if shared and pool else None
+            if held is not None:
+                pool_id, record = held
+                return ({"PoolID": pool_id, "Pool": record.pool},
+                        (self._hold(pool_id, record.pool, sub_pool, +1),))
+            got = replica.allocator.request_pool(address_space, pool, sub_pool, options, v6)
+            holds = (self._hold(got.pool_id, got.pool, sub_pool, +1),) if shared else ()
+            return {"PoolID": got.pool_id, "Pool": got.pool}, holds
+
+        result: dict[str, str] = self._commit(replica, operation)
+        return result
+
+    def _held_by_others(self, replica: Replica, pool: str,
+                        sub_pool: str) -> tuple[str, PoolHolds] | None:
+        wanted = _canonical(pool)
+        for pool_id, record in replica.holds.items():
+            if record.pool == wanted and record.sub_pool == sub_pool \
+                    and self.host not in record.holders():
+                return pool_id, record
+        return None
+
+    def _hold(self, pool_id: str, pool: str, sub_pool: str, delta: int) -> Hold:
+        return Hold(pool_id=pool_id, host=self.host, delta=delta, pool=pool, sub_pool=sub_pool)
+
+    def release_pool(self, pool_id: str) -> None:
+        """Drop this host's hold; release the pool when no host holds it. Raises IpamError,
+        StoreUnavailable, StateError."""
+        replica = self._replica_of_pool(pool_id)
+
+        def operation() -> tuple[JSON, tuple[Hold, ...]]:
+            record = replica.holds.get(pool_id)
+            if record is None:
+                replica.allocator.release_pool(pool_id)
+                return None, ()
+            mine = record.hosts.get(self.host, 0)
+            others = [h for h in record.holders() if h != self.host]
+            if not mine:
+                raise IpamError(f"ipamx-spy: pool {pool_id} is held by host(s) "
+                                f"{', '.join(others)}, not by this host ({self.host}); "
+                                "nothing was released")
+            hold = self._hold(pool_id, record.pool, record.sub_pool, -mine)
+            if not others:
+                replica.allocator.release_pool(pool_id)
+            return None, (hold,)
+
+        self._commit(replica, operation)
+
+    def request_address(self, pool_id: str, address: str = "",
+                        options: Mapping[str, str] | None = None) -> str:
+        """``ip/prefixlen``. Raises IpamError, StoreUnavailable, StateError."""
+        replica = self._replica_of_pool(pool_id)
+
+        def operation() -> tuple[JSON, tuple[Hold, ...]]:
+            return replica.allocator.request_address(pool_id, address, options), ()
+
+        return str(self._commit(replica, operation))
+
+    def release_address(self, pool_id: str, address: str) -> None:
+        """Raises IpamError, StoreUnavailable, StateError."""
+        replica = self._replica_of_pool(pool_id)
+
+        def operation() -> tuple[JSON, tuple[Hold, ...]]:
+            replica.allocator.release_address(pool_id, address)
+            return None, ()
+
+        self._commit(replica, operation)
+
+    # -- views -----------------------------------------------------------------------------
+
+    def leases(self) -> list[HostLease]:
+        """Every lease of the global space (all hosts) and of this host's local space."""
+        return [*self.replicas["global"].host_leases(None),
+                *self.replicas["local"].host_leases(self.host)]
+
+    def networks(self) -> list[HostNetwork]:
+        return [*self.replicas["global"].host_networks(None),
+                *self.replicas["local"].host_networks(self.host)]
+
+
+def _canonical(pool: str) -> str:
+    try:
+        return str(prefix_of(pool).masked())
+    except ValueError:
+        return pool

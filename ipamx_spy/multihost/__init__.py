@@ -1,0 +1,1 @@
+"""Several hosts: merged timelines (``merge``) and the cross-host rules (``rules``)."""
