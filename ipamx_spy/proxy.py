@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from . import catalogue, tap
 from .app import CONTENT_TYPE
+from .client import CLIENT_HEADER
 from .recording import Exchange, Fault, Message, RecordingWriter, encode_body, go_json
 
 WAITING_AFTER_S = 3.0
@@ -191,6 +192,11 @@ class Session:
             duration_ms=(self.clock() - pending.started) * 1000,
             upstream_ms=upstream_ms, fault=fault, answered_by=answered_by,
         )
+        if exchange.request.header(CLIENT_HEADER) is not None:
+            # ipamx-spy's own client (status), not dockerd: kept apart from dockerd's calls.
+            stored = self._emit({**exchange.to_json(), "type": "client"}, None, publish=False)
+            self._last_records[exchange.seq] = stored
+            return exchange
         self.exchanges.append(exchange)
         self._emit(exchange.to_json(), exchange, publish=False)
         return exchange
@@ -198,6 +204,10 @@ class Session:
     def publish(self, exchange: Exchange) -> None:
         """Tell the sinks about an exchange; call after its answer went to the docker side."""
         stored = self._last_records.pop(exchange.seq)
+        if stored.get("type") == "client":
+            for sink in self.sinks:
+                sink.on_record(stored, None)
+            return
         if self.redact is not None:
             exchange = Exchange.from_json(stored)
         for sink in self.sinks:

@@ -11,7 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from . import catalogue
+from . import dockerd
 from .findings import Finding
 from .recording import Exchange, Message
 
@@ -35,25 +35,44 @@ def status_style(exchange: Exchange) -> str:
     return "green"
 
 
+def verdict(exchange: Exchange) -> dockerd.Verdict | None:
+    """What dockerd made of the exchange's answer (None when there was no answer)."""
+    response = exchange.response
+    if response is None:
+        return None
+    request = exchange.request.value
+    return dockerd.read_answer(exchange.endpoint, response.status, response.headers,
+                               response.raw_body,
+                               request=request if isinstance(request, dict) else None)
+
+
 def problem(exchange: Exchange) -> str | None:
-    """The error dockerd sees in this exchange, or None when it succeeded."""
+    """The error dockerd sees in this exchange, or None when it succeeded. A failure dockerd
+    only logged says so (the docker command went on)."""
     if exchange.fault is not None:
         return f"{exchange.fault.side} side: {exchange.fault.message}"
-    if exchange.response is None:
+    found = verdict(exchange)
+    if found is None:
         return "no answer"
-    return catalogue.error_message(exchange.endpoint, exchange.response.status,
-                                   exchange.response.value)
+    if found.outcome is dockerd.Outcome.LOGGED:
+        return f"{found.error} (dockerd only logged it; the command went on)"
+    return found.error
+
+
+def only_logged(exchange: Exchange) -> bool:
+    """A failure dockerd only logged (the docker command went on)."""
+    found = verdict(exchange) if exchange.fault is None else None
+    return found is not None and found.outcome is dockerd.Outcome.LOGGED
 
 
 def annotation(exchange: Exchange) -> str:
     """The plain-words sentence for an exchange."""
-    response = exchange.response
-    if response is None or exchange.fault is not None:
-        text = catalogue.explain(exchange.endpoint, exchange.request.value)
+    found = verdict(exchange)
+    if found is None or exchange.fault is not None:
+        text = dockerd.explain(exchange.endpoint, exchange.request.value)
         reason = exchange.fault.message if exchange.fault else "no answer"
         return f"{text}; it failed: {reason}"
-    return catalogue.explain(exchange.endpoint, exchange.request.value, response.value,
-                             response.status)
+    return dockerd.explain(exchange.endpoint, exchange.request.value, found)
 
 
 def _status_text(exchange: Exchange) -> str:
