@@ -24,23 +24,32 @@ class PluginProtocolError(ValueError):
     """The plugin answered with something that is not HTTP/1.1 (or too large)."""
 
 
+CLIENT_HEADER = "X-Ipamx-Spy-Client"
+"""Sent by ipamx-spy's own clients (``status``): a proxy records their calls as ``client``
+records, never as dockerd's exchanges, so replay, check and the exports leave them alone."""
+
+
 def docker_request(
     endpoint: str,
     body: bytes = b"",
     *,
     host: str = "",
     accept: str = DOCKER_ACCEPT,
+    client: str | None = None,
 ) -> bytes:
     """The exact bytes dockerd writes for a plugin call (PROTOCOL.md 1.2 header order).
 
     ``host=""`` gives the empty ``Host:`` of dockerd before 20.10.26 / 23.0.7 / 24.0.5.
+    ``client`` names an ipamx-spy client (adds ``X-Ipamx-Spy-Client``; dockerd never sends it).
     """
+    own = f"{CLIENT_HEADER}: {client}\r\n" if client else ""
     head = (
         f"POST /{endpoint} HTTP/1.1\r\n"
         f"Host: {host}\r\n"
         "User-Agent: Go-http-client/1.1\r\n"
         f"Content-Length: {len(body)}\r\n"
         f"Accept: {accept}\r\n"
+        f"{own}"
         "\r\n"
     )
     return head.encode("latin-1") + body

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import fcntl
 import json
 import os
 import signal
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -17,6 +20,8 @@ from . import render
 from .filters import Context, Filter
 from .findings import Finding
 from .recording import Exchange
+
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
 class Checker(Protocol):
@@ -121,7 +126,10 @@ class LiveView:
 
 
 BURST = 8  # more records than this waiting at once: draw them one line each
-MAX_BATCH = 500
+PANELS_PER_S = 20  # full panels drawn per second at most; compact lines beyond that
+LINES_PER_S = 200  # compact lines per second at most; beyond that, a count of what was skipped
+PIPE_SIZE = 1 << 20
+VIEW_NICE = 10
 
 
 def _detach_from_signals(parent: int) -> None:
@@ -142,80 +150,109 @@ def _detach_from_signals(parent: int) -> None:
         os._exit(0)
 
 
-class DetachedView:
-    """Runs a LiveView in a child process, so rendering never slows the relay.
+def encode_line(record: dict[str, Any]) -> bytes:
+    """A record as one line for the view pipe (the recording's own encoding)."""
+    return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode(
+        "utf-8", "surrogatepass")
 
-    The relay hands each record over a queue (a non-blocking put) and goes on; the child
-    rebuilds the exchange and renders it. Under a burst the view may lag; nothing is dropped.
-    ``close()`` waits for the child to render everything and returns its findings.
+
+class DetachedView:
+    """Runs a LiveView (and its validator) in a child process at lower priority.
+
+    The relay writes each record as one line into a non-blocking pipe and goes on; when the
+    pipe is full (the view lags, or ``--json`` goes to a pipe nobody reads) the record is
+    dropped for the view and counted, never waited for: the recording has it. The child
+    validates every record it gets, rate-limits drawing, and writes ``--json`` lines itself.
+    ``close()`` waits (bounded) for the child and returns its findings.
     """
 
-    def __init__(self, view: LiveView) -> None:
+    def __init__(self, view: LiveView, *, nice: int = VIEW_NICE) -> None:
         import multiprocessing
 
         context = multiprocessing.get_context("fork")
         self._view = view
+        self._nice = nice
         self._parent = os.getpid()
-        self._queue: Any = context.Queue()  # put() never blocks: a feeder thread writes
+        read_end, self._pipe = os.pipe()
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(self._pipe, F_SETPIPE_SZ, PIPE_SIZE)
+        self._read_end = read_end
         self._results, self._results_in = context.Pipe(duplex=False)
         self._process = context.Process(target=self._child, name="ipamx-spy live view",
                                         daemon=True)
         self._process.start()
+        os.close(read_end)
         self._results_in.close()  # the child's copy is the only writer: EOF when it dies
+        os.set_blocking(self._pipe, False)
+        self._partial = b""  # the unwritten rest of a line the pipe took only part of
+        self._closed = False
         self._lost = False
+        self.dropped = 0
+
+    # -- the child ----------------------------------------------------------------------
 
     def _child(self) -> None:
         _detach_from_signals(self._parent)
-        done = False
-        while not done:
-            batch = [self._queue.get()]
-            while len(batch) < MAX_BATCH and not self._queue.empty():
-                batch.append(self._queue.get())
-            done = None in batch
-            self._render([item for item in batch if item is not None])
+        os.close(self._pipe)
+        with contextlib.suppress(OSError):
+            os.nice(self._nice)
+        drawer = _Drawer(self._view)
+        pending = b""
+        while chunk := os.read(self._read_end, PIPE_SIZE):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            drawer.batch(lines)
+        drawer.flush()
         self._results_in.send([f.to_json() for f in self._view.findings])
 
-    def _render(self, batch: list[tuple[str, Any]]) -> None:
-        """Draw a batch; a burst is drawn compactly so that the view keeps up."""
-        burst = self._view.mode == "full" and len(batch) > BURST
-        if burst:
-            self._view.diagnostics.print(Text(
-                f"live view: {len(batch)} records arrived at once; one line each until the "
-                "burst is over", style="dim"))
-            self._view.mode = "compact"
-        for kind, payload in batch:
-            if kind == "record":
-                is_exchange = payload.get("type") == "exchange"
-                exchange = Exchange.from_json(payload) if is_exchange else None
-                self._view.on_record(payload, exchange)
-            elif kind == "waiting":
-                self._view.on_waiting(*payload)
-            else:
-                self._view.on_sink_error(payload)
-        if burst:
-            self._view.mode = "full"
+    # -- the relay's side ---------------------------------------------------------------
 
-    def _put(self, item: tuple[str, Any] | None) -> None:
-        """Hand an item to the view process; never blocks, never raises into the relay."""
-        if self._process.is_alive():
-            self._queue.put(item)
-        elif not self._lost:
+    def _put(self, line: bytes) -> None:
+        """Hand a line to the view process; never blocks, never raises into the relay."""
+        if self._closed:
+            return
+        try:
+            if self._partial:
+                written = os.write(self._pipe, self._partial)
+                self._partial = self._partial[written:]
+                if self._partial:
+                    self.dropped += 1
+                    return
+            written = os.write(self._pipe, line)
+            self._partial = line[written:]
+        except BlockingIOError:
+            self.dropped += 1
+        except OSError:  # BrokenPipeError: the view process is gone
+            self._gone()
+
+    def _gone(self) -> None:
+        self._closed = True
+        if not self._lost:
             self._lost = True
             self._view.diagnostics.print(Text(
                 "ipamx-spy: the live view process is gone; recording goes on", style="bold red"))
 
     def on_record(self, record: dict[str, Any], exchange: Exchange | None) -> None:
-        self._put(("record", record))
+        try:
+            line = b"R" + encode_line(record)
+        except (ValueError, RecursionError):
+            self.dropped += 1
+            return
+        self._put(line)
 
     def on_waiting(self, seq: int, conn: int, endpoint: str, waited_s: float) -> None:
-        self._put(("waiting", (seq, conn, endpoint, waited_s)))
+        self._put(b"W" + encode_line({"args": [seq, conn, endpoint, waited_s]}))
 
     def on_sink_error(self, message: str) -> None:
-        self._put(("error", message))
+        self._put(b"E" + encode_line({"message": message}))
 
-    def close(self, timeout: float = 30.0) -> list[Finding]:
-        """Let the view draw what is left (bounded) and return the validator's findings."""
-        self._put(None)
+    def close(self, timeout: float = 10.0) -> list[Finding]:
+        """Let the view draw what is left (bounded) and return the validator's findings.
+
+        A line the pipe took only part of is left unfinished (the child ignores it)."""
+        self._closed = True
+        with contextlib.suppress(OSError):
+            os.close(self._pipe)
         findings = []
         try:
             if self._results.poll(timeout):
@@ -225,5 +262,77 @@ class DetachedView:
         self._process.join(5)
         if self._process.is_alive():
             self._process.kill()
-        self._queue.close()
+            self._process.join(5)
+        if self.dropped:
+            self._view.diagnostics.print(Text(
+                f"ipamx-spy: the live view lagged and skipped {self.dropped} record(s); the "
+                "recording has all of them", style="yellow"))
         return findings
+
+
+class _Drawer:
+    """The child's side: decode lines, validate every record, draw at a bounded rate."""
+
+    def __init__(self, view: LiveView, clock: Callable[[], float] = time.monotonic) -> None:
+        self.view = view
+        self.clock = clock
+        self.window = clock()
+        self.panels = 0
+        self.lines = 0
+        self.skipped = 0
+
+    def batch(self, lines: Sequence[bytes]) -> None:
+        burst = self.view.mode == "full" and len(lines) > BURST
+        if burst:
+            self.view.diagnostics.print(Text(
+                f"live view: {len(lines)} records arrived at once; one line each until the "
+                "burst is over", style="dim"))
+        for line in lines:
+            try:
+                self._one(line, burst)
+            except Exception as exc:  # a record the view cannot draw is skipped, not fatal
+                self.view.diagnostics.print(Text(f"live view: cannot draw a record: {exc!r}",
+                                                 style="red"))
+
+    def _one(self, line: bytes, burst: bool) -> None:
+        if not line:
+            return
+        kind, payload = line[:1], json.loads(line[1:])
+        if kind == b"W":
+            self.view.on_waiting(*payload["args"])
+            return
+        if kind == b"E":
+            self.view.on_sink_error(str(payload["message"]))
+            return
+        exchange = Exchange.from_json(payload) if payload.get("type") == "exchange" else None
+        mode = self._mode(burst, exchange is not None)
+        saved, self.view.mode = self.view.mode, mode
+        try:
+            self.view.on_record(payload, exchange)
+        finally:
+            self.view.mode = saved
+
+    def _mode(self, burst: bool, is_exchange: bool) -> str:
+        """The drawing mode for this record under the rate limit."""
+        mode = self.view.mode
+        if mode in {"json", "quiet"} or not is_exchange:
+            return mode
+        now = self.clock()
+        if now - self.window >= 1.0:
+            self.flush()
+            self.window, self.panels, self.lines = now, 0, 0
+        if mode == "full" and not burst and self.panels < PANELS_PER_S:
+            self.panels += 1
+            return "full"
+        if self.lines < LINES_PER_S:
+            self.lines += 1
+            return "compact"
+        self.skipped += 1
+        return "quiet"
+
+    def flush(self) -> None:
+        if self.skipped:
+            self.view.diagnostics.print(Text(
+                f"live view: {self.skipped} exchange(s) not drawn (drawing rate limit); "
+                "the recording has them", style="dim"))
+            self.skipped = 0

@@ -20,8 +20,10 @@ until a write succeeds again, so nothing passes unrecorded.
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +31,9 @@ from typing import Any, Protocol
 
 from . import catalogue, tap
 from .app import CONTENT_TYPE
+from .client import CLIENT_HEADER
 from .recording import Exchange, Fault, Message, RecordingWriter, encode_body, go_json
+from .stats import Summary
 
 WAITING_AFTER_S = 3.0
 MAX_BACKLOG = 100_000
@@ -58,8 +62,9 @@ def _http_date() -> str:
     return email.utils.formatdate(usegmt=True)
 
 
-REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Payload Too Large",
-           500: "Internal Server Error", 503: "Service Unavailable"}
+REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+           408: "Request Timeout", 413: "Payload Too Large", 500: "Internal Server Error",
+           503: "Service Unavailable"}
 
 
 def answer(status: int, body: bytes, content_type: str | None = CONTENT_TYPE, *,
@@ -84,12 +89,20 @@ def spy_answer(status: int, message: str, *, close: bool = False) -> tap.Message
     return answer(status, body, close=close)
 
 
+def stored_body(raw: bytes) -> dict[str, Any]:
+    """``encode_body``, or base64 when the body cannot be stored readably (never raises)."""
+    try:
+        return encode_body(raw)
+    except Exception:  # RecursionError on deep JSON, anything the encoder trips over
+        return {"encoding": "base64", "base64": base64.b64encode(raw).decode("ascii")}
+
+
 def to_record_message(message: tap.Message) -> Message:
     """A tap message as it is stored in a recording."""
     return Message(
         method=message.method, target=message.target, status=message.status,
         reason=message.reason, http_version=message.http_version,
-        headers=message.headers, body=encode_body(message.body),
+        headers=message.headers, body=stored_body(message.body),
     )
 
 
@@ -98,7 +111,12 @@ Redactor = Callable[[dict[str, Any]], dict[str, Any]]
 
 @dataclass
 class Session:
-    """Numbers exchanges, writes records, tells the sinks. One per proxy run."""
+    """Numbers exchanges, writes records, tells the sinks. One per proxy run.
+
+    Nothing here may keep a request from being answered: a record that cannot be encoded is
+    replaced by a ``fault`` record saying so, a sink that raises is reported and skipped, and
+    memory stays bounded (per-endpoint aggregates for the summary, a capped backlog).
+    """
 
     writer: RecordingWriter | None
     sinks: Sequence[Sink] = ()
@@ -106,10 +124,13 @@ class Session:
     redact: Redactor | None = None
     clock: Callable[[], float] = time.monotonic
     started: float = field(default=0.0)
-    exchanges: list[Exchange] = field(default_factory=list)
+    summary: Summary = field(default_factory=Summary)
     pending: dict[int, Pending] = field(default_factory=dict)
-    backlog: list[dict[str, Any]] = field(default_factory=list)
+    backlog: deque[dict[str, Any]] = field(default_factory=deque)
     dropped: int = 0
+    unencodable: int = 0
+    sink_errors: int = 0
+    last_seq: int = 0
     _next_seq: int = 1
     _next_conn: int = 1
     _warned: set[int] = field(default_factory=set)
@@ -123,6 +144,10 @@ class Session:
     @property
     def path(self) -> Path | None:
         return None if self.writer is None else self.writer.path
+
+    @property
+    def exchanges_done(self) -> int:
+        return self.summary.calls
 
     def now(self) -> float:
         return self.clock() - self.started
@@ -142,6 +167,8 @@ class Session:
 
     def close(self, conn: int, reason: str) -> None:
         unanswered = [p.seq for p in self.pending.values() if p.conn == conn]
+        for seq in unanswered:
+            self.pending.pop(seq, None)
         record: dict[str, Any] = {"type": "close", "conn": conn, "t": round(self.now(), 6),
                                   "reason": reason}
         if unanswered:
@@ -149,15 +176,15 @@ class Session:
         self._emit(record)
 
     def marker(self, text: str) -> dict[str, Any]:
-        last = self.exchanges[-1].seq if self.exchanges else 0
-        record = {"type": "marker", "t": round(self.now(), 6), "text": text, "after_seq": last}
+        record = {"type": "marker", "t": round(self.now(), 6), "text": text,
+                  "after_seq": self.last_seq}
         self._emit(record)
         return record
 
     def fault(self, conn: int, fault: Fault, data: bytes) -> None:
-        """A docker-side message that could not be parsed into a request."""
+        """Bytes from a peer that belong to no exchange (malformed, stray or extra bytes)."""
         self._emit({"type": "fault", "conn": conn, "t": round(self.now(), 6),
-                    **fault.to_json(), "data": encode_body(data[:4096])})
+                    **fault.to_json(), "data": stored_body(data[:4096])})
 
     # -- exchanges ----------------------------------------------------------------------
 
@@ -181,7 +208,8 @@ class Session:
         answered_by: str = "plugin",
     ) -> Exchange:
         """Record a finished exchange. Call before writing the answer to the docker side, and
-        ``publish`` after it (the live view never delays an answer)."""
+        ``publish`` after it (the live view never delays an answer). Never raises for what
+        is in the messages."""
         self.pending.pop(pending.seq, None)
         self._warned.discard(pending.seq)
         exchange = Exchange(
@@ -191,17 +219,31 @@ class Session:
             duration_ms=(self.clock() - pending.started) * 1000,
             upstream_ms=upstream_ms, fault=fault, answered_by=answered_by,
         )
-        self.exchanges.append(exchange)
+        if exchange.request.header(CLIENT_HEADER) is not None:
+            # ipamx-spy's own client (status), not dockerd: kept apart from dockerd's calls.
+            stored = self._emit({**exchange.to_json(), "type": "client"}, None, publish=False)
+            self._last_records[exchange.seq] = stored
+            return exchange
+        self.last_seq = max(self.last_seq, exchange.seq)
+        self.summary.add(exchange.endpoint, exchange.duration_ms, _failed(exchange))
         self._emit(exchange.to_json(), exchange, publish=False)
         return exchange
 
     def publish(self, exchange: Exchange) -> None:
         """Tell the sinks about an exchange; call after its answer went to the docker side."""
-        stored = self._last_records.pop(exchange.seq)
+        stored = self._last_records.pop(exchange.seq, None)
+        if stored is None:
+            return
+        if stored.get("type") == "client":
+            self._tell(stored, None)
+            return
         if self.redact is not None:
-            exchange = Exchange.from_json(stored)
-        for sink in self.sinks:
-            sink.on_record(stored, exchange)
+            try:
+                exchange = Exchange.from_json(stored)
+            except Exception as exc:
+                self._sink_failed(f"the redacted record of #{exchange.seq} is unreadable: {exc!r}")
+                return
+        self._tell(stored, exchange)
 
     def tick(self) -> None:
         """Tell the sinks about requests that have waited a while (a hung plugin)."""
@@ -211,20 +253,61 @@ class Session:
             if waited >= WAITING_AFTER_S and pending.seq not in self._warned:
                 self._warned.add(pending.seq)
                 for sink in self.sinks:
-                    sink.on_waiting(pending.seq, pending.conn, pending.endpoint, waited)
+                    try:
+                        sink.on_waiting(pending.seq, pending.conn, pending.endpoint, waited)
+                    except Exception as exc:
+                        self._sink_failed(repr(exc))
 
     # -- records ------------------------------------------------------------------------
 
     def _emit(self, record: dict[str, Any], exchange: Exchange | None = None, *,
               publish: bool = True) -> dict[str, Any]:
-        stored = self.redact(record) if self.redact is not None else record
+        stored = record
+        if self.redact is not None:
+            try:
+                stored = self.redact(record)
+            except Exception as exc:  # never store what redaction could not cover
+                stored = self._substitute(record, f"redaction failed: {exc!r}", raw=False)
+                exchange = None
         self._write(stored)
         if publish:
-            for sink in self.sinks:
-                sink.on_record(stored, exchange)
+            self._tell(stored, exchange)
         elif exchange is not None:
             self._last_records[exchange.seq] = stored
         return stored
+
+    def _tell(self, stored: dict[str, Any], exchange: Exchange | None) -> None:
+        for sink in self.sinks:
+            try:
+                sink.on_record(stored, exchange)
+            except Exception as exc:  # a broken view or validator never stops the relay
+                self._sink_failed(repr(exc))
+
+    def _sink_failed(self, message: str) -> None:
+        self.sink_errors += 1
+        if self.sink_errors > 1:
+            return
+        for sink in self.sinks:
+            try:
+                sink.on_sink_error(f"a live sink failed (reported once): {message}")
+            except Exception:  # noqa: S110 - nowhere left to report it
+                pass
+
+    def _substitute(self, record: dict[str, Any], why: str, *, raw: bool) -> dict[str, Any]:
+        """A ``fault`` record standing in for one that cannot be stored as it is."""
+        self.unencodable += 1
+        data = b""
+        if raw:
+            try:
+                data = repr(record).encode("utf-8", "backslashreplace")
+            except Exception:  # RecursionError: keep the bare facts only
+                data = b""
+        return {"type": "fault", "conn": record.get("conn", 0), "t": record.get("t", 0.0),
+                "side": "proxy", "kind": "unencodable", "seq": record.get("seq"),
+                "record_type": str(record.get("type")),
+                "message": f"ipamx-spy could not store this {record.get('type')} record: {why}",
+                "data": {"encoding": "base64",
+                         "base64": base64.b64encode(data[:65536]).decode("ascii")}}
 
     def _write(self, record: dict[str, Any]) -> None:
         if self.writer is None:
@@ -232,14 +315,34 @@ class Session:
         self.backlog.append(record)
         try:
             while self.backlog:
-                self.writer.write(self.backlog[0])
-                self.backlog.pop(0)
+                head = self.backlog[0]
+                try:
+                    self.writer.write(head)
+                except OSError:
+                    raise
+                except Exception as exc:  # the record itself cannot be encoded
+                    self.writer.write(self._substitute(head, repr(exc), raw=True))
+                self.backlog.popleft()
         except OSError as exc:
-            if len(self.backlog) > MAX_BACKLOG:
-                self.dropped += len(self.backlog) - MAX_BACKLOG
-                del self.backlog[: len(self.backlog) - MAX_BACKLOG]
+            while len(self.backlog) > MAX_BACKLOG:
+                self.backlog.popleft()
+                self.dropped += 1
             message = (f"cannot write the recording {self.writer.path}: {exc.strerror or exc}; "
                        f"{len(self.backlog)} record(s) held in memory"
                        + (", refusing traffic" if self.on_record_error == "refuse" else ""))
             for sink in self.sinks:
-                sink.on_sink_error(message)
+                try:
+                    sink.on_sink_error(message)
+                except Exception as sink_exc:
+                    self._sink_failed(repr(sink_exc))
+
+
+def _failed(exchange: Exchange) -> bool:
+    """Whether dockerd sees this exchange as failed (for the summary's error column)."""
+    if exchange.fault is not None or exchange.response is None:
+        return True
+    try:
+        return catalogue.error_message(exchange.endpoint, exchange.response.status,
+                                       exchange.response.value) is not None
+    except Exception:
+        return True

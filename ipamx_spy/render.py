@@ -11,9 +11,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from . import catalogue
+from . import dockerd
 from .findings import Finding
 from .recording import Exchange, Message
+from .stats import EndpointStats, Summary
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
@@ -35,25 +36,44 @@ def status_style(exchange: Exchange) -> str:
     return "green"
 
 
+def verdict(exchange: Exchange) -> dockerd.Verdict | None:
+    """What dockerd made of the exchange's answer (None when there was no answer)."""
+    response = exchange.response
+    if response is None:
+        return None
+    request = exchange.request.value
+    return dockerd.read_answer(exchange.endpoint, response.status, response.headers,
+                               response.raw_body,
+                               request=request if isinstance(request, dict) else None)
+
+
 def problem(exchange: Exchange) -> str | None:
-    """The error dockerd sees in this exchange, or None when it succeeded."""
+    """The error dockerd sees in this exchange, or None when it succeeded. A failure dockerd
+    only logged says so (the docker command went on)."""
     if exchange.fault is not None:
         return f"{exchange.fault.side} side: {exchange.fault.message}"
-    if exchange.response is None:
+    found = verdict(exchange)
+    if found is None:
         return "no answer"
-    return catalogue.error_message(exchange.endpoint, exchange.response.status,
-                                   exchange.response.value)
+    if found.outcome is dockerd.Outcome.LOGGED:
+        return f"{found.error} (dockerd only logged it; the command went on)"
+    return found.error
+
+
+def only_logged(exchange: Exchange) -> bool:
+    """A failure dockerd only logged (the docker command went on)."""
+    found = verdict(exchange) if exchange.fault is None else None
+    return found is not None and found.outcome is dockerd.Outcome.LOGGED
 
 
 def annotation(exchange: Exchange) -> str:
     """The plain-words sentence for an exchange."""
-    response = exchange.response
-    if response is None or exchange.fault is not None:
-        text = catalogue.explain(exchange.endpoint, exchange.request.value)
+    found = verdict(exchange)
+    if found is None or exchange.fault is not None:
+        text = dockerd.explain(exchange.endpoint, exchange.request.value)
         reason = exchange.fault.message if exchange.fault else "no answer"
         return f"{text}; it failed: {reason}"
-    return catalogue.explain(exchange.endpoint, exchange.request.value, response.value,
-                             response.status)
+    return dockerd.explain(exchange.endpoint, exchange.request.value, found)
 
 
 def _status_text(exchange: Exchange) -> str:
@@ -189,15 +209,6 @@ def marker_rule(text: str) -> Text:
     return Text(f"──── {text} ────", style="bold yellow")
 
 
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile (0 for no values)."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))
-    return ordered[index]
-
-
 def plural(count: int, noun: str) -> str:
     """``1 exchange``, ``5 errors``: a count and its noun, in the right number."""
     if count == 1:
@@ -205,29 +216,32 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}es" if noun.endswith(("s", "x", "ch", "sh")) else f"{count} {noun}s"
 
 
-def summary_table(exchanges: Iterable[Exchange], title_text: str = "ipamx-spy summary") -> Table:
-    """Exchanges per endpoint (in the order of their first call), errors, latency p50/p99."""
-    per: dict[str, list[Exchange]] = {}
+def summary_of(exchanges: Iterable[Exchange]) -> Summary:
+    """The per-endpoint aggregates of some exchanges."""
+    summary = Summary()
     for exchange in exchanges:
-        per.setdefault(exchange.endpoint, []).append(exchange)
+        summary.add(exchange.endpoint, exchange.duration_ms, problem(exchange) is not None)
+    return summary
+
+
+def summary_table(exchanges: Iterable[Exchange] | Summary,
+                  title_text: str = "ipamx-spy summary") -> Table:
+    """Exchanges per endpoint (in the order of their first call), errors, latency p50/p99."""
+    summary = exchanges if isinstance(exchanges, Summary) else summary_of(exchanges)
     table = Table(title=title_text)
     table.add_column("endpoint", style="cyan")
     table.add_column("calls", justify="right")
     table.add_column("errors", justify="right")
     table.add_column("p50 ms", justify="right")
     table.add_column("p99 ms", justify="right")
-    everything: list[Exchange] = []
-    for endpoint, rows in per.items():
-        everything += rows
-        table.add_row(*_summary_row(endpoint, rows))
-    if everything:
+    for endpoint, stats in summary.rows():
+        table.add_row(*_summary_row(endpoint, stats))
+    if summary.endpoints:
         table.add_section()
-        table.add_row(*_summary_row("total", everything), style="bold")
+        table.add_row(*_summary_row("total", summary.total()), style="bold")
     return table
 
 
-def _summary_row(label: str, rows: Sequence[Exchange]) -> tuple[str, ...]:
-    durations = [r.duration_ms for r in rows]
-    errors = sum(1 for r in rows if problem(r) is not None)
-    return (label, str(len(rows)), str(errors) if errors else "-",
-            f"{percentile(durations, 0.5):.2f}", f"{percentile(durations, 0.99):.2f}")
+def _summary_row(label: str, stats: EndpointStats) -> tuple[str, ...]:
+    return (label, str(stats.calls), str(stats.errors) if stats.errors else "-",
+            f"{stats.latencies.percentile(0.5):.2f}", f"{stats.latencies.percentile(0.99):.2f}")

@@ -159,8 +159,9 @@ BREAKAGES: dict[str, Breakage] = {
     "empty-200": Breakage(endpoint="IpamDriver.RequestPool", says="HTTP 200 with an empty "
                           "body: dockerd fails with 'EOF'",
                           twist=lambda _b, _r: Reply(status=200, body=b"")),
-    "string-bool": Breakage(endpoint="IpamDriver.GetCapabilities", says="RequiresRequestReplay"
-                            " is a string (\"true\") where the protocol has a bool",
+    "string-bool": Breakage(endpoint="IpamDriver.GetCapabilities", says="json: cannot "
+                            "unmarshal string into Go struct field GetCapabilityResponse."
+                            "RequiresRequestReplay of type bool",
                             twist=_json_twist(lambda _req, ans: ans.update(
                                 RequiresRequestReplay="true"))),
     "closed-connection": Breakage(endpoint="IpamDriver.RequestAddress", says="closed the "

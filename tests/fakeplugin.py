@@ -116,3 +116,38 @@ class FakePlugin:
             sock.sendall(action)
             if not request_tap.answered(keep_alive=True):
                 return
+
+
+class ScriptedPlugin:
+    """A plugin on a raw socket: ``script(sock, n)`` runs for the n-th connection."""
+
+    def __init__(self, path: Path, script: Callable[[socket.socket, int], None]) -> None:
+        self.path = path
+        self.server = socket.socket(socket.AF_UNIX)
+        self.server.bind(str(path))
+        self.server.listen(16)
+        self.script = script
+        self.connections = 0
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, _ = self.server.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._run, args=(sock, self.connections),
+                             daemon=True).start()
+
+    def _run(self, sock: socket.socket, n: int) -> None:
+        try:
+            self.script(sock, n)
+        except OSError:
+            pass
+        finally:
+            sock.close()
+
+    def close(self) -> None:
+        self.server.close()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from pathlib import Path
 
 from ipamx_spy.aio.relay import RelayOptions
-from ipamx_spy.aio.server import Server, ServerOptions
+from ipamx_spy.aio.server import Server, ServerOptions, event_loop_runner
 from ipamx_spy.proxy import Session, Sink
 from ipamx_spy.recording import RecordingWriter, make_header
 
@@ -31,7 +30,7 @@ class SpyThread:
     def _run(self) -> None:
         try:
             main, control = self.server.bind()
-            asyncio.run(self.server.serve(main, control))
+            event_loop_runner()(self.server.serve(main, control))  # uvloop, as in production
         except BaseException as exc:  # surfaced by start()/stop()
             self.error = exc
             self._ready.set()

@@ -178,3 +178,51 @@ def test_ctrl_c_to_the_whole_process_group_stops_the_proxy(sockdir: Path, mode: 
     assert process.returncode == 0, output
     assert "Plugin.Activate" in output and "ipamx-spy summary" in output
     assert not sock.exists()
+
+
+def test_json_into_a_pipe_nobody_reads_never_freezes_the_proxy(sockdir: Path) -> None:
+    sock, ctl, rec = sockdir / "p.sock", sockdir / "c.ctl", sockdir / "r.jsonl"
+    with open(sockdir / "stderr", "w") as stderr:
+        process = subprocess.Popen(  # stdout is a pipe this test never reads
+            [sys.executable, "-m", "ipamx_spy", "proxy", "--listen", str(sock), "--state",
+             "none", "--json", "--record", str(rec), "--control", str(ctl)],
+            stdout=subprocess.PIPE, stderr=stderr)
+    try:
+        deadline = time.monotonic() + 20
+        while not sock.exists() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        with PluginConnection(Address(kind="unix", path=str(sock)), timeout=20) as conn:
+            conn.call(docker_request("IpamDriver.RequestPool", POOL))
+            for _ in range(3000):  # ~2 MB of JSON lines: more than both pipes hold
+                message, _ = conn.call(address_request())
+                assert message.status == 200
+        status = subprocess.run(
+            [sys.executable, "-m", "ipamx_spy", "mark", "--control", str(ctl), "done"],
+            capture_output=True, text=True, timeout=30)
+        assert status.returncode == 0, status.stdout + status.stderr
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=40) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert len(recording.load(rec).exchanges) == 3001
+    assert "skipped" in (sockdir / "stderr").read_text()
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_shutdown_is_served_only_with_allow_shutdown(sockdir: Path, allow: bool) -> None:
+    sock = sockdir / "p.sock"
+    args = ["serve", "--listen", str(sock), "--state", "none"]
+    spy = spawn_spy(args + (["--allow-shutdown"] if allow else []), sock, None)
+    try:
+        with PluginConnection(Address(kind="unix", path=str(sock))) as conn:
+            message, _ = conn.call(docker_request("IpamDriver.Shutdown", b"{}\n"))
+            if allow:
+                assert spy.process.wait(timeout=20) == 0
+            else:
+                assert "--allow-shutdown" in json.loads(message.body)["Error"]
+                again, _ = conn.call(docker_request("IpamDriver.GetCapabilities"))
+                assert again.status == 200 and spy.process.poll() is None
+    finally:
+        spy.stop()

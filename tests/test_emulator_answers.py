@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ipamx_spy.emulator.answers import read_answer
+from ipamx_spy.emulator.core import read_answer
 
 CASES = [
     # (endpoint, status, body, error dockerd returns, or None for success)

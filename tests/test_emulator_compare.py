@@ -80,7 +80,9 @@ def test_recorded_ids_in_order_of_first_appearance() -> None:
     assert len(ids.queues["mac"]) == 2  # g1 and the foreground container on bn
     user = RecordedIds.from_exchanges(rec.exchanges, exclude_macs=[ids.queues["mac"][0].upper()])
     assert user.queues["mac"] == ids.queues["mac"][1:]
-    assert ids.take("mac") == user.queues["mac"][0] or True  # queue pops in order
+    first = ids.queues["mac"][0]
+    assert ids.take("mac") == first  # the queue pops in order of first appearance
+    assert ids.take("mac") == user.queues["mac"][0]
 
 
 def test_recordings_that_start_after_activation_get_active_plugins() -> None:

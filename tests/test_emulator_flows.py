@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 
 from ipamx_spy.app import Reply
 from ipamx_spy.emulator import scenario
-from ipamx_spy.emulator.answers import Answer, read_answer
-from ipamx_spy.emulator.core import Call
+from ipamx_spy.emulator.core import Answer, Call, read_answer
 from ipamx_spy.emulator.daemon import Daemon, Outcome
 from ipamx_spy.emulator.model import Endpoint, Network, Sandbox, less
 from ipamx_spy.emulator.probe import ProbePlugin

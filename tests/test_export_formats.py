@@ -289,3 +289,17 @@ def test_panel_puts_request_and_response_side_by_side_only_when_wide() -> None:
     narrow = lines(100)
     assert not any("docker → plugin" in line and "plugin → docker" in line for line in narrow)
     assert any("plugin → docker" in line for line in narrow)
+
+
+def test_a_failure_dockerd_only_logged_counts_and_says_so() -> None:
+    from ipamx_spy import render
+    from ipamx_spy.recording import Exchange, Message, encode_body
+
+    release = Exchange(
+        seq=1, conn=1, t=0.0, endpoint="IpamDriver.ReleasePool",
+        request=Message(method="POST", target="/IpamDriver.ReleasePool", headers=(),
+                        body=encode_body(b'{"PoolID":"p1"}\n')),
+        response=Message(status=200, reason="OK", headers=(), body=encode_body(b"")),
+        duration_ms=1.0)
+    assert render.only_logged(release)
+    assert render.problem(release) == "EOF (dockerd only logged it; the command went on)"

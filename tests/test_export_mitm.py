@@ -213,30 +213,69 @@ def mitmweb(mitm_python: Path, flow_files: dict[str, Path]) -> Iterator[str]:
         reader.join(timeout=30)
 
 
+class WebAPI:
+    """mitmweb's HTTP API as its page uses it: a cookie session with the XSRF token."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        with self.opener.open(f"{base}/", timeout=30):
+            pass  # sets the _xsrf cookie that a POST or PUT must echo
+        self.token = next(c.value for c in jar if c.name == "_xsrf")
+
+    def call(self, path: str, method: str = "GET", payload: dict[str, Any] | None = None) -> Any:
+        request = urllib.request.Request(
+            f"{self.base}{path}", method=method,
+            data=None if payload is None else json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json", "X-XSRFToken": self.token})
+        with self.opener.open(request, timeout=60) as answer:
+            body = answer.read()
+        return json.loads(body) if body else None
+
+    def flows(self, count: int) -> list[dict[str, Any]]:
+        """The flows, once mitmweb has read all ``count`` of them in (it does after serving)."""
+        served: list[dict[str, Any]] = []
+        for _attempt in range(100):  # bounded: 100 looks, 0.1 s apart
+            served = self.call("/flows.json")
+            if len(served) >= count:
+                break
+            time.sleep(0.1)
+        return served
+
+
 def test_mitmweb_serves_the_flows_and_runs_the_export(mitmweb: str, tmp_path: Path) -> None:
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    api = WebAPI(mitmweb)
     expected = states("synthetic")
-    served: list[dict[str, Any]] = []
-    for _attempt in range(100):  # the flows are read in after the server starts
-        with opener.open(f"{mitmweb}/flows.json", timeout=30) as answer:
-            served = json.loads(answer.read())
-        if len(served) == len(expected):
-            break
-        time.sleep(0.1)
+    served = api.flows(len(expected))
     assert [f["id"] for f in served] == [f["id"] for f in expected]
     assert [f["comment"] for f in served] == [f["comment"] for f in expected]
     assert [bool(f["marked"]) for f in served] == [bool(f["marked"]) for f in expected]
     assert {f["marked"] for f in served} == {"", "🔖", "❌", "⚠"}
-    with opener.open(f"{mitmweb}/", timeout=30):
-        pass  # sets the _xsrf cookie that a POST must echo
-    token = next(c.value for c in jar if c.name == "_xsrf")
     out = tmp_path / "marked.jsonl"
-    request = urllib.request.Request(
-        f"{mitmweb}/commands/ipamx.export", method="POST",
-        data=json.dumps({"arguments": ["@marked", str(out)]}).encode(),
-        headers={"Content-Type": "application/json", "X-XSRFToken": token})
-    with opener.open(request, timeout=60) as answer:
-        assert "error" not in json.loads(answer.read())
+    assert "error" not in api.call("/commands/ipamx.export", "POST",
+                                   {"arguments": ["@marked", str(out)]})
     marked = [f["metadata"][flowstate.META]["exchange"]["seq"] for f in expected if f["marked"]]
     assert [e.seq for e in rec.load(out).exchanges] == marked
+
+
+def test_a_flow_edited_in_mitmweb_is_what_replay_checks(mitmweb: str, tmp_path: Path) -> None:
+    api = WebAPI(mitmweb)
+    expected = states("synthetic")
+    assert len(api.flows(len(expected))) == len(expected)
+    sixth = next(f for f in expected if f["metadata"][flowstate.META]["exchange"]["seq"] == 6)
+    edited = '{"Address":"10.4.4.99/24","Data":{}}\n'
+    api.call(f"/flows/{sixth['id']}", "PUT",
+             {"response": {"content": edited},
+              "comment": sixth["comment"] + "\nnote: answered .99 to see replay fail"})
+    out = tmp_path / "edited.jsonl"
+    assert "error" not in api.call("/commands/ipamx.export", "POST",
+                                   {"arguments": ["@all", str(out)]})
+    recording = rec.load(out)
+    exchange = next(e for e in recording.exchanges if e.seq == 6)
+    assert exchange.response is not None and exchange.response.raw_body == edited.encode()
+    assert exchange.response.header("Content-Length") == str(len(edited))
+    assert recording.notes()[6][-1] == "answered .99 to see replay fail"
+    replay = CliRunner().invoke(app, ["replay", "-q", str(out)])
+    assert replay.exit_code == 1, replay.output
+    assert "#6 IpamDriver.RequestAddress" in replay.output

@@ -48,7 +48,8 @@ class Session:
     def activate(self, *implements: str) -> Session:
         self.call("Plugin.Activate", None, {"Implements": list(implements)})
         for interface in implements:
-            self.call(f"{interface}.GetCapabilities", None, {})
+            answer = {"Scope": "local"} if interface == "NetworkDriver" else {}
+            self.call(f"{interface}.GetCapabilities", None, answer)
         return self
 
     def create(self, pool: str = "10.4.4.0/24", *, gateway: str = "10.4.4.1/24",

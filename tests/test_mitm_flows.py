@@ -239,3 +239,25 @@ def test_mitm_addon_command_prints_the_addon_path() -> None:
     assert result.exit_code == 0
     path = Path(result.stdout.strip())
     assert path.name == "mitm_addon.py" and "class LibnetworkView" in path.read_text()
+
+
+def test_binary_export_refuses_a_terminal_and_says_when_it_cannot_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+
+    import typer
+
+    from ipamx_spy.commands.export import write_chunks
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    with pytest.raises(typer.Exit) as refused:
+        write_chunks(iter([b"4:true!"]), "-")
+    assert refused.value.exit_code == 2
+    with pytest.raises(typer.Exit) as unwritable:
+        write_chunks(iter([b"4:true!"]), str(tmp_path / "missing" / "x.mitm"))
+    assert unwritable.value.exit_code == 1

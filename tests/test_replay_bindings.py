@@ -131,3 +131,12 @@ def test_request_bytes_turns_chunked_framing_into_a_length() -> None:
     headers = (("Host", "h"), ("Transfer-Encoding", "chunked"))
     raw = request_bytes(_request(b"{}", headers), b"{}")
     assert raw.endswith(b"Host: h\r\nContent-Length: 2\r\n\r\n{}")
+
+
+def test_an_empty_recorded_address_space_binds_to_the_targets_default() -> None:
+    from ipamx_spy.replay.bindings import Bindings as SpaceBindings
+
+    bindings = SpaceBindings()
+    bindings.bind_space("", "LocalDefault")
+    request = {"AddressSpace": "", "Pool": "", "SubPool": "", "Options": {}, "V6": False}
+    assert bindings.translate(request) == {**request, "AddressSpace": "LocalDefault"}

@@ -215,3 +215,37 @@ def test_newer_fields_are_judged_by_the_daemon_version() -> None:
     caps = ex("NetworkDriver.GetCapabilities", answer={"Scope": "local", "GwAllocChecker": "yes"})
     assert codes([caps], docker_version="29") == ["IPX201"]
     assert codes([caps], docker_version="20.10.24") == ["IPX214"]
+
+
+def test_an_empty_200_to_a_release_is_only_logged() -> None:
+    [finding] = Validator().check(ex("IpamDriver.ReleasePool", {"PoolID": "p"}, b""))
+    assert finding.code == "IPX102"
+    assert "dockerd only logs it" in finding.message
+    assert "Error response from daemon" not in finding.message
+    [fails] = Validator().check(ex("IpamDriver.RequestPool", POOL_ASK, b""))
+    assert "Error response from daemon: EOF" in fails.message
+
+
+def test_a_string_bool_in_capabilities_is_logged_and_defaults_are_used() -> None:
+    found = Validator().check(ex("IpamDriver.GetCapabilities",
+                                 answer={"RequiresMACAddress": "false"}))
+    [finding] = [f for f in found if f.code == "IPX201"]
+    assert "dockerd only logs it" in finding.message and "default capabilities" in finding.message
+
+
+def test_no_answer_promises_a_retry_after_one_second_not_a_failure() -> None:
+    from ipamx_spy.validate.transport import Transport
+
+    message = Transport().unanswered(3, "IpamDriver.RequestPool", " (Connection refused)").message
+    assert "retries 1 s later" in message and "with its body" in message
+    assert "only if every attempt fails" in message
+
+
+def test_an_ipv6_pool_for_a_v4_request_is_flagged() -> None:
+    ask = {**POOL_ASK, "Pool": ""}
+    found = Validator().check(ex("IpamDriver.RequestPool", ask,
+                                 {"PoolID": "p", "Pool": "fd00:1::/64"}))
+    assert [f.code for f in found] == ["IPX209"]
+    assert "IPv4 pool (V6 false)" in found[0].message
+    assert Validator().check(ex("IpamDriver.RequestPool", {**ask, "V6": True},
+                                {"PoolID": "p", "Pool": "fd00:1::/64"})) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
 import stat
@@ -15,13 +16,21 @@ class SocketInUse(OSError):
 
 
 def someone_listens(path: Path) -> bool:
-    """True when a process accepts connections on the Unix socket ``path``."""
+    """True when a process listens on the Unix socket ``path``, even one too busy to accept.
+
+    Only a refused connection (nobody listening) or a missing file means stale; a full backlog
+    (EAGAIN) or a connect that times out is a busy plugin, never to be replaced.
+    """
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        probe.settimeout(1.0)
+        probe.setblocking(False)
         probe.connect(str(path))
-    except OSError:
+    except (ConnectionRefusedError, FileNotFoundError):
         return False
+    except BlockingIOError:
+        return True
+    except OSError as exc:
+        return exc.errno not in {errno.ECONNREFUSED, errno.ENOENT, errno.ENOTSOCK}
     finally:
         probe.close()
     return True
@@ -57,14 +66,24 @@ def bind_unix(path: Path, mode: int = 0o660) -> UnixListener:
         if someone_listens(path):
             raise SocketInUse(f"another process is already listening on {path}")
         path.unlink()
+    # Bound and listening under a temporary name, then renamed into place: whoever sees the
+    # path can connect (no ECONNREFUSED between bind and listen), with the mode already set.
+    staging = path.with_name(f".{path.name}.{os.getpid()}")
+    if len(os.fsencode(staging)) > 107:  # no room for the temporary name: bind in place
+        staging = path
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        sock.bind(str(path))
-        os.chmod(path, mode)
-        sock.listen(128)
-        inode = os.lstat(path).st_ino
+        staging.unlink(missing_ok=True)
+        sock.bind(str(staging))
+        os.chmod(staging, mode)
+        sock.listen(socket.SOMAXCONN)
+        inode = os.lstat(staging).st_ino
+        if staging != path:
+            os.rename(staging, path)
     except OSError:
         sock.close()
+        with contextlib.suppress(OSError):
+            staging.unlink()
         raise
     sock.setblocking(False)
     return UnixListener(path=path, sock=sock, inode=inode)

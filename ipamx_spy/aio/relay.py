@@ -1,20 +1,36 @@
-"""One docker-side connection: frame requests, get each answered, record, write back."""
+"""The docker side of the relay: an asyncio ``Protocol`` around ``connection.DockerConnection``.
+
+Per exchange the event loop runs callbacks only, no task and no coroutine: bytes arrive
+(``data_received``), the sans-IO connection frames a request, the answer comes from the
+in-process app (inline, or on a worker thread for calls that may block) or from the plugin
+(``Upstream.request``, a callback when the answer is complete), the session records the
+exchange in one write, and only then is the answer written to the docker side; the live view
+hears of it last. Whatever fails in between (an encoder, a sink, a bug) is answered with a 500
+``Err`` and the next request is served.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import cast
 
 from .. import catalogue, tap
 from ..address import Address
 from ..app import CONTENT_TYPE, PluginApp
+from ..connection import NEED_DATA, Closed, DockerConnection, Refuse, Request
 from ..faults import FaultPlan, Injection
-from ..proxy import Session, answer, spy_answer
-from ..recording import Exchange, Fault
+from ..proxy import Pending, Session, answer, spy_answer
+from ..recording import Fault
 from .upstream import Upstream, UpstreamFault
+
+DEFAULT_HEADER_TIMEOUT = 10.0
+STOPPING = ("ipamx-spy is stopping: the request was still waiting for its answer when the drain "
+            "timeout ran out")
+READ_LIMIT = 256 * 1024  # bytes buffered behind a busy request before reading pauses
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,6 +41,7 @@ class RelayOptions:
     app: PluginApp | None
     max_body: int = tap.DEFAULT_MAX_BODY
     upstream_timeout: float | None = None
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
     faults: FaultPlan | None = None
 
 
@@ -39,7 +56,7 @@ class Answer:
 
 
 class Relay:
-    """Serves docker-side connections for one session.
+    """Serves docker-side connections for one session (``protocol`` is the factory).
 
     Calls the in-process app marks as blocking (the network driver's netlink work) run on one
     worker thread, so they never stall the other connections; the rest run inline, because a
@@ -51,95 +68,28 @@ class Relay:
             raise ValueError("a relay needs exactly one of an upstream address or an app")
         self.session = session
         self.options = options
+        self.protocols: set[DockerProtocol] = set()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ipamx-spy app")
+
+    def protocol(self) -> DockerProtocol:
+        return DockerProtocol(self)
 
     def close(self) -> None:
         """Wait for the app call in progress, if any, and stop the worker thread."""
         self._worker.shutdown(wait=True)
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Serve one docker-side connection until it closes; never raises."""
-        conn = self.session.open()
-        upstream = None
-        if self.options.upstream is not None:
-            upstream = Upstream(self.options.upstream, timeout=self.options.upstream_timeout,
-                                max_body=self.options.max_body)
-        reason = "docker side closed the connection"
-        try:
-            reason = await self._serve(conn, reader, writer, upstream)
-        except _Dropped:
-            reason = "ipamx-spy closed the connection without answering (injected fault)"
-        except (ConnectionError, OSError) as exc:
-            reason = f"docker side connection failed: {exc.strerror or exc}"
-        except asyncio.CancelledError:
-            reason = "ipamx-spy shut down"
-        finally:
-            self.session.close(conn, reason)
-            if upstream is not None:
-                await upstream.close()
-            writer.close()
-            with contextlib.suppress(OSError, asyncio.CancelledError):
-                await writer.wait_closed()
+    def stop_all(self) -> None:
+        """Shutdown after the drain: answer what still waits (500), close every connection."""
+        for protocol in list(self.protocols):
+            protocol.stop()
 
-    async def _serve(self, conn: int, reader: asyncio.StreamReader,
-                     writer: asyncio.StreamWriter, upstream: Upstream | None) -> str:
-        request_tap = tap.RequestTap(self.options.max_body)
-        while True:
-            result = request_tap.next_message()
-            if result is tap.NEED_DATA:
-                request_tap.feed(await reader.read(65536))
-                continue
-            if result is tap.CLOSED:
-                return "docker side closed the connection"
-            if isinstance(result, tap.TapError):
-                await self._refuse(conn, writer, result, request_tap.pending)
-                return f"docker side sent a bad request ({result.kind})"
-            assert isinstance(result, tap.Message)
-            reply, exchange = await self._answer(conn, result, upstream)
-            writer.write(reply.raw)
-            await writer.drain()
-            self.session.publish(exchange)
-            keep_alive = result.keep_alive and reply.message.keep_alive
-            if not request_tap.answered(keep_alive=keep_alive):
-                return "connection not kept alive (Connection: close or HTTP/1.0)"
-
-    async def _refuse(self, conn: int, writer: asyncio.StreamWriter, error: tap.TapError,
-                      data: bytes) -> None:
-        side = "proxy" if error.status == 413 else "docker"
-        what = "request body too large" if error.status == 413 else "malformed request"
-        message = f"{what} from the docker side: {error.message}"
-        self.session.fault(conn, Fault(side=side, kind=error.kind, message=message), data)
-        writer.write(spy_answer(error.status, message, close=True).raw)
-        with contextlib.suppress(ConnectionError):
-            await writer.drain()
-
-    async def _answer(self, conn: int, request: tap.Message,
-                      upstream: Upstream | None) -> tuple[Answer, Exchange]:
-        pending = self.session.begin(conn, request.target)
-        faults = self.options.faults
-        injection = faults.injection(catalogue.endpoint_name(request.target)) if faults else None
-        if self.session.refusing:
-            reply = _spy(500, "the recording cannot be written (on-record-error=refuse)",
-                          Fault(side="proxy", kind="recording", message="recording failing"))
-        elif upstream is None:
-            reply = await self._from_app_async(request)
-        else:
-            reply = await _from_upstream(upstream, request)
-        reply = await _inject(injection or reply.injection, reply)
-        exchange = self.session.complete(
-            pending, request, reply.message, upstream_ms=reply.upstream_ms,
-            fault=reply.fault, answered_by=reply.answered_by)
-        return reply, exchange
-
-    async def _from_app_async(self, request: tap.Message) -> Answer:
-        """Fast calls run inline; calls the app says may block run on the worker thread."""
-        assert self.options.app is not None
-        if not self.options.app.blocking(catalogue.endpoint_name(request.target)):
-            return self._from_app(request)
+    async def wait_closed(self, timeout: float) -> None:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._worker, self._from_app, request)
+        deadline = loop.time() + timeout
+        while self.protocols and loop.time() < deadline:
+            await asyncio.sleep(0.02)
 
-    def _from_app(self, request: tap.Message) -> Answer:
+    def from_app(self, request: tap.Message) -> Answer:
         assert self.options.app is not None
         started = time.perf_counter()
         try:
@@ -150,41 +100,268 @@ class Relay:
         message = answer(reply.status, reply.body, reply.content_type)
         return Answer(raw=message.raw, message=message,
                       upstream_ms=(time.perf_counter() - started) * 1000, answered_by="builtin",
-                      injection=reply.injection)
+                      injection=getattr(reply, "injection", None))
+
+    def submit(self, request: tap.Message) -> Future[Answer]:
+        return self._worker.submit(self.from_app, request)
 
 
-class _Dropped(Exception):
-    """An injected fault closes the connection without an answer."""
+class DockerProtocol(asyncio.Protocol):
+    """One docker-side connection: the asyncio edge of a ``DockerConnection``."""
 
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+        self.session = relay.session
+        options = relay.options
+        self.core = DockerConnection(max_body=options.max_body,
+                                     header_timeout=options.header_timeout)
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        self.conn = 0
+        self.upstream: Upstream | None = None
+        self._current: tuple[tap.Message, Pending] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._pumping = False
+        self._write_paused = False
+        self._read_paused = False
+        self._lost = False
+        self._finished: str | None = None  # the close reason, once the connection is done
 
-async def _inject(injection: Injection | None, reply: Answer) -> Answer:
-    """Wait, hang, drop or rewrite the answer as an injected fault says (``faults``)."""
-    if injection is None:
-        return reply
-    if injection.delay_s:
-        await asyncio.sleep(injection.delay_s)
-    if injection.hang:
-        await asyncio.get_running_loop().create_future()  # cancelled when the proxy stops
-    if injection.drop:
-        raise _Dropped
-    if not injection.rewrites:
-        return reply
-    status, body = injection.rewrite(reply.message.status, reply.message.body)
-    message = answer(status, body, reply.message.header("Content-Type") or CONTENT_TYPE)
-    return Answer(raw=message.raw, message=message, upstream_ms=reply.upstream_ms,
-                  fault=reply.fault, answered_by=reply.answered_by)
+    # -- asyncio.Protocol ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        self.relay.protocols.add(self)
+        self.conn = self.session.open()
+        address = self.relay.options.upstream
+        if address is not None:
+            self.upstream = Upstream(address, timeout=self.relay.options.upstream_timeout,
+                                     max_body=self.relay.options.max_body,
+                                     on_stray=self._stray)
+
+    def data_received(self, data: bytes) -> None:
+        self.core.receive(data, self.loop.time())
+        if self.core.busy and self.core.buffered > READ_LIMIT and self.transport is not None:
+            self.transport.pause_reading()
+            self._read_paused = True
+        self._pump()
+
+    def eof_received(self) -> bool:
+        self.core.receive(b"", self.loop.time())
+        self._pump()
+        return True  # keep the transport: the answer may still have to go out
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        self._cancel_timer()
+        if self._current is None:
+            self._end(self._finished or (f"docker side connection failed: {exc}" if exc else
+                                         "docker side closed the connection"))
+        # else: the answer is still recorded when it comes; _reply ends the connection
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._pump()
+
+    # -- the loop of one connection -------------------------------------------------------
+
+    def _pump(self) -> None:
+        """Act on every event the connection has, until it needs data or waits for an answer."""
+        if self._pumping:
+            return
+        self._pumping = True
+        try:
+            while (self._current is None and self._finished is None and not self._lost
+                   and not self._write_paused):
+                event = self.core.next_event(self.loop.time())
+                if event is NEED_DATA:
+                    self._arm_timer()
+                    return
+                if isinstance(event, Request):
+                    self._start(event)
+                elif isinstance(event, Refuse):
+                    self._refuse(event)
+                elif isinstance(event, Closed):
+                    self._close(event.reason)
+        finally:
+            self._pumping = False
+
+    def _start(self, event: Request) -> None:
+        self._cancel_timer()
+        request = event.message
+        self._current = (request, self.session.begin(self.conn, request.target))
+        try:
+            if event.refusal is not None:
+                status, fault = event.refusal
+                self._reply(_spy(status, fault.message, fault))
+            elif self.session.refusing:
+                self._reply(_spy(500, "the recording cannot be written (on-record-error=refuse)",
+                                 Fault(side="proxy", kind="recording",
+                                       message="recording failing")))
+            elif self.upstream is not None:
+                self.upstream.request(request.raw, request.method, self._from_upstream)
+            else:
+                self._from_app(request)
+        except Exception as exc:  # a bug of ours: still an answer, and the next request works
+            self._reply(_spy(500, f"internal error: {exc!r}",
+                             Fault(side="proxy", kind="crash", message=repr(exc))))
+
+    def _from_app(self, request: tap.Message) -> None:
+        app = self.relay.options.app
+        assert app is not None
+        if not app.blocking(catalogue.endpoint_name(request.target)):
+            self._reply(self.relay.from_app(request))
+            return
+        future = self.relay.submit(request)
+
+        def done(_f: Future[Answer]) -> None:
+            self.loop.call_soon_threadsafe(self._reply_from_future, future)
+
+        future.add_done_callback(done)
+
+    def _reply_from_future(self, future: Future[Answer]) -> None:
+        try:
+            reply = future.result()
+        except Exception as exc:
+            reply = _spy(500, f"built-in plugin failed: {exc!r}",
+                         Fault(side="plugin", kind="crash", message=repr(exc)))
+        self._reply(reply)
+
+    def _from_upstream(self, result: tap.Message | UpstreamFault, upstream_ms: float) -> None:
+        if isinstance(result, UpstreamFault):
+            self._reply(_spy(500, str(result), result.fault))
+        else:
+            self._reply(Answer(raw=result.raw, message=result, upstream_ms=upstream_ms))
+
+    def _reply(self, reply: Answer) -> None:
+        """The answer is ready: apply an injected fault (``--fault``), then deliver it."""
+        if self._current is None:  # answered already (the spy stopped meanwhile)
+            return
+        faults = self.relay.options.faults
+        injection = faults.injection(self._current[1].endpoint) if faults else None
+        injection = injection or reply.injection
+        if injection is None:
+            self._deliver(reply)
+            return
+        if injection.delay_s and not injection.hang:
+            self.loop.call_later(injection.delay_s, self._after_delay, injection, reply)
+            return
+        self._after_delay(injection, reply)
+
+    def _after_delay(self, injection: Injection, reply: Answer) -> None:
+        if self._current is None:
+            return
+        if injection.hang:
+            return  # answered by stop() when the proxy stops
+        if injection.drop:
+            self._current = None  # unanswered: the close record lists it
+            self._close("ipamx-spy closed the connection without answering (injected fault)")
+            return
+        if injection.rewrites:
+            status, body = injection.rewrite(reply.message.status, reply.message.body)
+            message = answer(status, body, reply.message.header("Content-Type") or CONTENT_TYPE)
+            reply = Answer(raw=message.raw, message=message, upstream_ms=reply.upstream_ms,
+                           fault=reply.fault, answered_by=reply.answered_by)
+        self._deliver(reply)
+
+    def _deliver(self, reply: Answer) -> None:
+        """Record the answer, then write it, then tell the live sinks."""
+        if self._current is None:
+            return
+        request, pending = self._current
+        exchange = None
+        try:
+            exchange = self.session.complete(
+                pending, request, reply.message, upstream_ms=reply.upstream_ms,
+                fault=reply.fault, answered_by=reply.answered_by)
+        except Exception as exc:
+            self.session.pending.pop(pending.seq, None)
+            with contextlib.suppress(Exception):
+                self.session.fault(self.conn, Fault(
+                    side="proxy", kind="recording",
+                    message=f"exchange #{pending.seq} could not be recorded: {exc!r}"), b"")
+        if self.transport is not None and not self._lost:
+            self.transport.write(reply.raw)
+        if exchange is not None:
+            with contextlib.suppress(Exception):
+                self.session.publish(exchange)
+        self._current = None
+        keep = self.core.answered(request, reply.message.keep_alive, self.loop.time())
+        if self._lost:
+            self._end(self._finished or "docker side closed the connection")
+            return
+        if not keep:
+            event = self.core.next_event(self.loop.time())
+            self._close(event.reason if isinstance(event, Closed) else "connection closed")
+            return
+        if self._read_paused and self.transport is not None:
+            self._read_paused = False
+            self.transport.resume_reading()
+        self._pump()
+
+    def _refuse(self, event: Refuse) -> None:
+        with contextlib.suppress(Exception):
+            self.session.fault(self.conn, event.fault, event.data)
+        if self.transport is not None:
+            self.transport.write(spy_answer(event.status, event.fault.message, close=True).raw)
+        self._close(f"docker side sent a bad request ({event.fault.kind})")
+
+    # -- timers and the end --------------------------------------------------------------
+
+    def _arm_timer(self) -> None:
+        deadline = self.core.deadline()
+        if deadline is None:
+            self._cancel_timer()
+        elif self._timer is None or self._timer.when() != deadline:
+            self._cancel_timer()
+            self._timer = self.loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._pump()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _stray(self, fault: Fault, data: bytes) -> None:
+        self.session.fault(self.conn, fault, data)
+
+    def _close(self, reason: str) -> None:
+        """Close after what was written has gone out; the session hears of it once."""
+        self._finished = self._finished or reason
+        self._cancel_timer()
+        if self.transport is not None:
+            self.transport.close()
+        if self._lost or self.transport is None:
+            self._end(reason)
+
+    def _end(self, reason: str) -> None:
+        if self not in self.relay.protocols:
+            return
+        self.relay.protocols.discard(self)
+        self._cancel_timer()
+        with contextlib.suppress(Exception):
+            self.session.close(self.conn, self._finished or reason)
+        if self.upstream is not None:
+            self.upstream.close()
+
+    def stop(self) -> None:
+        """The spy stops: a request still waiting gets a 500 saying so; then close."""
+        self._finished = self._finished or "ipamx-spy shut down"
+        if self._current is not None:
+            self._deliver(_spy(500, STOPPING, Fault(side="proxy", kind="stopping",
+                                                  message=STOPPING)))
+        self._close(self._finished)
+        if self.transport is not None and self._write_paused:
+            self.transport.abort()  # a docker side that reads nothing never holds the exit
+        self._end(self._finished)
 
 
 def _spy(status: int, message: str, fault: Fault) -> Answer:
     reply = spy_answer(status, message)
     return Answer(raw=reply.raw, message=reply, fault=fault, answered_by="spy")
-
-
-async def _from_upstream(upstream: Upstream, request: tap.Message) -> Answer:
-    started = time.perf_counter()
-    try:
-        message = await upstream.exchange(request.raw, request.method)
-    except UpstreamFault as exc:
-        return _spy(500, str(exc), exc.fault)
-    return Answer(raw=message.raw, message=message,
-                  upstream_ms=(time.perf_counter() - started) * 1000)

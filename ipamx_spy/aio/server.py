@@ -34,7 +34,6 @@ class Server:
         self.options = options
         self.session = session
         self.relay = Relay(session, options.relay)
-        self.connections = TaskGroup()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._stop_requested = False
@@ -66,7 +65,7 @@ class Server:
         if self._stop_requested:
             self._stop.set()
         signals = _install_signals(self._loop, self._stop)
-        server = await asyncio.start_unix_server(self._on_connection, sock=main.sock)
+        server = await self._loop.create_unix_server(self.relay.protocol, sock=main.sock)
         control_server = None
         if control is not None:
             control_server = await asyncio.start_unix_server(self._on_control, sock=control.sock)
@@ -101,21 +100,13 @@ class Server:
         Subclasses hook in here (``attach`` gives the socket path back to the plugin)."""
 
     async def _drain(self) -> None:
-        """Let in-flight exchanges finish (bounded), then close every connection."""
+        """Let in-flight exchanges finish (bounded); answer what still waits; close all."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.options.drain_timeout
         while self.session.pending and loop.time() < deadline:
             await asyncio.sleep(0.05)
-        self.connections.cancel()
-        await self.connections.wait(timeout=2.0)
-
-    async def _on_connection(self, reader: asyncio.StreamReader,
-                             writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self.connections.tasks.add(task)
-            task.add_done_callback(self.connections.tasks.discard)
-        await self.relay.handle(reader, writer)
+        self.relay.stop_all()
+        await self.relay.wait_closed(timeout=2.0)
 
     async def _on_control(self, reader: asyncio.StreamReader,
                           writer: asyncio.StreamWriter) -> None:
@@ -130,7 +121,7 @@ class Server:
             record = self.session.marker(text)
             return {"ok": True, "marker": record}
         if op == "status":
-            return {"ok": True, "exchanges": len(self.session.exchanges),
+            return {"ok": True, "exchanges": self.session.exchanges_done,
                     "pending": len(self.session.pending),
                     "recording": None if self.session.path is None else str(self.session.path)}
         raise ValueError(f"unknown control op {op!r} (mark, status)")
@@ -152,7 +143,7 @@ def _install_signals(loop: asyncio.AbstractEventLoop,
     return signals
 
 
-def _event_loop_runner() -> Callable[[Coroutine[Any, Any, None]], None]:
+def event_loop_runner() -> Callable[[Coroutine[Any, Any, None]], None]:
     """uvloop's runner where it is installed (about twice as fast), else asyncio's."""
     try:
         import uvloop
@@ -165,7 +156,7 @@ def run(server: Server) -> None:
     """Bind, serve until stopped, clean up. Raises what ``Server.bind`` raises."""
     main, control = server.bind()
     try:
-        _event_loop_runner()(server.serve(main, control))
+        event_loop_runner()(server.serve(main, control))
     except BaseException:
         main.close()
         if control is not None:

@@ -1,9 +1,20 @@
-"""The plugin side of one relayed connection: dial lazily, send raw bytes, frame the answer."""
+"""The plugin side of one relayed connection: dial lazily, send raw bytes, frame the answer.
+
+Strict framing, as Go's HTTP client: exactly one answer per request. Bytes the plugin sends
+beyond that answer (a second response, a body longer than its Content-Length, an answer before
+any request) are dropped, reported through ``on_stray`` and the connection is closed, so they
+never become the answer to the next request. A plugin that closes an idle keep-alive
+connection gets a fresh connection for the next request.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import time
+from collections.abc import Callable
+from typing import cast
 
 from .. import tap
 from ..address import Address
@@ -18,72 +29,235 @@ class UpstreamFault(Exception):
         self.fault = Fault(side="plugin", kind=kind, message=message)
 
 
-class Upstream:
-    """One keep-alive connection to the plugin, opened on first use and after a close."""
+StrayHandler = Callable[[Fault, bytes], None]
+STRAY_KEPT = 4096
 
-    def __init__(self, address: Address, *, timeout: float | None, max_body: int) -> None:
+
+class _Link(asyncio.Protocol):
+    """One connection to the plugin; answers at most the one request it was given."""
+
+    def __init__(self, upstream: Upstream) -> None:
+        self.upstream = upstream
+        self.transport: asyncio.Transport | None = None
+        self.tap = tap.ResponseTap(upstream.max_body)
+        self.waiter: asyncio.Future[tap.Message] | None = None
+        self.closed = False
+
+    # -- asyncio.Protocol ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+
+    def data_received(self, data: bytes) -> None:
+        if self.waiter is None or self.waiter.done():
+            self._stray(data, "sent bytes while no request was waiting for an answer")
+            return
+        self.tap.feed(data)
+        self._advance()
+
+    def eof_received(self) -> bool:
+        self._ended()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._ended()
+
+    # -- framing ------------------------------------------------------------------------
+
+    def send(self, raw_request: bytes, method: str) -> asyncio.Future[tap.Message]:
+        if self.transport is None or self.closed:
+            raise ConnectionResetError("the plugin closed the connection")
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.tap.expect(method)
+        self.transport.write(raw_request)
+        return self.waiter
+
+    def _ended(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.waiter is not None and not self.waiter.done():
+            self.tap.feed(b"")
+            self._advance()
+        if self.waiter is not None and not self.waiter.done():
+            self._fail("closed", "closed the connection without answering")
+        self.close()
+
+    def _advance(self) -> None:
+        assert self.waiter is not None
+        result = self.tap.next_message()
+        if isinstance(result, tap.Message):
+            extra = self.tap.pending
+            reusable = result.keep_alive and self.tap.reusable() and not extra
+            self.waiter.set_result(result)
+            if extra:
+                self._stray(extra, "sent more bytes than one answer (a second response or a "
+                            "body longer than its Content-Length)")
+            elif not reusable:
+                self.close()
+        elif isinstance(result, tap.TapError):
+            kind = "too-large" if result.status == 413 else "malformed"
+            self._fail(kind, f"malformed answer: {result.message}")
+            self.close()
+        elif result is tap.CLOSED:
+            self._fail("closed", "closed the connection without answering")
+            self.close()
+        elif self.closed:  # NEED_DATA after the end: the answer is cut off
+            self._fail("closed", "closed the connection in the middle of its answer")
+
+    def _fail(self, kind: str, what: str) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(UpstreamFault(kind, f"upstream {self.upstream.address}: "
+                                                    f"{what}"))
+
+    def _stray(self, data: bytes, what: str) -> None:
+        """Drop bytes that answer nothing (as Go's client does) and close the connection."""
+        self.upstream.report_stray(data, what)
+        self.close()
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+DIAL_BUSY_S = 2.0  # how long a full backlog (EAGAIN) is retried before the dial fails
+
+
+async def _connect_unix(path: str) -> socket.socket:
+    """Connect to a Unix socket, waiting (bounded) while its backlog is full.
+
+    asyncio takes EAGAIN from ``connect`` for a connection in progress and hands back a socket
+    that is not connected; a busy plugin gets its connection a moment later instead.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DIAL_BUSY_S
+    delay = 0.001
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            sock.connect(path)
+            return sock
+        except BlockingIOError as exc:
+            sock.close()
+            if loop.time() >= deadline:
+                raise OSError(exc.errno, f"{exc.strerror} (the plugin's backlog stayed full for "
+                              f"{DIAL_BUSY_S:g} s)") from exc
+        except BaseException:
+            sock.close()
+            raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+Done = Callable[[tap.Message | UpstreamFault, float], None]
+
+
+class Upstream:
+    """One keep-alive connection to the plugin, opened on first use and after a close.
+
+    ``request`` is callback-based (no task per exchange): ``done(answer_or_fault, upstream_ms)``
+    is called exactly once, from the event loop. Only dialing runs as a task.
+    """
+
+    def __init__(self, address: Address, *, timeout: float | None, max_body: int,
+                 on_stray: StrayHandler | None = None) -> None:
         self.address = address
         self.timeout = timeout
         self.max_body = max_body
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-        self._tap: tap.ResponseTap | None = None
+        self.on_stray = on_stray
+        self._link: _Link | None = None
+        self._dialing: set[asyncio.Task[None]] = set()
 
-    async def _dial(self) -> None:
+    async def _dial(self) -> _Link:
+        loop = asyncio.get_running_loop()
         try:
             if self.address.kind == "unix":
-                self._reader, self._writer = await asyncio.open_unix_connection(self.address.path)
+                sock = await _connect_unix(self.address.path)
+                _t, link = await loop.create_unix_connection(lambda: _Link(self), sock=sock)
             else:
-                self._reader, self._writer = await asyncio.open_connection(
-                    self.address.host, self.address.port)
+                _t, link = await loop.create_connection(lambda: _Link(self),
+                                                         self.address.host, self.address.port)
         except OSError as exc:
             raise UpstreamFault("unreachable", f"upstream {self.address}: "
                                 f"{exc.strerror or exc}") from exc
-        self._tap = tap.ResponseTap(self.max_body)
+        return link
 
-    async def exchange(self, raw_request: bytes, method: str) -> tap.Message:
-        """Send one request and return the complete answer. Raises UpstreamFault."""
-        if self._writer is None:
-            await self._dial()
-        assert self._writer is not None and self._tap is not None
+    def request(self, raw_request: bytes, method: str, done: Done) -> None:
+        """Send one request; ``done`` gets the complete answer or an UpstreamFault."""
+        link = self._link
+        if link is not None and not link.closed:
+            self._send(link, raw_request, method, done)
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._dial_and_send(raw_request, method, done), name="ipamx-spy dial")
+        self._dialing.add(task)
+        task.add_done_callback(self._dialing.discard)
+
+    async def _dial_and_send(self, raw_request: bytes, method: str, done: Done) -> None:
+        started = time.perf_counter()
         try:
-            self._writer.write(raw_request)
-            self._tap.expect(method)
-            if self.timeout is None:
-                return await self._read_answer()
-            return await asyncio.wait_for(self._read_answer(), self.timeout)
-        except TimeoutError as exc:
-            await self.close()
-            raise UpstreamFault("timeout", f"upstream {self.address}: no answer within "
-                                f"{self.timeout:g} s (--upstream-timeout)") from exc
-        except OSError as exc:
-            await self.close()
-            raise UpstreamFault("closed", f"upstream {self.address}: "
-                                f"{exc.strerror or exc}") from exc
-        except UpstreamFault:
-            await self.close()
+            link = self._link = await self._dial()
+            if link.closed:  # closed before the request was sent: one fresh connection
+                link = self._link = await self._dial()
+        except UpstreamFault as exc:
+            done(exc, (time.perf_counter() - started) * 1000)
+            return
+        except asyncio.CancelledError:
+            done(UpstreamFault("closed", f"upstream {self.address}: dial cancelled"), 0.0)
             raise
+        self._send(link, raw_request, method, done, started)
 
-    async def _read_answer(self) -> tap.Message:
-        assert self._reader is not None and self._tap is not None
-        while True:
-            result = self._tap.next_message()
-            if isinstance(result, tap.Message):
-                if not (result.keep_alive and self._tap.reusable()):
-                    await self.close()
-                return result
-            if isinstance(result, tap.TapError):
-                kind = "too-large" if result.status == 413 else "malformed"
-                raise UpstreamFault(kind, f"upstream {self.address}: malformed answer: "
-                                    f"{result.message}")
-            if result is tap.CLOSED:
-                raise UpstreamFault("closed", f"upstream {self.address}: closed the "
-                                    "connection without answering")
-            self._tap.feed(await self._reader.read(65536))
+    def _send(self, link: _Link, raw_request: bytes, method: str, done: Done,
+              started: float | None = None) -> None:
+        began = time.perf_counter() if started is None else started
+        try:
+            waiter = link.send(raw_request, method)
+        except OSError as exc:
+            link.close()
+            done(UpstreamFault("closed", f"upstream {self.address}: {exc.strerror or exc}"),
+                 0.0)
+            return
+        timer = None
+        if self.timeout is not None:
+            timer = asyncio.get_running_loop().call_later(self.timeout, self._expire, link)
 
-    async def close(self) -> None:
-        writer, self._writer, self._reader, self._tap = self._writer, None, None, None
-        if writer is not None:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+        def finished(future: asyncio.Future[tap.Message]) -> None:
+            if timer is not None:
+                timer.cancel()
+            elapsed = (time.perf_counter() - began) * 1000
+            if future.cancelled():
+                link.close()
+                done(UpstreamFault("closed", f"upstream {self.address}: cancelled"), elapsed)
+                return
+            exc = future.exception()
+            if exc is None:
+                done(future.result(), elapsed)
+                return
+            link.close()
+            done(exc if isinstance(exc, UpstreamFault) else UpstreamFault(
+                "closed", f"upstream {self.address}: {exc}"), elapsed)
+
+        waiter.add_done_callback(finished)
+
+    def _expire(self, link: _Link) -> None:
+        assert self.timeout is not None
+        link._fail("timeout", f"no answer within {self.timeout:g} s (--upstream-timeout)")
+        link.close()
+
+    def report_stray(self, data: bytes, what: str) -> None:
+        if self.on_stray is None:
+            return
+        message = (f"upstream {self.address}: {what}; {len(data)} byte(s) dropped and the "
+                   "connection closed")
+        with contextlib.suppress(Exception):
+            self.on_stray(Fault(side="plugin", kind="extra-bytes", message=message),
+                          data[:STRAY_KEPT])
+
+    def close(self) -> None:
+        link, self._link = self._link, None
+        if link is not None:
+            link.close()
+        for task in list(self._dialing):
+            task.cancel()

@@ -38,6 +38,10 @@ EXCLUDE = typer.Option(
 ENGINE_ID = typer.Option(
     None, "--engine-id",
     help="Seed of the IPv6 ULA prefix; dockerd's <data-root>/engine-id gives dockerd's own.")
+ALLOW_SHUTDOWN = typer.Option(
+    False, "--allow-shutdown",
+    help="Serve IpamDriver.Shutdown (stops ipamx-spy). Off by default: dockerd never calls it, "
+         "and anyone who can connect to the socket could.")
 STORE = typer.Option(
     "file", "--store", envvar="IPAMX_SPY_STORE",
     help="Where the allocator keeps its data: 'file' (--state, this host only) or "

@@ -65,6 +65,7 @@ def register(app: typer.Typer) -> None:
         fault: list[str] = typer.Option([], "--fault", metavar="FAULT", help=FAULT_HELP),
         control: Path | None = so.CONTROL,
         drain_timeout: float = so.DRAIN_TIMEOUT,
+        header_timeout: float = so.HEADER_TIMEOUT,
         state: str = bo.STATE,
         store: str = bo.STORE,
         host_id: str | None = bo.HOST_ID,
@@ -76,6 +77,7 @@ def register(app: typer.Typer) -> None:
         global_pool: list[str] = bo.GLOBAL_POOL,
         exclude: list[str] = bo.EXCLUDE,
         engine_id: str | None = bo.ENGINE_ID,
+        allow_shutdown: bool = bo.ALLOW_SHUTDOWN,
         web: bool = WEB,
         web_listen: str = WEB_LISTEN,
     ) -> None:
@@ -96,18 +98,23 @@ def register(app: typer.Typer) -> None:
         setup = so.live_session(name, header, opts)
         session = setup.session
         plugin = None
+
+        def server_stop() -> None:
+            server.request_stop()
+
         if target is None:
             plugin = bo.build(name=name, state=state, compat=compat, local_space=local_space,
                               global_space=global_space, network_driver=network_driver,
                               local_pool=local_pool, global_pool=global_pool,
                               exclude=exclude, engine_id=engine_id,
                               store=store, host_id=host_id,
-                              on_shutdown=lambda: server.request_stop())
+                              on_shutdown=server_stop if allow_shutdown else None)
         options = ServerOptions(
             listen=listen_path, socket_mode=mode,
             control=control or control_path(name), drain_timeout=drain_timeout,
             relay=RelayOptions(upstream=target, app=plugin, max_body=max_body,
-                               upstream_timeout=upstream_timeout, faults=faults))
+                               upstream_timeout=upstream_timeout, faults=faults,
+                               header_timeout=header_timeout))
         server = Server(options, session)
         if web:
             serve_beside(server, session, header, web_listen, validate=validate,

@@ -13,7 +13,7 @@ from ..console import err
 from ..proxy import Session
 from . import builtin_options as bo
 from .proxy import socket_mode as parse_mode
-from .session_options import run_or_exit
+from .session_options import HEADER_TIMEOUT, run_or_exit
 
 
 def register(app: typer.Typer) -> None:
@@ -34,17 +34,24 @@ def register(app: typer.Typer) -> None:
         global_pool: list[str] = bo.GLOBAL_POOL,
         exclude: list[str] = bo.EXCLUDE,
         engine_id: str | None = bo.ENGINE_ID,
+        allow_shutdown: bool = bo.ALLOW_SHUTDOWN,
+        header_timeout: float = HEADER_TIMEOUT,
     ) -> None:
         """Run the built-in reference plugin on its own, without recording."""
         listen_path = listen or address.SOCKET_DIR / f"{name}.sock"
+
+        def server_stop() -> None:
+            server.request_stop()
+
         plugin = bo.build(name=name, state=state, compat=compat, local_space=local_space,
                           global_space=global_space, network_driver=network_driver,
                           local_pool=local_pool, global_pool=global_pool,
                           exclude=exclude, engine_id=engine_id,
                           store=store, host_id=host_id,
-                          on_shutdown=lambda: server.request_stop())
+                          on_shutdown=server_stop if allow_shutdown else None)
         options = ServerOptions(listen=listen_path, socket_mode=parse_mode(socket_mode),
-                                relay=RelayOptions(upstream=None, app=plugin))
+                                relay=RelayOptions(upstream=None, app=plugin,
+                                                   header_timeout=header_timeout))
         server = Server(options, Session(writer=None))
         server.ready = lambda: err.print(f"ipamx-spy: serving the built-in plugin on {listen_path}")
         try:

@@ -23,12 +23,14 @@ import typer
 
 from .. import render
 from ..aio.listen import SocketInUse
+from ..aio.relay import DEFAULT_HEADER_TIMEOUT
 from ..aio.server import Server, run
 from ..console import err, out
 from ..findings import Finding
 from ..live import Checker, DetachedView, LiveView
 from ..proxy import Redactor, Session
-from ..recording import Exchange, RecordingWriter
+from ..recording import RecordingWriter
+from ..stats import Summary
 from ..switches import RuleSwitches, Switched
 from ..tap import DEFAULT_MAX_BODY
 from .errors import fail, open_writer
@@ -74,6 +76,9 @@ SLOW_MS = typer.Option(1000.0, "--slow-ms", metavar="MS",
 CONTROL = typer.Option(
     None, "--control", metavar="PATH",
     help="Control socket for `ipamx-spy mark` [default: /run/ipamx-spy/NAME.ctl].")
+HEADER_TIMEOUT = typer.Option(
+    DEFAULT_HEADER_TIMEOUT, "--header-timeout", metavar="SECONDS",
+    help="Seconds a docker-side request may take to arrive once begun (then 408).")
 DRAIN_TIMEOUT = typer.Option(5.0, "--drain-timeout", metavar="SECONDS",
                              help="Seconds to let exchanges finish on exit.")
 LIVE_FILTER = typer.Option([], "--filter", metavar="FILTER",
@@ -175,16 +180,19 @@ class LiveSetup:
             self.writer = open_writer(self.record_path, self.header, group=self.group,
                                       make_parent=self.make_parent)
             self.session.writer = self.writer
-        self.sink = DetachedView(self.live) if self.live.mode in {"full", "compact"} \
-            else self.live
-        self.session.sinks = [self.sink, *self.session.sinks]  # and proxy --web's board
+        # Drawing, --json output and validation all run in the view process, fed through a
+        # pipe that never blocks the relay; quiet without validation needs no process.
+        quiet = self.live.mode == "quiet" and self.live.checker is None
+        self.sink = self.live if quiet else DetachedView(self.live)
+        self.session.sinks = [self.sink, *self.session.sinks]  # keep the web board
 
     def stop(self) -> list[Finding]:
         """Close the recording and the view; a recording this run created and left empty (it
         never served) is removed. Returns the validator's findings."""
         if self.writer is not None:
             self.writer.close()
-            if self.created and not self.session.exchanges and _only_header(self.writer.path):
+            if (self.created and not self.session.exchanges_done
+                    and _only_header(self.writer.path)):
                 self.writer.path.unlink(missing_ok=True)
         if isinstance(self.sink, DetachedView):
             self.findings = self.sink.close()
@@ -273,7 +281,7 @@ def serve_and_summarise(server: Server, setup: LiveSetup, answering: str) -> Non
     finally:
         findings = setup.stop()
         if served:
-            print_summary(setup.session.exchanges, findings,
+            print_summary(setup.session.summary, findings,
                           setup.writer.path if setup.writer else None)
     if setup.session.backlog:
         path = setup.writer.path if setup.writer else "?"
@@ -282,19 +290,18 @@ def serve_and_summarise(server: Server, setup: LiveSetup, answering: str) -> Non
         raise typer.Exit(1)
 
 
-def print_summary(exchanges: Sequence[Exchange], findings: Sequence[Finding],
-                  path: Path | None) -> None:
+def print_summary(summary: Summary, findings: Sequence[Finding], path: Path | None) -> None:
     """The exit summary, on a line of its own (after the terminal's ``^C``)."""
     err.print()
-    err.print(render.summary_table(exchanges))
+    err.print(render.summary_table(summary))
     if findings:
         errors = sum(1 for f in findings if f.severity == "error")
         err.print(f"validation: {render.plural(len(findings), 'finding')}, "
                   f"{render.plural(errors, 'error')}")
     if path is None:
         return
-    err.print(f"recorded {render.plural(len(exchanges), 'exchange')} to [cyan]{path}[/]")
-    if exchanges:
+    err.print(f"recorded {render.plural(summary.calls, 'exchange')} to [cyan]{path}[/]")
+    if summary.calls:
         err.print("next:")
         for command in next_steps(path):
             err.print(f"  {command}", highlight=False)

@@ -1,7 +1,7 @@
 """``ipamx-spy status``: ask a running built-in plugin for its leases, pools and metrics.
 
 These are ipamx-spy's extension endpoints (``/IpamDriver.Leases`` and friends), not Docker's.
-Through a proxy the calls are recorded like any other exchange.
+Through a proxy the calls are recorded as ``client`` records, apart from dockerd's exchanges.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from ..console import err, out
 
 def query(conn: PluginConnection, endpoint: str) -> Any:
     """Call one extension endpoint; raises ValueError when the plugin does not serve it."""
-    message, _ = conn.call(docker_request(endpoint, host="plugin.moby.localhost"))
+    message, _ = conn.call(docker_request(endpoint, host="plugin.moby.localhost", client="status"))
     try:
         value = json.loads(message.body) if message.body else None
     except ValueError:

@@ -14,10 +14,10 @@ from __future__ import annotations
 import base64
 
 from ipamx_spy.catalogue import ENDPOINT_NAME_OPTION, MAC_OPTION
+from ipamx_spy.dockerd.gojson import Struct
+from ipamx_spy.dockerd.goparse import parse_cidr, parse_ip, parse_mac
 
 from .core import Core, DaemonError, Flow
-from .gojson import Struct
-from .goparse import parse_cidr, parse_ip, parse_mac
 from .model import GWBRIDGE, Attachment, Container, Endpoint, Network, Sandbox
 
 EXPOSED = "com.docker.network.endpoint.exposedports"

@@ -4,7 +4,8 @@ Theory of operation
 -------------------
 Every docker command is a generator (a *flow*). When dockerd would call the plugin, the flow
 yields a ``Call`` (which plugin, which endpoint, the exact body bytes, and how long dockerd
-would wait first) and receives an ``answers.Answer``: what dockerd makes of the reply. Later
+would wait first) and receives an ``Answer``: what dockerd makes of the reply (from the
+protocol authority's ``read_answer``). Later
 requests depend on earlier answers (PoolIDs, addresses, the Join gateway), which is why the
 core is a generator and not a list of requests. Nothing here touches a socket or a clock.
 
@@ -21,19 +22,52 @@ from __future__ import annotations
 
 import random
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ipamx_spy.app import PluginApp
+from ipamx_spy.dockerd import gojson
+from ipamx_spy.dockerd import verdict as dockerd_verdict
+from ipamx_spy.dockerd.versions import DockerVersion as AuthorityVersion
 
-from . import gojson
-from .answers import Answer, read_answer
 from .ids import IdSource, RandomIds
 from .model import Container, Network, PluginState
 from .versions import DockerVersion
 
 JSON = Any
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Answer:
+    """What dockerd's plugin layer makes of one plugin answer, or of a call that got none.
+
+    ``error`` is the plugin layer's error (status, decoding, the in-body error field); the
+    flows add dockerd's own checks of the values, as dockerd does."""
+
+    status: int = 0
+    value: dict[str, JSON] = field(default_factory=dict)
+    error: str | None = None
+    transport: str | None = None  # set when there was no answer (dial failure, hang-up)
+    sent: bool = False  # with ``transport``: the request had been written before the failure
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.transport is None
+
+    @classmethod
+    def unreachable(cls, message: str, *, sent: bool) -> Answer:
+        return cls(error=message, transport=message, sent=sent)
+
+
+def read_answer(endpoint: str, status: int, body: bytes, *, major: int = 29) -> Answer:
+    """The authority's verdict on an answer, as the emulator's flows use it."""
+    verdict = dockerd_verdict.read_answer(endpoint, status, None, body, AuthorityVersion(major))
+    decoded = verdict.decoded
+    value = decoded.fields if decoded is not None else {}
+    return Answer(status=status, value=value, error=verdict.plugin_error)
+
+
 RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0)  # attempts at ~0, 1, 3, 7 and 15 s, then give up
 BUILTIN_DRIVERS = frozenset({"bridge", "host", "null", "macvlan", "ipvlan"})
 BUILTIN_IPAMS = frozenset({"default"})

@@ -23,8 +23,7 @@ from ipamx_spy.app import CONTENT_TYPE, PluginApp
 from ipamx_spy.client import DOCKER_ACCEPT, PluginConnection, PluginUnreachable, docker_request
 from ipamx_spy.recording import Exchange, Fault, Message, RecordingWriter, encode_body
 
-from .answers import Answer, read_answer
-from .core import Call
+from .core import Answer, Call, read_answer
 from .daemon import Daemon, Outcome
 from .scenario import Step
 from .versions import DockerVersion

@@ -6,10 +6,10 @@ from __future__ import annotations
 import ipaddress
 
 from ipamx_spy.catalogue import GATEWAY_LABEL, GATEWAY_OPTION
+from ipamx_spy.dockerd.gojson import Struct
+from ipamx_spy.dockerd.goparse import parse_cidr, parse_ip
 
 from .core import Core, DaemonError, Flow
-from .gojson import Struct
-from .goparse import parse_cidr, parse_ip
 from .model import IpamConfig, Network, PluginState, PoolInfo
 from .scenario import NetworkCreate
 

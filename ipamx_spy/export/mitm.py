@@ -139,7 +139,8 @@ def _metadata(exchange: Exchange, layout: _Layout, outcome: Mapping[str, Any],
     return {fs.META: {
         "format": fs.META_FORMAT, "source": trace.source, "exchange": own,
         "connection": connection, "section": layout.section_meta(exchange),
-        "host": trace.header.get("host"), "plugin": trace.header.get("name"),
+        "host": trace.host_of(exchange.seq) or trace.header.get("host"),
+        "plugin": trace.header.get("name"),
         "verdict": dict(outcome), "sentence": render.annotation(exchange),
         "findings": [f.to_json() for f in trace.findings_for(exchange.seq)],
         "notes": [{"text": str(r.get("text", "")), "t": r.get("t"), "order": n}

@@ -243,7 +243,8 @@ class IpamService:
 
     def shutdown(self, _fields: dict[str, Any]) -> JSON:
         if self.on_shutdown is None:
-            raise PluginError("ipamx-spy: this allocator was started without a shutdown hook")
+            raise PluginError("ipamx-spy: IpamDriver.Shutdown is not served (start ipamx-spy "
+                              "with --allow-shutdown to allow it)")
         self.on_shutdown()
         return {}
 

@@ -41,10 +41,18 @@ MIN_INNER = 4
 class Bindings:
     direct: dict[str, str] = field(default_factory=dict)
     derived: dict[str, str] = field(default_factory=dict)
+    # Recorded address-space names (the empty one included) -> the target's, applied only to
+    # ``AddressSpace`` keys: an empty recorded name must not rewrite every empty string.
+    spaces: dict[str, str] = field(default_factory=dict)
     _by_first_token: dict[str, list[tuple[int, str]]] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.mapping())
+
+    def bind_space(self, recorded: str, live: str) -> None:
+        """Bind an address-space name the recording's plugin gave (``""`` included)."""
+        if recorded != live:
+            self.spaces[recorded] = live
 
     def mapping(self) -> dict[str, str]:
         """Every binding that changes something (derived first, direct ones override)."""
@@ -103,7 +111,7 @@ class Bindings:
 
     def translate(self, value: JSON) -> JSON:
         """``value`` with every bound string rewritten (keys are left alone)."""
-        if not self.direct and not self.derived:
+        if not self.direct and not self.derived and not self.spaces:
             return value
         return self._translate(value)
 
@@ -111,10 +119,14 @@ class Bindings:
         if isinstance(value, str):
             return self.translate_text(value)
         if isinstance(value, Mapping):
-            return {k: self._translate(v) for k, v in value.items()}
+            return {k: self._space(v) if k == "AddressSpace" and v in self.spaces
+                    else self._translate(v) for k, v in value.items()}
         if isinstance(value, list):
             return [self._translate(v) for v in value]
         return value
+
+    def _space(self, value: str) -> str:
+        return self.spaces[value]
 
     def translate_text(self, text: str) -> str:
         whole = self.lookup(text)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ipamx_spy import catalogue
+from ipamx_spy import catalogue, dockerd
 from ipamx_spy.recording import Exchange, Recording, RecordingError, load
 from ipamx_spy.recording_reader import problem_text
 
@@ -173,8 +173,19 @@ class Replayer:
         if answer.error is None and answer.is_json:
             if recorded.error is None and recorded.is_json:
                 self.bindings.learn(recorded.value, answer.value, exclude=wrong)
+                if exchange.endpoint == dockerd.Endpoint.GET_DEFAULT_ADDRESS_SPACES.value:
+                    self._learn_spaces(recorded.value, answer.value)
             self.ledger.update(exchange.endpoint, request, answer.value)
         return answer.value
+
+
+    def _learn_spaces(self, recorded: JSON, live: JSON) -> None:
+        if not isinstance(recorded, dict) or not isinstance(live, dict):
+            return
+        for key in ("LocalDefaultAddressSpace", "GlobalDefaultAddressSpace"):
+            mine, theirs = recorded.get(key), live.get(key)
+            if isinstance(mine, str) and isinstance(theirs, str):
+                self.bindings.bind_space(mine, theirs)
 
 
 def _meaning(exchange: Exchange) -> str:

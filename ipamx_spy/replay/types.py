@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ipamx_spy.catalogue import is_cidr
-from ipamx_spy.emulator.answers import json_kind
+from ipamx_spy.dockerd.gojson import json_kind
 
 JSON = Any
 

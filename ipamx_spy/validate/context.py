@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from ipamx_spy import catalogue
-from ipamx_spy.emulator import answers
+from ipamx_spy import catalogue, dockerd
+from ipamx_spy.dockerd import gojson
 from ipamx_spy.recording import Exchange
 
 JSON = Any
@@ -57,14 +57,36 @@ class Context:
         return b"" if response is None else response.raw_body
 
     @cached_property
-    def decoded(self) -> tuple[answers.Decoded, str | None]:
-        """The 200 body decoded by Go's rules, and Go's decode error."""
-        return answers.decode_ok_body(self.endpoint, self.body, self.major)
+    def decoded(self) -> tuple[gojson.Decoded, str | None]:
+        """A 200 body decoded by Go's rules, and Go's decode error (empty for other
+        statuses)."""
+        decoded = self.verdict.decoded
+        if decoded is None:
+            return gojson.Decoded(), None
+        return decoded, decoded.error
+
+    @property
+    def plugin_error(self) -> str | None:
+        """The error dockerd's plugin layer returns (status, decoding, the error field),
+        before dockerd's own checks of the values."""
+        return self.verdict.plugin_error
 
     @cached_property
-    def answer(self) -> answers.Answer:
-        return answers.read_answer(self.endpoint, self.status, self.body, major=self.major)
+    def verdict(self) -> dockerd.Verdict:
+        """What dockerd makes of the answer (the protocol authority's verdict)."""
+        response = self.exchange.response
+        headers = response.headers if response is not None else None
+        return dockerd.read_answer(self.endpoint, self.status, headers, self.body,
+                                   dockerd.DockerVersion(self.major), request=self.request_map)
+
+    def consequence(self) -> str:
+        """What the failure does, in words: fails the docker command, or only logged."""
+        row = self.row
+        words = row.failure_sentence if isinstance(row, dockerd.Row) else "the call fails"
+        if self.verdict.outcome is dockerd.Outcome.LOGGED:
+            return f"dockerd only logs it and carries on ({words})"
+        return f"{words} ({self.verdict.cli_text or self.verdict.error})"
 
     @property
     def value(self) -> dict[str, JSON]:
-        return self.decoded[0].value
+        return self.decoded[0].fields

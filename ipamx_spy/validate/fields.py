@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ipamx_spy.emulator.goparse import cidr_code, parse_cidr, parse_ip, parse_mac
+from ipamx_spy.dockerd.goparse import cidr_code, parse_cidr, parse_ip, parse_mac
 from ipamx_spy.findings import Finding
 
 from .context import Context
@@ -45,7 +45,7 @@ def _decodable(ctx: Context) -> bool:
 
 def _judged(ctx: Context) -> bool:
     """Decodable, of the right types, and not an error answer."""
-    return _decodable(ctx) and ctx.decoded[1] is None and ctx.answer.error is None
+    return _decodable(ctx) and ctx.decoded[1] is None and ctx.plugin_error is None
 
 
 def check_types(ctx: Context) -> list[Finding]:
@@ -54,7 +54,7 @@ def check_types(ctx: Context) -> list[Finding]:
         return []
     return [finding("IPX201", ctx.seq, (
         f"{'.'.join(p.path)} has the wrong JSON type: dockerd fails the call with "
-        f"{p.message!r}; send the type the protocol defines"))
+        f"{p.message!r}; {ctx.consequence()}; send the type the protocol defines"))
         for p in ctx.decoded[0].problems]
 
 
@@ -139,6 +139,13 @@ def _request_pool(ctx: Context) -> list[Finding]:
         found.append(finding("IPX209", ctx.seq, (
             f"dockerd asked for pool {asked.network} and got {pool.network}: dockerd uses the "
             "answer without checking it; reserve the pool that was asked for, or refuse")))
+    wants_v6 = ctx.request_map.get("V6") is True
+    if pool is not None and (pool.version == 6) != wants_v6:
+        found.append(finding("IPX209", ctx.seq, (
+            f"dockerd asked for an IPv{6 if wants_v6 else 4} pool (V6 "
+            f"{str(wants_v6).lower()}) and got the IPv{pool.version} pool {pool.network}: "
+            "dockerd files it under the wrong address family; answer a pool of the family "
+            "asked for, or refuse")))
     data = ctx.value.get("Data") or {}
     gateway = data.get("com.docker.network.gateway") if isinstance(data, Mapping) else None
     if gateway is None:

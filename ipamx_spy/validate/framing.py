@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from ipamx_spy.emulator import answers
 from ipamx_spy.findings import Finding
 
 from .context import Context
@@ -36,12 +35,12 @@ def _error_keys(body: bytes) -> dict[str, str]:
 
 def check_non_200(ctx: Context) -> list[Finding]:
     """IPX101 / IPX105: a refusal dockerd can only show as raw text."""
-    if ctx.status == 200 or ctx.answer.error is None:
+    if ctx.status == 200 or ctx.plugin_error is None:
         return []
     keys = _error_keys(ctx.body)
     if "err" in keys:
         return []
-    shown = ctx.answer.error
+    shown = ctx.plugin_error
     if "error" in keys:
         return [finding("IPX105", ctx.seq, (
             f"the plugin answered {ctx.status} with its reason in Error, but dockerd reads only "
@@ -58,9 +57,8 @@ def check_empty_200(ctx: Context) -> list[Finding]:
     if ctx.status != 200 or ctx.body.strip():
         return []
     return [finding("IPX102", ctx.seq, (
-        "the plugin answered 200 with an empty body: dockerd fails the call with 'EOF' "
-        "(the user sees 'Error response from daemon: EOF'); answer a JSON object, {} when "
-        "there is nothing to say"))]
+        "the plugin answered 200 with an empty body: Go's decoder fails the call with 'EOF'; "
+        f"{ctx.consequence()}; answer a JSON object, {{}} when there is nothing to say"))]
 
 
 def check_not_json(ctx: Context) -> list[Finding]:
@@ -99,7 +97,7 @@ def check_trailing(ctx: Context) -> list[Finding]:
     """IPX108: bytes after the first JSON value (Go's decoder never reads them)."""
     if ctx.status != 200 or not ctx.body.strip() or ctx.decoded[1] is not None:
         return []
-    rest = answers.trailing_data(ctx.body)
+    rest = ctx.decoded[0].trailing
     if not rest:
         return []
     return [finding("IPX108", ctx.seq, (

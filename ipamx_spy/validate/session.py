@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ipamx_spy.emulator.goparse import IPAddress, IPNetwork, parse_cidr, parse_ip
+from ipamx_spy.dockerd.goparse import IPAddress, IPNetwork, parse_cidr, parse_ip
 from ipamx_spy.findings import Finding
 
 from .context import Context
@@ -61,7 +61,7 @@ class Session:
     # -- activation ------------------------------------------------------------------------
 
     def _activate(self, ctx: Context) -> None:
-        if ctx.exchange.response is None or ctx.answer.error is not None:
+        if ctx.exchange.response is None or ctx.plugin_error is not None:
             self.activated = False
             return
         if self.activated is not None:
@@ -104,7 +104,7 @@ class Session:
             "stable for the pool's lifetime"))]
 
     def request_pool(self, ctx: Context) -> list[Finding]:
-        if ctx.answer.error is not None:
+        if ctx.plugin_error is not None:
             return []
         pool_id = str(ctx.value.get("PoolID") or "")
         parsed = parse_cidr(ctx.value.get("Pool"))
@@ -135,7 +135,7 @@ class Session:
     def request_address(self, ctx: Context) -> list[Finding]:
         pool_id = str(ctx.request.get("PoolID") or "")
         pool, found = self._pool(ctx, pool_id)
-        if ctx.answer.error is not None:
+        if ctx.plugin_error is not None:
             return found
         got = parse_cidr(ctx.value.get("Address"))
         if got is None:

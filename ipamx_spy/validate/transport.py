@@ -55,9 +55,12 @@ class Transport:
         self.reported.add(seq)
         return finding("IPX402", seq, (
             f"{endpoint or 'the request'} got no answer from the plugin{reason}: dockerd "
-            "retries on a new connection 1 s later with an EMPTY body (its request buffer is "
-            "spent) and fails the command after about 15 s; answer every request, with an "
-            "error if need be, and never close a connection that has a request pending"))
+            "retries 1 s later on a new connection (then after 2, 4 and 8 s); a request it had "
+            "already written goes out again with an EMPTY body (its request buffer is spent), "
+            "one that never got out (connection refused) with its body; only if every attempt "
+            "fails does the command fail, about 15 s after the first; answer every request, "
+            "with an error if need be, and never close a connection that has a request "
+            "pending"))
 
     def _slow(self, ctx: Context) -> list[Finding]:
         exchange = ctx.exchange
@@ -90,7 +93,7 @@ class Transport:
             f"{ctx.endpoint} arrived with an empty body{origin}: this is dockerd's retry after "
             "a connection closed without an answer, and the arguments are lost; the plugin "
             "must answer every request and keep idle connections open"))]
-        if ctx.answered and ctx.answer.error is None:
+        if ctx.answered and ctx.plugin_error is None:
             found.append(finding("IPX405", ctx.seq, (
                 "the plugin answered the empty-body request with success, acting on zero "
                 "values instead of real arguments; refuse an empty body with an error")))

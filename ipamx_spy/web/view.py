@@ -308,9 +308,11 @@ def meta_text(board: Board) -> str:
     """One line of facts: exchanges, failures, findings, notes, redaction."""
     exchanges = [e for h in board.hosts for e in h.trace.exchanges]
     failed = sum(1 for e in exchanges if render.problem(e) is not None)
+    logged = sum(1 for e in exchanges if render.only_logged(e))
+    failures = f"{failed} failed" + (f" ({logged} only logged by dockerd)" if logged else "")
     findings = sum(len(h.trace.findings) for h in board.hosts)
     notes = sum(len(h.trace.notes_for(e.seq)) for h in board.hosts for e in h.trace.exchanges)
-    facts = [f"{len(exchanges)} exchange{'' if len(exchanges) == 1 else 's'}", f"{failed} failed",
+    facts = [f"{len(exchanges)} exchange{'' if len(exchanges) == 1 else 's'}", failures,
              f"{findings} finding{'' if findings == 1 else 's'}",
              f"{notes} note{'' if notes == 1 else 's'}"]
     if len(board.hosts) == 1:

@@ -163,5 +163,5 @@ def test_shutdown_calls_the_hook() -> None:
     service = IpamService.from_options(on_shutdown=lambda: calls.append("bye"))
     assert call(BuiltinPlugin([service]), "Shutdown") == {}
     assert calls == ["bye"]
-    with pytest.raises(PluginError, match="without a shutdown hook"):
+    with pytest.raises(PluginError, match="--allow-shutdown"):
         IpamService().routes()["IpamDriver.Shutdown"]({})

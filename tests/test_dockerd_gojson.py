@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ipamx_spy.emulator.answers import read_answer
-from ipamx_spy.emulator.gojson import Struct, encode, first_value_error
+from ipamx_spy.dockerd.gojson import Struct, encode, first_value_error
+from ipamx_spy.emulator.core import read_answer
 
 
 def test_structs_keep_declaration_order_and_maps_are_sorted() -> None:
@@ -31,9 +31,17 @@ def test_html_and_control_characters_are_escaped_like_go_1_19() -> None:
     ).encode()
 
 
-def test_floats_are_refused() -> None:
+@pytest.mark.parametrize(("value", "go"), [
+    (1.5, b"1.5\n"), (3.0, b"3\n"), (1e-7, b"1e-7\n"), (1e21, b"1e+21\n"),
+    (0.00001, b"0.00001\n"), (1e20, b"100000000000000000000\n"),
+])
+def test_floats_are_written_as_go_writes_float64(value: float, go: bytes) -> None:
+    assert encode(value) == go
+
+
+def test_nan_is_refused_as_go_refuses_it() -> None:
     with pytest.raises(TypeError):
-        encode(1.5)
+        encode(float("nan"))
 
 
 json_values = st.recursive(

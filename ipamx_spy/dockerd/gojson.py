@@ -1,5 +1,4 @@
-"""Go's ``encoding/json`` as dockerd uses it: the encoder that writes requests, and the
-decoder's syntax errors for answers that are not JSON.
+"""Go's ``encoding/json`` as dockerd uses it: the one encoder and the one decoder.
 
 Encoding (``json.NewEncoder(w).Encode(v)``, PROTOCOL.md 1.2): compact, one trailing newline,
 struct fields in declaration order (a ``Struct``), map keys sorted (a plain ``dict``), ``None``
@@ -7,15 +6,25 @@ as ``null``, ``<``, ``>`` and ``&`` escaped as ``\\u003c`` ``\\u003e`` ``\\u0026
 escaped, other control characters as ``\\u00XX`` except ``\\n`` ``\\r`` ``\\t`` (Go 1.19, the
 compiler of dockerd 20.10.24, has no ``\\b``/``\\f`` short forms), other non-ASCII raw.
 
-Decoding: ``first_value_error(text)`` answers what ``json.NewDecoder(body).Decode(&v)`` says
-about the syntax of the first JSON value in ``text`` (``EOF``, ``unexpected EOF`` or
-``invalid character 'x' ...``), or None when the first value is well formed.
+Decoding as dockerd does (``json.NewDecoder(body).Decode(&resp)``, PROTOCOL.md 1.3):
+``decode(body, struct)`` reads only the first JSON value (trailing data is kept aside, not an
+error), says ``EOF`` for an empty body, ``unexpected EOF`` or the scanner's ``invalid character``
+message for bad syntax, matches keys to Go field names case-insensitively (exact match first),
+ignores unknown keys, leaves a field alone for ``null``, and reports the first value that does
+not fit its field as Go does (``json: cannot unmarshal number into Go struct field
+RequestPoolResponse.PoolID of type string``) while still storing the other fields.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
+
+from .gotypes import GoKind, GoMap, GoSlice, GoStruct, GoType
 
 JSON = Any
 
@@ -43,6 +52,22 @@ def _string(text: str) -> str:
     return "".join(parts)
 
 
+def _float(value: float) -> str:
+    """Go's float64 encoding: shortest round-trip digits, plain notation between 1e-6 and
+    1e21, else exponent form without leading zeros in the exponent (``1e-7``, ``1e+21``)."""
+    if math.isnan(value) or math.isinf(value):
+        raise TypeError(f"json: unsupported value: {value}")
+    size = abs(value)
+    if size != 0 and (size < 1e-6 or size >= 1e21):
+        mantissa, _, exponent = repr(value).partition("e")
+        sign = "-" if exponent.startswith("-") else "+"
+        return f"{mantissa}e{sign}{exponent.lstrip('+-').lstrip('0') or '0'}"
+    text = format(Decimal(repr(value)), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
 def _encode(value: JSON) -> str:
     if value is None:
         return "null"
@@ -52,6 +77,8 @@ def _encode(value: JSON) -> str:
         return "false"
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, float):
+        return _float(value)
     if isinstance(value, str):
         return _string(value)
     if isinstance(value, Struct):
@@ -266,3 +293,172 @@ def first_value_end(text: str) -> int:
     scanner = _Scanner(text)
     scanner.value()
     return scanner.pos
+
+
+# -- decoding into Go types ---------------------------------------------------------------
+
+
+def json_kind(value: JSON) -> str:
+    """The JSON kind Go names in its type errors: bool, number, string, array, object, null."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return "null"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TypeProblem:
+    """A value Go cannot store in its field; ``message`` is Go's error text."""
+
+    path: tuple[str, ...]
+    message: str
+
+
+@dataclass(kw_only=True)
+class Decoded:
+    """A body as dockerd's decoder sees it.
+
+    ``error`` is the error ``Decode`` returns (None: the call decoded); ``value`` is the first
+    JSON value with object keys renamed to Go field names (what dockerd stores; a type error
+    still leaves the other fields stored); ``raw`` is that value as sent.
+    """
+
+    value: JSON = None
+    raw: JSON = None
+    error: str | None = None
+    syntax_error: bool = False
+    trailing: str = ""
+    folded: list[str] = field(default_factory=list)  # keys matched only case-insensitively
+    unknown: list[str] = field(default_factory=list)  # keys that match no field (ignored)
+    problems: list[TypeProblem] = field(default_factory=list)
+
+    @property
+    def fields(self) -> dict[str, JSON]:
+        """The decoded object (empty when the value was not an object)."""
+        return self.value if isinstance(self.value, dict) else {}
+
+
+def _mismatch(value: JSON, gotype: GoType) -> str | None:
+    """The JSON kind to report when ``value`` does not fit ``gotype`` (None when it fits)."""
+    if value is None or gotype == GoKind.ANY:
+        return None
+    kind = json_kind(value)
+    expected = {GoKind.STRING: "string", GoKind.BOOL: "bool", GoKind.INT: "number"}.get(
+        gotype) if isinstance(gotype, GoKind) else None
+    if isinstance(gotype, GoStruct | GoMap):
+        expected = "object"
+    elif isinstance(gotype, GoSlice):
+        expected = "array"
+    if kind != expected:
+        return kind
+    if gotype == GoKind.INT and not isinstance(value, int):
+        return f"number {value}"
+    return None
+
+
+class _Walker:
+    def __init__(self, result: Decoded) -> None:
+        self.result = result
+
+    def struct(self, value: Mapping[str, JSON], struct: GoStruct,
+               path: tuple[str, ...]) -> dict[str, JSON]:
+        out: dict[str, JSON] = {}
+        for key, item in value.items():
+            found = struct.field(key)
+            dotted = ".".join((*path, key))
+            if found is None:
+                self.result.unknown.append(dotted)
+                continue
+            name, gotype = found
+            if name != key:
+                self.result.folded.append(dotted)
+            if item is None and name in out:
+                continue  # null leaves the field as an earlier key set it
+            out[name] = self.check(item, gotype, struct, (*path, name))
+        return out
+
+    def check(self, value: JSON, gotype: GoType, owner: GoStruct,
+              path: tuple[str, ...]) -> JSON:
+        kind = _mismatch(value, gotype)
+        if kind is not None:
+            self.result.problems.append(TypeProblem(path=path, message=(
+                f"json: cannot unmarshal {kind} into Go struct field {owner.short}."
+                f"{'.'.join(path)} of type {gotype}")))
+            return None
+        if isinstance(gotype, GoStruct) and isinstance(value, dict):
+            return self.struct(value, gotype, path)
+        if isinstance(gotype, GoSlice) and isinstance(value, list):
+            return [self.check(v, gotype.elem, owner, path) for v in value]
+        if isinstance(gotype, GoMap) and isinstance(value, dict):
+            return {k: self.check(v, gotype.elem, owner, path) for k, v in value.items()}
+        return value
+
+
+def unmarshal(value: JSON, struct: GoStruct, result: Decoded | None = None) -> Decoded:
+    """Store an already parsed JSON value into ``struct`` as Go's decoder would."""
+    result = result if result is not None else Decoded()
+    result.raw = value
+    if value is None:
+        result.value = None
+        return result
+    if not isinstance(value, dict):
+        result.error = (f"json: cannot unmarshal {json_kind(value)} into Go value of type "
+                        f"{struct.name}")
+        return result
+    result.value = _Walker(result).struct(value, struct, ())
+    if result.problems:
+        result.error = result.problems[0].message
+    return result
+
+
+def decode(body: bytes, struct: GoStruct) -> Decoded:
+    """``json.NewDecoder(bytes.NewReader(body)).Decode(&v)`` for a ``v`` of type ``struct``."""
+    text = body.decode("utf-8", "replace")
+    parsed = _first_value(text)
+    if parsed is None:  # the slow path only for bad syntax: Go's exact message
+        syntax = first_value_error(text) or "unexpected EOF"
+        return Decoded(error=syntax, syntax_error=True)
+    value, end = parsed
+    result = Decoded(trailing=text[end:].strip(_SPACE))
+    return unmarshal(value, struct, result)
+
+
+def _no_constant(name: str) -> JSON:
+    raise ValueError(f"Go has no {name}")
+
+
+_PYTHON_JSON = json.JSONDecoder(parse_constant=_no_constant)
+
+
+def _first_value(text: str) -> tuple[JSON, int] | None:
+    """The first JSON value and where it ends, when its syntax is one Go accepts too (Python's
+    decoder is Go's grammar plus NaN/Infinity, refused here); None otherwise."""
+    start = len(text) - len(text.lstrip(_SPACE))
+    try:
+        return _PYTHON_JSON.raw_decode(text, start)
+    except ValueError:
+        return None
+
+
+def unmarshal_err(body: bytes) -> str:
+    """``json.Unmarshal(body, &struct{Err string})`` as dockerd reads a non-200 body: the
+    ``Err`` text (key matched case-insensitively), or "" when the body gives none."""
+    text = body.decode("utf-8", "replace")
+    parsed = _first_value(text)
+    if parsed is None:
+        return ""
+    value, end = parsed
+    if text[end:].strip(_SPACE):
+        return ""  # json.Unmarshal, unlike Decode, refuses trailing data
+    result = unmarshal(value, GoStruct("struct", (("Err", GoKind.STRING),)))
+    if result.error is not None:
+        return ""
+    err = result.fields.get("Err")
+    return err if isinstance(err, str) else ""

@@ -1,0 +1,40 @@
+"""One sentence in plain words about an exchange: the request's sentence from its row, then
+the verdict's (what dockerd made of the answer)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .endpoints import EXTENSION_BY_NAME, endpoint_name, row_for
+from .verdict import Outcome, Verdict
+
+JSON = Any
+
+
+def explain_request(endpoint: str, request: JSON) -> str:
+    """The request's sentence (the row's summary when it says nothing more)."""
+    name = endpoint_name(endpoint)
+    asked = request if isinstance(request, Mapping) else {}
+    row = row_for(name)
+    if row is not None:
+        return row.explain_request(asked) or row.summary
+    extension = EXTENSION_BY_NAME.get(name)
+    if extension is not None:
+        return extension.explain_request(asked)
+    return f"unknown endpoint {name}: not part of the libnetwork plugin protocol"
+
+
+def explain(endpoint: str, request: JSON, verdict: Verdict | None = None) -> str:
+    """The request's sentence, and what dockerd made of the answer when ``verdict`` is given."""
+    text = explain_request(endpoint, request)
+    if verdict is None:
+        return text
+    row = row_for(endpoint)
+    if verdict.outcome is Outcome.SUCCESS:
+        if row is None:
+            return text
+        asked = request if isinstance(request, Mapping) else {}
+        answer = row.explain_success(asked, verdict.used)
+        return f"{text}; {answer}" if answer else text
+    return f"{text}; {verdict.sentence}"

@@ -1,0 +1,82 @@
+"""``read_answer`` offline: each row is a case whose outcome was observed on dockerd 20.10.24
+(tests/test_dockerd_real.py drives the same rows through the real daemon)."""
+
+from __future__ import annotations
+
+import pytest
+from verdict_cases import CASES, Case
+
+from ipamx_spy.dockerd import Endpoint, NoAnswer, Outcome, read_answer, read_no_answer
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_read_answer(case: Case) -> None:
+    verdict = read_answer(case.endpoint, case.status, [], case.body, "20.10.24",
+                          request=case.request)
+    assert verdict.outcome is case.outcome
+    assert verdict.error == case.error
+    if case.outcome is Outcome.FAILS_COMMAND:
+        assert verdict.cli_text is not None and case.error is not None
+        assert case.error in verdict.cli_text
+    if case.outcome is Outcome.LOGGED:
+        assert verdict.log_line is not None and case.error is not None
+        assert case.error in verdict.log_line or verdict.log_line.startswith("remote ipam")
+
+
+def test_case_insensitive_keys_are_used_under_their_go_names() -> None:
+    verdict = read_answer(Endpoint.REQUEST_POOL, 200, [],
+                          b'{"poolid":"p","POOL":"10.1.0.0/16","data":null}', None)
+    assert verdict.ok
+    assert verdict.used == {"PoolID": "p", "Pool": "10.1.0.0/16", "Data": None}
+    assert verdict.decoded is not None and verdict.decoded.folded == ["poolid", "POOL", "data"]
+
+
+def test_trailing_data_is_kept_aside() -> None:
+    verdict = read_answer(Endpoint.RELEASE_POOL, 200, [], b"{}\n{} junk", None)
+    assert verdict.ok and verdict.decoded is not None and verdict.decoded.trailing == "{} junk"
+
+
+def test_a_bare_address_answer_fails_on_the_cidr_parse() -> None:
+    verdict = read_answer(Endpoint.REQUEST_ADDRESS, 200, [], b'{"Address":"10.9.9.9"}', None,
+                          request={"PoolID": "p", "Address": "",
+                                   "Options": {"RequestAddressType":
+                                               "com.docker.network.gateway"}})
+    assert verdict.error == "failed to allocate gateway (): invalid CIDR address: 10.9.9.9"
+    assert verdict.cli_text == ("Error response from daemon: failed to allocate gateway (): "
+                                "invalid CIDR address: 10.9.9.9")
+
+
+def test_no_address_returned_changes_case_with_the_version() -> None:
+    old = read_answer(Endpoint.REQUEST_ADDRESS, 200, [], b"{}", "20.10.24")
+    new = read_answer(Endpoint.REQUEST_ADDRESS, 200, [], b"{}", "28.5.2")
+    assert (old.error, new.error) == ("No address returned", "no address returned")
+
+
+def test_404_is_success_only_where_dockerd_tolerates_it() -> None:
+    assert read_answer(Endpoint.PROGRAM_EXTERNAL_CONNECTIVITY, 404, [], b"", None).ok
+    join = read_answer(Endpoint.JOIN, 404, [], b"404 page not found\n", None)
+    assert join.error == "NetworkDriver.Join: 404 page not found\n"
+
+
+def test_connection_refused_is_retried_with_the_body_after_one_second() -> None:
+    verdict = read_no_answer(Endpoint.REQUEST_POOL, NoAnswer.REFUSED, "20.10.24")
+    assert verdict.outcome is Outcome.RETRIED
+    assert verdict.retry_after == 1.0 and not verdict.retry_empty_body
+
+
+def test_closed_without_an_answer_is_retried_with_an_empty_body() -> None:
+    verdict = read_no_answer(Endpoint.REQUEST_POOL, NoAnswer.CLOSED, "20.10.24")
+    assert verdict.outcome is Outcome.RETRIED and verdict.retry_empty_body
+    assert "empty body" in verdict.sentence
+
+
+def test_dockerd_gives_up_after_the_fifth_attempt() -> None:
+    waits = [read_no_answer(Endpoint.REQUEST_POOL, NoAnswer.REFUSED, None, attempt=n)
+             for n in range(5)]
+    assert [v.retry_after for v in waits[:4]] == [1.0, 2.0, 4.0, 8.0]
+    last = waits[4]
+    assert last.outcome is Outcome.FAILS_COMMAND
+    assert last.error is not None and last.error.endswith("connect: connection refused")
+    assert 'Post "http://%2Frun%2Fdocker%2Fplugins%2F' in last.error
+    newer = read_no_answer(Endpoint.REQUEST_POOL, NoAnswer.CLOSED, "28.5.2", attempt=4)
+    assert newer.error == 'Post "http://plugin.moby.localhost/IpamDriver.RequestPool": EOF'
