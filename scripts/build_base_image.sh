@@ -13,7 +13,8 @@
 set -euo pipefail
 
 SUITE="${IPAMX_BASE_SUITE:-bookworm}"
-MIRROR="${IPAMX_BASE_MIRROR:-http://deb.debian.org/debian}"
+# The mirror is the one this machine's apt uses, read at run time (never written into a file).
+MIRROR="${IPAMX_BASE_MIRROR:-$("$(dirname "$0")/chroot_dockerd.sh" mirror)}"
 CACHE="${IPAMX_BASE_CACHE:-/var/cache/ipamx-spy}"
 PACKAGES="python3,python3-venv"
 TAG="${1:-ipamx-spy-base:$SUITE}"

@@ -72,6 +72,9 @@ def _drive(docker: Docker, name: str, case: Case) -> list[tuple[str, int, str]]:
     return results
 
 
+# The verdict rows were observed on 20.10; 26.1 and 28.5 read several of these answers
+# differently (see docs/versions.md) and have no version rows in ipamx_spy/dockerd/ yet.
+@pytest.mark.dockerd("20.10")
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_verdict_matches_the_real_daemon(dockerd: Docker, sockdir: Path, case: Case) -> None:
     name = f"ipx{uuid.uuid4().hex[:8]}"

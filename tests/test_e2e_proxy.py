@@ -95,5 +95,6 @@ def test_talk_scenario_through_the_builtin_allocator(dockerd: Docker, plugin_nam
     assert released == {"10.4.4.21", "10.4.4.2", "10.4.4.1"}
     assert exchanges[0].request.raw_body == b""
     assert pool.request.raw_body.endswith(b"}\n")
+    output = " ".join(output.split())  # --compact wraps at the terminal's width
     assert "the pool identifier is 'ipamx-local/10.4.4.0/24'" in output
     assert "this is a default gateway request (com.docker.network.gateway)" in output
