@@ -29,7 +29,9 @@ from test_image_e2e import build_image
 from ipamx_spy.multihost.merge import merge
 from ipamx_spy.recording import load
 
-pytestmark = pytest.mark.docker
+# The nodes run the machine's dockerd 20.10 (multihost_env), so the session daemon that builds the
+# image is 20.10 too: the 26.1 and 28.5 groups would only repeat the same swarm.
+pytestmark = [pytest.mark.docker, pytest.mark.dockerd("20.10")]
 SUBNET = "10.4.4.0/24"
 
 
