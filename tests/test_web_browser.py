@@ -232,6 +232,8 @@ def screenshots(page: Any, tmp_path: Path) -> list[Path]:
 
 
 @pytest.mark.docker
+# The expected rows are 20.10's call sequence (28.5 asks GetDefaultAddressSpaces twice more).
+@pytest.mark.dockerd("20.10")
 def test_live_page_grows_with_the_talk_commands(
     page: Any, dockerd: Docker, plugin_name: str, sockdir: Path, tmp_path: Path,
 ) -> None:
