@@ -96,7 +96,11 @@ class Test(Filter):
         return self.check(exchange, context)
 
     def __str__(self) -> str:
-        return f"~{self.name} {_quote(self.value)}" if self.value else f"~{self.name}"
+        spec = TESTS.get(self.name)
+        needs_value = spec is not None and bool(spec.value) and self.name not in OPTIONAL_VALUE
+        if self.value or needs_value:  # an empty value is printed quoted: ~e ""
+            return f"~{self.name} {_quote(self.value)}"
+        return f"~{self.name}"
 
 
 @dataclass(frozen=True)

@@ -115,9 +115,13 @@ def test_errors_point_at_the_column(text: str, column: int, words: str) -> None:
 @given(st.text(alphabet="~!&|() eabcnq1-'\"", max_size=20))
 def test_any_text_parses_or_says_where(text: str) -> None:
     try:
-        parse(text)
+        chosen = parse(text)
     except FilterError as exc:
         assert 1 <= exc.column <= len(text) + 1
+        assert exc.pointer().splitlines()[1].index("^") == exc.column + 1
+    else:
+        # What parses prints as a filter that parses back to the same one.
+        assert parse(str(chosen)) == chosen
 
 
 def test_printed_filters_parse_back_to_the_same() -> None:
