@@ -28,6 +28,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from _sockets import wait_socket  # bench/ is on sys.path when a script runs
+
 BODY = (b'{"AddressSpace":"LocalDefault","Pool":"10.4.4.0/24","SubPool":"",'
         b'"Options":{},"V6":false}\n')
 REQUEST = (b"POST /IpamDriver.RequestPool HTTP/1.1\r\nHost: \r\nUser-Agent: Go-http-client/1.1\r\n"
@@ -108,18 +110,6 @@ def throughput(path: str, clients: int, count: int) -> float:
         p.join()
     elapsed = time.perf_counter() - started
     return clients * count / elapsed
-
-
-def wait_socket(path: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.socket(socket.AF_UNIX) as s:
-                s.connect(path)
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {path}")
 
 
 @contextmanager

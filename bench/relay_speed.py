@@ -24,15 +24,15 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+
+from _sockets import wait_socket  # bench/ is on sys.path when a script runs
 
 HERE = Path(__file__).resolve().parent
 
@@ -88,18 +88,6 @@ def compile_c(work: Path) -> tuple[Path, Path]:
     subprocess.run([gcc, "-O2", "-o", str(upstream), str(HERE / "c" / "upstream.c"),
                     "-lpthread"], check=True)
     return client, upstream
-
-
-def wait_socket(path: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.socket(socket.AF_UNIX) as s:
-                s.connect(path)
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {path}")
 
 
 @contextmanager
