@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -161,7 +161,7 @@ def test_the_page_needs_the_token_and_then_sets_a_cookie() -> None:
     run(FileBoard([TALK]), body)
 
 
-async def states(url: str, session: aiohttp.ClientSession) -> AsyncIterator[dict[str, Any]]:
+async def states(url: str, session: aiohttp.ClientSession) -> AsyncGenerator[dict[str, Any], None]:
     async with session.get(base(url) + "events", params={"token": url.split("token=")[1]}) as r:
         assert r.headers["Content-Type"].startswith("text/event-stream")
         event = ""
@@ -229,4 +229,50 @@ def test_web_command_refuses_a_missing_recording_and_a_bad_address() -> None:
     bad = runner.invoke(app, ["web", str(TALK), "--listen", "127.0.0.1:http"])
     assert bad.exit_code == 2 and "the port must be a number" in bad.output
     proxy = runner.invoke(app, ["proxy", "--help"])
-    assert "--web-listen" in proxy.output
+    assert "--web, --web-listen [HOST:PORT]" in " ".join(proxy.output.split())
+
+
+@pytest.mark.parametrize(("args", "address"), [
+    (["--web"], "127.0.0.1:8500"),
+    (["--web", "--quiet"], "127.0.0.1:8500"),
+    (["--quiet", "--web"], "127.0.0.1:8500"),
+    (["--web", "127.0.0.1:0"], "127.0.0.1:0"),
+    (["--web=[::1]:0"], "[::1]:0"),
+    (["--web-listen", ":0"], ":0"),
+])
+def test_proxy_web_takes_an_optional_address(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                             args: list[str], address: str) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    import ipamx_spy.commands.web as web_command
+    from ipamx_spy.cli import app
+
+    asked: list[str] = []
+
+    def refuse(text: str) -> tuple[Any, str]:
+        asked.append(text)
+        raise typer.Exit(2)
+
+    monkeypatch.setattr(web_command, "web_socket", refuse)
+    result = CliRunner().invoke(app, [
+        "proxy", "--listen", str(tmp_path / "spy.sock"), "--control", str(tmp_path / "ctl"),
+        "--no-record", "--state", "none", *args])
+    assert result.exit_code == 2, result.output
+    assert asked == [address]
+
+
+def test_proxy_web_refuses_a_bad_address_and_leaves_option_values_alone() -> None:
+    import typer.main
+    from typer.testing import CliRunner
+
+    from ipamx_spy.cli import app
+    from ipamx_spy.commands.web import OptionalWebCommand, fill_optional_values
+
+    bad = CliRunner().invoke(app, ["proxy", "--web", "127.0.0.1:http"])
+    assert bad.exit_code == 2 and "the port must be a number" in bad.output
+    proxy = typer.main.get_command(app).commands["proxy"]  # type: ignore[attr-defined]
+    fill = OptionalWebCommand.optional
+    assert fill_optional_values(proxy, ["--name", "--web"], fill) == ["--name", "--web"]
+    assert fill_optional_values(proxy, ["--", "--web"], fill) == ["--", "--web"]
+    assert fill_optional_values(proxy, ["--web", "-q"], fill) == ["--web=127.0.0.1:8500", "-q"]
