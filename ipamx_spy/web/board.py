@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from ipamx_spy import redact
-from ipamx_spy.export.trace import Trace, build_trace
+from ipamx_spy.export.trace import build_trace
 from ipamx_spy.findings import Finding
 from ipamx_spy.recording import Exchange, Recording, load
 
-from .view import Board, Item, Memo, Waiting, board_of, items
+from .view import Board, Item, Memo, Waiting, board_of, board_of_merged, items
 
 Rendered = tuple[Board, tuple[Item, ...]]
 Build = Callable[[], Rendered]
@@ -159,17 +159,14 @@ class FileBoard:
     def build(self) -> Rendered:
         """The board and items of the files as they are now (a file may have been rewritten:
         everything is rendered afresh)."""
-        traces = [self._trace(path) for path in self.paths]
-        labels = _labels(self.paths, traces)
         title = ", ".join(path.name for path in self.paths)
-        board = board_of(list(zip(labels, traces, strict=True)), title=title)
+        loaded = [load(path) for path in self.paths]
+        if len(loaded) == 1:
+            trace = build_trace(loaded[0], rules=self.rules, validate=self.validate)
+            board = board_of([("", trace)], title=title)
+        else:  # several hosts: one timeline by the multihost merge, as show and export do
+            from ipamx_spy.multihost.timeline import build_merged_trace
+
+            merged = build_merged_trace(loaded, rules=self.rules, validate=self.validate)
+            board = board_of_merged(merged, title=title)
         return board, tuple(items(board))
-
-    def _trace(self, path: Path) -> Trace:
-        return build_trace(load(path), rules=self.rules, validate=self.validate)
-
-
-def _labels(paths: Sequence[Path], traces: Sequence[Trace]) -> list[str]:
-    """A host's label: the header's ``host`` when the recording says it, else the file name."""
-    return [str(trace.header.get("host") or trace.header.get("hostname") or path.stem)
-            for path, trace in zip(paths, traces, strict=True)]
