@@ -207,7 +207,7 @@ def live_spy(plugin: str, sockdir: Path) -> tuple[SpyProcess, str, Path]:
     spy = spawn_spy(["proxy", "--name", plugin, "--record", str(rec), "--compact",
                      "--control", str(control), "--state", "none", "--local-space",
                      "ipamx-local", "--global-space", "ipamx-global",
-                     "--web", "--web-listen", "127.0.0.1:0"], socket, rec, timeout=90)
+                     "--web", "127.0.0.1:0"], socket, rec, timeout=90)
     assert spy.process.stdout is not None
     url, seen = read_url(spy.process.stdout, spy.process)
     spy.output += seen
