@@ -276,3 +276,94 @@ def test_proxy_web_refuses_a_bad_address_and_leaves_option_values_alone() -> Non
     assert fill_optional_values(proxy, ["--name", "--web"], fill) == ["--name", "--web"]
     assert fill_optional_values(proxy, ["--", "--web"], fill) == ["--", "--web"]
     assert fill_optional_values(proxy, ["--web", "-q"], fill) == ["--web=127.0.0.1:8500", "-q"]
+
+
+# -- requests still waiting for their answer ----------------------------------------------
+
+
+def test_a_waiting_request_shows_as_a_pending_row_until_its_answer_replaces_it() -> None:
+    from ipamx_spy.proxy import Pending
+
+    loaded = rec.load(TALK)
+    first = loaded.exchanges[0]
+    index = next(i for i, r in enumerate(loaded.records) if r.get("seq") == first.seq
+                 and r.get("type") == "exchange")
+    now = [100.0]
+    pending = {first.seq: Pending(seq=first.seq, conn=first.conn, endpoint=first.endpoint,
+                                  started=95.5, t=first.t)}
+    live = LiveBoard(dict(loaded.header), pending=lambda: tuple(pending.values()),
+                     clock=lambda: now[0])
+    for record in loaded.records[:index]:
+        live.on_record(dict(record), None)
+    before = live.version()
+    board_now, shown = live.snapshot()()
+    row = {item.id: item for item in shown}[f"x{first.seq}"]
+    assert [item.id for item in shown][-1] == f"x{first.seq}"
+    assert 'class="x pending"' in row.html and "waiting · 4 s so far" in row.html
+    assert f"{first.endpoint}: waiting for the plugin" in row.html
+    assert 'class="arrow resp' not in row.html
+    now[0] = 101.0  # one more second: a new version, so the row counts up
+    assert live.version() != before
+    assert "5 s so far" in {i.id: i for i in live.snapshot()()[1]}[f"x{first.seq}"].html
+    del pending[first.seq]  # answered: the exchange's own row, same id, replaces it
+    live.on_record(dict(loaded.records[index]), None)
+    answered = {i.id: i for i in live.snapshot()()[1]}[f"x{first.seq}"]
+    assert "pending" not in answered.html and 'class="arrow resp' in answered.html
+    assert board_now.waiting and not live.build(index + 1)[0].waiting
+
+
+def test_proxy_web_shows_a_delayed_request_while_it_waits(tmp_path: Path) -> None:
+    """A real proxy (built-in plugin) told to hold RequestPool 6 s: the page's feed holds
+    the pending row while dockerd waits, then the answered row under the same id."""
+    import re
+    import subprocess
+    import sys
+
+    spy_sock, control = tmp_path / "spy.sock", tmp_path / "spy.ctl"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ipamx_spy", "proxy", "--listen", str(spy_sock),
+         "--control", str(control), "--no-record", "--quiet", "--state", "none",
+         "--fault", "IpamDriver.RequestPool:delay=6s", "--web", "127.0.0.1:0"],
+        stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    try:
+        url = ""
+        for _ in range(100):  # bounded: the proxy prints the page's address at start
+            found = re.search(r"http://\S+", process.stderr.readline())
+            if found:
+                url = found.group(0)
+                break
+        assert url, "the proxy printed no web view address"
+        body = (b'{"AddressSpace":"local","Pool":"","SubPool":"","Options":{},"V6":false}')
+        request = (b"POST /IpamDriver.RequestPool HTTP/1.1\r\nHost: \r\n"
+                   b"Content-Type: application/json\r\n"
+                   b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+        async def main() -> tuple[list[str], list[str], bytes]:
+            async with aiohttp.ClientSession() as session:
+                feed = states(url, session)
+                assert (await anext(feed))["order"] == []
+                reader, writer = await asyncio.open_unix_connection(str(spy_sock))
+                writer.write(request)
+                answer = asyncio.ensure_future(reader.readuntil(b"\r\n\r\n"))
+                waiting: list[str] = []
+                while not waiting:
+                    state = await anext(feed)
+                    waiting = [h for h in state["items"].values() if "x pending" in h]
+                assert not answer.done()  # dockerd is still waiting when the row shows
+                answered: list[str] = []
+                while not answered:
+                    state = await anext(feed)
+                    answered = [h for i, h in state["items"].items()
+                                if i == "x1" and "pending" not in h]
+                head = await answer
+                writer.close()
+                await feed.aclose()
+                return waiting, answered, head
+
+        waiting, answered, head = asyncio.run(asyncio.wait_for(main(), timeout=60))
+        assert 'id="x1"' in waiting[0] and "IpamDriver.RequestPool" in waiting[0]
+        assert "200 OK" in answered[0] and head.startswith(b"HTTP/1.1 200")
+    finally:
+        process.terminate()
+        process.wait(30)

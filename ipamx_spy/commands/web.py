@@ -90,7 +90,8 @@ def serve_beside(server: Server, session: Session, header: dict[str, Any], liste
     from ..web.server import WebView
 
     sock, token = web_socket(listen)
-    board = LiveBoard(header, validate=validate, slow_ms=slow_ms)
+    board = LiveBoard(header, validate=validate, slow_ms=slow_ms,
+                      pending=lambda: tuple(session.pending.values()), clock=session.clock)
     view = WebView(source=board, sock=sock, token=token, mode="live", on_error=complain,
                    on_listening=announce)
     board.wake = view.wake

@@ -47,11 +47,24 @@ class Host:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Waiting:
+    """A request of the running session that the plugin has not answered yet."""
+
+    seq: int
+    conn: int
+    endpoint: str
+    t: float
+    waited_s: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class Board:
-    """What the page shows: one or more hosts, merged by time."""
+    """What the page shows: one or more hosts, merged by time, and (live, one host) the
+    requests still waiting for their answer, after the exchanges."""
 
     hosts: tuple[Host, ...]
     title: str
+    waiting: tuple[Waiting, ...] = ()
 
     @property
     def lanes(self) -> int:
@@ -79,10 +92,12 @@ class Item:
     host: int = 0
 
 
-def board_of(traces: Sequence[tuple[str, Trace]], title: str = "") -> Board:
+def board_of(traces: Sequence[tuple[str, Trace]], title: str = "",
+             waiting: Sequence[Waiting] = ()) -> Board:
     """A board of ``(label, trace)`` pairs; the title defaults to the traces' sources."""
     hosts = tuple(Host(label=label, trace=trace) for label, trace in traces)
-    return Board(hosts=hosts, title=title or ", ".join(h.trace.source for h in hosts))
+    return Board(hosts=hosts, title=title or ", ".join(h.trace.source for h in hosts),
+                 waiting=tuple(waiting))
 
 
 def board_of_merged(trace: Trace, title: str = "") -> Board:
@@ -236,6 +251,29 @@ def exchange_html(board: Board, index: int, exchange: Exchange) -> str:
     return "".join(parts) + "</article>"
 
 
+def waiting_html(board: Board, waiting: Waiting) -> str:
+    """The row of a request still waiting for its answer: the request arrow goes out and no
+    answer comes back yet; the exchange's own row replaces it (same id) once it ends."""
+    count = board.lanes
+    left, right = _lane_x(0, count), _lane_x(2, count)
+    span = f"left:{left:.3f}%;width:{right - left:.3f}%"
+    so_far = f"{waiting.waited_s} s so far" if waiting.waited_s else "just sent"
+    return (f'<article class="x pending" id="{exchange_id(board, 0, waiting.seq)}" '
+            f'data-seq="{waiting.seq}" data-host="0" data-ep="{escape(waiting.endpoint)}">'
+            f'<details><summary class="row"><span class="diagram">{_lanes(count)}'
+            f'<span class="arrow req" style="{span}"><span class="lbl ep">'
+            f"{escape(waiting.endpoint)}</span></span>"
+            f'<i class="spy" style="left:{_lane_x(1, count):.3f}%"></i>'
+            f'<span class="arrow wait" style="{span}"><span class="lbl">waiting · '
+            f"{escape(so_far)}</span></span></span>"
+            f'<span class="words"><span class="where"><b class="seq">#{waiting.seq}</b> '
+            f'<span class="t">{waiting.t:.3f} s</span> c{waiting.conn}</span>'
+            f'<span class="ann">{escape(waiting.endpoint)}: waiting for the plugin\'s answer '
+            f"({escape(so_far)})</span></span></summary>"
+            '<div class="bodies"><p class="empty">The request and its answer show here once '
+            "the plugin answers (or the connection ends).</p></div></details></article>")
+
+
 # -- sections and order ---------------------------------------------------------------------
 
 
@@ -336,12 +374,14 @@ def items(board: Board, memo: Memo | None = None) -> list[Item]:
     changes for the same sequence number, findings and notes (a live, append-only session)."""
     if board.merged:
         return _merged_items(board, memo)
+    waiting = [Item(id=exchange_id(board, 0, w.seq), kind="exchange", seq=w.seq,
+                    html=waiting_html(board, w)) for w in board.waiting]
     if len(board.hosts) == 1:
-        return [item for _t, item in _host_items(board, 0, memo)]
+        return [item for _t, item in _host_items(board, 0, memo)] + waiting
     timed = [(t, index, n, item) for index in range(len(board.hosts))
              for n, (t, item) in enumerate(_host_items(board, index, memo))]
     timed.sort(key=lambda entry: entry[:3])
-    return [entry[3] for entry in timed]
+    return [entry[3] for entry in timed] + waiting
 
 
 # -- the page around the items ------------------------------------------------------------
