@@ -20,7 +20,7 @@ from ipamx_spy.cli import app
 from ipamx_spy.client import docker_request
 from ipamx_spy.emulator import scenario
 from ipamx_spy.emulator.daemon import Daemon
-from ipamx_spy.emulator.driver import Session, SocketTarget, url_host
+from ipamx_spy.emulator.driver import EmulatorSession, EmulatorSocketTarget, url_host
 from ipamx_spy.emulator.probe import ProbePlugin
 from ipamx_spy.emulator.versions import VERSIONS
 from ipamx_spy.recording import load
@@ -119,10 +119,10 @@ def test_newer_daemons_send_the_dummy_host(short_dir: Path) -> None:
     assert all(b"\r\nHost: plugin.moby.localhost\r\n" in r for r in server.requests)
 
 
-def session(target: SocketTarget, sleeps: list[float]) -> Session:
+def session(target: EmulatorSocketTarget, sleeps: list[float]) -> EmulatorSession:
     version = VERSIONS["20.10"]
     daemon = Daemon(version, rng=random.Random(1), url_host=url_host(version, target.address))
-    return Session(daemon, target, sleep=sleeps.append)
+    return EmulatorSession(daemon, target, sleep=sleeps.append)
 
 
 def test_a_hang_up_is_retried_with_an_empty_body(short_dir: Path) -> None:
@@ -137,7 +137,7 @@ def test_a_hang_up_is_retried_with_an_empty_body(short_dir: Path) -> None:
 
     server = SocketPlugin(sock, ProbePlugin(), hang_up=once)
     sleeps: list[float] = []
-    driver = session(SocketTarget(Address(kind="unix", path=str(sock))), sleeps)
+    driver = session(EmulatorSocketTarget(Address(kind="unix", path=str(sock))), sleeps)
     try:
         [step] = scenario.parse("docker network create --ipam-driver ipamx --subnet "
                                 "10.4.4.0/24 n")
@@ -158,7 +158,7 @@ def test_a_hang_up_is_retried_with_an_empty_body(short_dir: Path) -> None:
 def test_an_absent_plugin_fails_after_dockerds_retries(short_dir: Path) -> None:
     sleeps: list[float] = []
     missing = short_dir / "absent.sock"
-    driver = session(SocketTarget(Address(kind="unix", path=str(missing))), sleeps)
+    driver = session(EmulatorSocketTarget(Address(kind="unix", path=str(missing))), sleeps)
     [step] = scenario.parse("docker network create --ipam-driver ipamx n")
     result = driver.play(step)
     assert sleeps == [1.0, 2.0, 4.0, 8.0]

@@ -313,7 +313,7 @@ def test_a_waiting_request_shows_as_a_pending_row_until_its_answer_replaces_it()
 
 
 def test_proxy_web_shows_a_delayed_request_while_it_waits(tmp_path: Path) -> None:
-    """A real proxy (built-in plugin) told to hold RequestPool 4 s: the page's feed holds
+    """A real proxy (built-in plugin) told to hold RequestPool 6 s: the page's feed holds
     the pending row while dockerd waits, then the answered row under the same id."""
     import re
     import subprocess
@@ -323,7 +323,7 @@ def test_proxy_web_shows_a_delayed_request_while_it_waits(tmp_path: Path) -> Non
     process = subprocess.Popen(
         [sys.executable, "-m", "ipamx_spy", "proxy", "--listen", str(spy_sock),
          "--control", str(control), "--no-record", "--quiet", "--state", "none",
-         "--fault", "IpamDriver.RequestPool:delay=4s", "--web", "127.0.0.1:0"],
+         "--fault", "IpamDriver.RequestPool:delay=6s", "--web", "127.0.0.1:0"],
         stderr=subprocess.PIPE, text=True)
     assert process.stderr is not None
     try:
