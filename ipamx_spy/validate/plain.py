@@ -11,7 +11,7 @@ duplicate key, so its parsed value is what Go decodes) and without building a ve
 Values that need a parser (an answer's CIDR) are judged here only for ``RequestPool`` and
 ``RequestAddress`` (the calls a session repeats); an answer of any other endpoint with such a
 value, ``Plugin.Activate`` and everything unusual take the full path. The rules across
-exchanges (``Session``) run on both lanes. ``tests/test_validate_plain.py`` checks that both
+exchanges (``PluginHistory``) run on both lanes. ``tests/test_validate_plain.py`` checks that both
 lanes find the same on every recording and on generated variations of them.
 """
 

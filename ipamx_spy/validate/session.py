@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-``Session`` follows one plugin through a recording: whether dockerd activated it, and, in
+``PluginHistory`` follows one plugin through a recording: whether dockerd activated it, and, in
 the protocol authority's ``Ledger`` (``ipamx_spy.dockerd.ledger``, shared with replay), which
 PoolIDs it issued (and for which pool) and which addresses it handed out.
 
@@ -32,7 +32,7 @@ from .rules import finding
 
 
 @dataclass
-class Session:
+class PluginHistory:
     activated: bool | None = None  # None: no Activate seen; False: the last one failed
     implements: set[str] | None = None
     ledger: Ledger = field(default_factory=Ledger)
@@ -174,9 +174,9 @@ class Session:
         return found
 
 
-HANDLERS: dict[str, Callable[[Session, Seen], list[Finding]]] = {
-    "IpamDriver.RequestPool": Session.request_pool,
-    "IpamDriver.ReleasePool": Session.release_pool,
-    "IpamDriver.RequestAddress": Session.request_address,
-    "IpamDriver.ReleaseAddress": Session.release_address,
+HANDLERS: dict[str, Callable[[PluginHistory, Seen], list[Finding]]] = {
+    "IpamDriver.RequestPool": PluginHistory.request_pool,
+    "IpamDriver.ReleasePool": PluginHistory.release_pool,
+    "IpamDriver.RequestAddress": PluginHistory.request_address,
+    "IpamDriver.ReleaseAddress": PluginHistory.release_address,
 }

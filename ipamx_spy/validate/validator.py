@@ -27,7 +27,7 @@ from . import fields, framing
 from .context import Context, PlainContext
 from .plain import Shape, Shapes, plain
 from .rules import finding
-from .session import Session
+from .session import PluginHistory
 from .transport import Transport
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
@@ -54,7 +54,7 @@ class Validator:
         self.fast_lane = fast_lane
         self.slow_ms = slow_ms
         self.shapes = Shapes(self.major)
-        self.session = Session()
+        self.history = PluginHistory()
         self.transport = Transport(slow_ms=slow_ms)
         self.findings: list[Finding] = []
 
@@ -72,7 +72,7 @@ class Validator:
         body = exchange.request.body
         request = body["json"] if body.get("encoding") == "json" else exchange.request.value
         ctx = PlainContext(exchange, shape.row, value, request)
-        found = self.session.check(ctx)
+        found = self.history.check(ctx)
         specific = fields.SPECIFIC.get(exchange.endpoint) if shape.cidr is not None else None
         if specific is not None:
             found += specific(ctx)  # type: ignore[arg-type]
@@ -92,7 +92,7 @@ class Validator:
             if ctx.answered:
                 for check in framing.CHECKS + fields.CHECKS:
                     found += check(ctx)
-            found += self.session.check(ctx)
+            found += self.history.check(ctx)
         found.sort(key=lambda f: f.code)
         self.findings += found
         return found
