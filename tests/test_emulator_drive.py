@@ -207,3 +207,43 @@ def test_compare_option(tmp_path: Path) -> None:
     changed.write_text(capture.read_text().replace('"Address":"10.4.4.21"', '"Address":"10.4.4.9"'))
     different = runner.invoke(app, ["drive", talk, "--compare", str(changed)])
     assert different.exit_code == 1 and "emulated" in different.output
+
+
+def endpoints_sent(server: SocketPlugin) -> list[str]:
+    return [r.split(b" ", 2)[1].decode().lstrip("/") for r in server.requests]
+
+
+def test_a_global_scope_driver_on_a_standalone_20_10_is_refused_and_rolled_back(
+        short_dir: Path) -> None:
+    """tests/captures/global-scope.jsonl: dockerd 20.10.24 calls CreateNetwork, then refuses
+    and undoes it (DeleteNetwork, ReleaseAddress, ReleasePool); drive says what docker said."""
+    sock = short_dir / "p.sock"
+    server = SocketPlugin(sock, ProbePlugin(scope="global"))
+    try:
+        result = runner.invoke(app, ["drive", str(SCENARIOS / "global-scope.scenario"),
+                                     "--target", str(sock)])
+    finally:
+        server.close()
+    assert result.exit_code == 0, result.output  # the scenario expects the failure
+    assert ('Error response from daemon: This node is not a swarm manager. Use "docker swarm '
+            'init" or "docker swarm join" to connect this node to swarm and try again.'
+            ) in " ".join(result.output.split())
+    assert endpoints_sent(server)[-4:] == [
+        "NetworkDriver.CreateNetwork", "NetworkDriver.DeleteNetwork",
+        "IpamDriver.ReleaseAddress", "IpamDriver.ReleasePool"]
+
+
+@pytest.mark.parametrize("version", ["26.1.5", "28.5.2"])
+def test_newer_daemons_create_a_global_scope_network_outside_swarm(
+        short_dir: Path, version: str) -> None:
+    sock = short_dir / "p.sock"
+    server = SocketPlugin(sock, ProbePlugin(scope="global"))
+    try:
+        result = runner.invoke(app, ["drive", str(SCENARIOS / "global-scope-accepted.scenario"),
+                                     "--target", str(sock), "--docker-version", version])
+    finally:
+        server.close()
+    assert result.exit_code == 0, result.output
+    sent = endpoints_sent(server)
+    assert "NetworkDriver.DeleteNetwork" in sent
+    assert sent.index("NetworkDriver.DeleteNetwork") > sent.index("IpamDriver.ReleasePool")
