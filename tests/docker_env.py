@@ -36,8 +36,8 @@ from pathlib import Path
 
 import pytest
 
-from ipamx_spy.commands.session_options import CONTROL_DIR
 from ipamx_spy.emulator.versions import DockerVersion, lookup
+from ipamx_spy.places import CONTROL_DIR
 
 PLUGIN_DIR = Path("/run/docker/plugins")
 RECORDINGS = Path(__file__).resolve().parent.parent / "recordings"

@@ -17,11 +17,11 @@ import pytest
 from docker_env import IMAGE, PLUGIN_DIR, Docker, spawn_spy
 
 from ipamx_spy import dockerd, recording
-from ipamx_spy.commands.mark import send_control
-from ipamx_spy.commands.proxy import control_path
+from ipamx_spy.control import send_control
 from ipamx_spy.netdriver.core import DeleteLink
 from ipamx_spy.netdriver.links import Netlink
 from ipamx_spy.netdriver.naming import Naming
+from ipamx_spy.places import control_path
 
 pytestmark = pytest.mark.docker
 

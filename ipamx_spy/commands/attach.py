@@ -17,14 +17,9 @@ from ..attach import fs as attach_fs
 from ..attach.docker import DockerAPI, DockerError, docker_host
 from ..attach.server import AttachedServer
 from ..console import err
+from ..places import CONTROL_DIR, control_path, journal_path
 from ..recording import make_header
 from . import session_options as so
-from .session_options import CONTROL_DIR, control_path
-
-
-def journal_path(name: str) -> Path:
-    """Where ``attach`` keeps what ``detach`` needs: /run/ipamx-spy/NAME.attach.json."""
-    return CONTROL_DIR / f"{name}.attach.json"
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
