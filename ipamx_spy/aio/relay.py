@@ -25,7 +25,7 @@ from ..connection import NEED_DATA, Closed, DockerConnection, Refuse, Request
 from ..faults import FaultPlan, Injection
 from ..proxy import Pending, Session, answer, spy_answer
 from ..recording import Fault
-from .upstream import Upstream, UpstreamFault
+from .upstream import Upstream, UpstreamNoAnswer
 
 DEFAULT_HEADER_TIMEOUT = 10.0
 STOPPING = ("ipamx-spy is stopping: the request was still waiting for its answer when the drain "
@@ -230,8 +230,8 @@ class DockerProtocol(asyncio.Protocol):
                          Fault(side="plugin", kind="crash", message=repr(exc)))
         self._reply(reply)
 
-    def _from_upstream(self, result: tap.Message | UpstreamFault, upstream_ms: float) -> None:
-        if isinstance(result, UpstreamFault):
+    def _from_upstream(self, result: tap.Message | UpstreamNoAnswer, upstream_ms: float) -> None:
+        if isinstance(result, UpstreamNoAnswer):
             self._reply(_spy(500, str(result), result.fault))
         else:
             self._reply(Answer(raw=result.raw, message=result, upstream_ms=upstream_ms))

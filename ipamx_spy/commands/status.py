@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from .. import address
-from ..client import PluginConnection, PluginProtocolError, PluginUnreachable, docker_request
+from ..client import PluginConnection, PluginNoAnswer, PluginProtocolError, docker_request
 from ..console import err, out
 
 
@@ -107,7 +107,7 @@ def register(app: typer.Typer) -> None:
         try:
             with PluginConnection(target, timeout=10) as conn:
                 answers = {e: query(conn, f"IpamDriver.{e}") for e in endpoints}
-        except (PluginUnreachable, PluginProtocolError, ValueError) as exc:
+        except (PluginNoAnswer, PluginProtocolError, ValueError) as exc:
             err.print(f"[red]ipamx-spy: {target}: {exc}[/]")
             raise typer.Exit(2) from exc
         if json_out:

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 
 from ipamx_spy.address import Address
 from ipamx_spy.catalogue import MAC_OPTION
+from ipamx_spy.noanswer import NoAnswer
 from ipamx_spy.recording import Exchange, Recording
 
 from .core import BUILTIN_DRIVERS, BUILTIN_IPAMS
 from .daemon import Daemon
-from .driver import Reply, Session, StepResult, Unreachable
+from .driver import EmulatorNoAnswer, Reply, Session, StepResult
 from .ids import RecordedIds
 from .model import PluginState
 from .scenario import ContainerOp, NetworkCreate, RunContainer, Step
@@ -64,7 +65,7 @@ class ReplayTarget:
         self.used.add(index)
         response = self.recorded[index].response
         if response is None:
-            raise Unreachable("EOF", sent=True)
+            raise EmulatorNoAnswer(NoAnswer.CLOSED, "EOF")
         return Reply(status=response.status, reason=response.reason, headers=response.headers,
                      body=response.raw_body)
 

@@ -19,7 +19,8 @@ from typing import Protocol
 from ipamx_spy import address as addresses
 from ipamx_spy.app import PluginApp
 from ipamx_spy.builtin import BuiltinConfig
-from ipamx_spy.client import PluginConnection, PluginProtocolError, PluginUnreachable, dial
+from ipamx_spy.client import PluginConnection, PluginNoAnswer, PluginProtocolError, dial
+from ipamx_spy.noanswer import NoAnswer
 from ipamx_spy.recording import Recording
 
 from .compare import Live
@@ -31,11 +32,10 @@ class ReplayUnusable(ValueError):
     """The target or a recording cannot be used at all (exit code 2); the text says why."""
 
 
-class TargetFault(Exception):
-    """The target gave no usable answer to one request. ``kind``: closed, timeout, malformed,
-    unreachable or crash."""
+class ReplayNoAnswer(Exception):
+    """The target gave no usable answer to one request; ``kind`` says why."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: NoAnswer, message: str) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
@@ -56,7 +56,7 @@ class Target(Protocol):
     label: str
 
     def exchange(self, request: Outgoing) -> Live:
-        """Send one request; raises TargetFault when no answer comes back."""
+        """Send one request; raises ReplayNoAnswer when no answer comes back."""
         ...
 
     def restart(self) -> str:
@@ -93,7 +93,7 @@ class AppTarget:
         try:
             reply = self.app.handle(request.endpoint, request.body)
         except Exception as exc:  # the app's bug is a finding, not a replay crash
-            raise TargetFault("crash", f"the in-process plugin raised {exc!r}") from exc
+            raise ReplayNoAnswer(NoAnswer.CRASH, f"the in-process plugin raised {exc!r}") from exc
         return Live(status=reply.status, body=reply.body, content_type=reply.content_type)
 
     def restart(self) -> str:
@@ -124,9 +124,10 @@ class SocketTarget:
         try:
             message, elapsed = connection.call(request.raw, request.method)
         except PluginProtocolError as exc:
-            raise TargetFault("malformed", f"the plugin's answer is not HTTP/1.1: {exc}") from exc
-        except PluginUnreachable as exc:
-            raise _unreachable(exc, self.timeout) from exc
+            raise ReplayNoAnswer(NoAnswer.MALFORMED,
+                                 f"the plugin's answer is not HTTP/1.1: {exc}") from exc
+        except PluginNoAnswer as exc:
+            raise _no_answer(exc, self.timeout) from exc
         return Live(status=message.status, body=message.body,
                     content_type=message.header("Content-Type"), elapsed_ms=elapsed)
 
@@ -140,14 +141,14 @@ class SocketTarget:
         self.connections.clear()
 
 
-def _unreachable(exc: PluginUnreachable, timeout: float | None) -> TargetFault:
-    if isinstance(exc.__cause__, TimeoutError):
-        return TargetFault("timeout", f"no answer within {timeout:g} s (--timeout): the plugin "
-                           "stalls, and dockerd has no timeout for plugin calls")
-    if "without an answer" in str(exc):
-        return TargetFault("closed", "the plugin closed the connection without answering "
-                           "(dockerd retries after 1 s with an empty body, PROTOCOL.md 1.6)")
-    return TargetFault("unreachable", f"the plugin cannot be reached: {exc}")
+def _no_answer(exc: PluginNoAnswer, timeout: float | None) -> ReplayNoAnswer:
+    if exc.kind is NoAnswer.TIMEOUT:
+        return ReplayNoAnswer(exc.kind, f"no answer within {timeout:g} s (--timeout): the "
+                              "plugin stalls, and dockerd has no timeout for plugin calls")
+    if exc.kind is NoAnswer.CLOSED:
+        return ReplayNoAnswer(exc.kind, "the plugin closed the connection without answering "
+                              "(dockerd retries after 1 s with an empty body, PROTOCOL.md 1.6)")
+    return ReplayNoAnswer(exc.kind, f"the plugin cannot be reached: {exc}")
 
 
 STATE_MODES = ("auto", "none", "temp")
@@ -182,7 +183,7 @@ class TargetSpec:
         assert self.address is not None
         try:
             dial(self.address, self.timeout).close()
-        except PluginUnreachable as exc:
+        except PluginNoAnswer as exc:
             raise ReplayUnusable(f"target {self.label}: {exc}") from exc
         return SocketTarget(address=self.address, timeout=self.timeout, label=self.label)
 

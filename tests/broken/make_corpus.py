@@ -21,11 +21,12 @@ from ipamx_spy.address import Address
 from ipamx_spy.app import Reply
 from ipamx_spy.emulator import scenario
 from ipamx_spy.emulator.daemon import Daemon
-from ipamx_spy.emulator.driver import AppTarget, Session, Unreachable
+from ipamx_spy.emulator.driver import AppTarget, EmulatorNoAnswer, Session
 from ipamx_spy.emulator.driver import Reply as WireReply
 from ipamx_spy.emulator.ids import RandomIds
 from ipamx_spy.emulator.probe import ProbePlugin
 from ipamx_spy.emulator.versions import VERSIONS
+from ipamx_spy.noanswer import NoAnswer
 
 HERE = Path(__file__).parent
 TALK = """
@@ -78,7 +79,7 @@ class HangUpOnce:
     def send(self, raw: bytes, endpoint: str, body: bytes) -> WireReply:
         if endpoint == self.endpoint and not self.dropped:
             self.dropped = True
-            raise Unreachable("EOF", sent=True)
+            raise EmulatorNoAnswer(NoAnswer.CLOSED, "EOF")
         return self.inner.send(raw, endpoint, body)
 
     def close(self) -> None:
