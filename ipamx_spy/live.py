@@ -414,6 +414,10 @@ class DetachedChecker:
     def dropped(self) -> int:
         return self.feed.dropped
 
+    @property
+    def pid(self) -> int:
+        return int(self._process.pid)
+
     # -- the child ----------------------------------------------------------------------
 
     def _child(self) -> None:
