@@ -23,7 +23,7 @@ from ..address import Address
 from ..app import CONTENT_TYPE, PluginApp
 from ..connection import NEED_DATA, Closed, DockerConnection, Refuse, Request
 from ..faults import FaultPlan, Injection
-from ..proxy import Pending, Session, answer, spy_answer
+from ..proxy import Pending, ProxySession, answer, spy_answer
 from ..recording import Fault
 from .upstream import Upstream, UpstreamNoAnswer
 
@@ -63,7 +63,7 @@ class Relay:
     thread hop costs more than the allocator's whole answer.
     """
 
-    def __init__(self, session: Session, options: RelayOptions) -> None:
+    def __init__(self, session: ProxySession, options: RelayOptions) -> None:
         if (options.upstream is None) == (options.app is None):
             raise ValueError("a relay needs exactly one of an upstream address or an app")
         self.session = session

@@ -13,7 +13,7 @@ import typer.core
 
 from ..aio.server import Server
 from ..console import err
-from ..proxy import Session
+from ..proxy import ProxySession
 from ..recording import RecordingError
 from ..redact import RedactionRuleError, parse_rules
 from .helptext import PlainCommand
@@ -81,7 +81,7 @@ class OptionalWebCommand(PlainCommand):
         return super().parse_args(ctx, fill_optional_values(self, args, self.optional))
 
 
-def serve_beside(server: Server, session: Session, header: dict[str, Any], listen: str, *,
+def serve_beside(server: Server, session: ProxySession, header: dict[str, Any], listen: str, *,
                  validate: bool, slow_ms: float) -> None:
     """``--web``: bind now (exit 2 when the address is unusable), then serve the live page
     in the proxy's own event loop. The page's board is one more sink of the session: it is

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from ipamx_spy import catalogue, dockerd
+from ipamx_spy.dockerd.ledger import Ledger
 from ipamx_spy.recording import Exchange, Recording, RecordingError, load
 from ipamx_spy.recording_reader import problem_text
 
 from .bindings import Bindings, request_bytes, rewrite_body
 from .compare import Live, Problem, Rules, compare, outcome, wrong_paths
-from .ledger import Ledger
 from .target import Outgoing, ReplayNoAnswer, ReplayUnusable, Target, TargetSpec
 
 JSON = Any
