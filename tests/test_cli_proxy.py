@@ -169,9 +169,14 @@ def test_findings_reach_the_recording_and_the_summary_when_the_view_dies(
     spy = spawn_spy(["proxy", "--listen", str(sock), "--state", "none", "--record", str(rec),
                      "--control", str(sockdir / "c.ctl")], sock, rec)
     try:
-        names = {Path(f"/proc/{pid}/comm").read_text().strip(): pid
-                 for pid in children(spy.process.pid)}
-        assert set(names) == {"ipamx-spy view", "ipamx-spy check"}
+        wanted = {"ipamx-spy view", "ipamx-spy check"}
+        deadline = time.monotonic() + 10  # each child names itself once it runs
+        names: dict[str, int] = {}
+        while set(names) != wanted and time.monotonic() < deadline:
+            names = {Path(f"/proc/{pid}/comm").read_text().strip(): pid
+                     for pid in children(spy.process.pid)}
+            time.sleep(0.02)
+        assert set(names) == wanted
         os.kill(names["ipamx-spy view"], signal.SIGKILL)
         with PluginConnection(Address(kind="unix", path=str(sock))) as conn:
             conn.call(docker_request("Plugin.Activate"))
