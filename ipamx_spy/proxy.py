@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import catalogue, tap
+from . import dockerd, tap
 from .app import CONTENT_TYPE
 from .client import CLIENT_HEADER
 from .findings import Finding
@@ -211,7 +211,7 @@ class ProxySession:
         seq = self._next_seq
         self._next_seq += 1
         started = self.clock()
-        pending = Pending(seq=seq, conn=conn, endpoint=catalogue.endpoint_name(target),
+        pending = Pending(seq=seq, conn=conn, endpoint=dockerd.endpoint_name(target),
                           started=started, t=started - self.started)
         self.pending[seq] = pending
         return pending
@@ -352,4 +352,3 @@ class ProxySession:
                     sink.on_sink_error(message)
                 except Exception as sink_exc:
                     self._sink_failed(repr(sink_exc))
-

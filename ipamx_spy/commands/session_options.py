@@ -12,7 +12,6 @@ behind.
 
 from __future__ import annotations
 
-import datetime as _dt
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,7 +26,12 @@ from ..aio.relay import DEFAULT_HEADER_TIMEOUT
 from ..aio.server import Server, run
 from ..console import err, out
 from ..findings import Finding
+<<<<<<< HEAD
 from ..live import Checker, DetachedChecker, DetachedView, LiveView
+=======
+from ..live import Checker, DetachedView, LiveView
+from ..places import RECORDINGS_DIR, default_recording
+>>>>>>> main
 from ..proxy import ProxySession, Redactor
 from ..recording import RecordingWriter
 from ..stats import Summary
@@ -36,7 +40,6 @@ from ..tap import DEFAULT_MAX_BODY
 from .errors import fail, open_writer
 from .options import FILTER_HELP, IGNORE_RULE_HELP, filter_from, switches_from, usage_error
 
-CONTROL_DIR = Path("/run/ipamx-spy")
 
 class OnRecordError(enum.StrEnum):
     """What the proxy does when the recording cannot be written (``ipamx_spy.proxy``)."""
@@ -84,19 +87,6 @@ DRAIN_TIMEOUT = typer.Option(5.0, "--drain-timeout", metavar="SECONDS",
 LIVE_FILTER = typer.Option([], "--filter", metavar="FILTER",
                            help="Draw only matching exchanges; all are recorded. " + FILTER_HELP)
 IGNORE_RULE = typer.Option([], "--ignore-rule", metavar="CODE", help=IGNORE_RULE_HELP)
-
-
-RECORDINGS_DIR = Path("recordings")
-"""The default directory of recordings, created when missing (no other directory is)."""
-
-
-def default_recording(name: str) -> Path:
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("recordings") / f"ipamx-{name}-{stamp}.jsonl"
-
-
-def control_path(name: str) -> Path:
-    return CONTROL_DIR / f"{name}.ctl"
 
 
 @dataclass(frozen=True, kw_only=True)
