@@ -26,12 +26,8 @@ from ..aio.relay import DEFAULT_HEADER_TIMEOUT
 from ..aio.server import Server, run
 from ..console import err, out
 from ..findings import Finding
-<<<<<<< HEAD
 from ..live import Checker, DetachedChecker, DetachedView, LiveView
-=======
-from ..live import Checker, DetachedView, LiveView
 from ..places import RECORDINGS_DIR, default_recording
->>>>>>> main
 from ..proxy import ProxySession, Redactor
 from ..recording import RecordingWriter
 from ..stats import Summary
