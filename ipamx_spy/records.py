@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .findings import Finding
 
 JSON = Any
 
@@ -25,6 +28,7 @@ class RecordType(StrEnum):
     MARKER = "marker"
     NOTE = "note"
     FAULT = "fault"
+    FINDING = "finding"  # a validator finding, recorded as the proxy runs
     UNRECORDABLE = "unrecordable"  # what the writer keeps of a record it could not encode
 
 
@@ -115,3 +119,14 @@ class FaultRecord:
             record.update(seq=self.seq, record_type=self.record_type)
         record.update(message=self.message, data=dict(self.data))
         return record
+
+
+@dataclass(frozen=True, kw_only=True)
+class FindingRecord:
+    """A validator finding the proxy's checking sink made, recorded as it runs."""
+
+    t: float
+    finding: Finding
+
+    def to_json(self) -> dict[str, JSON]:
+        return {"type": RecordType.FINDING.value, "t": self.t, **self.finding.to_json()}
