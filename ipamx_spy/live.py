@@ -132,7 +132,7 @@ PIPE_SIZE = 1 << 20
 VIEW_NICE = 10
 
 
-def _detach_from_signals(parent: int) -> None:
+def detach_from_signals(parent: int) -> None:
     """The view process ends when its proxy says so, or dies with it (even by kill -9).
 
     Ctrl-C reaches every process of the terminal's group: the view ignores SIGINT and SIGTERM
@@ -156,14 +156,76 @@ def encode_line(record: dict[str, Any]) -> bytes:
         "utf-8", "surrogatepass")
 
 
+class ViewPipe:
+    """The relay's end of a pipe to a view process (the terminal's live view, the web page).
+
+    ``put`` hands one line and goes on: it never blocks and never raises into the relay. A line
+    the full pipe cannot take is dropped and counted (``dropped``); when the reader is gone,
+    ``on_gone`` is called once and every later line is ignored. Make it before forking; the
+    child calls ``in_child()`` and reads ``read_end``, the parent calls ``forked()``.
+    """
+
+    def __init__(self, on_gone: Callable[[], None]) -> None:
+        self.read_end, self._fd = os.pipe()
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(self._fd, F_SETPIPE_SZ, PIPE_SIZE)
+        self.on_gone = on_gone
+        self.dropped = 0
+        self.closed = False
+        self._partial = b""  # the unwritten rest of a line the pipe took only part of
+
+    def forked(self) -> None:
+        os.close(self.read_end)
+        os.set_blocking(self._fd, False)
+
+    def in_child(self) -> None:
+        os.close(self._fd)
+
+    def record(self, kind: bytes, record: dict[str, Any]) -> None:
+        """``kind`` and the record as one line (one that cannot be encoded is dropped)."""
+        try:
+            line = kind + encode_line(record)
+        except (ValueError, RecursionError):
+            self.dropped += 1
+            return
+        self.put(line)
+
+    def put(self, line: bytes) -> None:
+        if self.closed:
+            return
+        try:
+            if self._partial:
+                written = os.write(self._fd, self._partial)
+                self._partial = self._partial[written:]
+                if self._partial:
+                    self.dropped += 1
+                    return
+            written = os.write(self._fd, line)
+            self._partial = line[written:]
+        except BlockingIOError:
+            self.dropped += 1
+        except OSError:  # BrokenPipeError: the view process is gone
+            self.closed = True
+            self.on_gone()
+
+    def close(self) -> None:
+        """No more lines: the reader sees the end (a line the pipe took only part of is left
+        unfinished, and the reader ignores it)."""
+        self.closed = True
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = -1
+
+
 class DetachedView:
     """Runs a LiveView (and its validator) in a child process at lower priority.
 
-    The relay writes each record as one line into a non-blocking pipe and goes on; when the
-    pipe is full (the view lags, or ``--json`` goes to a pipe nobody reads) the record is
-    dropped for the view and counted, never waited for: the recording has it. The child
-    validates every record it gets, rate-limits drawing, and writes ``--json`` lines itself.
-    ``close()`` waits (bounded) for the child and returns its findings.
+    The relay writes each record as one line into a non-blocking pipe (``ViewPipe``) and goes
+    on; when the pipe is full (the view lags, or ``--json`` goes to a pipe nobody reads) the
+    record is dropped for the view and counted, never waited for: the recording has it. The
+    child validates every record it gets, rate-limits drawing, and writes ``--json`` lines
+    itself. ``close()`` waits (bounded) for the child and returns its findings.
     """
 
     def __init__(self, view: LiveView, *, nice: int = VIEW_NICE) -> None:
@@ -173,32 +235,28 @@ class DetachedView:
         self._view = view
         self._nice = nice
         self._parent = os.getpid()
-        read_end, self._pipe = os.pipe()
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(self._pipe, F_SETPIPE_SZ, PIPE_SIZE)
-        self._read_end = read_end
+        self._pipe = ViewPipe(self._gone)
         self._results, self._results_in = context.Pipe(duplex=False)
         self._process = context.Process(target=self._child, name="ipamx-spy live view",
                                         daemon=True)
         self._process.start()
-        os.close(read_end)
+        self._pipe.forked()
         self._results_in.close()  # the child's copy is the only writer: EOF when it dies
-        os.set_blocking(self._pipe, False)
-        self._partial = b""  # the unwritten rest of a line the pipe took only part of
-        self._closed = False
-        self._lost = False
-        self.dropped = 0
+
+    @property
+    def dropped(self) -> int:
+        return self._pipe.dropped
 
     # -- the child ----------------------------------------------------------------------
 
     def _child(self) -> None:
-        _detach_from_signals(self._parent)
-        os.close(self._pipe)
+        detach_from_signals(self._parent)
+        self._pipe.in_child()
         with contextlib.suppress(OSError):
             os.nice(self._nice)
         drawer = _Drawer(self._view)
         pending = b""
-        while chunk := os.read(self._read_end, PIPE_SIZE):
+        while chunk := os.read(self._pipe.read_end, PIPE_SIZE):
             pending += chunk
             *lines, pending = pending.split(b"\n")
             drawer.batch(lines)
@@ -207,52 +265,22 @@ class DetachedView:
 
     # -- the relay's side ---------------------------------------------------------------
 
-    def _put(self, line: bytes) -> None:
-        """Hand a line to the view process; never blocks, never raises into the relay."""
-        if self._closed:
-            return
-        try:
-            if self._partial:
-                written = os.write(self._pipe, self._partial)
-                self._partial = self._partial[written:]
-                if self._partial:
-                    self.dropped += 1
-                    return
-            written = os.write(self._pipe, line)
-            self._partial = line[written:]
-        except BlockingIOError:
-            self.dropped += 1
-        except OSError:  # BrokenPipeError: the view process is gone
-            self._gone()
-
     def _gone(self) -> None:
-        self._closed = True
-        if not self._lost:
-            self._lost = True
-            self._view.diagnostics.print(Text(
-                "ipamx-spy: the live view process is gone; recording goes on", style="bold red"))
+        self._view.diagnostics.print(Text(
+            "ipamx-spy: the live view process is gone; recording goes on", style="bold red"))
 
     def on_record(self, record: dict[str, Any], exchange: Exchange | None) -> None:
-        try:
-            line = b"R" + encode_line(record)
-        except (ValueError, RecursionError):
-            self.dropped += 1
-            return
-        self._put(line)
+        self._pipe.record(b"R", record)
 
     def on_waiting(self, seq: int, conn: int, endpoint: str, waited_s: float) -> None:
-        self._put(b"W" + encode_line({"args": [seq, conn, endpoint, waited_s]}))
+        self._pipe.record(b"W", {"args": [seq, conn, endpoint, waited_s]})
 
     def on_sink_error(self, message: str) -> None:
-        self._put(b"E" + encode_line({"message": message}))
+        self._pipe.record(b"E", {"message": message})
 
     def close(self, timeout: float = 10.0) -> list[Finding]:
-        """Let the view draw what is left (bounded) and return the validator's findings.
-
-        A line the pipe took only part of is left unfinished (the child ignores it)."""
-        self._closed = True
-        with contextlib.suppress(OSError):
-            os.close(self._pipe)
+        """Let the view draw what is left (bounded) and return the validator's findings."""
+        self._pipe.close()
         findings = []
         try:
             if self._results.poll(timeout):
