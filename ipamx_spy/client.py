@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from . import tap
 from .address import Address
-from .noanswer import NoAnswer
+from .noanswer import NoAnswerKind
 
 DOCKER_ACCEPT = "application/vnd.docker.plugins.v1.2+json"
 
@@ -24,7 +24,7 @@ class PluginNoAnswer(ConnectionError):
     ``reason`` is the operating system's words for it, without the address.
     """
 
-    def __init__(self, kind: NoAnswer, message: str, *, reason: str = "") -> None:
+    def __init__(self, kind: NoAnswerKind, message: str, *, reason: str = "") -> None:
         super().__init__(message)
         self.kind = kind
         self.reason = reason or message
@@ -75,10 +75,10 @@ def dial(address: Address, timeout: float | None) -> socket.socket:
         elif address.kind == "tcp":
             sock = socket.create_connection((address.host, address.port), timeout=timeout)
         else:
-            raise PluginNoAnswer(NoAnswer.UNREACHABLE, f"cannot dial {address}")
+            raise PluginNoAnswer(NoAnswerKind.UNREACHABLE, f"cannot dial {address}")
     except OSError as exc:
         reason = str(exc.strerror or exc)
-        raise PluginNoAnswer(NoAnswer.UNREACHABLE, f"dial {address}: {reason}",
+        raise PluginNoAnswer(NoAnswerKind.UNREACHABLE, f"dial {address}: {reason}",
                              reason=reason) from exc
     return sock
 
@@ -111,10 +111,10 @@ class PluginConnection:
         except (OSError, PluginProtocolError, PluginNoAnswer) as exc:
             self.close()
             if isinstance(exc, TimeoutError | socket.timeout):
-                raise PluginNoAnswer(NoAnswer.TIMEOUT,
+                raise PluginNoAnswer(NoAnswerKind.TIMEOUT,
                                      f"{self.address}: no answer within {self.timeout} s") from exc
             if isinstance(exc, OSError):
-                raise PluginNoAnswer(NoAnswer.CLOSED,
+                raise PluginNoAnswer(NoAnswerKind.CLOSED,
                                      f"{self.address}: {exc.strerror or exc}") from exc
             raise
         elapsed = (time.perf_counter() - started) * 1000
@@ -131,7 +131,7 @@ class PluginConnection:
             if isinstance(result, tap.TapError):
                 raise PluginProtocolError(f"{self.address}: {result.message}")
             if result is tap.CLOSED:
-                raise PluginNoAnswer(NoAnswer.CLOSED,
+                raise PluginNoAnswer(NoAnswerKind.CLOSED,
                                      f"{self.address}: closed the connection without an answer")
             self._tap.feed(self._sock.recv(65536))
 

@@ -2,16 +2,19 @@
 
 Each layer raises its own exception (``client.PluginNoAnswer``, ``aio.upstream.UpstreamNoAnswer``,
 ``replay.target.ReplayNoAnswer``, ``emulator.driver.EmulatorNoAnswer``), and each carries a
-``NoAnswer`` kind, so no caller recovers the kind from the exception's text. The value is the
-``kind`` written into the recording's ``fault`` record.
+``NoAnswerKind``, so no caller recovers the kind from the exception's text. The value is the
+``kind`` written into the recording's ``fault`` record. What dockerd makes of a call without an
+answer is the authority's (``dockerd.read_no_answer``, fed ``kind.dockerd``).
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
+from .dockerd import NoAnswer
 
-class NoAnswer(StrEnum):
+
+class NoAnswerKind(StrEnum):
     UNREACHABLE = "unreachable"
     """The plugin could not be dialled (refused, no socket): nothing was sent."""
     CLOSED = "closed"
@@ -28,4 +31,9 @@ class NoAnswer(StrEnum):
     @property
     def sent(self) -> bool:
         """Whether the request reached the plugin (dockerd retries only what it could not send)."""
-        return self is not NoAnswer.UNREACHABLE
+        return self is not NoAnswerKind.UNREACHABLE
+
+    @property
+    def dockerd(self) -> NoAnswer:
+        """The authority's input: refused (nothing sent) or closed (sent, nothing usable back)."""
+        return NoAnswer.CLOSED if self.sent else NoAnswer.REFUSED

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import catalogue, tap
+from . import dockerd, tap
 from .app import CONTENT_TYPE
 from .client import CLIENT_HEADER
 from .recording import Exchange, Fault, Message, RecordingWriter, encode_body, go_json
@@ -110,7 +110,7 @@ Redactor = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 @dataclass
-class Session:
+class ProxySession:
     """Numbers exchanges, writes records, tells the sinks. One per proxy run.
 
     Nothing here may keep a request from being answered: a record that cannot be encoded is
@@ -192,7 +192,7 @@ class Session:
         seq = self._next_seq
         self._next_seq += 1
         started = self.clock()
-        pending = Pending(seq=seq, conn=conn, endpoint=catalogue.endpoint_name(target),
+        pending = Pending(seq=seq, conn=conn, endpoint=dockerd.endpoint_name(target),
                           started=started, t=started - self.started)
         self.pending[seq] = pending
         return pending
@@ -342,7 +342,7 @@ def _failed(exchange: Exchange) -> bool:
     if exchange.fault is not None or exchange.response is None:
         return True
     try:
-        return catalogue.error_message(exchange.endpoint, exchange.response.status,
+        return dockerd.error_message(exchange.endpoint, exchange.response.status,
                                        exchange.response.value) is not None
     except Exception:
         return True

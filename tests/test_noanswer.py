@@ -1,4 +1,4 @@
-"""No answer from a plugin: every layer says why with a ``NoAnswer`` kind, never by its text."""
+"""No answer from a plugin: every layer says why with a ``NoAnswerKind``, never by its text."""
 
 from __future__ import annotations
 
@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from ipamx_spy import dockerd
 from ipamx_spy.address import Address
 from ipamx_spy.client import PluginConnection, PluginNoAnswer, docker_request
-from ipamx_spy.emulator.driver import EmulatorNoAnswer
-from ipamx_spy.emulator.driver import SocketTarget as EmulatorSocketTarget
-from ipamx_spy.noanswer import NoAnswer
-from ipamx_spy.replay.target import Outgoing, ReplayNoAnswer
-from ipamx_spy.replay.target import SocketTarget as ReplaySocketTarget
+from ipamx_spy.emulator.driver import EmulatorNoAnswer, EmulatorSocketTarget
+from ipamx_spy.noanswer import NoAnswerKind
+from ipamx_spy.replay.target import Outgoing, ReplayNoAnswer, ReplaySocketTarget
 
 REQUEST = docker_request("IpamDriver.GetCapabilities")
 
@@ -62,7 +61,7 @@ def _address(path: Path) -> Address:
 def test_the_client_says_absent_closed_and_stalled_by_kind(sockdir: Path) -> None:
     with pytest.raises(PluginNoAnswer) as absent:
         PluginConnection(_address(sockdir / "absent.sock"), timeout=5).call(REQUEST)
-    assert absent.value.kind is NoAnswer.UNREACHABLE and not absent.value.kind.sent
+    assert absent.value.kind is NoAnswerKind.UNREACHABLE and not absent.value.kind.sent
     assert absent.value.reason == "No such file or directory"
     closing = Silent(sockdir / "closing.sock", hold=False)
     holding = Silent(sockdir / "holding.sock", hold=True)
@@ -74,8 +73,8 @@ def test_the_client_says_absent_closed_and_stalled_by_kind(sockdir: Path) -> Non
     finally:
         closing.close()
         holding.close()
-    assert closed.value.kind is NoAnswer.CLOSED and closed.value.kind.sent
-    assert stalled.value.kind is NoAnswer.TIMEOUT
+    assert closed.value.kind is NoAnswerKind.CLOSED and closed.value.kind.sent
+    assert stalled.value.kind is NoAnswerKind.TIMEOUT
 
 
 def test_replay_takes_the_kind_from_the_client(sockdir: Path) -> None:
@@ -83,7 +82,7 @@ def test_replay_takes_the_kind_from_the_client(sockdir: Path) -> None:
                         raw=REQUEST, body=b"")
     with pytest.raises(ReplayNoAnswer) as absent:
         ReplaySocketTarget(_address(sockdir / "absent.sock"), timeout=5).exchange(outgoing)
-    assert absent.value.kind is NoAnswer.UNREACHABLE
+    assert absent.value.kind is NoAnswerKind.UNREACHABLE
     closing = Silent(sockdir / "closing.sock", hold=False)
     target = ReplaySocketTarget(_address(sockdir / "closing.sock"), timeout=5)
     try:
@@ -92,14 +91,14 @@ def test_replay_takes_the_kind_from_the_client(sockdir: Path) -> None:
     finally:
         target.close()
         closing.close()
-    assert closed.value.kind is NoAnswer.CLOSED and "PROTOCOL.md 1.6" in closed.value.message
+    assert closed.value.kind is NoAnswerKind.CLOSED and "PROTOCOL.md 1.6" in closed.value.message
 
 
 def test_the_emulator_says_what_gos_client_says_and_whether_it_was_sent(sockdir: Path) -> None:
     missing = sockdir / "absent.sock"
     with pytest.raises(EmulatorNoAnswer) as absent:
         EmulatorSocketTarget(_address(missing)).send(REQUEST, "IpamDriver.GetCapabilities", b"")
-    assert absent.value.kind is NoAnswer.UNREACHABLE and not absent.value.sent
+    assert absent.value.kind is NoAnswerKind.UNREACHABLE and not absent.value.sent
     assert absent.value.text == f"dial unix {missing}: connect: no such file or directory"
     closing = Silent(sockdir / "closing.sock", hold=False)
     target = EmulatorSocketTarget(_address(sockdir / "closing.sock"))
@@ -109,7 +108,7 @@ def test_the_emulator_says_what_gos_client_says_and_whether_it_was_sent(sockdir:
     finally:
         target.close()
         closing.close()
-    assert closed.value.kind is NoAnswer.CLOSED and closed.value.sent
+    assert closed.value.kind is NoAnswerKind.CLOSED and closed.value.sent
     assert closed.value.text == "EOF"
 
 
@@ -120,3 +119,9 @@ def test_no_layer_matches_the_message_text() -> None:
     for path, text in sources.items():
         assert "in str(exc)" not in text and "str(exc).startswith" not in text, path
         assert "text.startswith(" not in text, path
+
+
+def test_each_kind_maps_onto_the_authoritys_two_cases() -> None:
+    assert NoAnswerKind.UNREACHABLE.dockerd is dockerd.NoAnswer.REFUSED
+    sent = [kind for kind in NoAnswerKind if kind is not NoAnswerKind.UNREACHABLE]
+    assert all(kind.sent and kind.dockerd is dockerd.NoAnswer.CLOSED for kind in sent)

@@ -244,19 +244,18 @@ def test_web_command_refuses_a_missing_recording_and_a_bad_address() -> None:
 ])
 def test_proxy_web_takes_an_optional_address(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                              args: list[str], address: str) -> None:
-    import typer
     from typer.testing import CliRunner
 
-    import ipamx_spy.commands.web as web_command
     from ipamx_spy.cli import app
+    from ipamx_spy.web import server
 
     asked: list[str] = []
 
-    def refuse(text: str) -> tuple[Any, str]:
+    def refuse(text: str) -> tuple[str, int]:
         asked.append(text)
-        raise typer.Exit(2)
+        raise server.AddressError("refused by the test")
 
-    monkeypatch.setattr(web_command, "web_socket", refuse)
+    monkeypatch.setattr(server, "parse_address", refuse)
     result = CliRunner().invoke(app, [
         "proxy", "--listen", str(tmp_path / "spy.sock"), "--control", str(tmp_path / "ctl"),
         "--no-record", "--state", "none", *args])
@@ -269,12 +268,12 @@ def test_proxy_web_refuses_a_bad_address_and_leaves_option_values_alone() -> Non
     from typer.testing import CliRunner
 
     from ipamx_spy.cli import app
-    from ipamx_spy.commands.web import OptionalWebCommand, fill_optional_values
+    from ipamx_spy.optional_values import fill_optional_values
 
     bad = CliRunner().invoke(app, ["proxy", "--web", "127.0.0.1:http"])
     assert bad.exit_code == 2 and "the port must be a number" in bad.output
     proxy = typer.main.get_command(app).commands["proxy"]  # type: ignore[attr-defined]
-    fill = OptionalWebCommand.optional
+    fill = {"--web": "127.0.0.1:8500"}
     assert fill_optional_values(proxy, ["--name", "--web"], fill) == ["--name", "--web"]
     assert fill_optional_values(proxy, ["--", "--web"], fill) == ["--", "--web"]
     assert fill_optional_values(proxy, ["--web", "-q"], fill) == ["--web=127.0.0.1:8500", "-q"]

@@ -18,12 +18,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import cast
 
-from .. import catalogue, tap
+from .. import dockerd, tap
 from ..address import Address
 from ..app import CONTENT_TYPE, PluginApp
 from ..connection import NEED_DATA, Closed, DockerConnection, Refuse, Request
 from ..faults import FaultPlan, Injection
-from ..proxy import Pending, Session, answer, spy_answer
+from ..proxy import Pending, ProxySession, answer, spy_answer
 from ..recording import Fault
 from .upstream import Upstream, UpstreamNoAnswer
 
@@ -63,7 +63,7 @@ class Relay:
     thread hop costs more than the allocator's whole answer.
     """
 
-    def __init__(self, session: Session, options: RelayOptions) -> None:
+    def __init__(self, session: ProxySession, options: RelayOptions) -> None:
         if (options.upstream is None) == (options.app is None):
             raise ValueError("a relay needs exactly one of an upstream address or an app")
         self.session = session
@@ -93,7 +93,7 @@ class Relay:
         assert self.options.app is not None
         started = time.perf_counter()
         try:
-            reply = self.options.app.handle(catalogue.endpoint_name(request.target), request.body)
+            reply = self.options.app.handle(dockerd.endpoint_name(request.target), request.body)
         except Exception as exc:  # a bug in the built-in plugin must not take the proxy down
             return _spy(500, f"built-in plugin failed: {exc!r}",
                         Fault(side="plugin", kind="crash", message=repr(exc)))
@@ -212,7 +212,7 @@ class DockerProtocol(asyncio.Protocol):
     def _from_app(self, request: tap.Message) -> None:
         app = self.relay.options.app
         assert app is not None
-        if not app.blocking(catalogue.endpoint_name(request.target)):
+        if not app.blocking(dockerd.endpoint_name(request.target)):
             self._reply(self.relay.from_app(request))
             return
         future = self.relay.submit(request)

@@ -18,7 +18,7 @@ from typing import cast
 
 from .. import tap
 from ..address import Address
-from ..noanswer import NoAnswer
+from ..noanswer import NoAnswerKind
 from ..recording import Fault
 
 
@@ -26,7 +26,7 @@ class UpstreamNoAnswer(Exception):
     """The plugin could not give an answer; ``kind`` says why, ``fault`` is its record (always
     the plugin side)."""
 
-    def __init__(self, kind: NoAnswer, message: str) -> None:
+    def __init__(self, kind: NoAnswerKind, message: str) -> None:
         super().__init__(message)
         self.kind = kind
         self.fault = Fault(side="plugin", kind=kind.value, message=message)
@@ -83,7 +83,7 @@ class _Link(asyncio.Protocol):
             self.tap.feed(b"")
             self._advance()
         if self.waiter is not None and not self.waiter.done():
-            self._fail(NoAnswer.CLOSED, "closed the connection without answering")
+            self._fail(NoAnswerKind.CLOSED, "closed the connection without answering")
         self.close()
 
     def _advance(self) -> None:
@@ -99,16 +99,16 @@ class _Link(asyncio.Protocol):
             elif not reusable:
                 self.close()
         elif isinstance(result, tap.TapError):
-            kind = NoAnswer.TOO_LARGE if result.status == 413 else NoAnswer.MALFORMED
+            kind = NoAnswerKind.TOO_LARGE if result.status == 413 else NoAnswerKind.MALFORMED
             self._fail(kind, f"malformed answer: {result.message}")
             self.close()
         elif result is tap.CLOSED:
-            self._fail(NoAnswer.CLOSED, "closed the connection without answering")
+            self._fail(NoAnswerKind.CLOSED, "closed the connection without answering")
             self.close()
         elif self.closed:  # NEED_DATA after the end: the answer is cut off
-            self._fail(NoAnswer.CLOSED, "closed the connection in the middle of its answer")
+            self._fail(NoAnswerKind.CLOSED, "closed the connection in the middle of its answer")
 
-    def _fail(self, kind: NoAnswer, what: str) -> None:
+    def _fail(self, kind: NoAnswerKind, what: str) -> None:
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_exception(UpstreamNoAnswer(kind, f"upstream {self.upstream.address}: "
                                                     f"{what}"))
@@ -183,7 +183,7 @@ class Upstream:
                 _t, link = await loop.create_connection(lambda: _Link(self),
                                                          self.address.host, self.address.port)
         except OSError as exc:
-            raise UpstreamNoAnswer(NoAnswer.UNREACHABLE, f"upstream {self.address}: "
+            raise UpstreamNoAnswer(NoAnswerKind.UNREACHABLE, f"upstream {self.address}: "
                                 f"{exc.strerror or exc}") from exc
         return link
 
@@ -208,7 +208,8 @@ class Upstream:
             done(exc, (time.perf_counter() - started) * 1000)
             return
         except asyncio.CancelledError:
-            done(UpstreamNoAnswer(NoAnswer.CLOSED, f"upstream {self.address}: dial cancelled"), 0.0)
+            done(UpstreamNoAnswer(NoAnswerKind.CLOSED,
+                                  f"upstream {self.address}: dial cancelled"), 0.0)
             raise
         self._send(link, raw_request, method, done, started)
 
@@ -219,7 +220,7 @@ class Upstream:
             waiter = link.send(raw_request, method)
         except OSError as exc:
             link.close()
-            done(UpstreamNoAnswer(NoAnswer.CLOSED,
+            done(UpstreamNoAnswer(NoAnswerKind.CLOSED,
                                   f"upstream {self.address}: {exc.strerror or exc}"), 0.0)
             return
         timer = None
@@ -232,7 +233,7 @@ class Upstream:
             elapsed = (time.perf_counter() - began) * 1000
             if future.cancelled():
                 link.close()
-                done(UpstreamNoAnswer(NoAnswer.CLOSED, f"upstream {self.address}: cancelled"),
+                done(UpstreamNoAnswer(NoAnswerKind.CLOSED, f"upstream {self.address}: cancelled"),
                      elapsed)
                 return
             exc = future.exception()
@@ -241,13 +242,14 @@ class Upstream:
                 return
             link.close()
             done(exc if isinstance(exc, UpstreamNoAnswer) else UpstreamNoAnswer(
-                NoAnswer.CLOSED, f"upstream {self.address}: {exc}"), elapsed)
+                NoAnswerKind.CLOSED, f"upstream {self.address}: {exc}"), elapsed)
 
         waiter.add_done_callback(finished)
 
     def _expire(self, link: _Link) -> None:
         assert self.timeout is not None
-        link._fail(NoAnswer.TIMEOUT, f"no answer within {self.timeout:g} s (--upstream-timeout)")
+        link._fail(NoAnswerKind.TIMEOUT,
+                   f"no answer within {self.timeout:g} s (--upstream-timeout)")
         link.close()
 
     def report_stray(self, data: bytes, what: str) -> None:

@@ -12,7 +12,6 @@ behind.
 
 from __future__ import annotations
 
-import datetime as _dt
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,7 +27,8 @@ from ..aio.server import Server, run
 from ..console import err, out
 from ..findings import Finding
 from ..live import Checker, DetachedView, LiveView
-from ..proxy import Redactor, Session
+from ..places import RECORDINGS_DIR, default_recording
+from ..proxy import ProxySession, Redactor
 from ..recording import RecordingWriter
 from ..stats import Summary
 from ..switches import RuleSwitches, Switched
@@ -36,7 +36,6 @@ from ..tap import DEFAULT_MAX_BODY
 from .errors import fail, open_writer
 from .options import FILTER_HELP, IGNORE_RULE_HELP, filter_from, switches_from, usage_error
 
-CONTROL_DIR = Path("/run/ipamx-spy")
 
 class OnRecordError(enum.StrEnum):
     """What the proxy does when the recording cannot be written (``ipamx_spy.proxy``)."""
@@ -84,19 +83,6 @@ DRAIN_TIMEOUT = typer.Option(5.0, "--drain-timeout", metavar="SECONDS",
 LIVE_FILTER = typer.Option([], "--filter", metavar="FILTER",
                            help="Draw only matching exchanges; all are recorded. " + FILTER_HELP)
 IGNORE_RULE = typer.Option([], "--ignore-rule", metavar="CODE", help=IGNORE_RULE_HELP)
-
-
-RECORDINGS_DIR = Path("recordings")
-"""The default directory of recordings, created when missing (no other directory is)."""
-
-
-def default_recording(name: str) -> Path:
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("recordings") / f"ipamx-{name}-{stamp}.jsonl"
-
-
-def control_path(name: str) -> Path:
-    return CONTROL_DIR / f"{name}.ctl"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -162,7 +148,7 @@ Sink = LiveView | DetachedView
 class LiveSetup:
     """A recording command's session, prepared but not started (see the module docstring)."""
 
-    session: Session
+    session: ProxySession
     live: LiveView
     record_path: Path | None
     header: dict[str, Any]
@@ -242,7 +228,7 @@ def live_session(name: str, header: dict[str, Any], opts: LiveOptions) -> LiveSe
                     view=render.View(headers=opts.headers, bodies=opts.bodies),
                     checker=checker(opts.slow_ms, opts.validate, switches), filter=chosen,
                     header=header if opts.mode == "json" else None)
-    session = Session(writer=None, sinks=[], on_record_error=str(opts.on_record_error),
+    session = ProxySession(writer=None, sinks=[], on_record_error=str(opts.on_record_error),
                       redact=redact)
     return LiveSetup(session=session, live=live, record_path=path, header=header,
                      group=opts.group,

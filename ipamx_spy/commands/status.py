@@ -87,7 +87,8 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="Print the raw answers as JSON."),
         store: str | None = typer.Option(
             None, "--store",
-            help="Read a shared store (etcd://HOST:PORT[,...]) directly: every host's pools "
+            help="Read a shared store (etcd://HOST:PORT[,...], or etcds:// for TLS) directly: "
+                 "every host's pools "
                  "and leases, instead of asking one plugin."),
     ) -> None:
         """Show the built-in plugin's pools, allocations and configuration."""

@@ -13,7 +13,8 @@ import typer.core
 
 from ..aio.server import Server
 from ..console import err
-from ..proxy import Session
+from ..optional_values import fill_optional_values
+from ..proxy import ProxySession
 from ..recording import RecordingError
 from ..redact import RedactionRuleError, parse_rules
 from .helptext import PlainCommand
@@ -49,29 +50,6 @@ WEB = typer.Option(
          "value; loopback by default; port 0 picks a free one).")
 
 
-def fill_optional_values(command: typer.core.TyperCommand, args: list[str],
-                         optional: Mapping[str, str]) -> list[str]:
-    """``args`` with each bare ``--web`` of ``optional`` (followed by nothing or by another
-    option) written as ``--web=DEFAULT``; an option's value and everything after ``--`` are
-    left alone, whatever they look like."""
-    takes_value = {opt for param in command.params if isinstance(param, typer.core.TyperOption)
-                   and not param.is_flag and not param.count for opt in param.opts}
-    out = list(args)
-    index = 0
-    while index < len(out):
-        arg = out[index]
-        if arg == "--":
-            break
-        following = out[index + 1] if index + 1 < len(out) else None
-        if arg in optional and (following is None
-                                or (following.startswith("-") and len(following) > 1)):
-            out[index] = f"{arg}={optional[arg]}"
-        elif arg in takes_value:
-            index += 1  # its value, even one that starts with "-"
-        index += 1
-    return out
-
-
 class OptionalWebCommand(PlainCommand):
     """A command whose ``--web`` takes an optional value (typer cannot say so itself)."""
 
@@ -81,7 +59,7 @@ class OptionalWebCommand(PlainCommand):
         return super().parse_args(ctx, fill_optional_values(self, args, self.optional))
 
 
-def serve_beside(server: Server, session: Session, header: dict[str, Any], listen: str, *,
+def serve_beside(server: Server, session: ProxySession, header: dict[str, Any], listen: str, *,
                  validate: bool, slow_ms: float) -> None:
     """``--web``: bind now (exit 2 when the address is unusable) and start the page's own
     process, fed each record after its answer went to dockerd (``ipamx_spy.web.detached``);

@@ -1,8 +1,8 @@
 """Runs the emulated dockerd against a real target: a plugin socket, or a plugin app in-process.
 
-``Session.play(step)`` drives one docker command: it turns each ``Call`` into dockerd's exact
-request bytes (``client.docker_request``), sends it (honouring dockerd's retry backoff),
-reads the answer the way dockerd does, and records the exchange in the proxy's recording
+``EmulatorSession.play(step)`` drives one docker command: it turns each ``Call`` into
+dockerd's exact request bytes (``client.docker_request``), sends it (honouring dockerd's retry
+backoff), reads the answer the way dockerd does, and records the exchange in the proxy's recording
 format when a ``RecordingWriter`` is given.
 """
 
@@ -21,7 +21,7 @@ from ipamx_spy import recording
 from ipamx_spy.address import Address
 from ipamx_spy.app import CONTENT_TYPE, PluginApp
 from ipamx_spy.client import DOCKER_ACCEPT, PluginConnection, PluginNoAnswer, docker_request
-from ipamx_spy.noanswer import NoAnswer
+from ipamx_spy.noanswer import NoAnswerKind
 from ipamx_spy.recording import Exchange, Fault, Message, RecordingWriter, encode_body
 
 from .core import Answer, Call, read_answer
@@ -34,7 +34,7 @@ class EmulatorNoAnswer(Exception):
     """No answer: ``text`` is what Go's client would say; ``kind`` says why (and whether the
     request left: ``kind.sent``)."""
 
-    def __init__(self, kind: NoAnswer, text: str) -> None:
+    def __init__(self, kind: NoAnswerKind, text: str) -> None:
         super().__init__(text)
         self.kind = kind
         self.text = text
@@ -73,7 +73,7 @@ def _dial_text(address: Address, reason: str) -> str:
 
 
 @dataclass
-class SocketTarget:
+class EmulatorSocketTarget:
     """A plugin on a Unix socket or TCP, one keep-alive connection as dockerd keeps it."""
 
     address: Address
@@ -92,7 +92,7 @@ class SocketTarget:
             message, _ms = self._conn.call(raw)
         except PluginNoAnswer as exc:
             self._open = False
-            if exc.kind is NoAnswer.UNREACHABLE:
+            if exc.kind is NoAnswerKind.UNREACHABLE:
                 raise EmulatorNoAnswer(exc.kind, _dial_text(self.address, exc.reason)) from exc
             raise EmulatorNoAnswer(exc.kind, "EOF") from exc
         self._open = message.keep_alive
@@ -106,7 +106,7 @@ class SocketTarget:
 
 
 @dataclass
-class AppTarget:
+class EmulatorAppTarget:
     """A plugin app called in-process (``ipamx_spy.app.PluginApp``), e.g. the built-in one."""
 
     app: PluginApp
@@ -182,7 +182,7 @@ class StepResult:
         return self.outcome.failed == self.step.expect_failure
 
 
-class Session:
+class EmulatorSession:
     """One emulated dockerd talking to one target."""
 
     def __init__(self, daemon: Daemon, target: Target, *, writer: RecordingWriter | None = None,

@@ -20,7 +20,7 @@ from ipamx_spy import address as addresses
 from ipamx_spy.app import PluginApp
 from ipamx_spy.builtin import BuiltinConfig
 from ipamx_spy.client import PluginConnection, PluginNoAnswer, PluginProtocolError, dial
-from ipamx_spy.noanswer import NoAnswer
+from ipamx_spy.noanswer import NoAnswerKind
 from ipamx_spy.recording import Recording
 
 from .compare import Live
@@ -35,7 +35,7 @@ class ReplayUnusable(ValueError):
 class ReplayNoAnswer(Exception):
     """The target gave no usable answer to one request; ``kind`` says why."""
 
-    def __init__(self, kind: NoAnswer, message: str) -> None:
+    def __init__(self, kind: NoAnswerKind, message: str) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
@@ -74,7 +74,7 @@ def _close_app(app: PluginApp) -> None:
 
 
 @dataclass
-class AppTarget:
+class ReplayAppTarget:
     """A sans-IO plugin app called in-process (no sockets, no timeout).
 
     ``restart()`` replaces the app with a fresh one from ``factory``, as a plugin process that
@@ -93,7 +93,8 @@ class AppTarget:
         try:
             reply = self.app.handle(request.endpoint, request.body)
         except Exception as exc:  # the app's bug is a finding, not a replay crash
-            raise ReplayNoAnswer(NoAnswer.CRASH, f"the in-process plugin raised {exc!r}") from exc
+            raise ReplayNoAnswer(NoAnswerKind.CRASH,
+                                 f"the in-process plugin raised {exc!r}") from exc
         return Live(status=reply.status, body=reply.body, content_type=reply.content_type)
 
     def restart(self) -> str:
@@ -108,7 +109,7 @@ class AppTarget:
 
 
 @dataclass
-class SocketTarget:
+class ReplaySocketTarget:
     """A plugin on a Unix or TCP socket, one keep-alive connection per recorded ``conn``."""
 
     address: addresses.Address
@@ -124,7 +125,7 @@ class SocketTarget:
         try:
             message, elapsed = connection.call(request.raw, request.method)
         except PluginProtocolError as exc:
-            raise ReplayNoAnswer(NoAnswer.MALFORMED,
+            raise ReplayNoAnswer(NoAnswerKind.MALFORMED,
                                  f"the plugin's answer is not HTTP/1.1: {exc}") from exc
         except PluginNoAnswer as exc:
             raise _no_answer(exc, self.timeout) from exc
@@ -142,10 +143,10 @@ class SocketTarget:
 
 
 def _no_answer(exc: PluginNoAnswer, timeout: float | None) -> ReplayNoAnswer:
-    if exc.kind is NoAnswer.TIMEOUT:
+    if exc.kind is NoAnswerKind.TIMEOUT:
         return ReplayNoAnswer(exc.kind, f"no answer within {timeout:g} s (--timeout): the "
                               "plugin stalls, and dockerd has no timeout for plugin calls")
-    if exc.kind is NoAnswer.CLOSED:
+    if exc.kind is NoAnswerKind.CLOSED:
         return ReplayNoAnswer(exc.kind, "the plugin closed the connection without answering "
                               "(dockerd retries after 1 s with an empty body, PROTOCOL.md 1.6)")
     return ReplayNoAnswer(exc.kind, f"the plugin cannot be reached: {exc}")
@@ -177,7 +178,7 @@ class TargetSpec:
     def open(self, recording: Recording | None = None) -> Target:
         """A fresh target. Raises ReplayUnusable when the plugin cannot be reached or built."""
         if self.app_factory is not None:
-            return AppTarget(factory=self.app_factory, label=self.label)
+            return ReplayAppTarget(factory=self.app_factory, label=self.label)
         if self.builtin is not None:
             return _open_builtin(self.builtin, self.state, recording, self.auto_driver)
         assert self.address is not None
@@ -185,7 +186,7 @@ class TargetSpec:
             dial(self.address, self.timeout).close()
         except PluginNoAnswer as exc:
             raise ReplayUnusable(f"target {self.label}: {exc}") from exc
-        return SocketTarget(address=self.address, timeout=self.timeout, label=self.label)
+        return ReplaySocketTarget(address=self.address, timeout=self.timeout, label=self.label)
 
 
 def recorded_keeps_state(recording: Recording | None) -> bool:
@@ -200,18 +201,22 @@ def recorded_keeps_state(recording: Recording | None) -> bool:
 
 
 def recorded_interfaces(recording: Recording | None) -> list[str]:
-    """What the recorded plugin said it implements (its first successful activation)."""
-    for exchange in recording.exchanges if recording is not None else ():
+    """What the recorded plugin said it implements (its first successful activation). A
+    managed plugin is never activated (dockerd reads its manifest): then the interfaces that
+    the recorded calls went to."""
+    exchanges = recording.exchanges if recording is not None else ()
+    for exchange in exchanges:
         response = exchange.response
         if (exchange.endpoint == "Plugin.Activate" and response is not None
                 and response.status == 200 and isinstance(response.value, dict)):
             implements = response.value.get("Implements") or []
             return [str(i) for i in implements] if isinstance(implements, list) else []
-    return []
+    called = {e.endpoint.partition(".")[0] for e in exchanges}
+    return sorted(called & {"IpamDriver", "NetworkDriver"})
 
 
 def _open_builtin(config: BuiltinConfig, state: str, recording: Recording | None,
-                  auto_driver: bool) -> AppTarget:
+                  auto_driver: bool) -> ReplayAppTarget:
     if state == "auto":
         state = "temp" if recorded_keeps_state(recording) else "none"
     if auto_driver and "NetworkDriver" in recorded_interfaces(recording):
@@ -229,7 +234,7 @@ def _open_builtin(config: BuiltinConfig, state: str, recording: Recording | None
     try:
         from ipamx_spy.builtin import make_plugin
 
-        return AppTarget(factory=lambda: make_plugin(config), label=label, cleanup=cleanup)
+        return ReplayAppTarget(factory=lambda: make_plugin(config), label=label, cleanup=cleanup)
     except (ImportError, ValueError, OSError, RuntimeError) as exc:
         if cleanup is not None:
             cleanup()
