@@ -263,14 +263,16 @@ def test_proxy_web_takes_an_optional_address(monkeypatch: pytest.MonkeyPatch, tm
     assert asked == [address]
 
 
-def test_proxy_web_refuses_a_bad_address_and_leaves_option_values_alone() -> None:
+def test_proxy_web_refuses_a_bad_address_and_leaves_option_values_alone(tmp_path: Path) -> None:
     import typer.main
     from typer.testing import CliRunner
 
     from ipamx_spy.cli import app
     from ipamx_spy.optional_values import fill_optional_values
 
-    bad = CliRunner().invoke(app, ["proxy", "--web", "127.0.0.1:http"])
+    bad = CliRunner().invoke(app, [
+        "proxy", "--listen", str(tmp_path / "spy.sock"), "--control", str(tmp_path / "ctl"),
+        "--no-record", "--state", "none", "--web", "127.0.0.1:http"])
     assert bad.exit_code == 2 and "the port must be a number" in bad.output
     proxy = typer.main.get_command(app).commands["proxy"]  # type: ignore[attr-defined]
     fill = {"--web": "127.0.0.1:8500"}
