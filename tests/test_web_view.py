@@ -430,7 +430,7 @@ def test_detached_page_serves_the_records_it_is_handed_and_its_loss_is_not_fatal
     try:
         seen = asyncio.run(asyncio.wait_for(main(), timeout=60))
     finally:
-        web.close(timeout=5)
+        web.close()
     assert seen == [i.id for i in view.items(board(TALK))] + ["x99"]
     assert not web._process.is_alive() and errors == []
 
@@ -443,4 +443,4 @@ def test_detached_page_serves_the_records_it_is_handed_and_its_loss_is_not_fatal
             lost.on_record(dict(record), None)
         assert errors == ["the web view's process is gone; the proxy goes on"]
     finally:
-        lost.close(timeout=5)
+        lost.close()

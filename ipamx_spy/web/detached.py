@@ -9,8 +9,9 @@ serves the page from that socket in its own event loop, with its own ``LiveBoard
 and builds. Nothing of the page (inference, validation, HTML, the event stream) runs in the
 proxy's process, so it cannot take the interpreter from the relay.
 
-The proxy hands the child each record, after the answer went to dockerd, as one line on a
-non-blocking pipe, the way the terminal's live view gets them (``ipamx_spy.live``): when the
+The proxy hands the child each record, after the answer went to dockerd, as the recording's
+line on a non-blocking pipe, the way the terminal's live view gets them (``ipamx_spy.live``,
+whose pipe helpers this uses): when the
 pipe is full the line is dropped for the page and counted, never waited for (the recording has
 it). ``follow_pending`` (a companion coroutine in the proxy's loop) sends the requests still
 waiting for their answer whenever that set changes, looking every ``PENDING_S``. Lines: ``R``
@@ -28,12 +29,21 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ipamx_spy.live import PIPE_SIZE, VIEW_NICE, ViewPipe, detach_from_signals
+from ipamx_spy.live import (
+    PIPE_SIZE,
+    VIEW_NICE,
+    _detach_from_signals,
+    _Feed,
+    _open_pipe,
+    _start_child,
+    _stop_child,
+    encode_line,
+)
 from ipamx_spy.proxy import Pending
 from ipamx_spy.recording import Exchange
 
 PENDING_S = 0.25
-JOIN_S = 5.0
+WEB_NAME = b"ipamx-spy web"  # the process's name (ps, top, /proc/PID/comm)
 
 
 class DetachedWeb:
@@ -42,8 +52,6 @@ class DetachedWeb:
     def __init__(self, header: dict[str, Any], sock: socket.socket, token: str, *,
                  validate: bool, slow_ms: float, on_error: Callable[[str], None],
                  nice: int = VIEW_NICE) -> None:
-        import multiprocessing
-
         from .server import url_of
 
         self.url = url_of(sock, token)
@@ -51,25 +59,37 @@ class DetachedWeb:
         self._validate, self._slow_ms, self._nice = validate, slow_ms, nice
         self._on_error = on_error
         self._parent = os.getpid()
-        self._pipe = ViewPipe(lambda: on_error("the web view's process is gone; the proxy "
-                                               "goes on"))
-        self._process = multiprocessing.get_context("fork").Process(
-            target=self._child, name="ipamx-spy web view", daemon=True)
-        self._process.start()
-        self._pipe.forked()
+        self._read_end, self._write_end = _open_pipe()
+        self._process = _start_child(self._child, "ipamx-spy web view")
+        os.close(self._read_end)
         sock.close()  # the child's copy serves; the port is free again when the child ends
+        self._lost = False
+        self.feed = _Feed(self._write_end, self._gone)
 
     @property
     def dropped(self) -> int:
-        return self._pipe.dropped
+        return self.feed.dropped
 
     # -- the proxy's side: a session sink, cheap and never raising into the relay ----------
 
+    def _gone(self) -> None:
+        if not self._lost:
+            self._lost = True
+            self._on_error("the web view's process is gone; the proxy goes on")
+
+    def on_line(self, line: bytes, record: dict[str, Any]) -> None:
+        """The record as the recording's line (encoded once, by the session)."""
+        self.feed.put(b"R" + line)
+
     def on_record(self, record: dict[str, Any], exchange: Exchange | None) -> None:
-        self._pipe.record(b"R", record)
+        """For a caller without the line (the session gives ``on_line``)."""
+        try:
+            self.on_line(encode_line(record), record)
+        except (ValueError, RecursionError):  # not encodable: nothing for the page
+            self.feed.dropped += 1
 
     def on_waiting(self, seq: int, conn: int, endpoint: str, waited_s: float) -> None:
-        self._pipe.record(b"W", {"args": [seq, conn, endpoint, waited_s]})
+        self.feed.put(b"W" + encode_line({"args": [seq, conn, endpoint, waited_s]}))
 
     def on_sink_error(self, message: str) -> None:
         """The recording failing does not concern the page: the records still arrive."""
@@ -78,33 +98,30 @@ class DetachedWeb:
         """Send the unanswered requests whenever they change, until cancelled; then close."""
         last: tuple[int, ...] = ()
         try:
-            while not self._pipe.closed:
+            while not self.feed.closed:
                 waiting = pending()
                 if tuple(waiting) != last:
                     last = tuple(waiting)
-                    self._pipe.record(b"P", {"pending": [
-                        [p.seq, p.conn, p.endpoint, p.started, p.t] for p in waiting.values()]})
+                    self.feed.put(b"P" + encode_line({"pending": [
+                        [p.seq, p.conn, p.endpoint, p.started, p.t] for p in waiting.values()]}))
                 await asyncio.sleep(PENDING_S)
         finally:
             self.close()
 
-    def close(self, timeout: float = JOIN_S) -> None:
-        """Let the page's process end (bounded; killed after ``timeout``)."""
-        self._pipe.close()  # the child reads to the end, then stops serving
-        self._process.join(timeout)
-        if self._process.is_alive():
-            self._process.kill()
-            self._process.join(timeout)
-        if self._pipe.dropped:
-            self._on_error(f"the web view lagged and skipped {self._pipe.dropped} record(s); "
+    def close(self) -> None:
+        """Let the page's process end (bounded; killed when it does not)."""
+        self.feed.close()  # the child reads to the end, then stops serving
+        _stop_child(self._process)
+        if self.feed.dropped:
+            self._on_error(f"the web view lagged and skipped {self.feed.dropped} record(s); "
                            "the recording has them")
-            self._pipe.dropped = 0
+            self.feed.dropped = 0
 
     # -- the child ----------------------------------------------------------------------
 
     def _child(self) -> None:
-        detach_from_signals(self._parent)
-        self._pipe.in_child()
+        _detach_from_signals(self._parent, WEB_NAME)
+        os.close(self._write_end)
         with contextlib.suppress(OSError):
             os.nice(self._nice)
         asyncio.run(self._serve())
@@ -122,7 +139,7 @@ class DetachedWeb:
         loop = asyncio.get_running_loop()
         ended: asyncio.Future[None] = loop.create_future()
         buffer = b""
-        os.set_blocking(self._pipe.read_end, False)
+        os.set_blocking(self._read_end, False)
 
         def take(line: bytes) -> None:
             kind, payload = line[:1], json.loads(line[1:])
@@ -139,11 +156,11 @@ class DetachedWeb:
         def readable() -> None:
             nonlocal buffer
             try:
-                chunk = os.read(self._pipe.read_end, PIPE_SIZE)
+                chunk = os.read(self._read_end, PIPE_SIZE)
             except BlockingIOError:
                 return
             if not chunk:  # the proxy is done (or gone)
-                loop.remove_reader(self._pipe.read_end)
+                loop.remove_reader(self._read_end)
                 if not ended.done():
                     ended.set_result(None)
                 return
@@ -155,7 +172,7 @@ class DetachedWeb:
                 except (ValueError, KeyError, TypeError) as exc:
                     self._on_error(f"web view: skipped a record it cannot read: {exc!r}")
 
-        loop.add_reader(self._pipe.read_end, readable)
+        loop.add_reader(self._read_end, readable)
         serving = loop.create_task(view.run(), name="ipamx-spy web view")
         await asyncio.wait([serving, ended], return_when=asyncio.FIRST_COMPLETED)
         if serving.done():
