@@ -192,7 +192,8 @@ class DockerProtocol(asyncio.Protocol):
     def _start(self, event: Request) -> None:
         self._cancel_timer()
         request = event.message
-        self._current = (request, self.session.begin(self.conn, request.target))
+        pending = self.session.begin(self.conn, request.target)
+        self._current = (request, pending)
         try:
             if event.refusal is not None:
                 status, fault = event.refusal
@@ -203,6 +204,7 @@ class DockerProtocol(asyncio.Protocol):
                                        message="recording failing")))
             elif self.upstream is not None:
                 self.upstream.request(request.raw, request.method, self._from_upstream)
+                self.session.prepare(pending, request)  # while the plugin works
             else:
                 self._from_app(request)
         except Exception as exc:  # a bug of ours: still an answer, and the next request works

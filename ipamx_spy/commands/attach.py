@@ -71,7 +71,9 @@ def _announce(server: AttachedServer) -> None:
                   "restarts")
     handover = server.handover
     if handover is not None:
-        err.print(f"  connections dockerd held to the plugin, handed over: {handover.closed}")
+        where = f" ({'; '.join(handover.elsewhere)})" if handover.elsewhere else ""
+        err.print(f"  connections dockerd held to the plugin, handed over: {handover.closed}"
+                  f"{where}")
         for reason in handover.failed:
             err.print(f"[yellow]  kept by the plugin: {reason}[/]")
     err.print(f"  journal: {server.journal_path}  (after a crash: ipamx-spy detach "
