@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import catalogue, render
+from . import dockerd, render
 from .recording import Exchange, Recording
 
 COMMAND_GAP_S = 0.15
@@ -123,12 +123,12 @@ def _gateways(exchanges: Sequence[Exchange]) -> set[Key]:
         request, response = _body(exchange), _body(exchange, "response")
         options, data = request.get("Options"), response.get("Data")
         if (exchange.endpoint == "IpamDriver.RequestAddress" and isinstance(options, Mapping)
-                and options.get(catalogue.GATEWAY_OPTION)):
+                and options.get(dockerd.GATEWAY_OPTION)):
             given = response.get("Address") or request.get("Address")
             found.add((str(request.get("PoolID", "")), _plain(given)))
         elif (exchange.endpoint == "IpamDriver.RequestPool" and isinstance(data, Mapping)
-              and data.get(catalogue.GATEWAY_LABEL)):
-            found.add((str(response.get("PoolID", "")), _plain(data[catalogue.GATEWAY_LABEL])))
+              and data.get(dockerd.GATEWAY_LABEL)):
+            found.add((str(response.get("PoolID", "")), _plain(data[dockerd.GATEWAY_LABEL])))
     return found
 
 
@@ -193,7 +193,7 @@ class _Tracker:
         pool, options = str(request.get("PoolID", "")), request.get("Options")
         v6 = ":" in _plain(_body(exchange, "response").get("Address")) or ":" in _plain(
             request.get("Address"))
-        if isinstance(options, Mapping) and options.get(catalogue.GATEWAY_OPTION):
+        if isinstance(options, Mapping) and options.get(dockerd.GATEWAY_OPTION):
             token = "gw"
         elif (options is None and request.get("Address") and self._follows_network_setup(exchange)
               and not self.released_alone(index, (pool, _plain(request.get("Address"))))):
@@ -211,9 +211,9 @@ class _Tracker:
 
     def pool_token(self, exchange: Exchange) -> str:
         data = _body(exchange, "response").get("Data")
-        if isinstance(data, Mapping) and data.get(catalogue.GATEWAY_LABEL):
+        if isinstance(data, Mapping) and data.get(dockerd.GATEWAY_LABEL):
             pool_id = str(_body(exchange, "response").get("PoolID", ""))
-            self.reserved.add((pool_id, _plain(data[catalogue.GATEWAY_LABEL])))
+            self.reserved.add((pool_id, _plain(data[dockerd.GATEWAY_LABEL])))
         return "pool"
 
     def release_token(self, exchange: Exchange, following: Exchange | None) -> str:
@@ -237,7 +237,7 @@ def _gap(earlier: Exchange, later: Exchange) -> float:
 
 
 def _failed(exchange: Exchange) -> bool:
-    row = catalogue.BY_NAME.get(exchange.endpoint)
+    row = dockerd.ANY_BY_NAME.get(exchange.endpoint)
     if row is not None and row.errors_ignored:
         return False
     return render.problem(exchange) is not None
@@ -329,7 +329,7 @@ def _create_detail(exchanges: Sequence[Exchange]) -> str:
     for exchange in _calls(exchanges, "IpamDriver.RequestAddress"):
         options = _body(exchange).get("Options")
         address = _body(exchange, "response").get("Address")
-        if isinstance(options, Mapping) and options.get(catalogue.GATEWAY_OPTION) and address:
+        if isinstance(options, Mapping) and options.get(dockerd.GATEWAY_OPTION) and address:
             parts.append(f"gateway {address}")
     return ", ".join(parts)
 

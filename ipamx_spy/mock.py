@@ -16,6 +16,10 @@ layout only when a binding changed a value). Read-only calls (``READ_ONLY``) may
 again once their recorded exchanges are used up. A request that matches nothing gets HTTP 500
 ``{"Err": "ipamx-spy mock: ..."}`` naming the nearest recorded exchange and how it differs (what
 vcrpy says when a cassette has no match); dockerd shows that text to the user.
+
+For a network driver, a Join answer names a host interface dockerd moves into the container;
+with ``interfaces`` set (``mock_links.HostInterfaces``) the mock creates it before the answer
+goes out and removes it at DeleteEndpoint.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 
 from ipamx_spy.app import Reply
 from ipamx_spy.faults import Injection
+from ipamx_spy.mock_links import HostInterfaces
 from ipamx_spy.recording import Exchange
 from ipamx_spy.replay import paths
 from ipamx_spy.replay.bindings import Bindings, rewrite_body
@@ -83,10 +88,12 @@ class MockPlugin:
     used: set[int] = field(default_factory=set)
     misses: list[Miss] = field(default_factory=list)
     served: list[Served] = field(default_factory=list)
+    interfaces: HostInterfaces | None = None  # creates the host interfaces Join answers name
 
     def blocking(self, endpoint: str) -> bool:
-        """Every answer is computed in memory: never worth a thread."""
-        return False
+        """Answers are computed in memory; only a Join or DeleteEndpoint that changes host
+        interfaces (netlink) is worth a thread."""
+        return self.interfaces is not None and endpoint in HOST_SIDE
 
     def handle(self, endpoint: str, body: bytes) -> Reply:
         live = decode(body)
@@ -97,7 +104,24 @@ class MockPlugin:
         self.used.add(found.seq)
         if isinstance(found.request.value, dict | list) and isinstance(live, dict | list):
             self.bindings.learn(found.request.value, live)
-        return self._answer(found)
+        reply = self._answer(found)
+        if self.interfaces is not None and endpoint in HOST_SIDE and isinstance(live, dict):
+            return self._host_side(self.interfaces, endpoint, live, reply)
+        return reply
+
+    @staticmethod
+    def _host_side(interfaces: HostInterfaces, endpoint: str, live: dict[str, Any],
+                   reply: Reply) -> Reply:
+        endpoint_id = str(live.get("EndpointID", ""))
+        if endpoint == "NetworkDriver.DeleteEndpoint":
+            interfaces.delete(endpoint_id)
+            return reply
+        src = _src_name(reply) if reply.status == 200 else ""
+        problem = interfaces.join(endpoint_id, src) if src else None
+        if problem is None:
+            return reply
+        return Reply.json(500, {"Err": f"ipamx-spy mock: cannot create the host interface "
+                                       f"{src} that the recorded Join names: {problem}"})
 
     def unused(self) -> list[Exchange]:
         """Recorded exchanges no request has asked for (yet)."""
@@ -164,6 +188,26 @@ class MockPlugin:
                           f"got {_show(d.actual)}" for d in found[:3])
         more = f" (+{len(found) - 3} more)" if len(found) > 3 else ""
         return f"nearest is #{nearest.seq}{used}: {shown}{more}"
+
+
+HOST_SIDE = frozenset({"NetworkDriver.Join", "NetworkDriver.DeleteEndpoint"})
+
+
+def _src_name(reply: Reply) -> str:
+    """``InterfaceName.SrcName`` of a Join answer (keys as Go reads them: any case)."""
+    try:
+        value = json.loads(reply.body)
+    except ValueError:
+        return ""
+    names = _field(value, "InterfaceName")
+    src = _field(names, "SrcName")
+    return src if isinstance(src, str) else ""
+
+
+def _field(value: JSON, name: str) -> JSON:
+    if not isinstance(value, dict):
+        return None
+    return next((v for k, v in value.items() if k.lower() == name.lower()), None)
 
 
 def recorded_fault(exchange: Exchange) -> Injection:

@@ -41,9 +41,9 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console  # noqa: E402
 
 from ipamx_spy import pytest_plugin, recording  # noqa: E402
-from ipamx_spy.commands.notes import NoteError, note_record  # noqa: E402
 from ipamx_spy.export import FORMATS, build_trace  # noqa: E402
 from ipamx_spy.export.terminal import print_trace  # noqa: E402
+from ipamx_spy.notes import NoteError, note_record  # noqa: E402
 from ipamx_spy.recording import RecordingError  # noqa: E402
 from ipamx_spy.replay.compare import Rules  # noqa: E402
 from ipamx_spy.replay.engine import load_recording, replay_recording  # noqa: E402

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ipamx_spy.dockerd import ROW, ROWS, Endpoint, FailureEffect
+from ipamx_spy.dockerd import ROW, ROWS, Endpoint, FailureEffect, fieldtypes
 from ipamx_spy.dockerd.gotypes import GoStruct
 from ipamx_spy.dockerd.versions import DockerVersion
 
@@ -25,6 +25,8 @@ def test_row_is_complete(endpoint: Endpoint) -> None:
     if error_field is not None:
         assert names[0] == error_field
     assert {f.name for f in row.response} <= set(names)
+    unknown = [f.type for f in (*row.request, *row.response) if not fieldtypes.known(f.type)]
+    assert unknown == [], "field types outside the vocabulary (dockerd/fieldtypes.py)"
     if row.request_type is None:
         assert row.request == ()
     else:

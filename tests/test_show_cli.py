@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from ipamx_spy import recording as rec
 from ipamx_spy.cli import app
-from ipamx_spy.commands.notes import NoteError, note_record
+from ipamx_spy.notes import NoteError, note_record
 
 SYNTHETIC = Path(__file__).parent / "golden" / "synthetic.jsonl"
 

@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import cast
 
-from .. import catalogue, tap
+from .. import dockerd, tap
 from ..address import Address
 from ..app import CONTENT_TYPE, PluginApp
 from ..connection import NEED_DATA, Closed, DockerConnection, Refuse, Request
@@ -93,7 +93,7 @@ class Relay:
         assert self.options.app is not None
         started = time.perf_counter()
         try:
-            reply = self.options.app.handle(catalogue.endpoint_name(request.target), request.body)
+            reply = self.options.app.handle(dockerd.endpoint_name(request.target), request.body)
         except Exception as exc:  # a bug in the built-in plugin must not take the proxy down
             return _spy(500, f"built-in plugin failed: {exc!r}",
                         Fault(side="plugin", kind="crash", message=repr(exc)))
@@ -192,7 +192,8 @@ class DockerProtocol(asyncio.Protocol):
     def _start(self, event: Request) -> None:
         self._cancel_timer()
         request = event.message
-        self._current = (request, self.session.begin(self.conn, request.target))
+        pending = self.session.begin(self.conn, request.target)
+        self._current = (request, pending)
         try:
             if event.refusal is not None:
                 status, fault = event.refusal
@@ -203,6 +204,7 @@ class DockerProtocol(asyncio.Protocol):
                                        message="recording failing")))
             elif self.upstream is not None:
                 self.upstream.request(request.raw, request.method, self._from_upstream)
+                self.session.prepare(pending, request)  # while the plugin works
             else:
                 self._from_app(request)
         except Exception as exc:  # a bug of ours: still an answer, and the next request works
@@ -212,7 +214,7 @@ class DockerProtocol(asyncio.Protocol):
     def _from_app(self, request: tap.Message) -> None:
         app = self.relay.options.app
         assert app is not None
-        if not app.blocking(catalogue.endpoint_name(request.target)):
+        if not app.blocking(dockerd.endpoint_name(request.target)):
             self._reply(self.relay.from_app(request))
             return
         future = self.relay.submit(request)

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import fieldtypes
 from . import sentences as s
 from .gotypes import ANY, ANYMAP, BOOL, INT, STRING, STRMAP, GoSlice, GoStruct, GoType
 from .versions import DockerVersion
@@ -91,6 +92,10 @@ class Field:
     name: str
     type: str
     required: bool = True
+
+    def problem(self, value: JSON) -> str | None:
+        """Why dockerd would refuse ``value`` for this field (None: it takes it)."""
+        return fieldtypes.problem(self.name, self.type, value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -553,6 +558,9 @@ EXTENSIONS: tuple[ExtensionRow, ...] = (
 ROW: dict[Endpoint, Row] = {row.endpoint: row for row in ROWS}
 BY_NAME: dict[str, Row] = {row.name: row for row in ROWS}
 EXTENSION_BY_NAME: dict[str, ExtensionRow] = {row.name: row for row in EXTENSIONS}
+AnyRow = Row | ExtensionRow
+ALL_ROWS: tuple[AnyRow, ...] = (*ROWS, *EXTENSIONS)  # dockerd's calls, then ipamx-spy's own
+ANY_BY_NAME: dict[str, AnyRow] = {row.name: row for row in ALL_ROWS}
 
 
 def endpoint_name(target: str) -> str:
@@ -568,6 +576,12 @@ def parse_endpoint(target: str | Endpoint) -> Endpoint | None:
         return Endpoint(endpoint_name(target))
     except ValueError:
         return None
+
+
+def lookup(target: str) -> AnyRow | None:
+    """The row of a request target such as ``/IpamDriver.RequestPool``, an extension's
+    included (or None)."""
+    return ANY_BY_NAME.get(endpoint_name(target))
 
 
 def row_for(target: str | Endpoint) -> Row | None:

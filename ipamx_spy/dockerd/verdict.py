@@ -149,6 +149,20 @@ def read_answer(endpoint: Endpoint | str, status: int, headers: Headers, body: b
                    used=used, decoded=decoded)
 
 
+def error_message(endpoint: Endpoint | str, status: int, body: JSON) -> str | None:
+    """The error dockerd sees in an answer, or None on success: ``read_answer``'s error for
+    a body given as bytes, text or decoded JSON (encoded as Go encodes it)."""
+    return read_answer(endpoint, status, None, _bytes(body)).error
+
+
+def _bytes(body: JSON) -> bytes:
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    return gojson.encode(body)
+
+
 def _remote_error(endpoint: Endpoint | None, decoded: gojson.Decoded) -> str | None:
     key = endpoint.error_field if endpoint is not None else "Err"
     value = decoded.fields.get(key) if key else None

@@ -1,6 +1,6 @@
 """``IpamService``: the reference allocator served as an ``IpamDriver`` plugin.
 
-Routes take the request JSON (keys already matched to the catalogue's field names by
+Routes take the request JSON (keys already matched to the endpoint rows' field names by
 ``ipamx_spy.app``), check the field types, call the ``Allocator`` and return the response JSON.
 A refusal is a ``PluginError`` (sent as ``200 {"Error": ...}``). A request that changes the
 allocator runs in a transaction: its changes are saved to the state store (journal + fsync)

@@ -1,4 +1,4 @@
-"""Checks of the fields of a 200 answer (codes 2xx) against the catalogue and Go's types.
+"""Checks of the fields of a 200 answer (codes 2xx) against the endpoint rows and Go's types.
 
 Only answers dockerd decodes are looked at: a 200 whose body is a JSON object. Type problems
 (IPX201) make dockerd fail the call, so values are judged only when the types are right, and
@@ -105,7 +105,7 @@ def _ip_finding(ctx: Context, name: str, value: JSON, consequence: str) -> list[
 
 
 def check_values(ctx: Context) -> list[Finding]:
-    """The catalogue's value types: ``cidr``, ``cidr?``, ``ip?``, ``scope``, ``scope?``."""
+    """The rows' value types: ``cidr``, ``cidr?``, ``ip?``, ``scope``, ``scope?``."""
     if not _judged(ctx) or ctx.row is None:
         return []
     found: list[Finding] = []

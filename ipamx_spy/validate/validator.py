@@ -182,3 +182,17 @@ def check_file(path: Path, **opts: Any) -> FileReport:
     return FileReport(path=path, findings=tuple(found), exchanges=len(rec.exchanges),
                       endpoints={e.seq: e.endpoint for e in rec.exchanges},
                       warnings=tuple(str(d) for d in rec.damage))
+
+
+def check_merged(paths: Sequence[Path]) -> FileReport:
+    """The cross-host rules over the recordings merged into one timeline (one per host)."""
+    from ipamx_spy.multihost.merge import merge
+    from ipamx_spy.multihost.rules import cross_host_findings
+
+    merged = merge([load(path) for path in paths])
+    exchanges = merged.recording.exchanges
+    findings = cross_host_findings((merged.lanes[e.seq], e) for e in exchanges)
+    label = Path(f"merged timeline of {', '.join(merged.hosts)}")
+    return FileReport(path=label, findings=tuple(findings), error=None,
+                      exchanges=len(exchanges),
+                      endpoints={e.seq: f"{merged.lanes[e.seq]} {e.endpoint}" for e in exchanges})
