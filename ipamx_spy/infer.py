@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import dockerd, render
+from .dockerd.verdict import is_gateway_request, pool_gateway
 from .recording import Exchange, Recording
 
 COMMAND_GAP_S = 0.15
@@ -121,14 +122,12 @@ def _gateways(exchanges: Sequence[Exchange]) -> set[Key]:
     found: set[Key] = set()
     for exchange in exchanges:
         request, response = _body(exchange), _body(exchange, "response")
-        options, data = request.get("Options"), response.get("Data")
-        if (exchange.endpoint == "IpamDriver.RequestAddress" and isinstance(options, Mapping)
-                and options.get(dockerd.GATEWAY_OPTION)):
+        gateway = pool_gateway(response)
+        if exchange.endpoint == "IpamDriver.RequestAddress" and is_gateway_request(request):
             given = response.get("Address") or request.get("Address")
             found.add((str(request.get("PoolID", "")), _plain(given)))
-        elif (exchange.endpoint == "IpamDriver.RequestPool" and isinstance(data, Mapping)
-              and data.get(dockerd.GATEWAY_LABEL)):
-            found.add((str(response.get("PoolID", "")), _plain(data[dockerd.GATEWAY_LABEL])))
+        elif exchange.endpoint == "IpamDriver.RequestPool" and gateway:
+            found.add((str(response.get("PoolID", "")), _plain(gateway)))
     return found
 
 
@@ -193,7 +192,7 @@ class _Tracker:
         pool, options = str(request.get("PoolID", "")), request.get("Options")
         v6 = ":" in _plain(_body(exchange, "response").get("Address")) or ":" in _plain(
             request.get("Address"))
-        if isinstance(options, Mapping) and options.get(dockerd.GATEWAY_OPTION):
+        if is_gateway_request(request):
             token = "gw"
         elif (options is None and request.get("Address") and self._follows_network_setup(exchange)
               and not self.released_alone(index, (pool, _plain(request.get("Address"))))):
@@ -210,10 +209,10 @@ class _Tracker:
                 and not _failed(previous) and _gap(previous, exchange) <= COMMAND_GAP_S)
 
     def pool_token(self, exchange: Exchange) -> str:
-        data = _body(exchange, "response").get("Data")
-        if isinstance(data, Mapping) and data.get(dockerd.GATEWAY_LABEL):
+        gateway = pool_gateway(_body(exchange, "response"))
+        if gateway:
             pool_id = str(_body(exchange, "response").get("PoolID", ""))
-            self.reserved.add((pool_id, _plain(data[dockerd.GATEWAY_LABEL])))
+            self.reserved.add((pool_id, _plain(gateway)))
         return "pool"
 
     def release_token(self, exchange: Exchange, following: Exchange | None) -> str:
@@ -338,9 +337,8 @@ def _create_detail(exchanges: Sequence[Exchange]) -> str:
         if got:
             parts.append(f"pool {got}" + ("" if asked else " (chosen by the allocator)"))
     for exchange in _calls(exchanges, "IpamDriver.RequestAddress"):
-        options = _body(exchange).get("Options")
         address = _body(exchange, "response").get("Address")
-        if isinstance(options, Mapping) and options.get(dockerd.GATEWAY_OPTION) and address:
+        if is_gateway_request(_body(exchange)) and address:
             parts.append(f"gateway {address}")
     return ", ".join(parts)
 

@@ -12,11 +12,11 @@ from rich.table import Table
 from rich.text import Text
 
 from . import dockerd
-from .findings import Finding
+from .findings import Finding, Severity
 from .recording import Exchange, Message
 from .stats import EndpointStats, Summary
 
-SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
 
 @dataclass(frozen=True, kw_only=True)

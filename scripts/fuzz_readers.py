@@ -187,7 +187,7 @@ def run_readers(data: bytes, where: Path, *, replay: bool = True, draw: bool = T
     now = _dt.datetime.now(_dt.UTC)
     seqs = [e.seq for e in rec.exchanges] or [1]
     _guard("note", lambda: recording.append_records(
-        path, [note_record(rec, seqs[0], "fuzz", now)]))
+        path, [note_record(rec, seqs[0], "fuzz", now).to_json()]))
     if replay:
         _guard("replay", lambda: replay_recording(load_recording(path), parse_target("builtin"),
                                                   Rules(), source=str(path)))

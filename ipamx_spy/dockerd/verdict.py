@@ -35,7 +35,7 @@ from typing import Any
 from . import gojson, goparse
 from .endpoints import Endpoint, FailureEffect, Row, parse_endpoint, response_type
 from .gotypes import GoKind, GoStruct
-from .options import GATEWAY_OPTION
+from .options import GATEWAY_LABEL, GATEWAY_OPTION
 from .versions import DockerVersion, fact
 
 JSON = Any
@@ -252,8 +252,16 @@ _USE_CHECKS = {
 
 
 def is_gateway_request(request: Mapping[str, JSON]) -> bool:
+    """A RequestAddress dockerd sends for a network's gateway (``RequestAddressType`` set)."""
     options = request.get("Options")
     return isinstance(options, Mapping) and options.get(GATEWAY_OPTION) is not None
+
+
+def pool_gateway(answer: Mapping[str, JSON]) -> JSON:
+    """The gateway a RequestPool answer names in its ``Data`` (dockerd then asks for no
+    gateway address), or None."""
+    data = answer.get("Data")
+    return data.get(GATEWAY_LABEL) if isinstance(data, Mapping) else None
 
 
 def _wrap(endpoint: Endpoint | None, error: str, asked: Mapping[str, JSON]) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ipamx_spy.findings import Finding
+from ipamx_spy.findings import Finding, Severity
 from ipamx_spy.recording import Exchange, Recording, RecordingError, load
 from ipamx_spy.recording_reader import problem_text
 
@@ -30,7 +30,7 @@ from .rules import finding
 from .session import PluginHistory
 from .transport import Transport
 
-SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+SEVERITY_ORDER = {severity: severity.rank for severity in Severity}
 
 
 def _major(version: object) -> int:
