@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ipamx_spy import tap
 from ipamx_spy.client import docker_request
-from ipamx_spy.proxy import Session, answer
+from ipamx_spy.proxy import ProxySession, answer
 from ipamx_spy.recording import RecordingWriter, make_header
 
 REQUEST = docker_request(
@@ -67,7 +67,7 @@ def main() -> None:
 def run(exchanges: int, max_seconds: float, path: Path) -> None:
     writer = RecordingWriter(path, make_header(name="bench"))
     header_size = path.stat().st_size
-    session = Session(writer=writer)
+    session = ProxySession(writer=writer)
     pairs = [(frame(REQUEST, tap.RequestTap), frame(ADDRESS, tap.ResponseTap)),
              (frame(RELEASE, tap.RequestTap), frame(RELEASED, tap.ResponseTap))]
     started = time.monotonic()

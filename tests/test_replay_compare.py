@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from ipamx_spy.dockerd.ledger import Ledger
 from ipamx_spy.replay.bindings import Bindings
 from ipamx_spy.replay.compare import Live, Problem, Rules, compare
-from ipamx_spy.replay.ledger import Ledger
 
 POOL_ID = "LocalDefault/10.4.4.0/24"
 POOL_REQUEST = {"AddressSpace": "LocalDefault", "Pool": "", "SubPool": "", "Options": {},

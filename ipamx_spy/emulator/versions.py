@@ -36,6 +36,8 @@ class DockerVersion:
     no_address: str  # RequestAddress answered without an address
     ip_outside: str  # --ip outside every subnet ({ip})
     endpoint_error_prefix: str  # before "failed to create endpoint ..."
+    global_scope_needs_swarm: bool = False  # a global-scope driver's network outside swarm
+    # mode: CreateNetwork, then refused and rolled back (20.10.24; 26.1.5 and 28.5.2 create it)
 
 
 VERSIONS: dict[str, DockerVersion] = {
@@ -48,7 +50,7 @@ VERSIONS: dict[str, DockerVersion] = {
         program_no_proxy_6to4=False, driver_in_not_implemented=False,
         no_address="No address returned",
         ip_outside="Invalid address {ip}: It does not belong to any of this network's subnets",
-        endpoint_error_prefix=""),
+        endpoint_error_prefix="", global_scope_needs_swarm=True),
     "26": DockerVersion(
         name="26", major=26, dummy_host=True, spaces_at_registration=False,
         spaces_per_create=True, spaces_per_request_pool=False, gw_alloc_check=False,

@@ -29,10 +29,11 @@ from typing import Any
 
 from ipamx_spy import catalogue
 from ipamx_spy.app import normalise_keys
+from ipamx_spy.dockerd.goparse import parse_cidr as parse_interface
+from ipamx_spy.dockerd.ledger import Ledger
 
 from . import paths, types
 from .bindings import Bindings
-from .ledger import Ledger, parse_interface
 
 JSON = Any
 MAC = re.compile(r"^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$")
@@ -285,7 +286,7 @@ def _pool_id(context: Context, value: JSON, answer: Mapping[str, JSON]) -> str |
     empty = _non_empty(context, value, answer)
     if empty is not None:
         return empty
-    held = context.ledger.pool(value)
+    held = context.ledger.held(value)
     if held is not None:
         return f"{show(value)} already names the pool {held.network}, which is still held"
     return None
@@ -323,12 +324,12 @@ def _pool_data(_context: Context, value: JSON, answer: Mapping[str, JSON]) -> st
 
 def _picked_address(context: Context, value: JSON, _answer: Mapping[str, JSON]) -> str | None:
     interface = parse_interface(value)
-    pool = context.ledger.pool(context.asked.get("PoolID"))
-    if interface is None or pool is None:
+    pool = context.ledger.held(context.asked.get("PoolID"))
+    if interface is None or pool is None or pool.network is None:
         return None  # not a CIDR (the type check says it), or a pool this replay never saw
     if interface.ip not in pool.network:
         return f"{interface.ip} is outside the pool {pool.network}"
-    if context.ledger.holder(interface.ip, pool.network):
+    if context.ledger.in_use(pool, interface.ip):
         return f"{interface.ip} is already in use in the pool {pool.network}"
     if interface.network.prefixlen != pool.network.prefixlen:
         return (f"prefix length /{interface.network.prefixlen} differs from the pool's "

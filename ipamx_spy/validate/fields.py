@@ -13,7 +13,7 @@ from typing import Any
 from ipamx_spy.dockerd.goparse import cidr_code, parse_cidr, parse_ip, parse_mac
 from ipamx_spy.findings import Finding
 
-from .context import Context
+from .context import Context, Seen
 from .rules import finding
 
 JSON = Any
@@ -86,7 +86,7 @@ def check_required(ctx: Context) -> list[Finding]:
     return found
 
 
-def _cidr_finding(ctx: Context, name: str, value: JSON, consequence: str) -> list[Finding]:
+def _cidr_finding(ctx: Seen, name: str, value: JSON, consequence: str) -> list[Finding]:
     code = cidr_code(value)
     if code is None:
         return []
@@ -131,7 +131,7 @@ def check_values(ctx: Context) -> list[Finding]:
 # -- endpoint-specific ----------------------------------------------------------------------
 
 
-def _request_pool(ctx: Context) -> list[Finding]:
+def _request_pool(ctx: Seen) -> list[Finding]:
     pool = parse_cidr(ctx.value.get("Pool"))
     found: list[Finding] = []
     asked = parse_cidr(ctx.request_map.get("Pool"))
@@ -161,10 +161,12 @@ def _request_pool(ctx: Context) -> list[Finding]:
     return found
 
 
-def _request_address(ctx: Context) -> list[Finding]:
+def _request_address(ctx: Seen) -> list[Finding]:
     asked = parse_ip(ctx.request_map.get("Address"))
+    if asked is None:
+        return []
     got = parse_cidr(ctx.value.get("Address"))
-    if asked is None or got is None or got.ip == asked:
+    if got is None or got.ip == asked:
         return []
     return [finding("IPX207", ctx.seq, (
         f"dockerd asked for {asked} and got {got.ip}: dockerd silently uses {got.ip}; give "
@@ -209,7 +211,7 @@ def _join(ctx: Context) -> list[Finding]:
     return found
 
 
-SPECIFIC: dict[str, Check] = {
+SPECIFIC: dict[str, Callable[[Seen], list[Finding]] | Check] = {
     "IpamDriver.RequestPool": _request_pool,
     "IpamDriver.RequestAddress": _request_address,
     "NetworkDriver.CreateEndpoint": _create_endpoint,
