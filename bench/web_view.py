@@ -50,10 +50,14 @@ def start(directory: Path, name: str, web: bool) -> tuple[subprocess.Popen[str],
 
 
 async def states(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
-    async for raw in response.content:
-        line = raw.decode()
-        if line.startswith("data: "):
-            yield json.loads(line[6:])
+    """The stream's events (split here: one event may be larger than aiohttp's line limit)."""
+    pending = b""
+    async for chunk in response.content.iter_any():
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            if line.startswith(b"data: "):
+                yield json.loads(line[6:])
 
 
 async def answer(reader: asyncio.StreamReader) -> None:
@@ -117,7 +121,7 @@ async def main(requests: int, rounds: int, pause_s: float) -> None:
             for _ in range(rounds):
                 base += await latencies(directory / "plain.sock", requests, None, pause_s)
                 with_web += await latencies(directory / "web.sock", requests, page, pause_s)
-            for _ in range(500):  # let the page catch up (bounded)
+            for _ in range(3000):  # let the page catch up (bounded: 60 s)
                 if page.rows >= len(page.sent):
                     break
                 await asyncio.sleep(0.02)

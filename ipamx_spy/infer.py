@@ -33,7 +33,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import catalogue, render
+from . import dockerd, render
+from .dockerd.verdict import is_gateway_request, pool_gateway
 from .recording import Exchange, Recording
 
 COMMAND_GAP_S = 0.15
@@ -121,14 +122,12 @@ def _gateways(exchanges: Sequence[Exchange]) -> set[Key]:
     found: set[Key] = set()
     for exchange in exchanges:
         request, response = _body(exchange), _body(exchange, "response")
-        options, data = request.get("Options"), response.get("Data")
-        if (exchange.endpoint == "IpamDriver.RequestAddress" and isinstance(options, Mapping)
-                and options.get(catalogue.GATEWAY_OPTION)):
+        gateway = pool_gateway(response)
+        if exchange.endpoint == "IpamDriver.RequestAddress" and is_gateway_request(request):
             given = response.get("Address") or request.get("Address")
             found.add((str(request.get("PoolID", "")), _plain(given)))
-        elif (exchange.endpoint == "IpamDriver.RequestPool" and isinstance(data, Mapping)
-              and data.get(catalogue.GATEWAY_LABEL)):
-            found.add((str(response.get("PoolID", "")), _plain(data[catalogue.GATEWAY_LABEL])))
+        elif exchange.endpoint == "IpamDriver.RequestPool" and gateway:
+            found.add((str(response.get("PoolID", "")), _plain(gateway)))
     return found
 
 
@@ -193,7 +192,7 @@ class _Tracker:
         pool, options = str(request.get("PoolID", "")), request.get("Options")
         v6 = ":" in _plain(_body(exchange, "response").get("Address")) or ":" in _plain(
             request.get("Address"))
-        if isinstance(options, Mapping) and options.get(catalogue.GATEWAY_OPTION):
+        if is_gateway_request(request):
             token = "gw"
         elif (options is None and request.get("Address") and self._follows_network_setup(exchange)
               and not self.released_alone(index, (pool, _plain(request.get("Address"))))):
@@ -205,15 +204,15 @@ class _Tracker:
         return token
 
     def _follows_network_setup(self, exchange: Exchange) -> bool:
-        previous = self.previous
+        previous = self.previous  # dockerd asks for aux addresses only after a pool it got
         return (previous is not None and self.previous_token in {"gw", "aux", "pool"}
-                and _gap(previous, exchange) <= COMMAND_GAP_S)
+                and not _failed(previous) and _gap(previous, exchange) <= COMMAND_GAP_S)
 
     def pool_token(self, exchange: Exchange) -> str:
-        data = _body(exchange, "response").get("Data")
-        if isinstance(data, Mapping) and data.get(catalogue.GATEWAY_LABEL):
+        gateway = pool_gateway(_body(exchange, "response"))
+        if gateway:
             pool_id = str(_body(exchange, "response").get("PoolID", ""))
-            self.reserved.add((pool_id, _plain(data[catalogue.GATEWAY_LABEL])))
+            self.reserved.add((pool_id, _plain(gateway)))
         return "pool"
 
     def release_token(self, exchange: Exchange, following: Exchange | None) -> str:
@@ -236,11 +235,22 @@ def _gap(earlier: Exchange, later: Exchange) -> float:
     return later.t - (earlier.t + earlier.duration_ms / 1000)
 
 
+_FAILED: dict[int, tuple[Exchange, bool]] = {}
+"""``_failed`` per exchange (by identity; the entry keeps the exchange, so its id stays its
+own): reading dockerd's verdict decodes the answer as Go does, the dearest part of inference,
+and the live view infers over each burst again with every new call."""
+
+
 def _failed(exchange: Exchange) -> bool:
-    row = catalogue.BY_NAME.get(exchange.endpoint)
-    if row is not None and row.errors_ignored:
-        return False
-    return render.problem(exchange) is not None
+    known = _FAILED.get(id(exchange))
+    if known is not None and known[0] is exchange:
+        return known[1]
+    row = dockerd.ANY_BY_NAME.get(exchange.endpoint)
+    failed = not (row is not None and row.errors_ignored) and render.problem(exchange) is not None
+    if len(_FAILED) >= 4096:
+        _FAILED.clear()
+    _FAILED[id(exchange)] = (exchange, failed)
+    return failed
 
 
 def _is_retry(exchange: Exchange, previous: Exchange | None) -> bool:
@@ -327,9 +337,8 @@ def _create_detail(exchanges: Sequence[Exchange]) -> str:
         if got:
             parts.append(f"pool {got}" + ("" if asked else " (chosen by the allocator)"))
     for exchange in _calls(exchanges, "IpamDriver.RequestAddress"):
-        options = _body(exchange).get("Options")
         address = _body(exchange, "response").get("Address")
-        if isinstance(options, Mapping) and options.get(catalogue.GATEWAY_OPTION) and address:
+        if is_gateway_request(_body(exchange)) and address:
             parts.append(f"gateway {address}")
     return ", ".join(parts)
 
@@ -521,3 +530,41 @@ def sections(recording: Recording) -> list[Section]:
                               t=float(marker.get("t", 0.0)), exchanges=inside, detail=detail,
                               failed=bool(_failures(classify(inside)))))
     return result
+
+
+# -- live -----------------------------------------------------------------------------------
+
+LIVE_BURST_LIMIT = 32
+"""Calls of one burst the live view infers over at most (a burst this long starts afresh, so
+each exchange costs a bounded amount however long the session)."""
+
+
+@dataclass
+class LiveSections:
+    """Inferred sections as the exchanges arrive, for the live view.
+
+    ``add`` returns the heading to show before an exchange when the section it belongs to is
+    not the one last shown: a new section starting at it, or a section that now, with this
+    exchange, reads differently from an earlier call of its burst on (``Section.seqs[0]`` is
+    then before the exchange). Calls no pattern explains (yet) get no heading: most are the
+    first calls of a command whose rest is still to come. Only the current burst is inferred
+    over: no command spans a pause (``COMMAND_GAP_S``)."""
+
+    burst: list[Exchange] = field(default_factory=list)
+    shown: tuple[int, str] | None = None  # (first seq, heading) of the section last shown
+    current: Section | None = None
+
+    def add(self, exchange: Exchange) -> Section | None:
+        previous = self.burst[-1] if self.burst else None
+        if (previous is None or len(self.burst) >= LIVE_BURST_LIMIT
+                or (_gap(previous, exchange) > COMMAND_GAP_S
+                    and not _continues(previous, exchange))):
+            self.burst = []
+        self.burst.append(exchange)
+        section = next(s for s in infer(self.burst) if exchange.seq in s.seqs)
+        self.current = section
+        key = (section.seqs[0], section.heading)
+        if key == self.shown or section.source == UNRECOGNISED:
+            return None  # unrecognised live is mostly a command half seen: wait for the rest
+        self.shown = key
+        return section

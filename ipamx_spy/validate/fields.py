@@ -1,4 +1,4 @@
-"""Checks of the fields of a 200 answer (codes 2xx) against the catalogue and Go's types.
+"""Checks of the fields of a 200 answer (codes 2xx) against the endpoint rows and Go's types.
 
 Only answers dockerd decodes are looked at: a 200 whose body is a JSON object. Type problems
 (IPX201) make dockerd fail the call, so values are judged only when the types are right, and
@@ -18,24 +18,6 @@ from .rules import finding
 
 JSON = Any
 Check = Callable[[Context], list[Finding]]
-
-# What dockerd does when a required answer field is missing or empty (IPX202).
-MISSING: dict[tuple[str, str], str] = {
-    ("IpamDriver.RequestPool", "PoolID"):
-        "later calls for this network carry an empty PoolID",
-    ("IpamDriver.RequestPool", "Pool"):
-        "dockerd fails the network creation with 'invalid CIDR address: '",
-    ("IpamDriver.RequestAddress", "Address"):
-        "dockerd fails the call with 'no address returned' ('No address returned' up to v23)",
-    ("IpamDriver.GetDefaultAddressSpaces", "LocalDefaultAddressSpace"):
-        "dockerd sends RequestPool with an empty AddressSpace",
-    ("IpamDriver.GetDefaultAddressSpaces", "GlobalDefaultAddressSpace"):
-        "dockerd sends RequestPool with an empty AddressSpace for swarm-scope networks",
-    ("NetworkDriver.GetCapabilities", "Scope"):
-        "dockerd does not register the driver ('invalid capability: expecting 'local' or "
-        "'global', got '), and network creation fails with 'could not resolve driver'",
-}
-
 
 def _decodable(ctx: Context) -> bool:
     return (ctx.answered and ctx.status == 200 and ctx.row is not None
@@ -80,7 +62,7 @@ def check_required(ctx: Context) -> list[Finding]:
     found = []
     for spec in ctx.row.response:
         if spec.required and ctx.value.get(spec.name) in (None, "", []):
-            consequence = MISSING.get((ctx.endpoint, spec.name), "dockerd reads it as empty")
+            consequence = spec.missing  # every required answer field says (the rows' test)
             found.append(finding("IPX202", ctx.seq, (
                 f"{spec.name} is missing or empty: {consequence}; always send {spec.name}")))
     return found
@@ -105,7 +87,7 @@ def _ip_finding(ctx: Context, name: str, value: JSON, consequence: str) -> list[
 
 
 def check_values(ctx: Context) -> list[Finding]:
-    """The catalogue's value types: ``cidr``, ``cidr?``, ``ip?``, ``scope``, ``scope?``."""
+    """The rows' value types: ``cidr``, ``cidr?``, ``ip?``, ``scope``, ``scope?``."""
     if not _judged(ctx) or ctx.row is None:
         return []
     found: list[Finding] = []

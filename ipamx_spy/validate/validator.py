@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ipamx_spy.findings import Finding
+from ipamx_spy.findings import Finding, Severity
 from ipamx_spy.recording import Exchange, Recording, RecordingError, load
 from ipamx_spy.recording_reader import problem_text
 
@@ -30,7 +30,7 @@ from .rules import finding
 from .session import PluginHistory
 from .transport import Transport
 
-SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+SEVERITY_ORDER = {severity: severity.rank for severity in Severity}
 
 
 def _major(version: object) -> int:
@@ -183,3 +183,17 @@ def check_file(path: Path, **opts: Any) -> FileReport:
     return FileReport(path=path, findings=tuple(found), exchanges=len(rec.exchanges),
                       endpoints={e.seq: e.endpoint for e in rec.exchanges},
                       warnings=tuple(str(d) for d in rec.damage))
+
+
+def check_merged(paths: Sequence[Path]) -> FileReport:
+    """The cross-host rules over the recordings merged into one timeline (one per host)."""
+    from ipamx_spy.multihost.merge import merge
+    from ipamx_spy.multihost.rules import cross_host_findings
+
+    merged = merge([load(path) for path in paths])
+    exchanges = merged.recording.exchanges
+    findings = cross_host_findings((merged.lanes[e.seq], e) for e in exchanges)
+    label = Path(f"merged timeline of {', '.join(merged.hosts)}")
+    return FileReport(path=label, findings=tuple(findings), error=None,
+                      exchanges=len(exchanges),
+                      endpoints={e.seq: f"{merged.lanes[e.seq]} {e.endpoint}" for e in exchanges})
