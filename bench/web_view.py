@@ -1,7 +1,8 @@
 """What the live web view costs dockerd, and how soon an exchange reaches the page.
 
 Two proxies in front of the built-in plugin (``--no-record --quiet``): the baseline without a
-web view, and one with ``--web`` and a page connected to its event stream. Each gets N
+web view, and one with ``--web`` (the page served by a process of its own, fed over a pipe)
+and a page connected to its event stream. Each gets N
 sequential ``IpamDriver.GetCapabilities`` requests on one keep-alive connection, in interleaved
 rounds; the answer latency is compared as a ratio of medians. For the web proxy, the time from
 sending a request until the page's event stream holds its row is measured too (the issue asks

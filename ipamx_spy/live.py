@@ -39,6 +39,7 @@ from rich.text import Text
 from . import render
 from .filters import Context, Filter
 from .findings import Finding
+from .infer import LiveSections
 from .recording import Exchange
 
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
@@ -80,6 +81,7 @@ class LiveView:
     filter: Filter | None = None
     marker: str = ""
     header: dict[str, Any] | None = None
+    sections: LiveSections = field(default_factory=LiveSections)
 
     def __post_init__(self) -> None:
         try:  # the word (``--compact`` and friends decide it) is taken too
@@ -104,7 +106,11 @@ class LiveView:
         if self.mode in (ViewMode.JSON, ViewMode.QUIET):
             return
         if exchange is not None:
+            heading = None if self.marker else self.sections.add(exchange)
             if self._shown(exchange, found):
+                if heading is not None:
+                    self.console.print(render.inferred_rule(heading.heading, heading.seqs[0],
+                                                            exchange.seq))
                 self._print_exchange(exchange, found)
         elif kind == "marker":
             self.marker = str(record["text"])
@@ -137,8 +143,13 @@ class LiveView:
     def _shown(self, exchange: Exchange, found: Sequence[Finding]) -> bool:
         if self.filter is None:
             return True
-        context = Context(section_title=self.marker, section_source="marker" if self.marker
-                          else "", findings=tuple(found))
+        inferred = self.sections.current
+        if self.marker or inferred is None:
+            context = Context(section_title=self.marker, section_source="marker"
+                              if self.marker else "", findings=tuple(found))
+        else:
+            context = Context(section_title=inferred.title, section_source=inferred.source,
+                              findings=tuple(found))
         return self.filter(exchange, context)
 
     def _check(self, exchange: Exchange) -> list[Finding]:

@@ -209,6 +209,13 @@ def marker_rule(text: str) -> Text:
     return Text(f"──── {text} ────", style="bold yellow")
 
 
+def inferred_rule(heading: str, first: int, seq: int) -> Text:
+    """The live view's rule for an inferred section (``heading`` says "inferred"); ``first``
+    before ``seq``: the calls from #first on now read as this command."""
+    since = f" (from #{first})" if first < seq else ""
+    return Text(f"──── {heading}{since} ────", style="yellow")
+
+
 def plural(count: int, noun: str) -> str:
     """``1 exchange``, ``5 errors``: a count and its noun, in the right number."""
     if count == 1:

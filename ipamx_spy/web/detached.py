@@ -42,6 +42,11 @@ from ipamx_spy.live import (
 from ipamx_spy.proxy import Pending
 from ipamx_spy.recording import Exchange
 
+# the page's modules are imported here, before the fork, rather than by the child (this module
+# itself is imported only when ``--web`` is given)
+from .board import LiveBoard
+from .server import WebView, url_of
+
 PENDING_S = 0.25
 WEB_NAME = b"ipamx-spy web"  # the process's name (ps, top, /proc/PID/comm)
 
@@ -52,8 +57,6 @@ class DetachedWeb:
     def __init__(self, header: dict[str, Any], sock: socket.socket, token: str, *,
                  validate: bool, slow_ms: float, on_error: Callable[[str], None],
                  nice: int = VIEW_NICE) -> None:
-        from .server import url_of
-
         self.url = url_of(sock, token)
         self._header, self._sock, self._token = header, sock, token
         self._validate, self._slow_ms, self._nice = validate, slow_ms, nice
@@ -127,9 +130,6 @@ class DetachedWeb:
         asyncio.run(self._serve())
 
     async def _serve(self) -> None:
-        from .board import LiveBoard
-        from .server import WebView
-
         waiting: list[Pending] = []
         board = LiveBoard(self._header, validate=self._validate, slow_ms=self._slow_ms,
                           pending=lambda: waiting, clock=time.monotonic)
