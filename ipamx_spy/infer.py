@@ -293,12 +293,15 @@ Detail = Callable[[Sequence[Exchange]], str]
 
 
 def _compile(pattern: str) -> re.Pattern[str]:
-    """Pattern words become ``word!?;`` (any outcome) or ``word!;`` (failed only)."""
+    """Pattern words become ``word!?;`` (any outcome), ``word!;`` (``word!``: failed only) or
+    ``word;`` (``=word``: succeeded only)."""
 
     def word(match: re.Match[str]) -> str:
-        return f"(?:{match[1]}!;)" if match[2] else f"(?:{match[1]}!?;)"
+        if match[1]:
+            return f"(?:{match[2]};)"
+        return f"(?:{match[2]}!;)" if match[3] else f"(?:{match[2]}!?;)"
 
-    return re.compile(re.sub(r"([a-z0-9]+)(!?)", word, pattern).replace(" ", ""))
+    return re.compile(re.sub(r"(=?)([a-z0-9]+)(!?)", word, pattern).replace(" ", ""))
 
 
 Check = Callable[[Sequence[Exchange]], bool]
@@ -364,14 +367,39 @@ def _release_detail(exchanges: Sequence[Exchange]) -> str:
     return ", ".join(parts)
 
 
+def _got_pools(exchanges: Sequence[Exchange]) -> set[str]:
+    return {str(_body(e, "response").get("PoolID"))
+            for e in _calls(exchanges, "IpamDriver.RequestPool")
+            if not _failed(e) and _body(e, "response").get("PoolID")}
+
+
+def _own_rollback(exchanges: Sequence[Exchange]) -> bool:
+    """A rollback gives back only what its command got: each ReleaseAddress an address it was
+    given, each ReleasePool one of its pools, each Leave/DeleteEndpoint one of its endpoints
+    (else the releases belong to a following ``docker rm`` or ``network rm``)."""
+    addresses = {(str(_body(e).get("PoolID", "")), _plain(_body(e, "response").get("Address")))
+                 for e in _calls(exchanges, "IpamDriver.RequestAddress") if not _failed(e)}
+    endpoints = {str(_body(e).get("EndpointID")) for e in exchanges
+                 if e.endpoint == "NetworkDriver.CreateEndpoint"}
+    pools = _got_pools(exchanges) | {  # a pool dockerd asks addresses of: one it was given
+        str(_body(e).get("PoolID")) for e in exchanges if e.endpoint == "IpamDriver.RequestAddress"}
+    for e in exchanges:
+        if e.endpoint == "IpamDriver.ReleaseAddress" and _release_key(e) not in addresses:
+            return False
+        if e.endpoint == "IpamDriver.ReleasePool" and _body(e).get("PoolID") not in pools:
+            return False
+        if (e.endpoint in {"NetworkDriver.Leave", "NetworkDriver.DeleteEndpoint"}
+                and str(_body(e).get("EndpointID")) not in endpoints):
+            return False
+    return True
+
+
 def _pools_given_back(exchanges: Sequence[Exchange]) -> bool:
-    """Every pool a failed create got is released again in it (dockerd's rollback)."""
-    got = {str(_body(e, "response").get("PoolID"))
-           for e in _calls(exchanges, "IpamDriver.RequestPool")
-           if not _failed(e) and _body(e, "response").get("PoolID")}
+    """Every pool a failed create got is released again in it (dockerd's rollback), and the
+    rollback gives back nothing else."""
     back = {str(_body(e).get("PoolID")) for e in exchanges
             if e.endpoint == "IpamDriver.ReleasePool"}
-    return got <= back
+    return _got_pools(exchanges) <= back and _own_rollback(exchanges)
 
 
 def _none_failed(exchanges: Sequence[Exchange]) -> bool:
@@ -379,19 +407,20 @@ def _none_failed(exchanges: Sequence[Exchange]) -> bool:
 
 
 _POOLS = "(spaces* pool relpool* (gw|aux)*)"
+_GOT_POOLS = "(spaces* =pool relpool* (=gw|=aux)*)"  # dockerd stops at the first failure
 _ROLLBACK = "(revoke|leave|info|delep|rel|rel6|relgw|relpool)*"
 
 COMMANDS: tuple[Command, ...] = (
     Command(title="plugin activation", pattern="activate caps* spaces?",
             detail=_activation_detail),
     Command(title="docker network create",
-            pattern=f"gwcheck? {_POOLS}* spaces* (spaces!|pool!|gw!|aux!|net!) {_ROLLBACK}",
+            pattern=f"gwcheck? {_GOT_POOLS}* spaces* (spaces!|pool!|gw!|aux!|net!) {_ROLLBACK}",
             detail=_create_detail, check=_pools_given_back),
     Command(title="docker network create", pattern=f"gwcheck? ({_POOLS}+ net? | net)",
             detail=_create_detail, check=_none_failed),
     Command(title="container start",
             pattern=f"info* addr? addr6? ep? join? (addr!|addr6!|ep!|join!|prog!) {_ROLLBACK}",
-            detail=_start_detail),
+            detail=_start_detail, check=_own_rollback),
     Command(title="docker network connect",
             pattern="info+ addr addr6? ep join (revoke|prog)* info*", detail=_start_detail),
     Command(title="container start",

@@ -130,9 +130,10 @@ class PluginHistory:
         got = parse_cidr(ctx.value.get("Address"))
         if got is None:
             return found
+        ip = got.ip  # a new object on every access of the property
         if pool is not None and pool.network is not None:
-            found += self._placement(ctx, pool.network, got.ip, got.network.prefixlen)
-        return found + self._hand_out(ctx, pool, got.ip, "this address")
+            found += self._placement(ctx, pool.network, ip, got.network.prefixlen)
+        return found + self._hand_out(ctx, pool, ip, "this address")
 
     def _placement(self, ctx: Seen, network: IPNetwork, ip: IPAddress,
                    prefix: int) -> list[Finding]:
