@@ -166,7 +166,7 @@ class ContainerOps(Core):
             NetworkID=net.id, EndpointID=ep.id,
             Interface=Struct(Address=ep.addr4, AddressIPv6=ep.addr6, MacAddress=ep.mac),
             Options=options))
-        prefix = (f"{self.version.endpoint_error_prefix}failed to create endpoint {ep.name} "
+        prefix = (f"{self.version.container_error_prefix}failed to create endpoint {ep.name} "
                   f"on network {net.name}: ")
         if answer.error is not None:
             raise DaemonError(prefix + answer.error)
