@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ipamx_spy import tap
 from ipamx_spy.client import docker_request
-from ipamx_spy.proxy import Session, answer
+from ipamx_spy.proxy import ProxySession, answer
 from ipamx_spy.recording import RecordingWriter, make_header
 
 REQUEST = docker_request(
@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=900.0)
     args = parser.parse_args()
     writer = RecordingWriter(Path("/dev/null"), make_header(name="bench"))
-    session = Session(writer=writer)
+    session = ProxySession(writer=writer)
     pairs = [(frame(REQUEST, tap.RequestTap), frame(ADDRESS, tap.ResponseTap)),
              (frame(RELEASE, tap.RequestTap), frame(RELEASED, tap.ResponseTap))]
     started = time.monotonic()

@@ -26,7 +26,7 @@ from ipamx_spy.client import docker_request
 from ipamx_spy.recording import Exchange, Message, Recording, encode_body, go_json, make_header
 from ipamx_spy.replay.compare import Rules
 from ipamx_spy.replay.engine import PASS, Replayer
-from ipamx_spy.replay.target import AppTarget
+from ipamx_spy.replay.target import ReplayAppTarget
 
 GATEWAY = {"RequestAddressType": "com.docker.network.gateway"}
 CONTAINERS = 20  # per network: 1 pool + 1 gateway + 20 addresses, then 22 releases
@@ -100,7 +100,7 @@ def baseline(recording: Recording) -> float:
 
 
 def replay(recording: Recording, config: BuiltinConfig) -> tuple[float, int]:
-    target = AppTarget(factory=lambda: make_plugin(config), label="bench")
+    target = ReplayAppTarget(factory=lambda: make_plugin(config), label="bench")
     started = time.perf_counter()
     verdicts = list(Replayer(recording, target, Rules()).run())
     elapsed = time.perf_counter() - started

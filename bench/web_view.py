@@ -36,7 +36,7 @@ def start(directory: Path, name: str, web: bool) -> tuple[subprocess.Popen[str],
             "--control", str(directory / f"{name}.ctl"), "--no-record", "--quiet",
             "--state", "none", "--no-validate"]
     if web:
-        args += ["--web", "--web-listen", "127.0.0.1:0"]
+        args += ["--web", "127.0.0.1:0"]
     process = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
     assert process.stderr is not None
     for _ in range(50):

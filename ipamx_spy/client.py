@@ -12,12 +12,22 @@ from dataclasses import dataclass, field
 
 from . import tap
 from .address import Address
+from .noanswer import NoAnswerKind
 
 DOCKER_ACCEPT = "application/vnd.docker.plugins.v1.2+json"
 
 
-class PluginUnreachable(ConnectionError):
-    """The plugin could not be dialled, or closed the connection without an answer."""
+class PluginNoAnswer(ConnectionError):
+    """The plugin could not be dialled, closed the connection without an answer, or stalled.
+
+    ``kind`` says which (``UNREACHABLE``: nothing was sent; ``CLOSED``; ``TIMEOUT``);
+    ``reason`` is the operating system's words for it, without the address.
+    """
+
+    def __init__(self, kind: NoAnswerKind, message: str, *, reason: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.reason = reason or message
 
 
 class PluginProtocolError(ValueError):
@@ -56,7 +66,7 @@ def docker_request(
 
 
 def dial(address: Address, timeout: float | None) -> socket.socket:
-    """Connect to a plugin. Raises PluginUnreachable with the reason."""
+    """Connect to a plugin. Raises PluginNoAnswer with the reason."""
     try:
         if address.kind == "unix":
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -65,9 +75,11 @@ def dial(address: Address, timeout: float | None) -> socket.socket:
         elif address.kind == "tcp":
             sock = socket.create_connection((address.host, address.port), timeout=timeout)
         else:
-            raise PluginUnreachable(f"cannot dial {address}")
+            raise PluginNoAnswer(NoAnswerKind.UNREACHABLE, f"cannot dial {address}")
     except OSError as exc:
-        raise PluginUnreachable(f"dial {address}: {exc.strerror or exc}") from exc
+        reason = str(exc.strerror or exc)
+        raise PluginNoAnswer(NoAnswerKind.UNREACHABLE, f"dial {address}: {reason}",
+                             reason=reason) from exc
     return sock
 
 
@@ -84,7 +96,7 @@ class PluginConnection:
     def call(self, raw_request: bytes, method: str = "POST") -> tuple[tap.Message, float]:
         """Send one request; return the answer and the time it took in milliseconds.
 
-        Raises PluginUnreachable (dial failure, closed without answer, timeout) or
+        Raises PluginNoAnswer (dial failure, closed without answer, timeout) or
         PluginProtocolError (malformed answer). The connection is dropped after either.
         """
         if self._sock is None:
@@ -96,13 +108,14 @@ class PluginConnection:
             self._sock.sendall(raw_request)
             self._tap.expect(method)
             message = self._read_answer()
-        except (OSError, PluginProtocolError, PluginUnreachable) as exc:
+        except (OSError, PluginProtocolError, PluginNoAnswer) as exc:
             self.close()
             if isinstance(exc, TimeoutError | socket.timeout):
-                raise PluginUnreachable(
-                    f"{self.address}: no answer within {self.timeout} s") from exc
+                raise PluginNoAnswer(NoAnswerKind.TIMEOUT,
+                                     f"{self.address}: no answer within {self.timeout} s") from exc
             if isinstance(exc, OSError):
-                raise PluginUnreachable(f"{self.address}: {exc.strerror or exc}") from exc
+                raise PluginNoAnswer(NoAnswerKind.CLOSED,
+                                     f"{self.address}: {exc.strerror or exc}") from exc
             raise
         elapsed = (time.perf_counter() - started) * 1000
         if not (message.keep_alive and self._tap.reusable()):
@@ -118,7 +131,8 @@ class PluginConnection:
             if isinstance(result, tap.TapError):
                 raise PluginProtocolError(f"{self.address}: {result.message}")
             if result is tap.CLOSED:
-                raise PluginUnreachable(f"{self.address}: closed the connection without an answer")
+                raise PluginNoAnswer(NoAnswerKind.CLOSED,
+                                     f"{self.address}: closed the connection without an answer")
             self._tap.feed(self._sock.recv(65536))
 
     def close(self) -> None:

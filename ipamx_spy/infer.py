@@ -13,10 +13,17 @@ Inference works in two passes, both tables:
    keeping a little state to tell a gateway from a container address and a gateway release from a
    container release. A failed call (one whose error dockerd does not ignore) gets a ``!`` suffix.
    Retries (the same call again after a transport fault) join the token of the call they repeat.
+   An address asked for by value right after a gateway is an ``--aux-address`` only if the
+   recording does not later release it on its own: dockerd gives aux addresses back between
+   the gateway's release and ReleasePool (``ipamReleaseVersion``), while a ``docker run --ip``
+   started right after ``docker network create`` has its address released by ``docker stop``.
 2. ``COMMANDS`` is a list of patterns over those words, tried in order at each position; the first
-   that matches takes the exchanges it covers. Pattern words match a call whatever its outcome;
-   ``word!`` matches only a failed one. Runs that no pattern explains become one "unrecognised"
-   section. The patterns are loose on purpose: a section says "inferred" wherever it is shown.
+   that matches (and whose ``check`` accepts the calls) takes the exchanges it covers. Pattern
+   words match a call whatever its outcome; ``word!`` matches only a failed one. A failed
+   ``docker network create`` holds the pools before its failure only if it gives them back
+   (dockerd's rollback); otherwise they were an earlier, good create. Runs that no pattern
+   explains become one "unrecognised" section. The patterns are loose on purpose: a section
+   says "inferred" wherever it is shown.
 """
 
 from __future__ import annotations
@@ -105,22 +112,91 @@ def _plain(address: object) -> str:
     return str(address or "").split("/", 1)[0]
 
 
+Key = tuple[str, str]
+"""A pool's id and a plain address in it."""
+
+
+def _gateways(exchanges: Sequence[Exchange]) -> set[Key]:
+    """Every gateway the recording shows: asked for as one, or named by RequestPool's Data."""
+    found: set[Key] = set()
+    for exchange in exchanges:
+        request, response = _body(exchange), _body(exchange, "response")
+        options, data = request.get("Options"), response.get("Data")
+        if (exchange.endpoint == "IpamDriver.RequestAddress" and isinstance(options, Mapping)
+                and options.get(catalogue.GATEWAY_OPTION)):
+            given = response.get("Address") or request.get("Address")
+            found.add((str(request.get("PoolID", "")), _plain(given)))
+        elif (exchange.endpoint == "IpamDriver.RequestPool" and isinstance(data, Mapping)
+              and data.get(catalogue.GATEWAY_LABEL)):
+            found.add((str(response.get("PoolID", "")), _plain(data[catalogue.GATEWAY_LABEL])))
+    return found
+
+
+def _release_key(exchange: Exchange) -> Key:
+    return str(_body(exchange).get("PoolID", "")), _plain(_body(exchange).get("Address"))
+
+
+def _released_alone(exchanges: Sequence[Exchange]) -> dict[int, bool]:
+    """For each ReleaseAddress (by index): whether it is released on its own, not by a
+    network's removal. dockerd removes a network's addresses as one run: the gateway, the aux
+    addresses, then ReleasePool of that pool (``ipamReleaseVersion``)."""
+    gateways, alone = _gateways(exchanges), {}
+    for index, exchange in enumerate(exchanges):
+        if exchange.endpoint != "IpamDriver.ReleaseAddress":
+            continue
+        pool = _release_key(exchange)[0]
+        run = [index]  # the run of this pool's releases around it
+        while run[0] > 0 and _releases(exchanges[run[0] - 1], pool):
+            run.insert(0, run[0] - 1)
+        end = index + 1
+        while end < len(exchanges) and _releases(exchanges[end], pool):
+            end += 1
+        pool_follows = (end < len(exchanges)
+                        and exchanges[end].endpoint == "IpamDriver.ReleasePool"
+                        and _body(exchanges[end]).get("PoolID") == pool)
+        gateway_known = any(key[0] == pool for key in gateways)
+        gateway_before = any(_release_key(exchanges[i]) in gateways for i in run)
+        alone[index] = not pool_follows or (gateway_known and not gateway_before)
+    return alone
+
+
+def _releases(exchange: Exchange, pool: str) -> bool:
+    return (exchange.endpoint == "IpamDriver.ReleaseAddress"
+            and _body(exchange).get("PoolID") == pool)
+
+
+def _first_release_alone(exchanges: Sequence[Exchange]) -> Callable[[int, Key], bool]:
+    """``(index, key)`` -> whether the first release of ``key`` after ``index`` is on its own."""
+    alone = _released_alone(exchanges)
+    by_key: dict[Key, list[int]] = {}
+    for i in sorted(alone):
+        by_key.setdefault(_release_key(exchanges[i]), []).append(i)
+
+    def lookup(index: int, key: Key) -> bool:
+        first = next((i for i in by_key.get(key, ()) if i > index), None)
+        return first is not None and alone[first]
+
+    return lookup
+
+
 @dataclass
 class _Tracker:
     """What pass 1 remembers: gateway and aux addresses per pool, and the previous call."""
 
-    reserved: set[tuple[str, str]] = field(default_factory=set)
+    reserved: set[Key] = field(default_factory=set)
     previous: Exchange | None = None
     previous_token: str = ""
+    released_alone: Callable[[int, Key], bool] = lambda index, key: False
 
-    def address_token(self, exchange: Exchange) -> str:
+    def address_token(self, exchange: Exchange, index: int) -> str:
         request = _body(exchange)
         pool, options = str(request.get("PoolID", "")), request.get("Options")
         v6 = ":" in _plain(_body(exchange, "response").get("Address")) or ":" in _plain(
             request.get("Address"))
         if isinstance(options, Mapping) and options.get(catalogue.GATEWAY_OPTION):
             token = "gw"
-        elif options is None and request.get("Address") and self._follows_network_setup(exchange):
+        elif (options is None and request.get("Address") and self._follows_network_setup(exchange)
+              and not self.released_alone(index, (pool, _plain(request.get("Address"))))):
             token = "aux"
         else:
             return "addr6" if v6 else "addr"
@@ -174,7 +250,7 @@ def _is_retry(exchange: Exchange, previous: Exchange | None) -> bool:
 
 def classify(exchanges: Sequence[Exchange]) -> list[Token]:
     """Pass 1: one token per call (retries folded into the call they repeat)."""
-    tracker = _Tracker()
+    tracker = _Tracker(released_alone=_first_release_alone(exchanges))
     tokens: list[Token] = []
     for index, exchange in enumerate(exchanges):
         if tokens and _is_retry(exchange, tracker.previous):
@@ -184,15 +260,16 @@ def classify(exchanges: Sequence[Exchange]) -> list[Token]:
             tracker.previous = exchange
             continue
         following = exchanges[index + 1] if index + 1 < len(exchanges) else None
-        token = _token(tracker, exchange, following)
+        token = _token(tracker, exchange, index, following)
         tokens.append((token + ("!" if _failed(exchange) else ""), [exchange]))
         tracker.previous, tracker.previous_token = exchange, token
     return tokens
 
 
-def _token(tracker: _Tracker, exchange: Exchange, following: Exchange | None) -> str:
+def _token(tracker: _Tracker, exchange: Exchange, index: int,
+           following: Exchange | None) -> str:
     if exchange.endpoint == "IpamDriver.RequestAddress":
-        return tracker.address_token(exchange)
+        return tracker.address_token(exchange, index)
     if exchange.endpoint == "IpamDriver.ReleaseAddress":
         return tracker.release_token(exchange, following)
     if exchange.endpoint == "IpamDriver.RequestPool":
@@ -214,13 +291,17 @@ def _compile(pattern: str) -> re.Pattern[str]:
     return re.compile(re.sub(r"([a-z0-9]+)(!?)", word, pattern).replace(" ", ""))
 
 
+Check = Callable[[Sequence[Exchange]], bool]
+
+
 @dataclass(frozen=True, kw_only=True)
 class Command:
-    """One row of the pattern table."""
+    """One row of the pattern table; ``check`` may refuse what the pattern matched."""
 
     title: str
     pattern: str
     detail: Detail = field(default=lambda exchanges: "")
+    check: Check = field(default=lambda exchanges: True)
     compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -274,17 +355,31 @@ def _release_detail(exchanges: Sequence[Exchange]) -> str:
     return ", ".join(parts)
 
 
-_POOLS = "(spaces? pool relpool* (gw|aux)*)"
+def _pools_given_back(exchanges: Sequence[Exchange]) -> bool:
+    """Every pool a failed create got is released again in it (dockerd's rollback)."""
+    got = {str(_body(e, "response").get("PoolID"))
+           for e in _calls(exchanges, "IpamDriver.RequestPool")
+           if not _failed(e) and _body(e, "response").get("PoolID")}
+    back = {str(_body(e).get("PoolID")) for e in exchanges
+            if e.endpoint == "IpamDriver.ReleasePool"}
+    return got <= back
+
+
+def _none_failed(exchanges: Sequence[Exchange]) -> bool:
+    return not any(_failed(e) for e in exchanges)
+
+
+_POOLS = "(spaces* pool relpool* (gw|aux)*)"
 _ROLLBACK = "(revoke|leave|info|delep|rel|rel6|relgw|relpool)*"
 
 COMMANDS: tuple[Command, ...] = (
     Command(title="plugin activation", pattern="activate caps* spaces?",
             detail=_activation_detail),
     Command(title="docker network create",
-            pattern=f"gwcheck? {_POOLS}* spaces? (spaces!|pool!|gw!|aux!|net!) {_ROLLBACK}",
-            detail=_create_detail),
+            pattern=f"gwcheck? {_POOLS}* spaces* (spaces!|pool!|gw!|aux!|net!) {_ROLLBACK}",
+            detail=_create_detail, check=_pools_given_back),
     Command(title="docker network create", pattern=f"gwcheck? ({_POOLS}+ net? | net)",
-            detail=_create_detail),
+            detail=_create_detail, check=_none_failed),
     Command(title="container start",
             pattern=f"info* addr? addr6? ep? join? (addr!|addr6!|ep!|join!|prog!) {_ROLLBACK}",
             detail=_start_detail),
@@ -306,12 +401,20 @@ COMMANDS: tuple[Command, ...] = (
 )
 
 
-def _match_at(text: str, position: int) -> tuple[Command, int] | None:
-    """The first command matching at ``position`` and how many tokens it covers."""
+def _match_at(text: str, offsets: Sequence[int], tokens: Sequence[Token],
+              index: int) -> tuple[Command, int] | None:
+    """The first command matching at token ``index`` and how many tokens it covers."""
+    position = offsets[index]
     for command in COMMANDS:
         match = command.compiled.match(text, position)
-        if match is not None and match.end() > position:
-            return command, text.count(";", position, match.end())
+        if match is None or match.end() == position:
+            continue
+        longest = text.count(";", position, match.end())
+        for count in range(longest, 0, -1):  # the longest run the check accepts
+            if (count == longest or command.compiled.fullmatch(
+                    text, position, offsets[index + count])) and command.check(
+                    _exchanges(tokens[index:index + count])):
+                return command, count
     return None
 
 
@@ -320,11 +423,21 @@ def _bursts(tokens: list[Token]) -> list[list[Token]]:
     bursts: list[list[Token]] = []
     previous: Exchange | None = None
     for token in tokens:
-        if previous is None or _gap(previous, token[1][0]) > COMMAND_GAP_S:
+        first = token[1][0]
+        if previous is None or (_gap(previous, first) > COMMAND_GAP_S
+                                and not _continues(previous, first)):
             bursts.append([])
         bursts[-1].append(token)
         previous = token[1][-1]
     return bursts
+
+
+def _continues(previous: Exchange, exchange: Exchange) -> bool:
+    """ProgramExternalConnectivity for the endpoint that just joined: the same ``docker run``
+    however long dockerd took in between (28.5 sets up the container's namespace first)."""
+    return (previous.endpoint == "NetworkDriver.Join"
+            and exchange.endpoint == "NetworkDriver.ProgramExternalConnectivity"
+            and _body(previous).get("EndpointID") == _body(exchange).get("EndpointID"))
 
 
 def infer(exchanges: Sequence[Exchange]) -> list[Section]:
@@ -344,7 +457,7 @@ def _infer_burst(tokens: list[Token]) -> list[Section]:
     index = 0
     unexplained: list[Token] = []
     while index < len(tokens):
-        found = _match_at(text, offsets[index])
+        found = _match_at(text, offsets, tokens, index)
         if found is None:
             unexplained.append(tokens[index])
             index += 1

@@ -110,7 +110,7 @@ Redactor = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 @dataclass
-class Session:
+class ProxySession:
     """Numbers exchanges, writes records, tells the sinks. One per proxy run.
 
     Nothing here may keep a request from being answered: a record that cannot be encoded is

@@ -34,9 +34,9 @@ from .dockerd.versions import VersionRow, lookup
 from .emulator import scenario as scenarios
 from .emulator.daemon import Daemon
 from .emulator.driver import (
-    AppTarget,
-    Session,
-    SocketTarget,
+    EmulatorAppTarget,
+    EmulatorSession,
+    EmulatorSocketTarget,
     Target,
     host_reserved,
     recording_header,
@@ -89,12 +89,13 @@ def scenario_target(text: str, version: VersionRow) -> Target:
     """
     where = address.parse(text)
     if where.kind != "builtin":
-        return SocketTarget(where)
+        return EmulatorSocketTarget(where)
     from .builtin import BuiltinConfig, make_plugin
 
     # The allocator mode that imitates that daemon's own IPAM (compat_mode: 26 -> "26").
-    return AppTarget(make_plugin(BuiltinConfig(compat=str(version.major), network_driver=True,
-                                               network_links="memory")))
+    config = BuiltinConfig(compat=str(version.major), network_driver=True,
+                           network_links="memory")
+    return EmulatorAppTarget(make_plugin(config))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,7 +123,7 @@ def record_scenario(scenario_path: Path, out: Path, *, target: str = "builtin",
     os.unlink(temporary)
     writer = recording.RecordingWriter(Path(temporary), recording_header(
         scenario=str(scenario_path), version=version, target=plugin.address))
-    session = Session(daemon, plugin, writer=writer)
+    session = EmulatorSession(daemon, plugin, writer=writer)
     try:
         for step in steps:
             session.play(step)

@@ -245,7 +245,8 @@ class Session:
 
 
 def record(name: str, out_dir: Path, log: Callable[[str], None] = print,
-           daemon: Daemon = HOST, plugin: str = NAME, scenario: Scenario | None = None) -> Path:
+           daemon: Daemon = HOST, plugin: str = NAME, scenario: Scenario | None = None,
+           session_type: type[Session] = Session) -> Path:
     """Record scenario ``name`` (of SCENARIOS, or ``scenario``) with ``daemon`` into
     ``out_dir/name.jsonl``; ``plugin`` names the plugin (the corpus uses ``ipamx``; tests that
     run beside others use a fresh name)."""
@@ -255,7 +256,7 @@ def record(name: str, out_dir: Path, log: Callable[[str], None] = print,
     partial.unlink(missing_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ipx-corpus-", dir="/tmp") as tmp:
-        session = Session(Path(tmp), scenario, partial, daemon, plugin)
+        session = session_type(Path(tmp), scenario, partial, daemon, plugin)
         try:
             session.start()
             assert session.docker is not None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ipamx_spy.aio.relay import RelayOptions
 from ipamx_spy.aio.server import Server, ServerOptions, event_loop_runner
-from ipamx_spy.proxy import Session, Sink
+from ipamx_spy.proxy import ProxySession, Sink
 from ipamx_spy.recording import RecordingWriter, make_header
 
 
@@ -18,7 +18,7 @@ class SpyThread:
         self.writer = None
         if record is not None:
             self.writer = RecordingWriter(record, make_header(name="test", listen=str(listen)))
-        self.session = Session(writer=self.writer, sinks=list(sinks))
+        self.session = ProxySession(writer=self.writer, sinks=list(sinks))
         self.server = Server(ServerOptions(listen=listen, relay=relay, control=control,
                                            drain_timeout=drain_timeout, tick_interval=0.05),
                              self.session)

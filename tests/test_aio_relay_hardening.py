@@ -282,9 +282,9 @@ def test_request_still_waiting_at_shutdown_gets_a_500(sockdir: Path, plugin: Fak
 def test_session_memory_does_not_grow_with_exchanges() -> None:
     import tracemalloc
 
-    from ipamx_spy.proxy import Session, answer
+    from ipamx_spy.proxy import ProxySession, answer
 
-    session = Session(writer=None)
+    session = ProxySession(writer=None)
     request = tap.Message(raw=docker_request("IpamDriver.RequestPool", POOL_BODY),
                           headers=(("Content-Length", str(len(POOL_BODY))),), body=POOL_BODY,
                           http_version="1.1", method="POST", target="/IpamDriver.RequestPool")

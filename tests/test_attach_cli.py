@@ -24,7 +24,7 @@ import pytest
 from ipamx_spy import recording
 from ipamx_spy.address import SOCKET_DIR, SPEC_DIRS, Address, resolve_name
 from ipamx_spy.attach import fs
-from ipamx_spy.client import PluginConnection, PluginUnreachable, docker_request
+from ipamx_spy.client import PluginConnection, PluginNoAnswer, docker_request
 from ipamx_spy.commands.attach import journal_path
 from ipamx_spy.commands.proxy import control_path
 
@@ -114,7 +114,7 @@ def test_attach_hands_over_the_held_connection_records_and_puts_back_on_sigterm(
     held = plugin.connection()
     assert held.call(ACTIVATE)[0].status == 200  # dockerd's connection, already in use
     spy = attach(plugin, sockdir)
-    with pytest.raises(PluginUnreachable):  # the plugin ended the held connection ...
+    with pytest.raises(PluginNoAnswer):  # the plugin ended the held connection ...
         held.call(ACTIVATE)
     answer, _ = held.call(POOL)  # ... and dockerd's next connection reaches the spy
     assert answer.status == 200
@@ -137,7 +137,7 @@ def test_after_kill_9_detach_puts_the_plugin_back(plugin: Plugin, sockdir: Path)
     with plugin.connection() as through_spy:
         assert through_spy.call(ACTIVATE)[0].status == 200
     spy.stop(signal.SIGKILL)
-    with plugin.connection() as dead, pytest.raises(PluginUnreachable):
+    with plugin.connection() as dead, pytest.raises(PluginNoAnswer):
         dead.call(ACTIVATE)
     result = spy_cli("detach", plugin.name)
     assert result.returncode == 0, result.stderr

@@ -13,7 +13,7 @@ import pytest
 
 from ipamx_spy.address import Address
 from ipamx_spy.attach.handover import accepted_sockets, hand_over, holders
-from ipamx_spy.client import PluginConnection, PluginUnreachable, docker_request
+from ipamx_spy.client import PluginConnection, PluginNoAnswer, docker_request
 
 ACTIVATE = docker_request("Plugin.Activate")
 
@@ -93,7 +93,7 @@ def test_a_real_plugin_closes_the_held_connection_and_serves_a_new_one(sockdir: 
         held = PluginConnection(Address(kind="unix", path=str(path)), timeout=10)
         assert held.call(ACTIVATE)[0].status == 200
         assert hand_over(path).closed == 1
-        with pytest.raises(PluginUnreachable):
+        with pytest.raises(PluginNoAnswer):
             held.call(ACTIVATE)
         assert held.call(ACTIVATE)[0].status == 200  # a new connection
         held.close()

@@ -2,12 +2,11 @@
 
 Every recording that has a scenario of the same stem (``scenarios/<stem>.scenario``) is
 compared: ``recordings/*.jsonl`` (captures made through the proxy), ``scenarios/captures/``
-(raw captures of dockerd 20.10.24 made with a probe plugin) and ``tests/broken/`` (one real
-capture with planted plugin errors). The emulator gets the recorded answers and takes the
-recorded NetworkID, EndpointID, SandboxKey and generated MAC values in order of first
-appearance (``ids.RecordedIds``); nothing else is substituted, and requests are compared
-whole: request line, headers, body.
-"""
+(raw captures of dockerd 20.10.24 made with a probe plugin), ``tests/broken/`` (one real
+capture with planted plugin errors) and ``tests/captures/`` (``scripts/record_bursts.py``). The
+emulator gets the recorded answers and takes the recorded NetworkID, EndpointID, SandboxKey and
+generated MAC values in order of first appearance (``ids.RecordedIds``); nothing else is
+substituted, and requests are compared whole: request line, headers, body."""
 
 from __future__ import annotations
 
@@ -23,7 +22,8 @@ from ipamx_spy.recording import Message, Recording, encode_body, load
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
-SOURCES = (ROOT / "recordings", SCENARIOS / "captures", ROOT / "tests" / "broken")
+SOURCES = (ROOT / "recordings", SCENARIOS / "captures", ROOT / "tests" / "broken",
+           ROOT / "tests" / "captures")
 PAIRS = [(path, SCENARIOS / f"{path.stem}.scenario")
          for source in SOURCES for path in sorted(source.rglob("*.jsonl"))
          if (SCENARIOS / f"{path.stem}.scenario").exists()]

@@ -21,7 +21,7 @@ from ipamx_spy.client import docker_request
 from ipamx_spy.dockerd.versions import VERSION_ROWS
 from ipamx_spy.emulator import scenario
 from ipamx_spy.emulator.daemon import Daemon
-from ipamx_spy.emulator.driver import Session, SocketTarget, url_host
+from ipamx_spy.emulator.driver import EmulatorSession, EmulatorSocketTarget, url_host
 from ipamx_spy.emulator.probe import ProbePlugin
 from ipamx_spy.recording import load
 from ipamx_spy.validate import check_recording
@@ -119,10 +119,10 @@ def test_newer_daemons_send_the_dummy_host(short_dir: Path) -> None:
     assert all(b"\r\nHost: plugin.moby.localhost\r\n" in r for r in server.requests)
 
 
-def session(target: SocketTarget, sleeps: list[float]) -> Session:
+def session(target: EmulatorSocketTarget, sleeps: list[float]) -> EmulatorSession:
     version = VERSION_ROWS["20.10"]
     daemon = Daemon(version, rng=random.Random(1), url_host=url_host(version, target.address))
-    return Session(daemon, target, sleep=sleeps.append)
+    return EmulatorSession(daemon, target, sleep=sleeps.append)
 
 
 def test_a_hang_up_is_retried_with_an_empty_body(short_dir: Path) -> None:
@@ -137,7 +137,7 @@ def test_a_hang_up_is_retried_with_an_empty_body(short_dir: Path) -> None:
 
     server = SocketPlugin(sock, ProbePlugin(), hang_up=once)
     sleeps: list[float] = []
-    driver = session(SocketTarget(Address(kind="unix", path=str(sock))), sleeps)
+    driver = session(EmulatorSocketTarget(Address(kind="unix", path=str(sock))), sleeps)
     try:
         [step] = scenario.parse("docker network create --ipam-driver ipamx --subnet "
                                 "10.4.4.0/24 n")
@@ -158,7 +158,7 @@ def test_a_hang_up_is_retried_with_an_empty_body(short_dir: Path) -> None:
 def test_an_absent_plugin_fails_after_dockerds_retries(short_dir: Path) -> None:
     sleeps: list[float] = []
     missing = short_dir / "absent.sock"
-    driver = session(SocketTarget(Address(kind="unix", path=str(missing))), sleeps)
+    driver = session(EmulatorSocketTarget(Address(kind="unix", path=str(missing))), sleeps)
     [step] = scenario.parse("docker network create --ipam-driver ipamx n")
     result = driver.play(step)
     assert sleeps == [1.0, 2.0, 4.0, 8.0]
@@ -207,3 +207,43 @@ def test_compare_option(tmp_path: Path) -> None:
     changed.write_text(capture.read_text().replace('"Address":"10.4.4.21"', '"Address":"10.4.4.9"'))
     different = runner.invoke(app, ["drive", talk, "--compare", str(changed)])
     assert different.exit_code == 1 and "emulated" in different.output
+
+
+def endpoints_sent(server: SocketPlugin) -> list[str]:
+    return [r.split(b" ", 2)[1].decode().lstrip("/") for r in server.requests]
+
+
+def test_a_global_scope_driver_on_a_standalone_20_10_is_refused_and_rolled_back(
+        short_dir: Path) -> None:
+    """tests/captures/global-scope.jsonl: dockerd 20.10.24 calls CreateNetwork, then refuses
+    and undoes it (DeleteNetwork, ReleaseAddress, ReleasePool); drive says what docker said."""
+    sock = short_dir / "p.sock"
+    server = SocketPlugin(sock, ProbePlugin(scope="global"))
+    try:
+        result = runner.invoke(app, ["drive", str(SCENARIOS / "global-scope.scenario"),
+                                     "--target", str(sock)])
+    finally:
+        server.close()
+    assert result.exit_code == 0, result.output  # the scenario expects the failure
+    assert ('Error response from daemon: This node is not a swarm manager. Use "docker swarm '
+            'init" or "docker swarm join" to connect this node to swarm and try again.'
+            ) in " ".join(result.output.split())
+    assert endpoints_sent(server)[-4:] == [
+        "NetworkDriver.CreateNetwork", "NetworkDriver.DeleteNetwork",
+        "IpamDriver.ReleaseAddress", "IpamDriver.ReleasePool"]
+
+
+@pytest.mark.parametrize("version", ["26.1.5", "28.5.2"])
+def test_newer_daemons_create_a_global_scope_network_outside_swarm(
+        short_dir: Path, version: str) -> None:
+    sock = short_dir / "p.sock"
+    server = SocketPlugin(sock, ProbePlugin(scope="global"))
+    try:
+        result = runner.invoke(app, ["drive", str(SCENARIOS / "global-scope-accepted.scenario"),
+                                     "--target", str(sock), "--docker-version", version])
+    finally:
+        server.close()
+    assert result.exit_code == 0, result.output
+    sent = endpoints_sent(server)
+    assert "NetworkDriver.DeleteNetwork" in sent
+    assert sent.index("NetworkDriver.DeleteNetwork") > sent.index("IpamDriver.ReleasePool")

@@ -14,6 +14,10 @@ from etcd_cluster import EtcdCluster
 
 from ipamx_spy.app import BuiltinPlugin
 from ipamx_spy.builtin import BuiltinConfig, make_plugin
+from ipamx_spy.ipam.config import IpamConfig
+from ipamx_spy.ipam.errors import ConfigError
+from ipamx_spy.ipam.etcd import EtcdClient, EtcdLog, EtcdSpec
+from ipamx_spy.ipam.shared import GLOBAL_LOG, SharedAllocator, host_log
 
 POOL = "10.20.0.0/22"
 
@@ -149,3 +153,83 @@ def test_serve_refuses_to_start_without_its_store(sockdir: Any) -> None:
         capture_output=True, text=True, timeout=120)
     assert started.returncode == 2
     assert "cannot start" in started.stderr and "etcd://127.0.0.1:1" in started.stderr
+
+
+def keys(client: EtcdClient, start: bytes, end: bytes) -> list[bytes]:
+    async def read(c: Any) -> list[bytes]:
+        return [kv.key for kv in await c.get_range(start, end)]
+
+    return client.call(read)
+
+
+def test_the_log_in_etcd_is_compacted_and_a_late_host_sees_every_lease() -> None:
+    with EtcdCluster(1) as cluster:
+        client = EtcdClient(EtcdSpec.parse(cluster.store_url))
+        try:
+            shared = SharedAllocator(IpamConfig(), host="early", compact_every=5, keep=2,
+                                     global_log=EtcdLog(client, GLOBAL_LOG),
+                                     local_log=EtcdLog(client, host_log("early")))
+            shared.catch_up()
+            pid = shared.request_pool("GlobalDefault", POOL)["PoolID"]
+            got = [shared.request_address(pid) for _ in range(23)]
+            log = EtcdLog(client, GLOBAL_LOG)
+            entries = keys(client, log.entries, log.entries_end)
+            assert len(entries) <= 5 + 2 and entries[-1] == log.key(24)
+            assert keys(client, log.snapshots, log.snapshots_end) == [
+                log.snapshots + b"%020d" % 20]
+        finally:
+            client.close()
+        late = host(cluster.store_url, "late")  # replays from the snapshot
+        try:
+            seen = {lease["Address"]: lease["Host"] for lease in call(late, "Leases", {})[
+                "Leases"]}
+            assert seen == dict.fromkeys(got, "early")
+            assert call(late, "RequestAddress", {"PoolID": pid})["Address"] not in got
+        finally:
+            late.close()
+
+
+def test_etcds_speaks_tls_with_a_client_certificate() -> None:
+    with EtcdCluster(1, tls=True) as cluster:
+        assert cluster.certs is not None and cluster.store_url.startswith("etcds://")
+        plugin = host(cluster.store_url, "secure")
+        try:
+            pid = call(plugin, "RequestPool", {"AddressSpace": "GlobalDefault",
+                                               "Pool": POOL})["PoolID"]
+            assert call(plugin, "RequestAddress", {"PoolID": pid})["Address"] == "10.20.0.1/22"
+        finally:
+            plugin.close()
+        shown = subprocess.run(
+            [sys.executable, "-m", "ipamx_spy", "status", "--store", cluster.store_url],
+            capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+        assert shown.returncode == 0 and "10.20.0.1" in shown.stdout, shown.stderr
+        member = cluster.members[0].endpoint
+        for store in (f"etcd://{member}",  # plain gRPC to a TLS member
+                      f"etcds://{member}?ca={cluster.certs.ca}"):  # no client certificate
+            refused = subprocess.run(
+                [sys.executable, "-m", "ipamx_spy", "status", "--store", store],
+                capture_output=True, text=True, timeout=120)
+            assert refused.returncode == 2 and "unreachable" in refused.stderr, refused.stderr
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("etcd://h:2379?ca=/x.pem", "use etcds://"),
+    ("etcds://h:2379?cert=/c.pem", "needs both cert= and key="),
+    ("etcds://h:2379?ca=/x.pem&ca=/y.pem", "each once"),
+    ("etcds://h:2379?password=x", "is not one of"),
+    ("https://h:2379", "etcds:// for TLS"),
+])
+def test_store_urls_with_tls_are_checked(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        EtcdSpec.parse(text)
+
+
+def test_store_urls_with_tls_round_trip_and_name_an_unreadable_file(tmp_path: Any) -> None:
+    text = "etcds://a:2379,b:2380/team?ca=/etc/ca.pem&cert=/etc/c.pem&key=/etc/k.pem"
+    spec = EtcdSpec.parse(text)
+    assert spec.tls and spec.prefix == "/team" and spec.ca == "/etc/ca.pem"
+    assert str(spec) == text and EtcdSpec.parse(str(spec)) == spec
+    assert EtcdSpec.parse("etcd://a:2379").credentials() is None
+    missing = tmp_path / "missing.pem"
+    with pytest.raises(ConfigError, match=f"cannot read {missing}"):
+        EtcdSpec.parse(f"etcds://a:2379?ca={missing}").credentials()

@@ -15,7 +15,7 @@ from ipamx_spy.address import Address
 from ipamx_spy.aio.relay import RelayOptions
 from ipamx_spy.builtin import BuiltinConfig, make_plugin
 from ipamx_spy.cli import app
-from ipamx_spy.client import PluginConnection, PluginUnreachable, docker_request
+from ipamx_spy.client import PluginConnection, PluginNoAnswer, docker_request
 from ipamx_spy.faults import FaultError, FaultPlan, Injection, parse
 from ipamx_spy.mock import MockPlugin
 
@@ -82,7 +82,7 @@ def test_status_err_empty_and_delay_on_a_socket(sockdir: Path) -> None:
 
 def test_drop_closes_without_an_answer_and_is_recorded_unanswered(sockdir: Path) -> None:
     with spy(sockdir, ["RequestPool:drop,times=1"]), connection(sockdir) as conn:
-        with pytest.raises(PluginUnreachable):
+        with pytest.raises(PluginNoAnswer):
             conn.call(docker_request("IpamDriver.RequestPool", POOL))
         again, _ = conn.call(docker_request("IpamDriver.GetCapabilities"))
     assert again.status == 200
@@ -92,7 +92,7 @@ def test_drop_closes_without_an_answer_and_is_recorded_unanswered(sockdir: Path)
 
 def test_hang_never_answers_but_other_connections_go_on(sockdir: Path) -> None:
     with spy(sockdir, ["RequestPool:hang"]):
-        with connection(sockdir, timeout=0.5) as hung, pytest.raises(PluginUnreachable,
+        with connection(sockdir, timeout=0.5) as hung, pytest.raises(PluginNoAnswer,
                                                                      match="no answer"):
             hung.call(docker_request("IpamDriver.RequestPool", POOL))
         with connection(sockdir) as other:
@@ -108,7 +108,7 @@ def test_mock_reproduces_a_recorded_hangup_as_a_dropped_connection(sockdir: Path
     with spy(sockdir, [], mock), connection(sockdir) as conn:
         for exchange in exchanges:
             if exchange is unanswered:
-                with pytest.raises(PluginUnreachable):
+                with pytest.raises(PluginNoAnswer):
                     conn.call(exchange.request.raw())
                 break
             conn.call(exchange.request.raw())

@@ -1,6 +1,9 @@
-"""Inference checked against real captures: recordings/*.jsonl were made through the proxy
-from dockerd 20.10.24 with a marker before each docker command. With the markers ignored,
-inference must start a section wherever a marker did, and name the same kind of command."""
+"""Inference checked against real captures: recordings/ were made through the proxy from
+dockerd 20.10.24, 26.1.5 and 28.5.2 with a marker before each docker command. With the markers
+ignored, inference must start a section wherever a marker did, and name the same kind of
+command. scenarios/captures/ (a script's docker commands, no markers) and tests/captures/
+(Engine API calls back to back, ``scripts/record_bursts.py``) check commands that follow each
+other within milliseconds."""
 
 from __future__ import annotations
 
@@ -11,7 +14,10 @@ import pytest
 from ipamx_spy import recording as rec
 from ipamx_spy.infer import INFERRED, infer
 
-RECORDINGS = sorted((Path(__file__).parent.parent / "recordings").glob("*.jsonl"))
+ROOT = Path(__file__).parent.parent
+RECORDINGS = sorted((ROOT / "recordings").glob("**/*.jsonl"))
+UNMARKED = sorted([*(ROOT / "scenarios" / "captures").glob("*.jsonl"),
+                   *(ROOT / "tests" / "captures").glob("*.jsonl")])
 
 # marker text prefix -> the command inference should name
 KINDS = {
@@ -27,7 +33,7 @@ def kind_of(text: str) -> str | None:
     return next((kind for prefix, kind in KINDS.items() if text.startswith(prefix)), None)
 
 
-@pytest.mark.parametrize("path", RECORDINGS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", RECORDINGS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_inference_agrees_with_the_markers(path: Path) -> None:
     recording = rec.load(path)
     exchanges = sorted(recording.exchanges, key=lambda e: e.seq)
@@ -48,3 +54,50 @@ def test_inference_agrees_with_the_markers(path: Path) -> None:
         checked += 1
     if recording.markers():
         assert checked, "no marker named a docker command this test knows"
+
+
+@pytest.mark.parametrize("path", UNMARKED, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_call_of_a_script_is_explained(path: Path) -> None:
+    sections = infer(sorted(rec.load(path).exchanges, key=lambda e: e.seq))
+    assert [s.seqs for s in sections if s.source != INFERRED] == []
+
+
+def headings(path: Path) -> list[tuple[str, tuple[int, ...]]]:
+    exchanges = sorted(rec.load(path).exchanges, key=lambda e: e.seq)
+    return [(s.heading, s.seqs) for s in infer(exchanges)]
+
+
+def test_a_run_with_ip_right_after_create_is_no_aux_address() -> None:
+    """scenarios/captures/talk.jsonl: ``docker run --ip 10.4.4.21`` 52 ms after the network's
+    gateway looked like an --aux-address; its release, by ``docker stop``, tells it apart."""
+    assert headings(ROOT / "scenarios" / "captures" / "talk.jsonl") == [
+        ("plugin activation (inferred)", (1, 2, 3, 4)),
+        ("docker network create (inferred)", (5, 6)),
+        ("container start (inferred)", (7,)),
+        ("container start (inferred)", (8,)),
+        ("container stop (inferred)", (9,)),
+        ("container stop (inferred)", (10,)),
+        ("docker network rm (inferred)", (11, 12)),
+    ]
+
+
+def test_a_good_and_a_failed_create_back_to_back_stay_apart() -> None:
+    """tests/captures/create-burst.jsonl: the second create's RequestPool fails 45 ms after the
+    first create's gateway; the first pool is never given back, so it is no rollback."""
+    path = ROOT / "tests" / "captures" / "create-burst.jsonl"
+    assert headings(path) == [
+        ("plugin activation (inferred)", (1, 2, 3)),
+        ("docker network create (inferred)", (4, 5)),
+        ("docker network create — failed (inferred)", (6,)),
+        ("container start (inferred)", (7,)),
+        ("container stop (inferred)", (8,)),
+        ("docker network rm (inferred)", (9, 10)),
+    ]
+    start = infer(sorted(rec.load(path).exchanges, key=lambda e: e.seq))[3]
+    assert start.detail == "address 10.70.0.9/24 (asked for 10.70.0.9 with --ip)"
+
+
+def test_a_slow_program_external_connectivity_stays_with_its_run() -> None:
+    """recordings/dockerd-28.5/netdriver-lifecycle.jsonl: 28.5 calls it 0.3 s after Join."""
+    found = headings(ROOT / "recordings" / "dockerd-28.5" / "netdriver-lifecycle.jsonl")
+    assert ("container start (inferred)", (14, 15, 16, 17, 18)) in found

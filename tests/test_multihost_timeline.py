@@ -139,7 +139,9 @@ def test_show_and_exports_have_a_lane_per_host(tmp_path: Path) -> None:
     assert "d1->>s1: #35;2 Activate" in mermaid  # # is #35; in Mermaid
 
     html = run("export", "-f", "html", *paths)
-    assert html.returncode == 0 and "node-b" in html.stdout
+    assert html.returncode == 0
+    assert html.stdout.count('class="head l0"') == 2  # dockerd, spy and plugin per host
+    assert "<small>node-a</small>" in html.stdout and "<small>node-b</small>" in html.stdout
 
     svg = run("export", "-f", "svg", *paths)
     assert svg.returncode == 0 and "node-b" in svg.stdout
@@ -175,3 +177,35 @@ def test_merged_mermaid_is_drawn_by_mermaid(
     for exchange in trace.exchanges:
         method = exchange.endpoint.split(".", 1)[-1]
         assert any(label.startswith(f"#{exchange.seq} {method}") for label in labels)
+
+
+def test_the_html_page_draws_each_host_in_its_lanes_in_the_merges_order(
+        tmp_path: Path) -> None:
+    from ipamx_spy.export import FORMATS
+    from ipamx_spy.web import query, view
+    from ipamx_spy.web.board import FileBoard
+
+    paths = separate_hosts(tmp_path)
+    trace = build_merged_trace([load(p) for p in paths])
+    board = view.board_of_merged(trace)
+    assert [(h.label, h.lane) for h in board.hosts] == [("node-a", "node-a"),
+                                                         ("node-b", "node-b")]
+    rows = [i for i in view.items(board) if i.kind == "exchange"]
+    assert [i.seq for i in rows] == [e.seq for e in merge([load(p) for p in paths])
+                                     .recording.exchanges]
+    assert all(i.host == trace.hosts.index(trace.lanes[i.seq]) for i in rows)
+    assert 'style="left:58.333%' in rows[1].html  # node-b's request starts in its own lanes
+    sections = [i for i in view.items(board) if i.kind == "section"]
+    assert {i.host for i in sections} == {0, 1} and all(
+        f"{trace.hosts[i.host]}: " in i.html for i in sections)
+    page = FORMATS["html"](trace)
+    for item in view.items(board):
+        assert item.html in page
+    findings = len(trace.findings)
+    assert f"{findings} findings" in view.meta_text(board)  # counted once, not once per lane
+    assert view.items(FileBoard(paths).build()[0]) == view.items(board)
+    kept = query.shown(board, query.compile_query("RequestAddress"))
+    assert kept and all(k.startswith(("x", "s")) for k in kept)
+    assert {k for k in kept if k.startswith("x")} == {
+        view.exchange_id(board, i.host, i.seq) for i in rows if "RequestAddress" in i.html
+        and 'data-ep="IpamDriver.RequestAddress"' in i.html}

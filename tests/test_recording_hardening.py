@@ -85,7 +85,7 @@ def test_the_session_records_a_surrogate_and_a_deep_body_and_keeps_going(
         tmp_path: Path) -> None:
     path = tmp_path / "r.jsonl"
     writer = RecordingWriter(path, recording.make_header())
-    session = proxy.Session(writer=writer)
+    session = proxy.ProxySession(writer=writer)
     for body in (SURROGATE, deep(1000), deep(900), b'{"Pool":"10.0.0.0/24"}'):
         pending = session.begin(1, "/IpamDriver.RequestPool")
         session.complete(pending, message(body), message(body, request=False), upstream_ms=1)

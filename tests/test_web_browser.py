@@ -215,7 +215,7 @@ def live_spy(plugin: str, sockdir: Path) -> tuple[SpyProcess, str, Path]:
     spy = spawn_spy(["proxy", "--name", plugin, "--record", str(rec), "--compact",
                      "--control", str(control), "--state", "none", "--local-space",
                      "ipamx-local", "--global-space", "ipamx-global",
-                     "--web", "--web-listen", "127.0.0.1:0"], socket, rec, timeout=90)
+                     "--web", "127.0.0.1:0"], socket, rec, timeout=90)
     assert spy.process.stdout is not None
     url, seen = read_url(spy.process.stdout, spy.process)
     spy.output += seen
@@ -277,3 +277,120 @@ def test_live_page_grows_with_the_talk_commands(
         if os.environ.get("IPAMX_SPY_UPDATE_SCREENSHOTS") == "1" and dockerd.daemon is HOST:
             IMAGES.mkdir(parents=True, exist_ok=True)
             shutil.copy(shot, IMAGES / shot.name)
+
+
+# -- follow and pause, on a recording that grows ----------------------------------------------
+
+
+def in_view(page: Any, element_id: str) -> bool:
+    return bool(page.evaluate(
+        """id => { const r = document.getElementById(id).getBoundingClientRect();
+                   return r.bottom > 0 && r.top < window.innerHeight; }""", element_id))
+
+
+def test_follow_keeps_the_newest_row_in_view_and_pause_holds_updates(
+        browser: Any, tmp_path: Path) -> None:
+    lines = TALK.read_text(encoding="utf-8").splitlines(keepends=True)
+    exchange_lines = [n for n, line in enumerate(lines) if '"type":"exchange"' in line]
+    growing = tmp_path / "growing.jsonl"
+    growing.write_text("".join(lines[:exchange_lines[2] + 1]), encoding="utf-8")  # #1-#3
+
+    def grow(upto: int) -> None:  # the recording as it is once exchange #upto is written
+        with growing.open("a", encoding="utf-8") as out:
+            done = growing.read_text(encoding="utf-8").count('"type":"exchange"')
+            out.write("".join(lines[exchange_lines[done - 1] + 1:exchange_lines[upto - 1] + 1]))
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ipamx_spy", "web", str(growing), "--listen", "127.0.0.1:0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # a short window, so that eleven rows do not fit and following has to scroll
+    context = browser.new_context(viewport={"width": 1200, "height": 420}, bypass_csp=True)
+    try:
+        assert process.stderr is not None
+        url, _ = read_url(process.stderr, process)
+        page = context.new_page()
+        page.goto(url)
+        assert [r["id"] for r in wait_rows(page, 3)] == ["x1", "x2", "x3"]
+        assert page.get_attribute("#follow", "aria-pressed") == "true"
+
+        grow(6)  # following: the newest row is scrolled into view
+        wait_rows(page, 6)
+        page.wait_for_function("(() => { const r = document.getElementById('x6')"
+                               ".getBoundingClientRect(); return r.bottom <= innerHeight "
+                               "&& r.bottom > 0; })()", timeout=WAIT_MS)
+        assert not in_view(page, "x1")
+
+        page.click("#follow")  # not following: the page stays where the reader is
+        assert page.get_attribute("#follow", "aria-pressed") == "false"
+        page.evaluate("window.scrollTo(0, 0)")
+        grow(8)
+        wait_rows(page, 8)
+        assert page.evaluate("window.scrollY") == 0 and not in_view(page, "x8")
+
+        page.click("#pause")  # paused: new rows wait, and the button counts them
+        assert page.get_attribute("#pause", "aria-pressed") == "true"
+        grow(11)
+        page.wait_for_function("document.getElementById('pause').textContent === "
+                               "'paused · 3 new'", timeout=WAIT_MS)
+        assert [r["id"] for r in rows(page)] == [f"x{n}" for n in range(1, 9)]
+
+        page.click("#follow")  # following again (still paused: nothing new shows yet)
+        assert len(rows(page)) == 8
+        page.click("#pause")  # resumed: the held rows come in, and follow shows the last
+        assert page.text_content("#pause") == "pause"
+        assert [r["id"] for r in wait_rows(page, 11)] == [f"x{n}" for n in range(1, 12)]
+        page.wait_for_function("(() => { const r = document.getElementById('x11')"
+                               ".getBoundingClientRect(); return r.bottom <= innerHeight "
+                               "&& r.bottom > 0; })()", timeout=WAIT_MS)
+    finally:
+        context.close()
+        process.terminate()
+        process.communicate(timeout=30)
+
+
+# -- a request waiting for its answer -----------------------------------------------------------
+
+
+def test_a_delayed_request_shows_as_a_pending_arrow_that_completes(
+        page: Any, tmp_path: Path) -> None:
+    import socket as sockets
+    import threading
+
+    spy_sock = tmp_path / "spy.sock"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ipamx_spy", "proxy", "--listen", str(spy_sock),
+         "--control", str(tmp_path / "spy.ctl"), "--no-record", "--quiet", "--state", "none",
+         "--fault", "IpamDriver.RequestPool:delay=8s", "--web", "127.0.0.1:0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    answers: list[bytes] = []
+    body = b'{"AddressSpace":"local","Pool":"","SubPool":"","Options":{},"V6":false}'
+
+    def ask() -> None:
+        with sockets.socket(sockets.AF_UNIX) as client:
+            client.settimeout(30)
+            client.connect(str(spy_sock))
+            client.sendall(b"POST /IpamDriver.RequestPool HTTP/1.1\r\nHost: \r\n"
+                           b"Content-Type: application/json\r\nContent-Length: "
+                           + str(len(body)).encode() + b"\r\n\r\n" + body)
+            answers.append(client.recv(65536))
+
+    try:
+        assert process.stderr is not None
+        url, _ = read_url(process.stderr, process)
+        page.goto(url)
+        page.wait_for_selector("html[data-updates='1']")
+        asking = threading.Thread(target=ask, name="dockerd's request")
+        asking.start()
+        page.wait_for_selector("#x1.pending", timeout=WAIT_MS)
+        assert not answers  # the arrow shows while the request still waits
+        assert page.text_content("#x1 .arrow.req .lbl") == "IpamDriver.RequestPool"
+        assert page.query_selector("#x1 .arrow.resp") is None
+        assert "waiting" in page.text_content("#x1 .arrow.wait .lbl")
+        page.wait_for_selector("#x1:not(.pending) .arrow.resp", timeout=WAIT_MS)
+        asking.join(30)
+        assert answers and answers[0].startswith(b"HTTP/1.1 200")
+        assert page.text_content("#x1 .arrow.resp .lbl").startswith("200 OK")
+        assert len(rows(page)) == 1
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)

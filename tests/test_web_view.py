@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,8 @@ def test_several_recordings_get_a_lane_set_each_and_are_merged_by_time(tmp_path:
     merged = board(TALK, second)
     assert merged.lanes == 6 and [h.label for h in merged.hosts] == ["talk", "host2"]
     ids = [i.id for i in view.items(merged) if i.kind == "exchange"]
-    assert ids[:2] == ["x1-1", "x2-1"]  # same times: host order breaks the tie
+    # merged by ipamx_spy.multihost (renumbered in time order); same times: host order first
+    assert ids[:2] == ["x1-1", "x2-2"]
     assert len(ids) == 2 * len(rec.load(TALK).exchanges)
     page = view.page_html(merged, mode="recordings")
     assert page.count('class="head l0"') == 2 and "<small>host2</small>" in page
@@ -160,7 +161,7 @@ def test_the_page_needs_the_token_and_then_sets_a_cookie() -> None:
     run(FileBoard([TALK]), body)
 
 
-async def states(url: str, session: aiohttp.ClientSession) -> AsyncIterator[dict[str, Any]]:
+async def states(url: str, session: aiohttp.ClientSession) -> AsyncGenerator[dict[str, Any], None]:
     async with session.get(base(url) + "events", params={"token": url.split("token=")[1]}) as r:
         assert r.headers["Content-Type"].startswith("text/event-stream")
         event = ""
@@ -228,4 +229,141 @@ def test_web_command_refuses_a_missing_recording_and_a_bad_address() -> None:
     bad = runner.invoke(app, ["web", str(TALK), "--listen", "127.0.0.1:http"])
     assert bad.exit_code == 2 and "the port must be a number" in bad.output
     proxy = runner.invoke(app, ["proxy", "--help"])
-    assert "--web-listen" in proxy.output
+    assert "--web, --web-listen [HOST:PORT]" in " ".join(proxy.output.split())
+
+
+@pytest.mark.parametrize(("args", "address"), [
+    (["--web"], "127.0.0.1:8500"),
+    (["--web", "--quiet"], "127.0.0.1:8500"),
+    (["--quiet", "--web"], "127.0.0.1:8500"),
+    (["--web", "127.0.0.1:0"], "127.0.0.1:0"),
+    (["--web=[::1]:0"], "[::1]:0"),
+    (["--web-listen", ":0"], ":0"),
+])
+def test_proxy_web_takes_an_optional_address(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                             args: list[str], address: str) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    import ipamx_spy.commands.web as web_command
+    from ipamx_spy.cli import app
+
+    asked: list[str] = []
+
+    def refuse(text: str) -> tuple[Any, str]:
+        asked.append(text)
+        raise typer.Exit(2)
+
+    monkeypatch.setattr(web_command, "web_socket", refuse)
+    result = CliRunner().invoke(app, [
+        "proxy", "--listen", str(tmp_path / "spy.sock"), "--control", str(tmp_path / "ctl"),
+        "--no-record", "--state", "none", *args])
+    assert result.exit_code == 2, result.output
+    assert asked == [address]
+
+
+def test_proxy_web_refuses_a_bad_address_and_leaves_option_values_alone() -> None:
+    import typer.main
+    from typer.testing import CliRunner
+
+    from ipamx_spy.cli import app
+    from ipamx_spy.commands.web import OptionalWebCommand, fill_optional_values
+
+    bad = CliRunner().invoke(app, ["proxy", "--web", "127.0.0.1:http"])
+    assert bad.exit_code == 2 and "the port must be a number" in bad.output
+    proxy = typer.main.get_command(app).commands["proxy"]  # type: ignore[attr-defined]
+    fill = OptionalWebCommand.optional
+    assert fill_optional_values(proxy, ["--name", "--web"], fill) == ["--name", "--web"]
+    assert fill_optional_values(proxy, ["--", "--web"], fill) == ["--", "--web"]
+    assert fill_optional_values(proxy, ["--web", "-q"], fill) == ["--web=127.0.0.1:8500", "-q"]
+
+
+# -- requests still waiting for their answer ----------------------------------------------
+
+
+def test_a_waiting_request_shows_as_a_pending_row_until_its_answer_replaces_it() -> None:
+    from ipamx_spy.proxy import Pending
+
+    loaded = rec.load(TALK)
+    first = loaded.exchanges[0]
+    index = next(i for i, r in enumerate(loaded.records) if r.get("seq") == first.seq
+                 and r.get("type") == "exchange")
+    now = [100.0]
+    pending = {first.seq: Pending(seq=first.seq, conn=first.conn, endpoint=first.endpoint,
+                                  started=95.5, t=first.t)}
+    live = LiveBoard(dict(loaded.header), pending=lambda: tuple(pending.values()),
+                     clock=lambda: now[0])
+    for record in loaded.records[:index]:
+        live.on_record(dict(record), None)
+    before = live.version()
+    board_now, shown = live.snapshot()()
+    row = {item.id: item for item in shown}[f"x{first.seq}"]
+    assert [item.id for item in shown][-1] == f"x{first.seq}"
+    assert 'class="x pending"' in row.html and "waiting · 4 s so far" in row.html
+    assert f"{first.endpoint}: waiting for the plugin" in row.html
+    assert 'class="arrow resp' not in row.html
+    now[0] = 101.0  # one more second: a new version, so the row counts up
+    assert live.version() != before
+    assert "5 s so far" in {i.id: i for i in live.snapshot()()[1]}[f"x{first.seq}"].html
+    del pending[first.seq]  # answered: the exchange's own row, same id, replaces it
+    live.on_record(dict(loaded.records[index]), None)
+    answered = {i.id: i for i in live.snapshot()()[1]}[f"x{first.seq}"]
+    assert "pending" not in answered.html and 'class="arrow resp' in answered.html
+    assert board_now.waiting and not live.build(index + 1)[0].waiting
+
+
+def test_proxy_web_shows_a_delayed_request_while_it_waits(tmp_path: Path) -> None:
+    """A real proxy (built-in plugin) told to hold RequestPool 6 s: the page's feed holds
+    the pending row while dockerd waits, then the answered row under the same id."""
+    import re
+    import subprocess
+    import sys
+
+    spy_sock, control = tmp_path / "spy.sock", tmp_path / "spy.ctl"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ipamx_spy", "proxy", "--listen", str(spy_sock),
+         "--control", str(control), "--no-record", "--quiet", "--state", "none",
+         "--fault", "IpamDriver.RequestPool:delay=6s", "--web", "127.0.0.1:0"],
+        stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    try:
+        url = ""
+        for _ in range(100):  # bounded: the proxy prints the page's address at start
+            found = re.search(r"http://\S+", process.stderr.readline())
+            if found:
+                url = found.group(0)
+                break
+        assert url, "the proxy printed no web view address"
+        body = (b'{"AddressSpace":"local","Pool":"","SubPool":"","Options":{},"V6":false}')
+        request = (b"POST /IpamDriver.RequestPool HTTP/1.1\r\nHost: \r\n"
+                   b"Content-Type: application/json\r\n"
+                   b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+        async def main() -> tuple[list[str], list[str], bytes]:
+            async with aiohttp.ClientSession() as session:
+                feed = states(url, session)
+                assert (await anext(feed))["order"] == []
+                reader, writer = await asyncio.open_unix_connection(str(spy_sock))
+                writer.write(request)
+                answer = asyncio.ensure_future(reader.readuntil(b"\r\n\r\n"))
+                waiting: list[str] = []
+                while not waiting:
+                    state = await anext(feed)
+                    waiting = [h for h in state["items"].values() if "x pending" in h]
+                assert not answer.done()  # dockerd is still waiting when the row shows
+                answered: list[str] = []
+                while not answered:
+                    state = await anext(feed)
+                    answered = [h for i, h in state["items"].items()
+                                if i == "x1" and "pending" not in h]
+                head = await answer
+                writer.close()
+                await feed.aclose()
+                return waiting, answered, head
+
+        waiting, answered, head = asyncio.run(asyncio.wait_for(main(), timeout=60))
+        assert 'id="x1"' in waiting[0] and "IpamDriver.RequestPool" in waiting[0]
+        assert "200 OK" in answered[0] and head.startswith(b"HTTP/1.1 200")
+    finally:
+        process.terminate()
+        process.wait(30)

@@ -23,9 +23,9 @@ from ..address import Address
 from ..app import CONTENT_TYPE, PluginApp
 from ..connection import NEED_DATA, Closed, DockerConnection, Refuse, Request
 from ..faults import FaultPlan, Injection
-from ..proxy import Pending, Session, answer, spy_answer
+from ..proxy import Pending, ProxySession, answer, spy_answer
 from ..recording import Fault
-from .upstream import Upstream, UpstreamFault
+from .upstream import Upstream, UpstreamNoAnswer
 
 DEFAULT_HEADER_TIMEOUT = 10.0
 STOPPING = ("ipamx-spy is stopping: the request was still waiting for its answer when the drain "
@@ -63,7 +63,7 @@ class Relay:
     thread hop costs more than the allocator's whole answer.
     """
 
-    def __init__(self, session: Session, options: RelayOptions) -> None:
+    def __init__(self, session: ProxySession, options: RelayOptions) -> None:
         if (options.upstream is None) == (options.app is None):
             raise ValueError("a relay needs exactly one of an upstream address or an app")
         self.session = session
@@ -230,8 +230,8 @@ class DockerProtocol(asyncio.Protocol):
                          Fault(side="plugin", kind="crash", message=repr(exc)))
         self._reply(reply)
 
-    def _from_upstream(self, result: tap.Message | UpstreamFault, upstream_ms: float) -> None:
-        if isinstance(result, UpstreamFault):
+    def _from_upstream(self, result: tap.Message | UpstreamNoAnswer, upstream_ms: float) -> None:
+        if isinstance(result, UpstreamNoAnswer):
             self._reply(_spy(500, str(result), result.fault))
         else:
             self._reply(Answer(raw=result.raw, message=result, upstream_ms=upstream_ms))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..proxy import Session
+from ..proxy import ProxySession
 from .control import serve_control
 from .listen import UnixListener, bind_unix
 from .relay import Relay, RelayOptions
@@ -30,7 +30,7 @@ class ServerOptions:
 class Server:
     """A running proxy. ``request_stop()`` may be called from any thread or signal handler."""
 
-    def __init__(self, options: ServerOptions, session: Session) -> None:
+    def __init__(self, options: ServerOptions, session: ProxySession) -> None:
         self.options = options
         self.session = session
         self.relay = Relay(session, options.relay)

@@ -18,15 +18,18 @@ from typing import cast
 
 from .. import tap
 from ..address import Address
+from ..noanswer import NoAnswerKind
 from ..recording import Fault
 
 
-class UpstreamFault(Exception):
-    """The plugin could not give an answer; ``fault`` says why (always the plugin side)."""
+class UpstreamNoAnswer(Exception):
+    """The plugin could not give an answer; ``kind`` says why, ``fault`` is its record (always
+    the plugin side)."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: NoAnswerKind, message: str) -> None:
         super().__init__(message)
-        self.fault = Fault(side="plugin", kind=kind, message=message)
+        self.kind = kind
+        self.fault = Fault(side="plugin", kind=kind.value, message=message)
 
 
 StrayHandler = Callable[[Fault, bytes], None]
@@ -80,7 +83,7 @@ class _Link(asyncio.Protocol):
             self.tap.feed(b"")
             self._advance()
         if self.waiter is not None and not self.waiter.done():
-            self._fail("closed", "closed the connection without answering")
+            self._fail(NoAnswerKind.CLOSED, "closed the connection without answering")
         self.close()
 
     def _advance(self) -> None:
@@ -96,18 +99,18 @@ class _Link(asyncio.Protocol):
             elif not reusable:
                 self.close()
         elif isinstance(result, tap.TapError):
-            kind = "too-large" if result.status == 413 else "malformed"
+            kind = NoAnswerKind.TOO_LARGE if result.status == 413 else NoAnswerKind.MALFORMED
             self._fail(kind, f"malformed answer: {result.message}")
             self.close()
         elif result is tap.CLOSED:
-            self._fail("closed", "closed the connection without answering")
+            self._fail(NoAnswerKind.CLOSED, "closed the connection without answering")
             self.close()
         elif self.closed:  # NEED_DATA after the end: the answer is cut off
-            self._fail("closed", "closed the connection in the middle of its answer")
+            self._fail(NoAnswerKind.CLOSED, "closed the connection in the middle of its answer")
 
-    def _fail(self, kind: str, what: str) -> None:
+    def _fail(self, kind: NoAnswerKind, what: str) -> None:
         if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_exception(UpstreamFault(kind, f"upstream {self.upstream.address}: "
+            self.waiter.set_exception(UpstreamNoAnswer(kind, f"upstream {self.upstream.address}: "
                                                     f"{what}"))
 
     def _stray(self, data: bytes, what: str) -> None:
@@ -151,7 +154,7 @@ async def _connect_unix(path: str) -> socket.socket:
         delay = min(delay * 2, 0.05)
 
 
-Done = Callable[[tap.Message | UpstreamFault, float], None]
+Done = Callable[[tap.Message | UpstreamNoAnswer, float], None]
 
 
 class Upstream:
@@ -180,12 +183,12 @@ class Upstream:
                 _t, link = await loop.create_connection(lambda: _Link(self),
                                                          self.address.host, self.address.port)
         except OSError as exc:
-            raise UpstreamFault("unreachable", f"upstream {self.address}: "
+            raise UpstreamNoAnswer(NoAnswerKind.UNREACHABLE, f"upstream {self.address}: "
                                 f"{exc.strerror or exc}") from exc
         return link
 
     def request(self, raw_request: bytes, method: str, done: Done) -> None:
-        """Send one request; ``done`` gets the complete answer or an UpstreamFault."""
+        """Send one request; ``done`` gets the complete answer or an UpstreamNoAnswer."""
         link = self._link
         if link is not None and not link.closed:
             self._send(link, raw_request, method, done)
@@ -201,11 +204,12 @@ class Upstream:
             link = self._link = await self._dial()
             if link.closed:  # closed before the request was sent: one fresh connection
                 link = self._link = await self._dial()
-        except UpstreamFault as exc:
+        except UpstreamNoAnswer as exc:
             done(exc, (time.perf_counter() - started) * 1000)
             return
         except asyncio.CancelledError:
-            done(UpstreamFault("closed", f"upstream {self.address}: dial cancelled"), 0.0)
+            done(UpstreamNoAnswer(NoAnswerKind.CLOSED,
+                                  f"upstream {self.address}: dial cancelled"), 0.0)
             raise
         self._send(link, raw_request, method, done, started)
 
@@ -216,8 +220,8 @@ class Upstream:
             waiter = link.send(raw_request, method)
         except OSError as exc:
             link.close()
-            done(UpstreamFault("closed", f"upstream {self.address}: {exc.strerror or exc}"),
-                 0.0)
+            done(UpstreamNoAnswer(NoAnswerKind.CLOSED,
+                                  f"upstream {self.address}: {exc.strerror or exc}"), 0.0)
             return
         timer = None
         if self.timeout is not None:
@@ -229,21 +233,23 @@ class Upstream:
             elapsed = (time.perf_counter() - began) * 1000
             if future.cancelled():
                 link.close()
-                done(UpstreamFault("closed", f"upstream {self.address}: cancelled"), elapsed)
+                done(UpstreamNoAnswer(NoAnswerKind.CLOSED, f"upstream {self.address}: cancelled"),
+                     elapsed)
                 return
             exc = future.exception()
             if exc is None:
                 done(future.result(), elapsed)
                 return
             link.close()
-            done(exc if isinstance(exc, UpstreamFault) else UpstreamFault(
-                "closed", f"upstream {self.address}: {exc}"), elapsed)
+            done(exc if isinstance(exc, UpstreamNoAnswer) else UpstreamNoAnswer(
+                NoAnswerKind.CLOSED, f"upstream {self.address}: {exc}"), elapsed)
 
         waiter.add_done_callback(finished)
 
     def _expire(self, link: _Link) -> None:
         assert self.timeout is not None
-        link._fail("timeout", f"no answer within {self.timeout:g} s (--upstream-timeout)")
+        link._fail(NoAnswerKind.TIMEOUT,
+                   f"no answer within {self.timeout:g} s (--upstream-timeout)")
         link.close()
 
     def report_stray(self, data: bytes, what: str) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..aio.listen import UnixListener, bind_unix
 from ..aio.server import Server, ServerOptions
-from ..proxy import Session
+from ..proxy import ProxySession
 from . import fs
 from .handover import Handover, hand_over
 from .plan import AttachError, Journal
@@ -23,7 +23,7 @@ from .plan import AttachError, Journal
 class AttachedServer(Server):
     """A proxy in front of an installed plugin, undone through its journal."""
 
-    def __init__(self, options: ServerOptions, session: Session, *, journal: Journal,
+    def __init__(self, options: ServerOptions, session: ProxySession, *, journal: Journal,
                  journal_path: Path, handover: bool = True) -> None:
         super().__init__(options, session)
         self.journal = journal

@@ -46,7 +46,8 @@ STORE = typer.Option(
     "file", "--store", envvar="IPAMX_SPY_STORE",
     help="Where the allocator keeps its data: 'file' (--state, this host only) or "
          "etcd://HOST:PORT[,HOST:PORT...] (a cluster shared by hosts; the global address "
-         "space is shared, the local one stays per host).")
+         "space is shared, the local one stays per host); etcds://HOST:PORT... for TLS, with "
+         "?ca=FILE&cert=FILE&key=FILE.")
 HOST_ID = typer.Option(
     None, "--host-id", envvar="IPAMX_SPY_HOST_ID",
     help="This host's name in a shared --store [default: the hostname].")

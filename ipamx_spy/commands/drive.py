@@ -20,7 +20,7 @@ from ipamx_spy.emulator import scenario
 from ipamx_spy.emulator.compare import compare
 from ipamx_spy.emulator.daemon import Daemon
 from ipamx_spy.emulator.driver import (
-    Session,
+    EmulatorSession,
     StepResult,
     Target,
     host_reserved,
@@ -148,7 +148,7 @@ def register(app: typer.Typer) -> None:
                     out.print(Text(f"    {f.code} {f.severity}: {f.message}",
                                    style=render.SEVERITY_STYLE[f.severity]), soft_wrap=True)
 
-        session = Session(daemon, plugin, writer=writer, on_exchange=shown)
+        session = EmulatorSession(daemon, plugin, writer=writer, on_exchange=shown)
         results = []
         try:
             for step in steps:

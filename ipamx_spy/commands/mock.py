@@ -17,7 +17,7 @@ from ipamx_spy.commands.options import FAULT_HELP, faults_from
 from ipamx_spy.commands.proxy import socket_mode
 from ipamx_spy.console import err
 from ipamx_spy.mock import Miss, MockPlugin
-from ipamx_spy.proxy import Session
+from ipamx_spy.proxy import ProxySession
 from ipamx_spy.recording import make_header
 
 from .errors import open_recording
@@ -90,7 +90,7 @@ def register(app: typer.Typer) -> None:
         _report(setup.session, plugin)
 
 
-def _report(session: Session, plugin: MockPlugin) -> None:
+def _report(session: ProxySession, plugin: MockPlugin) -> None:
     err.print(f"answered from the recording: {len(plugin.served)}; "
               f"without a recorded answer: {len(plugin.misses)}")
     for miss in plugin.misses:

@@ -16,7 +16,7 @@ from . import builtin_options as bo
 from . import session_options as so
 from .options import FAULT_HELP, faults_from
 from .session_options import CONTROL_DIR, control_path, default_recording, run_or_exit
-from .web import WEB, WEB_LISTEN, serve_beside
+from .web import WEB, OptionalWebCommand, serve_beside
 
 __all__ = ["CONTROL_DIR", "control_path", "default_recording", "register", "run_or_exit",
            "socket_mode"]
@@ -35,7 +35,7 @@ def socket_mode(text: str) -> int:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(cls=OptionalWebCommand)
     def proxy(
         name: str = typer.Option("ipamx", "--name", "-n", help="Plugin name dockerd uses."),
         listen: Path | None = typer.Option(
@@ -78,8 +78,7 @@ def register(app: typer.Typer) -> None:
         exclude: list[str] = bo.EXCLUDE,
         engine_id: str | None = bo.ENGINE_ID,
         allow_shutdown: bool = bo.ALLOW_SHUTDOWN,
-        web: bool = WEB,
-        web_listen: str = WEB_LISTEN,
+        web: str | None = WEB,
     ) -> None:
         """Sit between dockerd and a plugin: relay, record and explain every exchange."""
         listen_path = listen or address.SOCKET_DIR / f"{name}.sock"
@@ -116,8 +115,8 @@ def register(app: typer.Typer) -> None:
                                upstream_timeout=upstream_timeout, faults=faults,
                                header_timeout=header_timeout))
         server = Server(options, session)
-        if web:
-            serve_beside(server, session, header, web_listen, validate=validate,
+        if web is not None:
+            serve_beside(server, session, header, web, validate=validate,
                          slow_ms=slow_ms)
         answering = str(target) if target else "the built-in reference plugin"
         try:

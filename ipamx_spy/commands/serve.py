@@ -10,7 +10,7 @@ from .. import address
 from ..aio.relay import RelayOptions
 from ..aio.server import Server, ServerOptions
 from ..console import err
-from ..proxy import Session
+from ..proxy import ProxySession
 from . import builtin_options as bo
 from .proxy import socket_mode as parse_mode
 from .session_options import HEADER_TIMEOUT, run_or_exit
@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
         options = ServerOptions(listen=listen_path, socket_mode=parse_mode(socket_mode),
                                 relay=RelayOptions(upstream=None, app=plugin,
                                                    header_timeout=header_timeout))
-        server = Server(options, Session(writer=None))
+        server = Server(options, ProxySession(writer=None))
         server.ready = lambda: err.print(f"ipamx-spy: serving the built-in plugin on {listen_path}")
         try:
             run_or_exit(server)

@@ -28,7 +28,7 @@ from ..aio.server import Server, run
 from ..console import err, out
 from ..findings import Finding
 from ..live import Checker, DetachedView, LiveView
-from ..proxy import Redactor, Session
+from ..proxy import ProxySession, Redactor
 from ..recording import RecordingWriter
 from ..stats import Summary
 from ..switches import RuleSwitches, Switched
@@ -162,7 +162,7 @@ Sink = LiveView | DetachedView
 class LiveSetup:
     """A recording command's session, prepared but not started (see the module docstring)."""
 
-    session: Session
+    session: ProxySession
     live: LiveView
     record_path: Path | None
     header: dict[str, Any]
@@ -242,7 +242,7 @@ def live_session(name: str, header: dict[str, Any], opts: LiveOptions) -> LiveSe
                     view=render.View(headers=opts.headers, bodies=opts.bodies),
                     checker=checker(opts.slow_ms, opts.validate, switches), filter=chosen,
                     header=header if opts.mode == "json" else None)
-    session = Session(writer=None, sinks=[], on_record_error=str(opts.on_record_error),
+    session = ProxySession(writer=None, sinks=[], on_record_error=str(opts.on_record_error),
                       redact=redact)
     return LiveSetup(session=session, live=live, record_path=path, header=header,
                      group=opts.group,

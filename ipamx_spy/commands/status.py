@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from .. import address
-from ..client import PluginConnection, PluginProtocolError, PluginUnreachable, docker_request
+from ..client import PluginConnection, PluginNoAnswer, PluginProtocolError, docker_request
 from ..console import err, out
 
 
@@ -87,7 +87,8 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="Print the raw answers as JSON."),
         store: str | None = typer.Option(
             None, "--store",
-            help="Read a shared store (etcd://HOST:PORT[,...]) directly: every host's pools "
+            help="Read a shared store (etcd://HOST:PORT[,...], or etcds:// for TLS) directly: "
+                 "every host's pools "
                  "and leases, instead of asking one plugin."),
     ) -> None:
         """Show the built-in plugin's pools, allocations and configuration."""
@@ -107,7 +108,7 @@ def register(app: typer.Typer) -> None:
         try:
             with PluginConnection(target, timeout=10) as conn:
                 answers = {e: query(conn, f"IpamDriver.{e}") for e in endpoints}
-        except (PluginUnreachable, PluginProtocolError, ValueError) as exc:
+        except (PluginNoAnswer, PluginProtocolError, ValueError) as exc:
             err.print(f"[red]ipamx-spy: {target}: {exc}[/]")
             raise typer.Exit(2) from exc
         if json_out:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import typer
+import typer.core
 
 from ..aio.server import Server
 from ..console import err
-from ..proxy import Session
+from ..proxy import ProxySession
 from ..recording import RecordingError
 from ..redact import RedactionRuleError, parse_rules
+from .helptext import PlainCommand
 from .show import REDACT_OPTION, VALIDATE_HELP, complain
 
 LISTEN_HELP = "Where to serve (loopback by default); port 0 picks a free one."
@@ -39,13 +42,46 @@ def announce(url: str) -> None:
     err.print(f"  web view:       [cyan]{url}[/]", soft_wrap=True, highlight=False)
 
 
-WEB = typer.Option(False, "--web", help="Serve the live web view (see --web-listen).")
-WEB_LISTEN = typer.Option(
-    "127.0.0.1:8500", "--web-listen", metavar="HOST:PORT",
-    help="Where --web serves (loopback by default); port 0 picks a free one.")
+WEB_DEFAULT = "127.0.0.1:8500"
+WEB = typer.Option(
+    None, "--web", "--web-listen", metavar="[HOST:PORT]",
+    help=f"Serve the live web view, on HOST:PORT ({WEB_DEFAULT} when --web has no "
+         "value; loopback by default; port 0 picks a free one).")
 
 
-def serve_beside(server: Server, session: Session, header: dict[str, Any], listen: str, *,
+def fill_optional_values(command: typer.core.TyperCommand, args: list[str],
+                         optional: Mapping[str, str]) -> list[str]:
+    """``args`` with each bare ``--web`` of ``optional`` (followed by nothing or by another
+    option) written as ``--web=DEFAULT``; an option's value and everything after ``--`` are
+    left alone, whatever they look like."""
+    takes_value = {opt for param in command.params if isinstance(param, typer.core.TyperOption)
+                   and not param.is_flag and not param.count for opt in param.opts}
+    out = list(args)
+    index = 0
+    while index < len(out):
+        arg = out[index]
+        if arg == "--":
+            break
+        following = out[index + 1] if index + 1 < len(out) else None
+        if arg in optional and (following is None
+                                or (following.startswith("-") and len(following) > 1)):
+            out[index] = f"{arg}={optional[arg]}"
+        elif arg in takes_value:
+            index += 1  # its value, even one that starts with "-"
+        index += 1
+    return out
+
+
+class OptionalWebCommand(PlainCommand):
+    """A command whose ``--web`` takes an optional value (typer cannot say so itself)."""
+
+    optional: ClassVar[Mapping[str, str]] = {"--web": WEB_DEFAULT}
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, fill_optional_values(self, args, self.optional))
+
+
+def serve_beside(server: Server, session: ProxySession, header: dict[str, Any], listen: str, *,
                  validate: bool, slow_ms: float) -> None:
     """``--web``: bind now (exit 2 when the address is unusable), then serve the live page
     in the proxy's own event loop. The page's board is one more sink of the session: it is
@@ -54,7 +90,8 @@ def serve_beside(server: Server, session: Session, header: dict[str, Any], liste
     from ..web.server import WebView
 
     sock, token = web_socket(listen)
-    board = LiveBoard(header, validate=validate, slow_ms=slow_ms)
+    board = LiveBoard(header, validate=validate, slow_ms=slow_ms,
+                      pending=lambda: tuple(session.pending.values()), clock=session.clock)
     view = WebView(source=board, sock=sock, token=token, mode="live", on_error=complain,
                    on_listening=announce)
     board.wake = view.wake

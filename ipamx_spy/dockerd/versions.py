@@ -96,6 +96,8 @@ class VersionRow:
     oper_info_for_joined: bool  # EndpointOperInfo to the joined endpoint first (until 28.x)
     program_no_proxy_6to4: bool  # sbJoin's Program carries no_proxy_6to4 always (v28)
     driver_in_not_implemented: bool  # "... requested implementation=..." suffix (v29)
+    global_scope_needs_swarm: bool  # a global-scope driver's network outside swarm mode:
+    #  CreateNetwork, then refused and rolled back (20.10.24; 26.1.5 and 28.5.2 create it)
     # -- how dockerd words and judges answers ------------------------------------------------
     no_address: str  # RequestAddress answered without an address (ipamapi.ErrNoIPReturned)
     ip_outside: str  # --ip outside every subnet ({ip})
@@ -117,6 +119,7 @@ VERSION_ROWS: dict[str, VersionRow] = {
         program_on_change=False, internal_skips_oper_info=False, canonical_subnets=False,
         daemon_checks_ip=False, oper_info_for_joined=True,
         program_no_proxy_6to4=False, driver_in_not_implemented=False,
+        global_scope_needs_swarm=True,
         no_address="No address returned",
         ip_outside="Invalid address {ip}: It does not belong to any of this network's subnets",
         container_error_prefix="", type_error_names_struct=True, logs_only=()),
@@ -128,6 +131,7 @@ VERSION_ROWS: dict[str, VersionRow] = {
         program_on_change=False, internal_skips_oper_info=False, canonical_subnets=True,
         daemon_checks_ip=True, oper_info_for_joined=True,
         program_no_proxy_6to4=False, driver_in_not_implemented=False,
+        global_scope_needs_swarm=False,
         no_address="no address returned",
         ip_outside="no configured subnet or ip-range contain the IP address {ip}",
         container_error_prefix="", type_error_names_struct=True, logs_only=()),
@@ -139,6 +143,7 @@ VERSION_ROWS: dict[str, VersionRow] = {
         program_on_change=False, internal_skips_oper_info=False, canonical_subnets=True,
         daemon_checks_ip=True, oper_info_for_joined=True,
         program_no_proxy_6to4=False, driver_in_not_implemented=False,
+        global_scope_needs_swarm=False,
         no_address="no address returned",
         ip_outside="no configured subnet or ip-range contain the IP address {ip}",
         container_error_prefix="", type_error_names_struct=True, logs_only=()),
@@ -150,6 +155,7 @@ VERSION_ROWS: dict[str, VersionRow] = {
         program_on_change=False, internal_skips_oper_info=False, canonical_subnets=True,
         daemon_checks_ip=True, oper_info_for_joined=False,
         program_no_proxy_6to4=True, driver_in_not_implemented=False,
+        global_scope_needs_swarm=False,
         no_address="no address returned",
         ip_outside="no configured subnet or ip-range contain the IP address {ip}",
         container_error_prefix="failed to set up container networking: ",
@@ -162,6 +168,7 @@ VERSION_ROWS: dict[str, VersionRow] = {
         program_on_change=True, internal_skips_oper_info=True, canonical_subnets=True,
         daemon_checks_ip=True, oper_info_for_joined=False,
         program_no_proxy_6to4=False, driver_in_not_implemented=True,
+        global_scope_needs_swarm=False,
         no_address="no address returned",
         ip_outside="no configured subnet contains IP address {ip}",
         container_error_prefix="failed to set up container networking: ",

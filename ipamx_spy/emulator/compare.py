@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from ipamx_spy.address import Address
 from ipamx_spy.catalogue import MAC_OPTION
 from ipamx_spy.dockerd.versions import VersionRow, lookup
+from ipamx_spy.noanswer import NoAnswerKind
 from ipamx_spy.recording import Exchange, Recording
 
 from .core import BUILTIN_DRIVERS, BUILTIN_IPAMS
 from .daemon import Daemon
-from .driver import Reply, Session, StepResult, Unreachable
+from .driver import EmulatorNoAnswer, EmulatorSession, Reply, StepResult
 from .ids import RecordedIds
 from .model import PluginState
 from .scenario import ContainerOp, NetworkCreate, RunContainer, Step
@@ -64,7 +65,7 @@ class ReplayTarget:
         self.used.add(index)
         response = self.recorded[index].response
         if response is None:
-            raise Unreachable("EOF", sent=True)
+            raise EmulatorNoAnswer(NoAnswerKind.CLOSED, "EOF")
         return Reply(status=response.status, reason=response.reason, headers=response.headers,
                      body=response.raw_body)
 
@@ -169,7 +170,7 @@ def compare(steps: list[Step], rec: Recording, *, version: VersionRow | None = N
     target = ReplayTarget(recorded)
     daemon = Daemon(version, ids=ids, rng=random.Random(0), reserved=held_pools(recorded))
     daemon.plugins.update({p.name: p for p in prior_plugins(steps, recorded)})
-    session = Session(daemon, target, sleep=lambda _s: None)
+    session = EmulatorSession(daemon, target, sleep=lambda _s: None)
     results = []
     for step in steps:
         target.parallel = parallel(step)

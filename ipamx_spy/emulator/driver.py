@@ -1,8 +1,8 @@
 """Runs the emulated dockerd against a real target: a plugin socket, or a plugin app in-process.
 
-``Session.play(step)`` drives one docker command: it turns each ``Call`` into dockerd's exact
-request bytes (``client.docker_request``), sends it (honouring dockerd's retry backoff),
-reads the answer the way dockerd does, and records the exchange in the proxy's recording
+``EmulatorSession.play(step)`` drives one docker command: it turns each ``Call`` into
+dockerd's exact request bytes (``client.docker_request``), sends it (honouring dockerd's retry
+backoff), reads the answer the way dockerd does, and records the exchange in the proxy's recording
 format when a ``RecordingWriter`` is given.
 """
 
@@ -20,8 +20,9 @@ from urllib.parse import quote
 from ipamx_spy import recording
 from ipamx_spy.address import Address
 from ipamx_spy.app import CONTENT_TYPE, PluginApp
-from ipamx_spy.client import DOCKER_ACCEPT, PluginConnection, PluginUnreachable, docker_request
+from ipamx_spy.client import DOCKER_ACCEPT, PluginConnection, PluginNoAnswer, docker_request
 from ipamx_spy.dockerd.versions import VersionRow
+from ipamx_spy.noanswer import NoAnswerKind
 from ipamx_spy.recording import Exchange, Fault, Message, RecordingWriter, encode_body
 
 from .core import Answer, Call, read_answer
@@ -29,13 +30,18 @@ from .daemon import Daemon, Outcome
 from .scenario import Step
 
 
-class Unreachable(Exception):
-    """No answer: ``text`` is what Go's client would say, ``sent`` whether the request left."""
+class EmulatorNoAnswer(Exception):
+    """No answer: ``text`` is what Go's client would say; ``kind`` says why (and whether the
+    request left: ``kind.sent``)."""
 
-    def __init__(self, text: str, *, sent: bool) -> None:
+    def __init__(self, kind: NoAnswerKind, text: str) -> None:
         super().__init__(text)
+        self.kind = kind
         self.text = text
-        self.sent = sent
+
+    @property
+    def sent(self) -> bool:
+        return self.kind.sent
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,15 +65,15 @@ class Target(Protocol):
     def close(self) -> None: ...
 
 
-def _dial_text(address: Address, message: str) -> str:
-    reason = message.rsplit(": ", 1)[-1].lower()
+def _dial_text(address: Address, reason: str) -> str:
+    reason = reason.lower()
     if address.kind == "unix":
         return f"dial unix {address.path}: connect: {reason}"
     return f"dial tcp {address.host}:{address.port}: connect: {reason}"
 
 
 @dataclass
-class SocketTarget:
+class EmulatorSocketTarget:
     """A plugin on a Unix socket or TCP, one keep-alive connection as dockerd keeps it."""
 
     address: Address
@@ -84,12 +90,11 @@ class SocketTarget:
             self._conn = PluginConnection(self.address, timeout=self.timeout)
         try:
             message, _ms = self._conn.call(raw)
-        except PluginUnreachable as exc:
+        except PluginNoAnswer as exc:
             self._open = False
-            text = str(exc)
-            if text.startswith("dial "):
-                raise Unreachable(_dial_text(self.address, text), sent=False) from exc
-            raise Unreachable("EOF", sent=True) from exc
+            if exc.kind is NoAnswerKind.UNREACHABLE:
+                raise EmulatorNoAnswer(exc.kind, _dial_text(self.address, exc.reason)) from exc
+            raise EmulatorNoAnswer(exc.kind, "EOF") from exc
         self._open = message.keep_alive
         return Reply(status=message.status, reason=message.reason, headers=message.headers,
                      body=message.body)
@@ -101,7 +106,7 @@ class SocketTarget:
 
 
 @dataclass
-class AppTarget:
+class EmulatorAppTarget:
     """A plugin app called in-process (``ipamx_spy.app.PluginApp``), e.g. the built-in one."""
 
     app: PluginApp
@@ -177,7 +182,7 @@ class StepResult:
         return self.outcome.failed == self.step.expect_failure
 
 
-class Session:
+class EmulatorSession:
     """One emulated dockerd talking to one target."""
 
     def __init__(self, daemon: Daemon, target: Target, *, writer: RecordingWriter | None = None,
@@ -229,8 +234,8 @@ class Session:
         t, started = self.now(), self.clock()
         try:
             reply = self.target.send(raw, call.endpoint, call.body)
-        except Unreachable as exc:
-            self._record(call, t, started, None, Fault(side="plugin", kind="unreachable",
+        except EmulatorNoAnswer as exc:
+            self._record(call, t, started, None, Fault(side="plugin", kind=exc.kind.value,
                                                        message=exc.text))
             self._write({"type": "close", "conn": self.conn, "t": self.now(),
                          "reason": exc.text, "unanswered": [self.seq] if exc.sent else []})

@@ -61,6 +61,12 @@ def consolidate(cmd: NetworkCreate) -> list[IpamConfig]:
     return configs
 
 
+SWARM_MANAGER_REDIRECT = ('This node is not a swarm manager. Use "docker swarm init" or '
+                          '"docker swarm join" to connect this node to swarm and try again.')
+"""dockerd 20.10's answer to a global-scope network outside swarm mode (a real capture:
+tests/captures/global-scope.jsonl)."""
+
+
 class NetworkOps(Core):
     """Network creation, removal and the pool replay of a daemon start."""
 
@@ -84,8 +90,17 @@ class NetworkOps(Core):
             if answer.error is not None:
                 yield from self.release_ipam(net)
                 raise DaemonError(answer.error)
+            if net.scope == "global" and self.version.global_scope_needs_swarm:
+                yield from self._refuse_global_scope(net, driver)
         self.networks[net.name] = net
         return net.id
+
+    def _refuse_global_scope(self, net: Network, driver: PluginState) -> Flow[None]:
+        """20.10 outside swarm mode: the global datastore is missing, so ``NewNetwork`` undoes
+        the driver's network, then the IPAM allocation, and answers the manager redirect."""
+        yield from self.call(driver.name, "NetworkDriver.DeleteNetwork", Struct(NetworkID=net.id))
+        yield from self.release_ipam(net)
+        raise DaemonError(SWARM_MANAGER_REDIRECT)
 
     def _new_network(self, cmd: NetworkCreate, configs: list[IpamConfig]) -> Network:
         split: dict[int, list[IpamConfig]] = {4: [], 6: []}

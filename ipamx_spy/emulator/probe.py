@@ -27,6 +27,7 @@ class ProbePlugin:
     replay: bool = True
     data_gateway: bool = False  # name the IPv4 gateway (last address) in RequestPool's Data
     join_gateway: bool = True  # Join answers the network's IPv4 gateway
+    scope: str = "local"  # the network driver's capability (dockerd 20.10 refuses "global")
     faults: dict[str, list[Reply]] = field(default_factory=dict)
     calls: list[tuple[str, bytes]] = field(default_factory=list)
     pools: dict[str, tuple[str, str]] = field(default_factory=dict)
@@ -94,7 +95,7 @@ class ProbePlugin:
         return {}
 
     def net_caps(self, _req: JSON) -> JSON:
-        return {"Scope": "local"}
+        return {"Scope": self.scope}
 
     def create_network(self, req: JSON) -> JSON:
         for data in req.get("IPv4Data") or []:

@@ -11,7 +11,13 @@ instead of waiting for a cluster that is not there.
 ``EtcdLog`` keeps one ``shared.Log`` under a key prefix: ``PREFIX/head`` holds the number of
 the last entry, ``PREFIX/log/<20-digit seq>`` each entry as JSON. An append is one
 transaction: *if* ``head`` is still ``seq - 1``, put ``head`` and the entry; *else* return
-``head`` and every entry after ``seq - 1`` (one round trip either way).
+``head`` and every entry after ``seq - 1`` (one round trip either way). A compaction is one
+transaction too: put ``PREFIX/snapshot/<20-digit seq>`` (zlib-compressed JSON) and delete the
+entries it makes unneeded and the older snapshots.
+
+``etcds://`` speaks TLS to the members (gRPC's secure channel): the CA that signed their
+certificates from ``?ca=FILE`` (else the system's roots), a client certificate from
+``&cert=FILE&key=FILE`` when the members demand one (``--client-cert-auth``).
 """
 
 from __future__ import annotations
@@ -21,15 +27,20 @@ import concurrent.futures
 import json
 import threading
 import time
+import urllib.parse
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import ConfigError
-from .shared import Entry, StoreUnavailable
+from .errors import ConfigError, StateError
+from .shared import Entry, Snapshot, StoreUnavailable
 
 T = TypeVar("T")
 SCHEME = "etcd://"
+TLS_SCHEME = "etcds://"
+TLS_FILES = ("ca", "cert", "key")
 DEFAULT_PREFIX = "/ipamx-spy/v1"
 RPC_TIMEOUT = 1.5
 DEADLINE = 5.0
@@ -39,17 +50,23 @@ GRPC_OPTIONS = {"grpc.initial_reconnect_backoff_ms": 100, "grpc.min_reconnect_ba
 
 @dataclass(frozen=True, kw_only=True)
 class EtcdSpec:
-    """``--store etcd://HOST:PORT[,HOST:PORT...][/PREFIX]``."""
+    """``--store etcd[s]://HOST:PORT[,HOST:PORT...][/PREFIX][?ca=FILE&cert=FILE&key=FILE]``."""
 
     endpoints: tuple[tuple[str, int], ...]
     prefix: str = DEFAULT_PREFIX
+    tls: bool = False
+    ca: str = ""
+    cert: str = ""
+    key: str = ""
 
     @classmethod
     def parse(cls, text: str) -> EtcdSpec:
         """Raises ConfigError naming what is wrong."""
-        if not text.startswith(SCHEME):
-            raise ConfigError(f"--store {text!r}: expected etcd://HOST:PORT[,HOST:PORT...]")
-        rest = text[len(SCHEME):]
+        tls = text.startswith(TLS_SCHEME)
+        if not tls and not text.startswith(SCHEME):
+            raise ConfigError(f"--store {text!r}: expected etcd://HOST:PORT[,HOST:PORT...] "
+                              "(etcds:// for TLS)")
+        rest, _, query = text[len(TLS_SCHEME if tls else SCHEME):].partition("?")
         hosts, slash, path = rest.partition("/")
         endpoints = []
         for item in hosts.split(","):
@@ -58,11 +75,50 @@ class EtcdSpec:
                 raise ConfigError(f"--store {text!r}: {item!r} is not HOST:PORT")
             endpoints.append((host.strip("[]"), int(port)))
         prefix = "/" + path.strip("/") if slash and path.strip("/") else DEFAULT_PREFIX
-        return cls(endpoints=tuple(endpoints), prefix=prefix)
+        files = _tls_files(text, query, tls)
+        return cls(endpoints=tuple(endpoints), prefix=prefix, tls=tls, **files)
 
     def __str__(self) -> str:
         members = ",".join(f"{h}:{p}" for h, p in self.endpoints)
-        return f"{SCHEME}{members}{'' if self.prefix == DEFAULT_PREFIX else self.prefix}"
+        files = {name: getattr(self, name) for name in TLS_FILES if getattr(self, name)}
+        query = "?" + urllib.parse.urlencode(files, safe="/") if files else ""
+        return (f"{TLS_SCHEME if self.tls else SCHEME}{members}"
+                f"{'' if self.prefix == DEFAULT_PREFIX else self.prefix}{query}")
+
+    def credentials(self) -> Any:
+        """gRPC channel credentials for ``etcds://`` (None for plain ``etcd://``). Raises
+        ConfigError when a file cannot be read."""
+        if not self.tls:
+            return None
+        import grpc
+
+        def read(path: str) -> bytes | None:
+            if not path:
+                return None
+            try:
+                return Path(path).read_bytes()
+            except OSError as exc:
+                raise ConfigError(f"--store {self}: cannot read {path}: "
+                                  f"{exc.strerror or exc}") from None
+
+        return grpc.ssl_channel_credentials(root_certificates=read(self.ca),
+                                            private_key=read(self.key),
+                                            certificate_chain=read(self.cert))
+
+
+def _tls_files(text: str, query: str, tls: bool) -> dict[str, str]:
+    """``ca``, ``cert`` and ``key`` of the query. Raises ConfigError."""
+    files: dict[str, str] = {}
+    for name, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+        if name not in TLS_FILES or name in files or not value:
+            raise ConfigError(f"--store {text!r}: {name}={value!r} is not one of "
+                              "ca=FILE, cert=FILE, key=FILE (each once)")
+        files[name] = value
+    if files and not tls:
+        raise ConfigError(f"--store {text!r}: ca, cert and key are for TLS: use etcds://")
+    if bool(files.get("cert")) != bool(files.get("key")):
+        raise ConfigError(f"--store {text!r}: a client certificate needs both cert= and key=")
+    return files
 
 
 class EtcdClient:
@@ -81,8 +137,9 @@ class EtcdClient:
         self._thread = threading.Thread(target=self._loop.run_forever,
                                         name="ipamx-spy-etcd", daemon=True)
         self._thread.start()
-        self._clients = [aetcd.Client(host=h, port=p, timeout=rpc_timeout,
-                                      options=GRPC_OPTIONS)
+        credentials = spec.credentials()
+        make = aetcd.Client if credentials is None else _tls_client(credentials)
+        self._clients = [make(host=h, port=p, timeout=rpc_timeout, options=GRPC_OPTIONS)
                          for h, p in spec.endpoints]
         self._current = 0
 
@@ -146,6 +203,31 @@ class EtcdClient:
             self._loop.close()
 
 
+def _tls_client(credentials: Any) -> Any:
+    """An ``aetcd.Client`` that opens a TLS channel. aetcd 1.0 opens only insecure channels
+    (its ``connect`` calls ``grpc.aio.insecure_channel``), so this ``connect`` is aetcd's
+    without the user/password step (not used here) and with ``secure_channel``."""
+    import aetcd
+    from aetcd import rpc, watcher
+
+    class TlsClient(aetcd.Client):  # type: ignore[misc]
+        async def connect(self) -> None:
+            if self._connected.is_set():
+                return
+            target = f"{self._host}:{self._port}"
+            self.channel = rpc.secure_channel(target, credentials,
+                                              options=self._options.items())
+            self.kvstub = rpc.KVStub(self.channel)
+            self.clusterstub = rpc.ClusterStub(self.channel)
+            self.leasestub = rpc.LeaseStub(self.channel)
+            self.maintenancestub = rpc.MaintenanceStub(self.channel)
+            self._watcher = watcher.Watcher(rpc.WatchStub(self.channel),
+                                            timeout=self._timeout, metadata=self.metadata)
+            self._connected.set()
+
+    return TlsClient
+
+
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:200]
@@ -166,6 +248,8 @@ class EtcdLog:
         self.head = f"{base}/head".encode()
         self.entries = f"{base}/log/".encode()
         self.entries_end = f"{base}/log0".encode()
+        self.snapshots = f"{base}/snapshot/".encode()
+        self.snapshots_end = f"{base}/snapshot0".encode()
 
     def key(self, seq: int) -> bytes:
         return self.entries + f"{seq:020d}".encode()
@@ -199,9 +283,36 @@ class EtcdLog:
 
         return self._decode(self.client.call(read))
 
-    def _decode(self, values: Any) -> list[Entry]:
-        from .errors import StateError
+    def read_snapshot(self) -> Snapshot | None:
+        """See ``shared.Log.read_snapshot``. Raises StoreUnavailable, StateError."""
+        async def read(client: Any) -> list[tuple[bytes, bytes]]:
+            found = await client.get_range(self.snapshots, self.snapshots_end)
+            return [(kv.key, kv.value) for kv in found]
 
+        found = sorted(self.client.call(read))
+        if not found:
+            return None
+        try:
+            return Snapshot.from_json(json.loads(zlib.decompress(found[-1][1])))
+        except (ValueError, KeyError, TypeError, zlib.error) as exc:
+            raise StateError(f"etcd log {self.name} holds a damaged snapshot: {exc!r}") from exc
+
+    def compact(self, snapshot: Snapshot, keep: int) -> None:
+        """See ``shared.Log.compact``: one transaction. Raises StoreUnavailable."""
+        value = zlib.compress(json.dumps(snapshot.to_json(), separators=(",", ":")).encode())
+        key = self.snapshots + f"{snapshot.seq:020d}".encode()
+        first_kept = max(1, snapshot.seq - keep + 1)
+
+        async def txn(client: Any) -> None:
+            t = client.transactions
+            await client.transaction(
+                compare=[], success=[t.put(key, value),
+                                     t.delete(self.entries, self.key(first_kept)),
+                                     t.delete(self.snapshots, key)], failure=[])
+
+        self.client.call(txn)
+
+    def _decode(self, values: Any) -> list[Entry]:
         entries = []
         for value in values:
             try:

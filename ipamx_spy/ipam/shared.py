@@ -18,6 +18,13 @@ compare-and-swap fails and the missed entries include this request's own entry (
 done twice. When no member answers in time, dockerd gets an error; an append that did land
 anyway is applied by the next catch-up (an address nobody uses, never a duplicate).
 
+The log does not grow without bound: the host that appends entry ``n * compact_every`` writes a
+``Snapshot`` of its replica at that entry (the allocator's ``snapshot()``, the holds and the
+lease hosts) and deletes the entries before ``seq - keep`` (``Log.compact``). A replica whose
+next entry is gone (a host that joins later, or one that was behind) loads the newest snapshot
+and applies the entries after it, so it still sees every lease. The ``keep`` newest entries stay,
+so a retried append still finds its own entry.
+
 Two logs per host: the global address space (shared by every host, ``GLOBAL_LOG``) and the
 host's own local space (``host_log(host)``), which stays per host as Docker's does. In the
 global space a ``RequestPool`` for a subnet another host holds attaches to that pool (same
@@ -41,6 +48,8 @@ from .model import Change, prefix_of
 JSON = Any
 GLOBAL_LOG = "global"
 MAX_ATTEMPTS = 64
+COMPACT_EVERY = 1000  # entries between snapshots
+KEEP = 100  # entries kept before a snapshot (a retried append finds its own among them)
 
 
 def host_log(host: str) -> str:
@@ -95,6 +104,33 @@ class Entry:
                    result=data.get("result"), time=float(data.get("time", 0.0)))
 
 
+@dataclass(frozen=True, kw_only=True)
+class Snapshot:
+    """A replica as it was after entry ``seq``: what a host that joins later starts from."""
+
+    seq: int
+    allocator: dict[str, JSON]
+    holds: tuple[tuple[str, str, str, tuple[tuple[str, int], ...]], ...] = ()
+    lease_hosts: tuple[tuple[str, str, str], ...] = ()
+
+    def to_json(self) -> dict[str, JSON]:
+        return {"seq": self.seq, "allocator": self.allocator,
+                "holds": [[i, p, s, [list(h) for h in hosts]] for i, p, s, hosts in self.holds],
+                "lease_hosts": [list(row) for row in self.lease_hosts]}
+
+    @classmethod
+    def from_json(cls, data: JSON) -> Snapshot:
+        """Raises ValueError/KeyError/TypeError for something that is not a snapshot."""
+        if not isinstance(data, dict) or not isinstance(data["allocator"], dict):
+            raise TypeError(f"log snapshot is not an object: {data!r:.80}")
+        holds = tuple((str(i), str(p), str(s), tuple((str(h), int(n)) for h, n in hosts))
+                      for i, p, s, hosts in data.get("holds", []))
+        leases = tuple((str(pool), str(address), str(host))
+                       for pool, address, host in data.get("lease_hosts", []))
+        return cls(seq=int(data["seq"]), allocator=data["allocator"], holds=holds,
+                   lease_hosts=leases)
+
+
 class Log(Protocol):
     """Where a replica's entries live (``ipamx_spy.ipam.etcd.EtcdLog`` for etcd)."""
 
@@ -107,7 +143,17 @@ class Log(Protocol):
         ...
 
     def read_after(self, seq: int) -> list[Entry]:
-        """The entries after ``seq``, in order. Raises ``StoreUnavailable``."""
+        """The entries after ``seq`` that are still kept, in order. Raises
+        ``StoreUnavailable``."""
+        ...
+
+    def read_snapshot(self) -> Snapshot | None:
+        """The newest snapshot, None when there is none. Raises ``StoreUnavailable``."""
+        ...
+
+    def compact(self, snapshot: Snapshot, keep: int) -> None:
+        """Store ``snapshot`` and delete the entries up to ``snapshot.seq - keep`` and older
+        snapshots, all at once. Raises ``StoreUnavailable``."""
         ...
 
 
@@ -148,8 +194,15 @@ class HostNetwork:
 class Replica:
     """One log applied to an ``Allocator``, with the pool holds and lease hosts it implies."""
 
-    def __init__(self, log: Log, config: IpamConfig, *, clock: Clock = time.time) -> None:
+    def __init__(self, log: Log, config: IpamConfig, *, clock: Clock = time.time,
+                 compact_every: int = COMPACT_EVERY, keep: int = KEEP) -> None:
+        if compact_every < 1 or keep < 1:
+            raise ValueError("compact_every and keep must be at least 1")
         self.log = log
+        self.config = config
+        self.clock = clock
+        self.compact_every = compact_every
+        self.keep = keep
         self.allocator = Allocator(config, clock=clock)
         self.seq = 0
         self.holds: dict[str, PoolHolds] = {}
@@ -160,7 +213,12 @@ class Replica:
         self.apply_all(self.log.read_after(self.seq))
 
     def apply_all(self, entries: list[Entry]) -> None:
-        for entry in entries:
+        """Apply the entries after ``seq``; when the next one was compacted away, start from
+        the log's snapshot first. Raises StoreUnavailable, StateError."""
+        pending = [e for e in entries if e.seq > self.seq]
+        if pending and pending[0].seq > self.seq + 1:
+            self._restore(pending[0].seq)
+        for entry in pending:
             if entry.seq <= self.seq:
                 continue
             if entry.seq != self.seq + 1:
@@ -171,6 +229,39 @@ class Replica:
                 raise StateError(f"log {self.log.name} entry {entry.seq} does not apply: "
                                  f"{exc!r}") from exc
             self._account(entry)
+
+    def _restore(self, first: int) -> None:
+        """Load the snapshot that bridges the gap up to entry ``first``."""
+        snapshot = self.log.read_snapshot()
+        if snapshot is None or not self.seq < snapshot.seq or snapshot.seq + 1 < first:
+            raise StateError(f"log {self.log.name} jumps from {self.seq} to {first} and its "
+                             "snapshot does not cover the gap")
+        allocator = Allocator.from_snapshot(snapshot.allocator, self.config, clock=self.clock,
+                                            source=f"snapshot of log {self.log.name}")
+        self.allocator, self.seq = allocator, snapshot.seq
+        self.holds = {pool_id: PoolHolds(pool, sub_pool, dict(hosts))
+                      for pool_id, pool, sub_pool, hosts in snapshot.holds}
+        self.lease_hosts = {(pool, address): host
+                            for pool, address, host in snapshot.lease_hosts}
+
+    def snapshot(self) -> Snapshot:
+        """The replica as it is now (after entry ``seq``)."""
+        holds = tuple((pool_id, r.pool, r.sub_pool, tuple(sorted(r.hosts.items())))
+                      for pool_id, r in sorted(self.holds.items()))
+        leases = tuple((pool, address, host)
+                       for (pool, address), host in sorted(self.lease_hosts.items()))
+        return Snapshot(seq=self.seq, allocator=self.allocator.snapshot(), holds=holds,
+                        lease_hosts=leases)
+
+    def _compact_if_due(self) -> None:
+        """After this host appended entry ``n * compact_every``. The request is committed
+        already: a store that fails now only delays the compaction to the next one."""
+        if self.seq % self.compact_every:
+            return
+        try:
+            self.log.compact(self.snapshot(), self.keep)
+        except StoreUnavailable:
+            pass
 
     def _account(self, entry: Entry) -> None:
         for change in entry.changes:
@@ -231,7 +322,10 @@ class Replica:
                 if self._missed_any():
                     continue
                 raise
-            if appended or not self._missed_any():
+            if appended:
+                self._compact_if_due()
+                return result
+            if not self._missed_any():
                 return result
         raise StoreUnavailable(
             f"log {self.log.name}: other hosts appended {MAX_ATTEMPTS} times in a row")
@@ -269,11 +363,13 @@ class SharedAllocator:
     """
 
     def __init__(self, config: IpamConfig, *, host: str, global_log: Log, local_log: Log,
-                 clock: Clock = time.time) -> None:
+                 clock: Clock = time.time, compact_every: int = COMPACT_EVERY,
+                 keep: int = KEEP) -> None:
         self.config = config
         self.host = host
-        self.replicas = {"global": Replica(global_log, config, clock=clock),
-                         "local": Replica(local_log, config, clock=clock)}
+        self.replicas = {name: Replica(log, config, clock=clock, compact_every=compact_every,
+                                       keep=keep)
+                         for name, log in (("global", global_log), ("local", local_log))}
 
     def catch_up(self) -> None:
         for replica in self.replicas.values():

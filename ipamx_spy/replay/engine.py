@@ -26,7 +26,7 @@ from ipamx_spy.recording_reader import problem_text
 from .bindings import Bindings, request_bytes, rewrite_body
 from .compare import Live, Problem, Rules, compare, outcome, wrong_paths
 from .ledger import Ledger
-from .target import Outgoing, ReplayUnusable, Target, TargetFault, TargetSpec
+from .target import Outgoing, ReplayNoAnswer, ReplayUnusable, Target, TargetSpec
 
 JSON = Any
 PASS, FAIL, SKIP = "pass", "fail", "skip"
@@ -137,7 +137,7 @@ class Replayer:
                        sent=request.value, rewritten=request.changed, note=note)
         try:
             live = self.target.exchange(outgoing)
-        except TargetFault as fault:
+        except ReplayNoAnswer as fault:
             return replace(base, problems=(Problem(kind="transport", message=fault.message),))
         problems = compare(endpoint=exchange.endpoint, request=request.value,
                            recorded_status=exchange.response.status,

@@ -19,7 +19,8 @@ from typing import Protocol
 from ipamx_spy import address as addresses
 from ipamx_spy.app import PluginApp
 from ipamx_spy.builtin import BuiltinConfig
-from ipamx_spy.client import PluginConnection, PluginProtocolError, PluginUnreachable, dial
+from ipamx_spy.client import PluginConnection, PluginNoAnswer, PluginProtocolError, dial
+from ipamx_spy.noanswer import NoAnswerKind
 from ipamx_spy.recording import Recording
 
 from .compare import Live
@@ -31,11 +32,10 @@ class ReplayUnusable(ValueError):
     """The target or a recording cannot be used at all (exit code 2); the text says why."""
 
 
-class TargetFault(Exception):
-    """The target gave no usable answer to one request. ``kind``: closed, timeout, malformed,
-    unreachable or crash."""
+class ReplayNoAnswer(Exception):
+    """The target gave no usable answer to one request; ``kind`` says why."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: NoAnswerKind, message: str) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
@@ -56,7 +56,7 @@ class Target(Protocol):
     label: str
 
     def exchange(self, request: Outgoing) -> Live:
-        """Send one request; raises TargetFault when no answer comes back."""
+        """Send one request; raises ReplayNoAnswer when no answer comes back."""
         ...
 
     def restart(self) -> str:
@@ -74,7 +74,7 @@ def _close_app(app: PluginApp) -> None:
 
 
 @dataclass
-class AppTarget:
+class ReplayAppTarget:
     """A sans-IO plugin app called in-process (no sockets, no timeout).
 
     ``restart()`` replaces the app with a fresh one from ``factory``, as a plugin process that
@@ -93,7 +93,8 @@ class AppTarget:
         try:
             reply = self.app.handle(request.endpoint, request.body)
         except Exception as exc:  # the app's bug is a finding, not a replay crash
-            raise TargetFault("crash", f"the in-process plugin raised {exc!r}") from exc
+            raise ReplayNoAnswer(NoAnswerKind.CRASH,
+                                 f"the in-process plugin raised {exc!r}") from exc
         return Live(status=reply.status, body=reply.body, content_type=reply.content_type)
 
     def restart(self) -> str:
@@ -108,7 +109,7 @@ class AppTarget:
 
 
 @dataclass
-class SocketTarget:
+class ReplaySocketTarget:
     """A plugin on a Unix or TCP socket, one keep-alive connection per recorded ``conn``."""
 
     address: addresses.Address
@@ -124,9 +125,10 @@ class SocketTarget:
         try:
             message, elapsed = connection.call(request.raw, request.method)
         except PluginProtocolError as exc:
-            raise TargetFault("malformed", f"the plugin's answer is not HTTP/1.1: {exc}") from exc
-        except PluginUnreachable as exc:
-            raise _unreachable(exc, self.timeout) from exc
+            raise ReplayNoAnswer(NoAnswerKind.MALFORMED,
+                                 f"the plugin's answer is not HTTP/1.1: {exc}") from exc
+        except PluginNoAnswer as exc:
+            raise _no_answer(exc, self.timeout) from exc
         return Live(status=message.status, body=message.body,
                     content_type=message.header("Content-Type"), elapsed_ms=elapsed)
 
@@ -140,14 +142,14 @@ class SocketTarget:
         self.connections.clear()
 
 
-def _unreachable(exc: PluginUnreachable, timeout: float | None) -> TargetFault:
-    if isinstance(exc.__cause__, TimeoutError):
-        return TargetFault("timeout", f"no answer within {timeout:g} s (--timeout): the plugin "
-                           "stalls, and dockerd has no timeout for plugin calls")
-    if "without an answer" in str(exc):
-        return TargetFault("closed", "the plugin closed the connection without answering "
-                           "(dockerd retries after 1 s with an empty body, PROTOCOL.md 1.6)")
-    return TargetFault("unreachable", f"the plugin cannot be reached: {exc}")
+def _no_answer(exc: PluginNoAnswer, timeout: float | None) -> ReplayNoAnswer:
+    if exc.kind is NoAnswerKind.TIMEOUT:
+        return ReplayNoAnswer(exc.kind, f"no answer within {timeout:g} s (--timeout): the "
+                              "plugin stalls, and dockerd has no timeout for plugin calls")
+    if exc.kind is NoAnswerKind.CLOSED:
+        return ReplayNoAnswer(exc.kind, "the plugin closed the connection without answering "
+                              "(dockerd retries after 1 s with an empty body, PROTOCOL.md 1.6)")
+    return ReplayNoAnswer(exc.kind, f"the plugin cannot be reached: {exc}")
 
 
 STATE_MODES = ("auto", "none", "temp")
@@ -176,15 +178,15 @@ class TargetSpec:
     def open(self, recording: Recording | None = None) -> Target:
         """A fresh target. Raises ReplayUnusable when the plugin cannot be reached or built."""
         if self.app_factory is not None:
-            return AppTarget(factory=self.app_factory, label=self.label)
+            return ReplayAppTarget(factory=self.app_factory, label=self.label)
         if self.builtin is not None:
             return _open_builtin(self.builtin, self.state, recording, self.auto_driver)
         assert self.address is not None
         try:
             dial(self.address, self.timeout).close()
-        except PluginUnreachable as exc:
+        except PluginNoAnswer as exc:
             raise ReplayUnusable(f"target {self.label}: {exc}") from exc
-        return SocketTarget(address=self.address, timeout=self.timeout, label=self.label)
+        return ReplaySocketTarget(address=self.address, timeout=self.timeout, label=self.label)
 
 
 def recorded_keeps_state(recording: Recording | None) -> bool:
@@ -210,7 +212,7 @@ def recorded_interfaces(recording: Recording | None) -> list[str]:
 
 
 def _open_builtin(config: BuiltinConfig, state: str, recording: Recording | None,
-                  auto_driver: bool) -> AppTarget:
+                  auto_driver: bool) -> ReplayAppTarget:
     if state == "auto":
         state = "temp" if recorded_keeps_state(recording) else "none"
     if auto_driver and "NetworkDriver" in recorded_interfaces(recording):
@@ -228,7 +230,7 @@ def _open_builtin(config: BuiltinConfig, state: str, recording: Recording | None
     try:
         from ipamx_spy.builtin import make_plugin
 
-        return AppTarget(factory=lambda: make_plugin(config), label=label, cleanup=cleanup)
+        return ReplayAppTarget(factory=lambda: make_plugin(config), label=label, cleanup=cleanup)
     except (ImportError, ValueError, OSError, RuntimeError) as exc:
         if cleanup is not None:
             cleanup()

@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-``Session`` follows one plugin through a recording: which PoolIDs it issued (and for which
+``PluginHistory`` follows one plugin through a recording: which PoolIDs it issued (and for which
 pool), which addresses it handed out per PoolID, and whether dockerd activated it.
 
 - A successful ``Plugin.Activate`` starts a daemon lifetime. After the first one, the
@@ -37,7 +37,7 @@ class Pool:
 
 
 @dataclass
-class Session:
+class PluginHistory:
     activated: bool | None = None  # None: no Activate seen; False: the last one failed
     implements: set[str] | None = None
     pools: dict[str, Pool] = field(default_factory=dict)
@@ -188,9 +188,9 @@ class Session:
         return found
 
 
-HANDLERS: dict[str, Callable[[Session, Context], list[Finding]]] = {
-    "IpamDriver.RequestPool": Session.request_pool,
-    "IpamDriver.ReleasePool": Session.release_pool,
-    "IpamDriver.RequestAddress": Session.request_address,
-    "IpamDriver.ReleaseAddress": Session.release_address,
+HANDLERS: dict[str, Callable[[PluginHistory, Context], list[Finding]]] = {
+    "IpamDriver.RequestPool": PluginHistory.request_pool,
+    "IpamDriver.ReleasePool": PluginHistory.release_pool,
+    "IpamDriver.RequestAddress": PluginHistory.request_address,
+    "IpamDriver.ReleaseAddress": PluginHistory.release_address,
 }

@@ -20,7 +20,7 @@ from ipamx_spy.recording_reader import problem_text
 from . import fields, framing
 from .context import Context
 from .rules import finding
-from .session import Session
+from .session import PluginHistory
 from .transport import Transport
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
@@ -41,7 +41,7 @@ class Validator:
 
     def __init__(self, slow_ms: float = 1000.0, *, docker_version: str | None = None) -> None:
         self.major = _major(docker_version)
-        self.session = Session()
+        self.history = PluginHistory()
         self.transport = Transport(slow_ms=slow_ms)
         self.findings: list[Finding] = []
 
@@ -57,7 +57,7 @@ class Validator:
             if ctx.answered:
                 for check in framing.CHECKS + fields.CHECKS:
                     found += check(ctx)
-            found += self.session.check(ctx)
+            found += self.history.check(ctx)
         found.sort(key=lambda f: f.code)
         self.findings += found
         return found

@@ -8,9 +8,13 @@ a worker thread, so building (inference, validation, rendering) never runs on th
 
 ``LiveBoard`` is a sink of the proxy session: ``on_record`` only appends the record (already
 written to the recording and redacted, after the answer went to dockerd) and wakes the server.
-The validator is fed incrementally by the builds, in record order. ``FileBoard`` reloads its
-recordings when one of them changes on disk (a recording that a proxy is still writing grows
-in the page as it does in the file).
+The validator is fed incrementally by the builds, in record order. The requests still waiting
+for their answer are read from the session (``pending``) when a snapshot is taken, in the
+event loop: they show as rows without an answer, and their waited seconds are part of the
+version, so a hung request's row counts up once a second until the answer replaces it.
+
+``FileBoard`` reloads its recordings when one of them changes on disk (a recording that a
+proxy is still writing grows in the page as it does in the file).
 """
 
 from __future__ import annotations
@@ -18,16 +22,17 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from ipamx_spy import redact
-from ipamx_spy.export.trace import Trace, build_trace
+from ipamx_spy.export.trace import build_trace
 from ipamx_spy.findings import Finding
 from ipamx_spy.recording import Exchange, Recording, load
 
-from .view import Board, Item, Memo, board_of, items
+from .view import Board, Item, Memo, Waiting, board_of, board_of_merged, items
 
 Rendered = tuple[Board, tuple[Item, ...]]
 Build = Callable[[], Rendered]
@@ -37,8 +42,14 @@ class LiveBoard:
     """The board of the running session, fed by the proxy as one of its sinks."""
 
     def __init__(self, header: dict[str, Any], *, validate: bool = True,
-                 slow_ms: float = 1000.0) -> None:
+                 slow_ms: float = 1000.0,
+                 pending: Callable[[], Iterable[Any]] = tuple,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """``pending`` gives the session's unanswered requests (``proxy.Pending``: seq, conn,
+        endpoint, t, started on ``clock``)."""
         self.header = header
+        self.pending = pending
+        self.clock = clock
         self.records: list[dict[str, Any]] = []
         self.wake: Callable[[], None] = lambda: None
         self._lock = threading.Lock()  # one build at a time: the validator is fed in order
@@ -58,22 +69,33 @@ class LiveBoard:
         self.wake()
 
     def on_waiting(self, seq: int, conn: int, endpoint: str, waited_s: float) -> None:
-        """A hung plugin shows as an exchange without an answer once it ends."""
+        """A hung plugin: its row is already on the page (``waiting``); update it now."""
+        self.wake()
 
     def on_sink_error(self, message: str) -> None:
         """The recording failing does not concern the page: the records still arrive."""
 
     # -- the server's side ----------------------------------------------------------------
 
+    def waiting(self) -> tuple[Waiting, ...]:
+        """The requests without an answer yet, oldest first (whole seconds waited)."""
+        now = self.clock()
+        return tuple(sorted(
+            (Waiting(seq=p.seq, conn=p.conn, endpoint=p.endpoint, t=p.t,
+                     waited_s=max(0, int(now - p.started))) for p in self.pending()),
+            key=lambda w: w.seq))
+
     def version(self) -> int:
-        return len(self.records)
+        return hash((len(self.records), self.waiting()))
 
     def snapshot(self) -> Build:
         count = len(self.records)
-        return lambda: self.build(count)
+        waiting = self.waiting()
+        return lambda: self.build(count, waiting)
 
-    def build(self, count: int) -> Rendered:
-        """The board and items of the first ``count`` records (runs in a worker thread).
+    def build(self, count: int, waiting: Sequence[Waiting] = ()) -> Rendered:
+        """The board and items of the first ``count`` records and the ``waiting`` requests
+        (runs in a worker thread).
 
         Rows already rendered are reused (the session is append-only: a row changes only when
         its findings or notes do, and those are part of the memo's key)."""
@@ -85,7 +107,7 @@ class LiveBoard:
             trace = build_trace(recording, validate=False)
             trace = dataclasses.replace(trace, source=_live_source(self.header),
                                         findings=tuple(findings))
-            board = board_of([("", trace)], title=trace.source)
+            board = board_of([("", trace)], title=trace.source, waiting=waiting)
             return board, tuple(items(board, memo=self._memo))
 
     def _feed(self, records: Sequence[dict[str, Any]]) -> list[Finding]:
@@ -137,17 +159,14 @@ class FileBoard:
     def build(self) -> Rendered:
         """The board and items of the files as they are now (a file may have been rewritten:
         everything is rendered afresh)."""
-        traces = [self._trace(path) for path in self.paths]
-        labels = _labels(self.paths, traces)
         title = ", ".join(path.name for path in self.paths)
-        board = board_of(list(zip(labels, traces, strict=True)), title=title)
+        loaded = [load(path) for path in self.paths]
+        if len(loaded) == 1:
+            trace = build_trace(loaded[0], rules=self.rules, validate=self.validate)
+            board = board_of([("", trace)], title=title)
+        else:  # several hosts: one timeline by the multihost merge, as show and export do
+            from ipamx_spy.multihost.timeline import build_merged_trace
+
+            merged = build_merged_trace(loaded, rules=self.rules, validate=self.validate)
+            board = board_of_merged(merged, title=title)
         return board, tuple(items(board))
-
-    def _trace(self, path: Path) -> Trace:
-        return build_trace(load(path), rules=self.rules, validate=self.validate)
-
-
-def _labels(paths: Sequence[Path], traces: Sequence[Trace]) -> list[str]:
-    """A host's label: the header's ``host`` when the recording says it, else the file name."""
-    return [str(trace.header.get("host") or trace.header.get("hostname") or path.stem)
-            for path, trace in zip(paths, traces, strict=True)]

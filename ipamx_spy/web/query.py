@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ipamx_spy.filters import Context, Filter, FilterError, parse
 
-from .view import Board, exchange_id, items, section_id
+from .view import Board, exchange_id, items, placed_sections, section_id
 
 
 class QueryError(ValueError):
@@ -35,14 +35,12 @@ def shown(board: Board, keep: Filter | None) -> list[str]:
     if keep is None:
         return [item.id for item in items(board)]
     ids: list[str] = []
-    for index, host in enumerate(board.hosts):
-        trace = host.trace
-        for number, section in enumerate(trace.sections, 1):
-            kept = [exchange_id(board, index, e.seq) for e in section.exchanges
-                    if keep(e, Context(section_title=section.title,
-                                       section_source=section.source,
-                                       findings=trace.findings_for(e.seq)))]
-            if kept:
-                ids.append(section_id(board, index, number))
-                ids += kept
+    for index, number, section in placed_sections(board):
+        trace = board.hosts[index].trace
+        kept = [exchange_id(board, index, e.seq) for e in section.exchanges
+                if keep(e, Context(section_title=section.title, section_source=section.source,
+                                   findings=trace.findings_for(e.seq)))]
+        if kept:
+            ids.append(section_id(board, index, number))
+            ids += kept
     return ids

@@ -19,7 +19,7 @@ server sends the same items over its event stream, and the static HTML export
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 from importlib import resources
@@ -43,18 +43,42 @@ class Host:
 
     label: str
     trace: Trace
+    lane: str | None = None  # one host of a merged trace (``ipamx_spy.multihost``)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Waiting:
+    """A request of the running session that the plugin has not answered yet."""
+
+    seq: int
+    conn: int
+    endpoint: str
+    t: float
+    waited_s: int
 
 
 @dataclass(frozen=True, kw_only=True)
 class Board:
-    """What the page shows: one or more hosts, merged by time."""
+    """What the page shows: one or more hosts, merged by time, and (live, one host) the
+    requests still waiting for their answer, after the exchanges."""
 
     hosts: tuple[Host, ...]
     title: str
+    waiting: tuple[Waiting, ...] = ()
 
     @property
     def lanes(self) -> int:
         return len(LANES) * len(self.hosts)
+
+    @property
+    def merged(self) -> bool:
+        """The hosts are the lanes of one merged trace (not one recording each)."""
+        return any(h.lane is not None for h in self.hosts)
+
+    @property
+    def traces(self) -> tuple[Trace, ...]:
+        """Each distinct trace once (the hosts of a merged board share theirs)."""
+        return tuple({id(h.trace): h.trace for h in self.hosts}.values())
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,10 +92,21 @@ class Item:
     host: int = 0
 
 
-def board_of(traces: Sequence[tuple[str, Trace]], title: str = "") -> Board:
+def board_of(traces: Sequence[tuple[str, Trace]], title: str = "",
+             waiting: Sequence[Waiting] = ()) -> Board:
     """A board of ``(label, trace)`` pairs; the title defaults to the traces' sources."""
     hosts = tuple(Host(label=label, trace=trace) for label, trace in traces)
-    return Board(hosts=hosts, title=title or ", ".join(h.trace.source for h in hosts))
+    return Board(hosts=hosts, title=title or ", ".join(h.trace.source for h in hosts),
+                 waiting=tuple(waiting))
+
+
+def board_of_merged(trace: Trace, title: str = "") -> Board:
+    """A lane set per host of a merged trace (``ipamx_spy.multihost.timeline``), in the
+    merge's order; a trace of one host gives the ordinary board."""
+    if not trace.hosts:
+        return board_of([("", trace)], title=title or trace.source)
+    hosts = tuple(Host(label=name, trace=trace, lane=name) for name in trace.hosts)
+    return Board(hosts=hosts, title=title or trace.source)
 
 
 def exchange_id(board: Board, host: int, seq: int) -> str:
@@ -216,6 +251,29 @@ def exchange_html(board: Board, index: int, exchange: Exchange) -> str:
     return "".join(parts) + "</article>"
 
 
+def waiting_html(board: Board, waiting: Waiting) -> str:
+    """The row of a request still waiting for its answer: the request arrow goes out and no
+    answer comes back yet; the exchange's own row replaces it (same id) once it ends."""
+    count = board.lanes
+    left, right = _lane_x(0, count), _lane_x(2, count)
+    span = f"left:{left:.3f}%;width:{right - left:.3f}%"
+    so_far = f"{waiting.waited_s} s so far" if waiting.waited_s else "just sent"
+    return (f'<article class="x pending" id="{exchange_id(board, 0, waiting.seq)}" '
+            f'data-seq="{waiting.seq}" data-host="0" data-ep="{escape(waiting.endpoint)}">'
+            f'<details><summary class="row"><span class="diagram">{_lanes(count)}'
+            f'<span class="arrow req" style="{span}"><span class="lbl ep">'
+            f"{escape(waiting.endpoint)}</span></span>"
+            f'<i class="spy" style="left:{_lane_x(1, count):.3f}%"></i>'
+            f'<span class="arrow wait" style="{span}"><span class="lbl">waiting · '
+            f"{escape(so_far)}</span></span></span>"
+            f'<span class="words"><span class="where"><b class="seq">#{waiting.seq}</b> '
+            f'<span class="t">{waiting.t:.3f} s</span> c{waiting.conn}</span>'
+            f'<span class="ann">{escape(waiting.endpoint)}: waiting for the plugin\'s answer '
+            f"({escape(so_far)})</span></span></summary>"
+            '<div class="bodies"><p class="empty">The request and its answer show here once '
+            "the plugin answers (or the connection ends).</p></div></details></article>")
+
+
 # -- sections and order ---------------------------------------------------------------------
 
 
@@ -270,20 +328,73 @@ def _host_items(board: Board, index: int, memo: Memo | None) -> Iterator[tuple[f
                 host=index, html=_row(board, index, exchange, memo))
 
 
+def _section_host(board: Board, section: Section) -> int:
+    """The lane set of a merged trace's section (each is one host's: ``lane_sections``)."""
+    trace = board.hosts[0].trace
+    lane = (trace.host_of(section.exchanges[0].seq) if section.exchanges
+            else section.title.split(": ", 1)[0])
+    return next((i for i, h in enumerate(board.hosts) if h.lane == lane), 0)
+
+
+def placed_sections(board: Board) -> Iterator[tuple[int, int, Section]]:
+    """Every section of the board with its host's index and its number (as in ``section_id``)."""
+    if board.merged:
+        for number, section in enumerate(board.hosts[0].trace.sections, 1):
+            yield _section_host(board, section), number, section
+        return
+    for index, host in enumerate(board.hosts):
+        for number, section in enumerate(host.trace.sections, 1):
+            yield index, number, section
+
+
+def _merged_items(board: Board, memo: Memo | None) -> list[Item]:
+    """A merged trace's headings and rows in the merge's numbering (which is its time order):
+    a heading right before its first exchange, the rows interleaved across hosts."""
+    keyed: list[tuple[tuple[int, int, int], Item]] = []
+    last = 0
+    for index, number, section in placed_sections(board):
+        first = section.exchanges[0].seq if section.exchanges else last
+        keyed.append(((first, 0 if section.exchanges else 2, number), Item(
+            id=section_id(board, index, number), kind="section", host=index,
+            html=section_html(board, index, number, section))))
+        for exchange in section.exchanges:
+            last = max(last, exchange.seq)
+            keyed.append(((exchange.seq, 1, number), Item(
+                id=exchange_id(board, index, exchange.seq), kind="exchange", seq=exchange.seq,
+                host=index, html=_row(board, index, exchange, memo))))
+    keyed.sort(key=lambda entry: entry[0])
+    return [item for _key, item in keyed]
+
+
 def items(board: Board, memo: Memo | None = None) -> list[Item]:
-    """Every heading and row of the board, in time order (one host: the recording's order).
+    """Every heading and row of the board, in time order (one host: the recording's order;
+    a merged trace: the merge's order).
 
     ``memo`` keeps rendered rows between calls; give one only when a row's content never
     changes for the same sequence number, findings and notes (a live, append-only session)."""
+    if board.merged:
+        return _merged_items(board, memo)
+    waiting = [Item(id=exchange_id(board, 0, w.seq), kind="exchange", seq=w.seq,
+                    html=waiting_html(board, w)) for w in board.waiting]
     if len(board.hosts) == 1:
-        return [item for _t, item in _host_items(board, 0, memo)]
+        return [item for _t, item in _host_items(board, 0, memo)] + waiting
     timed = [(t, index, n, item) for index in range(len(board.hosts))
              for n, (t, item) in enumerate(_host_items(board, index, memo))]
     timed.sort(key=lambda entry: entry[:3])
-    return [entry[3] for entry in timed]
+    return [entry[3] for entry in timed] + waiting
 
 
 # -- the page around the items ------------------------------------------------------------
+
+
+def _host_header(host: Host) -> Mapping[str, Any]:
+    """The header a host recorded (a merged trace keeps each host's under ``merged``)."""
+    header = host.trace.header
+    if host.lane is None:
+        return header
+    part: Mapping[str, Any] = next(
+        (p for p in header.get("merged", ()) if p.get("host") == host.lane), {})
+    return {**header, **{k: v for k, v in part.items() if v is not None}}
 
 
 def lanes_html(board: Board) -> str:
@@ -291,8 +402,9 @@ def lanes_html(board: Board) -> str:
     parts = [f'<div class="lanes" style="--lanes:{board.lanes}">'
              f'<span class="heads">']
     for index, host in enumerate(board.hosts):
-        plugin = str(host.trace.header.get("name") or "plugin")
-        upstream = str(host.trace.header.get("upstream") or "")
+        header = _host_header(host)
+        plugin = str(header.get("name") or "plugin")
+        upstream = str(header.get("upstream") or "")
         names = ("dockerd", "ipamx-spy",
                  f"{plugin} (built-in)" if upstream == "builtin" else plugin)
         for lane, name in enumerate(names):
@@ -306,19 +418,19 @@ def lanes_html(board: Board) -> str:
 
 def meta_text(board: Board) -> str:
     """One line of facts: exchanges, failures, findings, notes, redaction."""
-    exchanges = [e for h in board.hosts for e in h.trace.exchanges]
+    exchanges = [e for t in board.traces for e in t.exchanges]
     failed = sum(1 for e in exchanges if render.problem(e) is not None)
     logged = sum(1 for e in exchanges if render.only_logged(e))
     failures = f"{failed} failed" + (f" ({logged} only logged by dockerd)" if logged else "")
-    findings = sum(len(h.trace.findings) for h in board.hosts)
-    notes = sum(len(h.trace.notes_for(e.seq)) for h in board.hosts for e in h.trace.exchanges)
+    findings = sum(len(t.findings) for t in board.traces)
+    notes = sum(len(t.notes_for(e.seq)) for t in board.traces for e in t.exchanges)
     facts = [f"{len(exchanges)} exchange{'' if len(exchanges) == 1 else 's'}", failures,
              f"{findings} finding{'' if findings == 1 else 's'}",
              f"{notes} note{'' if notes == 1 else 's'}"]
     if len(board.hosts) == 1:
         header = board.hosts[0].trace.header
         facts.insert(0, f"recorded {header.get('started', '?')}")
-    redacted = sorted({r for h in board.hosts for r in h.trace.redacted})
+    redacted = sorted({r for t in board.traces for r in t.redacted})
     if redacted:
         facts.append("redacted: " + ", ".join(redacted))
     return " · ".join(facts)
@@ -326,7 +438,7 @@ def meta_text(board: Board) -> str:
 
 def session_findings_html(board: Board) -> str:
     """Findings about a whole session (``seq`` 0), shown above the diagram."""
-    return "".join(_finding(f) for h in board.hosts for f in h.trace.findings if f.seq == 0)
+    return "".join(_finding(f) for t in board.traces for f in t.findings if f.seq == 0)
 
 
 def asset(name: str) -> str:

@@ -22,10 +22,11 @@ from ipamx_spy.app import Reply
 from ipamx_spy.dockerd.versions import VERSION_ROWS
 from ipamx_spy.emulator import scenario
 from ipamx_spy.emulator.daemon import Daemon
-from ipamx_spy.emulator.driver import AppTarget, Session, Unreachable
+from ipamx_spy.emulator.driver import EmulatorAppTarget, EmulatorNoAnswer, EmulatorSession
 from ipamx_spy.emulator.driver import Reply as WireReply
 from ipamx_spy.emulator.ids import RandomIds
 from ipamx_spy.emulator.probe import ProbePlugin
+from ipamx_spy.noanswer import NoAnswerKind
 
 HERE = Path(__file__).parent
 TALK = """
@@ -66,7 +67,7 @@ class Clock:
 class HangUpOnce:
     """A target that drops the first request to ``endpoint`` after reading it."""
 
-    inner: AppTarget
+    inner: EmulatorAppTarget
     endpoint: str
     address: Address = dataclasses.field(default_factory=lambda: Address(kind="builtin"))
     dropped: bool = False
@@ -78,7 +79,7 @@ class HangUpOnce:
     def send(self, raw: bytes, endpoint: str, body: bytes) -> WireReply:
         if endpoint == self.endpoint and not self.dropped:
             self.dropped = True
-            raise Unreachable("EOF", sent=True)
+            raise EmulatorNoAnswer(NoAnswerKind.CLOSED, "EOF")
         return self.inner.send(raw, endpoint, body)
 
     def close(self) -> None:
@@ -86,7 +87,7 @@ class HangUpOnce:
 
 
 def play(path: Path, expected: list[str], text: str, plugin: ProbePlugin,
-         wrap: Callable[[AppTarget], object] = lambda t: t) -> None:
+         wrap: Callable[[EmulatorAppTarget], object] = lambda t: t) -> None:
     version = VERSION_ROWS["20.10"]
     rng = random.Random(path.name)
     clock = Clock()
@@ -96,7 +97,7 @@ def play(path: Path, expected: list[str], text: str, plugin: ProbePlugin,
     path.unlink(missing_ok=True)
     writer = recording.RecordingWriter(path, header)
     daemon = Daemon(version, ids=RandomIds(rng=rng), rng=rng)
-    session = Session(daemon, wrap(AppTarget(plugin)), writer=writer,  # type: ignore[arg-type]
+    session = EmulatorSession(daemon, wrap(EmulatorAppTarget(plugin)), writer=writer,  # type: ignore[arg-type]
                       sleep=clock.sleep, clock=clock)
     for step in scenario.parse(text):
         session.play(step)

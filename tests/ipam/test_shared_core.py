@@ -6,35 +6,42 @@ is exercised in tests/test_etcd_store.py.
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
 
 from ipamx_spy.ipam.config import IpamConfig
 from ipamx_spy.ipam.errors import IpamError
-from ipamx_spy.ipam.shared import Entry, SharedAllocator, StoreUnavailable
+from ipamx_spy.ipam.shared import Entry, SharedAllocator, Snapshot, StoreUnavailable
 
 
 class MemoryLog:
     def __init__(self, name: str) -> None:
         self.name = name
-        self.entries: list[Entry] = []
+        self.entries: dict[int, Entry] = {}  # seq -> entry, what compaction left
+        self.head = 0
+        self.snapshots: dict[int, Snapshot] = {}
         self.lock = threading.Lock()
         self.lose_answers = 0  # append lands, then "the connection dies"
         self.retry_lost = False  # ... and the client retries it on another member
         self.down = False
 
+    def _after(self, seq: int) -> list[Entry]:
+        return [self.entries[n] for n in sorted(self.entries) if n > seq]
+
     def append(self, entry: Entry) -> list[Entry] | None:
         with self.lock:
             if self.down:
                 raise StoreUnavailable("down")
-            if len(self.entries) != entry.seq - 1:
-                return list(self.entries[entry.seq - 1:])
-            self.entries.append(Entry.from_json(entry.to_json()))
+            if self.head != entry.seq - 1:
+                return self._after(entry.seq - 1)
+            self.entries[entry.seq] = Entry.from_json(entry.to_json())
+            self.head = entry.seq
             if self.lose_answers:
                 self.lose_answers -= 1
                 if self.retry_lost:  # the same compare-and-swap again: it fails now
-                    return list(self.entries[entry.seq - 1:])
+                    return self._after(entry.seq - 1)
                 raise StoreUnavailable("answer lost")
             return None
 
@@ -42,7 +49,23 @@ class MemoryLog:
         with self.lock:
             if self.down:
                 raise StoreUnavailable("down")
-            return list(self.entries[seq:])
+            return self._after(seq)
+
+    def read_snapshot(self) -> Snapshot | None:
+        with self.lock:
+            if self.down:
+                raise StoreUnavailable("down")
+            newest = max(self.snapshots, default=None)
+            return None if newest is None else self.snapshots[newest]
+
+    def compact(self, snapshot: Snapshot, keep: int) -> None:
+        with self.lock:
+            if self.down:
+                raise StoreUnavailable("down")
+            self.snapshots = {snapshot.seq: Snapshot.from_json(
+                json.loads(json.dumps(snapshot.to_json())))}
+            for seq in [n for n in self.entries if n <= snapshot.seq - keep]:
+                del self.entries[seq]
 
 
 class Cluster:
@@ -50,10 +73,10 @@ class Cluster:
         self.global_log = MemoryLog("global")
         self.local_logs: dict[str, MemoryLog] = {}
 
-    def host(self, name: str) -> SharedAllocator:
+    def host(self, name: str, **compaction: int) -> SharedAllocator:
         local = self.local_logs.setdefault(name, MemoryLog(f"hosts/{name}"))
         shared = SharedAllocator(IpamConfig(), host=name, global_log=self.global_log,
-                                 local_log=local)
+                                 local_log=local, **compaction)
         shared.catch_up()
         return shared
 
@@ -182,3 +205,71 @@ def test_concurrent_hosts_in_threads() -> None:
         t.join(60)
     everything = [a for got in results.values() for a in got]
     assert len(everything) == 300 and len(set(everything)) == 300
+
+
+def leased(shared: SharedAllocator) -> dict[str, str]:
+    return {f"{v.lease.address_space} {v.lease.address}": v.host for v in shared.leases()}
+
+
+def test_the_log_is_compacted_and_a_late_host_still_sees_every_lease() -> None:
+    cluster = Cluster()
+    a, b = cluster.host("a", compact_every=5, keep=2), cluster.host("b", compact_every=5, keep=2)
+    pool = a.request_pool("GlobalDefault", "10.4.4.0/24")
+    b.request_pool("GlobalDefault", "10.4.4.0/24")
+    got = [(a if i % 3 else b).request_address(pool["PoolID"]) for i in range(40)]
+    released = got.pop(7)
+    b.release_address(pool["PoolID"], released.split("/")[0])
+    local = a.request_pool("LocalDefault", "")
+    for _ in range(12):
+        a.request_address(local["PoolID"])
+    log = cluster.global_log
+    assert log.head == 43 and len(log.entries) <= 5 + 2, sorted(log.entries)
+    assert min(log.entries) > 1 and list(log.snapshots) == [40]
+    assert len(cluster.local_logs["a"].entries) <= 5 + 2
+
+    late = cluster.host("c", compact_every=5, keep=2)  # joins after the compaction
+    a.catch_up()
+    assert leased(late) == {k: v for k, v in leased(a).items() if k.startswith("GlobalDefault")}
+    assert len(leased(late)) == 39 and f"GlobalDefault {released.split('/')[0]}" not in leased(late)
+    assert {leased(late)[f"GlobalDefault {g.split('/')[0]}"] for g in got} == {"a", "b"}
+    late.request_pool("GlobalDefault", "10.4.4.0/24")  # attaches: the holds survived
+    assert late.request_address(pool["PoolID"]) not in got
+    again = cluster.host("a", compact_every=5, keep=2)  # a restarts: its local space too
+    assert len([k for k in leased(again) if k.startswith("LocalDefault")]) == 12
+    [network] = [n for n in again.networks() if n.network.pool_id == pool["PoolID"]]
+    assert network.holders == ("a", "b", "c")
+
+
+def test_a_replica_left_behind_by_a_compaction_catches_up_from_the_snapshot() -> None:
+    cluster = Cluster()
+    a, b = cluster.host("a", compact_every=4, keep=1), cluster.host("b", compact_every=4, keep=1)
+    pool = a.request_pool("GlobalDefault", "10.4.4.0/24")
+    first = b.request_address(pool["PoolID"])  # b is at entry 2
+    more = [a.request_address(pool["PoolID"]) for _ in range(10)]
+    assert min(cluster.global_log.entries) > 3  # b's next entry is gone
+    assert b.request_address(pool["PoolID"]) not in [first, *more]
+
+
+def test_a_gap_no_snapshot_covers_is_a_state_error() -> None:
+    from ipamx_spy.ipam.errors import StateError
+
+    cluster = Cluster()
+    a = cluster.host("a")
+    pool = a.request_pool("GlobalDefault", "10.4.4.0/24")
+    a.request_address(pool["PoolID"])
+    del cluster.global_log.entries[1]
+    with pytest.raises(StateError, match="jumps from 0 to 2"):
+        cluster.host("b")
+
+
+def test_a_failed_compaction_does_not_fail_the_committed_request() -> None:
+    cluster = Cluster()
+    a = cluster.host("a", compact_every=2, keep=1)
+    pool = a.request_pool("GlobalDefault", "10.4.4.0/24")
+
+    def refuse(_snapshot: Snapshot, _keep: int) -> None:
+        raise StoreUnavailable("member died after the append")
+
+    cluster.global_log.compact = refuse  # type: ignore[method-assign]
+    assert a.request_address(pool["PoolID"]) == "10.4.4.1/24"
+    assert len(cluster.global_log.entries) == 2 and not cluster.global_log.snapshots
