@@ -51,8 +51,11 @@ def test_every_daemon_of_the_matrix_has_a_verified_row() -> None:
     for label in DAEMONS:
         row = lookup(label)
         assert row.verified.startswith(label + "."), (label, row.verified)
-        corpus = ROOT / "recordings" / ("" if label == "20.10" else f"dockerd-{label}")
-        assert sorted(p.name for p in corpus.glob("*.jsonl")), label
+        sub = "" if label == "20.10" else f"dockerd-{label}"
+        assert sorted((ROOT / "recordings" / sub).glob("*.jsonl")), label
+        captures = ROOT / "scenarios" / "captures" / sub
+        assert sorted(p.name for p in captures.glob("*.jsonl")) == sorted(
+            p.name for p in (ROOT / "scenarios" / "captures").glob("*.jsonl")), label
     assert {r.name for r in VERSION_ROWS.values() if r.verified} == {"20.10", "26", "28"}
     assert set(VERSION_ROWS) == {"20.10", "26", "27", "28", "29"}
     rows = {label: lookup(label) for label in DAEMONS}

@@ -90,7 +90,8 @@ class VersionRow:
     ipv6_gateway_counts: bool  # GatewayIPv6 and ::/0 count as a gateway (v28+)
     endpoint_name_option: bool  # com.docker.network.endpoint.name in RequestAddress (v29)
     program_on_change: bool  # the remote shim sends Program/Revoke only on change (v29)
-    internal_skips_oper_info: bool  # no EndpointOperInfo before an internal endpoint (v29)
+    internal_skips_oper_info: bool  # no EndpointOperInfo before an internal endpoint (26.1.5's
+    #  capture gateway-moves, v29's source; 27 between them)
     canonical_subnets: bool  # the daemon refuses subnets with host bits (v25+)
     daemon_checks_ip: bool  # the daemon refuses --ip outside every subnet before IPAM (v26+)
     oper_info_for_joined: bool  # EndpointOperInfo to the joined endpoint first (until 28.x)
@@ -128,7 +129,7 @@ VERSION_ROWS: dict[str, VersionRow] = {
         dummy_host=True, spaces_at_registration=False,
         spaces_per_create=True, spaces_per_request_pool=False, gw_alloc_check=False,
         enable_ipv4_option=False, ipv6_gateway_counts=False, endpoint_name_option=False,
-        program_on_change=False, internal_skips_oper_info=False, canonical_subnets=True,
+        program_on_change=False, internal_skips_oper_info=True, canonical_subnets=True,
         daemon_checks_ip=True, oper_info_for_joined=True,
         program_no_proxy_6to4=False, driver_in_not_implemented=False,
         global_scope_needs_swarm=False,
@@ -140,7 +141,7 @@ VERSION_ROWS: dict[str, VersionRow] = {
         dummy_host=True, spaces_at_registration=False,
         spaces_per_create=True, spaces_per_request_pool=True, gw_alloc_check=False,
         enable_ipv4_option=False, ipv6_gateway_counts=False, endpoint_name_option=False,
-        program_on_change=False, internal_skips_oper_info=False, canonical_subnets=True,
+        program_on_change=False, internal_skips_oper_info=True, canonical_subnets=True,
         daemon_checks_ip=True, oper_info_for_joined=True,
         program_no_proxy_6to4=False, driver_in_not_implemented=False,
         global_scope_needs_swarm=False,
