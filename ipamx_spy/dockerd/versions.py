@@ -91,7 +91,7 @@ class VersionRow:
     endpoint_name_option: bool  # com.docker.network.endpoint.name in RequestAddress (v29)
     program_on_change: bool  # the remote shim sends Program/Revoke only on change (v29)
     internal_skips_oper_info: bool  # no EndpointOperInfo before an internal endpoint (26.1.5's
-    #  capture gateway-moves, v29's source; 27 between them)
+    #  and 28.5.2's capture gateway-moves, v29's source; 27 between them)
     canonical_subnets: bool  # the daemon refuses subnets with host bits (v25+)
     daemon_checks_ip: bool  # the daemon refuses --ip outside every subnet before IPAM (v26+)
     oper_info_for_joined: bool  # EndpointOperInfo to the joined endpoint first (until 28.x)
@@ -153,7 +153,7 @@ VERSION_ROWS: dict[str, VersionRow] = {
         dummy_host=True, spaces_at_registration=False,
         spaces_per_create=True, spaces_per_request_pool=True, gw_alloc_check=True,
         enable_ipv4_option=True, ipv6_gateway_counts=True, endpoint_name_option=False,
-        program_on_change=False, internal_skips_oper_info=False, canonical_subnets=True,
+        program_on_change=False, internal_skips_oper_info=True, canonical_subnets=True,
         daemon_checks_ip=True, oper_info_for_joined=False,
         program_no_proxy_6to4=True, driver_in_not_implemented=False,
         global_scope_needs_swarm=False,
