@@ -2,7 +2,7 @@
 
 Services (the reference allocator, the reference network driver) register plain functions
 ``request JSON -> response JSON`` per endpoint. This module owns what is common to all of them:
-decoding the body the way Go does (keys matched case-insensitively to the catalogue's field
+decoding the body the way Go does (keys matched case-insensitively to the endpoint rows' field
 names), refusing an empty body where arguments are required (PROTOCOL.md 1.6: that is dockerd's
 retry after a dropped connection, never a real request), and carrying errors in the field the
 protocol expects (``Error`` for IPAM, ``Err`` for the network driver and for transport-level
@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from . import catalogue
+from . import dockerd
 from .faults import Injection
 from .recording import go_json
 
@@ -69,8 +69,8 @@ class PluginApp(Protocol):
     def blocking(self, endpoint: str) -> bool: ...
 
 
-def normalise_keys(value: JSON, fields: tuple[catalogue.Field, ...]) -> JSON:
-    """Rename keys that match a catalogue field case-insensitively (Go's decoder rule)."""
+def normalise_keys(value: JSON, fields: tuple[dockerd.Field, ...]) -> JSON:
+    """Rename keys that match a row's field case-insensitively (Go's decoder rule)."""
     if not isinstance(value, dict) or not fields:
         return value
     canonical = {f.name.lower(): f.name for f in fields}
@@ -122,7 +122,7 @@ class BuiltinPlugin:
         route = self._routes.get(endpoint)
         if route is None:
             return Reply.json(404, {"Err": f"ipamx-spy: {endpoint} is not served by this plugin"})
-        row = catalogue.BY_NAME.get(endpoint)
+        row = dockerd.ANY_BY_NAME.get(endpoint)
         request = self._decode(row, body)
         if isinstance(request, Reply):
             return request
@@ -135,7 +135,7 @@ class BuiltinPlugin:
             return Reply.json(200, {error_key: exc.message})
 
     @staticmethod
-    def _decode(row: catalogue.Endpoint | None, body: bytes) -> dict[str, JSON] | Reply:
+    def _decode(row: dockerd.AnyRow | None, body: bytes) -> dict[str, JSON] | Reply:
         takes_body = row is not None and row.takes_body
         if not body.strip():
             if takes_body:
@@ -159,4 +159,4 @@ def _carries_error(endpoint: str, reply: Reply) -> bool:
         value = reply.value
     except ValueError:
         return True
-    return catalogue.error_message(endpoint, reply.status, value) is not None
+    return dockerd.error_message(endpoint, reply.status, value) is not None

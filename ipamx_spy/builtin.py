@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .app import BuiltinPlugin, Service
+from .atomic import MissingDirectory, UnsafePath
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,3 +64,54 @@ def _shared_ipam(config: BuiltinConfig, on_shutdown: Callable[[], None] | None) 
     assert config.store is not None
     return SharedIpamService.open(ipam, config.store, host_id=config.host_id,
                                   on_shutdown=on_shutdown)
+
+
+def plugin_start_problem(name: str, exc: BaseException) -> str:
+    """Why the built-in plugin for ``name`` could not start, with what to do about it."""
+    from .ipam.errors import StateInUse
+
+    if isinstance(exc, StateInUse):
+        return (f"another ipamx-spy serves {name} (its allocator state is locked); stop it, "
+                "or give another --name or --state")
+    if isinstance(exc, PermissionError):
+        where = f" {exc.filename}" if exc.filename else ""
+        return (f"cannot open the allocator state{where}: permission denied; run as root (the "
+                "default state lives in /var/lib/ipamx-spy), or give --state PATH you may "
+                "write, or --state none")
+    if isinstance(exc, UnsafePath | MissingDirectory):
+        return f"cannot open the allocator state: {exc}"
+    if isinstance(exc, OSError):
+        return f"cannot start the built-in plugin: {exc.strerror or exc}" + (
+            f" ({exc.filename})" if exc.filename else "")
+    return f"cannot start the built-in plugin: {exc}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompatChoice:
+    """The allocator mode ``--docker-compat`` picked, and the sentence saying why."""
+
+    mode: str
+    note: str = ""
+    warning: bool = False  # no dockerd answered: the mode is the default, not the daemon's
+
+
+def choose_compat(compat: str, docker_host: str | None = None) -> CompatChoice:
+    """``--docker-compat``: ``auto`` becomes the mode of the dockerd that answers on
+    ``docker_host`` (``$DOCKER_HOST`` when None; 27 with a warning when none does); anything else
+    is kept as given (the allocator reads it)."""
+    if compat.strip().lower() != "auto":
+        return CompatChoice(mode=compat)
+    from .attach.docker import DockerAPI, DockerError
+    from .attach.docker import docker_host as default_host
+    from .ipam.config import compat_mode
+
+    host = default_host(docker_host)
+    try:
+        version = str(DockerAPI(host, timeout=5.0).json("GET", "/version")["Version"])
+        mode = compat_mode(version)
+    except (DockerError, OSError, KeyError, TypeError, ValueError) as exc:
+        return CompatChoice(mode="27", warning=True, note=(
+            f"--docker-compat auto: no dockerd version from {host} ({exc}); imitating Docker "
+            "27+ (--docker-compat 27)"))
+    return CompatChoice(mode=mode, note=(f"dockerd {version} answers on {host}: imitating its "
+                                         f"default IPAM (--docker-compat {mode})"))

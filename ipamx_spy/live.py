@@ -1,4 +1,22 @@
-"""The live view: a session sink that prints each exchange as it completes."""
+"""The live view and the checking sink: session sinks that run in child processes.
+
+Theory of operation
+-------------------
+The relay encodes each record once, writes the line to the recording and hands the same line
+to the sinks; nothing here ever delays an answer. Two niced child processes take it from there:
+
+* the **checking sink** (``DetachedChecker``) reads every line from a non-blocking pipe, runs
+  the validator and reads dockerd's verdict on each answer; what it finds goes back to the
+  proxy through a second pipe (read by the event loop, never on the relay's path): findings
+  become ``finding`` records of the recording and the summary's count, failed answers the
+  summary's error column. It is a sink of the session in its own right: a view that dies takes
+  nothing of it along.
+* the **live view** (``DetachedView``) draws. The checking sink forwards each line to it with
+  the findings on that record, so panels show their findings inline; if the checking sink is
+  gone, the proxy feeds the view itself.
+
+Every pipe drops and counts when its reader lags; the recording has every record.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +25,10 @@ import ctypes
 import fcntl
 import json
 import os
+import select
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -19,6 +38,7 @@ from rich.text import Text
 from . import render
 from .filters import Context, Filter
 from .findings import Finding
+from .infer import LiveSections
 from .recording import Exchange
 
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
@@ -50,25 +70,34 @@ class LiveView:
     filter: Filter | None = None
     marker: str = ""
     header: dict[str, Any] | None = None
+    sections: LiveSections = field(default_factory=LiveSections)
 
     def __post_init__(self) -> None:
         if self.mode not in {"full", "compact", "json", "quiet"}:
             raise ValueError(f"unknown live view mode {self.mode!r}")
 
-    def on_record(self, record: dict[str, Any], exchange: Exchange | None) -> None:
+    def on_record(self, record: dict[str, Any], exchange: Exchange | None,
+                  found: Sequence[Finding] | None = None) -> None:
+        """Draw a record; ``found`` are its findings when the checking sink read them (else
+        the view's own ``checker``, if any, is asked)."""
         kind = record.get("type")
-        found = self._check(exchange) if exchange is not None else []
+        if found is None:
+            found = self._check(exchange) if exchange is not None else []
         if self.mode == "json":
             self._write_json(record, found)
         if kind == "close" and self.checker is not None:
             closing = self.checker.on_close(int(record["conn"]), float(record["t"]),
                                             record.get("unanswered", ()))
             self.findings += closing
-            self._print_findings(closing)
+            self.print_findings(closing)
         if self.mode == "json" or self.mode == "quiet":
             return
         if exchange is not None:
+            heading = None if self.marker else self.sections.add(exchange)
             if self._shown(exchange, found):
+                if heading is not None:
+                    self.console.print(render.inferred_rule(heading.heading, heading.seqs[0],
+                                                            exchange.seq))
                 self._print_exchange(exchange, found)
         elif kind == "marker":
             self.marker = str(record["text"])
@@ -88,11 +117,26 @@ class LiveView:
         self.console.file.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines))
         self.console.file.flush()
 
+    def write_line(self, line: bytes) -> None:
+        """``--json`` from the view process: one line of the recording as it was written."""
+        head = ""
+        if self.header is not None:
+            head = json.dumps(self.header, ensure_ascii=False) + "\n"
+            self.header = None
+        self.console.file.write(head + line.decode("utf-8", "replace").rstrip("\n")
+                                + "\n")
+        self.console.file.flush()
+
     def _shown(self, exchange: Exchange, found: Sequence[Finding]) -> bool:
         if self.filter is None:
             return True
-        context = Context(section_title=self.marker, section_source="marker" if self.marker
-                          else "", findings=tuple(found))
+        inferred = self.sections.current
+        if self.marker or inferred is None:
+            context = Context(section_title=self.marker, section_source="marker"
+                              if self.marker else "", findings=tuple(found))
+        else:
+            context = Context(section_title=inferred.title, section_source=inferred.source,
+                              findings=tuple(found))
         return self.filter(exchange, context)
 
     def _check(self, exchange: Exchange) -> list[Finding]:
@@ -102,7 +146,7 @@ class LiveView:
         self.findings += found
         return found
 
-    def _print_findings(self, found: Sequence[Finding]) -> None:
+    def print_findings(self, found: Sequence[Finding]) -> None:
         if self.mode in {"json", "quiet"}:
             return
         for finding in found:
@@ -130,9 +174,11 @@ PANELS_PER_S = 20  # full panels drawn per second at most; compact lines beyond 
 LINES_PER_S = 200  # compact lines per second at most; beyond that, a count of what was skipped
 PIPE_SIZE = 1 << 20
 VIEW_NICE = 10
+VIEW_NAME = b"ipamx-spy view"  # the processes' names (ps, top, /proc/PID/comm)
+CHECKER_NAME = b"ipamx-spy check"
 
 
-def _detach_from_signals(parent: int) -> None:
+def _detach_from_signals(parent: int, name: bytes) -> None:
     """The view process ends when its proxy says so, or dies with it (even by kill -9).
 
     Ctrl-C reaches every process of the terminal's group: the view ignores SIGINT and SIGTERM
@@ -144,6 +190,7 @@ def _detach_from_signals(parent: int) -> None:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        libc.prctl(15, ctypes.c_char_p(name[:15]))  # PR_SET_NAME: what ps and top show
     except (OSError, AttributeError):
         pass
     if os.getppid() != parent:  # the parent died before prctl took effect
@@ -151,118 +198,173 @@ def _detach_from_signals(parent: int) -> None:
 
 
 def encode_line(record: dict[str, Any]) -> bytes:
-    """A record as one line for the view pipe (the recording's own encoding)."""
+    """A line for a sink's pipe (the recording's own encoding), for what is not a record."""
     return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode(
         "utf-8", "surrogatepass")
 
 
-class DetachedView:
-    """Runs a LiveView (and its validator) in a child process at lower priority.
+def _open_pipe() -> tuple[int, int]:
+    read_end, write_end = os.pipe()
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(write_end, F_SETPIPE_SZ, PIPE_SIZE)
+    return read_end, write_end
 
-    The relay writes each record as one line into a non-blocking pipe and goes on; when the
-    pipe is full (the view lags, or ``--json`` goes to a pipe nobody reads) the record is
-    dropped for the view and counted, never waited for: the recording has it. The child
-    validates every record it gets, rate-limits drawing, and writes ``--json`` lines itself.
-    ``close()`` waits (bounded) for the child and returns its findings.
+
+class _Feed:
+    """The relay's end of a pipe into a child: never blocks, never raises into the relay.
+
+    A line the pipe takes only part of is finished before the next one is written (the
+    reader never sees half a line followed by another); a line that does not fit is dropped
+    and counted."""
+
+    def __init__(self, fd: int, on_gone: Callable[[], None]) -> None:
+        self.fd = fd
+        os.set_blocking(fd, False)
+        self._on_gone = on_gone
+        self._partial = b""
+        self.closed = False
+        self.dropped = 0
+
+    def put(self, line: bytes) -> bool:
+        """Hand over a line; False when it was dropped."""
+        if self.closed:
+            return False
+        try:
+            if self._partial:
+                written = os.write(self.fd, self._partial)
+                self._partial = self._partial[written:]
+                if self._partial:
+                    self.dropped += 1
+                    return False
+            written = os.write(self.fd, line)
+            self._partial = line[written:]
+        except BlockingIOError:
+            self.dropped += 1
+            return False
+        except OSError:  # BrokenPipeError: the child is gone
+            self.close()
+            self._on_gone()
+            return False
+        return True
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+
+
+def _start_child(target: Callable[[], None], name: str) -> Any:
+    import multiprocessing
+
+    process = multiprocessing.get_context("fork").Process(target=target, name=name, daemon=True)
+    process.start()
+    return process
+
+
+def _lines(fd: int) -> Iterator[list[bytes]]:
+    """Batches of whole lines read from ``fd`` until end of file (an unfinished last line is
+    dropped)."""
+    pending = b""
+    while chunk := os.read(fd, PIPE_SIZE):
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        yield lines
+
+
+def _stop_child(process: Any) -> None:
+    process.join(5)
+    if process.is_alive():
+        process.kill()
+        process.join(5)
+
+
+class DetachedView:
+    """Runs a LiveView in a child process at lower priority.
+
+    Lines come from the checking sink (with the findings of each record), or from the relay
+    when no checking sink feeds it (``on_line``; ``on_record`` encodes for callers that have
+    no line). When the pipe is full (the view lags, or ``--json`` goes to a pipe nobody reads)
+    the line is dropped for the view and counted, never waited for: the recording has it. The
+    child rate-limits drawing and writes ``--json`` lines itself. ``close()`` waits (bounded)
+    for the child and returns the findings of its own checker, if it has one.
     """
 
     def __init__(self, view: LiveView, *, nice: int = VIEW_NICE) -> None:
-        import multiprocessing
-
-        context = multiprocessing.get_context("fork")
         self._view = view
         self._nice = nice
         self._parent = os.getpid()
-        read_end, self._pipe = os.pipe()
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(self._pipe, F_SETPIPE_SZ, PIPE_SIZE)
-        self._read_end = read_end
-        self._results, self._results_in = context.Pipe(duplex=False)
-        self._process = context.Process(target=self._child, name="ipamx-spy live view",
-                                        daemon=True)
-        self._process.start()
-        os.close(read_end)
-        self._results_in.close()  # the child's copy is the only writer: EOF when it dies
-        os.set_blocking(self._pipe, False)
-        self._partial = b""  # the unwritten rest of a line the pipe took only part of
-        self._closed = False
+        self._read_end, self._write_end = _open_pipe()
+        self._results, self._results_in = os.pipe()
+        self._process = _start_child(self._child, "ipamx-spy live view")
+        os.close(self._read_end)
+        os.close(self._results_in)  # the child's copy is the only writer: EOF when it dies
+        self.feed = _Feed(self._write_end, self.gone)
         self._lost = False
-        self.dropped = 0
+        self.forwarded_dropped = 0  # lines the checking sink could not hand over
+
+    @property
+    def dropped(self) -> int:
+        return self.feed.dropped + self.forwarded_dropped
 
     # -- the child ----------------------------------------------------------------------
 
     def _child(self) -> None:
-        _detach_from_signals(self._parent)
-        os.close(self._pipe)
+        _detach_from_signals(self._parent, VIEW_NAME)
+        os.close(self._write_end)
+        os.close(self._results)
         with contextlib.suppress(OSError):
             os.nice(self._nice)
         drawer = _Drawer(self._view)
-        pending = b""
-        while chunk := os.read(self._read_end, PIPE_SIZE):
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
+        for lines in _lines(self._read_end):
             drawer.batch(lines)
         drawer.flush()
-        self._results_in.send([f.to_json() for f in self._view.findings])
+        data = json.dumps([f.to_json() for f in self._view.findings]).encode()
+        with contextlib.suppress(OSError):
+            os.write(self._results_in, data)
 
     # -- the relay's side ---------------------------------------------------------------
 
-    def _put(self, line: bytes) -> None:
-        """Hand a line to the view process; never blocks, never raises into the relay."""
-        if self._closed:
-            return
-        try:
-            if self._partial:
-                written = os.write(self._pipe, self._partial)
-                self._partial = self._partial[written:]
-                if self._partial:
-                    self.dropped += 1
-                    return
-            written = os.write(self._pipe, line)
-            self._partial = line[written:]
-        except BlockingIOError:
-            self.dropped += 1
-        except OSError:  # BrokenPipeError: the view process is gone
-            self._gone()
-
-    def _gone(self) -> None:
-        self._closed = True
+    def gone(self) -> None:
+        """The view process is gone: said once; the recording goes on."""
         if not self._lost:
             self._lost = True
             self._view.diagnostics.print(Text(
                 "ipamx-spy: the live view process is gone; recording goes on", style="bold red"))
 
+    def on_line(self, line: bytes, record: dict[str, Any]) -> None:
+        self.feed.put(b"R" + line)
+
     def on_record(self, record: dict[str, Any], exchange: Exchange | None) -> None:
         try:
-            line = b"R" + encode_line(record)
+            line = encode_line(record)
         except (ValueError, RecursionError):
-            self.dropped += 1
+            self.feed.dropped += 1
             return
-        self._put(line)
+        self.feed.put(b"R" + line)
 
     def on_waiting(self, seq: int, conn: int, endpoint: str, waited_s: float) -> None:
-        self._put(b"W" + encode_line({"args": [seq, conn, endpoint, waited_s]}))
+        self.feed.put(b"W" + encode_line({"args": [seq, conn, endpoint, waited_s]}))
 
     def on_sink_error(self, message: str) -> None:
-        self._put(b"E" + encode_line({"message": message}))
+        self.feed.put(b"E" + encode_line({"message": message}))
 
     def close(self, timeout: float = 10.0) -> list[Finding]:
-        """Let the view draw what is left (bounded) and return the validator's findings.
+        """Let the view draw what is left (bounded) and return its own checker's findings.
 
         A line the pipe took only part of is left unfinished (the child ignores it)."""
-        self._closed = True
-        with contextlib.suppress(OSError):
-            os.close(self._pipe)
+        self.feed.close()
         findings = []
-        try:
-            if self._results.poll(timeout):
-                findings = [Finding(**f) for f in self._results.recv()]
-        except EOFError:  # the view process died without answering
-            pass
-        self._process.join(5)
-        if self._process.is_alive():
-            self._process.kill()
-            self._process.join(5)
+        ready, _, _ = select.select([self._results], [], [], timeout)
+        if ready:
+            data = b""
+            with contextlib.suppress(OSError):
+                while chunk := os.read(self._results, PIPE_SIZE):
+                    data += chunk
+            with contextlib.suppress(ValueError):
+                findings = [Finding(**f) for f in json.loads(data)]
+        os.close(self._results)
+        _stop_child(self._process)
         if self.dropped:
             self._view.diagnostics.print(Text(
                 f"ipamx-spy: the live view lagged and skipped {self.dropped} record(s); the "
@@ -270,8 +372,225 @@ class DetachedView:
         return findings
 
 
+Verdict = Callable[[Exchange], bool]
+
+
+def dockerd_fails(exchange: Exchange) -> bool:
+    """Whether dockerd reads this answer as a failure (the summary's error column)."""
+    from .dockerd.verdict import read_answer
+
+    response = exchange.response
+    if response is None:
+        return False  # counted by the session already
+    try:
+        return read_answer(exchange.endpoint, response.status, None,
+                           response.raw_body).error is not None
+    except Exception:
+        return True
+
+
+class DetachedChecker:
+    """The checking sink: validator and verdicts in a niced child process (module docstring).
+
+    ``checker`` is the validator (None with ``--no-validate``: verdicts only). ``view`` is the
+    live view to forward lines to. Results reach ``on_finding`` and ``on_failed`` when the
+    event loop sees them (``reader``), and all that is left when ``close`` is called.
+    """
+
+    def __init__(self, checker: Checker | None, *, on_finding: Callable[[Finding], None],
+                 on_failed: Callable[[str], None], view: DetachedView | None = None,
+                 verdict: Verdict = dockerd_fails, diagnostics: Console | None = None,
+                 nice: int = VIEW_NICE) -> None:
+        self._checker = checker
+        self._verdict = verdict
+        self._view = view
+        self._on_finding = on_finding
+        self._on_failed = on_failed
+        self._diagnostics = diagnostics
+        self._nice = nice
+        self._parent = os.getpid()
+        self._read_end, self._write_end = _open_pipe()
+        self._results, self._results_in = os.pipe()
+        self._process = _start_child(self._child, "ipamx-spy checker")
+        os.close(self._read_end)
+        os.close(self._results_in)  # EOF on the results once the child is gone
+        os.set_blocking(self._results, False)
+        self.feed = _Feed(self._write_end, self._gone)
+        self._partial = b""
+        self._lost = False
+        self._view_dropped = 0
+        self.results_open = True
+
+    @property
+    def dropped(self) -> int:
+        return self.feed.dropped
+
+    @property
+    def pid(self) -> int:
+        return int(self._process.pid)
+
+    # -- the child ----------------------------------------------------------------------
+
+    def _child(self) -> None:
+        _detach_from_signals(self._parent, CHECKER_NAME)
+        os.close(self._write_end)
+        os.close(self._results)
+        with contextlib.suppress(OSError):
+            os.nice(self._nice)
+        out = os.fdopen(self._results_in, "wb", buffering=PIPE_SIZE)
+        forward = None
+        if self._view is not None:
+            forward = _Feed(self._view.feed.fd,
+                            lambda: None if out.write(encode_line({"view_gone": True})) else None)
+        for lines in _lines(self._read_end):
+            for line in lines:
+                self._check_line(line, out, forward)
+            out.flush()
+        out.write(encode_line({"end": {"view_dropped": forward.dropped if forward else 0}}))
+        out.close()
+
+    def _check_line(self, line: bytes, out: Any, forward: _Feed | None) -> None:
+        found: list[Finding] = []
+        if line[:1] == b"R":
+            try:
+                found = self._check_record(json.loads(line[1:]), out)
+            except Exception as exc:  # a record the checker cannot read is reported, not fatal
+                out.write(encode_line({"error": f"cannot check a record: {exc!r}"}))
+        if forward is None:
+            return
+        if not found:
+            forward.put(line + b"\n")
+        elif line[:1] == b"R" and found[0].seq:
+            findings = json.dumps([f.to_json() for f in found], ensure_ascii=False)
+            forward.put(b"Q" + findings.encode("utf-8", "surrogatepass") + b"\x1f" + line[1:]
+                        + b"\n")
+        else:  # findings on a close: the record, then its findings as lines of their own
+            forward.put(line + b"\n")
+            forward.put(b"F" + encode_line({"findings": [f.to_json() for f in found]}))
+
+    def _check_record(self, record: dict[str, Any], out: Any) -> list[Finding]:
+        kind = record.get("type")
+        found: list[Finding] = []
+        if kind == "exchange":
+            exchange = Exchange.from_json(record)
+            if exchange.fault is None and self._verdict(exchange):
+                out.write(encode_line({"failed": exchange.endpoint}))
+            if self._checker is not None:
+                found = self._checker.check(exchange)
+        elif kind == "close" and self._checker is not None:
+            found = self._checker.on_close(int(record["conn"]), float(record["t"]),
+                                           record.get("unanswered", ()))
+        for finding in found:
+            out.write(encode_line({"finding": finding.to_json()}))
+        return found
+
+    # -- the relay's side ---------------------------------------------------------------
+
+    def _gone(self) -> None:
+        """The checking sink died: findings stop (said once); the view is fed directly."""
+        if not self._lost:
+            self._lost = True
+            if self._diagnostics is not None:
+                self._diagnostics.print(Text(
+                    "ipamx-spy: the validator process is gone; recording goes on without "
+                    "findings (ipamx-spy check reads them from the recording)", style="bold red"))
+
+    def _fallback(self, line: bytes) -> None:
+        if self._view is not None:
+            self._view.feed.put(line)
+
+    def _put(self, line: bytes) -> None:
+        if self.feed.closed:
+            self._fallback(line)
+        else:
+            self.feed.put(line)
+
+    def on_line(self, line: bytes, record: dict[str, Any]) -> None:
+        self._put(b"R" + line)
+
+    def on_record(self, record: dict[str, Any], exchange: Exchange | None) -> None:
+        self._put(b"R" + encode_line(record))
+
+    def on_waiting(self, seq: int, conn: int, endpoint: str, waited_s: float) -> None:
+        self._put(b"W" + encode_line({"args": [seq, conn, endpoint, waited_s]}))
+
+    def on_sink_error(self, message: str) -> None:
+        self._put(b"E" + encode_line({"message": message}))
+
+    @property
+    def reader(self) -> tuple[int, Callable[[], bool]]:
+        """The results pipe and what to call when it is readable (the event loop's job)."""
+        return self._results, self.drain
+
+    def drain(self) -> bool:
+        """Take every result waiting in the pipe (never blocks); False once it is at its end
+        (the child is gone: stop watching it)."""
+        self._take(self._read_results())
+        return self.results_open
+
+    def _read_results(self) -> list[bytes]:
+        data = b""
+        while self.results_open:
+            try:
+                chunk = os.read(self._results, PIPE_SIZE)
+            except BlockingIOError:
+                break
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self.results_open = False
+                break
+            data += chunk
+        data, self._partial = self._partial + data, b""
+        *lines, self._partial = data.split(b"\n")
+        return lines
+
+    def _take(self, lines: Sequence[bytes]) -> None:
+        for line in lines:
+            try:
+                result = json.loads(line)
+                if "finding" in result:
+                    self._on_finding(Finding(**result["finding"]))
+                elif "failed" in result:
+                    self._on_failed(str(result["failed"]))
+                elif "view_gone" in result and self._view is not None:
+                    self._view.feed.close()
+                    self._view.gone()
+                elif "end" in result:
+                    self._view_dropped = int(result["end"]["view_dropped"])
+                elif "error" in result and self._diagnostics is not None:
+                    self._diagnostics.print(Text(f"ipamx-spy: {result['error']}", style="red"))
+            except Exception as exc:  # a result we cannot take is said, never fatal
+                if self._diagnostics is not None:
+                    self._diagnostics.print(Text(f"ipamx-spy: validator result unreadable: "
+                                                 f"{exc!r}", style="red"))
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Let the child check what is left (bounded), then take every result.
+
+        Results are taken only once the child is done, so the records they make (``finding``)
+        reach the view after everything the child forwarded: one writer into the view's pipe
+        at a time."""
+        self.feed.close()
+        lines: list[bytes] = []
+        deadline = time.monotonic() + timeout
+        while self.results_open and time.monotonic() < deadline:
+            select.select([self._results], [], [], max(0.0, deadline - time.monotonic()))
+            lines += self._read_results()
+        _stop_child(self._process)
+        os.close(self._results)
+        self._take(lines)
+        if self._view is not None:
+            self._view.forwarded_dropped += self._view_dropped
+        if self.dropped and self._diagnostics is not None:
+            self._diagnostics.print(Text(
+                f"ipamx-spy: the validator lagged and skipped {self.dropped} record(s); "
+                "`ipamx-spy check` on the recording reads all of them", style="yellow"))
+
+
 class _Drawer:
-    """The child's side: decode lines, validate every record, draw at a bounded rate."""
+    """The view process's side: decode lines, draw at a bounded rate (findings come with the
+    lines; a view with its own checker validates what comes without)."""
 
     def __init__(self, view: LiveView, clock: Callable[[], float] = time.monotonic) -> None:
         self.view = view
@@ -295,20 +614,33 @@ class _Drawer:
                                                  style="red"))
 
     def _one(self, line: bytes, burst: bool) -> None:
+        """One line: ``R`` a record, ``Q`` findings and their record (from the checking
+        sink), ``F`` findings of no exchange, ``W`` a request waiting, ``E`` a sink error."""
         if not line:
             return
-        kind, payload = line[:1], json.loads(line[1:])
+        kind, data = line[:1], line[1:]
+        found: list[Finding] | None = None
+        if kind == b"Q":
+            findings, _, data = data.partition(b"\x1f")
+            found = [Finding(**f) for f in json.loads(findings)]
+        if self.view.mode == "json" and kind in {b"R", b"Q"}:
+            self.view.write_line(data)  # the recording's own line, not encoded again
+            return
+        payload = json.loads(data)
         if kind == b"W":
             self.view.on_waiting(*payload["args"])
             return
         if kind == b"E":
             self.view.on_sink_error(str(payload["message"]))
             return
+        if kind == b"F":
+            self.view.print_findings([Finding(**f) for f in payload["findings"]])
+            return
         exchange = Exchange.from_json(payload) if payload.get("type") == "exchange" else None
         mode = self._mode(burst, exchange is not None)
         saved, self.view.mode = self.view.mode, mode
         try:
-            self.view.on_record(payload, exchange)
+            self.view.on_record(payload, exchange, found)
         finally:
             self.view.mode = saved
 

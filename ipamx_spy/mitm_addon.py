@@ -2,7 +2,7 @@
 
 This file runs in mitmproxy's own Python (mitmproxy lives in an environment of its own), so it
 imports only the standard library, mitmproxy, and the parts of ipamx-spy that need nothing else
-(``ipamx_spy.mitm``, ``catalogue``, ``recording``): the package beside this file is made
+(``ipamx_spy.mitm``, ``dockerd``, ``recording``): the package beside this file is made
 importable when mitmproxy's Python does not have ipamx-spy installed.
 
 It adds:
@@ -48,7 +48,7 @@ def _make_package_importable() -> None:
 
 _make_package_importable()
 
-from ipamx_spy import catalogue  # noqa: E402
+from ipamx_spy import dockerd  # noqa: E402
 from ipamx_spy.mitm import flowstate, view  # noqa: E402
 from ipamx_spy.recording import Exchange  # noqa: E402
 
@@ -81,7 +81,7 @@ class LibnetworkView(contentviews.View):
                         **unknown_metadata: Any) -> float:
         if not isinstance(flow, http.HTTPFlow):
             return 0
-        return 2 if catalogue.lookup(flow.request.path) is not None else 0
+        return 2 if dockerd.lookup(flow.request.path) is not None else 0
 
 
 class IpamxSpy:

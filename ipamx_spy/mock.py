@@ -6,16 +6,20 @@ Theory of operation
 asyncio server runs like the built-in plugin. For each request dockerd sends, it looks for the
 recorded exchange of the same endpoint whose request means the same (JSON-aware: key order,
 spacing and key case never matter), taking unused exchanges in recorded order. Values dockerd
-makes up itself (``DOCKER_CHOSEN``: network and endpoint IDs, sandbox keys, container names,
-random MACs) may differ from the recording; the first time one is seen it is bound (recorded ->
-live), and from then on it must stay consistent. That is replay's bindings in reverse: the
-mock learns from requests and rewrites the recorded answers it sends back.
+makes up itself (the endpoint rows' ``made_up`` paths: network and endpoint IDs, sandbox keys,
+container names, random MACs) may differ from the recording; the first time one is seen it is
+bound (recorded -> live), and from then on it must stay consistent. That is replay's bindings in
+reverse: the mock learns from requests and rewrites the recorded answers it sends back.
 
 The answer is the recorded one: status, Content-Type and body bytes (re-encoded in the recorded
-layout only when a binding changed a value). Read-only calls (``READ_ONLY``) may be answered
-again once their recorded exchanges are used up. A request that matches nothing gets HTTP 500
-``{"Err": "ipamx-spy mock: ..."}`` naming the nearest recorded exchange and how it differs (what
+layout only when a binding changed a value). Read-only calls (rows marked ``repeatable``) may be
+answered again once their recorded exchanges are used up. A request that matches nothing gets HTTP
+500 ``{"Err": "ipamx-spy mock: ..."}`` naming the nearest recorded exchange and how it differs (what
 vcrpy says when a cassette has no match); dockerd shows that text to the user.
+
+For a network driver, a Join answer names a host interface dockerd moves into the container;
+with ``interfaces`` set (``mock_links.HostInterfaces``) the mock creates it before the answer
+goes out and removes it at DeleteEndpoint.
 """
 
 from __future__ import annotations
@@ -25,24 +29,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ipamx_spy import dockerd
 from ipamx_spy.app import Reply
 from ipamx_spy.faults import Injection
+from ipamx_spy.mock_links import HostInterfaces
 from ipamx_spy.recording import Exchange
 from ipamx_spy.replay import paths
 from ipamx_spy.replay.bindings import Bindings, rewrite_body
 
 JSON = Any
-READ_ONLY = frozenset({
-    "Plugin.Activate", "IpamDriver.GetCapabilities", "IpamDriver.GetDefaultAddressSpaces",
-    "NetworkDriver.GetCapabilities", "NetworkDriver.EndpointOperInfo",
-})
-DOCKER_CHOSEN: tuple[paths.Path, ...] = (
-    ("NetworkID",), ("EndpointID",), ("SandboxKey",), ("Interface", "MacAddress"),
-    ("Options", "com.docker.network.endpoint.name"),
-    ("Options", "com.docker.network.endpoint.macaddress"),
-)
-"""Request values dockerd makes up (random IDs, netns paths, container names, random MACs)."""
-_CHOSEN_PATTERNS = tuple(paths.render(p) for p in DOCKER_CHOSEN)
+def made_up(endpoint: str) -> tuple[paths.Path, ...]:
+    """Request values dockerd makes up for this endpoint (its row's ``made_up`` paths)."""
+    row = dockerd.ANY_BY_NAME.get(endpoint)
+    return row.made_up if row is not None else ()
+
+
+def _repeatable(endpoint: str) -> bool:
+    row = dockerd.ANY_BY_NAME.get(endpoint)
+    return row is not None and row.repeatable
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,21 +87,40 @@ class MockPlugin:
     used: set[int] = field(default_factory=set)
     misses: list[Miss] = field(default_factory=list)
     served: list[Served] = field(default_factory=list)
+    interfaces: HostInterfaces | None = None  # creates the host interfaces Join answers name
 
     def blocking(self, endpoint: str) -> bool:
-        """Every answer is computed in memory: never worth a thread."""
-        return False
+        """Answers are computed in memory; only a Join or DeleteEndpoint that changes host
+        interfaces (netlink) is worth a thread."""
+        return self.interfaces is not None and endpoint in HOST_SIDE
 
     def handle(self, endpoint: str, body: bytes) -> Reply:
         live = decode(body)
         candidates = [e for e in self.exchanges if e.endpoint == endpoint]
-        found = self._match(candidates, live, endpoint in READ_ONLY)
+        found = self._match(candidates, live, _repeatable(endpoint))
         if found is None:
             return self._miss(endpoint, live, candidates)
         self.used.add(found.seq)
         if isinstance(found.request.value, dict | list) and isinstance(live, dict | list):
             self.bindings.learn(found.request.value, live)
-        return self._answer(found)
+        reply = self._answer(found)
+        if self.interfaces is not None and endpoint in HOST_SIDE and isinstance(live, dict):
+            return self._host_side(self.interfaces, endpoint, live, reply)
+        return reply
+
+    @staticmethod
+    def _host_side(interfaces: HostInterfaces, endpoint: str, live: dict[str, Any],
+                   reply: Reply) -> Reply:
+        endpoint_id = str(live.get("EndpointID", ""))
+        if endpoint == "NetworkDriver.DeleteEndpoint":
+            interfaces.delete(endpoint_id)
+            return reply
+        src = _src_name(reply) if reply.status == 200 else ""
+        problem = interfaces.join(endpoint_id, src) if src else None
+        if problem is None:
+            return reply
+        return Reply.json(500, {"Err": f"ipamx-spy mock: cannot create the host interface "
+                                       f"{src} that the recorded Join names: {problem}"})
 
     def unused(self) -> list[Exchange]:
         """Recorded exchanges no request has asked for (yet)."""
@@ -117,9 +140,11 @@ class MockPlugin:
         if recorded is None or live is None or isinstance(recorded, str):
             same = recorded == live
             return [] if same else [paths.Difference(path=(), expected=recorded, actual=live)]
+        chosen = made_up(exchange.endpoint)
+        patterns = tuple(paths.render(p) for p in chosen)
         found = paths.diff(recorded, live, translate=self.bindings.translate,
-                           prune=lambda path: paths.matches(path, _CHOSEN_PATTERNS))
-        for where in DOCKER_CHOSEN:
+                           prune=lambda path: paths.matches(path, patterns))
+        for where in chosen:
             was, now = paths.get(recorded, where), paths.get(live, where)
             bound = self.bindings.lookup(was) if isinstance(was, str) else None
             if bound is not None and now != bound:
@@ -164,6 +189,26 @@ class MockPlugin:
                           f"got {_show(d.actual)}" for d in found[:3])
         more = f" (+{len(found) - 3} more)" if len(found) > 3 else ""
         return f"nearest is #{nearest.seq}{used}: {shown}{more}"
+
+
+HOST_SIDE = frozenset({"NetworkDriver.Join", "NetworkDriver.DeleteEndpoint"})
+
+
+def _src_name(reply: Reply) -> str:
+    """``InterfaceName.SrcName`` of a Join answer (keys as Go reads them: any case)."""
+    try:
+        value = json.loads(reply.body)
+    except ValueError:
+        return ""
+    names = _field(value, "InterfaceName")
+    src = _field(names, "SrcName")
+    return src if isinstance(src, str) else ""
+
+
+def _field(value: JSON, name: str) -> JSON:
+    if not isinstance(value, dict):
+        return None
+    return next((v for k, v in value.items() if k.lower() == name.lower()), None)
 
 
 def recorded_fault(exchange: Exchange) -> Injection:

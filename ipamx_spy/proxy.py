@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import json
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -29,10 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import catalogue, tap
+from . import dockerd, tap
 from .app import CONTENT_TYPE
 from .client import CLIENT_HEADER
+from .findings import Finding
 from .recording import Exchange, Fault, Message, RecordingWriter, encode_body, go_json
+from .recording_writer import encode_line
+from .records import CloseRecord, FaultRecord, FindingRecord, MarkerRecord, OpenRecord, Side
 from .stats import Summary
 
 WAITING_AFTER_S = 3.0
@@ -40,7 +44,11 @@ MAX_BACKLOG = 100_000
 
 
 class Sink(Protocol):
-    """Something that wants to hear about the session (the live view, the validator)."""
+    """Something that wants to hear about the session (the live view, the validator).
+
+    A sink that also has ``on_line(line, record)`` is given the record's encoded line (the
+    bytes written to the recording) instead of ``on_record``: it never encodes a second time.
+    """
 
     def on_record(self, record: dict[str, Any], exchange: Exchange | None) -> None: ...
 
@@ -49,13 +57,17 @@ class Sink(Protocol):
     def on_sink_error(self, message: str) -> None: ...
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, slots=True)
 class Pending:
+    """An exchange begun: its number, and the request's part of the record once built."""
+
     seq: int
     conn: int
     endpoint: str
     started: float
     t: float
+    request: Message | None = None
+    request_json: str | None = None  # ``request`` encoded, for the record's line
 
 
 def _http_date() -> str:
@@ -108,6 +120,28 @@ def to_record_message(message: tap.Message) -> Message:
 
 Redactor = Callable[[dict[str, Any]], dict[str, Any]]
 
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_EXCHANGE_KEYS = ("type", "seq", "conn", "t", "endpoint", "duration_ms", "upstream_ms",
+                  "answered_by", "request", "response", "fault")
+_EXCHANGE_LINE = ('{"type":"exchange","seq":%d,"conn":%d,"t":%s,"endpoint":%s,"duration_ms":%s,'
+                  '"upstream_ms":%s,"answered_by":%s,"request":%s,"response":%s,"fault":%s}\n')
+
+
+def exchange_line(record: dict[str, Any], request_json: str) -> bytes | None:
+    """``encode_line(record)`` for an exchange whose request part is encoded already, byte
+    for byte the same (``tests/test_proxy_relay.py``); None when the record is not of the
+    shape this knows (the caller then encodes it whole)."""
+    if tuple(record) != _EXCHANGE_KEYS or record["type"] != "exchange":
+        return None
+    try:
+        return (_EXCHANGE_LINE % (
+            record["seq"], record["conn"], _COMPACT(record["t"]), _COMPACT(record["endpoint"]),
+            _COMPACT(record["duration_ms"]), _COMPACT(record["upstream_ms"]),
+            _COMPACT(record["answered_by"]), request_json, _COMPACT(record["response"]),
+            _COMPACT(record["fault"]))).encode()
+    except (TypeError, ValueError, RecursionError):  # UnicodeEncodeError: a lone surrogate
+        return None
+
 
 @dataclass
 class ProxySession:
@@ -126,7 +160,7 @@ class ProxySession:
     started: float = field(default=0.0)
     summary: Summary = field(default_factory=Summary)
     pending: dict[int, Pending] = field(default_factory=dict)
-    backlog: deque[dict[str, Any]] = field(default_factory=deque)
+    backlog: deque[bytes] = field(default_factory=deque)
     dropped: int = 0
     unencodable: int = 0
     sink_errors: int = 0
@@ -134,7 +168,8 @@ class ProxySession:
     _next_seq: int = 1
     _next_conn: int = 1
     _warned: set[int] = field(default_factory=set)
-    _last_records: dict[int, dict[str, Any]] = field(default_factory=dict)
+    _last_records: dict[int, tuple[dict[str, Any], bytes]] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.on_record_error not in {"continue", "refuse"}:
@@ -162,29 +197,38 @@ class ProxySession:
     def open(self, peer: str = "docker") -> int:
         conn = self._next_conn
         self._next_conn += 1
-        self._emit({"type": "open", "conn": conn, "t": round(self.now(), 6), "peer": peer})
+        self._emit(OpenRecord(conn=conn, t=round(self.now(), 6), peer=peer).to_json())
         return conn
 
     def close(self, conn: int, reason: str) -> None:
         unanswered = [p.seq for p in self.pending.values() if p.conn == conn]
         for seq in unanswered:
             self.pending.pop(seq, None)
-        record: dict[str, Any] = {"type": "close", "conn": conn, "t": round(self.now(), 6),
-                                  "reason": reason}
-        if unanswered:
-            record["unanswered"] = unanswered
-        self._emit(record)
+        self._emit(CloseRecord(conn=conn, t=round(self.now(), 6), reason=reason,
+                               unanswered=tuple(unanswered)).to_json())
 
     def marker(self, text: str) -> dict[str, Any]:
-        record = {"type": "marker", "t": round(self.now(), 6), "text": text,
-                  "after_seq": self.last_seq}
+        record = MarkerRecord(t=round(self.now(), 6), text=text, after_seq=self.last_seq).to_json()
         self._emit(record)
         return record
 
+    def finding(self, finding: Finding) -> None:
+        """A validator finding (from the checking sink): kept for the summary, and recorded."""
+        self.findings.append(finding)
+        self._emit(FindingRecord(t=round(self.now(), 6), finding=finding).to_json())
+
+    def failed(self, endpoint: str) -> None:
+        """The checking sink read an answer as a failure dockerd sees (the summary's column).
+
+        Faults and missing answers are counted by ``complete`` already; the verdict on an
+        answer is read off the relay's path, by the checking sink."""
+        self.summary.add_error(endpoint)
+
     def fault(self, conn: int, fault: Fault, data: bytes) -> None:
         """Bytes from a peer that belong to no exchange (malformed, stray or extra bytes)."""
-        self._emit({"type": "fault", "conn": conn, "t": round(self.now(), 6),
-                    **fault.to_json(), "data": stored_body(data[:4096])})
+        self._emit(FaultRecord(conn=conn, t=round(self.now(), 6), side=fault.side,
+                               kind=fault.kind, message=fault.message,
+                               data=stored_body(data[:4096])).to_json())
 
     # -- exchanges ----------------------------------------------------------------------
 
@@ -192,10 +236,18 @@ class ProxySession:
         seq = self._next_seq
         self._next_seq += 1
         started = self.clock()
-        pending = Pending(seq=seq, conn=conn, endpoint=catalogue.endpoint_name(target),
+        pending = Pending(seq=seq, conn=conn, endpoint=dockerd.endpoint_name(target),
                           started=started, t=started - self.started)
         self.pending[seq] = pending
         return pending
+
+    def prepare(self, pending: Pending, request: tap.Message) -> None:
+        """Build the request's part of the record while the plugin works on the answer (call
+        after the request went on): ``complete`` then only adds the answer's part."""
+        message = to_record_message(request)
+        pending.request = message
+        if self.redact is None:
+            pending.request_json = _COMPACT(message.to_json())
 
     def complete(
         self,
@@ -214,28 +266,35 @@ class ProxySession:
         self._warned.discard(pending.seq)
         exchange = Exchange(
             seq=pending.seq, conn=pending.conn, t=pending.t, endpoint=pending.endpoint,
-            request=to_record_message(request),
+            request=pending.request or to_record_message(request),
             response=None if response is None else to_record_message(response),
             duration_ms=(self.clock() - pending.started) * 1000,
             upstream_ms=upstream_ms, fault=fault, answered_by=answered_by,
         )
         if exchange.request.header(CLIENT_HEADER) is not None:
             # ipamx-spy's own client (status), not dockerd: kept apart from dockerd's calls.
-            stored = self._emit({**exchange.to_json(), "type": "client"}, None, publish=False)
-            self._last_records[exchange.seq] = stored
+            self._last_records[exchange.seq] = self._emit(
+                {**exchange.to_json(), "type": "client"}, None, publish=False)
             return exchange
         self.last_seq = max(self.last_seq, exchange.seq)
-        self.summary.add(exchange.endpoint, exchange.duration_ms, _failed(exchange))
-        self._emit(exchange.to_json(), exchange, publish=False)
+        self.summary.add(exchange.endpoint, exchange.duration_ms,
+                         exchange.fault is not None or exchange.response is None)
+        record = exchange.to_json()
+        line = None
+        if pending.request_json is not None and self.redact is None:
+            line = exchange_line(record, pending.request_json)
+        self._last_records[exchange.seq] = self._emit(record, exchange, publish=False,
+                                                      line=line)
         return exchange
 
     def publish(self, exchange: Exchange) -> None:
         """Tell the sinks about an exchange; call after its answer went to the docker side."""
-        stored = self._last_records.pop(exchange.seq, None)
-        if stored is None:
+        last = self._last_records.pop(exchange.seq, None)
+        if last is None:
             return
+        stored, line = last
         if stored.get("type") == "client":
-            self._tell(stored, None)
+            self._tell(stored, None, line)
             return
         if self.redact is not None:
             try:
@@ -243,7 +302,7 @@ class ProxySession:
             except Exception as exc:
                 self._sink_failed(f"the redacted record of #{exchange.seq} is unreadable: {exc!r}")
                 return
-        self._tell(stored, exchange)
+        self._tell(stored, exchange, line)
 
     def tick(self) -> None:
         """Tell the sinks about requests that have waited a while (a hung plugin)."""
@@ -261,25 +320,33 @@ class ProxySession:
     # -- records ------------------------------------------------------------------------
 
     def _emit(self, record: dict[str, Any], exchange: Exchange | None = None, *,
-              publish: bool = True) -> dict[str, Any]:
+              publish: bool = True, line: bytes | None = None) -> tuple[dict[str, Any], bytes]:
+        """Write a record (encoded once; ``line`` when the caller encoded it) and, unless
+        ``publish=False``, tell the sinks. Returns the record as stored (redacted) and its
+        line."""
         stored = record
         if self.redact is not None:
             try:
                 stored = self.redact(record)
             except Exception as exc:  # never store what redaction could not cover
-                stored = self._substitute(record, f"redaction failed: {exc!r}", raw=False)
+                stored = self._substitute(record, f"redaction failed: {exc!r}")
                 exchange = None
-        self._write(stored)
+                line = None
+        if line is None:
+            line = encode_line(stored)
+        self._write(line)
         if publish:
-            self._tell(stored, exchange)
-        elif exchange is not None:
-            self._last_records[exchange.seq] = stored
-        return stored
+            self._tell(stored, exchange, line)
+        return stored, line
 
-    def _tell(self, stored: dict[str, Any], exchange: Exchange | None) -> None:
+    def _tell(self, stored: dict[str, Any], exchange: Exchange | None, line: bytes) -> None:
         for sink in self.sinks:
             try:
-                sink.on_record(stored, exchange)
+                on_line = getattr(sink, "on_line", None)
+                if on_line is not None:
+                    on_line(line, stored)
+                else:
+                    sink.on_record(stored, exchange)
             except Exception as exc:  # a broken view or validator never stops the relay
                 self._sink_failed(repr(exc))
 
@@ -293,35 +360,24 @@ class ProxySession:
             except Exception:  # noqa: S110 - nowhere left to report it
                 pass
 
-    def _substitute(self, record: dict[str, Any], why: str, *, raw: bool) -> dict[str, Any]:
+    def _substitute(self, record: dict[str, Any], why: str) -> dict[str, Any]:
         """A ``fault`` record standing in for one that cannot be stored as it is."""
         self.unencodable += 1
-        data = b""
-        if raw:
-            try:
-                data = repr(record).encode("utf-8", "backslashreplace")
-            except Exception:  # RecursionError: keep the bare facts only
-                data = b""
-        return {"type": "fault", "conn": record.get("conn", 0), "t": record.get("t", 0.0),
-                "side": "proxy", "kind": "unencodable", "seq": record.get("seq"),
-                "record_type": str(record.get("type")),
-                "message": f"ipamx-spy could not store this {record.get('type')} record: {why}",
-                "data": {"encoding": "base64",
-                         "base64": base64.b64encode(data[:65536]).decode("ascii")}}
+        return FaultRecord(
+            conn=record.get("conn", 0), t=record.get("t", 0.0), side=Side.PROXY,
+            kind="unencodable", seq=record.get("seq"), record_type=str(record.get("type")),
+            message=f"ipamx-spy could not store this {record.get('type')} record: {why}",
+            data={"encoding": "empty"}).to_json()
 
-    def _write(self, record: dict[str, Any]) -> None:
+    def _write(self, line: bytes) -> None:
+        """Write one encoded line (``encode_line`` never fails: a record that cannot be
+        encoded is written as an ``unrecordable`` record saying why)."""
         if self.writer is None:
             return
-        self.backlog.append(record)
+        self.backlog.append(line)
         try:
             while self.backlog:
-                head = self.backlog[0]
-                try:
-                    self.writer.write(head)
-                except OSError:
-                    raise
-                except Exception as exc:  # the record itself cannot be encoded
-                    self.writer.write(self._substitute(head, repr(exc), raw=True))
+                self.writer.write_line(self.backlog[0])
                 self.backlog.popleft()
         except OSError as exc:
             while len(self.backlog) > MAX_BACKLOG:
@@ -335,14 +391,3 @@ class ProxySession:
                     sink.on_sink_error(message)
                 except Exception as sink_exc:
                     self._sink_failed(repr(sink_exc))
-
-
-def _failed(exchange: Exchange) -> bool:
-    """Whether dockerd sees this exchange as failed (for the summary's error column)."""
-    if exchange.fault is not None or exchange.response is None:
-        return True
-    try:
-        return catalogue.error_message(exchange.endpoint, exchange.response.status,
-                                       exchange.response.value) is not None
-    except Exception:
-        return True

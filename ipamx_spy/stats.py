@@ -97,6 +97,12 @@ class Summary:
         stats.errors += error
         stats.latencies.add(duration_ms)
 
+    def add_error(self, endpoint: str) -> None:
+        """One more call of ``endpoint`` failed (read after it was counted by ``add``)."""
+        stats = self.endpoints.get(endpoint)
+        if stats is not None and stats.errors < stats.calls:
+            stats.errors += 1
+
     @property
     def calls(self) -> int:
         return sum(s.calls for s in self.endpoints.values())

@@ -41,9 +41,9 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console  # noqa: E402
 
 from ipamx_spy import pytest_plugin, recording  # noqa: E402
-from ipamx_spy.commands.notes import NoteError, note_record  # noqa: E402
 from ipamx_spy.export import FORMATS, build_trace  # noqa: E402
 from ipamx_spy.export.terminal import print_trace  # noqa: E402
+from ipamx_spy.notes import NoteError, note_record  # noqa: E402
 from ipamx_spy.recording import RecordingError  # noqa: E402
 from ipamx_spy.replay.compare import Rules  # noqa: E402
 from ipamx_spy.replay.engine import load_recording, replay_recording  # noqa: E402
@@ -187,7 +187,7 @@ def run_readers(data: bytes, where: Path, *, replay: bool = True, draw: bool = T
     now = _dt.datetime.now(_dt.UTC)
     seqs = [e.seq for e in rec.exchanges] or [1]
     _guard("note", lambda: recording.append_records(
-        path, [note_record(rec, seqs[0], "fuzz", now)]))
+        path, [note_record(rec, seqs[0], "fuzz", now).to_json()]))
     if replay:
         _guard("replay", lambda: replay_recording(load_recording(path), parse_target("builtin"),
                                                   Rules(), source=str(path)))

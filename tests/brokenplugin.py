@@ -22,7 +22,7 @@ from typing import Any
 
 from fakeplugin import Action, Close, FakePlugin, Stall, http
 
-from ipamx_spy import catalogue
+from ipamx_spy import dockerd
 from ipamx_spy.app import BuiltinPlugin, PluginError, Reply, Route
 from ipamx_spy.client import docker_request
 from ipamx_spy.recording import Exchange, Message, encode_body, go_json, make_header
@@ -214,7 +214,7 @@ def serve(path: Path, breakage: str | None = None, **spaces: str) -> Iterator[Fa
 
         return answer
 
-    names = [e.name for e in catalogue.ENDPOINTS if not e.extension]
+    names = [e.name for e in dockerd.ALL_ROWS if not e.extension]
     with FakePlugin(path, {name: behaviour(name) for name in names}) as plugin:
         yield plugin
 

@@ -36,8 +36,8 @@ from pathlib import Path
 
 import pytest
 
-from ipamx_spy.commands.session_options import CONTROL_DIR
 from ipamx_spy.dockerd.versions import VersionRow, lookup
+from ipamx_spy.places import CONTROL_DIR
 
 PLUGIN_DIR = Path("/run/docker/plugins")
 RECORDINGS = Path(__file__).resolve().parent.parent / "recordings"
@@ -289,8 +289,11 @@ def _chroot_command(chroot: Path, workdir: Path, extra: tuple[str, ...]) -> list
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
 
 
-def start_dockerd(workdir: Path, *extra: str, daemon: Daemon = HOST) -> Docker:
-    """Start ``daemon`` with its data in ``workdir``; waits until it answers."""
+def start_dockerd(workdir: Path, *extra: str, daemon: Daemon = HOST,
+                  netns: str | None = None) -> Docker:
+    """Start ``daemon`` with its data in ``workdir``; waits until it answers. ``netns``: in
+    that named network namespace (``nsenter``: ``ip netns exec`` would mount a sysfs without
+    the cgroup mounts dockerd needs), as docker-in-docker or rootless Docker run it."""
     reason = daemon.missing()
     if reason is not None:
         _unavailable(reason)
@@ -307,6 +310,8 @@ def start_dockerd(workdir: Path, *extra: str, daemon: Daemon = HOST) -> Docker:
         args = _dockerd_args(dockerd, workdir, sock, extra)
     else:
         args = _chroot_command(daemon.chroot, workdir, extra)
+    if netns is not None:
+        args = ["nsenter", f"--net=/run/netns/{netns}", *args]
     with open(log, "ab") as log_file:
         process = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT)
     docker = Docker(root=workdir, socket=sock, cli=cli, process=process, log=log,

@@ -25,8 +25,7 @@ from ipamx_spy import recording
 from ipamx_spy.address import SOCKET_DIR, SPEC_DIRS, Address, resolve_name
 from ipamx_spy.attach import fs
 from ipamx_spy.client import PluginConnection, PluginNoAnswer, docker_request
-from ipamx_spy.commands.attach import journal_path
-from ipamx_spy.commands.proxy import control_path
+from ipamx_spy.places import control_path, journal_path
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="attach works in /run/docker/plugins: needs root")

@@ -139,21 +139,68 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def test_live_view_process_dies_with_a_killed_proxy(sockdir: Path) -> None:
+def gone(pid: int) -> bool:
+    """The process ended (a zombie counts: only its parent could reap it)."""
+    path = Path(f"/proc/{pid}/status")
+    try:
+        return "State:\tZ" in path.read_text()
+    except FileNotFoundError:
+        return True
+
+
+def test_live_view_and_checker_processes_die_with_a_killed_proxy(sockdir: Path) -> None:
     sock = sockdir / "p.sock"
     spy = spawn_spy(["proxy", "--listen", str(sock), "--state", "none", "--no-record",
                      "--control", str(sockdir / "c.ctl")], sock, None)
-    (view,) = children(spy.process.pid)
+    helpers = children(spy.process.pid)
+    assert len(helpers) == 2  # the live view and the checking sink
     spy.process.send_signal(signal.SIGKILL)
     spy.process.wait()
     deadline = time.monotonic() + 10
-    while Path(f"/proc/{view}").exists() and time.monotonic() < deadline:
-        status = Path(f"/proc/{view}/status").read_text() if Path(f"/proc/{view}").exists() else ""
-        if "State:\tZ" in status:
-            break
+    while not all(gone(pid) for pid in helpers) and time.monotonic() < deadline:
         time.sleep(0.05)
-    status = Path(f"/proc/{view}/status").read_text() if Path(f"/proc/{view}").exists() else ""
-    assert not status or "State:\tZ" in status
+    assert all(gone(pid) for pid in helpers)
+
+
+def test_findings_reach_the_recording_and_the_summary_when_the_view_dies(
+        sockdir: Path) -> None:
+    """The checking sink is no part of the view: kill the view, the findings still arrive."""
+    sock, rec = sockdir / "p.sock", sockdir / "r.jsonl"
+    spy = spawn_spy(["proxy", "--listen", str(sock), "--state", "none", "--record", str(rec),
+                     "--control", str(sockdir / "c.ctl")], sock, rec)
+    try:
+        wanted = {"ipamx-spy view", "ipamx-spy check"}
+        deadline = time.monotonic() + 10  # each child names itself once it runs
+        names: dict[str, int] = {}
+        while set(names) != wanted and time.monotonic() < deadline:
+            names = {Path(f"/proc/{pid}/comm").read_text().strip(): pid
+                     for pid in children(spy.process.pid)}
+            time.sleep(0.02)
+        assert set(names) == wanted
+        os.kill(names["ipamx-spy view"], signal.SIGKILL)
+        with PluginConnection(Address(kind="unix", path=str(sock))) as conn:
+            conn.call(docker_request("Plugin.Activate"))
+            conn.call(docker_request("IpamDriver.NoSuchCall", b"{}\n"))  # IPX001
+            conn.call(docker_request("IpamDriver.RequestAddress", b"{}\n"))  # no such pool
+        deadline = time.monotonic() + 30  # recorded while the proxy runs, not only at its end
+        found: list[dict[str, object]] = []
+        while not found and time.monotonic() < deadline:
+            found = [r for r in map(json.loads, rec.read_text().splitlines())
+                     if r["type"] == "finding"]
+            time.sleep(0.05)
+        assert any(f["code"] == "IPX001" and f["seq"] == 2 for f in found)
+    finally:
+        output = spy.stop(signal.SIGINT)
+    assert "the live view process is gone; recording goes on" in output
+    assert "validation: " in output and "ipamx-spy summary" in output
+    summary = output[output.index("ipamx-spy summary"):]
+    rows = {cells[1]: cells[2:4] for line in summary.splitlines()
+            if len(cells := [c.strip() for c in line.split("│")]) > 4}
+    # the verdicts (the errors column) come from the checking sink too
+    assert rows["IpamDriver.RequestAddress"] == ["1", "1"], summary
+    assert rows["Plugin.Activate"] == ["1", "-"], summary
+    findings = [r for r in recording.load(rec).records if r["type"] == "finding"]
+    assert {f["code"] for f in findings} >= {"IPX001"}
 
 
 @pytest.mark.parametrize("mode", [[], ["--compact"]])

@@ -6,8 +6,12 @@ recorded it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -17,8 +21,8 @@ from docker_env import PLUGIN_DIR, Docker, spawn_spy
 from fakeplugin import FakePlugin, http, ok
 from verdict_cases import CASES, Case
 
-from ipamx_spy import recording
-from ipamx_spy.dockerd import Endpoint, Outcome, read_answer
+from ipamx_spy import recording, tap
+from ipamx_spy.dockerd import Endpoint, NoAnswer, Outcome, read_answer, read_no_answer
 from ipamx_spy.dockerd.verdict import is_gateway_request
 from ipamx_spy.mock import MockPlugin
 from ipamx_spy.replay.compare import Rules
@@ -140,3 +144,135 @@ def _replays_against_a_mock_of_itself(path: Path) -> None:
     assert result.verdicts
     assert result.ok, [(v.seq, v.endpoint, [p.message for p in v.problems])
                        for v in result.failures]
+
+
+class _Flaky:
+    """A plugin straight on dockerd's plugin socket (no proxy: the proxy answers for a
+    plugin that cannot, so dockerd would never see a refusal or a hang-up through it) whose
+    first RequestPool gets no answer: ``refused`` closes the listening socket right after
+    answering GetDefaultAddressSpaces (the socket file stays, so dockerd's dial is refused)
+    and listens again after ``reopen_s``; ``closed`` reads the first RequestPool and hangs up.
+    Every request is kept with its arrival time."""
+
+    def __init__(self, path: Path, mode: NoAnswer, reopen_s: float = 0.8) -> None:
+        self.path, self.mode, self.reopen_s = path, mode, reopen_s
+        self.seen: list[tuple[float, str, bytes]] = []
+        self.stopped = threading.Event()
+        self.listener = self._listen()
+        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+
+    def _listen(self) -> socket.socket:
+        self.path.unlink(missing_ok=True)
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(self.path))
+        server.listen(16)
+        return server
+
+    def _accept(self, server: socket.socket) -> None:
+        while not self.stopped.is_set():
+            try:
+                sock, _ = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+
+    def _reopen(self) -> None:
+        if not self.stopped.wait(self.reopen_s):
+            self.listener = self._listen()
+            self._accept(self.listener)
+
+    def _serve(self, sock: socket.socket) -> None:
+        with sock, contextlib.suppress(OSError):
+            request_tap = tap.RequestTap()
+            while True:
+                result = request_tap.next_message()
+                if result is tap.NEED_DATA:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    request_tap.feed(data)
+                    continue
+                if not isinstance(result, tap.Message):
+                    return
+                endpoint = result.target.lstrip("/")
+                self.seen.append((time.monotonic(), endpoint, result.body))
+                first_pool = [e for _t, e, _b in self.seen].count(
+                    Endpoint.REQUEST_POOL.value) == 1
+                if endpoint == Endpoint.REQUEST_POOL.value and first_pool \
+                        and self.mode is NoAnswer.CLOSED:
+                    return  # read, never answered
+                answer = _FLAKY_ANSWERS.get(endpoint, {})
+                if endpoint == Endpoint.GET_DEFAULT_ADDRESS_SPACES.value \
+                        and self.mode is NoAnswer.REFUSED and not self._refused_once():
+                    self._stop_listening()  # the next dial is refused
+                    threading.Thread(target=self._reopen, daemon=True).start()
+                    sock.sendall(http(200, json.dumps(answer).encode(), headers=(
+                        "Content-Type: application/json", "Connection: close")))
+                    return
+                sock.sendall(ok(answer))
+                if not request_tap.answered(keep_alive=True):
+                    return
+
+    def _refused_once(self) -> bool:
+        return [e for _t, e, _b in self.seen].count(Endpoint.GET_DEFAULT_ADDRESS_SPACES.value) > 1
+
+    def _stop_listening(self) -> None:
+        # shutdown wakes the thread blocked in accept(); close alone would leave the kernel's
+        # socket listening until that accept() returned.
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+
+    def close(self) -> None:
+        self.stopped.set()
+        self._stop_listening()
+        self.path.unlink(missing_ok=True)
+
+
+_FLAKY_ANSWERS: dict[str, object] = {
+    "Plugin.Activate": {"Implements": ["IpamDriver"]},
+    "IpamDriver.GetDefaultAddressSpaces": {"LocalDefaultAddressSpace": "L",
+                                           "GlobalDefaultAddressSpace": "G"},
+    "IpamDriver.RequestPool": {"PoolID": "p1", "Pool": SUBNET, "Data": {}},
+    "IpamDriver.RequestAddress": {"Address": "10.77.0.1/24"},
+}
+
+
+@pytest.mark.dockerd("20.10")
+@pytest.mark.parametrize("failure", list(NoAnswer), ids=str)
+def test_refused_and_closed_calls_are_retried_as_the_verdict_says(
+        dockerd: Docker, failure: NoAnswer) -> None:
+    """``read_no_answer`` on the real daemon: a refused call (nothing was sent) is retried 1 s
+    later with its body; a call whose connection closed without an answer is retried 1 s
+    later with an EMPTY body (its request buffer is spent). Both retries succeed here, so
+    ``docker network create`` succeeds, and dockerd logs the error the verdict names."""
+    name = f"ipx{uuid.uuid4().hex[:8]}"
+    path = PLUGIN_DIR / f"{name}.sock"
+    log_start = dockerd.log.stat().st_size
+    plugin = _Flaky(path, failure)
+    try:
+        created = dockerd.run("network", "create", "-d", "bridge", "--ipam-driver", name,
+                              "--subnet", SUBNET, name, check=False, timeout=90)
+        dockerd.run("network", "rm", name, check=False, timeout=90)
+    finally:
+        plugin.close()
+    log = dockerd.log.read_text(errors="replace")[log_start:]
+    verdict = read_no_answer(Endpoint.REQUEST_POOL, failure, dockerd.version, socket=str(path))
+    assert verdict.outcome is Outcome.RETRIED and verdict.retry_after == 1.0
+    assert created.returncode == 0, created.stderr
+    pools = [(t, body) for t, endpoint, body in plugin.seen
+             if endpoint == Endpoint.REQUEST_POOL.value]
+    spaces = [t for t, endpoint, _b in plugin.seen
+              if endpoint == Endpoint.GET_DEFAULT_ADDRESS_SPACES.value]
+    assert verdict.error is not None
+    assert verdict.error.replace('"', '\\"') + ", retrying in 1s" in log, log[-2000:]
+    if failure is NoAnswer.CLOSED:
+        assert len(pools) == 2, plugin.seen
+        assert pools[0][1].strip() and pools[1][1] == b""  # the retry's body is empty
+        assert verdict.retry_empty_body
+        assert pools[1][0] - pools[0][0] >= 0.9
+    else:
+        assert len(pools) == 1, plugin.seen  # the refused attempt never reached the plugin
+        assert json.loads(pools[0][1])["Pool"] == SUBNET  # the retry carries its body
+        assert not verdict.retry_empty_body
+        assert pools[0][0] - spaces[0] >= 0.9  # one backoff after the refused dial

@@ -120,7 +120,7 @@ def test_a_second_proxy_for_a_name_in_use(tmp_path: Path) -> None:
 
 
 def test_without_permission_a_hint_instead_of_errno(tmp_path: Path) -> None:
-    from ipamx_spy.commands.errors import plugin_start_problem
+    from ipamx_spy.builtin import plugin_start_problem
 
     problem = PermissionError(13, "Permission denied", "/var/lib/ipamx-spy/x.state.json.journal")
     text = plugin_start_problem("x", problem)

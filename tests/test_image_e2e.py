@@ -20,7 +20,7 @@ import pytest
 from docker_env import IMAGE, PLUGIN_DIR, Docker
 
 from ipamx_spy import recording
-from ipamx_spy.commands.proxy import control_path
+from ipamx_spy.places import control_path
 
 pytestmark = pytest.mark.docker
 

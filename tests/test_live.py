@@ -5,12 +5,16 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import threading
+import time
 from typing import Any
 
 from rich.console import Console
 
-from ipamx_spy.live import DetachedView, LiveView, _Drawer
+from ipamx_spy.findings import Finding
+from ipamx_spy.live import DetachedChecker, DetachedView, LiveView, _Drawer
+from ipamx_spy.recording_writer import encode_line
 
 
 def record(seq: int) -> dict[str, Any]:
@@ -88,3 +92,83 @@ def test_drawing_is_rate_limited_but_every_exchange_is_validated() -> None:
     drawer.flush()
     assert checked == list(range(1, 1001))
     assert "not drawn (drawing rate limit)" in screen.getvalue()
+
+
+def exchange_record(seq: int, endpoint: str = "Plugin.Activate") -> dict[str, Any]:
+    return {"type": "exchange", "seq": seq, "conn": 1, "t": 0.0, "endpoint": endpoint,
+            "duration_ms": 0.1, "upstream_ms": 0.1, "answered_by": "plugin",
+            "request": {"method": "POST", "target": f"/{endpoint}", "http_version": "1.1",
+                        "headers": [], "body": {"encoding": "empty"}},
+            "response": {"status": 200, "reason": "OK", "http_version": "1.1", "headers": [],
+                         "body": {"encoding": "json", "json": {"Err": "no"}, "layout": "go"}},
+            "fault": None}
+
+
+class OddSeqs:
+    """A validator that finds something on every odd exchange and on every close."""
+
+    def check(self, exchange: Any) -> list[Finding]:
+        if exchange.seq % 2 == 0:
+            return []
+        return [Finding(code="IPX900", severity="warning", seq=exchange.seq, message="odd")]
+
+    def on_close(self, conn: int, t: float, unanswered: Any = (),
+                 endpoint: str = "") -> list[Finding]:
+        return [Finding(code="IPX901", severity="error", seq=0, message=f"c{conn} closed")]
+
+
+def test_the_checking_sink_reports_findings_and_verdicts_and_feeds_the_view() -> None:
+    read_end, write_end = os.pipe()
+    got = bytearray()
+
+    def drain() -> None:
+        while chunk := os.read(read_end, 65536):
+            got.extend(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    out = Console(file=os.fdopen(write_end, "w"))
+    view = DetachedView(LiveView(console=out, diagnostics=Console(file=io.StringIO()),
+                                 mode="json"))
+    out.file.close()
+    found: list[Finding] = []
+    failed: list[str] = []
+    checking = DetachedChecker(OddSeqs(), on_finding=found.append, on_failed=failed.append,
+                               view=view, verdict=lambda e: e.seq % 3 == 0)
+    lines = [encode_line(exchange_record(seq, f"IpamDriver.E{seq}")) for seq in range(1, 7)]
+    lines.append(encode_line({"type": "close", "conn": 1, "t": 1.0, "reason": "bye"}))
+    for line in lines:
+        checking.on_line(line, {})
+    checking.close()
+    view.close()
+    reader.join(10)
+    assert [(f.code, f.seq) for f in found] == [("IPX900", 1), ("IPX900", 3), ("IPX900", 5),
+                                                ("IPX901", 0)]
+    assert failed == ["IpamDriver.E3", "IpamDriver.E6"]
+    # --json is the recording's lines as they were written, byte for byte, in order
+    assert got.splitlines(keepends=True) == lines
+    assert checking.dropped == 0 and view.dropped == 0
+
+
+def test_the_view_is_fed_directly_once_the_checking_sink_is_gone() -> None:
+    read_end, write_end = os.pipe()
+    out = Console(file=os.fdopen(write_end, "w"))
+    view = DetachedView(LiveView(console=out, diagnostics=Console(file=io.StringIO()),
+                                 mode="json"))
+    out.file.close()
+    diagnostics = io.StringIO()
+    checking = DetachedChecker(None, on_finding=lambda f: None, on_failed=lambda e: None,
+                               view=view, diagnostics=Console(file=diagnostics))
+    os.kill(checking.pid, signal.SIGKILL)
+    line = encode_line(exchange_record(1))
+    deadline = time.monotonic() + 10
+    while not checking.feed.closed and time.monotonic() < deadline:
+        checking.on_line(line, {})  # EPIPE once the child is gone
+        time.sleep(0.01)
+    assert "the validator process is gone" in diagnostics.getvalue()
+    checking.on_line(encode_line(exchange_record(2)), {})
+    checking.close()
+    view.close()
+    with os.fdopen(read_end, "rb") as file:
+        seqs = [json.loads(x)["seq"] for x in file.read().splitlines()]
+    assert seqs[-1] == 2  # the record after the validator died still reached the view

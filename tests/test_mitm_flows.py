@@ -246,18 +246,16 @@ def test_binary_export_refuses_a_terminal_and_says_when_it_cannot_write(
 ) -> None:
     import io
 
-    import typer
-
-    from ipamx_spy.commands.export import write_chunks
+    from ipamx_spy.export.output import OutputError, write_chunks
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
             return True
 
     monkeypatch.setattr(sys, "stdout", Terminal())
-    with pytest.raises(typer.Exit) as refused:
+    with pytest.raises(OutputError, match="binary") as refused:
         write_chunks(iter([b"4:true!"]), "-")
-    assert refused.value.exit_code == 2
-    with pytest.raises(typer.Exit) as unwritable:
+    assert refused.value.code == 2
+    with pytest.raises(OutputError, match="cannot write") as unwritable:
         write_chunks(iter([b"4:true!"]), str(tmp_path / "missing" / "x.mitm"))
-    assert unwritable.value.exit_code == 1
+    assert unwritable.value.code == 1

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ipamx_spy import catalogue
+from ipamx_spy import dockerd
 from ipamx_spy.netdriver.core import (
     FIXED_ANSWERS,
     METHODS,
@@ -74,8 +74,8 @@ def with_endpoint(**endpoint: Any) -> DriverState:
 # -- answers that need no state ---------------------------------------------------------------
 
 
-def test_methods_cover_every_network_driver_endpoint_of_the_catalogue() -> None:
-    expected = {e.method for e in catalogue.ENDPOINTS if e.interface == "NetworkDriver"}
+def test_methods_cover_every_network_driver_endpoint_of_the_rows() -> None:
+    expected = {e.method for e in dockerd.ALL_ROWS if e.interface == "NetworkDriver"}
     assert set(METHODS) == expected
 
 

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from docker_env import IMAGE, PLUGIN_DIR, Docker, spawn_spy
 
-from ipamx_spy import catalogue, recording
-from ipamx_spy.commands.mark import send_control
-from ipamx_spy.commands.proxy import control_path
+from ipamx_spy import dockerd, recording
+from ipamx_spy.control import send_control
 from ipamx_spy.netdriver.core import DeleteLink
 from ipamx_spy.netdriver.links import Netlink
 from ipamx_spy.netdriver.naming import Naming
+from ipamx_spy.places import control_path
 
 pytestmark = pytest.mark.docker
 
@@ -174,7 +174,7 @@ def _check_recording(rec: recording.Recording, calls: dict[str, list[str]]) -> N
     assert segments(rec) == calls
     for exchange in rec.exchanges:
         assert exchange.response is not None and exchange.fault is None
-        error = catalogue.error_message(exchange.endpoint, exchange.status or 0,
+        error = dockerd.error_message(exchange.endpoint, exchange.status or 0,
                                         exchange.response.value)
         assert error is None, f"#{exchange.seq} {exchange.endpoint}: {error}"
     activate = rec.exchanges[0].response

@@ -17,7 +17,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from ipamx_spy import catalogue
+from ipamx_spy import dockerd
 from ipamx_spy.app import BuiltinPlugin, PluginError
 from ipamx_spy.builtin import BuiltinConfig
 from ipamx_spy.netdriver.core import Action, AddBridge, AddVeth, DeleteLink, ObservedLink
@@ -157,7 +157,7 @@ def ids(endpoint_id: str = EP, network_id: str = NET) -> dict[str, str]:
 
 def test_routes_serve_every_network_driver_endpoint() -> None:
     svc = service(FakeKernel())
-    expected = {e.name for e in catalogue.ENDPOINTS if e.interface == "NetworkDriver"}
+    expected = {e.name for e in dockerd.ALL_ROWS if e.interface == "NetworkDriver"}
     assert svc.interface == "NetworkDriver" and set(svc.routes()) == expected
 
 
@@ -178,7 +178,7 @@ def test_in_the_builtin_plugin_refusals_reach_dockerd_as_err_in_a_200() -> None:
     assert plugin.handle("Plugin.Activate", b"").value == {"Implements": ["NetworkDriver"]}
     reply = plugin.handle("NetworkDriver.Join", json.dumps(ids()).encode())
     assert reply.status == 200
-    assert catalogue.error_message("NetworkDriver.Join", reply.status, reply.value) == (
+    assert dockerd.error_message("NetworkDriver.Join", reply.status, reply.value) == (
         f"remote: ipamx-spy: unknown endpoint {EP[:12]} on network {NET[:12]} "
         "(never created here, or already deleted)")
 

@@ -286,3 +286,52 @@ def test_pipelined_requests_are_answered_in_order(sockdir: Path, plugin: FakePlu
         sock.close()
     assert got == expected
     assert len(recording.load(sockdir / "rec.jsonl").exchanges) == 50
+
+
+@pytest.mark.parametrize("answer", [
+    b'{"Address":"10.4.4.2/24","Data":null}\n',
+    b'{"Err":"caf\\u00e9 \xe2\x80\xa8 <&>"}\n',
+    b'{"Err":"\\ud800"}\n',  # a lone surrogate: stored as base64
+    b"not json \xff",
+    None,
+], ids=["json", "escapes", "surrogate", "bytes", "no-answer"])
+def test_the_record_built_while_the_plugin_works_is_the_whole_record_byte_for_byte(
+        answer: bytes | None) -> None:
+    """``prepare`` encodes the request ahead; the line must equal encoding the record whole."""
+    from ipamx_spy import tap
+    from ipamx_spy.recording import Fault
+    from ipamx_spy.recording_writer import encode_line
+
+    def message(raw: bytes, request: bool) -> tap.Message:
+        framer = tap.RequestTap() if request else tap.ResponseTap()
+        framer.feed(raw)
+        result = framer.next_message()
+        assert isinstance(result, tap.Message)
+        return result
+
+    body = b'{"PoolID":"LocalDefault/10.4.0.0/16","Address":"\xc3\xa9","Options":null}\n'
+    request = message(b"POST /IpamDriver.RequestAddress HTTP/1.1\r\nHost: \r\nContent-Length: "
+                      + str(len(body)).encode() + b"\r\n\r\n" + body, True)
+    response = None if answer is None else proxy.answer(200, answer)
+    lines: list[bytes] = []
+
+    class Lines:
+        def on_line(self, line: bytes, record: dict[str, object]) -> None:
+            lines.append(line)
+
+        def on_record(self, record: dict[str, object], exchange: object) -> None:
+            raise AssertionError("a sink with on_line is given the line")
+
+        def on_waiting(self, *args: object) -> None: ...
+
+        def on_sink_error(self, message: str) -> None: ...
+
+    session = proxy.ProxySession(writer=None, sinks=[Lines()])
+    pending = session.begin(1, request.target)
+    session.prepare(pending, request)
+    assert pending.request_json is not None
+    fault = Fault(side="plugin", kind="closed", message="x") if answer is None else None
+    exchange = session.complete(pending, request, response, upstream_ms=0.25, fault=fault)
+    session.publish(exchange)
+    assert lines == [encode_line(exchange.to_json())]
+    assert proxy.exchange_line({**exchange.to_json(), "extra": 1}, "{}") is None

@@ -119,10 +119,12 @@ def test_auto_compat_asks_the_daemon_for_its_version(dockerd: Docker, plugin_nam
 
 
 def test_auto_compat_without_a_daemon_warns_and_imitates_27(
-        sockdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from ipamx_spy.commands.builtin_options import resolve_compat
+        sockdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ipamx_spy.builtin import choose_compat
 
     monkeypatch.setenv("DOCKER_HOST", f"unix://{sockdir}/none.sock")
-    assert resolve_compat("auto") == "27"
-    assert resolve_compat("26.1.5") == "26.1.5"  # anything else is the allocator's to read
-    assert f"no dockerd version from unix://{sockdir}/none.sock" in capsys.readouterr().err
+    auto = choose_compat("auto")
+    assert auto.mode == "27" and auto.warning
+    assert f"no dockerd version from unix://{sockdir}/none.sock" in auto.note
+    given = choose_compat("26.1.5")  # anything else is the allocator's to read
+    assert given.mode == "26.1.5" and not given.warning and not given.note

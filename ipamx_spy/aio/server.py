@@ -65,6 +65,7 @@ class Server:
         if self._stop_requested:
             self._stop.set()
         signals = _install_signals(self._loop, self._stop)
+        readers = self._watch_sinks(self._loop)
         server = await self._loop.create_unix_server(self.relay.protocol, sock=main.sock)
         control_server = None
         if control is not None:
@@ -93,6 +94,26 @@ class Server:
                 control.close()
             for signum in signals:
                 self._loop.remove_signal_handler(signum)
+            for fd in readers:
+                self._loop.remove_reader(fd)
+
+    def _watch_sinks(self, loop: asyncio.AbstractEventLoop) -> list[int]:
+        """Read what sinks send back (the checking sink's findings) when it arrives: in the
+        loop, between exchanges, never on the relay's path."""
+        watched = []
+        for sink in self.session.sinks:
+            reader: tuple[int, Callable[[], bool]] | None = getattr(sink, "reader", None)
+            if reader is None:
+                continue
+            fd, take = reader
+
+            def readable(fd: int = fd, take: Callable[[], bool] = take) -> None:
+                if not take():
+                    loop.remove_reader(fd)
+
+            loop.add_reader(fd, readable)
+            watched.append(fd)
+        return watched
 
     def stopping(self) -> None:
         """Called once no new connection is accepted, before in-flight exchanges finish.

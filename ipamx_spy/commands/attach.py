@@ -17,14 +17,9 @@ from ..attach import fs as attach_fs
 from ..attach.docker import DockerAPI, DockerError, docker_host
 from ..attach.server import AttachedServer
 from ..console import err
+from ..places import CONTROL_DIR, control_path, journal_path
 from ..recording import make_header
 from . import session_options as so
-from .session_options import CONTROL_DIR, control_path
-
-
-def journal_path(name: str) -> Path:
-    """Where ``attach`` keeps what ``detach`` needs: /run/ipamx-spy/NAME.attach.json."""
-    return CONTROL_DIR / f"{name}.attach.json"
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -76,7 +71,9 @@ def _announce(server: AttachedServer) -> None:
                   "restarts")
     handover = server.handover
     if handover is not None:
-        err.print(f"  connections dockerd held to the plugin, handed over: {handover.closed}")
+        where = f" ({'; '.join(handover.elsewhere)})" if handover.elsewhere else ""
+        err.print(f"  connections dockerd held to the plugin, handed over: {handover.closed}"
+                  f"{where}")
         for reason in handover.failed:
             err.print(f"[yellow]  kept by the plugin: {reason}[/]")
     err.print(f"  journal: {server.journal_path}  (after a crash: ipamx-spy detach "

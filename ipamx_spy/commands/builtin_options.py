@@ -8,11 +8,10 @@ from pathlib import Path
 import typer
 
 from ..app import BuiltinPlugin
-from ..builtin import BuiltinConfig, make_plugin
+from ..builtin import BuiltinConfig, choose_compat, make_plugin, plugin_start_problem
 from ..console import err
-from .errors import fail, plugin_start_problem
-
-STATE_DIR = Path("/var/lib/ipamx-spy")
+from ..places import state_path
+from .errors import fail
 
 STATE = typer.Option(
     "default", "--state",
@@ -56,33 +55,14 @@ NETWORK_DRIVER = typer.Option(
     help="Also serve the built-in bridge-and-veth network driver.")
 
 
-def state_path(name: str, state: str, suffix: str) -> Path | None:
-    if state == "none":
-        return None
-    if state == "default":
-        return STATE_DIR / f"{name}.{suffix}.json"
-    return Path(state)
-
-
 def resolve_compat(compat: str) -> str:
-    """``--docker-compat``: ``auto`` becomes the mode of the dockerd that answers on
-    ``$DOCKER_HOST`` (27 with a warning when none does); anything else is kept as given."""
-    if compat.strip().lower() != "auto":
-        return compat
-    from ..attach.docker import DockerAPI, DockerError, docker_host
-    from ..ipam.config import compat_mode
-
-    host = docker_host(None)
-    try:
-        version = str(DockerAPI(host, timeout=5.0).json("GET", "/version")["Version"])
-        mode = compat_mode(version)
-    except (DockerError, OSError, KeyError, TypeError, ValueError) as exc:
-        err.print(f"[yellow]ipamx-spy: --docker-compat auto: no dockerd version from {host} "
-                  f"({exc}); imitating Docker 27+ (--docker-compat 27)[/]")
-        return "27"
-    err.print(f"ipamx-spy: dockerd {version} answers on {host}: imitating its default IPAM "
-              f"(--docker-compat {mode})")
-    return mode
+    """``--docker-compat`` as the allocator mode, saying on stderr what ``auto`` found."""
+    choice = choose_compat(compat)
+    if choice.warning:
+        err.print(f"[yellow]ipamx-spy: {choice.note}[/]")
+    elif choice.note:
+        err.print(f"ipamx-spy: {choice.note}")
+    return choice.mode
 
 
 def build(*, name: str, state: str, compat: str, local_space: str, global_space: str,

@@ -16,10 +16,11 @@ from rich.text import Text
 from ipamx_spy import project
 from ipamx_spy.console import out
 from ipamx_spy.filters import Filter, select_findings
+from ipamx_spy.findings import Severity
 from ipamx_spy.recording import load
 from ipamx_spy.render import SEVERITY_STYLE, plural
 from ipamx_spy.switches import RuleSwitches
-from ipamx_spy.validate import RULES, FileReport, check_file
+from ipamx_spy.validate import RULES, FileReport, check_file, check_merged
 from ipamx_spy.validate.validator import SEVERITY_ORDER
 
 from .errors import complain, fail, recording_paths, warn
@@ -55,21 +56,6 @@ def _print_report(report: FileReport) -> None:
         line.append(f"{f.code} {f.severity}", style=SEVERITY_STYLE[f.severity])
         line.append(f"  {f.message}")
         out.print(line, soft_wrap=True)
-
-
-def merged_report(paths: list[Path]) -> FileReport:
-    """The cross-host rules over the recordings merged into one timeline (one per host)."""
-    from ipamx_spy.multihost.merge import merge
-    from ipamx_spy.multihost.rules import cross_host_findings
-    from ipamx_spy.recording import load
-
-    merged = merge([load(path) for path in paths])
-    exchanges = merged.recording.exchanges
-    findings = cross_host_findings((merged.lanes[e.seq], e) for e in exchanges)
-    label = Path(f"merged timeline of {', '.join(merged.hosts)}")
-    return FileReport(path=label, findings=tuple(findings), error=None,
-                      exchanges=len(exchanges),
-                      endpoints={e.seq: f"{merged.lanes[e.seq]} {e.endpoint}" for e in exchanges})
 
 
 def _settings(filters: list[str], ignore_rules: list[str]) -> tuple[Filter | None, RuleSwitches]:
@@ -134,7 +120,7 @@ def register(app: typer.Typer) -> None:
             fail("check: give at least one recording or directory")
         if min_severity not in SEVERITY_ORDER:
             fail(f"check: --min-severity must be one of {', '.join(SEVERITY_ORDER)}")
-        limit = SEVERITY_ORDER[min_severity]
+        limit = Severity(min_severity).rank
         chosen, switches = _settings(filter_ or [], ignore_rule or [])
         opts: dict[str, object] = {"slow_ms": slow_ms}
         if docker_version:
@@ -142,7 +128,7 @@ def register(app: typer.Typer) -> None:
         reports = [_judged(check_file(path, **opts), chosen, switches, limit)
                    for path in recording_paths(recordings)]
         if merge and not any(r.error for r in reports):
-            reports.append(_judged(merged_report([r.path for r in reports]), None, switches,
+            reports.append(_judged(check_merged([r.path for r in reports]), None, switches,
                                    limit))
         if as_json:
             typer.echo(_report_json(reports))

@@ -84,23 +84,3 @@ def open_writer(path: Path, header: dict[str, Any], *, group: str | None = None,
     except OSError as exc:
         fail(f"cannot write the recording {path}: {exc.strerror or exc}"
              if not isinstance(exc, UnsafePath | MissingDirectory) else str(exc))
-
-
-def plugin_start_problem(name: str, exc: BaseException) -> str:
-    """Why the built-in plugin for ``name`` could not start, with what to do about it."""
-    from ipamx_spy.ipam.errors import StateInUse
-
-    if isinstance(exc, StateInUse):
-        return (f"another ipamx-spy serves {name} (its allocator state is locked); stop it, "
-                "or give another --name or --state")
-    if isinstance(exc, PermissionError):
-        where = f" {exc.filename}" if exc.filename else ""
-        return (f"cannot open the allocator state{where}: permission denied; run as root (the "
-                "default state lives in /var/lib/ipamx-spy), or give --state PATH you may "
-                "write, or --state none")
-    if isinstance(exc, UnsafePath | MissingDirectory):
-        return f"cannot open the allocator state: {exc}"
-    if isinstance(exc, OSError):
-        return f"cannot start the built-in plugin: {exc.strerror or exc}" + (
-            f" ({exc.filename})" if exc.filename else "")
-    return f"cannot start the built-in plugin: {exc}"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
 
 from ipamx_spy.export import FORMATS, HEADERS_BY_DEFAULT, STREAM_FORMATS, Options
+from ipamx_spy.export.output import OutputError, write_chunks, write_text
 
 from .options import FILTER
 from .show import (
@@ -36,40 +37,12 @@ def _check_format(name: str) -> str:
     return name
 
 
-def write_output(text: str, output: str) -> None:
-    """Write to a file, or to stdout for ``-``; an unwritable file ends with exit code 2."""
-    if output == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
+def _written(write: Callable[[], None]) -> None:
     try:
-        Path(output).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        complain(f"cannot write {output}: {exc.strerror or exc}")
-        raise typer.Exit(2) from None
-
-
-def write_chunks(chunks: Iterable[bytes], output: str) -> None:
-    """Write a binary format chunk by chunk as it is made, to a file or to stdout for ``-``.
-
-    A terminal on stdout is refused (exit code 2): the bytes are for mitmproxy, not for eyes.
-    An unwritable file ends with exit code 1; what was written before stays.
-    """
-    if output == "-":
-        if sys.stdout.isatty():
-            complain("this format is binary: give --output FILE (or pipe it)")
-            raise typer.Exit(2)
-        for chunk in chunks:
-            sys.stdout.buffer.write(chunk)
-        sys.stdout.buffer.flush()
-        return
-    try:
-        with open(output, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
-    except OSError as exc:
-        complain(f"cannot write {output}: {exc.strerror or exc}")
-        raise typer.Exit(1) from None
+        write()
+    except OutputError as exc:
+        complain(str(exc))
+        raise typer.Exit(exc.code) from None
 
 
 def register(app: typer.Typer) -> None:
@@ -106,9 +79,9 @@ def register(app: typer.Typer) -> None:
                            errors=errors, redact=redact, options=options, validate=validate,
                            filters=filter_)
         if name in STREAM_FORMATS:
-            write_chunks(STREAM_FORMATS[name](trace), output)
+            _written(lambda: write_chunks(STREAM_FORMATS[name](trace), output))
         else:
-            write_output(FORMATS[name](trace), output)
+            _written(lambda: write_text(FORMATS[name](trace), output))
         if output != "-":
             complain(f"wrote {output} ({name}, {len(trace.exchanges)} exchanges, "
                      f"{len(trace.sections)} sections)", style="")

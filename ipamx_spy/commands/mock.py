@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
@@ -17,10 +18,14 @@ from ipamx_spy.commands.options import FAULT_HELP, faults_from
 from ipamx_spy.commands.proxy import socket_mode
 from ipamx_spy.console import err
 from ipamx_spy.mock import Miss, MockPlugin
+from ipamx_spy.mock_links import HostInterfaces
 from ipamx_spy.proxy import ProxySession
-from ipamx_spy.recording import make_header
+from ipamx_spy.recording import Exchange, make_header
 
 from .errors import open_recording
+
+if TYPE_CHECKING:
+    from ipamx_spy.netdriver.links import Netlink
 
 
 def _recording_path(name: str) -> Path:
@@ -65,6 +70,10 @@ def register(app: typer.Typer) -> None:
                                              help="Show bodies.")] = True,
         fault: Annotated[list[str] | None, typer.Option(
             "--fault", metavar="FAULT", help=FAULT_HELP)] = None,
+        veth: Annotated[bool, typer.Option(
+            "--veth/--no-veth",
+            help="Create the host interface each recorded NetworkDriver.Join names (a veth "
+                 "pair, removed at DeleteEndpoint and on exit), so docker run works.")] = True,
     ) -> None:
         """Answer dockerd with the answers of a recording, as the recorded plugin did.
 
@@ -80,14 +89,32 @@ def register(app: typer.Typer) -> None:
                               quiet=quiet, headers=headers, bodies=bodies, validate=False)
         setup = so.live_session(name, make_header(
             name=name, listen=str(listen_path), upstream=f"mock:{recording}"), opts)
-        plugin = MockPlugin(exchanges=exchanges, on_miss=_announce)
+        links = _links() if veth and _joins(exchanges) else None
+        plugin = MockPlugin(exchanges=exchanges, on_miss=_announce,
+                            interfaces=None if links is None else HostInterfaces(links))
         server = Server(ServerOptions(listen=listen_path, socket_mode=mode, control=None,
                                       relay=RelayOptions(upstream=None, app=plugin,
                                                          faults=faults)),
                         setup.session)
-        so.serve_and_summarise(
-            server, setup, f"{render.plural(len(exchanges), 'recorded exchange')} of {recording}")
+        served = f"{render.plural(len(exchanges), 'recorded exchange')} of {recording}"
+        try:
+            so.serve_and_summarise(server, setup, served)
+        finally:
+            if plugin.interfaces is not None:
+                plugin.interfaces.close()
+            if links is not None:
+                links.close()
         _report(setup.session, plugin)
+
+
+def _joins(exchanges: Sequence[Exchange]) -> bool:
+    return any(e.endpoint == "NetworkDriver.Join" for e in exchanges)
+
+
+def _links() -> Netlink:
+    from ipamx_spy.netdriver.links import Netlink  # pyroute2: only for a network driver
+
+    return Netlink()
 
 
 def _report(session: ProxySession, plugin: MockPlugin) -> None:

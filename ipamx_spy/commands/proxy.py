@@ -11,15 +11,14 @@ from .. import address
 from ..aio.relay import RelayOptions
 from ..aio.server import Server, ServerOptions
 from ..console import err
+from ..places import control_path
 from ..recording import make_header
 from . import builtin_options as bo
 from . import session_options as so
 from .options import FAULT_HELP, faults_from
-from .session_options import CONTROL_DIR, control_path, default_recording, run_or_exit
 from .web import WEB, OptionalWebCommand, serve_beside
 
-__all__ = ["CONTROL_DIR", "control_path", "default_recording", "register", "run_or_exit",
-           "socket_mode"]
+__all__ = ["register", "socket_mode"]
 
 
 def socket_mode(text: str) -> int:

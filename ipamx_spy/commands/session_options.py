@@ -12,7 +12,6 @@ behind.
 
 from __future__ import annotations
 
-import datetime as _dt
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,7 +26,8 @@ from ..aio.relay import DEFAULT_HEADER_TIMEOUT
 from ..aio.server import Server, run
 from ..console import err, out
 from ..findings import Finding
-from ..live import Checker, DetachedView, LiveView
+from ..live import Checker, DetachedChecker, DetachedView, LiveView
+from ..places import RECORDINGS_DIR, default_recording
 from ..proxy import ProxySession, Redactor
 from ..recording import RecordingWriter
 from ..stats import Summary
@@ -36,7 +36,6 @@ from ..tap import DEFAULT_MAX_BODY
 from .errors import fail, open_writer
 from .options import FILTER_HELP, IGNORE_RULE_HELP, filter_from, switches_from, usage_error
 
-CONTROL_DIR = Path("/run/ipamx-spy")
 
 class OnRecordError(enum.StrEnum):
     """What the proxy does when the recording cannot be written (``ipamx_spy.proxy``)."""
@@ -84,19 +83,6 @@ DRAIN_TIMEOUT = typer.Option(5.0, "--drain-timeout", metavar="SECONDS",
 LIVE_FILTER = typer.Option([], "--filter", metavar="FILTER",
                            help="Draw only matching exchanges; all are recorded. " + FILTER_HELP)
 IGNORE_RULE = typer.Option([], "--ignore-rule", metavar="CODE", help=IGNORE_RULE_HELP)
-
-
-RECORDINGS_DIR = Path("recordings")
-"""The default directory of recordings, created when missing (no other directory is)."""
-
-
-def default_recording(name: str) -> Path:
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("recordings") / f"ipamx-{name}-{stamp}.jsonl"
-
-
-def control_path(name: str) -> Path:
-    return CONTROL_DIR / f"{name}.ctl"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,9 +141,6 @@ def checker(slow_ms: float, enabled: bool,
     return Switched(validator, switches) if switches else validator
 
 
-Sink = LiveView | DetachedView
-
-
 @dataclass
 class LiveSetup:
     """A recording command's session, prepared but not started (see the module docstring)."""
@@ -166,7 +149,8 @@ class LiveSetup:
     live: LiveView
     record_path: Path | None
     header: dict[str, Any]
-    sink: Sink | None = None
+    view: LiveView | DetachedView | None = None
+    checking: DetachedChecker | None = None
     writer: RecordingWriter | None = None
     created: bool = False
     findings: list[Finding] = field(default_factory=list)
@@ -180,24 +164,34 @@ class LiveSetup:
             self.writer = open_writer(self.record_path, self.header, group=self.group,
                                       make_parent=self.make_parent)
             self.session.writer = self.writer
-        # Drawing, --json output and validation all run in the view process, fed through a
-        # pipe that never blocks the relay; quiet without validation needs no process.
-        quiet = self.live.mode == "quiet" and self.live.checker is None
-        self.sink = self.live if quiet else DetachedView(self.live)
-        self.session.sinks = [self.sink, *self.session.sinks]  # keep the web board
+        # Validation and the verdicts run in the checking sink's process, drawing and --json
+        # output in the view's; both are fed through pipes that never block the relay. A
+        # quiet run draws nothing: its view stays in this process, for diagnostics only.
+        checker, self.live.checker = self.live.checker, None
+        quiet = self.live.mode == "quiet"
+        detached = None if quiet else DetachedView(self.live)
+        self.view = self.live if detached is None else detached
+        self.checking = DetachedChecker(checker, on_finding=self.session.finding,
+                                        on_failed=self.session.failed, view=detached,
+                                        diagnostics=self.live.diagnostics)
+        sinks: list[Any] = [self.checking, self.live] if quiet else [self.checking]
+        self.session.sinks = [*sinks, *self.session.sinks]  # keep the web board
 
     def stop(self) -> list[Finding]:
-        """Close the recording and the view; a recording this run created and left empty (it
-        never served) is removed. Returns the validator's findings."""
+        """Close the checking sink (its last findings are still recorded), the view, then the
+        recording; a recording this run created and left empty (it never served) is removed.
+        Returns the validator's findings."""
+        if self.checking is not None:
+            self.checking.close()
+        if isinstance(self.view, DetachedView):
+            self.findings = [*self.session.findings, *self.view.close()]
+        else:
+            self.findings = list(self.session.findings)
         if self.writer is not None:
             self.writer.close()
             if (self.created and not self.session.exchanges_done
                     and _only_header(self.writer.path)):
                 self.writer.path.unlink(missing_ok=True)
-        if isinstance(self.sink, DetachedView):
-            self.findings = self.sink.close()
-        elif self.sink is not None:
-            self.findings = self.sink.findings
         return self.findings
 
 

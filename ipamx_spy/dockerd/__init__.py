@@ -6,6 +6,7 @@ and reads its answers. Standard library only (an import contract in pyproject ch
 - ``goparse``: ``net.ParseIP``, ``net.ParseCIDR``, ``net.ParseMAC``;
 - ``verdict``: ``read_answer`` and ``read_no_answer``;
 - ``explain``: one sentence about an exchange, from the rows and the verdict;
+- ``ledger``: the pools and addresses a plugin handed out (validator, replay);
 - ``versions``: Docker versions and version-dependent facts;
 - ``options``: well-known option keys and labels.
 """
@@ -13,27 +14,40 @@ and reads its answers. Standard library only (an import contract in pyproject ch
 from __future__ import annotations
 
 from .endpoints import (
+    ALL_ROWS,
+    ANY_BY_NAME,
     BY_NAME,
     EXTENSION_BY_NAME,
     EXTENSIONS,
     ROW,
     ROWS,
+    AnyRow,
     Endpoint,
     ExtensionRow,
     FailureEffect,
     Field,
     Row,
     endpoint_name,
+    lookup,
     parse_endpoint,
     row_for,
 )
-from .explain import explain
-from .verdict import NoAnswer, Outcome, Verdict, read_answer, read_no_answer
+from .explain import describe, explain
+from .options import (
+    ENDPOINT_NAME_OPTION,
+    GATEWAY_LABEL,
+    GATEWAY_OPTION,
+    MAC_OPTION,
+    SERIAL_OPTION,
+)
+from .verdict import NoAnswer, Outcome, Verdict, error_message, read_answer, read_no_answer
 from .versions import DEFAULT_VERSION, DockerVersion
 
 __all__ = [
-    "BY_NAME", "DEFAULT_VERSION", "EXTENSIONS", "EXTENSION_BY_NAME", "ROW", "ROWS",
-    "DockerVersion", "Endpoint", "ExtensionRow", "FailureEffect", "Field", "NoAnswer",
-    "Outcome", "Row", "Verdict", "endpoint_name", "explain", "parse_endpoint", "read_answer",
+    "ALL_ROWS", "ANY_BY_NAME", "BY_NAME", "DEFAULT_VERSION", "ENDPOINT_NAME_OPTION",
+    "EXTENSIONS", "EXTENSION_BY_NAME", "GATEWAY_LABEL", "GATEWAY_OPTION", "MAC_OPTION", "ROW",
+    "ROWS", "SERIAL_OPTION", "AnyRow", "DockerVersion", "Endpoint", "ExtensionRow",
+    "FailureEffect", "Field", "NoAnswer", "Outcome", "Row", "Verdict", "describe",
+    "endpoint_name", "error_message", "explain", "lookup", "parse_endpoint", "read_answer",
     "read_no_answer", "row_for",
 ]

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .endpoints import EXTENSION_BY_NAME, endpoint_name, row_for
-from .verdict import Outcome, Verdict
+from .verdict import Outcome, Verdict, _bytes, read_answer
 
 JSON = Any
 
@@ -38,3 +38,14 @@ def explain(endpoint: str, request: JSON, verdict: Verdict | None = None) -> str
         answer = row.explain_success(asked, verdict.used)
         return f"{text}; {answer}" if answer else text
     return f"{text}; {verdict.sentence}"
+
+
+def describe(endpoint: str, request: JSON, response: JSON | None = None,
+             status: int = 200) -> str:
+    """One sentence about an exchange from its decoded bodies: the request's, and what dockerd
+    makes of the answer (``response``: decoded JSON, text or bytes) when there is one."""
+    if response is None and status == 200:
+        return explain(endpoint, request)
+    verdict = read_answer(endpoint, status, None, _bytes(response),
+                          request=request if isinstance(request, Mapping) else None)
+    return explain(endpoint, request, verdict)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 
@@ -14,22 +15,62 @@ IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
 def parse_ip(text: object) -> IPAddress | None:
     """``net.ParseIP``: a plain IPv4 or IPv6 address (no prefix, no zone), or None."""
-    if not isinstance(text, str) or "%" in text or "/" in text:
+    return _parse_ip(text) if isinstance(text, str) else None
+
+
+def parse_cidr(text: object) -> IPInterface | None:
+    """``net.ParseCIDR``: ``ip/len`` with a decimal length (host bits allowed), or None."""
+    return _parse_cidr(text) if isinstance(text, str) else None
+
+
+# Both parsers are pure functions of a string: a session names the same addresses again and
+# again (a pool in every RequestAddress, an address in its ReleaseAddress), so answers are
+# kept. Objects of ``ipaddress`` are immutable, so sharing them is safe.
+_CACHED = 8192
+
+
+def _ipv4(text: str) -> int | None:
+    """A dotted quad as an integer, by ``ipaddress``'s rules (four decimal octets, no leading
+    zero, none above 255), or None when it is not one (the caller then asks ``ipaddress``)."""
+    parts = text.split(".")
+    if len(parts) != 4:
         return None
+    value = 0
+    for part in parts:
+        if not (0 < len(part) <= 3 and part.isascii() and part.isdigit()) \
+                or (part[0] == "0" and len(part) > 1):
+            return None
+        octet = int(part)
+        if octet > 255:
+            return None
+        value = value << 8 | octet
+    return value
+
+
+@functools.lru_cache(maxsize=_CACHED)
+def _parse_ip(text: str) -> IPAddress | None:
+    if "%" in text or "/" in text:
+        return None
+    quad = _ipv4(text)
+    if quad is not None:
+        return ipaddress.IPv4Address(quad)
     try:
         return ipaddress.ip_address(text)
     except ValueError:
         return None
 
 
-def parse_cidr(text: object) -> IPInterface | None:
-    """``net.ParseCIDR``: ``ip/len`` with a decimal length (host bits allowed), or None."""
-    if not isinstance(text, str) or text.count("/") != 1:
+@functools.lru_cache(maxsize=_CACHED)
+def _parse_cidr(text: str) -> IPInterface | None:
+    if text.count("/") != 1:
         return None
     address, length = text.split("/")
-    ip = parse_ip(address)
-    if ip is None or not length.isdigit() or int(length) > ip.max_prefixlen:
+    ip = _parse_ip(address)
+    if ip is None or not (length.isascii() and length.isdigit()) \
+            or int(length) > ip.max_prefixlen:
         return None
+    if ip.version == 4:
+        return ipaddress.IPv4Interface((int(ip), int(length)))
     return ipaddress.ip_interface(f"{ip}/{int(length)}")
 
 

@@ -35,7 +35,7 @@ from typing import Any
 from . import gojson, goparse
 from .endpoints import Endpoint, FailureEffect, Row, parse_endpoint, response_type
 from .gotypes import GoKind, GoStruct
-from .options import GATEWAY_OPTION
+from .options import GATEWAY_LABEL, GATEWAY_OPTION
 from .versions import DockerVersion, VersionRow, fact
 
 JSON = Any
@@ -151,6 +151,20 @@ def read_answer(endpoint: Endpoint | str, status: int, headers: Headers, body: b
                    used=used, decoded=decoded)
 
 
+def error_message(endpoint: Endpoint | str, status: int, body: JSON) -> str | None:
+    """The error dockerd sees in an answer, or None on success: ``read_answer``'s error for
+    a body given as bytes, text or decoded JSON (encoded as Go encodes it)."""
+    return read_answer(endpoint, status, None, _bytes(body)).error
+
+
+def _bytes(body: JSON) -> bytes:
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    return gojson.encode(body)
+
+
 def _remote_error(endpoint: Endpoint | None, decoded: gojson.Decoded) -> str | None:
     key = endpoint.error_field if endpoint is not None else "Err"
     value = decoded.fields.get(key) if key else None
@@ -240,8 +254,16 @@ _USE_CHECKS = {
 
 
 def is_gateway_request(request: Mapping[str, JSON]) -> bool:
+    """A RequestAddress dockerd sends for a network's gateway (``RequestAddressType`` set)."""
     options = request.get("Options")
     return isinstance(options, Mapping) and options.get(GATEWAY_OPTION) is not None
+
+
+def pool_gateway(answer: Mapping[str, JSON]) -> JSON:
+    """The gateway a RequestPool answer names in its ``Data`` (dockerd then asks for no
+    gateway address), or None."""
+    data = answer.get("Data")
+    return data.get(GATEWAY_LABEL) if isinstance(data, Mapping) else None
 
 
 def _wrap(endpoint: Endpoint | None, error: str, asked: Mapping[str, JSON]) -> str:

@@ -18,7 +18,7 @@ import random
 from dataclasses import dataclass, field
 
 from ipamx_spy.address import Address
-from ipamx_spy.catalogue import MAC_OPTION
+from ipamx_spy.dockerd.options import MAC_OPTION
 from ipamx_spy.dockerd.versions import VersionRow, lookup
 from ipamx_spy.noanswer import NoAnswerKind
 from ipamx_spy.recording import Exchange, Recording

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import base64
 
-from ipamx_spy.catalogue import ENDPOINT_NAME_OPTION, MAC_OPTION
 from ipamx_spy.dockerd.gojson import Struct
 from ipamx_spy.dockerd.goparse import parse_cidr, parse_ip, parse_mac
+from ipamx_spy.dockerd.options import ENDPOINT_NAME_OPTION, MAC_OPTION
 
 from .core import Core, DaemonError, Flow
 from .model import GWBRIDGE, Attachment, Container, Endpoint, Network, Sandbox

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ipamx_spy.catalogue import MAC_OPTION
+from ipamx_spy.dockerd.options import MAC_OPTION
 from ipamx_spy.recording import Exchange
 
 KINDS = ("network", "endpoint", "sandbox", "mac")

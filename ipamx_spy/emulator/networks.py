@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import ipaddress
 
-from ipamx_spy.catalogue import GATEWAY_LABEL, GATEWAY_OPTION
 from ipamx_spy.dockerd.gojson import Struct
 from ipamx_spy.dockerd.goparse import parse_cidr, parse_ip
+from ipamx_spy.dockerd.options import GATEWAY_LABEL, GATEWAY_OPTION
 
 from .core import Core, DaemonError, Flow
 from .model import IpamConfig, Network, PluginState, PoolInfo

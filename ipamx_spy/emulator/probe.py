@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ipamx_spy.app import Reply
-from ipamx_spy.catalogue import GATEWAY_LABEL, GATEWAY_OPTION
+from ipamx_spy.dockerd.options import GATEWAY_LABEL, GATEWAY_OPTION
 
 JSON = Any
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from ..catalogue import ENDPOINT_NAME_OPTION, GATEWAY_LABEL, GATEWAY_OPTION, MAC_OPTION
+from ..dockerd.options import ENDPOINT_NAME_OPTION, GATEWAY_LABEL, GATEWAY_OPTION, MAC_OPTION
 from .config import IpamConfig
 from .errors import StateError
 from .gen26 import Gen26

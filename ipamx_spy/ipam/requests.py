@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..catalogue import SERIAL_OPTION
+from ..dockerd.options import SERIAL_OPTION
 from .addrset import Sizing
 from .errors import error
 from .model import Lease, Pool, Space, State

@@ -23,7 +23,7 @@ Mapping:
   notes, and the recording's other records around it, so that ``recording_records`` can write
   the recording again.
 
-Standard library only (besides ``catalogue`` and ``recording``): the addon that runs inside
+Standard library only (besides ``dockerd`` and ``recording``): the addon that runs inside
 mitmproxy's Python imports this module.
 """
 
@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ipamx_spy import catalogue
+from ipamx_spy import dockerd
 from ipamx_spy.recording import Exchange, Message, encode_body, make_header
 
 FLOW_FORMAT_VERSION = 21
@@ -255,7 +255,7 @@ def exchange_from_state(state: Mapping[str, Any], rebuild: _Rebuild) -> Exchange
     response = state.get("response")
     own = _own_fields(state, rebuild)
     record = {**own, "seq": rebuild.seq(own.get("seq")), "type": "exchange",
-              "endpoint": catalogue.endpoint_name(request.target),
+              "endpoint": dockerd.endpoint_name(request.target),
               "request": request.to_json(),
               "response": None if response is None
               else message_from_state(response, request=False).to_json()}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ipamx_spy import catalogue
+from ipamx_spy import dockerd
 from ipamx_spy.recording import Exchange
 
 Line = list[tuple[str, str]]
@@ -22,9 +22,9 @@ def sentence(exchange: Exchange) -> str:
     response = exchange.response
     if response is None or exchange.fault is not None:
         reason = exchange.fault.message if exchange.fault else "no answer"
-        asked = catalogue.explain(exchange.endpoint, exchange.request.value)
+        asked = dockerd.describe(exchange.endpoint, exchange.request.value)
         return f"{asked}; it failed: {reason}"
-    return catalogue.explain(exchange.endpoint, exchange.request.value, response.value,
+    return dockerd.describe(exchange.endpoint, exchange.request.value, response.value,
                              response.status)
 
 
@@ -32,10 +32,10 @@ def verdict_line(exchange: Exchange) -> Line:
     response = exchange.response
     if response is None:
         return [("error", "dockerd: no answer")]
-    problem = catalogue.error_message(exchange.endpoint, response.status, response.value)
+    problem = dockerd.error_message(exchange.endpoint, response.status, response.value)
     if problem is None:
         return [("highlight", "dockerd: success")]
-    row = catalogue.BY_NAME.get(exchange.endpoint)
+    row = dockerd.ANY_BY_NAME.get(exchange.endpoint)
     if row is not None and row.errors_ignored:
         return [("error", f"dockerd only logs the error: {problem}")]
     return [("error", f"dockerd fails the command: {problem}")]
@@ -45,7 +45,7 @@ def _value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 
-def field_lines(fields: tuple[catalogue.Field, ...], body: Any) -> list[Line]:
+def field_lines(fields: tuple[dockerd.Field, ...], body: Any) -> list[Line]:
     """One line per field of the row, then the keys the protocol does not have."""
     values = body if isinstance(body, dict) else {}
     width = max((len(f.name) for f in fields), default=0)
@@ -72,7 +72,7 @@ def field_lines(fields: tuple[catalogue.Field, ...], body: Any) -> list[Line]:
 
 def message_view(exchange: Exchange, *, answer: bool) -> tuple[str, list[Line]]:
     """The description and lines for the request (``answer=False``) or the answer."""
-    row = catalogue.BY_NAME.get(exchange.endpoint)
+    row = dockerd.ANY_BY_NAME.get(exchange.endpoint)
     side = "answer" if answer else "request"
     title = f"{exchange.endpoint} {side}"
     if row is None:
@@ -87,6 +87,6 @@ def message_view(exchange: Exchange, *, answer: bool) -> tuple[str, list[Line]]:
         fields = row.response if answer else row.request
         value = message.value
         if answer and isinstance(value, dict) and row.error_field in value:
-            fields += (catalogue.Field(name=row.error_field, type="str", required=False),)
+            fields += (dockerd.Field(name=row.error_field, type="str", required=False),)
         lines += field_lines(fields, value)
     return f"libnetwork {title}", lines

@@ -55,7 +55,8 @@ class AddBridge:
 
 @dataclass(frozen=True, kw_only=True)
 class AddVeth:
-    """Create a veth pair: ``host`` end on ``bridge`` and up, ``container`` end with ``mac``."""
+    """Create a veth pair: ``host`` end on ``bridge`` (none: ``""``) and up, ``container`` end
+    with ``mac`` (the kernel's random one: ``""``)."""
 
     host: str
     container: str

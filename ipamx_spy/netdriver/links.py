@@ -155,16 +155,21 @@ def _add_address(ipr: Any, index: int, address: str) -> None:
 
 
 def _add_veth(ipr: Any, action: AddVeth) -> None:
-    bridge = _index(ipr, action.bridge)
-    if bridge is None:
+    bridge = _index(ipr, action.bridge) if action.bridge else None
+    if action.bridge and bridge is None:
         raise NetlinkError(errno.ENODEV, f"bridge {action.bridge} is missing")
-    ipr.link("add", ifname=action.host, kind="veth",
-             peer={"ifname": action.container, "address": action.mac})
+    peer_spec = {"ifname": action.container}
+    if action.mac:
+        peer_spec["address"] = action.mac
+    ipr.link("add", ifname=action.host, kind="veth", peer=peer_spec)
     with _removed_on_failure(ipr, action.host):
         host, peer = _created(ipr, action.host), _created(ipr, action.container)
         ipr.link("set", index=host, ifalias=action.host_marker)
         ipr.link("set", index=peer, ifalias=action.container_marker)
-        ipr.link("set", index=host, master=bridge, state="up")
+        if bridge is None:
+            ipr.link("set", index=host, state="up")
+        else:
+            ipr.link("set", index=host, master=bridge, state="up")
 
 
 @contextlib.contextmanager
@@ -223,7 +228,7 @@ class MemoryLinks:
             if link is not None and link.alias != action.marker:
                 return f"link {action.name} already exists and is not this plugin's"
         elif isinstance(action, AddVeth):
-            if action.bridge not in self.links:
+            if action.bridge and action.bridge not in self.links:
                 return f"bridge {action.bridge} is missing"
             if {action.host, action.container} & set(self.links):
                 return "File exists (EEXIST)"
@@ -239,7 +244,8 @@ class MemoryLinks:
             self.links[action.container] = ObservedLink(
                 name=action.container, alias=action.container_marker, kind="veth")
             self.peers.update({action.host: action.container, action.container: action.host})
-            self.masters[action.host] = action.bridge
+            if action.bridge:
+                self.masters[action.host] = action.bridge
         else:
             for name in (action.name, self.peers.get(action.name, "")):
                 self.links.pop(name, None)

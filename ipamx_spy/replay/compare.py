@@ -4,13 +4,13 @@ Theory of operation
 -------------------
 Bytes never decide. First the transport (an answer at all), then the status, then what dockerd
 makes of each answer (PROTOCOL.md 1.3: success needs 200 and a JSON body; the error field is
-``Error`` for IPAM and ``Err`` otherwise; ``catalogue.error_message``). An error must meet an
+``Error`` for IPAM and ``Err`` otherwise; ``dockerd.error_message``). An error must meet an
 error and a success a success. Two errors are equal enough unless ``strict``. Two successes are
 compared field by field:
 
-* a field the plugin chooses (the catalogue's ``chosen`` paths, plus ``EXTRA_CHOSEN``) only has
-  to be *valid*: ``VALIDITY`` holds one small rule per endpoint and path, using the ``Ledger`` of
-  what the live plugin has handed out;
+* a field the plugin chooses (the endpoint rows' ``chosen`` paths) only has to be *valid*:
+  ``VALIDITY`` holds one small rule per endpoint and path, using the ``Ledger`` of what the
+  live plugin has handed out;
 * every other field must equal the recorded value after bindings; absent, null and zero are
   the same to Go's decoder, and unknown top-level keys are ignored, as dockerd ignores them;
 * a field of the wrong JSON type is reported as dockerd's decoder would report it.
@@ -22,26 +22,19 @@ everywhere after bindings. ``ignore`` paths are never looked at.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ipamx_spy import catalogue
+from ipamx_spy import dockerd
 from ipamx_spy.app import normalise_keys
+from ipamx_spy.dockerd.goparse import parse_cidr as parse_interface
+from ipamx_spy.dockerd.ledger import Ledger
 
-from . import paths, types
+from . import paths
 from .bindings import Bindings
-from .ledger import Ledger, parse_interface
 
 JSON = Any
-MAC = re.compile(r"^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$")
-
-EXTRA_CHOSEN: dict[str, tuple[str, ...]] = {
-    # The plugin names its address spaces; dockerd only echoes them back (PROTOCOL.md 2.2).
-    "IpamDriver.GetDefaultAddressSpaces": ("LocalDefaultAddressSpace",
-                                           "GlobalDefaultAddressSpace"),
-}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,7 +99,7 @@ def outcome(endpoint: str, status: int, body: bytes) -> Outcome:
         return Outcome(value=text, is_json=False,
                        error=f"invalid character {first!r} looking for beginning of value")
     return Outcome(value=value, is_json=is_json,
-                   error=catalogue.error_message(endpoint, status, value if is_json else text))
+                   error=dockerd.error_message(endpoint, status, value if is_json else text))
 
 
 def show(value: JSON) -> str:
@@ -192,7 +185,7 @@ class Context:
 
 def _field_problems(context: Context, recorded: JSON, live: JSON, bindings: Bindings,
                     rules: Rules) -> list[Problem]:
-    row = catalogue.BY_NAME.get(context.endpoint)
+    row = dockerd.ANY_BY_NAME.get(context.endpoint)
     fields = row.response if row is not None else ()
     live = paths.normalise(normalise_keys(live, fields), recorded)
     if not isinstance(recorded, Mapping) or not isinstance(live, Mapping):
@@ -216,15 +209,15 @@ def _field_problems(context: Context, recorded: JSON, live: JSON, bindings: Bind
     return found
 
 
-def _chosen(row: catalogue.Endpoint | None, context: Context) -> tuple[str, ...]:
+def _chosen(row: dockerd.AnyRow | None, context: Context) -> tuple[str, ...]:
     return chosen_paths(context.endpoint, context.asked)
 
 
 def chosen_paths(endpoint: str, request: JSON) -> tuple[str, ...]:
     """The response paths the plugin is free to choose for this request."""
-    row = catalogue.BY_NAME.get(endpoint)
+    row = dockerd.ANY_BY_NAME.get(endpoint)
     own = row.chosen(request if isinstance(request, Mapping) else {}) if row is not None else ()
-    return (*own, *EXTRA_CHOSEN.get(endpoint, ()))
+    return own
 
 
 def wrong_paths(endpoint: str, request: JSON, problems: list[Problem]) -> set[str]:
@@ -235,7 +228,7 @@ def wrong_paths(endpoint: str, request: JSON, problems: list[Problem]) -> set[st
             if not (p.kind == "value" and paths.matches(paths.split(p.path), chosen))}
 
 
-def _type_problems(fields: tuple[catalogue.Field, ...], recorded: Mapping[str, JSON],
+def _type_problems(fields: tuple[dockerd.Field, ...], recorded: Mapping[str, JSON],
                    live: Mapping[str, JSON],
                    ignored: tuple[str, ...]) -> tuple[list[Problem], list[str]]:
     found: list[Problem] = []
@@ -250,7 +243,7 @@ def _type_problems(fields: tuple[catalogue.Field, ...], recorded: Mapping[str, J
                     f"{spec.name} is missing; the recording has {show(recorded[spec.name])}")))
                 bad.append(spec.name)
             continue
-        text = types.problem(spec.name, spec.type, value)
+        text = spec.problem(value)
         if text is not None:
             found.append(Problem(kind="type", path=spec.name, message=text))
             bad.append(spec.name)
@@ -285,7 +278,7 @@ def _pool_id(context: Context, value: JSON, answer: Mapping[str, JSON]) -> str |
     empty = _non_empty(context, value, answer)
     if empty is not None:
         return empty
-    held = context.ledger.pool(value)
+    held = context.ledger.held(value)
     if held is not None:
         return f"{show(value)} already names the pool {held.network}, which is still held"
     return None
@@ -309,12 +302,12 @@ def _dynamic_pool(context: Context, value: JSON, _answer: Mapping[str, JSON]) ->
 
 
 def _pool_data(_context: Context, value: JSON, answer: Mapping[str, JSON]) -> str | None:
-    if not isinstance(value, Mapping) or catalogue.GATEWAY_LABEL not in value:
+    if not isinstance(value, Mapping) or dockerd.GATEWAY_LABEL not in value:
         return None
-    gateway, pool = parse_interface(value[catalogue.GATEWAY_LABEL]), parse_interface(
+    gateway, pool = parse_interface(value[dockerd.GATEWAY_LABEL]), parse_interface(
         answer.get("Pool"))
     if gateway is None:
-        return (f"the gateway {show(value[catalogue.GATEWAY_LABEL])} is not ip/len: dockerd "
+        return (f"the gateway {show(value[dockerd.GATEWAY_LABEL])} is not ip/len: dockerd "
                 "fails to parse it")
     if pool is not None and gateway.ip not in pool.network:
         return f"the gateway {gateway} is outside the pool {pool.network}"
@@ -323,24 +316,18 @@ def _pool_data(_context: Context, value: JSON, answer: Mapping[str, JSON]) -> st
 
 def _picked_address(context: Context, value: JSON, _answer: Mapping[str, JSON]) -> str | None:
     interface = parse_interface(value)
-    pool = context.ledger.pool(context.asked.get("PoolID"))
-    if interface is None or pool is None:
+    pool = context.ledger.held(context.asked.get("PoolID"))
+    if interface is None or pool is None or pool.network is None:
         return None  # not a CIDR (the type check says it), or a pool this replay never saw
     if interface.ip not in pool.network:
         return f"{interface.ip} is outside the pool {pool.network}"
-    if context.ledger.holder(interface.ip, pool.network):
+    if context.ledger.in_use(pool, interface.ip):
         return f"{interface.ip} is already in use in the pool {pool.network}"
     if interface.network.prefixlen != pool.network.prefixlen:
         return (f"prefix length /{interface.network.prefixlen} differs from the pool's "
                 f"/{pool.network.prefixlen}: the container's interface would get "
                 f"/{interface.network.prefixlen}")
     return None
-
-
-def _mac(_context: Context, value: JSON, _answer: Mapping[str, JSON]) -> str | None:
-    if value in (paths.MISSING, None, "") or (isinstance(value, str) and MAC.match(value)):
-        return None
-    return f"{show(value)} is not a MAC address: dockerd fails in net.ParseMAC"
 
 
 VALIDITY: dict[tuple[str, str], Rule] = {
@@ -350,5 +337,5 @@ VALIDITY: dict[tuple[str, str], Rule] = {
     ("IpamDriver.RequestPool", "Pool"): _dynamic_pool,
     ("IpamDriver.RequestPool", "Data"): _pool_data,
     ("IpamDriver.RequestAddress", "Address"): _picked_address,
-    ("NetworkDriver.CreateEndpoint", "Interface.MacAddress"): _mac,
+    # Interface.MacAddress needs no rule: the verdict refuses what Go's ParseMAC refuses.
 }

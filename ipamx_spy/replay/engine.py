@@ -19,13 +19,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ipamx_spy import catalogue, dockerd
+from ipamx_spy import dockerd
+from ipamx_spy.dockerd.ledger import Ledger
 from ipamx_spy.recording import Exchange, Recording, RecordingError, load
 from ipamx_spy.recording_reader import problem_text
 
 from .bindings import Bindings, request_bytes, rewrite_body
 from .compare import Live, Problem, Rules, compare, outcome, wrong_paths
-from .ledger import Ledger
 from .target import Outgoing, ReplayNoAnswer, ReplayUnusable, Target, TargetSpec
 
 JSON = Any
@@ -191,8 +191,8 @@ class Replayer:
 def _meaning(exchange: Exchange) -> str:
     response = exchange.response
     if response is None:
-        return catalogue.explain(exchange.endpoint, exchange.request.value)
-    return catalogue.explain(exchange.endpoint, exchange.request.value, response.value,
+        return dockerd.describe(exchange.endpoint, exchange.request.value)
+    return dockerd.describe(exchange.endpoint, exchange.request.value, response.value,
                              response.status)
 
 

@@ -1,9 +1,9 @@
 """JSON paths: how replay and mock name a place in a body, and a structural diff.
 
 A path is a tuple of keys and list indices, rendered dotted (``Interface.MacAddress``,
-``StaticRoutes.0.NextHop``). Patterns (``--ignore``, the catalogue's ``chosen`` paths) are the one
-path language of ``ipamx_spy.pathspec`` (the one ``--redact`` uses): they match a path when they
-name it or one of its ancestors; ``*`` matches within one key, ``**`` any levels.
+``StaticRoutes.0.NextHop``). Patterns (``--ignore``, the endpoint rows' ``chosen`` paths) are
+the one path language of ``ipamx_spy.pathspec`` (the one ``--redact`` uses): they match a path
+when they name it or one of its ancestors; ``*`` matches within one key, ``**`` any levels.
 
 The diff understands JSON, not bytes: key order never matters, and keys are matched
 case-insensitively when the exact spelling is missing (Go's decoder does the same,

@@ -201,14 +201,18 @@ def recorded_keeps_state(recording: Recording | None) -> bool:
 
 
 def recorded_interfaces(recording: Recording | None) -> list[str]:
-    """What the recorded plugin said it implements (its first successful activation)."""
-    for exchange in recording.exchanges if recording is not None else ():
+    """What the recorded plugin said it implements (its first successful activation). A
+    managed plugin is never activated (dockerd reads its manifest): then the interfaces that
+    the recorded calls went to."""
+    exchanges = recording.exchanges if recording is not None else ()
+    for exchange in exchanges:
         response = exchange.response
         if (exchange.endpoint == "Plugin.Activate" and response is not None
                 and response.status == 200 and isinstance(response.value, dict)):
             implements = response.value.get("Implements") or []
             return [str(i) for i in implements] if isinstance(implements, list) else []
-    return []
+    called = {e.endpoint.partition(".")[0] for e in exchanges}
+    return sorted(called & {"IpamDriver", "NetworkDriver"})
 
 
 def _open_builtin(config: BuiltinConfig, state: str, recording: Recording | None,

@@ -11,9 +11,9 @@ from __future__ import annotations
 from ipamx_spy.findings import Finding
 
 from .rules import RULES, Rule
-from .validator import FileReport, Validator, check_file, check_recording, expand
+from .validator import FileReport, Validator, check_file, check_merged, check_recording, expand
 
 __all__ = [
-    "RULES", "FileReport", "Finding", "Rule", "Validator", "check_file", "check_recording",
-    "expand",
+    "RULES", "FileReport", "Finding", "Rule", "Validator", "check_file", "check_merged",
+    "check_recording", "expand",
 ]

@@ -4,21 +4,45 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
-from ipamx_spy import catalogue, dockerd
+from ipamx_spy import dockerd
 from ipamx_spy.dockerd import gojson
+from ipamx_spy.dockerd.endpoints import BY_NAME, EXTENSION_BY_NAME, ExtensionRow, Row
 from ipamx_spy.recording import Exchange
 
 JSON = Any
+AnyRow = Row | ExtensionRow
 
 
-@dataclass(frozen=True)
-class Context:
-    """One exchange as the checks see it."""
+class Seen(Protocol):
+    """What the rules across exchanges and the endpoint-specific checks read of an exchange:
+    a full ``Context`` or, on the fast lane, a ``PlainContext``."""
 
+    @property
+    def exchange(self) -> Exchange: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def endpoint(self) -> str: ...
+    @property
+    def row(self) -> AnyRow | None: ...
+    @property
+    def request(self) -> JSON: ...
+    @property
+    def request_map(self) -> dict[str, JSON]: ...
+    @property
+    def value(self) -> dict[str, JSON]: ...
+    @property
+    def plugin_error(self) -> str | None: ...
+
+
+class _Exchanged:
+    """What both contexts read straight from their exchange."""
+
+    __slots__ = ()
     exchange: Exchange
-    major: int = 29
+    request: JSON
 
     @property
     def seq(self) -> int:
@@ -28,18 +52,38 @@ class Context:
     def endpoint(self) -> str:
         return self.exchange.endpoint
 
-    @cached_property
-    def row(self) -> catalogue.Endpoint | None:
-        return catalogue.BY_NAME.get(self.exchange.endpoint)
-
-    @property
-    def request(self) -> JSON:
-        return self.exchange.request.value
-
     @property
     def request_map(self) -> dict[str, JSON]:
         value = self.request
         return value if isinstance(value, dict) else {}
+
+
+@dataclass(slots=True)
+class PlainContext(_Exchanged):
+    """A plain exchange (``plain.plain``): a success whose decoded fields are ``value``."""
+
+    exchange: Exchange
+    row: Row
+    value: dict[str, JSON]
+    request: JSON
+    plugin_error: None = None
+
+
+@dataclass(frozen=True)
+class Context(_Exchanged):
+    """One exchange as the checks see it."""
+
+    exchange: Exchange
+    major: int = 29
+
+    @cached_property
+    def row(self) -> AnyRow | None:
+        name = self.exchange.endpoint
+        return BY_NAME.get(name) or EXTENSION_BY_NAME.get(name)
+
+    @property
+    def request(self) -> JSON:
+        return self.exchange.request.value
 
     @property
     def answered(self) -> bool:

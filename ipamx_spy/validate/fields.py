@@ -1,4 +1,4 @@
-"""Checks of the fields of a 200 answer (codes 2xx) against the catalogue and Go's types.
+"""Checks of the fields of a 200 answer (codes 2xx) against the endpoint rows and Go's types.
 
 Only answers dockerd decodes are looked at: a 200 whose body is a JSON object. Type problems
 (IPX201) make dockerd fail the call, so values are judged only when the types are right, and
@@ -13,29 +13,11 @@ from typing import Any
 from ipamx_spy.dockerd.goparse import cidr_code, parse_cidr, parse_ip, parse_mac
 from ipamx_spy.findings import Finding
 
-from .context import Context
+from .context import Context, Seen
 from .rules import finding
 
 JSON = Any
 Check = Callable[[Context], list[Finding]]
-
-# What dockerd does when a required answer field is missing or empty (IPX202).
-MISSING: dict[tuple[str, str], str] = {
-    ("IpamDriver.RequestPool", "PoolID"):
-        "later calls for this network carry an empty PoolID",
-    ("IpamDriver.RequestPool", "Pool"):
-        "dockerd fails the network creation with 'invalid CIDR address: '",
-    ("IpamDriver.RequestAddress", "Address"):
-        "dockerd fails the call with 'no address returned' ('No address returned' up to v23)",
-    ("IpamDriver.GetDefaultAddressSpaces", "LocalDefaultAddressSpace"):
-        "dockerd sends RequestPool with an empty AddressSpace",
-    ("IpamDriver.GetDefaultAddressSpaces", "GlobalDefaultAddressSpace"):
-        "dockerd sends RequestPool with an empty AddressSpace for swarm-scope networks",
-    ("NetworkDriver.GetCapabilities", "Scope"):
-        "dockerd does not register the driver ('invalid capability: expecting 'local' or "
-        "'global', got '), and network creation fails with 'could not resolve driver'",
-}
-
 
 def _decodable(ctx: Context) -> bool:
     return (ctx.answered and ctx.status == 200 and ctx.row is not None
@@ -80,13 +62,13 @@ def check_required(ctx: Context) -> list[Finding]:
     found = []
     for spec in ctx.row.response:
         if spec.required and ctx.value.get(spec.name) in (None, "", []):
-            consequence = MISSING.get((ctx.endpoint, spec.name), "dockerd reads it as empty")
+            consequence = spec.missing  # every required answer field says (the rows' test)
             found.append(finding("IPX202", ctx.seq, (
                 f"{spec.name} is missing or empty: {consequence}; always send {spec.name}")))
     return found
 
 
-def _cidr_finding(ctx: Context, name: str, value: JSON, consequence: str) -> list[Finding]:
+def _cidr_finding(ctx: Seen, name: str, value: JSON, consequence: str) -> list[Finding]:
     code = cidr_code(value)
     if code is None:
         return []
@@ -105,7 +87,7 @@ def _ip_finding(ctx: Context, name: str, value: JSON, consequence: str) -> list[
 
 
 def check_values(ctx: Context) -> list[Finding]:
-    """The catalogue's value types: ``cidr``, ``cidr?``, ``ip?``, ``scope``, ``scope?``."""
+    """The rows' value types: ``cidr``, ``cidr?``, ``ip?``, ``scope``, ``scope?``."""
     if not _judged(ctx) or ctx.row is None:
         return []
     found: list[Finding] = []
@@ -131,7 +113,7 @@ def check_values(ctx: Context) -> list[Finding]:
 # -- endpoint-specific ----------------------------------------------------------------------
 
 
-def _request_pool(ctx: Context) -> list[Finding]:
+def _request_pool(ctx: Seen) -> list[Finding]:
     pool = parse_cidr(ctx.value.get("Pool"))
     found: list[Finding] = []
     asked = parse_cidr(ctx.request_map.get("Pool"))
@@ -161,10 +143,12 @@ def _request_pool(ctx: Context) -> list[Finding]:
     return found
 
 
-def _request_address(ctx: Context) -> list[Finding]:
+def _request_address(ctx: Seen) -> list[Finding]:
     asked = parse_ip(ctx.request_map.get("Address"))
+    if asked is None:
+        return []
     got = parse_cidr(ctx.value.get("Address"))
-    if asked is None or got is None or got.ip == asked:
+    if got is None or got.ip == asked:
         return []
     return [finding("IPX207", ctx.seq, (
         f"dockerd asked for {asked} and got {got.ip}: dockerd silently uses {got.ip}; give "
@@ -209,7 +193,7 @@ def _join(ctx: Context) -> list[Finding]:
     return found
 
 
-SPECIFIC: dict[str, Check] = {
+SPECIFIC: dict[str, Callable[[Seen], list[Finding]] | Check] = {
     "IpamDriver.RequestPool": _request_pool,
     "IpamDriver.RequestAddress": _request_address,
     "NetworkDriver.CreateEndpoint": _create_endpoint,

@@ -4,22 +4,21 @@ about 1 s after an attempt that got no answer)."""
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ipamx_spy.findings import Finding
+from ipamx_spy.recording import Exchange
 
 from .context import Context
+from .plain import json_content_type
 from .rules import finding
 
-_JSON_TYPES = re.compile(
-    r"^\s*application/(json|vnd\.docker\.plugins\.v[0-9.]+\+json)\s*(;.*)?$", re.IGNORECASE)
 RETRY_WINDOW_S = (0.5, 3.0)  # how far back an unanswered first attempt is looked for
 
 
-@dataclass(frozen=True)
-class Attempt:
+class Attempt(NamedTuple):
     seq: int
     conn: int
     t: float
@@ -37,9 +36,13 @@ class Transport:
         exchange = ctx.exchange
         found = self._unanswered(ctx) + self._slow(ctx) + self._content_type(ctx)
         found += self._empty_body(ctx)
-        self.recent.append(Attempt(seq=exchange.seq, conn=exchange.conn, t=exchange.t,
-                                   endpoint=exchange.endpoint, answered=ctx.answered))
+        self.seen(exchange, ctx.answered)
         return found
+
+    def seen(self, exchange: Exchange, answered: bool) -> None:
+        """Remember an attempt (the empty-body retry rule looks back at them)."""
+        self.recent.append(Attempt(exchange.seq, exchange.conn, exchange.t, exchange.endpoint,
+                                   answered))
 
     def _unanswered(self, ctx: Context) -> list[Finding]:
         exchange = ctx.exchange
@@ -76,7 +79,7 @@ class Transport:
         if response is None or not ctx.answered or ctx.status != 200:
             return []
         value = response.header("Content-Type")
-        if value is not None and _JSON_TYPES.match(value):
+        if json_content_type(value):
             return []
         shown = "no Content-Type" if value is None else f"Content-Type {value!r}"
         return [finding("IPX403", ctx.seq, (

@@ -1,29 +1,36 @@
 """The validator: a sans-IO object that judges exchanges one by one, live or offline.
 
-``Validator.check(exchange)`` returns the findings about one exchange as soon as it completes
-(the proxy shows them inline); it keeps the session state that rules across exchanges need,
-so feed it every exchange of one dockerd/plugin pair, in order. ``on_close`` reports requests
-left unanswered when a connection closes. ``check_recording`` runs a whole recording.
+``Validator.feed(record)`` takes the session's records one at a time, as the proxy writes them,
+and returns the findings each brings; ``Validator`` is also a sink of the proxy session in its
+own right (``on_record``). ``check(exchange)`` returns the findings about one exchange as soon
+as it completes; ``on_close`` reports requests left unanswered when a connection closes. The
+validator keeps the session state that rules across exchanges need, so feed it every record
+of one dockerd/plugin pair, in order. ``check_recording`` runs a whole recording.
+
+Cost: most exchanges are plain (``plain``) and take a fast lane that runs only the checks
+that can still find something (the rules across exchanges, and the pool and address checks of
+``RequestPool``/``RequestAddress``); ``bench/validator.py`` measures it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ipamx_spy.findings import Finding
+from ipamx_spy.findings import Finding, Severity
 from ipamx_spy.recording import Exchange, Recording, RecordingError, load
 from ipamx_spy.recording_reader import problem_text
 
 from . import fields, framing
-from .context import Context
+from .context import Context, PlainContext
+from .plain import Shape, Shapes, plain
 from .rules import finding
 from .session import PluginHistory
 from .transport import Transport
 
-SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+SEVERITY_ORDER = {severity: severity.rank for severity in Severity}
 
 
 def _major(version: object) -> int:
@@ -37,16 +44,44 @@ class Validator:
 
     ``slow_ms``: answers slower than this get IPX401. ``docker_version`` (e.g. ``"20.10"``)
     picks the response types dockerd decodes (a field added in v28 is ignored by older daemons).
+    ``fast_lane=False`` runs every check on every exchange (the fast lane, ``plain``, finds the
+    same; the switch is for the benchmark and the test that compares them).
     """
 
-    def __init__(self, slow_ms: float = 1000.0, *, docker_version: str | None = None) -> None:
+    def __init__(self, slow_ms: float = 1000.0, *, docker_version: str | None = None,
+                 fast_lane: bool = True) -> None:
         self.major = _major(docker_version)
+        self.fast_lane = fast_lane
+        self.slow_ms = slow_ms
+        self.shapes = Shapes(self.major)
         self.history = PluginHistory()
         self.transport = Transport(slow_ms=slow_ms)
         self.findings: list[Finding] = []
 
     def check(self, exchange: Exchange) -> list[Finding]:
         """The findings about one exchange, in the order of the rule table."""
+        seen = plain(exchange, self.shapes, self.slow_ms) if self.fast_lane else None
+        if seen is not None:
+            return self._check_plain(exchange, *seen)
+        return self._check_full(exchange)
+
+    def _check_plain(self, exchange: Exchange, shape: Shape,
+                     value: dict[str, Any]) -> list[Finding]:
+        """The fast lane (``plain``): only the checks that can still find something."""
+        self.transport.seen(exchange, True)
+        body = exchange.request.body
+        request = body["json"] if body.get("encoding") == "json" else exchange.request.value
+        ctx = PlainContext(exchange, shape.row, value, request)
+        found = self.history.check(ctx)
+        specific = fields.SPECIFIC.get(exchange.endpoint) if shape.cidr is not None else None
+        if specific is not None:
+            found += specific(ctx)  # type: ignore[arg-type]
+        if found:
+            found.sort(key=lambda f: f.code)
+            self.findings += found
+        return found
+
+    def _check_full(self, exchange: Exchange) -> list[Finding]:
         ctx = Context(exchange, self.major)
         found = self.transport.check(ctx)
         if ctx.row is None:
@@ -61,6 +96,33 @@ class Validator:
         found.sort(key=lambda f: f.code)
         self.findings += found
         return found
+
+    def feed(self, record: Mapping[str, Any], exchange: Exchange | None = None) -> list[Finding]:
+        """One record of the session as the proxy writes it, in order: the findings it
+        brings. ``exchange`` is the record's ``Exchange`` when the caller has built it
+        already (else it is built here); records other than exchanges and closes with
+        unanswered requests bring none. Raises ``RecordingError`` for an exchange record
+        that is not one."""
+        kind = record.get("type")
+        if kind == "exchange":
+            return self.check(exchange if exchange is not None else Exchange.from_json(
+                dict(record)))
+        if kind == "close" and record.get("unanswered"):
+            return self.on_close(int(record.get("conn", 0)), float(record.get("t", 0.0)),
+                                 record["unanswered"])
+        return []
+
+    # The proxy session's sink interface (``proxy.Sink``): the validator as a sink of its own.
+
+    def on_record(self, record: dict[str, Any], exchange: Exchange | None) -> None:
+        self.feed(record, exchange)
+
+    def on_waiting(self, seq: int, conn: int, endpoint: str, waited_s: float) -> None:
+        """A request still waiting: no finding until it is answered or its connection
+        closes."""
+
+    def on_sink_error(self, message: str) -> None:
+        """Another sink failed: nothing for the validator to do."""
 
     def on_close(self, conn: int, t: float, unanswered: bool | Sequence[int] = (),
                  endpoint: str = "") -> list[Finding]:
@@ -80,12 +142,10 @@ def check_recording(rec: Recording, **opts: Any) -> list[Finding]:
     validator = Validator(**opts)
     by_seq = {e.seq: e for e in rec.exchanges}
     for record in rec.records:
-        kind = record.get("type")
-        if kind == "exchange":
-            validator.check(by_seq[int(record["seq"])])
-        elif kind == "close" and record.get("unanswered"):
-            validator.on_close(int(record.get("conn", 0)), float(record.get("t", 0.0)),
-                               record["unanswered"])
+        if record.get("type") == "exchange":
+            validator.feed(record, by_seq[int(record["seq"])])
+        else:
+            validator.feed(record)
     return validator.findings
 
 
@@ -122,3 +182,17 @@ def check_file(path: Path, **opts: Any) -> FileReport:
     return FileReport(path=path, findings=tuple(found), exchanges=len(rec.exchanges),
                       endpoints={e.seq: e.endpoint for e in rec.exchanges},
                       warnings=tuple(str(d) for d in rec.damage))
+
+
+def check_merged(paths: Sequence[Path]) -> FileReport:
+    """The cross-host rules over the recordings merged into one timeline (one per host)."""
+    from ipamx_spy.multihost.merge import merge
+    from ipamx_spy.multihost.rules import cross_host_findings
+
+    merged = merge([load(path) for path in paths])
+    exchanges = merged.recording.exchanges
+    findings = cross_host_findings((merged.lanes[e.seq], e) for e in exchanges)
+    label = Path(f"merged timeline of {', '.join(merged.hosts)}")
+    return FileReport(path=label, findings=tuple(findings), error=None,
+                      exchanges=len(exchanges),
+                      endpoints={e.seq: f"{merged.lanes[e.seq]} {e.endpoint}" for e in exchanges})

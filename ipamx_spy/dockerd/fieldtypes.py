@@ -1,27 +1,19 @@
-"""The catalogue's field types, checked the way dockerd's Go decoder would object to them."""
+"""The endpoint rows' field type vocabulary (``Field.type``), checked the way dockerd objects
+to a value: Go's decoder for the JSON kind, then dockerd's own parse of the strings it reads
+(``ParseCIDR``, ``ParseIP``, the scope). ``Field.problem`` asks here."""
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ipamx_spy.catalogue import is_cidr
-from ipamx_spy.dockerd.gojson import json_kind
+from .gojson import json_kind
+from .goparse import parse_cidr, parse_ip
 
 JSON = Any
-
-
-def _is_ip(value: object) -> bool:
-    try:
-        ipaddress.ip_address(str(value))
-    except ValueError:
-        return False
-    return True
-
-
 Check = Callable[[JSON], bool]
+
 # type -> (accepts, what the protocol wants in words, Go type for the decoder's message)
 KINDS: dict[str, tuple[Check, str, str]] = {
     "str": (lambda v: isinstance(v, str), "a string", "string"),
@@ -37,9 +29,11 @@ KINDS: dict[str, tuple[Check, str, str]] = {
 }
 # string types whose content dockerd parses: type -> (accepts, words, dockerd's complaint)
 TEXTS: dict[str, tuple[Check, str, str]] = {
-    "cidr": (is_cidr, "a CIDR such as 10.1.2.3/24", "invalid CIDR address: {v}"),
-    "cidr?": (lambda v: v == "" or is_cidr(v), "a CIDR or \"\"", "invalid CIDR address: {v}"),
-    "ip?": (lambda v: v == "" or _is_ip(v), "a plain IP address or \"\"",
+    "cidr": (lambda v: parse_cidr(v) is not None, "a CIDR such as 10.1.2.3/24",
+             "invalid CIDR address: {v}"),
+    "cidr?": (lambda v: v == "" or parse_cidr(v) is not None, "a CIDR or \"\"",
+              "invalid CIDR address: {v}"),
+    "ip?": (lambda v: v == "" or parse_ip(v) is not None, "a plain IP address or \"\"",
             "unable to parse {v!r}"),
     "scope": (lambda v: v in ("local", "global"), "\"local\" or \"global\"",
               "invalid capability: expecting 'local' or 'global', got {v}"),
@@ -48,8 +42,39 @@ TEXTS: dict[str, tuple[Check, str, str]] = {
 }
 
 
+def known(type_: str) -> bool:
+    """``type_`` is a word of the vocabulary (``tests/test_dockerd_rows.py`` checks every
+    row's fields with it)."""
+    base = type_.removesuffix("|null")
+    return base in KINDS or base in TEXTS
+
+
+_ZEROS: dict[str, Callable[[], JSON]] = {
+    "bool": lambda: False, "int": lambda: 0, "strlist": list, "list": list, "strmap": dict,
+    "object": dict, "any": lambda: None,
+}
+
+
+def zero(type_: str) -> JSON:
+    """Go's zero value for a field of ``type_`` (what a missing key or null leaves)."""
+    base = type_.removesuffix("|null")
+    return "" if base in TEXTS or base == "str" else _ZEROS[base]()
+
+
+def kind_problem(type_: str, value: JSON) -> str | None:
+    """What the protocol has instead (``"a string"``, ``"a bool"``…) when the JSON kind of
+    ``value`` is not the one Go stores in a field of ``type_`` (None: it is, or null)."""
+    base = type_.removesuffix("|null")
+    if value is None:
+        return None
+    if base in TEXTS:
+        return None if isinstance(value, str) else "a string"
+    accepts, words, _go = KINDS.get(base, KINDS["any"])
+    return None if accepts(value) else words
+
+
 def problem(name: str, type_: str, value: JSON) -> str | None:
-    """Why dockerd would refuse ``value`` for a field of catalogue type ``type_`` (or None).
+    """Why dockerd would refuse ``value`` for a field ``name`` of type ``type_`` (or None).
 
     JSON null is accepted wherever Go accepts it: it leaves the field at its zero value.
     """

@@ -1,0 +1,194 @@
+"""The ledger: which pools and addresses a plugin has handed out, as its answers show them.
+
+One ledger serves every reader of a session: the validator (double allocations, releases of
+what is not held, PoolIDs never issued) and replay (is a value the live plugin chose free and
+inside its pool?). It is fed the successful answers in order and knows two facts of dockerd:
+
+- **Sub-pools share addresses.** A network created with ``--ip-range`` asks for its subnet
+  with a ``SubPool``; the plugin may answer the same pool under another PoolID. Addresses are
+  therefore kept per pool *network* within an address space, not per PoolID: an address of
+  ``10.0.0.0/16`` handed out under one PoolID is in use under every PoolID of that network.
+  They are dropped when the last pool of that network is released.
+- **Daemon restarts replay.** After a restart dockerd activates the plugin again and, for a
+  plugin that does not ask for replay, asks again for the pools and addresses it still uses
+  (PROTOCOL.md 5.7). ``restart`` moves the addresses handed out so far aside: handing one of
+  them out again is the replay, not a double allocation, and releasing one is not a release
+  of something unknown.
+
+A pool that dockerd names before the ledger saw it issued (a recording that starts in the
+middle of a daemon lifetime) can be ``adopt``-ed: it is held, of unknown network, and its
+addresses are kept under its PoolID. Addresses are counted: one handed out twice needs two
+releases.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .endpoints import Endpoint
+from .goparse import IPAddress, IPNetwork, parse_cidr, parse_ip
+from .verdict import pool_gateway
+
+JSON = Any
+
+
+@dataclass(slots=True)
+class Pool:
+    """One PoolID the plugin issued (``network`` None: adopted, never seen issued)."""
+
+    pool_id: str
+    network: IPNetwork | None
+    space: str = ""
+    held: bool = True
+    key: str = field(init=False)  # where its addresses are kept: shared by one network's pools
+
+    def __post_init__(self) -> None:
+        self.key = (f"id\0{self.pool_id}" if self.network is None
+                    else f"net\0{self.space}\0{self.network}")
+
+
+@dataclass
+class Ledger:
+    pools: dict[str, Pool] = field(default_factory=dict)
+    # Addresses (as integers: the network of a key fixes the family) per ``Pool.key``.
+    current: dict[str, Counter[int]] = field(default_factory=dict)
+    previous: dict[str, set[int]] = field(default_factory=dict)
+    holders: Counter[str] = field(default_factory=Counter)  # held pools per ``Pool.key``
+
+    # -- pools ---------------------------------------------------------------------------
+
+    def pool(self, pool_id: object) -> Pool | None:
+        """The pool of a PoolID, held or released; None when never seen."""
+        return self.pools.get(pool_id) if isinstance(pool_id, str) else None
+
+    def held(self, pool_id: object) -> Pool | None:
+        """The pool of a PoolID while it is held."""
+        pool = self.pool(pool_id)
+        return pool if pool is not None and pool.held else None
+
+    def issue(self, pool_id: str, network: IPNetwork | None, space: str = "") -> Pool:
+        """A successful RequestPool answered ``pool_id`` for ``network`` in ``space``."""
+        return self._add(Pool(pool_id=pool_id, network=network, space=space))
+
+    def _add(self, pool: Pool) -> Pool:
+        old = self.pools.get(pool.pool_id)
+        if old is not None and old.held:
+            self.holders[old.key] -= 1
+        self.pools[pool.pool_id] = pool
+        self.holders[pool.key] += 1
+        return pool
+
+    def adopt(self, pool_id: str) -> Pool:
+        """A PoolID dockerd names that the ledger never saw issued, taken as held."""
+        return self._add(Pool(pool_id=pool_id, network=None))
+
+    def release_pool(self, pool_id: str) -> Pool | None:
+        """ReleasePool: the pool is no longer held; its network's addresses go with the
+        last held pool of that network. Returns the pool as it was (None: never seen)."""
+        pool = self.pools.get(pool_id)
+        if pool is None:
+            return None
+        was = Pool(pool_id=pool.pool_id, network=pool.network, space=pool.space,
+                   held=pool.held)
+        key = pool.key
+        if pool.held:
+            pool.held = False
+            self.holders[key] -= 1
+        if self.holders[key] <= 0:
+            del self.holders[key]
+            self.current.pop(key, None)
+            self.previous.pop(key, None)
+        return was
+
+    def overlapping(self, network: IPNetwork, space: str) -> Pool | None:
+        """A pool still held in ``space`` whose network overlaps ``network``."""
+        for pool in self._held():
+            other = pool.network
+            if (other is not None and pool.space == space and other.version == network.version
+                    and other.overlaps(network)):
+                return pool
+        return None
+
+    def _held(self) -> Iterator[Pool]:
+        return (p for p in self.pools.values() if p.held)
+
+    # -- addresses -----------------------------------------------------------------------
+
+    def hand_out(self, pool: Pool, ip: IPAddress) -> int:
+        """RequestAddress (or a gateway named in RequestPool's Data) handed out ``ip``:
+        how many times it is handed out now (more than 1: a double allocation)."""
+        key = pool.key
+        held = self.current.get(key)
+        if held is None:
+            held = self.current[key] = Counter()
+        number = int(ip)
+        count = held[number] = held[number] + 1
+        earlier = self.previous.get(key)
+        if earlier is not None:
+            earlier.discard(number)  # the replay after a restart
+        return count
+
+    def in_use(self, pool: Pool, ip: IPAddress) -> bool:
+        """``ip`` is handed out in this pool's network (this daemon lifetime or an earlier
+        one that dockerd will replay)."""
+        key, number = pool.key, int(ip)
+        held = self.current.get(key)
+        return (held is not None and held[number] > 0) or number in self.previous.get(key, ())
+
+    def release(self, pool: Pool, ip: IPAddress) -> bool:
+        """ReleaseAddress: False when ``ip`` was not handed out (or already released)."""
+        key, number = pool.key, int(ip)
+        held = self.current.get(key)
+        earlier = self.previous.get(key)
+        was = (held is not None and held[number] > 0) or (
+            earlier is not None and number in earlier)
+        if was and held is not None and held[number]:
+            held[number] -= 1
+        if earlier is not None:
+            earlier.discard(number)
+        return was
+
+    # -- from exchanges ------------------------------------------------------------------
+
+    def update(self, endpoint: str, request: JSON, answer: JSON) -> None:
+        """Take note of a successful exchange: ``request`` as sent, ``answer`` as decoded
+        (replay feeds the live answers; the validator's rules feed the ledger themselves,
+        between their checks)."""
+        if not isinstance(request, Mapping):
+            return
+        answered: Mapping[str, JSON] = answer if isinstance(answer, Mapping) else {}
+        if endpoint == Endpoint.REQUEST_POOL:
+            parsed, pool_id = parse_cidr(answered.get("Pool")), answered.get("PoolID")
+            if parsed is None or not isinstance(pool_id, str):
+                return
+            pool = self.issue(pool_id, parsed.network, str(request.get("AddressSpace", "")))
+            gateway = _address(pool_gateway(answered))
+            if gateway is not None:
+                self.hand_out(pool, gateway)
+        elif endpoint == Endpoint.RELEASE_POOL:
+            self.release_pool(str(request.get("PoolID")))
+        elif endpoint in (Endpoint.REQUEST_ADDRESS, Endpoint.RELEASE_ADDRESS):
+            held = self.held(request.get("PoolID"))
+            if endpoint == Endpoint.REQUEST_ADDRESS:
+                ip = _address(answered.get("Address"))
+                if held is not None and ip is not None:
+                    self.hand_out(held, ip)
+            else:
+                ip = _address(request.get("Address"))
+                if held is not None and ip is not None:
+                    self.release(held, ip)
+
+    def restart(self) -> None:
+        """A new daemon lifetime: what was handed out so far is what dockerd replays."""
+        for key, addresses in self.current.items():
+            self.previous.setdefault(key, set()).update(+addresses)
+        self.current = {}
+
+
+def _address(text: object) -> IPAddress | None:
+    """An address as ``ip`` or ``ip/len``."""
+    cidr = parse_cidr(text)
+    return cidr.ip if cidr is not None else parse_ip(text)

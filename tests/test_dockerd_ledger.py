@@ -1,0 +1,80 @@
+"""The one ledger of pools and addresses (``ipamx_spy.dockerd.ledger``) and its users."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from ipamx_spy.dockerd.ledger import Ledger
+
+NET = ipaddress.ip_network("10.0.0.0/16")
+IP = ipaddress.ip_address("10.0.1.5")
+
+
+def test_sub_pools_share_their_network_addresses() -> None:
+    ledger = Ledger()
+    whole = ledger.issue("whole", NET, "local")
+    part = ledger.issue("part", NET, "local")  # the same subnet asked with a SubPool
+    other_space = ledger.issue("global", NET, "global")
+    assert ledger.hand_out(whole, IP) == 1
+    assert ledger.in_use(part, IP)
+    assert ledger.hand_out(part, IP) == 2  # a double allocation across the two PoolIDs
+    assert not ledger.in_use(other_space, IP)
+
+
+def test_addresses_go_with_the_last_pool_of_their_network() -> None:
+    ledger = Ledger()
+    whole, part = ledger.issue("whole", NET, "l"), ledger.issue("part", NET, "l")
+    ledger.hand_out(part, IP)
+    ledger.release_pool("whole")
+    assert ledger.in_use(part, IP)
+    assert ledger.held("whole") is None and ledger.held("part") is part
+    was = ledger.release_pool("part")
+    assert was is not None and was.held
+    assert not ledger.in_use(part, IP)
+    again = ledger.release_pool("part")
+    assert again is not None and not again.held
+    assert ledger.release_pool("never") is None
+    assert whole.network == NET
+
+
+def test_counted_addresses_need_as_many_releases() -> None:
+    ledger = Ledger()
+    pool = ledger.issue("p", NET)
+    ledger.hand_out(pool, IP)
+    ledger.hand_out(pool, IP)
+    assert ledger.release(pool, IP) and ledger.release(pool, IP)
+    assert not ledger.release(pool, IP)
+
+
+def test_a_restart_moves_addresses_aside_for_the_replay() -> None:
+    ledger = Ledger()
+    pool = ledger.issue("p", NET)
+    released = ipaddress.ip_address("10.0.1.6")
+    ledger.hand_out(pool, IP)
+    ledger.hand_out(pool, released)
+    ledger.release(pool, released)
+    ledger.restart()
+    assert ledger.in_use(pool, IP)  # dockerd will replay it
+    assert ledger.hand_out(pool, IP) == 1  # the replay is not a double allocation
+    assert not ledger.in_use(pool, released)  # released before the restart: not replayed
+    assert not ledger.release(pool, released)
+
+
+def test_adopted_pools_keep_addresses_under_their_pool_id() -> None:
+    ledger = Ledger()
+    first, second = ledger.adopt("a"), ledger.adopt("b")
+    ledger.hand_out(first, IP)
+    assert ledger.in_use(first, IP) and not ledger.in_use(second, IP)
+    assert first.network is None and ledger.held("a") is first
+
+
+def test_overlapping_pools_in_one_space() -> None:
+    ledger = Ledger()
+    ledger.issue("p", NET, "l")
+    inside = ipaddress.ip_network("10.0.3.0/24")
+    found = ledger.overlapping(inside, "l")
+    assert found is not None and found.pool_id == "p"
+    assert ledger.overlapping(inside, "g") is None
+    assert ledger.overlapping(ipaddress.ip_network("fd00::/64"), "l") is None
+    ledger.release_pool("p")
+    assert ledger.overlapping(inside, "l") is None
