@@ -91,18 +91,20 @@ class IpamService:
         exclude: Iterable[str] = (),
         engine_id: str = DEFAULT_ENGINE_ID,
         state_path: str | os.PathLike[str] | None = None,
+        state_group: str | None = None,
         on_shutdown: Callable[[], None] | None = None,
         clock: Clock = time.time,
     ) -> IpamService:
         """Build from command-line values. Raises ConfigError for a bad option, StateError
         for an unusable state file (locked, damaged, other compat or space names) and OSError
-        when the state directory cannot be written."""
+        when the state directory cannot be written (ValueError for an unknown
+        ``state_group``, the group that may read the state files)."""
         config = IpamConfig.build(compat=compat, local_space=local_space,
                                   global_space=global_space, local_pools=local_pools,
                                   global_pools=global_pools, exclude=exclude, engine_id=engine_id)
         if state_path is None:
             return cls(Allocator(config, clock=clock), on_shutdown=on_shutdown)
-        allocator, store = open_state(state_path, config, clock=clock)
+        allocator, store = open_state(state_path, config, clock=clock, group=state_group)
         return cls(allocator, store=store, on_shutdown=on_shutdown)
 
     def close(self) -> None:

@@ -36,7 +36,8 @@ SEVERITY_ORDER = {severity: severity.rank for severity in Severity}
 def _major(version: object) -> int:
     """The major number of a Docker version string ('20.10.24' -> 20); 29 when unknown."""
     head = str(version or "").lstrip("v").split(".", 1)[0]
-    return int(head) if head.isdigit() else 29
+    # ASCII digits only ("²" is a digit to isdigit), and short: int() refuses 4,300+ digits
+    return int(head) if head.isascii() and head.isdigit() and len(head) <= 4 else 29
 
 
 class Validator:
@@ -160,7 +161,7 @@ class FileReport:
     error: str | None = None
     warnings: tuple[str, ...] = ()
 
-    def count(self, severity: str) -> int:
+    def count(self, severity: Severity) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
 
 
