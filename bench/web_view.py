@@ -9,6 +9,9 @@ sending a request until the page's event stream holds its row is measured too (t
 for "within a second").
 
     python bench/web_view.py [--requests 300] [--rounds 3] [--pause-ms 0]
+
+On a loaded machine, many short rounds (``--requests 30 --rounds 30``) keep the load's swings
+out of the ratio better than a few long ones.
 """
 
 from __future__ import annotations

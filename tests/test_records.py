@@ -4,13 +4,16 @@ and faults a ``Side``; what is stored stays the recording format, word for word.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from ipamx_spy import proxy, recording, tap
 from ipamx_spy.findings import SEVERITIES, Finding, Severity
+from ipamx_spy.live import LiveView, ViewMode
 from ipamx_spy.notes import note_record
 from ipamx_spy.recording import Fault, RecordingError, RecordingWriter
 from ipamx_spy.records import (
@@ -22,6 +25,7 @@ from ipamx_spy.records import (
     RecordType,
     Side,
 )
+from ipamx_spy.replay.engine import FAIL, PASS, ReplayOutcome
 
 
 def test_a_proxy_session_writes_only_typed_records_that_read_back(tmp_path: Path) -> None:
@@ -85,6 +89,16 @@ def test_severity_and_side_are_enums_and_words_read_back() -> None:
     assert fault.side is Side.PLUGIN and Fault.from_json(fault.to_json()) == fault
     with pytest.raises(RecordingError, match="fault side must be plugin, docker or proxy"):
         Fault.from_json({"side": "moon", "kind": "x", "message": "y"})
+
+
+def test_view_modes_and_replay_outcomes_are_enums() -> None:
+    console = Console(file=io.StringIO())
+    view = LiveView(console=console, diagnostics=console, mode="compact")  # type: ignore[arg-type]
+    assert view.mode is ViewMode.COMPACT
+    with pytest.raises(ValueError, match="unknown live view mode 'loud'"):
+        LiveView(console=console, diagnostics=console, mode="loud")  # type: ignore[arg-type]
+    assert [o.value for o in ReplayOutcome] == ["pass", "fail", "skip"]
+    assert PASS is ReplayOutcome.PASS and json.dumps({"v": FAIL}) == '{"v": "fail"}'
 
 
 def _message(body: bytes, *, request: bool = True) -> tap.Message:

@@ -137,5 +137,5 @@ def register(app: typer.Typer) -> None:
                 _print_report(report)
         if any(r.error for r in reports):
             raise typer.Exit(2)
-        if any(r.count("error") for r in reports):
+        if any(r.count(Severity.ERROR) for r in reports):
             raise typer.Exit(1)

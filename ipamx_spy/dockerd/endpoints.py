@@ -644,7 +644,8 @@ def response_type(endpoint: Endpoint, version: DockerVersion) -> GoStruct:
     are left out, so it ignores them as unknown keys)."""
     struct = ROW[endpoint].response_type
     kept = tuple(f for f in struct.fields if FIELD_SINCE.get((endpoint, f[0]), _V(0)) <= version)
-    return GoStruct(struct.name, kept)
+    # sid's 28.5.2 (its Go toolchain) leaves the struct's name out of a type error: ".PoolID"
+    return GoStruct(struct.name if version.row.type_error_names_struct else "", kept)
 
 
 # Response fields dockerd only knows from a version on (older daemons ignore the key).

@@ -21,6 +21,7 @@ from ipamx_spy import recording
 from ipamx_spy.address import Address
 from ipamx_spy.app import CONTENT_TYPE, PluginApp
 from ipamx_spy.client import DOCKER_ACCEPT, PluginConnection, PluginNoAnswer, docker_request
+from ipamx_spy.dockerd.versions import VersionRow
 from ipamx_spy.noanswer import NoAnswerKind
 from ipamx_spy.recording import Exchange, Fault, Message, RecordingWriter, encode_body
 from ipamx_spy.records import CloseRecord, MarkerRecord, OpenRecord, Side
@@ -28,7 +29,6 @@ from ipamx_spy.records import CloseRecord, MarkerRecord, OpenRecord, Side
 from .core import Answer, Call, read_answer
 from .daemon import Daemon, Outcome
 from .scenario import Step
-from .versions import DockerVersion
 
 
 class EmulatorNoAnswer(Exception):
@@ -133,14 +133,14 @@ class EmulatorAppTarget:
         self._open = False
 
 
-def host_header(version: DockerVersion, address: Address) -> str:
+def host_header(version: VersionRow, address: Address) -> str:
     """The ``Host`` value of this dockerd version for this address (PROTOCOL.md 1.2)."""
     if address.kind == "tcp":
         return address.host_header
     return "plugin.moby.localhost" if version.dummy_host else ""
 
 
-def url_host(version: DockerVersion, address: Address) -> str:
+def url_host(version: VersionRow, address: Address) -> str:
     """The host part of the URL in dockerd's transport errors (``Post "http://..."``)."""
     if address.kind == "tcp":
         return address.host_header
@@ -271,7 +271,7 @@ class EmulatorSession:
         self.target.close()
 
 
-def recording_header(*, scenario: str, version: DockerVersion, target: Address,
+def recording_header(*, scenario: str, version: VersionRow, target: Address,
                      ) -> dict[str, object]:
     return recording.make_header(name=Path(scenario).stem, source="ipamx-spy drive",
                                  scenario=scenario, docker_version=version.name,

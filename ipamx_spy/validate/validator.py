@@ -161,7 +161,7 @@ class FileReport:
     error: str | None = None
     warnings: tuple[str, ...] = ()
 
-    def count(self, severity: str) -> int:
+    def count(self, severity: Severity) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
 
 
