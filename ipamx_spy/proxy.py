@@ -260,12 +260,19 @@ class ProxySession:
         upstream_ms: float | None,
         fault: Fault | None = None,
         answered_by: str = "plugin",
-    ) -> Exchange:
+    ) -> Exchange | None:
         """Record a finished exchange. Call before writing the answer to the docker side, and
         ``publish`` after it (the live view never delays an answer). Never raises for what
-        is in the messages."""
+        is in the messages. With no recording and no sink (``serve``) the exchange is only
+        counted, and None is returned: no record is built that nobody reads."""
         self.pending.pop(pending.seq, None)
         self._warned.discard(pending.seq)
+        if self.writer is None and not self.sinks:
+            if request.header(CLIENT_HEADER) is None:
+                self.last_seq = max(self.last_seq, pending.seq)
+                self.summary.add(pending.endpoint, (self.clock() - pending.started) * 1000,
+                                 fault is not None or response is None)
+            return None
         exchange = Exchange(
             seq=pending.seq, conn=pending.conn, t=pending.t, endpoint=pending.endpoint,
             request=pending.request or to_record_message(request),
@@ -289,8 +296,10 @@ class ProxySession:
                                                       line=line)
         return exchange
 
-    def publish(self, exchange: Exchange) -> None:
+    def publish(self, exchange: Exchange | None) -> None:
         """Tell the sinks about an exchange; call after its answer went to the docker side."""
+        if exchange is None:
+            return
         last = self._last_records.pop(exchange.seq, None)
         if last is None:
             return
