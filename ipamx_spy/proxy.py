@@ -23,6 +23,8 @@ from __future__ import annotations
 import base64
 import email.utils
 import json
+import json.encoder
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -126,6 +128,19 @@ _EXCHANGE_LINE = ('{"type":"exchange","seq":%d,"conn":%d,"t":%s,"endpoint":%s,"d
                   '"upstream_ms":%s,"answered_by":%s,"request":%s,"response":%s,"fault":%s}\n')
 
 
+_STRING = json.encoder.encode_basestring  # what the encoder writes for a str (no ASCII escaping)
+
+
+def _scalar(value: Any) -> str:
+    """A number or null as ``json.dumps`` writes it (``float.__repr__``), without the
+    encoder's machinery."""
+    if value is None:
+        return "null"
+    if type(value) is float and math.isfinite(value):
+        return repr(value)
+    return _COMPACT(value)
+
+
 def exchange_line(record: dict[str, Any], request_json: str) -> bytes | None:
     """``encode_line(record)`` for an exchange whose request part is encoded already, byte
     for byte the same (``tests/test_proxy_relay.py``); None when the record is not of the
@@ -134,9 +149,9 @@ def exchange_line(record: dict[str, Any], request_json: str) -> bytes | None:
         return None
     try:
         return (_EXCHANGE_LINE % (
-            record["seq"], record["conn"], _COMPACT(record["t"]), _COMPACT(record["endpoint"]),
-            _COMPACT(record["duration_ms"]), _COMPACT(record["upstream_ms"]),
-            _COMPACT(record["answered_by"]), request_json, _COMPACT(record["response"]),
+            record["seq"], record["conn"], _scalar(record["t"]), _STRING(record["endpoint"]),
+            _scalar(record["duration_ms"]), _scalar(record["upstream_ms"]),
+            _STRING(record["answered_by"]), request_json, _COMPACT(record["response"]),
             _COMPACT(record["fault"]))).encode()
     except (TypeError, ValueError, RecursionError):  # UnicodeEncodeError: a lone surrogate
         return None
