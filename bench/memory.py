@@ -3,8 +3,10 @@
 Drives the session the relay uses (numbering, record building, the recording writer, the
 exit-summary aggregates) with dockerd's exact RequestAddress/ReleaseAddress bytes and the
 answers of a plugin (framed once by the relay's taps: a tap is per connection), recording
-into /dev/null (the file's size is not the question; the process's memory is). Bounded in
-time: ``--max-seconds`` stops early and says how far it got.
+into a private file in a temporary directory that is cut back to its header every 10,000
+exchanges (the file's size is not the question; the process's memory is; the writer refuses
+/dev/null, which is not a regular file). Bounded in time: ``--max-seconds`` stops early and
+says how far it got.
 
 Usage: python bench/memory.py [--exchanges 1000000] [--max-seconds 900]
 Prints RSS after 10,000 exchanges, at the end, and the growth per million (target: +20 MiB).
@@ -13,8 +15,10 @@ Prints RSS after 10,000 exchanges, at the end, and the growth per million (targe
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -56,7 +60,13 @@ def main() -> None:
     parser.add_argument("--exchanges", type=int, default=1_000_000)
     parser.add_argument("--max-seconds", type=float, default=900.0)
     args = parser.parse_args()
-    writer = RecordingWriter(Path("/dev/null"), make_header(name="bench"))
+    with tempfile.TemporaryDirectory(prefix="ipx-memory-") as tmp:
+        run(args.exchanges, args.max_seconds, Path(tmp) / "bench.jsonl")
+
+
+def run(exchanges: int, max_seconds: float, path: Path) -> None:
+    writer = RecordingWriter(path, make_header(name="bench"))
+    header_size = path.stat().st_size
     session = ProxySession(writer=writer)
     pairs = [(frame(REQUEST, tap.RequestTap), frame(ADDRESS, tap.ResponseTap)),
              (frame(RELEASE, tap.RequestTap), frame(RELEASED, tap.ResponseTap))]
@@ -64,14 +74,16 @@ def main() -> None:
     conn = session.open()
     at_10k = 0.0
     done = 0
-    for done in range(1, args.exchanges + 1):
+    for done in range(1, exchanges + 1):
         request, reply = pairs[done % 2]
         pending = session.begin(conn, request.target)
         session.publish(session.complete(pending, request, reply, upstream_ms=0.05))
+        if done % 10_000 == 0:
+            os.truncate(path, header_size)  # O_APPEND: the next record goes after the header
         if done == 10_000:
             at_10k = rss_mib()
-        if done % 50_000 == 0 and time.monotonic() - started > args.max_seconds:
-            print(f"stopped after {done:,} exchanges (--max-seconds {args.max_seconds:g})")
+        if done % 50_000 == 0 and time.monotonic() - started > max_seconds:
+            print(f"stopped after {done:,} exchanges (--max-seconds {max_seconds:g})")
             break
     end = rss_mib()
     elapsed = time.monotonic() - started

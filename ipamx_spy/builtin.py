@@ -28,6 +28,7 @@ class BuiltinConfig:
     network_links: str = "netlink"  # "memory": pretend links, for replay without root
     store: str | None = None  # etcd://HOST:PORT[,...]: the allocator's data in etcd, shared
     host_id: str | None = None  # this host's name in the shared store (default: hostname)
+    group: str | None = None  # may read the state files (0640); None: only the owner (0600)
 
 
 def make_plugin(config: BuiltinConfig = BuiltinConfig(),
@@ -48,7 +49,7 @@ def make_plugin(config: BuiltinConfig = BuiltinConfig(),
         compat=config.compat, local_space=config.local_space, global_space=config.global_space,
         local_pools=config.local_pools, global_pools=config.global_pools,
         exclude=config.exclude, engine_id=config.engine_id or DEFAULT_ENGINE_ID,
-        state_path=config.state, on_shutdown=on_shutdown))
+        state_path=config.state, state_group=config.group, on_shutdown=on_shutdown))
     return BuiltinPlugin(services)
 
 

@@ -1,78 +1,39 @@
 """The ``ipamx-spy`` command: a thin typer front-end over the library.
 
 Each command lives in ``ipamx_spy/commands/<name>.py`` as a ``register(app)`` function that
-adds its commands to the app. A command parses options, calls one library function, renders
-the result, and turns library errors into ``typer.Exit(code)``. Diagnostics go to stderr so that
-stdout stays machine-readable.
+adds its commands to the app (``ipamx_spy/commands/root.py`` registers them all). A command
+parses options, calls one library function, renders the result, and turns library errors into
+``typer.Exit(code)``. Diagnostics go to stderr so that stdout stays machine-readable.
+
+``ipamx-spy --version`` answers before typer and the commands are imported (they take most of
+a start: ``bench/cli_start.py``); ``app`` is built on first use.
 """
 
 from __future__ import annotations
 
-import importlib
-
-import typer
+import sys
+from typing import TYPE_CHECKING
 
 from . import __version__
 
-COMMAND_MODULES = (
-    "proxy",
-    "serve",
-    "status",
-    "replay",
-    "mock",
-    "check",
-    "drive",
-    "show",
-    "export",
-    "notes",
-    "mark",
-    "attach",
-    "plugin",
-    "web",
-)
+if TYPE_CHECKING:
+    import typer
 
-app = typer.Typer(
-    name="ipamx-spy",
-    help="Watch, record, replay and explain Docker libnetwork plugin traffic.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # plain help: "[default: …]" in a help text stays as written
-    context_settings={"max_content_width": 100},
-)
+    app: typer.Typer
 
 
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"ipamx-spy {__version__}")
-        raise typer.Exit()
+def __getattr__(name: str) -> object:
+    if name == "app":
+        from .commands.root import app as built
 
-
-@app.callback()
-def _main(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Print the version and exit."),
-) -> None:
-    """Watch, record, replay and explain Docker libnetwork plugin traffic."""
-
-
-def _register_all() -> None:
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"ipamx_spy.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"ipamx_spy.commands.{name}":
-                continue
-            raise
-        module.register(app)
-
-
-_register_all()
-
-from .commands.helptext import use_plain_help  # noqa: E402  (after the commands registered)
-
-use_plain_help(app)
+        return built
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
-    app()
+    if sys.argv[1:] == ["--version"]:
+        print(f"ipamx-spy {__version__}")
+        return
+    from .commands.root import app as built
+
+    built()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from . import tap
 from .recording import Fault
+from .records import Side
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,7 +113,7 @@ class DockerConnection:
             message = (f"method {result.method} is not allowed: the plugin protocol is POST "
                        "only (not forwarded)")
             return Request(message=result,
-                           refusal=(405, Fault(side="docker", kind="method", message=message)))
+                           refusal=(405, Fault(side=Side.DOCKER, kind="method", message=message)))
         return Request(message=result)
 
     def answered(self, request: tap.Message, reply_keep_alive: bool, now: float) -> bool:
@@ -128,7 +129,7 @@ class DockerConnection:
         return True
 
     def _refuse(self, error: tap.TapError) -> Refuse:
-        side = "proxy" if error.status == 413 else "docker"
+        side = Side.PROXY if error.status == 413 else Side.DOCKER
         what = {413: "request body too large", 408: "incomplete request"}.get(
             error.status, "malformed request")
         fault = Fault(side=side, kind=error.kind,

@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
-SEVERITIES = ("error", "warning", "info")
+
+class Severity(StrEnum):
+    """How bad a finding is; the value is the word stored in recordings and printed."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """0 for the worst: ``--min-severity`` and the ``~sev`` filter keep ranks up to theirs."""
+        return SEVERITIES.index(self)
+
+
+SEVERITIES: tuple[Severity, ...] = tuple(Severity)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -17,14 +32,17 @@ class Finding:
     """
 
     code: str
-    severity: str
+    severity: Severity
     seq: int
     message: str
 
     def __post_init__(self) -> None:
-        if self.severity not in SEVERITIES:
-            raise ValueError(f"severity must be one of {SEVERITIES}, not {self.severity!r}")
+        try:  # a finding read back from JSON carries the word
+            object.__setattr__(self, "severity", Severity(self.severity))
+        except ValueError:
+            words = ", ".join(SEVERITIES)
+            raise ValueError(f"severity must be one of {words}, not {self.severity!r}") from None
 
     def to_json(self) -> dict[str, Any]:
-        return {"code": self.code, "severity": self.severity, "seq": self.seq,
+        return {"code": self.code, "severity": self.severity.value, "seq": self.seq,
                 "message": self.message}

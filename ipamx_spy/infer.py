@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import dockerd, render
+from .dockerd.verdict import is_gateway_request, pool_gateway
 from .recording import Exchange, Recording
 
 COMMAND_GAP_S = 0.15
@@ -121,14 +122,12 @@ def _gateways(exchanges: Sequence[Exchange]) -> set[Key]:
     found: set[Key] = set()
     for exchange in exchanges:
         request, response = _body(exchange), _body(exchange, "response")
-        options, data = request.get("Options"), response.get("Data")
-        if (exchange.endpoint == "IpamDriver.RequestAddress" and isinstance(options, Mapping)
-                and options.get(dockerd.GATEWAY_OPTION)):
+        gateway = pool_gateway(response)
+        if exchange.endpoint == "IpamDriver.RequestAddress" and is_gateway_request(request):
             given = response.get("Address") or request.get("Address")
             found.add((str(request.get("PoolID", "")), _plain(given)))
-        elif (exchange.endpoint == "IpamDriver.RequestPool" and isinstance(data, Mapping)
-              and data.get(dockerd.GATEWAY_LABEL)):
-            found.add((str(response.get("PoolID", "")), _plain(data[dockerd.GATEWAY_LABEL])))
+        elif exchange.endpoint == "IpamDriver.RequestPool" and gateway:
+            found.add((str(response.get("PoolID", "")), _plain(gateway)))
     return found
 
 
@@ -193,7 +192,7 @@ class _Tracker:
         pool, options = str(request.get("PoolID", "")), request.get("Options")
         v6 = ":" in _plain(_body(exchange, "response").get("Address")) or ":" in _plain(
             request.get("Address"))
-        if isinstance(options, Mapping) and options.get(dockerd.GATEWAY_OPTION):
+        if is_gateway_request(request):
             token = "gw"
         elif (options is None and request.get("Address") and self._follows_network_setup(exchange)
               and not self.released_alone(index, (pool, _plain(request.get("Address"))))):
@@ -205,15 +204,15 @@ class _Tracker:
         return token
 
     def _follows_network_setup(self, exchange: Exchange) -> bool:
-        previous = self.previous
+        previous = self.previous  # dockerd asks for aux addresses only after a pool it got
         return (previous is not None and self.previous_token in {"gw", "aux", "pool"}
-                and _gap(previous, exchange) <= COMMAND_GAP_S)
+                and not _failed(previous) and _gap(previous, exchange) <= COMMAND_GAP_S)
 
     def pool_token(self, exchange: Exchange) -> str:
-        data = _body(exchange, "response").get("Data")
-        if isinstance(data, Mapping) and data.get(dockerd.GATEWAY_LABEL):
+        gateway = pool_gateway(_body(exchange, "response"))
+        if gateway:
             pool_id = str(_body(exchange, "response").get("PoolID", ""))
-            self.reserved.add((pool_id, _plain(data[dockerd.GATEWAY_LABEL])))
+            self.reserved.add((pool_id, _plain(gateway)))
         return "pool"
 
     def release_token(self, exchange: Exchange, following: Exchange | None) -> str:
@@ -236,11 +235,22 @@ def _gap(earlier: Exchange, later: Exchange) -> float:
     return later.t - (earlier.t + earlier.duration_ms / 1000)
 
 
+_FAILED: dict[int, tuple[Exchange, bool]] = {}
+"""``_failed`` per exchange (by identity; the entry keeps the exchange, so its id stays its
+own): reading dockerd's verdict decodes the answer as Go does, the dearest part of inference,
+and the live view infers over each burst again with every new call."""
+
+
 def _failed(exchange: Exchange) -> bool:
+    known = _FAILED.get(id(exchange))
+    if known is not None and known[0] is exchange:
+        return known[1]
     row = dockerd.ANY_BY_NAME.get(exchange.endpoint)
-    if row is not None and row.errors_ignored:
-        return False
-    return render.problem(exchange) is not None
+    failed = not (row is not None and row.errors_ignored) and render.problem(exchange) is not None
+    if len(_FAILED) >= 4096:
+        _FAILED.clear()
+    _FAILED[id(exchange)] = (exchange, failed)
+    return failed
 
 
 def _is_retry(exchange: Exchange, previous: Exchange | None) -> bool:
@@ -283,12 +293,15 @@ Detail = Callable[[Sequence[Exchange]], str]
 
 
 def _compile(pattern: str) -> re.Pattern[str]:
-    """Pattern words become ``word!?;`` (any outcome) or ``word!;`` (failed only)."""
+    """Pattern words become ``word!?;`` (any outcome), ``word!;`` (``word!``: failed only) or
+    ``word;`` (``=word``: succeeded only)."""
 
     def word(match: re.Match[str]) -> str:
-        return f"(?:{match[1]}!;)" if match[2] else f"(?:{match[1]}!?;)"
+        if match[1]:
+            return f"(?:{match[2]};)"
+        return f"(?:{match[2]}!;)" if match[3] else f"(?:{match[2]}!?;)"
 
-    return re.compile(re.sub(r"([a-z0-9]+)(!?)", word, pattern).replace(" ", ""))
+    return re.compile(re.sub(r"(=?)([a-z0-9]+)(!?)", word, pattern).replace(" ", ""))
 
 
 Check = Callable[[Sequence[Exchange]], bool]
@@ -327,9 +340,8 @@ def _create_detail(exchanges: Sequence[Exchange]) -> str:
         if got:
             parts.append(f"pool {got}" + ("" if asked else " (chosen by the allocator)"))
     for exchange in _calls(exchanges, "IpamDriver.RequestAddress"):
-        options = _body(exchange).get("Options")
         address = _body(exchange, "response").get("Address")
-        if isinstance(options, Mapping) and options.get(dockerd.GATEWAY_OPTION) and address:
+        if is_gateway_request(_body(exchange)) and address:
             parts.append(f"gateway {address}")
     return ", ".join(parts)
 
@@ -355,14 +367,39 @@ def _release_detail(exchanges: Sequence[Exchange]) -> str:
     return ", ".join(parts)
 
 
+def _got_pools(exchanges: Sequence[Exchange]) -> set[str]:
+    return {str(_body(e, "response").get("PoolID"))
+            for e in _calls(exchanges, "IpamDriver.RequestPool")
+            if not _failed(e) and _body(e, "response").get("PoolID")}
+
+
+def _own_rollback(exchanges: Sequence[Exchange]) -> bool:
+    """A rollback gives back only what its command got: each ReleaseAddress an address it was
+    given, each ReleasePool one of its pools, each Leave/DeleteEndpoint one of its endpoints
+    (else the releases belong to a following ``docker rm`` or ``network rm``)."""
+    addresses = {(str(_body(e).get("PoolID", "")), _plain(_body(e, "response").get("Address")))
+                 for e in _calls(exchanges, "IpamDriver.RequestAddress") if not _failed(e)}
+    endpoints = {str(_body(e).get("EndpointID")) for e in exchanges
+                 if e.endpoint == "NetworkDriver.CreateEndpoint"}
+    pools = _got_pools(exchanges) | {  # a pool dockerd asks addresses of: one it was given
+        str(_body(e).get("PoolID")) for e in exchanges if e.endpoint == "IpamDriver.RequestAddress"}
+    for e in exchanges:
+        if e.endpoint == "IpamDriver.ReleaseAddress" and _release_key(e) not in addresses:
+            return False
+        if e.endpoint == "IpamDriver.ReleasePool" and _body(e).get("PoolID") not in pools:
+            return False
+        if (e.endpoint in {"NetworkDriver.Leave", "NetworkDriver.DeleteEndpoint"}
+                and str(_body(e).get("EndpointID")) not in endpoints):
+            return False
+    return True
+
+
 def _pools_given_back(exchanges: Sequence[Exchange]) -> bool:
-    """Every pool a failed create got is released again in it (dockerd's rollback)."""
-    got = {str(_body(e, "response").get("PoolID"))
-           for e in _calls(exchanges, "IpamDriver.RequestPool")
-           if not _failed(e) and _body(e, "response").get("PoolID")}
+    """Every pool a failed create got is released again in it (dockerd's rollback), and the
+    rollback gives back nothing else."""
     back = {str(_body(e).get("PoolID")) for e in exchanges
             if e.endpoint == "IpamDriver.ReleasePool"}
-    return got <= back
+    return _got_pools(exchanges) <= back and _own_rollback(exchanges)
 
 
 def _none_failed(exchanges: Sequence[Exchange]) -> bool:
@@ -370,19 +407,20 @@ def _none_failed(exchanges: Sequence[Exchange]) -> bool:
 
 
 _POOLS = "(spaces* pool relpool* (gw|aux)*)"
+_GOT_POOLS = "(spaces* =pool relpool* (=gw|=aux)*)"  # dockerd stops at the first failure
 _ROLLBACK = "(revoke|leave|info|delep|rel|rel6|relgw|relpool)*"
 
 COMMANDS: tuple[Command, ...] = (
     Command(title="plugin activation", pattern="activate caps* spaces?",
             detail=_activation_detail),
     Command(title="docker network create",
-            pattern=f"gwcheck? {_POOLS}* spaces* (spaces!|pool!|gw!|aux!|net!) {_ROLLBACK}",
+            pattern=f"gwcheck? {_GOT_POOLS}* spaces* (spaces!|pool!|gw!|aux!|net!) {_ROLLBACK}",
             detail=_create_detail, check=_pools_given_back),
     Command(title="docker network create", pattern=f"gwcheck? ({_POOLS}+ net? | net)",
             detail=_create_detail, check=_none_failed),
     Command(title="container start",
             pattern=f"info* addr? addr6? ep? join? (addr!|addr6!|ep!|join!|prog!) {_ROLLBACK}",
-            detail=_start_detail),
+            detail=_start_detail, check=_own_rollback),
     Command(title="docker network connect",
             pattern="info+ addr addr6? ep join (revoke|prog)* info*", detail=_start_detail),
     Command(title="container start",
@@ -521,3 +559,41 @@ def sections(recording: Recording) -> list[Section]:
                               t=float(marker.get("t", 0.0)), exchanges=inside, detail=detail,
                               failed=bool(_failures(classify(inside)))))
     return result
+
+
+# -- live -----------------------------------------------------------------------------------
+
+LIVE_BURST_LIMIT = 32
+"""Calls of one burst the live view infers over at most (a burst this long starts afresh, so
+each exchange costs a bounded amount however long the session)."""
+
+
+@dataclass
+class LiveSections:
+    """Inferred sections as the exchanges arrive, for the live view.
+
+    ``add`` returns the heading to show before an exchange when the section it belongs to is
+    not the one last shown: a new section starting at it, or a section that now, with this
+    exchange, reads differently from an earlier call of its burst on (``Section.seqs[0]`` is
+    then before the exchange). Calls no pattern explains (yet) get no heading: most are the
+    first calls of a command whose rest is still to come. Only the current burst is inferred
+    over: no command spans a pause (``COMMAND_GAP_S``)."""
+
+    burst: list[Exchange] = field(default_factory=list)
+    shown: tuple[int, str] | None = None  # (first seq, heading) of the section last shown
+    current: Section | None = None
+
+    def add(self, exchange: Exchange) -> Section | None:
+        previous = self.burst[-1] if self.burst else None
+        if (previous is None or len(self.burst) >= LIVE_BURST_LIMIT
+                or (_gap(previous, exchange) > COMMAND_GAP_S
+                    and not _continues(previous, exchange))):
+            self.burst = []
+        self.burst.append(exchange)
+        section = next(s for s in infer(self.burst) if exchange.seq in s.seqs)
+        self.current = section
+        key = (section.seqs[0], section.heading)
+        if key == self.shown or section.source == UNRECOGNISED:
+            return None  # unrecognised live is mostly a command half seen: wait for the rest
+        self.shown = key
+        return section

@@ -30,6 +30,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
 
 from rich.console import Console
@@ -38,6 +39,7 @@ from rich.text import Text
 from . import render
 from .filters import Context, Filter
 from .findings import Finding
+from .infer import LiveSections
 from .recording import Exchange
 
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
@@ -48,6 +50,16 @@ class Checker(Protocol):
 
     def on_close(self, conn: int, t: float, unanswered: Sequence[int] = (),
                  endpoint: str = "") -> list[Finding]: ...
+
+
+class ViewMode(StrEnum):
+    """How the live view draws: a block per exchange, one line each, the records as JSON, or
+    nothing (``--compact``, ``--json``, ``--quiet``)."""
+
+    FULL = "full"
+    COMPACT = "compact"
+    JSON = "json"
+    QUIET = "quiet"
 
 
 @dataclass
@@ -61,7 +73,7 @@ class LiveView:
 
     console: Console
     diagnostics: Console
-    mode: str = "full"
+    mode: ViewMode = ViewMode.FULL
     view: render.View = field(default_factory=render.View)
     checker: Checker | None = None
     findings: list[Finding] = field(default_factory=list)
@@ -69,10 +81,13 @@ class LiveView:
     filter: Filter | None = None
     marker: str = ""
     header: dict[str, Any] | None = None
+    sections: LiveSections = field(default_factory=LiveSections)
 
     def __post_init__(self) -> None:
-        if self.mode not in {"full", "compact", "json", "quiet"}:
-            raise ValueError(f"unknown live view mode {self.mode!r}")
+        try:  # the word (``--compact`` and friends decide it) is taken too
+            self.mode = ViewMode(self.mode)
+        except ValueError:
+            raise ValueError(f"unknown live view mode {self.mode!r}") from None
 
     def on_record(self, record: dict[str, Any], exchange: Exchange | None,
                   found: Sequence[Finding] | None = None) -> None:
@@ -81,17 +96,21 @@ class LiveView:
         kind = record.get("type")
         if found is None:
             found = self._check(exchange) if exchange is not None else []
-        if self.mode == "json":
+        if self.mode is ViewMode.JSON:
             self._write_json(record, found)
         if kind == "close" and self.checker is not None:
             closing = self.checker.on_close(int(record["conn"]), float(record["t"]),
                                             record.get("unanswered", ()))
             self.findings += closing
             self.print_findings(closing)
-        if self.mode == "json" or self.mode == "quiet":
+        if self.mode in (ViewMode.JSON, ViewMode.QUIET):
             return
         if exchange is not None:
+            heading = None if self.marker else self.sections.add(exchange)
             if self._shown(exchange, found):
+                if heading is not None:
+                    self.console.print(render.inferred_rule(heading.heading, heading.seqs[0],
+                                                            exchange.seq))
                 self._print_exchange(exchange, found)
         elif kind == "marker":
             self.marker = str(record["text"])
@@ -124,8 +143,13 @@ class LiveView:
     def _shown(self, exchange: Exchange, found: Sequence[Finding]) -> bool:
         if self.filter is None:
             return True
-        context = Context(section_title=self.marker, section_source="marker" if self.marker
-                          else "", findings=tuple(found))
+        inferred = self.sections.current
+        if self.marker or inferred is None:
+            context = Context(section_title=self.marker, section_source="marker"
+                              if self.marker else "", findings=tuple(found))
+        else:
+            context = Context(section_title=inferred.title, section_source=inferred.source,
+                              findings=tuple(found))
         return self.filter(exchange, context)
 
     def _check(self, exchange: Exchange) -> list[Finding]:
@@ -136,14 +160,14 @@ class LiveView:
         return found
 
     def print_findings(self, found: Sequence[Finding]) -> None:
-        if self.mode in {"json", "quiet"}:
+        if self.mode in (ViewMode.JSON, ViewMode.QUIET):
             return
         for finding in found:
             self.console.print(Text(f"{finding.code} {finding.severity}: {finding.message}",
                                     style=render.SEVERITY_STYLE[finding.severity]))
 
     def _print_exchange(self, exchange: Exchange, found: Sequence[Finding]) -> None:
-        if self.mode == "compact":
+        if self.mode is ViewMode.COMPACT:
             self.console.print(render.compact_block(exchange, found))
         else:
             self.console.print(render.exchange_panel(exchange, view=self.view, findings=found))
@@ -590,7 +614,7 @@ class _Drawer:
         self.skipped = 0
 
     def batch(self, lines: Sequence[bytes]) -> None:
-        burst = self.view.mode == "full" and len(lines) > BURST
+        burst = self.view.mode is ViewMode.FULL and len(lines) > BURST
         if burst:
             self.view.diagnostics.print(Text(
                 f"live view: {len(lines)} records arrived at once; one line each until the "
@@ -612,7 +636,7 @@ class _Drawer:
         if kind == b"Q":
             findings, _, data = data.partition(b"\x1f")
             found = [Finding(**f) for f in json.loads(findings)]
-        if self.view.mode == "json" and kind in {b"R", b"Q"}:
+        if self.view.mode is ViewMode.JSON and kind in {b"R", b"Q"}:
             self.view.write_line(data)  # the recording's own line, not encoded again
             return
         payload = json.loads(data)
@@ -633,23 +657,23 @@ class _Drawer:
         finally:
             self.view.mode = saved
 
-    def _mode(self, burst: bool, is_exchange: bool) -> str:
+    def _mode(self, burst: bool, is_exchange: bool) -> ViewMode:
         """The drawing mode for this record under the rate limit."""
         mode = self.view.mode
-        if mode in {"json", "quiet"} or not is_exchange:
+        if mode in (ViewMode.JSON, ViewMode.QUIET) or not is_exchange:
             return mode
         now = self.clock()
         if now - self.window >= 1.0:
             self.flush()
             self.window, self.panels, self.lines = now, 0, 0
-        if mode == "full" and not burst and self.panels < PANELS_PER_S:
+        if mode is ViewMode.FULL and not burst and self.panels < PANELS_PER_S:
             self.panels += 1
-            return "full"
+            return ViewMode.FULL
         if self.lines < LINES_PER_S:
             self.lines += 1
-            return "compact"
+            return ViewMode.COMPACT
         self.skipped += 1
-        return "quiet"
+        return ViewMode.QUIET
 
     def flush(self) -> None:
         if self.skipped:

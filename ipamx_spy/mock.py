@@ -6,15 +6,15 @@ Theory of operation
 asyncio server runs like the built-in plugin. For each request dockerd sends, it looks for the
 recorded exchange of the same endpoint whose request means the same (JSON-aware: key order,
 spacing and key case never matter), taking unused exchanges in recorded order. Values dockerd
-makes up itself (``DOCKER_CHOSEN``: network and endpoint IDs, sandbox keys, container names,
-random MACs) may differ from the recording; the first time one is seen it is bound (recorded ->
-live), and from then on it must stay consistent. That is replay's bindings in reverse: the
-mock learns from requests and rewrites the recorded answers it sends back.
+makes up itself (the endpoint rows' ``made_up`` paths: network and endpoint IDs, sandbox keys,
+container names, random MACs) may differ from the recording; the first time one is seen it is
+bound (recorded -> live), and from then on it must stay consistent. That is replay's bindings in
+reverse: the mock learns from requests and rewrites the recorded answers it sends back.
 
 The answer is the recorded one: status, Content-Type and body bytes (re-encoded in the recorded
-layout only when a binding changed a value). Read-only calls (``READ_ONLY``) may be answered
-again once their recorded exchanges are used up. A request that matches nothing gets HTTP 500
-``{"Err": "ipamx-spy mock: ..."}`` naming the nearest recorded exchange and how it differs (what
+layout only when a binding changed a value). Read-only calls (rows marked ``repeatable``) may be
+answered again once their recorded exchanges are used up. A request that matches nothing gets HTTP
+500 ``{"Err": "ipamx-spy mock: ..."}`` naming the nearest recorded exchange and how it differs (what
 vcrpy says when a cassette has no match); dockerd shows that text to the user.
 
 For a network driver, a Join answer names a host interface dockerd moves into the container;
@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ipamx_spy import dockerd
 from ipamx_spy.app import Reply
 from ipamx_spy.faults import Injection
 from ipamx_spy.mock_links import HostInterfaces
@@ -37,17 +38,15 @@ from ipamx_spy.replay import paths
 from ipamx_spy.replay.bindings import Bindings, rewrite_body
 
 JSON = Any
-READ_ONLY = frozenset({
-    "Plugin.Activate", "IpamDriver.GetCapabilities", "IpamDriver.GetDefaultAddressSpaces",
-    "NetworkDriver.GetCapabilities", "NetworkDriver.EndpointOperInfo",
-})
-DOCKER_CHOSEN: tuple[paths.Path, ...] = (
-    ("NetworkID",), ("EndpointID",), ("SandboxKey",), ("Interface", "MacAddress"),
-    ("Options", "com.docker.network.endpoint.name"),
-    ("Options", "com.docker.network.endpoint.macaddress"),
-)
-"""Request values dockerd makes up (random IDs, netns paths, container names, random MACs)."""
-_CHOSEN_PATTERNS = tuple(paths.render(p) for p in DOCKER_CHOSEN)
+def made_up(endpoint: str) -> tuple[paths.Path, ...]:
+    """Request values dockerd makes up for this endpoint (its row's ``made_up`` paths)."""
+    row = dockerd.ANY_BY_NAME.get(endpoint)
+    return row.made_up if row is not None else ()
+
+
+def _repeatable(endpoint: str) -> bool:
+    row = dockerd.ANY_BY_NAME.get(endpoint)
+    return row is not None and row.repeatable
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,7 +97,7 @@ class MockPlugin:
     def handle(self, endpoint: str, body: bytes) -> Reply:
         live = decode(body)
         candidates = [e for e in self.exchanges if e.endpoint == endpoint]
-        found = self._match(candidates, live, endpoint in READ_ONLY)
+        found = self._match(candidates, live, _repeatable(endpoint))
         if found is None:
             return self._miss(endpoint, live, candidates)
         self.used.add(found.seq)
@@ -141,9 +140,11 @@ class MockPlugin:
         if recorded is None or live is None or isinstance(recorded, str):
             same = recorded == live
             return [] if same else [paths.Difference(path=(), expected=recorded, actual=live)]
+        chosen = made_up(exchange.endpoint)
+        patterns = tuple(paths.render(p) for p in chosen)
         found = paths.diff(recorded, live, translate=self.bindings.translate,
-                           prune=lambda path: paths.matches(path, _CHOSEN_PATTERNS))
-        for where in DOCKER_CHOSEN:
+                           prune=lambda path: paths.matches(path, patterns))
+        for where in chosen:
             was, now = paths.get(recorded, where), paths.get(live, where)
             bound = self.bindings.lookup(was) if isinstance(was, str) else None
             if bound is not None and now != bound:

@@ -8,9 +8,9 @@ rewritten. Exports and ``show`` print notes next to their exchange.
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any
 
 from .recording import Recording
+from .records import NoteRecord
 
 
 class NoteError(ValueError):
@@ -28,7 +28,7 @@ def _seconds_since_start(recording: Recording, now: _dt.datetime) -> float:
     return round((now - started).total_seconds(), 6)
 
 
-def note_record(recording: Recording, seq: int, text: str, now: _dt.datetime) -> dict[str, Any]:
+def note_record(recording: Recording, seq: int, text: str, now: _dt.datetime) -> NoteRecord:
     """The note record to append. Raises NoteError for an unknown exchange or an empty text,
     and for a recording whose last line is torn (appending would glue the note to it)."""
     if not text.strip():
@@ -40,5 +40,4 @@ def note_record(recording: Recording, seq: int, text: str, now: _dt.datetime) ->
     if recording.torn_tail:
         raise NoteError(f"{recording.path}: the last line is incomplete (a writer was stopped "
                         "mid-line); a note appended now would be glued to it")
-    return {"type": "note", "seq": seq, "text": text.strip(),
-            "t": _seconds_since_start(recording, now)}
+    return NoteRecord(seq=seq, text=text.strip(), t=_seconds_since_start(recording, now))

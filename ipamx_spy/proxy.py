@@ -38,6 +38,7 @@ from .client import CLIENT_HEADER
 from .findings import Finding
 from .recording import Exchange, Fault, Message, RecordingWriter, encode_body, go_json
 from .recording_writer import encode_line
+from .records import CloseRecord, FaultRecord, FindingRecord, MarkerRecord, OpenRecord, Side
 from .stats import Summary
 
 WAITING_AFTER_S = 3.0
@@ -211,29 +212,25 @@ class ProxySession:
     def open(self, peer: str = "docker") -> int:
         conn = self._next_conn
         self._next_conn += 1
-        self._emit({"type": "open", "conn": conn, "t": round(self.now(), 6), "peer": peer})
+        self._emit(OpenRecord(conn=conn, t=round(self.now(), 6), peer=peer).to_json())
         return conn
 
     def close(self, conn: int, reason: str) -> None:
         unanswered = [p.seq for p in self.pending.values() if p.conn == conn]
         for seq in unanswered:
             self.pending.pop(seq, None)
-        record: dict[str, Any] = {"type": "close", "conn": conn, "t": round(self.now(), 6),
-                                  "reason": reason}
-        if unanswered:
-            record["unanswered"] = unanswered
-        self._emit(record)
+        self._emit(CloseRecord(conn=conn, t=round(self.now(), 6), reason=reason,
+                               unanswered=tuple(unanswered)).to_json())
 
     def marker(self, text: str) -> dict[str, Any]:
-        record = {"type": "marker", "t": round(self.now(), 6), "text": text,
-                  "after_seq": self.last_seq}
+        record = MarkerRecord(t=round(self.now(), 6), text=text, after_seq=self.last_seq).to_json()
         self._emit(record)
         return record
 
     def finding(self, finding: Finding) -> None:
         """A validator finding (from the checking sink): kept for the summary, and recorded."""
         self.findings.append(finding)
-        self._emit({"type": "finding", "t": round(self.now(), 6), **finding.to_json()})
+        self._emit(FindingRecord(t=round(self.now(), 6), finding=finding).to_json())
 
     def failed(self, endpoint: str) -> None:
         """The checking sink read an answer as a failure dockerd sees (the summary's column).
@@ -244,8 +241,9 @@ class ProxySession:
 
     def fault(self, conn: int, fault: Fault, data: bytes) -> None:
         """Bytes from a peer that belong to no exchange (malformed, stray or extra bytes)."""
-        self._emit({"type": "fault", "conn": conn, "t": round(self.now(), 6),
-                    **fault.to_json(), "data": stored_body(data[:4096])})
+        self._emit(FaultRecord(conn=conn, t=round(self.now(), 6), side=fault.side,
+                               kind=fault.kind, message=fault.message,
+                               data=stored_body(data[:4096])).to_json())
 
     # -- exchanges ----------------------------------------------------------------------
 
@@ -389,11 +387,11 @@ class ProxySession:
     def _substitute(self, record: dict[str, Any], why: str) -> dict[str, Any]:
         """A ``fault`` record standing in for one that cannot be stored as it is."""
         self.unencodable += 1
-        return {"type": "fault", "conn": record.get("conn", 0), "t": record.get("t", 0.0),
-                "side": "proxy", "kind": "unencodable", "seq": record.get("seq"),
-                "record_type": str(record.get("type")),
-                "message": f"ipamx-spy could not store this {record.get('type')} record: {why}",
-                "data": {"encoding": "empty"}}
+        return FaultRecord(
+            conn=record.get("conn", 0), t=record.get("t", 0.0), side=Side.PROXY,
+            kind="unencodable", seq=record.get("seq"), record_type=str(record.get("type")),
+            message=f"ipamx-spy could not store this {record.get('type')} record: {why}",
+            data={"encoding": "empty"}).to_json()
 
     def _write(self, line: bytes) -> None:
         """Write one encoded line (``encode_line`` never fails: a record that cannot be

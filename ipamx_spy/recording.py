@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .records import Side
 
 FORMAT = "ipamx-spy-recording"
 VERSION = 2
@@ -339,27 +340,29 @@ class Fault:
     docker side sent something unusable) or ``proxy`` (ipamx-spy's own limit or failure).
     """
 
-    side: str
+    side: Side
     kind: str
     message: str
 
     def __post_init__(self) -> None:
-        if self.side not in {"plugin", "docker", "proxy"}:
-            raise ValueError(f"fault side must be plugin, docker or proxy, not {self.side!r}")
+        try:  # a fault read back from JSON carries the word
+            object.__setattr__(self, "side", Side(self.side))
+        except ValueError:
+            raise ValueError(f"fault side must be plugin, docker or proxy, not {self.side!r}"
+                             ) from None
 
     def to_json(self) -> dict[str, JSONValue]:
-        return {"side": self.side, "kind": self.kind, "message": self.message}
+        return {"side": self.side.value, "kind": self.kind, "message": self.message}
 
     @classmethod
     def from_json(cls, data: JSONValue) -> Fault:
         """A fault from its stored form. Raises RecordingError when it is not one."""
         if not isinstance(data, dict):
             raise RecordingError("a fault must be a JSON object")
-        try:
-            return cls(side=_str(data, "side"), kind=_str(data, "kind"),
-                       message=_str(data, "message"))
-        except ValueError as exc:
-            raise RecordingError(str(exc)) from None
+        side = _str(data, "side")
+        if side not in set(Side):
+            raise RecordingError(f"fault side must be plugin, docker or proxy, not {side!r}")
+        return cls(side=Side(side), kind=_str(data, "kind"), message=_str(data, "message"))
 
 
 @dataclass(frozen=True, kw_only=True)

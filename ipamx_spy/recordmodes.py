@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from . import address, recording
+from .dockerd.versions import VersionRow, lookup
 from .emulator import scenario as scenarios
 from .emulator.daemon import Daemon
 from .emulator.driver import (
@@ -42,7 +43,6 @@ from .emulator.driver import (
     url_host,
 )
 from .emulator.ids import RandomIds
-from .emulator.versions import DockerVersion, lookup
 
 
 class RecordMode(enum.StrEnum):
@@ -82,7 +82,7 @@ def plan(mode: RecordMode, *, has_recording: bool, has_scenario: bool) -> Action
     return Action.APPEND if mode is RecordMode.NEW else Action.REPLAY
 
 
-def scenario_target(text: str, version: DockerVersion) -> Target:
+def scenario_target(text: str, version: VersionRow) -> Target:
     """The plugin a scenario is played against: an address, or ``builtin``.
 
     Raises ValueError (address.AddressError) or OSError when it cannot be used.

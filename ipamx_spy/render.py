@@ -12,11 +12,11 @@ from rich.table import Table
 from rich.text import Text
 
 from . import dockerd
-from .findings import Finding
+from .findings import Finding, Severity
 from .recording import Exchange, Message
 from .stats import EndpointStats, Summary
 
-SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -207,6 +207,13 @@ class SideBySide:
 
 def marker_rule(text: str) -> Text:
     return Text(f"──── {text} ────", style="bold yellow")
+
+
+def inferred_rule(heading: str, first: int, seq: int) -> Text:
+    """The live view's rule for an inferred section (``heading`` says "inferred"); ``first``
+    before ``seq``: the calls from #first on now read as this command."""
+    since = f" (from #{first})" if first < seq else ""
+    return Text(f"──── {heading}{since} ────", style="yellow")
 
 
 def plural(count: int, noun: str) -> str:

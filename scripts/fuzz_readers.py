@@ -9,7 +9,7 @@ recording, it cannot be replayed, a note cannot be added. Everything else is cou
 traceback and printed with the mutated file.
 
     python3 scripts/fuzz_readers.py --cases 100000 [--seed N] [--replay-every 10]
-                                    [--draw-every 10]
+                                    [--draw-every 10] [--max-seconds S]
 
 Each case is a window of a recording in ``recordings/`` (the header and a few records, now and
 then the whole file) with one to three mutations: truncation, a deleted, repeated, swapped or
@@ -187,7 +187,7 @@ def run_readers(data: bytes, where: Path, *, replay: bool = True, draw: bool = T
     now = _dt.datetime.now(_dt.UTC)
     seqs = [e.seq for e in rec.exchanges] or [1]
     _guard("note", lambda: recording.append_records(
-        path, [note_record(rec, seqs[0], "fuzz", now)]))
+        path, [note_record(rec, seqs[0], "fuzz", now).to_json()]))
     if replay:
         _guard("replay", lambda: replay_recording(load_recording(path), parse_target("builtin"),
                                                   Rules(), source=str(path)))
@@ -201,15 +201,21 @@ def main() -> int:
                         help="replay only every Nth case (it starts a plugin each time)")
     parser.add_argument("--draw-every", type=int, default=10,
                         help="draw show and export -f svg only every Nth case (rich is slow)")
+    parser.add_argument("--max-seconds", type=float, default=None,
+                        help="stop after this long and report the cases run so far")
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
     originals = [p.read_bytes() for p in CORPUS]
-    failures = unusable = 0
+    failures = unusable = done = 0
     started = time.monotonic()
     sys.setrecursionlimit(1000)
     with tempfile.TemporaryDirectory(prefix="ipx-fuzz-") as tmp:
         for case in range(1, args.cases + 1):
+            if args.max_seconds is not None and time.monotonic() - started > args.max_seconds:
+                print(f"stopped by --max-seconds {args.max_seconds:g}")
+                break
+            done = case
             data = mutate(window(rng.choice(originals), rng), rng)
             try:
                 run_readers(data, Path(tmp), replay=case % args.replay_every == 0,
@@ -228,7 +234,7 @@ def main() -> int:
             if case % 5000 == 0:
                 print(f"{case} cases, {failures} tracebacks, "
                       f"{time.monotonic() - started:.0f} s", flush=True)
-    print(f"seed {seed}: {args.cases} cases ({args.cases - unusable} loadable, {unusable} "
+    print(f"seed {seed}: {done} cases ({done - unusable} loadable, {unusable} "
           f"refused with a clear error), {failures} tracebacks, "
           f"{time.monotonic() - started:.0f} s")
     return 1 if failures else 0

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pytest
 
-from ipamx_spy.emulator.versions import DockerVersion, lookup
+from ipamx_spy.dockerd.versions import VersionRow, lookup
 from ipamx_spy.places import CONTROL_DIR
 
 PLUGIN_DIR = Path("/run/docker/plugins")
@@ -182,7 +182,7 @@ class Docker:
         return self.daemon.major
 
     @property
-    def wire(self) -> DockerVersion:
+    def wire(self) -> VersionRow:
         """What this daemon sends plugins: its row in the version table (``lookup``)."""
         return lookup(self.version or self.daemon.label)
 
@@ -425,6 +425,26 @@ class SpyProcess:
             out, _ = self.process.communicate()
         self.output += out or ""
         return self.output
+
+
+def run_until(docker: Docker, args: list[str], ready: str) -> tuple[subprocess.Popen[str], str]:
+    """``ipamx-spy ARGS`` with ``docker``'s environment, read until it prints a line with
+    ``ready`` (fails with what it printed when it exits first); the process and its output."""
+    process = subprocess.Popen([sys.executable, "-m", "ipamx_spy", *args], env=docker.env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    output = ""
+    while ready not in output:
+        line = process.stdout.readline()
+        assert line, f"ipamx-spy {args[0]} exited:\n{output}{process.communicate()[0]}"
+        output += line
+    return process, output
+
+
+def stop_until_done(process: subprocess.Popen[str], output: str) -> str:
+    """SIGTERM to a ``run_until`` process; all it printed once it has exited."""
+    process.send_signal(signal.SIGTERM)
+    return output + process.communicate(timeout=60)[0]
 
 
 def spawn_spy(args: list[str], socket: Path, recording: Path | None,

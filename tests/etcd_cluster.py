@@ -115,22 +115,25 @@ class Member:
     process: subprocess.Popen[bytes] | None = None
     log: Path = field(default_factory=Path)
 
+    host: str = "127.0.0.1"
+
     @property
     def endpoint(self) -> str:
-        return f"127.0.0.1:{self.client_port}"
+        return f"{self.host}:{self.client_port}"
 
 
 class EtcdCluster:
     """``n`` etcd members on loopback; ``store_url`` is the ``--store`` value for all of them."""
 
-    def __init__(self, n: int = 1, *, tls: bool = False) -> None:
+    def __init__(self, n: int = 1, *, tls: bool = False, host: str = "127.0.0.1") -> None:
         require_etcd()
+        self.host = host  # 127.0.0.1, or a test bridge's address (the swarm test's nodes)
         self.root = Path(tempfile.mkdtemp(prefix="ipx-etcd-", dir="/tmp"))
         self.certs = make_certs(self.root) if tls else None
         self.scheme = "https" if tls else "http"
         self.token = f"ipx-{uuid.uuid4().hex[:8]}"
         self.members = [Member(name=f"m{i}", client_port=free_port(), peer_port=free_port(),
-                               data_dir=self.root / f"m{i}") for i in range(n)]
+                               data_dir=self.root / f"m{i}", host=host) for i in range(n)]
         for m in self.members:
             m.log = self.root / f"{m.name}.log"
         self.initial = ",".join(f"{m.name}=http://127.0.0.1:{m.peer_port}"
@@ -154,8 +157,8 @@ class EtcdCluster:
     def start_member(self, m: Member) -> None:
         args = [
             ETCD, "--name", m.name, "--data-dir", str(m.data_dir),
-            "--listen-client-urls", f"{self.scheme}://127.0.0.1:{m.client_port}",
-            "--advertise-client-urls", f"{self.scheme}://127.0.0.1:{m.client_port}",
+            "--listen-client-urls", f"{self.scheme}://{m.endpoint}",
+            "--advertise-client-urls", f"{self.scheme}://{m.endpoint}",
             "--listen-peer-urls", f"http://127.0.0.1:{m.peer_port}",
             "--initial-advertise-peer-urls", f"http://127.0.0.1:{m.peer_port}",
             "--initial-cluster", self.initial, "--initial-cluster-token", self.token,

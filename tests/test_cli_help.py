@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from ipamx_spy import __version__
 from ipamx_spy.cli import app
 
 GOLDEN = Path(__file__).parent / "golden" / "help"
@@ -72,3 +73,17 @@ def test_every_readme_note_example_runs(tmp_path: Path) -> None:
         result = CliRunner().invoke(app, [words[1], str(copy), *words[3:]])
         assert result.exit_code == 0, f"{line}: {result.output}"
         assert words[-1] in copy.read_text(encoding="utf-8")
+
+
+def test_version_answers_before_typer_and_the_commands_are_imported() -> None:
+    import subprocess
+    import sys
+
+    probe = ("import sys; sys.argv = ['ipamx-spy', '--version']\n"
+             "from ipamx_spy.cli import main\n"
+             "main()\n"
+             "print(sorted(m for m in sys.modules if m in {'typer', 'rich', 'click'}"
+             " or m.startswith('ipamx_spy.commands')))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, timeout=120).stdout
+    assert out.splitlines() == [f"ipamx-spy {__version__}", "[]"]

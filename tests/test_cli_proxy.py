@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -273,3 +274,60 @@ def test_shutdown_is_served_only_with_allow_shutdown(sockdir: Path, allow: bool)
                 assert again.status == 200 and spy.process.poll() is None
     finally:
         spy.stop()
+
+
+def _other_group() -> tuple[str, int]:
+    """A group that is not ours (so a file only gets it through --group)."""
+    import grp
+
+    for entry in grp.getgrall():
+        if entry.gr_gid != os.getgid():
+            return entry.gr_name, entry.gr_gid
+    pytest.skip("this machine has a single group")
+
+
+@pytest.mark.parametrize("command", ["serve", "proxy"])
+def test_state_files_are_private_and_group_names_who_may_read_them(
+        sockdir: Path, tmp_path: Path, command: str) -> None:
+    name, gid = _other_group()
+    for group in (None, name):
+        state = tmp_path / f"{group or 'private'}.state.json"
+        sock = sockdir / f"{group or 'private'}.sock"
+        args = [command, "--listen", str(sock), "--state", str(state)]
+        if command == "proxy":
+            args += ["--no-record", "--quiet", "--name", f"g{os.getpid()}{group or ''}"[:20]]
+        spy = spawn_spy(args + (["--group", group] if group else []), sock, None)
+        try:
+            with PluginConnection(Address(kind="unix", path=str(sock))) as conn:
+                message, _ = conn.call(docker_request("IpamDriver.RequestPool", POOL))
+                assert message.status == 200
+        finally:
+            spy.stop()
+        for path in (state, state.with_name(state.name + ".journal")):
+            info = os.stat(path)
+            mode = 0o600 if group is None else 0o640
+            assert (oct(stat.S_IMODE(info.st_mode)), path.name) == (oct(mode), path.name)
+            if group is not None:
+                assert info.st_gid == gid
+
+
+def test_network_driver_state_follows_group(tmp_path: Path) -> None:
+    from ipamx_spy.netdriver.service import NetworkService
+
+    name, gid = _other_group()
+    network = {"NetworkID": "ab" * 32, "Options": {}, "IPv6Data": [],
+               "IPv4Data": [{"AddressSpace": "LocalDefault", "Gateway": "10.4.4.1/24",
+                             "Pool": "10.4.4.0/24"}]}
+    for group in (None, name):
+        state = tmp_path / f"{group or 'private'}.network.json"
+        service = NetworkService.from_config(BuiltinConfig(
+            name=f"g{os.getpid()}", network_driver=True, network_state=state,
+            network_links="memory", group=group))
+        try:
+            assert service.call("CreateNetwork", network) == {}
+        finally:
+            service.close()
+        info = os.stat(state)
+        assert stat.S_IMODE(info.st_mode) == (0o600 if group is None else 0o640)
+        if group is not None:
+            assert info.st_gid == gid

@@ -25,6 +25,15 @@ def test_row_is_complete(endpoint: Endpoint) -> None:
     if error_field is not None:
         assert names[0] == error_field
     assert {f.name for f in row.response} <= set(names)
+    top = {f.name for f in row.request}
+    assert all(path and path[0] in top for path in row.made_up), row.made_up
+    if {"NetworkID", "EndpointID", "SandboxKey"} & top:
+        assert {(n,) for n in {"NetworkID", "EndpointID", "SandboxKey"} & top} <= set(
+            row.made_up), "the IDs dockerd makes up are marked made_up"
+    if row.repeatable:
+        assert row.request_type is None or endpoint is Endpoint.ENDPOINT_OPER_INFO
+    silent = [f.name for f in row.response if f.required and not f.missing.strip()]
+    assert silent == [], "required answer fields must say what dockerd does without them"
     unknown = [f.type for f in (*row.request, *row.response) if not fieldtypes.known(f.type)]
     assert unknown == [], "field types outside the vocabulary (dockerd/fieldtypes.py)"
     if row.request_type is None:

@@ -1,26 +1,41 @@
-"""``read_answer`` offline: each row is a case whose outcome was observed on dockerd 20.10.24
-(tests/test_dockerd_real.py drives the same rows through the real daemon)."""
+"""``read_answer`` offline: each row is a case whose outcome was observed on dockerd 20.10.24,
+26.1.5 and 28.5.2 (tests/test_dockerd_real.py drives the same rows through the real daemons)."""
 
 from __future__ import annotations
 
 import pytest
-from verdict_cases import CASES, Case
+from verdict_cases import CASES, VERSIONS, Case
 
 from ipamx_spy.dockerd import Endpoint, NoAnswer, Outcome, read_answer, read_no_answer
 
+ON_EACH = [case.on(label) for label in VERSIONS for case in CASES]
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+
+@pytest.mark.parametrize("case", ON_EACH, ids=lambda c: f"{c.version}-{c.id}")
 def test_read_answer(case: Case) -> None:
-    verdict = read_answer(case.endpoint, case.status, [], case.body, "20.10.24",
+    verdict = read_answer(case.endpoint, case.status, [], case.body, case.version,
                           request=case.request)
     assert verdict.outcome is case.outcome
     assert verdict.error == case.error
     if case.outcome is Outcome.FAILS_COMMAND:
         assert verdict.cli_text is not None and case.error is not None
         assert case.error in verdict.cli_text
+        if case.cli:
+            assert verdict.cli_text in case.cli
     if case.outcome is Outcome.LOGGED:
         assert verdict.log_line is not None and case.error is not None
-        assert case.error in verdict.log_line or verdict.log_line.startswith("remote ipam")
+        assert case.error in verdict.log_line or verdict.log_line.startswith("remote ipam") \
+            or verdict.log_line == "<debug level only>"
+        if case.log and "<" not in verdict.log_line:
+            assert case.log in verdict.log_line
+
+
+def test_28_5_only_logs_what_fails_docker_run_on_older_daemons() -> None:
+    old = read_answer(Endpoint.ENDPOINT_OPER_INFO, 500, [], b'{"Err":"x"}', "26.1.5")
+    new = read_answer(Endpoint.ENDPOINT_OPER_INFO, 500, [], b'{"Err":"x"}', "28.5.2")
+    assert old.outcome is Outcome.FAILS_COMMAND and new.outcome is Outcome.LOGGED
+    assert "fails" in old.sentence
+    assert new.sentence.endswith("dockerd 28 ignores it: the docker command still succeeds")
 
 
 def test_case_insensitive_keys_are_used_under_their_go_names() -> None:

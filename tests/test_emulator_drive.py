@@ -18,11 +18,11 @@ from ipamx_spy.address import Address
 from ipamx_spy.app import PluginApp
 from ipamx_spy.cli import app
 from ipamx_spy.client import docker_request
+from ipamx_spy.dockerd.versions import VERSION_ROWS
 from ipamx_spy.emulator import scenario
 from ipamx_spy.emulator.daemon import Daemon
 from ipamx_spy.emulator.driver import EmulatorSession, EmulatorSocketTarget, url_host
 from ipamx_spy.emulator.probe import ProbePlugin
-from ipamx_spy.emulator.versions import VERSIONS
 from ipamx_spy.recording import load
 from ipamx_spy.validate import check_recording
 
@@ -120,7 +120,7 @@ def test_newer_daemons_send_the_dummy_host(short_dir: Path) -> None:
 
 
 def session(target: EmulatorSocketTarget, sleeps: list[float]) -> EmulatorSession:
-    version = VERSIONS["20.10"]
+    version = VERSION_ROWS["20.10"]
     daemon = Daemon(version, rng=random.Random(1), url_host=url_host(version, target.address))
     return EmulatorSession(daemon, target, sleep=sleeps.append)
 

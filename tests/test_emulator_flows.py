@@ -10,12 +10,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ipamx_spy.app import Reply
+from ipamx_spy.dockerd.versions import VERSION_ROWS
 from ipamx_spy.emulator import scenario
 from ipamx_spy.emulator.core import Answer, Call, read_answer
 from ipamx_spy.emulator.daemon import Daemon, Outcome
 from ipamx_spy.emulator.model import Endpoint, Network, Sandbox, less
 from ipamx_spy.emulator.probe import ProbePlugin
-from ipamx_spy.emulator.versions import VERSIONS
 
 Responder = Callable[[Call], Answer]
 
@@ -38,7 +38,7 @@ def by_plugin(plugin: ProbePlugin, major: int = 20) -> Responder:
 
 def run(text: str, respond: Responder | None = None, version: str = "20.10",
         **options: object) -> tuple[list[Call], list[Outcome]]:
-    daemon = Daemon(VERSIONS[version], rng=random.Random(0), **options)  # type: ignore[arg-type]
+    daemon = Daemon(VERSION_ROWS[version], rng=random.Random(0), **options)  # type: ignore[arg-type]
     respond = respond or by_plugin(ProbePlugin(), daemon.version.major)
     calls: list[Call] = []
     outcomes: list[Outcome] = []

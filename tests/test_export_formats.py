@@ -303,3 +303,25 @@ def test_a_failure_dockerd_only_logged_counts_and_says_so() -> None:
         duration_ms=1.0)
     assert render.only_logged(release)
     assert render.problem(release) == "EOF (dockerd only logged it; the command went on)"
+
+
+def test_findings_are_indexed_by_exchange_not_scanned_for_each() -> None:
+    from ipamx_spy.export.trace import Trace
+    from ipamx_spy.findings import Finding
+
+    class Counted(tuple[Finding, ...]):
+        reads = 0
+
+        def __iter__(self) -> Any:
+            for item in super().__iter__():
+                Counted.reads += 1
+                yield item
+
+    n = 2000
+    found = Counted(Finding(code="IPX101", severity="warning", seq=seq // 2, message=str(seq))
+                    for seq in range(2 * n))
+    Counted.reads = 0
+    trace = Trace(source="x", header={}, sections=(), findings=found)
+    got = [trace.findings_for(seq) for seq in range(n)]
+    assert [f.message for f in got[7]] == ["14", "15"] and trace.findings_for(n + 5) == ()
+    assert Counted.reads <= 2 * n  # one pass, not one per exchange (that would be 8,000,000)

@@ -56,6 +56,16 @@ def test_known_hostile_recordings_through_every_reader(tmp_path: Path) -> None:
         header + b'\n{"type":"exchange","seq":1,"endpoint":"Plugin.Activate","request":'
                  b'{"method":"POST","target":"/Plugin.Activate"},"response":{"status":200,'
                  b'"body":{"encoding":"json","layout":"go","json":{"Implements":1.5}}}}\n',
+        header.replace(b'"docker_version":"20.10.24"', b'"docker_version":"' + b"0" * 5000 + b'"'),
+        header.replace(b'"docker_version":"20.10.24"', '"docker_version":"²"'.encode()),
     ]
+    for endpoint, body in [("NetworkDriver.CreateNetwork", b'{"IPv4Data":1,"IPv6Data":[]}'),
+                           ("NetworkDriver.CreateEndpoint", b'{"Interface":{"Address":1.5}}'),
+                           ("IpamDriver.RequestPool", b'{"Options":[1]}')]:
+        hostile.append(header + b'\n{"type":"exchange","seq":1,"endpoint":"' + endpoint.encode()
+                       + b'","request":{"method":"POST","target":"/' + endpoint.encode()
+                       + b'","body":{"encoding":"json","layout":"go","json":' + body
+                       + b'}},"response":{"status":200,"body":{"encoding":"json","json":{}}}}\n')
+    assert b'"docker_version":"20.10.24"' in header
     for data in hostile:
         fuzz.run_readers(data, tmp_path)

@@ -101,3 +101,27 @@ def test_a_slow_program_external_connectivity_stays_with_its_run() -> None:
     """recordings/dockerd-28.5/netdriver-lifecycle.jsonl: 28.5 calls it 0.3 s after Join."""
     found = headings(ROOT / "recordings" / "dockerd-28.5" / "netdriver-lifecycle.jsonl")
     assert ("container start (inferred)", (14, 15, 16, 17, 18)) in found
+
+
+def test_failed_commands_back_to_back_stay_apart_and_keep_only_their_own_rollback() -> None:
+    """tests/broken/plugin-errors.jsonl (dockerd 20.10.24, a plugin failing on cue, one command
+    after another as scenarios/plugin-errors.scenario runs them): a failed RequestPool ends its
+    create, so the next create's pool is not its own; and a failed create is not handed the
+    releases of the ``docker network rm`` that follows it."""
+    failed_create = "docker network create — failed (inferred)"
+    assert headings(ROOT / "tests" / "broken" / "plugin-errors.jsonl") == [
+        ("plugin activation (inferred)", (1, 2, 3, 4)),
+        ("docker network create (inferred)", (5, 6, 7)),
+        (failed_create, (8, 9, 10, 11, 12, 13, 14)),  # CreateNetwork fails: gw, aux, pool back
+        (failed_create, (15, 16, 17)),  # the gateway fails: the pool back
+        ("container start — failed (inferred)", (18,)),
+        ("container start — failed (inferred)", (19, 20, 21)),
+        ("container start — failed (inferred)", (22, 23, 24, 25, 26)),
+        (failed_create, (27,)),
+        ("docker network create (inferred)", (28, 29, 30)),
+        (failed_create, (31,)),
+        (failed_create, (32, 33, 34)),
+        (failed_create, (35,)),
+        (failed_create, (36,)),
+        ("docker network rm (inferred)", (37, 38, 39)),
+    ]

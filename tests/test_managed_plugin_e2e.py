@@ -10,14 +10,13 @@ commands say `-d NAME:latest --ipam-driver NAME:latest`.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from docker_env import IMAGE, PLUGIN_DIR, Docker
+from docker_env import IMAGE, PLUGIN_DIR, Docker, run_until, stop_until_done
 from test_image_e2e import build_image
 
 from ipamx_spy import recording
@@ -79,23 +78,15 @@ def test_the_spy_attaches_to_the_managed_plugin_and_steps_back(
                 "--subnet", "10.93.0.0/24", f"{plugin_name}-before")  # dockerd holds a connection
     inode = os.lstat(socket).st_ino
     rec = sockdir / "attached.jsonl"
-    attached = subprocess.Popen(
-        [sys.executable, "-m", "ipamx_spy", "attach", plugin_name, "--record", str(rec),
-         "--quiet"], env=dockerd.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert attached.stdout is not None
-    output = ""
-    while "listening on" not in output:
-        line = attached.stdout.readline()
-        assert line, f"attach exited:\n{output}{attached.communicate()[0]}"
-        output += line
+    attached, output = run_until(dockerd, ["attach", plugin_name, "--record", str(rec),
+                                           "--quiet"], "listening on")
     try:
         assert f"managed plugin {full} (id {managed[:12]})" in output
         assert "connections dockerd held to the plugin, handed over: 1" in output
         dockerd.run("network", "create", "-d", full, "--ipam-driver", full,
                     "--subnet", "10.93.1.0/24", f"{plugin_name}-during")
     finally:
-        attached.send_signal(signal.SIGTERM)
-        output += attached.communicate(timeout=60)[0]
+        output = stop_until_done(attached, output)
     assert attached.returncode == 0, output
     during = [*dockerd.spaces_calls(activation=False), "IpamDriver.RequestPool",
               "IpamDriver.RequestAddress", "NetworkDriver.CreateNetwork"]

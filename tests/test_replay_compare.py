@@ -237,3 +237,19 @@ def test_address_space_names_are_the_plugins_choice() -> None:
                      {"LocalDefaultAddressSpace": "L", "GlobalDefaultAddressSpace": "G"},
                      {"LocalDefaultAddressSpace": "", "GlobalDefaultAddressSpace": "red"})
     assert "LocalDefaultAddressSpace: empty" in messages(problems)
+
+
+@pytest.mark.parametrize(("mac", "valid"), [
+    ("aa:bb:cc:dd:ee:ff", True), ("aa-bb-cc-dd-ee-ff", True), ("aabb.ccdd.eeff", True),
+    ("aa:bb:cc:dd:ee:ff:00:11", True), ("aa:bb:cc:dd:ee", False), ("not-a-mac", False)])
+def test_a_chosen_mac_is_judged_by_gos_parse_mac(mac: str, valid: bool) -> None:
+    """Replay reads a chosen MAC with the authority's verdict (Go's ParseMAC), as the
+    validator does: every form Go accepts passes, anything else is the error dockerd sees."""
+    request = {"NetworkID": "n", "EndpointID": "e", "Interface": {"Address": "10.0.0.2/24"},
+               "Options": {}}
+    recorded = {"Interface": {"MacAddress": "02:42:0a:00:00:02"}}
+    problems = check("NetworkDriver.CreateEndpoint", request, recorded,
+                     {"Interface": {"MacAddress": mac}})
+    assert (problems == []) is valid, messages(problems)
+    if not valid:
+        assert f"address {mac}: invalid MAC address" in messages(problems)

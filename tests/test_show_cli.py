@@ -143,8 +143,8 @@ def test_note_refuses_unknown_exchanges_and_empty_text(copy: Path) -> None:
 def test_note_record_time_and_torn_files(copy: Path) -> None:
     loaded = rec.load(copy)
     now = dt.datetime(2026, 11, 27, 10, 1, 30, tzinfo=dt.UTC)
-    assert note_record(loaded, 4, " pool ", now) == {"type": "note", "seq": 4, "text": "pool",
-                                                     "t": 90.0}
+    assert note_record(loaded, 4, " pool ", now).to_json() == {
+        "type": "note", "seq": 4, "text": "pool", "t": 90.0}
     with copy.open("ab") as f:
         f.write(b'{"type":"exchange","seq":14')  # a writer killed mid-line
     with pytest.raises(NoteError, match="incomplete"):

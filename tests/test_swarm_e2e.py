@@ -3,10 +3,12 @@
 Each host is a dockerd in its own network namespace on a test bridge (``multihost_env``); the
 first inits the swarm, the others join. The ipamx-spy image is built once, loaded into the other
 daemons, and installed as a managed plugin on every node with ``IPAMX_SPY_HOST_ID`` set to the
-node's name, so each node's spy records its own calls in its own folder. An overlay network
-with ``--ipam-driver`` the plugin, a service with one replica per node; then the recordings
-are merged into one timeline that ``check --merge`` passes. What the captures show about who
-calls what is written down in docs/swarm.md.
+node's name, so each node's spy records its own calls in its own folder. The plugins keep their
+allocator in one etcd (``IPAMX_SPY_STORE=etcd://…``), started on the test bridge's address so
+that every node's namespace reaches it. An overlay network with ``--ipam-driver`` the plugin, a
+service with one replica per node; ``status --store`` shows the manager's global leases and each
+node's local ones; then the recordings are merged into one timeline that ``check --merge``
+passes. What the captures show about who calls what is written down in docs/swarm.md.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from typing import Any
 
 import pytest
 from docker_env import Docker
+from etcd_cluster import EtcdCluster
 from multihost_env import Hosts
 from test_image_e2e import build_image
 
+from ipamx_spy.ipam.cluster import read_cluster
 from ipamx_spy.multihost.merge import merge
 from ipamx_spy.recording import load
 
@@ -40,16 +44,20 @@ def spy(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=600)
 
 
+Swarm = tuple[Hosts, str, Path, EtcdCluster]
+
+
 @pytest.fixture(scope="module")
-def swarm(dockerd: Docker) -> Iterator[tuple[Hosts, str, Path]]:
-    """Three nodes, the plugin enabled on each; the image is built once, in the session's
-    dockerd (shared with the other image tests), and loaded into every node."""
+def swarm(dockerd: Docker) -> Iterator[Swarm]:
+    """Three nodes, the plugin enabled on each with its allocator in one etcd; the image is
+    built once, in the session's dockerd (shared with the other image tests), and loaded into
+    every node."""
     plugin = f"ipx{uuid.uuid4().hex[:6]}"
     out = Path(tempfile.mkdtemp(prefix="ipx-swarm-", dir="/tmp"))
     image = build_image(dockerd)
     archive = out / "image.tar"
     dockerd.run("save", "-o", str(archive), image, timeout=900)
-    with Hosts(3) as hosts:
+    with Hosts(3) as hosts, EtcdCluster(1, host=f"{hosts.subnet}.254") as etcd:
         for host in hosts.hosts:
             host.d.run("load", "-i", str(archive), timeout=900)
             state = out / host.name
@@ -58,11 +66,11 @@ def swarm(dockerd: Docker) -> Iterator[tuple[Hosts, str, Path]]:
                         "--no-enable")
             assert built.returncode == 0, built.stderr
             host.d.run("plugin", "set", plugin, f"state.source={state}",
-                       f"IPAMX_SPY_HOST_ID={host.name}")
+                       f"IPAMX_SPY_HOST_ID={host.name}", f"IPAMX_SPY_STORE={etcd.store_url}")
             host.d.run("plugin", "enable", plugin, timeout=300)
         archive.unlink()
         hosts.swarm()
-        yield hosts, f"{plugin}:latest", out
+        yield hosts, f"{plugin}:latest", out, etcd
         for host in hosts.hosts:
             host.d.run("plugin", "disable", "-f", plugin, check=False, timeout=120)
     subprocess.run(["rm", "-rf", str(out)], check=False)
@@ -92,8 +100,14 @@ def task_addresses(hosts: Hosts, network: str) -> dict[str, str]:
     return found
 
 
-def test_overlay_service_over_three_nodes(swarm: tuple[Hosts, str, Path]) -> None:
-    hosts, plugin, out = swarm
+def stored_leases(etcd: EtcdCluster) -> set[tuple[str, str, str]]:
+    """What ``status --store`` shows: (host, address space, address) of every lease in etcd."""
+    view = read_cluster(etcd.store_url)
+    return {(v.host, v.lease.address_space, v.lease.address) for v in view.leases}
+
+
+def test_overlay_service_over_three_nodes(swarm: Swarm) -> None:
+    hosts, plugin, out, etcd = swarm
     manager = hosts.hosts[0].d
     net = f"ov{uuid.uuid4().hex[:6]}"
     manager.run("network", "create", "-d", "overlay", "--ipam-driver", plugin,
@@ -113,12 +127,25 @@ def test_overlay_service_over_three_nodes(swarm: tuple[Hosts, str, Path]) -> Non
     pings = {name: pinger.d.run("exec", container, "ping", "-c", "1", "-W", "5", ip,
                                 check=False).returncode
              for name, ip in addresses.items() if name != first}
+    # in etcd: the manager's global allocation, and each node's local re-reservation of its
+    # own task's address (every local space stays per host)
+    stored = stored_leases(etcd)
+    for name, address in addresses.items():
+        node = name.split("/")[0]
+        assert ("node1", "GlobalDefault", address) in stored, (name, sorted(stored))
+        assert (node, "LocalDefault", address) in stored, (name, sorted(stored))
+    shown = spy({**os.environ, "COLUMNS": "200"}, "status", "--store", etcd.store_url)
+    assert shown.returncode == 0 and "node2" in shown.stdout, shown.stderr
     manager.run("service", "rm", net)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and any(
             h.d.run("ps", "-q").stdout.strip() for h in hosts.hosts):
         time.sleep(1)
     manager.run("network", "rm", net)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and stored_leases(etcd):
+        time.sleep(1)
+    assert stored_leases(etcd) == set(), "leases left in etcd after network rm"
 
     recordings = {h.name: sorted((out / h.name / "recordings").glob("*.jsonl"))
                   for h in hosts.hosts}

@@ -16,8 +16,8 @@ from ipamx_spy.validate import RULES, check_recording
 
 ROOT = Path(__file__).resolve().parent.parent
 BROKEN = sorted((ROOT / "tests" / "broken").glob("*.jsonl"))
-CLEAN = sorted((ROOT / "recordings").glob("*.jsonl")) + sorted(
-    (ROOT / "scenarios" / "captures").glob("*.jsonl"))
+CLEAN = sorted((ROOT / "recordings").rglob("*.jsonl")) + sorted(
+    (ROOT / "scenarios" / "captures").rglob("*.jsonl"))  # every daemon's
 runner = CliRunner()
 
 

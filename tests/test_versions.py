@@ -3,15 +3,23 @@ on what a Docker version a user types means."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
+import dataclasses
+import re
+import typing
 from pathlib import Path
 
 import pytest
-from docker_env import DAEMONS, HOST, Docker, selected_daemons
+from docker_env import DAEMONS, HOST, Docker, run_until, selected_daemons, stop_until_done
 
-from ipamx_spy.emulator.versions import VERSIONS, UnknownVersion, lookup
+from ipamx_spy.dockerd import Endpoint
+from ipamx_spy.dockerd.versions import (
+    ROW_FIELDS,
+    VERSION_ROWS,
+    DockerVersion,
+    UnknownVersion,
+    VersionRow,
+    lookup,
+)
 from ipamx_spy.ipam.config import compat_mode
 from ipamx_spy.ipam.errors import ConfigError
 
@@ -40,10 +48,51 @@ def test_the_allocator_refuses_what_is_not_a_version() -> None:
 
 def test_every_daemon_of_the_matrix_has_a_verified_row() -> None:
     assert {lookup(label).name for label in DAEMONS} == {"20.10", "26", "28"}
-    assert set(VERSIONS) == {"20.10", "26", "27", "28", "29"}
+    for label in DAEMONS:
+        row = lookup(label)
+        assert row.verified.startswith(label + "."), (label, row.verified)
+        sub = "" if label == "20.10" else f"dockerd-{label}"
+        assert sorted((ROOT / "recordings" / sub).glob("*.jsonl")), label
+        captures = ROOT / "scenarios" / "captures" / sub
+        assert sorted(p.name for p in captures.glob("*.jsonl")) == sorted(
+            p.name for p in (ROOT / "scenarios" / "captures").glob("*.jsonl")), label
+    assert {r.name for r in VERSION_ROWS.values() if r.verified} == {"20.10", "26", "28"}
+    assert set(VERSION_ROWS) == {"20.10", "26", "27", "28", "29"}
     rows = {label: lookup(label) for label in DAEMONS}
     assert not rows["20.10"].dummy_host and rows["26.1"].dummy_host and rows["28.5"].dummy_host
     assert rows["28.5"].spaces_per_request_pool and not rows["26.1"].spaces_per_request_pool
+
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = (ROOT / "docs" / "versions.md").read_text()
+_TYPES = typing.get_type_hints(VersionRow)
+
+
+@pytest.mark.parametrize("name", list(VERSION_ROWS))
+def test_every_version_row_is_complete(name: str) -> None:
+    row = VERSION_ROWS[name]
+    assert row.name == name and lookup(name) is row
+    for field in dataclasses.fields(VersionRow):
+        value = getattr(row, field.name)
+        kind = _TYPES[field.name]
+        assert isinstance(value, typing.get_origin(kind) or kind), (name, field.name, value)
+    for text in (row.no_address, row.ip_outside):
+        assert text.strip(), name
+    assert "{ip}" in row.ip_outside
+    assert row.container_error_prefix in ("", row.container_error_prefix.rstrip() + " ")
+    assert all(Endpoint(e) for e in row.logs_only)
+    assert row.first_major <= row.major and DockerVersion(row.major).row is row
+
+
+def test_every_row_fact_is_documented() -> None:
+    """docs/versions.md names every field of the rows, and every row is verified or marked as
+    read from the source there."""
+    table = DOCS[DOCS.index("## The rows"):]
+    for name in ROW_FIELDS:
+        assert f"`{name}`" in table, name
+    for row in VERSION_ROWS.values():
+        state = "verified against " + row.verified if row.verified else "source-read"
+        assert re.search(rf"\| `{re.escape(row.name)}` \| {re.escape(state)}", table), row.name
 
 
 def test_dockerd_selection() -> None:
@@ -59,18 +108,10 @@ def test_dockerd_selection() -> None:
 def test_auto_compat_asks_the_daemon_for_its_version(dockerd: Docker, plugin_name: str,
                                                      sockdir: Path) -> None:
     socket = sockdir / "auto.sock"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ipamx_spy", "serve", "--name", plugin_name, "--listen",
-         str(socket), "--state", "none", "--docker-compat", "auto"], env=dockerd.env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert process.stdout is not None
-    output = ""
-    while "serving the built-in plugin" not in output:
-        line = process.stdout.readline()
-        assert line, f"serve exited:\n{output}"
-        output += line
-    process.send_signal(signal.SIGTERM)
-    output += process.communicate(timeout=60)[0]
+    process, output = run_until(dockerd, ["serve", "--name", plugin_name, "--listen",
+                                          str(socket), "--state", "none", "--docker-compat",
+                                          "auto"], "serving the built-in plugin")
+    output = stop_until_done(process, output)
     mode = compat_mode(dockerd.version)
     assert f"dockerd {dockerd.version} answers on {dockerd.env['DOCKER_HOST']}" in output
     assert f"(--docker-compat {mode})" in output

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import shutil
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from pathlib import Path
@@ -261,14 +263,16 @@ def test_proxy_web_takes_an_optional_address(monkeypatch: pytest.MonkeyPatch, tm
     assert asked == [address]
 
 
-def test_proxy_web_refuses_a_bad_address_and_leaves_option_values_alone() -> None:
+def test_proxy_web_refuses_a_bad_address_and_leaves_option_values_alone(tmp_path: Path) -> None:
     import typer.main
     from typer.testing import CliRunner
 
     from ipamx_spy.cli import app
     from ipamx_spy.optional_values import fill_optional_values
 
-    bad = CliRunner().invoke(app, ["proxy", "--web", "127.0.0.1:http"])
+    bad = CliRunner().invoke(app, [
+        "proxy", "--listen", str(tmp_path / "spy.sock"), "--control", str(tmp_path / "ctl"),
+        "--no-record", "--state", "none", "--web", "127.0.0.1:http"])
     assert bad.exit_code == 2 and "the port must be a number" in bad.output
     proxy = typer.main.get_command(app).commands["proxy"]  # type: ignore[attr-defined]
     fill = {"--web": "127.0.0.1:8500"}
@@ -361,8 +365,82 @@ def test_proxy_web_shows_a_delayed_request_while_it_waits(tmp_path: Path) -> Non
                 return waiting, answered, head
 
         waiting, answered, head = asyncio.run(asyncio.wait_for(main(), timeout=60))
+        server_pid = listener_pid(int(url.split(":")[2].split("/")[0]))
+        assert server_pid != process.pid  # the page has a process of its own ...
+        assert parent_pid(server_pid) == process.pid  # ... the proxy's child
         assert 'id="x1"' in waiting[0] and "IpamDriver.RequestPool" in waiting[0]
         assert "200 OK" in answered[0] and head.startswith(b"HTTP/1.1 200")
     finally:
         process.terminate()
         process.wait(30)
+
+
+def listener_pid(port: int) -> int:
+    """The process holding the listening TCP socket on 127.0.0.1:``port`` (from /proc)."""
+    inode = ""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == f"0100007F:{port:04X}" and fields[3] == "0A":
+            inode = fields[9]
+    assert inode, f"nothing listens on port {port}"
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        with contextlib.suppress(OSError):
+            if any(os.readlink(fd) == f"socket:[{inode}]" for fd in fd_dir.iterdir()):
+                return int(fd_dir.parent.name)
+    raise AssertionError(f"no process holds socket {inode}")
+
+
+def parent_pid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_detached_page_serves_the_records_it_is_handed_and_its_loss_is_not_fatal() -> None:
+    """The proxy's side of ``--web``: records and pending requests go over the pipe to the
+    page's process; when that process dies, the sink says so once and goes on."""
+    import signal
+
+    from ipamx_spy.proxy import Pending
+    from ipamx_spy.web.detached import DetachedWeb
+
+    loaded = rec.load(TALK)
+    errors: list[str] = []
+    sock = server.bind("127.0.0.1", 0)
+    token = server.new_token()
+    web = DetachedWeb(dict(loaded.header), sock, token, validate=True, slow_ms=1000.0,
+                      on_error=errors.append, nice=0)
+    pending = {99: Pending(seq=99, conn=7, endpoint="IpamDriver.RequestPool", started=0.0,
+                           t=1.0)}
+
+    async def main() -> list[str]:
+        follower = asyncio.get_running_loop().create_task(
+            web.follow_pending(lambda: pending))
+        async with aiohttp.ClientSession() as session:
+            feed = states(web.url, session)
+            for record in loaded.records:
+                web.on_record(dict(record), None)
+            seen: list[str] = []
+            while len([i for i in seen if i.startswith("x")]) < len(loaded.exchanges) + 1:
+                seen = (await anext(feed))["order"]
+            await feed.aclose()
+        follower.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await follower
+        return seen
+
+    try:
+        seen = asyncio.run(asyncio.wait_for(main(), timeout=60))
+    finally:
+        web.close()
+    assert seen == [i.id for i in view.items(board(TALK))] + ["x99"]
+    assert not web._process.is_alive() and errors == []
+
+    lost = DetachedWeb(dict(loaded.header), server.bind("127.0.0.1", 0), token, validate=False,
+                       slow_ms=1000.0, on_error=errors.append, nice=0)
+    try:
+        os.kill(lost._process.pid, signal.SIGKILL)  # the page's process dies
+        lost._process.join(10)
+        for record in loaded.records:  # the proxy's side neither raises nor blocks
+            lost.on_record(dict(record), None)
+        assert errors == ["the web view's process is gone; the proxy goes on"]
+    finally:
+        lost.close()

@@ -1,14 +1,28 @@
-"""Verdict cases observed on the real dockerd 20.10.24, shared by the offline test and the
-end-to-end test (``command``: which docker command the call belongs to)."""
+"""Verdict cases observed on the real dockerd 20.10.24, 26.1.5 and 28.5.2, shared by the
+offline test and the end-to-end test. A case states what 20.10.24 does; ``differs`` what another
+daemon of the matrix does instead (``case.on("28.5")`` is the case as that daemon sees it)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ipamx_spy.dockerd import Endpoint, Outcome
 
 GW = {"RequestAddressType": "com.docker.network.gateway"}
+VERSIONS = {"20.10": "20.10.24", "26.1": "26.1.5", "28.5": "28.5.2"}  # label: the daemon
+SETUP = "failed to set up container networking: "  # 28.5's words around docker run's errors
+
+
+@dataclass(frozen=True, kw_only=True)
+class Seen:
+    """What one daemon does differently from 20.10.24 (None: the same)."""
+
+    outcome: Outcome | None = None
+    error: str | None = None
+    cli: str | None = None
+    log: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -23,7 +37,15 @@ class Case:
     netdriver: bool = False  # the plugin is the network driver too
     container: bool = False  # the call belongs to docker run (a container address)
     cli: str = ""  # what the docker command prints, when it fails
-    log: str = ""  # a log line dockerd writes, when it only logs
+    log: str = ""  # a log line dockerd writes, when it only logs ("": nothing logged)
+    differs: Mapping[str, Seen] = field(default_factory=dict)  # by daemon label
+    version: str = "20.10.24"  # the daemon this case states
+
+    def on(self, label: str) -> Case:
+        """This case as daemon ``label`` (``20.10``, ``26.1``, ``28.5``) sees it."""
+        seen = self.differs.get(label, Seen())
+        changes = {k: v for k, v in vars(seen).items() if v is not None}
+        return replace(self, version=VERSIONS[label], differs={}, **changes)
 
 
 CASES: tuple[Case, ...] = (
@@ -33,7 +55,9 @@ CASES: tuple[Case, ...] = (
     Case(id="pool-numeric-poolid", endpoint=Endpoint.REQUEST_POOL, status=200,
          body=b'{"PoolID":5,"Pool":"10.77.0.0/24"}', outcome=Outcome.FAILS_COMMAND,
          error=("json: cannot unmarshal number into Go struct field RequestPoolResponse.PoolID "
-                "of type string")),
+                "of type string"),
+         differs={"28.5": Seen(error=("json: cannot unmarshal number into Go struct field "
+                                      ".PoolID of type string"))}),
     Case(id="pool-500-lowercase-err", endpoint=Endpoint.REQUEST_POOL, status=500,
          body=b'{"err":"lower"}', outcome=Outcome.FAILS_COMMAND,
          error="IpamDriver.RequestPool: lower",
@@ -49,10 +73,18 @@ CASES: tuple[Case, ...] = (
     Case(id="gateway-address-200-Err", endpoint=Endpoint.REQUEST_ADDRESS, status=200,
          body=b'{"Err":"nope"}', request={"PoolID": "p1", "Address": "", "Options": GW},
          outcome=Outcome.FAILS_COMMAND,
-         error="failed to allocate gateway (): No address returned"),
+         error="failed to allocate gateway (): No address returned",
+         differs={v: Seen(error="failed to allocate gateway (): no address returned")
+                  for v in ("26.1", "28.5")}),
     Case(id="container-address-200-Err", endpoint=Endpoint.REQUEST_ADDRESS, status=200,
          body=b'{"Err":"nope"}', request={"PoolID": "p1", "Address": "", "Options": None},
-         container=True, outcome=Outcome.FAILS_COMMAND, error="No address returned"),
+         container=True, outcome=Outcome.FAILS_COMMAND, error="No address returned",
+         cli="docker: Error response from daemon: No address returned.",
+         differs={"26.1": Seen(error="no address returned",
+                               cli="docker: Error response from daemon: no address returned."),
+                  "28.5": Seen(error="no address returned",
+                               cli=("docker: Error response from daemon: "
+                                    f"{SETUP}no address returned."))}),
     Case(id="release-pool-empty-200", endpoint=Endpoint.RELEASE_POOL, status=200, body=b"",
          request={"PoolID": "p1"}, outcome=Outcome.LOGGED, error="EOF",
          log="Failed to release address pool p1 on delete of network"),
@@ -75,10 +107,38 @@ CASES: tuple[Case, ...] = (
     Case(id="oper-info-empty-200", endpoint=Endpoint.ENDPOINT_OPER_INFO, status=200, body=b"",
          netdriver=True, container=True, request={"NetworkID": "n", "EndpointID": "e"},
          outcome=Outcome.FAILS_COMMAND, error="EOF",
-         cli="docker: Error response from daemon: Updating join info failed: EOF."),
+         cli="docker: Error response from daemon: Updating join info failed: EOF.",
+         differs={"28.5": Seen(outcome=Outcome.LOGGED, cli="",
+                               log="NetworkDriver.EndpointOperInfo: error reading plugin resp: "
+                                   "EOF")}),
+    Case(id="oper-info-500", endpoint=Endpoint.ENDPOINT_OPER_INFO, status=500,
+         body=b'{"Err":"no info"}', netdriver=True, container=True,
+         request={"NetworkID": "n", "EndpointID": "e"}, outcome=Outcome.FAILS_COMMAND,
+         error="NetworkDriver.EndpointOperInfo: no info",
+         cli=("docker: Error response from daemon: Updating join info failed: "
+              "NetworkDriver.EndpointOperInfo: no info."),
+         differs={"28.5": Seen(outcome=Outcome.LOGGED, cli="", log="")}),
+    Case(id="create-endpoint-500", endpoint=Endpoint.CREATE_ENDPOINT, status=500,
+         body=b'{"Err":"no veth"}', netdriver=True, container=True,
+         request={"NetworkID": "n", "EndpointID": "e"}, outcome=Outcome.FAILS_COMMAND,
+         error="NetworkDriver.CreateEndpoint: no veth"),  # the CLI's text names the container
+    Case(id="join-500", endpoint=Endpoint.JOIN, status=500,
+         body=b'{"Err":"no join"}', netdriver=True, container=True,
+         request={"NetworkID": "n", "EndpointID": "e"}, outcome=Outcome.FAILS_COMMAND,
+         error="NetworkDriver.Join: no join",
+         cli="docker: Error response from daemon: NetworkDriver.Join: no join.",
+         differs={"28.5": Seen(cli=("docker: Error response from daemon: "
+                                    f"{SETUP}NetworkDriver.Join: no join."))}),
     Case(id="caps-string-bool", endpoint=Endpoint.IPAM_GET_CAPABILITIES, status=200,
          body=b'{"RequiresMACAddress":"false"}', outcome=Outcome.LOGGED,
          error=("json: cannot unmarshal string into Go struct field "
                 "GetCapabilityResponse.RequiresMACAddress of type bool"),
-         log="does not support capabilities"),
+         log="does not support capabilities",
+         differs={"28.5": Seen(error=("json: cannot unmarshal string into Go struct field "
+                                      ".RequiresMACAddress of type bool"))}),
 )
+
+
+def cases_on(label: str) -> list[Case]:
+    """Every case as daemon ``label`` sees it."""
+    return [case.on(label) for case in CASES]

@@ -50,6 +50,13 @@ STORE = typer.Option(
 HOST_ID = typer.Option(
     None, "--host-id", envvar="IPAMX_SPY_HOST_ID",
     help="This host's name in a shared --store [default: the hostname].")
+STATE_GROUP = typer.Option(
+    None, "--group", metavar="NAME",
+    help="Group that may read the new state files (mode 0640) [default: only you, mode 0600].")
+RECORD_AND_STATE_GROUP = typer.Option(
+    None, "--group", metavar="NAME",
+    help="Group that may read the new recording and state files (mode 0640) "
+         "[default: only you, mode 0600].")
 NETWORK_DRIVER = typer.Option(
     False, "--network-driver/--no-network-driver",
     help="Also serve the built-in bridge-and-veth network driver.")
@@ -69,7 +76,8 @@ def build(*, name: str, state: str, compat: str, local_space: str, global_space:
           network_driver: bool, on_shutdown: Callable[[], None] | None,
           local_pool: list[str] | None = None, global_pool: list[str] | None = None,
           exclude: list[str] | None = None, engine_id: str | None = None,
-          store: str = "file", host_id: str | None = None) -> BuiltinPlugin:
+          store: str = "file", host_id: str | None = None,
+          group: str | None = None) -> BuiltinPlugin:
     """The built-in plugin for these options; exits with code 2 on a bad setting."""
     net_state = state_path(name, state, "network")
     if net_state is not None and state not in {"none", "default"}:
@@ -80,7 +88,7 @@ def build(*, name: str, state: str, compat: str, local_space: str, global_space:
         network_state=net_state if network_driver else None,
         local_pools=tuple(local_pool or ()), global_pools=tuple(global_pool or ()),
         exclude=tuple(exclude or ()), engine_id=engine_id,
-        store=None if store in {"", "file"} else store, host_id=host_id or None)
+        store=None if store in {"", "file"} else store, host_id=host_id or None, group=group)
     try:
         return make_plugin(config, on_shutdown=on_shutdown)
     except (ValueError, OSError, RuntimeError) as exc:

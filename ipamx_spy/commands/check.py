@@ -16,6 +16,7 @@ from rich.text import Text
 from ipamx_spy import project
 from ipamx_spy.console import out
 from ipamx_spy.filters import Filter, select_findings
+from ipamx_spy.findings import Severity
 from ipamx_spy.recording import load
 from ipamx_spy.render import SEVERITY_STYLE, plural
 from ipamx_spy.switches import RuleSwitches
@@ -119,7 +120,7 @@ def register(app: typer.Typer) -> None:
             fail("check: give at least one recording or directory")
         if min_severity not in SEVERITY_ORDER:
             fail(f"check: --min-severity must be one of {', '.join(SEVERITY_ORDER)}")
-        limit = SEVERITY_ORDER[min_severity]
+        limit = Severity(min_severity).rank
         chosen, switches = _settings(filter_ or [], ignore_rule or [])
         opts: dict[str, object] = {"slow_ms": slow_ms}
         if docker_version:
@@ -136,5 +137,5 @@ def register(app: typer.Typer) -> None:
                 _print_report(report)
         if any(r.error for r in reports):
             raise typer.Exit(2)
-        if any(r.count("error") for r in reports):
+        if any(r.count(Severity.ERROR) for r in reports):
             raise typer.Exit(1)

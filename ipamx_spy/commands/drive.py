@@ -15,6 +15,7 @@ from rich.text import Text
 
 from ipamx_spy import render
 from ipamx_spy.console import err, out
+from ipamx_spy.dockerd.versions import VERSION_ROWS, UnknownVersion, VersionRow, lookup
 from ipamx_spy.emulator import scenario
 from ipamx_spy.emulator.compare import compare
 from ipamx_spy.emulator.daemon import Daemon
@@ -27,7 +28,6 @@ from ipamx_spy.emulator.driver import (
     url_host,
 )
 from ipamx_spy.emulator.ids import RandomIds
-from ipamx_spy.emulator.versions import VERSIONS, DockerVersion, UnknownVersion, lookup
 from ipamx_spy.recording import Exchange
 from ipamx_spy.recording_reader import problem_text
 from ipamx_spy.recordmodes import scenario_target
@@ -43,7 +43,7 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _target(text: str, version: DockerVersion) -> Target:
+def _target(text: str, version: VersionRow) -> Target:
     try:
         return scenario_target(text, version)
     except (ValueError, OSError) as exc:
@@ -66,7 +66,7 @@ def _print_result(result: StepResult) -> None:
                        style="bold red"))
 
 
-def _compare(steps: list[scenario.Step], path: Path, version: DockerVersion) -> None:
+def _compare(steps: list[scenario.Step], path: Path, version: VersionRow) -> None:
     rec = open_recording(path)
     result = compare(steps, rec, version=version)
     if result.equal:
@@ -87,7 +87,7 @@ def register(app: typer.Typer) -> None:
             "name, or 'builtin' (ipamx-spy's allocator and network driver, in-process, with "
             "pretend links).")] = "builtin",
         docker_version: Annotated[str, typer.Option(
-            "--docker-version", help=f"dockerd to imitate: {', '.join(VERSIONS)}.")] = "20.10",
+            "--docker-version", help=f"dockerd to imitate: {', '.join(VERSION_ROWS)}.")] = "20.10",
         record: Annotated[Path | None, typer.Option(
             "--record", help="Write the session as a recording (JSON Lines).")] = None,
         exchanges: Annotated[bool, typer.Option(

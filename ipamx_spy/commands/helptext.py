@@ -1,7 +1,7 @@
 """Help that a person reads: plain click help (no rich boxes), with metavars that say what
 to type (``PATH``, ``NAME``, ``SECONDS``, ``ADDR``) instead of Python types.
 
-``PlainCommand`` is the command class of every ``ipamx-spy`` command (``cli.py`` sets it): an
+``PlainCommand`` is the command class of every ``ipamx-spy`` command (``root.py`` sets it): an
 option without an explicit metavar gets one from ``METAVARS`` (by option name) or from its
 own name, and usage lines show arguments as ``RECORDING`` / ``[RECORDINGS]...``.
 """

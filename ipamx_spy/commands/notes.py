@@ -32,5 +32,5 @@ def register(app: typer.Typer) -> None:
         except NoteError as exc:
             complain(str(exc))
             raise typer.Exit(2) from None
-        append_records(recording, [record])
+        append_records(recording, [record.to_json()])
         complain(f"note added to #{seq} in {recording}", style="")

@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
                                              help="Mode of the listening socket, in octal."),
         record: Path | None = so.RECORD,
         no_record: bool = so.NO_RECORD,
-        group: str | None = so.GROUP,
+        group: str | None = bo.RECORD_AND_STATE_GROUP,
         compact: bool = so.COMPACT,
         json_out: bool = so.JSON_OUT,
         quiet: bool = so.QUIET,
@@ -105,7 +105,7 @@ def register(app: typer.Typer) -> None:
                               global_space=global_space, network_driver=network_driver,
                               local_pool=local_pool, global_pool=global_pool,
                               exclude=exclude, engine_id=engine_id,
-                              store=store, host_id=host_id,
+                              store=store, host_id=host_id, group=group,
                               on_shutdown=server_stop if allow_shutdown else None)
         options = ServerOptions(
             listen=listen_path, socket_mode=mode,

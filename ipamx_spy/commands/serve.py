@@ -36,6 +36,7 @@ def register(app: typer.Typer) -> None:
         engine_id: str | None = bo.ENGINE_ID,
         allow_shutdown: bool = bo.ALLOW_SHUTDOWN,
         header_timeout: float = HEADER_TIMEOUT,
+        group: str | None = bo.STATE_GROUP,
     ) -> None:
         """Run the built-in reference plugin on its own, without recording."""
         listen_path = listen or address.SOCKET_DIR / f"{name}.sock"
@@ -47,7 +48,7 @@ def register(app: typer.Typer) -> None:
                           global_space=global_space, network_driver=network_driver,
                           local_pool=local_pool, global_pool=global_pool,
                           exclude=exclude, engine_id=engine_id,
-                          store=store, host_id=host_id,
+                          store=store, host_id=host_id, group=group,
                           on_shutdown=server_stop if allow_shutdown else None)
         options = ServerOptions(listen=listen_path, socket_mode=parse_mode(socket_mode),
                                 relay=RelayOptions(upstream=None, app=plugin,

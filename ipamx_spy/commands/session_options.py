@@ -26,7 +26,7 @@ from ..aio.relay import DEFAULT_HEADER_TIMEOUT
 from ..aio.server import Server, run
 from ..console import err, out
 from ..findings import Finding
-from ..live import Checker, DetachedChecker, DetachedView, LiveView
+from ..live import Checker, DetachedChecker, DetachedView, LiveView, ViewMode
 from ..places import RECORDINGS_DIR, default_recording
 from ..proxy import ProxySession, Redactor
 from ..recording import RecordingWriter
@@ -105,9 +105,9 @@ class LiveOptions:
     group: str | None = None
 
     @property
-    def mode(self) -> str:
-        return ("json" if self.json_out else "compact" if self.compact
-                else "quiet" if self.quiet else "full")
+    def mode(self) -> ViewMode:
+        return (ViewMode.JSON if self.json_out else ViewMode.COMPACT if self.compact
+                else ViewMode.QUIET if self.quiet else ViewMode.FULL)
 
 
 def check_options(opts: LiveOptions, upstream_timeout: float | None = None) -> None:
@@ -168,7 +168,7 @@ class LiveSetup:
         # output in the view's; both are fed through pipes that never block the relay. A
         # quiet run draws nothing: its view stays in this process, for diagnostics only.
         checker, self.live.checker = self.live.checker, None
-        quiet = self.live.mode == "quiet"
+        quiet = self.live.mode is ViewMode.QUIET
         detached = None if quiet else DetachedView(self.live)
         self.view = self.live if detached is None else detached
         self.checking = DetachedChecker(checker, on_finding=self.session.finding,
@@ -235,7 +235,7 @@ def live_session(name: str, header: dict[str, Any], opts: LiveOptions) -> LiveSe
     live = LiveView(console=out, diagnostics=err, mode=opts.mode,
                     view=render.View(headers=opts.headers, bodies=opts.bodies),
                     checker=checker(opts.slow_ms, opts.validate, switches), filter=chosen,
-                    header=header if opts.mode == "json" else None)
+                    header=header if opts.mode is ViewMode.JSON else None)
     session = ProxySession(writer=None, sinks=[], on_record_error=str(opts.on_record_error),
                       redact=redact)
     return LiveSetup(session=session, live=live, record_path=path, header=header,

@@ -61,27 +61,21 @@ class OptionalWebCommand(PlainCommand):
 
 def serve_beside(server: Server, session: ProxySession, header: dict[str, Any], listen: str, *,
                  validate: bool, slow_ms: float) -> None:
-    """``--web``: bind now (exit 2 when the address is unusable), then serve the live page
-    in the proxy's own event loop. The page's board is one more sink of the session: it is
-    told about each record after the answer went to dockerd, and builds off the loop."""
-    from ..web.board import LiveBoard
-    from ..web.server import WebView
+    """``--web``: bind now (exit 2 when the address is unusable) and start the page's own
+    process, fed each record after its answer went to dockerd (``ipamx_spy.web.detached``);
+    the proxy's loop only hands records and the pending requests over a pipe."""
+    from ..web.detached import DetachedWeb
 
     sock, token = web_socket(listen)
-    board = LiveBoard(header, validate=validate, slow_ms=slow_ms,
-                      pending=lambda: tuple(session.pending.values()), clock=session.clock)
-    view = WebView(source=board, sock=sock, token=token, mode="live", on_error=complain,
-                   on_listening=announce)
-    board.wake = view.wake
-    session.sinks = [*session.sinks, board]
+    web = DetachedWeb(header, sock, token, validate=validate, slow_ms=slow_ms,
+                      on_error=complain)
+    session.sinks = [*session.sinks, web]
 
-    async def web_view() -> None:
-        try:
-            await view.run()
-        except Exception as exc:  # the proxy goes on without its page
-            complain(f"web view stopped: {type(exc).__name__}: {exc}; the proxy goes on")
+    async def web_view_pending() -> None:  # starts right after the "listening on" lines
+        announce(web.url)
+        await web.follow_pending(lambda: session.pending)
 
-    server.companions.append(web_view)
+    server.companions.append(web_view_pending)
 
 
 def register(app: typer.Typer) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 from . import fieldtypes
 from . import sentences as s
 from .gotypes import ANY, ANYMAP, BOOL, INT, STRING, STRMAP, GoSlice, GoStruct, GoType
+from .options import ENDPOINT_NAME_OPTION, MAC_OPTION
 from .versions import DockerVersion
 
 JSON = Any
@@ -92,6 +93,7 @@ class Field:
     name: str
     type: str
     required: bool = True
+    missing: str = ""  # a required answer field: what dockerd does when it is missing or empty
 
     def problem(self, value: JSON) -> str | None:
         """Why dockerd would refuse ``value`` for this field (None: it takes it)."""
@@ -117,6 +119,10 @@ class Row:
     cli_text: str = "Error response from daemon: {error}"  # FAILS_COMMAND: what the CLI shows
     chosen: Chosen = lambda _request: ()
     tolerates_404: bool = False
+    repeatable: bool = False  # read-only: dockerd may ask again and expects the same answer
+    # Request paths (keys from the top) whose values dockerd makes up: random IDs, netns
+    # paths, container names, random MACs. Mock binds them instead of comparing them.
+    made_up: tuple[tuple[str, ...], ...] = ()
 
     @property
     def name(self) -> str:
@@ -163,6 +169,8 @@ class ExtensionRow:
     errors_ignored: bool = False
     takes_body: bool = False
     error_field: str = "Error"
+    repeatable: bool = False
+    made_up: tuple[tuple[str, ...], ...] = ()
 
     @property
     def extension(self) -> bool:
@@ -190,8 +198,8 @@ class ExtensionRow:
         return ""
 
 
-def _f(name: str, type_: str, required: bool = True) -> Field:
-    return Field(name=name, type=type_, required=required)
+def _f(name: str, type_: str, required: bool = True, missing: str = "") -> Field:
+    return Field(name=name, type=type_, required=required, missing=missing)
 
 
 def _ipam(name: str, *fields: tuple[str, GoType]) -> GoStruct:
@@ -219,6 +227,10 @@ _IPAM_DATA = GoStruct("driverapi.IPAMData", (
 _NET_EP_TYPES = (("NetworkID", STRING), ("EndpointID", STRING))
 _NET_EP = (_f("NetworkID", "str"), _f("EndpointID", "str"))
 _SANDBOX_OPTIONS = _f("Options", "object|null", required=False)
+_NETWORK_ID: tuple[tuple[str, ...], ...] = (("NetworkID",),)
+_ENDPOINT_IDS: tuple[tuple[str, ...], ...] = (("NetworkID",), ("EndpointID",))
+_OPTION_IDS: tuple[tuple[str, ...], ...] = (
+    ("Options", ENDPOINT_NAME_OPTION), ("Options", MAC_OPTION))
 _DISCOVERY = _req("DiscoveryNotification", ("DiscoveryType", INT), ("DiscoveryData", ANY))
 
 
@@ -235,10 +247,13 @@ _RELEASE = "nothing: a release never fails a docker command"
 ROWS: tuple[Row, ...] = (
     Row(
         endpoint=Endpoint.ACTIVATE, since=_V(1, 7),
+        repeatable=True,
         summary="handshake: which APIs the plugin implements",
         request_type=None,
         response_type=GoStruct("plugins.Manifest", (("Implements", GoSlice(STRING)),)),
-        response=(_f("Implements", "strlist|null"),),
+        response=(_f("Implements", "strlist|null", missing=(
+            "dockerd can use the plugin neither as a network driver nor as an allocator "
+            "('Plugin does not implement the requested driver')")),),
         explain_request=lambda _b: ("dockerd activates the plugin "
                                     "(once per daemon lifetime per name)"),
         explain_success=s._activate_answer,
@@ -247,6 +262,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.IPAM_GET_CAPABILITIES, since=_V(1, 10),
+        repeatable=True,
         summary="what the allocator needs from dockerd",
         request_type=None,
         response_type=_ipam("GetCapabilityResponse", ("RequiresMACAddress", BOOL),
@@ -262,11 +278,16 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.GET_DEFAULT_ADDRESS_SPACES, since=_V(1, 9),
+        repeatable=True,
         summary="names of the local and global address spaces",
         request_type=None,
         response_type=_ipam("GetAddressSpacesResponse", ("LocalDefaultAddressSpace", STRING),
                             ("GlobalDefaultAddressSpace", STRING)),
-        response=(_f("LocalDefaultAddressSpace", "str"), _f("GlobalDefaultAddressSpace", "str")),
+        response=(_f("LocalDefaultAddressSpace", "str", missing=(
+                      "dockerd sends RequestPool with an empty AddressSpace")),
+                  _f("GlobalDefaultAddressSpace", "str", missing=(
+                      "dockerd sends RequestPool with an empty AddressSpace for swarm-scope "
+                      "networks"))),
         explain_request=lambda _b: "dockerd asks for the names of the default address spaces",
         explain_success=s._spaces_answer,
         chosen=lambda _r: ("LocalDefaultAddressSpace", "GlobalDefaultAddressSpace"),
@@ -276,6 +297,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.REQUEST_POOL, since=_V(1, 9),
+        made_up=_OPTION_IDS,
         summary="reserve an IP address range (docker network create)",
         request_type=_req("RequestPoolRequest", ("AddressSpace", STRING), ("Pool", STRING),
                           ("SubPool", STRING), ("Options", STRMAP), ("V6", BOOL)),
@@ -283,7 +305,11 @@ ROWS: tuple[Row, ...] = (
                  _f("Options", "strmap|null"), _f("V6", "bool")),
         response_type=_ipam("RequestPoolResponse", ("PoolID", STRING), ("Pool", STRING),
                             ("Data", STRMAP)),
-        response=(_f("PoolID", "str"), _f("Pool", "cidr"), _f("Data", "strmap|null", False)),
+        response=(_f("PoolID", "str", missing=(
+                      "later calls for this network carry an empty PoolID")),
+                  _f("Pool", "cidr", missing=(
+                      "dockerd fails the network creation with 'invalid CIDR address: '")),
+                  _f("Data", "strmap|null", False)),
         explain_request=s._request_pool_ask,
         explain_success=s._request_pool_answer,
         chosen=_request_pool_chosen,
@@ -306,12 +332,16 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.REQUEST_ADDRESS, since=_V(1, 9),
+        made_up=_OPTION_IDS,
         summary="reserve one IP address (gateway, aux address or container)",
         request_type=_req("RequestAddressRequest", ("PoolID", STRING), ("Address", STRING),
                           ("Options", STRMAP)),
         request=(_f("PoolID", "str"), _f("Address", "ip?"), _f("Options", "strmap|null")),
         response_type=_ipam("RequestAddressResponse", ("Address", STRING), ("Data", STRMAP)),
-        response=(_f("Address", "cidr"), _f("Data", "strmap|null", False)),
+        response=(_f("Address", "cidr", missing=(
+                      "dockerd fails the call with 'no address returned' ('No address "
+                      "returned' up to v23)")),
+                  _f("Data", "strmap|null", False)),
         explain_request=s._request_address_ask,
         explain_success=s._request_address_answer,
         chosen=lambda req: () if req.get("Address") else ("Address",),
@@ -334,11 +364,16 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.NET_GET_CAPABILITIES, since=_V(1, 9),
+        repeatable=True,
         summary="the driver's scope and options",
         request_type=None,
         response_type=_net("GetCapabilityResponse", ("Scope", STRING),
                            ("ConnectivityScope", STRING), ("GwAllocChecker", BOOL)),
-        response=(_f("Scope", "scope"), _f("ConnectivityScope", "scope?", False),
+        response=(_f("Scope", "scope", missing=(
+                      "dockerd does not register the driver ('invalid capability: expecting "
+                      "'local' or 'global', got '), and network creation fails with 'could not "
+                      "resolve driver'")),
+                  _f("ConnectivityScope", "scope?", False),
                   _f("GwAllocChecker", "bool", False)),
         explain_request=lambda _b: "dockerd asks the network driver for its scope",
         explain_success=s._net_caps_answer,
@@ -348,6 +383,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.GW_ALLOC_CHECK, since=_V(28),
+        made_up=_OPTION_IDS,
         summary="may dockerd skip reserving gateways? (v28+)",
         request_type=_req("GwAllocCheckerRequest", ("Options", ANYMAP)),
         request=(_f("Options", "object|null"),),
@@ -360,6 +396,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.CREATE_NETWORK, since=_V(1, 9),
+        made_up=(*_NETWORK_ID, *_OPTION_IDS),
         summary="create a network (docker network create)",
         request_type=_req("CreateNetworkRequest", ("NetworkID", STRING), ("Options", ANYMAP),
                           ("IPv4Data", GoSlice(_IPAM_DATA)), ("IPv6Data", GoSlice(_IPAM_DATA))),
@@ -373,6 +410,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.DELETE_NETWORK, since=_V(1, 9),
+        made_up=_NETWORK_ID,
         summary="delete a network (docker network rm)",
         request_type=_req("DeleteNetworkRequest", ("NetworkID", STRING)),
         request=(_f("NetworkID", "str"),),
@@ -385,6 +423,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.ALLOCATE_NETWORK, since=_V(1, 13),
+        made_up=(*_NETWORK_ID, *_OPTION_IDS),
         summary="swarm manager: allocate driver state for a network",
         request_type=_req("AllocateNetworkRequest", ("NetworkID", STRING), ("Options", STRMAP),
                           ("IPv4Data", GoSlice(_IPAM_DATA)), ("IPv6Data", GoSlice(_IPAM_DATA))),
@@ -401,6 +440,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.FREE_NETWORK, since=_V(1, 13),
+        made_up=_NETWORK_ID,
         summary="swarm manager: free a network's driver state",
         request_type=_req("FreeNetworkRequest", ("NetworkID", STRING)),
         request=(_f("NetworkID", "str"),),
@@ -413,6 +453,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.CREATE_ENDPOINT, since=_V(1, 9),
+        made_up=(*_ENDPOINT_IDS, ("Interface", "MacAddress"), *_OPTION_IDS),
         summary="create a container's endpoint (docker run, network connect)",
         request_type=_req("CreateEndpointRequest", *_NET_EP_TYPES, ("Interface", _INTERFACE),
                           ("Options", ANYMAP)),
@@ -429,6 +470,8 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.ENDPOINT_OPER_INFO, since=_V(1, 9),
+        repeatable=True,
+        made_up=_ENDPOINT_IDS,
         summary="operational data of an endpoint (effectively unused by dockerd)",
         request_type=_req("EndpointInfoRequest", *_NET_EP_TYPES),
         request=_NET_EP,
@@ -447,6 +490,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.DELETE_ENDPOINT, since=_V(1, 9),
+        made_up=_ENDPOINT_IDS,
         summary="delete a container's endpoint",
         request_type=_req("DeleteEndpointRequest", *_NET_EP_TYPES),
         request=_NET_EP,
@@ -460,6 +504,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.JOIN, since=_V(1, 9),
+        made_up=(*_ENDPOINT_IDS, ("SandboxKey",), *_OPTION_IDS),
         summary="attach a container's sandbox to an endpoint",
         request_type=_req("JoinRequest", *_NET_EP_TYPES, ("SandboxKey", STRING),
                           ("Options", ANYMAP)),
@@ -478,6 +523,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.LEAVE, since=_V(1, 9),
+        made_up=_ENDPOINT_IDS,
         summary="detach a container's sandbox from an endpoint",
         request_type=_req("LeaveRequest", *_NET_EP_TYPES),
         request=_NET_EP,
@@ -491,6 +537,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.PROGRAM_EXTERNAL_CONNECTIVITY, since=_V(1, 11),
+        made_up=(*_ENDPOINT_IDS, *_OPTION_IDS),
         summary="set up outside access (port mappings) for the gateway endpoint",
         request_type=_req("ProgramExternalConnectivityRequest", *_NET_EP_TYPES,
                           ("Options", ANYMAP)),
@@ -506,6 +553,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.REVOKE_EXTERNAL_CONNECTIVITY, since=_V(1, 11),
+        made_up=_ENDPOINT_IDS,
         summary="remove outside access for an endpoint",
         request_type=_req("RevokeExternalConnectivityRequest", *_NET_EP_TYPES),
         request=_NET_EP,
@@ -596,7 +644,8 @@ def response_type(endpoint: Endpoint, version: DockerVersion) -> GoStruct:
     are left out, so it ignores them as unknown keys)."""
     struct = ROW[endpoint].response_type
     kept = tuple(f for f in struct.fields if FIELD_SINCE.get((endpoint, f[0]), _V(0)) <= version)
-    return GoStruct(struct.name, kept)
+    # sid's 28.5.2 (its Go toolchain) leaves the struct's name out of a type error: ".PoolID"
+    return GoStruct(struct.name if version.row.type_error_names_struct else "", kept)
 
 
 # Response fields dockerd only knows from a version on (older daemons ignore the key).

@@ -10,6 +10,10 @@ from .endpoints import EXTENSION_BY_NAME, endpoint_name, row_for
 from .verdict import Outcome, Verdict, _bytes, read_answer
 
 JSON = Any
+# What a sentence function may raise on a body of the wrong shape (a list where dockerd sends a
+# string, say): such a body only comes from a damaged or hand-written recording.
+MISSHAPEN = (TypeError, ValueError, AttributeError, KeyError, IndexError)
+SHAPE = "the body does not have the shape dockerd sends"
 
 
 def explain_request(endpoint: str, request: JSON) -> str:
@@ -17,11 +21,15 @@ def explain_request(endpoint: str, request: JSON) -> str:
     name = endpoint_name(endpoint)
     asked = request if isinstance(request, Mapping) else {}
     row = row_for(name)
-    if row is not None:
-        return row.explain_request(asked) or row.summary
-    extension = EXTENSION_BY_NAME.get(name)
-    if extension is not None:
-        return extension.explain_request(asked)
+    try:
+        if row is not None:
+            return row.explain_request(asked) or row.summary
+        extension = EXTENSION_BY_NAME.get(name)
+        if extension is not None:
+            return extension.explain_request(asked)
+    except MISSHAPEN:
+        summary = row.summary if row is not None else f"request to {name}"
+        return f"{summary} ({SHAPE})"
     return f"unknown endpoint {name}: not part of the libnetwork plugin protocol"
 
 
@@ -35,7 +43,10 @@ def explain(endpoint: str, request: JSON, verdict: Verdict | None = None) -> str
         if row is None:
             return text
         asked = request if isinstance(request, Mapping) else {}
-        answer = row.explain_success(asked, verdict.used)
+        try:
+            answer = row.explain_success(asked, verdict.used)
+        except MISSHAPEN:
+            answer = f"dockerd took the answer ({SHAPE})"
         return f"{text}; {answer}" if answer else text
     return f"{text}; {verdict.sentence}"
 

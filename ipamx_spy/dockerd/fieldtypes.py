@@ -49,6 +49,30 @@ def known(type_: str) -> bool:
     return base in KINDS or base in TEXTS
 
 
+_ZEROS: dict[str, Callable[[], JSON]] = {
+    "bool": lambda: False, "int": lambda: 0, "strlist": list, "list": list, "strmap": dict,
+    "object": dict, "any": lambda: None,
+}
+
+
+def zero(type_: str) -> JSON:
+    """Go's zero value for a field of ``type_`` (what a missing key or null leaves)."""
+    base = type_.removesuffix("|null")
+    return "" if base in TEXTS or base == "str" else _ZEROS[base]()
+
+
+def kind_problem(type_: str, value: JSON) -> str | None:
+    """What the protocol has instead (``"a string"``, ``"a bool"``…) when the JSON kind of
+    ``value`` is not the one Go stores in a field of ``type_`` (None: it is, or null)."""
+    base = type_.removesuffix("|null")
+    if value is None:
+        return None
+    if base in TEXTS:
+        return None if isinstance(value, str) else "a string"
+    accepts, words, _go = KINDS.get(base, KINDS["any"])
+    return None if accepts(value) else words
+
+
 def problem(name: str, type_: str, value: JSON) -> str | None:
     """Why dockerd would refuse ``value`` for a field ``name`` of type ``type_`` (or None).
 

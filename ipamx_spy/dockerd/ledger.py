@@ -30,7 +30,7 @@ from typing import Any
 
 from .endpoints import Endpoint
 from .goparse import IPAddress, IPNetwork, parse_cidr, parse_ip
-from .options import GATEWAY_LABEL
+from .verdict import pool_gateway
 
 JSON = Any
 
@@ -165,8 +165,7 @@ class Ledger:
             if parsed is None or not isinstance(pool_id, str):
                 return
             pool = self.issue(pool_id, parsed.network, str(request.get("AddressSpace", "")))
-            data = answered.get("Data")
-            gateway = _address(data.get(GATEWAY_LABEL)) if isinstance(data, Mapping) else None
+            gateway = _address(pool_gateway(answered))
             if gateway is not None:
                 self.hand_out(pool, gateway)
         elif endpoint == Endpoint.RELEASE_POOL:

@@ -35,8 +35,8 @@ from typing import Any
 from . import gojson, goparse
 from .endpoints import Endpoint, FailureEffect, Row, parse_endpoint, response_type
 from .gotypes import GoKind, GoStruct
-from .options import GATEWAY_OPTION
-from .versions import DockerVersion, fact
+from .options import GATEWAY_LABEL, GATEWAY_OPTION
+from .versions import DockerVersion, VersionRow, fact
 
 JSON = Any
 Headers = Sequence[tuple[str, str]] | Mapping[str, str] | None
@@ -72,6 +72,7 @@ class Verdict:
     plugin_error: str | None = None  # the plugin layer's alone: status, decoding, error field
     cli_text: str | None = None  # FAILS_COMMAND: what the docker CLI prints
     log_line: str | None = None  # LOGGED: dockerd's log line
+    effect: str | None = None  # what the failure means, when the version differs from the row
     used: Mapping[str, JSON] = field(default_factory=dict)  # what dockerd keeps (Go names)
     decoded: gojson.Decoded | None = None  # a 200 body as Go's decoder saw it
     retry_after: float | None = None  # RETRIED: seconds until the next attempt
@@ -98,7 +99,7 @@ class Verdict:
                 self.retry_empty_body else ""
             return (f"no answer ({self.error}): dockerd tries again in {self.retry_after:g} s"
                     f"{body}")
-        what = row.failure_sentence if row is not None else "the call fails"
+        what = self.effect or (row.failure_sentence if row is not None else "the call fails")
         if self.outcome is Outcome.LOGGED:
             return f"the plugin refused: {self.error}; dockerd only logs it: {what}"
         return f"the plugin refused: {self.error}; {what}"
@@ -142,7 +143,8 @@ def read_answer(endpoint: Endpoint | str, status: int, headers: Headers, body: b
         error = plugin_error or _use_error(known, decoded.fields, asked, version)
     if error is not None:
         error = _wrap(known, error, asked)
-        return _failure(known, name, status, error, decoded, asked, plugin_error)
+        return _failure(known, name, status, error, decoded, asked, plugin_error,
+                        version.row)
     used = {k: v for k, v in (decoded.fields if decoded else {}).items()
             if k not in ("Err", "Error")}
     return Verdict(endpoint=known, name=name, outcome=Outcome.SUCCESS, status=status,
@@ -197,7 +199,7 @@ def _request_pool(used: Mapping[str, JSON], _asked: Mapping[str, JSON],
 def _request_address(used: Mapping[str, JSON], _asked: Mapping[str, JSON],
                      version: DockerVersion) -> str | None:
     if not used.get("Address"):
-        return fact("no_address_returned", version)
+        return version.row.no_address
     return _cidr_error(used.get("Address"))
 
 
@@ -252,8 +254,16 @@ _USE_CHECKS = {
 
 
 def is_gateway_request(request: Mapping[str, JSON]) -> bool:
+    """A RequestAddress dockerd sends for a network's gateway (``RequestAddressType`` set)."""
     options = request.get("Options")
     return isinstance(options, Mapping) and options.get(GATEWAY_OPTION) is not None
+
+
+def pool_gateway(answer: Mapping[str, JSON]) -> JSON:
+    """The gateway a RequestPool answer names in its ``Data`` (dockerd then asks for no
+    gateway address), or None."""
+    data = answer.get("Data")
+    return data.get(GATEWAY_LABEL) if isinstance(data, Mapping) else None
 
 
 def _wrap(endpoint: Endpoint | None, error: str, asked: Mapping[str, JSON]) -> str:
@@ -263,16 +273,43 @@ def _wrap(endpoint: Endpoint | None, error: str, asked: Mapping[str, JSON]) -> s
     return error
 
 
+# Calls of a container's network set-up (docker run): 28+ words their failures
+# "failed to set up container networking: …" (VersionRow.container_error_prefix).
+_CONTAINER_SETUP = frozenset({Endpoint.CREATE_ENDPOINT, Endpoint.JOIN,
+                              Endpoint.ENDPOINT_OPER_INFO,
+                              Endpoint.PROGRAM_EXTERNAL_CONNECTIVITY})
+_CLI_HEAD = "Error response from daemon: "
+
+
+def _container_setup(endpoint: Endpoint | None, asked: Mapping[str, JSON]) -> bool:
+    if endpoint is Endpoint.REQUEST_ADDRESS:
+        return not is_gateway_request(asked)
+    return endpoint in _CONTAINER_SETUP
+
+
 def _failure(endpoint: Endpoint | None, name: str, status: int, error: str,
              decoded: gojson.Decoded | None, asked: Mapping[str, JSON],
-             plugin_error: str | None = None) -> Verdict:
+             plugin_error: str | None = None,
+             version: VersionRow | None = None) -> Verdict:
     row = _row(endpoint)
+    if version is not None and row is not None and name in version.logs_only:
+        # This line ignores the error; the plugin layer logs a body it cannot decode.
+        line = (f"{name}: error reading plugin resp: {error}"
+                if status == 200 and decoded is not None and decoded.error else
+                "<debug level only>")
+        return Verdict(endpoint=endpoint, name=name, outcome=Outcome.LOGGED, status=status,
+                       error=error, plugin_error=plugin_error, log_line=line, decoded=decoded,
+                       effect=f"dockerd {version.name} ignores it: the docker command "
+                              "still succeeds")
     if row is not None and row.on_failure is FailureEffect.LOGGED:
         fill = {k: v for k, v in asked.items() if isinstance(v, str)}
         line = _fill(row.log_line, {**fill, "error": error})
         return Verdict(endpoint=endpoint, name=name, outcome=Outcome.LOGGED, status=status,
                        error=error, plugin_error=plugin_error, log_line=line, decoded=decoded)
-    template = row.cli_text if row is not None else "Error response from daemon: {error}"
+    template = row.cli_text if row is not None else _CLI_HEAD + "{error}"
+    if version is not None and version.container_error_prefix and \
+            _container_setup(endpoint, asked):
+        template = template.replace(_CLI_HEAD, _CLI_HEAD + version.container_error_prefix, 1)
     return Verdict(endpoint=endpoint, name=name, outcome=Outcome.FAILS_COMMAND, status=status,
                    error=error, plugin_error=plugin_error,
                    cli_text=_fill(template, {"error": error}), decoded=decoded)
@@ -314,4 +351,4 @@ def read_no_answer(endpoint: Endpoint | str, failure: NoAnswer,
     if wait + elapsed < GIVE_UP_AFTER:
         return Verdict(endpoint=known, name=name, outcome=Outcome.RETRIED, error=error,
                        retry_after=wait, retry_empty_body=failure is NoAnswer.CLOSED)
-    return _failure(known, name, 0, error, None, {}, error)
+    return _failure(known, name, 0, error, None, {}, error, version.row)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from ipamx_spy.address import Address
 from ipamx_spy.dockerd.options import MAC_OPTION
+from ipamx_spy.dockerd.versions import VersionRow, lookup
 from ipamx_spy.noanswer import NoAnswerKind
 from ipamx_spy.recording import Exchange, Recording
 
@@ -28,7 +29,6 @@ from .driver import EmulatorNoAnswer, EmulatorSession, Reply, StepResult
 from .ids import RecordedIds
 from .model import PluginState
 from .scenario import ContainerOp, NetworkCreate, RunContainer, Step
-from .versions import DockerVersion, lookup
 
 WINDOW = 16  # how far ahead a request of a parallel command may be found
 
@@ -156,7 +156,7 @@ def parallel(step: Step) -> bool:
         and step.action.verb in {"stop", "rm", "restart"}
 
 
-def compare(steps: list[Step], rec: Recording, *, version: DockerVersion | None = None,
+def compare(steps: list[Step], rec: Recording, *, version: VersionRow | None = None,
             ) -> Comparison:
     """Play ``steps`` against the recording's answers and compare the requests byte by byte.
 

@@ -166,7 +166,7 @@ class ContainerOps(Core):
             NetworkID=net.id, EndpointID=ep.id,
             Interface=Struct(Address=ep.addr4, AddressIPv6=ep.addr6, MacAddress=ep.mac),
             Options=options))
-        prefix = (f"{self.version.endpoint_error_prefix}failed to create endpoint {ep.name} "
+        prefix = (f"{self.version.container_error_prefix}failed to create endpoint {ep.name} "
                   f"on network {net.name}: ")
         if answer.error is not None:
             raise DaemonError(prefix + answer.error)
@@ -296,11 +296,17 @@ class ContainerOps(Core):
         if previous is not None:
             yield from self._revoke(previous)
         if not ep.internal:
-            options = labels(ctr)
-            if self.version.program_no_proxy_6to4:
-                gw4, gw6 = self._gateways(sb)
-                options[NO_PROXY_6TO4] = gw4 is not None and gw6 is not None and gw4 is not gw6
-            yield from self._program(ctr, ep, options)
+            yield from self._program(ctr, ep, self._program_options(ctr, sb))
+
+    def _program_options(self, ctr: Container, sb: Sandbox) -> dict[str, object]:
+        """ProgramExternalConnectivity's options: the container's labels, and on 28 always
+        ``no_proxy_6to4`` (true when another endpoint is the IPv6 gateway), after a join and
+        after a leave alike (28.5.2's captures connect-order and driver-gateway)."""
+        options = labels(ctr)
+        if self.version.program_no_proxy_6to4:
+            gw4, gw6 = self._gateways(sb)
+            options[NO_PROXY_6TO4] = gw4 is not None and gw6 is not None and gw4 is not gw6
+        return options
 
     @staticmethod
     def _gateways(sb: Sandbox) -> tuple[Endpoint | None, Endpoint | None]:
@@ -347,7 +353,8 @@ class ContainerOps(Core):
             if self.version.program_on_change:
                 yield from self._update_gateways(ctr, sb)
             elif moving and sb.gateway_endpoint() is not None:
-                yield from self._program(ctr, sb.gateway_endpoint(), labels(ctr))  # type: ignore[arg-type]
+                yield from self._program(ctr, sb.gateway_endpoint(),  # type: ignore[arg-type]
+                                         self._program_options(ctr, sb))
         except DaemonError:
             pass
         if not sb.need_default_gw(counts):

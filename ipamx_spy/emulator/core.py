@@ -29,10 +29,10 @@ from ipamx_spy.app import PluginApp
 from ipamx_spy.dockerd import gojson
 from ipamx_spy.dockerd import verdict as dockerd_verdict
 from ipamx_spy.dockerd.versions import DockerVersion as AuthorityVersion
+from ipamx_spy.dockerd.versions import VersionRow
 
 from .ids import IdSource, RandomIds
 from .model import Container, Network, PluginState
-from .versions import DockerVersion
 
 JSON = Any
 T = TypeVar("T")
@@ -95,7 +95,7 @@ class Call:
 Flow = Generator[Call, Answer, T]
 
 
-def default_ipam_app(version: DockerVersion) -> PluginApp:
+def default_ipam_app(version: VersionRow) -> PluginApp:
     """dockerd's built-in allocator, played by ipamx-spy's (bug-compatible) one."""
     try:
         from ipamx_spy.app import BuiltinPlugin
@@ -108,7 +108,7 @@ def default_ipam_app(version: DockerVersion) -> PluginApp:
 class Core:
     """State and plugin access shared by the network and container flows."""
 
-    def __init__(self, version: DockerVersion, *, ids: IdSource | None = None,
+    def __init__(self, version: VersionRow, *, ids: IdSource | None = None,
                  rng: random.Random | None = None, url_host: str = "plugin.moby.localhost",
                  reserved: tuple[str, ...] = (), default_ipam: PluginApp | None = None) -> None:
         self.version = version

@@ -21,13 +21,14 @@ from ipamx_spy import recording
 from ipamx_spy.address import Address
 from ipamx_spy.app import CONTENT_TYPE, PluginApp
 from ipamx_spy.client import DOCKER_ACCEPT, PluginConnection, PluginNoAnswer, docker_request
+from ipamx_spy.dockerd.versions import VersionRow
 from ipamx_spy.noanswer import NoAnswerKind
 from ipamx_spy.recording import Exchange, Fault, Message, RecordingWriter, encode_body
+from ipamx_spy.records import CloseRecord, MarkerRecord, OpenRecord, Side
 
 from .core import Answer, Call, read_answer
 from .daemon import Daemon, Outcome
 from .scenario import Step
-from .versions import DockerVersion
 
 
 class EmulatorNoAnswer(Exception):
@@ -132,14 +133,14 @@ class EmulatorAppTarget:
         self._open = False
 
 
-def host_header(version: DockerVersion, address: Address) -> str:
+def host_header(version: VersionRow, address: Address) -> str:
     """The ``Host`` value of this dockerd version for this address (PROTOCOL.md 1.2)."""
     if address.kind == "tcp":
         return address.host_header
     return "plugin.moby.localhost" if version.dummy_host else ""
 
 
-def url_host(version: DockerVersion, address: Address) -> str:
+def url_host(version: VersionRow, address: Address) -> str:
     """The host part of the URL in dockerd's transport errors (``Post "http://..."``)."""
     if address.kind == "tcp":
         return address.host_header
@@ -210,8 +211,7 @@ class EmulatorSession:
 
     def play(self, step: Step) -> StepResult:
         """Run one docker command to its end."""
-        self._write({"type": "marker", "t": self.now(), "text": step.text,
-                     "after_seq": self.seq})
+        self._write(MarkerRecord(t=self.now(), text=step.text, after_seq=self.seq).to_json())
         first = len(self.exchanges)
         flow = self.daemon.play(step)
         try:
@@ -227,25 +227,26 @@ class EmulatorSession:
             self.sleep(call.delay_s)
         if not self.target.connected:
             self.conn += 1
-            self._write({"type": "open", "conn": self.conn, "t": self.now(),
-                         "peer": "ipamx-spy drive"})
+            self._write(OpenRecord(conn=self.conn, t=self.now(), peer="ipamx-spy drive").to_json())
         raw = docker_request(call.endpoint, call.body, host=self.host)
         self.seq += 1
         t, started = self.now(), self.clock()
         try:
             reply = self.target.send(raw, call.endpoint, call.body)
         except EmulatorNoAnswer as exc:
-            self._record(call, t, started, None, Fault(side="plugin", kind=exc.kind.value,
+            self._record(call, t, started, None, Fault(side=Side.PLUGIN, kind=exc.kind.value,
                                                        message=exc.text))
-            self._write({"type": "close", "conn": self.conn, "t": self.now(),
-                         "reason": exc.text, "unanswered": [self.seq] if exc.sent else []})
+            self._close(exc.text, (self.seq,) if exc.sent else ())
             return Answer.unreachable(exc.text, sent=exc.sent)
         self._record(call, t, started, reply, None)
         if not self.target.connected:
-            self._write({"type": "close", "conn": self.conn, "t": self.now(),
-                         "reason": "closed by the plugin"})
+            self._close("closed by the plugin")
         return read_answer(call.endpoint, reply.status, reply.body,
                            major=self.daemon.version.major)
+
+    def _close(self, reason: str, unanswered: tuple[int, ...] = ()) -> None:
+        self._write(CloseRecord(conn=self.conn, t=self.now(), reason=reason,
+                                unanswered=unanswered).to_json())
 
     def _record(self, call: Call, t: float, started: float, reply: Reply | None,
                 fault: Fault | None) -> None:
@@ -266,12 +267,11 @@ class EmulatorSession:
 
     def close(self) -> None:
         if self.target.connected:
-            self._write({"type": "close", "conn": self.conn, "t": self.now(),
-                         "reason": "session ended"})
+            self._close("session ended")
         self.target.close()
 
 
-def recording_header(*, scenario: str, version: DockerVersion, target: Address,
+def recording_header(*, scenario: str, version: VersionRow, target: Address,
                      ) -> dict[str, object]:
     return recording.make_header(name=Path(scenario).stem, source="ipamx-spy drive",
                                  scenario=scenario, docker_version=version.name,

@@ -191,9 +191,9 @@ class NetworkOps(Core):
         body = Struct(AddressSpace=net.address_space, Pool=config.subnet,
                       SubPool=config.ip_range, Options=dict(net.ipam_options), V6=family == 6)
         held: list[str] = []
+        if self.version.spaces_per_request_pool:  # once per pool, not per overlap retry (28.5.2)
+            yield from self.spaces(net)
         while True:
-            if self.version.spaces_per_request_pool:
-                yield from self.spaces(net)
             answer = yield from self.ipam(net, "IpamDriver.RequestPool", body)
             if answer.error is not None:
                 yield from self._release_held(net, held)

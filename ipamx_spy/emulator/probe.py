@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ipamx_spy.app import Reply
+from ipamx_spy.dockerd.goparse import parse_ip
+from ipamx_spy.dockerd.ledger import Ledger
 from ipamx_spy.dockerd.options import GATEWAY_LABEL, GATEWAY_OPTION
 
 JSON = Any
@@ -30,8 +32,8 @@ class ProbePlugin:
     scope: str = "local"  # the network driver's capability (dockerd 20.10 refuses "global")
     faults: dict[str, list[Reply]] = field(default_factory=dict)
     calls: list[tuple[str, bytes]] = field(default_factory=list)
-    pools: dict[str, tuple[str, str]] = field(default_factory=dict)
-    used: dict[str, set[str]] = field(default_factory=dict)
+    pools: dict[str, tuple[str, str]] = field(default_factory=dict)  # PoolID -> pool, sub-pool
+    ledger: Ledger = field(default_factory=Ledger)  # what it handed out (the authority's)
     gateways: dict[str, str] = field(default_factory=dict)
     next_dynamic: int = 1
 
@@ -65,6 +67,7 @@ class ProbePlugin:
         self.pools[pool_id] = (pool, sub)
         data = {}
         net = ipaddress.ip_network(pool)
+        self.ledger.issue(pool_id, net)  # one space: sub-pools share their network's addresses
         if self.data_gateway and net.version == 4:
             data = {GATEWAY_LABEL: f"{net.broadcast_address - 1}/{net.prefixlen}"}
         return {"PoolID": pool_id, "Pool": pool, "Data": data}
@@ -74,24 +77,30 @@ class ProbePlugin:
             return {"Error": f"unknown pool {req.get('PoolID')}"}
         pool, sub = self.pools[req["PoolID"]]
         net = ipaddress.ip_network(pool)
-        used = self.used.setdefault(pool, set())
+        held = self.ledger.pool(req["PoolID"])
+        assert held is not None  # issued with the pool
         if req.get("Address"):
             address = req["Address"]
         else:
             hosts = ipaddress.ip_network(sub).hosts() if sub else net.hosts()
-            address = str(next(h for h in hosts if str(h) not in used))
-        used.add(address)
+            address = str(next(h for h in hosts if not self.ledger.in_use(held, h)))
+        ip = parse_ip(address)
+        if ip is not None:
+            self.ledger.hand_out(held, ip)
         if (req.get("Options") or {}).get(GATEWAY_OPTION) == GATEWAY_LABEL:
             self.gateways[req["PoolID"]] = address
         return {"Address": f"{address}/{net.prefixlen}", "Data": {}}
 
     def release_address(self, req: JSON) -> JSON:
-        pool, _sub = self.pools.get(req.get("PoolID", ""), ("", ""))
-        self.used.get(pool, set()).discard(req.get("Address", ""))
+        held = self.ledger.held(req.get("PoolID", ""))
+        ip = parse_ip(req.get("Address"))
+        if held is not None and ip is not None:
+            self.ledger.release(held, ip)
         return {}
 
     def release_pool(self, req: JSON) -> JSON:
         self.pools.pop(req.get("PoolID", ""), None)
+        self.ledger.release_pool(str(req.get("PoolID", "")))
         return {}
 
     def net_caps(self, _req: JSON) -> JSON:

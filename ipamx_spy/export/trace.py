@@ -8,6 +8,7 @@ format functions then only lay out a ``Trace``; none of them reads a file or the
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -122,7 +123,16 @@ class Trace:
         return tuple(e for s in self.sections for e in s.exchanges)
 
     def findings_for(self, seq: int) -> tuple[Finding, ...]:
-        return tuple(f for f in self.findings if f.seq == seq)
+        """The findings about exchange ``seq``, in their order (an index built once: an export
+        asks for every exchange, so a scan each time would be quadratic)."""
+        return self._findings_by_seq.get(seq, ())
+
+    @functools.cached_property
+    def _findings_by_seq(self) -> Mapping[int, tuple[Finding, ...]]:
+        index: dict[int, list[Finding]] = {}
+        for finding in self.findings:
+            index.setdefault(finding.seq, []).append(finding)
+        return {seq: tuple(found) for seq, found in index.items()}
 
     def notes_for(self, seq: int) -> tuple[str, ...]:
         return tuple(self.notes.get(seq, ()))

@@ -1,12 +1,13 @@
 """``IpamService``: the reference allocator served as an ``IpamDriver`` plugin.
 
 Routes take the request JSON (keys already matched to the endpoint rows' field names by
-``ipamx_spy.app``), check the field types, call the ``Allocator`` and return the response JSON.
-A refusal is a ``PluginError`` (sent as ``200 {"Error": ...}``). A request that changes the
-allocator runs in a transaction: its changes are saved to the state store (journal + fsync)
-before the route returns, and undone if they cannot be saved, so dockerd is never told about an
-allocation that a crash could lose. The extension endpoints (Leases, Networks, Metrics, Version,
-Configuration, Shutdown) are ipamx-spy's own, not part of Docker's protocol.
+``ipamx_spy.app``), check the field types against the rows (``ipamx_spy.dockerd``), call the
+``Allocator`` and return the response JSON. A refusal is a ``PluginError`` (sent as
+``200 {"Error": ...}``). A request that changes the allocator runs in a transaction: its
+changes are saved to the state store (journal + fsync) before the route returns, and undone if
+they cannot be saved, so dockerd is never told about an allocation that a crash could lose.
+The extension endpoints (Leases, Networks, Metrics, Version, Configuration, Shutdown) are
+ipamx-spy's own, not part of Docker's protocol.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from ipamx_spy import __version__
 from ipamx_spy.app import CONTENT_TYPE, PluginError, Route
+from ipamx_spy.dockerd import fieldtypes, row_for
 
 from .allocator import Allocator, Clock, LeaseView, NetworkView
 from .config import DEFAULT_ENGINE_ID, DEFAULT_GLOBAL_SPACE, DEFAULT_LOCAL_SPACE, IpamConfig
@@ -32,30 +34,6 @@ Handler = Callable[[dict[str, JSON]], JSON]
 INTERFACE = "IpamDriver"
 
 
-def _string(endpoint: str, name: str, value: JSON) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise _type_error(endpoint, name, "a string", value)
-    return value
-
-
-def _flag(endpoint: str, name: str, value: JSON) -> bool:
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise _type_error(endpoint, name, "true or false", value)
-    return value
-
-
-def _options(endpoint: str, name: str, value: JSON) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise _type_error(endpoint, name, "an object of strings or null", value)
-    return dict(value)
-
-
 def _type_error(endpoint: str, name: str, expected: str, value: JSON) -> PluginError:
     kind = {bool: "a boolean", int: "a number", float: "a number", str: "a string",
             list: "an array", dict: "an object"}.get(type(value), type(value).__name__)
@@ -63,20 +41,20 @@ def _type_error(endpoint: str, name: str, expected: str, value: JSON) -> PluginE
                        f"got {kind} ({value!r:.60}); dockerd never sends that")
 
 
-Check = Callable[[str, str, JSON], Any]
-_FIELDS: dict[str, dict[str, Check]] = {
-    "RequestPool": {"AddressSpace": _string, "Pool": _string, "SubPool": _string,
-                    "Options": _options, "V6": _flag},
-    "ReleasePool": {"PoolID": _string},
-    "RequestAddress": {"PoolID": _string, "Address": _string, "Options": _options},
-    "ReleaseAddress": {"PoolID": _string, "Address": _string},
-}
-
-
 def checked(endpoint: str, request: Mapping[str, JSON]) -> dict[str, Any]:
-    """The request's fields of ``endpoint``, type-checked, absent ones as Go's zero values."""
-    return {name: check(endpoint, name, request.get(name))
-            for name, check in _FIELDS.get(endpoint, {}).items()}
+    """The request's fields of ``endpoint`` (its row's request fields), of the JSON kinds Go
+    stores in them, absent or null ones as Go's zero values. Raises ``PluginError`` for a
+    value of another kind."""
+    row = row_for(f"{INTERFACE}.{endpoint}")
+    out: dict[str, Any] = {}
+    for spec in row.request if row is not None else ():
+        value = request.get(spec.name)
+        expected = fieldtypes.kind_problem(spec.type, value)
+        if expected is not None:
+            raise _type_error(endpoint, spec.name, expected, value)
+        out[spec.name] = fieldtypes.zero(spec.type) if value is None else (
+            dict(value) if isinstance(value, dict) else value)
+    return out
 
 
 def iso_time(seconds: float) -> str:
@@ -113,18 +91,20 @@ class IpamService:
         exclude: Iterable[str] = (),
         engine_id: str = DEFAULT_ENGINE_ID,
         state_path: str | os.PathLike[str] | None = None,
+        state_group: str | None = None,
         on_shutdown: Callable[[], None] | None = None,
         clock: Clock = time.time,
     ) -> IpamService:
         """Build from command-line values. Raises ConfigError for a bad option, StateError
         for an unusable state file (locked, damaged, other compat or space names) and OSError
-        when the state directory cannot be written."""
+        when the state directory cannot be written (ValueError for an unknown
+        ``state_group``, the group that may read the state files)."""
         config = IpamConfig.build(compat=compat, local_space=local_space,
                                   global_space=global_space, local_pools=local_pools,
                                   global_pools=global_pools, exclude=exclude, engine_id=engine_id)
         if state_path is None:
             return cls(Allocator(config, clock=clock), on_shutdown=on_shutdown)
-        allocator, store = open_state(state_path, config, clock=clock)
+        allocator, store = open_state(state_path, config, clock=clock, group=state_group)
         return cls(allocator, store=store, on_shutdown=on_shutdown)
 
     def close(self) -> None:
@@ -226,13 +206,13 @@ class IpamService:
     def metrics(self, _fields: dict[str, Any]) -> JSON:
         saves = self.store.saves if self.store is not None else 0
         text = render(self.counters, self.allocator.networks(),
-                      compat=self.allocator.config.compat, durable=self.store is not None,
+                      compat=self.allocator.config.compat.value, durable=self.store is not None,
                       journal_saves=saves)
         return {"Metrics": text}
 
     def version(self, _fields: dict[str, Any]) -> JSON:
         return {"Version": __version__, "Protocol": CONTENT_TYPE,
-                "Compat": self.allocator.config.compat}
+                "Compat": self.allocator.config.compat.value}
 
     def configuration(self, _fields: dict[str, Any]) -> JSON:
         return {

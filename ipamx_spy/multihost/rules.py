@@ -39,21 +39,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ipamx_spy import render
-from ipamx_spy.findings import Finding
+from ipamx_spy.findings import Finding, Severity
 from ipamx_spy.recording import Exchange
 from ipamx_spy.validate.rules import Rule
 
 CROSS_HOST_RULES: dict[str, Rule] = {
     rule.code: rule for rule in (
-        Rule(code="IPX501", severity="error",
+        Rule(code="IPX501", severity=Severity.ERROR,
              title="one global address handed out on two hosts (check --merge)"),
-        Rule(code="IPX502", severity="warning",
+        Rule(code="IPX502", severity=Severity.WARNING,
              title="global pool released by one host while another still uses it "
                    "(check --merge)"),
-        Rule(code="IPX503", severity="error",
+        Rule(code="IPX503", severity=Severity.ERROR,
              title="a node's local re-reservation of what the swarm's global allocation "
                    "chose was refused (check --merge)"),
-        Rule(code="IPX504", severity="warning",
+        Rule(code="IPX504", severity=Severity.WARNING,
              title="a node re-reserved an address the global space did not hand out "
                    "(check --merge)"),
     )

@@ -64,7 +64,9 @@ class NetworkService:
             raise ValueError(f"network_links must be netlink or memory, "
                              f"not {config.network_links!r}")
         links = MemoryLinks() if config.network_links == "memory" else None
-        return cls(name=config.name, state_file=config.network_state, links=links)
+        store = FileStore(config.network_state, config.name, group=config.group) \
+            if config.network_state else None
+        return cls(name=config.name, state_file=config.network_state, links=links, store=store)
 
     def routes(self) -> dict[str, Route]:
         return {f"NetworkDriver.{method}": functools.partial(self.call, method)

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Protocol
 
-from ..atomic import write_atomically
+from ..atomic import file_mode, write_atomically
 from .model import DriverState, state_from_json, state_to_json
 
 
@@ -34,9 +34,10 @@ class MemoryStore:
 class FileStore:
     """The state in the JSON file ``path`` (its directory is created when needed)."""
 
-    def __init__(self, path: Path, plugin: str) -> None:
+    def __init__(self, path: Path, plugin: str, *, group: str | None = None) -> None:
         self.path = path
         self.plugin = plugin
+        self.group = group  # may read the file (0640); None: only the owner (0600)
 
     def load(self) -> DriverState | None:
         """The saved state, or None if there is no file yet.
@@ -56,4 +57,4 @@ class FileStore:
     def save(self, state: DriverState) -> None:
         """Replace the file atomically. Raises OSError (disk full, read-only, ...)."""
         text = json.dumps(state_to_json(state, self.plugin), indent=1) + "\n"
-        write_atomically(self.path, text, 0o644)
+        write_atomically(self.path, text, file_mode(self.group), group=self.group)

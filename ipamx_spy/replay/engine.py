@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,17 @@ from .compare import Live, Problem, Rules, compare, outcome, wrong_paths
 from .target import Outgoing, ReplayNoAnswer, ReplayUnusable, Target, TargetSpec
 
 JSON = Any
-PASS, FAIL, SKIP = "pass", "fail", "skip"
+
+
+class ReplayOutcome(StrEnum):
+    """What replay made of one exchange; the value is the word in reports and ``--json``."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    SKIP = "skip"
+
+
+PASS, FAIL, SKIP = ReplayOutcome.PASS, ReplayOutcome.FAIL, ReplayOutcome.SKIP
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,7 +50,7 @@ class Verdict:
     seq: int
     conn: int
     endpoint: str
-    outcome: str
+    outcome: ReplayOutcome
     meaning: str
     problems: tuple[Problem, ...] = ()
     skip_reason: str = ""
@@ -69,7 +80,7 @@ class ReplayResult:
     unusable: str | None = None
     warnings: tuple[str, ...] = ()
 
-    def count(self, what: str) -> int:
+    def count(self, what: ReplayOutcome) -> int:
         return sum(1 for v in self.verdicts if v.outcome == what)
 
     @property

@@ -145,7 +145,7 @@ def to_json(results: Sequence[ReplayResult], exit_code: int) -> dict[str, JSON]:
 def _verdict_json(verdict: Verdict) -> dict[str, JSON]:
     return {
         "seq": verdict.seq, "conn": verdict.conn, "endpoint": verdict.endpoint,
-        "verdict": verdict.outcome, "meaning": verdict.meaning,
+        "verdict": verdict.outcome.value, "meaning": verdict.meaning,
         "recorded_status": verdict.recorded_status, "live_status": verdict.live_status,
         "problems": [p.to_json() for p in verdict.problems],
         "skip_reason": verdict.skip_reason or None,

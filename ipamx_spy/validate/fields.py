@@ -19,24 +19,6 @@ from .rules import finding
 JSON = Any
 Check = Callable[[Context], list[Finding]]
 
-# What dockerd does when a required answer field is missing or empty (IPX202).
-MISSING: dict[tuple[str, str], str] = {
-    ("IpamDriver.RequestPool", "PoolID"):
-        "later calls for this network carry an empty PoolID",
-    ("IpamDriver.RequestPool", "Pool"):
-        "dockerd fails the network creation with 'invalid CIDR address: '",
-    ("IpamDriver.RequestAddress", "Address"):
-        "dockerd fails the call with 'no address returned' ('No address returned' up to v23)",
-    ("IpamDriver.GetDefaultAddressSpaces", "LocalDefaultAddressSpace"):
-        "dockerd sends RequestPool with an empty AddressSpace",
-    ("IpamDriver.GetDefaultAddressSpaces", "GlobalDefaultAddressSpace"):
-        "dockerd sends RequestPool with an empty AddressSpace for swarm-scope networks",
-    ("NetworkDriver.GetCapabilities", "Scope"):
-        "dockerd does not register the driver ('invalid capability: expecting 'local' or "
-        "'global', got '), and network creation fails with 'could not resolve driver'",
-}
-
-
 def _decodable(ctx: Context) -> bool:
     return (ctx.answered and ctx.status == 200 and ctx.row is not None
             and not ctx.row.extension and bool(ctx.body.strip())
@@ -80,7 +62,7 @@ def check_required(ctx: Context) -> list[Finding]:
     found = []
     for spec in ctx.row.response:
         if spec.required and ctx.value.get(spec.name) in (None, "", []):
-            consequence = MISSING.get((ctx.endpoint, spec.name), "dockerd reads it as empty")
+            consequence = spec.missing  # every required answer field says (the rows' test)
             found.append(finding("IPX202", ctx.seq, (
                 f"{spec.name} is missing or empty: {consequence}; always send {spec.name}")))
     return found

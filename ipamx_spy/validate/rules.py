@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ipamx_spy.findings import Finding
+from ipamx_spy.findings import Finding, Severity
 
 
 @dataclass(frozen=True, kw_only=True)
 class Rule:
     code: str
-    severity: str
+    severity: Severity
     title: str
 
 
@@ -59,7 +59,8 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
 )
 
 RULES: dict[str, Rule] = {
-    code: Rule(code=code, severity=severity, title=title) for code, severity, title in _TABLE
+    code: Rule(code=code, severity=Severity(severity), title=title)
+    for code, severity, title in _TABLE
 }
 
 

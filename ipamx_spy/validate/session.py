@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from ipamx_spy.dockerd.goparse import IPAddress, IPNetwork, parse_cidr, parse_ip
 from ipamx_spy.dockerd.ledger import Ledger, Pool
+from ipamx_spy.dockerd.verdict import pool_gateway
 from ipamx_spy.findings import Finding
 
 from .context import Seen
@@ -102,9 +103,7 @@ class PluginHistory:
         pool = self.ledger.issue(str(ctx.value.get("PoolID") or ""),
                                  None if parsed is None else parsed.network,
                                  str(ctx.request_map.get("AddressSpace") or ""))
-        data = ctx.value.get("Data") or {}
-        gateway = parse_cidr(data.get("com.docker.network.gateway")) if isinstance(
-            data, dict) else None
+        gateway = parse_cidr(pool_gateway(ctx.value))
         if gateway is None:
             return []
         return self._hand_out(ctx, pool, gateway.ip, "the gateway named in Data")
@@ -131,9 +130,10 @@ class PluginHistory:
         got = parse_cidr(ctx.value.get("Address"))
         if got is None:
             return found
+        ip = got.ip  # a new object on every access of the property
         if pool is not None and pool.network is not None:
-            found += self._placement(ctx, pool.network, got.ip, got.network.prefixlen)
-        return found + self._hand_out(ctx, pool, got.ip, "this address")
+            found += self._placement(ctx, pool.network, ip, got.network.prefixlen)
+        return found + self._hand_out(ctx, pool, ip, "this address")
 
     def _placement(self, ctx: Seen, network: IPNetwork, ip: IPAddress,
                    prefix: int) -> list[Finding]:

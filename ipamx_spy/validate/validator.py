@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ipamx_spy.findings import Finding
+from ipamx_spy.findings import Finding, Severity
 from ipamx_spy.recording import Exchange, Recording, RecordingError, load
 from ipamx_spy.recording_reader import problem_text
 
@@ -30,13 +30,14 @@ from .rules import finding
 from .session import PluginHistory
 from .transport import Transport
 
-SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+SEVERITY_ORDER = {severity: severity.rank for severity in Severity}
 
 
 def _major(version: object) -> int:
     """The major number of a Docker version string ('20.10.24' -> 20); 29 when unknown."""
     head = str(version or "").lstrip("v").split(".", 1)[0]
-    return int(head) if head.isdigit() else 29
+    # ASCII digits only ("²" is a digit to isdigit), and short: int() refuses 4,300+ digits
+    return int(head) if head.isascii() and head.isdigit() and len(head) <= 4 else 29
 
 
 class Validator:
@@ -160,7 +161,7 @@ class FileReport:
     error: str | None = None
     warnings: tuple[str, ...] = ()
 
-    def count(self, severity: str) -> int:
+    def count(self, severity: Severity) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
 
 

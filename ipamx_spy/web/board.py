@@ -4,13 +4,15 @@ Theory of operation
 -------------------
 A source has a cheap ``version()`` (called in the event loop, often) and ``snapshot()``, which
 returns a function that builds the ``Board`` for that version; the server runs that function in
-a worker thread, so building (inference, validation, rendering) never runs on the relay's loop.
+a worker thread, so building (inference, validation, rendering) never blocks the server's loop.
 
-``LiveBoard`` is a sink of the proxy session: ``on_record`` only appends the record (already
-written to the recording and redacted, after the answer went to dockerd) and wakes the server.
+``LiveBoard`` is fed the proxy session's records (in ``proxy --web``'s page process, from the
+pipe of ``detached``): ``on_record`` only appends the record (already written to the recording
+and redacted, after the answer went to dockerd) and wakes the server.
 The validator is fed incrementally by the builds, in record order. The requests still waiting
-for their answer are read from the session (``pending``) when a snapshot is taken, in the
-event loop: they show as rows without an answer, and their waited seconds are part of the
+for their answer are read from ``pending`` (the session's, as the pipe last told them) when a
+snapshot is taken, in the event loop: they show as rows without an answer, and their waited
+seconds are part of the
 version, so a hung request's row counts up once a second until the answer replaces it.
 
 ``FileBoard`` reloads its recordings when one of them changes on disk (a recording that a
@@ -54,6 +56,7 @@ class LiveBoard:
         self.wake: Callable[[], None] = lambda: None
         self._lock = threading.Lock()  # one build at a time: the validator is fed in order
         self._exchanges: list[Exchange] = []
+        self._done: set[int] = set()  # requests that ended: answered, or their connection closed
         self._fed = 0
         self._validator: Any = None
         self._memo: Memo = {}
@@ -66,6 +69,11 @@ class LiveBoard:
 
     def on_record(self, record: dict[str, Any], exchange: Exchange | None) -> None:
         self.records.append(record)
+        kind = record.get("type")
+        if kind in ("exchange", "client"):
+            self._done.add(int(record.get("seq", 0)))
+        elif kind == "close":
+            self._done.update(int(seq) for seq in record.get("unanswered") or ())
         self.wake()
 
     def on_waiting(self, seq: int, conn: int, endpoint: str, waited_s: float) -> None:
@@ -78,11 +86,13 @@ class LiveBoard:
     # -- the server's side ----------------------------------------------------------------
 
     def waiting(self) -> tuple[Waiting, ...]:
-        """The requests without an answer yet, oldest first (whole seconds waited)."""
+        """The requests without an answer yet, oldest first (whole seconds waited); one
+        whose record already came is left out (``pending`` may be a little behind)."""
         now = self.clock()
         return tuple(sorted(
             (Waiting(seq=p.seq, conn=p.conn, endpoint=p.endpoint, t=p.t,
-                     waited_s=max(0, int(now - p.started))) for p in self.pending()),
+                     waited_s=max(0, int(now - p.started)))
+             for p in self.pending() if p.seq not in self._done),
             key=lambda w: w.seq))
 
     def version(self) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import secrets
 import socket
@@ -104,6 +105,8 @@ class Snapshot:
     version: int
     board: Board
     items: tuple[Item, ...]
+    meta: str = ""  # the line of facts and the session's findings, made once per build
+    findings: str = ""
 
     def state(self, sent: dict[str, str]) -> dict[str, Any]:
         """The event for a connection that already has ``sent`` (updated in place)."""
@@ -111,7 +114,7 @@ class Snapshot:
         sent.clear()
         sent.update((item.id, item.html) for item in self.items)
         return {"order": [item.id for item in self.items], "items": changed,
-                "meta": meta_text(self.board), "findings": session_findings_html(self.board)}
+                "meta": self.meta, "findings": self.findings}
 
 
 @dataclass
@@ -180,16 +183,20 @@ class WebView:
         build = self.source.snapshot()
         loop = asyncio.get_running_loop()
         began = loop.time()
+        def build_all() -> tuple[Board, tuple[Item, ...], str, str]:
+            board, built = build()
+            return board, built, meta_text(board), session_findings_html(board)
+
         try:
-            board, built = await loop.run_in_executor(None, build)
+            board, built, meta, findings = await loop.run_in_executor(None, build_all)
         except (OSError, ValueError) as exc:
             if self.current is None:
                 raise
             self.on_error(f"web view: keeping the last good page: {exc}")
-            self.current = Snapshot(version=version, board=self.current.board,
-                                    items=self.current.items)
+            self.current = dataclasses.replace(self.current, version=version)
             return
-        self.current = Snapshot(version=version, board=board, items=built)
+        self.current = Snapshot(version=version, board=board, items=built, meta=meta,
+                                findings=findings)
         self._build_s = loop.time() - began
         assert self._changed is not None
         async with self._changed:

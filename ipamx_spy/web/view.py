@@ -198,13 +198,13 @@ def _lane_x(lane: int, count: int) -> float:
     return 100 * (lane + 0.5) / count
 
 
-def _arrows(exchange: Exchange, host: int, count: int) -> str:
-    """The request arrow (to the plugin, or only to the spy when it answered) and the answer."""
+def _arrows(exchange: Exchange, host: int, count: int, bad: bool) -> str:
+    """The request arrow (to the plugin, or only to the spy when it answered) and the answer
+    (``bad``: dockerd sees a failure)."""
     first = len(LANES) * host
     to = first + (1 if exchange.answered_by == "spy" else 2)
     left, right = _lane_x(first, count), _lane_x(to, count)
     span = f"left:{left:.3f}%;width:{right - left:.3f}%"
-    bad = render.problem(exchange) is not None
     answer = (f'<span class="arrow resp{" bad" if bad else ""}" style="{span}">'
               f'<span class="lbl">{escape(status_text(exchange))} · '
               f"{exchange.duration_ms:.1f} ms</span></span>")
@@ -214,13 +214,13 @@ def _arrows(exchange: Exchange, host: int, count: int) -> str:
             + (answer if exchange.response is not None or exchange.fault is not None else ""))
 
 
-def _summary(exchange: Exchange, host: Host, index: int, count: int) -> str:
-    problem = render.problem(exchange)
+def _summary(exchange: Exchange, host: Host, index: int, count: int,
+             problem: str | None) -> str:
     where = f" · {escape(host.label)}" if count > len(LANES) and host.label else ""
     said = (f'<span class="problem">dockerd sees: {escape(problem)}</span>'
             if problem is not None else "")
     return (f'<summary class="row"><span class="diagram">{_lanes(count)}'
-            f"{_arrows(exchange, index, count)}</span>"
+            f"{_arrows(exchange, index, count, problem is not None)}</span>"
             f'<span class="words"><span class="where"><b class="seq">#{exchange.seq}</b> '
             f'<span class="t">{exchange.t:.3f} s</span> c{exchange.conn}{where}</span>'
             f'<span class="ann">{escape(render.annotation(exchange))}</span>{said}</span>'
@@ -231,10 +231,11 @@ def exchange_html(board: Board, index: int, exchange: Exchange) -> str:
     """The row of one exchange: arrows, sentence, findings, notes, and the bodies on click."""
     host = board.hosts[index]
     trace = host.trace
-    bad = " bad" if render.problem(exchange) is not None else ""
+    problem = render.problem(exchange)  # dockerd's verdict: read once per row
+    bad = " bad" if problem is not None else ""
     parts = [f'<article class="x{bad}" id="{exchange_id(board, index, exchange.seq)}" '
              f'data-seq="{exchange.seq}" data-host="{index}" data-ep="{escape(exchange.endpoint)}">'
-             f"<details>{_summary(exchange, host, index, board.lanes)}"
+             f"<details>{_summary(exchange, host, index, board.lanes, problem)}"
              '<div class="bodies">']
     parts.append(_message("docker → plugin", exchange.request, trace))
     if exchange.response is not None:

@@ -19,13 +19,13 @@ from pathlib import Path
 from ipamx_spy import recording
 from ipamx_spy.address import Address
 from ipamx_spy.app import Reply
+from ipamx_spy.dockerd.versions import VERSION_ROWS
 from ipamx_spy.emulator import scenario
 from ipamx_spy.emulator.daemon import Daemon
 from ipamx_spy.emulator.driver import EmulatorAppTarget, EmulatorNoAnswer, EmulatorSession
 from ipamx_spy.emulator.driver import Reply as WireReply
 from ipamx_spy.emulator.ids import RandomIds
 from ipamx_spy.emulator.probe import ProbePlugin
-from ipamx_spy.emulator.versions import VERSIONS
 from ipamx_spy.noanswer import NoAnswerKind
 
 HERE = Path(__file__).parent
@@ -88,7 +88,7 @@ class HangUpOnce:
 
 def play(path: Path, expected: list[str], text: str, plugin: ProbePlugin,
          wrap: Callable[[EmulatorAppTarget], object] = lambda t: t) -> None:
-    version = VERSIONS["20.10"]
+    version = VERSION_ROWS["20.10"]
     rng = random.Random(path.name)
     clock = Clock()
     header = recording.make_header(name=path.stem, source="tests/broken/make_corpus.py",

@@ -9,6 +9,7 @@ import pytest
 
 from ipamx_spy import __version__
 from ipamx_spy.app import CONTENT_TYPE, BuiltinPlugin, PluginError
+from ipamx_spy.dockerd import ROWS, Field, fieldtypes
 from ipamx_spy.ipam import IpamService
 
 DOCKER_ENDPOINTS = ["GetCapabilities", "GetDefaultAddressSpaces", "RequestPool", "ReleasePool",
@@ -82,6 +83,21 @@ def test_refusals_travel_in_error(service: IpamService) -> None:
         "Error": "address space does not contain specified address pool"}
     assert call(plugin, "RequestPool", {"AddressSpace": "Elsewhere"}) == {
         "Error": "cannot find address space Elsewhere"}
+
+
+WRONG = {"str": 7, "cidr?": 7, "ip?": [], "bool": "yes", "strmap|null": {"a": 1}}
+IPAM_FIELDS = [(row.method, spec) for row in ROWS if row.interface == "IpamDriver"
+               for spec in row.request]
+
+
+@pytest.mark.parametrize(("endpoint", "spec"), IPAM_FIELDS,
+                         ids=[f"{e}.{s.name}" for e, s in IPAM_FIELDS])
+def test_every_request_field_of_the_rows_is_checked_in_their_words(
+        service: IpamService, endpoint: str, spec: Field) -> None:
+    answer = call(BuiltinPlugin([service]), endpoint, {spec.name: WRONG[spec.type]})
+    expected = fieldtypes.kind_problem(spec.type, WRONG[spec.type])
+    assert expected is not None
+    assert f"field {spec.name!r} must be {expected}, got" in str(answer["Error"])
 
 
 @pytest.mark.parametrize(("endpoint", "body", "field"), [

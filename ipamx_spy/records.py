@@ -1,0 +1,132 @@
+"""The records of a recording other than exchanges, as types.
+
+A recording is JSON Lines: a ``header``, then ``exchange`` records and the records here, each
+with a ``type``. Writers (the proxy session, ``drive``, ``note``) build these types and store
+``to_json()``; the JSON shape (key order included) is the recording format of
+``docs/recording-format.md``, unchanged. ``RecordType`` names every ``type`` a writer produces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .findings import Finding
+
+JSON = Any
+
+
+class RecordType(StrEnum):
+    HEADER = "header"
+    EXCHANGE = "exchange"
+    CLIENT = "client"  # an exchange of ipamx-spy's own client (``status``), not dockerd's
+    OPEN = "open"
+    CLOSE = "close"
+    MARKER = "marker"
+    NOTE = "note"
+    FAULT = "fault"
+    FINDING = "finding"  # a validator finding, recorded as the proxy runs
+    UNRECORDABLE = "unrecordable"  # what the writer keeps of a record it could not encode
+
+
+class Side(StrEnum):
+    """Which side caused a fault."""
+
+    PLUGIN = "plugin"  # the upstream plugin misbehaved or is unreachable
+    DOCKER = "docker"  # the docker side sent something unusable
+    PROXY = "proxy"  # ipamx-spy's own limit or failure
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpenRecord:
+    """A docker-side connection (or, in ``drive``, the emulator's) opened."""
+
+    conn: int
+    t: float
+    peer: str
+
+    def to_json(self) -> dict[str, JSON]:
+        return {"type": RecordType.OPEN.value, "conn": self.conn, "t": self.t, "peer": self.peer}
+
+
+@dataclass(frozen=True, kw_only=True)
+class CloseRecord:
+    """A connection closed; ``unanswered`` are the exchanges it left without an answer."""
+
+    conn: int
+    t: float
+    reason: str
+    unanswered: tuple[int, ...] = ()
+
+    def to_json(self) -> dict[str, JSON]:
+        record: dict[str, JSON] = {"type": RecordType.CLOSE.value, "conn": self.conn, "t": self.t,
+                                   "reason": self.reason}
+        if self.unanswered:
+            record["unanswered"] = list(self.unanswered)
+        return record
+
+
+@dataclass(frozen=True, kw_only=True)
+class MarkerRecord:
+    """A marker (``ipamx-spy mark``, or a scenario step in ``drive``) after exchange
+    ``after_seq``."""
+
+    t: float
+    text: str
+    after_seq: int
+
+    def to_json(self) -> dict[str, JSON]:
+        return {"type": RecordType.MARKER.value, "t": self.t, "text": self.text,
+                "after_seq": self.after_seq}
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoteRecord:
+    """A note on exchange ``seq`` (``ipamx-spy note``), appended to the file."""
+
+    seq: int
+    text: str
+    t: float
+
+    def to_json(self) -> dict[str, JSON]:
+        return {"type": RecordType.NOTE.value, "seq": self.seq, "text": self.text, "t": self.t}
+
+
+@dataclass(frozen=True, kw_only=True)
+class FaultRecord:
+    """Bytes that belong to no exchange, or a record that could not be stored as it was.
+
+    ``data`` is the stored body of the bytes (``encode_body``'s form). ``seq`` and
+    ``record_type`` are set for a stand-in of an unstorable record (``kind`` ``unencodable``).
+    """
+
+    conn: int
+    t: float
+    side: Side
+    kind: str
+    message: str
+    data: Mapping[str, JSON] = field(default_factory=dict)
+    seq: int | None = None
+    record_type: str | None = None
+
+    def to_json(self) -> dict[str, JSON]:
+        record: dict[str, JSON] = {"type": RecordType.FAULT.value, "conn": self.conn, "t": self.t,
+                                   "side": self.side.value, "kind": self.kind}
+        if self.record_type is not None:
+            record.update(seq=self.seq, record_type=self.record_type)
+        record.update(message=self.message, data=dict(self.data))
+        return record
+
+
+@dataclass(frozen=True, kw_only=True)
+class FindingRecord:
+    """A validator finding the proxy's checking sink made, recorded as it runs."""
+
+    t: float
+    finding: Finding
+
+    def to_json(self) -> dict[str, JSON]:
+        return {"type": RecordType.FINDING.value, "t": self.t, **self.finding.to_json()}

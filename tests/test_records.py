@@ -1,0 +1,119 @@
+"""Records other than exchanges are types (``ipamx_spy.records``), findings carry a ``Severity``
+and faults a ``Side``; what is stored stays the recording format, word for word."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from ipamx_spy import proxy, recording, tap
+from ipamx_spy.findings import SEVERITIES, Finding, Severity
+from ipamx_spy.live import LiveView, ViewMode
+from ipamx_spy.notes import note_record
+from ipamx_spy.recording import Fault, RecordingError, RecordingWriter
+from ipamx_spy.records import (
+    CloseRecord,
+    FaultRecord,
+    MarkerRecord,
+    NoteRecord,
+    OpenRecord,
+    RecordType,
+    Side,
+)
+from ipamx_spy.replay.engine import FAIL, PASS, ReplayOutcome
+
+
+def test_a_proxy_session_writes_only_typed_records_that_read_back(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    writer = RecordingWriter(path, recording.make_header())
+    session = proxy.ProxySession(writer=writer)
+    conn = session.open()
+    session.begin(conn, "/IpamDriver.RequestPool")  # never answered: the close names it
+    marker = session.marker("docker network create n")
+    session.fault(conn, Fault(side="docker", kind="malformed", message="junk"), b"\x00junk")
+    session.close(conn, "closed by the docker side")
+    writer.close()
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [line["type"] for line in lines] == ["header", "open", "marker", "fault", "close"]
+    assert all(RecordType(line["type"]) for line in lines)
+    assert lines[1] == OpenRecord(conn=conn, t=lines[1]["t"], peer="docker").to_json()
+    assert list(lines[2]) == ["type", "t", "text", "after_seq"] and lines[2] == marker
+    assert list(lines[3]) == ["type", "conn", "t", "side", "kind", "message", "data"]
+    assert lines[3]["side"] == "docker" and lines[3]["data"]["encoding"] in {"text", "base64"}
+    assert lines[4]["unanswered"] == [1] and lines[4]["reason"] == "closed by the docker side"
+    loaded = recording.load(path)
+    assert [m["text"] for m in loaded.markers()] == ["docker network create n"]
+    assert not loaded.damage
+
+
+def test_each_record_type_stores_the_documented_shape() -> None:
+    assert CloseRecord(conn=2, t=1.5, reason="session ended").to_json() == {
+        "type": "close", "conn": 2, "t": 1.5, "reason": "session ended"}
+    assert CloseRecord(conn=2, t=1.5, reason="EOF", unanswered=(7,)).to_json()["unanswered"] == [7]
+    assert MarkerRecord(t=0.25, text="step", after_seq=3).to_json() == {
+        "type": "marker", "t": 0.25, "text": "step", "after_seq": 3}
+    assert list(NoteRecord(seq=4, text="pool", t=9.0).to_json()) == ["type", "seq", "text", "t"]
+    stand_in = FaultRecord(conn=1, t=2.0, side=Side.PROXY, kind="unencodable", seq=5,
+                           record_type="exchange", message="could not store it").to_json()
+    assert list(stand_in) == ["type", "conn", "t", "side", "kind", "seq", "record_type",
+                              "message", "data"]
+    assert stand_in["side"] == "proxy" and type(stand_in["side"]) is str
+
+
+def test_a_note_is_a_note_record(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    writer = RecordingWriter(path, {**recording.make_header(), "started": "2026-12-01T10:00:00Z"})
+    session = proxy.ProxySession(writer=writer)
+    pending = session.begin(session.open(), "/Plugin.Activate")
+    session.complete(pending, _message(b""), _message(b'{"Implements":["IpamDriver"]}',
+                                                      request=False), upstream_ms=1)
+    writer.close()
+    note = note_record(recording.load(path), pending.seq, " why ",
+                       dt.datetime(2026, 12, 1, 10, 0, 30, tzinfo=dt.UTC))
+    assert note == NoteRecord(seq=pending.seq, text="why", t=30.0)
+
+
+def test_severity_and_side_are_enums_and_words_read_back() -> None:
+    finding = Finding(code="IPX102", severity="error", seq=1, message="x")  # type: ignore[arg-type]
+    assert finding.severity is Severity.ERROR and finding.to_json()["severity"] == "error"
+    assert type(finding.to_json()["severity"]) is str
+    assert [s.rank for s in SEVERITIES] == [0, 1, 2] and Severity.INFO.rank == 2
+    with pytest.raises(ValueError, match="severity must be one of error, warning, info"):
+        Finding(code="IPX102", severity="fatal", seq=1, message="x")  # type: ignore[arg-type]
+    fault = Fault(side="plugin", kind="closed", message="EOF")  # type: ignore[arg-type]
+    assert fault.side is Side.PLUGIN and Fault.from_json(fault.to_json()) == fault
+    with pytest.raises(RecordingError, match="fault side must be plugin, docker or proxy"):
+        Fault.from_json({"side": "moon", "kind": "x", "message": "y"})
+
+
+def test_view_modes_and_replay_outcomes_are_enums() -> None:
+    console = Console(file=io.StringIO())
+    view = LiveView(console=console, diagnostics=console, mode="compact")  # type: ignore[arg-type]
+    assert view.mode is ViewMode.COMPACT
+    with pytest.raises(ValueError, match="unknown live view mode 'loud'"):
+        LiveView(console=console, diagnostics=console, mode="loud")  # type: ignore[arg-type]
+    assert [o.value for o in ReplayOutcome] == ["pass", "fail", "skip"]
+    assert PASS is ReplayOutcome.PASS and json.dumps({"v": FAIL}) == '{"v": "fail"}'
+
+
+def _message(body: bytes, *, request: bool = True) -> tap.Message:
+    headers = (("Content-Length", str(len(body))),)
+    if request:
+        return tap.Message(raw=b"", headers=headers, body=body, http_version="1.1",
+                           method="POST", target="/Plugin.Activate")
+    return tap.Message(raw=b"", headers=headers, body=body, http_version="1.1", status=200,
+                       reason="OK")
+
+
+def test_compat_values_are_an_enum_and_stored_as_their_words() -> None:
+    from ipamx_spy.ipam.config import Compat, IpamConfig, compat_mode
+
+    assert compat_mode("26.1.5+dfsg1") is Compat.V26 and compat_mode("23") is Compat.V20_10
+    config = IpamConfig.build(compat="28")
+    assert config.compat is Compat.V27 and type(config.to_json()["Compat"]) is str
+    assert IpamConfig(compat="20.10").compat is Compat.V20_10  # type: ignore[arg-type]
