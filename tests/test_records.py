@@ -108,3 +108,12 @@ def _message(body: bytes, *, request: bool = True) -> tap.Message:
                            method="POST", target="/Plugin.Activate")
     return tap.Message(raw=b"", headers=headers, body=body, http_version="1.1", status=200,
                        reason="OK")
+
+
+def test_compat_values_are_an_enum_and_stored_as_their_words() -> None:
+    from ipamx_spy.ipam.config import Compat, IpamConfig, compat_mode
+
+    assert compat_mode("26.1.5+dfsg1") is Compat.V26 and compat_mode("23") is Compat.V20_10
+    config = IpamConfig.build(compat="28")
+    assert config.compat is Compat.V27 and type(config.to_json()["Compat"]) is str
+    assert IpamConfig(compat="20.10").compat is Compat.V20_10  # type: ignore[arg-type]

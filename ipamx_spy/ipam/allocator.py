@@ -129,7 +129,7 @@ class Allocator:
 
     def snapshot(self) -> dict[str, JSON]:
         """The whole state, with the settings that must match for it to be loaded again."""
-        return {"compat": self.config.compat,
+        return {"compat": self.config.compat.value,
                 "address_spaces": list(self.default_address_spaces()),
                 **to_snapshot(self.state)}
 
@@ -139,7 +139,7 @@ class Allocator:
         """Rebuild from ``snapshot()``. Raises StateError when it does not fit ``config``."""
         if data.get("compat") != config.compat:
             raise StateError(f"{source} was written in compat {data.get('compat')!r} mode but "
-                             f"the allocator runs in compat {config.compat!r}; start with "
+                             f"the allocator runs in compat {config.compat.value!r}; start with "
                              f"--compat {data.get('compat')} or use another state file")
         spaces = [config.local_space, config.global_space]
         if data.get("address_spaces") != spaces:

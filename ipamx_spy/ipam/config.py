@@ -8,15 +8,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from .errors import ConfigError
 from .predefined import GLOBAL_DEFAULTS, LOCAL_DEFAULTS, PredefinedPool, with_ula
 from .prefix import WIDTH, Prefix, parse_addr, parse_prefix
 
-COMPATS = ("27", "26", "20.10")
+
+class Compat(StrEnum):
+    """The dockerd allocator the built-in one imitates (``--docker-compat``); the value is the
+    word in options, state files and answers."""
+
+    V27 = "27"
+    V26 = "26"
+    V20_10 = "20.10"
+
+
+COMPATS: tuple[Compat, ...] = tuple(Compat)
 # Docker major version -> the compat mode that imitates its default IPAM: <= 23 kept v20.10's
 # allocator, v24 rewrote it (moby#44968) and v27 replaced the round-robin pool choice.
-FIRST_MAJOR = {"20.10": 0, "26": 24, "27": 27}
+FIRST_MAJOR = {Compat.V20_10: 0, Compat.V26: 24, Compat.V27: 27}
 DEFAULT_LOCAL_SPACE = "LocalDefault"
 DEFAULT_GLOBAL_SPACE = "GlobalDefault"
 DEFAULT_ENGINE_ID = "ipamx-spy"
@@ -36,7 +47,7 @@ class IpamConfig:
     ``engine_id``: the seed of the local IPv6 ULA pool (v27+; dockerd uses its engine-id file).
     """
 
-    compat: str = "27"
+    compat: Compat = Compat.V27
     local_space: str = DEFAULT_LOCAL_SPACE
     global_space: str = DEFAULT_GLOBAL_SPACE
     local_pools: tuple[PredefinedPool, ...] = ()
@@ -66,11 +77,11 @@ class IpamConfig:
         if scope == "global":
             return self.global_pools or GLOBAL_DEFAULTS
         pools = self.local_pools or LOCAL_DEFAULTS
-        return with_ula(pools, self.engine_id) if self.compat == "27" else pools
+        return with_ula(pools, self.engine_id) if self.compat is Compat.V27 else pools
 
     def to_json(self) -> dict[str, object]:
         return {
-            "Compat": self.compat,
+            "Compat": self.compat.value,
             "AddressSpaces": {"Local": self.local_space, "Global": self.global_space},
             "PredefinedPools": {scope: [p.to_json() for p in self.predefined(scope)]
                                 for scope in SCOPES},
@@ -92,7 +103,7 @@ class IpamConfig:
     ) -> IpamConfig:
         """A config from command-line strings. Raises ConfigError naming the bad value."""
         return cls(
-            compat=compat,
+            compat=compat_mode(compat),
             local_space=local_space,
             global_space=global_space,
             local_pools=tuple(PredefinedPool.parse(p) for p in local_pools),
@@ -102,13 +113,13 @@ class IpamConfig:
         )
 
 
-def compat_mode(version: str) -> str:
+def compat_mode(version: str) -> Compat:
     """The compat mode imitating Docker ``version``: ``20.10`` for ≤23 (``19.03``, ``20.10.24``,
     ``23``), ``26`` for 24–26 (``26.1.5``), ``27`` for 27 and later (``28``, ``29.0``).
     Raises ConfigError for anything else."""
     cleaned = version.strip().lstrip("vV").split("+")[0].split("-")[0]  # 26.1.5+dfsg1
     if cleaned in COMPATS:
-        return cleaned
+        return Compat(cleaned)
     head = cleaned.split(".")[0]
     if not head.isdigit() or (cleaned.count(".") > 0 and not all(
             part.isdigit() for part in cleaned.split(".")[1:] if part)):

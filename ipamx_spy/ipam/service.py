@@ -206,13 +206,13 @@ class IpamService:
     def metrics(self, _fields: dict[str, Any]) -> JSON:
         saves = self.store.saves if self.store is not None else 0
         text = render(self.counters, self.allocator.networks(),
-                      compat=self.allocator.config.compat, durable=self.store is not None,
+                      compat=self.allocator.config.compat.value, durable=self.store is not None,
                       journal_saves=saves)
         return {"Metrics": text}
 
     def version(self, _fields: dict[str, Any]) -> JSON:
         return {"Version": __version__, "Protocol": CONTENT_TYPE,
-                "Compat": self.allocator.config.compat}
+                "Compat": self.allocator.config.compat.value}
 
     def configuration(self, _fields: dict[str, Any]) -> JSON:
         return {

@@ -119,7 +119,7 @@ class SharedIpamService(IpamService):
 
     def metrics(self, _fields: dict[str, Any]) -> JSON:
         networks = [v.network for v in self.shared.networks()]
-        text = render(self.counters, networks, compat=self.shared.config.compat,
+        text = render(self.counters, networks, compat=self.shared.config.compat.value,
                       durable=True, journal_saves=0)
         return {"Metrics": text}
 
