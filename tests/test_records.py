@@ -37,7 +37,7 @@ def test_a_proxy_session_writes_only_typed_records_that_read_back(tmp_path: Path
     conn = session.open()
     session.begin(conn, "/IpamDriver.RequestPool")  # never answered: the close names it
     marker = session.marker("docker network create n")
-    session.fault(conn, Fault(side="docker", kind="malformed", message="junk"), b"\x00junk")
+    session.fault(conn, Fault(side=Side.DOCKER, kind="malformed", message="junk"), b"\x00junk")
     session.close(conn, "closed by the docker side")
     writer.close()
     lines = [json.loads(line) for line in path.read_text().splitlines()]
@@ -188,5 +188,5 @@ def test_the_header_is_a_typed_record_and_its_words_are_unchanged() -> None:
     typed = HeaderRecord(format=recording.FORMAT, version=recording.VERSION, tool="t",
                          started="s", fields={"name": "n"})
     assert json.dumps(typed.to_json()) == (
-        '{"type": "header", "format": "ipamx-spy-recording", "version": %d, "tool": "t", '
-        '"started": "s", "name": "n"}' % recording.VERSION)
+        '{"type": "header", "format": "ipamx-spy-recording", "version": '
+        f'{recording.VERSION}, "tool": "t", "started": "s", "name": "n"}}')
