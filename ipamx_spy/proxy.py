@@ -39,6 +39,7 @@ from .findings import Finding
 from .recording import Exchange, Fault, Message, RecordingWriter, encode_body, go_json
 from .recording_writer import encode_line
 from .records import (
+    AnsweredBy,
     CloseRecord,
     FaultRecord,
     FindingRecord,
@@ -280,7 +281,7 @@ class ProxySession:
         *,
         upstream_ms: float | None,
         fault: Fault | None = None,
-        answered_by: str = "plugin",
+        answered_by: AnsweredBy = AnsweredBy.PLUGIN,
     ) -> Exchange | None:
         """Record a finished exchange. Call before writing the answer to the docker side, and
         ``publish`` after it (the live view never delays an answer). Never raises for what

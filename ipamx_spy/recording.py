@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .records import HeaderRecord, RecordType, Side
+from .records import AnsweredBy, HeaderRecord, RecordType, Side
 
 FORMAT = "ipamx-spy-recording"
 VERSION = 2
@@ -365,6 +365,9 @@ class Fault:
         return cls(side=Side(side), kind=_str(data, "kind"), message=_str(data, "message"))
 
 
+_ANSWERED_BY = frozenset(AnsweredBy)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Exchange:
     """One request from the docker side and the answer that went back to it."""
@@ -378,7 +381,7 @@ class Exchange:
     duration_ms: float = 0.0
     upstream_ms: float | None = None
     fault: Fault | None = None
-    answered_by: str = "plugin"
+    answered_by: AnsweredBy = AnsweredBy.PLUGIN
 
     def to_json(self) -> dict[str, JSONValue]:
         return {
@@ -389,7 +392,7 @@ class Exchange:
             "endpoint": self.endpoint,
             "duration_ms": round(self.duration_ms, 3),
             "upstream_ms": None if self.upstream_ms is None else round(self.upstream_ms, 3),
-            "answered_by": self.answered_by,
+            "answered_by": str(self.answered_by),
             "request": self.request.to_json(),
             "response": None if self.response is None else self.response.to_json(),
             "fault": None if self.fault is None else self.fault.to_json(),
@@ -402,6 +405,10 @@ class Exchange:
             raise RecordingError("an exchange needs seq, endpoint and request")
         fault = data.get("fault")
         response = data.get("response")
+        answered_by = _str(data, "answered_by", AnsweredBy.PLUGIN)
+        if answered_by not in _ANSWERED_BY:
+            raise RecordingError(f"answered_by must be plugin, builtin or spy, not "
+                                 f"{answered_by!r:.40}")
         return cls(
             seq=_int(data, "seq"),
             conn=_int(data, "conn"),
@@ -413,7 +420,7 @@ class Exchange:
             duration_ms=float(_number(data, "duration_ms") or 0.0),
             upstream_ms=_number(data, "upstream_ms", None),
             fault=None if fault is None else Fault.from_json(fault),
-            answered_by=_str(data, "answered_by", "plugin"),
+            answered_by=AnsweredBy(answered_by),
         )
 
     @property

@@ -32,6 +32,14 @@ class RecordType(StrEnum):
     UNRECORDABLE = "unrecordable"  # what the writer keeps of a record it could not encode
 
 
+class AnsweredBy(StrEnum):
+    """Who answered an exchange's request (``answered_by`` of an exchange record)."""
+
+    PLUGIN = "plugin"  # relayed from the upstream plugin
+    BUILTIN = "builtin"  # ipamx-spy's own reference allocator
+    SPY = "spy"  # ipamx-spy answered itself (an error: upstream gave no usable answer, limits)
+
+
 class Side(StrEnum):
     """Which side caused a fault."""
 

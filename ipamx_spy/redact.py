@@ -38,7 +38,7 @@ from typing import Any
 
 from . import pathspec
 from .recording import Exchange, Recording, RecordingError, decode_body, encode_body, go_json
-from .records import RecordType
+from .records import AnsweredBy, RecordType
 
 REDACTED = "«redacted»"
 SIDES = ("request", "response")
@@ -248,7 +248,7 @@ def _scrub_spy_texts(out: dict[str, Any], rules: Sequence[Rule], found: list[str
     if isinstance(fault, dict) and isinstance(fault.get("message"), str):
         fault["message"] = _scrub_text(fault["message"], rules, found, matched)
     response = out.get("response")
-    if out.get("answered_by") != "spy" or not isinstance(response, dict):
+    if out.get("answered_by") != AnsweredBy.SPY or not isinstance(response, dict):
         return False
     body = response.get("body")
     if not isinstance(body, dict) or body.get("encoding") != "json" \

@@ -18,6 +18,7 @@ from ipamx_spy.live import LiveView, ViewMode
 from ipamx_spy.notes import note_record
 from ipamx_spy.recording import Fault, RecordingError, RecordingWriter
 from ipamx_spy.records import (
+    AnsweredBy,
     CloseRecord,
     FaultRecord,
     HeaderRecord,
@@ -190,3 +191,21 @@ def test_the_header_is_a_typed_record_and_its_words_are_unchanged() -> None:
     assert json.dumps(typed.to_json()) == (
         '{"type": "header", "format": "ipamx-spy-recording", "version": '
         f'{recording.VERSION}, "tool": "t", "started": "s", "name": "n"}}')
+
+
+def test_answered_by_is_an_enum_that_reads_back_and_refuses_other_words() -> None:
+    exchange = recording.Exchange(
+        seq=1, conn=1, t=0.0, endpoint="IpamDriver.GetCapabilities",
+        request=recording.Message(headers=(), body={"encoding": "empty"}, method="POST",
+                                  target="/IpamDriver.GetCapabilities"),
+        response=None, answered_by=AnsweredBy.BUILTIN)
+    stored = json.loads(json.dumps(exchange.to_json()))
+    assert stored["answered_by"] == "builtin"  # the word on disk is unchanged
+    back = recording.Exchange.from_json(stored)
+    assert back.answered_by is AnsweredBy.BUILTIN
+    assert recording.Exchange.from_json({**stored, "answered_by": "spy"}).answered_by \
+        is AnsweredBy.SPY
+    del stored["answered_by"]  # an older record without the field was answered by the plugin
+    assert recording.Exchange.from_json(stored).answered_by is AnsweredBy.PLUGIN
+    with pytest.raises(RecordingError, match="answered_by must be plugin, builtin or spy"):
+        recording.Exchange.from_json({**stored, "answered_by": "nobody"})

@@ -37,7 +37,7 @@ from typing import Any
 
 from ipamx_spy import dockerd
 from ipamx_spy.recording import Exchange, Message, encode_body, make_header
-from ipamx_spy.records import RecordType
+from ipamx_spy.records import AnsweredBy, RecordType
 
 FLOW_FORMAT_VERSION = 21
 META = "ipamx-spy"
@@ -175,7 +175,7 @@ def flow_state(exchange: Exchange, *, started: float, connection: Connection, pe
         "id": stable_id(connection.key, "flow", exchange.seq), "error": error,
         "client_conn": client_state(connection, peers),
         "server_conn": server_state(connection, peers, (request["host"], request["port"]),
-                                    contacted=exchange.answered_by != "spy"),
+                                    contacted=exchange.answered_by != AnsweredBy.SPY),
         "intercepted": False, "is_replay": None, "marked": annotations.marked,
         "metadata": dict(annotations.metadata), "comment": annotations.comment,
         "timestamp_created": at, "backup": None,
