@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .records import Side
+from .records import HeaderRecord, RecordType, Side
 
 FORMAT = "ipamx-spy-recording"
 VERSION = 2
@@ -382,7 +382,7 @@ class Exchange:
 
     def to_json(self) -> dict[str, JSONValue]:
         return {
-            "type": "exchange",
+            "type": RecordType.EXCHANGE.value,
             "seq": self.seq,
             "conn": self.conn,
             "t": round(self.t, 6),
@@ -433,12 +433,12 @@ class Recording:
     damage: tuple[Damage, ...] = ()
 
     def markers(self) -> list[dict[str, JSONValue]]:
-        return [r for r in self.records if r.get("type") == "marker"]
+        return [r for r in self.records if r.get("type") == RecordType.MARKER]
 
     def notes(self) -> dict[int, list[str]]:
         notes: dict[int, list[str]] = {}
         for r in self.records:
-            if r.get("type") == "note":
+            if r.get("type") == RecordType.NOTE:
                 notes.setdefault(int(r["seq"]), []).append(str(r["text"]))
         return notes
 
@@ -462,14 +462,8 @@ def now_iso() -> str:
 
 def make_header(**fields: JSONValue) -> dict[str, JSONValue]:
     """The first record of a recording. Pass name, listen, upstream and anything useful."""
-    return {
-        "type": "header",
-        "format": FORMAT,
-        "version": VERSION,
-        "tool": f"ipamx-spy {__version__}",
-        "started": now_iso(),
-        **fields,
-    }
+    return HeaderRecord(format=FORMAT, version=VERSION, tool=f"ipamx-spy {__version__}",
+                        started=now_iso(), fields=fields).to_json()
 
 
 # -- writing and reading: ipamx_spy.recording_writer and ipamx_spy.recording_reader ----------

@@ -41,6 +41,22 @@ class Side(StrEnum):
 
 
 @dataclass(frozen=True, kw_only=True)
+class HeaderRecord:
+    """The first record of a recording: its format and version, the tool, when it started,
+    then ``fields`` (name, listen, upstream, docker_version, ...), in the order given."""
+
+    format: str
+    version: int
+    tool: str
+    started: str
+    fields: Mapping[str, JSON] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, JSON]:
+        return {"type": RecordType.HEADER.value, "format": self.format, "version": self.version,
+                "tool": self.tool, "started": self.started, **self.fields}
+
+
+@dataclass(frozen=True, kw_only=True)
 class OpenRecord:
     """A docker-side connection (or, in ``drive``, the emulator's) opened."""
 

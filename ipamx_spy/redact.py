@@ -38,6 +38,7 @@ from typing import Any
 
 from . import pathspec
 from .recording import Exchange, Recording, RecordingError, decode_body, encode_body, go_json
+from .records import RecordType
 
 REDACTED = "«redacted»"
 SIDES = ("request", "response")
@@ -199,9 +200,9 @@ def redact_values(record: dict[str, Any], rules: Sequence[Rule]) -> Redacted:
     """Like ``redact_exchange_record``, also returning the values removed and the rules used."""
     if not rules:
         return Redacted(record=record)
-    if record.get("type") == "fault":
+    if record.get("type") == RecordType.FAULT:
         return _redact_fault(record, rules)
-    if record.get("type") != "exchange":
+    if record.get("type") != RecordType.EXCHANGE:
         return Redacted(record=record)
     out = copy.deepcopy(record)
     found: list[str] = []
@@ -342,7 +343,8 @@ def redact_recording(
         result = redact_values(record, rules)
         records.append(result.record)
         values += result.values
-    exchanges = tuple(Exchange.from_json(r) for r in records if r.get("type") == "exchange")
+    exchanges = tuple(Exchange.from_json(r) for r in records
+                      if r.get("type") == RecordType.EXCHANGE)
     redacted = Recording(header=recording.header, records=tuple(records), path=recording.path,
                          torn_tail=recording.torn_tail, exchanges=exchanges)
     return redacted, tuple(values)
