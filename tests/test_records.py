@@ -223,3 +223,13 @@ def test_the_builtin_allocators_scopes_are_an_enum_with_the_same_words() -> None
     assert Space(kind="global6").scope is Scope.GLOBAL
     assert SCOPES == (Scope.LOCAL, Scope.GLOBAL)
     assert list(json.loads(json.dumps(config.to_json()))["PredefinedPools"]) == ["local", "global"]
+
+
+def test_the_web_pages_mode_is_an_enum_with_the_same_data_mode_words() -> None:
+    from ipamx_spy.web import view
+
+    assert [m.value for m in view.PageMode] == ["static", "live", "recordings"]
+    board = view.Board(hosts=(), title="t")
+    for mode in view.PageMode:
+        assert f'data-mode="{mode.value}"' in view.page_html(board, mode=mode)
+    assert 'id="filter"' not in view.page_html(board)  # the export's page is static

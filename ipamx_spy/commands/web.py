@@ -91,6 +91,7 @@ def register(app: typer.Typer) -> None:
         """Serve recordings as the live web view's page: browse, filter, read notes."""
         from ..web.board import FileBoard
         from ..web.server import WebView
+        from ..web.view import PageMode
 
         try:
             rules = parse_rules(redact)
@@ -107,7 +108,7 @@ def register(app: typer.Typer) -> None:
             complain(str(exc))
             raise typer.Exit(1) from None
         sock, token = web_socket(listen)
-        view = WebView(source=source, sock=sock, token=token, mode="recordings",
+        view = WebView(source=source, sock=sock, token=token, mode=PageMode.RECORDINGS,
                        on_error=complain)
         err.print(f"[bold]ipamx-spy[/] serving {len(recordings)} recording(s); "
                   "Ctrl-C stops", highlight=False)

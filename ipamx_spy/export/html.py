@@ -11,7 +11,7 @@ a lane set (dockerd, ipamx-spy, plugin) per host, its rows in the merge's order.
 
 from __future__ import annotations
 
-from ipamx_spy.web.view import board_of_merged, page_html
+from ipamx_spy.web.view import PageMode, board_of_merged, page_html
 
 from .trace import Trace
 
@@ -19,4 +19,4 @@ __all__ = ["export_html"]
 
 
 def export_html(trace: Trace) -> str:
-    return page_html(board_of_merged(trace), mode="static")
+    return page_html(board_of_merged(trace), mode=PageMode.STATIC)

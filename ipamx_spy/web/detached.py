@@ -46,6 +46,7 @@ from ipamx_spy.recording import Exchange
 # itself is imported only when ``--web`` is given)
 from .board import LiveBoard
 from .server import WebView, url_of
+from .view import PageMode
 
 PENDING_S = 0.25
 WEB_NAME = b"ipamx-spy web"  # the process's name (ps, top, /proc/PID/comm)
@@ -133,7 +134,7 @@ class DetachedWeb:
         waiting: list[Pending] = []
         board = LiveBoard(self._header, validate=self._validate, slow_ms=self._slow_ms,
                           pending=lambda: waiting, clock=time.monotonic)
-        view = WebView(source=board, sock=self._sock, token=self._token, mode="live",
+        view = WebView(source=board, sock=self._sock, token=self._token, mode=PageMode.LIVE,
                        on_error=self._on_error)
         board.wake = view.wake
         loop = asyncio.get_running_loop()

@@ -25,7 +25,7 @@ from aiohttp import web
 
 from .board import Build
 from .query import QueryError, compile_query, shown
-from .view import Board, Item, meta_text, page_html, session_findings_html
+from .view import Board, Item, PageMode, meta_text, page_html, session_findings_html
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8500
@@ -124,7 +124,7 @@ class WebView:
     source: Source
     sock: socket.socket
     token: str
-    mode: str = "live"
+    mode: PageMode = PageMode.LIVE
     on_error: Callable[[str], None] = lambda message: None
     on_listening: Callable[[str], None] = lambda url: None
     current: Snapshot | None = None

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from html import escape
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -35,7 +36,16 @@ if TYPE_CHECKING:  # the HTML export imports this module: no import of ipamx_spy
     from ipamx_spy.export.trace import Trace
 
 LANES = ("dockerd", "ipamx-spy", "plugin")
-MODES = ("static", "live", "recordings")
+class PageMode(StrEnum):
+    """What the page is: the HTML export, or served by ``proxy --web`` / ``ipamx-spy web``; the
+    value is the page's ``data-mode`` word (``page.js`` reads it)."""
+
+    STATIC = "static"  # every item inlined, no server (the HTML export)
+    LIVE = "live"  # a proxy session's page, kept up to date from the event stream
+    RECORDINGS = "recordings"  # recordings served by ``ipamx-spy web``
+
+
+MODES = tuple(PageMode)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -448,8 +458,8 @@ def asset(name: str) -> str:
     return resources.files("ipamx_spy.web").joinpath("static", name).read_text("utf-8")
 
 
-def _controls(mode: str) -> str:
-    live = mode != "static"
+def _controls(mode: PageMode) -> str:
+    live = mode != PageMode.STATIC
     parts = []
     if live:
         parts.append('<input id="filter" type="search" autocomplete="off" spellcheck="false" '
@@ -465,7 +475,7 @@ def _controls(mode: str) -> str:
     return '<div class="controls">' + "".join(parts) + "</div>" + error
 
 
-def page_html(board: Board, *, mode: str = "static") -> str:
+def page_html(board: Board, *, mode: PageMode = PageMode.STATIC) -> str:
     """The whole page. ``static``: every item inlined, no server (the HTML export);
     ``live`` / ``recordings``: the same page, kept up to date from the server's event stream."""
     if mode not in MODES:
@@ -479,7 +489,7 @@ def page_html(board: Board, *, mode: str = "static") -> str:
         f"<title>{escape(title)}</title><style>{asset('page.css')}</style></head><body>",
         '<header class="bar"><h1>ipamx-spy <code id="source">'
         f"{escape(board.title)}</code>"
-        + ('<span id="live" class="live">live</span>' if mode == "live" else "") + "</h1>",
+        + ('<span id="live" class="live">live</span>' if mode == PageMode.LIVE else "") + "</h1>",
         f'<p class="meta" id="meta">{escape(meta_text(board))}</p>',
         _controls(mode), "</header>",
         f'<div id="session-findings">{session_findings_html(board)}</div>',
