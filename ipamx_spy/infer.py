@@ -79,30 +79,6 @@ class Section:
 
 # -- pass 1: tokens -------------------------------------------------------------------------
 
-SIMPLE_TOKENS: dict[str, str] = {
-    "Plugin.Activate": "activate",
-    "IpamDriver.GetCapabilities": "caps",
-    "NetworkDriver.GetCapabilities": "caps",
-    "IpamDriver.GetDefaultAddressSpaces": "spaces",
-    "IpamDriver.RequestPool": "pool",
-    "IpamDriver.ReleasePool": "relpool",
-    "NetworkDriver.GwAllocCheck": "gwcheck",
-    "NetworkDriver.CreateNetwork": "net",
-    "NetworkDriver.DeleteNetwork": "delnet",
-    "NetworkDriver.CreateEndpoint": "ep",
-    "NetworkDriver.Join": "join",
-    "NetworkDriver.ProgramExternalConnectivity": "prog",
-    "NetworkDriver.RevokeExternalConnectivity": "revoke",
-    "NetworkDriver.EndpointOperInfo": "info",
-    "NetworkDriver.Leave": "leave",
-    "NetworkDriver.DeleteEndpoint": "delep",
-    "NetworkDriver.AllocateNetwork": "alloc",
-    "NetworkDriver.FreeNetwork": "free",
-    "NetworkDriver.DiscoverNew": "disc",
-    "NetworkDriver.DiscoverDelete": "disc",
-}
-
-
 def _body(exchange: Exchange, side: str = "request") -> Mapping[str, Any]:
     message = exchange.request if side == "request" else exchange.response
     value = None if message is None else message.value
@@ -284,7 +260,8 @@ def _token(tracker: _Tracker, exchange: Exchange, index: int,
         return tracker.release_token(exchange, following)
     if exchange.endpoint == "IpamDriver.RequestPool":
         return tracker.pool_token(exchange)
-    return SIMPLE_TOKENS.get(exchange.endpoint, "other")
+    row = dockerd.ANY_BY_NAME.get(exchange.endpoint)  # each row names its token word
+    return row.token if row is not None else "other"
 
 
 # -- pass 2: command patterns ---------------------------------------------------------------

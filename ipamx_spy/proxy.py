@@ -23,6 +23,8 @@ from __future__ import annotations
 import base64
 import email.utils
 import json
+import json.encoder
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -127,6 +129,19 @@ _EXCHANGE_LINE = ('{"type":"exchange","seq":%d,"conn":%d,"t":%s,"endpoint":%s,"d
                   '"upstream_ms":%s,"answered_by":%s,"request":%s,"response":%s,"fault":%s}\n')
 
 
+_STRING = json.encoder.encode_basestring  # what the encoder writes for a str (no ASCII escaping)
+
+
+def _scalar(value: Any) -> str:
+    """A number or null as ``json.dumps`` writes it (``float.__repr__``), without the
+    encoder's machinery."""
+    if value is None:
+        return "null"
+    if type(value) is float and math.isfinite(value):
+        return repr(value)
+    return _COMPACT(value)
+
+
 def exchange_line(record: dict[str, Any], request_json: str) -> bytes | None:
     """``encode_line(record)`` for an exchange whose request part is encoded already, byte
     for byte the same (``tests/test_proxy_relay.py``); None when the record is not of the
@@ -135,9 +150,9 @@ def exchange_line(record: dict[str, Any], request_json: str) -> bytes | None:
         return None
     try:
         return (_EXCHANGE_LINE % (
-            record["seq"], record["conn"], _COMPACT(record["t"]), _COMPACT(record["endpoint"]),
-            _COMPACT(record["duration_ms"]), _COMPACT(record["upstream_ms"]),
-            _COMPACT(record["answered_by"]), request_json, _COMPACT(record["response"]),
+            record["seq"], record["conn"], _scalar(record["t"]), _STRING(record["endpoint"]),
+            _scalar(record["duration_ms"]), _scalar(record["upstream_ms"]),
+            _STRING(record["answered_by"]), request_json, _COMPACT(record["response"]),
             _COMPACT(record["fault"]))).encode()
     except (TypeError, ValueError, RecursionError):  # UnicodeEncodeError: a lone surrogate
         return None
@@ -258,12 +273,19 @@ class ProxySession:
         upstream_ms: float | None,
         fault: Fault | None = None,
         answered_by: str = "plugin",
-    ) -> Exchange:
+    ) -> Exchange | None:
         """Record a finished exchange. Call before writing the answer to the docker side, and
         ``publish`` after it (the live view never delays an answer). Never raises for what
-        is in the messages."""
+        is in the messages. With no recording and no sink (``serve``) the exchange is only
+        counted, and None is returned: no record is built that nobody reads."""
         self.pending.pop(pending.seq, None)
         self._warned.discard(pending.seq)
+        if self.writer is None and not self.sinks:
+            if request.header(CLIENT_HEADER) is None:
+                self.last_seq = max(self.last_seq, pending.seq)
+                self.summary.add(pending.endpoint, (self.clock() - pending.started) * 1000,
+                                 fault is not None or response is None)
+            return None
         exchange = Exchange(
             seq=pending.seq, conn=pending.conn, t=pending.t, endpoint=pending.endpoint,
             request=pending.request or to_record_message(request),
@@ -287,8 +309,10 @@ class ProxySession:
                                                       line=line)
         return exchange
 
-    def publish(self, exchange: Exchange) -> None:
+    def publish(self, exchange: Exchange | None) -> None:
         """Tell the sinks about an exchange; call after its answer went to the docker side."""
+        if exchange is None:
+            return
         last = self._last_records.pop(exchange.seq, None)
         if last is None:
             return

@@ -87,3 +87,28 @@ def test_version_answers_before_typer_and_the_commands_are_imported() -> None:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          check=True, timeout=120).stdout
     assert out.splitlines() == [f"ipamx-spy {__version__}", "[]"]
+
+
+def test_top_level_help_imports_no_command_and_lists_what_the_commands_say() -> None:
+    import subprocess
+    import sys
+
+    import typer.core
+    import typer.main
+    from typer import _click as click
+
+    group = typer.main.get_command(app)
+    assert isinstance(group, typer.core.TyperGroup)
+    ctx = click.Context(group, info_name="ipamx-spy", terminal_width=80)
+    table, loaded = click.HelpFormatter(width=80), click.HelpFormatter(width=80)
+    group.format_commands(ctx, table)  # from the table: no command imported
+    typer.core.TyperGroup.format_commands(group, ctx, loaded)  # each command's own help
+    assert table.getvalue() == loaded.getvalue() and "  proxy " in table.getvalue()
+    probe = ("import sys; sys.argv = ['ipamx-spy', '--help']\n"
+             "from ipamx_spy.cli import main\n"
+             "try:\n    main()\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in sys.modules if m.startswith('ipamx_spy.commands.')))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, timeout=120).stdout
+    assert "  proxy       Sit between dockerd and a plugin" in out
+    assert out.splitlines()[-1] == "['ipamx_spy.commands.root']"

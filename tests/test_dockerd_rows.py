@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from ipamx_spy.dockerd import ROW, ROWS, Endpoint, FailureEffect, fieldtypes
+from ipamx_spy import infer
+from ipamx_spy.dockerd import ROW, ROWS, Endpoint, FailureEffect, fieldtypes, read_answer
+from ipamx_spy.dockerd.endpoints import Row
 from ipamx_spy.dockerd.gotypes import GoStruct
 from ipamx_spy.dockerd.versions import DockerVersion
+from ipamx_spy.emulator import probe
 
 
 def test_every_endpoint_has_exactly_one_row() -> None:
@@ -58,3 +63,40 @@ def _paths(name: str, row: object) -> set[str]:
         if field_name == name and isinstance(gotype, GoStruct):
             out |= {f"{name}.{sub}" for sub, _ in gotype.fields}
     return out
+
+
+def _samples(row: Row) -> list[dict[str, object]]:
+    """Requests that reach each branch of a row's ``chosen``: every field empty, every field
+    given."""
+    return [{f.name: "" for f in row.request}, {f.name: "x" for f in row.request}]
+
+
+@pytest.mark.parametrize("endpoint", list(Endpoint), ids=str)
+def test_every_chosen_path_has_a_validity_rule(endpoint: Endpoint) -> None:
+    row = ROW[endpoint]
+    chosen = {path for sample in _samples(row) for path in row.chosen(sample)}
+    assert chosen <= set(row.validity), "each path the plugin chooses needs a rule (choices.py)"
+    assert set(row.validity) <= chosen, "a rule for a path the plugin never chooses"
+    assert all(callable(rule) for rule in row.validity.values())
+
+
+@pytest.mark.parametrize("endpoint", list(Endpoint), ids=str)
+def test_row_names_a_token_the_inference_patterns_use(endpoint: Endpoint) -> None:
+    token = ROW[endpoint].token
+    assert re.fullmatch(r"[a-z0-9]+", token), "infer's pattern words are [a-z0-9]+"
+    words = {w for command in infer.COMMANDS
+             for w in re.findall(r"[a-z0-9]+", command.pattern)}
+    words |= {w for value in vars(infer).values() if isinstance(value, str)
+              for w in re.findall(r"[a-z0-9]+", value)}  # shared pattern pieces (_POOLS ...)
+    assert token in words, f"no inference pattern uses {token!r}"
+
+
+@pytest.mark.parametrize("endpoint", [e for e in Endpoint if e not in probe.ROUTES], ids=str)
+def test_the_probe_plugin_answers_unrouted_endpoints_as_the_row_allows(
+        endpoint: Endpoint) -> None:
+    plugin = probe.ProbePlugin()
+    reply = plugin.handle(endpoint.value, b"{}")
+    verdict = read_answer(endpoint, reply.status, None, reply.body, request={})
+    assert verdict.error is None, (
+        f"{endpoint}: the probe's default answer fails ({verdict.error}); route it in "
+        "emulator/probe.py ROUTES")

@@ -335,3 +335,20 @@ def test_the_record_built_while_the_plugin_works_is_the_whole_record_byte_for_by
     session.publish(exchange)
     assert lines == [encode_line(exchange.to_json())]
     assert proxy.exchange_line({**exchange.to_json(), "extra": 1}, "{}") is None
+
+
+def test_an_exchange_nobody_records_or_hears_is_only_counted() -> None:
+    """``serve``: no recording, no sink; no record is built, the summary still counts."""
+    body = b'{"PoolID":"x"}\n'
+    framer = proxy.tap.RequestTap()
+    framer.feed(b"POST /IpamDriver.ReleasePool HTTP/1.1\r\nHost: \r\nContent-Length: "
+                + str(len(body)).encode() + b"\r\n\r\n" + body)
+    request = framer.next_message()
+    assert isinstance(request, proxy.tap.Message)
+    session = proxy.ProxySession(writer=None)
+    for _ in range(3):
+        pending = session.begin(1, request.target)
+        assert session.complete(pending, request, proxy.answer(200, b"{}\n"),
+                                upstream_ms=0.1) is None
+    assert session.summary.calls == 3 and session.last_seq == 3
+    assert not session.pending

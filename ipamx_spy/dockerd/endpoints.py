@@ -2,11 +2,13 @@
 
 One row per ``Endpoint`` says what the call is for, the Go types of its request and answer
 (PROTOCOL.md 2 and 3), the Docker version that introduced it, which answer values the plugin
-chooses (replay checks those for validity, not equality), the plain-words sentences for the
-request and for each outcome, and what dockerd does when the call fails: fail the docker
-command (``FailureEffect.FAILS_COMMAND``, with the text the CLI shows) or log it and carry on
-(``FailureEffect.LOGGED``, with the log line). ``verdict.read_answer`` reads these rows;
-``tests/test_dockerd_rows.py`` fails when a row is incomplete.
+chooses and the rule each chosen value must meet (``validity``, ``dockerd/choices.py``: replay
+checks those for validity, not equality), the word ``infer`` tokenises the call as, the
+plain-words sentences for the request and for each outcome, and what dockerd does when the
+call fails: fail the docker command (``FailureEffect.FAILS_COMMAND``, with the text the CLI
+shows) or log it and carry on (``FailureEffect.LOGGED``, with the log line).
+``verdict.read_answer`` reads these rows; ``tests/test_dockerd_rows.py`` fails when a row is
+incomplete.
 
 ``Field`` types are a small vocabulary that the validator checks: ``str`` ``bool`` ``int``
 ``strlist`` ``strmap`` ``object`` ``list`` ``any``, ``cidr`` (never empty), ``cidr?`` (or
@@ -19,10 +21,10 @@ from __future__ import annotations
 import enum
 import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from . import fieldtypes
+from . import choices, fieldtypes
 from . import sentences as s
 from .gotypes import ANY, ANYMAP, BOOL, INT, STRING, STRMAP, GoSlice, GoStruct, GoType
 from .options import ENDPOINT_NAME_OPTION, MAC_OPTION
@@ -118,6 +120,10 @@ class Row:
     log_line: str = ""  # LOGGED: dockerd's log line, with {error} (and request fields)
     cli_text: str = "Error response from daemon: {error}"  # FAILS_COMMAND: what the CLI shows
     chosen: Chosen = lambda _request: ()
+    # One rule per path ``chosen`` can name: is the value the plugin picked one dockerd can
+    # live with (``dockerd/choices.py``; replay applies them).
+    validity: Mapping[str, choices.Rule] = field(default_factory=dict)
+    token: str = ""  # the short word ``infer`` gives the call in its token stream
     tolerates_404: bool = False
     repeatable: bool = False  # read-only: dockerd may ask again and expects the same answer
     # Request paths (keys from the top) whose values dockerd makes up: random IDs, netns
@@ -171,6 +177,8 @@ class ExtensionRow:
     error_field: str = "Error"
     repeatable: bool = False
     made_up: tuple[tuple[str, ...], ...] = ()
+    validity: Mapping[str, choices.Rule] = field(default_factory=dict)
+    token: str = "other"
 
     @property
     def extension(self) -> bool:
@@ -247,6 +255,7 @@ _RELEASE = "nothing: a release never fails a docker command"
 ROWS: tuple[Row, ...] = (
     Row(
         endpoint=Endpoint.ACTIVATE, since=_V(1, 7),
+        token="activate",
         repeatable=True,
         summary="handshake: which APIs the plugin implements",
         request_type=None,
@@ -262,6 +271,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.IPAM_GET_CAPABILITIES, since=_V(1, 10),
+        token="caps",
         repeatable=True,
         summary="what the allocator needs from dockerd",
         request_type=None,
@@ -278,6 +288,9 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.GET_DEFAULT_ADDRESS_SPACES, since=_V(1, 9),
+        token="spaces",
+        validity={"LocalDefaultAddressSpace": choices.non_empty,
+                  "GlobalDefaultAddressSpace": choices.non_empty},
         repeatable=True,
         summary="names of the local and global address spaces",
         request_type=None,
@@ -297,6 +310,9 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.REQUEST_POOL, since=_V(1, 9),
+        token="pool",
+        validity={"PoolID": choices.pool_id, "Pool": choices.dynamic_pool,
+                  "Data": choices.pool_data},
         made_up=_OPTION_IDS,
         summary="reserve an IP address range (docker network create)",
         request_type=_req("RequestPoolRequest", ("AddressSpace", STRING), ("Pool", STRING),
@@ -318,6 +334,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.RELEASE_POOL, since=_V(1, 9),
+        token="relpool",
         summary="give back an IP address range (docker network rm)",
         request_type=_req("ReleasePoolRequest", ("PoolID", STRING)),
         request=(_f("PoolID", "str"),),
@@ -332,6 +349,8 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.REQUEST_ADDRESS, since=_V(1, 9),
+        token="addr",
+        validity={"Address": choices.picked_address},
         made_up=_OPTION_IDS,
         summary="reserve one IP address (gateway, aux address or container)",
         request_type=_req("RequestAddressRequest", ("PoolID", STRING), ("Address", STRING),
@@ -350,6 +369,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.RELEASE_ADDRESS, since=_V(1, 9),
+        token="rel",
         summary="free one IP address",
         request_type=_req("ReleaseAddressRequest", ("PoolID", STRING), ("Address", STRING)),
         request=(_f("PoolID", "str"), _f("Address", "ip?")),
@@ -364,6 +384,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.NET_GET_CAPABILITIES, since=_V(1, 9),
+        token="caps",
         repeatable=True,
         summary="the driver's scope and options",
         request_type=None,
@@ -383,6 +404,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.GW_ALLOC_CHECK, since=_V(28),
+        token="gwcheck",
         made_up=_OPTION_IDS,
         summary="may dockerd skip reserving gateways? (v28+)",
         request_type=_req("GwAllocCheckerRequest", ("Options", ANYMAP)),
@@ -396,6 +418,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.CREATE_NETWORK, since=_V(1, 9),
+        token="net",
         made_up=(*_NETWORK_ID, *_OPTION_IDS),
         summary="create a network (docker network create)",
         request_type=_req("CreateNetworkRequest", ("NetworkID", STRING), ("Options", ANYMAP),
@@ -410,6 +433,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.DELETE_NETWORK, since=_V(1, 9),
+        token="delnet",
         made_up=_NETWORK_ID,
         summary="delete a network (docker network rm)",
         request_type=_req("DeleteNetworkRequest", ("NetworkID", STRING)),
@@ -423,6 +447,8 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.ALLOCATE_NETWORK, since=_V(1, 13),
+        token="alloc",
+        validity={"Options": choices.type_checked},
         made_up=(*_NETWORK_ID, *_OPTION_IDS),
         summary="swarm manager: allocate driver state for a network",
         request_type=_req("AllocateNetworkRequest", ("NetworkID", STRING), ("Options", STRMAP),
@@ -440,6 +466,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.FREE_NETWORK, since=_V(1, 13),
+        token="free",
         made_up=_NETWORK_ID,
         summary="swarm manager: free a network's driver state",
         request_type=_req("FreeNetworkRequest", ("NetworkID", STRING)),
@@ -453,6 +480,8 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.CREATE_ENDPOINT, since=_V(1, 9),
+        token="ep",
+        validity={"Interface.MacAddress": choices.type_checked},
         made_up=(*_ENDPOINT_IDS, ("Interface", "MacAddress"), *_OPTION_IDS),
         summary="create a container's endpoint (docker run, network connect)",
         request_type=_req("CreateEndpointRequest", *_NET_EP_TYPES, ("Interface", _INTERFACE),
@@ -470,6 +499,8 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.ENDPOINT_OPER_INFO, since=_V(1, 9),
+        token="info",
+        validity={"Value": choices.type_checked},
         repeatable=True,
         made_up=_ENDPOINT_IDS,
         summary="operational data of an endpoint (effectively unused by dockerd)",
@@ -490,6 +521,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.DELETE_ENDPOINT, since=_V(1, 9),
+        token="delep",
         made_up=_ENDPOINT_IDS,
         summary="delete a container's endpoint",
         request_type=_req("DeleteEndpointRequest", *_NET_EP_TYPES),
@@ -504,6 +536,8 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.JOIN, since=_V(1, 9),
+        token="join",
+        validity={"InterfaceName.SrcName": choices.type_checked},
         made_up=(*_ENDPOINT_IDS, ("SandboxKey",), *_OPTION_IDS),
         summary="attach a container's sandbox to an endpoint",
         request_type=_req("JoinRequest", *_NET_EP_TYPES, ("SandboxKey", STRING),
@@ -523,6 +557,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.LEAVE, since=_V(1, 9),
+        token="leave",
         made_up=_ENDPOINT_IDS,
         summary="detach a container's sandbox from an endpoint",
         request_type=_req("LeaveRequest", *_NET_EP_TYPES),
@@ -537,6 +572,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.PROGRAM_EXTERNAL_CONNECTIVITY, since=_V(1, 11),
+        token="prog",
         made_up=(*_ENDPOINT_IDS, *_OPTION_IDS),
         summary="set up outside access (port mappings) for the gateway endpoint",
         request_type=_req("ProgramExternalConnectivityRequest", *_NET_EP_TYPES,
@@ -553,6 +589,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.REVOKE_EXTERNAL_CONNECTIVITY, since=_V(1, 11),
+        token="revoke",
         made_up=_ENDPOINT_IDS,
         summary="remove outside access for an endpoint",
         request_type=_req("RevokeExternalConnectivityRequest", *_NET_EP_TYPES),
@@ -569,6 +606,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.DISCOVER_NEW, since=_V(1, 9),
+        token="disc",
         summary="swarm: a node appeared",
         request_type=_DISCOVERY,
         request=(_f("DiscoveryType", "int"), _f("DiscoveryData", "object|null")),
@@ -581,6 +619,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.DISCOVER_DELETE, since=_V(1, 9),
+        token="disc",
         summary="swarm: a node went away",
         request_type=_DISCOVERY,
         request=(_f("DiscoveryType", "int"), _f("DiscoveryData", "object|null")),

@@ -9,8 +9,8 @@ error and a success a success. Two errors are equal enough unless ``strict``. Tw
 compared field by field:
 
 * a field the plugin chooses (the endpoint rows' ``chosen`` paths) only has to be *valid*:
-  ``VALIDITY`` holds one small rule per endpoint and path, using the ``Ledger`` of what the
-  live plugin has handed out;
+  the row's ``validity`` holds one small rule per path (``dockerd/choices.py``), using the
+  ``Ledger`` of what the live plugin has handed out;
 * every other field must equal the recorded value after bindings; absent, null and zero are
   the same to Go's decoder, and unknown top-level keys are ignored, as dockerd ignores them;
 * a field of the wrong JSON type is reported as dockerd's decoder would report it.
@@ -22,13 +22,13 @@ everywhere after bindings. ``ignore`` paths are never looked at.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ipamx_spy import dockerd
 from ipamx_spy.app import normalise_keys
-from ipamx_spy.dockerd.goparse import parse_cidr as parse_interface
+from ipamx_spy.dockerd.choices import show as show_value
 from ipamx_spy.dockerd.ledger import Ledger
 
 from . import paths
@@ -103,10 +103,7 @@ def outcome(endpoint: str, status: int, body: bytes) -> Outcome:
 
 
 def show(value: JSON) -> str:
-    if value is paths.MISSING:
-        return "nothing (absent)"
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return "nothing (absent)" if value is paths.MISSING else show_value(value)
 
 
 def _snippet(body: bytes) -> str:
@@ -252,90 +249,16 @@ def _type_problems(fields: tuple[dockerd.Field, ...], recorded: Mapping[str, JSO
 
 def _validity_problems(context: Context, live: Mapping[str, JSON], chosen: list[str],
                        ignored: tuple[str, ...]) -> list[Problem]:
+    row = dockerd.ANY_BY_NAME.get(context.endpoint)
+    validity = row.validity if row is not None else {}
     found = []
     for path in chosen:
-        rule = VALIDITY.get((context.endpoint, path))
+        rule = validity.get(path)
         if rule is None or paths.matches(paths.split(path), ignored):
             continue
-        text = rule(context, paths.get(live, paths.split(path)), live)
+        value = paths.get(live, paths.split(path))
+        text = rule(context.asked, None if value is paths.MISSING else value, live,
+                    context.ledger)
         if text is not None:
             found.append(Problem(kind="invalid", path=path, message=f"{path}: {text}"))
     return found
-
-
-# -- validity of values the plugin chooses ---------------------------------------------------
-
-Rule = Callable[[Context, JSON, Mapping[str, JSON]], str | None]
-
-
-def _non_empty(_context: Context, value: JSON, _answer: Mapping[str, JSON]) -> str | None:
-    if value is paths.MISSING or value in (None, ""):
-        return "empty, but dockerd needs a value to send back later"
-    return None
-
-
-def _pool_id(context: Context, value: JSON, answer: Mapping[str, JSON]) -> str | None:
-    empty = _non_empty(context, value, answer)
-    if empty is not None:
-        return empty
-    held = context.ledger.held(value)
-    if held is not None:
-        return f"{show(value)} already names the pool {held.network}, which is still held"
-    return None
-
-
-def _dynamic_pool(context: Context, value: JSON, _answer: Mapping[str, JSON]) -> str | None:
-    interface = parse_interface(value)
-    if interface is None:
-        return None  # the type check has said it
-    if interface.ip != interface.network.network_address:
-        return f"{value} has host bits set; a pool is returned canonical ({interface.network})"
-    wants_v6 = bool(context.asked.get("V6"))
-    if (interface.version == 6) != wants_v6:
-        return f"an IPv{interface.version} pool for a request with V6 {str(wants_v6).lower()}"
-    space = str(context.asked.get("AddressSpace", ""))
-    other = context.ledger.overlapping(interface.network, space)
-    if other is not None:
-        return (f"{interface.network} overlaps {other.network} (PoolID {other.pool_id!r}), "
-                f"still held in address space {space!r}")
-    return None
-
-
-def _pool_data(_context: Context, value: JSON, answer: Mapping[str, JSON]) -> str | None:
-    if not isinstance(value, Mapping) or dockerd.GATEWAY_LABEL not in value:
-        return None
-    gateway, pool = parse_interface(value[dockerd.GATEWAY_LABEL]), parse_interface(
-        answer.get("Pool"))
-    if gateway is None:
-        return (f"the gateway {show(value[dockerd.GATEWAY_LABEL])} is not ip/len: dockerd "
-                "fails to parse it")
-    if pool is not None and gateway.ip not in pool.network:
-        return f"the gateway {gateway} is outside the pool {pool.network}"
-    return None
-
-
-def _picked_address(context: Context, value: JSON, _answer: Mapping[str, JSON]) -> str | None:
-    interface = parse_interface(value)
-    pool = context.ledger.held(context.asked.get("PoolID"))
-    if interface is None or pool is None or pool.network is None:
-        return None  # not a CIDR (the type check says it), or a pool this replay never saw
-    if interface.ip not in pool.network:
-        return f"{interface.ip} is outside the pool {pool.network}"
-    if context.ledger.in_use(pool, interface.ip):
-        return f"{interface.ip} is already in use in the pool {pool.network}"
-    if interface.network.prefixlen != pool.network.prefixlen:
-        return (f"prefix length /{interface.network.prefixlen} differs from the pool's "
-                f"/{pool.network.prefixlen}: the container's interface would get "
-                f"/{interface.network.prefixlen}")
-    return None
-
-
-VALIDITY: dict[tuple[str, str], Rule] = {
-    ("IpamDriver.GetDefaultAddressSpaces", "LocalDefaultAddressSpace"): _non_empty,
-    ("IpamDriver.GetDefaultAddressSpaces", "GlobalDefaultAddressSpace"): _non_empty,
-    ("IpamDriver.RequestPool", "PoolID"): _pool_id,
-    ("IpamDriver.RequestPool", "Pool"): _dynamic_pool,
-    ("IpamDriver.RequestPool", "Data"): _pool_data,
-    ("IpamDriver.RequestAddress", "Address"): _picked_address,
-    # Interface.MacAddress needs no rule: the verdict refuses what Go's ParseMAC refuses.
-}
