@@ -41,6 +41,7 @@ from .filters import Context, Filter
 from .findings import Finding
 from .infer import LiveSections
 from .recording import Exchange
+from .records import RecordType
 
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
@@ -98,7 +99,7 @@ class LiveView:
             found = self._check(exchange) if exchange is not None else []
         if self.mode is ViewMode.JSON:
             self._write_json(record, found)
-        if kind == "close" and self.checker is not None:
+        if kind == RecordType.CLOSE and self.checker is not None:
             closing = self.checker.on_close(int(record["conn"]), float(record["t"]),
                                             record.get("unanswered", ()))
             self.findings += closing
@@ -112,10 +113,10 @@ class LiveView:
                     self.console.print(render.inferred_rule(heading.heading, heading.seqs[0],
                                                             exchange.seq))
                 self._print_exchange(exchange, found)
-        elif kind == "marker":
+        elif kind == RecordType.MARKER:
             self.marker = str(record["text"])
             self.console.print(render.marker_rule(self.marker))
-        elif kind == "fault":
+        elif kind == RecordType.FAULT:
             self.console.print(Text(f"connection c{record['conn']}: {record['message']}",
                                     style="bold red"))
 
@@ -484,13 +485,13 @@ class DetachedChecker:
     def _check_record(self, record: dict[str, Any], out: Any) -> list[Finding]:
         kind = record.get("type")
         found: list[Finding] = []
-        if kind == "exchange":
+        if kind == RecordType.EXCHANGE:
             exchange = Exchange.from_json(record)
             if exchange.fault is None and self._verdict(exchange):
                 out.write(encode_line({"failed": exchange.endpoint}))
             if self._checker is not None:
                 found = self._checker.check(exchange)
-        elif kind == "close" and self._checker is not None:
+        elif kind == RecordType.CLOSE and self._checker is not None:
             found = self._checker.on_close(int(record["conn"]), float(record["t"]),
                                            record.get("unanswered", ()))
         for finding in found:
@@ -649,7 +650,8 @@ class _Drawer:
         if kind == b"F":
             self.view.print_findings([Finding(**f) for f in payload["findings"]])
             return
-        exchange = Exchange.from_json(payload) if payload.get("type") == "exchange" else None
+        is_exchange = payload.get("type") == RecordType.EXCHANGE
+        exchange = Exchange.from_json(payload) if is_exchange else None
         mode = self._mode(burst, exchange is not None)
         saved, self.view.mode = self.view.mode, mode
         try:

@@ -51,6 +51,7 @@ _make_package_importable()
 from ipamx_spy import dockerd  # noqa: E402
 from ipamx_spy.mitm import flowstate, view  # noqa: E402
 from ipamx_spy.recording import Exchange  # noqa: E402
+from ipamx_spy.records import RecordType  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ class IpamxSpy:
             Path(path).expanduser().write_text(text, encoding="utf-8")
         except OSError as exc:
             raise exceptions.CommandError(f"cannot write {path}: {exc.strerror or exc}") from exc
-        count = sum(1 for r in records if r.get("type") == "exchange")
+        count = sum(1 for r in records if r.get("type") == RecordType.EXCHANGE)
         logger.info(f"ipamx-spy: wrote {count} exchanges to {path}")
 
 

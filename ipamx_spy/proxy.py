@@ -38,7 +38,16 @@ from .client import CLIENT_HEADER
 from .findings import Finding
 from .recording import Exchange, Fault, Message, RecordingWriter, encode_body, go_json
 from .recording_writer import encode_line
-from .records import CloseRecord, FaultRecord, FindingRecord, MarkerRecord, OpenRecord, Side
+from .records import (
+    AnsweredBy,
+    CloseRecord,
+    FaultRecord,
+    FindingRecord,
+    MarkerRecord,
+    OpenRecord,
+    RecordType,
+    Side,
+)
 from .stats import Summary
 
 WAITING_AFTER_S = 3.0
@@ -146,7 +155,7 @@ def exchange_line(record: dict[str, Any], request_json: str) -> bytes | None:
     """``encode_line(record)`` for an exchange whose request part is encoded already, byte
     for byte the same (``tests/test_proxy_relay.py``); None when the record is not of the
     shape this knows (the caller then encodes it whole)."""
-    if tuple(record) != _EXCHANGE_KEYS or record["type"] != "exchange":
+    if tuple(record) != _EXCHANGE_KEYS or record["type"] != RecordType.EXCHANGE:
         return None
     try:
         return (_EXCHANGE_LINE % (
@@ -272,7 +281,7 @@ class ProxySession:
         *,
         upstream_ms: float | None,
         fault: Fault | None = None,
-        answered_by: str = "plugin",
+        answered_by: AnsweredBy = AnsweredBy.PLUGIN,
     ) -> Exchange | None:
         """Record a finished exchange. Call before writing the answer to the docker side, and
         ``publish`` after it (the live view never delays an answer). Never raises for what
@@ -296,7 +305,7 @@ class ProxySession:
         if exchange.request.header(CLIENT_HEADER) is not None:
             # ipamx-spy's own client (status), not dockerd: kept apart from dockerd's calls.
             self._last_records[exchange.seq] = self._emit(
-                {**exchange.to_json(), "type": "client"}, None, publish=False)
+                {**exchange.to_json(), "type": RecordType.CLIENT.value}, None, publish=False)
             return exchange
         self.last_seq = max(self.last_seq, exchange.seq)
         self.summary.add(exchange.endpoint, exchange.duration_ms,
@@ -317,7 +326,7 @@ class ProxySession:
         if last is None:
             return
         stored, line = last
-        if stored.get("type") == "client":
+        if stored.get("type") == RecordType.CLIENT:
             self._tell(stored, None, line)
             return
         if self.redact is not None:

@@ -39,6 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ipamx_spy.records import RecordType  # stdlib only, cheap
+
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
 
@@ -86,7 +88,7 @@ def is_recording(path: Path) -> bool:
         header = json.loads(first)
     except (OSError, ValueError):
         return False
-    return (isinstance(header, dict) and header.get("type") == "header"
+    return (isinstance(header, dict) and header.get("type") == RecordType.HEADER
             and header.get("format") == RECORDING_FORMAT)
 
 

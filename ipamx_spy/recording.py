@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .records import Side
+from .records import AnsweredBy, HeaderRecord, RecordType, Side
 
 FORMAT = "ipamx-spy-recording"
 VERSION = 2
@@ -365,6 +365,9 @@ class Fault:
         return cls(side=Side(side), kind=_str(data, "kind"), message=_str(data, "message"))
 
 
+_ANSWERED_BY = frozenset(AnsweredBy)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Exchange:
     """One request from the docker side and the answer that went back to it."""
@@ -378,18 +381,18 @@ class Exchange:
     duration_ms: float = 0.0
     upstream_ms: float | None = None
     fault: Fault | None = None
-    answered_by: str = "plugin"
+    answered_by: AnsweredBy = AnsweredBy.PLUGIN
 
     def to_json(self) -> dict[str, JSONValue]:
         return {
-            "type": "exchange",
+            "type": RecordType.EXCHANGE.value,
             "seq": self.seq,
             "conn": self.conn,
             "t": round(self.t, 6),
             "endpoint": self.endpoint,
             "duration_ms": round(self.duration_ms, 3),
             "upstream_ms": None if self.upstream_ms is None else round(self.upstream_ms, 3),
-            "answered_by": self.answered_by,
+            "answered_by": str(self.answered_by),
             "request": self.request.to_json(),
             "response": None if self.response is None else self.response.to_json(),
             "fault": None if self.fault is None else self.fault.to_json(),
@@ -402,6 +405,10 @@ class Exchange:
             raise RecordingError("an exchange needs seq, endpoint and request")
         fault = data.get("fault")
         response = data.get("response")
+        answered_by = _str(data, "answered_by", AnsweredBy.PLUGIN)
+        if answered_by not in _ANSWERED_BY:
+            raise RecordingError(f"answered_by must be plugin, builtin or spy, not "
+                                 f"{answered_by!r:.40}")
         return cls(
             seq=_int(data, "seq"),
             conn=_int(data, "conn"),
@@ -413,7 +420,7 @@ class Exchange:
             duration_ms=float(_number(data, "duration_ms") or 0.0),
             upstream_ms=_number(data, "upstream_ms", None),
             fault=None if fault is None else Fault.from_json(fault),
-            answered_by=_str(data, "answered_by", "plugin"),
+            answered_by=AnsweredBy(answered_by),
         )
 
     @property
@@ -433,12 +440,12 @@ class Recording:
     damage: tuple[Damage, ...] = ()
 
     def markers(self) -> list[dict[str, JSONValue]]:
-        return [r for r in self.records if r.get("type") == "marker"]
+        return [r for r in self.records if r.get("type") == RecordType.MARKER]
 
     def notes(self) -> dict[int, list[str]]:
         notes: dict[int, list[str]] = {}
         for r in self.records:
-            if r.get("type") == "note":
+            if r.get("type") == RecordType.NOTE:
                 notes.setdefault(int(r["seq"]), []).append(str(r["text"]))
         return notes
 
@@ -462,14 +469,8 @@ def now_iso() -> str:
 
 def make_header(**fields: JSONValue) -> dict[str, JSONValue]:
     """The first record of a recording. Pass name, listen, upstream and anything useful."""
-    return {
-        "type": "header",
-        "format": FORMAT,
-        "version": VERSION,
-        "tool": f"ipamx-spy {__version__}",
-        "started": now_iso(),
-        **fields,
-    }
+    return HeaderRecord(format=FORMAT, version=VERSION, tool=f"ipamx-spy {__version__}",
+                        started=now_iso(), fields=fields).to_json()
 
 
 # -- writing and reading: ipamx_spy.recording_writer and ipamx_spy.recording_reader ----------

@@ -32,6 +32,7 @@ from .recording import (
     check_body,
     utf8_encodable,
 )
+from .records import RecordType
 
 Record = dict[str, Any]
 Upgrade = Callable[[Record], Record]
@@ -84,7 +85,7 @@ class RecordingReader:
             header = json.loads(first)
         except (ValueError, RecursionError):
             header = None
-        if not isinstance(header, dict) or header.get("type") != "header" \
+        if not isinstance(header, dict) or header.get("type") != RecordType.HEADER \
                 or header.get("format") != FORMAT:
             if not first.endswith(b"\n") and first.startswith(b'{"type":"header"'):
                 raise RecordingError(f"{self.source}: the header line is incomplete (the file "
@@ -181,11 +182,11 @@ def _check_fields(record: Record, ints: Iterable[str], texts: Iterable[str]) -> 
 
 CHECKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # type: (whole-number fields, string fields) every reader may rely on
-    "note": (("seq",), ("text",)),
-    "marker": ((), ("text",)),
-    "open": (("conn",), ()),
-    "close": (("conn",), ()),
-    "fault": ((), ("side", "kind", "message")),
+    RecordType.NOTE: (("seq",), ("text",)),
+    RecordType.MARKER: ((), ("text",)),
+    RecordType.OPEN: (("conn",), ()),
+    RecordType.CLOSE: (("conn",), ()),
+    RecordType.FAULT: ((), ("side", "kind", "message")),
 }
 
 
@@ -194,7 +195,7 @@ def checked(record: Record, *, maybe_deep: bool = True) -> tuple[Record, Exchang
     kind = record.get("type")
     if not isinstance(kind, str):
         raise RecordingError("no record type")
-    if kind == "exchange":
+    if kind == RecordType.EXCHANGE:
         _check_fields(record, (), ())
         exchange = Exchange.from_json(record, maybe_deep=maybe_deep)
         if maybe_deep:
@@ -204,12 +205,12 @@ def checked(record: Record, *, maybe_deep: bool = True) -> tuple[Record, Exchang
         return record, exchange
     ints, texts = CHECKS.get(kind, ((), ()))
     _check_fields(record, ints, texts)
-    if kind == "marker" and not isinstance(record.get("after_seq", 0), int):
+    if kind == RecordType.MARKER and not isinstance(record.get("after_seq", 0), int):
         raise RecordingError("after_seq must be a whole number")
-    if kind == "close" and not (isinstance(record.get("unanswered", []), list) and all(
+    if kind == RecordType.CLOSE and not (isinstance(record.get("unanswered", []), list) and all(
             isinstance(s, int) for s in record.get("unanswered", []))):
         raise RecordingError("unanswered must be a list of exchange numbers")
-    if kind == "fault" and "data" in record:
+    if kind == RecordType.FAULT and "data" in record:
         record = {**record, "data": check_body(record["data"], maybe_deep=maybe_deep)}
     return record, None
 

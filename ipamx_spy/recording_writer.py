@@ -24,6 +24,7 @@ from typing import Any
 
 from .atomic import open_private
 from .recording import RecordingError
+from .records import RecordType
 
 Write = Callable[[int, memoryview], int]
 
@@ -42,7 +43,7 @@ def unrecordable(record: dict[str, Any], exc: BaseException) -> dict[str, Any]:
     """What is written instead of a record that cannot be encoded as JSON."""
     keep = {k: record[k] for k in ("type", "seq", "conn", "t", "endpoint")
             if isinstance(record.get(k), str | int | float)}
-    return {**keep, "type": "unrecordable", "was": keep.get("type"),
+    return {**keep, "type": RecordType.UNRECORDABLE.value, "was": keep.get("type"),
             "reason": f"the record could not be encoded: {type(exc).__name__}: {exc}"[:500]}
 
 

@@ -32,12 +32,36 @@ class RecordType(StrEnum):
     UNRECORDABLE = "unrecordable"  # what the writer keeps of a record it could not encode
 
 
+class AnsweredBy(StrEnum):
+    """Who answered an exchange's request (``answered_by`` of an exchange record)."""
+
+    PLUGIN = "plugin"  # relayed from the upstream plugin
+    BUILTIN = "builtin"  # ipamx-spy's own reference allocator
+    SPY = "spy"  # ipamx-spy answered itself (an error: upstream gave no usable answer, limits)
+
+
 class Side(StrEnum):
     """Which side caused a fault."""
 
     PLUGIN = "plugin"  # the upstream plugin misbehaved or is unreachable
     DOCKER = "docker"  # the docker side sent something unusable
     PROXY = "proxy"  # ipamx-spy's own limit or failure
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeaderRecord:
+    """The first record of a recording: its format and version, the tool, when it started,
+    then ``fields`` (name, listen, upstream, docker_version, ...), in the order given."""
+
+    format: str
+    version: int
+    tool: str
+    started: str
+    fields: Mapping[str, JSON] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, JSON]:
+        return {"type": RecordType.HEADER.value, "format": self.format, "version": self.version,
+                "tool": self.tool, "started": self.started, **self.fields}
 
 
 @dataclass(frozen=True, kw_only=True)

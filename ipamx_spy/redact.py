@@ -38,6 +38,7 @@ from typing import Any
 
 from . import pathspec
 from .recording import Exchange, Recording, RecordingError, decode_body, encode_body, go_json
+from .records import AnsweredBy, RecordType
 
 REDACTED = "«redacted»"
 SIDES = ("request", "response")
@@ -199,9 +200,9 @@ def redact_values(record: dict[str, Any], rules: Sequence[Rule]) -> Redacted:
     """Like ``redact_exchange_record``, also returning the values removed and the rules used."""
     if not rules:
         return Redacted(record=record)
-    if record.get("type") == "fault":
+    if record.get("type") == RecordType.FAULT:
         return _redact_fault(record, rules)
-    if record.get("type") != "exchange":
+    if record.get("type") != RecordType.EXCHANGE:
         return Redacted(record=record)
     out = copy.deepcopy(record)
     found: list[str] = []
@@ -247,7 +248,7 @@ def _scrub_spy_texts(out: dict[str, Any], rules: Sequence[Rule], found: list[str
     if isinstance(fault, dict) and isinstance(fault.get("message"), str):
         fault["message"] = _scrub_text(fault["message"], rules, found, matched)
     response = out.get("response")
-    if out.get("answered_by") != "spy" or not isinstance(response, dict):
+    if out.get("answered_by") != AnsweredBy.SPY or not isinstance(response, dict):
         return False
     body = response.get("body")
     if not isinstance(body, dict) or body.get("encoding") != "json" \
@@ -342,7 +343,8 @@ def redact_recording(
         result = redact_values(record, rules)
         records.append(result.record)
         values += result.values
-    exchanges = tuple(Exchange.from_json(r) for r in records if r.get("type") == "exchange")
+    exchanges = tuple(Exchange.from_json(r) for r in records
+                      if r.get("type") == RecordType.EXCHANGE)
     redacted = Recording(header=recording.header, records=tuple(records), path=recording.path,
                          torn_tail=recording.torn_tail, exchanges=exchanges)
     return redacted, tuple(values)

@@ -14,6 +14,7 @@ from rich.text import Text
 from . import dockerd
 from .findings import Finding, Severity
 from .recording import Exchange, Message
+from .records import AnsweredBy
 from .stats import EndpointStats, Summary
 
 SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
@@ -90,7 +91,7 @@ def title(exchange: Exchange) -> Text:
     text.append(exchange.endpoint, style="bold cyan")
     text.append(f"  {_status_text(exchange)}", style=status_style(exchange))
     text.append(f"  {exchange.duration_ms:.1f} ms", style="dim")
-    if exchange.answered_by == "spy":
+    if exchange.answered_by == AnsweredBy.SPY:
         text.append("  (answered by ipamx-spy)", style="yellow")
     return text
 

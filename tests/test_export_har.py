@@ -16,6 +16,7 @@ import pytest
 from ipamx_spy import recording as rec
 from ipamx_spy.export import FORMATS, build_trace
 from ipamx_spy.recording import Exchange, Fault, Message, encode_body
+from ipamx_spy.records import AnsweredBy
 
 HERE = Path(__file__).parent
 SOURCES = [HERE / "golden" / "synthetic.jsonl",
@@ -75,7 +76,7 @@ def test_mitmproxy_reads_text_bodies_spy_answers_and_tcp_hosts(
                  # charset (dockerd sends no Content-Type) as latin-1 (docs/exports.md)
                  request=message(0, b'{"PoolID":"p"}'),
                  response=message(500, '{"Err":"ipamx-spy: upstream unreachable – é"}'.encode()),
-                 answered_by="spy",
+                 answered_by=AnsweredBy.SPY,
                  fault=Fault(side="plugin", kind="unreachable", message="connect: refused")),
     ]
     lines = [rec.make_header(name="ipamx"), *(e.to_json() for e in exchanges)]

@@ -3,6 +3,7 @@ and faults a ``Side``; what is stored stays the recording format, word for word.
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import io
 import json
@@ -17,8 +18,10 @@ from ipamx_spy.live import LiveView, ViewMode
 from ipamx_spy.notes import note_record
 from ipamx_spy.recording import Fault, RecordingError, RecordingWriter
 from ipamx_spy.records import (
+    AnsweredBy,
     CloseRecord,
     FaultRecord,
+    HeaderRecord,
     MarkerRecord,
     NoteRecord,
     OpenRecord,
@@ -35,7 +38,7 @@ def test_a_proxy_session_writes_only_typed_records_that_read_back(tmp_path: Path
     conn = session.open()
     session.begin(conn, "/IpamDriver.RequestPool")  # never answered: the close names it
     marker = session.marker("docker network create n")
-    session.fault(conn, Fault(side="docker", kind="malformed", message="junk"), b"\x00junk")
+    session.fault(conn, Fault(side=Side.DOCKER, kind="malformed", message="junk"), b"\x00junk")
     session.close(conn, "closed by the docker side")
     writer.close()
     lines = [json.loads(line) for line in path.read_text().splitlines()]
@@ -117,3 +120,92 @@ def test_compat_values_are_an_enum_and_stored_as_their_words() -> None:
     config = IpamConfig.build(compat="28")
     assert config.compat is Compat.V27 and type(config.to_json()["Compat"]) is str
     assert IpamConfig(compat="20.10").compat is Compat.V20_10  # type: ignore[arg-type]
+
+
+def _record_type_words() -> set[str]:
+    return {member.value for member in RecordType}
+
+
+def _is_type_lookup(node: ast.expr) -> bool:
+    """``x.get("type")``, ``x["type"]`` or a name the code calls ``kind``."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+            and node.func.attr == "get" and node.args \
+            and isinstance(node.args[0], ast.Constant) and node.args[0].value == "type":
+        return True
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) \
+            and node.slice.value == "type":
+        return True
+    return isinstance(node, ast.Name) and node.id == "kind"
+
+
+def _words(node: ast.expr) -> list[str]:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.Tuple | ast.List | ast.Set):
+        return [w for element in node.elts for w in _words(element)]
+    return []
+
+
+def record_type_literals(source: str) -> list[str]:
+    """Where ``source`` names a record type by a string literal: compared with a record's
+    ``type`` (or ``kind``), or stored as the ``"type"`` of a dict literal."""
+    words, found = _record_type_words(), []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            if any(_is_type_lookup(side) for side in sides):
+                found += [f"{node.lineno}: {w}" for side in sides for w in _words(side)
+                          if w in words]
+        elif isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values, strict=True):
+                if isinstance(key, ast.Constant) and key.value == "type" \
+                        and isinstance(value, ast.Constant) and value.value in words:
+                    found.append(f"{node.lineno}: {value.value}")
+    return found
+
+
+def test_the_check_finds_record_types_spelt_as_strings() -> None:
+    assert record_type_literals('if record.get("type") == "marker": pass') == ["1: marker"]
+    assert record_type_literals('kind = r["type"]\nok = kind in ("exchange", "client")') \
+        == ["2: exchange", "2: client"]
+    assert record_type_literals('h = {"type": "header", "format": F}') == ["1: header"]
+    assert record_type_literals('ok = s.get("type") == "http"') == []  # not a record type
+
+
+def test_no_library_code_spells_a_record_type_as_a_string() -> None:
+    root = Path(recording.__file__).parent
+    found = {str(path.relative_to(root)): hits for path in sorted(root.rglob("*.py"))
+             if path.name != "records.py"
+             and (hits := record_type_literals(path.read_text(encoding="utf-8")))}
+    assert found == {}
+
+
+def test_the_header_is_a_typed_record_and_its_words_are_unchanged() -> None:
+    header = recording.make_header(name="n", listen="/l.sock", upstream="/u.sock")
+    assert list(header) == ["type", "format", "version", "tool", "started", "name", "listen",
+                            "upstream"]
+    assert header["type"] == "header" and header["format"] == "ipamx-spy-recording"
+    assert header["version"] == recording.VERSION
+    typed = HeaderRecord(format=recording.FORMAT, version=recording.VERSION, tool="t",
+                         started="s", fields={"name": "n"})
+    assert json.dumps(typed.to_json()) == (
+        '{"type": "header", "format": "ipamx-spy-recording", "version": '
+        f'{recording.VERSION}, "tool": "t", "started": "s", "name": "n"}}')
+
+
+def test_answered_by_is_an_enum_that_reads_back_and_refuses_other_words() -> None:
+    exchange = recording.Exchange(
+        seq=1, conn=1, t=0.0, endpoint="IpamDriver.GetCapabilities",
+        request=recording.Message(headers=(), body={"encoding": "empty"}, method="POST",
+                                  target="/IpamDriver.GetCapabilities"),
+        response=None, answered_by=AnsweredBy.BUILTIN)
+    stored = json.loads(json.dumps(exchange.to_json()))
+    assert stored["answered_by"] == "builtin"  # the word on disk is unchanged
+    back = recording.Exchange.from_json(stored)
+    assert back.answered_by is AnsweredBy.BUILTIN
+    assert recording.Exchange.from_json({**stored, "answered_by": "spy"}).answered_by \
+        is AnsweredBy.SPY
+    del stored["answered_by"]  # an older record without the field was answered by the plugin
+    assert recording.Exchange.from_json(stored).answered_by is AnsweredBy.PLUGIN
+    with pytest.raises(RecordingError, match="answered_by must be plugin, builtin or spy"):
+        recording.Exchange.from_json({**stored, "answered_by": "nobody"})

@@ -6,6 +6,7 @@ import json
 
 from ipamx_spy import proxy, recording, tap
 from ipamx_spy.recording import Fault
+from ipamx_spy.records import AnsweredBy
 from ipamx_spy.redact import REDACTED, parse_rules, redact_exchange_record
 
 SECRET = "10.9.9.9"
@@ -58,7 +59,7 @@ def test_the_fault_message_and_the_spy_answer_are_scrubbed() -> None:
     session.sinks = [Keep()]
     pending = session.begin(1, request.target)
     exchange = session.complete(
-        pending, request, answer, upstream_ms=None, answered_by="spy",
+        pending, request, answer, upstream_ms=None, answered_by=AnsweredBy.SPY,
         fault=Fault(side="plugin", kind="malformed",
                     message=f"malformed header X-Token: {TOKEN}"))
     session.publish(exchange)

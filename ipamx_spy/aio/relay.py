@@ -25,7 +25,7 @@ from ..connection import NEED_DATA, Closed, DockerConnection, Refuse, Request
 from ..faults import FaultPlan, Injection
 from ..proxy import Pending, ProxySession, answer, spy_answer
 from ..recording import Fault
-from ..records import Side
+from ..records import AnsweredBy, Side
 from .upstream import Upstream, UpstreamNoAnswer
 
 DEFAULT_HEADER_TIMEOUT = 10.0
@@ -52,7 +52,7 @@ class Answer:
     message: tap.Message
     upstream_ms: float | None = None
     fault: Fault | None = None
-    answered_by: str = "plugin"
+    answered_by: AnsweredBy = AnsweredBy.PLUGIN
     injection: Injection | None = None
 
 
@@ -100,7 +100,8 @@ class Relay:
                         Fault(side=Side.PLUGIN, kind="crash", message=repr(exc)))
         message = answer(reply.status, reply.body, reply.content_type)
         return Answer(raw=message.raw, message=message,
-                      upstream_ms=(time.perf_counter() - started) * 1000, answered_by="builtin",
+                      upstream_ms=(time.perf_counter() - started) * 1000,
+                      answered_by=AnsweredBy.BUILTIN,
                       injection=getattr(reply, "injection", None))
 
     def submit(self, request: tap.Message) -> Future[Answer]:
@@ -367,4 +368,4 @@ class DockerProtocol(asyncio.Protocol):
 
 def _spy(status: int, message: str, fault: Fault) -> Answer:
     reply = spy_answer(status, message)
-    return Answer(raw=reply.raw, message=reply, fault=fault, answered_by="spy")
+    return Answer(raw=reply.raw, message=reply, fault=fault, answered_by=AnsweredBy.SPY)

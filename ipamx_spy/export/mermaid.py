@@ -17,6 +17,7 @@ from typing import Any
 from ipamx_spy import render
 from ipamx_spy.infer import INFERRED, Section
 from ipamx_spy.recording import Exchange
+from ipamx_spy.records import AnsweredBy, Side
 
 from .trace import Trace
 
@@ -73,7 +74,7 @@ def _answer_label(exchange: Exchange) -> str:
 
 def _relay(exchange: Exchange) -> Iterator[str]:
     fault = exchange.fault
-    if exchange.answered_by == "spy" and (fault is None or fault.side != "plugin"):
+    if exchange.answered_by == AnsweredBy.SPY and (fault is None or fault.side != Side.PLUGIN):
         yield f"    Note over spy: {text('answered by ipamx-spy itself')}"
         return
     yield f"    spy->>plugin: {text(exchange.endpoint)}"

@@ -26,6 +26,7 @@ from ipamx_spy.infer import MARKER, Section
 from ipamx_spy.mitm import flowstate as fs
 from ipamx_spy.mitm.tnetstring import dumps
 from ipamx_spy.recording import Exchange
+from ipamx_spy.records import RecordType
 
 from .trace import Trace
 
@@ -77,8 +78,8 @@ class _Layout:
         self.opened: dict[int, float] = {}
         self.closed: dict[int, float] = {}
         for event in trace.events:
-            times = self.opened if event.get("type") == "open" else (
-                self.closed if event.get("type") == "close" else None)
+            times = self.opened if event.get("type") == RecordType.OPEN else (
+                self.closed if event.get("type") == RecordType.CLOSE else None)
             if times is not None and "conn" in event:
                 times.setdefault(int(event["conn"]), float(event.get("t", 0.0)))
         self.first_of: dict[int, tuple[int, Section]] = {}
@@ -100,7 +101,7 @@ class _Layout:
     def records_before(self, exchange: Exchange) -> list[dict[str, Any]]:
         """The markers and connection events that come before this exchange in the recording."""
         def before(record: Mapping[str, Any]) -> bool:
-            if record.get("type") == "marker":
+            if record.get("type") == RecordType.MARKER:
                 return int(record.get("after_seq", 0)) < exchange.seq
             # an exchange is written when its answer went out: events until then come first
             return float(record.get("t", 0.0)) <= exchange.t + exchange.duration_ms / 1000

@@ -20,8 +20,9 @@ from ipamx_spy.filters import EMPTY, Context, Filter
 from ipamx_spy.findings import Finding
 from ipamx_spy.infer import Section
 from ipamx_spy.recording import Exchange, Recording
+from ipamx_spy.records import RecordType
 
-CONNECTION_EVENTS = ("open", "close", "fault")
+CONNECTION_EVENTS = (RecordType.OPEN, RecordType.CLOSE, RecordType.FAULT)
 
 
 class SelectionError(ValueError):
@@ -229,7 +230,7 @@ def build_trace(
     shown, removed = redact.redact_recording(recording, rules)
     found = findings_of(recording) if validate or selection.filter is not None else ()
     findings = _scrubbed(found, removed) if validate else ()
-    note_records = _texts(shown, "note", removed)
+    note_records = _texts(shown, RecordType.NOTE, removed)
     notes: dict[int, tuple[str, ...]] = {}
     for note in note_records:
         notes[int(note["seq"])] = (*notes.get(int(note["seq"]), ()), note["text"])
@@ -239,7 +240,7 @@ def build_trace(
         sections=_sections(recording, shown, selection, removed, found, sections_of),
         notes=notes,
         findings=findings,
-        markers=_texts(shown, "marker", removed),
+        markers=_texts(shown, RecordType.MARKER, removed),
         note_records=note_records,
         events=tuple(r for r in shown.records if r.get("type") in CONNECTION_EVENTS),
         redacted=tuple(rule.text for rule in rules),

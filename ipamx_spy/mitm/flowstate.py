@@ -37,6 +37,7 @@ from typing import Any
 
 from ipamx_spy import dockerd
 from ipamx_spy.recording import Exchange, Message, encode_body, make_header
+from ipamx_spy.records import AnsweredBy, RecordType
 
 FLOW_FORMAT_VERSION = 21
 META = "ipamx-spy"
@@ -174,7 +175,7 @@ def flow_state(exchange: Exchange, *, started: float, connection: Connection, pe
         "id": stable_id(connection.key, "flow", exchange.seq), "error": error,
         "client_conn": client_state(connection, peers),
         "server_conn": server_state(connection, peers, (request["host"], request["port"]),
-                                    contacted=exchange.answered_by != "spy"),
+                                    contacted=exchange.answered_by != AnsweredBy.SPY),
         "intercepted": False, "is_replay": None, "marked": annotations.marked,
         "metadata": dict(annotations.metadata), "comment": annotations.comment,
         "timestamp_created": at, "backup": None,
@@ -224,8 +225,9 @@ class _Rebuild:
         key = str(client.get("id", ""))
         if key not in self.conns:
             self.conns[key] = len(self.conns) + 1
-            self.records.append({"type": "open", "conn": self.conns[key], "peer": "docker",
-                                 "t": self.relative(client.get("timestamp_start"))})
+            opened = self.relative(client.get("timestamp_start"))
+            self.records.append({"type": RecordType.OPEN.value, "conn": self.conns[key],
+                                 "peer": "docker", "t": opened})
         return self.conns[key]
 
     def relative(self, moment: object) -> float:
@@ -254,7 +256,7 @@ def exchange_from_state(state: Mapping[str, Any], rebuild: _Rebuild) -> Exchange
     request = message_from_state(state["request"], request=True)
     response = state.get("response")
     own = _own_fields(state, rebuild)
-    record = {**own, "seq": rebuild.seq(own.get("seq")), "type": "exchange",
+    record = {**own, "seq": rebuild.seq(own.get("seq")), "type": RecordType.EXCHANGE.value,
               "endpoint": dockerd.endpoint_name(request.target),
               "request": request.to_json(),
               "response": None if response is None
@@ -286,7 +288,7 @@ def _notes(state: Mapping[str, Any], seq: int, rebuild: _Rebuild, now: float) ->
     for text in texts:
         kept = known.get(text) or {}
         when = kept.get("t")
-        rebuild.notes.append({"type": "note", "seq": seq, "text": text,
+        rebuild.notes.append({"type": RecordType.NOTE.value, "seq": seq, "text": text,
                               "t": when if when is not None else rebuild.relative(now),
                               "order": kept.get("order")})
 

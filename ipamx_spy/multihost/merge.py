@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ipamx_spy.recording import FORMAT, VERSION, Exchange, Recording
+from ipamx_spy.records import HeaderRecord, RecordType
 
 CONN_STRIDE = 1_000_000
 EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
@@ -91,7 +92,7 @@ def merge(recordings: Sequence[Recording]) -> Merged:
         tagged = {**record, "t": t, "host": hosts[lane]}
         if "conn" in record:
             tagged["conn"] = lane * CONN_STRIDE + int(record.get("conn", 0))
-        if kind == "exchange":
+        if kind == RecordType.EXCHANGE:
             old = by_old[lane].get(int(record["seq"]))
             if old is None:
                 continue
@@ -102,9 +103,9 @@ def merge(recordings: Sequence[Recording]) -> Merged:
             lanes[seq] = hosts[lane]
             origin[seq] = (hosts[lane], old.seq)
             records.append({**exchange.to_json(), "host": hosts[lane]})
-        elif kind == "note":
+        elif kind == RecordType.NOTE:
             pending_notes.append((lane, tagged))
-        elif kind == "marker":
+        elif kind == RecordType.MARKER:
             old_after = int(record.get("after_seq", 0) or 0)
             after = renumber.get((lane, old_after), len(exchanges)) if old_after else 0
             records.append({**tagged, "after_seq": after, "text": record.get("text", "")})
@@ -126,9 +127,7 @@ def _header(recordings: Sequence[Recording], hosts: tuple[str, ...],
             origin_time: float) -> dict[str, Any]:
     started = (EPOCH + _dt.timedelta(seconds=origin_time)).isoformat(timespec="microseconds")
     first = recordings[0].header
-    return {
-        "type": "header", "format": FORMAT, "version": VERSION,
-        "tool": first.get("tool", ""), "started": started.replace("+00:00", "Z"),
+    fields = {
         "name": first.get("name", ""), "host": ", ".join(hosts), "hosts": list(hosts),
         "merged": [{"host": h, "started": r.header.get("started"),
                     "name": r.header.get("name"), "listen": r.header.get("listen"),
@@ -138,6 +137,8 @@ def _header(recordings: Sequence[Recording], hosts: tuple[str, ...],
         "listen": ", ".join(str(r.header.get("listen", "?")) for r in recordings),
         "upstream": ", ".join(str(r.header.get("upstream", "?")) for r in recordings),
     }
+    return HeaderRecord(format=FORMAT, version=VERSION, tool=first.get("tool", ""),
+                        started=started.replace("+00:00", "Z"), fields=fields).to_json()
 
 
 def lane_recording(merged: Merged, host: str) -> Recording:

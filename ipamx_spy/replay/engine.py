@@ -24,6 +24,7 @@ from ipamx_spy import dockerd
 from ipamx_spy.dockerd.ledger import Ledger
 from ipamx_spy.recording import Exchange, Recording, RecordingError, load
 from ipamx_spy.recording_reader import problem_text
+from ipamx_spy.records import AnsweredBy
 
 from .bindings import Bindings, request_bytes, rewrite_body
 from .compare import Live, Problem, Rules, compare, outcome, wrong_paths
@@ -105,7 +106,7 @@ def load_recording(path: Path | str) -> Recording:
 
 def skip_reason(exchange: Exchange) -> str:
     """Why an exchange cannot be replayed as a check ("" when it can)."""
-    if exchange.answered_by == "spy":
+    if exchange.answered_by == AnsweredBy.SPY:
         what = exchange.fault.message if exchange.fault else "its own answer"
         return f"answered by ipamx-spy, not by the plugin ({what})"
     if exchange.response is None:

@@ -10,6 +10,7 @@ from ipamx_spy import dockerd
 from ipamx_spy.dockerd import gojson
 from ipamx_spy.dockerd.endpoints import BY_NAME, EXTENSION_BY_NAME, ExtensionRow, Row
 from ipamx_spy.recording import Exchange
+from ipamx_spy.records import AnsweredBy
 
 JSON = Any
 AnyRow = Row | ExtensionRow
@@ -88,7 +89,7 @@ class Context(_Exchanged):
     @property
     def answered(self) -> bool:
         """An answer from the plugin itself (not one the proxy made up)."""
-        return self.exchange.response is not None and self.exchange.answered_by == "plugin"
+        return self.exchange.response is not None and self.exchange.answered_by == AnsweredBy.PLUGIN
 
     @property
     def status(self) -> int:

@@ -26,6 +26,7 @@ from ipamx_spy.dockerd.goparse import parse_cidr
 from ipamx_spy.dockerd.gotypes import BOOL, STRING, STRMAP, GoSlice
 from ipamx_spy.dockerd.versions import DockerVersion
 from ipamx_spy.recording import Exchange
+from ipamx_spy.records import AnsweredBy
 
 JSON = Any
 
@@ -123,7 +124,7 @@ def plain(exchange: Exchange, shapes: Shapes,
     docstring), else None (the full path decides)."""
     response = exchange.response
     if (response is None or response.status != 200 or exchange.fault is not None
-            or exchange.answered_by != "plugin" or exchange.duration_ms >= slow_ms):
+            or exchange.answered_by != AnsweredBy.PLUGIN or exchange.duration_ms >= slow_ms):
         return None
     found = shapes[exchange.endpoint]
     if found is None:

@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from ipamx_spy.findings import Finding
 from ipamx_spy.recording import Exchange
+from ipamx_spy.records import AnsweredBy, Side
 
 from .context import Context
 from .plain import json_content_type
@@ -47,9 +48,10 @@ class Transport:
     def _unanswered(self, ctx: Context) -> list[Finding]:
         exchange = ctx.exchange
         fault = exchange.fault
-        if fault is not None and fault.side == "docker":
+        if fault is not None and fault.side == Side.DOCKER:
             return []
-        if exchange.response is not None and (fault is None or exchange.answered_by == "plugin"):
+        relayed = exchange.answered_by == AnsweredBy.PLUGIN
+        if exchange.response is not None and (fault is None or relayed):
             return []
         reason = f" ({fault.message})" if fault is not None else ""
         return [self.unanswered(exchange.seq, exchange.endpoint, reason)]

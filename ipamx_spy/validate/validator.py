@@ -22,6 +22,7 @@ from typing import Any
 from ipamx_spy.findings import Finding, Severity
 from ipamx_spy.recording import Exchange, Recording, RecordingError, load
 from ipamx_spy.recording_reader import problem_text
+from ipamx_spy.records import RecordType
 
 from . import fields, framing
 from .context import Context, PlainContext
@@ -105,10 +106,10 @@ class Validator:
         unanswered requests bring none. Raises ``RecordingError`` for an exchange record
         that is not one."""
         kind = record.get("type")
-        if kind == "exchange":
+        if kind == RecordType.EXCHANGE:
             return self.check(exchange if exchange is not None else Exchange.from_json(
                 dict(record)))
-        if kind == "close" and record.get("unanswered"):
+        if kind == RecordType.CLOSE and record.get("unanswered"):
             return self.on_close(int(record.get("conn", 0)), float(record.get("t", 0.0)),
                                  record["unanswered"])
         return []
@@ -143,7 +144,7 @@ def check_recording(rec: Recording, **opts: Any) -> list[Finding]:
     validator = Validator(**opts)
     by_seq = {e.seq: e for e in rec.exchanges}
     for record in rec.records:
-        if record.get("type") == "exchange":
+        if record.get("type") == RecordType.EXCHANGE:
             validator.feed(record, by_seq[int(record["seq"])])
         else:
             validator.feed(record)

@@ -38,6 +38,7 @@ from ipamx_spy.export.trace import CONNECTION_EVENTS, Trace, build_trace
 from ipamx_spy.findings import Finding
 from ipamx_spy.infer import GrowingSections, sections
 from ipamx_spy.recording import Exchange, Recording, load
+from ipamx_spy.records import RecordType
 
 from .view import Board, Item, Memo, Waiting, board_of, board_of_merged, items
 
@@ -82,9 +83,9 @@ class LiveBoard:
     def on_record(self, record: dict[str, Any], exchange: Exchange | None) -> None:
         self.records.append(record)
         kind = record.get("type")
-        if kind in ("exchange", "client"):
+        if kind in (RecordType.EXCHANGE, RecordType.CLIENT):
             self._done.add(int(record.get("seq", 0)))
-        elif kind == "close":
+        elif kind == RecordType.CLOSE:
             self._done.update(int(seq) for seq in record.get("unanswered") or ())
         self.wake()
 
@@ -142,7 +143,7 @@ class LiveBoard:
     def _feed(self, records: Sequence[dict[str, Any]]) -> list[Finding]:
         for record in records[self._fed:]:
             kind = record.get("type")
-            if kind == "exchange":
+            if kind == RecordType.EXCHANGE:
                 exchange = Exchange.from_json(record)
                 self._exchanges.append(exchange)
                 self._sections.add(exchange)
@@ -151,7 +152,8 @@ class LiveBoard:
                     self._logged += render.only_logged(exchange)
                 if self._validator is not None:
                     self._validator.check(exchange)
-            elif kind == "close" and record.get("unanswered") and self._validator is not None:
+            elif (kind == RecordType.CLOSE and record.get("unanswered")
+                  and self._validator is not None):
                 self._validator.on_close(int(record["conn"]), float(record["t"]),
                                          record["unanswered"])
             if kind == "marker":

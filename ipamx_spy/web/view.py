@@ -29,6 +29,7 @@ from ipamx_spy import __version__, render
 from ipamx_spy.findings import Finding
 from ipamx_spy.infer import INFERRED, MARKER, Section
 from ipamx_spy.recording import Exchange, Message
+from ipamx_spy.records import AnsweredBy
 
 if TYPE_CHECKING:  # the HTML export imports this module: no import of ipamx_spy.export here
     from ipamx_spy.export.trace import Trace
@@ -207,7 +208,7 @@ def _arrows(exchange: Exchange, host: int, count: int, bad: bool) -> str:
     """The request arrow (to the plugin, or only to the spy when it answered) and the answer
     (``bad``: dockerd sees a failure)."""
     first = len(LANES) * host
-    to = first + (1 if exchange.answered_by == "spy" else 2)
+    to = first + (1 if exchange.answered_by == AnsweredBy.SPY else 2)
     left, right = _lane_x(first, count), _lane_x(to, count)
     span = f"left:{left:.3f}%;width:{right - left:.3f}%"
     answer = (f'<span class="arrow resp{" bad" if bad else ""}" style="{span}">'
