@@ -156,10 +156,10 @@ class LiveBoard:
                   and self._validator is not None):
                 self._validator.on_close(int(record["conn"]), float(record["t"]),
                                          record["unanswered"])
-            if kind == "marker":
+            if kind == RecordType.MARKER:
                 self._marked = True
                 self._markers.append(record)
-            elif kind == "note":
+            elif kind == RecordType.NOTE:
                 seq = int(record["seq"])
                 self._notes[seq] = (*self._notes.get(seq, ()), record["text"])
                 self._note_records.append(record)
