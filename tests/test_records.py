@@ -209,3 +209,17 @@ def test_answered_by_is_an_enum_that_reads_back_and_refuses_other_words() -> Non
     assert recording.Exchange.from_json(stored).answered_by is AnsweredBy.PLUGIN
     with pytest.raises(RecordingError, match="answered_by must be plugin, builtin or spy"):
         recording.Exchange.from_json({**stored, "answered_by": "nobody"})
+
+
+def test_the_builtin_allocators_scopes_are_an_enum_with_the_same_words() -> None:
+    from ipamx_spy.ipam.config import SCOPES, IpamConfig, Scope
+    from ipamx_spy.ipam.model import Space
+
+    config = IpamConfig()
+    assert config.scope_of(config.local_space) is Scope.LOCAL
+    assert config.scope_of(config.global_space) is Scope.GLOBAL
+    assert config.scope_of("elsewhere") is None
+    assert config.space_name(Scope.GLOBAL) == config.global_space
+    assert Space(kind="global6").scope is Scope.GLOBAL
+    assert SCOPES == (Scope.LOCAL, Scope.GLOBAL)
+    assert list(json.loads(json.dumps(config.to_json()))["PredefinedPools"]) == ["local", "global"]

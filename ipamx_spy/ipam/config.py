@@ -15,6 +15,14 @@ from .predefined import GLOBAL_DEFAULTS, LOCAL_DEFAULTS, PredefinedPool, with_ul
 from .prefix import WIDTH, Prefix, parse_addr, parse_prefix
 
 
+class Scope(StrEnum):
+    """An address space's scope: the local one of each host or the swarm-wide global one; the
+    value is the word in state files and the ``PredefinedPools`` answer."""
+
+    LOCAL = "local"
+    GLOBAL = "global"
+
+
 class Compat(StrEnum):
     """The dockerd allocator the built-in one imitates (``--docker-compat``); the value is the
     word in options, state files and answers."""
@@ -31,7 +39,7 @@ FIRST_MAJOR = {Compat.V20_10: 0, Compat.V26: 24, Compat.V27: 27}
 DEFAULT_LOCAL_SPACE = "LocalDefault"
 DEFAULT_GLOBAL_SPACE = "GlobalDefault"
 DEFAULT_ENGINE_ID = "ipamx-spy"
-SCOPES = ("local", "global")
+SCOPES = tuple(Scope)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,7 +65,7 @@ class IpamConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "compat", compat_mode(self.compat))
-        for option, name in (("local", self.local_space), ("global", self.global_space)):
+        for option, name in ((Scope.LOCAL, self.local_space), (Scope.GLOBAL, self.global_space)):
             if not name or "/" in name:
                 raise ConfigError(f"{option} address space name {name!r} must be non-empty "
                                   "and contain no '/' (pool IDs are split on '/')")
@@ -65,16 +73,16 @@ class IpamConfig:
             raise ConfigError(f"local and global address spaces are both {self.local_space!r}")
         object.__setattr__(self, "exclude", tuple(p.masked() for p in self.exclude))
 
-    def scope_of(self, space_name: str) -> str | None:
-        """``"local"``, ``"global"`` or None for an address-space name."""
-        return {self.local_space: "local", self.global_space: "global"}.get(space_name)
+    def scope_of(self, space_name: str) -> Scope | None:
+        """The scope of an address-space name, None for another name."""
+        return {self.local_space: Scope.LOCAL, self.global_space: Scope.GLOBAL}.get(space_name)
 
-    def space_name(self, scope: str) -> str:
-        return self.local_space if scope == "local" else self.global_space
+    def space_name(self, scope: Scope) -> str:
+        return self.local_space if scope is Scope.LOCAL else self.global_space
 
-    def predefined(self, scope: str) -> tuple[PredefinedPool, ...]:
+    def predefined(self, scope: Scope) -> tuple[PredefinedPool, ...]:
         """The configured (or default) list of ``scope``, with v27+'s ULA for local."""
-        if scope == "global":
+        if scope is Scope.GLOBAL:
             return self.global_pools or GLOBAL_DEFAULTS
         pools = self.local_pools or LOCAL_DEFAULTS
         return with_ula(pools, self.engine_id) if self.compat is Compat.V27 else pools

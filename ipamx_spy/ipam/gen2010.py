@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .addrset import Sizing
-from .config import IpamConfig
+from .config import IpamConfig, Scope
 from .dynamic import take_round_robin
 from .errors import IpamError, error, text
 from .model import SCOPES, Pool, Space, State, SubPool, kind_of
@@ -91,7 +91,7 @@ class Gen2010:
         return error(COMPAT, "parse_pool", space=go_quote(request.address_space),
                      pool=go_quote(request.pool), sub=go_quote(request.sub_pool), reason=reason)
 
-    def _scope(self, name: str) -> str:
+    def _scope(self, name: str) -> Scope:
         scope = self.config.scope_of(name)
         if scope is None:
             raise error(COMPAT, "unknown_space", space=name)
@@ -120,7 +120,7 @@ class Gen2010:
             raise error(COMPAT, "non_default_space")
         version = 6 if request.v6 else 4
         space = state.spaces[kind_of(scope, version)]
-        excluded = self.config.exclude if scope == "local" else ()
+        excluded = self.config.exclude if scope is Scope.LOCAL else ()
         subnet = take_round_robin(state, space, self.candidates[scope], excluded)
         if subnet is None:
             raise error(COMPAT, "no_default_pool", version=version)

@@ -15,7 +15,7 @@ differential tests compare it with dockerd 26.1.5's own IPAM.
 from __future__ import annotations
 
 from .addrset import Sizing
-from .config import IpamConfig
+from .config import IpamConfig, Scope
 from .dynamic import take_round_robin
 from .errors import IpamError, error
 from .gen27 import Gen27
@@ -45,7 +45,7 @@ class Gen26(Gen27):
         """Checked only when the child is added (``allocateSubnetL``)."""
 
     def _allocate_dynamic(self, state: State, space: Space) -> Prefix:
-        excluded = self.config.exclude if space.scope == "local" else ()
+        excluded = self.config.exclude if space.scope is Scope.LOCAL else ()
         subnet = take_round_robin(state, space, self.candidates[space.scope], excluded)
         if subnet is None:
             raise error(COMPAT, "no_default_pool", version=int(space.kind[-1]))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .addrset import Sizing
-from .config import IpamConfig
+from .config import IpamConfig, Scope
 from .dynamic import first_fit
 from .errors import IpamError, error, text
 from .model import SCOPES, Pool, Space, State, kind_of
@@ -73,7 +73,7 @@ class Gen27:
         }
         self.reserved = {
             kind_of(scope, v): tuple(sorted(
-                (p for p in config.exclude if p.version == v and scope == "local"),
+                (p for p in config.exclude if p.version == v and scope is Scope.LOCAL),
                 key=Prefix.key))
             for scope in SCOPES for v in (4, 6)
         }

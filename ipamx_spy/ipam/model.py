@@ -18,18 +18,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .addrset import AddressSet, Sizing
+from .config import Scope
 from .prefix import Prefix, parse_prefix
 
 JSON = Any
 Change = list[JSON]
 Undo = Callable[[], None]
 
-SCOPES = ("local", "global")
+SCOPES = tuple(Scope)
 KINDS = ("local4", "local6", "global4", "global6")
 LEASE_FIELDS = ("offset", "time", "pool_id", "gateway", "endpoint", "mac")
 
 
-def kind_of(scope: str, version: int) -> str:
+def kind_of(scope: Scope, version: int) -> str:
     return f"{scope}{version}"
 
 
@@ -97,8 +98,8 @@ class Space:
     unsorted: bool = False
 
     @property
-    def scope(self) -> str:
-        return self.kind[:-1]
+    def scope(self) -> Scope:
+        return Scope(self.kind[:-1])
 
     def insertion_index(self, prefix: Prefix) -> int:
         return bisect_left(self.allocated, prefix.key(), key=Prefix.key)
@@ -282,7 +283,7 @@ class State:
 
         self._record(["sub-", space.kind, key], undo)
 
-    def set_round_robin(self, scope: str, index: int) -> None:
+    def set_round_robin(self, scope: Scope, index: int) -> None:
         old = self.round_robin[scope]
         self.round_robin[scope] = index
 
@@ -366,7 +367,7 @@ def _replay_drop_subpool(state: State, c: Change) -> None:
 def _replay_round_robin(state: State, c: Change) -> None:
     if c[1] not in state.round_robin:
         raise ValueError(f"unknown scope {c[1]!r}")
-    state.set_round_robin(str(c[1]), int(c[2]))
+    state.set_round_robin(Scope(c[1]), int(c[2]))
 
 
 _REPLAY: dict[str, Callable[[State, Change], None]] = {

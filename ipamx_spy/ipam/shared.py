@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .allocator import Allocator, Clock, LeaseView, NetworkView
-from .config import IpamConfig
+from .config import IpamConfig, Scope
 from .errors import IpamError, StateError
 from .model import Change, prefix_of
 
@@ -369,7 +369,7 @@ class SharedAllocator:
         self.host = host
         self.replicas = {name: Replica(log, config, clock=clock, compact_every=compact_every,
                                        keep=keep)
-                         for name, log in (("global", global_log), ("local", local_log))}
+                         for name, log in ((Scope.GLOBAL, global_log), (Scope.LOCAL, local_log))}
 
     def catch_up(self) -> None:
         for replica in self.replicas.values():
@@ -382,7 +382,7 @@ class SharedAllocator:
         scope = self.config.scope_of(address_space)
         if scope is None:
             # the allocator itself refuses an unknown space with Docker's text
-            return self.replicas["local"]
+            return self.replicas[Scope.LOCAL]
         return self.replicas[scope]
 
     def _replica_of_pool(self, pool_id: str) -> Replica:
@@ -399,7 +399,7 @@ class SharedAllocator:
                      v6: bool = False) -> dict[str, str]:
         """``{"PoolID", "Pool"}``. Raises IpamError, StoreUnavailable, StateError."""
         replica = self._replica_of_space(address_space)
-        shared = replica is self.replicas["global"]
+        shared = replica is self.replicas[Scope.GLOBAL]
 
         def operation() -> tuple[JSON, tuple[Hold, ...]]:
             held = self._held_by_others(replica, pool, sub_pool) if shared and pool else None
@@ -473,12 +473,12 @@ class SharedAllocator:
 
     def leases(self) -> list[HostLease]:
         """Every lease of the global space (all hosts) and of this host's local space."""
-        return [*self.replicas["global"].host_leases(None),
-                *self.replicas["local"].host_leases(self.host)]
+        return [*self.replicas[Scope.GLOBAL].host_leases(None),
+                *self.replicas[Scope.LOCAL].host_leases(self.host)]
 
     def networks(self) -> list[HostNetwork]:
-        return [*self.replicas["global"].host_networks(None),
-                *self.replicas["local"].host_networks(self.host)]
+        return [*self.replicas[Scope.GLOBAL].host_networks(None),
+                *self.replicas[Scope.LOCAL].host_networks(self.host)]
 
 
 def _canonical(pool: str) -> str:
