@@ -10,6 +10,12 @@ for "within a second").
 
     python bench/web_view.py [--requests 300] [--rounds 3] [--pause-ms 0]
 
+``--builds N`` measures instead, in this process, what one update of the live page costs in a
+long busy session: 100 new exchanges arriving after N-100 are on the page (the corpus's
+unmarked calls over and over, back to back). The incremental board (``LiveBoard.build``) is
+compared with the whole-session rebuild the page did before (inference over every exchange,
+rows of a warm memo, every verdict read for the line of facts), same records, same run.
+
 On a loaded machine, many short rounds (``--requests 30 --rounds 30``) keep the load's swings
 out of the ratio better than a few long ones.
 """
@@ -146,11 +152,63 @@ async def main(requests: int, rounds: int, pause_s: float) -> None:
           f"max {lags[-1]:.1f} ms")
 
 
+def builds(count: int, repeat: int = 5) -> None:
+    import time
+
+    from ipamx_spy import recording
+    from ipamx_spy.export.trace import build_trace
+    from ipamx_spy.web.board import LiveBoard
+    from ipamx_spy.web.view import Memo, board_of, items, meta_text
+
+    corpus = Path(__file__).parent.parent / "recordings"
+    loaded = [recording.load(corpus / f"{name}.jsonl")
+              for name in ("dynamic-pools", "errors", "netdriver-lifecycle")]
+    calls = [r for one in loaded for r in one.records if r.get("type") == "exchange"]
+    header = dict(loaded[0].header)
+    records = [{**calls[n % len(calls)], "seq": n + 1, "t": (n + 1) * 0.002}
+               for n in range(count)]
+    before = count - 100
+
+    def whole(upto: int, memo: Memo) -> None:
+        exchanges = tuple(recording.Exchange.from_json(r) for r in records[:upto])
+        trace = build_trace(recording.Recording(header=header, records=tuple(records[:upto]),
+                                                exchanges=exchanges), validate=False)
+        board = board_of([("", trace)])
+        items(board, memo=memo)
+        meta_text(board)
+
+    incremental, rebuilt = [], []
+    for _ in range(repeat):
+        live = LiveBoard(header, validate=False)
+        for record in records:
+            live.on_record(record, None)
+        live.build(before)
+        began = time.perf_counter()
+        board, _items = live.build(count)
+        meta_text(board)
+        incremental.append(time.perf_counter() - began)
+        memo: Memo = {}
+        whole(before, memo)
+        began = time.perf_counter()
+        whole(count, memo)
+        rebuilt.append(time.perf_counter() - began)
+    i, r = statistics.median(incremental) * 1000, statistics.median(rebuilt) * 1000
+    print(f"one update of the page: 100 new exchanges after {before}, median of {repeat}, "
+          f"Python {sys.version.split()[0]}")
+    print(f"whole-session rebuild (before): {r:.0f} ms")
+    print(f"incremental LiveBoard.build:    {i:.0f} ms  ({i / r:.2f}x the rebuild)")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pause-ms", type=float, default=0.0,
                         help="pause between requests (a talk: a few hundred ms)")
+    parser.add_argument("--builds", type=int, default=0, metavar="N",
+                        help="measure one update of the page in a session of N exchanges")
     options = parser.parse_args()
+    if options.builds:
+        builds(max(options.builds, 200))
+        raise SystemExit(0)
     asyncio.run(main(options.requests, options.rounds, options.pause_ms / 1000))

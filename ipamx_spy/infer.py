@@ -574,3 +574,34 @@ class LiveSections:
             return None  # unrecognised live is mostly a command half seen: wait for the rest
         self.shown = key
         return section
+
+
+@dataclass
+class GrowingSections:
+    """The inferred sections of a session that grows, for the web page: only its tail is
+    inferred again as exchanges arrive, so each update costs a bounded amount however long
+    the session.
+
+    While the tail is shorter than ``2 * LIVE_BURST_LIMIT`` calls, ``sections()`` is exactly
+    ``infer`` of everything added. Once it reaches that length, the sections inferred over it
+    except its last (which may still grow; unless that one is itself ``LIVE_BURST_LIMIT``
+    calls long) are settled for good and the tail keeps the calls of that last one. A settled
+    section no longer changes when later calls arrive, and the tail's calls are classified
+    without the calls settled before it (``show`` and the exports infer over the whole
+    recording)."""
+
+    settled: list[Section] = field(default_factory=list)
+    tail: list[Exchange] = field(default_factory=list)
+
+    def add(self, exchange: Exchange) -> None:
+        if len(self.tail) >= 2 * LIVE_BURST_LIMIT:
+            found = infer(self.tail)
+            last = found[-1].exchanges if found else ()
+            done = found[:-1] if len(last) < LIVE_BURST_LIMIT else found  # amortised bound
+            self.settled += done
+            gone = {seq for section in done for seq in section.seqs}
+            self.tail = [e for e in self.tail if e.seq not in gone]
+        self.tail.append(exchange)
+
+    def sections(self) -> list[Section]:
+        return self.settled + infer(self.tail)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -216,6 +217,83 @@ def test_live_board_grows_with_the_records_and_validates_them() -> None:
     run(live, body, mode="live")
     assert woken and live.build(len(loaded.records))[0].hosts[0].trace.findings == ()
 
+
+
+def _unmarked(path: Path, directory: Path) -> Path:
+    """The recording without its markers (sections then are inferred only)."""
+    lines = [line for line in path.read_text().splitlines()
+             if json.loads(line).get("type") != "marker"]
+    copy = directory / path.name
+    copy.write_text("\n".join(lines) + "\n")
+    return copy
+
+
+@pytest.mark.parametrize("name", ["talk", "errors", "dynamic-pools", "netdriver-lifecycle"])
+@pytest.mark.parametrize("marked", [True, False])
+def test_live_board_built_as_records_come_shows_what_the_whole_recording_does(
+        tmp_path: Path, name: str, marked: bool) -> None:
+    path = HERE.parent / "recordings" / f"{name}.jsonl"
+    path = path if marked else _unmarked(path, tmp_path)
+    loaded = rec.load(path)
+    live = LiveBoard(dict(loaded.header), validate=False)
+    for count, record in enumerate(loaded.records, 1):  # one build per record, as when busy
+        live.on_record(dict(record), None)
+        live.build(count)
+    built, shown = live.build(len(loaded.records))
+    whole, expected = FileBoard([path], validate=False).build()
+    assert [(i.id, i.html) for i in shown] == [(i.id, i.html) for i in expected]
+    assert view.meta_text(built) == view.meta_text(whole)
+
+
+def _long_session(count: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """``count`` exchanges back to back: the unmarked corpus recordings' calls over again."""
+    loaded = [rec.load(HERE.parent / "recordings" / f"{name}.jsonl")
+              for name in ("dynamic-pools", "errors", "netdriver-lifecycle")]
+    calls = [r for one in loaded for r in one.records if r.get("type") == "exchange"]
+    records = []
+    for seq in range(1, count + 1):
+        record = dict(calls[(seq - 1) % len(calls)])
+        record.update(seq=seq, t=seq * 0.002)
+        records.append(record)
+    return dict(loaded[0].header), records
+
+
+def test_live_board_works_only_on_what_is_new_in_a_long_session(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from ipamx_spy import infer, render
+
+    header, records = _long_session(600)
+    live = LiveBoard(header)
+    for start in range(0, 500, 25):  # a busy session: a build every 25 records
+        for record in records[start:start + 25]:
+            live.on_record(record, None)
+        live.build(start + 25)
+    inferred: list[int] = []
+    verdicts: list[int] = []
+    real_infer, real_verdict = infer.infer, render.verdict
+
+    def counted_infer(calls: Any) -> Any:
+        inferred.append(len(calls))
+        return real_infer(calls)
+
+    def counted_verdict(exchange: Any) -> Any:
+        verdicts.append(exchange.seq)
+        return real_verdict(exchange)
+
+    monkeypatch.setattr(infer, "infer", counted_infer)
+    monkeypatch.setattr(render, "verdict", counted_verdict)
+    live.build(500)  # nothing new: nothing inferred or judged again beyond the tail
+    assert max(inferred) <= 2 * infer.LIVE_BURST_LIMIT and verdicts == []
+    for record in records[500:]:
+        live.on_record(record, None)
+    inferred.clear()
+    built, shown = live.build(600)
+    assert max(inferred) <= 2 * infer.LIVE_BURST_LIMIT + 100
+    assert set(verdicts) <= set(range(501, 601))  # the new rows' only
+    trace = built.hosts[0].trace
+    assert [e.seq for e in trace.exchanges] == list(range(1, 601))
+    assert [i.seq for i in shown if i.kind == "exchange"] == list(range(1, 601))
+    assert view.meta_text(built) == view.meta_text(dataclasses.replace(built, failures=None))
 
 # -- the command line -----------------------------------------------------------------------
 

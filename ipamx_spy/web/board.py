@@ -9,7 +9,12 @@ a worker thread, so building (inference, validation, rendering) never blocks the
 ``LiveBoard`` is fed the proxy session's records (in ``proxy --web``'s page process, from the
 pipe of ``detached``): ``on_record`` only appends the record (already written to the recording
 and redacted, after the answer went to dockerd) and wakes the server.
-The validator is fed incrementally by the builds, in record order. The requests still waiting
+The builds are incremental, in record order: each new record feeds the validator, the
+inference of sections (``infer.GrowingSections``: only the session's tail is inferred again),
+the line of facts' failure counts (dockerd's verdict read once per exchange) and the notes and
+connection events; rows already rendered are reused. So a build costs what is new, not the
+whole session (a marker, rare live, makes the builds infer the whole session again, as the
+sections after a marker are cut by it). The requests still waiting
 for their answer are read from ``pending`` (the session's, as the pipe last told them) when a
 snapshot is taken, in the event loop: they show as rows without an answer, and their waited
 seconds are part of the
@@ -21,7 +26,6 @@ proxy is still writing grows in the page as it does in the file).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import threading
 import time
@@ -29,9 +33,10 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ipamx_spy import redact
-from ipamx_spy.export.trace import build_trace
+from ipamx_spy import redact, render
+from ipamx_spy.export.trace import CONNECTION_EVENTS, Trace, build_trace
 from ipamx_spy.findings import Finding
+from ipamx_spy.infer import GrowingSections, sections
 from ipamx_spy.recording import Exchange, Recording, load
 from ipamx_spy.records import RecordType
 
@@ -59,6 +64,13 @@ class LiveBoard:
         self._exchanges: list[Exchange] = []
         self._done: set[int] = set()  # requests that ended: answered, or their connection closed
         self._fed = 0
+        self._sections = GrowingSections()
+        self._marked = False  # a marker came: sections are cut at markers (whole inference)
+        self._failed = self._logged = 0
+        self._notes: dict[int, tuple[str, ...]] = {}
+        self._note_records: list[dict[str, Any]] = []
+        self._markers: list[dict[str, Any]] = []
+        self._events: list[dict[str, Any]] = []
         self._validator: Any = None
         self._memo: Memo = {}
         if validate:
@@ -108,17 +120,24 @@ class LiveBoard:
         """The board and items of the first ``count`` records and the ``waiting`` requests
         (runs in a worker thread).
 
-        Rows already rendered are reused (the session is append-only: a row changes only when
-        its findings or notes do, and those are part of the memo's key)."""
+        Only what is new is worked on (see the module's notes); rows already rendered are
+        reused (the session is append-only: a row changes only when its findings or notes do,
+        and those are part of the memo's key)."""
         with self._lock:
             records = self.records[:count]
             findings = self._feed(records)
-            recording = Recording(header=self.header, records=tuple(records),
-                                  exchanges=tuple(self._exchanges))
-            trace = build_trace(recording, validate=False)
-            trace = dataclasses.replace(trace, source=_live_source(self.header),
-                                        findings=tuple(findings))
-            board = board_of([("", trace)], title=trace.source, waiting=waiting)
+            if self._marked:
+                recording = Recording(header=self.header, records=tuple(records),
+                                      exchanges=tuple(self._exchanges))
+                found = tuple(sections(recording))
+            else:
+                found = tuple(self._sections.sections())
+            trace = Trace(source=_live_source(self.header), header=self.header,
+                          sections=found, notes=dict(self._notes), findings=tuple(findings),
+                          markers=tuple(self._markers), note_records=tuple(self._note_records),
+                          events=tuple(self._events))
+            board = board_of([("", trace)], title=trace.source, waiting=waiting,
+                             failures=(self._failed, self._logged))
             return board, tuple(items(board, memo=self._memo))
 
     def _feed(self, records: Sequence[dict[str, Any]]) -> list[Finding]:
@@ -127,12 +146,25 @@ class LiveBoard:
             if kind == RecordType.EXCHANGE:
                 exchange = Exchange.from_json(record)
                 self._exchanges.append(exchange)
+                self._sections.add(exchange)
+                if render.problem(exchange) is not None:  # the verdict, once (twice if failed)
+                    self._failed += 1
+                    self._logged += render.only_logged(exchange)
                 if self._validator is not None:
                     self._validator.check(exchange)
             elif (kind == RecordType.CLOSE and record.get("unanswered")
                   and self._validator is not None):
                 self._validator.on_close(int(record["conn"]), float(record["t"]),
                                          record["unanswered"])
+            if kind == RecordType.MARKER:
+                self._marked = True
+                self._markers.append(record)
+            elif kind == RecordType.NOTE:
+                seq = int(record["seq"])
+                self._notes[seq] = (*self._notes.get(seq, ()), record["text"])
+                self._note_records.append(record)
+            elif kind in CONNECTION_EVENTS:
+                self._events.append(record)
         self._fed = max(self._fed, len(records))
         return [] if self._validator is None else list(self._validator.findings)
 

@@ -76,6 +76,8 @@ class Board:
     hosts: tuple[Host, ...]
     title: str
     waiting: tuple[Waiting, ...] = ()
+    failures: tuple[int, int] | None = None  # (failed, only logged), counted as records came
+
 
     @property
     def lanes(self) -> int:
@@ -104,11 +106,14 @@ class Item:
 
 
 def board_of(traces: Sequence[tuple[str, Trace]], title: str = "",
-             waiting: Sequence[Waiting] = ()) -> Board:
-    """A board of ``(label, trace)`` pairs; the title defaults to the traces' sources."""
+             waiting: Sequence[Waiting] = (),
+             failures: tuple[int, int] | None = None) -> Board:
+    """A board of ``(label, trace)`` pairs; the title defaults to the traces' sources.
+    ``failures``: the failed and only-logged exchanges, when the caller counted them already
+    (a live board, once per exchange); otherwise the line of facts reads every verdict."""
     hosts = tuple(Host(label=label, trace=trace) for label, trace in traces)
     return Board(hosts=hosts, title=title or ", ".join(h.trace.source for h in hosts),
-                 waiting=tuple(waiting))
+                 waiting=tuple(waiting), failures=failures)
 
 
 def board_of_merged(trace: Trace, title: str = "") -> Board:
@@ -431,8 +436,11 @@ def lanes_html(board: Board) -> str:
 def meta_text(board: Board) -> str:
     """One line of facts: exchanges, failures, findings, notes, redaction."""
     exchanges = [e for t in board.traces for e in t.exchanges]
-    failed = sum(1 for e in exchanges if render.problem(e) is not None)
-    logged = sum(1 for e in exchanges if render.only_logged(e))
+    if board.failures is not None:
+        failed, logged = board.failures
+    else:
+        failed = sum(1 for e in exchanges if render.problem(e) is not None)
+        logged = sum(1 for e in exchanges if render.only_logged(e))
     failures = f"{failed} failed" + (f" ({logged} only logged by dockerd)" if logged else "")
     findings = sum(len(t.findings) for t in board.traces)
     notes = sum(len(t.notes_for(e.seq)) for t in board.traces for e in t.exchanges)
