@@ -21,6 +21,31 @@ def record(seq: int) -> dict[str, Any]:
     return {"type": "marker", "t": 0.0, "text": f"m{seq} " + "x" * 400, "after_seq": seq}
 
 
+class DrainedJsonView:
+    """A ``--json`` view whose child writes into a pipe that a thread drains into ``got``."""
+
+    def __init__(self) -> None:
+        read_end, write_end = os.pipe()
+        self.got = bytearray()
+
+        def drain() -> None:
+            while chunk := os.read(read_end, 65536):
+                self.got.extend(chunk)
+
+        self.reader = threading.Thread(target=drain)
+        self.reader.start()
+        out = Console(file=os.fdopen(write_end, "w"))
+        self.view = DetachedView(LiveView(console=out, diagnostics=Console(file=io.StringIO()),
+                                          mode="json"))
+        out.file.close()  # the child holds its own copy
+
+    def close(self) -> bytes:
+        """Stop the view, wait for the drain, and return every byte the child wrote."""
+        self.view.close()
+        self.reader.join(10)
+        return bytes(self.got)
+
+
 def test_a_view_nobody_reads_drops_and_counts_instead_of_blocking() -> None:
     read_end, write_end = os.pipe()  # --json into a pipe nobody reads
     try:
@@ -39,25 +64,11 @@ def test_a_view_nobody_reads_drops_and_counts_instead_of_blocking() -> None:
 
 
 def test_a_view_that_keeps_up_gets_every_line_in_order() -> None:
-    read_end, write_end = os.pipe()
-    got = bytearray()
-
-    def drain() -> None:
-        while chunk := os.read(read_end, 65536):
-            got.extend(chunk)
-
-    reader = threading.Thread(target=drain)
-    reader.start()
-    out = Console(file=os.fdopen(write_end, "w"))
-    view = DetachedView(LiveView(console=out, diagnostics=Console(file=io.StringIO()),
-                                 mode="json"))
-    out.file.close()  # the child holds its own copy
+    drained = DrainedJsonView()
     for seq in range(200):
-        view.on_record(record(seq), None)
-    view.close()
-    reader.join(10)
-    lines = [json.loads(line) for line in got.decode().splitlines()]
-    assert view.dropped == 0
+        drained.view.on_record(record(seq), None)
+    lines = [json.loads(line) for line in drained.close().decode().splitlines()]
+    assert drained.view.dropped == 0
     assert [line["after_seq"] for line in lines] == list(range(200))
 
 
@@ -118,19 +129,8 @@ class OddSeqs:
 
 
 def test_the_checking_sink_reports_findings_and_verdicts_and_feeds_the_view() -> None:
-    read_end, write_end = os.pipe()
-    got = bytearray()
-
-    def drain() -> None:
-        while chunk := os.read(read_end, 65536):
-            got.extend(chunk)
-
-    reader = threading.Thread(target=drain)
-    reader.start()
-    out = Console(file=os.fdopen(write_end, "w"))
-    view = DetachedView(LiveView(console=out, diagnostics=Console(file=io.StringIO()),
-                                 mode="json"))
-    out.file.close()
+    drained = DrainedJsonView()
+    view = drained.view
     found: list[Finding] = []
     failed: list[str] = []
     checking = DetachedChecker(OddSeqs(), on_finding=found.append, on_failed=failed.append,
@@ -140,8 +140,7 @@ def test_the_checking_sink_reports_findings_and_verdicts_and_feeds_the_view() ->
     for line in lines:
         checking.on_line(line, {})
     checking.close()
-    view.close()
-    reader.join(10)
+    got = drained.close()
     assert [(f.code, f.seq) for f in found] == [("IPX900", 1), ("IPX900", 3), ("IPX900", 5),
                                                 ("IPX901", 0)]
     assert failed == ["IpamDriver.E3", "IpamDriver.E6"]
