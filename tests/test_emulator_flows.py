@@ -158,6 +158,18 @@ def test_pools_overlapping_host_routes_are_held_and_asked_again() -> None:
     assert body(calls[7])["PoolID"] == "probe/10.250.2.0/24"
 
 
+def test_pools_held_for_overlaps_are_released_last_first_on_20_10_only() -> None:
+    """20.10.24 releases the held pools from a defer inside its retry loop (seen live with
+    three host routes in 172.17-19.0.0/16); 25 and later release them in the order they came."""
+    reserved = ("10.250.1.0/24", "10.250.2.0/24", "10.250.3.0/24")
+    for version, order in (("20.10", ["3", "2", "1"]), ("26", ["1", "2", "3"]),
+                           ("28", ["1", "2", "3"])):
+        calls, _ = run("docker network create --ipam-driver ipamx n", version=version,
+                       reserved=reserved)
+        released = [str(body(c)["PoolID"]) for c in calls if c.endpoint == "IpamDriver.ReleasePool"]
+        assert released == [f"probe/10.250.{n}.0/24" for n in order], version
+
+
 def test_a_driver_that_changes_a_set_address_is_rolled_back() -> None:
     plugin = ProbePlugin(faults={"NetworkDriver.CreateEndpoint": [Reply.json(
         200, {"Interface": {"Address": "10.7.0.99/24"}})]})

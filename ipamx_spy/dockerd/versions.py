@@ -99,6 +99,8 @@ class VersionRow:
     driver_in_not_implemented: bool  # "... requested implementation=..." suffix (v29)
     global_scope_needs_swarm: bool  # a global-scope driver's network outside swarm mode:
     #  CreateNetwork, then refused and rolled back (20.10.24; 26.1.5 and 28.5.2 create it)
+    overlap_release_lifo: bool  # pools held because they overlapped a host route are released
+    #  last first (20.10: a defer in the retry loop), not in the order they came (v25+)
     # -- how dockerd words and judges answers ------------------------------------------------
     no_address: str  # RequestAddress answered without an address (ipamapi.ErrNoIPReturned)
     ip_outside: str  # --ip outside every subnet ({ip})
@@ -120,7 +122,7 @@ VERSION_ROWS: dict[str, VersionRow] = {
         program_on_change=False, internal_skips_oper_info=False, canonical_subnets=False,
         daemon_checks_ip=False, oper_info_for_joined=True,
         program_no_proxy_6to4=False, driver_in_not_implemented=False,
-        global_scope_needs_swarm=True,
+        global_scope_needs_swarm=True, overlap_release_lifo=True,
         no_address="No address returned",
         ip_outside="Invalid address {ip}: It does not belong to any of this network's subnets",
         container_error_prefix="", type_error_names_struct=True, logs_only=()),
@@ -132,7 +134,7 @@ VERSION_ROWS: dict[str, VersionRow] = {
         program_on_change=False, internal_skips_oper_info=True, canonical_subnets=True,
         daemon_checks_ip=True, oper_info_for_joined=True,
         program_no_proxy_6to4=False, driver_in_not_implemented=False,
-        global_scope_needs_swarm=False,
+        global_scope_needs_swarm=False, overlap_release_lifo=False,
         no_address="no address returned",
         ip_outside="no configured subnet or ip-range contain the IP address {ip}",
         container_error_prefix="", type_error_names_struct=True, logs_only=()),
@@ -144,7 +146,7 @@ VERSION_ROWS: dict[str, VersionRow] = {
         program_on_change=False, internal_skips_oper_info=True, canonical_subnets=True,
         daemon_checks_ip=True, oper_info_for_joined=True,
         program_no_proxy_6to4=False, driver_in_not_implemented=False,
-        global_scope_needs_swarm=False,
+        global_scope_needs_swarm=False, overlap_release_lifo=False,
         no_address="no address returned",
         ip_outside="no configured subnet or ip-range contain the IP address {ip}",
         container_error_prefix="", type_error_names_struct=True, logs_only=()),
@@ -156,7 +158,7 @@ VERSION_ROWS: dict[str, VersionRow] = {
         program_on_change=False, internal_skips_oper_info=True, canonical_subnets=True,
         daemon_checks_ip=True, oper_info_for_joined=False,
         program_no_proxy_6to4=True, driver_in_not_implemented=False,
-        global_scope_needs_swarm=False,
+        global_scope_needs_swarm=False, overlap_release_lifo=False,
         no_address="no address returned",
         ip_outside="no configured subnet or ip-range contain the IP address {ip}",
         container_error_prefix="failed to set up container networking: ",
@@ -169,7 +171,7 @@ VERSION_ROWS: dict[str, VersionRow] = {
         program_on_change=True, internal_skips_oper_info=True, canonical_subnets=True,
         daemon_checks_ip=True, oper_info_for_joined=False,
         program_no_proxy_6to4=False, driver_in_not_implemented=True,
-        global_scope_needs_swarm=False,
+        global_scope_needs_swarm=False, overlap_release_lifo=False,
         no_address="no address returned",
         ip_outside="no configured subnet contains IP address {ip}",
         container_error_prefix="failed to set up container networking: ",

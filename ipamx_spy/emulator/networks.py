@@ -222,7 +222,7 @@ class NetworkOps(Core):
         return False
 
     def _release_held(self, net: Network, held: list[str]) -> Flow[None]:
-        for pool_id in held:
+        for pool_id in reversed(held) if self.version.overlap_release_lifo else held:
             yield from self.ipam(net, "IpamDriver.ReleasePool", Struct(PoolID=pool_id))
 
     @staticmethod
