@@ -117,8 +117,25 @@ def test_any_text_parses_or_says_where(text: str) -> None:
     try:
         chosen = parse(text)
     except FilterError as exc:
-        assert 1 <= exc.column <= len(text) + 1
-        assert exc.pointer().splitlines()[1].index("^") == exc.column + 1
+        # The caret stands under what the reason names.
+        at, rest = text[exc.column - 1:exc.column], text[exc.column - 1:]
+        if exc.reason.startswith("unexpected "):
+            assert exc.reason.startswith(f"unexpected {at!r}")
+        elif exc.reason.startswith("')' without"):
+            assert at == ")"
+        elif "needs a test on both sides" in exc.reason:
+            assert exc.reason.startswith(repr(at)) and at in "|&"
+        elif exc.reason.startswith(("the filter ends too early", "the filter is empty")):
+            assert not rest.strip()
+        elif exc.reason.startswith("unknown test ~"):
+            assert rest.startswith(exc.reason.split()[2])
+        elif exc.reason.startswith("expected ')' to close the '(', found "):
+            found = exc.reason.rsplit("found ", 1)[1]
+            assert found == (repr(at) if at else "the end of the filter")
+        elif exc.reason.startswith("endpoint "):  # a bare word that is no regular expression
+            assert rest.strip() and rest[0] not in " |&)"
+        else:  # a test's value is wrong or missing: the caret is past the test's name
+            assert exc.reason.startswith("~") and "~" in text[:exc.column]
     else:
         # What parses prints as a filter that parses back to the same one.
         assert parse(str(chosen)) == chosen
