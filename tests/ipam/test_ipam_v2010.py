@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from allocator_calls import SERIAL, refused
 
-from ipamx_spy.ipam import Allocator, IpamConfig, IpamError
-
-SERIAL = {"com.docker.network.ipam.serial": "true"}
+from ipamx_spy.ipam import Allocator, IpamConfig
 
 
 def make(**options: object) -> Allocator:
     return Allocator(IpamConfig.build(compat="20.10", **options),  # type: ignore[arg-type]
                      clock=lambda: 5.0)
-
-
-def refused(call: object, *args: object, **kwargs: object) -> str:
-    with pytest.raises(IpamError) as info:
-        call(*args, **kwargs)  # type: ignore[operator]
-    return info.value.message
 
 
 @pytest.fixture

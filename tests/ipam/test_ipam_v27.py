@@ -6,23 +6,17 @@ import hashlib
 import ipaddress
 
 import pytest
+from allocator_calls import SERIAL, refused
 
 from ipamx_spy.ipam import Allocator, IpamConfig, IpamError
 from ipamx_spy.ipam.addrset import RunSet
 from ipamx_spy.ipam.prefix import Prefix
 
 GATEWAY = {"RequestAddressType": "com.docker.network.gateway"}
-SERIAL = {"com.docker.network.ipam.serial": "true"}
 
 
 def make(**options: object) -> Allocator:
     return Allocator(IpamConfig.build(**options), clock=lambda: 1000.0)  # type: ignore[arg-type]
-
-
-def refused(call: object, *args: object, **kwargs: object) -> str:
-    with pytest.raises(IpamError) as info:
-        call(*args, **kwargs)  # type: ignore[operator]
-    return info.value.message
 
 
 @pytest.fixture
