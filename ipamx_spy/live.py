@@ -321,6 +321,22 @@ class DetachedView:
     def dropped(self) -> int:
         return self.feed.dropped + self.forwarded_dropped
 
+    @property
+    def reader(self) -> tuple[int, Callable[[], bool]]:
+        """The results pipe and what to call when it is readable (the event loop's job).
+
+        The child writes its results only once its input ends, which is ``close()``: while
+        the session runs, a readable results pipe is its end, the child died. Said at once,
+        whoever writes to the view (the relay or the checking sink)."""
+        return self._results, self._watch
+
+    def _watch(self) -> bool:
+        if self.feed.closed and not self._lost:
+            return False  # closing: the results are close()'s to read
+        self.feed.close()
+        self.gone()
+        return False
+
     # -- the child ----------------------------------------------------------------------
 
     def _child(self) -> None:
@@ -408,7 +424,7 @@ class DetachedChecker:
 
     ``checker`` is the validator (None with ``--no-validate``: verdicts only). ``view`` is the
     live view to forward lines to. Results reach ``on_finding`` and ``on_failed`` when the
-    event loop sees them (``reader``), and all that is left when ``close`` is called.
+    event loop sees them (``readers``), and all that is left when ``close`` is called.
     """
 
     def __init__(self, checker: Checker | None, *, on_finding: Callable[[Finding], None],
@@ -532,9 +548,11 @@ class DetachedChecker:
         self._put(b"E" + encode_line({"message": message}))
 
     @property
-    def reader(self) -> tuple[int, Callable[[], bool]]:
-        """The results pipe and what to call when it is readable (the event loop's job)."""
-        return self._results, self.drain
+    def readers(self) -> list[tuple[int, Callable[[], bool]]]:
+        """The pipes the event loop watches, with what to call when one is readable: the
+        results pipe, and the view's (which says when the view process dies)."""
+        own = (self._results, self.drain)
+        return [own] if self._view is None else [own, self._view.reader]
 
     def drain(self) -> bool:
         """Take every result waiting in the pipe (never blocks); False once it is at its end

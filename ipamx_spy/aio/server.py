@@ -102,18 +102,19 @@ class Server:
         loop, between exchanges, never on the relay's path."""
         watched = []
         for sink in self.session.sinks:
-            reader: tuple[int, Callable[[], bool]] | None = getattr(sink, "reader", None)
-            if reader is None:
-                continue
-            fd, take = reader
-
-            def readable(fd: int = fd, take: Callable[[], bool] = take) -> None:
-                if not take():
-                    loop.remove_reader(fd)
-
-            loop.add_reader(fd, readable)
-            watched.append(fd)
+            readers: list[tuple[int, Callable[[], bool]]] = getattr(sink, "readers", [])
+            for fd, take in readers:
+                watched.append(self._watch(loop, fd, take))
         return watched
+
+    @staticmethod
+    def _watch(loop: asyncio.AbstractEventLoop, fd: int, take: Callable[[], bool]) -> int:
+        def readable() -> None:
+            if not take():
+                loop.remove_reader(fd)
+
+        loop.add_reader(fd, readable)
+        return fd
 
     def stopping(self) -> None:
         """Called once no new connection is accepted, before in-flight exchanges finish.

@@ -110,7 +110,9 @@ class RunSet:
         return candidate if candidate <= high else None
 
     def any_in(self, low: int, high: int) -> bool:
-        """Whether some member lies in ``[low, high]``."""
+        """Whether some member lies in ``[low, high]`` (none when ``low > high``)."""
+        if low > high:
+            return False
         i = bisect_right(self._starts, high) - 1
         return i >= 0 and self._ends[i] >= low
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ipamx_spy.ipam import ConfigError, IpamConfig, PredefinedPool
@@ -24,6 +24,7 @@ def p(text: str) -> Prefix:
 
 @given(st.lists(st.tuples(st.booleans(), st.integers(0, 40)), max_size=200),
        st.integers(0, 40), st.integers(0, 40))
+@example(ops=[(True, 21)], low=22, high=21)  # an empty range holds no member
 def test_runset_matches_a_python_set(ops: list[tuple[bool, int]], low: int, high: int) -> None:
     runs, model = RunSet(), set()
     for add, value in ops:
