@@ -241,7 +241,7 @@ class StreamedTrace:
 
     def _events(self) -> Iterator[Mapping[str, Any]]:
         with RecordingReader(self.path) as reader:
-            for record, _ in reader:
+            for record in reader.others():
                 if record.get("type") in CONNECTION_EVENTS:
                     yield redact.redact_values(record, self._rules).record
 

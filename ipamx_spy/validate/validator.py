@@ -225,7 +225,7 @@ def select_findings_in(path: Path, findings: Sequence[Finding],
     keep: set[int] = set()
     with RecordingReader(path) as reader:
         markers: list[Mapping[str, Any]] = []
-        for record, _ in reader:
+        for record in reader.others():
             if record.get("type") == RecordType.MARKER:
                 markers.append(record)
     with RecordingReader(path) as reader:
