@@ -13,15 +13,29 @@ from ipamx_spy.builtin import BuiltinConfig
 from ipamx_spy.console import err, out
 from ipamx_spy.replay import junit, report
 from ipamx_spy.replay.compare import Rules
-from ipamx_spy.replay.engine import ReplayResult, replay_files
+from ipamx_spy.replay.engine import ReplayResult, Verdict, replay_files
 from ipamx_spy.replay.target import DEFAULT_TIMEOUT, ReplayUnusable, parse_target
 
 from . import builtin_options as bo
 from .errors import complain, recording_paths, warn
 
 
-def report_damage_text(warnings: tuple[str, ...]) -> None:
-    for warning in warnings:
+class _Rows:
+    """Prints each recording's title as it starts, then a row per verdict as it comes (none
+    with ``--quiet``), and a warning for each line the reader skipped."""
+
+    def __init__(self, console: Console, quiet: bool) -> None:
+        self.console, self.quiet = console, quiet
+
+    def started(self, source: str, target: str) -> None:
+        if not self.quiet:
+            self.console.print(report.table_title(source, target), soft_wrap=True)
+
+    def verdict(self, verdict: Verdict) -> None:
+        if not self.quiet:
+            self.console.print(report.exchange_row(verdict), soft_wrap=True)
+
+    def skipped(self, warning: str) -> None:
         warn(warning)
 
 
@@ -67,11 +81,10 @@ def register(app: typer.Typer) -> None:
         results: list[ReplayResult] = []
         try:
             spec = parse_target(target, config=config, timeout=timeout)
-            for result in replay_files(recording_paths(recordings), spec, rules):
+            for result in replay_files(recording_paths(recordings), spec, rules,
+                                       listener=_Rows(console, quiet),
+                                       keep_all=json_out or junit_file is not None):
                 results.append(result)
-                report_damage_text(result.warnings)
-                if not quiet and result.unusable is None:
-                    console.print(report.exchange_table(result))
         except ReplayUnusable as exc:
             complain(f"replay: {exc}")
             _finish(results, console, junit_file, json_out, code=2)

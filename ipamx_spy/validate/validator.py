@@ -214,32 +214,13 @@ def _endpoints_of(path: Path, seqs: set[int]) -> dict[int, str]:
 def select_findings_in(path: Path, findings: Sequence[Finding],
                        chosen: Filter) -> list[Finding]:
     """``filters.select_findings`` of a recording file, read record by record: only the
-    exchanges that have findings are judged, each with its section (``infer.stream_sections``
-    over the file) and its findings."""
-    from ipamx_spy import infer
-    from ipamx_spy.filters import Context as FilterContext
+    exchanges that have findings are judged (``filters.kept_in_file``)."""
+    from ipamx_spy.filters import kept_in_file
 
     found: dict[int, tuple[Finding, ...]] = {}
     for item in findings:
         found[item.seq] = (*found.get(item.seq, ()), item)
-    keep: set[int] = set()
-    with RecordingReader(path) as reader:
-        markers: list[Mapping[str, Any]] = []
-        for record in reader.others():
-            if record.get("type") == RecordType.MARKER:
-                markers.append(record)
-    with RecordingReader(path) as reader:
-        for section in infer.stream_sections(reader.exchanges(), markers):
-            for exchange in section.exchanges:
-                about = found.get(exchange.seq)
-                if about is None:
-                    continue
-                context = FilterContext(section_title=section.title,
-                                        section_source=section.source, findings=about)
-                if chosen(exchange, context):
-                    keep.add(exchange.seq)
-                else:
-                    keep.discard(exchange.seq)
+    keep = kept_in_file(path, chosen, found)
     return [f for f in findings if f.seq == 0 or f.seq in keep]
 
 
