@@ -6,7 +6,7 @@ Exit codes: 0 every command ended as the scenario expects (and ``--check`` found
 
 from __future__ import annotations
 
-import random
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -18,21 +18,18 @@ from ipamx_spy.console import err, out
 from ipamx_spy.dockerd.versions import VERSION_ROWS, UnknownVersion, VersionRow, lookup
 from ipamx_spy.emulator import scenario
 from ipamx_spy.emulator.compare import compare
-from ipamx_spy.emulator.daemon import Daemon
-from ipamx_spy.emulator.driver import (
-    EmulatorSession,
-    StepResult,
-    Target,
-    host_reserved,
-    recording_header,
-    url_host,
+from ipamx_spy.emulator.driver import StepResult, Target, recording_header
+from ipamx_spy.emulator.play import (
+    Observer,
+    PlayOptions,
+    PlayTally,
+    play_scenario,
+    scenario_checker,
 )
-from ipamx_spy.emulator.ids import RandomIds
+from ipamx_spy.findings import Finding
 from ipamx_spy.recording import Exchange
 from ipamx_spy.recording_reader import problem_text
 from ipamx_spy.recordmodes import scenario_target
-from ipamx_spy.switches import Switched
-from ipamx_spy.validate import Validator
 
 from .errors import open_recording, open_writer
 from .options import IGNORE_RULE_HELP, switches_from
@@ -53,6 +50,17 @@ def _target(text: str, version: VersionRow) -> Target:
 def _print_command(step: scenario.Step) -> None:
     prefix = "! " if step.expect_failure else ""
     out.print(Text(f"$ {prefix}{step.text}", style="bold"), soft_wrap=True)
+
+
+def _exchange_printer(every: bool) -> Callable[[Exchange, Sequence[Finding]], None]:
+    """Prints each plugin exchange with ``--exchanges``, else those the validator flagged."""
+    def print_exchange(exchange: Exchange, found: Sequence[Finding]) -> None:
+        if every or found:
+            out.print(render.compact_line(exchange, found), soft_wrap=True)
+            for f in found:
+                out.print(Text(f"    {f.code} {f.severity}: {f.message}",
+                               style=render.SEVERITY_STYLE[f.severity]), soft_wrap=True)
+    return print_exchange
 
 
 def _print_result(result: StepResult) -> None:
@@ -121,50 +129,27 @@ def register(app: typer.Typer) -> None:
             _compare(steps, against, version)
             return
         plugin = _target(target, version)
-        rng = random.Random(seed)
-        daemon = Daemon(version, ids=RandomIds(exec_root=exec_root, rng=rng), rng=rng,
-                        url_host=url_host(version, plugin.address),
-                        reserved=host_reserved() if host_routes else ())
-        switches = switches_from(ignore_rule or [])
-        validator: Validator | Switched | None = None
-        if check:
-            validator = Validator(docker_version=version.name)
-            if switches:
-                validator = Switched(validator, switches)
-        writer = None
-        if record is not None:
-            header = recording_header(scenario=str(scenario_file), version=version,
-                                      target=plugin.address)
-            writer = open_writer(record, header)
-        errors = 0
-
-        def shown(exchange: Exchange) -> None:
-            nonlocal errors
-            found = validator.check(exchange) if validator is not None else []
-            errors += sum(1 for f in found if f.severity == "error")
-            if exchanges or found:
-                out.print(render.compact_line(exchange, found), soft_wrap=True)
-                for f in found:
-                    out.print(Text(f"    {f.code} {f.severity}: {f.message}",
-                                   style=render.SEVERITY_STYLE[f.severity]), soft_wrap=True)
-
-        session = EmulatorSession(daemon, plugin, writer=writer, on_exchange=shown)
-        results = []
+        checker = scenario_checker(version, check, switches_from(ignore_rule or []))
+        writer = None if record is None else open_writer(record, recording_header(
+            scenario=str(scenario_file), version=version, target=plugin.address))
         try:
-            for step in steps:
-                _print_command(step)
-                result = session.play(step)
-                _print_result(result)
-                results.append(result)
+            tally = play_scenario(
+                steps, plugin, version, observer=Observer(
+                    command=_print_command, exchange=_exchange_printer(exchanges),
+                    result=_print_result), checker=checker,
+                writer=writer, options=PlayOptions(exec_root=exec_root, seed=seed,
+                                                   host_routes=host_routes))
         except OSError as exc:
             raise _fail(f"recording failed: {exc}") from exc
         finally:
-            session.close()
             if writer is not None:
                 writer.close()
-        unexpected = sum(1 for r in results if not r.as_expected)
-        calls = sum(len(r.exchanges) for r in results)
-        err.print(f"{len(results)} commands, {calls} plugin calls, {unexpected} not as expected"
-                  + (f", {errors} validation errors" if validator is not None else ""))
-        if unexpected or errors:
-            raise typer.Exit(1)
+        _summarise(tally)
+
+
+def _summarise(tally: PlayTally) -> None:
+    err.print(f"{len(tally.results)} commands, {tally.calls} plugin calls, "
+              f"{tally.unexpected} not as expected"
+              + (f", {tally.errors} validation errors" if tally.checked else ""))
+    if tally.unexpected or tally.errors:
+        raise typer.Exit(1)
