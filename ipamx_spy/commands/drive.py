@@ -1,12 +1,20 @@
 """``ipamx-spy drive SCENARIO --target TARGET``: play docker commands against a plugin as dockerd.
 
+A swarm scenario (``docker --context NODE ...``, ``swarm init``, ``service create``) plays one
+emulated dockerd per node, each with its own plugin: ``--target NODE=ADDRESS`` (or one address,
+or ``builtin``, for every node: the built-in plugin is then one per node), ``--record DIR``
+writes ``DIR/NODE.jsonl`` per node, and ``--compare`` takes one recording per node (named by
+their headers' ``host``).
+
 Exit codes: 0 every command ended as the scenario expects (and ``--check`` found no error),
 1 otherwise, 2 when the scenario, the target or an option is unusable.
 """
 
 from __future__ import annotations
 
+import functools
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -17,18 +25,21 @@ from ipamx_spy import render
 from ipamx_spy.console import err, out
 from ipamx_spy.dockerd.versions import VERSION_ROWS, UnknownVersion, VersionRow, lookup
 from ipamx_spy.emulator import scenario
-from ipamx_spy.emulator.compare import compare
+from ipamx_spy.emulator.compare import compare, compare_swarm
 from ipamx_spy.emulator.daemon import Daemon
 from ipamx_spy.emulator.driver import (
     EmulatorSession,
     StepResult,
+    SwarmSession,
     Target,
     host_reserved,
     recording_header,
     url_host,
 )
 from ipamx_spy.emulator.ids import RandomIds
-from ipamx_spy.recording import Exchange
+from ipamx_spy.emulator.swarm import Swarm, node_names
+from ipamx_spy.multihost.merge import host_names
+from ipamx_spy.recording import Exchange, RecordingWriter
 from ipamx_spy.recording_reader import problem_text
 from ipamx_spy.recordmodes import scenario_target
 from ipamx_spy.switches import Switched
@@ -66,15 +77,39 @@ def _print_result(result: StepResult) -> None:
                        style="bold red"))
 
 
-def _compare(steps: list[scenario.Step], path: Path, version: VersionRow) -> None:
-    rec = open_recording(path)
-    result = compare(steps, rec, version=version)
-    if result.equal:
-        out.print(Text(f"all {result.emulated} requests equal the recording byte for byte",
-                       style="bold green"))
+def _compare(steps: list[scenario.Step], paths: list[Path], version: VersionRow) -> None:
+    recordings = [open_recording(path) for path in paths]
+    if not scenario.is_swarm(steps):
+        if len(recordings) != 1:
+            raise _fail("--compare takes one recording for a scenario of one daemon")
+        result = compare(steps, recordings[0], version=version)
+        if result.equal:
+            out.print(Text(f"all {result.emulated} requests equal the recording byte for byte",
+                           style="bold green"))
+            return
+        out.print(result.report(), highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    swarm = compare_swarm(steps, dict(zip(host_names(recordings), recordings, strict=True)),
+                          version=version)
+    if swarm.equal:
+        total = sum(c.emulated for c in swarm.nodes.values())
+        out.print(Text(f"all {total} requests of {len(swarm.nodes)} nodes equal their "
+                       "recordings byte for byte", style="bold green"))
         return
-    out.print(result.report(), highlight=False, soft_wrap=True)
+    out.print(swarm.report(), highlight=False, soft_wrap=True)
     raise typer.Exit(1)
+
+
+def _node_targets(texts: list[str], names: list[str], version: VersionRow) -> dict[str, Target]:
+    """``NODE=ADDRESS`` per node, or one address for every node (``builtin``: one each)."""
+    named = dict(t.split("=", 1) for t in texts if "=" in t.split("/", 1)[0])
+    plain = [t for t in texts if "=" not in t.split("/", 1)[0]]
+    unknown = sorted(set(named) - set(names))
+    if unknown or len(plain) > 1:
+        raise _fail(f"--target: {', '.join(unknown)} is not a node of the scenario" if unknown
+                    else "--target: give one address for every node, or NODE=ADDRESS")
+    default = plain[0] if plain else "builtin"
+    return {name: _target(named.get(name, default), version) for name in names}
 
 
 def register(app: typer.Typer) -> None:
@@ -82,14 +117,16 @@ def register(app: typer.Typer) -> None:
     def drive(
         scenario_file: Annotated[Path, typer.Argument(
             metavar="SCENARIO", help="Scenario file: docker commands, one per line.")],
-        target: Annotated[str, typer.Option(
+        target: Annotated[list[str] | None, typer.Option(
             "--target", "-t", help="Plugin address: socket path, unix://, tcp://, a plugin "
             "name, or 'builtin' (ipamx-spy's allocator and network driver, in-process, with "
-            "pretend links).")] = "builtin",
+            "pretend links); NODE=ADDRESS per node of a swarm scenario. Default: "
+            "builtin.")] = None,
         docker_version: Annotated[str, typer.Option(
             "--docker-version", help=f"dockerd to imitate: {', '.join(VERSION_ROWS)}.")] = "20.10",
         record: Annotated[Path | None, typer.Option(
-            "--record", help="Write the session as a recording (JSON Lines).")] = None,
+            "--record", help="Write the session as a recording (JSON Lines); a directory "
+                             "of NODE.jsonl for a swarm scenario.")] = None,
         exchanges: Annotated[bool, typer.Option(
             "--exchanges", "-x", help="Show each plugin exchange under its command.")] = False,
         check: Annotated[bool, typer.Option(
@@ -102,9 +139,10 @@ def register(app: typer.Typer) -> None:
                  "does.")] = True,
         seed: Annotated[int | None, typer.Option(
             "--seed", help="Seed for ids, MACs and names (repeatable runs).")] = None,
-        against: Annotated[Path | None, typer.Option(
+        against: Annotated[list[Path] | None, typer.Option(
             "--compare", help="Instead of a target, compare with this recording of real "
-                              "dockerd: same answers, same ids, same request bytes?")] = None,
+                              "dockerd (one per node of a swarm scenario): same answers, "
+                              "same ids, same request bytes?")] = None,
         ignore_rule: Annotated[list[str] | None, typer.Option(
             "--ignore-rule", metavar="CODE", help=IGNORE_RULE_HELP)] = None,
     ) -> None:
@@ -117,54 +155,100 @@ def register(app: typer.Typer) -> None:
             raise _fail(str(exc)) from exc
         except OSError as exc:
             raise _fail(problem_text(scenario_file, exc, "scenario")) from exc
-        if against is not None:
+        if against:
             _compare(steps, against, version)
             return
-        plugin = _target(target, version)
         rng = random.Random(seed)
-        daemon = Daemon(version, ids=RandomIds(exec_root=exec_root, rng=rng), rng=rng,
-                        url_host=url_host(version, plugin.address),
-                        reserved=host_reserved() if host_routes else ())
         switches = switches_from(ignore_rule or [])
-        validator: Validator | Switched | None = None
-        if check:
-            validator = Validator(docker_version=version.name)
-            if switches:
-                validator = Switched(validator, switches)
-        writer = None
-        if record is not None:
-            header = recording_header(scenario=str(scenario_file), version=version,
-                                      target=plugin.address)
-            writer = open_writer(record, header)
+        validators: dict[str, Validator | Switched] = {}
+
+        def validator_of(node: str) -> Validator | Switched | None:
+            if not check:
+                return None
+            if node not in validators:
+                made = Validator(docker_version=version.name)
+                validators[node] = Switched(made, switches) if switches else made
+            return validators[node]
+
         errors = 0
 
-        def shown(exchange: Exchange) -> None:
+        def shown(exchange: Exchange, node: str = "") -> None:
             nonlocal errors
+            validator = validator_of(node)
             found = validator.check(exchange) if validator is not None else []
             errors += sum(1 for f in found if f.severity == "error")
             if exchanges or found:
-                out.print(render.compact_line(exchange, found), soft_wrap=True)
+                line = render.compact_line(exchange, found)
+                out.print(Text(f"[{node}] ") + line if node else line, soft_wrap=True)
                 for f in found:
                     out.print(Text(f"    {f.code} {f.severity}: {f.message}",
                                    style=render.SEVERITY_STYLE[f.severity]), soft_wrap=True)
 
-        session = EmulatorSession(daemon, plugin, writer=writer, on_exchange=shown)
-        results = []
-        try:
-            for step in steps:
-                _print_command(step)
-                result = session.play(step)
-                _print_result(result)
-                results.append(result)
-        except OSError as exc:
-            raise _fail(f"recording failed: {exc}") from exc
-        finally:
-            session.close()
-            if writer is not None:
-                writer.close()
+        if scenario.is_swarm(steps):
+            results = _play_swarm(steps, scenario_file, version, rng, target or [], record,
+                                  shown)
+        else:
+            if target and len(target) > 1:
+                raise _fail("--target takes one address for a scenario of one daemon")
+            plugin = _target((target or ["builtin"])[0], version)
+            daemon = Daemon(version, ids=RandomIds(exec_root=exec_root, rng=rng), rng=rng,
+                            url_host=url_host(version, plugin.address),
+                            reserved=host_reserved() if host_routes else ())
+            writer = None
+            if record is not None:
+                header = recording_header(scenario=str(scenario_file), version=version,
+                                          target=plugin.address)
+                writer = open_writer(record, header)
+            session = EmulatorSession(daemon, plugin, writer=writer, on_exchange=shown)
+            results = _play(steps, session.play, [session.close] + (
+                [writer.close] if writer is not None else []))
         unexpected = sum(1 for r in results if not r.as_expected)
         calls = sum(len(r.exchanges) for r in results)
         err.print(f"{len(results)} commands, {calls} plugin calls, {unexpected} not as expected"
-                  + (f", {errors} validation errors" if validator is not None else ""))
+                  + (f", {errors} validation errors" if check else ""))
         if unexpected or errors:
             raise typer.Exit(1)
+
+
+def _play(steps: list[scenario.Step], play: Callable[[scenario.Step], StepResult],
+          closers: list[Callable[[], None]]) -> list[StepResult]:
+    results = []
+    try:
+        for step in steps:
+            _print_command(step)
+            result = play(step)
+            _print_result(result)
+            results.append(result)
+    except OSError as exc:
+        raise _fail(f"recording failed: {exc}") from exc
+    finally:
+        for close in closers:
+            close()
+    return results
+
+
+def _play_swarm(steps: list[scenario.Step], scenario_file: Path, version: VersionRow,
+                rng: random.Random, target: list[str], record: Path | None,
+                shown: Callable[[Exchange, str], None]) -> list[StepResult]:
+    """One emulated dockerd per node, each with its own target and recording."""
+    names = node_names(steps)
+    targets = _node_targets(target, names, version)
+    writers: dict[str, RecordingWriter] = {}
+    if record is not None:
+        try:
+            record.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _fail(f"--record {record}: {exc}") from exc
+        for name in names:
+            header = recording_header(scenario=str(scenario_file), version=version,
+                                      target=targets[name].address, host=name)
+            writers[name] = open_writer(record / f"{name}.jsonl", header)
+    session = SwarmSession(Swarm(version, names, rng=rng), targets, writers=writers)
+    for name, node in session.sessions.items():
+        node.on_exchange = functools.partial(_shown_on, shown, name)
+    return _play(steps, session.play, [session.close] + [w.close for w in writers.values()])
+
+
+def _shown_on(shown: Callable[[Exchange, str], None], node: str, exchange: Exchange) -> None:
+    shown(exchange, node)
+
