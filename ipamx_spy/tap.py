@@ -144,7 +144,9 @@ class _Tap:
     def _fast(self) -> Result | None:
         """Frame a plain Content-Length message; None hands this message to h11."""
         buf = self._buffer
-        if not buf or buf[0] < 0x21:
+        if not buf:  # asked between messages (a keep-alive relay asks as soon as it answered)
+            return None if self._eof else NEED_DATA
+        if buf[0] < 0x21:
             return None
         match = _BLANK_LINE.search(buf)
         if match is None:

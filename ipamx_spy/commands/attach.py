@@ -20,6 +20,7 @@ from ..console import err
 from ..places import CONTROL_DIR, control_path, journal_path
 from ..recording import make_header
 from . import session_options as so
+from .options import filter_from, switches_from
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -138,9 +139,9 @@ def register(app: typer.Typer) -> None:
             record=record, no_record=no_record, compact=compact, json_out=json_out, quiet=quiet,
             headers=headers, bodies=bodies, on_record_error=on_record_error,
             redact=tuple(redact), validate=validate, slow_ms=slow_ms,
-            filters=tuple(filter_), ignore_rules=tuple(ignore_rule), group=group)
-        so.check_options(opts, upstream_timeout)
-        setup = so.live_session(name, _header(plan), opts)
+            filter=filter_from(filter_), switches=switches_from(ignore_rule), group=group,
+            upstream_timeout=upstream_timeout)
+        setup = so.prepare(name, _header(plan), opts)
         session = setup.session
         journal = _write_journal(path, plan, control or control_path(name))
         options = ServerOptions(

@@ -15,7 +15,7 @@ from ..places import control_path
 from ..recording import make_header
 from . import builtin_options as bo
 from . import session_options as so
-from .options import FAULT_HELP, faults_from
+from .options import FAULT_HELP, faults_from, filter_from, switches_from
 from .web import WEB, OptionalWebCommand, serve_beside
 
 __all__ = ["register", "socket_mode"]
@@ -86,14 +86,14 @@ def register(app: typer.Typer) -> None:
             record=record, no_record=no_record, compact=compact, json_out=json_out, quiet=quiet,
             headers=headers, bodies=bodies, on_record_error=on_record_error,
             redact=tuple(redact), validate=validate, slow_ms=slow_ms,
-            filters=tuple(filter_), ignore_rules=tuple(ignore_rule), group=group)
-        so.check_options(opts, upstream_timeout)
+            filter=filter_from(filter_), switches=switches_from(ignore_rule), group=group,
+            upstream_timeout=upstream_timeout)
         header = make_header(name=name, listen=str(listen_path),
                              upstream=str(target) if target else "builtin",
                              host=host_id or socket.gethostname())
         mode = socket_mode(socket_mode_text)
         faults = faults_from(fault)
-        setup = so.live_session(name, header, opts)
+        setup = so.prepare(name, header, opts)
         session = setup.session
         plugin = None
 
