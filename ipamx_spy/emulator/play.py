@@ -1,5 +1,7 @@
-"""``drive``'s run: a scenario's docker commands played against one target by an emulated
-dockerd, each exchange optionally checked by the validator and written to a recording.
+"""``drive``'s run: a scenario's docker commands played by an emulated dockerd against one
+target, or by one emulated dockerd per node of a swarm against each node's target, each
+exchange optionally checked by a validator (one per node) and written to a recording (one per
+node).
 
 What is printed is the caller's: ``Observer`` hears of each command before it runs, of each
 exchange with its findings, and of each command's result. Nothing here prints or exits.
@@ -8,7 +10,7 @@ exchange with its findings, and of each command's result. Nothing here prints or
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..dockerd.versions import VersionRow
@@ -17,9 +19,17 @@ from ..live import Checker
 from ..recording import Exchange, RecordingWriter
 from ..switches import RuleSwitches, Switched
 from .daemon import Daemon
-from .driver import EmulatorSession, StepResult, Target, host_reserved, url_host
+from .driver import (
+    EmulatorSession,
+    StepResult,
+    SwarmSession,
+    Target,
+    host_reserved,
+    url_host,
+)
 from .ids import RandomIds
 from .scenario import Step
+from .swarm import Swarm
 
 
 def _nothing(*_: object) -> None:
@@ -29,11 +39,11 @@ def _nothing(*_: object) -> None:
 @dataclass(frozen=True, kw_only=True)
 class Observer:
     """What the caller shows of a run (``drive`` prints; a test may collect): told of each
-    command before it runs, of each exchange with the validator's findings, and of each
-    command's result."""
+    command before it runs, of each exchange with the validator's findings and the node it was
+    made on (``""`` for a scenario of one daemon), and of each command's result."""
 
     command: Callable[[Step], None] = _nothing
-    exchange: Callable[[Exchange, Sequence[Finding]], None] = _nothing
+    exchange: Callable[[Exchange, Sequence[Finding], str], None] = _nothing
     result: Callable[[StepResult], None] = _nothing
 
 
@@ -65,6 +75,9 @@ class PlayTally:
         return sum(len(r.exchanges) for r in self.results)
 
 
+CheckerFactory = Callable[[], Checker | None]
+
+
 def scenario_checker(version: VersionRow, enabled: bool,
                      switches: RuleSwitches = RuleSwitches()) -> Checker | None:
     """The validator for ``drive --check`` against this dockerd version; switched-off rules
@@ -77,31 +90,68 @@ def scenario_checker(version: VersionRow, enabled: bool,
     return Switched(validator, switches) if switches else validator
 
 
+class _Checking:
+    """One validator per node (each follows its own plugin), the errors counted on the
+    tally, every exchange passed on to the observer with its findings."""
+
+    def __init__(self, make: CheckerFactory, observer: Observer, tally: PlayTally) -> None:
+        self.make, self.observer, self.tally = make, observer, tally
+        self.checkers: dict[str, Checker | None] = {}
+
+    def on(self, node: str) -> Callable[[Exchange], None]:
+        if node not in self.checkers:
+            self.checkers[node] = self.make()
+        checker = self.checkers[node]
+        self.tally.checked = checker is not None
+
+        def checked(exchange: Exchange) -> None:
+            found = checker.check(exchange) if checker is not None else []
+            self.tally.errors += sum(1 for f in found if f.severity == Severity.ERROR)
+            self.observer.exchange(exchange, found, node)
+        return checked
+
+
 def play_scenario(steps: Sequence[Step], target: Target, version: VersionRow, *,
                   observer: Observer = Observer(), options: PlayOptions = PlayOptions(),
-                  checker: Checker | None = None,
+                  checker: CheckerFactory = lambda: None,
                   writer: RecordingWriter | None = None) -> PlayTally:
-    """Play ``steps`` in order against ``target`` as dockerd ``version`` does. Raises OSError
-    when the recording cannot be written (the session is closed then too); the caller closes
-    ``writer``."""
+    """Play ``steps`` in order against ``target`` as dockerd ``version`` does, each exchange
+    checked by the validator ``checker`` makes. Raises OSError when the recording cannot be
+    written (the session is closed then too); the caller closes ``writer``."""
     rng = random.Random(options.seed)
     daemon = Daemon(version, ids=RandomIds(exec_root=options.exec_root, rng=rng), rng=rng,
                     url_host=url_host(version, target.address),
                     reserved=host_reserved() if options.host_routes else ())
-    tally = PlayTally(checked=checker is not None)
+    tally = PlayTally()
+    on_exchange = _Checking(checker, observer, tally).on("")
+    session = EmulatorSession(daemon, target, writer=writer, on_exchange=on_exchange)
+    return _play(steps, session.play, session.close, observer, tally)
 
-    def checked(exchange: Exchange) -> None:
-        found = checker.check(exchange) if checker is not None else []
-        tally.errors += sum(1 for f in found if f.severity == Severity.ERROR)
-        observer.exchange(exchange, found)
 
-    session = EmulatorSession(daemon, target, writer=writer, on_exchange=checked)
+def play_swarm(steps: Sequence[Step], targets: Mapping[str, Target], version: VersionRow, *,
+               observer: Observer = Observer(), seed: int | None = None,
+               checker: CheckerFactory = lambda: None,
+               writers: Mapping[str, RecordingWriter] | None = None) -> PlayTally:
+    """Play a swarm scenario: one emulated dockerd per node of ``targets`` (named as the
+    scenario's ``docker --context NODE``), each with its own plugin, validator and recording.
+    Raises OSError when a recording cannot be written; the caller closes ``writers``."""
+    session = SwarmSession(Swarm(version, list(targets), rng=random.Random(seed)), targets,
+                           writers=writers or {})
+    tally = PlayTally()
+    checking = _Checking(checker, observer, tally)
+    for name, node in session.sessions.items():
+        node.on_exchange = checking.on(name)
+    return _play(steps, session.play, session.close, observer, tally)
+
+
+def _play(steps: Sequence[Step], play: Callable[[Step], StepResult], close: Callable[[], None],
+          observer: Observer, tally: PlayTally) -> PlayTally:
     try:
         for step in steps:
             observer.command(step)
-            result = session.play(step)
+            result = play(step)
             observer.result(result)
             tally.results.append(result)
     finally:
-        session.close()
+        close()
     return tally
