@@ -13,8 +13,7 @@ Exit codes: 0 every command ended as the scenario expects (and ``--check`` found
 from __future__ import annotations
 
 import functools
-import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -26,24 +25,22 @@ from ipamx_spy.console import err, out
 from ipamx_spy.dockerd.versions import VERSION_ROWS, UnknownVersion, VersionRow, lookup
 from ipamx_spy.emulator import scenario
 from ipamx_spy.emulator.compare import compare, compare_swarm
-from ipamx_spy.emulator.daemon import Daemon
-from ipamx_spy.emulator.driver import (
-    EmulatorSession,
-    StepResult,
-    SwarmSession,
-    Target,
-    host_reserved,
-    recording_header,
-    url_host,
+from ipamx_spy.emulator.driver import StepResult, Target, recording_header
+from ipamx_spy.emulator.play import (
+    CheckerFactory,
+    Observer,
+    PlayOptions,
+    PlayTally,
+    play_scenario,
+    play_swarm,
+    scenario_checker,
 )
-from ipamx_spy.emulator.ids import RandomIds
-from ipamx_spy.emulator.swarm import Swarm, node_names
+from ipamx_spy.emulator.swarm import node_names
+from ipamx_spy.findings import Finding
 from ipamx_spy.multihost.merge import host_names
 from ipamx_spy.recording import Exchange, RecordingWriter
 from ipamx_spy.recording_reader import problem_text
 from ipamx_spy.recordmodes import scenario_target
-from ipamx_spy.switches import Switched
-from ipamx_spy.validate import Validator
 
 from .errors import open_recording, open_writer
 from .options import IGNORE_RULE_HELP, switches_from
@@ -158,97 +155,83 @@ def register(app: typer.Typer) -> None:
         if against:
             _compare(steps, against, version)
             return
-        rng = random.Random(seed)
-        switches = switches_from(ignore_rule or [])
-        validators: dict[str, Validator | Switched] = {}
-
-        def validator_of(node: str) -> Validator | Switched | None:
-            if not check:
-                return None
-            if node not in validators:
-                made = Validator(docker_version=version.name)
-                validators[node] = Switched(made, switches) if switches else made
-            return validators[node]
-
-        errors = 0
-
-        def shown(exchange: Exchange, node: str = "") -> None:
-            nonlocal errors
-            validator = validator_of(node)
-            found = validator.check(exchange) if validator is not None else []
-            errors += sum(1 for f in found if f.severity == "error")
-            if exchanges or found:
-                line = render.compact_line(exchange, found)
-                out.print(Text(f"[{node}] ") + line if node else line, soft_wrap=True)
-                for f in found:
-                    out.print(Text(f"    {f.code} {f.severity}: {f.message}",
-                                   style=render.SEVERITY_STYLE[f.severity]), soft_wrap=True)
-
+        checker = functools.partial(scenario_checker, version, check,
+                                    switches_from(ignore_rule or []))
+        observer = Observer(command=_print_command, exchange=_exchange_printer(exchanges),
+                            result=_print_result)
         if scenario.is_swarm(steps):
-            results = _play_swarm(steps, scenario_file, version, rng, target or [], record,
-                                  shown)
+            tally = _drive_swarm(steps, scenario_file, version, target or [], record,
+                                 observer=observer, seed=seed, checker=checker)
         else:
             if target and len(target) > 1:
                 raise _fail("--target takes one address for a scenario of one daemon")
-            plugin = _target((target or ["builtin"])[0], version)
-            daemon = Daemon(version, ids=RandomIds(exec_root=exec_root, rng=rng), rng=rng,
-                            url_host=url_host(version, plugin.address),
-                            reserved=host_reserved() if host_routes else ())
-            writer = None
-            if record is not None:
-                header = recording_header(scenario=str(scenario_file), version=version,
-                                          target=plugin.address)
-                writer = open_writer(record, header)
-            session = EmulatorSession(daemon, plugin, writer=writer, on_exchange=shown)
-            results = _play(steps, session.play, [session.close] + (
-                [writer.close] if writer is not None else []))
-        unexpected = sum(1 for r in results if not r.as_expected)
-        calls = sum(len(r.exchanges) for r in results)
-        err.print(f"{len(results)} commands, {calls} plugin calls, {unexpected} not as expected"
-                  + (f", {errors} validation errors" if check else ""))
-        if unexpected or errors:
-            raise typer.Exit(1)
+            tally = _drive_one(steps, scenario_file, version, (target or ["builtin"])[0],
+                               record, observer=observer, checker=checker,
+                               options=PlayOptions(exec_root=exec_root, seed=seed,
+                                                   host_routes=host_routes))
+        _summarise(tally)
 
 
-def _play(steps: list[scenario.Step], play: Callable[[scenario.Step], StepResult],
-          closers: list[Callable[[], None]]) -> list[StepResult]:
-    results = []
+def _exchange_printer(every: bool) -> Callable[[Exchange, Sequence[Finding], str], None]:
+    """Prints each plugin exchange with ``--exchanges``, else those the validator flagged,
+    after the node it was made on in a swarm scenario."""
+    def print_exchange(exchange: Exchange, found: Sequence[Finding], node: str) -> None:
+        if every or found:
+            line = render.compact_line(exchange, found)
+            out.print(Text(f"[{node}] ") + line if node else line, soft_wrap=True)
+            for f in found:
+                out.print(Text(f"    {f.code} {f.severity}: {f.message}",
+                               style=render.SEVERITY_STYLE[f.severity]), soft_wrap=True)
+    return print_exchange
+
+
+def _drive_one(steps: list[scenario.Step], scenario_file: Path, version: VersionRow,
+               target: str, record: Path | None, *, observer: Observer,
+               checker: CheckerFactory, options: PlayOptions) -> PlayTally:
+    plugin = _target(target, version)
+    writer = None if record is None else open_writer(record, recording_header(
+        scenario=str(scenario_file), version=version, target=plugin.address))
     try:
-        for step in steps:
-            _print_command(step)
-            result = play(step)
-            _print_result(result)
-            results.append(result)
+        return play_scenario(steps, plugin, version, observer=observer, checker=checker,
+                             writer=writer, options=options)
     except OSError as exc:
         raise _fail(f"recording failed: {exc}") from exc
     finally:
-        for close in closers:
-            close()
-    return results
+        if writer is not None:
+            writer.close()
 
 
-def _play_swarm(steps: list[scenario.Step], scenario_file: Path, version: VersionRow,
-                rng: random.Random, target: list[str], record: Path | None,
-                shown: Callable[[Exchange, str], None]) -> list[StepResult]:
+def _drive_swarm(steps: list[scenario.Step], scenario_file: Path, version: VersionRow,
+                 target: list[str], record: Path | None, *, observer: Observer,
+                 seed: int | None, checker: CheckerFactory) -> PlayTally:
     """One emulated dockerd per node, each with its own target and recording."""
-    names = node_names(steps)
-    targets = _node_targets(target, names, version)
-    writers: dict[str, RecordingWriter] = {}
-    if record is not None:
-        try:
-            record.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise _fail(f"--record {record}: {exc}") from exc
-        for name in names:
-            header = recording_header(scenario=str(scenario_file), version=version,
-                                      target=targets[name].address, host=name)
-            writers[name] = open_writer(record / f"{name}.jsonl", header)
-    session = SwarmSession(Swarm(version, names, rng=rng), targets, writers=writers)
-    for name, node in session.sessions.items():
-        node.on_exchange = functools.partial(_shown_on, shown, name)
-    return _play(steps, session.play, [session.close] + [w.close for w in writers.values()])
+    targets = _node_targets(target, node_names(steps), version)
+    writers = {} if record is None else _node_writers(record, scenario_file, version, targets)
+    try:
+        return play_swarm(steps, targets, version, observer=observer, seed=seed,
+                          checker=checker, writers=writers)
+    except OSError as exc:
+        raise _fail(f"recording failed: {exc}") from exc
+    finally:
+        for writer in writers.values():
+            writer.close()
 
 
-def _shown_on(shown: Callable[[Exchange, str], None], node: str, exchange: Exchange) -> None:
-    shown(exchange, node)
+def _node_writers(record: Path, scenario_file: Path, version: VersionRow,
+                  targets: dict[str, Target]) -> dict[str, RecordingWriter]:
+    """``--record DIR`` of a swarm scenario: ``DIR/NODE.jsonl`` per node."""
+    try:
+        record.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _fail(f"--record {record}: {exc}") from exc
+    return {name: open_writer(record / f"{name}.jsonl", recording_header(
+        scenario=str(scenario_file), version=version, target=plugin.address, host=name))
+        for name, plugin in targets.items()}
 
+
+def _summarise(tally: PlayTally) -> None:
+    err.print(f"{len(tally.results)} commands, {tally.calls} plugin calls, "
+              f"{tally.unexpected} not as expected"
+              + (f", {tally.errors} validation errors" if tally.checked else ""))
+    if tally.unexpected or tally.errors:
+        raise typer.Exit(1)
