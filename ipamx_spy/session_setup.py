@@ -18,7 +18,8 @@ one sentence to say; the command says it and exits 2. Nothing here raises ``type
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+import socket
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -245,6 +246,26 @@ def run_server(server: Server) -> None:
     except OSError as exc:
         raise SetupError(f"cannot listen on {server.options.listen}: "
                          f"{exc.strerror or exc}") from exc
+
+
+def web_beside(server: Server, session: ProxySession, header: dict[str, Any],
+               sock: socket.socket, token: str, *, validate: bool, slow_ms: float,
+               on_error: Callable[[str], None], on_url: Callable[[str], None]) -> None:
+    """``proxy --web``: start the page's own process on the bound ``sock``, fed each record
+    after its answer went to dockerd (``ipamx_spy.web.detached``). The proxy's loop only hands
+    it records and, once serving (``on_url`` is told the page's address then), the pending
+    requests."""
+    from .web.detached import DetachedWeb
+
+    web = DetachedWeb(header, sock, token, validate=validate, slow_ms=slow_ms,
+                      on_error=on_error)
+    session.sinks = [*session.sinks, web]
+
+    async def web_view_pending() -> None:  # starts right after the "listening on" lines
+        on_url(web.url)
+        await web.follow_pending(lambda: session.pending)
+
+    server.companions.append(web_view_pending)
 
 
 @dataclass(frozen=True, kw_only=True)

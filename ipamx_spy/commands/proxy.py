@@ -94,7 +94,6 @@ def register(app: typer.Typer) -> None:
         mode = socket_mode(socket_mode_text)
         faults = faults_from(fault)
         setup = so.prepare(name, header, opts)
-        session = setup.session
         plugin = None
 
         def server_stop() -> None:
@@ -113,13 +112,13 @@ def register(app: typer.Typer) -> None:
             relay=RelayOptions(upstream=target, app=plugin, max_body=max_body,
                                upstream_timeout=upstream_timeout, faults=faults,
                                header_timeout=header_timeout))
-        server = Server(options, session)
+        server = Server(options, setup.session)
         if web is not None:
-            serve_beside(server, session, header, web, validate=validate,
+            serve_beside(server, setup.session, header, web, validate=validate,
                          slow_ms=slow_ms)
-        answering = str(target) if target else "the built-in reference plugin"
         try:
-            so.serve_and_summarise(server, setup, answering)
+            so.serve_and_summarise(
+                server, setup, str(target) if target else "the built-in reference plugin")
         finally:
             if plugin is not None:
                 plugin.close()

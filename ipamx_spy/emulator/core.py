@@ -90,6 +90,7 @@ class Call:
     endpoint: str
     body: bytes
     delay_s: float = 0.0  # dockerd's backoff before this attempt
+    node: str = ""  # the daemon that sends it, in a swarm of emulated daemons
 
 
 Flow = Generator[Call, Answer, T]
@@ -116,6 +117,7 @@ class Core:
         self.ids: IdSource = ids or RandomIds(rng=self.rng)
         self.local = RandomIds(rng=self.rng)  # ids that never reach the plugin
         self.url_host = url_host
+        self.node_name = ""  # set by emulator.swarm: the calls name their daemon
         self.reserved = reserved
         self._default_ipam = default_ipam
         self.plugins: dict[str, PluginState] = {}
@@ -127,13 +129,14 @@ class Core:
     def call(self, plugin: str, endpoint: str, body: JSON | None) -> Flow[Answer]:
         """One plugin call with dockerd's retries; transport failures become an error answer."""
         data = b"" if body is None else gojson.encode(body)
-        answer = yield Call(plugin=plugin, endpoint=endpoint, body=data)
+        answer = yield Call(plugin=plugin, endpoint=endpoint, body=data, node=self.node_name)
         for delay in RETRY_DELAYS_S:
             if answer.transport is None:
                 return answer
             if answer.sent:
                 data = b""
-            answer = yield Call(plugin=plugin, endpoint=endpoint, body=data, delay_s=delay)
+            answer = yield Call(plugin=plugin, endpoint=endpoint, body=data, delay_s=delay,
+                                node=self.node_name)
         if answer.transport is None:
             return answer
         text = f'Post "http://{self.url_host}/{endpoint}": {answer.transport}'

@@ -75,7 +75,7 @@ class Network:
     scope: str = "local"
     address_space: str = ""
     generic: dict[str, str] = field(default_factory=dict)
-    ipam_options: dict[str, str] = field(default_factory=dict)
+    ipam_options: dict[str, str] | None = field(default_factory=dict)  # None: sent as null
     configs: dict[int, list[IpamConfig]] = field(default_factory=lambda: {4: [], 6: []})
     infos: dict[int, list[PoolInfo]] = field(default_factory=lambda: {4: [], 6: []})
     endpoints: int = 0

@@ -188,8 +188,9 @@ class NetworkOps(Core):
             raise
 
     def _request_pool(self, net: Network, config: IpamConfig, family: int) -> Flow[PoolInfo]:
+        options = None if net.ipam_options is None else dict(net.ipam_options)
         body = Struct(AddressSpace=net.address_space, Pool=config.subnet,
-                      SubPool=config.ip_range, Options=dict(net.ipam_options), V6=family == 6)
+                      SubPool=config.ip_range, Options=options, V6=family == 6)
         held: list[str] = []
         if self.version.spaces_per_request_pool:  # once per pool, not per overlap retry (28.5.2)
             yield from self.spaces(net)
