@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .app import BuiltinPlugin, Service
 from .atomic import MissingDirectory, UnsafePath
+from .places import state_path
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,6 +66,42 @@ def _shared_ipam(config: BuiltinConfig, on_shutdown: Callable[[], None] | None) 
     assert config.store is not None
     return SharedIpamService.open(ipam, config.store, host_id=config.host_id,
                                   on_shutdown=on_shutdown)
+
+
+def config_from_options(*, name: str, state: str, compat: str, local_space: str,
+                        global_space: str, network_driver: bool,
+                        local_pools: Sequence[str] = (), global_pools: Sequence[str] = (),
+                        exclude: Sequence[str] = (), engine_id: str | None = None,
+                        store: str = "file", host_id: str | None = None,
+                        group: str | None = None) -> BuiltinConfig:
+    """The configuration the ``serve``/``proxy`` options describe. ``state`` is ``--state``
+    (``none``, ``default`` or a path; the network driver's state sits beside the allocator's),
+    ``compat`` the allocator mode (``choose_compat(...).mode``), ``store`` ``--store``
+    (``file`` keeps the data in ``state``)."""
+    network_state = state_path(name, state, "network")
+    if network_state is not None and state not in {"none", "default"}:
+        network_state = Path(state).with_suffix(".network.json")
+    return BuiltinConfig(
+        name=name, state=state_path(name, state, "state"), compat=compat,
+        local_space=local_space, global_space=global_space, network_driver=network_driver,
+        network_state=network_state if network_driver else None,
+        local_pools=tuple(local_pools), global_pools=tuple(global_pools),
+        exclude=tuple(exclude), engine_id=engine_id,
+        store=None if store in {"", "file"} else store, host_id=host_id or None, group=group)
+
+
+class PluginStartError(Exception):
+    """The built-in plugin cannot start; ``str()`` says why and what to do about it."""
+
+
+def start_plugin(config: BuiltinConfig,
+                 on_shutdown: Callable[[], None] | None = None) -> BuiltinPlugin:
+    """``make_plugin``, with every reason it can fail (a bad setting, a locked, unreadable or
+    unsafe state file, an unreachable store) as one ``PluginStartError`` sentence."""
+    try:
+        return make_plugin(config, on_shutdown=on_shutdown)
+    except (ValueError, OSError, RuntimeError) as exc:
+        raise PluginStartError(plugin_start_problem(config.name, exc)) from exc
 
 
 def plugin_start_problem(name: str, exc: BaseException) -> str:

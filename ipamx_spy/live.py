@@ -217,6 +217,28 @@ def encode_line(record: dict[str, Any]) -> bytes:
         "utf-8", "surrogatepass")
 
 
+UNDRAWN = frozenset({RecordType.HEADER, RecordType.OPEN, RecordType.CLOSE, RecordType.FINDING,
+                     RecordType.NOTE, RecordType.CLIENT})
+"""Records the live view draws nothing for (a close only has findings, drawn as their own
+lines; a view with a checker of its own decodes everything)."""
+UNCHECKED = UNDRAWN - {RecordType.CLOSE}
+"""Records the checking sink has nothing to check in (it checks exchanges and closes)."""
+_TYPE_PREFIX = b'{"type":"'
+
+
+def record_type_of(line: bytes) -> RecordType | None:
+    """The type of a record line as the session encodes it (``type`` is its first key), read
+    without decoding the line; None when the line does not start that way or names no known
+    type (the caller then decodes it)."""
+    if not line.startswith(_TYPE_PREFIX):
+        return None
+    end = line.find(b'"', len(_TYPE_PREFIX))
+    try:
+        return RecordType(line[len(_TYPE_PREFIX):end].decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
 def _open_pipe() -> tuple[int, int]:
     read_end, write_end = os.pipe()
     with contextlib.suppress(OSError):
@@ -481,7 +503,7 @@ class DetachedChecker:
 
     def _check_line(self, line: bytes, out: Any, forward: _Feed | None) -> None:
         found: list[Finding] = []
-        if line[:1] == b"R":
+        if line[:1] == b"R" and record_type_of(line[1:]) not in UNCHECKED:
             try:
                 found = self._check_record(json.loads(line[1:]), out)
             except Exception as exc:  # a record the checker cannot read is reported, not fatal
@@ -658,6 +680,15 @@ class _Drawer:
         if self.view.mode is ViewMode.JSON and kind in {b"R", b"Q"}:
             self.view.write_line(data)  # the recording's own line, not encoded again
             return
+        mode = None
+        if kind in {b"R", b"Q"} and self.view.checker is None:
+            record_type = record_type_of(data)
+            if record_type in UNDRAWN:
+                return  # nothing to draw: not decoded at all
+            if record_type is RecordType.EXCHANGE:
+                mode = self._mode(burst, True)
+                if mode is ViewMode.QUIET:
+                    return  # over the drawing rate (counted for flush): not decoded either
         payload = json.loads(data)
         if kind == b"W":
             self.view.on_waiting(*payload["args"])
@@ -670,7 +701,8 @@ class _Drawer:
             return
         is_exchange = payload.get("type") == RecordType.EXCHANGE
         exchange = Exchange.from_json(payload) if is_exchange else None
-        mode = self._mode(burst, exchange is not None)
+        if mode is None:
+            mode = self._mode(burst, exchange is not None)
         saved, self.view.mode = self.view.mode, mode
         try:
             self.view.on_record(payload, exchange, found)

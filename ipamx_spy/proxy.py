@@ -25,6 +25,7 @@ import email.utils
 import json
 import json.encoder
 import math
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -36,7 +37,15 @@ from . import dockerd, tap
 from .app import CONTENT_TYPE
 from .client import CLIENT_HEADER
 from .findings import Finding
-from .recording import Exchange, Fault, Message, RecordingWriter, encode_body, go_json
+from .recording import (
+    MAX_DEPTH,
+    Exchange,
+    Fault,
+    Message,
+    RecordingWriter,
+    encode_body,
+    go_json,
+)
 from .recording_writer import encode_line
 from .records import (
     AnsweredBy,
@@ -132,6 +141,84 @@ def to_record_message(message: tap.Message) -> Message:
 Redactor = Callable[[dict[str, Any]], dict[str, Any]]
 
 _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _made_once_encoder() -> Callable[[Any], str]:
+    """``_COMPACT`` with its C encoder made once: ``JSONEncoder.encode`` makes a new one on
+    every call, which costs more than encoding a dockerd body. Same output (the same C
+    encoder, with ``_COMPACT``'s settings); values with cycles cannot occur here (they come
+    from ``json.loads`` and the tap's header tuples)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # a Python without the C accelerator
+        return _COMPACT
+    encoder = make(None, _not_json, json.encoder.encode_basestring, None, ":", ",", False,
+                   False, True)
+    return lambda value: "".join(encoder(value, 0))
+
+
+_ENCODE = _made_once_encoder()
+_GO_ESCAPES = re.compile("[<>&\u2028\u2029]")  # what Go's encoder writes as \u escapes
+_GO_BODY = '{"encoding":"json","json":%s,"layout":"go"}'
+
+
+def stored_body_json(raw: bytes) -> tuple[dict[str, Any], str | None]:
+    """``stored_body(raw)`` and its compact JSON, in one step for dockerd's bodies.
+
+    A body in Go's layout (what dockerd and Go plugins send) is its own compact JSON: when
+    re-encoding its value gives back the text, that text is also what ``json.dumps`` would
+    write for the value inside the record, so it is used as it is. That holds only without
+    ``\\u`` escapes (Go writes ``<>&`` that way, and a lone surrogate needs the careful
+    path) and with no character Go would have escaped; anything else (and bodies deeper
+    than ``MAX_DEPTH``, which ``encode_body`` stores as text) takes ``stored_body``. The JSON
+    is None when the stored body cannot be encoded here (the line is then encoded whole)."""
+    if raw[-1:] == b"\n" and raw[:1] == b"{":
+        try:
+            text = raw.decode("utf-8")
+            if "\\u" not in text and text.count("{") + text.count("[") <= MAX_DEPTH:
+                value = json.loads(text)
+                compact = _ENCODE(value)
+                if len(compact) + 1 == len(text) and text.startswith(compact) \
+                        and _GO_ESCAPES.search(compact) is None:
+                    return {"encoding": "json", "json": value, "layout": "go"}, \
+                        _GO_BODY % compact
+        except (ValueError, RecursionError):  # not UTF-8, not JSON: the careful path says
+            pass
+    stored = stored_body(raw)
+    try:
+        return stored, _ENCODE(stored)
+    except (TypeError, ValueError, RecursionError):
+        return stored, None
+
+
+_REQUEST_JSON = '{"method":%s,"target":%s,"http_version":%s,"headers":%s,"body":%s}'
+_RESPONSE_JSON = '{"status":%d,"reason":%s,"http_version":%s,"headers":%s,"body":%s}'
+
+
+def record_message_json(message: tap.Message) -> tuple[Message, str | None]:
+    """``to_record_message`` and the compact JSON of its ``to_json()``, byte for byte what
+    ``json.dumps`` writes for it (``tests/test_proxy_relay.py``), the body encoded once; the
+    JSON is None when it cannot be made here (the record is then encoded whole)."""
+    body, body_json = stored_body_json(message.body)
+    stored = Message(method=message.method, target=message.target, status=message.status,
+                     reason=message.reason, http_version=message.http_version,
+                     headers=message.headers, body=body)
+    if body_json is None:
+        return stored, None
+    try:
+        if stored.is_request:
+            return stored, _REQUEST_JSON % (_STRING(message.method), _STRING(message.target),
+                                            _STRING(message.http_version),
+                                            _ENCODE(message.headers), body_json)
+        return stored, _RESPONSE_JSON % (message.status, _STRING(message.reason),
+                                         _STRING(message.http_version),
+                                         _ENCODE(message.headers), body_json)
+    except (TypeError, ValueError):
+        return stored, None
+
 _EXCHANGE_KEYS = ("type", "seq", "conn", "t", "endpoint", "duration_ms", "upstream_ms",
                   "answered_by", "request", "response", "fault")
 _EXCHANGE_LINE = ('{"type":"exchange","seq":%d,"conn":%d,"t":%s,"endpoint":%s,"duration_ms":%s,'
@@ -151,18 +238,21 @@ def _scalar(value: Any) -> str:
     return _COMPACT(value)
 
 
-def exchange_line(record: dict[str, Any], request_json: str) -> bytes | None:
-    """``encode_line(record)`` for an exchange whose request part is encoded already, byte
-    for byte the same (``tests/test_proxy_relay.py``); None when the record is not of the
-    shape this knows (the caller then encodes it whole)."""
+def exchange_line(record: dict[str, Any], request_json: str,
+                  response_json: str | None = None) -> bytes | None:
+    """``encode_line(record)`` for an exchange whose request part (and maybe its response
+    part) is encoded already, byte for byte the same (``tests/test_proxy_relay.py``); None
+    when the record is not of the shape this knows (the caller then encodes it whole)."""
     if tuple(record) != _EXCHANGE_KEYS or record["type"] != RecordType.EXCHANGE:
         return None
     try:
+        if response_json is None:
+            response_json = _ENCODE(record["response"])
         return (_EXCHANGE_LINE % (
             record["seq"], record["conn"], _scalar(record["t"]), _STRING(record["endpoint"]),
             _scalar(record["duration_ms"]), _scalar(record["upstream_ms"]),
-            _STRING(record["answered_by"]), request_json, _COMPACT(record["response"]),
-            _COMPACT(record["fault"]))).encode()
+            _STRING(record["answered_by"]), request_json, response_json,
+            _ENCODE(record["fault"]))).encode()
     except (TypeError, ValueError, RecursionError):  # UnicodeEncodeError: a lone surrogate
         return None
 
@@ -268,10 +358,9 @@ class ProxySession:
     def prepare(self, pending: Pending, request: tap.Message) -> None:
         """Build the request's part of the record while the plugin works on the answer (call
         after the request went on): ``complete`` then only adds the answer's part."""
-        message = to_record_message(request)
-        pending.request = message
+        pending.request, request_json = record_message_json(request)
         if self.redact is None:
-            pending.request_json = _COMPACT(message.to_json())
+            pending.request_json = request_json
 
     def complete(
         self,
@@ -295,10 +384,12 @@ class ProxySession:
                 self.summary.add(pending.endpoint, (self.clock() - pending.started) * 1000,
                                  fault is not None or response is None)
             return None
+        stored_response, response_json = None, None
+        if response is not None:
+            stored_response, response_json = record_message_json(response)
         exchange = Exchange(
             seq=pending.seq, conn=pending.conn, t=pending.t, endpoint=pending.endpoint,
-            request=pending.request or to_record_message(request),
-            response=None if response is None else to_record_message(response),
+            request=pending.request or to_record_message(request), response=stored_response,
             duration_ms=(self.clock() - pending.started) * 1000,
             upstream_ms=upstream_ms, fault=fault, answered_by=answered_by,
         )
@@ -313,7 +404,7 @@ class ProxySession:
         record = exchange.to_json()
         line = None
         if pending.request_json is not None and self.redact is None:
-            line = exchange_line(record, pending.request_json)
+            line = exchange_line(record, pending.request_json, response_json)
         self._last_records[exchange.seq] = self._emit(record, exchange, publish=False,
                                                       line=line)
         return exchange

@@ -13,8 +13,17 @@ from typing import Any
 from rich.console import Console
 
 from ipamx_spy.findings import Finding
-from ipamx_spy.live import DetachedChecker, DetachedView, LiveView, _Drawer
+from ipamx_spy.live import (
+    LINES_PER_S,
+    PANELS_PER_S,
+    DetachedChecker,
+    DetachedView,
+    LiveView,
+    _Drawer,
+    record_type_of,
+)
 from ipamx_spy.recording_writer import encode_line
+from ipamx_spy.records import RecordType
 
 
 def record(seq: int) -> dict[str, Any]:
@@ -171,3 +180,37 @@ def test_the_view_is_fed_directly_once_the_checking_sink_is_gone() -> None:
     with os.fdopen(read_end, "rb") as file:
         seqs = [json.loads(x)["seq"] for x in file.read().splitlines()]
     assert seqs[-1] == 2  # the record after the validator died still reached the view
+
+
+def test_the_view_decodes_only_what_it_draws() -> None:
+    """Without a checker of its own (the checking sink validates), the view reads a record's
+    type from the line's start: records it draws nothing for, and exchanges over the drawing
+    rate, are never decoded (here they are not even JSON past their type, and no error is
+    drawn), and the rate limit still counts every exchange it skips."""
+    screen = io.StringIO()
+    view = LiveView(console=Console(file=screen, width=100), diagnostics=Console(file=screen),
+                    mode="full")
+    drawer = _Drawer(view, clock=lambda: 0.0)
+    drawn = PANELS_PER_S + LINES_PER_S
+    lines = [b"R" + json.dumps(exchange_record(n)).encode() for n in range(1, drawn + 1)]
+    lines += [b'R{"type":"exchange","seq":' + str(n).encode() + b",not json"
+              for n in range(drawn + 1, drawn + 51)]
+    lines += [b'R{"type":"open","conn":1,not json', b'R{"type":"finding",not json',
+              b'R{"type":"note",not json']
+    for line in lines:
+        drawer.batch([line])
+    drawer.flush()
+    assert "cannot draw" not in screen.getvalue()
+    assert "50 exchange(s) not drawn (drawing rate limit)" in screen.getvalue()
+    assert screen.getvalue().count("Plugin.Activate") >= drawn
+    drawer.batch([b'R{"type":"marker",not json'])  # drawn records are decoded: said, skipped
+    assert "cannot draw a record" in screen.getvalue()
+
+
+def test_record_type_of_reads_the_session_s_lines_only() -> None:
+    assert record_type_of(b'{"type":"exchange","seq":1}') is RecordType.EXCHANGE
+    assert record_type_of(b'{"type":"finding"}') is RecordType.FINDING
+    assert record_type_of(b'{"seq":1,"type":"exchange"}') is None  # decoded by the caller
+    assert record_type_of(b'{"type":"nonsense"}') is None
+    assert record_type_of(b'{"type":"exch') is None
+    assert record_type_of(b'{"type": "exchange"}') is None

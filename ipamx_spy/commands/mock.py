@@ -87,7 +87,7 @@ def register(app: typer.Typer) -> None:
         opts = so.LiveOptions(record=record or (None if no_record else _recording_path(name)),
                               no_record=no_record, compact=compact, json_out=json_out,
                               quiet=quiet, headers=headers, bodies=bodies, validate=False)
-        setup = so.live_session(name, make_header(
+        setup = so.prepare(name, make_header(
             name=name, listen=str(listen_path), upstream=f"mock:{recording}"), opts)
         links = _links() if veth and _joins(exchanges) else None
         plugin = MockPlugin(exchanges=exchanges, on_miss=_announce,

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from rich.console import Console
 from rich.text import Text
 
 from ipamx_spy import dockerd
@@ -61,6 +62,26 @@ def exchange_row(verdict: Verdict) -> Text:
     if details:
         row.append(f"  {details}", style="red" if verdict.failed else "dim")
     return row
+
+
+class RowPrinter:
+    """A replay's listener (``engine.ReplayListener``) that prints each recording's title as
+    it starts, then a row per verdict as it comes (none when ``quiet``), and hands each line
+    the reader skipped to ``warn``."""
+
+    def __init__(self, console: Console, *, quiet: bool, warn: Callable[[str], None]) -> None:
+        self.console, self.quiet, self.warn = console, quiet, warn
+
+    def started(self, source: str, target: str) -> None:
+        if not self.quiet:
+            self.console.print(table_title(source, target), soft_wrap=True)
+
+    def verdict(self, verdict: Verdict) -> None:
+        if not self.quiet:
+            self.console.print(exchange_row(verdict), soft_wrap=True)
+
+    def skipped(self, warning: str) -> None:
+        self.warn(warning)
 
 
 def summary(result: ReplayResult) -> Text:

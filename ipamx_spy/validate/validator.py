@@ -79,9 +79,9 @@ class Validator:
         request = body["json"] if body.get("encoding") == "json" else exchange.request.value
         ctx = PlainContext(exchange, shape.row, value, request)
         found = self.history.check(ctx)
-        specific = fields.SPECIFIC.get(exchange.endpoint) if shape.cidr is not None else None
-        if specific is not None:
-            found += specific(ctx)  # type: ignore[arg-type]
+        if shape.cidr is not None:  # RequestPool, RequestAddress: their checks need a Seen only
+            for check in shape.row.answer_checks:
+                found += fields.SPECIFIC[check](ctx)  # type: ignore[arg-type]
         if found:
             found.sort(key=lambda f: f.code)
             self.findings += found
