@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ipamx_spy import render
+from ipamx_spy.dockerd.scopes import Scope, space_scope
 from ipamx_spy.findings import Finding, Severity
 from ipamx_spy.recording import Exchange
 from ipamx_spy.validate.rules import Rule
@@ -117,7 +118,7 @@ class CrossHost:
             yield from handler(self, host, view, exchange, answer)
 
     def _is_global_space(self, view: HostView, space: str) -> bool:
-        return space == view.global_space if view.global_space else "global" in space.lower()
+        return space_scope(space, view.global_space or "") is Scope.GLOBAL
 
     def held_globally(self, subnet: str) -> tuple[str, int] | None:
         """(host, exchange number) of the global RequestPool holding ``subnet``, if any."""
@@ -167,10 +168,7 @@ class CrossHost:
         pool = view.pools.get(pool_id)
         if pool is None:
             return None
-        space, _subnet = pool
-        is_global = (space == view.global_space if view.global_space
-                     else "global" in space.lower())
-        return pool if is_global else None
+        return pool if self._is_global_space(view, pool[0]) else None
 
     def spaces(self, host: str, view: HostView, exchange: Exchange,
                answer: dict[str, Any]) -> Iterator[Finding]:

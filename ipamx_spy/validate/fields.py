@@ -12,6 +12,7 @@ from typing import Any
 
 from ipamx_spy.dockerd.endpoints import AnswerCheck, Endpoint
 from ipamx_spy.dockerd.goparse import cidr_code, parse_cidr, parse_ip, parse_mac
+from ipamx_spy.dockerd.scopes import capability_scope
 from ipamx_spy.findings import Finding
 
 from .context import Context, Seen
@@ -103,7 +104,7 @@ def check_values(ctx: Context) -> list[Finding]:
         elif kind == "ip?":
             found += _ip_finding(ctx, spec.name, value,
                                  f"dockerd fails the join with 'unable to parse {spec.name}'")
-        elif kind in {"scope", "scope?"} and value not in {"local", "global"}:
+        elif kind in {"scope", "scope?"} and capability_scope(value) is None:
             found.append(finding("IPX205", ctx.seq, (
                 f"{spec.name} {value!r} is neither 'local' nor 'global' (case matters): dockerd "
                 "does not register the driver and network creation fails with 'could not "
