@@ -24,6 +24,7 @@ import contextlib
 import ctypes
 import fcntl
 import json
+import math
 import os
 import select
 import signal
@@ -427,13 +428,29 @@ class DetachedView:
 Verdict = Callable[[Exchange], bool]
 
 
+_PLAIN_SHAPES: dict[int, Any] = {}
+
+
 def dockerd_fails(exchange: Exchange) -> bool:
-    """Whether dockerd reads this answer as a failure (the summary's error column)."""
+    """Whether dockerd reads this answer as a failure (the summary's error column).
+
+    A plain answer (the validator's fast lane, ``validate/plain.py``: a ``200`` whose JSON
+    holds exactly the Go fields of the answer, of their types, required ones filled, the
+    error empty, a CIDR that parses) is one dockerd takes, by construction: it is not decoded
+    again (``tests/test_live.py`` checks this against the verdict on every recording). The
+    rest goes to dockerd's verdict."""
     from .dockerd.verdict import read_answer
+    from .dockerd.versions import DEFAULT_VERSION  # what read_answer assumes, as here
+    from .validate.plain import Shapes, plain
 
     response = exchange.response
     if response is None:
         return False  # counted by the session already
+    shapes = _PLAIN_SHAPES.get(DEFAULT_VERSION.major)
+    if shapes is None:
+        shapes = _PLAIN_SHAPES[DEFAULT_VERSION.major] = Shapes(DEFAULT_VERSION.major)
+    if plain(exchange, shapes, math.inf) is not None:
+        return False
     try:
         return read_answer(exchange.endpoint, response.status, None,
                            response.raw_body).error is not None
@@ -524,7 +541,9 @@ class DetachedChecker:
         kind = record.get("type")
         found: list[Finding] = []
         if kind == RecordType.EXCHANGE:
-            exchange = Exchange.from_json(record)
+            # The session's own line: its bodies were stored by encode_body, which keeps JSON
+            # deeper than MAX_DEPTH as text, so the depth walk is skipped.
+            exchange = Exchange.from_json(record, maybe_deep=False)
             if exchange.fault is None and self._verdict(exchange):
                 out.write(encode_line({"failed": exchange.endpoint}))
             if self._checker is not None:

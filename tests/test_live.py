@@ -8,8 +8,11 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rich.console import Console
 
 from ipamx_spy.findings import Finding
@@ -214,3 +217,37 @@ def test_record_type_of_reads_the_session_s_lines_only() -> None:
     assert record_type_of(b'{"type":"nonsense"}') is None
     assert record_type_of(b'{"type":"exch') is None
     assert record_type_of(b'{"type": "exchange"}') is None
+
+
+def _verdict_cases() -> list[Any]:
+    from ipamx_spy.recording import load
+
+    exchanges = []
+    for path in sorted(Path(__file__).resolve().parent.parent.glob("recordings/**/*.jsonl")):
+        exchanges += load(path).exchanges
+    return exchanges
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(_verdict_cases()), st.sampled_from([
+    None, {"Address": "10.4.0.2/16"}, {"Address": "10.4.0.2"}, {"Address": 5},
+    {"Address": "10.4.0.2/16", "Err": "x"}, {"Address": "10.4.0.2/16", "Extra": 1},
+    {"PoolID": "x", "Pool": "10.0.0.0/8", "Data": {}}, {"PoolID": "", "Pool": "10.0.0.0/8"},
+    {"Implements": ["IpamDriver"]}, {"Implements": "IpamDriver"}, {"Err": ""}, {},
+    {"RequiresMACAddress": True}, {"RequiresMACAddress": "yes"}]))
+def test_the_checking_sink_s_verdict_is_dockerd_s(exchange: Any, answer: Any) -> None:
+    """``dockerd_fails`` takes plain answers without decoding them again; on every recorded
+    exchange, and with its answer replaced by well- and ill-typed ones, it says what
+    dockerd's verdict says."""
+    from dataclasses import replace
+
+    from ipamx_spy.dockerd.verdict import read_answer
+    from ipamx_spy.live import dockerd_fails
+
+    if answer is not None and exchange.response is not None:
+        exchange = replace(exchange, response=replace(exchange.response, body={
+            "encoding": "json", "json": answer, "layout": "go"}))
+    response = exchange.response
+    expected = response is not None and read_answer(
+        exchange.endpoint, response.status, None, response.raw_body).error is not None
+    assert dockerd_fails(exchange) == expected
