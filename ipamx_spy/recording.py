@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .records import AnsweredBy, HeaderRecord, RecordType, Side
+from .records import AnsweredBy, FaultKind, HeaderRecord, RecordType, Side
 
 FORMAT = "ipamx-spy-recording"
 VERSION = 2
@@ -346,18 +346,23 @@ class Fault:
     """
 
     side: Side
-    kind: str
+    kind: FaultKind
     message: str
 
     def __post_init__(self) -> None:
-        try:  # a fault read back from JSON carries the word
+        try:  # a fault read back from JSON carries the words
             object.__setattr__(self, "side", Side(self.side))
         except ValueError:
             raise ValueError(f"fault side must be plugin, docker or proxy, not {self.side!r}"
                              ) from None
+        try:
+            object.__setattr__(self, "kind", FaultKind(self.kind))
+        except ValueError:
+            raise ValueError(f"fault kind must be one of {', '.join(FaultKind)}, not "
+                             f"{self.kind!r}") from None
 
     def to_json(self) -> dict[str, JSONValue]:
-        return {"side": self.side.value, "kind": self.kind, "message": self.message}
+        return {"side": self.side.value, "kind": self.kind.value, "message": self.message}
 
     @classmethod
     def from_json(cls, data: JSONValue) -> Fault:
@@ -367,7 +372,11 @@ class Fault:
         side = _str(data, "side")
         if side not in set(Side):
             raise RecordingError(f"fault side must be plugin, docker or proxy, not {side!r}")
-        return cls(side=Side(side), kind=_str(data, "kind"), message=_str(data, "message"))
+        kind = _str(data, "kind")
+        if kind not in set(FaultKind):
+            raise RecordingError(f"fault kind must be one of {', '.join(FaultKind)}, not "
+                                 f"{kind!r:.40}")
+        return cls(side=Side(side), kind=FaultKind(kind), message=_str(data, "message"))
 
 
 _ANSWERED_BY = frozenset(AnsweredBy)
