@@ -50,6 +50,7 @@ from .recording_writer import encode_line
 from .records import (
     AnsweredBy,
     CloseRecord,
+    FaultKind,
     FaultRecord,
     FindingRecord,
     MarkerRecord,
@@ -529,7 +530,7 @@ class ProxySession:
         self.unencodable += 1
         return FaultRecord(
             conn=record.get("conn", 0), t=record.get("t", 0.0), side=Side.PROXY,
-            kind="unencodable", seq=record.get("seq"), record_type=str(record.get("type")),
+            kind=FaultKind.UNENCODABLE, seq=record.get("seq"), record_type=str(record.get("type")),
             message=f"ipamx-spy could not store this {record.get('type')} record: {why}",
             data={"encoding": "empty"}).to_json()
 

@@ -37,6 +37,8 @@ from typing import Final
 import h11
 from h11._readers import header_field_re, request_line_re, status_line_re
 
+from .records import FaultKind
+
 MAX_HEAD: Final = 16 * 1024  # h11's max_incomplete_event_size
 _BLANK_LINE: Final = re.compile(b"\n\r?\n")
 _DIGITS: Final = re.compile(b"[0-9]+")
@@ -58,7 +60,7 @@ class TapError:
     """The peer sent something a tap cannot frame. ``status`` is the HTTP status to answer."""
 
     status: int
-    kind: str
+    kind: FaultKind  # the word of the fault recorded for it
     message: str
 
 
@@ -265,14 +267,15 @@ class _Tap:
             except h11.RemoteProtocolError as exc:
                 if self._eof and not self._buffer and self._head is None:
                     return CLOSED
-                return TapError(status=exc.error_status_hint, kind="malformed", message=str(exc))
+                return TapError(status=exc.error_status_hint, kind=FaultKind.MALFORMED,
+                                message=str(exc))
             if event is h11.NEED_DATA:
                 return NEED_DATA
             if event is h11.PAUSED:
                 return NEED_DATA
             if isinstance(event, h11.ConnectionClosed):
                 if self._head is not None or self._buffer:
-                    return TapError(status=400, kind="truncated",
+                    return TapError(status=400, kind=FaultKind.TRUNCATED,
                                     message="connection closed in the middle of a message")
                 return CLOSED
             if isinstance(event, h11.Request | h11.Response):
@@ -296,7 +299,7 @@ class _Tap:
         return None
 
     def _too_large(self, size: int) -> TapError:
-        return TapError(status=413, kind="too-large",
+        return TapError(status=413, kind=FaultKind.TOO_LARGE,
                         message=f"body of {size} bytes is over the limit of {self._max_body}")
 
     def _finish(self) -> Message:

@@ -20,7 +20,7 @@ from .. import tap
 from ..address import Address
 from ..noanswer import NoAnswerKind
 from ..recording import Fault
-from ..records import Side
+from ..records import FaultKind, Side
 
 
 class UpstreamNoAnswer(Exception):
@@ -30,7 +30,7 @@ class UpstreamNoAnswer(Exception):
     def __init__(self, kind: NoAnswerKind, message: str) -> None:
         super().__init__(message)
         self.kind = kind
-        self.fault = Fault(side=Side.PLUGIN, kind=kind.value, message=message)
+        self.fault = Fault(side=Side.PLUGIN, kind=kind.fault, message=message)
 
 
 StrayHandler = Callable[[Fault, bytes], None]
@@ -258,7 +258,7 @@ class Upstream:
         message = (f"upstream {self.address}: {what}; {len(data)} byte(s) dropped and the "
                    "connection closed")
         with contextlib.suppress(Exception):
-            self.on_stray(Fault(side=Side.PLUGIN, kind="extra-bytes", message=message),
+            self.on_stray(Fault(side=Side.PLUGIN, kind=FaultKind.EXTRA_BYTES, message=message),
                           data[:STRAY_KEPT])
 
     def close(self) -> None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ipamx_spy import infer, redact, render
 from ipamx_spy.filters import EMPTY, Context, Filter
@@ -150,6 +150,35 @@ class Trace:
 
     def at(self, t: float) -> _dt.datetime:
         return self.started + _dt.timedelta(seconds=t)
+
+
+class TraceView(Protocol):
+    """What the formats that write as they go read: a ``Trace`` held whole, or a
+    ``StreamedTrace`` that reads its file again for ``sections`` and ``events``."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def header(self) -> Mapping[str, Any]: ...
+    @property
+    def options(self) -> Options: ...
+    @property
+    def hosts(self) -> tuple[str, ...]: ...
+    @property
+    def redacted(self) -> tuple[str, ...]: ...
+    @property
+    def markers(self) -> tuple[Mapping[str, Any], ...]: ...
+    @property
+    def note_records(self) -> tuple[Mapping[str, Any], ...]: ...
+    @property
+    def findings(self) -> tuple[Finding, ...]: ...
+    @property
+    def sections(self) -> Iterable[Section]: ...
+    @property
+    def events(self) -> Iterable[Mapping[str, Any]]: ...
+    def findings_for(self, seq: int) -> tuple[Finding, ...]: ...
+    def notes_for(self, seq: int) -> tuple[str, ...]: ...
+    def host_of(self, seq: int) -> str | None: ...
 
 
 def check(recording: Recording) -> tuple[Finding, ...]:
