@@ -56,7 +56,7 @@ class PipeSink:
     def __init__(self, fd: int) -> None:
         self.fd = fd
 
-    def on_line(self, line: bytes, record: dict[str, Any]) -> None:
+    def on_line(self, line: bytes) -> None:
         os.write(self.fd, b"R" + line)
 
     def on_record(self, record: dict[str, Any], exchange: object) -> None:

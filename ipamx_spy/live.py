@@ -184,6 +184,27 @@ class LiveView:
         self.diagnostics.print(Text(f"ipamx-spy: {message}", style="bold red"))
 
 
+@dataclass(frozen=True)
+class Diagnostics:
+    """A quiet run's sink: the view's diagnostics (requests waiting, a failing recording),
+    nothing of the records (a quiet view without a checker draws none of them), so the
+    session hands it lines it ignores instead of records it would have to build."""
+
+    view: LiveView
+
+    def on_line(self, line: bytes) -> None:
+        """Nothing to draw."""
+
+    def on_record(self, record: dict[str, Any], exchange: Exchange | None) -> None:
+        """Nothing to draw (the session gives lines: see ``on_line``)."""
+
+    def on_waiting(self, seq: int, conn: int, endpoint: str, waited_s: float) -> None:
+        self.view.on_waiting(seq, conn, endpoint, waited_s)
+
+    def on_sink_error(self, message: str) -> None:
+        self.view.on_sink_error(message)
+
+
 BURST = 8  # more records than this waiting at once: draw them one line each
 PANELS_PER_S = 20  # full panels drawn per second at most; compact lines beyond that
 LINES_PER_S = 200  # compact lines per second at most; beyond that, a count of what was skipped
@@ -385,7 +406,7 @@ class DetachedView:
             self._view.diagnostics.print(Text(
                 "ipamx-spy: the live view process is gone; recording goes on", style="bold red"))
 
-    def on_line(self, line: bytes, record: dict[str, Any]) -> None:
+    def on_line(self, line: bytes) -> None:
         self.feed.put(b"R" + line)
 
     def on_record(self, record: dict[str, Any], exchange: Exchange | None) -> None:
@@ -576,7 +597,7 @@ class DetachedChecker:
         else:
             self.feed.put(line)
 
-    def on_line(self, line: bytes, record: dict[str, Any]) -> None:
+    def on_line(self, line: bytes) -> None:
         self._put(b"R" + line)
 
     def on_record(self, record: dict[str, Any], exchange: Exchange | None) -> None:
@@ -672,13 +693,15 @@ class _Drawer:
         self.panels = 0
         self.lines = 0
         self.skipped = 0
+        self.in_burst = False
 
     def batch(self, lines: Sequence[bytes]) -> None:
         burst = self.view.mode is ViewMode.FULL and len(lines) > BURST
-        if burst:
+        if burst and not self.in_burst:  # said once per burst, not for every batch of it
             self.view.diagnostics.print(Text(
                 f"live view: {len(lines)} records arrived at once; one line each until the "
                 "burst is over", style="dim"))
+        self.in_burst = burst
         for line in lines:
             try:
                 self._one(line, burst)

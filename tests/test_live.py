@@ -150,7 +150,7 @@ def test_the_checking_sink_reports_findings_and_verdicts_and_feeds_the_view() ->
     lines = [encode_line(exchange_record(seq, f"IpamDriver.E{seq}")) for seq in range(1, 7)]
     lines.append(encode_line({"type": "close", "conn": 1, "t": 1.0, "reason": "bye"}))
     for line in lines:
-        checking.on_line(line, {})
+        checking.on_line(line)
     checking.close()
     got = drained.close()
     assert [(f.code, f.seq) for f in found] == [("IPX900", 1), ("IPX900", 3), ("IPX900", 5),
@@ -174,10 +174,10 @@ def test_the_view_is_fed_directly_once_the_checking_sink_is_gone() -> None:
     line = encode_line(exchange_record(1))
     deadline = time.monotonic() + 10
     while not checking.feed.closed and time.monotonic() < deadline:
-        checking.on_line(line, {})  # EPIPE once the child is gone
+        checking.on_line(line)  # EPIPE once the child is gone
         time.sleep(0.01)
     assert "the validator process is gone" in diagnostics.getvalue()
-    checking.on_line(encode_line(exchange_record(2)), {})
+    checking.on_line(encode_line(exchange_record(2)))
     checking.close()
     view.close()
     with os.fdopen(read_end, "rb") as file:
@@ -251,3 +251,17 @@ def test_the_checking_sink_s_verdict_is_dockerd_s(exchange: Any, answer: Any) ->
     expected = response is not None and read_answer(
         exchange.endpoint, response.status, None, response.raw_body).error is not None
     assert dockerd_fails(exchange) == expected
+
+
+def test_a_burst_is_announced_once_however_many_batches_it_takes() -> None:
+    screen = io.StringIO()
+    view = LiveView(console=Console(file=screen, width=100), diagnostics=Console(file=screen),
+                    mode="full")
+    drawer = _Drawer(view, clock=lambda: 0.0)
+    batch = [b"R" + json.dumps(exchange_record(n)).encode() for n in range(1, 21)]
+    for _ in range(3):
+        drawer.batch(batch)
+    assert screen.getvalue().count("arrived at once") == 1
+    drawer.batch(batch[:2])  # the burst is over
+    drawer.batch(batch)
+    assert screen.getvalue().count("arrived at once") == 2
