@@ -11,13 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ipamx_spy import infer
 from ipamx_spy import recording as rec
-from ipamx_spy.export import build_trace
+from ipamx_spy.export import FORMATS, build_trace
+from ipamx_spy.export.markdown import joined
 from ipamx_spy.export.records import export_json
-from ipamx_spy.export.stream import StreamedTrace, open_trace, tally
-from ipamx_spy.export.trace import Selection
+from ipamx_spy.export.stream import TEXT_STREAMS, StreamedTrace, open_trace
+from ipamx_spy.export.trace import Selection, tally
 from ipamx_spy.filters import parse
 from ipamx_spy.notes import NoteError, note_record
 from ipamx_spy.recording_reader import RecordingReader
@@ -130,7 +133,8 @@ def test_the_streamed_trace_exports_what_the_loaded_trace_does(path: Path) -> No
     whole = build_trace(rec.load(path), selection=selection, rules=rules)
     streamed = open_trace([path], selection=selection, rules=rules)
     assert isinstance(streamed, StreamedTrace)
-    assert export_json(streamed) == export_json(whole)
+    for name, streaming in TEXT_STREAMS.items():
+        assert "".join(streaming(streamed)) == FORMATS[name](whole), name
     assert tally(streamed).exchanges == len(whole.exchanges)
     assert tally(streamed).sections == len(whole.sections)
 
@@ -247,3 +251,27 @@ def test_random_concurrency_keeps_the_streamed_sections(tmp_path: Path) -> None:
     random.Random(14).shuffle(shuffled)
     streamed = list(infer.stream_sections(shuffled, recording.markers()))
     assert _shape(streamed) == _shape(infer.sections(recording))
+
+
+@given(st.lists(st.lists(st.sampled_from(["", "a", "\n", "b\n", "\n\n", " "]), max_size=4),
+                max_size=6))
+def test_pieces_join_to_the_joined_text(groups: list[list[str]]) -> None:
+    whole = "\n".join(line for group in groups for line in group).rstrip("\n") + "\n"
+    assert "".join(joined(groups)) == whole
+
+
+def test_the_streamed_merge_is_the_loaded_merge() -> None:
+    from ipamx_spy.multihost.merge import merge, stream_merged
+    from ipamx_spy.multihost.rules import cross_host_findings
+    from ipamx_spy.validate import check_merged
+
+    paths = sorted((ROOT / "docs" / "swarm").glob("*.jsonl"))
+    merged = merge([rec.load(p) for p in paths])
+    loaded = [(merged.lanes[e.seq], e) for e in merged.recording.exchanges]
+    streamed = list(stream_merged(paths))
+    assert [(h, e.seq, e.t, e.conn, e.endpoint) for h, e in streamed] == \
+        [(h, e.seq, e.t, e.conn, e.endpoint) for h, e in loaded]
+    assert len(streamed) > 30 and len({h for h, _ in streamed}) == 3
+    report = check_merged(paths)
+    assert report.findings == tuple(cross_host_findings(loaded))
+    assert report.exchanges == len(loaded)

@@ -10,7 +10,8 @@ import typer
 
 from ipamx_spy.export import FORMATS, HEADERS_BY_DEFAULT, STREAM_FORMATS, Options
 from ipamx_spy.export.output import OutputError, write_chunks, write_pieces
-from ipamx_spy.export.stream import export_chunks, export_pieces, tally
+from ipamx_spy.export.stream import export_chunks, export_pieces
+from ipamx_spy.export.trace import tally
 
 from .options import FILTER
 from .show import (

@@ -9,8 +9,9 @@ import typer
 from ipamx_spy import render
 from ipamx_spy.console import out
 from ipamx_spy.export import Options, SelectionError, Trace
-from ipamx_spy.export.stream import StreamedTrace, open_trace, selection_of, tally
+from ipamx_spy.export.stream import StreamedTrace, open_trace, selection_of
 from ipamx_spy.export.terminal import print_trace
+from ipamx_spy.export.trace import tally
 from ipamx_spy.recording import RecordingError
 from ipamx_spy.recording_reader import problem_text
 from ipamx_spy.redact import RedactionRuleError, parse_rules

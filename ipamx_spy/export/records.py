@@ -59,18 +59,23 @@ def _dumped(value: Any, indent: str) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n" + indent)
 
 
-def _member(key: str, value: Any) -> str:
-    return f'  {json.dumps(key, ensure_ascii=False)}: {_dumped(value, "  ")}'
+def member(key: str, value: Any, depth: int = 1) -> str:
+    """``"key": value`` of an object ``depth`` containers deep, as ``json.dumps(...,
+    indent=2)`` writes it (no comma, no newline)."""
+    indent = "  " * depth
+    return f"{indent}{json.dumps(key, ensure_ascii=False)}: {_dumped(value, indent)}"
 
 
-def _array(key: str, items: Iterable[Any]) -> Iterator[str]:
-    """A member whose value is a list, an item at a time (the text ``json.dumps`` makes)."""
-    yield f"  {json.dumps(key, ensure_ascii=False)}: ["
+def array(key: str, items: Iterable[Any], depth: int = 1) -> Iterator[str]:
+    """A member whose value is a list, an item at a time: the text ``json.dumps(...,
+    indent=2)`` makes of it ``depth`` containers deep (no comma, no newline after it)."""
+    indent, inner = "  " * depth, "  " * (depth + 1)
+    yield f"{indent}{json.dumps(key, ensure_ascii=False)}: ["
     empty = True
     for item in items:
-        yield ("\n    " if empty else ",\n    ") + _dumped(item, "    ")
+        yield ("\n" if empty else ",\n") + inner + _dumped(item, inner)
         empty = False
-    yield "]" if empty else "\n  ]"
+    yield "]" if empty else f"\n{indent}]"
 
 
 def iter_json(trace: TraceView) -> Iterator[str]:
@@ -80,20 +85,20 @@ def iter_json(trace: TraceView) -> Iterator[str]:
     yield "{\n"
     for key, value in (("format", FORMAT), ("version", VERSION), ("source", trace.source),
                        ("header", dict(trace.header)), ("redacted", list(trace.redacted))):
-        yield _member(key, value) + ",\n"
-    yield from _array("sections", (section_json(n, s) for n, s in enumerate(trace.sections, 1)))
+        yield member(key, value) + ",\n"
+    yield from array("sections", (section_json(n, s) for n, s in enumerate(trace.sections, 1)))
     yield ",\n"
-    yield from _array("exchanges", (exchange_json(e, n, trace)
+    yield from array("exchanges", (exchange_json(e, n, trace)
                                     for n, s in enumerate(trace.sections, 1)
                                     for e in s.exchanges))
     yield ",\n"
-    yield from _array("markers", (dict(m) for m in trace.markers))
+    yield from array("markers", (dict(m) for m in trace.markers))
     yield ",\n"
-    yield from _array("notes", (dict(n) for n in trace.note_records))
+    yield from array("notes", (dict(n) for n in trace.note_records))
     yield ",\n"
-    yield from _array("events", (dict(e) for e in trace.events))
+    yield from array("events", (dict(e) for e in trace.events))
     yield ",\n"
-    yield from _array("findings", (f.to_json() for f in trace.findings))
+    yield from array("findings", (f.to_json() for f in trace.findings))
     yield "\n}\n"
 
 

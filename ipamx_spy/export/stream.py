@@ -20,64 +20,37 @@ at once (HTML's page, SVG's recorded terminal).
 
 from __future__ import annotations
 
+import datetime as _dt
 import importlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ipamx_spy import infer, redact, render
+from ipamx_spy import infer, redact
 from ipamx_spy.filters import Context, Filter
 from ipamx_spy.findings import Finding
 from ipamx_spy.infer import Section
 from ipamx_spy.recording import Damage, Exchange, load
 from ipamx_spy.recording_reader import RecordingReader
 from ipamx_spy.records import RecordType
-from ipamx_spy.stats import Summary
 
 from . import FORMATS, STREAM_FORMATS
+from .har import iter_har
+from .markdown import iter_markdown
+from .mermaid import iter_mermaid
 from .records import iter_json
 from .trace import (
     CONNECTION_EVENTS,
     Options,
     Selection,
     SelectionError,
+    Tally,
     Trace,
     TraceView,
+    header_started,
     parse_range,
 )
-
-
-@dataclass
-class Tally:
-    """What the last whole pass over the sections showed: for the command's closing line
-    and ``show --summary`` (per-endpoint aggregates, not the exchanges)."""
-
-    exchanges: int = 0
-    sections: int = 0
-    summary: Summary = field(default_factory=Summary)
-
-    def add(self, section: Section) -> None:
-        self.sections += 1
-        self.exchanges += len(section.exchanges)
-        for exchange in section.exchanges:
-            self.summary.add(exchange.endpoint, exchange.duration_ms,
-                             render.problem(exchange) is not None)
-
-
-def tally(trace: TraceView) -> Tally:
-    """The tally of a trace: a streamed one's last pass (one is made when none was), a whole
-    one's sections."""
-    if isinstance(trace, StreamedTrace):
-        if trace.last_pass is None:
-            for _ in trace.sections:
-                pass
-        assert trace.last_pass is not None
-        return trace.last_pass
-    counted = Tally()
-    for section in trace.sections:
-        counted.add(section)
-    return counted
 
 
 def _validator(header: Mapping[str, Any]) -> Any:
@@ -197,6 +170,10 @@ class StreamedTrace:
     def host_of(self, seq: int) -> str | None:
         return None
 
+    def at(self, t: float) -> _dt.datetime:
+        """The wall-clock time of ``t`` seconds into the recording."""
+        return header_started(self.header) + _dt.timedelta(seconds=t)
+
     @property
     def sections(self) -> Iterator[Section]:
         return self._sections()
@@ -307,6 +284,9 @@ def whole(trace: StreamedTrace | Trace) -> Trace:
 
 TEXT_STREAMS: dict[str, Callable[[TraceView], Iterator[str]]] = {
     "json": iter_json,
+    "markdown": iter_markdown,
+    "mermaid": iter_mermaid,
+    "har": iter_har,
 }
 """The text formats that write as they go; the others are laid out from the whole trace
 (HTML inlines the page with every row, SVG records the whole terminal to know its height)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ipamx_spy.dockerd.endpoints import AnswerCheck, Endpoint
+from ipamx_spy.dockerd.endpoints import AnswerCheck, Endpoint, parse_endpoint
 from ipamx_spy.dockerd.goparse import cidr_code, parse_cidr, parse_ip, parse_mac
 from ipamx_spy.dockerd.scopes import capability_scope
 from ipamx_spy.findings import Finding
@@ -46,7 +46,9 @@ def check_keys(ctx: Context) -> list[Finding]:
     """IPX213 / IPX214: keys Go folds or ignores."""
     if not _decodable(ctx) or ctx.row is None:
         return []
-    ignored_error = {"NetworkDriver": "error", "IpamDriver": "err"}.get(ctx.row.interface)
+    endpoint = parse_endpoint(ctx.endpoint)
+    other = endpoint.other_error_field if endpoint is not None else None
+    ignored_error = other.lower() if other is not None else None
     found = [finding("IPX213", ctx.seq, (
         f"key {key!r} only matches its field case-insensitively: dockerd accepts it (Go folds "
         "case), other clients may not; use the exact field name"))
