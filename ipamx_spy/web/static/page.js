@@ -191,15 +191,19 @@
 
   /* -- the filter: the server compiles it (the same language as `ipamx-spy show`) ------- */
   var filterTimer = null, filterRun = 0;
-  function showOnly(shown) {
+  function showOnly(shown, text) {
     items.querySelectorAll(".x, .sec").forEach(function (el) {
       el.classList.toggle("hidden", shown !== null && !shown[el.id]);
     });
-    root.dataset.filtered = String(filterRun);
+    filtered(filterRun, text);
+  }
+  function filtered(run, text) {  /* which filter the page shows now (the tests wait on it) */
+    root.dataset.filteredText = text;
+    root.dataset.filtered = String(run);
   }
   function runFilter() {
     var text = filterText, run = ++filterRun;
-    if (!text) { showOnly(null); filterBox.classList.remove("invalid");
+    if (!text) { showOnly(null, ""); filterBox.classList.remove("invalid");
                  filterError.textContent = ""; return; }
     fetch("api/filter?q=" + encodeURIComponent(text), {credentials: "same-origin"})
       .then(function (response) { return response.json(); })
@@ -208,14 +212,14 @@
         if (answer.error) {
           filterBox.classList.add("invalid");
           filterError.textContent = answer.error;
-          root.dataset.filtered = String(run);
+          filtered(run, text);
           return;
         }
         filterBox.classList.remove("invalid");
         filterError.textContent = "";
         var shown = {};
         answer.shown.forEach(function (id) { shown[id] = true; });
-        showOnly(shown);
+        showOnly(shown, text);
       });
   }
   filterBox.addEventListener("input", function () {
