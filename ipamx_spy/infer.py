@@ -734,7 +734,7 @@ class GrowingInference:
         self._bursts: list[_Burst] = []
         self._before: list[int] = []  # sections in the bursts before each burst
         self._unchanged = 0  # bursts unchanged since the last ``sections()``
-        self._classifying = 0  # the index being classified (for ``_released_alone``)
+        self._unmatched: int | None = None  # the first token not matched since it changed
 
     @property
     def failed(self) -> bool:
@@ -763,16 +763,19 @@ class GrowingInference:
         self._classify_from(redo)
 
     def sections(self) -> list[Section]:
+        self._match()
         return list(itertools.chain.from_iterable(b.sections for b in self._bursts))
 
     @property
     def count(self) -> int:
         """How many sections ``sections()`` gives."""
+        self._match()
         return self._before[-1] + len(self._bursts[-1].sections) if self._bursts else 0
 
     def changed_from(self) -> int:
         """The first section (an index into ``sections()``) that may differ from what it
         was at the last call of this method (``count``: none)."""
+        self._match()
         bursts, self._unchanged = self._unchanged, len(self._bursts)
         return self._before[bursts] if bursts < len(self._bursts) else self.count
 
@@ -864,7 +867,15 @@ class GrowingInference:
             self._failing += word.endswith("!")
             tokens.append(_Token(word=word, group=[exchange], start=at, raw=raw))
             tracker.previous, tracker.previous_token = exchange, raw
-        self._match_from(first_token)
+        self._unmatched = first_token if self._unmatched is None else min(self._unmatched,
+                                                                          first_token)
+
+    def _match(self) -> None:
+        """Match the commands again from the first token changed since the last time (the
+        exchanges added meanwhile are matched together, once)."""
+        if self._unmatched is not None:
+            changed, self._unmatched = self._unmatched, None
+            self._match_from(changed)
 
     # -- bursts and commands --------------------------------------------------------------
 

@@ -206,10 +206,12 @@ class WebView:
             self._wake.clear()
             if self.current is None or self.source.version() != self.current.version:
                 await self._rebuild()
-                # whatever came meanwhile goes into the next build (one event for many
-                # records); a slow build (recordings on disk, a catch-up) is spaced out so
-                # that builds never take more than a quarter of the time
-                await asyncio.sleep(max(MIN_GAP_S, 3 * self._build_s))
+                # whatever comes meanwhile goes into the next build: one event for many
+                # records. A build of everything (recordings on disk) is spaced out so
+                # that such builds never take more than a quarter of the time; a build of
+                # what changed (a live board) is not, it costs what came
+                whole = self.current is not None and self.current.rendered.base is None
+                await asyncio.sleep(max(MIN_GAP_S, 3 * self._build_s if whole else 0.0))
 
     async def _rebuild(self) -> None:
         version = self.source.version()

@@ -111,6 +111,10 @@
   var order = Array.prototype.map.call(items.children, function (el) { return el.id; });
   var version = Number(root.dataset.version || 0);
 
+  /* Events are gathered and put on the page once per frame: when the page is slow to lay
+     out (a long session, a busy machine) the events that came meanwhile go in together, so
+     the page never falls behind the feed. Paused, they are gathered until released. */
+  var frame = false;
   function hold(state) {
     var keep = state.full ? 0 : state.keep;
     var tail = state.full ? state.order : state.tail;
@@ -118,18 +122,23 @@
     held.keep = Math.min(held.keep, keep);
     held.order = held.order.slice(0, keep).concat(tail);
     Object.keys(state.items).forEach(function (id) { held.items[id] = state.items[id]; });
-    held.meta = state.meta; held.findings = state.findings;
-    var waiting = 0;
-    for (var i = held.keep; i < held.order.length; i++) {
-      var id = held.order[i];
-      if (id.charAt(0) === "x" && !document.getElementById(id)) { waiting += 1; }
+    held.meta = state.meta; held.findings = state.findings; held.v = state.v;
+    if (paused) {
+      var waiting = 0;
+      for (var i = held.keep; i < held.order.length; i++) {
+        var id = held.order[i];
+        if (id.charAt(0) === "x" && !document.getElementById(id)) { waiting += 1; }
+      }
+      pauseButton.textContent = waiting ? "paused · " + waiting + " new" : "paused";
+    } else if (!frame) {
+      frame = true;
+      requestAnimationFrame(resume);
+      setTimeout(resume, 100);  /* no frames (a hidden tab): still within a tenth of a second */
     }
-    pauseButton.textContent = waiting ? "paused · " + waiting + " new" : "paused";
   }
 
   function apply(state) {
     version = state.v;
-    if (paused) { hold(state); return; }
     var keep = state.full ? 0 : state.keep;
     var tail = state.full ? state.order : state.tail;
     var inTail = {}, added = false, made = {};
@@ -169,22 +178,25 @@
   }
 
   function resume() {
+    frame = false;
+    if (!held || paused) { return; }
     var state = held;
     held = null;
-    apply({v: version, keep: state.keep, tail: state.order.slice(state.keep),
+    apply({v: state.v, keep: state.keep, tail: state.order.slice(state.keep),
            items: state.items, meta: state.meta, findings: state.findings});
   }
 
   function connect() {
     /* not EventSource's own reconnection: that would ask again from the first version */
     var source = new EventSource("events?since=" + version);
-    source.addEventListener("state", function (event) { apply(JSON.parse(event.data)); });
+    source.addEventListener("state", function (event) { hold(JSON.parse(event.data)); });
     source.addEventListener("open", function () {
       if (live) { live.textContent = "live"; live.classList.remove("off"); }
     });
     source.addEventListener("error", function () {
       if (live) { live.textContent = "reconnecting"; live.classList.add("off"); }
       source.close();
+      held = null;  /* asked again from what the page shows */
       setTimeout(connect, 1000);
     });
   }
