@@ -258,3 +258,20 @@ def test_random_concurrency_keeps_the_streamed_sections(tmp_path: Path) -> None:
 def test_pieces_join_to_the_joined_text(groups: list[list[str]]) -> None:
     whole = "\n".join(line for group in groups for line in group).rstrip("\n") + "\n"
     assert "".join(joined(groups)) == whole
+
+
+def test_the_streamed_merge_is_the_loaded_merge() -> None:
+    from ipamx_spy.multihost.merge import merge, stream_merged
+    from ipamx_spy.multihost.rules import cross_host_findings
+    from ipamx_spy.validate import check_merged
+
+    paths = sorted((ROOT / "docs" / "swarm").glob("*.jsonl"))
+    merged = merge([rec.load(p) for p in paths])
+    loaded = [(merged.lanes[e.seq], e) for e in merged.recording.exchanges]
+    streamed = list(stream_merged(paths))
+    assert [(h, e.seq, e.t, e.conn, e.endpoint) for h, e in streamed] == \
+        [(h, e.seq, e.t, e.conn, e.endpoint) for h, e in loaded]
+    assert len(streamed) > 30 and len({h for h, _ in streamed}) == 3
+    report = check_merged(paths)
+    assert report.findings == tuple(cross_host_findings(loaded))
+    assert report.exchanges == len(loaded)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ipamx_spy.findings import Finding, Severity
-from ipamx_spy.recording import Exchange, Recording, RecordingError, load
+from ipamx_spy.recording import Exchange, Recording, RecordingError, read_header
 from ipamx_spy.recording_reader import RecordingReader, problem_text
 from ipamx_spy.records import RecordType
 from ipamx_spy.switches import RuleSwitches
@@ -246,14 +246,21 @@ def check_files(paths: Sequence[Path], *, chosen: Filter | None = None,
 
 
 def check_merged(paths: Sequence[Path]) -> FileReport:
-    """The cross-host rules over the recordings merged into one timeline (one per host)."""
-    from ipamx_spy.multihost.merge import merge
-    from ipamx_spy.multihost.rules import cross_host_findings
+    """The cross-host rules over the recordings merged into one timeline (one per host), read
+    record by record (``multihost.merge.stream_merged``): the endpoint of each exchange a
+    finding is about is looked up in a second merged read, only when there are findings."""
+    from ipamx_spy.multihost.merge import host_names, stream_merged
+    from ipamx_spy.multihost.rules import CrossHost
 
-    merged = merge([load(path) for path in paths])
-    exchanges = merged.recording.exchanges
-    findings = cross_host_findings((merged.lanes[e.seq], e) for e in exchanges)
-    label = Path(f"merged timeline of {', '.join(merged.hosts)}")
-    return FileReport(path=label, findings=tuple(findings), error=None,
-                      exchanges=len(exchanges),
-                      endpoints={e.seq: f"{merged.lanes[e.seq]} {e.endpoint}" for e in exchanges})
+    walk, count = CrossHost(), 0
+    findings: list[Finding] = []
+    for host, exchange in stream_merged(paths):
+        count += 1
+        findings += walk.observe(host, exchange)
+    about = {f.seq for f in findings}
+    endpoints = {e.seq: f"{host} {e.endpoint}" for host, e in stream_merged(paths)
+                 if e.seq in about} if about else {}
+    hosts = host_names([Recording(header=read_header(p), records=(), path=p) for p in paths])
+    label = Path(f"merged timeline of {', '.join(hosts)}")
+    return FileReport(path=label, findings=tuple(findings), error=None, exchanges=count,
+                      endpoints=endpoints)
