@@ -34,6 +34,7 @@ from ipamx_spy.app import Reply
 from ipamx_spy.faults import Injection
 from ipamx_spy.mock_links import HostInterfaces
 from ipamx_spy.recording import Exchange
+from ipamx_spy.records import FaultKind
 from ipamx_spy.replay import paths
 from ipamx_spy.replay.bindings import Bindings, rewrite_body
 
@@ -112,7 +113,7 @@ class MockPlugin:
     def _host_side(interfaces: HostInterfaces, endpoint: str, live: dict[str, Any],
                    reply: Reply) -> Reply:
         endpoint_id = str(live.get("EndpointID", ""))
-        if endpoint == "NetworkDriver.DeleteEndpoint":
+        if endpoint == dockerd.Endpoint.DELETE_ENDPOINT:
             interfaces.delete(endpoint_id)
             return reply
         src = _src_name(reply) if reply.status == 200 else ""
@@ -191,7 +192,9 @@ class MockPlugin:
         return f"nearest is #{nearest.seq}{used}: {shown}{more}"
 
 
-HOST_SIDE = frozenset({"NetworkDriver.Join", "NetworkDriver.DeleteEndpoint"})
+# The calls whose host side mock makes real (``--veth``): Join's interface, removed again at
+# DeleteEndpoint. A name finds its member (``Endpoint`` is a ``StrEnum``).
+HOST_SIDE: frozenset[str] = frozenset({dockerd.Endpoint.JOIN, dockerd.Endpoint.DELETE_ENDPOINT})
 
 
 def _src_name(reply: Reply) -> str:
@@ -215,8 +218,8 @@ def recorded_fault(exchange: Exchange) -> Injection:
     """How the recorded plugin failed to answer, as a fault to inject: a stall (a timeout, or
     no fault at all) hangs, anything else (closed, unreachable, malformed) drops the
     connection; dockerd then sees what it saw when the recording was made."""
-    kind = exchange.fault.kind if exchange.fault is not None else "timeout"
-    return Injection(hang=True) if kind == "timeout" else Injection(drop=True)
+    kind = exchange.fault.kind if exchange.fault is not None else FaultKind.TIMEOUT
+    return Injection(hang=True) if kind is FaultKind.TIMEOUT else Injection(drop=True)
 
 
 def _show(value: JSON) -> str:

@@ -7,11 +7,22 @@ import re
 import pytest
 
 from ipamx_spy import infer
-from ipamx_spy.dockerd import ROW, ROWS, Endpoint, FailureEffect, fieldtypes, read_answer
+from ipamx_spy.dockerd import (
+    ROW,
+    ROWS,
+    AnswerCheck,
+    Endpoint,
+    FailureEffect,
+    LedgerEffect,
+    fieldtypes,
+    read_answer,
+)
+from ipamx_spy.dockerd import ledger as dockerd_ledger
 from ipamx_spy.dockerd.endpoints import Row
-from ipamx_spy.dockerd.gotypes import GoStruct
+from ipamx_spy.dockerd.gotypes import GoSlice, GoStruct, GoType
 from ipamx_spy.dockerd.versions import DockerVersion
 from ipamx_spy.emulator import probe
+from ipamx_spy.validate import fields, session
 
 
 def test_every_endpoint_has_exactly_one_row() -> None:
@@ -100,3 +111,38 @@ def test_the_probe_plugin_answers_unrouted_endpoints_as_the_row_allows(
     assert verdict.error is None, (
         f"{endpoint}: the probe's default answer fails ({verdict.error}); route it in "
         "emulator/probe.py ROUTES")
+
+
+def _nests_a_struct(gotype: GoType) -> bool:
+    return isinstance(gotype, GoStruct) or (isinstance(gotype, GoSlice)
+                                             and isinstance(gotype.elem, GoStruct))
+
+
+@pytest.mark.parametrize("endpoint", list(Endpoint), ids=str)
+def test_a_row_that_names_a_pool_says_what_it_does_to_the_ledger(endpoint: Endpoint) -> None:
+    row = ROW[endpoint]
+    names_pool = "PoolID" in {f.name for f in (*row.request, *row.response)}
+    assert (row.ledger is not None) == names_pool, (
+        "an endpoint that issues, releases or uses a PoolID needs its LedgerEffect (and one "
+        "that does not, none)")
+
+
+@pytest.mark.parametrize("endpoint", list(Endpoint), ids=str)
+def test_a_row_whose_answer_echoes_or_nests_values_names_its_checks(endpoint: Endpoint) -> None:
+    row = ROW[endpoint]
+    asked = {f.name for f in row.request}
+    echoed = [f.name for f in row.response
+              if f.name in asked and f.type.split("|")[0] in {"cidr", "cidr?", "ip?", "object"}]
+    nested = [name for name, gotype in row.response_type.fields if _nests_a_struct(gotype)]
+    assert bool(row.answer_checks) == bool(echoed or nested), (
+        f"answer values {echoed + nested} need an AnswerCheck (validate/fields.py), and a row "
+        "without such values none")
+    assert len(set(row.answer_checks)) == len(row.answer_checks)
+
+
+def test_every_effect_and_check_is_implemented_and_used() -> None:
+    assert set(dockerd_ledger.UPDATES) == set(LedgerEffect)
+    assert set(session.HANDLERS) == set(LedgerEffect)
+    assert set(fields.SPECIFIC) == set(AnswerCheck)
+    assert {row.ledger for row in ROWS} - {None} == set(LedgerEffect)
+    assert {check for row in ROWS for check in row.answer_checks} == set(AnswerCheck)

@@ -54,7 +54,7 @@ def test_container_commands_and_aliases() -> None:
     assert only("docker network connect --ip 10.0.0.9 n a") == NetworkConnect(
         network="n", container="a", ip="10.0.0.9")
     assert only("systemctl restart docker") == RestartDaemon()
-    assert only("sleep 2") == Pause()
+    assert only("sleep 2") == Pause(waits=True)
     assert only("docker exec n1 ping -c 1 10.0.0.3") == Pause()
     assert only("docker network inspect n") == Pause()
 

@@ -102,3 +102,24 @@ def test_real_traffic_takes_the_fast_path() -> None:
         r.feed(raw)
         assert isinstance(r.next_message(), tap.Message)
         assert r._h11 is None, raw[:80]
+
+
+def test_keep_alive_asked_before_the_next_message_takes_the_fast_path() -> None:
+    """The relay asks for the next request as soon as it answered, before its bytes arrive:
+    an empty buffer is NEED_DATA, not a hand-over to h11 (which would frame every later
+    message of the connection with h11)."""
+    t = tap.RequestTap()
+    for raw in REQUESTS[:3]:
+        assert t.next_message() is tap.NEED_DATA
+        t.feed(raw)
+        message = t.next_message()
+        assert isinstance(message, tap.Message)
+        assert t._h11 is None, raw[:80]
+        assert t.answered(keep_alive=True)
+    r = tap.ResponseTap()
+    for raw in ANSWERS[:3]:
+        r.expect("POST")
+        assert r.next_message() is tap.NEED_DATA
+        r.feed(raw)
+        assert isinstance(r.next_message(), tap.Message)
+        assert r._h11 is None, raw[:80]

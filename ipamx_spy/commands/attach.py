@@ -3,41 +3,27 @@ plugin, without restarting it, and back out again (also after a crash of the spy
 
 from __future__ import annotations
 
-import os
-import signal
-import time
 from pathlib import Path
 
 import typer
 
 from ..aio.relay import RelayOptions
 from ..aio.server import ServerOptions
-from ..attach import AttachError, Journal, Plan, Target, locate, plan_for
-from ..attach import fs as attach_fs
+from ..attach import AttachError, Plan, Target, locate, plan_for
 from ..attach.docker import DockerAPI, DockerError, docker_host
+from ..attach.lifecycle import Detached, DetachOutcome, begin_journal, refuse_if_attached
+from ..attach.lifecycle import detach as detach_journal
 from ..attach.server import AttachedServer
 from ..console import err
 from ..places import CONTROL_DIR, control_path, journal_path
 from ..recording import make_header
 from . import session_options as so
+from .options import filter_from, switches_from
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
     err.print(f"[red]ipamx-spy: {message}[/]")
     return typer.Exit(code)
-
-
-def _refuse_if_attached(path: Path, name: str) -> None:
-    try:
-        journal = attach_fs.read_journal(path)
-    except AttachError as exc:
-        raise _fail(str(exc)) from exc
-    if journal is None:
-        return
-    if attach_fs.spy_alive(journal):
-        raise _fail(f"ipamx-spy (pid {journal.pid}) is already attached to {name}")
-    raise _fail(f"a previous attach to {name} did not finish (pid {journal.pid} is gone): "
-                f"run `ipamx-spy detach {name}` first")
 
 
 def _target(name: str, host: str | None) -> Target:
@@ -48,16 +34,6 @@ def _target(name: str, host: str | None) -> Target:
     if warning:
         err.print(f"[yellow]ipamx-spy: {warning}; looking for a legacy plugin only[/]")
     return target
-
-
-def _write_journal(path: Path, plan: Plan, control: Path) -> Journal:
-    journal = Journal(plan=plan, pid=os.getpid(), control=control,
-                      pid_start=attach_fs.process_start(os.getpid()) or "")
-    try:
-        attach_fs.write_journal(path, journal)
-    except OSError as exc:
-        raise _fail(f"cannot write the journal {path}: {exc}") from exc
-    return journal
 
 
 def _announce(server: AttachedServer) -> None:
@@ -128,27 +104,28 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Put the spy in front of a running plugin without restarting it; undo it on exit."""
         path = journal_path(name)
-        _refuse_if_attached(path, name)
-        target = _target(name, docker_host_option)
         try:
-            plan = plan_for(target, CONTROL_DIR)
+            refuse_if_attached(path, name)
+            plan = plan_for(_target(name, docker_host_option), CONTROL_DIR)
         except AttachError as exc:
             raise _fail(str(exc)) from exc
         opts = so.LiveOptions(
             record=record, no_record=no_record, compact=compact, json_out=json_out, quiet=quiet,
             headers=headers, bodies=bodies, on_record_error=on_record_error,
             redact=tuple(redact), validate=validate, slow_ms=slow_ms,
-            filters=tuple(filter_), ignore_rules=tuple(ignore_rule), group=group)
-        so.check_options(opts, upstream_timeout)
-        setup = so.live_session(name, _header(plan), opts)
-        session = setup.session
-        journal = _write_journal(path, plan, control or control_path(name))
+            filter=filter_from(filter_), switches=switches_from(ignore_rule), group=group,
+            upstream_timeout=upstream_timeout)
+        setup = so.prepare(name, _header(plan), opts)
+        try:
+            journal = begin_journal(path, plan, control or control_path(name))
+        except AttachError as exc:
+            raise _fail(str(exc)) from exc
         options = ServerOptions(
             listen=plan.listen, control=journal.control,
             drain_timeout=drain_timeout,
             relay=RelayOptions(upstream=plan.upstream, app=None, max_body=max_body,
                                upstream_timeout=upstream_timeout))
-        server = AttachedServer(options, session, journal=journal, journal_path=path,
+        server = AttachedServer(options, setup.session, journal=journal, journal_path=path,
                                 handover=handover)
         server.on_attached = _announce
         try:
@@ -169,43 +146,28 @@ def register(app: typer.Typer) -> None:
         """Undo `ipamx-spy attach NAME`: stop the spy if it runs, or restore after a crash."""
         path = journal_path(name)
         try:
-            journal = attach_fs.read_journal(path)
+            done = detach_journal(path, timeout)
         except AttachError as exc:
             raise _fail(str(exc)) from exc
-        if journal is None:
-            err.print(f"ipamx-spy: not attached to {name} (no journal {path}); nothing to do")
-            return
-        if attach_fs.spy_alive(journal) and _stop_spy(journal, path, timeout):
-            err.print(f"ipamx-spy: the spy (pid {journal.pid}) detached from {name} itself")
-            return
-        try:
-            done = attach_fs.restore(journal)
         except OSError as exc:
             raise _fail(f"could not detach from {name}: {exc}; the journal {path} is kept", 1) \
                 from exc
-        path.unlink(missing_ok=True)
-        for step in done or ["nothing was left to put back"]:
+        _said_detached(name, path, timeout, done)
+
+
+def _said_detached(name: str, path: Path, timeout: float, done: DetachOutcome) -> None:
+    if done.how is Detached.NOT_ATTACHED:
+        err.print(f"ipamx-spy: not attached to {name} (no journal {path}); nothing to do")
+    elif done.how is Detached.BY_THE_SPY:
+        err.print(f"ipamx-spy: the spy (pid {done.pid}) detached from {name} itself")
+    else:
+        if done.spy_hung:
+            err.print(f"[yellow]ipamx-spy: pid {done.pid} did not detach within {timeout:g} s; "
+                      "restored from the journal[/]")
+        for step in done.steps or ("nothing was left to put back",):
             err.print(f"ipamx-spy: detached from {name}: {step}")
 
 
 def _header(plan: Plan) -> dict[str, object]:
     return make_header(name=plan.target.name, listen=str(plan.listen),
                        upstream=str(plan.upstream), attached=plan.target.how)
-
-
-def _stop_spy(journal: Journal, path: Path, timeout: float) -> bool:
-    """SIGTERM the running spy and wait for it to remove its journal; False if it did not."""
-    try:
-        os.kill(journal.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not path.exists():
-            return True
-        if not attach_fs.spy_alive(journal):
-            return not path.exists()
-        time.sleep(0.05)
-    err.print(f"[yellow]ipamx-spy: pid {journal.pid} did not detach within {timeout:g} s; "
-              "restoring from the journal[/]")
-    return False

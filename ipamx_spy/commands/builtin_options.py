@@ -1,16 +1,17 @@
-"""Options shared by every command that runs the built-in plugin (proxy, serve)."""
+"""Options shared by every command that runs the built-in plugin (proxy, serve), and building
+the plugin from them (``ipamx_spy.builtin`` does the work; here the notes and the exit code)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import typer
 
 from ..app import BuiltinPlugin
-from ..builtin import BuiltinConfig, choose_compat, make_plugin, plugin_start_problem
+from ..builtin import PluginStartError, choose_compat, config_from_options, start_plugin
 from ..console import err
-from ..places import state_path
+from ..ipam.config import Compat, compat_mode
+from ..ipam.errors import ConfigError
 from .errors import fail
 
 STATE = typer.Option(
@@ -62,14 +63,18 @@ NETWORK_DRIVER = typer.Option(
     help="Also serve the built-in bridge-and-veth network driver.")
 
 
-def resolve_compat(compat: str) -> str:
-    """``--docker-compat`` as the allocator mode, saying on stderr what ``auto`` found."""
+def resolve_compat(compat: str) -> Compat:
+    """``--docker-compat`` as the allocator mode, saying on stderr what ``auto`` found; a
+    value that names no Docker version exits 2."""
     choice = choose_compat(compat)
     if choice.warning:
         err.print(f"[yellow]ipamx-spy: {choice.note}[/]")
     elif choice.note:
         err.print(f"ipamx-spy: {choice.note}")
-    return choice.mode
+    try:
+        return compat_mode(choice.mode)
+    except ConfigError as exc:
+        fail(f"--docker-compat: {exc}")
 
 
 def build(*, name: str, state: str, compat: str, local_space: str, global_space: str,
@@ -79,17 +84,12 @@ def build(*, name: str, state: str, compat: str, local_space: str, global_space:
           store: str = "file", host_id: str | None = None,
           group: str | None = None) -> BuiltinPlugin:
     """The built-in plugin for these options; exits with code 2 on a bad setting."""
-    net_state = state_path(name, state, "network")
-    if net_state is not None and state not in {"none", "default"}:
-        net_state = Path(state).with_suffix(".network.json")
-    config = BuiltinConfig(
-        name=name, state=state_path(name, state, "state"), compat=resolve_compat(compat),
-        local_space=local_space, global_space=global_space, network_driver=network_driver,
-        network_state=net_state if network_driver else None,
-        local_pools=tuple(local_pool or ()), global_pools=tuple(global_pool or ()),
-        exclude=tuple(exclude or ()), engine_id=engine_id,
-        store=None if store in {"", "file"} else store, host_id=host_id or None, group=group)
+    config = config_from_options(
+        name=name, state=state, compat=resolve_compat(compat), local_space=local_space,
+        global_space=global_space, network_driver=network_driver,
+        local_pools=local_pool or (), global_pools=global_pool or (), exclude=exclude or (),
+        engine_id=engine_id, store=store, host_id=host_id, group=group)
     try:
-        return make_plugin(config, on_shutdown=on_shutdown)
-    except (ValueError, OSError, RuntimeError) as exc:
-        fail(plugin_start_problem(name, exc))
+        return start_plugin(config, on_shutdown=on_shutdown)
+    except PluginStartError as exc:
+        fail(str(exc))

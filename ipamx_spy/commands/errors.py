@@ -13,7 +13,6 @@ from typing import Any, NoReturn
 import typer
 from rich.text import Text
 
-from ipamx_spy.atomic import MissingDirectory, UnsafePath
 from ipamx_spy.console import err
 from ipamx_spy.recording import Damage, Recording, RecordingError, RecordingWriter, load
 from ipamx_spy.recording_reader import problem_text
@@ -72,15 +71,9 @@ def recording_paths(paths: list[Path]) -> list[Path]:
 def open_writer(path: Path, header: dict[str, Any], *, group: str | None = None,
                 make_parent: bool = False) -> RecordingWriter:
     """The recording writer for ``--record``; a file that cannot be written exits 2."""
+    from ipamx_spy import session_setup  # the session's modules: not for every reader command
+
     try:
-        return RecordingWriter(path, header, group=group, make_parent=make_parent)
-    except RecordingError as exc:
+        return session_setup.open_writer(path, header, group=group, make_parent=make_parent)
+    except session_setup.SetupError as exc:
         fail(str(exc))
-    except ValueError as exc:  # an unknown --group
-        fail(f"--group: {exc}")
-    except PermissionError:
-        fail(f"cannot write the recording {path}: permission denied (run as a user who may "
-             "write there, or give --record PATH)")
-    except OSError as exc:
-        fail(f"cannot write the recording {path}: {exc.strerror or exc}"
-             if not isinstance(exc, UnsafePath | MissingDirectory) else str(exc))

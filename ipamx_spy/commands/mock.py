@@ -17,6 +17,7 @@ from ipamx_spy.commands import session_options as so
 from ipamx_spy.commands.options import FAULT_HELP, faults_from
 from ipamx_spy.commands.proxy import socket_mode
 from ipamx_spy.console import err
+from ipamx_spy.dockerd import Endpoint
 from ipamx_spy.mock import Miss, MockPlugin
 from ipamx_spy.mock_links import HostInterfaces
 from ipamx_spy.proxy import ProxySession
@@ -87,7 +88,7 @@ def register(app: typer.Typer) -> None:
         opts = so.LiveOptions(record=record or (None if no_record else _recording_path(name)),
                               no_record=no_record, compact=compact, json_out=json_out,
                               quiet=quiet, headers=headers, bodies=bodies, validate=False)
-        setup = so.live_session(name, make_header(
+        setup = so.prepare(name, make_header(
             name=name, listen=str(listen_path), upstream=f"mock:{recording}"), opts)
         links = _links() if veth and _joins(exchanges) else None
         plugin = MockPlugin(exchanges=exchanges, on_miss=_announce,
@@ -108,7 +109,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _joins(exchanges: Sequence[Exchange]) -> bool:
-    return any(e.endpoint == "NetworkDriver.Join" for e in exchanges)
+    return any(e.endpoint == Endpoint.JOIN for e in exchanges)
 
 
 def _links() -> Netlink:

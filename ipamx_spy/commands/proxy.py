@@ -15,7 +15,7 @@ from ..places import control_path
 from ..recording import make_header
 from . import builtin_options as bo
 from . import session_options as so
-from .options import FAULT_HELP, faults_from
+from .options import FAULT_HELP, faults_from, filter_from, switches_from
 from .web import WEB, OptionalWebCommand, serve_beside
 
 __all__ = ["register", "socket_mode"]
@@ -86,15 +86,14 @@ def register(app: typer.Typer) -> None:
             record=record, no_record=no_record, compact=compact, json_out=json_out, quiet=quiet,
             headers=headers, bodies=bodies, on_record_error=on_record_error,
             redact=tuple(redact), validate=validate, slow_ms=slow_ms,
-            filters=tuple(filter_), ignore_rules=tuple(ignore_rule), group=group)
-        so.check_options(opts, upstream_timeout)
+            filter=filter_from(filter_), switches=switches_from(ignore_rule), group=group,
+            upstream_timeout=upstream_timeout)
         header = make_header(name=name, listen=str(listen_path),
                              upstream=str(target) if target else "builtin",
                              host=host_id or socket.gethostname())
         mode = socket_mode(socket_mode_text)
         faults = faults_from(fault)
-        setup = so.live_session(name, header, opts)
-        session = setup.session
+        setup = so.prepare(name, header, opts)
         plugin = None
 
         def server_stop() -> None:
@@ -113,13 +112,13 @@ def register(app: typer.Typer) -> None:
             relay=RelayOptions(upstream=target, app=plugin, max_body=max_body,
                                upstream_timeout=upstream_timeout, faults=faults,
                                header_timeout=header_timeout))
-        server = Server(options, session)
+        server = Server(options, setup.session)
         if web is not None:
-            serve_beside(server, session, header, web, validate=validate,
+            serve_beside(server, setup.session, header, web, validate=validate,
                          slow_ms=slow_ms)
-        answering = str(target) if target else "the built-in reference plugin"
         try:
-            so.serve_and_summarise(server, setup, answering)
+            so.serve_and_summarise(
+                server, setup, str(target) if target else "the built-in reference plugin")
         finally:
             if plugin is not None:
                 plugin.close()

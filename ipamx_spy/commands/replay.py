@@ -11,18 +11,14 @@ from rich.console import Console
 
 from ipamx_spy.builtin import BuiltinConfig
 from ipamx_spy.console import err, out
+from ipamx_spy.multihost.replay import replay_merged
 from ipamx_spy.replay import junit, report
 from ipamx_spy.replay.compare import Rules
-from ipamx_spy.replay.engine import ReplayResult, replay_files
+from ipamx_spy.replay.engine import ReplayResult, load_recording, replay_files
 from ipamx_spy.replay.target import DEFAULT_TIMEOUT, ReplayUnusable, parse_target
 
 from . import builtin_options as bo
 from .errors import complain, recording_paths, warn
-
-
-def report_damage_text(warnings: tuple[str, ...]) -> None:
-    for warning in warnings:
-        warn(warning)
 
 
 def register(app: typer.Typer) -> None:
@@ -49,6 +45,10 @@ def register(app: typer.Typer) -> None:
             "--json", help="Write the report as JSON to stdout (tables go to stderr).")] = False,
         quiet: Annotated[bool, typer.Option(
             "--quiet", "-q", help="No per-exchange table; mismatches and summary only.")] = False,
+        merged: Annotated[bool, typer.Option(
+            "--merge", help="Replay several hosts' recordings as one timeline (merged by "
+                            "wall-clock time), each host on its own built-in allocator, all "
+                            "sharing one global address space.")] = False,
         compat: str = bo.COMPAT,
         local_space: str = bo.LOCAL_SPACE,
         global_space: str = bo.GLOBAL_SPACE,
@@ -64,18 +64,44 @@ def register(app: typer.Typer) -> None:
                                local_space=local_space,
                                global_space=global_space, network_driver=network_driver)
         rules = Rules(strict=strict, ignore=tuple(ignore or ()))
+        if merged:
+            _replay_merged(recording_paths(recordings), target, rules, config, console,
+                           quiet=quiet, junit_file=junit_file, json_out=json_out)
         results: list[ReplayResult] = []
         try:
             spec = parse_target(target, config=config, timeout=timeout)
-            for result in replay_files(recording_paths(recordings), spec, rules):
+            for result in replay_files(recording_paths(recordings), spec, rules,
+                                       listener=report.RowPrinter(console, quiet=quiet, warn=warn),
+                                       keep_all=json_out or junit_file is not None):
                 results.append(result)
-                report_damage_text(result.warnings)
-                if not quiet and result.unusable is None:
-                    console.print(report.exchange_table(result))
         except ReplayUnusable as exc:
             complain(f"replay: {exc}")
             _finish(results, console, junit_file, json_out, code=2)
         _finish(results, console, junit_file, json_out, code=report.exit_code(results))
+
+
+def _replay_merged(paths: list[Path], target: str | None, rules: Rules, config: BuiltinConfig,
+                   console: Console, *, quiet: bool, junit_file: Path | None,
+                   json_out: bool) -> None:
+    """``--merge``: one timeline, one shared-space allocator per host (multihost.replay)."""
+    if target not in (None, "builtin"):
+        complain("replay: --merge replays against the built-in plugin of each host; "
+                 "leave --target out")
+        _finish([], console, junit_file, json_out, code=2)
+    try:
+        loaded = [load_recording(path) for path in paths]
+        result = replay_merged(loaded, rules, config=config,
+                               auto_driver=not config.network_driver).result
+    except ReplayUnusable as exc:
+        complain(f"replay: {exc}")
+        _finish([], console, junit_file, json_out, code=2)
+    for warning in result.warnings:
+        warn(warning)
+    if not quiet:
+        console.print(report.table_title(result.source, result.target), soft_wrap=True)
+        for verdict in result.verdicts:
+            console.print(report.exchange_row(verdict), soft_wrap=True)
+    _finish([result], console, junit_file, json_out, code=report.exit_code([result]))
 
 
 def _finish(results: list[ReplayResult], console: Console, junit_file: Path | None,

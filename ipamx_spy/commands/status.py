@@ -1,35 +1,22 @@
-"""``ipamx-spy status``: ask a running built-in plugin for its leases, pools and metrics.
-
-These are ipamx-spy's extension endpoints (``/IpamDriver.Leases`` and friends), not Docker's.
-Through a proxy the calls are recorded as ``client`` records, apart from dockerd's exchanges.
-"""
+"""``ipamx-spy status``: ask a running built-in plugin for its leases, pools and metrics
+(``ipamx_spy.plugin_status``), or read a shared store (``ipamx_spy.ipam.cluster``), and draw
+the tables."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from .. import address
-from ..client import PluginConnection, PluginNoAnswer, PluginProtocolError, docker_request
 from ..console import err, out
+from ..plugin_status import StatusError, read_status
 
-
-def query(conn: PluginConnection, endpoint: str) -> Any:
-    """Call one extension endpoint; raises ValueError when the plugin does not serve it."""
-    message, _ = conn.call(docker_request(endpoint, host="plugin.moby.localhost", client="status"))
-    try:
-        value = json.loads(message.body) if message.body else None
-    except ValueError:
-        value = None
-    if message.status != 200 or not isinstance(value, dict) or value.get("Error"):
-        reason = value.get("Err") or value.get("Error") if isinstance(value, dict) else None
-        raise ValueError(f"{endpoint}: HTTP {message.status}: "
-                         f"{reason or message.body[:200].decode('utf-8', 'replace')}")
-    return value
+if TYPE_CHECKING:
+    from ..ipam.cluster import ClusterView
 
 
 def networks_table(networks: list[dict[str, Any]]) -> Table:
@@ -63,19 +50,27 @@ def cluster_tables(store: str) -> list[Table]:
     except (ConfigError, StateError, OSError) as exc:
         err.print(f"[red]ipamx-spy: {exc}[/]")
         raise typer.Exit(2) from exc
+    return [_cluster_pools(view), _cluster_leases(view)]
+
+
+def _cluster_pools(view: ClusterView) -> Table:
     pools = Table(title=f"Pools in {view.store} (hosts: {', '.join(view.hosts) or 'none'})")
     for column in ("pool id", "pool", "held by", "in use", "capacity"):
         pools.add_column(column)
     for n in view.networks:
         pools.add_row(n.network.pool_id, n.network.pool, ", ".join(n.holders) or "-",
                       str(n.network.in_use), f"{n.network.capacity:,}")
+    return pools
+
+
+def _cluster_leases(view: ClusterView) -> Table:
     leases = Table(title="Leases by host")
     for column in ("host", "address", "pool id", "kind"):
         leases.add_column(column)
     for v in sorted(view.leases, key=lambda v: (v.host, v.lease.pool_id, v.lease.address)):
         kind = "gateway" if v.lease.gateway else v.lease.endpoint or "address"
         leases.add_row(v.host, f"{v.lease.address}/{v.lease.prefix_len}", v.lease.pool_id, kind)
-    return [pools, leases]
+    return leases
 
 
 def register(app: typer.Typer) -> None:
@@ -102,23 +97,23 @@ def register(app: typer.Typer) -> None:
         except address.AddressError as exc:
             err.print(f"[red]ipamx-spy: {exc}[/]")
             raise typer.Exit(2) from exc
-        endpoints = ["Version", "Configuration", "Networks", "Leases"]
-        if metrics:
-            endpoints.append("Metrics")
         try:
-            with PluginConnection(target, timeout=10) as conn:
-                answers = {e: query(conn, f"IpamDriver.{e}") for e in endpoints}
-        except (PluginNoAnswer, PluginProtocolError, ValueError) as exc:
-            err.print(f"[red]ipamx-spy: {target}: {exc}[/]")
+            answers = read_status(target, metrics=metrics)
+        except StatusError as exc:
+            err.print(f"[red]ipamx-spy: {exc}[/]")
             raise typer.Exit(2) from exc
         if json_out:
             out.print_json(json.dumps(answers))
-            return
-        version, config = answers["Version"], answers["Configuration"]
-        out.print(f"[bold]{name}[/] at {target}: ipamx-spy {version['Version']}, "
-                  f"Docker {version['Compat']} allocator, "
-                  f"state {config.get('StatePath') or 'in memory (dockerd replays)'}")
-        out.print(networks_table(answers["Networks"]["Networks"]))
-        out.print(leases_table(answers["Leases"]["Leases"]))
-        if metrics:
-            out.print(answers["Metrics"]["Metrics"], markup=False, highlight=False)
+        else:
+            _print_status(name, target, answers)
+
+
+def _print_status(name: str, target: address.Address, answers: dict[str, Any]) -> None:
+    version, config = answers["Version"], answers["Configuration"]
+    out.print(f"[bold]{name}[/] at {target}: ipamx-spy {version['Version']}, "
+              f"Docker {version['Compat']} allocator, "
+              f"state {config.get('StatePath') or 'in memory (dockerd replays)'}")
+    out.print(networks_table(answers["Networks"]["Networks"]))
+    out.print(leases_table(answers["Leases"]["Leases"]))
+    if "Metrics" in answers:
+        out.print(answers["Metrics"]["Metrics"], markup=False, highlight=False)

@@ -6,7 +6,7 @@ import asyncio
 import socket
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import typer
 import typer.core
@@ -17,8 +17,12 @@ from ..optional_values import fill_optional_values
 from ..proxy import ProxySession
 from ..recording import RecordingError
 from ..redact import RedactionRuleError, parse_rules
+from ..session_setup import web_beside
 from .helptext import PlainCommand
 from .show import REDACT_OPTION, VALIDATE_HELP, complain
+
+if TYPE_CHECKING:
+    from ..web.board import FileBoard
 
 LISTEN_HELP = "Where to serve (loopback by default); port 0 picks a free one."
 
@@ -61,21 +65,11 @@ class OptionalWebCommand(PlainCommand):
 
 def serve_beside(server: Server, session: ProxySession, header: dict[str, Any], listen: str, *,
                  validate: bool, slow_ms: float) -> None:
-    """``--web``: bind now (exit 2 when the address is unusable) and start the page's own
-    process, fed each record after its answer went to dockerd (``ipamx_spy.web.detached``);
-    the proxy's loop only hands records and the pending requests over a pipe."""
-    from ..web.detached import DetachedWeb
-
+    """``--web``: bind now (exit 2 when the address is unusable) and start the page's process
+    beside the session (``ipamx_spy.session_setup.web_beside``)."""
     sock, token = web_socket(listen)
-    web = DetachedWeb(header, sock, token, validate=validate, slow_ms=slow_ms,
-                      on_error=complain)
-    session.sinks = [*session.sinks, web]
-
-    async def web_view_pending() -> None:  # starts right after the "listening on" lines
-        announce(web.url)
-        await web.follow_pending(lambda: session.pending)
-
-    server.companions.append(web_view_pending)
+    web_beside(server, session, header, sock, token, validate=validate, slow_ms=slow_ms,
+               on_error=complain, on_url=announce)
 
 
 def register(app: typer.Typer) -> None:
@@ -89,24 +83,10 @@ def register(app: typer.Typer) -> None:
         validate: bool = typer.Option(True, "--validate/--no-validate", help=VALIDATE_HELP),
     ) -> None:
         """Serve recordings as the live web view's page: browse, filter, read notes."""
-        from ..web.board import FileBoard
         from ..web.server import WebView
         from ..web.view import PageMode
 
-        try:
-            rules = parse_rules(redact)
-        except RedactionRuleError as exc:
-            complain(str(exc))
-            raise typer.Exit(2) from None
-        source = FileBoard(recordings, rules=rules, validate=validate)
-        try:
-            source.build()
-        except FileNotFoundError as exc:
-            complain(f"{exc.filename}: no such recording")
-            raise typer.Exit(1) from None
-        except (RecordingError, OSError) as exc:
-            complain(str(exc))
-            raise typer.Exit(1) from None
+        source = _file_board(recordings, redact, validate)
         sock, token = web_socket(listen)
         view = WebView(source=source, sock=sock, token=token, mode=PageMode.RECORDINGS,
                        on_error=complain)
@@ -117,3 +97,25 @@ def register(app: typer.Typer) -> None:
             asyncio.run(view.run())
         except KeyboardInterrupt:
             pass
+
+
+def _file_board(recordings: list[Path], redact: list[str], validate: bool) -> FileBoard:
+    """The recordings' board, built; exit 2 for a bad ``--redact``, 1 for a recording that
+    cannot be read."""
+    from ..web.board import FileBoard
+
+    try:
+        rules = parse_rules(redact)
+    except RedactionRuleError as exc:
+        complain(str(exc))
+        raise typer.Exit(2) from None
+    source = FileBoard(recordings, rules=rules, validate=validate)
+    try:
+        source.build()
+    except FileNotFoundError as exc:
+        complain(f"{exc.filename}: no such recording")
+        raise typer.Exit(1) from None
+    except (RecordingError, OSError) as exc:
+        complain(str(exc))
+        raise typer.Exit(1) from None
+    return source

@@ -80,12 +80,46 @@ class Endpoint(enum.StrEnum):
             return None
         return "Error" if self.interface == "IpamDriver" else "Err"
 
+    @property
+    def other_error_field(self) -> str | None:
+        """The other interface's error key (``Err`` in an IPAM answer, ``Error`` in a network
+        driver's): no field of this answer, so dockerd ignores it and takes the answer as a
+        success (Go's case-insensitive match does not make one the other); the validator's
+        IPX103/IPX104 name that mistake."""
+        if self is Endpoint.ACTIVATE:
+            return None
+        return "Err" if self.interface == "IpamDriver" else "Error"
+
 
 class FailureEffect(enum.StrEnum):
     """What dockerd does when a call fails."""
 
     FAILS_COMMAND = "fails-command"  # the docker command that caused the call fails
     LOGGED = "logged"  # dockerd logs the error and carries on
+
+
+class LedgerEffect(enum.StrEnum):
+    """What a successful answer of an endpoint does to the ledger of pools and addresses the
+    plugin has handed out (``dockerd/ledger.py``; the validator's cross-exchange rules and
+    replay follow it). A row that names a PoolID has one (``tests/test_dockerd_rows.py``)."""
+
+    ISSUE_POOL = "issue-pool"  # a PoolID for a pool; a gateway named in Data is handed out
+    RELEASE_POOL = "release-pool"  # the PoolID is no longer held
+    HAND_OUT_ADDRESS = "hand-out-address"  # an address of the PoolID's pool
+    RELEASE_ADDRESS = "release-address"  # an address of the PoolID's pool is free again
+
+
+class AnswerCheck(enum.StrEnum):
+    """A check of an answer's values beyond their field types: against what dockerd asked
+    for, or inside values the field vocabulary cannot see into (a struct, a list of structs).
+    The validator implements each one (``validate/fields.py``); a row whose answer echoes a
+    value of its request, or nests a struct, names at least one (``tests/test_dockerd_rows.py``).
+    """
+
+    POOL_AS_ASKED = "pool-as-asked"  # the pool and family asked for; Data's gateway inside it
+    ADDRESS_AS_ASKED = "address-as-asked"  # the address asked for
+    INTERFACE_FILLED_IN = "interface-filled-in"  # only the fields sent empty, each parseable
+    STATIC_ROUTES = "static-routes"  # each route's destination and next hop parseable
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,6 +163,8 @@ class Row:
     # Request paths (keys from the top) whose values dockerd makes up: random IDs, netns
     # paths, container names, random MACs. Mock binds them instead of comparing them.
     made_up: tuple[tuple[str, ...], ...] = ()
+    ledger: LedgerEffect | None = None  # what a successful answer does to the ledger
+    answer_checks: tuple[AnswerCheck, ...] = ()  # the validator's checks beyond field types
 
     @property
     def name(self) -> str:
@@ -179,6 +215,8 @@ class ExtensionRow:
     made_up: tuple[tuple[str, ...], ...] = ()
     validity: Mapping[str, choices.Rule] = field(default_factory=dict)
     token: str = "other"
+    ledger: LedgerEffect | None = None  # nothing an extension answers is handed out
+    answer_checks: tuple[AnswerCheck, ...] = ()
 
     @property
     def extension(self) -> bool:
@@ -310,6 +348,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.REQUEST_POOL, since=_V(1, 9),
+        ledger=LedgerEffect.ISSUE_POOL, answer_checks=(AnswerCheck.POOL_AS_ASKED,),
         token="pool",
         validity={"PoolID": choices.pool_id, "Pool": choices.dynamic_pool,
                   "Data": choices.pool_data},
@@ -334,6 +373,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.RELEASE_POOL, since=_V(1, 9),
+        ledger=LedgerEffect.RELEASE_POOL,
         token="relpool",
         summary="give back an IP address range (docker network rm)",
         request_type=_req("ReleasePoolRequest", ("PoolID", STRING)),
@@ -349,6 +389,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.REQUEST_ADDRESS, since=_V(1, 9),
+        ledger=LedgerEffect.HAND_OUT_ADDRESS, answer_checks=(AnswerCheck.ADDRESS_AS_ASKED,),
         token="addr",
         validity={"Address": choices.picked_address},
         made_up=_OPTION_IDS,
@@ -369,6 +410,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.RELEASE_ADDRESS, since=_V(1, 9),
+        ledger=LedgerEffect.RELEASE_ADDRESS,
         token="rel",
         summary="free one IP address",
         request_type=_req("ReleaseAddressRequest", ("PoolID", STRING), ("Address", STRING)),
@@ -480,6 +522,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.CREATE_ENDPOINT, since=_V(1, 9),
+        answer_checks=(AnswerCheck.INTERFACE_FILLED_IN,),
         token="ep",
         validity={"Interface.MacAddress": choices.type_checked},
         made_up=(*_ENDPOINT_IDS, ("Interface", "MacAddress"), *_OPTION_IDS),
@@ -536,6 +579,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         endpoint=Endpoint.JOIN, since=_V(1, 9),
+        answer_checks=(AnswerCheck.STATIC_ROUTES,),
         token="join",
         validity={"InterfaceName.SrcName": choices.type_checked},
         made_up=(*_ENDPOINT_IDS, ("SandboxKey",), *_OPTION_IDS),

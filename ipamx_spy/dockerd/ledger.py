@@ -24,11 +24,11 @@ releases.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .endpoints import Endpoint
+from .endpoints import LedgerEffect, row_for
 from .goparse import IPAddress, IPNetwork, parse_cidr, parse_ip
 from .verdict import pool_gateway
 
@@ -156,36 +156,50 @@ class Ledger:
     def update(self, endpoint: str, request: JSON, answer: JSON) -> None:
         """Take note of a successful exchange: ``request`` as sent, ``answer`` as decoded
         (replay feeds the live answers; the validator's rules feed the ledger themselves,
-        between their checks)."""
-        if not isinstance(request, Mapping):
+        between their checks). What it changes is the endpoint row's ``ledger`` effect."""
+        row = row_for(endpoint)
+        if row is None or row.ledger is None or not isinstance(request, Mapping):
             return
         answered: Mapping[str, JSON] = answer if isinstance(answer, Mapping) else {}
-        if endpoint == Endpoint.REQUEST_POOL:
-            parsed, pool_id = parse_cidr(answered.get("Pool")), answered.get("PoolID")
-            if parsed is None or not isinstance(pool_id, str):
-                return
-            pool = self.issue(pool_id, parsed.network, str(request.get("AddressSpace", "")))
-            gateway = _address(pool_gateway(answered))
-            if gateway is not None:
-                self.hand_out(pool, gateway)
-        elif endpoint == Endpoint.RELEASE_POOL:
-            self.release_pool(str(request.get("PoolID")))
-        elif endpoint in (Endpoint.REQUEST_ADDRESS, Endpoint.RELEASE_ADDRESS):
-            held = self.held(request.get("PoolID"))
-            if endpoint == Endpoint.REQUEST_ADDRESS:
-                ip = _address(answered.get("Address"))
-                if held is not None and ip is not None:
-                    self.hand_out(held, ip)
-            else:
-                ip = _address(request.get("Address"))
-                if held is not None and ip is not None:
-                    self.release(held, ip)
+        UPDATES[row.ledger](self, request, answered)
+
+    def _issued(self, request: Mapping[str, JSON], answer: Mapping[str, JSON]) -> None:
+        parsed, pool_id = parse_cidr(answer.get("Pool")), answer.get("PoolID")
+        if parsed is None or not isinstance(pool_id, str):
+            return
+        pool = self.issue(pool_id, parsed.network, str(request.get("AddressSpace", "")))
+        gateway = _address(pool_gateway(answer))
+        if gateway is not None:
+            self.hand_out(pool, gateway)
+
+    def _pool_released(self, request: Mapping[str, JSON], _answer: Mapping[str, JSON]) -> None:
+        self.release_pool(str(request.get("PoolID")))
+
+    def _handed_out(self, request: Mapping[str, JSON], answer: Mapping[str, JSON]) -> None:
+        held, ip = self.held(request.get("PoolID")), _address(answer.get("Address"))
+        if held is not None and ip is not None:
+            self.hand_out(held, ip)
+
+    def _address_released(self, request: Mapping[str, JSON],
+                          _answer: Mapping[str, JSON]) -> None:
+        held, ip = self.held(request.get("PoolID")), _address(request.get("Address"))
+        if held is not None and ip is not None:
+            self.release(held, ip)
 
     def restart(self) -> None:
         """A new daemon lifetime: what was handed out so far is what dockerd replays."""
         for key, addresses in self.current.items():
             self.previous.setdefault(key, set()).update(+addresses)
         self.current = {}
+
+
+# What each ledger effect of the rows does to the ledger (total: tests/test_dockerd_rows.py).
+UPDATES: dict[LedgerEffect, Callable[[Ledger, Mapping[str, JSON], Mapping[str, JSON]], None]] = {
+    LedgerEffect.ISSUE_POOL: Ledger._issued,
+    LedgerEffect.RELEASE_POOL: Ledger._pool_released,
+    LedgerEffect.HAND_OUT_ADDRESS: Ledger._handed_out,
+    LedgerEffect.RELEASE_ADDRESS: Ledger._address_released,
+}
 
 
 def _address(text: object) -> IPAddress | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ipamx_spy.address import Address
@@ -25,10 +26,11 @@ from ipamx_spy.recording import Exchange, Recording
 
 from .core import BUILTIN_DRIVERS, BUILTIN_IPAMS
 from .daemon import Daemon
-from .driver import EmulatorNoAnswer, EmulatorSession, Reply, StepResult
+from .driver import EmulatorNoAnswer, EmulatorSession, Reply, StepResult, SwarmSession
 from .ids import RecordedIds
 from .model import PluginState
 from .scenario import ContainerOp, NetworkCreate, RunContainer, Step
+from .swarm import Swarm, node_names, recorded_choices
 
 WINDOW = 16  # how far ahead a request of a parallel command may be found
 
@@ -175,6 +177,11 @@ def compare(steps: list[Step], rec: Recording, *, version: VersionRow | None = N
     for step in steps:
         target.parallel = parallel(step)
         results.append(session.play(step))
+    return _compared(target, recorded, results)
+
+
+def _compared(target: ReplayTarget, recorded: list[Exchange],
+              results: list[StepResult]) -> Comparison:
     mismatches = []
     for number, (endpoint, raw, index) in enumerate(target.sent, 1):
         expected = None if index is None else recorded[index]
@@ -188,3 +195,44 @@ def compare(steps: list[Step], rec: Recording, *, version: VersionRow | None = N
                                    emulated="", diff=""))
     return Comparison(mismatches=tuple(mismatches), recorded=len(recorded),
                       emulated=len(target.sent), results=tuple(results))
+
+
+@dataclass(frozen=True, kw_only=True)
+class SwarmComparison:
+    """One comparison per node of a swarm scenario (each node's requests against its spy)."""
+
+    nodes: dict[str, Comparison]
+    missing: tuple[str, ...] = ()  # nodes the scenario names that no recording is of
+
+    @property
+    def equal(self) -> bool:
+        return not self.missing and all(c.equal for c in self.nodes.values())
+
+    def report(self) -> str:
+        lines = [f"{name}: no recording" for name in self.missing]
+        for name, comparison in self.nodes.items():
+            lines.append(f"{name}: {comparison.report()}")
+        return "\n".join(lines)
+
+
+def compare_swarm(steps: list[Step], recordings: Mapping[str, Recording], *,
+                  version: VersionRow | None = None) -> SwarmComparison:
+    """Play a swarm scenario against every node's recorded answers (``recordings`` by the
+    ``--context`` name of the node, the recording header's ``host``) and compare each node's
+    requests byte by byte, in order. The scheduler's placement and the order of node IDs
+    are taken from the recordings (``swarm.recorded_choices``), as ``RecordedIds`` takes the
+    random values of one daemon."""
+    first = next(iter(recordings.values()), None)
+    version = version or lookup(str((first.header if first else {}).get("docker_version")
+                                    or "20.10"))
+    names = node_names(steps)
+    recorded = {name: sorted(rec.exchanges, key=lambda e: e.seq)
+                for name, rec in recordings.items() if name in names}
+    targets = {name: ReplayTarget(recorded.get(name, [])) for name in names}
+    swarm = Swarm(version, names, rng=random.Random(0), choices=recorded_choices(recordings),
+                  ids=lambda name: RecordedIds.from_exchanges(recorded.get(name, [])))
+    session = SwarmSession(swarm, targets, sleep=lambda _s: None)
+    results = [session.play(step) for step in steps]
+    return SwarmComparison(
+        nodes={name: _compared(targets[name], recorded[name], results) for name in recorded},
+        missing=tuple(name for name in names if name not in recorded))

@@ -31,6 +31,7 @@ from ipamx_spy.dockerd import verdict as dockerd_verdict
 from ipamx_spy.dockerd.versions import DockerVersion as AuthorityVersion
 from ipamx_spy.dockerd.versions import VersionRow
 
+from ..dockerd.scopes import capability_scope
 from .ids import IdSource, RandomIds
 from .model import Container, Network, PluginState
 
@@ -90,6 +91,7 @@ class Call:
     endpoint: str
     body: bytes
     delay_s: float = 0.0  # dockerd's backoff before this attempt
+    node: str = ""  # the daemon that sends it, in a swarm of emulated daemons
 
 
 Flow = Generator[Call, Answer, T]
@@ -116,6 +118,7 @@ class Core:
         self.ids: IdSource = ids or RandomIds(rng=self.rng)
         self.local = RandomIds(rng=self.rng)  # ids that never reach the plugin
         self.url_host = url_host
+        self.node_name = ""  # set by emulator.swarm: the calls name their daemon
         self.reserved = reserved
         self._default_ipam = default_ipam
         self.plugins: dict[str, PluginState] = {}
@@ -127,13 +130,14 @@ class Core:
     def call(self, plugin: str, endpoint: str, body: JSON | None) -> Flow[Answer]:
         """One plugin call with dockerd's retries; transport failures become an error answer."""
         data = b"" if body is None else gojson.encode(body)
-        answer = yield Call(plugin=plugin, endpoint=endpoint, body=data)
+        answer = yield Call(plugin=plugin, endpoint=endpoint, body=data, node=self.node_name)
         for delay in RETRY_DELAYS_S:
             if answer.transport is None:
                 return answer
             if answer.sent:
                 data = b""
-            answer = yield Call(plugin=plugin, endpoint=endpoint, body=data, delay_s=delay)
+            answer = yield Call(plugin=plugin, endpoint=endpoint, body=data, delay_s=delay,
+                                node=self.node_name)
         if answer.transport is None:
             return answer
         text = f'Post "http://{self.url_host}/{endpoint}": {answer.transport}'
@@ -174,12 +178,14 @@ class Core:
         if answer.error is not None:
             state.driver_error = answer.error
             return
-        scope = str(answer.value.get("Scope") or "")
+        said = str(answer.value.get("Scope") or "")
         connectivity = str(answer.value.get("ConnectivityScope") or "")
-        if scope not in {"local", "global"} or connectivity not in {"", "local", "global"}:
-            state.driver_error = f"invalid capability: expecting 'local' or 'global', got {scope}"
+        scope = capability_scope(said)
+        if scope is None or (connectivity and capability_scope(connectivity) is None):
+            state.driver_error = f"invalid capability: expecting 'local' or 'global', got {said}"
             return
-        state.driver_ok, state.scope, state.connectivity_scope = True, scope, connectivity
+        state.driver_ok, state.scope = True, scope
+        state.connectivity_scope = capability_scope(connectivity)
         state.gw_alloc_checker = self.version.gw_alloc_check and bool(
             answer.value.get("GwAllocChecker"))
 

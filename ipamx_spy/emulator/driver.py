@@ -11,7 +11,7 @@ from __future__ import annotations
 import http
 import ipaddress
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -26,9 +26,10 @@ from ipamx_spy.noanswer import NoAnswerKind
 from ipamx_spy.recording import Exchange, Fault, Message, RecordingWriter, encode_body
 from ipamx_spy.records import CloseRecord, MarkerRecord, OpenRecord, Side
 
-from .core import Answer, Call, read_answer
+from .core import Answer, Call, Flow, read_answer
 from .daemon import Daemon, Outcome
 from .scenario import Step
+from .swarm import Swarm
 
 
 class EmulatorNoAnswer(Exception):
@@ -211,16 +212,18 @@ class EmulatorSession:
 
     def play(self, step: Step) -> StepResult:
         """Run one docker command to its end."""
-        self._write(MarkerRecord(t=self.now(), text=step.text, after_seq=self.seq).to_json())
+        self.mark(step)
         first = len(self.exchanges)
-        flow = self.daemon.play(step)
-        try:
-            call = next(flow)
-            while True:
-                call = flow.send(self._perform(call))
-        except StopIteration as stop:
-            outcome: Outcome = stop.value
+        outcome = run_flow(self.daemon.play(step), self.perform)
         return StepResult(step=step, outcome=outcome, exchanges=tuple(self.exchanges[first:]))
+
+    def mark(self, step: Step) -> None:
+        """The command's marker in the recording, before its exchanges."""
+        self._write(MarkerRecord(t=self.now(), text=step.text, after_seq=self.seq).to_json())
+
+    def perform(self, call: Call) -> Answer:
+        """One request to the target, recorded; what dockerd makes of the answer."""
+        return self._perform(call)
 
     def _perform(self, call: Call) -> Answer:
         if call.delay_s:
@@ -234,7 +237,7 @@ class EmulatorSession:
         try:
             reply = self.target.send(raw, call.endpoint, call.body)
         except EmulatorNoAnswer as exc:
-            self._record(call, t, started, None, Fault(side=Side.PLUGIN, kind=exc.kind.value,
+            self._record(call, t, started, None, Fault(side=Side.PLUGIN, kind=exc.kind.fault,
                                                        message=exc.text))
             self._close(exc.text, (self.seq,) if exc.sent else ())
             return Answer.unreachable(exc.text, sent=exc.sent)
@@ -271,8 +274,54 @@ class EmulatorSession:
         self.target.close()
 
 
-def recording_header(*, scenario: str, version: VersionRow, target: Address,
+def run_flow(flow: Flow[Outcome], perform: Callable[[Call], Answer]) -> Outcome:
+    """Drive a command's flow to its end, answering each call with ``perform``."""
+    try:
+        call = next(flow)
+        while True:
+            call = flow.send(perform(call))
+    except StopIteration as stop:
+        outcome: Outcome = stop.value
+    return outcome
+
+
+class SwarmSession:
+    """The emulated daemons of a swarm, each talking to its own node's plugin (``targets``)
+    and recording into its own writer: one recording per node, as each node's spy makes."""
+
+    def __init__(self, swarm: Swarm, targets: Mapping[str, Target], *,
+                 writers: Mapping[str, RecordingWriter] | None = None,
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic,
+                 on_exchange: Callable[[Exchange], None] | None = None) -> None:
+        self.swarm = swarm
+        self.sessions = {name: EmulatorSession(swarm.nodes[name], targets[name],
+                                               writer=(writers or {}).get(name), sleep=sleep,
+                                               clock=clock, on_exchange=on_exchange)
+                         for name in swarm.names}
+
+    def play(self, step: Step) -> StepResult:
+        """Run one docker command to its end, on the node it names and wherever it leads."""
+        first = {name: len(s.exchanges) for name, s in self.sessions.items()}
+        for session in self.sessions.values():
+            session.mark(step)
+        outcome = run_flow(self.swarm.play(step), self._perform)
+        made = [e for name, s in self.sessions.items() for e in s.exchanges[first[name]:]]
+        return StepResult(step=step, outcome=outcome, exchanges=tuple(made))
+
+    def _perform(self, call: Call) -> Answer:
+        return self.sessions[call.node or self.swarm.names[0]].perform(call)
+
+    def close(self) -> None:
+        for session in self.sessions.values():
+            session.close()
+
+
+def recording_header(*, scenario: str, version: VersionRow, target: Address, host: str = "",
                      ) -> dict[str, object]:
+    """A drive recording's header; ``host`` names the emulated node (one recording per node of
+    a swarm, merged by ``multihost.merge`` like the spies' recordings)."""
+    extra: dict[str, str] = {"host": host} if host else {}
     return recording.make_header(name=Path(scenario).stem, source="ipamx-spy drive",
                                  scenario=scenario, docker_version=version.name,
-                                 upstream=str(target))
+                                 upstream=str(target), **extra)

@@ -15,6 +15,22 @@ accepted and reach no plugin. Commands: ``docker network create|rm|connect|disco
 run|create|start|stop|kill|restart|rm`` (``docker container ...`` too), with the options that
 matter to networking; other options of ``run`` that do not (``-e``, ``-v``, ...) are accepted
 and ignored, anything else is a ``ScenarioError`` naming the line.
+
+Swarm scenarios name the daemon a command runs on with the docker CLI's own ``--context NAME``
+(``-c NAME``), so that the file runs against real nodes with one docker context per node::
+
+    docker --context node1 plugin enable ipamx:latest
+    docker --context node1 swarm init --advertise-addr 198.18.0.1
+    docker --context node2 swarm join --token TOKEN 198.18.0.1:2377
+    docker --context node1 network create -d overlay --ipam-driver ipamx:latest \\
+        --subnet 10.4.4.0/24 ov
+    docker --context node1 service create --name s --replicas 3 --network ov bb sleep 600
+    docker --context node1 service rm s
+    sleep 10                             # the removed service's tasks stop while this waits
+
+A line without ``--context`` runs on the first daemon the scenario names (``default`` when it
+names none). ``docker plugin enable|disable``, ``docker swarm init|join`` and ``docker service
+create|rm`` are understood besides the commands above.
 """
 
 from __future__ import annotations
@@ -104,11 +120,55 @@ class RestartDaemon:
 
 @dataclass(frozen=True, kw_only=True)
 class Pause:
+    """A line that reaches no plugin; ``waits`` for ``sleep``, during which what dockerd does
+    on its own (a removed service's tasks stopping) happens."""
+
+    waits: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class PluginEnable:
+    """``docker plugin enable``: a managed plugin, registered for its interfaces at once."""
+
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PluginDisable:
+    name: str
+    force: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class SwarmInit:
     pass
 
 
+@dataclass(frozen=True, kw_only=True)
+class SwarmJoin:
+    manager: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceCreate:
+    name: str
+    networks: tuple[str, ...] = ()
+    replicas: int = 1
+    max_per_node: int = 0  # 0: no limit
+    global_mode: bool = False  # ``--mode global``: one task on every node
+    dnsrr: bool = False  # ``--endpoint-mode dnsrr``: no virtual IP
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceRemove:
+    names: tuple[str, ...]
+
+
 Action = (NetworkCreate | NetworkRemove | NetworkConnect | NetworkDisconnect | RunContainer
-          | ContainerOp | RestartDaemon | Pause)
+          | ContainerOp | RestartDaemon | Pause | PluginEnable | PluginDisable | SwarmInit
+          | SwarmJoin | ServiceCreate | ServiceRemove)
+SWARM_ACTIONS = (PluginEnable, PluginDisable, SwarmInit, SwarmJoin, ServiceCreate, ServiceRemove)
+"""Actions only a swarm of emulated daemons (``emulator.swarm``) plays."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,6 +177,7 @@ class Step:
     text: str
     action: Action
     expect_failure: bool = False
+    node: str = ""  # the docker context the line names; "" for the first daemon
 
 
 # -- option parsing ---------------------------------------------------------------------------
@@ -157,6 +218,26 @@ _NAMES: Spec = {"-t": ("", "skip"), "--time": ("", "skip"), "-s": ("", "skip"),
                 "-i": ("", "noop"), "--interactive": ("", "noop")}
 _RM: Spec = {"-f": ("force", "flag"), "--force": ("force", "flag"), "-v": ("", "noop"),
              "--volumes": ("", "noop")}
+_GLOBAL: Spec = {"-c": ("context", "value"), "--context": ("context", "value")}
+_SWARM_INIT: Spec = {o: ("", "skip") for o in (
+    "--advertise-addr", "--listen-addr", "--data-path-addr", "--data-path-port",
+    "--default-addr-pool", "--default-addr-pool-mask-length", "--availability",
+    "--cert-expiry", "--dispatcher-heartbeat", "--task-history-limit", "--max-snapshots",
+    "--snapshot-interval")} | {"--autolock": ("", "noop"), "--force-new-cluster": ("", "noop")}
+_SWARM_JOIN: Spec = {o: ("", "skip") for o in (
+    "--token", "--advertise-addr", "--listen-addr", "--data-path-addr", "--availability")}
+_SERVICE_CREATE: Spec = {
+    "--name": ("name", "value"), "--replicas": ("replicas", "value"),
+    "--replicas-max-per-node": ("max_per_node", "value"), "--network": ("networks", "list"),
+    "--mode": ("mode", "value"), "--endpoint-mode": ("endpoint_mode", "value"),
+    "-d": ("", "noop"), "--detach": ("", "noop"), "-q": ("", "noop"), "--quiet": ("", "noop"),
+    **{o: ("", "skip") for o in (
+        "-e", "--env", "-l", "--label", "--container-label", "--constraint",
+        "--stop-grace-period", "--stop-signal", "-w", "--workdir", "-u", "--user",
+        "--hostname", "--entrypoint", "--mount", "--restart-condition", "--restart-delay",
+        "--restart-max-attempts", "--update-parallelism", "--update-delay", "--limit-cpu",
+        "--limit-memory", "--reserve-cpu", "--reserve-memory", "--health-cmd")},
+}
 
 
 def _split_short(arg: str, spec: Spec) -> list[str]:
@@ -326,27 +407,114 @@ def _container(verb: str, args: list[str]) -> Action:
     return ContainerOp(verb=canonical, names=tuple(names), force=bool(values.get("force")))
 
 
+def _count(option: str, raw: object, default: int) -> int:
+    if raw is None:
+        return default
+    if not str(raw).isdigit():
+        raise ScenarioError(f"{option} takes a number, not {raw!r}")
+    return int(str(raw))
+
+
+def _service(args: list[str]) -> Action:
+    if not args:
+        raise ScenarioError("docker service needs a subcommand")
+    verb, rest = args[0], args[1:]
+    if verb == "create":
+        values, positional = parse_options(rest, _SERVICE_CREATE, stop_at_positional=True)
+        if not positional:
+            raise ScenarioError("docker service create needs an image")
+        mode = str(values.get("mode", "replicated"))
+        endpoint_mode = str(values.get("endpoint_mode", "vip"))
+        if mode not in {"replicated", "global"} or endpoint_mode not in {"vip", "dnsrr"}:
+            raise ScenarioError(f"unsupported service mode {mode}/{endpoint_mode}")
+        return ServiceCreate(
+            name=str(values.get("name") or positional[0].split(":")[0].split("/")[-1]),
+            networks=_strings(values.get("networks")),
+            replicas=_count("--replicas", values.get("replicas"), 1),
+            max_per_node=_count("--replicas-max-per-node", values.get("max_per_node"), 0),
+            global_mode=mode == "global", dnsrr=endpoint_mode == "dnsrr")
+    if verb in {"rm", "remove"}:
+        _, names = parse_options(rest, {})
+        if not names:
+            raise ScenarioError("docker service rm needs a service name")
+        return ServiceRemove(names=tuple(names))
+    raise ScenarioError(f"docker service {verb} is not supported")
+
+
+def _swarm(args: list[str]) -> Action:
+    verb, rest = (args[0], args[1:]) if args else ("", [])
+    if verb == "init":
+        parse_options(rest, _SWARM_INIT)
+        return SwarmInit()
+    if verb == "join":
+        _, positional = parse_options(rest, _SWARM_JOIN)
+        if len(positional) != 1:
+            raise ScenarioError("docker swarm join takes the manager's HOST:PORT")
+        return SwarmJoin(manager=positional[0])
+    raise ScenarioError(f"docker swarm {verb} is not supported")
+
+
+def _plugin(args: list[str]) -> Action:
+    verb, rest = (args[0], args[1:]) if args else ("", [])
+    if verb in {"enable", "disable"}:
+        spec: Spec = ({"--timeout": ("", "skip")} if verb == "enable"
+                      else {"-f": ("force", "flag"), "--force": ("force", "flag")})
+        values, names = parse_options(rest, spec)
+        if len(names) != 1:
+            raise ScenarioError(f"docker plugin {verb} takes one plugin name")
+        if verb == "enable":
+            return PluginEnable(name=_plugin_name(names[0]))
+        return PluginDisable(name=_plugin_name(names[0]), force=bool(values.get("force")))
+    raise ScenarioError(f"docker plugin {verb} is not supported")
+
+
+def _plugin_name(name: str) -> str:
+    """The name a managed plugin's drivers are registered under (``NAME:latest``)."""
+    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+
+
 _CONTAINER_VERBS = {"run", "create", "start", "stop", "kill", "restart", "rm"}
 _READ_ONLY = {"exec", "ps", "inspect", "logs", "images", "version", "info", "top", "port"}
 _READ_ONLY_NETWORK = {"ls", "list", "inspect"}
 _RESTARTS = (["systemctl", "restart", "docker"], ["service", "docker", "restart"])
 
 
+def split_context(argv: list[str]) -> tuple[str, list[str]]:
+    """``docker --context NAME ARGS`` -> ``(NAME, docker ARGS)``; ``""`` without one."""
+    if not argv or argv[0] != "docker":
+        return "", argv
+    head: list[str] = []
+    rest = argv[1:]
+    while rest and rest[0].startswith("-") and rest[0].partition("=")[0] in _GLOBAL:
+        head.append(rest.pop(0))
+        if "=" not in head[-1] and rest:
+            head.append(rest.pop(0))
+    values, _ = parse_options(head, _GLOBAL)
+    return str(values.get("context", "")), ["docker", *rest]
+
+
 def parse_command(argv: list[str]) -> Action:
-    """One command line (already split) into an action."""
+    """One command line (already split, without ``--context``) into an action."""
     if argv in _RESTARTS:
         return RestartDaemon()
     if argv and argv[0] == "sleep":
-        return Pause()
+        return Pause(waits=True)
     if not argv or argv[0] != "docker" or len(argv) < 2:
         raise ScenarioError(f"not a docker command: {shlex.join(argv)!r}")
     verb, rest = argv[1], argv[2:]
     if verb == "container" and rest:
         verb, rest = rest[0], rest[1:]
-    if verb in _READ_ONLY or (verb == "network" and rest[:1] and rest[0] in _READ_ONLY_NETWORK):
+    if verb in _READ_ONLY or (verb in {"network", "service", "node", "plugin"} and rest[:1]
+                              and rest[0] in _READ_ONLY_NETWORK | {"ps"}):
         return Pause()  # asks dockerd nothing that reaches a plugin
     if verb == "network":
         return _network(rest)
+    if verb == "service":
+        return _service(rest)
+    if verb == "swarm":
+        return _swarm(rest)
+    if verb == "plugin":
+        return _plugin(rest)
     if verb in _CONTAINER_VERBS:
         return _container(verb, rest)
     raise ScenarioError(f"docker {verb} is not supported")
@@ -381,12 +549,19 @@ def parse(text: str, source: str = "<scenario>") -> list[Step]:
         expect_failure = argv[0] == "!"
         argv = argv[1:] if expect_failure else argv
         try:
-            action = parse_command(argv)
+            node, command = split_context(argv)
+            action = parse_command(command)
         except ScenarioError as exc:
             raise ScenarioError(f"{source}:{number}: {exc}") from exc
         steps.append(Step(line=number, text=shlex.join(argv), action=action,
-                          expect_failure=expect_failure))
+                          expect_failure=expect_failure, node=node))
     return steps
+
+
+def is_swarm(steps: list[Step]) -> bool:
+    """Whether a scenario needs several daemons or a swarm (``emulator.swarm``)."""
+    nodes = {step.node for step in steps}
+    return len(nodes) > 1 or any(isinstance(step.action, SWARM_ACTIONS) for step in steps)
 
 
 def load(path: Path | str) -> list[Step]:

@@ -34,6 +34,8 @@ the pool itself only when no host holds it any more. Each lease records the host
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -155,6 +157,47 @@ class Log(Protocol):
         """Store ``snapshot`` and delete the entries up to ``snapshot.seq - keep`` and older
         snapshots, all at once. Raises ``StoreUnavailable``."""
         ...
+
+
+class MemoryLog:
+    """A log in this process (``Log``): the hosts of one merged replay share the global one,
+    so several allocators in one process share the global address space as etcd shares it
+    between machines. It is never unreachable, and nothing outlives the process."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.entries: dict[int, Entry] = {}  # seq -> entry, what compaction left
+        self.head = 0
+        self.snapshots: dict[int, Snapshot] = {}
+        self._lock = threading.Lock()
+
+    def _after(self, seq: int) -> list[Entry]:
+        return [self.entries[n] for n in sorted(self.entries) if n > seq]
+
+    def append(self, entry: Entry) -> list[Entry] | None:
+        with self._lock:
+            if self.head != entry.seq - 1:
+                return self._after(entry.seq - 1)
+            # stored as etcd stores it: a copy, so a replica never shares objects with the log
+            self.entries[entry.seq] = Entry.from_json(json.loads(json.dumps(entry.to_json())))
+            self.head = entry.seq
+            return None
+
+    def read_after(self, seq: int) -> list[Entry]:
+        with self._lock:
+            return self._after(seq)
+
+    def read_snapshot(self) -> Snapshot | None:
+        with self._lock:
+            newest = max(self.snapshots, default=None)
+            return None if newest is None else self.snapshots[newest]
+
+    def compact(self, snapshot: Snapshot, keep: int) -> None:
+        with self._lock:
+            self.snapshots = {snapshot.seq: Snapshot.from_json(
+                json.loads(json.dumps(snapshot.to_json())))}
+            for seq in [n for n in self.entries if n <= snapshot.seq - keep]:
+                del self.entries[seq]
 
 
 class StoreUnavailable(OSError):

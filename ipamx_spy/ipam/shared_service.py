@@ -22,7 +22,7 @@ from .errors import IpamError, StateError
 from .etcd import EtcdClient, EtcdLog, EtcdSpec
 from .metrics import render
 from .service import Handler, IpamService, _lease_json, _network_json
-from .shared import GLOBAL_LOG, SharedAllocator, StoreUnavailable, host_log
+from .shared import GLOBAL_LOG, MemoryLog, SharedAllocator, StoreUnavailable, host_log
 
 JSON = Any
 
@@ -36,7 +36,7 @@ class SharedIpamService(IpamService):
 
     blocking = True
 
-    def __init__(self, shared: SharedAllocator, client: EtcdClient, *,
+    def __init__(self, shared: SharedAllocator, client: EtcdClient | None, *,
                  on_shutdown: Callable[[], None] | None = None) -> None:
         super().__init__(Allocator(shared.config), on_shutdown=on_shutdown)
         self.shared = shared
@@ -65,9 +65,19 @@ class SharedIpamService(IpamService):
             raise
         return cls(shared, client, on_shutdown=on_shutdown)
 
+    @classmethod
+    def in_process(cls, config: IpamConfig, host: str, global_log: MemoryLog,
+                   local_log: MemoryLog) -> SharedIpamService:
+        """One host's allocator over logs in this process (``shared.MemoryLog``): the hosts
+        of a merged replay, each with its own local log and all with one global log."""
+        shared = SharedAllocator(config, host=host, global_log=global_log, local_log=local_log)
+        shared.catch_up()
+        return cls(shared, None)
+
     def close(self) -> None:
         with self._lock:
-            self.client.close()
+            if self.client is not None:
+                self.client.close()
 
     def _run(self, endpoint: str, handler: Handler, request: dict[str, JSON],
              mutating: bool) -> JSON:
@@ -125,5 +135,6 @@ class SharedIpamService(IpamService):
 
     def configuration(self, _fields: dict[str, Any]) -> JSON:
         return {**self.shared.config.to_json(), "StatePath": None,
-                "Store": str(self.client.spec), "HostID": self.shared.host,
+                "Store": "memory" if self.client is None else str(self.client.spec),
+                "HostID": self.shared.host,
                 "RequiresRequestReplay": False}

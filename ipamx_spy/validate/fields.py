@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ipamx_spy.dockerd.endpoints import AnswerCheck, Endpoint, parse_endpoint
 from ipamx_spy.dockerd.goparse import cidr_code, parse_cidr, parse_ip, parse_mac
+from ipamx_spy.dockerd.scopes import capability_scope
 from ipamx_spy.findings import Finding
 
 from .context import Context, Seen
@@ -44,7 +46,9 @@ def check_keys(ctx: Context) -> list[Finding]:
     """IPX213 / IPX214: keys Go folds or ignores."""
     if not _decodable(ctx) or ctx.row is None:
         return []
-    ignored_error = {"NetworkDriver": "error", "IpamDriver": "err"}.get(ctx.row.interface)
+    endpoint = parse_endpoint(ctx.endpoint)
+    other = endpoint.other_error_field if endpoint is not None else None
+    ignored_error = other.lower() if other is not None else None
     found = [finding("IPX213", ctx.seq, (
         f"key {key!r} only matches its field case-insensitively: dockerd accepts it (Go folds "
         "case), other clients may not; use the exact field name"))
@@ -57,7 +61,7 @@ def check_keys(ctx: Context) -> list[Finding]:
 
 def check_required(ctx: Context) -> list[Finding]:
     """IPX202: required fields that are missing, null or empty."""
-    if not _judged(ctx) or ctx.row is None or ctx.endpoint == "Plugin.Activate":
+    if not _judged(ctx) or ctx.row is None or ctx.endpoint == Endpoint.ACTIVATE:
         return []
     found = []
     for spec in ctx.row.response:
@@ -102,7 +106,7 @@ def check_values(ctx: Context) -> list[Finding]:
         elif kind == "ip?":
             found += _ip_finding(ctx, spec.name, value,
                                  f"dockerd fails the join with 'unable to parse {spec.name}'")
-        elif kind in {"scope", "scope?"} and value not in {"local", "global"}:
+        elif kind in {"scope", "scope?"} and capability_scope(value) is None:
             found.append(finding("IPX205", ctx.seq, (
                 f"{spec.name} {value!r} is neither 'local' nor 'global' (case matters): dockerd "
                 "does not register the driver and network creation fails with 'could not "
@@ -193,22 +197,26 @@ def _join(ctx: Context) -> list[Finding]:
     return found
 
 
-SPECIFIC: dict[str, Callable[[Seen], list[Finding]] | Check] = {
-    "IpamDriver.RequestPool": _request_pool,
-    "IpamDriver.RequestAddress": _request_address,
-    "NetworkDriver.CreateEndpoint": _create_endpoint,
-    "NetworkDriver.Join": _join,
+# The checks each endpoint row names (``Row.answer_checks``); total over ``AnswerCheck``
+# (tests/test_dockerd_rows.py).
+SPECIFIC: dict[AnswerCheck, Callable[[Seen], list[Finding]] | Check] = {
+    AnswerCheck.POOL_AS_ASKED: _request_pool,
+    AnswerCheck.ADDRESS_AS_ASKED: _request_address,
+    AnswerCheck.INTERFACE_FILLED_IN: _create_endpoint,
+    AnswerCheck.STATIC_ROUTES: _join,
 }
 
 
 def check_specific(ctx: Context) -> list[Finding]:
-    check = SPECIFIC.get(ctx.endpoint)
-    return check(ctx) if check is not None and _judged(ctx) else []
+    """The checks the endpoint's row names, on a judged answer (see ``_judged``)."""
+    if ctx.row is None or not ctx.row.answer_checks or not _judged(ctx):
+        return []
+    return [f for check in ctx.row.answer_checks for f in SPECIFIC[check](ctx)]
 
 
 def check_activate(ctx: Context) -> list[Finding]:
     """IPX215: an Activate answer that gives dockerd nothing to use."""
-    if ctx.endpoint != "Plugin.Activate" or not _judged(ctx):
+    if ctx.endpoint != Endpoint.ACTIVATE or not _judged(ctx):
         return []
     implements = ctx.value.get("Implements") or []
     if {"NetworkDriver", "IpamDriver"} & set(implements):

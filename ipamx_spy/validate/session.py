@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ipamx_spy.dockerd.endpoints import Endpoint, LedgerEffect
 from ipamx_spy.dockerd.goparse import IPAddress, IPNetwork, parse_cidr, parse_ip
 from ipamx_spy.dockerd.ledger import Ledger, Pool
 from ipamx_spy.dockerd.verdict import pool_gateway
@@ -43,13 +44,13 @@ class PluginHistory:
         return self.activated is not None
 
     def check(self, ctx: Seen) -> list[Finding]:
-        if ctx.endpoint == "Plugin.Activate":
+        if ctx.endpoint == Endpoint.ACTIVATE:
             self._activate(ctx)
             return []
         found = self._lifecycle(ctx)
-        handler = HANDLERS.get(ctx.endpoint)
-        if handler is not None and isinstance(ctx.request, dict):
-            found += handler(self, ctx)
+        effect = ctx.row.ledger if ctx.row is not None else None
+        if effect is not None and isinstance(ctx.request, dict):
+            found += HANDLERS[effect](self, ctx)
         return found
 
     # -- activation ------------------------------------------------------------------------
@@ -174,9 +175,12 @@ class PluginHistory:
         return found
 
 
-HANDLERS: dict[str, Callable[[PluginHistory, Seen], list[Finding]]] = {
-    "IpamDriver.RequestPool": PluginHistory.request_pool,
-    "IpamDriver.ReleasePool": PluginHistory.release_pool,
-    "IpamDriver.RequestAddress": PluginHistory.request_address,
-    "IpamDriver.ReleaseAddress": PluginHistory.release_address,
+# The rules of each ledger effect an endpoint row names (``Row.ledger``); total over
+# ``LedgerEffect`` (tests/test_dockerd_rows.py), so an endpoint that hands out or releases
+# pools or addresses is followed here once its row says so.
+HANDLERS: dict[LedgerEffect, Callable[[PluginHistory, Seen], list[Finding]]] = {
+    LedgerEffect.ISSUE_POOL: PluginHistory.request_pool,
+    LedgerEffect.RELEASE_POOL: PluginHistory.release_pool,
+    LedgerEffect.HAND_OUT_ADDRESS: PluginHistory.request_address,
+    LedgerEffect.RELEASE_ADDRESS: PluginHistory.release_address,
 }

@@ -1,0 +1,303 @@
+"""The emulator's swarm: several emulated dockerd sharing one swarm allocator, byte for byte
+against the real captures of docs/swarm/ (three dockerd 20.10.24 nodes, tests/test_swarm_e2e.py
+makes such recordings), and played against the built-in plugin, one per node.
+
+``compare_swarm`` gives every node the answers its own spy recorded and takes the scheduler's
+placement and the order of node IDs from the recordings (``recorded_choices``); nothing else is
+substituted, and each node's requests are compared whole (request line, headers, body) and in
+order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import random
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ipamx_spy.app import BuiltinPlugin
+from ipamx_spy.cli import app
+from ipamx_spy.dockerd.versions import lookup
+from ipamx_spy.emulator import scenario
+from ipamx_spy.emulator.compare import compare_swarm
+from ipamx_spy.emulator.driver import EmulatorAppTarget, SwarmSession, recording_header
+from ipamx_spy.emulator.scenario import ScenarioError, ServiceCreate, SwarmJoin
+from ipamx_spy.emulator.swarm import Swarm, SwarmChoices, node_names, recorded_choices
+from ipamx_spy.ipam.service import IpamService
+from ipamx_spy.multihost.merge import merge
+from ipamx_spy.multihost.timeline import merged_findings
+from ipamx_spy.recording import Recording, RecordingWriter, encode_body, load
+from ipamx_spy.validate import check_recording
+
+SWARM = Path(__file__).resolve().parent.parent / "docs" / "swarm"
+SCENARIO = SWARM / "overlay-service.scenario"
+NODES = ("node1", "node2", "node3")
+
+
+def captures() -> dict[str, Recording]:
+    return {name: load(SWARM / f"{name}.jsonl") for name in NODES}
+
+
+def steps() -> list[scenario.Step]:
+    return scenario.load(SCENARIO)
+
+
+def test_every_node_sends_what_its_dockerd_sent() -> None:
+    recs = captures()
+    result = compare_swarm(steps(), recs)
+    assert result.equal, result.report()
+    assert {name: c.recorded for name, c in result.nodes.items()} == {
+        name: len(rec.exchanges) for name, rec in recs.items()}
+    assert [r.outcome.exit_code for r in result.nodes["node1"].results] == [0] * len(steps())
+
+
+def test_the_placement_and_node_order_come_from_the_recordings() -> None:
+    choices = recorded_choices(captures())
+    # the manager handed .3 .4 .5 to tasks that ran on node3, node1, node2, and released the
+    # load-balancer addresses of node3 (.6), node2 (.8), node1 (.7) in node-ID order
+    assert choices.placement == ["node3", "node1", "node2"]
+    assert choices.node_order == ["node3", "node2", "node1"]
+
+
+def _changed(rec: Recording, seq: int, old: bytes, new: bytes) -> Recording:
+    exchanges = list(rec.exchanges)
+    index = next(i for i, e in enumerate(exchanges) if e.seq == seq)
+    target = exchanges[index]
+    raw = target.request.raw_body.replace(old, new)
+    assert raw != target.request.raw_body
+    request = dataclasses.replace(target.request, body=encode_body(raw))
+    exchanges[index] = dataclasses.replace(target, request=request)
+    return dataclasses.replace(rec, exchanges=tuple(exchanges))
+
+
+def test_a_changed_byte_on_a_worker_is_reported_on_that_worker() -> None:
+    recs = captures()
+    # node2's gateway re-reservation, as if its dockerd had asked without the gateway label
+    recs["node2"] = _changed(recs["node2"], 5, b'"RequestAddressType":"com.docker.network.gateway"',
+                             b'"RequestAddressType":"com.docker.network.gatewax"')
+    result = compare_swarm(steps(), recs)
+    assert not result.equal
+    assert result.nodes["node1"].equal and result.nodes["node3"].equal
+    [mismatch] = result.nodes["node2"].mismatches
+    assert mismatch.index == 5 and mismatch.recorded == "IpamDriver.RequestAddress"
+    assert "gatewax" in mismatch.diff
+
+
+def test_without_the_plugin_disable_node1_tears_its_task_down_too() -> None:
+    """The capture's node1 ends before its task stopped: played to the end, node1 releases
+    its task's and load-balancer addresses, the gateway and its local pool, which the
+    recording does not have."""
+    played = [s for s in steps() if "plugin disable" not in s.text]
+    result = compare_swarm(played, captures())
+    assert result.nodes["node2"].equal and result.nodes["node3"].equal
+    extra = result.nodes["node1"].mismatches
+    assert [m.emulated for m in extra] == ["IpamDriver.ReleaseAddress"] * 3 + [
+        "IpamDriver.ReleasePool"]
+    assert '"PoolID":"LocalDefault/10.4.4.0/24","Address":"10.4.4.4"' in extra[0].diff
+
+
+def test_a_missing_node_recording_is_reported() -> None:
+    recs = captures()
+    del recs["node3"]
+    result = compare_swarm(steps(), recs)
+    assert not result.equal and result.missing == ("node3",)
+
+
+# -- played against real allocators, one per node ------------------------------------------
+
+
+def play(text: str, choices: SwarmChoices | None = None, record: Path | None = None,
+         ) -> tuple[Swarm, SwarmSession, list[int]]:
+    """Play ``text`` with each node's own built-in plugin; with ``record``, one recording per
+    node there, all started at one instant and timed by one counting clock."""
+    parsed = scenario.parse(text)
+    names = node_names(parsed)
+    swarm = Swarm(lookup("20.10"), names, rng=random.Random(7), choices=choices)
+    targets = {name: EmulatorAppTarget(BuiltinPlugin([IpamService.from_options(compat="20.10")]))
+               for name in names}
+    writers = {}
+    for name in names if record else ():
+        assert record is not None
+        header = {**recording_header(scenario="swarm.scenario", version=swarm.version,
+                                     target=targets[name].address, host=name),
+                  "started": "2026-12-02T06:00:00Z"}
+        writers[name] = RecordingWriter(record / f"{name}.jsonl", header)
+    ticks = itertools.count()
+    session = SwarmSession(swarm, targets, writers=writers, sleep=lambda _s: None,
+                           clock=lambda: next(ticks) / 1e6)  # a microsecond per reading
+    for node in session.sessions.values():
+        node.started = 0.0
+    codes = [session.play(step).outcome.exit_code for step in parsed]
+    for writer in writers.values():
+        writer.close()
+    return swarm, session, codes
+
+
+SPREAD = """
+docker -c m plugin enable p
+docker -c w1 plugin enable p
+docker -c w2 plugin enable p
+docker -c m swarm init
+docker -c w1 swarm join --token T 10.0.0.1:2377
+docker -c w2 swarm join --token T 10.0.0.1:2377
+docker -c m network create -d overlay --ipam-driver p:latest --subnet 10.9.0.0/24 ov
+docker -c m service create --name web --replicas 4 --replicas-max-per-node 2 --network ov bb
+"""
+
+
+def requests(session: SwarmSession, node: str) -> list[tuple[str, object]]:
+    return [(e.endpoint, e.request.value) for e in session.sessions[node].exchanges]
+
+
+def test_the_default_spread_and_each_node_reserving_the_managers_choice() -> None:
+    swarm, session, codes = play(SPREAD)
+    assert codes == [0] * 8
+    service = swarm.services["web"]
+    assert [t.node for t in service.tasks] == ["m", "w1", "w2", "m"]
+    assert service.vips == {"ov": "10.9.0.2/24"}
+    assert [t.addresses["ov"] for t in service.tasks] == [f"10.9.0.{i}/24" for i in (3, 4, 5, 6)]
+    lbs = swarm.allocator.networks["ov"].attachments if swarm.allocator else {}
+    assert lbs == {"m": "10.9.0.7/24", "w1": "10.9.0.8/24", "w2": "10.9.0.9/24"}
+    worker = requests(session, "w1")
+    assert [ep for ep, _ in worker] == ["IpamDriver.GetCapabilities",
+                                       "IpamDriver.GetDefaultAddressSpaces",
+                                       "NetworkDriver.GetCapabilities", "IpamDriver.RequestPool",
+                                       "IpamDriver.RequestAddress", "IpamDriver.RequestAddress",
+                                       "IpamDriver.RequestAddress"]
+    assert [body.get("Address") for ep, body in worker[4:] if isinstance(body, dict)] == [
+        "10.9.0.1", "10.9.0.8", "10.9.0.4"]
+    # the manager's node holds two tasks: one network, one load balancer, two task addresses
+    local = [b for ep, b in requests(session, "m")
+             if ep == "IpamDriver.RequestAddress" and isinstance(b, dict)
+             and str(b.get("PoolID", "")).startswith("LocalDefault")]
+    assert [b["Address"] for b in local] == ["10.9.0.1", "10.9.0.7", "10.9.0.3", "10.9.0.6"]
+
+
+def test_tasks_that_stop_before_network_rm_give_their_global_addresses_back() -> None:
+    swarm, session, codes = play(SPREAD + "docker -c m service rm web\nsleep 12\n"
+                                    "docker -c m network rm ov\n")
+    assert codes == [0] * 11
+    for name in ("m", "w1", "w2"):
+        calls = requests(session, name)
+        requested = sum(ep == "IpamDriver.RequestAddress" for ep, _ in calls)
+        released = sum(ep == "IpamDriver.ReleaseAddress" for ep, _ in calls)
+        assert requested == released, name
+        assert sum(ep == "IpamDriver.RequestPool" for ep, _ in calls) == sum(
+            ep == "IpamDriver.ReleasePool" for ep, _ in calls)
+    released = [b["Address"] for ep, b in requests(session, "m")
+                if ep == "IpamDriver.ReleaseAddress" and isinstance(b, dict)
+                and str(b["PoolID"]).startswith("GlobalDefault")]
+    # the VIP at service rm, then per stopped task its address (and with a node's last task
+    # that node's load balancer), then the gateway at network rm
+    assert released == ["10.9.0.2", "10.9.0.3", "10.9.0.4", "10.9.0.8", "10.9.0.5", "10.9.0.9",
+                        "10.9.0.6", "10.9.0.7", "10.9.0.1"]
+
+
+def test_the_played_swarm_passes_the_cross_host_rules(tmp_path: Path) -> None:
+    _swarm, _session, codes = play(SPREAD + "docker -c m service rm web\nsleep 12\n"
+                                   "docker -c m network rm ov\n", record=tmp_path)
+    assert codes == [0] * 11
+    recordings = [load(tmp_path / f"{name}.jsonl") for name in ("m", "w1", "w2")]
+    assert all(check_recording(rec) == [] for rec in recordings)
+    merged = merge(recordings)
+    assert set(merged.lanes.values()) == {"m", "w1", "w2"}
+    assert merged_findings(merged) == []
+
+
+def test_refusals_of_a_swarm() -> None:
+    text = """
+docker -c a plugin enable p
+docker -c b plugin enable p
+docker -c a network create -d overlay --ipam-driver p:latest --subnet 10.9.0.0/24 ov
+docker -c a swarm init
+docker -c b swarm join --token T 10.0.0.1:2377
+docker -c b network create -d overlay --ipam-driver p:latest --subnet 10.9.0.0/24 ov
+docker -c a network create -d overlay --ipam-driver nope --subnet 10.9.0.0/24 ov
+docker -c a service create --name s --network missing bb
+docker -c a network create -d overlay --ipam-driver p:latest --subnet 10.9.0.0/24 ov
+docker -c a service create --name s --network ov bb
+docker -c a network rm ov
+docker -c a service rm nope
+"""
+    _swarm, _session, codes = play(text)
+    assert codes == [0, 0, 1, 0, 0, 1, 1, 1, 0, 0, 1, 1]
+
+
+def test_a_refused_re_reservation_fails_the_task_on_that_node_only() -> None:
+    """Two nodes answered by one allocator share one local space: the second node's local
+    pool for the manager's subnet is refused (IPX503's flow), and its task fails there only."""
+    parsed = scenario.parse(SPREAD.replace("--replicas 4 --replicas-max-per-node 2",
+                                           "--replicas 3"))
+    names = node_names(parsed)
+    swarm = Swarm(lookup("20.10"), names, rng=random.Random(7))
+    shared = BuiltinPlugin([IpamService.from_options(compat="20.10")])
+    targets = {"m": EmulatorAppTarget(shared),
+               "w1": EmulatorAppTarget(shared),  # the manager's allocator answers w1 too
+               "w2": EmulatorAppTarget(BuiltinPlugin([IpamService.from_options(compat="20.10")]))}
+    session = SwarmSession(swarm, targets, sleep=lambda _s: None)
+    for step in parsed:
+        session.play(step)
+    assert [(t.node, t.running) for t in swarm.services["web"].tasks] == [
+        ("m", True), ("w1", False), ("w2", True)]
+
+
+# -- the scenario language ------------------------------------------------------------------
+
+
+def test_context_names_the_daemon_and_service_options_parse() -> None:
+    [join, create] = scenario.parse(
+        "docker --context=node2 swarm join --token T --advertise-addr 1.2.3.4 1.2.3.5:2377\n"
+        "docker -c node1 service create -d --name s --replicas 3 --replicas-max-per-node 1 "
+        "--network ov --network ov2 -e A=1 bb sleep 600\n")
+    assert join.node == "node2" and join.action == SwarmJoin(manager="1.2.3.5:2377")
+    assert create.node == "node1" and create.action == ServiceCreate(
+        name="s", networks=("ov", "ov2"), replicas=3, max_per_node=1)
+    assert scenario.is_swarm([create]) and not scenario.is_swarm(
+        scenario.parse("docker network create n\n"))
+    assert node_names(scenario.parse("docker network create n\n")) == ["default"]
+
+
+@pytest.mark.parametrize("line", [
+    "docker service create --name s",
+    "docker service create --replicas x bb",
+    "docker service create --mode weird bb",
+    "docker swarm join",
+    "docker swarm leave",
+    "docker plugin install x",
+    "docker --context",
+])
+def test_unplayable_swarm_lines_name_the_line(line: str) -> None:
+    with pytest.raises(ScenarioError, match="<scenario>:1: "):
+        scenario.parse(line + "\n")
+
+
+# -- the drive command ----------------------------------------------------------------------
+
+
+def test_drive_compares_each_node_and_records_one_file_per_node(tmp_path: Path) -> None:
+    runner = CliRunner()
+    paths = [str(SWARM / f"{name}.jsonl") for name in NODES]
+    compared = runner.invoke(app, ["drive", str(SCENARIO), *(
+        arg for path in paths for arg in ("--compare", path))])
+    assert compared.exit_code == 0, compared.output
+    assert "all 47 requests of 3 nodes equal their recordings byte for byte" in compared.output
+    short = runner.invoke(app, ["drive", str(SCENARIO), "--compare", paths[0], "--compare",
+                                paths[1]])
+    assert short.exit_code == 1 and "node3: no recording" in short.output
+
+    played = runner.invoke(app, ["drive", str(SCENARIO), "--check", "--record",
+                                 str(tmp_path / "out")])
+    assert played.exit_code == 0, played.output
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == ["node1.jsonl", "node2.jsonl", "node3.jsonl"]
+    recs = [load(tmp_path / "out" / name) for name in written]
+    assert [r.header["host"] for r in recs] == list(NODES)
+    assert [len(r.exchanges) for r in recs] == [25, 11, 11]
+    merged = runner.invoke(app, ["check", "--merge", *(str(tmp_path / "out" / n)
+                                                       for n in written)])
+    assert merged.exit_code == 0, merged.output
+    bad = runner.invoke(app, ["drive", str(SCENARIO), "--target", "node9=builtin"])
+    assert bad.exit_code == 2 and "node9 is not a node of the scenario" in bad.output
