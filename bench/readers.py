@@ -82,8 +82,9 @@ def write_recording(path: Path, size: int, records: list[dict[str, Any]]) -> Non
                                separators=(",", ":"), ensure_ascii=False) + "\n")
 
 
-def run(argv: list[str]) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS in MiB, exit code) of one child process."""
+def run(argv: list[str]) -> tuple[float, float, int, float]:
+    """(wall seconds, peak RSS in MiB, exit code, CPU seconds) of one child process (CPU
+    time holds up better than wall time on a machine shared with other work)."""
     started = time.perf_counter()
     with open(os.devnull, "wb") as sink:
         child = subprocess.Popen(argv, stdout=sink, stderr=subprocess.PIPE, cwd=ROOT,
@@ -96,7 +97,7 @@ def run(argv: list[str]) -> tuple[float, float, int]:
     code = os.waitstatus_to_exitcode(status)
     if code not in (0, 1):
         raise SystemExit(f"{' '.join(argv)} failed ({code}): {errors.decode()[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024, code
+    return elapsed, usage.ru_maxrss / 1024, code, usage.ru_utime + usage.ru_stime
 
 
 def spy(*args: str) -> list[str]:
@@ -105,11 +106,12 @@ def spy(*args: str) -> list[str]:
 
 def measure(commands: dict[str, list[str]], rounds: int) -> dict[str, dict[str, float]]:
     """Each command ``rounds`` times, interleaved; the best time and the highest peak."""
-    seen: dict[str, list[tuple[float, float, int]]] = {name: [] for name in commands}
+    seen: dict[str, list[tuple[float, float, int, float]]] = {name: [] for name in commands}
     for _ in range(rounds):
         for name, argv in commands.items():
             seen[name].append(run(argv))
     return {name: {"s": round(min(r[0] for r in runs), 3),
+                   "cpu_s": round(min(r[3] for r in runs), 3),
                    "peak_mib": round(max(r[1] for r in runs), 1),
                    "exit": runs[0][2]} for name, runs in seen.items()}
 
@@ -158,6 +160,10 @@ def main() -> None:
         report["figures"] = {name: {
             "per_exchange_vs_small": round(results["large"][name]["s"]
                                            / (results["small"][name]["s"] * scale), 2),
+            "cpu_per_exchange_vs_small": round(results["large"][name]["cpu_s"]
+                                               / (results["small"][name]["cpu_s"] * scale), 2),
+            "cpu_vs_bare_json_loads": round(results["large"][name]["cpu_s"]
+                                            / results["large"]["bare json.loads"]["cpu_s"], 2),
             "peak_above_small_mib": round(results["large"][name]["peak_mib"]
                                           - results["small"][name]["peak_mib"], 1),
             "vs_bare_json_loads": round(results["large"][name]["s"]
@@ -172,6 +178,9 @@ def main() -> None:
                 replayed["replay"]["s"] / replayed["bare loop"]["s"], 2)
             report["replay_q_vs_bare_loop"] = round(
                 replayed["replay -q"]["s"] / replayed["bare loop"]["s"], 2)
+            for name in ("replay", "replay -q"):
+                report[f"{name} cpu vs bare loop"] = round(
+                    replayed[name]["cpu_s"] / replayed["bare loop"]["cpu_s"], 2)
         report["load_average_end"] = [round(x, 1) for x in os.getloadavg()]
         print(json.dumps(report, indent=2))
     finally:
