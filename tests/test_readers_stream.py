@@ -18,8 +18,9 @@ from ipamx_spy import infer
 from ipamx_spy import recording as rec
 from ipamx_spy.export import FORMATS, build_trace
 from ipamx_spy.export.markdown import joined
+from ipamx_spy.export.mitm import export_mitm
 from ipamx_spy.export.records import export_json
-from ipamx_spy.export.stream import TEXT_STREAMS, StreamedTrace, open_trace
+from ipamx_spy.export.stream import TEXT_STREAMS, StreamedTrace, export_chunks, open_trace
 from ipamx_spy.export.trace import Selection, tally
 from ipamx_spy.filters import parse
 from ipamx_spy.notes import NoteError, note_record
@@ -135,6 +136,7 @@ def test_the_streamed_trace_exports_what_the_loaded_trace_does(path: Path) -> No
     assert isinstance(streamed, StreamedTrace)
     for name, streaming in TEXT_STREAMS.items():
         assert "".join(streaming(streamed)) == FORMATS[name](whole), name
+    assert b"".join(export_chunks("mitm", streamed)) == export_mitm(whole)
     assert tally(streamed).exchanges == len(whole.exchanges)
     assert tally(streamed).sections == len(whole.sections)
 

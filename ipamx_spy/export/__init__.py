@@ -19,7 +19,15 @@ from .mermaid import export_mermaid
 from .mitm import iter_mitm
 from .records import export_json
 from .svg import export_svg
-from .trace import Options, Selection, SelectionError, Trace, build_trace, parse_range
+from .trace import (
+    Options,
+    Selection,
+    SelectionError,
+    Trace,
+    TraceView,
+    build_trace,
+    parse_range,
+)
 
 Format = Callable[[Trace], str]
 
@@ -32,7 +40,7 @@ FORMATS: dict[str, Format] = {
     "json": export_json,
 }
 
-StreamFormat = Callable[[Trace], Iterator[bytes]]
+StreamFormat = Callable[[TraceView], Iterator[bytes]]
 
 STREAM_FORMATS: dict[str, StreamFormat] = {
     "mitm": iter_mitm,

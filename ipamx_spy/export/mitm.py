@@ -28,7 +28,7 @@ from ipamx_spy.mitm.tnetstring import dumps
 from ipamx_spy.recording import Exchange
 from ipamx_spy.records import RecordType
 
-from .trace import Trace
+from .trace import TraceView
 
 FAILED, LOGGED, BOOKMARK = ":x:", ":warning:", ":bookmark:"
 SUCCESS, FAILURE, LOGGED_ONLY = "success", "failure", "logged"
@@ -44,7 +44,7 @@ def verdict(exchange: Exchange) -> dict[str, Any]:
     return {"outcome": LOGGED_ONLY if ignored else FAILURE, "problem": problem}
 
 
-def _comment(exchange: Exchange, trace: Trace, section: str | None,
+def _comment(exchange: Exchange, trace: TraceView, section: str | None,
              outcome: Mapping[str, Any]) -> str:
     lines = [render.annotation(exchange)]
     if outcome["outcome"] == FAILURE:
@@ -67,30 +67,29 @@ def _marker(outcome: Mapping[str, Any], opens_marked_section: bool) -> str:
 
 
 class _Layout:
-    """Connections, sections and the records between exchanges, for one trace."""
+    """Connections and the records between exchanges, for one trace: one pass over its
+    connection records (their times: a few per connection), then its sections as they come."""
 
-    def __init__(self, trace: Trace) -> None:
+    def __init__(self, trace: TraceView) -> None:
         self.trace = trace
-        self.started = trace.started.timestamp()
+        self.started = trace.at(0.0).timestamp()
         self.key = f"{trace.source}:{trace.header.get('started', '')}"
         self.peers = fs.Peers(listen=str(trace.header.get("listen", "")),
                               upstream=str(trace.header.get("upstream", "")))
         self.opened: dict[int, float] = {}
         self.closed: dict[int, float] = {}
+        events = []
         for event in trace.events:
+            events.append(dict(event))
             times = self.opened if event.get("type") == RecordType.OPEN else (
                 self.closed if event.get("type") == RecordType.CLOSE else None)
             if times is not None and "conn" in event:
                 times.setdefault(int(event["conn"]), float(event.get("t", 0.0)))
-        self.first_of: dict[int, tuple[int, Section]] = {}
-        for number, section in enumerate(trace.sections, 1):
-            if section.exchanges:
-                self.first_of[section.exchanges[0].seq] = (number, section)
-        self.section_of = {e.seq: (n, s) for n, s in enumerate(trace.sections, 1)
-                           for e in s.exchanges}
-        self.pending = sorted(
-            [dict(r) for r in (*trace.markers, *trace.events)],
-            key=lambda r: float(r.get("t", 0.0)))
+        self.pending = sorted([*(dict(m) for m in trace.markers), *events],
+                              key=lambda r: float(r.get("t", 0.0)))
+        self.notes: dict[int, list[tuple[int, Mapping[str, Any]]]] = {}
+        for order, note in enumerate(trace.note_records):
+            self.notes.setdefault(int(note.get("seq", 0)), []).append((order, note))
 
     def connection(self, exchange: Exchange) -> fs.Connection:
         opened = self.opened.get(exchange.conn, exchange.t)
@@ -107,39 +106,34 @@ class _Layout:
             return float(record.get("t", 0.0)) <= exchange.t + exchange.duration_ms / 1000
 
         taken = [r for r in self.pending if before(r)]
-        self.pending = [r for r in self.pending if not before(r)]
+        if taken:
+            self.pending = [r for r in self.pending if not before(r)]
         return taken
 
-    def section_meta(self, exchange: Exchange) -> dict[str, Any] | None:
-        if exchange.seq not in self.section_of:
-            return None
-        number, section = self.section_of[exchange.seq]
-        return {"number": number, "title": section.title, "heading": section.heading,
-                "source": section.source, "t": section.t, "detail": section.detail,
-                "failed": section.failed,
-                "first": self.first_of.get(exchange.seq, (0, None))[1] is section}
 
-    def section_line(self, exchange: Exchange) -> str | None:
-        if exchange.seq not in self.first_of:
-            return None
-        number, section = self.first_of[exchange.seq]
-        detail = f": {section.detail}" if section.detail else ""
-        return f"section {number}: {section.heading}{detail}"
+def _section_meta(number: int, section: Section, first: bool) -> dict[str, Any]:
+    return {"number": number, "title": section.title, "heading": section.heading,
+            "source": section.source, "t": section.t, "detail": section.detail,
+            "failed": section.failed, "first": first}
+
+
+def _section_line(number: int, section: Section) -> str:
+    detail = f": {section.detail}" if section.detail else ""
+    return f"section {number}: {section.heading}{detail}"
 
 
 def _metadata(exchange: Exchange, layout: _Layout, outcome: Mapping[str, Any],
-              before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]],
-              ) -> dict[str, Any]:
+              section: dict[str, Any], before: Sequence[Mapping[str, Any]],
+              after: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     trace = layout.trace
     own = {k: v for k, v in exchange.to_json().items() if k not in ("request", "response")}
     connection = {"number": exchange.conn, "opened_t": layout.opened.get(exchange.conn),
                   "closed_t": layout.closed.get(exchange.conn), "listen": layout.peers.listen,
                   "upstream": layout.peers.upstream}
-    notes = [(n, r) for n, r in enumerate(trace.note_records)
-             if int(r.get("seq", 0)) == exchange.seq]
+    notes = layout.notes.get(exchange.seq, [])
     return {fs.META: {
         "format": fs.META_FORMAT, "source": trace.source, "exchange": own,
-        "connection": connection, "section": layout.section_meta(exchange),
+        "connection": connection, "section": section,
         "host": trace.host_of(exchange.seq) or trace.header.get("host"),
         "plugin": trace.header.get("name"),
         "verdict": dict(outcome), "sentence": render.annotation(exchange),
@@ -151,31 +145,45 @@ def _metadata(exchange: Exchange, layout: _Layout, outcome: Mapping[str, Any],
     }}
 
 
-def flow_states(trace: Trace) -> Iterator[dict[str, Any]]:
-    """The mitmproxy state of every exchange of the trace, one at a time."""
+def _placed(trace: TraceView) -> Iterator[tuple[int, Section, int, Exchange, bool]]:
+    """(section number, section, place in it, exchange, whether it is the trace's last), as
+    the sections come (one exchange held back to know the last)."""
+    held: tuple[int, Section, int, Exchange] | None = None
+    for number, section in enumerate(trace.sections, 1):
+        for place, exchange in enumerate(section.exchanges):
+            if held is not None:
+                yield (*held, False)
+            held = (number, section, place, exchange)
+    if held is not None:
+        yield (*held, True)
+
+
+def flow_states(trace: TraceView) -> Iterator[dict[str, Any]]:
+    """The mitmproxy state of every exchange of the trace, one at a time, as its section is
+    read."""
     layout = _Layout(trace)
-    exchanges = trace.exchanges
-    for index, exchange in enumerate(exchanges):
+    for number, section, place, exchange, last in _placed(trace):
         outcome = verdict(exchange)
         before = layout.records_before(exchange)
-        after = layout.pending if index == len(exchanges) - 1 else []
-        section = layout.section_meta(exchange)
-        opens_marked = bool(section and section["first"] and section["source"] == MARKER)
+        after = layout.pending if last else []
+        meta = _section_meta(number, section, place == 0)
+        opens_marked = place == 0 and section.source == MARKER
         annotations = fs.Annotations(
-            comment=_comment(exchange, trace, layout.section_line(exchange), outcome),
+            comment=_comment(exchange, trace, _section_line(number, section) if place == 0
+                             else None, outcome),
             marked=_marker(outcome, opens_marked),
             error=outcome["problem"] if exchange.response is None else None,
-            metadata=_metadata(exchange, layout, outcome, before, after))
+            metadata=_metadata(exchange, layout, outcome, meta, before, after))
         yield fs.flow_state(exchange, started=layout.started,
                             connection=layout.connection(exchange), peers=layout.peers,
                             annotations=annotations)
 
 
-def iter_mitm(trace: Trace) -> Iterator[bytes]:
+def iter_mitm(trace: TraceView) -> Iterator[bytes]:
     """The flow file, one flow (a typed netstring) at a time."""
     for state in flow_states(trace):
         yield dumps(state)
 
 
-def export_mitm(trace: Trace) -> bytes:
+def export_mitm(trace: TraceView) -> bytes:
     return b"".join(iter_mitm(trace))

@@ -302,5 +302,6 @@ def export_pieces(name: str, trace: StreamedTrace | Trace) -> Iterator[str]:
 
 
 def export_chunks(name: str, trace: StreamedTrace | Trace) -> Iterator[bytes]:
-    """A binary format's output (``STREAM_FORMATS``), a chunk as each is made."""
-    return STREAM_FORMATS[name](whole(trace))
+    """A binary format's output (``STREAM_FORMATS``: mitm), a chunk (a flow) as each is
+    made, from the sections as they are read."""
+    return STREAM_FORMATS[name](trace)
