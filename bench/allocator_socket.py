@@ -1,6 +1,8 @@
 """Fill a pool one address at a time over the plugin socket, as dockerd would ask.
 
-Measured in one run, with one keep-alive connection sending dockerd's exact requests:
+Measured in one run, with one keep-alive connection sending dockerd's exact requests (over the
+socket from a C client, ``bench/c/fill.c``, compiled with the machine's gcc at the start of the
+run, so that the client's own cost stays out of the figure):
 
 * baseline: the same RequestAddress calls straight into the in-process plugin (no socket);
 * ``ipamx-spy serve --state none``: the built-in plugin on its socket;
@@ -25,9 +27,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ipamx_spy.address import Address
+from _sockets import wait_socket  # bench/ is on sys.path when a script runs
+
 from ipamx_spy.builtin import BuiltinConfig, make_plugin
-from ipamx_spy.client import PluginConnection, docker_request
+
+HERE = Path(__file__).resolve().parent
 
 
 def pool_request(pool: str) -> bytes:
@@ -59,18 +63,26 @@ def in_process(pool: str) -> tuple[int, float]:
     return fill(lambda endpoint, body: plugin.handle(endpoint, body).body, pool)
 
 
-def over_socket(argv: list[str], sock: Path, pool: str) -> tuple[int, float]:
+def compile_fill(work: Path) -> Path:
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        sys.exit("a C compiler is needed (apt-get install gcc)")
+    binary = work / "fill"
+    subprocess.run([gcc, "-O2", "-o", str(binary), str(HERE / "c" / "fill.c")], check=True)
+    return binary
+
+
+def over_socket(client: Path, argv: list[str], sock: Path, pool: str) -> tuple[int, float]:
+    """Start ``ipamx-spy ARGV``; the C client requests the pool, then every address."""
     process = subprocess.Popen([sys.executable, "-m", "ipamx_spy", *argv],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 20
-        while not sock.exists():
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{argv[0]} did not start")
-            time.sleep(0.05)
-        with PluginConnection(Address(kind="unix", path=str(sock))) as conn:
-            return fill(lambda endpoint, body: conn.call(docker_request(endpoint, body))[0].body,
-                        pool)
+        wait_socket(str(sock))
+        hosts = ipaddress.ip_network(pool).num_addresses - 2
+        rate = float(subprocess.run([str(client), str(sock), pool, str(hosts)],
+                                    capture_output=True, text=True, check=True,
+                                    timeout=3600).stdout)
+        return hosts, hosts / rate
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(60)
@@ -83,6 +95,7 @@ def main() -> None:
                         help="pool size for the fsync-per-call run (it is the slow one)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ipx-abench-"))
+    client = compile_fill(work)
     big, small = f"10.0.0.0/{args.prefix_len}", f"10.0.0.0/{args.file_prefix_len}"
     rows: list[tuple[str, str, int, float]] = []
     try:
@@ -90,12 +103,12 @@ def main() -> None:
         rows.append(("in-process plugin (baseline)", small, *in_process(small)))
         serve = ["serve", "--listen"]
         rows.append(("serve --state none", big, *over_socket(
-            [*serve, str(work / "a.sock"), "--state", "none"], work / "a.sock", big)))
+            client, [*serve, str(work / "a.sock"), "--state", "none"], work / "a.sock", big)))
         rows.append(("serve --state FILE (fsync per call)", small, *over_socket(
-            [*serve, str(work / "b.sock"), "--state", str(work / "s.json")], work / "b.sock",
-            small)))
+            client, [*serve, str(work / "b.sock"), "--state", str(work / "s.json")],
+            work / "b.sock", small)))
         rows.append(("proxy, built-in, recording, --quiet", big, *over_socket(
-            ["proxy", "--listen", str(work / "c.sock"), "--state", "none", "--quiet",
+            client, ["proxy", "--listen", str(work / "c.sock"), "--state", "none", "--quiet",
              "--record", str(work / "r.jsonl"), "--control", str(work / "c.ctl")],
             work / "c.sock", big)))
     finally:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ipamx_spy import tap
+from ipamx_spy.connection import NEED_DATA, DockerConnection, Request
 from ipamx_spy.proxy import ProxySession
 from ipamx_spy.recording import FORMAT, VERSION, RecordingWriter
 
@@ -55,7 +56,7 @@ class PipeSink:
     def __init__(self, fd: int) -> None:
         self.fd = fd
 
-    def on_line(self, line: bytes, record: dict[str, Any]) -> None:
+    def on_line(self, line: bytes) -> None:
         os.write(self.fd, b"R" + line)
 
     def on_record(self, record: dict[str, Any], exchange: object) -> None:
@@ -110,6 +111,20 @@ def main() -> None:
         os.write(null, line)
 
     floor_us = cpu_us(floor, args.exchanges, args.rounds)
+    docker, plugin = DockerConnection(), tap.ResponseTap()
+
+    def framing() -> None:
+        docker.receive(REQUEST, 0.0)
+        event = docker.next_event(0.0)
+        assert isinstance(event, Request)
+        plugin.expect("POST")
+        plugin.feed(RESPONSE)
+        answer = plugin.next_message()
+        assert isinstance(answer, tap.Message)
+        docker.answered(event.message, answer.keep_alive, 0.0)
+        assert docker.next_event(0.0) is NEED_DATA  # asked at once, as the relay does
+
+    framing_us = cpu_us(framing, args.exchanges, args.rounds)
     writer.close()
     os.close(floor_fd)
     os.close(null)
@@ -124,6 +139,8 @@ def main() -> None:
     print(f"| floor: json.dumps of the record, two writes | {floor_us:.1f} | 1.0x |")
     print(f"| ipamx-spy recording path (begin, prepare, complete, publish) | {path_us:.1f} "
           f"| {path_us / floor_us:.1f}x |")
+    print(f"| framing both messages (DockerConnection, ResponseTap; not in the floor) "
+          f"| {framing_us:.1f} | {framing_us / floor_us:.1f}x |")
 
 
 if __name__ == "__main__":

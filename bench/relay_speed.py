@@ -1,8 +1,11 @@
 """The relay against socat, with a non-Python client and upstream (issue 14's measurement).
 
 ``bench/c/client.c`` replays dockerd's exact RequestAddress bytes on keep-alive connections and
-``bench/c/upstream.c`` answers them; both are compiled with the machine's gcc into a temporary
-directory at the start of the run. Every path talks to the same upstream, in one run, in
+``bench/c/upstream.c`` answers them, each answer with the next address of the pool (so the
+validator finds nothing, as with a sound plugin; ``--fixed-answer``: the same address every
+time, as this bench did before, and the validator finds an address handed out twice on every
+exchange, its worst case); both are compiled with the machine's gcc into a temporary directory
+at the start of the run. Every path talks to the same upstream, in one run, in
 interleaved rounds (medians reported):
 
 * direct: the client on the upstream's socket;
@@ -15,6 +18,7 @@ Latency: one connection, p50/p99 of N sequential exchanges; "added" is a path's 
 direct p50. Throughput: 8 connections (8 client processes). Prints ratios against socat.
 
 Usage: python bench/relay_speed.py [--requests 3000] [--concurrent-requests 2000] [--rounds 3]
+       [--fixed-answer]
 """
 
 from __future__ import annotations
@@ -119,6 +123,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrent-requests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--fixed-answer", action="store_true",
+                        help="the upstream answers one address every time (a finding per "
+                             "exchange)")
     parser.add_argument("--bare-relay", nargs=2, metavar=("LISTEN", "UPSTREAM"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -153,7 +160,8 @@ def main() -> None:
     }
     samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in configs}
     with ExitStack() as stack:
-        stack.enter_context(running([str(upstream_bin), upstream], upstream))
+        fixed = ["fixed"] if args.fixed_answer else []
+        stack.enter_context(running([str(upstream_bin), upstream, *fixed], upstream))
         for path, argv in configs.values():
             if argv is not None:
                 stack.enter_context(running(argv, path))
@@ -171,7 +179,10 @@ def report(results: dict[str, tuple[float, ...]], args: argparse.Namespace) -> N
     direct_p50 = results["direct"][0]
     socat_added = max(0.1, results["socat"][0] - direct_p50)
     socat_rps = results["socat"][2]
-    print(f"C client and C upstream, dockerd's RequestAddress bytes; {args.requests} sequential "
+    answers = "one address every time (a finding per exchange)" if args.fixed_answer else \
+        "a new address each time"
+    print(f"C client and C upstream ({answers}), dockerd's RequestAddress bytes; "
+          f"{args.requests} sequential "
           f"exchanges (latency), 8 x {args.concurrent_requests} concurrent (throughput), median "
           f"of {args.rounds} interleaved rounds; Python {sys.version.split()[0]}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}\n")

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .app import BuiltinPlugin, Service
 from .atomic import MissingDirectory, UnsafePath
+from .ipam.config import Compat, compat_mode
 from .places import state_path
+
+
+class NetworkLinks(enum.StrEnum):
+    """Where the built-in network driver makes its bridges and veths."""
+
+    NETLINK = "netlink"  # the host's, through netlink (root)
+    MEMORY = "memory"  # pretend links in memory: replay and drive without root or side effects
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -17,7 +26,7 @@ class BuiltinConfig:
 
     name: str = "ipamx"
     state: Path | None = None  # None: in memory, RequiresRequestReplay
-    compat: str = "27"
+    compat: Compat = Compat.V27  # the dockerd allocator imitated (``compat_mode`` reads text)
     local_space: str = "LocalDefault"
     global_space: str = "GlobalDefault"
     local_pools: tuple[str, ...] = ()  # () = Docker's predefined pools
@@ -26,10 +35,20 @@ class BuiltinConfig:
     engine_id: str | None = None  # seeds the IPv6 ULA prefix, like dockerd's engine-id
     network_driver: bool = False
     network_state: Path | None = None
-    network_links: str = "netlink"  # "memory": pretend links, for replay without root
+    network_links: NetworkLinks = NetworkLinks.NETLINK
     store: str | None = None  # etcd://HOST:PORT[,...]: the allocator's data in etcd, shared
     host_id: str | None = None  # this host's name in the shared store (default: hostname)
     group: str | None = None  # may read the state files (0640); None: only the owner (0600)
+
+    def __post_init__(self) -> None:
+        """Words become their enums (a config built from text: ``builtin:compat=20.10``).
+        Raises ValueError (``ipam.ConfigError`` for the compat) naming the bad value."""
+        object.__setattr__(self, "compat", compat_mode(self.compat))
+        try:
+            object.__setattr__(self, "network_links", NetworkLinks(self.network_links))
+        except ValueError:
+            raise ValueError(f"network_links must be {' or '.join(NetworkLinks)}, not "
+                             f"{self.network_links!r}") from None
 
 
 def make_plugin(config: BuiltinConfig = BuiltinConfig(),
@@ -68,7 +87,7 @@ def _shared_ipam(config: BuiltinConfig, on_shutdown: Callable[[], None] | None) 
                                   on_shutdown=on_shutdown)
 
 
-def config_from_options(*, name: str, state: str, compat: str, local_space: str,
+def config_from_options(*, name: str, state: str, compat: Compat, local_space: str,
                         global_space: str, network_driver: bool,
                         local_pools: Sequence[str] = (), global_pools: Sequence[str] = (),
                         exclude: Sequence[str] = (), engine_id: str | None = None,
@@ -76,8 +95,8 @@ def config_from_options(*, name: str, state: str, compat: str, local_space: str,
                         group: str | None = None) -> BuiltinConfig:
     """The configuration the ``serve``/``proxy`` options describe. ``state`` is ``--state``
     (``none``, ``default`` or a path; the network driver's state sits beside the allocator's),
-    ``compat`` the allocator mode (``choose_compat(...).mode``), ``store`` ``--store``
-    (``file`` keeps the data in ``state``)."""
+    ``compat`` the allocator mode (``compat_mode(choose_compat(...).mode)``), ``store``
+    ``--store`` (``file`` keeps the data in ``state``)."""
     network_state = state_path(name, state, "network")
     if network_state is not None and state not in {"none", "default"}:
         network_state = Path(state).with_suffix(".network.json")

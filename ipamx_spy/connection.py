@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from . import tap
 from .recording import Fault
-from .records import Side
+from .records import FaultKind, Side
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,13 +92,13 @@ class DockerConnection:
             return NEED_DATA
         result = self._tap.next_message()
         if result is tap.NEED_DATA and self._eof:  # h11 wants more after the end
-            result = tap.TapError(status=400, kind="truncated",
+            result = tap.TapError(status=400, kind=FaultKind.TRUNCATED,
                                   message="connection closed in the middle of a message")
         if result is tap.NEED_DATA:
             deadline = self.deadline()
             if deadline is not None and now >= deadline:
                 return self._refuse(tap.TapError(
-                    status=408, kind="timeout",
+                    status=408, kind=FaultKind.TIMEOUT,
                     message=f"the request was not complete {self.header_timeout:g} s after its "
                             "first byte (--header-timeout)"))
             return NEED_DATA
@@ -112,8 +112,8 @@ class DockerConnection:
         if result.method != "POST":
             message = (f"method {result.method} is not allowed: the plugin protocol is POST "
                        "only (not forwarded)")
-            return Request(message=result,
-                           refusal=(405, Fault(side=Side.DOCKER, kind="method", message=message)))
+            refused = Fault(side=Side.DOCKER, kind=FaultKind.METHOD, message=message)
+            return Request(message=result, refusal=(405, refused))
         return Request(message=result)
 
     def answered(self, request: tap.Message, reply_keep_alive: bool, now: float) -> bool:

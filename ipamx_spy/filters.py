@@ -22,8 +22,9 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyparsing as pp
 
@@ -450,3 +451,29 @@ def select_findings(recording: Recording, findings: Sequence[Finding],
     context = contexts(recording, findings)
     keep = {seq for seq, e in by_seq.items() if chosen(e, context.get(seq, EMPTY))}
     return [f for f in findings if f.seq == 0 or f.seq in keep]
+
+
+def kept_in_file(path: Path, chosen: Filter,
+                 about: Mapping[int, tuple[Finding, ...]]) -> set[int]:
+    """Of the exchanges numbered in ``about``, those the filter keeps, each judged with its
+    section and the findings ``about`` gives it: the file read record by record (markers
+    first, then ``infer.stream_sections``), so memory does not grow with the recording."""
+    from .infer import stream_sections
+    from .recording_reader import RecordingReader
+    from .records import RecordType
+
+    with RecordingReader(path) as reader:
+        markers = [r for r in reader.others() if r.get("type") == RecordType.MARKER]
+    keep: set[int] = set()
+    with RecordingReader(path) as reader:
+        for section in stream_sections(reader.exchanges(), markers):
+            for exchange in section.exchanges:
+                found = about.get(exchange.seq)
+                if found is None:
+                    continue
+                if chosen(exchange, Context(section_title=section.title,
+                                            section_source=section.source, findings=found)):
+                    keep.add(exchange.seq)
+                else:  # the last exchange of a number decides, as in ``select_findings``
+                    keep.discard(exchange.seq)
+    return keep

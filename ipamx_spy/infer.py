@@ -28,8 +28,9 @@ Inference works in two passes, both tables:
 
 from __future__ import annotations
 
+import heapq
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -556,6 +557,99 @@ def sections(recording: Recording) -> list[Section]:
                               t=float(marker.get("t", 0.0)), exchanges=inside, detail=detail,
                               failed=bool(_failures(classify(inside)))))
     return result
+
+
+# -- streamed -------------------------------------------------------------------------------
+
+SECTION_WINDOW = 4096
+"""Calls ``stream_sections`` holds at most before it infers over them. A recording with no
+more calls than this (before its first marker) gets exactly the sections of ``sections``; a
+longer one is inferred a window at a time, each window cut at a pause no command spans, so
+only a call whose reading looks further ahead than its window (an ``--aux-address`` released
+thousands of calls later) can read differently. A single burst longer than the window (a
+load test) is cut at the window, as the live view cuts its bursts."""
+
+REORDER_SLACK = 1024
+"""How far out of number order ``in_seq_order`` puts exchanges back: a recording holds each
+exchange when its answer came, so concurrent calls finish out of order, but never by more than
+the calls that were in flight at once."""
+
+
+def in_seq_order(exchanges: Iterable[Exchange], slack: int = REORDER_SLACK) -> Iterator[Exchange]:
+    """The exchanges by number, holding at most ``slack`` of them (``sorted`` in bounded
+    memory; equal numbers keep their order, as ``sorted`` does). An exchange that comes more
+    than ``slack`` places late is handed out when it comes, out of order, never dropped."""
+    heap: list[tuple[int, int, Exchange]] = []
+    for position, exchange in enumerate(exchanges):
+        heapq.heappush(heap, (exchange.seq, position, exchange))
+        if len(heap) > slack:
+            yield heapq.heappop(heap)[2]
+    while heap:
+        yield heapq.heappop(heap)[2]
+
+
+def _pause_before(pending: Sequence[Exchange]) -> int:
+    """The index of the last call that starts a new burst (a pause no command spans, not a
+    retry), so inferring ``pending[:index]`` alone gives what inferring all would; 0 if none."""
+    for index in range(len(pending) - 1, 0, -1):
+        previous, exchange = pending[index - 1], pending[index]
+        if (_gap(previous, exchange) > COMMAND_GAP_S and not _continues(previous, exchange)
+                and not _is_retry(exchange, previous)):
+            return index
+    return 0
+
+
+def _marker_section(marker: Mapping[str, Any], inside: tuple[Exchange, ...]) -> Section:
+    detail = "; ".join(s.detail for s in infer(inside) if s.detail)
+    return Section(title=str(marker.get("text", "")), source=MARKER,
+                   t=float(marker.get("t", 0.0)), exchanges=inside, detail=detail,
+                   failed=bool(_failures(classify(inside))))
+
+
+def _after(marker: Mapping[str, Any]) -> int:
+    return int(marker.get("after_seq", 0))
+
+
+def stream_sections(exchanges: Iterable[Exchange], markers: Sequence[Mapping[str, Any]],
+                    *, window: int = SECTION_WINDOW) -> Iterator[Section]:
+    """``sections`` of a recording read record by record: the same sections, handed out as
+    each is complete, holding at most ``window`` calls plus ``REORDER_SLACK`` (see
+    ``SECTION_WINDOW`` for where a long recording can read differently). ``markers`` are the
+    recording's marker records (few; a caller collects them first). A marker's section longer
+    than the window is handed out in parts of ``window`` calls, each under the marker's text."""
+    ordered = sorted(markers, key=lambda m: (_after(m), float(m.get("t", 0.0))))
+    pending: list[Exchange] = []
+    at = -1  # the marker whose section is being filled; -1: the calls before the first one
+    parted = False  # a part of that marker's section was handed out already
+    for exchange in in_seq_order(exchanges):
+        while at + 1 < len(ordered) and exchange.seq > _after(ordered[at + 1]):
+            yield from _region(pending, ordered, at, parted)
+            pending, at, parted = [], at + 1, False
+        pending.append(exchange)
+        if len(pending) < window:
+            continue
+        if at >= 0:
+            yield _marker_section(ordered[at], tuple(pending))
+            pending, parted = [], True
+            continue
+        cut = _pause_before(pending)
+        if cut == 0 or len(pending) - cut > window // 2:
+            cut = len(pending)  # one burst fills the window: cut it here
+        yield from infer(pending[:cut])  # at least half a window each time: linear in all
+        pending = pending[cut:]
+    yield from _region(pending, ordered, at, parted)
+    for marker in ordered[at + 1:]:
+        yield _marker_section(marker, ())
+
+
+def _region(pending: list[Exchange], markers: Sequence[Mapping[str, Any]], at: int,
+            parted: bool) -> Iterator[Section]:
+    """The sections of the calls gathered since the last cut: inferred before the first
+    marker, else the marker's (its last part; an empty last part only when it is the whole)."""
+    if at < 0:
+        yield from infer(pending)
+    elif pending or not parted:
+        yield _marker_section(markers[at], tuple(pending))
 
 
 # -- live -----------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import contextlib
 import ctypes
 import fcntl
 import json
+import math
 import os
 import select
 import signal
@@ -183,6 +184,27 @@ class LiveView:
         self.diagnostics.print(Text(f"ipamx-spy: {message}", style="bold red"))
 
 
+@dataclass(frozen=True)
+class Diagnostics:
+    """A quiet run's sink: the view's diagnostics (requests waiting, a failing recording),
+    nothing of the records (a quiet view without a checker draws none of them), so the
+    session hands it lines it ignores instead of records it would have to build."""
+
+    view: LiveView
+
+    def on_line(self, line: bytes) -> None:
+        """Nothing to draw."""
+
+    def on_record(self, record: dict[str, Any], exchange: Exchange | None) -> None:
+        """Nothing to draw (the session gives lines: see ``on_line``)."""
+
+    def on_waiting(self, seq: int, conn: int, endpoint: str, waited_s: float) -> None:
+        self.view.on_waiting(seq, conn, endpoint, waited_s)
+
+    def on_sink_error(self, message: str) -> None:
+        self.view.on_sink_error(message)
+
+
 BURST = 8  # more records than this waiting at once: draw them one line each
 PANELS_PER_S = 20  # full panels drawn per second at most; compact lines beyond that
 LINES_PER_S = 200  # compact lines per second at most; beyond that, a count of what was skipped
@@ -215,6 +237,28 @@ def encode_line(record: dict[str, Any]) -> bytes:
     """A line for a sink's pipe (the recording's own encoding), for what is not a record."""
     return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode(
         "utf-8", "surrogatepass")
+
+
+UNDRAWN = frozenset({RecordType.HEADER, RecordType.OPEN, RecordType.CLOSE, RecordType.FINDING,
+                     RecordType.NOTE, RecordType.CLIENT})
+"""Records the live view draws nothing for (a close only has findings, drawn as their own
+lines; a view with a checker of its own decodes everything)."""
+UNCHECKED = UNDRAWN - {RecordType.CLOSE}
+"""Records the checking sink has nothing to check in (it checks exchanges and closes)."""
+_TYPE_PREFIX = b'{"type":"'
+
+
+def record_type_of(line: bytes) -> RecordType | None:
+    """The type of a record line as the session encodes it (``type`` is its first key), read
+    without decoding the line; None when the line does not start that way or names no known
+    type (the caller then decodes it)."""
+    if not line.startswith(_TYPE_PREFIX):
+        return None
+    end = line.find(b'"', len(_TYPE_PREFIX))
+    try:
+        return RecordType(line[len(_TYPE_PREFIX):end].decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 def _open_pipe() -> tuple[int, int]:
@@ -362,7 +406,7 @@ class DetachedView:
             self._view.diagnostics.print(Text(
                 "ipamx-spy: the live view process is gone; recording goes on", style="bold red"))
 
-    def on_line(self, line: bytes, record: dict[str, Any]) -> None:
+    def on_line(self, line: bytes) -> None:
         self.feed.put(b"R" + line)
 
     def on_record(self, record: dict[str, Any], exchange: Exchange | None) -> None:
@@ -405,13 +449,29 @@ class DetachedView:
 Verdict = Callable[[Exchange], bool]
 
 
+_PLAIN_SHAPES: dict[int, Any] = {}
+
+
 def dockerd_fails(exchange: Exchange) -> bool:
-    """Whether dockerd reads this answer as a failure (the summary's error column)."""
+    """Whether dockerd reads this answer as a failure (the summary's error column).
+
+    A plain answer (the validator's fast lane, ``validate/plain.py``: a ``200`` whose JSON
+    holds exactly the Go fields of the answer, of their types, required ones filled, the
+    error empty, a CIDR that parses) is one dockerd takes, by construction: it is not decoded
+    again (``tests/test_live.py`` checks this against the verdict on every recording). The
+    rest goes to dockerd's verdict."""
     from .dockerd.verdict import read_answer
+    from .dockerd.versions import DEFAULT_VERSION  # what read_answer assumes, as here
+    from .validate.plain import Shapes, plain
 
     response = exchange.response
     if response is None:
         return False  # counted by the session already
+    shapes = _PLAIN_SHAPES.get(DEFAULT_VERSION.major)
+    if shapes is None:
+        shapes = _PLAIN_SHAPES[DEFAULT_VERSION.major] = Shapes(DEFAULT_VERSION.major)
+    if plain(exchange, shapes, math.inf) is not None:
+        return False
     try:
         return read_answer(exchange.endpoint, response.status, None,
                            response.raw_body).error is not None
@@ -481,7 +541,7 @@ class DetachedChecker:
 
     def _check_line(self, line: bytes, out: Any, forward: _Feed | None) -> None:
         found: list[Finding] = []
-        if line[:1] == b"R":
+        if line[:1] == b"R" and record_type_of(line[1:]) not in UNCHECKED:
             try:
                 found = self._check_record(json.loads(line[1:]), out)
             except Exception as exc:  # a record the checker cannot read is reported, not fatal
@@ -502,7 +562,9 @@ class DetachedChecker:
         kind = record.get("type")
         found: list[Finding] = []
         if kind == RecordType.EXCHANGE:
-            exchange = Exchange.from_json(record)
+            # The session's own line: its bodies were stored by encode_body, which keeps JSON
+            # deeper than MAX_DEPTH as text, so the depth walk is skipped.
+            exchange = Exchange.from_json(record, maybe_deep=False)
             if exchange.fault is None and self._verdict(exchange):
                 out.write(encode_line({"failed": exchange.endpoint}))
             if self._checker is not None:
@@ -535,7 +597,7 @@ class DetachedChecker:
         else:
             self.feed.put(line)
 
-    def on_line(self, line: bytes, record: dict[str, Any]) -> None:
+    def on_line(self, line: bytes) -> None:
         self._put(b"R" + line)
 
     def on_record(self, record: dict[str, Any], exchange: Exchange | None) -> None:
@@ -631,13 +693,15 @@ class _Drawer:
         self.panels = 0
         self.lines = 0
         self.skipped = 0
+        self.in_burst = False
 
     def batch(self, lines: Sequence[bytes]) -> None:
         burst = self.view.mode is ViewMode.FULL and len(lines) > BURST
-        if burst:
+        if burst and not self.in_burst:  # said once per burst, not for every batch of it
             self.view.diagnostics.print(Text(
                 f"live view: {len(lines)} records arrived at once; one line each until the "
                 "burst is over", style="dim"))
+        self.in_burst = burst
         for line in lines:
             try:
                 self._one(line, burst)
@@ -658,6 +722,15 @@ class _Drawer:
         if self.view.mode is ViewMode.JSON and kind in {b"R", b"Q"}:
             self.view.write_line(data)  # the recording's own line, not encoded again
             return
+        mode = None
+        if kind in {b"R", b"Q"} and self.view.checker is None:
+            record_type = record_type_of(data)
+            if record_type in UNDRAWN:
+                return  # nothing to draw: not decoded at all
+            if record_type is RecordType.EXCHANGE:
+                mode = self._mode(burst, True)
+                if mode is ViewMode.QUIET:
+                    return  # over the drawing rate (counted for flush): not decoded either
         payload = json.loads(data)
         if kind == b"W":
             self.view.on_waiting(*payload["args"])
@@ -670,7 +743,8 @@ class _Drawer:
             return
         is_exchange = payload.get("type") == RecordType.EXCHANGE
         exchange = Exchange.from_json(payload) if is_exchange else None
-        mode = self._mode(burst, exchange is not None)
+        if mode is None:
+            mode = self._mode(burst, exchange is not None)
         saved, self.view.mode = self.view.mode, mode
         try:
             self.view.on_record(payload, exchange, found)

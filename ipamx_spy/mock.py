@@ -34,6 +34,7 @@ from ipamx_spy.app import Reply
 from ipamx_spy.faults import Injection
 from ipamx_spy.mock_links import HostInterfaces
 from ipamx_spy.recording import Exchange
+from ipamx_spy.records import FaultKind
 from ipamx_spy.replay import paths
 from ipamx_spy.replay.bindings import Bindings, rewrite_body
 
@@ -215,8 +216,8 @@ def recorded_fault(exchange: Exchange) -> Injection:
     """How the recorded plugin failed to answer, as a fault to inject: a stall (a timeout, or
     no fault at all) hangs, anything else (closed, unreachable, malformed) drops the
     connection; dockerd then sees what it saw when the recording was made."""
-    kind = exchange.fault.kind if exchange.fault is not None else "timeout"
-    return Injection(hang=True) if kind == "timeout" else Injection(drop=True)
+    kind = exchange.fault.kind if exchange.fault is not None else FaultKind.TIMEOUT
+    return Injection(hang=True) if kind is FaultKind.TIMEOUT else Injection(drop=True)
 
 
 def _show(value: JSON) -> str:

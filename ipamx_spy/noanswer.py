@@ -12,6 +12,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from .dockerd import NoAnswer
+from .records import FaultKind
 
 
 class NoAnswerKind(StrEnum):
@@ -32,6 +33,11 @@ class NoAnswerKind(StrEnum):
     def sent(self) -> bool:
         """Whether the request reached the plugin (dockerd retries only what it could not send)."""
         return self is not NoAnswerKind.UNREACHABLE
+
+    @property
+    def fault(self) -> FaultKind:
+        """The kind of the fault recorded for this missing answer (the same word)."""
+        return FaultKind(self.value)
 
     @property
     def dockerd(self) -> NoAnswer:

@@ -50,6 +50,7 @@ from .recording_writer import encode_line
 from .records import (
     AnsweredBy,
     CloseRecord,
+    FaultKind,
     FaultRecord,
     FindingRecord,
     MarkerRecord,
@@ -66,8 +67,10 @@ MAX_BACKLOG = 100_000
 class Sink(Protocol):
     """Something that wants to hear about the session (the live view, the validator).
 
-    A sink that also has ``on_line(line, record)`` is given the record's encoded line (the
-    bytes written to the recording) instead of ``on_record``: it never encodes a second time.
+    A sink that also has ``on_line(line)`` is given the record's encoded line (the bytes
+    written to the recording) instead of ``on_record``: it never encodes a second time, and
+    the session need not build the record's dict for it (an exchange's line is made from its
+    parts).
     """
 
     def on_record(self, record: dict[str, Any], exchange: Exchange | None) -> None: ...
@@ -90,8 +93,16 @@ class Pending:
     request_json: str | None = None  # ``request`` encoded, for the record's line
 
 
+_DATE: list[Any] = [None, ""]  # the second and its Date text
+
+
 def _http_date() -> str:
-    return email.utils.formatdate(usegmt=True)
+    """The ``Date`` header of now, made once a second (formatting it costs more than the
+    built-in allocator's answer)."""
+    second = int(time.time())
+    if _DATE[0] != second:
+        _DATE[:] = [second, email.utils.formatdate(second, usegmt=True)]
+    return str(_DATE[1])
 
 
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
@@ -219,8 +230,6 @@ def record_message_json(message: tap.Message) -> tuple[Message, str | None]:
     except (TypeError, ValueError):
         return stored, None
 
-_EXCHANGE_KEYS = ("type", "seq", "conn", "t", "endpoint", "duration_ms", "upstream_ms",
-                  "answered_by", "request", "response", "fault")
 _EXCHANGE_LINE = ('{"type":"exchange","seq":%d,"conn":%d,"t":%s,"endpoint":%s,"duration_ms":%s,'
                   '"upstream_ms":%s,"answered_by":%s,"request":%s,"response":%s,"fault":%s}\n')
 
@@ -238,21 +247,40 @@ def _scalar(value: Any) -> str:
     return _COMPACT(value)
 
 
-def exchange_line(record: dict[str, Any], request_json: str,
-                  response_json: str | None = None) -> bytes | None:
-    """``encode_line(record)`` for an exchange whose request part (and maybe its response
-    part) is encoded already, byte for byte the same (``tests/test_proxy_relay.py``); None
-    when the record is not of the shape this knows (the caller then encodes it whole)."""
-    if tuple(record) != _EXCHANGE_KEYS or record["type"] != RecordType.EXCHANGE:
-        return None
+REQUESTS_KEPT = 256
+REQUEST_KEPT_BYTES = 4096
+_REQUESTS: dict[bytes, tuple[Message, str | None]] = {}
+
+
+def stored_request(request: tap.Message) -> tuple[Message, str | None]:
+    """``record_message_json`` of a request, remembered by its bytes: dockerd sends many
+    requests byte for byte alike (every ``RequestAddress`` of a pool that lets the allocator
+    pick, every ``GetCapabilities``), and a stored message is a value nobody modifies (records
+    are never changed in place; redaction copies). Bounded: requests up to
+    ``REQUEST_KEPT_BYTES``, ``REQUESTS_KEPT`` of them (emptied when full)."""
+    if len(request.raw) > REQUEST_KEPT_BYTES:
+        return record_message_json(request)
+    kept = _REQUESTS.get(request.raw)
+    if kept is None:
+        kept = record_message_json(request)
+        if len(_REQUESTS) >= REQUESTS_KEPT:
+            _REQUESTS.clear()
+        _REQUESTS[request.raw] = kept
+    return kept
+
+
+def exchange_line(exchange: Exchange, request_json: str, response_json: str) -> bytes | None:
+    """``encode_line(exchange.to_json())`` from the exchange's parts, its messages encoded
+    already, byte for byte the same (``tests/test_proxy_relay.py``); None when a part cannot
+    be encoded here (the caller then encodes the record whole)."""
+    upstream_ms = exchange.upstream_ms
     try:
-        if response_json is None:
-            response_json = _ENCODE(record["response"])
         return (_EXCHANGE_LINE % (
-            record["seq"], record["conn"], _scalar(record["t"]), _STRING(record["endpoint"]),
-            _scalar(record["duration_ms"]), _scalar(record["upstream_ms"]),
-            _STRING(record["answered_by"]), request_json, response_json,
-            _ENCODE(record["fault"]))).encode()
+            exchange.seq, exchange.conn, _scalar(round(exchange.t, 6)),
+            _STRING(exchange.endpoint), _scalar(round(exchange.duration_ms, 3)),
+            _scalar(None if upstream_ms is None else round(upstream_ms, 3)),
+            _STRING(str(exchange.answered_by)), request_json, response_json,
+            "null" if exchange.fault is None else _ENCODE(exchange.fault.to_json()))).encode()
     except (TypeError, ValueError, RecursionError):  # UnicodeEncodeError: a lone surrogate
         return None
 
@@ -282,7 +310,7 @@ class ProxySession:
     _next_seq: int = 1
     _next_conn: int = 1
     _warned: set[int] = field(default_factory=set)
-    _last_records: dict[int, tuple[dict[str, Any], bytes]] = field(default_factory=dict)
+    _last_records: dict[int, tuple[dict[str, Any] | None, bytes]] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -358,7 +386,7 @@ class ProxySession:
     def prepare(self, pending: Pending, request: tap.Message) -> None:
         """Build the request's part of the record while the plugin works on the answer (call
         after the request went on): ``complete`` then only adds the answer's part."""
-        pending.request, request_json = record_message_json(request)
+        pending.request, request_json = stored_request(request)
         if self.redact is None:
             pending.request_json = request_json
 
@@ -401,12 +429,16 @@ class ProxySession:
         self.last_seq = max(self.last_seq, exchange.seq)
         self.summary.add(exchange.endpoint, exchange.duration_ms,
                          exchange.fault is not None or exchange.response is None)
-        record = exchange.to_json()
-        line = None
-        if pending.request_json is not None and self.redact is None:
-            line = exchange_line(record, pending.request_json, response_json)
-        self._last_records[exchange.seq] = self._emit(record, exchange, publish=False,
-                                                      line=line)
+        response_part = "null" if response is None else response_json
+        if pending.request_json is not None and response_part is not None \
+                and self.redact is None:
+            line = exchange_line(exchange, pending.request_json, response_part)
+            if line is not None:  # the record's dict is made only if a sink asks for it
+                self._write(line)
+                self._last_records[exchange.seq] = (None, line)
+                return exchange
+        self._last_records[exchange.seq] = self._emit(exchange.to_json(), exchange,
+                                                      publish=False)
         return exchange
 
     def publish(self, exchange: Exchange | None) -> None:
@@ -417,6 +449,9 @@ class ProxySession:
         if last is None:
             return
         stored, line = last
+        if stored is None:  # written from its parts: exactly exchange.to_json()
+            self._tell(None, exchange, line)
+            return
         if stored.get("type") == RecordType.CLIENT:
             self._tell(stored, None, line)
             return
@@ -463,14 +498,20 @@ class ProxySession:
             self._tell(stored, exchange, line)
         return stored, line
 
-    def _tell(self, stored: dict[str, Any], exchange: Exchange | None, line: bytes) -> None:
+    def _tell(self, stored: dict[str, Any] | None, exchange: Exchange | None,
+              line: bytes) -> None:
+        """Give each sink the line, or the record (``stored``; None: the exchange's record,
+        made here when a sink wants it)."""
         for sink in self.sinks:
             try:
                 on_line = getattr(sink, "on_line", None)
                 if on_line is not None:
-                    on_line(line, stored)
-                else:
-                    sink.on_record(stored, exchange)
+                    on_line(line)
+                    continue
+                if stored is None:
+                    assert exchange is not None
+                    stored = exchange.to_json()
+                sink.on_record(stored, exchange)
             except Exception as exc:  # a broken view or validator never stops the relay
                 self._sink_failed(repr(exc))
 
@@ -489,7 +530,7 @@ class ProxySession:
         self.unencodable += 1
         return FaultRecord(
             conn=record.get("conn", 0), t=record.get("t", 0.0), side=Side.PROXY,
-            kind="unencodable", seq=record.get("seq"), record_type=str(record.get("type")),
+            kind=FaultKind.UNENCODABLE, seq=record.get("seq"), record_type=str(record.get("type")),
             message=f"ipamx-spy could not store this {record.get('type')} record: {why}",
             data={"encoding": "empty"}).to_json()
 

@@ -211,8 +211,9 @@ class ScenarioFile(pytest.File):
         yield RecordingItem.from_parent(self, name="replay")
 
 
-def _judged(result: ReplayResult, recording: Any, text: str | None) -> ReplayResult:
-    """The result with only the failures of exchanges the filter keeps."""
+def _judged(result: ReplayResult, path: Path, text: str | None) -> ReplayResult:
+    """The result with only the failures of exchanges the filter keeps (the recording read
+    again record by record, judging only the failed exchanges)."""
     if not text:
         return result
     import dataclasses
@@ -223,11 +224,25 @@ def _judged(result: ReplayResult, recording: Any, text: str | None) -> ReplayRes
         chosen = filters.parse(text)
     except filters.FilterError as exc:
         raise pytest.UsageError(f"--ipamx-filter: {exc}\n{exc.pointer()}") from None
-    contexts = filters.contexts(recording)
-    keep = {e.seq for e in recording.exchanges
-            if chosen(e, contexts.get(e.seq, filters.EMPTY))}
+    keep = filters.kept_in_file(path, chosen, {v.seq: () for v in result.failures})
     return dataclasses.replace(result, verdicts=tuple(
         v for v in result.verdicts if not v.failed or v.seq in keep))
+
+
+class _Warnings:
+    """Says each line the reader skipped as a pytest warning, then goes on."""
+
+    def __init__(self, item: pytest.Item) -> None:
+        self.item = item
+
+    def started(self, source: str, target: str) -> None:
+        """Nothing to say when a replay starts."""
+
+    def verdict(self, verdict: Any) -> None:
+        """Verdicts are judged when the replay ends."""
+
+    def skipped(self, warning: str) -> None:
+        self.item.warn(pytest.PytestWarning(f"ipamx-spy: {warning}"))
 
 
 class RecordingItem(pytest.Item):
@@ -235,19 +250,16 @@ class RecordingItem(pytest.Item):
 
     def runtest(self) -> None:
         from ipamx_spy.replay.compare import Rules
-        from ipamx_spy.replay.engine import load_recording, replay_recording
+        from ipamx_spy.replay.engine import replay_path
         from ipamx_spy.replay.target import parse_target
 
         recording_path = self.path.with_suffix(".jsonl")
         _prepare(self, recording_path, self.path.with_suffix(".scenario"))
         target, strict, ignore, timeout = _settings(self.config)
         spec = parse_target(target, timeout=timeout)
-        recording = load_recording(recording_path)
-        for damage in recording.damage:  # a torn or damaged line: say which, then go on
-            self.warn(pytest.PytestWarning(f"ipamx-spy: {damage}"))
-        result = replay_recording(recording, spec, Rules(strict=strict, ignore=ignore),
-                                  source=str(recording_path))
-        result = _judged(result, recording, _choice(self.config, "ipamx_filter", "filter"))
+        result = replay_path(recording_path, spec, Rules(strict=strict, ignore=ignore),
+                             listener=_Warnings(self), keep_all=False)
+        result = _judged(result, recording_path, _choice(self.config, "ipamx_filter", "filter"))
         self.user_properties.append(("ipamx_target", result.target))
         if result.failures:
             raise ReplayMismatch(result)

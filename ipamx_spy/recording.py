@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .records import AnsweredBy, HeaderRecord, RecordType, Side
+from .records import AnsweredBy, FaultKind, HeaderRecord, RecordType, Side
 
 FORMAT = "ipamx-spy-recording"
 VERSION = 2
@@ -285,23 +285,28 @@ class Message:
         if not isinstance(data, dict):
             raise RecordingError("a message must be a JSON object")
         headers = data.get("headers", [])
-        if not isinstance(headers, list) or not all(
-                isinstance(h, list) and len(h) == 2 and all(isinstance(x, str) for x in h)
-                for h in headers):
+        if not isinstance(headers, list):
             raise RecordingError("headers must be a list of [name, value] strings")
-        try:
-            "".join([*(k + v for k, v in headers), *(
-                str(data.get(key, "")) for key in ("method", "target", "reason",
-                                                   "http_version"))]).encode("latin-1")
-        except UnicodeEncodeError:
-            raise RecordingError("a header or the start line holds a character HTTP/1.1 "
-                                 "cannot carry") from None
+        pairs: list[Header] = []
+        for item in headers:  # a plain loop: every reader of every file passes here
+            if not isinstance(item, list) or len(item) != 2 or not isinstance(item[0], str) \
+                    or not isinstance(item[1], str):
+                raise RecordingError("headers must be a list of [name, value] strings")
+            pairs.append((item[0], item[1]))
+        text = "".join([*(k + v for k, v in pairs), *(
+            str(data.get(key, "")) for key in ("method", "target", "reason", "http_version"))])
+        if not text.isascii():  # ASCII is always Latin-1; only other text needs the check
+            try:
+                text.encode("latin-1")
+            except UnicodeEncodeError:
+                raise RecordingError("a header or the start line holds a character HTTP/1.1 "
+                                     "cannot carry") from None
         try:
             return cls(
                 method=_str(data, "method"), target=_str(data, "target"),
                 status=_int(data, "status"), reason=_str(data, "reason"),
                 http_version=_str(data, "http_version", "1.1"),
-                headers=tuple((k, v) for k, v in headers),
+                headers=tuple(pairs),
                 body=check_body(data.get("body"), maybe_deep=maybe_deep),
             )
         except ValueError as exc:
@@ -341,18 +346,23 @@ class Fault:
     """
 
     side: Side
-    kind: str
+    kind: FaultKind
     message: str
 
     def __post_init__(self) -> None:
-        try:  # a fault read back from JSON carries the word
+        try:  # a fault read back from JSON carries the words
             object.__setattr__(self, "side", Side(self.side))
         except ValueError:
             raise ValueError(f"fault side must be plugin, docker or proxy, not {self.side!r}"
                              ) from None
+        try:
+            object.__setattr__(self, "kind", FaultKind(self.kind))
+        except ValueError:
+            raise ValueError(f"fault kind must be one of {', '.join(FaultKind)}, not "
+                             f"{self.kind!r}") from None
 
     def to_json(self) -> dict[str, JSONValue]:
-        return {"side": self.side.value, "kind": self.kind, "message": self.message}
+        return {"side": self.side.value, "kind": self.kind.value, "message": self.message}
 
     @classmethod
     def from_json(cls, data: JSONValue) -> Fault:
@@ -362,7 +372,11 @@ class Fault:
         side = _str(data, "side")
         if side not in set(Side):
             raise RecordingError(f"fault side must be plugin, docker or proxy, not {side!r}")
-        return cls(side=Side(side), kind=_str(data, "kind"), message=_str(data, "message"))
+        kind = _str(data, "kind")
+        if kind not in set(FaultKind):
+            raise RecordingError(f"fault kind must be one of {', '.join(FaultKind)}, not "
+                                 f"{kind!r:.40}")
+        return cls(side=Side(side), kind=FaultKind(kind), message=_str(data, "message"))
 
 
 _ANSWERED_BY = frozenset(AnsweredBy)

@@ -44,6 +44,9 @@ def _v1_to_v2(record: Record) -> Record:
     return record
 
 
+EXCHANGE_LINE = b'{"type":"exchange",'
+"""How ``recording_writer.encode_line`` begins every exchange record."""
+
 # version N -> function that turns a version-N record into a version-(N+1) record.
 UPGRADES: dict[int, Upgrade] = {1: _v1_to_v2}
 
@@ -110,6 +113,20 @@ class RecordingReader:
             item = self._record(line)
             if item is not None:
                 yield item
+
+    def others(self) -> Iterator[Record]:
+        """Every record but the exchanges, for a pass that wants only connection records,
+        markers or notes: a line that starts as the writer starts every exchange record is
+        skipped unparsed (an exchange line written otherwise is parsed and left out), so
+        such a pass costs a scan of the file. Damage is described only for the lines parsed:
+        read the file with ``__iter__`` once to hear of all of it."""
+        for line in self._file:
+            self._line += 1
+            if line.startswith(EXCHANGE_LINE) or not line.strip():
+                continue
+            item = self._record(line)
+            if item is not None and item[1] is None:
+                yield item[0]
 
     def records(self) -> Iterator[Record]:
         for record, _ in self:

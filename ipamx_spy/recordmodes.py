@@ -90,11 +90,12 @@ def scenario_target(text: str, version: VersionRow) -> Target:
     where = address.parse(text)
     if where.kind != "builtin":
         return EmulatorSocketTarget(where)
-    from .builtin import BuiltinConfig, make_plugin
+    from .builtin import BuiltinConfig, NetworkLinks, make_plugin
+    from .ipam.config import compat_mode
 
     # The allocator mode that imitates that daemon's own IPAM (compat_mode: 26 -> "26").
-    config = BuiltinConfig(compat=str(version.major), network_driver=True,
-                           network_links="memory")
+    config = BuiltinConfig(compat=compat_mode(str(version.major)), network_driver=True,
+                           network_links=NetworkLinks.MEMORY)
     return EmulatorAppTarget(make_plugin(config))
 
 

@@ -48,6 +48,27 @@ class Side(StrEnum):
     PROXY = "proxy"  # ipamx-spy's own limit or failure
 
 
+class FaultKind(StrEnum):
+    """What went wrong: the word in a fault's ``kind`` (an exchange's ``fault``, a ``fault``
+    record). Another word in a file is a clear ``RecordingError``, as for ``Side``."""
+
+    # The plugin gave no usable answer: ``noanswer.NoAnswerKind``'s words (``.fault``).
+    UNREACHABLE = "unreachable"  # could not be dialled: nothing was sent
+    CLOSED = "closed"  # closed without a complete answer
+    TIMEOUT = "timeout"  # no answer in time; the docker side: a request begun, not finished
+    MALFORMED = "malformed"  # not HTTP/1.1 (either side)
+    TOO_LARGE = "too-large"  # beyond the body limit (either side)
+    CRASH = "crash"  # an in-process plugin app, or ipamx-spy's own code, raised
+    EXTRA_BYTES = "extra-bytes"  # bytes from the plugin beyond one answer, dropped
+    # The docker side sent something unusable.
+    TRUNCATED = "truncated"  # the connection closed in the middle of a request
+    METHOD = "method"  # a method other than POST (answered 405, never forwarded)
+    # ipamx-spy's own failures.
+    RECORDING = "recording"  # the exchange could not be recorded
+    STOPPING = "stopping"  # a request still waiting when ipamx-spy stopped
+    UNENCODABLE = "unencodable"  # a record that could not be stored as it was
+
+
 @dataclass(frozen=True, kw_only=True)
 class HeaderRecord:
     """The first record of a recording: its format and version, the tool, when it started,
@@ -130,7 +151,7 @@ class FaultRecord:
     conn: int
     t: float
     side: Side
-    kind: str
+    kind: FaultKind
     message: str
     data: Mapping[str, JSON] = field(default_factory=dict)
     seq: int | None = None
@@ -138,7 +159,7 @@ class FaultRecord:
 
     def to_json(self) -> dict[str, JSON]:
         record: dict[str, JSON] = {"type": RecordType.FAULT.value, "conn": self.conn, "t": self.t,
-                                   "side": self.side.value, "kind": self.kind}
+                                   "side": self.side.value, "kind": self.kind.value}
         if self.record_type is not None:
             record.update(seq=self.seq, record_type=self.record_type)
         record.update(message=self.message, data=dict(self.data))

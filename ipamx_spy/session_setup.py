@@ -33,7 +33,7 @@ from .atomic import MissingDirectory, UnsafePath
 from .console import err, out
 from .filters import Filter
 from .findings import Finding, Severity
-from .live import Checker, DetachedChecker, DetachedView, LiveView, ViewMode
+from .live import Checker, DetachedChecker, DetachedView, Diagnostics, LiveView, ViewMode
 from .places import RECORDINGS_DIR, default_recording
 from .proxy import ProxySession, Redactor
 from .recording import RecordingError, RecordingWriter
@@ -168,7 +168,8 @@ class LiveSetup:
         self.checking = DetachedChecker(checker, on_finding=self.session.finding,
                                         on_failed=self.session.failed, view=detached,
                                         diagnostics=self.live.diagnostics)
-        sinks: list[Any] = [self.checking, self.live] if quiet else [self.checking]
+        sinks: list[Any] = [self.checking, Diagnostics(self.live)] if quiet \
+            else [self.checking]
         self.session.sinks = [*sinks, *self.session.sinks]  # keep the web board
 
     def stop(self) -> list[Finding]:

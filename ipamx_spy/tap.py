@@ -37,6 +37,8 @@ from typing import Final
 import h11
 from h11._readers import header_field_re, request_line_re, status_line_re
 
+from .records import FaultKind
+
 MAX_HEAD: Final = 16 * 1024  # h11's max_incomplete_event_size
 _BLANK_LINE: Final = re.compile(b"\n\r?\n")
 _DIGITS: Final = re.compile(b"[0-9]+")
@@ -58,7 +60,7 @@ class TapError:
     """The peer sent something a tap cannot frame. ``status`` is the HTTP status to answer."""
 
     status: int
-    kind: str
+    kind: FaultKind  # the word of the fault recorded for it
     message: str
 
 
@@ -89,6 +91,87 @@ Result = Message | Signal | TapError
 
 def _decode_headers(headers: h11._headers.Headers) -> tuple[tuple[str, str], ...]:
     return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers.raw_items())
+
+
+@dataclass(frozen=True, slots=True)
+class _Head:
+    """A plain head the fast path can frame (``_parse_head``)."""
+
+    headers: tuple[tuple[str, str], ...]
+    length: int
+    close: bool
+    method: str = ""
+    target: str = ""
+    status: int = 0
+    reason: str = ""
+
+
+def _parse_head(head: bytes, request_side: bool) -> _Head | None:
+    """A head (without its blank line) parsed with h11's grammar, or None when h11 must
+    decide: not HTTP/1.1, a line h11's expressions refuse, a missing or repeated or odd
+    Content-Length, Transfer-Encoding or Upgrade, a request without exactly one Host (or a
+    CONNECT), an answer without a body of its own (1xx, 204, 304)."""
+    if head.count(b"\n") != head.count(b"\r\n"):
+        return None
+    lines = head.split(b"\r\n")
+    start = (request_line_re if request_side else status_line_re).fullmatch(lines[0])
+    if start is None or start["http_version"] != b"1.1":
+        return None
+    headers = []
+    length: bytes | None = None
+    hosts = 0
+    close = False
+    for line in lines[1:]:
+        field = header_field_re.fullmatch(line)
+        if field is None:
+            return None
+        name, value = field["field_name"], field["field_value"]
+        lowered = name.lower()
+        if lowered == b"content-length":
+            if length is not None or _DIGITS.fullmatch(value) is None:
+                return None
+            length = value
+        elif lowered in {b"transfer-encoding", b"upgrade"}:
+            return None
+        elif lowered == b"host":
+            hosts += 1
+        elif lowered == b"connection" and b"close" in value.lower():
+            close = True
+        headers.append((name.decode("latin-1"), value.decode("latin-1")))
+    size = int(length) if length is not None else 0
+    if request_side:
+        if hosts != 1 or start["method"] == b"CONNECT":
+            return None
+        return _Head(headers=tuple(headers), length=size, close=close,
+                     method=start["method"].decode("ascii"),
+                     target=start["target"].decode("latin-1"))
+    status = int(start["status_code"])
+    if length is None or status < 200 or status >= 600 or status in {204, 304}:
+        return None
+    reason = start["reason"]
+    return _Head(headers=tuple(headers), length=size, close=close, status=status,
+                 reason="" if reason is None else reason.decode("latin-1"))
+
+
+HEADS_KEPT: Final = 256
+_HEADS: Final[tuple[dict[bytes, _Head], dict[bytes, _Head]]] = ({}, {})
+
+
+def _parsed_head(head: bytes, request_side: bool) -> _Head | None:
+    """``_parse_head``, remembered: dockerd sends the same head for every call of an
+    endpoint with a body of the same length, and a plugin the same answer head within the
+    second of its ``Date``, so most heads are parsed once. The parse is a function of the
+    bytes alone; the memory is bounded (emptied when full), and heads h11 must decide are
+    not kept."""
+    kept = _HEADS[request_side]
+    parsed = kept.get(head)
+    if parsed is None:
+        parsed = _parse_head(head, request_side)
+        if parsed is not None:
+            if len(kept) >= HEADS_KEPT:
+                kept.clear()
+            kept[head] = parsed
+    return parsed
 
 
 class _Tap:
@@ -154,58 +237,23 @@ class _Tap:
         end = match.end()
         if end > MAX_HEAD or buf[end - 4:end] != b"\r\n\r\n":
             return None
-        head = bytes(buf[:end - 4])
-        if head.count(b"\n") != head.count(b"\r\n"):
+        head = _parsed_head(bytes(buf[:end - 4]), self._request_side)
+        if head is None:
             return None
-        lines = head.split(b"\r\n")
-        start = (request_line_re if self._request_side else status_line_re).fullmatch(lines[0])
-        if start is None or start["http_version"] != b"1.1":
-            return None
-        headers = []
-        length: bytes | None = None
-        hosts = 0
-        close = False
-        for line in lines[1:]:
-            field = header_field_re.fullmatch(line)
-            if field is None:
-                return None
-            name, value = field["field_name"], field["field_value"]
-            lowered = name.lower()
-            if lowered == b"content-length":
-                if length is not None or _DIGITS.fullmatch(value) is None:
-                    return None
-                length = value
-            elif lowered in {b"transfer-encoding", b"upgrade"}:
-                return None
-            elif lowered == b"host":
-                hosts += 1
-            elif lowered == b"connection" and b"close" in value.lower():
-                close = True
-            headers.append((name.decode("latin-1"), value.decode("latin-1")))
-        if self._request_side:
-            if hosts != 1 or start["method"] == b"CONNECT":
-                return None
-        else:
-            status = int(start["status_code"])
-            if length is None or status < 200 or status >= 600 or status in {204, 304}:
-                return None
-        size = int(length) if length is not None else 0
+        size = head.length
         if size > self._max_body:
             return self._too_large(size)
         if len(buf) < end + size:
             return None if self._eof else NEED_DATA
         raw = bytes(buf[:end + size])
         del buf[:end + size]
-        common = dict(raw=raw, headers=tuple(headers), body=raw[end:], http_version="1.1",
-                      keep_alive=not self._eof and not close)
+        common = dict(raw=raw, headers=head.headers, body=raw[end:], http_version="1.1",
+                      keep_alive=not self._eof and not head.close)
         if self._request_side:
-            return self._fast_done(Message(
-                method=start["method"].decode("ascii"),
-                target=start["target"].decode("latin-1"), **common))  # type: ignore[arg-type]
-        reason = start["reason"]
-        return self._fast_done(Message(
-            status=status, reason="" if reason is None else reason.decode("latin-1"),
-            **common))  # type: ignore[arg-type]
+            return self._fast_done(Message(method=head.method, target=head.target,
+                                           **common))  # type: ignore[arg-type]
+        return self._fast_done(Message(status=head.status, reason=head.reason,
+                                       **common))  # type: ignore[arg-type]
 
     def _fast_done(self, message: Message) -> Message:
         return message
@@ -219,14 +267,15 @@ class _Tap:
             except h11.RemoteProtocolError as exc:
                 if self._eof and not self._buffer and self._head is None:
                     return CLOSED
-                return TapError(status=exc.error_status_hint, kind="malformed", message=str(exc))
+                return TapError(status=exc.error_status_hint, kind=FaultKind.MALFORMED,
+                                message=str(exc))
             if event is h11.NEED_DATA:
                 return NEED_DATA
             if event is h11.PAUSED:
                 return NEED_DATA
             if isinstance(event, h11.ConnectionClosed):
                 if self._head is not None or self._buffer:
-                    return TapError(status=400, kind="truncated",
+                    return TapError(status=400, kind=FaultKind.TRUNCATED,
                                     message="connection closed in the middle of a message")
                 return CLOSED
             if isinstance(event, h11.Request | h11.Response):
@@ -250,7 +299,7 @@ class _Tap:
         return None
 
     def _too_large(self, size: int) -> TapError:
-        return TapError(status=413, kind="too-large",
+        return TapError(status=413, kind=FaultKind.TOO_LARGE,
                         message=f"body of {size} bytes is over the limit of {self._max_body}")
 
     def _finish(self) -> Message:

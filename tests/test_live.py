@@ -8,13 +8,25 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rich.console import Console
 
 from ipamx_spy.findings import Finding
-from ipamx_spy.live import DetachedChecker, DetachedView, LiveView, _Drawer
+from ipamx_spy.live import (
+    LINES_PER_S,
+    PANELS_PER_S,
+    DetachedChecker,
+    DetachedView,
+    LiveView,
+    _Drawer,
+    record_type_of,
+)
 from ipamx_spy.recording_writer import encode_line
+from ipamx_spy.records import RecordType
 
 
 def record(seq: int) -> dict[str, Any]:
@@ -138,7 +150,7 @@ def test_the_checking_sink_reports_findings_and_verdicts_and_feeds_the_view() ->
     lines = [encode_line(exchange_record(seq, f"IpamDriver.E{seq}")) for seq in range(1, 7)]
     lines.append(encode_line({"type": "close", "conn": 1, "t": 1.0, "reason": "bye"}))
     for line in lines:
-        checking.on_line(line, {})
+        checking.on_line(line)
     checking.close()
     got = drained.close()
     assert [(f.code, f.seq) for f in found] == [("IPX900", 1), ("IPX900", 3), ("IPX900", 5),
@@ -162,12 +174,94 @@ def test_the_view_is_fed_directly_once_the_checking_sink_is_gone() -> None:
     line = encode_line(exchange_record(1))
     deadline = time.monotonic() + 10
     while not checking.feed.closed and time.monotonic() < deadline:
-        checking.on_line(line, {})  # EPIPE once the child is gone
+        checking.on_line(line)  # EPIPE once the child is gone
         time.sleep(0.01)
     assert "the validator process is gone" in diagnostics.getvalue()
-    checking.on_line(encode_line(exchange_record(2)), {})
+    checking.on_line(encode_line(exchange_record(2)))
     checking.close()
     view.close()
     with os.fdopen(read_end, "rb") as file:
         seqs = [json.loads(x)["seq"] for x in file.read().splitlines()]
     assert seqs[-1] == 2  # the record after the validator died still reached the view
+
+
+def test_the_view_decodes_only_what_it_draws() -> None:
+    """Without a checker of its own (the checking sink validates), the view reads a record's
+    type from the line's start: records it draws nothing for, and exchanges over the drawing
+    rate, are never decoded (here they are not even JSON past their type, and no error is
+    drawn), and the rate limit still counts every exchange it skips."""
+    screen = io.StringIO()
+    view = LiveView(console=Console(file=screen, width=100), diagnostics=Console(file=screen),
+                    mode="full")
+    drawer = _Drawer(view, clock=lambda: 0.0)
+    drawn = PANELS_PER_S + LINES_PER_S
+    lines = [b"R" + json.dumps(exchange_record(n)).encode() for n in range(1, drawn + 1)]
+    lines += [b'R{"type":"exchange","seq":' + str(n).encode() + b",not json"
+              for n in range(drawn + 1, drawn + 51)]
+    lines += [b'R{"type":"open","conn":1,not json', b'R{"type":"finding",not json',
+              b'R{"type":"note",not json']
+    for line in lines:
+        drawer.batch([line])
+    drawer.flush()
+    assert "cannot draw" not in screen.getvalue()
+    assert "50 exchange(s) not drawn (drawing rate limit)" in screen.getvalue()
+    assert screen.getvalue().count("Plugin.Activate") >= drawn
+    drawer.batch([b'R{"type":"marker",not json'])  # drawn records are decoded: said, skipped
+    assert "cannot draw a record" in screen.getvalue()
+
+
+def test_record_type_of_reads_the_session_s_lines_only() -> None:
+    assert record_type_of(b'{"type":"exchange","seq":1}') is RecordType.EXCHANGE
+    assert record_type_of(b'{"type":"finding"}') is RecordType.FINDING
+    assert record_type_of(b'{"seq":1,"type":"exchange"}') is None  # decoded by the caller
+    assert record_type_of(b'{"type":"nonsense"}') is None
+    assert record_type_of(b'{"type":"exch') is None
+    assert record_type_of(b'{"type": "exchange"}') is None
+
+
+def _verdict_cases() -> list[Any]:
+    from ipamx_spy.recording import load
+
+    exchanges = []
+    for path in sorted(Path(__file__).resolve().parent.parent.glob("recordings/**/*.jsonl")):
+        exchanges += load(path).exchanges
+    return exchanges
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(_verdict_cases()), st.sampled_from([
+    None, {"Address": "10.4.0.2/16"}, {"Address": "10.4.0.2"}, {"Address": 5},
+    {"Address": "10.4.0.2/16", "Err": "x"}, {"Address": "10.4.0.2/16", "Extra": 1},
+    {"PoolID": "x", "Pool": "10.0.0.0/8", "Data": {}}, {"PoolID": "", "Pool": "10.0.0.0/8"},
+    {"Implements": ["IpamDriver"]}, {"Implements": "IpamDriver"}, {"Err": ""}, {},
+    {"RequiresMACAddress": True}, {"RequiresMACAddress": "yes"}]))
+def test_the_checking_sink_s_verdict_is_dockerd_s(exchange: Any, answer: Any) -> None:
+    """``dockerd_fails`` takes plain answers without decoding them again; on every recorded
+    exchange, and with its answer replaced by well- and ill-typed ones, it says what
+    dockerd's verdict says."""
+    from dataclasses import replace
+
+    from ipamx_spy.dockerd.verdict import read_answer
+    from ipamx_spy.live import dockerd_fails
+
+    if answer is not None and exchange.response is not None:
+        exchange = replace(exchange, response=replace(exchange.response, body={
+            "encoding": "json", "json": answer, "layout": "go"}))
+    response = exchange.response
+    expected = response is not None and read_answer(
+        exchange.endpoint, response.status, None, response.raw_body).error is not None
+    assert dockerd_fails(exchange) == expected
+
+
+def test_a_burst_is_announced_once_however_many_batches_it_takes() -> None:
+    screen = io.StringIO()
+    view = LiveView(console=Console(file=screen, width=100), diagnostics=Console(file=screen),
+                    mode="full")
+    drawer = _Drawer(view, clock=lambda: 0.0)
+    batch = [b"R" + json.dumps(exchange_record(n)).encode() for n in range(1, 21)]
+    for _ in range(3):
+        drawer.batch(batch)
+    assert screen.getvalue().count("arrived at once") == 1
+    drawer.batch(batch[:2])  # the burst is over
+    drawer.batch(batch)
+    assert screen.getvalue().count("arrived at once") == 2

@@ -15,11 +15,13 @@ from rich.console import Console
 from ipamx_spy import proxy, recording, tap
 from ipamx_spy.findings import SEVERITIES, Finding, Severity
 from ipamx_spy.live import LiveView, ViewMode
+from ipamx_spy.noanswer import NoAnswerKind
 from ipamx_spy.notes import note_record
 from ipamx_spy.recording import Fault, RecordingError, RecordingWriter
 from ipamx_spy.records import (
     AnsweredBy,
     CloseRecord,
+    FaultKind,
     FaultRecord,
     HeaderRecord,
     MarkerRecord,
@@ -61,7 +63,7 @@ def test_each_record_type_stores_the_documented_shape() -> None:
     assert MarkerRecord(t=0.25, text="step", after_seq=3).to_json() == {
         "type": "marker", "t": 0.25, "text": "step", "after_seq": 3}
     assert list(NoteRecord(seq=4, text="pool", t=9.0).to_json()) == ["type", "seq", "text", "t"]
-    stand_in = FaultRecord(conn=1, t=2.0, side=Side.PROXY, kind="unencodable", seq=5,
+    stand_in = FaultRecord(conn=1, t=2.0, side=Side.PROXY, kind=FaultKind.UNENCODABLE, seq=5,
                            record_type="exchange", message="could not store it").to_json()
     assert list(stand_in) == ["type", "conn", "t", "side", "kind", "seq", "record_type",
                               "message", "data"]
@@ -90,8 +92,14 @@ def test_severity_and_side_are_enums_and_words_read_back() -> None:
         Finding(code="IPX102", severity="fatal", seq=1, message="x")  # type: ignore[arg-type]
     fault = Fault(side="plugin", kind="closed", message="EOF")  # type: ignore[arg-type]
     assert fault.side is Side.PLUGIN and Fault.from_json(fault.to_json()) == fault
+    assert fault.kind is FaultKind.CLOSED and type(fault.to_json()["kind"]) is str
     with pytest.raises(RecordingError, match="fault side must be plugin, docker or proxy"):
-        Fault.from_json({"side": "moon", "kind": "x", "message": "y"})
+        Fault.from_json({"side": "moon", "kind": "closed", "message": "y"})
+    with pytest.raises(RecordingError, match="fault kind must be one of unreachable, closed"):
+        Fault.from_json({"side": "plugin", "kind": "hangup", "message": "y"})
+    with pytest.raises(ValueError, match="fault kind must be one of"):
+        Fault(side=Side.PLUGIN, kind="hangup", message="y")  # type: ignore[arg-type]
+    assert {kind.fault for kind in NoAnswerKind} <= set(FaultKind)  # every missing answer
 
 
 def test_view_modes_and_replay_outcomes_are_enums() -> None:
@@ -233,3 +241,31 @@ def test_the_web_pages_mode_is_an_enum_with_the_same_data_mode_words() -> None:
     for mode in view.PageMode:
         assert f'data-mode="{mode.value}"' in view.page_html(board, mode=mode)
     assert 'id="filter"' not in view.page_html(board)  # the export's page is static
+
+
+FAULT_MAKERS = {"Fault", "FaultRecord", "TapError"}
+
+
+def fault_kind_literals(source: str) -> list[str]:
+    """Where ``source`` makes a fault (``Fault``, ``FaultRecord``, ``tap.TapError``) with its
+    ``kind`` spelt as a string literal instead of a ``FaultKind`` member."""
+    hits = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(
+            node.func, "id", "")
+        for keyword in node.keywords if name in FAULT_MAKERS else ():
+            if keyword.arg == "kind" and isinstance(keyword.value, ast.Constant):
+                hits.append(f"{node.lineno}: {keyword.value.value}")
+    return hits
+
+
+def test_no_library_code_spells_a_fault_kind_as_a_string() -> None:
+    assert fault_kind_literals('f = Fault(side=Side.PLUGIN, kind="closed", message=m)\n'
+                               'e = tap.TapError(status=400, kind=FaultKind.TRUNCATED)') \
+        == ["1: closed"]
+    package = Path(__file__).resolve().parent.parent / "ipamx_spy"
+    found = {str(path.relative_to(package)): hits for path in sorted(package.rglob("*.py"))
+             if (hits := fault_kind_literals(path.read_text(encoding="utf-8")))}
+    assert found == {}

@@ -7,13 +7,24 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from ipamx_spy import session_setup as ss
-from ipamx_spy.builtin import PluginStartError, config_from_options, start_plugin
+from ipamx_spy.builtin import (
+    BuiltinConfig,
+    NetworkLinks,
+    PluginStartError,
+    config_from_options,
+    start_plugin,
+)
+from ipamx_spy.cli import app
+from ipamx_spy.ipam.config import Compat
+from ipamx_spy.ipam.errors import ConfigError
 from ipamx_spy.live import ViewMode
 from ipamx_spy.places import STATE_DIR
 from ipamx_spy.proxy import ProxySession
 from ipamx_spy.recording import make_header
+from ipamx_spy.replay.target import ReplayUnusable, parse_target
 
 
 @pytest.mark.parametrize(("opts", "names"), [
@@ -85,20 +96,40 @@ def test_next_steps_name_the_recording() -> None:
 ])
 def test_the_builtin_state_files_follow_state(state: str, allocator: Path | None,
                                              network: Path | None) -> None:
-    config = config_from_options(name="n", state=state, compat="26", local_space="L",
+    config = config_from_options(name="n", state=state, compat=Compat.V26, local_space="L",
                                  global_space="G", network_driver=True, store="file")
     assert (config.state, config.network_state, config.store) == (allocator, network, None)
-    alone = config_from_options(name="n", state=state, compat="26", local_space="L",
+    alone = config_from_options(name="n", state=state, compat=Compat.V26, local_space="L",
                                 global_space="G", network_driver=False)
     assert alone.network_state is None
 
 
 def test_a_plugin_that_cannot_start_is_one_sentence(tmp_path: Path) -> None:
-    config = config_from_options(name="n", state=str(tmp_path / "no" / "s.json"), compat="27",
+    config = config_from_options(name="n", state=str(tmp_path / "no" / "s.json"), compat=Compat.V27,
                                  local_space="L", global_space="G", network_driver=False)
     with pytest.raises(PluginStartError, match="cannot open the allocator state"):
         start_plugin(config)
-    bad = config_from_options(name="n", state="none", compat="27", local_space="L",
+    bad = config_from_options(name="n", state="none", compat=Compat.V27, local_space="L",
                               global_space="G", network_driver=False, local_pools=["x"])
     with pytest.raises(PluginStartError, match="cannot start the built-in plugin"):
         start_plugin(bad)
+
+
+def test_the_builtin_config_holds_enums_and_reads_their_words() -> None:
+    config = BuiltinConfig(compat="26.1.5", network_links="memory")  # type: ignore[arg-type]
+    assert config.compat is Compat.V26 and config.network_links is NetworkLinks.MEMORY
+    assert BuiltinConfig().compat is Compat.V27
+    assert BuiltinConfig().network_links is NetworkLinks.NETLINK
+    with pytest.raises(ConfigError, match="expected a Docker version"):
+        BuiltinConfig(compat="nineteen")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="network_links must be netlink or memory"):
+        BuiltinConfig(network_links="tap")  # type: ignore[arg-type]
+
+
+def test_a_compat_that_names_no_docker_is_a_usage_error_everywhere() -> None:
+    with pytest.raises(ReplayUnusable, match="builtin:compat=nineteen: compat 'nineteen'"):
+        parse_target("builtin:compat=nineteen")
+    result = CliRunner().invoke(app, ["serve", "--docker-compat", "nineteen", "--state", "none",
+                                      "--listen", "/nonexistent/x.sock"])
+    assert result.exit_code == 2
+    assert "--docker-compat: compat 'nineteen'" in result.output

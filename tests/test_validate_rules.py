@@ -26,7 +26,7 @@ def ex(endpoint: str, request: object = b"", answer: object = b"{}\n", *, status
     response = None if status is None else Message(
         status=status, reason="OK", headers=(*headers, ("Content-Length", str(len(ans)))),
         body=encode_body(ans))
-    fault = None if status is not None else Fault(side="plugin", kind="hangup",
+    fault = None if status is not None else Fault(side="plugin", kind="closed",
                                                   message="closed without an answer")
     return Exchange(seq=seq, conn=conn, t=t, endpoint=endpoint, duration_ms=ms, fault=fault,
                     request=Message(method="POST", target=f"/{endpoint}",
@@ -181,13 +181,13 @@ def test_empty_body_retry_names_the_first_attempt() -> None:
 def test_answers_made_up_by_the_proxy_are_not_judged_as_the_plugins() -> None:
     made_up = Exchange(**{**ex("IpamDriver.RequestPool", POOL_ASK, b"", status=502).__dict__,
                           "answered_by": "spy",
-                          "fault": Fault(side="plugin", kind="refused", message="refused")})
+                          "fault": Fault(side="plugin", kind="unreachable", message="refused")})
     assert codes([made_up]) == ["IPX402"]
 
 
 def test_docker_side_hangups_are_not_the_plugins_fault() -> None:
     hung = Exchange(**{**ex("IpamDriver.RequestPool", POOL_ASK, status=None).__dict__,
-                       "fault": Fault(side="docker", kind="hangup", message="dockerd left")})
+                       "fault": Fault(side="docker", kind="truncated", message="dockerd left")})
     assert codes([hung]) == []
 
 

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char BODY[] = "{\"PoolID\":\"LocalDefault/10.4.0.0/16\",\"Address\":\"\","
+static const char BODY[] = "{\"PoolID\":\"LocalDefault/10.0.0.0/8\",\"Address\":\"\","
                            "\"Options\":null}\n";
 static char request[1024];
 static int request_len;

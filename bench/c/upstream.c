@@ -1,7 +1,11 @@
 #define _GNU_SOURCE
-/* A minimal keep-alive plugin: answers every request with one fixed RequestAddress answer.
- * Usage: upstream SOCKET_PATH.  One thread per connection; frames requests by Content-Length. */
+/* A minimal keep-alive plugin: answers every request with a RequestAddress answer.
+ * Usage: upstream SOCKET_PATH [fixed].  One thread per connection; frames requests by
+ * Content-Length.  Each answer hands out the next address of 10.0.0.0/8 (an allocator that
+ * never repeats itself, as far as a validator can tell); with "fixed", every answer is
+ * 10.0.0.2/8 (the validator then finds an address handed out twice on every exchange). */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,9 +14,23 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static const char BODY[] = "{\"Address\":\"10.4.0.2/16\",\"Data\":{}}\n";
-static char answer[512];
-static int answer_len;
+static const char HEAD[] =
+    "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.plugins.v1.2+json\r\n"
+    "Date: Tue, 01 Dec 2026 00:00:00 GMT\r\nContent-Length: %zu\r\n\r\n%s";
+static int fixed;
+static atomic_ulong handed_out;
+
+static int make_answer(char *out, size_t size) {
+    char body[64];
+    if (fixed) {
+        snprintf(body, sizeof body, "{\"Address\":\"10.0.0.2/8\",\"Data\":{}}\n");
+    } else {
+        unsigned long n = 1 + atomic_fetch_add(&handed_out, 1) % 16777213UL;  /* .0.0.1 on */
+        snprintf(body, sizeof body, "{\"Address\":\"10.%lu.%lu.%lu/8\",\"Data\":{}}\n",
+                 n >> 16 & 255, n >> 8 & 255, n & 255);
+    }
+    return snprintf(out, size, HEAD, strlen(body), body);
+}
 
 static long content_length(const char *head, size_t len) {
     for (size_t i = 0; i + 15 < len; i++)
@@ -34,6 +52,8 @@ static void *serve(void *arg) {
             size_t head = (size_t)(end - buf) + 4;
             size_t total = head + (size_t)content_length(buf, head);
             if (have < total) break;
+            char answer[512];
+            int answer_len = make_answer(answer, sizeof answer);
             if (write(fd, answer, (size_t)answer_len) != answer_len) goto out;
             memmove(buf, buf + total, have - total);
             have -= total;
@@ -45,11 +65,8 @@ out:
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2) return 2;
-    answer_len = snprintf(answer, sizeof answer,
-        "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.plugins.v1.2+json\r\n"
-        "Date: Tue, 01 Dec 2026 00:00:00 GMT\r\nContent-Length: %zu\r\n\r\n%s",
-        strlen(BODY), BODY);
+    if (argc != 2 && argc != 3) return 2;
+    fixed = argc == 3 && strcmp(argv[2], "fixed") == 0;
     int server = socket(AF_UNIX, SOCK_STREAM, 0);
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     strncpy(addr.sun_path, argv[1], sizeof addr.sun_path - 1);

@@ -25,7 +25,7 @@ from ..connection import NEED_DATA, Closed, DockerConnection, Refuse, Request
 from ..faults import FaultPlan, Injection
 from ..proxy import Pending, ProxySession, answer, spy_answer
 from ..recording import Fault
-from ..records import AnsweredBy, Side
+from ..records import AnsweredBy, FaultKind, Side
 from .upstream import Upstream, UpstreamNoAnswer
 
 DEFAULT_HEADER_TIMEOUT = 10.0
@@ -97,7 +97,7 @@ class Relay:
             reply = self.options.app.handle(dockerd.endpoint_name(request.target), request.body)
         except Exception as exc:  # a bug in the built-in plugin must not take the proxy down
             return _spy(500, f"built-in plugin failed: {exc!r}",
-                        Fault(side=Side.PLUGIN, kind="crash", message=repr(exc)))
+                        Fault(side=Side.PLUGIN, kind=FaultKind.CRASH, message=repr(exc)))
         message = answer(reply.status, reply.body, reply.content_type)
         return Answer(raw=message.raw, message=message,
                       upstream_ms=(time.perf_counter() - started) * 1000,
@@ -202,7 +202,7 @@ class DockerProtocol(asyncio.Protocol):
                 self._reply(_spy(status, fault.message, fault))
             elif self.session.refusing:
                 self._reply(_spy(500, "the recording cannot be written (on-record-error=refuse)",
-                                 Fault(side=Side.PROXY, kind="recording",
+                                 Fault(side=Side.PROXY, kind=FaultKind.RECORDING,
                                        message="recording failing")))
             elif self.upstream is not None:
                 self.upstream.request(request.raw, request.method, self._from_upstream)
@@ -211,7 +211,7 @@ class DockerProtocol(asyncio.Protocol):
                 self._from_app(request)
         except Exception as exc:  # a bug of ours: still an answer, and the next request works
             self._reply(_spy(500, f"internal error: {exc!r}",
-                             Fault(side=Side.PROXY, kind="crash", message=repr(exc))))
+                             Fault(side=Side.PROXY, kind=FaultKind.CRASH, message=repr(exc))))
 
     def _from_app(self, request: tap.Message) -> None:
         app = self.relay.options.app
@@ -231,7 +231,7 @@ class DockerProtocol(asyncio.Protocol):
             reply = future.result()
         except Exception as exc:
             reply = _spy(500, f"built-in plugin failed: {exc!r}",
-                         Fault(side=Side.PLUGIN, kind="crash", message=repr(exc)))
+                         Fault(side=Side.PLUGIN, kind=FaultKind.CRASH, message=repr(exc)))
         self._reply(reply)
 
     def _from_upstream(self, result: tap.Message | UpstreamNoAnswer, upstream_ms: float) -> None:
@@ -285,7 +285,7 @@ class DockerProtocol(asyncio.Protocol):
             self.session.pending.pop(pending.seq, None)
             with contextlib.suppress(Exception):
                 self.session.fault(self.conn, Fault(
-                    side=Side.PROXY, kind="recording",
+                    side=Side.PROXY, kind=FaultKind.RECORDING,
                     message=f"exchange #{pending.seq} could not be recorded: {exc!r}"), b"")
         if self.transport is not None and not self._lost:
             self.transport.write(reply.raw)
@@ -358,7 +358,7 @@ class DockerProtocol(asyncio.Protocol):
         """The spy stops: a request still waiting gets a 500 saying so; then close."""
         self._finished = self._finished or "ipamx-spy shut down"
         if self._current is not None:
-            self._deliver(_spy(500, STOPPING, Fault(side=Side.PROXY, kind="stopping",
+            self._deliver(_spy(500, STOPPING, Fault(side=Side.PROXY, kind=FaultKind.STOPPING,
                                                   message=STOPPING)))
         self._close(self._finished)
         if self.transport is not None and self._write_paused:

@@ -20,7 +20,7 @@ from .. import tap
 from ..address import Address
 from ..noanswer import NoAnswerKind
 from ..recording import Fault
-from ..records import Side
+from ..records import FaultKind, Side
 
 
 class UpstreamNoAnswer(Exception):
@@ -30,21 +30,29 @@ class UpstreamNoAnswer(Exception):
     def __init__(self, kind: NoAnswerKind, message: str) -> None:
         super().__init__(message)
         self.kind = kind
-        self.fault = Fault(side=Side.PLUGIN, kind=kind.value, message=message)
+        self.fault = Fault(side=Side.PLUGIN, kind=kind.fault, message=message)
 
 
 StrayHandler = Callable[[Fault, bytes], None]
 STRAY_KEPT = 4096
 
 
+Answered = Callable[[tap.Message | UpstreamNoAnswer], None]
+
+
 class _Link(asyncio.Protocol):
-    """One connection to the plugin; answers at most the one request it was given."""
+    """One connection to the plugin; answers at most the one request it was given.
+
+    The answer is handed to the request's callback as soon as it is framed, inside
+    ``data_received`` (a future would cost a turn of the event loop per exchange). The link's
+    state is settled before the callback runs (closed if it cannot carry another request),
+    because the callback may send the next request on it at once."""
 
     def __init__(self, upstream: Upstream) -> None:
         self.upstream = upstream
         self.transport: asyncio.Transport | None = None
         self.tap = tap.ResponseTap(upstream.max_body)
-        self.waiter: asyncio.Future[tap.Message] | None = None
+        self.waiting: Answered | None = None  # the callback of the request sent, until answered
         self.closed = False
 
     # -- asyncio.Protocol ---------------------------------------------------------------
@@ -53,7 +61,7 @@ class _Link(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
 
     def data_received(self, data: bytes) -> None:
-        if self.waiter is None or self.waiter.done():
+        if self.waiting is None:
             self._stray(data, "sent bytes while no request was waiting for an answer")
             return
         self.tap.feed(data)
@@ -68,51 +76,53 @@ class _Link(asyncio.Protocol):
 
     # -- framing ------------------------------------------------------------------------
 
-    def send(self, raw_request: bytes, method: str) -> asyncio.Future[tap.Message]:
+    def send(self, raw_request: bytes, method: str, answered: Answered) -> None:
         if self.transport is None or self.closed:
             raise ConnectionResetError("the plugin closed the connection")
-        self.waiter = asyncio.get_running_loop().create_future()
+        self.waiting = answered
         self.tap.expect(method)
         self.transport.write(raw_request)
-        return self.waiter
+
+    def _answer(self, result: tap.Message | UpstreamNoAnswer) -> None:
+        answered, self.waiting = self.waiting, None
+        if answered is not None:
+            answered(result)
 
     def _ended(self) -> None:
         if self.closed:
             return
         self.closed = True
-        if self.waiter is not None and not self.waiter.done():
+        self.close()
+        if self.waiting is not None:
             self.tap.feed(b"")
             self._advance()
-        if self.waiter is not None and not self.waiter.done():
+        if self.waiting is not None:
             self._fail(NoAnswerKind.CLOSED, "closed the connection without answering")
-        self.close()
 
     def _advance(self) -> None:
-        assert self.waiter is not None
+        """Frame what came; the link is closed (when it must be) before the answer is given."""
         result = self.tap.next_message()
         if isinstance(result, tap.Message):
             extra = self.tap.pending
             reusable = result.keep_alive and self.tap.reusable() and not extra
-            self.waiter.set_result(result)
-            if extra:
+            if extra:  # reported (and recorded) before the exchange, as it happened
                 self._stray(extra, "sent more bytes than one answer (a second response or a "
                             "body longer than its Content-Length)")
             elif not reusable:
                 self.close()
+            self._answer(result)
         elif isinstance(result, tap.TapError):
             kind = NoAnswerKind.TOO_LARGE if result.status == 413 else NoAnswerKind.MALFORMED
+            self.close()
             self._fail(kind, f"malformed answer: {result.message}")
-            self.close()
         elif result is tap.CLOSED:
-            self._fail(NoAnswerKind.CLOSED, "closed the connection without answering")
             self.close()
+            self._fail(NoAnswerKind.CLOSED, "closed the connection without answering")
         elif self.closed:  # NEED_DATA after the end: the answer is cut off
             self._fail(NoAnswerKind.CLOSED, "closed the connection in the middle of its answer")
 
     def _fail(self, kind: NoAnswerKind, what: str) -> None:
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_exception(UpstreamNoAnswer(kind, f"upstream {self.upstream.address}: "
-                                                    f"{what}"))
+        self._answer(UpstreamNoAnswer(kind, f"upstream {self.upstream.address}: {what}"))
 
     def _stray(self, data: bytes, what: str) -> None:
         """Drop bytes that answer nothing (as Go's client does) and close the connection."""
@@ -217,41 +227,30 @@ class Upstream:
     def _send(self, link: _Link, raw_request: bytes, method: str, done: Done,
               started: float | None = None) -> None:
         began = time.perf_counter() if started is None else started
+        timer: asyncio.TimerHandle | None = None
+
+        def answered(result: tap.Message | UpstreamNoAnswer) -> None:
+            if timer is not None:
+                timer.cancel()
+            if isinstance(result, UpstreamNoAnswer):
+                link.close()
+            done(result, (time.perf_counter() - began) * 1000)
+
         try:
-            waiter = link.send(raw_request, method)
+            link.send(raw_request, method, answered)
         except OSError as exc:
             link.close()
             done(UpstreamNoAnswer(NoAnswerKind.CLOSED,
                                   f"upstream {self.address}: {exc.strerror or exc}"), 0.0)
             return
-        timer = None
         if self.timeout is not None:
             timer = asyncio.get_running_loop().call_later(self.timeout, self._expire, link)
 
-        def finished(future: asyncio.Future[tap.Message]) -> None:
-            if timer is not None:
-                timer.cancel()
-            elapsed = (time.perf_counter() - began) * 1000
-            if future.cancelled():
-                link.close()
-                done(UpstreamNoAnswer(NoAnswerKind.CLOSED, f"upstream {self.address}: cancelled"),
-                     elapsed)
-                return
-            exc = future.exception()
-            if exc is None:
-                done(future.result(), elapsed)
-                return
-            link.close()
-            done(exc if isinstance(exc, UpstreamNoAnswer) else UpstreamNoAnswer(
-                NoAnswerKind.CLOSED, f"upstream {self.address}: {exc}"), elapsed)
-
-        waiter.add_done_callback(finished)
-
     def _expire(self, link: _Link) -> None:
         assert self.timeout is not None
+        link.close()
         link._fail(NoAnswerKind.TIMEOUT,
                    f"no answer within {self.timeout:g} s (--upstream-timeout)")
-        link.close()
 
     def report_stray(self, data: bytes, what: str) -> None:
         if self.on_stray is None:
@@ -259,7 +258,7 @@ class Upstream:
         message = (f"upstream {self.address}: {what}; {len(data)} byte(s) dropped and the "
                    "connection closed")
         with contextlib.suppress(Exception):
-            self.on_stray(Fault(side=Side.PLUGIN, kind="extra-bytes", message=message),
+            self.on_stray(Fault(side=Side.PLUGIN, kind=FaultKind.EXTRA_BYTES, message=message),
                           data[:STRAY_KEPT])
 
     def close(self) -> None:

@@ -10,6 +10,8 @@ import typer
 from ..app import BuiltinPlugin
 from ..builtin import PluginStartError, choose_compat, config_from_options, start_plugin
 from ..console import err
+from ..ipam.config import Compat, compat_mode
+from ..ipam.errors import ConfigError
 from .errors import fail
 
 STATE = typer.Option(
@@ -61,14 +63,18 @@ NETWORK_DRIVER = typer.Option(
     help="Also serve the built-in bridge-and-veth network driver.")
 
 
-def resolve_compat(compat: str) -> str:
-    """``--docker-compat`` as the allocator mode, saying on stderr what ``auto`` found."""
+def resolve_compat(compat: str) -> Compat:
+    """``--docker-compat`` as the allocator mode, saying on stderr what ``auto`` found; a
+    value that names no Docker version exits 2."""
     choice = choose_compat(compat)
     if choice.warning:
         err.print(f"[yellow]ipamx-spy: {choice.note}[/]")
     elif choice.note:
         err.print(f"ipamx-spy: {choice.note}")
-    return choice.mode
+    try:
+        return compat_mode(choice.mode)
+    except ConfigError as exc:
+        fail(f"--docker-compat: {exc}")
 
 
 def build(*, name: str, state: str, compat: str, local_space: str, global_space: str,

@@ -5,7 +5,6 @@ Exit codes: 0 no error-severity finding, 1 at least one error, 2 a file could no
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated
@@ -15,13 +14,12 @@ from rich.text import Text
 
 from ipamx_spy import project
 from ipamx_spy.console import out
-from ipamx_spy.filters import Filter, select_findings
+from ipamx_spy.filters import Filter
 from ipamx_spy.findings import Severity
-from ipamx_spy.recording import load
 from ipamx_spy.render import SEVERITY_STYLE, plural
 from ipamx_spy.switches import RuleSwitches
-from ipamx_spy.validate import RULES, FileReport, check_file, check_merged
-from ipamx_spy.validate.validator import SEVERITY_ORDER
+from ipamx_spy.validate import RULES, FileReport
+from ipamx_spy.validate.validator import SEVERITY_ORDER, check_files
 
 from .errors import complain, fail, recording_paths, warn
 from .options import FILTER_HELP, IGNORE_RULE_HELP, filter_from, switches_from, usage_error
@@ -66,15 +64,6 @@ def _settings(filters: list[str], ignore_rules: list[str]) -> tuple[Filter | Non
         raise usage_error(str(exc)) from None
     given = filters or ([settings.filter] if settings.filter else [])
     return filter_from(given), switches_from([*settings.ignore_rules, *ignore_rules])
-
-
-def _judged(report: FileReport, chosen: Filter | None, switches: RuleSwitches,
-            limit: int) -> FileReport:
-    """The report with only the findings the severity, the switches and the filter keep."""
-    kept = [f for f in switches.keep(report.findings) if SEVERITY_ORDER[f.severity] <= limit]
-    if chosen is not None and report.error is None:
-        kept = select_findings(load(report.path), kept, chosen)
-    return dataclasses.replace(report, findings=tuple(kept))
 
 
 def _print_codes() -> None:
@@ -125,11 +114,8 @@ def register(app: typer.Typer) -> None:
         opts: dict[str, object] = {"slow_ms": slow_ms}
         if docker_version:
             opts["docker_version"] = docker_version
-        reports = [_judged(check_file(path, **opts), chosen, switches, limit)
-                   for path in recording_paths(recordings)]
-        if merge and not any(r.error for r in reports):
-            reports.append(_judged(check_merged([r.path for r in reports]), None, switches,
-                                   limit))
+        reports = check_files(recording_paths(recordings), chosen=chosen, switches=switches,
+                              limit=limit, merge=merge, **opts)
         if as_json:
             typer.echo(_report_json(reports))
         else:

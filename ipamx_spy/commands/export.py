@@ -9,7 +9,9 @@ from pathlib import Path
 import typer
 
 from ipamx_spy.export import FORMATS, HEADERS_BY_DEFAULT, STREAM_FORMATS, Options
-from ipamx_spy.export.output import OutputError, write_chunks, write_text
+from ipamx_spy.export.output import OutputError, write_chunks, write_pieces
+from ipamx_spy.export.stream import export_chunks, export_pieces
+from ipamx_spy.export.trace import tally
 
 from .options import FILTER
 from .show import (
@@ -20,8 +22,8 @@ from .show import (
     REDACT_OPTION,
     VALIDATE_HELP,
     complain,
-    make_trace,
-    open_recordings,
+    open_traced,
+    selects,
 )
 
 FORMAT_HELP = ("markdown (docs), html (one self-contained page), svg (terminal rendering, "
@@ -75,13 +77,16 @@ def register(app: typer.Typer) -> None:
         name = _check_format(format_)
         options = Options(headers=HEADERS_BY_DEFAULT[name] if headers is None else headers,
                           bodies=bodies, compact=compact, width=width)
-        trace = make_trace(open_recordings(recordings), ranges=range_, endpoints=endpoint,
-                           errors=errors, redact=redact, options=options, validate=validate,
-                           filters=filter_)
+        trace = open_traced(recordings, ranges=range_, endpoints=endpoint, errors=errors,
+                            redact=redact, options=options, validate=validate,
+                            filters=filter_)
         if name in STREAM_FORMATS:
-            _written(lambda: write_chunks(STREAM_FORMATS[name](trace), output))
+            _written(lambda: write_chunks(export_chunks(name, trace), output))
         else:
-            _written(lambda: write_text(FORMATS[name](trace), output))
+            _written(lambda: write_pieces(export_pieces(name, trace), output))
+        shown = tally(trace)
+        if selects(range_, endpoint, errors, filter_) and not shown.exchanges:
+            complain("no exchange matches the filters", style="yellow")
         if output != "-":
-            complain(f"wrote {output} ({name}, {len(trace.exchanges)} exchanges, "
-                     f"{len(trace.sections)} sections)", style="")
+            complain(f"wrote {output} ({name}, {shown.exchanges} exchanges, "
+                     f"{shown.sections} sections)", style="")

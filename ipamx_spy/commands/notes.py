@@ -13,9 +13,11 @@ from pathlib import Path
 import typer
 
 from ipamx_spy.notes import NoteError, note_record
-from ipamx_spy.recording import append_records
+from ipamx_spy.recording import RecordingError, append_records
+from ipamx_spy.recording_reader import problem_text
 
-from .show import RECORDING, complain, open_recording
+from .errors import fail, warn
+from .show import RECORDING, complain
 
 
 def register(app: typer.Typer) -> None:
@@ -26,11 +28,12 @@ def register(app: typer.Typer) -> None:
         text: str = typer.Argument(..., help="The note, in plain words."),
     ) -> None:
         """Attach a note to exchange N of a recording (appended; nothing is rewritten)."""
-        loaded = open_recording(recording)
         try:
-            record = note_record(loaded, seq, text, _dt.datetime.now(_dt.UTC))
+            record = note_record(recording, seq, text, _dt.datetime.now(_dt.UTC),
+                                 on_damage=lambda d: warn(str(d)))
         except NoteError as exc:
-            complain(str(exc))
-            raise typer.Exit(2) from None
+            fail(str(exc))
+        except (OSError, RecordingError) as exc:
+            fail(problem_text(recording, exc))
         append_records(recording, [record.to_json()])
         complain(f"note added to #{seq} in {recording}", style="")

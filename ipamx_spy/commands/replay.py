@@ -21,11 +21,6 @@ from . import builtin_options as bo
 from .errors import complain, recording_paths, warn
 
 
-def report_damage_text(warnings: tuple[str, ...]) -> None:
-    for warning in warnings:
-        warn(warning)
-
-
 def register(app: typer.Typer) -> None:
     @app.command()
     def replay(
@@ -75,11 +70,10 @@ def register(app: typer.Typer) -> None:
         results: list[ReplayResult] = []
         try:
             spec = parse_target(target, config=config, timeout=timeout)
-            for result in replay_files(recording_paths(recordings), spec, rules):
+            for result in replay_files(recording_paths(recordings), spec, rules,
+                                       listener=report.RowPrinter(console, quiet=quiet, warn=warn),
+                                       keep_all=json_out or junit_file is not None):
                 results.append(result)
-                report_damage_text(result.warnings)
-                if not quiet and result.unusable is None:
-                    console.print(report.exchange_table(result))
         except ReplayUnusable as exc:
             complain(f"replay: {exc}")
             _finish(results, console, junit_file, json_out, code=2)
@@ -101,9 +95,12 @@ def _replay_merged(paths: list[Path], target: str | None, rules: Rules, config: 
     except ReplayUnusable as exc:
         complain(f"replay: {exc}")
         _finish([], console, junit_file, json_out, code=2)
-    report_damage_text(result.warnings)
+    for warning in result.warnings:
+        warn(warning)
     if not quiet:
-        console.print(report.exchange_table(result))
+        console.print(report.table_title(result.source, result.target), soft_wrap=True)
+        for verdict in result.verdicts:
+            console.print(report.exchange_row(verdict), soft_wrap=True)
     _finish([result], console, junit_file, json_out, code=report.exit_code([result]))
 
 

@@ -8,15 +8,18 @@ import typer
 
 from ipamx_spy import render
 from ipamx_spy.console import out
-from ipamx_spy.export import Options, Selection, SelectionError, Trace, build_trace, parse_range
+from ipamx_spy.export import Options, SelectionError, Trace
+from ipamx_spy.export.stream import StreamedTrace, open_trace, selection_of
 from ipamx_spy.export.terminal import print_trace
-from ipamx_spy.recording import Recording
+from ipamx_spy.export.trace import tally
+from ipamx_spy.recording import RecordingError
+from ipamx_spy.recording_reader import problem_text
 from ipamx_spy.redact import RedactionRuleError, parse_rules
 
-from .errors import complain, fail, open_recording
+from .errors import complain, fail, warn
 from .options import FILTER, filter_from
 
-__all__ = ["complain", "make_trace", "open_recording", "open_recordings", "register"]
+__all__ = ["complain", "open_traced", "register", "selects"]
 
 RECORDING = typer.Argument(..., help="Recording file (JSON Lines) written by ipamx-spy proxy.")
 RECORDINGS = typer.Argument(
@@ -32,56 +35,31 @@ ENDPOINT_OPTION = typer.Option([], "--endpoint", "-e", help=ENDPOINT_HELP)
 REDACT_OPTION = typer.Option([], "--redact", help=REDACT_HELP)
 
 
-def open_recordings(paths: list[Path]) -> list[Recording]:
-    """Load each recording; an unreadable one ends the command with exit code 2."""
-    return [open_recording(path) for path in paths]
-
-
-def make_trace(
-    recording: Recording | list[Recording],
-    *,
-    ranges: str | None,
-    endpoints: list[str],
-    errors: bool,
-    redact: list[str],
-    options: Options,
-    validate: bool,
-    filters: list[str] | None = None,
-) -> Trace:
-    """The trace for the command-line options; bad options end the command with exit code 2."""
-    chosen = filter_from(filters or [])
+def open_traced(recordings: list[Path], *, ranges: str | None, endpoints: list[str],
+                errors: bool, redact: list[str], options: Options, validate: bool,
+                filters: list[str]) -> StreamedTrace | Trace:
+    """The library's trace for the command-line options: bad options, and files that cannot
+    be read, end the command with exit code 2; skipped lines are warned about."""
+    chosen = filter_from(filters)
     try:
-        selection = Selection(ranges=parse_range(ranges) if ranges else (),
-                              endpoints=tuple(endpoints), errors=errors, filter=chosen)
+        selection = selection_of(ranges, endpoints, errors, chosen)
         rules = parse_rules(redact)
     except (SelectionError, RedactionRuleError) as exc:
-        complain(str(exc))
-        raise typer.Exit(2) from None
-    if isinstance(recording, list) and len(recording) > 1:
-        from ipamx_spy.multihost.timeline import build_merged_trace
-
-        trace = build_merged_trace(recording, selection=selection, rules=rules,
-                                   options=options, validate=validate)
-    else:
-        single = recording[0] if isinstance(recording, list) else recording
-        _check_range(single, selection)
-        trace = build_trace(single, selection=selection, rules=rules, options=options,
-                            validate=validate)
-    if selection.active and not trace.exchanges:
-        complain("no exchange matches the filters", style="yellow")
-    return trace
+        fail(str(exc))
+    path = recordings[0]
+    try:
+        return open_trace(recordings, selection=selection, rules=rules, options=options,
+                          validate=validate, on_damage=lambda d: warn(str(d)))
+    except SelectionError as exc:
+        fail(str(exc))
+    except (OSError, RecordingError) as exc:
+        where = Path(exc.filename) if isinstance(exc, OSError) and exc.filename else path
+        fail(problem_text(where, exc))
 
 
-def _check_range(recording: Recording, selection: Selection) -> None:
-    """A --range that names no exchange of the recording is a mistake (exit 2)."""
-    if not selection.ranges:
-        return
-    seqs = [e.seq for e in recording.exchanges]
-    if not any(low <= s and (high is None or s <= high)
-               for s in seqs for low, high in selection.ranges):
-        known = f"numbered {min(seqs)} to {max(seqs)}" if seqs else "none"
-        fail(f"--range selects no exchange of {recording.path or 'the recording'} "
-             f"(its exchanges: {known})")
+def selects(*options: object) -> bool:
+    """Whether any selecting option (--range, --endpoint, --errors, --filter) was given."""
+    return any(options)
 
 
 def register(app: typer.Typer) -> None:
@@ -102,9 +80,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show a recording (or several hosts' merged): commands, exchanges, notes, findings."""
         options = Options(headers=headers, bodies=bodies, compact=compact)
-        trace = make_trace(open_recordings(recordings), ranges=range_, endpoints=endpoint,
-                           errors=errors, redact=redact, options=options, validate=validate,
-                           filters=filter_)
+        trace = open_traced(recordings, ranges=range_, endpoints=endpoint, errors=errors,
+                            redact=redact, options=options, validate=validate,
+                            filters=filter_)
         print_trace(trace, out)
+        shown = tally(trace)
+        if selects(range_, endpoint, errors, filter_) and not shown.exchanges:
+            complain("no exchange matches the filters", style="yellow")
         if summary:
-            out.print(render.summary_table(trace.exchanges, f"{trace.source}: summary"))
+            out.print(render.summary_table(shown.summary, f"{trace.source}: summary"))

@@ -7,6 +7,7 @@ and reads its answers. Standard library only (an import contract in pyproject ch
 - ``verdict``: ``read_answer`` and ``read_no_answer``;
 - ``explain``: one sentence about an exchange, from the rows and the verdict;
 - ``ledger``: the pools and addresses a plugin handed out (validator, replay);
+- ``scopes``: ``Scope`` (local, global), for capabilities and address spaces;
 - ``versions``: Docker versions and version-dependent facts;
 - ``options``: well-known option keys and labels.
 """
@@ -42,14 +43,15 @@ from .options import (
     MAC_OPTION,
     SERIAL_OPTION,
 )
+from .scopes import Scope
 from .verdict import NoAnswer, Outcome, Verdict, error_message, read_answer, read_no_answer
 from .versions import DEFAULT_VERSION, DockerVersion
 
 __all__ = [
     "ALL_ROWS", "ANY_BY_NAME", "BY_NAME", "DEFAULT_VERSION", "ENDPOINT_NAME_OPTION",
     "EXTENSIONS", "EXTENSION_BY_NAME", "GATEWAY_LABEL", "GATEWAY_OPTION", "MAC_OPTION", "ROW",
-    "ROWS", "SERIAL_OPTION", "AnswerCheck", "AnyRow", "DockerVersion", "Endpoint", "ExtensionRow",
-    "FailureEffect", "Field", "LedgerEffect", "NoAnswer", "Outcome", "Row", "Verdict", "describe",
-    "endpoint_name", "error_message", "explain", "lookup", "parse_endpoint", "read_answer",
-    "read_no_answer", "row_for",
+    "ROWS", "SERIAL_OPTION", "AnswerCheck", "AnyRow", "DockerVersion", "Endpoint",
+    "ExtensionRow", "FailureEffect", "Field", "LedgerEffect", "NoAnswer", "Outcome", "Row",
+    "Scope", "Verdict", "describe", "endpoint_name", "error_message", "explain", "lookup",
+    "parse_endpoint", "read_answer", "read_no_answer", "row_for",
 ]

@@ -80,6 +80,16 @@ class Endpoint(enum.StrEnum):
             return None
         return "Error" if self.interface == "IpamDriver" else "Err"
 
+    @property
+    def other_error_field(self) -> str | None:
+        """The other interface's error key (``Err`` in an IPAM answer, ``Error`` in a network
+        driver's): no field of this answer, so dockerd ignores it and takes the answer as a
+        success (Go's case-insensitive match does not make one the other); the validator's
+        IPX103/IPX104 name that mistake."""
+        if self is Endpoint.ACTIVATE:
+            return None
+        return "Err" if self.interface == "IpamDriver" else "Error"
+
 
 class FailureEffect(enum.StrEnum):
     """What dockerd does when a call fails."""

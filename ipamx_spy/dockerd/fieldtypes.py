@@ -10,6 +10,7 @@ from typing import Any
 
 from .gojson import json_kind
 from .goparse import parse_cidr, parse_ip
+from .scopes import capability_scope
 
 JSON = Any
 Check = Callable[[JSON], bool]
@@ -35,9 +36,10 @@ TEXTS: dict[str, tuple[Check, str, str]] = {
               "invalid CIDR address: {v}"),
     "ip?": (lambda v: v == "" or parse_ip(v) is not None, "a plain IP address or \"\"",
             "unable to parse {v!r}"),
-    "scope": (lambda v: v in ("local", "global"), "\"local\" or \"global\"",
+    "scope": (lambda v: capability_scope(v) is not None, "\"local\" or \"global\"",
               "invalid capability: expecting 'local' or 'global', got {v}"),
-    "scope?": (lambda v: v in ("local", "global", ""), "\"local\", \"global\" or \"\"",
+    "scope?": (lambda v: v == "" or capability_scope(v) is not None,
+               "\"local\", \"global\" or \"\"",
                "invalid capability: expecting 'local' or 'global', got {v}"),
 }
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .options import ENDPOINT_NAME_OPTION, GATEWAY_LABEL, GATEWAY_OPTION, MAC_OPTION, SERIAL_OPTION
+from .scopes import Scope, space_scope
 
 JSON = Any
 Explain = Callable[[Mapping[str, JSON]], str]
@@ -27,12 +28,8 @@ def _q(value: object) -> str:
 
 
 def _space_kind(space: str) -> str:
-    lowered = space.lower()
-    if "global" in lowered:
-        return "global"
-    if "local" in lowered:
-        return "local"
-    return "the"
+    scope = space_scope(space)
+    return "the" if scope is None else str(scope)
 
 
 def _family(body: Mapping[str, JSON]) -> str:
@@ -276,7 +273,7 @@ def _program_ask(body: Mapping[str, JSON]) -> str:
 
 
 def _scope_consequence(resp: Mapping[str, JSON]) -> str:
-    if resp.get("Scope") == "global":
+    if resp.get("Scope") == Scope.GLOBAL:
         return "; global scope: swarm manages its networks (AllocateNetwork)"
     return "; local scope: networks use the local address space, no swarm calls"
 

@@ -36,6 +36,7 @@ from . import gojson, goparse
 from .endpoints import Endpoint, FailureEffect, Row, parse_endpoint, response_type
 from .gotypes import GoKind, GoStruct
 from .options import GATEWAY_LABEL, GATEWAY_OPTION
+from .scopes import capability_scope
 from .versions import DockerVersion, VersionRow, fact
 
 JSON = Any
@@ -207,7 +208,8 @@ def _net_caps(used: Mapping[str, JSON], _asked: Mapping[str, JSON],
               _version: DockerVersion) -> str | None:
     scope = used.get("Scope") or ""
     connectivity = used.get("ConnectivityScope") or ""
-    if scope not in ("local", "global") or connectivity not in ("", "local", "global"):
+    if capability_scope(scope) is None or (connectivity != ""
+                                           and capability_scope(connectivity) is None):
         return f"invalid capability: expecting 'local' or 'global', got {scope}"
     return None
 

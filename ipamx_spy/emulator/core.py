@@ -31,6 +31,7 @@ from ipamx_spy.dockerd import verdict as dockerd_verdict
 from ipamx_spy.dockerd.versions import DockerVersion as AuthorityVersion
 from ipamx_spy.dockerd.versions import VersionRow
 
+from ..dockerd.scopes import capability_scope
 from .ids import IdSource, RandomIds
 from .model import Container, Network, PluginState
 
@@ -177,12 +178,14 @@ class Core:
         if answer.error is not None:
             state.driver_error = answer.error
             return
-        scope = str(answer.value.get("Scope") or "")
+        said = str(answer.value.get("Scope") or "")
         connectivity = str(answer.value.get("ConnectivityScope") or "")
-        if scope not in {"local", "global"} or connectivity not in {"", "local", "global"}:
-            state.driver_error = f"invalid capability: expecting 'local' or 'global', got {scope}"
+        scope = capability_scope(said)
+        if scope is None or (connectivity and capability_scope(connectivity) is None):
+            state.driver_error = f"invalid capability: expecting 'local' or 'global', got {said}"
             return
-        state.driver_ok, state.scope, state.connectivity_scope = True, scope, connectivity
+        state.driver_ok, state.scope = True, scope
+        state.connectivity_scope = capability_scope(connectivity)
         state.gw_alloc_checker = self.version.gw_alloc_check and bool(
             answer.value.get("GwAllocChecker"))
 

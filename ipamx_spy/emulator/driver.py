@@ -237,7 +237,7 @@ class EmulatorSession:
         try:
             reply = self.target.send(raw, call.endpoint, call.body)
         except EmulatorNoAnswer as exc:
-            self._record(call, t, started, None, Fault(side=Side.PLUGIN, kind=exc.kind.value,
+            self._record(call, t, started, None, Fault(side=Side.PLUGIN, kind=exc.kind.fault,
                                                        message=exc.text))
             self._close(exc.text, (self.seq,) if exc.sent else ())
             return Answer.unreachable(exc.text, sent=exc.sent)

@@ -13,6 +13,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..dockerd.scopes import Scope
 from .scenario import Port
 
 JSON = Any
@@ -27,8 +28,8 @@ class PluginState:
     implements: tuple[str, ...] = ()
     driver_ok: bool = False  # NetworkDriver handler registered the driver
     driver_error: str = ""
-    scope: str = "local"
-    connectivity_scope: str = ""
+    scope: Scope = Scope.LOCAL  # the driver's capability, as GetCapabilities answered it
+    connectivity_scope: Scope | None = None  # None: not given (dockerd takes Scope's)
     gw_alloc_checker: bool = False
     ipam_ok: bool = False  # IpamDriver handler registered the allocator
     requires_mac: bool = False
@@ -72,7 +73,7 @@ class Network:
     internal: bool = False
     ipv4: bool = True
     ipv6: bool = False
-    scope: str = "local"
+    scope: str = Scope.LOCAL  # docker's network scope: a driver's Scope, or "swarm"
     address_space: str = ""
     generic: dict[str, str] = field(default_factory=dict)
     ipam_options: dict[str, str] | None = field(default_factory=dict)  # None: sent as null

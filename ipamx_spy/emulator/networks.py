@@ -9,6 +9,7 @@ from ipamx_spy.dockerd.gojson import Struct
 from ipamx_spy.dockerd.goparse import parse_cidr, parse_ip
 from ipamx_spy.dockerd.options import GATEWAY_LABEL, GATEWAY_OPTION
 
+from ..dockerd.scopes import Scope
 from .core import Core, DaemonError, Flow
 from .model import IpamConfig, Network, PluginState, PoolInfo
 from .scenario import NetworkCreate
@@ -90,7 +91,7 @@ class NetworkOps(Core):
             if answer.error is not None:
                 yield from self.release_ipam(net)
                 raise DaemonError(answer.error)
-            if net.scope == "global" and self.version.global_scope_needs_swarm:
+            if net.scope == Scope.GLOBAL and self.version.global_scope_needs_swarm:
                 yield from self._refuse_global_scope(net, driver)
         self.networks[net.name] = net
         return net.id
@@ -117,8 +118,8 @@ class NetworkOps(Core):
             ipam_driver=cmd.ipam_driver, remote_driver=remote,
             remote_ipam=cmd.ipam_driver != "default", internal=cmd.internal,
             ipv4=cmd.ipv4 or not self.version.enable_ipv4_option, ipv6=cmd.ipv6,
-            scope=cmd.scope or "local", generic=dict(cmd.opts), ipam_options=dict(cmd.ipam_opts),
-            configs=split)
+            scope=cmd.scope or Scope.LOCAL, generic=dict(cmd.opts),
+            ipam_options=dict(cmd.ipam_opts), configs=split)
 
     def _create_options(self, net: Network) -> dict[str, object]:
         options: dict[str, object] = {"com.docker.network.enable_ipv6": net.ipv6,
@@ -141,7 +142,7 @@ class NetworkOps(Core):
             local, global_ = yield from self.spaces(net)
         else:
             local, global_ = ipam.local_space, ipam.global_space
-        return global_ if net.scope == "global" else local
+        return global_ if net.scope == Scope.GLOBAL else local
 
     @staticmethod
     def ipam_data(net: Network, family: int) -> list[dict[str, object]]:
@@ -214,7 +215,7 @@ class NetworkOps(Core):
     def _overlaps_host(self, net: Network, pool: str) -> bool:
         """The overlap re-request rule (PROTOCOL.md 2.3): local networks, remote IPAMs."""
         network = ipaddress.ip_network(pool, strict=False)
-        if net.scope == "global" or not net.remote_ipam or network.prefixlen == 0:
+        if net.scope == Scope.GLOBAL or not net.remote_ipam or network.prefixlen == 0:
             return False
         for text in self.reserved:
             reserved = ipaddress.ip_network(text, strict=False)

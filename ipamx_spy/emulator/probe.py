@@ -20,6 +20,8 @@ from ipamx_spy.dockerd.goparse import parse_ip
 from ipamx_spy.dockerd.ledger import Ledger
 from ipamx_spy.dockerd.options import GATEWAY_LABEL, GATEWAY_OPTION
 
+from ..dockerd.scopes import Scope
+
 JSON = Any
 
 
@@ -30,7 +32,9 @@ class ProbePlugin:
     replay: bool = True
     data_gateway: bool = False  # name the IPv4 gateway (last address) in RequestPool's Data
     join_gateway: bool = True  # Join answers the network's IPv4 gateway
-    scope: str = "local"  # the network driver's capability (dockerd 20.10 refuses "global")
+    # The network driver's capability: any word, so that tests can answer one dockerd refuses
+    # (20.10 refuses "global" outside swarm mode, every version refuses "Local").
+    scope: str = Scope.LOCAL
     faults: dict[str, list[Reply]] = field(default_factory=dict)
     calls: list[tuple[str, bytes]] = field(default_factory=list)
     pools: dict[str, tuple[str, str]] = field(default_factory=dict)  # PoolID -> pool, sub-pool

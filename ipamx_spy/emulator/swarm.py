@@ -50,6 +50,7 @@ from ipamx_spy.dockerd.options import GATEWAY_LABEL, GATEWAY_OPTION, MAC_OPTION
 from ipamx_spy.dockerd.versions import VersionRow
 from ipamx_spy.recording import Exchange, Recording
 
+from ..dockerd.scopes import Scope
 from .core import Answer, CliError, DaemonError, Flow
 from .daemon import Daemon, Outcome
 from .ids import IdSource
@@ -483,7 +484,7 @@ class Swarm:
     def _swarm_scoped(self, node: SwarmNode, cmd: NetworkCreate) -> bool:
         """An overlay network (or ``--scope swarm``) is the swarm's, made by the manager."""
         return cmd.driver == "overlay" or cmd.scope == "swarm" or (
-            node.name in self.members and cmd.scope == "global")
+            node.name in self.members and cmd.scope == Scope.GLOBAL)
 
     def _holds_swarm_network(self, cmd: NetworkRemove) -> bool:
         return self.allocator is not None and any(

@@ -18,20 +18,20 @@ Mapping (http://www.softwareishard.com/blog/har-12-spec/):
 from __future__ import annotations
 
 import base64
-import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ipamx_spy import __version__, render
 from ipamx_spy.infer import INFERRED, Section
 from ipamx_spy.recording import Exchange, Message
 
-from .trace import Trace
+from .records import array, member
+from .trace import TraceView
 
 DEFAULT_HOST = "plugin.moby.localhost"
 
 
-def _iso(trace: Trace, t: float) -> str:
+def _iso(trace: TraceView, t: float) -> str:
     return trace.at(t).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -101,7 +101,7 @@ def _timings(exchange: Exchange) -> dict[str, float]:
             "receive": round(total - wait, 3)}
 
 
-def _entry(exchange: Exchange, page: str, trace: Trace) -> dict[str, Any]:
+def _entry(exchange: Exchange, page: str, trace: TraceView) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "pageref": page, "startedDateTime": _iso(trace, exchange.t),
         "time": round(exchange.duration_ms, 3),
@@ -122,7 +122,7 @@ def _entry(exchange: Exchange, page: str, trace: Trace) -> dict[str, Any]:
     return entry
 
 
-def _page(number: int, section: Section, trace: Trace) -> dict[str, Any]:
+def _page(number: int, section: Section, trace: TraceView) -> dict[str, Any]:
     where = ("inferred by ipamx-spy from the calls" if section.source == INFERRED
              else "marked while recording" if section.source == "marker"
              else "no docker command recognised")
@@ -132,7 +132,7 @@ def _page(number: int, section: Section, trace: Trace) -> dict[str, Any]:
             "comment": comment}
 
 
-def _log_comment(trace: Trace) -> str:
+def _log_comment(trace: TraceView) -> str:
     header: Mapping[str, Any] = trace.header
     text = (f"ipamx-spy recording {trace.source}: plugin {header.get('name', '?')} "
             f"on unix socket {header.get('listen', '?')}, upstream {header.get('upstream', '?')}")
@@ -141,11 +141,19 @@ def _log_comment(trace: Trace) -> str:
     return text
 
 
-def export_har(trace: Trace) -> str:
-    pages, entries = [], []
-    for number, section in enumerate(trace.sections, 1):
-        pages.append(_page(number, section, trace))
-        entries += [_entry(e, f"section-{number}", trace) for e in section.exchanges]
-    log = {"version": "1.2", "creator": {"name": "ipamx-spy", "version": __version__},
-           "pages": pages, "entries": entries, "comment": _log_comment(trace)}
-    return json.dumps({"log": log}, indent=2, ensure_ascii=False) + "\n"
+def iter_har(trace: TraceView) -> Iterator[str]:
+    """The HAR document in pieces, as it is made (the sections read once for the pages, once
+    more for the entries); the pieces joined are ``export_har``'s text."""
+    yield '{\n  "log": {\n'
+    yield member("version", "1.2", 2) + ",\n"
+    yield member("creator", {"name": "ipamx-spy", "version": __version__}, 2) + ",\n"
+    yield from array("pages", (_page(n, s, trace) for n, s in enumerate(trace.sections, 1)), 2)
+    yield ",\n"
+    yield from array("entries", (_entry(e, f"section-{n}", trace)
+                                 for n, s in enumerate(trace.sections, 1)
+                                 for e in s.exchanges), 2)
+    yield ",\n" + member("comment", _log_comment(trace), 2) + "\n  }\n}\n"
+
+
+def export_har(trace: TraceView) -> str:
+    return "".join(iter_har(trace))

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Iterator
 
 from ipamx_spy import render
 from ipamx_spy.infer import INFERRED, Section
 from ipamx_spy.recording import Exchange, Message
 
-from .trace import Trace
+from .trace import TraceView, tally
 
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
 
@@ -24,7 +25,7 @@ def escape(text: str) -> str:
     return _SPECIAL.sub(r"\\\1", text)
 
 
-def _intro(trace: Trace) -> list[str]:
+def _intro(trace: TraceView, exchanges: int, sections: int) -> list[str]:
     header = trace.header
     lines = [f"# ipamx-spy trace: {escape(trace.source)}", ""]
     lines.append(f"- recorded: {escape(str(header.get('started', '?')))} "
@@ -34,7 +35,7 @@ def _intro(trace: Trace) -> list[str]:
     elif header.get("listen"):
         lines.append(f"- plugin `{header.get('name', '?')}` listening on `{header['listen']}` "
                      f"(upstream: `{header.get('upstream', '?')}`)")
-    lines.append(f"- {len(trace.exchanges)} exchanges in {len(trace.sections)} sections; "
+    lines.append(f"- {exchanges} exchanges in {sections} sections; "
                  "a section marked *inferred* was deduced from the calls, the others were "
                  "marked while recording")
     if trace.redacted:
@@ -62,7 +63,7 @@ def _headers(message: Message) -> list[str]:
     return ["```http", start, *(f"{k}: {v}" for k, v in message.headers), "```", ""]
 
 
-def _message(label: str, message: Message, trace: Trace) -> list[str]:
+def _message(label: str, message: Message, trace: TraceView) -> list[str]:
     lines = [label, ""]
     if trace.options.headers:
         lines += _headers(message)
@@ -75,7 +76,7 @@ def _status(exchange: Exchange) -> str:
     return f"{exchange.response.status} {exchange.response.reason}".strip()
 
 
-def _exchange(exchange: Exchange, trace: Trace) -> list[str]:
+def _exchange(exchange: Exchange, trace: TraceView) -> list[str]:
     host = trace.host_of(exchange.seq)
     on = f" on `{host}`" if host else ""
     lines = [f"### #{exchange.seq}{on} `{exchange.endpoint}` → {escape(_status(exchange))}", "",
@@ -95,7 +96,7 @@ def _exchange(exchange: Exchange, trace: Trace) -> list[str]:
     return lines
 
 
-def _section(number: int, section: Section, trace: Trace) -> list[str]:
+def _section(number: int, section: Section, trace: TraceView) -> list[str]:
     title = escape(section.title) + (" — failed" if section.failed else "")
     if section.source == INFERRED:
         title += " *(inferred)*"
@@ -109,13 +110,41 @@ def _section(number: int, section: Section, trace: Trace) -> list[str]:
     return lines
 
 
-def export_markdown(trace: Trace) -> str:
-    lines = _intro(trace)
+def _groups(trace: TraceView) -> Iterator[list[str]]:
+    """The document's lines, a section at a time (the intro counts first: a pass of its
+    own over a streamed trace)."""
+    counted = tally(trace)
+    yield _intro(trace, counted.exchanges, counted.sections)
     for number, section in enumerate(trace.sections, 1):
-        lines += _section(number, section, trace)
+        yield _section(number, section, trace)
     session = [f for f in trace.findings if f.seq == 0]
     if session:
-        lines += ["## Findings about the whole session", ""]
-        lines += [f"- **{f.code} ({f.severity}):** {escape(f.message)}" for f in session]
-        lines.append("")
-    return "\n".join(lines).rstrip("\n") + "\n"
+        yield ["## Findings about the whole session", "",
+               *(f"- **{f.code} ({f.severity}):** {escape(f.message)}" for f in session), ""]
+
+
+def joined(groups: Iterable[list[str]]) -> Iterator[str]:
+    """``"\\n".join(every line).rstrip("\\n") + "\\n"``, a group of lines at a time: the
+    newlines at the end of what came so far are held back until more text follows."""
+    pending, first = "", True
+    for group in groups:
+        if not group:
+            continue
+        text = ("" if first else "\n") + "\n".join(group)
+        first = False
+        body = text.rstrip("\n")
+        if body:
+            yield pending + body
+            pending = text[len(body):]
+        else:
+            pending += text
+    yield "\n"
+
+
+def iter_markdown(trace: TraceView) -> Iterator[str]:
+    """The Markdown document in pieces, a section at a time; joined, ``export_markdown``."""
+    return joined(_groups(trace))
+
+
+def export_markdown(trace: TraceView) -> str:
+    return "".join(iter_markdown(trace))

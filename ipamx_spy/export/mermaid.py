@@ -19,7 +19,7 @@ from ipamx_spy.infer import INFERRED, Section
 from ipamx_spy.recording import Exchange
 from ipamx_spy.records import AnsweredBy, Side
 
-from .trace import Trace
+from .trace import TraceView
 
 PARTICIPANTS = (("cli", "docker CLI"), ("dockerd", "dockerd"), ("spy", "ipamx-spy"),
                 ("plugin", "plugin"))
@@ -93,7 +93,7 @@ def _exchange(exchange: Exchange, notes: tuple[str, ...]) -> Iterator[str]:
         yield f"    Note right of plugin: {text('note: ' + note, 2 * MAX_LABEL)}"
 
 
-def _section(section: Section, trace: Trace) -> Iterator[str]:
+def _section(section: Section, trace: TraceView) -> Iterator[str]:
     title = section.title + (" (failed)" if section.failed else "")
     yield f"    cli->>dockerd: {text(title)}"
     where = "inferred from the calls" if section.source == INFERRED else "marked while recording"
@@ -105,7 +105,7 @@ def _section(section: Section, trace: Trace) -> Iterator[str]:
         yield from _exchange(exchange, trace.notes_for(exchange.seq))
 
 
-def _lane_of(section: Section, trace: Trace) -> int:
+def _lane_of(section: Section, trace: TraceView) -> int:
     """The lane (host index) of a section of a merged trace."""
     if section.exchanges:
         host = trace.host_of(section.exchanges[0].seq)
@@ -114,7 +114,7 @@ def _lane_of(section: Section, trace: Trace) -> int:
     return trace.hosts.index(host) if host in trace.hosts else 0
 
 
-def _lane_section(section: Section, trace: Trace) -> Iterator[str]:
+def _lane_section(section: Section, trace: TraceView) -> Iterator[str]:
     """A merged trace: each host is its own dockerd and its own spy-and-plugin participant."""
     lane = _lane_of(section, trace)
     last = len(trace.hosts) - 1
@@ -131,17 +131,25 @@ def _lane_section(section: Section, trace: Trace) -> Iterator[str]:
             yield f"    Note right of s{n}: {text('note: ' + note, 2 * MAX_LABEL)}"
 
 
-def export_mermaid(trace: Trace) -> str:
-    lines = ["sequenceDiagram"]
+def _lines(trace: TraceView) -> Iterator[str]:
+    yield "sequenceDiagram"
     if trace.hosts:
-        lines.append("    participant cli as docker CLI")
+        yield "    participant cli as docker CLI"
         for n, host in enumerate(trace.hosts):
-            lines.append(f"    participant d{n} as {text('dockerd on ' + host)}")
-            lines.append(f"    participant s{n} as {text('ipamx-spy + plugin on ' + host)}")
+            yield f"    participant d{n} as {text('dockerd on ' + host)}"
+            yield f"    participant s{n} as {text('ipamx-spy + plugin on ' + host)}"
         for section in trace.sections:
-            lines += _lane_section(section, trace)
-        return "\n".join(lines) + "\n"
-    lines += [f"    participant {key} as {label}" for key, label in PARTICIPANTS]
+            yield from _lane_section(section, trace)
+        return
+    yield from (f"    participant {key} as {label}" for key, label in PARTICIPANTS)
     for section in trace.sections:
-        lines += _section(section, trace)
-    return "\n".join(lines) + "\n"
+        yield from _section(section, trace)
+
+
+def iter_mermaid(trace: TraceView) -> Iterator[str]:
+    """The diagram a line at a time, as each section is read; joined, ``export_mermaid``."""
+    return (line + "\n" for line in _lines(trace))
+
+
+def export_mermaid(trace: TraceView) -> str:
+    return "".join(iter_mermaid(trace))

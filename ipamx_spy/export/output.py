@@ -32,6 +32,22 @@ def write_text(text: str, output: str) -> None:
         raise OutputError(f"cannot write {output}: {exc.strerror or exc}", 2) from None
 
 
+def write_pieces(pieces: Iterable[str], output: str) -> None:
+    """Write a text format piece by piece as it is made (``write_text`` of the joined pieces,
+    without holding them). Raises OutputError (code 2); what was written before stays."""
+    if output == "-":
+        for piece in pieces:
+            sys.stdout.write(piece)
+        sys.stdout.flush()
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as f:
+            for piece in pieces:
+                f.write(piece)
+    except OSError as exc:
+        raise OutputError(f"cannot write {output}: {exc.strerror or exc}", 2) from None
+
+
 def write_chunks(chunks: Iterable[bytes], output: str) -> None:
     """Write a binary format chunk by chunk as it is made, to a file or to stdout for ``-``.
 

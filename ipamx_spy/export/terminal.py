@@ -12,7 +12,7 @@ from rich.text import Text
 from ipamx_spy import render
 from ipamx_spy.infer import MARKER, Section
 
-from .trace import Trace
+from .trace import TraceView
 
 
 def section_rule(section: Section) -> Text:
@@ -28,8 +28,9 @@ def section_rule(section: Section) -> Text:
     return text
 
 
-def renderables(trace: Trace) -> Iterator[RenderableType]:
-    """Everything ``show`` prints, in order."""
+def renderables(trace: TraceView) -> Iterator[RenderableType]:
+    """Everything ``show`` prints, in order, each as its section is read (a streamed trace
+    is drawn while its file is read, a section at a time)."""
     options = trace.options
     if trace.hosts:
         yield Text(f"merged timeline of {len(trace.hosts)} hosts: {', '.join(trace.hosts)}",
@@ -59,7 +60,7 @@ def renderables(trace: Trace) -> Iterator[RenderableType]:
                        style=render.SEVERITY_STYLE[finding.severity])
 
 
-def print_trace(trace: Trace, console: Console, *, soft_wrap: bool | None = None) -> None:
+def print_trace(trace: TraceView, console: Console, *, soft_wrap: bool | None = None) -> None:
     """Print the trace; compact lines are not wrapped unless ``soft_wrap`` is False."""
     wrap = trace.options.compact if soft_wrap is None else soft_wrap
     for renderable in renderables(trace):

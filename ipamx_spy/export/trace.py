@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ipamx_spy import infer, redact, render
 from ipamx_spy.filters import EMPTY, Context, Filter
@@ -21,6 +21,7 @@ from ipamx_spy.findings import Finding
 from ipamx_spy.infer import Section
 from ipamx_spy.recording import Exchange, Recording
 from ipamx_spy.records import RecordType
+from ipamx_spy.stats import Summary
 
 CONNECTION_EVENTS = (RecordType.OPEN, RecordType.CLOSE, RecordType.FAULT)
 
@@ -141,15 +142,80 @@ class Trace:
     @property
     def started(self) -> _dt.datetime:
         """When the recording started (the header's ``started``; the epoch if unreadable)."""
-        text = str(self.header.get("started", ""))
-        try:
-            value = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            return _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
-        return value if value.tzinfo else value.replace(tzinfo=_dt.UTC)
+        return header_started(self.header)
 
     def at(self, t: float) -> _dt.datetime:
         return self.started + _dt.timedelta(seconds=t)
+
+
+def header_started(header: Mapping[str, Any]) -> _dt.datetime:
+    """A header's ``started`` as a time (the epoch when it is missing or unreadable)."""
+    text = str(header.get("started", ""))
+    try:
+        value = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+    return value if value.tzinfo else value.replace(tzinfo=_dt.UTC)
+
+
+class TraceView(Protocol):
+    """What the formats that write as they go read: a ``Trace`` held whole, or a
+    ``StreamedTrace`` that reads its file again for ``sections`` and ``events``."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def header(self) -> Mapping[str, Any]: ...
+    @property
+    def options(self) -> Options: ...
+    @property
+    def hosts(self) -> tuple[str, ...]: ...
+    @property
+    def redacted(self) -> tuple[str, ...]: ...
+    @property
+    def markers(self) -> tuple[Mapping[str, Any], ...]: ...
+    @property
+    def note_records(self) -> tuple[Mapping[str, Any], ...]: ...
+    @property
+    def findings(self) -> tuple[Finding, ...]: ...
+    @property
+    def sections(self) -> Iterable[Section]: ...
+    @property
+    def events(self) -> Iterable[Mapping[str, Any]]: ...
+    def findings_for(self, seq: int) -> tuple[Finding, ...]: ...
+    def notes_for(self, seq: int) -> tuple[str, ...]: ...
+    def host_of(self, seq: int) -> str | None: ...
+    def at(self, t: float) -> _dt.datetime: ...
+
+
+@dataclass
+class Tally:
+    """What a whole pass over a trace's sections showed: for a command's closing line, the
+    Markdown intro and ``show --summary`` (per-endpoint aggregates, not the exchanges)."""
+
+    exchanges: int = 0
+    sections: int = 0
+    summary: Summary = field(default_factory=Summary)
+
+    def add(self, section: Section) -> None:
+        self.sections += 1
+        self.exchanges += len(section.exchanges)
+        for exchange in section.exchanges:
+            self.summary.add(exchange.endpoint, exchange.duration_ms,
+                             render.problem(exchange) is not None)
+
+
+def tally(trace: TraceView) -> Tally:
+    """The tally of a trace's sections. A streamed trace keeps the tally of its last whole
+    pass (``StreamedTrace.last_pass``): that one is used, so asking after a pass costs no
+    pass of its own."""
+    known = getattr(trace, "last_pass", None)
+    if isinstance(known, Tally):
+        return known
+    counted = Tally()
+    for section in trace.sections:
+        counted.add(section)
+    return counted
 
 
 def check(recording: Recording) -> tuple[Finding, ...]:

@@ -10,17 +10,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ..dockerd.scopes import Scope as Scope  # an address space's scope: the protocol's word
 from .errors import ConfigError
 from .predefined import GLOBAL_DEFAULTS, LOCAL_DEFAULTS, PredefinedPool, with_ula
 from .prefix import WIDTH, Prefix, parse_addr, parse_prefix
-
-
-class Scope(StrEnum):
-    """An address space's scope: the local one of each host or the swarm-wide global one; the
-    value is the word in state files and the ``PredefinedPools`` answer."""
-
-    LOCAL = "local"
-    GLOBAL = "global"
 
 
 class Compat(StrEnum):

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ipamx_spy.recording import FORMAT, VERSION, Exchange, Recording
+from ipamx_spy.recording_reader import RecordingReader
 from ipamx_spy.records import HeaderRecord, RecordType
 
 CONN_STRIDE = 1_000_000
@@ -150,3 +151,42 @@ def lane_recording(merged: Merged, host: str) -> Recording:
         if part.get("host") == host:
             header.update({k: v for k, v in part.items() if v is not None})
     return Recording(header=header, records=records, exchanges=exchanges)
+
+
+def _timed_exchanges(reader: RecordingReader, lane: int, start: float,
+                     slack: int) -> Iterator[tuple[float, int, int, Exchange]]:
+    """(wall-clock seconds, lane, position, exchange) of one file in time order, holding at
+    most ``slack`` exchanges (a file holds each exchange when its answer came: concurrent
+    calls are out of order by no more than the calls in flight at once)."""
+    heap: list[tuple[float, int, int, Exchange]] = []
+    for position, exchange in enumerate(reader.exchanges()):
+        heapq.heappush(heap, (start + exchange.t, lane, position, exchange))
+        if len(heap) > slack:
+            yield heapq.heappop(heap)
+    while heap:
+        yield heapq.heappop(heap)
+
+
+def stream_merged(paths: Sequence[Path], *, slack: int = 1024) -> Iterator[tuple[str, Exchange]]:
+    """``merge``'s exchanges, ``(host, exchange)`` renumbered 1..N in wall-clock order, read
+    record by record: a ``heapq.merge`` of one reader per file, so memory holds ``slack``
+    exchanges per file, not the files. Hosts are named as ``merge`` names them. Raises
+    OSError or RecordingError for a file that cannot be read."""
+    readers: list[RecordingReader] = []
+    try:
+        for path in paths:
+            readers.append(RecordingReader(path))
+        shells = [Recording(header=r.header, records=(), path=Path(p))
+                  for r, p in zip(readers, paths, strict=True)]
+        hosts = host_names(shells)
+        starts = [(started_at(r.header) - EPOCH).total_seconds() for r in readers]
+        origin = min(starts)
+        streams = [_timed_exchanges(r, lane, start, slack)
+                   for lane, (r, start) in enumerate(zip(readers, starts, strict=True))]
+        for seq, (when, lane, _, old) in enumerate(
+                heapq.merge(*streams, key=lambda row: (row[0], row[1])), 1):
+            yield hosts[lane], replace(old, seq=seq, t=round(when - origin, 6),
+                                       conn=lane * CONN_STRIDE + old.conn)
+    finally:
+        for reader in readers:
+            reader.close()

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from ipamx_spy.app import BuiltinPlugin, Service
-from ipamx_spy.builtin import BuiltinConfig
+from ipamx_spy.builtin import BuiltinConfig, NetworkLinks
 from ipamx_spy.ipam.config import DEFAULT_ENGINE_ID, IpamConfig
 from ipamx_spy.ipam.errors import IpamError, StateError
 from ipamx_spy.ipam.shared import GLOBAL_LOG, MemoryLog, host_log
@@ -72,7 +72,7 @@ def host_plugin(config: BuiltinConfig, ipam: IpamConfig, host: str, global_log: 
         from ipamx_spy.netdriver.service import NetworkService
 
         services.append(NetworkService.from_config(replace(
-            config, network_driver=True, network_links="memory", network_state=None)))
+            config, network_driver=True, network_links=NetworkLinks.MEMORY, network_state=None)))
     try:
         services.append(SharedIpamService.in_process(ipam, host, global_log, local_log))
     except (StateError, IpamError) as exc:

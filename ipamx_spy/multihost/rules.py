@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ipamx_spy import render
+from ipamx_spy.dockerd.endpoints import Endpoint, parse_endpoint
+from ipamx_spy.dockerd.scopes import Scope, space_scope
 from ipamx_spy.findings import Finding, Severity
 from ipamx_spy.recording import Exchange
 from ipamx_spy.validate.rules import Rule
@@ -106,18 +108,18 @@ class CrossHost:
 
     def observe(self, host: str, exchange: Exchange) -> Iterator[Finding]:
         view = self.hosts.setdefault(host, HostView())
-        name = exchange.endpoint.rsplit(".", 1)[-1]
+        endpoint = parse_endpoint(exchange.endpoint)
         answer = _ok(exchange)
         if answer is None:
-            if render.problem(exchange) is not None:
-                yield from self.refused(host, view, exchange, name)
+            if endpoint is not None and render.problem(exchange) is not None:
+                yield from self.refused(host, view, exchange, endpoint)
             return
-        handler = _HANDLERS.get(name)
+        handler = _HANDLERS.get(endpoint) if endpoint is not None else None
         if handler is not None:
             yield from handler(self, host, view, exchange, answer)
 
     def _is_global_space(self, view: HostView, space: str) -> bool:
-        return space == view.global_space if view.global_space else "global" in space.lower()
+        return space_scope(space, view.global_space or "") is Scope.GLOBAL
 
     def held_globally(self, subnet: str) -> tuple[str, int] | None:
         """(host, exchange number) of the global RequestPool holding ``subnet``, if any."""
@@ -138,17 +140,17 @@ class CrossHost:
         return pool[1] if self.held_globally(pool[1]) is not None else None
 
     def refused(self, host: str, view: HostView, exchange: Exchange,
-                name: str) -> Iterator[Finding]:
+                endpoint: Endpoint) -> Iterator[Finding]:
         """IPX503: a local re-reservation of the global allocation's choice failed."""
         request = _request(exchange)
         said = render.problem(exchange)
-        if name == "RequestPool":
+        if endpoint is Endpoint.REQUEST_POOL:
             space, subnet = str(request.get("AddressSpace") or ""), str(request.get("Pool") or "")
             held = self.held_globally(subnet) if subnet else None
             if held is None or self._is_global_space(view, space):
                 return
             what = f"pool {_subnet(subnet)} in its local space '{space}'"
-        elif name == "RequestAddress":
+        elif endpoint is Endpoint.REQUEST_ADDRESS:
             pool = self._local_pool(view, str(request.get("PoolID") or ""))
             ip = _ip(request.get("Address"))
             held = self.global_lease(pool, ip) if pool is not None and ip else None
@@ -167,10 +169,7 @@ class CrossHost:
         pool = view.pools.get(pool_id)
         if pool is None:
             return None
-        space, _subnet = pool
-        is_global = (space == view.global_space if view.global_space
-                     else "global" in space.lower())
-        return pool if is_global else None
+        return pool if self._is_global_space(view, pool[0]) else None
 
     def spaces(self, host: str, view: HostView, exchange: Exchange,
                answer: dict[str, Any]) -> Iterator[Finding]:
@@ -252,12 +251,12 @@ class CrossHost:
                 "while containers still have addresses in it"))
 
 
-_HANDLERS: Mapping[str, Any] = {
-    "GetDefaultAddressSpaces": CrossHost.spaces,
-    "RequestPool": CrossHost.request_pool,
-    "RequestAddress": CrossHost.request_address,
-    "ReleaseAddress": CrossHost.release_address,
-    "ReleasePool": CrossHost.release_pool,
+_HANDLERS: Mapping[Endpoint, Any] = {
+    Endpoint.GET_DEFAULT_ADDRESS_SPACES: CrossHost.spaces,
+    Endpoint.REQUEST_POOL: CrossHost.request_pool,
+    Endpoint.REQUEST_ADDRESS: CrossHost.request_address,
+    Endpoint.RELEASE_ADDRESS: CrossHost.release_address,
+    Endpoint.RELEASE_POOL: CrossHost.release_pool,
 }
 
 

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..dockerd.scopes import Scope
 from .model import DriverState, Endpoint, Network, Subnet
 from .naming import Naming, generated_mac, normal_mac
 
@@ -130,7 +131,7 @@ def _add_bridge(naming: Naming, network: Network) -> AddBridge:
 # -- answers that need no state ---------------------------------------------------------------
 
 FIXED_ANSWERS: dict[str, JSON] = {
-    "GetCapabilities": {"Scope": "local", "ConnectivityScope": "local"},
+    "GetCapabilities": {"Scope": Scope.LOCAL, "ConnectivityScope": Scope.LOCAL},
     "GwAllocCheck": {"SkipIPv4": False, "SkipIPv6": False},
     "AllocateNetwork": {"Options": {}},
     "FreeNetwork": {},

@@ -60,10 +60,9 @@ class NetworkService:
 
     @classmethod
     def from_config(cls, config: BuiltinConfig) -> NetworkService:
-        if config.network_links not in {"netlink", "memory"}:
-            raise ValueError(f"network_links must be netlink or memory, "
-                             f"not {config.network_links!r}")
-        links = MemoryLinks() if config.network_links == "memory" else None
+        from ipamx_spy.builtin import NetworkLinks
+
+        links = MemoryLinks() if config.network_links is NetworkLinks.MEMORY else None
         store = FileStore(config.network_state, config.name, group=config.group) \
             if config.network_state else None
         return cls(name=config.name, state_file=config.network_state, links=links, store=store)

@@ -14,16 +14,17 @@ unreachable, or ipamx-spy answered itself) are skipped: there is no answer to co
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ipamx_spy import dockerd
 from ipamx_spy.dockerd.ledger import Ledger
+from ipamx_spy.infer import in_seq_order
 from ipamx_spy.recording import Exchange, Recording, RecordingError, load
-from ipamx_spy.recording_reader import problem_text
+from ipamx_spy.recording_reader import RecordingReader, problem_text
 from ipamx_spy.records import AnsweredBy
 
 from .bindings import Bindings, request_bytes, rewrite_body
@@ -80,8 +81,13 @@ class ReplayResult:
     bindings: dict[str, str] = field(default_factory=dict)
     unusable: str | None = None
     warnings: tuple[str, ...] = ()
+    counts: Mapping[ReplayOutcome, int] | None = None
+    """How many of each outcome, when ``verdicts`` holds only some (a streamed replay keeps
+    the failed and skipped ones: see ``replay_path``); None when it holds every verdict."""
 
     def count(self, what: ReplayOutcome) -> int:
+        if self.counts is not None:
+            return self.counts.get(what, 0)
         return sum(1 for v in self.verdicts if v.outcome == what)
 
     @property
@@ -127,7 +133,12 @@ class Replayer:
         self.activated = False
 
     def run(self) -> Iterator[Verdict]:
-        for exchange in sorted(self.recording.exchanges, key=lambda e: e.seq):
+        return self.run_over(self.recording.exchanges)
+
+    def run_over(self, exchanges: Iterable[Exchange]) -> Iterator[Verdict]:
+        """A verdict per exchange, in number order (``infer.in_seq_order``: a file holds
+        them as their answers came), as each is replayed."""
+        for exchange in in_seq_order(exchanges):
             yield self.step(exchange)
 
     def step(self, exchange: Exchange) -> Verdict:
@@ -180,8 +191,9 @@ class Replayer:
         """Bindings from every value that differs, except where a problem was found."""
         assert exchange.response is not None
         answer = outcome(exchange.endpoint, live.status, live.body)
-        recorded = outcome(exchange.endpoint, exchange.response.status,
-                           exchange.response.raw_body)
+        raw = exchange.response.raw_body
+        same = live.status == exchange.response.status and live.body == raw
+        recorded = answer if same else outcome(exchange.endpoint, exchange.response.status, raw)
         if answer.error is None and answer.is_json:
             if recorded.error is None and recorded.is_json:
                 self.bindings.learn(recorded.value, answer.value, exclude=wrong)
@@ -223,18 +235,110 @@ def replay_recording(recording: Recording, spec: TargetSpec, rules: Rules,
                         warnings=tuple(str(d) for d in recording.damage))
 
 
-def replay_files(paths: Iterable[Path | str], spec: TargetSpec,
-                 rules: Rules) -> Iterator[ReplayResult]:
-    """Replay recordings one after the other.
+class ReplayListener(Protocol):
+    """Hears of a streamed replay as it goes (``replay_path``): each recording's start (its
+    source and the target's label), each verdict, and each line the reader skipped (said
+    before the verdict that follows it)."""
+
+    def started(self, source: str, target: str) -> None: ...
+
+    def verdict(self, verdict: Verdict) -> None: ...
+
+    def skipped(self, warning: str) -> None: ...
+
+
+def target_digest(path: Path | str) -> Recording:
+    """The few exchanges a target's set-up reads (``target.recorded_keeps_state``,
+    ``recorded_interfaces``: the first successful ``IpamDriver.GetCapabilities`` and
+    ``Plugin.Activate``, else the first call to each interface), in file order, as a
+    recording that holds only those. Read record by record, and only until both answers
+    are found (the second and first exchanges of most recordings). Raises ReplayUnusable
+    with the reason (also for a file without exchanges)."""
+    kept: list[Exchange] = []
+    seen: set[str] = set()
+    try:
+        with RecordingReader(path) as reader:
+            for exchange in reader.exchanges():
+                response = exchange.response
+                first_good = (exchange.endpoint in DIGESTED and exchange.endpoint not in seen
+                              and response is not None and response.status == 200
+                              and isinstance(response.value, dict))
+                interface = exchange.endpoint.partition(".")[0]
+                if first_good or interface not in seen:
+                    kept.append(exchange)
+                    seen.update({interface, exchange.endpoint} if first_good else {interface})
+                if DIGESTED <= seen:
+                    break
+            header = reader.header
+    except (OSError, RecordingError) as exc:
+        raise ReplayUnusable(problem_text(path, exc)) from exc
+    if not kept:
+        raise ReplayUnusable(f"{path}: no exchanges to replay")
+    return Recording(header=header, records=(), path=Path(path), exchanges=tuple(kept))
+
+
+DIGESTED = frozenset({"IpamDriver.GetCapabilities", "Plugin.Activate"})
+
+
+def replay_path(path: Path | str, spec: TargetSpec, rules: Rules, *,
+                listener: ReplayListener | None = None,
+                keep_all: bool = True) -> ReplayResult:
+    """Replay one recording file read record by record, on a fresh target.
+
+    The file is read for ``target_digest`` (its first few exchanges), then exchange by
+    exchange as they are replayed (``listener`` hears of each verdict then). With
+    ``keep_all=False`` the result keeps only the failed and skipped verdicts and counts the
+    rest, so memory does not grow with the recording. Raises ReplayUnusable (the file, or
+    the target)."""
+    return _replayed(path, target_digest(path), spec, rules, listener, keep_all)
+
+
+def _replayed(path: Path | str, digest: Recording, spec: TargetSpec, rules: Rules,
+              listener: ReplayListener | None, keep_all: bool) -> ReplayResult:
+    target = spec.open(digest)
+    counts = dict.fromkeys(ReplayOutcome, 0)
+    kept: list[Verdict] = []
+    said = 0  # the reader's skipped lines told to the listener so far
+    try:
+        if listener is not None:
+            listener.started(str(path), target.label)
+        replayer = Replayer(digest, target, rules)
+        with RecordingReader(path) as reader:
+            for verdict in replayer.run_over(reader.exchanges()):
+                counts[verdict.outcome] += 1
+                if keep_all or verdict.outcome != PASS:
+                    kept.append(verdict)
+                if listener is not None:
+                    for damage in reader.damage[said:]:
+                        listener.skipped(str(damage))
+                    said = len(reader.damage)
+                    listener.verdict(verdict)
+            warnings = tuple(str(d) for d in reader.damage)
+    except (OSError, RecordingError) as exc:  # the file changed since its digest was read
+        raise ReplayUnusable(problem_text(path, exc)) from exc
+    finally:
+        target.close()
+    if listener is not None:
+        for warning in warnings[said:]:
+            listener.skipped(warning)
+    return ReplayResult(source=str(path), target=target.label, rules=rules,
+                        verdicts=tuple(kept), bindings=replayer.bindings.mapping(),
+                        warnings=warnings, counts=None if keep_all else counts)
+
+
+def replay_files(paths: Iterable[Path | str], spec: TargetSpec, rules: Rules, *,
+                 listener: ReplayListener | None = None,
+                 keep_all: bool = True) -> Iterator[ReplayResult]:
+    """Replay recordings one after the other, each read record by record (``replay_path``).
 
     A recording that cannot be read gives a result with ``unusable`` set, and the others still
     run; a target that cannot be reached raises ReplayUnusable (nothing can run).
     """
     for path in paths:
         try:
-            recording = load_recording(path)
+            digest = target_digest(path)
         except ReplayUnusable as exc:
             yield ReplayResult(source=str(path), target=spec.label, rules=rules,
                                unusable=str(exc))
             continue
-        yield replay_recording(recording, spec, rules, source=str(path))
+        yield _replayed(path, digest, spec, rules, listener, keep_all)

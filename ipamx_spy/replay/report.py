@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from rich.table import Table
+from rich.console import Console
 from rich.text import Text
+
+from ipamx_spy import dockerd
 
 from .engine import FAIL, PASS, SKIP, ReplayResult, Verdict
 
@@ -37,23 +39,49 @@ def _first_line(verdict: Verdict) -> str:
     return ""
 
 
-def exchange_table(result: ReplayResult) -> Table:
-    """One row per exchange: number, connection, endpoint, statuses, verdict, first problem."""
-    table = Table(title=f"{result.source} against {result.target}", title_justify="left")
-    table.add_column("#", justify="right")
-    table.add_column("conn", justify="right")
-    table.add_column("endpoint", no_wrap=True)
-    table.add_column("rec", justify="right")
-    table.add_column("live", justify="right")
-    table.add_column("", justify="center")
-    table.add_column("details", overflow="fold", ratio=1)
-    for verdict in result.verdicts:
-        mark, style = MARK[verdict.outcome]
-        table.add_row(str(verdict.seq), f"c{verdict.conn}", verdict.endpoint,
-                      _status(verdict.recorded_status), _status(verdict.live_status),
-                      Text(mark, style=style), Text(_first_line(verdict),
-                                                    style="red" if verdict.failed else "dim"))
-    return table
+ENDPOINT_WIDTH = max(len(name) for name in dockerd.ANY_BY_NAME)
+"""The endpoint column is as wide as the longest endpoint name dockerd knows."""
+
+
+def table_title(source: str, target: str) -> Text:
+    """The line above a recording's rows, and the columns' names."""
+    text = Text(f"{source} against {target}\n", style="bold")
+    return text.append(f"{'#':>6}  {'conn':<5} {'endpoint':<{ENDPOINT_WIDTH}} "
+                       f"{'rec':>4} {'live':>4}    details", style="bold")
+
+
+def exchange_row(verdict: Verdict) -> Text:
+    """One exchange's row, as wide as its columns (no table to lay out first: a replay
+    prints each row as its verdict comes, in time that does not grow with the recording)."""
+    mark, style = MARK[verdict.outcome]
+    row = Text(f"{verdict.seq:>6}  {f'c{verdict.conn}':<5} ")
+    row.append(f"{verdict.endpoint:<{ENDPOINT_WIDTH}}", style="cyan")
+    row.append(f" {_status(verdict.recorded_status):>4} {_status(verdict.live_status):>4}  ")
+    row.append(mark, style=style)
+    details = _first_line(verdict)
+    if details:
+        row.append(f"  {details}", style="red" if verdict.failed else "dim")
+    return row
+
+
+class RowPrinter:
+    """A replay's listener (``engine.ReplayListener``) that prints each recording's title as
+    it starts, then a row per verdict as it comes (none when ``quiet``), and hands each line
+    the reader skipped to ``warn``."""
+
+    def __init__(self, console: Console, *, quiet: bool, warn: Callable[[str], None]) -> None:
+        self.console, self.quiet, self.warn = console, quiet, warn
+
+    def started(self, source: str, target: str) -> None:
+        if not self.quiet:
+            self.console.print(table_title(source, target), soft_wrap=True)
+
+    def verdict(self, verdict: Verdict) -> None:
+        if not self.quiet:
+            self.console.print(exchange_row(verdict), soft_wrap=True)
+
+    def skipped(self, warning: str) -> None:
+        self.warn(warning)
 
 
 def summary(result: ReplayResult) -> Text:

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from ipamx_spy import address as addresses
 from ipamx_spy.app import PluginApp
-from ipamx_spy.builtin import BuiltinConfig
+from ipamx_spy.builtin import BuiltinConfig, NetworkLinks
 from ipamx_spy.client import PluginConnection, PluginNoAnswer, PluginProtocolError, dial
 from ipamx_spy.noanswer import NoAnswerKind
 from ipamx_spy.recording import Recording
@@ -221,7 +221,7 @@ def _open_builtin(config: BuiltinConfig, state: str, recording: Recording | None
         state = "temp" if recorded_keeps_state(recording) else "none"
     if auto_driver and "NetworkDriver" in recorded_interfaces(recording):
         config = replace(config, network_driver=True)
-    config = replace(config, network_links="memory")  # never touch the host's interfaces
+    config = replace(config, network_links=NetworkLinks.MEMORY)  # never the host's interfaces
     cleanup = None
     if state == "temp":
         directory = Path(tempfile.mkdtemp(prefix="ipx-replay-"))
@@ -266,7 +266,10 @@ def _builtin_settings(text: str, config: BuiltinConfig,
     if state not in STATE_MODES:
         raise ReplayUnusable(f"target state {state!r}: use one of {', '.join(STATE_MODES)}")
     auto_driver = "network_driver" not in changes and not config.network_driver
-    return replace(config, **changes), state, auto_driver  # type: ignore[arg-type]
+    try:
+        return replace(config, **changes), state, auto_driver  # type: ignore[arg-type]
+    except ValueError as exc:  # a compat that names no Docker version
+        raise ReplayUnusable(f"target builtin:{text}: {exc}") from exc
 
 
 def parse_target(text: str | None, *, config: BuiltinConfig | None = None, state: str = "auto",

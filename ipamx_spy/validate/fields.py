@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ipamx_spy.dockerd.endpoints import AnswerCheck, Endpoint
+from ipamx_spy.dockerd.endpoints import AnswerCheck, Endpoint, parse_endpoint
 from ipamx_spy.dockerd.goparse import cidr_code, parse_cidr, parse_ip, parse_mac
+from ipamx_spy.dockerd.scopes import capability_scope
 from ipamx_spy.findings import Finding
 
 from .context import Context, Seen
@@ -45,7 +46,9 @@ def check_keys(ctx: Context) -> list[Finding]:
     """IPX213 / IPX214: keys Go folds or ignores."""
     if not _decodable(ctx) or ctx.row is None:
         return []
-    ignored_error = {"NetworkDriver": "error", "IpamDriver": "err"}.get(ctx.row.interface)
+    endpoint = parse_endpoint(ctx.endpoint)
+    other = endpoint.other_error_field if endpoint is not None else None
+    ignored_error = other.lower() if other is not None else None
     found = [finding("IPX213", ctx.seq, (
         f"key {key!r} only matches its field case-insensitively: dockerd accepts it (Go folds "
         "case), other clients may not; use the exact field name"))
@@ -103,7 +106,7 @@ def check_values(ctx: Context) -> list[Finding]:
         elif kind == "ip?":
             found += _ip_finding(ctx, spec.name, value,
                                  f"dockerd fails the join with 'unable to parse {spec.name}'")
-        elif kind in {"scope", "scope?"} and value not in {"local", "global"}:
+        elif kind in {"scope", "scope?"} and capability_scope(value) is None:
             found.append(finding("IPX205", ctx.seq, (
                 f"{spec.name} {value!r} is neither 'local' nor 'global' (case matters): dockerd "
                 "does not register the driver and network creation fails with 'could not "

@@ -15,14 +15,15 @@ that can still find something (the rules across exchanges, and the pool and addr
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ipamx_spy.findings import Finding, Severity
-from ipamx_spy.recording import Exchange, Recording, RecordingError, load
-from ipamx_spy.recording_reader import problem_text
+from ipamx_spy.recording import Exchange, Recording, RecordingError, read_header
+from ipamx_spy.recording_reader import RecordingReader, problem_text
 from ipamx_spy.records import RecordType
+from ipamx_spy.switches import RuleSwitches
 
 from . import fields, framing
 from .context import Context, PlainContext
@@ -30,6 +31,9 @@ from .plain import Shape, Shapes, plain
 from .rules import finding
 from .session import PluginHistory
 from .transport import Transport
+
+if TYPE_CHECKING:
+    from ipamx_spy.filters import Filter
 
 SEVERITY_ORDER = {severity: severity.rank for severity in Severity}
 
@@ -175,26 +179,88 @@ def expand(paths: Iterable[Path]) -> list[Path]:
 
 
 def check_file(path: Path, **opts: Any) -> FileReport:
-    """Check one recording file; an unreadable file is reported, not raised."""
+    """Check one recording file, read record by record (memory bounded by the findings, not
+    by the exchanges); an unreadable file is reported, not raised. ``endpoints`` names the
+    endpoint of each exchange a finding is about (of those only)."""
     try:
-        rec = load(path)
+        reader = RecordingReader(path)
     except (OSError, RecordingError) as exc:
         return FileReport(path=path, error=problem_text(path, exc))
-    found = check_recording(rec, **opts)
-    return FileReport(path=path, findings=tuple(found), exchanges=len(rec.exchanges),
-                      endpoints={e.seq: e.endpoint for e in rec.exchanges},
-                      warnings=tuple(str(d) for d in rec.damage))
+    endpoints: dict[int, str] = {}
+    count = 0
+    with reader:
+        opts.setdefault("docker_version", reader.header.get("docker_version"))
+        validator = Validator(**opts)
+        for record, exchange in reader:
+            found = validator.feed(record, exchange)
+            if exchange is None:
+                continue
+            count += 1
+            if exchange.seq in endpoints or any(f.seq == exchange.seq for f in found):
+                endpoints[exchange.seq] = exchange.endpoint
+        damage = tuple(str(d) for d in reader.damage)
+    unnamed = {f.seq for f in validator.findings if f.seq and f.seq not in endpoints}
+    if unnamed:  # findings about an earlier exchange (a request left unanswered): read again
+        endpoints.update(_endpoints_of(path, unnamed))
+    return FileReport(path=path, findings=tuple(validator.findings), exchanges=count,
+                      endpoints=endpoints, warnings=damage)
+
+
+def _endpoints_of(path: Path, seqs: set[int]) -> dict[int, str]:
+    with RecordingReader(path) as reader:
+        return {e.seq: e.endpoint for e in reader.exchanges() if e.seq in seqs}
+
+
+def select_findings_in(path: Path, findings: Sequence[Finding],
+                       chosen: Filter) -> list[Finding]:
+    """``filters.select_findings`` of a recording file, read record by record: only the
+    exchanges that have findings are judged (``filters.kept_in_file``)."""
+    from ipamx_spy.filters import kept_in_file
+
+    found: dict[int, tuple[Finding, ...]] = {}
+    for item in findings:
+        found[item.seq] = (*found.get(item.seq, ()), item)
+    keep = kept_in_file(path, chosen, found)
+    return [f for f in findings if f.seq == 0 or f.seq in keep]
+
+
+def judged(report: FileReport, chosen: Filter | None, switches: RuleSwitches,
+           limit: int) -> FileReport:
+    """The report with only the findings the severity ``limit`` (a ``Severity.rank``), the
+    rule switches and the filter keep."""
+    kept = [f for f in switches.keep(report.findings) if SEVERITY_ORDER[f.severity] <= limit]
+    if chosen is not None and report.error is None:
+        kept = select_findings_in(report.path, kept, chosen)
+    return replace(report, findings=tuple(kept))
+
+
+def check_files(paths: Sequence[Path], *, chosen: Filter | None = None,
+                switches: RuleSwitches = RuleSwitches(), limit: int = Severity.INFO.rank,
+                merge: bool = False, **opts: Any) -> list[FileReport]:
+    """``ipamx-spy check``: each file's report (``check_file``, then ``judged``) and, with
+    ``merge`` and every file readable, the cross-host report of them merged."""
+    reports = [judged(check_file(path, **opts), chosen, switches, limit) for path in paths]
+    if merge and not any(r.error for r in reports):
+        reports.append(judged(check_merged([r.path for r in reports]), None, switches, limit))
+    return reports
 
 
 def check_merged(paths: Sequence[Path]) -> FileReport:
-    """The cross-host rules over the recordings merged into one timeline (one per host)."""
-    from ipamx_spy.multihost.merge import merge
-    from ipamx_spy.multihost.rules import cross_host_findings
+    """The cross-host rules over the recordings merged into one timeline (one per host), read
+    record by record (``multihost.merge.stream_merged``): the endpoint of each exchange a
+    finding is about is looked up in a second merged read, only when there are findings."""
+    from ipamx_spy.multihost.merge import host_names, stream_merged
+    from ipamx_spy.multihost.rules import CrossHost
 
-    merged = merge([load(path) for path in paths])
-    exchanges = merged.recording.exchanges
-    findings = cross_host_findings((merged.lanes[e.seq], e) for e in exchanges)
-    label = Path(f"merged timeline of {', '.join(merged.hosts)}")
-    return FileReport(path=label, findings=tuple(findings), error=None,
-                      exchanges=len(exchanges),
-                      endpoints={e.seq: f"{merged.lanes[e.seq]} {e.endpoint}" for e in exchanges})
+    walk, count = CrossHost(), 0
+    findings: list[Finding] = []
+    for host, exchange in stream_merged(paths):
+        count += 1
+        findings += walk.observe(host, exchange)
+    about = {f.seq for f in findings}
+    endpoints = {e.seq: f"{host} {e.endpoint}" for host, e in stream_merged(paths)
+                 if e.seq in about} if about else {}
+    hosts = host_names([Recording(header=read_header(p), records=(), path=p) for p in paths])
+    label = Path(f"merged timeline of {', '.join(hosts)}")
+    return FileReport(path=label, findings=tuple(findings), error=None, exchanges=count,
+                      endpoints=endpoints)

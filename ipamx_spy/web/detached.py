@@ -81,14 +81,14 @@ class DetachedWeb:
             self._lost = True
             self._on_error("the web view's process is gone; the proxy goes on")
 
-    def on_line(self, line: bytes, record: dict[str, Any]) -> None:
+    def on_line(self, line: bytes) -> None:
         """The record as the recording's line (encoded once, by the session)."""
         self.feed.put(b"R" + line)
 
     def on_record(self, record: dict[str, Any], exchange: Exchange | None) -> None:
         """For a caller without the line (the session gives ``on_line``)."""
         try:
-            self.on_line(encode_line(record), record)
+            self.on_line(encode_line(record))
         except (ValueError, RecursionError):  # not encodable: nothing for the page
             self.feed.dropped += 1
 
