@@ -15,7 +15,10 @@ interleaved rounds (medians reported):
 * ipamx-spy in several modes.
 
 Latency: one connection, p50/p99 of N sequential exchanges; "added" is a path's p50 minus the
-direct p50. Throughput: 8 connections (8 client processes). Prints ratios against socat.
+direct p50. Throughput: 8 connections (8 client processes). CPU: what the path's processes
+(the relay, its children: socat's per connection, ipamx-spy's checking sink and view) used per
+exchange over both measurements, from ``/proc`` (less at the mercy of other load than wall
+time). Prints ratios against socat.
 
 Usage: python bench/relay_speed.py [--requests 3000] [--concurrent-requests 2000] [--rounds 3]
        [--fixed-answer]
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import shutil
 import signal
@@ -95,12 +99,12 @@ def compile_c(work: Path) -> tuple[Path, Path]:
 
 
 @contextmanager
-def running(argv: list[str], path: str) -> Iterator[None]:
+def running(argv: list[str], path: str) -> Iterator[int]:
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
         wait_socket(path)
-        yield
+        yield proc.pid
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -110,12 +114,31 @@ def running(argv: list[str], path: str) -> Iterator[None]:
             proc.wait()
 
 
-def measure(client: Path, path: str, requests: int, concurrent: int) -> tuple[float, float, float]:
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of a process, its children (live, or reaped: ``cutime``) and theirs."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = " ".join(p.read_text() for p in Path(f"/proc/{pid}/task").glob("*/children"))
+    except OSError:  # gone meanwhile: its parent's cutime has it
+        return 0.0
+    own = sum(int(f) for f in fields[11:15]) / TICK  # utime stime cutime cstime
+    return own + sum(tree_cpu(int(child)) for child in children.split())
+
+
+def measure(client: Path, path: str, requests: int, concurrent: int,
+            pid: int | None) -> tuple[float, float, float, float]:
+    """p50 and p99 µs (one connection), exchanges/s (8), CPU µs per exchange of ``pid``."""
+    before = tree_cpu(pid) if pid is not None else 0.0
     lat = subprocess.run([str(client), path, str(requests), "1"], capture_output=True,
                          text=True, check=True, timeout=600).stdout.split()
     rps = subprocess.run([str(client), path, str(concurrent), "8"], capture_output=True,
                          text=True, check=True, timeout=600).stdout
-    return float(lat[0]), float(lat[1]), float(rps)
+    cpu = (tree_cpu(pid) - before) if pid is not None else math.nan
+    exchanges = requests + 200 + 8 * concurrent  # the client warms up with 200
+    return float(lat[0]), float(lat[1]), float(rps), cpu / exchanges * 1e6
 
 
 def main() -> None:
@@ -140,7 +163,7 @@ def main() -> None:
     spy = [sys.executable, "-m", "ipamx_spy", "proxy", "--upstream", upstream]
 
     def spy_path(tag: str, *extra: str) -> tuple[str, list[str]]:
-        path = f"{work}/{tag}.sock"
+        path = f"{work}/spy-{tag}.sock"  # never the bare loop's socket (an earlier clash)
         record = ["--record", f"{work}/{tag}.jsonl"] if "--no-record" not in extra else []
         return path, [*spy, "--listen", path, "--control", f"{work}/{tag}.ctl", *record, *extra]
 
@@ -156,21 +179,20 @@ def main() -> None:
         "ipamx-spy record --quiet": spy_path("quiet", "--quiet"),
         "ipamx-spy record --json": spy_path("json", "--json"),
         "ipamx-spy --no-record --quiet --no-validate": spy_path(
-            "bare", "--no-record", "--quiet", "--no-validate"),
+            "unrecorded", "--no-record", "--quiet", "--no-validate"),
     }
-    samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in configs}
+    samples: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in configs}
     with ExitStack() as stack:
         fixed = ["fixed"] if args.fixed_answer else []
         stack.enter_context(running([str(upstream_bin), upstream, *fixed], upstream))
-        for path, argv in configs.values():
-            if argv is not None:
-                stack.enter_context(running(argv, path))
+        pids = {name: stack.enter_context(running(argv, path))
+                for name, (path, argv) in configs.items() if argv is not None}
         for _ in range(args.rounds):
             for name, (path, _argv) in configs.items():
                 samples[name].append(measure(client, path, args.requests,
-                                             args.concurrent_requests))
+                                             args.concurrent_requests, pids.get(name)))
     shutil.rmtree(work, ignore_errors=True)
-    results = {name: tuple(statistics.median(s[i] for s in runs) for i in range(3))
+    results = {name: tuple(statistics.median(s[i] for s in runs) for i in range(4))
                for name, runs in samples.items()}
     report(results, args)
 
@@ -179,6 +201,7 @@ def report(results: dict[str, tuple[float, ...]], args: argparse.Namespace) -> N
     direct_p50 = results["direct"][0]
     socat_added = max(0.1, results["socat"][0] - direct_p50)
     socat_rps = results["socat"][2]
+    socat_cpu = results["socat"][3]
     answers = "one address every time (a finding per exchange)" if args.fixed_answer else \
         "a new address each time"
     print(f"C client and C upstream ({answers}), dockerd's RequestAddress bytes; "
@@ -187,14 +210,17 @@ def report(results: dict[str, tuple[float, ...]], args: argparse.Namespace) -> N
           f"of {args.rounds} interleaved rounds; Python {sys.version.split()[0]}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}\n")
     print("| path | p50 µs | p99 µs | added p50 µs | added p50 vs socat's | exchanges/s "
-          "(8 conns) | vs socat's |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, (p50, p99, rps) in results.items():
+          "(8 conns) | vs socat's | CPU µs per exchange | vs socat's |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, (p50, p99, rps, cpu) in results.items():
         added = p50 - direct_p50
-        ratio = "-" if name in {"direct", "socat"} else f"{added / socat_added:.1f}x"
-        tput = "-" if name in {"direct", "socat"} else f"{rps / socat_rps:.2f}x"
+        baseline = name in {"direct", "socat"}
+        ratio = "-" if baseline else f"{added / socat_added:.1f}x"
+        tput = "-" if baseline else f"{rps / socat_rps:.2f}x"
+        cpu_text = "-" if math.isnan(cpu) else f"{cpu:.1f}"
+        cpu_ratio = "-" if baseline else f"{cpu / socat_cpu:.1f}x"
         print(f"| {name} | {p50:.0f} | {p99:.0f} | {added:.0f} | {ratio} | {rps:,.0f} "
-              f"| {tput} |")
+              f"| {tput} | {cpu_text} | {cpu_ratio} |")
 
 
 if __name__ == "__main__":

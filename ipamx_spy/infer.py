@@ -28,9 +28,11 @@ Inference works in two passes, both tables:
 
 from __future__ import annotations
 
+import bisect
 import heapq
+import itertools
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,18 +99,21 @@ Key = tuple[str, str]
 """A pool's id and a plain address in it."""
 
 
+def _gateway_of(exchange: Exchange) -> Key | None:
+    """The gateway an exchange shows: asked for as one, or named by RequestPool's Data."""
+    request, response = _body(exchange), _body(exchange, "response")
+    if exchange.endpoint == "IpamDriver.RequestAddress" and is_gateway_request(request):
+        given = response.get("Address") or request.get("Address")
+        return str(request.get("PoolID", "")), _plain(given)
+    gateway = pool_gateway(response)
+    if exchange.endpoint == "IpamDriver.RequestPool" and gateway:
+        return str(response.get("PoolID", "")), _plain(gateway)
+    return None
+
+
 def _gateways(exchanges: Sequence[Exchange]) -> set[Key]:
-    """Every gateway the recording shows: asked for as one, or named by RequestPool's Data."""
-    found: set[Key] = set()
-    for exchange in exchanges:
-        request, response = _body(exchange), _body(exchange, "response")
-        gateway = pool_gateway(response)
-        if exchange.endpoint == "IpamDriver.RequestAddress" and is_gateway_request(request):
-            given = response.get("Address") or request.get("Address")
-            found.add((str(request.get("PoolID", "")), _plain(given)))
-        elif exchange.endpoint == "IpamDriver.RequestPool" and gateway:
-            found.add((str(response.get("PoolID", "")), _plain(gateway)))
-    return found
+    """Every gateway the recording shows."""
+    return {key for key in map(_gateway_of, exchanges) if key is not None}
 
 
 def _release_key(exchange: Exchange) -> Key:
@@ -119,24 +124,30 @@ def _released_alone(exchanges: Sequence[Exchange]) -> dict[int, bool]:
     """For each ReleaseAddress (by index): whether it is released on its own, not by a
     network's removal. dockerd removes a network's addresses as one run: the gateway, the aux
     addresses, then ReleasePool of that pool (``ipamReleaseVersion``)."""
-    gateways, alone = _gateways(exchanges), {}
-    for index, exchange in enumerate(exchanges):
-        if exchange.endpoint != "IpamDriver.ReleaseAddress":
-            continue
-        pool = _release_key(exchange)[0]
-        run = [index]  # the run of this pool's releases around it
-        while run[0] > 0 and _releases(exchanges[run[0] - 1], pool):
-            run.insert(0, run[0] - 1)
-        end = index + 1
-        while end < len(exchanges) and _releases(exchanges[end], pool):
-            end += 1
-        pool_follows = (end < len(exchanges)
-                        and exchanges[end].endpoint == "IpamDriver.ReleasePool"
-                        and _body(exchanges[end]).get("PoolID") == pool)
-        gateway_known = any(key[0] == pool for key in gateways)
-        gateway_before = any(_release_key(exchanges[i]) in gateways for i in run)
-        alone[index] = not pool_follows or (gateway_known and not gateway_before)
-    return alone
+    gateways = _gateways(exchanges)
+    pools = {key[0] for key in gateways}
+    return {index: _alone_at(exchanges, index, gateways, pools)[0]
+            for index, exchange in enumerate(exchanges)
+            if exchange.endpoint == "IpamDriver.ReleaseAddress"}
+
+
+def _alone_at(exchanges: Sequence[Exchange], index: int, gateways: Container[Key],
+              pools: Container[str]) -> tuple[bool, int]:
+    """Whether the ReleaseAddress at ``index`` is on its own (``_released_alone``), and the
+    index of the exchange after its run of releases (the last one its answer depends on)."""
+    pool = _release_key(exchanges[index])[0]
+    start = index  # the run of this pool's releases around it
+    while start > 0 and _releases(exchanges[start - 1], pool):
+        start -= 1
+    end = index + 1
+    while end < len(exchanges) and _releases(exchanges[end], pool):
+        end += 1
+    pool_follows = (end < len(exchanges)
+                    and exchanges[end].endpoint == "IpamDriver.ReleasePool"
+                    and _body(exchanges[end]).get("PoolID") == pool)
+    gateway_known = pool in pools
+    gateway_before = any(_release_key(exchanges[i]) in gateways for i in range(start, index + 1))
+    return not pool_follows or (gateway_known and not gateway_before), end
 
 
 def _releases(exchange: Exchange, pool: str) -> bool:
@@ -167,6 +178,12 @@ class _Tracker:
     previous: Exchange | None = None
     previous_token: str = ""
     released_alone: Callable[[int, Key], bool] = lambda index, key: False
+    log: list[tuple[int, Key]] | None = None  # (index, key) each key was first reserved at
+
+    def reserve(self, index: int, key: Key) -> None:
+        if self.log is not None and key not in self.reserved:
+            self.log.append((index, key))
+        self.reserved.add(key)
 
     def address_token(self, exchange: Exchange, index: int) -> str:
         request = _body(exchange)
@@ -186,7 +203,7 @@ class _Tracker:
         else:
             return "addr6" if v6 else "addr"
         given = _body(exchange, "response").get("Address") or request.get("Address")
-        self.reserved.add((pool, _plain(given)))
+        self.reserve(index, (pool, _plain(given)))
         return token
 
     def _follows_network_setup(self, exchange: Exchange) -> bool:
@@ -194,11 +211,11 @@ class _Tracker:
         return (previous is not None and self.previous_token in {"gw", "aux", "pool"}
                 and not _failed(previous) and _gap(previous, exchange) <= COMMAND_GAP_S)
 
-    def pool_token(self, exchange: Exchange) -> str:
+    def pool_token(self, exchange: Exchange, index: int) -> str:
         gateway = pool_gateway(_body(exchange, "response"))
         if gateway:
             pool_id = str(_body(exchange, "response").get("PoolID", ""))
-            self.reserved.add((pool_id, _plain(gateway)))
+            self.reserve(index, (pool_id, _plain(gateway)))
         return "pool"
 
     def release_token(self, exchange: Exchange, following: Exchange | None) -> str:
@@ -271,7 +288,7 @@ def _token(tracker: _Tracker, exchange: Exchange, index: int,
     if exchange.endpoint == "IpamDriver.ReleaseAddress":
         return tracker.release_token(exchange, following)
     if exchange.endpoint == "IpamDriver.RequestPool":
-        return tracker.pool_token(exchange)
+        return tracker.pool_token(exchange, index)
     row = dockerd.ANY_BY_NAME.get(exchange.endpoint)  # each row names its token word
     return row.token if row is not None else "other"
 
@@ -305,9 +322,69 @@ class Command:
     detail: Detail = field(default=lambda exchanges: "")
     check: Check = field(default=lambda exchanges: True)
     compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    first: frozenset[str] = field(init=False, repr=False, compare=False)
+    vocabulary: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "compiled", _compile(self.pattern))
+        _nullable, first, vocabulary = _Grammar(self.pattern).parse()
+        object.__setattr__(self, "first", first)  # the tokens a match can begin with
+        object.__setattr__(self, "vocabulary", vocabulary)  # every token a match can hold
+
+
+class _Grammar:
+    """A pattern's words as sets of tokens: which a match can begin with, and which it can
+    hold at all (``GrowingSections`` uses them to know how far a match may look ahead).
+
+    The pattern language is ``_compile``'s: words (``w`` either outcome, ``w!`` failed,
+    ``=w`` succeeded), groups, ``|`` and the quantifiers ``?``, ``*``, ``+``."""
+
+    def __init__(self, pattern: str) -> None:
+        self.parts = re.findall(r"=?[a-z0-9]+!?|[()|?*+]", pattern)
+        self.at = 0
+
+    def parse(self) -> tuple[bool, frozenset[str], frozenset[str]]:
+        found = self._alternatives()
+        if self.at != len(self.parts):
+            raise ValueError(f"pattern: unexpected {self.parts[self.at]!r}")
+        return found
+
+    def _alternatives(self) -> tuple[bool, frozenset[str], frozenset[str]]:
+        nullable, first, vocabulary = self._sequence()
+        while self.at < len(self.parts) and self.parts[self.at] == "|":
+            self.at += 1
+            more = self._sequence()
+            nullable, first, vocabulary = (nullable or more[0], first | more[1],
+                                           vocabulary | more[2])
+        return nullable, first, vocabulary
+
+    def _sequence(self) -> tuple[bool, frozenset[str], frozenset[str]]:
+        nullable, first, vocabulary = True, frozenset[str](), frozenset[str]()
+        while self.at < len(self.parts) and self.parts[self.at] not in {"|", ")"}:
+            item_nullable, item_first, item_vocabulary = self._item()
+            if nullable:
+                first |= item_first
+            nullable = nullable and item_nullable
+            vocabulary |= item_vocabulary
+        return nullable, first, vocabulary
+
+    def _item(self) -> tuple[bool, frozenset[str], frozenset[str]]:
+        part = self.parts[self.at]
+        self.at += 1
+        if part == "(":
+            nullable, first, vocabulary = self._alternatives()
+            if self.at >= len(self.parts) or self.parts[self.at] != ")":
+                raise ValueError("pattern: a group is not closed")
+            self.at += 1
+        else:
+            word = part.lstrip("=").rstrip("!")
+            tokens = ({word} if part.startswith("=") else {f"{word}!"} if part.endswith("!")
+                      else {word, f"{word}!"})
+            nullable, first, vocabulary = False, frozenset(tokens), frozenset(tokens)
+        while self.at < len(self.parts) and self.parts[self.at] in {"?", "*", "+"}:
+            nullable = nullable or self.parts[self.at] != "+"
+            self.at += 1
+        return nullable, first, vocabulary
 
 
 def _calls(exchanges: Sequence[Exchange], endpoint: str) -> list[Exchange]:
@@ -691,31 +768,378 @@ class LiveSections:
 
 
 @dataclass
-class GrowingSections:
-    """The inferred sections of a session that grows, for the web page: only its tail is
-    inferred again as exchanges arrive, so each update costs a bounded amount however long
-    the session.
+class _Token:
+    """A token of ``GrowingInference``: as ``classify`` gives it, plus where it starts."""
 
-    While the tail is shorter than ``2 * LIVE_BURST_LIMIT`` calls, ``sections()`` is exactly
-    ``infer`` of everything added. Once it reaches that length, the sections inferred over it
-    except its last (which may still grow; unless that one is itself ``LIVE_BURST_LIMIT``
-    calls long) are settled for good and the tail keeps the calls of that last one. A settled
-    section no longer changes when later calls arrive, and the tail's calls are classified
-    without the calls settled before it (``show`` and the exports infer over the whole
-    recording)."""
+    word: str
+    group: list[Exchange]
+    start: int  # index of its first exchange
+    raw: str  # the word without the failure mark (``_Tracker.previous_token``)
 
-    settled: list[Section] = field(default_factory=list)
-    tail: list[Exchange] = field(default_factory=list)
+
+@dataclass
+class _Asked:
+    """A call whose token read ``_Tracker.released_alone``: what it read and what that
+    depended on, so that a later exchange that changes the answer re-classifies from it."""
+
+    index: int
+    key: Key
+    value: bool
+    release: int | None  # the first release of ``key`` after ``index`` (None: none yet)
+    until: int  # the exchange after that release's run: the last the answer read
+
+
+@dataclass
+class _Decision:
+    """One step of ``_infer_burst``'s scan: a command over ``count`` tokens, or (None) one
+    token no command explains; ``reach``: the first token index the decision did not read
+    (a change there or later leaves it as it is)."""
+
+    start: int
+    command: Command | None
+    count: int
+    reach: int
+    section: Section | None = None
+
+
+@dataclass
+class _Burst:
+    """A burst of ``GrowingInference`` (tokens ``first`` .. the next burst's first)."""
+
+    first: int
+    decisions: list[_Decision] = field(default_factory=list)
+    reached: list[int] = field(default_factory=list)  # running maximum of the reaches
+    sections: list[Section] = field(default_factory=list)
+
+
+class GrowingInference:
+    """``infer`` of exchanges that arrive one by one, kept exact at a cost bounded by what
+    changed.
+
+    ``sections()`` is always ``infer(exchanges)`` of every exchange added, in number order,
+    whatever the order they were added in; each update works only from the first place the
+    new exchanges can change:
+
+    * Tokens (``classify``) look ahead in two ways: a ReleaseAddress reads the call after it,
+      and an address asked for right after a network's setup reads whether its first later
+      release is on its own (``_released_alone``: the run of releases around it, the call
+      after the run, and every gateway the recording shows). So each update re-classifies
+      from the last token, and from any earlier call whose reading (``_Asked``) the new
+      exchanges change; the tracker's reserved addresses are undone from there (its log).
+    * Commands never span a burst (``COMMAND_GAP_S``), so only the bursts from the first
+      re-classified token on are matched again, and within a burst only from its first
+      decision that read a changed token: a pattern's match at a token can only read on
+      while the tokens are in the pattern's vocabulary (``Command.first`` and
+      ``Command.vocabulary``), which bounds what each decision read.
+    """
+
+    def __init__(self) -> None:
+        self.exchanges: list[Exchange] = []
+        self._seqs: list[int] = []
+        self._releases: dict[Key, list[int]] = {}  # ReleaseAddress indices per key
+        self._gateway_log: list[tuple[int, Key]] = []
+        self._gateways: dict[Key, int] = {}  # gateway -> how many exchanges show it
+        self._pools: dict[str, int] = {}  # pool -> how many gateways of it are shown
+        self._tokens: list[_Token] = []
+        self._failing = 0  # tokens that failed in the end
+        self._reserved_log: list[tuple[int, Key]] = []
+        self._asked: list[_Asked] = []
+        self._tracker = _Tracker(released_alone=self._released_alone, log=self._reserved_log)
+        self._bursts: list[_Burst] = []
+        self._before: list[int] = []  # sections in the bursts before each burst
+        self._unchanged = 0  # bursts unchanged since the last ``sections()``
+        self._unmatched: int | None = None  # the first token not matched since it changed
+
+    @property
+    def failed(self) -> bool:
+        """Whether a call failed in the end (``bool(_failures(classify(exchanges)))``)."""
+        return self._failing > 0
 
     def add(self, exchange: Exchange) -> None:
-        if len(self.tail) >= 2 * LIVE_BURST_LIMIT:
-            found = infer(self.tail)
-            last = found[-1].exchanges if found else ()
-            done = found[:-1] if len(last) < LIVE_BURST_LIMIT else found  # amortised bound
-            self.settled += done
-            gone = {seq for section in done for seq in section.seqs}
-            self.tail = [e for e in self.tail if e.seq not in gone]
-        self.tail.append(exchange)
+        at = bisect.bisect(self._seqs, exchange.seq)
+        self.exchanges.insert(at, exchange)
+        self._seqs.insert(at, exchange.seq)
+        changed_pools = self._index_from(at)
+        redo = at - 1 if at else 0  # the call before reads the one after it
+        new_keys = {_release_key(e) for e in self.exchanges[at:]
+                    if e.endpoint == "IpamDriver.ReleaseAddress"}
+        for asked in self._asked:  # in index order
+            if asked.index >= redo:
+                break
+            if ((asked.release is None and asked.key not in new_keys)
+                    or (asked.release is not None and asked.until < at)) and \
+                    asked.key[0] not in changed_pools:
+                continue  # nothing it read changed
+            value, asked.release, asked.until = self._read_alone(asked.index, asked.key)
+            if value != asked.value:
+                redo = asked.index
+                break
+        self._classify_from(redo)
 
     def sections(self) -> list[Section]:
-        return self.settled + infer(self.tail)
+        self._match()
+        return list(itertools.chain.from_iterable(b.sections for b in self._bursts))
+
+    @property
+    def count(self) -> int:
+        """How many sections ``sections()`` gives."""
+        self._match()
+        return self._before[-1] + len(self._bursts[-1].sections) if self._bursts else 0
+
+    def changed_from(self) -> int:
+        """The first section (an index into ``sections()``) that may differ from what it
+        was at the last call of this method (``count``: none)."""
+        self._match()
+        bursts, self._unchanged = self._unchanged, len(self._bursts)
+        return self._before[bursts] if bursts < len(self._bursts) else self.count
+
+    # -- exchanges: releases and gateways (what ``_released_alone`` reads) -----------------
+
+    def _index_from(self, at: int) -> set[str]:
+        """Index the exchanges from ``at`` again; returns the pools whose gateways changed."""
+        changed: set[str] = set()
+        for indices in self._releases.values():
+            while indices and indices[-1] >= at:
+                indices.pop()
+        while self._gateway_log and self._gateway_log[-1][0] >= at:
+            _, key = self._gateway_log.pop()
+            changed |= self._count_gateway(key, -1)
+        for index in range(at, len(self.exchanges)):
+            exchange = self.exchanges[index]
+            if exchange.endpoint == "IpamDriver.ReleaseAddress":
+                self._releases.setdefault(_release_key(exchange), []).append(index)
+            gateway = _gateway_of(exchange)
+            if gateway is not None:
+                self._gateway_log.append((index, gateway))
+                changed |= self._count_gateway(gateway, 1)
+        return changed
+
+    def _count_gateway(self, key: Key, step: int) -> set[str]:
+        count = self._gateways.get(key, 0) + step
+        if count:
+            self._gateways[key] = count
+        else:
+            del self._gateways[key]
+        if count and count != step:
+            return set()  # shown before and still: nothing read changes
+        pools = self._pools.get(key[0], 0) + step
+        if pools:
+            self._pools[key[0]] = pools
+        else:
+            del self._pools[key[0]]
+        return {key[0]}
+
+    def _read_alone(self, index: int, key: Key) -> tuple[bool, int | None, int]:
+        """``_first_release_alone(exchanges)(index, key)``, the release it read and the
+        index after that release's run."""
+        releases = self._releases.get(key, [])
+        at = bisect.bisect(releases, index)
+        if at == len(releases):
+            return False, None, len(self.exchanges)
+        alone, until = _alone_at(self.exchanges, releases[at], self._gateways, self._pools)
+        return alone, releases[at], until
+
+    def _released_alone(self, index: int, key: Key) -> bool:
+        value, release, until = self._read_alone(index, key)
+        self._asked.append(_Asked(index=index, key=key, value=value, release=release,
+                                  until=until))
+        return value
+
+    # -- tokens ---------------------------------------------------------------------------
+
+    def _classify_from(self, index: int) -> None:
+        """Undo the tokens from the one holding exchange ``index`` and classify again."""
+        tokens = self._tokens
+        while tokens and tokens[-1].start >= index or (tokens and index < tokens[-1].start
+                                                        + len(tokens[-1].group)):
+            token = tokens.pop()
+            self._failing -= token.word.endswith("!")
+            index = min(index, token.start)
+        while self._reserved_log and self._reserved_log[-1][0] >= index:
+            self._tracker.reserved.discard(self._reserved_log.pop()[1])
+        while self._asked and self._asked[-1].index >= index:
+            self._asked.pop()
+        tracker = self._tracker
+        tracker.previous = self.exchanges[index - 1] if index else None
+        tracker.previous_token = tokens[-1].raw if tokens else ""
+        first_token = len(tokens)
+        exchanges = self.exchanges
+        for at in range(index, len(exchanges)):
+            exchange = exchanges[at]
+            if tokens and _is_retry(exchange, tracker.previous):
+                last = tokens[-1]  # the call's outcome is its last attempt's
+                self._failing -= last.word.endswith("!")
+                last.word = last.raw + ("!" if _failed(exchange) else "")
+                self._failing += last.word.endswith("!")
+                last.group.append(exchange)
+                tracker.previous = exchange
+                first_token = min(first_token, len(tokens) - 1)
+                continue
+            following = exchanges[at + 1] if at + 1 < len(exchanges) else None
+            raw = _token(tracker, exchange, at, following)
+            word = raw + ("!" if _failed(exchange) else "")
+            self._failing += word.endswith("!")
+            tokens.append(_Token(word=word, group=[exchange], start=at, raw=raw))
+            tracker.previous, tracker.previous_token = exchange, raw
+        self._unmatched = first_token if self._unmatched is None else min(self._unmatched,
+                                                                          first_token)
+
+    def _match(self) -> None:
+        """Match the commands again from the first token changed since the last time (the
+        exchanges added meanwhile are matched together, once)."""
+        if self._unmatched is not None:
+            changed, self._unmatched = self._unmatched, None
+            self._match_from(changed)
+
+    # -- bursts and commands --------------------------------------------------------------
+
+    def _match_from(self, changed: int) -> None:
+        """Cut the tokens from token ``changed`` into bursts again and match the commands
+        again where a decision read a changed token."""
+        bursts = self._bursts
+        while bursts and bursts[-1].first >= changed and (changed or bursts[-1].first):
+            bursts.pop()
+        if not bursts and self._tokens:
+            bursts.append(_Burst(first=0))
+        del self._before[len(bursts):]
+        self._unchanged = min(self._unchanged, len(bursts) - 1 if bursts else 0)
+        tokens = self._tokens
+        if not bursts:
+            return
+        open_burst = bursts[-1]
+        self._forget(open_burst, changed)
+        start = max(changed, open_burst.first)
+        for index in range(start, len(tokens)):
+            if index == open_burst.first:
+                continue
+            previous, first = tokens[index - 1].group[-1], tokens[index].group[0]
+            if _gap(previous, first) > COMMAND_GAP_S and not _continues(previous, first):
+                self._scan(open_burst, index)
+                open_burst = _Burst(first=index)
+                bursts.append(open_burst)
+        self._scan(open_burst, len(tokens))
+        while len(self._before) < len(bursts):
+            at = len(self._before)
+            self._before.append(self._before[-1] + len(bursts[at - 1].sections) if at else 0)
+
+    @staticmethod
+    def _forget(burst: _Burst, changed: int) -> None:
+        """Drop the burst's decisions that read token ``changed`` or later."""
+        keep = bisect.bisect_left(burst.reached, changed)
+        del burst.decisions[keep:], burst.reached[keep:]
+
+    def _scan(self, burst: _Burst, end: int) -> None:
+        """``_infer_burst`` of tokens ``burst.first`` .. ``end``, from its first decision
+        that is not known yet; then the burst's sections."""
+        tokens = self._tokens
+        done = burst.decisions
+        index = done[-1].start + done[-1].count if done else burst.first
+        if index < end:
+            part = [(t.word, t.group) for t in tokens[index:end]]
+            text = "".join(f"{word};" for word, _ in part)
+            offsets = [0]
+            for word, _ in part:
+                offsets.append(offsets[-1] + len(word) + 1)
+            runs = {}  # command -> per token: the first token from there outside its words
+            for command in COMMANDS:
+                run, upto = [0] * len(part), len(part)
+                for k in range(len(part) - 1, -1, -1):
+                    if part[k][0] not in command.vocabulary:
+                        upto = k
+                    run[k] = upto
+                runs[id(command)] = run
+            at = 0
+            while at < len(part):
+                reach = max([at] + [runs[id(c)][at] for c in COMMANDS
+                                    if part[at][0] in c.first]) + index
+                found = _match_at(text, offsets, part, at)
+                if found is None:
+                    decision = _Decision(start=index + at, command=None, count=1, reach=reach)
+                else:
+                    command, count = found
+                    decision = _Decision(start=index + at, command=command, count=count,
+                                         reach=reach,
+                                         section=_inferred(command, part[at:at + count]))
+                done.append(decision)
+                burst.reached.append(max(reach, burst.reached[-1] if burst.reached else 0))
+                at += decision.count
+        burst.sections = self._sections_of(burst)
+
+    def _sections_of(self, burst: _Burst) -> list[Section]:
+        sections: list[Section] = []
+        unexplained: list[Token] = []
+        for decision in burst.decisions:
+            if decision.section is None:
+                token = self._tokens[decision.start]
+                unexplained.append((token.word, token.group))
+                continue
+            _flush(sections, unexplained)
+            sections.append(decision.section)
+        _flush(sections, unexplained)
+        return sections
+
+
+@dataclass
+class GrowingSections:
+    """``sections`` of a session that grows, for the web page: each exchange and marker is
+    added as it arrives, and ``sections()`` is always what ``sections`` of the session so
+    far gives (``show`` and the exports), at a cost bounded by what changed.
+
+    The exchanges before the first marker and those of each marker are inferred apart, as
+    ``sections`` does: each part is a ``GrowingInference``. A marker usually comes after
+    every exchange so far and opens a new part; one that cuts into exchanges already added
+    (an answer that came after the marker for a request made before it) splits the part it
+    cuts, which is inferred again."""
+
+    head: GrowingInference = field(default_factory=GrowingInference)
+    markers: list[tuple[tuple[int, float], dict[str, Any], GrowingInference]] = field(
+        default_factory=list)
+    _touched: int | None = None  # the first marker whose part changed (None: none)
+
+    def add(self, exchange: Exchange) -> None:
+        at = self._part(exchange.seq)
+        (self.head if at < 0 else self.markers[at][2]).add(exchange)
+        if at >= 0:
+            self._touch(at)
+
+    def add_marker(self, marker: Mapping[str, Any]) -> None:
+        key = (int(marker.get("after_seq", 0)), float(marker.get("t", 0.0)))
+        at = bisect.bisect([k for k, _, _ in self.markers], key)
+        cut = self.head if at == 0 else self.markers[at - 1][2]
+        moved = [e for e in cut.exchanges if e.seq > key[0]]
+        part = GrowingInference()
+        if moved:  # the marker cuts a part: both are inferred again
+            kept = GrowingInference()
+            for exchange in cut.exchanges:
+                (part if exchange.seq > key[0] else kept).add(exchange)
+            if at == 0:
+                self.head = kept
+            else:
+                self.markers[at - 1] = (*self.markers[at - 1][:2], kept)
+        self.markers.insert(at, (key, dict(marker), part))
+        self._touch(max(at - 1, 0))
+
+    def _part(self, seq: int) -> int:
+        """The marker whose part holds exchange ``seq`` (-1: the head, before any)."""
+        return bisect.bisect_left([k[0] for k, _, _ in self.markers], seq) - 1
+
+    def _touch(self, marker: int) -> None:
+        self._touched = marker if self._touched is None else min(self._touched, marker)
+
+    def changed_from(self) -> int:
+        """The first section (an index into ``sections()``) that may differ from what it
+        was at the last call of this method."""
+        head, touched, self._touched = self.head.changed_from(), self._touched, None
+        if head < self.head.count or touched is None:
+            return head + (len(self.markers) if touched is None and head == self.head.count
+                           else 0)
+        return self.head.count + touched
+
+    def sections(self) -> list[Section]:
+        found = self.head.sections()
+        for (_after, t), marker, part in self.markers:
+            inside = tuple(part.exchanges)
+            detail = "; ".join(s.detail for s in part.sections() if s.detail)
+            found.append(Section(title=str(marker.get("text", "")), source=MARKER, t=t,
+                                 exchanges=inside, detail=detail, failed=part.failed))
+        return found

@@ -15,21 +15,19 @@ to the sinks; nothing here ever delays an answer. Two niced child processes take
   the findings on that record, so panels show their findings inline; if the checking sink is
   gone, the proxy feeds the view itself.
 
-Every pipe drops and counts when its reader lags; the recording has every record.
+Every pipe drops and counts when its reader lags; the recording has every record. The pipes
+and the child processes are ``ipamx_spy.childproc``'s, shared with ``proxy --web``'s page.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import fcntl
 import json
 import math
 import os
 import select
-import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -38,13 +36,21 @@ from rich.console import Console
 from rich.text import Text
 
 from . import render
+from .childproc import (
+    PIPE_SIZE,
+    Feed,
+    detach_from_signals,
+    encode_line,
+    open_pipe,
+    read_lines,
+    start_child,
+    stop_child,
+)
 from .filters import Context, Filter
 from .findings import Finding
 from .infer import LiveSections
 from .recording import Exchange
 from .records import RecordType
-
-F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
 class Checker(Protocol):
@@ -133,14 +139,14 @@ class LiveView:
         self.console.file.flush()
 
     def write_line(self, line: bytes) -> None:
-        """``--json`` from the view process: one line of the recording as it was written."""
+        """``--json`` from the view process: one line of the recording as it was written
+        (flushed by the caller once per batch of lines, not once per line)."""
         head = ""
         if self.header is not None:
             head = json.dumps(self.header, ensure_ascii=False) + "\n"
             self.header = None
         self.console.file.write(head + line.decode("utf-8", "replace").rstrip("\n")
                                 + "\n")
-        self.console.file.flush()
 
     def _shown(self, exchange: Exchange, found: Sequence[Finding]) -> bool:
         if self.filter is None:
@@ -208,35 +214,9 @@ class Diagnostics:
 BURST = 8  # more records than this waiting at once: draw them one line each
 PANELS_PER_S = 20  # full panels drawn per second at most; compact lines beyond that
 LINES_PER_S = 200  # compact lines per second at most; beyond that, a count of what was skipped
-PIPE_SIZE = 1 << 20
 VIEW_NICE = 10
 VIEW_NAME = b"ipamx-spy view"  # the processes' names (ps, top, /proc/PID/comm)
 CHECKER_NAME = b"ipamx-spy check"
-
-
-def _detach_from_signals(parent: int, name: bytes) -> None:
-    """The view process ends when its proxy says so, or dies with it (even by kill -9).
-
-    Ctrl-C reaches every process of the terminal's group: the view ignores SIGINT and SIGTERM
-    so that it can finish drawing while the proxy shuts down, and asks Linux for SIGKILL when
-    its parent dies.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        libc.prctl(15, ctypes.c_char_p(name[:15]))  # PR_SET_NAME: what ps and top show
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(0)
-
-
-def encode_line(record: dict[str, Any]) -> bytes:
-    """A line for a sink's pipe (the recording's own encoding), for what is not a record."""
-    return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode(
-        "utf-8", "surrogatepass")
 
 
 UNDRAWN = frozenset({RecordType.HEADER, RecordType.OPEN, RecordType.CLOSE, RecordType.FINDING,
@@ -261,82 +241,6 @@ def record_type_of(line: bytes) -> RecordType | None:
         return None
 
 
-def _open_pipe() -> tuple[int, int]:
-    read_end, write_end = os.pipe()
-    with contextlib.suppress(OSError):
-        fcntl.fcntl(write_end, F_SETPIPE_SZ, PIPE_SIZE)
-    return read_end, write_end
-
-
-class _Feed:
-    """The relay's end of a pipe into a child: never blocks, never raises into the relay.
-
-    A line the pipe takes only part of is finished before the next one is written (the
-    reader never sees half a line followed by another); a line that does not fit is dropped
-    and counted."""
-
-    def __init__(self, fd: int, on_gone: Callable[[], None]) -> None:
-        self.fd = fd
-        os.set_blocking(fd, False)
-        self._on_gone = on_gone
-        self._partial = b""
-        self.closed = False
-        self.dropped = 0
-
-    def put(self, line: bytes) -> bool:
-        """Hand over a line; False when it was dropped."""
-        if self.closed:
-            return False
-        try:
-            if self._partial:
-                written = os.write(self.fd, self._partial)
-                self._partial = self._partial[written:]
-                if self._partial:
-                    self.dropped += 1
-                    return False
-            written = os.write(self.fd, line)
-            self._partial = line[written:]
-        except BlockingIOError:
-            self.dropped += 1
-            return False
-        except OSError:  # BrokenPipeError: the child is gone
-            self.close()
-            self._on_gone()
-            return False
-        return True
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            with contextlib.suppress(OSError):
-                os.close(self.fd)
-
-
-def _start_child(target: Callable[[], None], name: str) -> Any:
-    import multiprocessing
-
-    process = multiprocessing.get_context("fork").Process(target=target, name=name, daemon=True)
-    process.start()
-    return process
-
-
-def _lines(fd: int) -> Iterator[list[bytes]]:
-    """Batches of whole lines read from ``fd`` until end of file (an unfinished last line is
-    dropped)."""
-    pending = b""
-    while chunk := os.read(fd, PIPE_SIZE):
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        yield lines
-
-
-def _stop_child(process: Any) -> None:
-    process.join(5)
-    if process.is_alive():
-        process.kill()
-        process.join(5)
-
-
 class DetachedView:
     """Runs a LiveView in a child process at lower priority.
 
@@ -352,12 +256,12 @@ class DetachedView:
         self._view = view
         self._nice = nice
         self._parent = os.getpid()
-        self._read_end, self._write_end = _open_pipe()
+        self._read_end, self._write_end = open_pipe()
         self._results, self._results_in = os.pipe()
-        self._process = _start_child(self._child, "ipamx-spy live view")
+        self._process = start_child(self._child, "ipamx-spy live view")
         os.close(self._read_end)
         os.close(self._results_in)  # the child's copy is the only writer: EOF when it dies
-        self.feed = _Feed(self._write_end, self.gone)
+        self.feed = Feed(self._write_end, self.gone)
         self._lost = False
         self.forwarded_dropped = 0  # lines the checking sink could not hand over
 
@@ -384,13 +288,13 @@ class DetachedView:
     # -- the child ----------------------------------------------------------------------
 
     def _child(self) -> None:
-        _detach_from_signals(self._parent, VIEW_NAME)
+        detach_from_signals(self._parent, VIEW_NAME)
         os.close(self._write_end)
         os.close(self._results)
         with contextlib.suppress(OSError):
             os.nice(self._nice)
         drawer = _Drawer(self._view)
-        for lines in _lines(self._read_end):
+        for lines in read_lines(self._read_end):
             drawer.batch(lines)
         drawer.flush()
         data = json.dumps([f.to_json() for f in self._view.findings]).encode()
@@ -438,7 +342,7 @@ class DetachedView:
             with contextlib.suppress(ValueError):
                 findings = [Finding(**f) for f in json.loads(data)]
         os.close(self._results)
-        _stop_child(self._process)
+        stop_child(self._process)
         if self.dropped:
             self._view.diagnostics.print(Text(
                 f"ipamx-spy: the live view lagged and skipped {self.dropped} record(s); the "
@@ -499,13 +403,13 @@ class DetachedChecker:
         self._diagnostics = diagnostics
         self._nice = nice
         self._parent = os.getpid()
-        self._read_end, self._write_end = _open_pipe()
+        self._read_end, self._write_end = open_pipe()
         self._results, self._results_in = os.pipe()
-        self._process = _start_child(self._child, "ipamx-spy checker")
+        self._process = start_child(self._child, "ipamx-spy checker")
         os.close(self._read_end)
         os.close(self._results_in)  # EOF on the results once the child is gone
         os.set_blocking(self._results, False)
-        self.feed = _Feed(self._write_end, self._gone)
+        self.feed = Feed(self._write_end, self._gone)
         self._partial = b""
         self._lost = False
         self._view_dropped = 0
@@ -522,7 +426,7 @@ class DetachedChecker:
     # -- the child ----------------------------------------------------------------------
 
     def _child(self) -> None:
-        _detach_from_signals(self._parent, CHECKER_NAME)
+        detach_from_signals(self._parent, CHECKER_NAME)
         os.close(self._write_end)
         os.close(self._results)
         with contextlib.suppress(OSError):
@@ -530,16 +434,16 @@ class DetachedChecker:
         out = os.fdopen(self._results_in, "wb", buffering=PIPE_SIZE)
         forward = None
         if self._view is not None:
-            forward = _Feed(self._view.feed.fd,
+            forward = Feed(self._view.feed.fd,
                             lambda: None if out.write(encode_line({"view_gone": True})) else None)
-        for lines in _lines(self._read_end):
+        for lines in read_lines(self._read_end):
             for line in lines:
                 self._check_line(line, out, forward)
             out.flush()
         out.write(encode_line({"end": {"view_dropped": forward.dropped if forward else 0}}))
         out.close()
 
-    def _check_line(self, line: bytes, out: Any, forward: _Feed | None) -> None:
+    def _check_line(self, line: bytes, out: Any, forward: Feed | None) -> None:
         found: list[Finding] = []
         if line[:1] == b"R" and record_type_of(line[1:]) not in UNCHECKED:
             try:
@@ -671,7 +575,7 @@ class DetachedChecker:
         while self.results_open and time.monotonic() < deadline:
             select.select([self._results], [], [], max(0.0, deadline - time.monotonic()))
             lines += self._read_results()
-        _stop_child(self._process)
+        stop_child(self._process)
         os.close(self._results)
         self._take(lines)
         if self._view is not None:
@@ -708,6 +612,12 @@ class _Drawer:
             except Exception as exc:  # a record the view cannot draw is skipped, not fatal
                 self.view.diagnostics.print(Text(f"live view: cannot draw a record: {exc!r}",
                                                  style="red"))
+        if self.view.mode is ViewMode.JSON:
+            try:
+                self.view.console.file.flush()  # the batch's lines in one write
+            except Exception as exc:  # stdout gone: said, the recording has every line
+                self.view.diagnostics.print(Text(f"live view: cannot write --json lines: "
+                                                 f"{exc!r}", style="red"))
 
     def _one(self, line: bytes, burst: bool) -> None:
         """One line: ``R`` a record, ``Q`` findings and their record (from the checking

@@ -113,7 +113,7 @@ class MockPlugin:
     def _host_side(interfaces: HostInterfaces, endpoint: str, live: dict[str, Any],
                    reply: Reply) -> Reply:
         endpoint_id = str(live.get("EndpointID", ""))
-        if endpoint == "NetworkDriver.DeleteEndpoint":
+        if endpoint == dockerd.Endpoint.DELETE_ENDPOINT:
             interfaces.delete(endpoint_id)
             return reply
         src = _src_name(reply) if reply.status == 200 else ""
@@ -192,7 +192,9 @@ class MockPlugin:
         return f"nearest is #{nearest.seq}{used}: {shown}{more}"
 
 
-HOST_SIDE = frozenset({"NetworkDriver.Join", "NetworkDriver.DeleteEndpoint"})
+# The calls whose host side mock makes real (``--veth``): Join's interface, removed again at
+# DeleteEndpoint. A name finds its member (``Endpoint`` is a ``StrEnum``).
+HOST_SIDE: frozenset[str] = frozenset({dockerd.Endpoint.JOIN, dockerd.Endpoint.DELETE_ENDPOINT})
 
 
 def _src_name(reply: Reply) -> str:

@@ -65,9 +65,12 @@ def verdict(exchange: Exchange) -> dockerd.Verdict | None:
 def problem(exchange: Exchange) -> str | None:
     """The error dockerd sees in this exchange, or None when it succeeded. A failure dockerd
     only logged says so (the docker command went on)."""
+    return _problem(exchange, verdict(exchange))
+
+
+def _problem(exchange: Exchange, found: dockerd.Verdict | None) -> str | None:
     if exchange.fault is not None:
         return f"{exchange.fault.side} side: {exchange.fault.message}"
-    found = verdict(exchange)
     if found is None:
         return "no answer"
     if found.outcome is dockerd.Outcome.LOGGED:
@@ -83,12 +86,34 @@ def only_logged(exchange: Exchange) -> bool:
 
 def annotation(exchange: Exchange) -> str:
     """The plain-words sentence for an exchange."""
-    found = verdict(exchange)
+    return _annotation(exchange, verdict(exchange))
+
+
+def _annotation(exchange: Exchange, found: dockerd.Verdict | None) -> str:
     if found is None or exchange.fault is not None:
         text = dockerd.explain(exchange.endpoint, exchange.request.value)
         reason = exchange.fault.message if exchange.fault else "no answer"
         return f"{text}; it failed: {reason}"
     return dockerd.explain(exchange.endpoint, exchange.request.value, found)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reading:
+    """What ``problem``, ``only_logged`` and ``annotation`` say of one exchange, from one
+    reading of dockerd's verdict (decoding the answer as Go does is the dear part)."""
+
+    problem: str | None
+    only_logged: bool
+    annotation: str
+
+
+def read(exchange: Exchange) -> Reading:
+    """``problem``, ``only_logged`` and ``annotation`` of ``exchange``, the verdict read once."""
+    found = verdict(exchange)
+    logged = (exchange.fault is None and found is not None
+              and found.outcome is dockerd.Outcome.LOGGED)
+    return Reading(problem=_problem(exchange, found), only_logged=logged,
+                   annotation=_annotation(exchange, found))
 
 
 def _status_text(exchange: Exchange) -> str:

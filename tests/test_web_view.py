@@ -27,7 +27,7 @@ ERRORS = HERE.parent / "recordings" / "errors.jsonl"
 
 
 def board(*paths: Path) -> view.Board:
-    return FileBoard(list(paths)).build()[0]
+    return FileBoard(list(paths)).build().board
 
 
 # -- the page's items -----------------------------------------------------------------------
@@ -164,8 +164,38 @@ def test_the_page_needs_the_token_and_then_sets_a_cookie() -> None:
     run(FileBoard([TALK]), body)
 
 
-async def states(url: str, session: aiohttp.ClientSession) -> AsyncGenerator[dict[str, Any], None]:
-    async with session.get(base(url) + "events", params={"token": url.split("token=")[1]}) as r:
+class PageModel:
+    """What a page shows after each event, kept as ``page.js`` keeps it: a full event sets
+    everything; any other keeps the first ``keep`` items, puts ``tail`` after them and takes
+    the HTML of ``items``."""
+
+    def __init__(self) -> None:
+        self.order: list[str] = []
+        self.html: dict[str, str] = {}
+
+    def apply(self, event: dict[str, Any]) -> dict[str, Any]:
+        if event.get("full"):
+            self.order, self.html = list(event["order"]), dict(event["items"])
+        else:
+            assert 0 <= event["keep"] <= len(self.order)
+            self.order = self.order[:event["keep"]] + list(event["tail"])
+            self.html.update(event["items"])
+        missing = [i for i in self.order if i not in self.html]
+        assert not missing, f"the event left items without their HTML: {missing}"
+        self.html = {i: self.html[i] for i in self.order}
+        return {"order": list(self.order), "items": dict(event["items"]), "event": event,
+                "html": dict(self.html), "meta": event["meta"]}
+
+
+async def states(url: str, session: aiohttp.ClientSession, since: int | None = None,
+                 ) -> AsyncGenerator[dict[str, Any], None]:
+    """The page's state after each event of the feed (``order``, ``html``), with what the
+    event itself carried (``items``: the HTML it sent, ``event``)."""
+    params = {"token": url.split("token=")[1]}
+    if since is not None:
+        params["since"] = str(since)
+    page = PageModel()
+    async with session.get(base(url) + "events", params=params) as r:
         assert r.headers["Content-Type"].startswith("text/event-stream")
         event = ""
         async for raw in r.content:
@@ -173,7 +203,7 @@ async def states(url: str, session: aiohttp.ClientSession) -> AsyncGenerator[dic
             if line.startswith("event: "):
                 event = line[7:]
             elif line.startswith("data: ") and event == "state":
-                yield json.loads(line[6:])
+                yield page.apply(json.loads(line[6:]))
 
 
 def test_the_feed_sends_everything_then_only_what_changed(tmp_path: Path) -> None:
@@ -215,7 +245,7 @@ def test_live_board_grows_with_the_records_and_validates_them() -> None:
         await feed.aclose()
 
     run(live, body, mode="live")
-    assert woken and live.build(len(loaded.records))[0].hosts[0].trace.findings == ()
+    assert woken and live.build(len(loaded.records)).board.hosts[0].trace.findings == ()
 
 
 
@@ -239,10 +269,10 @@ def test_live_board_built_as_records_come_shows_what_the_whole_recording_does(
     for count, record in enumerate(loaded.records, 1):  # one build per record, as when busy
         live.on_record(dict(record), None)
         live.build(count)
-    built, shown = live.build(len(loaded.records))
-    whole, expected = FileBoard([path], validate=False).build()
-    assert [(i.id, i.html) for i in shown] == [(i.id, i.html) for i in expected]
-    assert view.meta_text(built) == view.meta_text(whole)
+    built = live.build(len(loaded.records))
+    whole = FileBoard([path], validate=False).build()
+    assert built.items == whole.items
+    assert built.meta == whole.meta == view.meta_text(whole.board)
 
 
 def _long_session(count: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -268,32 +298,46 @@ def test_live_board_works_only_on_what_is_new_in_a_long_session(
         for record in records[start:start + 25]:
             live.on_record(record, None)
         live.build(start + 25)
-    inferred: list[int] = []
+    matched: list[int] = []
     verdicts: list[int] = []
-    real_infer, real_verdict = infer.infer, render.verdict
+    readings: list[int] = []
+    real_match, real_verdict, real_read = infer._match_at, render.verdict, render.read
 
-    def counted_infer(calls: Any) -> Any:
-        inferred.append(len(calls))
-        return real_infer(calls)
+    def counted_match(text: str, offsets: Any, tokens: Any, index: int) -> Any:
+        matched.append(index)
+        return real_match(text, offsets, tokens, index)
 
     def counted_verdict(exchange: Any) -> Any:
         verdicts.append(exchange.seq)
         return real_verdict(exchange)
 
-    monkeypatch.setattr(infer, "infer", counted_infer)
+    def counted_read(exchange: Any) -> Any:
+        readings.append(exchange.seq)
+        return real_read(exchange)
+
+    monkeypatch.setattr(infer, "_match_at", counted_match)
     monkeypatch.setattr(render, "verdict", counted_verdict)
-    live.build(500)  # nothing new: nothing inferred or judged again beyond the tail
-    assert max(inferred) <= 2 * infer.LIVE_BURST_LIMIT and verdicts == []
+    monkeypatch.setattr(render, "read", counted_read)
+    unchanged = live.build(500)  # nothing new: nothing matched, judged or rendered again
+    assert matched == [] and verdicts == [] and unchanged.changed == frozenset()
+    assert unchanged.keep == len(unchanged.order)
     for record in records[500:]:
         live.on_record(record, None)
-    inferred.clear()
-    built, shown = live.build(600)
-    assert max(inferred) <= 2 * infer.LIVE_BURST_LIMIT + 100
+    built = live.build(600)
+    # the new calls, and the decisions before them whose patterns could read on into them
+    # (a long run of calls in one pattern's words), not the 500 before
+    assert len(matched) <= 3 * 100
     assert set(verdicts) <= set(range(501, 601))  # the new rows' only
-    trace = built.hosts[0].trace
+    assert readings == list(range(501, 601))  # once each, for the counts and the row
+    assert built.keep >= unchanged.order.index("x480")  # the page changes only at its end
+    assert {i for i in built.changed if i.startswith("x")} <= {f"x{n}" for n in range(480, 601)}
+    trace = built.board.hosts[0].trace
     assert [e.seq for e in trace.exchanges] == list(range(1, 601))
-    assert [i.seq for i in shown if i.kind == "exchange"] == list(range(1, 601))
-    assert view.meta_text(built) == view.meta_text(dataclasses.replace(built, failures=None))
+    assert [i for i in built.order if i.startswith("x")] == [f"x{n}" for n in range(1, 601)]
+    assert built.meta == view.meta_text(dataclasses.replace(built.board, failures=None))
+    whole = rec.Recording(header=header, records=tuple(records),
+                          exchanges=tuple(rec.Exchange.from_json(r) for r in records))
+    assert list(trace.sections) == infer.sections(whole)  # what show and the exports infer
 
 # -- the command line -----------------------------------------------------------------------
 
@@ -377,20 +421,24 @@ def test_a_waiting_request_shows_as_a_pending_row_until_its_answer_replaces_it()
     for record in loaded.records[:index]:
         live.on_record(dict(record), None)
     before = live.version()
-    board_now, shown = live.snapshot()()
-    row = {item.id: item for item in shown}[f"x{first.seq}"]
-    assert [item.id for item in shown][-1] == f"x{first.seq}"
-    assert 'class="x pending"' in row.html and "waiting · 4 s so far" in row.html
-    assert f"{first.endpoint}: waiting for the plugin" in row.html
-    assert 'class="arrow resp' not in row.html
+    built = live.snapshot()()
+    row = built.html[f"x{first.seq}"]
+    assert built.order[-1] == f"x{first.seq}"
+    assert 'class="x pending"' in row and "waiting · 4 s so far" in row
+    assert f"{first.endpoint}: waiting for the plugin" in row
+    assert 'class="arrow resp' not in row
     now[0] = 101.0  # one more second: a new version, so the row counts up
     assert live.version() != before
-    assert "5 s so far" in {i.id: i for i in live.snapshot()()[1]}[f"x{first.seq}"].html
+    counting = live.snapshot()()
+    assert "5 s so far" in counting.html[f"x{first.seq}"]
+    assert counting.changed == {f"x{first.seq}"} and counting.keep == len(counting.order)
     del pending[first.seq]  # answered: the exchange's own row, same id, replaces it
     live.on_record(dict(loaded.records[index]), None)
-    answered = {i.id: i for i in live.snapshot()()[1]}[f"x{first.seq}"]
-    assert "pending" not in answered.html and 'class="arrow resp' in answered.html
-    assert board_now.waiting and not live.build(index + 1)[0].waiting
+    answered = live.snapshot()()
+    assert "pending" not in answered.html[f"x{first.seq}"]
+    assert 'class="arrow resp' in answered.html[f"x{first.seq}"]
+    assert f"x{first.seq}" in answered.changed
+    assert built.board.waiting and not live.build(index + 1).board.waiting
 
 
 def test_proxy_web_shows_a_delayed_request_while_it_waits(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from ipamx_spy.commands import session_options as so
 from ipamx_spy.commands.options import FAULT_HELP, faults_from
 from ipamx_spy.commands.proxy import socket_mode
 from ipamx_spy.console import err
+from ipamx_spy.dockerd import Endpoint
 from ipamx_spy.mock import Miss, MockPlugin
 from ipamx_spy.mock_links import HostInterfaces
 from ipamx_spy.proxy import ProxySession
@@ -108,7 +109,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _joins(exchanges: Sequence[Exchange]) -> bool:
-    return any(e.endpoint == "NetworkDriver.Join" for e in exchanges)
+    return any(e.endpoint == Endpoint.JOIN for e in exchanges)
 
 
 def _links() -> Netlink:

@@ -10,8 +10,8 @@ and builds. Nothing of the page (inference, validation, HTML, the event stream) 
 proxy's process, so it cannot take the interpreter from the relay.
 
 The proxy hands the child each record, after the answer went to dockerd, as the recording's
-line on a non-blocking pipe, the way the terminal's live view gets them (``ipamx_spy.live``,
-whose pipe helpers this uses): when the
+line on a non-blocking pipe, the way the terminal's live view gets them (``ipamx_spy.childproc``,
+the pipe and child process both use): when the
 pipe is full the line is dropped for the page and counted, never waited for (the recording has
 it). ``follow_pending`` (a companion coroutine in the proxy's loop) sends the requests still
 waiting for their answer whenever that set changes, looking every ``PENDING_S``. Lines: ``R``
@@ -29,18 +29,17 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ipamx_spy.live import (
+from ipamx_spy.childproc import (
     PIPE_SIZE,
-    VIEW_NICE,
-    _detach_from_signals,
-    _Feed,
-    _open_pipe,
-    _start_child,
-    _stop_child,
+    Feed,
+    detach_from_signals,
     encode_line,
+    open_pipe,
+    start_child,
+    stop_child,
 )
 from ipamx_spy.proxy import Pending
-from ipamx_spy.recording import Exchange
+from ipamx_spy.recording import Exchange, Message
 
 # the page's modules are imported here, before the fork, rather than by the child (this module
 # itself is imported only when ``--web`` is given)
@@ -49,6 +48,10 @@ from .server import WebView, url_of
 from .view import PageMode
 
 PENDING_S = 0.25
+WEB_NICE = 5
+"""How much lower the page's process runs than the proxy's: low enough that the relay always
+comes first, not so low (the terminal view's 10, which a ``nice``d proxy makes 19) that any
+other busy process on the machine keeps the page seconds behind."""
 WEB_NAME = b"ipamx-spy web"  # the process's name (ps, top, /proc/PID/comm)
 
 
@@ -57,18 +60,18 @@ class DetachedWeb:
 
     def __init__(self, header: dict[str, Any], sock: socket.socket, token: str, *,
                  validate: bool, slow_ms: float, on_error: Callable[[str], None],
-                 nice: int = VIEW_NICE) -> None:
+                 nice: int = WEB_NICE) -> None:
         self.url = url_of(sock, token)
         self._header, self._sock, self._token = header, sock, token
         self._validate, self._slow_ms, self._nice = validate, slow_ms, nice
         self._on_error = on_error
         self._parent = os.getpid()
-        self._read_end, self._write_end = _open_pipe()
-        self._process = _start_child(self._child, "ipamx-spy web view")
+        self._read_end, self._write_end = open_pipe()
+        self._process = start_child(self._child, "ipamx-spy web view")
         os.close(self._read_end)
         sock.close()  # the child's copy serves; the port is free again when the child ends
         self._lost = False
-        self.feed = _Feed(self._write_end, self._gone)
+        self.feed = Feed(self._write_end, self._gone)
 
     @property
     def dropped(self) -> int:
@@ -99,15 +102,19 @@ class DetachedWeb:
         """The recording failing does not concern the page: the records still arrive."""
 
     async def follow_pending(self, pending: Callable[[], Mapping[int, Pending]]) -> None:
-        """Send the unanswered requests whenever they change, until cancelled; then close."""
-        last: tuple[int, ...] = ()
+        """Send the unanswered requests (with their requests, once built, for the filter box
+        and the row) whenever they change, until cancelled; then close."""
+        last: tuple[tuple[int, bool], ...] = ()
         try:
             while not self.feed.closed:
                 waiting = pending()
-                if tuple(waiting) != last:
-                    last = tuple(waiting)
+                now = tuple((seq, p.request is not None) for seq, p in waiting.items())
+                if now != last:
+                    last = now
                     self.feed.put(b"P" + encode_line({"pending": [
-                        [p.seq, p.conn, p.endpoint, p.started, p.t] for p in waiting.values()]}))
+                        [p.seq, p.conn, p.endpoint, p.started, p.t,
+                         None if p.request is None else p.request.to_json()]
+                        for p in waiting.values()]}))
                 await asyncio.sleep(PENDING_S)
         finally:
             self.close()
@@ -115,7 +122,7 @@ class DetachedWeb:
     def close(self) -> None:
         """Let the page's process end (bounded; killed when it does not)."""
         self.feed.close()  # the child reads to the end, then stops serving
-        _stop_child(self._process)
+        stop_child(self._process)
         if self.feed.dropped:
             self._on_error(f"the web view lagged and skipped {self.feed.dropped} record(s); "
                            "the recording has them")
@@ -124,7 +131,7 @@ class DetachedWeb:
     # -- the child ----------------------------------------------------------------------
 
     def _child(self) -> None:
-        _detach_from_signals(self._parent, WEB_NAME)
+        detach_from_signals(self._parent, WEB_NAME)
         os.close(self._write_end)
         with contextlib.suppress(OSError):
             os.nice(self._nice)
@@ -148,8 +155,11 @@ class DetachedWeb:
                 board.on_record(payload, None)
             elif kind == b"P":
                 waiting[:] = [Pending(seq=int(seq), conn=int(conn), endpoint=str(endpoint),
-                                      started=float(started), t=float(t))
-                              for seq, conn, endpoint, started, t in payload["pending"]]
+                                      started=float(started), t=float(t),
+                                      request=None if request is None
+                                      else Message.from_json(request))
+                              for seq, conn, endpoint, started, t, request
+                              in payload["pending"]]
                 board.wake()
             elif kind == b"W":
                 board.on_waiting(*payload["args"])
@@ -170,7 +180,7 @@ class DetachedWeb:
             for line in lines:
                 try:
                     take(line)
-                except (ValueError, KeyError, TypeError) as exc:
+                except (ValueError, KeyError, TypeError) as exc:  # RecordingError too
                     self._on_error(f"web view: skipped a record it cannot read: {exc!r}")
 
         loop.add_reader(self._read_end, readable)

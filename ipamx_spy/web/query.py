@@ -8,7 +8,7 @@ line always agree.
 
 from __future__ import annotations
 
-from ipamx_spy.filters import Context, Filter, FilterError, parse
+from ipamx_spy.filters import EMPTY, Context, Filter, FilterError, parse
 
 from .view import Board, exchange_id, items, placed_sections, section_id
 
@@ -31,7 +31,8 @@ def compile_query(text: str) -> Filter | None:
 
 def shown(board: Board, keep: Filter | None) -> list[str]:
     """Ids of the rows ``keep`` accepts and of the sections holding at least one of them
-    (``None``: every row and section)."""
+    (``None``: every row and section); the rows of requests still waiting for their answer
+    are judged by their request, with no answer yet."""
     if keep is None:
         return [item.id for item in items(board)]
     ids: list[str] = []
@@ -43,4 +44,6 @@ def shown(board: Board, keep: Filter | None) -> list[str]:
         if kept:
             ids.append(section_id(board, index, number))
             ids += kept
+    # a request still waiting is judged as it stands: its request, no answer yet
+    ids += [exchange_id(board, 0, w.seq) for w in board.waiting if keep(w.exchange(), EMPTY)]
     return ids

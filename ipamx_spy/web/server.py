@@ -17,15 +17,16 @@ import dataclasses
 import json
 import secrets
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiohttp import web
 
-from .board import Build
+from .board import Build, Rendered
 from .query import QueryError, compile_query, shown
-from .view import Board, Item, PageMode, meta_text, page_html, session_findings_html
+from .view import Board, PageMode, page_html
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8500
@@ -33,6 +34,7 @@ COOKIE = "ipamx_spy_token"
 POLL_S = 0.5
 MIN_GAP_S = 0.05
 KEEPALIVE_S = 15.0
+HISTORY = 64  # snapshots kept to bring a page up to date with only what changed
 HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
@@ -100,21 +102,50 @@ def url_of(sock: socket.socket, token: str) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class Snapshot:
-    """One built board and its items, shared by every connection."""
+    """One build of the page, shared by every connection, and how it differs from the one
+    before it (``number`` - 1): the first ``keep`` items are as they were, ``changed`` holds
+    every id whose HTML is new."""
 
+    number: int
     version: int
-    board: Board
-    items: tuple[Item, ...]
-    meta: str = ""  # the line of facts and the session's findings, made once per build
-    findings: str = ""
+    rendered: Rendered
+    keep: int = 0
+    changed: frozenset[str] = frozenset()
 
-    def state(self, sent: dict[str, str]) -> dict[str, Any]:
-        """The event for a connection that already has ``sent`` (updated in place)."""
-        changed = {item.id: item.html for item in self.items if sent.get(item.id) != item.html}
-        sent.clear()
-        sent.update((item.id, item.html) for item in self.items)
-        return {"order": [item.id for item in self.items], "items": changed,
-                "meta": self.meta, "findings": self.findings}
+    @property
+    def board(self) -> Board:
+        return self.rendered.board
+
+    def full(self) -> dict[str, Any]:
+        """The event that sets the whole page (a page that has nothing, or lags too far)."""
+        rendered = self.rendered
+        return {"v": self.number, "full": True, "order": list(rendered.order),
+                "items": dict(rendered.html), "meta": rendered.meta,
+                "findings": rendered.findings}
+
+    def since(self, history: Sequence[Snapshot]) -> dict[str, Any]:
+        """The event that brings a page at ``history[0]`` to this one (``history``: every
+        snapshot from that one to this, in order): only the items that changed, and the
+        order from the first place it changed."""
+        keep = min((s.keep for s in history[1:]), default=len(self.rendered.order))
+        changed = frozenset[str]().union(*(s.changed for s in history[1:]))
+        html = self.rendered.html
+        return {"v": self.number, "keep": keep, "tail": list(self.rendered.order[keep:]),
+                "items": {i: html[i] for i in changed if i in html},
+                "meta": self.rendered.meta, "findings": self.rendered.findings}
+
+
+def difference(before: Rendered, after: Rendered) -> tuple[int, frozenset[str]]:
+    """``keep`` and ``changed`` of ``after`` against ``before``: what the build says when it
+    was built on ``before``, found by comparing otherwise (recordings on disk)."""
+    if after.base is not None and after.base == before.serial:
+        return after.keep, after.changed
+    keep = 0
+    for old, new in zip(before.order, after.order, strict=False):
+        if old != new:
+            break
+        keep += 1
+    return keep, frozenset(i for i in after.order if before.html.get(i) != after.html[i])
 
 
 @dataclass
@@ -128,6 +159,7 @@ class WebView:
     on_error: Callable[[str], None] = lambda message: None
     on_listening: Callable[[str], None] = lambda url: None
     current: Snapshot | None = None
+    history: deque[Snapshot] = field(default_factory=lambda: deque(maxlen=HISTORY))
     _changed: asyncio.Condition | None = None
     _wake: asyncio.Event | None = None
     _closing: bool = False
@@ -174,33 +206,47 @@ class WebView:
             self._wake.clear()
             if self.current is None or self.source.version() != self.current.version:
                 await self._rebuild()
-                # a long session makes builds slower: space them out so that they never
-                # take more than a quarter of the time (the relay shares this process)
-                await asyncio.sleep(max(MIN_GAP_S, 3 * self._build_s))
+                # whatever comes meanwhile goes into the next build: one event for many
+                # records. A build of everything (recordings on disk) is spaced out so
+                # that such builds never take more than a quarter of the time; a build of
+                # what changed (a live board) is not, it costs what came
+                whole = self.current is not None and self.current.rendered.base is None
+                await asyncio.sleep(max(MIN_GAP_S, 3 * self._build_s if whole else 0.0))
 
     async def _rebuild(self) -> None:
         version = self.source.version()
         build = self.source.snapshot()
         loop = asyncio.get_running_loop()
         began = loop.time()
-        def build_all() -> tuple[Board, tuple[Item, ...], str, str]:
-            board, built = build()
-            return board, built, meta_text(board), session_findings_html(board)
-
         try:
-            board, built, meta, findings = await loop.run_in_executor(None, build_all)
+            rendered = await loop.run_in_executor(None, build)
         except (OSError, ValueError) as exc:
             if self.current is None:
                 raise
             self.on_error(f"web view: keeping the last good page: {exc}")
             self.current = dataclasses.replace(self.current, version=version)
             return
-        self.current = Snapshot(version=version, board=board, items=built, meta=meta,
-                                findings=findings)
+        last = self.current
+        if last is None:
+            self.current = Snapshot(number=1, version=version, rendered=rendered)
+        else:
+            keep, changed = difference(last.rendered, rendered)
+            self.current = Snapshot(number=last.number + 1, version=version,
+                                    rendered=rendered, keep=keep, changed=changed)
+        self.history.append(self.current)
         self._build_s = loop.time() - began
         assert self._changed is not None
         async with self._changed:
             self._changed.notify_all()
+
+    def event_since(self, number: int) -> dict[str, Any]:
+        """The event that brings a page showing snapshot ``number`` to the current one (the
+        whole page when that snapshot is too old to be known)."""
+        assert self.current is not None
+        known = [s.number for s in self.history]
+        if number in known:
+            return self.current.since(list(self.history)[known.index(number):])
+        return self.current.full()
 
     # -- the app ------------------------------------------------------------------------
 
@@ -227,9 +273,13 @@ class WebView:
         return response
 
     async def _page(self, request: web.Request) -> web.Response:
-        assert self.current is not None
-        return web.Response(text=page_html(self.current.board, mode=self.mode),
-                            content_type="text/html", charset="utf-8")
+        current = self.current
+        assert current is not None
+        rendered = current.rendered
+        page = page_html(rendered.board, mode=self.mode, version=current.number,
+                         rendered=[rendered.html[i] for i in rendered.order],
+                         meta=rendered.meta)
+        return web.Response(text=page, content_type="text/html", charset="utf-8")
 
     async def _filter(self, request: web.Request) -> web.Response:
         assert self.current is not None
@@ -240,23 +290,28 @@ class WebView:
         return web.json_response({"shown": shown(self.current.board, keep)})
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
+        """The live feed: from the page's own build (``?since=`` its number) on, one event
+        per new build with only what changed since the last event sent on it."""
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                                **HEADERS})
         await response.prepare(request)
-        sent: dict[str, str] = {}
+        since = request.query.get("since", "")
+        last = int(since) if since.isdigit() else 0
         async for snapshot in self._snapshots():
             try:
                 if snapshot is None:
                     await response.write(b": keep-alive\n\n")
                     continue
-                data = json.dumps(snapshot.state(sent), ensure_ascii=False)
+                data = json.dumps(self.event_since(last), ensure_ascii=False)
+                last = snapshot.number
                 await response.write(f"event: state\ndata: {data}\n\n".encode())
             except (ConnectionError, RuntimeError):
                 break
         return response
 
     async def _snapshots(self) -> AsyncIterator[Snapshot | None]:
-        """Every new snapshot (None: nothing new for a while, time for a keep-alive)."""
+        """Every new snapshot (None: nothing new for a while, time for a keep-alive); one
+        that lags gets the newest (``event_since`` gives it what it missed)."""
         assert self._changed is not None and self.current is not None
         last = self.current
         yield last

@@ -66,6 +66,15 @@ class Waiting:
     endpoint: str
     t: float
     waited_s: int
+    request: Message | None = None  # as the proxy built it while the plugin works
+
+    def exchange(self) -> Exchange:
+        """The exchange as it stands: its request (an empty one when it is not known) and
+        no answer yet, for the filter box (``~err`` holds: there is no answer so far)."""
+        request = self.request or Message(headers=(), body={"encoding": "empty"},
+                                          method="POST", target=f"/{self.endpoint}")
+        return Exchange(seq=self.seq, conn=self.conn, t=self.t, endpoint=self.endpoint,
+                        request=request, response=None)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -231,27 +240,33 @@ def _arrows(exchange: Exchange, host: int, count: int, bad: bool) -> str:
 
 
 def _summary(exchange: Exchange, host: Host, index: int, count: int,
-             problem: str | None) -> str:
+             reading: render.Reading) -> str:
     where = f" · {escape(host.label)}" if count > len(LANES) and host.label else ""
+    problem = reading.problem
     said = (f'<span class="problem">dockerd sees: {escape(problem)}</span>'
             if problem is not None else "")
     return (f'<summary class="row"><span class="diagram">{_lanes(count)}'
             f"{_arrows(exchange, index, count, problem is not None)}</span>"
             f'<span class="words"><span class="where"><b class="seq">#{exchange.seq}</b> '
             f'<span class="t">{exchange.t:.3f} s</span> c{exchange.conn}{where}</span>'
-            f'<span class="ann">{escape(render.annotation(exchange))}</span>{said}</span>'
+            f'<span class="ann">{escape(reading.annotation)}</span>{said}</span>'
             "</summary>")
 
 
-def exchange_html(board: Board, index: int, exchange: Exchange) -> str:
-    """The row of one exchange: arrows, sentence, findings, notes, and the bodies on click."""
+def exchange_html(board: Board, index: int, exchange: Exchange,
+                  reading: render.Reading | None = None) -> str:
+    """The row of one exchange: arrows, sentence, findings, notes, and the bodies on click.
+
+    ``reading``: dockerd's verdict on it when the caller read it already (a live board reads
+    it once, for its counts and this row); otherwise it is read here, once for the row."""
     host = board.hosts[index]
     trace = host.trace
-    problem = render.problem(exchange)  # dockerd's verdict: read once per row
-    bad = " bad" if problem is not None else ""
+    if reading is None:
+        reading = render.read(exchange)
+    bad = " bad" if reading.problem is not None else ""
     parts = [f'<article class="x{bad}" id="{exchange_id(board, index, exchange.seq)}" '
              f'data-seq="{exchange.seq}" data-host="{index}" data-ep="{escape(exchange.endpoint)}">'
-             f"<details>{_summary(exchange, host, index, board.lanes, problem)}"
+             f"<details>{_summary(exchange, host, index, board.lanes, reading)}"
              '<div class="bodies">']
     parts.append(_message("docker → plugin", exchange.request, trace))
     if exchange.response is not None:
@@ -275,6 +290,8 @@ def waiting_html(board: Board, waiting: Waiting) -> str:
     left, right = _lane_x(0, count), _lane_x(2, count)
     span = f"left:{left:.3f}%;width:{right - left:.3f}%"
     so_far = f"{waiting.waited_s} s so far" if waiting.waited_s else "just sent"
+    request = (_message("docker → plugin", waiting.request, board.hosts[0].trace)
+               if waiting.request is not None else "")
     return (f'<article class="x pending" id="{exchange_id(board, 0, waiting.seq)}" '
             f'data-seq="{waiting.seq}" data-host="0" data-ep="{escape(waiting.endpoint)}">'
             f'<details><summary class="row"><span class="diagram">{_lanes(count)}'
@@ -287,8 +304,8 @@ def waiting_html(board: Board, waiting: Waiting) -> str:
             f'<span class="t">{waiting.t:.3f} s</span> c{waiting.conn}</span>'
             f'<span class="ann">{escape(waiting.endpoint)}: waiting for the plugin\'s answer '
             f"({escape(so_far)})</span></span></summary>"
-            '<div class="bodies"><p class="empty">The request and its answer show here once '
-            "the plugin answers (or the connection ends).</p></div></details></article>")
+            f'<div class="bodies">{request}<p class="empty">The answer shows here once the '
+            "plugin answers (or the connection ends).</p></div></details></article>")
 
 
 # -- sections and order ---------------------------------------------------------------------
@@ -439,12 +456,22 @@ def meta_text(board: Board) -> str:
     if board.failures is not None:
         failed, logged = board.failures
     else:
-        failed = sum(1 for e in exchanges if render.problem(e) is not None)
-        logged = sum(1 for e in exchanges if render.only_logged(e))
+        failed = logged = 0
+        for exchange in exchanges:
+            reading = render.read(exchange)
+            failed += reading.problem is not None
+            logged += reading.only_logged
+    return facts_text(board, exchanges=len(exchanges), failed=failed, logged=logged,
+                      findings=sum(len(t.findings) for t in board.traces),
+                      notes=sum(len(t.notes_for(e.seq)) for t in board.traces
+                                for e in t.exchanges))
+
+
+def facts_text(board: Board, *, exchanges: int, failed: int, logged: int, findings: int,
+               notes: int) -> str:
+    """The line of facts from its counts (a live board keeps them as the records come)."""
     failures = f"{failed} failed" + (f" ({logged} only logged by dockerd)" if logged else "")
-    findings = sum(len(t.findings) for t in board.traces)
-    notes = sum(len(t.notes_for(e.seq)) for t in board.traces for e in t.exchanges)
-    facts = [f"{len(exchanges)} exchange{'' if len(exchanges) == 1 else 's'}", failures,
+    facts = [f"{exchanges} exchange{'' if exchanges == 1 else 's'}", failures,
              f"{findings} finding{'' if findings == 1 else 's'}",
              f"{notes} note{'' if notes == 1 else 's'}"]
     if len(board.hosts) == 1:
@@ -456,9 +483,12 @@ def meta_text(board: Board) -> str:
     return " · ".join(facts)
 
 
-def session_findings_html(board: Board) -> str:
-    """Findings about a whole session (``seq`` 0), shown above the diagram."""
-    return "".join(_finding(f) for t in board.traces for f in t.findings if f.seq == 0)
+def session_findings_html(board: Board, findings: Sequence[Finding] | None = None) -> str:
+    """Findings about a whole session (``seq`` 0), shown above the diagram (``findings``:
+    those, when the caller has them apart already)."""
+    if findings is None:
+        findings = [f for t in board.traces for f in t.findings if f.seq == 0]
+    return "".join(_finding(f) for f in findings)
 
 
 def asset(name: str) -> str:
@@ -483,22 +513,27 @@ def _controls(mode: PageMode) -> str:
     return '<div class="controls">' + "".join(parts) + "</div>" + error
 
 
-def page_html(board: Board, *, mode: PageMode = PageMode.STATIC) -> str:
+def page_html(board: Board, *, mode: PageMode = PageMode.STATIC,
+              rendered: Sequence[str] | None = None, meta: str | None = None,
+              version: int = 0) -> str:
     """The whole page. ``static``: every item inlined, no server (the HTML export);
-    ``live`` / ``recordings``: the same page, kept up to date from the server's event stream."""
+    ``live`` / ``recordings``: the same page, kept up to date from the server's event stream
+    (``rendered``, ``meta``: the items' HTML and the line of facts as the server built them;
+    ``version``: that build's number, from which the page asks for what changed)."""
     if mode not in MODES:
         raise ValueError(f"unknown page mode {mode!r}")
     title = f"ipamx-spy: {board.title}"
-    body = "\n".join(item.html for item in items(board))
+    body = "\n".join(rendered if rendered is not None else (i.html for i in items(board)))
     return "\n".join([
-        '<!DOCTYPE html>\n<html lang="en" data-mode="' + mode + '">',
+        f'<!DOCTYPE html>\n<html lang="en" data-mode="{mode}"'
+        + ("" if mode == PageMode.STATIC else f' data-version="{version}"') + ">",
         '<head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(title)}</title><style>{asset('page.css')}</style></head><body>",
         '<header class="bar"><h1>ipamx-spy <code id="source">'
         f"{escape(board.title)}</code>"
         + ('<span id="live" class="live">live</span>' if mode == PageMode.LIVE else "") + "</h1>",
-        f'<p class="meta" id="meta">{escape(meta_text(board))}</p>',
+        f'<p class="meta" id="meta">{escape(meta_text(board) if meta is None else meta)}</p>',
         _controls(mode), "</header>",
         f'<div id="session-findings">{session_findings_html(board)}</div>',
         lanes_html(board),

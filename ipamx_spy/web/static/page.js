@@ -87,12 +87,15 @@
     paused = !paused;
     pressed(pauseButton, paused);
     pauseButton.textContent = "pause";
-    if (!paused && held) { var state = held; held = null; apply(state); }
+    if (!paused && held) { resume(); }
   });
 
   function scrollToEnd() {
-    var rows = items.querySelectorAll(".x:not(.hidden)");
-    if (rows.length) { rows[rows.length - 1].scrollIntoView({block: "end"}); }
+    var row = items.lastElementChild;
+    while (row && (!row.classList.contains("x") || row.classList.contains("hidden"))) {
+      row = row.previousElementSibling;
+    }
+    if (row) { row.scrollIntoView({block: "end"}); }
   }
 
   function fragment(html) {
@@ -101,76 +104,118 @@
     return box.firstElementChild;
   }
 
+  /* Each event says what changed since the last: the first `keep` items stay as they are,
+     `tail` is the order of the items after them, `items` the HTML of every item that is new
+     or changed (anywhere); `full` sets the whole page. Only those elements are touched, so
+     an event costs what changed, however long the session. */
+  var order = Array.prototype.map.call(items.children, function (el) { return el.id; });
+  var version = Number(root.dataset.version || 0);
+
+  /* Events are gathered and put on the page once per frame: when the page is slow to lay
+     out (a long session, a busy machine) the events that came meanwhile go in together, so
+     the page never falls behind the feed. Paused, they are gathered until released. */
+  var frame = false;
   function hold(state) {
-    if (!held) { held = {order: state.order, items: {}, meta: state.meta,
-                         findings: state.findings}; }
+    var keep = state.full ? 0 : state.keep;
+    var tail = state.full ? state.order : state.tail;
+    if (!held) { held = {keep: keep, order: order.slice(), items: {}}; }
+    held.keep = Math.min(held.keep, keep);
+    held.order = held.order.slice(0, keep).concat(tail);
     Object.keys(state.items).forEach(function (id) { held.items[id] = state.items[id]; });
-    held.order = state.order; held.meta = state.meta; held.findings = state.findings;
-    var waiting = state.order.filter(function (id) {
-      return id.charAt(0) === "x" && !document.getElementById(id); }).length;
-    pauseButton.textContent = waiting ? "paused · " + waiting + " new" : "paused";
+    held.meta = state.meta; held.findings = state.findings; held.v = state.v;
+    if (paused) {
+      var waiting = 0;
+      for (var i = held.keep; i < held.order.length; i++) {
+        var id = held.order[i];
+        if (id.charAt(0) === "x" && !document.getElementById(id)) { waiting += 1; }
+      }
+      pauseButton.textContent = waiting ? "paused · " + waiting + " new" : "paused";
+    } else if (!frame) {
+      frame = true;
+      requestAnimationFrame(resume);
+      setTimeout(resume, 100);  /* no frames (a hidden tab): still within a tenth of a second */
+    }
   }
 
   function apply(state) {
-    if (paused) { hold(state); return; }
-    var known = {}, added = false;
-    Array.prototype.forEach.call(items.children, function (el) { known[el.id] = el; });
-    var wanted = {};
-    state.order.forEach(function (id) {
-      wanted[id] = true;
-      var html = state.items[id], el = known[id];
-      if (html !== undefined) {
-        var fresh = fragment(html);
-        if (el) {
-          var was = el.querySelector("details"), now = fresh.querySelector("details");
-          if (was && now) { now.open = was.open; }
-          if (el.classList.contains("hidden")) { fresh.classList.add("hidden"); }
-          el.replaceWith(fresh);
-        } else { added = true; }
-        known[id] = fresh;
+    version = state.v;
+    var keep = state.full ? 0 : state.keep;
+    var tail = state.full ? state.order : state.tail;
+    var inTail = {}, added = false, made = {};
+    tail.forEach(function (id) { inTail[id] = true; });
+    for (var i = keep; i < order.length; i++) {
+      var gone = !inTail[order[i]] && document.getElementById(order[i]);
+      if (gone && gone.parentNode === items) { gone.remove(); }
+    }
+    Object.keys(state.items).forEach(function (id) {
+      var fresh = fragment(state.items[id]), el = document.getElementById(id);
+      if (el && el.parentNode === items) {
+        var was = el.querySelector("details"), now = fresh.querySelector("details");
+        if (was && now) { now.open = was.open; }
+        if (el.classList.contains("hidden")) { fresh.classList.add("hidden"); }
+        el.replaceWith(fresh);
+      } else {
+        made[id] = fresh;
+        if (id.charAt(0) === "x") { added = true; }
       }
     });
-    Object.keys(known).forEach(function (id) {
-      if (!wanted[id] && known[id].parentNode === items) { known[id].remove(); }
-    });
-    var previous = null;
-    state.order.forEach(function (id) {
-      var el = known[id];
+    var previous = keep > 0 ? document.getElementById(order[keep - 1]) : null;
+    tail.forEach(function (id) {
+      var el = made[id] || document.getElementById(id);
       if (!el) { return; }
       var next = previous ? previous.nextSibling : items.firstChild;
       if (el !== next) { items.insertBefore(el, next); }
       previous = el;
     });
+    order = order.slice(0, keep).concat(tail);
     document.getElementById("meta").textContent = state.meta;
     document.getElementById("session-findings").innerHTML = state.findings;
     updates += 1;
     root.dataset.updates = String(updates);
+    root.dataset.version = String(version);
     if (filterText) { runFilter(); }
     if (added && following) { scrollToEnd(); }
   }
 
+  function resume() {
+    frame = false;
+    if (!held || paused) { return; }
+    var state = held;
+    held = null;
+    apply({v: state.v, keep: state.keep, tail: state.order.slice(state.keep),
+           items: state.items, meta: state.meta, findings: state.findings});
+  }
+
   function connect() {
-    var source = new EventSource("events");
-    source.addEventListener("state", function (event) { apply(JSON.parse(event.data)); });
+    /* not EventSource's own reconnection: that would ask again from the first version */
+    var source = new EventSource("events?since=" + version);
+    source.addEventListener("state", function (event) { hold(JSON.parse(event.data)); });
     source.addEventListener("open", function () {
       if (live) { live.textContent = "live"; live.classList.remove("off"); }
     });
     source.addEventListener("error", function () {
       if (live) { live.textContent = "reconnecting"; live.classList.add("off"); }
+      source.close();
+      held = null;  /* asked again from what the page shows */
+      setTimeout(connect, 1000);
     });
   }
 
   /* -- the filter: the server compiles it (the same language as `ipamx-spy show`) ------- */
   var filterTimer = null, filterRun = 0;
-  function showOnly(shown) {
+  function showOnly(shown, text) {
     items.querySelectorAll(".x, .sec").forEach(function (el) {
       el.classList.toggle("hidden", shown !== null && !shown[el.id]);
     });
-    root.dataset.filtered = String(filterRun);
+    filtered(filterRun, text);
+  }
+  function filtered(run, text) {  /* which filter the page shows now (the tests wait on it) */
+    root.dataset.filteredText = text;
+    root.dataset.filtered = String(run);
   }
   function runFilter() {
     var text = filterText, run = ++filterRun;
-    if (!text) { showOnly(null); filterBox.classList.remove("invalid");
+    if (!text) { showOnly(null, ""); filterBox.classList.remove("invalid");
                  filterError.textContent = ""; return; }
     fetch("api/filter?q=" + encodeURIComponent(text), {credentials: "same-origin"})
       .then(function (response) { return response.json(); })
@@ -179,14 +224,14 @@
         if (answer.error) {
           filterBox.classList.add("invalid");
           filterError.textContent = answer.error;
-          root.dataset.filtered = String(run);
+          filtered(run, text);
           return;
         }
         filterBox.classList.remove("invalid");
         filterError.textContent = "";
         var shown = {};
         answer.shown.forEach(function (id) { shown[id] = true; });
-        showOnly(shown);
+        showOnly(shown, text);
       });
   }
   filterBox.addEventListener("input", function () {
