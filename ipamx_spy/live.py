@@ -139,14 +139,14 @@ class LiveView:
         self.console.file.flush()
 
     def write_line(self, line: bytes) -> None:
-        """``--json`` from the view process: one line of the recording as it was written."""
+        """``--json`` from the view process: one line of the recording as it was written
+        (flushed by the caller once per batch of lines, not once per line)."""
         head = ""
         if self.header is not None:
             head = json.dumps(self.header, ensure_ascii=False) + "\n"
             self.header = None
         self.console.file.write(head + line.decode("utf-8", "replace").rstrip("\n")
                                 + "\n")
-        self.console.file.flush()
 
     def _shown(self, exchange: Exchange, found: Sequence[Finding]) -> bool:
         if self.filter is None:
@@ -612,6 +612,12 @@ class _Drawer:
             except Exception as exc:  # a record the view cannot draw is skipped, not fatal
                 self.view.diagnostics.print(Text(f"live view: cannot draw a record: {exc!r}",
                                                  style="red"))
+        if self.view.mode is ViewMode.JSON:
+            try:
+                self.view.console.file.flush()  # the batch's lines in one write
+            except Exception as exc:  # stdout gone: said, the recording has every line
+                self.view.diagnostics.print(Text(f"live view: cannot write --json lines: "
+                                                 f"{exc!r}", style="red"))
 
     def _one(self, line: bytes, burst: bool) -> None:
         """One line: ``R`` a record, ``Q`` findings and their record (from the checking

@@ -124,3 +124,10 @@ def test_replay_merge_on_the_command_line(separate: list[Path]) -> None:
 def test_nothing_to_merge_is_unusable() -> None:
     with pytest.raises(ReplayUnusable):
         replay_merged([], Rules())
+
+
+def test_the_second_swarm_run_replays_green_merged() -> None:
+    """docs/swarm/stops-first/: the tasks stopped before network rm, the plugins on etcd."""
+    recs = [load(SWARM / "stops-first" / f"node{i}.jsonl") for i in (1, 2, 3)]
+    result = replay_merged(recs, Rules()).result
+    assert result.ok and result.count(PASS) == sum(len(r.exchanges) for r in recs) == 54

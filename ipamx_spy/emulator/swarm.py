@@ -13,10 +13,11 @@ dockerd 20.10 nodes in docs/swarm/). So the calls of one swarm come from two kin
   network's IPAM options (null without any) and ``V6: false`` whatever the family, then the
   gateway with ``RequestAddressType`` and ``com.docker.network.ipam.serial``; per service its
   virtual IP, per task its address, per node that runs a task of the network the node's
-  load-balancer address (in the order the tasks are placed), all ``serial`` and chosen by the
-  driver; ``service rm`` releases the virtual IP, a task that stops releases its address (and the
-  node's load-balancer address with the node's last task), ``network rm`` releases every
-  node's load-balancer address (in node-ID order), the gateways, then the pools;
+  load-balancer address (in the order the scheduler's assignments reach the allocator), all
+  ``serial`` and chosen by the driver; ``service rm`` releases the virtual IP, a task that
+  stops releases its address (and the node's load-balancer address with the node's last
+  task), ``network rm`` releases every node's load-balancer address (in node-ID order), the
+  gateways, then the pools;
 - each node's engine (``SwarmNode``, a ``Daemon``): ``docker plugin enable`` registers a
   managed plugin (its interfaces in manifest order, no ``Plugin.Activate``); a task's arrival
   instantiates the network (``RequestPool`` in the local space with the manager's subnet, the
@@ -26,12 +27,14 @@ dockerd 20.10 nodes in docs/swarm/). So the calls of one swarm come from two kin
 
 What the manager does on its own after a command (tasks stopping after ``service rm``) happens
 at the next ``sleep`` of the scenario; until then the tasks still run, so a ``network rm``
-before it leaves their global addresses to the pool's release, as the captures show. A
-disabled plugin gets no more calls from its node. Which node runs which task and the order of
-node IDs are the scheduler's and swarm's random choices: ``SwarmChoices`` gives them, from a
-recording (``recorded_choices``) or, by default, the spread of ``--replicas-max-per-node`` over
-the nodes in the order they joined. Everything here is a flow as in ``core``: calls carry the
-node that sends them (``Call.node``) and nothing touches a socket.
+before it leaves their global addresses to the pool's release (docs/swarm/node*.jsonl), and
+one after it finds them given back one by one (docs/swarm/stops-first/). A disabled plugin gets
+no more calls from its node. Which node runs which task, the order the nodes get their
+load-balancer addresses and the order of node IDs are the scheduler's and swarm's random
+choices: ``SwarmChoices`` gives them, from recordings (``recorded_choices``) or, by default,
+the spread of ``--replicas-max-per-node`` over the nodes in the order they joined. Everything
+here is a flow as in ``core``: calls carry the node that sends them (``Call.node``) and nothing
+touches a socket.
 """
 
 from __future__ import annotations
@@ -125,11 +128,14 @@ class Service:
 @dataclass
 class SwarmChoices:
     """The random choices of a swarm the emulator cannot know: ``placement`` names the node of
-    each task in the order the allocator gave them addresses; ``node_order`` is the order of
-    node IDs (swarm lists nodes by ID). Tasks past ``placement`` and nodes missing from
-    ``node_order`` fall back to the default spread and to the join order."""
+    each task in the order the allocator gave them addresses; ``attach_order`` the nodes in
+    the order the allocator gave them load-balancer addresses (the order the scheduler's
+    assignments reached it); ``node_order`` is the order of node IDs (swarm lists nodes by ID).
+    Tasks past ``placement`` fall back to the default spread, nodes missing from the orders to
+    the order of their first task and to the join order."""
 
     placement: list[str] = field(default_factory=list)
+    attach_order: list[str] = field(default_factory=list)
     node_order: list[str] = field(default_factory=list)
 
 
@@ -538,9 +544,11 @@ class Swarm:
         for index, task in enumerate(service.tasks):
             task.node = (self.members[index] if cmd.global_mode
                          else self._place(service, cmd.max_per_node))
-            if task.node:
-                for net in nets:
-                    yield from allocator.attach(net, task.node)
+        placed = list(dict.fromkeys(t.node for t in service.tasks if t.node))
+        for node_name in [n for n in self.choices.attach_order if n in placed] + [
+                n for n in placed if n not in self.choices.attach_order]:
+            for net in nets:
+                yield from allocator.attach(net, node_name)
         for task in service.tasks:
             if task.node:
                 yield from self._start(task, nets)
@@ -634,9 +642,9 @@ def node_reservations(exchanges: Iterable[Exchange]) -> tuple[list[str], list[st
 
 
 def recorded_choices(recordings: Mapping[str, Recording]) -> SwarmChoices:
-    """The placement and node order a swarm's recordings show: the manager's ``serial``
-    answers in order, each found among one node's task addresses, and the manager's releases
-    of the nodes' load-balancer addresses in order."""
+    """The placement, attachment order and node order a swarm's recordings show: the
+    manager's ``serial`` answers in order, each found among one node's task or load-balancer
+    addresses, and the manager's releases of the nodes' load-balancer addresses in order."""
     reserved = {name: node_reservations(sorted(rec.exchanges, key=lambda e: e.seq))
                 for name, rec in recordings.items()}
     task_node = {a: n for n, (_lbs, tasks) in reserved.items() for a in tasks}
@@ -648,6 +656,8 @@ def recorded_choices(recordings: Mapping[str, Recording]) -> SwarmChoices:
                 address = _ip(str(_answer(e).get("Address") or ""))
                 if address in task_node:
                     choices.placement.append(task_node[address])
+                elif address in lb_node:
+                    choices.attach_order.append(lb_node[address])
             elif e.endpoint == "IpamDriver.ReleaseAddress":
                 address = str(_body(e).get("Address") or "")
                 body_pool = str(_body(e).get("PoolID") or "")
