@@ -11,7 +11,7 @@ from rich.console import Console
 
 from ipamx_spy.builtin import BuiltinConfig
 from ipamx_spy.console import err, out
-from ipamx_spy.multihost.replay import replay_merged
+from ipamx_spy.multihost.replay import host_targets_from, replay_merged
 from ipamx_spy.replay import junit, report
 from ipamx_spy.replay.compare import Rules
 from ipamx_spy.replay.engine import ReplayResult, load_recording, replay_files
@@ -99,13 +99,7 @@ def _replay_merged(paths: list[Path], target: str | None, rules: Rules, config: 
                  "--host-target HOST=TARGET for each; leave --target out")
         _finish([], console, junit_file, json_out, code=2)
     try:
-        specs = None
-        if host_targets:
-            pairs = [item.partition("=") for item in host_targets]
-            if any(not host or not sep or not text for host, sep, text in pairs):
-                raise ReplayUnusable("--host-target takes HOST=TARGET")
-            specs = {host: parse_target(text, config=config, timeout=timeout)
-                     for host, _sep, text in pairs}
+        specs = host_targets_from(host_targets, config=config, timeout=timeout)
         loaded = [load_recording(path) for path in paths]
         result = replay_merged(loaded, rules, config=config, targets=specs,
                                auto_driver=not config.network_driver).result

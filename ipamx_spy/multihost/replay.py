@@ -42,6 +42,7 @@ from ipamx_spy.replay.target import (
     ReplayUnusable,
     Target,
     TargetSpec,
+    parse_target,
     recorded_interfaces,
 )
 
@@ -140,6 +141,21 @@ def replay_merged(recordings: Sequence[Recording], rules: Rules, *,
     result = ReplayResult(source=source, target=label, rules=rules, verdicts=verdicts,
                           warnings=tuple(str(d) for r in recordings for d in r.damage))
     return MergedReplay(result=result, lanes=dict(merged.lanes), hosts=merged.hosts)
+
+
+def host_targets_from(items: Sequence[str], *, config: BuiltinConfig, timeout: float | None,
+                      ) -> dict[str, TargetSpec] | None:
+    """``--host-target HOST=TARGET`` values as targets by host; None for none given. Raises
+    ReplayUnusable for a value without ``=`` or a target that cannot be parsed."""
+    if not items:
+        return None
+    specs: dict[str, TargetSpec] = {}
+    for item in items:
+        host, sep, text = item.partition("=")
+        if not host or not sep or not text:
+            raise ReplayUnusable(f"--host-target {item!r}: use HOST=TARGET")
+        specs[host] = parse_target(text, config=config, timeout=timeout)
+    return specs
 
 
 def _replayed(merged: Merged, replayers: dict[str, Replayer]) -> list[Verdict]:
