@@ -327,3 +327,25 @@ def test_drive_compares_each_node_and_records_one_file_per_node(tmp_path: Path) 
     assert merged.exit_code == 0, merged.output
     bad = runner.invoke(app, ["drive", str(SCENARIO), "--target", "node9=builtin"])
     assert bad.exit_code == 2 and "node9 is not a node of the scenario" in bad.output
+
+
+def test_an_overlay_on_swarms_own_ipam_sends_the_plugins_nothing() -> None:
+    """``--ipam-driver default``: swarmkit's and every node's built-in IPAM choose and
+    re-reserve in-process; the plugin only hears its own registrations. A local network
+    removed with the swarm's in one ``network rm`` goes to the node."""
+    own = SPREAD.replace("--ipam-driver p:latest ", "")
+    swarm, session, codes = play(own)
+    assert codes == [0] * 8
+    assert all(t.running for t in swarm.services["web"].tasks)
+    assert {name: sorted(node.overlays) for name, node in swarm.nodes.items()} == {
+        "m": ["ov"], "w1": ["ov"], "w2": ["ov"]}
+    for name in ("m", "w1", "w2"):
+        assert all("10.9." not in str(body) for _ep, body in requests(session, name)), name
+    _swarm, session, codes = play(own + (
+        "docker -c m network create --ipam-driver p:latest --subnet 10.8.0.0/24 local\n"
+        "docker -c m service rm web\nsleep 12\ndocker -c m network rm ov local\n"))
+    assert codes == [0] * 12
+    local = [(ep, body) for ep, body in requests(session, "m")][-2:]
+    assert local == [("IpamDriver.ReleaseAddress", {"PoolID": "LocalDefault/10.8.0.0/24",
+                                                    "Address": "10.8.0.1"}),
+                     ("IpamDriver.ReleasePool", {"PoolID": "LocalDefault/10.8.0.0/24"})]
