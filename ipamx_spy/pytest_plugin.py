@@ -244,6 +244,9 @@ class _Warnings:
     def skipped(self, warning: str) -> None:
         self.item.warn(pytest.PytestWarning(f"ipamx-spy: {warning}"))
 
+    def finished(self) -> None:
+        """Nothing held back to say."""
+
 
 class RecordingItem(pytest.Item):
     """Replays one recording; fails with the readable account of every mismatch."""

@@ -201,6 +201,9 @@ class _Heard:
     def skipped(self, warning: str) -> None:
         self.events.append(("skipped", warning))
 
+    def finished(self) -> None:
+        self.events.append(("finished", None))
+
 
 def test_a_streamed_replay_tells_each_verdict_and_keeps_only_what_failed(tmp_path: Path) -> None:
     spec = parse_target("builtin")
@@ -210,6 +213,7 @@ def test_a_streamed_replay_tells_each_verdict_and_keeps_only_what_failed(tmp_pat
     assert [seq for kind, seq in heard.events if kind == "verdict"] == \
         [v.seq for v in whole.verdicts]
     assert heard.events[0] == ("started", str(SYNTHETIC))
+    assert heard.events[-1] == ("finished", None)
     assert all(v.outcome != PASS for v in streamed.verdicts)
     for outcome in (PASS, SKIP):
         assert streamed.count(outcome) == whole.count(outcome)

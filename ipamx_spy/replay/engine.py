@@ -124,10 +124,15 @@ def skip_reason(exchange: Exchange) -> str:
 class Replayer:
     """Replays one recording on one open target; ``run()`` yields a verdict per exchange."""
 
-    def __init__(self, recording: Recording, target: Target, rules: Rules) -> None:
+    def __init__(self, recording: Recording, target: Target, rules: Rules, *,
+                 every_meaning: bool = True) -> None:
         self.recording = recording
         self.target = target
         self.rules = rules
+        self.every_meaning = every_meaning
+        """False: a verdict that passed gets no ``meaning`` (the sentence of its exchange,
+        dockerd's reading of both messages: a third of the replay's own time), for a report
+        that shows meanings only of the mismatches and skips."""
         self.bindings = Bindings()
         self.ledger = Ledger()
         self.activated = False
@@ -143,7 +148,7 @@ class Replayer:
 
     def step(self, exchange: Exchange) -> Verdict:
         reason = skip_reason(exchange)
-        meaning = _meaning(exchange)
+        meaning = _meaning(exchange) if self.every_meaning or reason else ""
         if reason:
             return Verdict(seq=exchange.seq, conn=exchange.conn, endpoint=exchange.endpoint,
                            outcome=SKIP, meaning=meaning, skip_reason=reason,
@@ -161,7 +166,8 @@ class Replayer:
         try:
             live = self.target.exchange(outgoing)
         except ReplayNoAnswer as fault:
-            return replace(base, problems=(Problem(kind="transport", message=fault.message),))
+            return replace(base, problems=(Problem(kind="transport", message=fault.message),),
+                           meaning=meaning or _meaning(exchange))
         problems = compare(endpoint=exchange.endpoint, request=request.value,
                            recorded_status=exchange.response.status,
                            recorded_body=exchange.response.raw_body, live=live,
@@ -169,7 +175,8 @@ class Replayer:
         wrong = wrong_paths(exchange.endpoint, request.value, problems)
         actual = self._learn(exchange, request.value, live, wrong)
         return replace(base, outcome=FAIL if problems else PASS, problems=tuple(problems),
-                       live_status=live.status, actual=actual, elapsed_ms=live.elapsed_ms)
+                       live_status=live.status, actual=actual, elapsed_ms=live.elapsed_ms,
+                       meaning=meaning or (_meaning(exchange) if problems else ""))
 
     def _restart_if_dockerd_did(self, exchange: Exchange) -> str:
         """A second successful activation means dockerd restarted (it activates a plugin once
@@ -237,14 +244,17 @@ def replay_recording(recording: Recording, spec: TargetSpec, rules: Rules,
 
 class ReplayListener(Protocol):
     """Hears of a streamed replay as it goes (``replay_path``): each recording's start (its
-    source and the target's label), each verdict, and each line the reader skipped (said
-    before the verdict that follows it)."""
+    source and the target's label), each verdict, each line the reader skipped (said before
+    the verdict that follows it), and the end of its verdicts."""
 
     def started(self, source: str, target: str) -> None: ...
 
     def verdict(self, verdict: Verdict) -> None: ...
 
     def skipped(self, warning: str) -> None: ...
+
+    def finished(self) -> None:
+        """The recording's last verdict was told (or its replay stopped)."""
 
 
 def target_digest(path: Path | str) -> Recording:
@@ -302,7 +312,7 @@ def _replayed(path: Path | str, digest: Recording, spec: TargetSpec, rules: Rule
     try:
         if listener is not None:
             listener.started(str(path), target.label)
-        replayer = Replayer(digest, target, rules)
+        replayer = Replayer(digest, target, rules, every_meaning=keep_all)
         with RecordingReader(path) as reader:
             for verdict in replayer.run_over(reader.exchanges()):
                 counts[verdict.outcome] += 1
@@ -318,6 +328,8 @@ def _replayed(path: Path | str, digest: Recording, spec: TargetSpec, rules: Rule
         raise ReplayUnusable(problem_text(path, exc)) from exc
     finally:
         target.close()
+        if listener is not None:
+            listener.finished()
     if listener is not None:
         for warning in warnings[said:]:
             listener.skipped(warning)
