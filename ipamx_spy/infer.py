@@ -40,6 +40,9 @@ from . import dockerd, render
 from .dockerd.verdict import is_gateway_request, pool_gateway
 from .recording import Exchange, Recording
 
+SERIAL_OPTION = "com.docker.network.ipam.serial"
+"""swarmkit's allocator asks every address of a swarm network with it (``ipamapi``)."""
+
 COMMAND_GAP_S = 0.15
 """No command spans a pause this long between the end of one call and the start of the next:
 dockerd makes the calls of one command back to back (a few milliseconds apart in recordings of
@@ -171,6 +174,7 @@ class _Tracker:
     """What pass 1 remembers: gateway and aux addresses per pool, and the previous call."""
 
     reserved: set[Key] = field(default_factory=set)
+    serial_pools: set[str] = field(default_factory=set)  # pools of a swarm manager's allocator
     previous: Exchange | None = None
     previous_token: str = ""
     released_alone: Callable[[int, Key], bool] = lambda index, key: False
@@ -188,6 +192,11 @@ class _Tracker:
             request.get("Address"))
         if is_gateway_request(request):
             token = "gw"
+            if SERIAL_OPTION in (options or {}):
+                self.serial_pools.add(pool)
+        elif SERIAL_OPTION in (options or {}):
+            self.serial_pools.add(pool)  # swarmkit's allocator: a VIP, a task, a load balancer
+            return "saddr"
         elif (options is None and request.get("Address") and self._follows_network_setup(exchange)
               and not self.released_alone(index, (pool, _plain(request.get("Address"))))):
             token = "aux"
@@ -214,6 +223,8 @@ class _Tracker:
         key = (str(request.get("PoolID", "")), _plain(request.get("Address")))
         if key in self.reserved or _pool_released_next(exchange, following):
             return "relgw"
+        if key[0] in self.serial_pools:
+            return "srel"
         return "rel6" if ":" in key[1] else "rel"
 
 
@@ -468,6 +479,11 @@ _ROLLBACK = "(revoke|leave|info|delep|rel|rel6|relgw|relpool)*"
 COMMANDS: tuple[Command, ...] = (
     Command(title="plugin activation", pattern="activate caps* spaces?",
             detail=_activation_detail),
+    # a managed plugin is never activated: its handlers run at docker plugin enable (IPAM
+    # first, as its manifest lists it) and, on a manager, at docker swarm init (the swarm
+    # allocator's registry: network drivers first)
+    Command(title="managed plugin registered (docker plugin enable, or docker swarm init)",
+            pattern="caps+ spaces caps? | caps"),
     Command(title="docker network create",
             pattern=f"gwcheck? {_GOT_POOLS}* spaces* (spaces!|pool!|gw!|aux!|net!) {_ROLLBACK}",
             detail=_create_detail, check=_pools_given_back),
@@ -490,6 +506,10 @@ COMMANDS: tuple[Command, ...] = (
     Command(title="docker network rm", pattern="delnet? (relgw* relpool)+ delnet? | delnet",
             detail=_release_detail),
     Command(title="swarm network allocation", pattern="alloc | free"),
+    Command(title="docker service create: the swarm allocator's virtual IP, task and "
+                  "load-balancer addresses", pattern="saddr+"),
+    Command(title="the swarm allocator frees addresses (docker service rm, a stopped task, "
+                  "docker network rm)", pattern="srel+"),
     Command(title="swarm node discovery", pattern="disc+"),
 )
 

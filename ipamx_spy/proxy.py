@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import enum
 import json
 import json.encoder
 import math
@@ -285,6 +286,14 @@ def exchange_line(exchange: Exchange, request_json: str, response_json: str) -> 
         return None
 
 
+class OnRecordError(enum.StrEnum):
+    """What the session does when the recording cannot be written (see the module docstring);
+    the value is ``--on-record-error``'s word."""
+
+    CONTINUE = "continue"
+    REFUSE = "refuse"
+
+
 @dataclass
 class ProxySession:
     """Numbers exchanges, writes records, tells the sinks. One per proxy run.
@@ -296,7 +305,7 @@ class ProxySession:
 
     writer: RecordingWriter | None
     sinks: Sequence[Sink] = ()
-    on_record_error: str = "continue"
+    on_record_error: OnRecordError = OnRecordError.CONTINUE
     redact: Redactor | None = None
     clock: Callable[[], float] = time.monotonic
     started: float = field(default=0.0)
@@ -314,8 +323,10 @@ class ProxySession:
     findings: list[Finding] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if self.on_record_error not in {"continue", "refuse"}:
-            raise ValueError("on_record_error must be 'continue' or 'refuse'")
+        try:  # the option's word is the policy
+            self.on_record_error = OnRecordError(self.on_record_error)
+        except ValueError:
+            raise ValueError("on_record_error must be 'continue' or 'refuse'") from None
         self.started = self.clock()
 
     @property
@@ -332,7 +343,7 @@ class ProxySession:
     @property
     def refusing(self) -> bool:
         """True when the recording is failing and the policy is to refuse traffic."""
-        return self.on_record_error == "refuse" and bool(self.backlog)
+        return self.on_record_error is OnRecordError.REFUSE and bool(self.backlog)
 
     # -- connections --------------------------------------------------------------------
 
@@ -550,7 +561,8 @@ class ProxySession:
                 self.dropped += 1
             message = (f"cannot write the recording {self.writer.path}: {exc.strerror or exc}; "
                        f"{len(self.backlog)} record(s) held in memory"
-                       + (", refusing traffic" if self.on_record_error == "refuse" else ""))
+                       + (", refusing traffic" if self.on_record_error is OnRecordError.REFUSE
+                          else ""))
             for sink in self.sinks:
                 try:
                     sink.on_sink_error(message)

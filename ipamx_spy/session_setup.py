@@ -17,7 +17,6 @@ one sentence to say; the command says it and exits 2. Nothing here raises ``type
 
 from __future__ import annotations
 
-import enum
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ from .filters import Filter
 from .findings import Finding, Severity
 from .live import Checker, DetachedChecker, DetachedView, Diagnostics, LiveView, ViewMode
 from .places import RECORDINGS_DIR, default_recording
-from .proxy import ProxySession, Redactor
+from .proxy import OnRecordError, ProxySession, Redactor
 from .recording import RecordingError, RecordingWriter
 from .stats import Summary
 from .switches import RuleSwitches, Switched
@@ -45,13 +44,6 @@ class SetupError(Exception):
     """An option, a file or a socket makes the session impossible. ``str()`` is the sentence
     to say (it names the option or the file); the caller says it and gives up: nothing that
     was started is left running."""
-
-
-class OnRecordError(enum.StrEnum):
-    """What the proxy does when the recording cannot be written (``ipamx_spy.proxy``)."""
-
-    CONTINUE = "continue"
-    REFUSE = "refuse"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -231,7 +223,7 @@ def live_session(name: str, header: dict[str, Any], opts: LiveOptions) -> LiveSe
                     view=render.View(headers=opts.headers, bodies=opts.bodies),
                     checker=checker(opts.slow_ms, opts.validate, opts.switches),
                     filter=opts.filter, header=header if opts.mode is ViewMode.JSON else None)
-    session = ProxySession(writer=None, sinks=[], on_record_error=str(opts.on_record_error),
+    session = ProxySession(writer=None, sinks=[], on_record_error=opts.on_record_error,
                            redact=redact)
     return LiveSetup(session=session, live=live, record_path=path, header=header,
                      group=opts.group,

@@ -19,13 +19,14 @@ from typing import Any
 
 import pytest
 from brokenplugin import record, talk_calls
+from etcd_cluster import EtcdCluster
 
 from ipamx_spy.builtin import BuiltinConfig, make_plugin
 from ipamx_spy.multihost.replay import replay_merged
 from ipamx_spy.recording import Exchange, Recording, load, make_header
 from ipamx_spy.replay.compare import Rules
 from ipamx_spy.replay.engine import FAIL, PASS, SKIP, replay_recording
-from ipamx_spy.replay.target import ReplayUnusable, parse_target
+from ipamx_spy.replay.target import ReplayUnusable, TargetSpec, parse_target
 
 SWARM = Path(__file__).resolve().parent.parent / "docs" / "swarm"
 T0 = dt.datetime(2026, 12, 2, 6, 0, 0, tzinfo=dt.UTC)
@@ -124,3 +125,47 @@ def test_replay_merge_on_the_command_line(separate: list[Path]) -> None:
 def test_nothing_to_merge_is_unusable() -> None:
     with pytest.raises(ReplayUnusable):
         replay_merged([], Rules())
+
+
+def test_the_second_swarm_run_replays_green_merged() -> None:
+    """docs/swarm/stops-first/: the tasks stopped before network rm, the plugins on etcd."""
+    recs = [load(SWARM / "stops-first" / f"node{i}.jsonl") for i in (1, 2, 3)]
+    result = replay_merged(recs, Rules()).result
+    assert result.ok and result.count(PASS) == sum(len(r.exchanges) for r in recs) == 54
+
+
+# -- the plugin under test on every host ----------------------------------------------------
+
+
+def test_unshared_allocators_per_host_do_not_see_the_other_hosts_address(
+        separate: list[Path]) -> None:
+    """The same timeline against one *unshared* built-in per host passes: such a plugin gives
+    both hosts 10.4.4.21, the duplicate ``check --merge`` calls IPX501."""
+    targets = {host: parse_target("builtin:state=temp") for host in ("node-a", "node-b")}
+    result = replay_merged([load(p) for p in separate], Rules(), targets=targets).result
+    assert result.ok, [(v.note, v.problems) for v in result.failures]
+    assert result.target == ("node-a: builtin; node-b: builtin")
+
+
+def test_a_plugin_on_etcd_on_every_host_refuses_the_second_hosts_address(
+        separate: list[Path]) -> None:
+    """Each host's plugin under test keeps its allocator in one etcd (``--store``): the merged
+    timeline fails where the shared space refuses node-b's static global address."""
+    with EtcdCluster(1) as cluster:
+        targets = {host: TargetSpec(label=f"builtin on etcd as {host}", builtin=BuiltinConfig(
+            store=cluster.store_url, host_id=host), state="none")
+            for host in ("node-a", "node-b")}
+        result = replay_merged([load(p) for p in separate], Rules(), targets=targets).result
+    [failure] = result.failures
+    assert failure.note == "on node-b" and isinstance(failure.sent, dict)
+    assert failure.sent["Address"] == "10.4.4.21"
+
+
+def test_host_targets_on_the_command_line(separate: list[Path]) -> None:
+    unshared = run("replay", "--merge", "--host-target", "node-a=builtin:state=temp",
+                   "--host-target", "node-b=builtin:state=temp", *map(str, separate))
+    assert unshared.returncode == 0, unshared.stdout + unshared.stderr
+    missing = run("replay", "--merge", "--host-target", "node-a=builtin", *map(str, separate))
+    assert missing.returncode == 2 and "no target for host node-b" in missing.stderr
+    alone = run("replay", "--host-target", "node-a=builtin", *map(str, separate))
+    assert alone.returncode == 2 and "--host-target goes with --merge" in alone.stderr

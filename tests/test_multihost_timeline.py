@@ -203,7 +203,7 @@ def test_the_html_page_draws_each_host_in_its_lanes_in_the_merges_order(
         assert item.html in page
     findings = len(trace.findings)
     assert f"{findings} findings" in view.meta_text(board)  # counted once, not once per lane
-    assert view.items(FileBoard(paths).build()[0]) == view.items(board)
+    assert view.items(FileBoard(paths).build().board) == view.items(board)
     kept = query.shown(board, query.compile_query("RequestAddress"))
     assert kept and all(k.startswith(("x", "s")) for k in kept)
     assert {k for k in kept if k.startswith("x")} == {

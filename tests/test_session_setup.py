@@ -133,3 +133,16 @@ def test_a_compat_that_names_no_docker_is_a_usage_error_everywhere() -> None:
                                       "--listen", "/nonexistent/x.sock"])
     assert result.exit_code == 2
     assert "--docker-compat: compat 'nineteen'" in result.output
+
+
+def test_the_record_error_policy_is_an_enum_read_from_its_word() -> None:
+    from ipamx_spy.proxy import OnRecordError
+
+    assert ProxySession(writer=None, on_record_error="refuse").on_record_error \
+        is OnRecordError.REFUSE  # type: ignore[arg-type]
+    assert ProxySession(writer=None).on_record_error is OnRecordError.CONTINUE
+    with pytest.raises(ValueError, match="on_record_error must be 'continue' or 'refuse'"):
+        ProxySession(writer=None, on_record_error="drop")  # type: ignore[arg-type]
+    setup = ss.live_session("x", make_header(name="x"), ss.LiveOptions(
+        no_record=True, quiet=True, validate=False, on_record_error=OnRecordError.REFUSE))
+    assert setup.session.on_record_error is OnRecordError.REFUSE

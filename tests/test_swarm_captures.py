@@ -157,3 +157,20 @@ def test_each_capture_replays_green_against_a_mock_of_itself(sockdir: Path, name
         replayed = run("replay", "-q", "--target", str(listen), str(path))
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert mock.misses == []
+
+
+def test_sections_name_the_swarm_flows() -> None:
+    """Inference over the manager's capture: the managed plugin's registrations (no
+    Plugin.Activate), the swarm network's pool and gateway, the allocator's serial addresses
+    for ``service create``, and its releases."""
+    from ipamx_spy.infer import sections
+
+    found = [(s.title, len(s.exchanges)) for s in sections(recording.load(SWARM / "node1.jsonl"))]
+    registered = "managed plugin registered (docker plugin enable, or docker swarm init)"
+    assert found[:3] == [(registered, 3), (registered, 3), ("docker network create", 2)]
+    assert ("docker service create: the swarm allocator's virtual IP, task and load-balancer "
+            "addresses", 7) in found
+    freed = [n for title, n in found if title.startswith("the swarm allocator frees")]
+    assert sum(freed) == 4  # the VIP at service rm, the three load balancers at network rm
+    worker = [s.title for s in sections(recording.load(SWARM / "node2.jsonl"))]
+    assert worker[0] == registered and "docker service create" not in " ".join(worker)

@@ -8,12 +8,16 @@ allocator in one etcd (``IPAMX_SPY_STORE=etcd://…``), started on the test brid
 that every node's namespace reaches it. An overlay network with ``--ipam-driver`` the plugin, a
 service with one replica per node; ``status --store`` shows the manager's global leases and each
 node's local ones; then the recordings are merged into one timeline that ``check --merge``
-passes. What the captures show about who calls what is written down in docs/swarm.md.
+passes, and the emulator's swarm playing docs/swarm/stops-first.scenario sends what the three
+dockerd sent, byte for byte. What the captures show about who calls what is written down in
+docs/swarm.md; with ``IPAMX_SPY_SWARM_CAPTURES=DIR`` the test copies its three recordings there
+(docs/swarm/stops-first/ was made so).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,6 +33,8 @@ from etcd_cluster import EtcdCluster
 from multihost_env import Hosts
 from test_image_e2e import build_image
 
+from ipamx_spy.emulator import scenario
+from ipamx_spy.emulator.compare import compare_swarm
 from ipamx_spy.ipam.cluster import read_cluster
 from ipamx_spy.multihost.merge import merge
 from ipamx_spy.recording import load
@@ -37,6 +43,7 @@ from ipamx_spy.recording import load
 # image is 20.10 too: the 26.1 and 28.5 groups would only repeat the same swarm.
 pytestmark = [pytest.mark.docker, pytest.mark.dockerd("20.10")]
 SUBNET = "10.4.4.0/24"
+STOPS_FIRST = Path(__file__).resolve().parent.parent / "docs" / "swarm" / "stops-first.scenario"
 
 
 def spy(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -137,9 +144,13 @@ def test_overlay_service_over_three_nodes(swarm: Swarm) -> None:
     shown = spy({**os.environ, "COLUMNS": "200"}, "status", "--store", etcd.store_url)
     assert shown.returncode == 0 and "node2" in shown.stdout, shown.stderr
     manager.run("service", "rm", net)
+    # the containers stop on every node, and the manager frees each stopped task's global
+    # address and each node's load-balancer address: only the gateway stays in the global
+    # space (a network rm before that would leave those to the pool's release)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and any(
-            h.d.run("ps", "-q").stdout.strip() for h in hosts.hosts):
+    while time.monotonic() < deadline and (any(
+            h.d.run("ps", "-q").stdout.strip() for h in hosts.hosts) or len(
+            [lease for lease in stored_leases(etcd) if lease[1] == "GlobalDefault"]) > 1):
         time.sleep(1)
     manager.run("network", "rm", net)
     deadline = time.monotonic() + 120
@@ -160,4 +171,13 @@ def test_overlay_service_over_three_nodes(swarm: Swarm) -> None:
     checked = spy(dict(os.environ), "check", "--merge",
                   *(str(paths[-1]) for paths in recordings.values()))
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    keep = os.environ.get("IPAMX_SPY_SWARM_CAPTURES")  # how docs/swarm/stops-first/ is made
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        for name, paths in recordings.items():
+            shutil.copy(paths[-1], Path(keep) / f"{name}.jsonl")
+    # the emulator's swarm sends what the three real dockerd sent, byte for byte
+    emulated = compare_swarm(scenario.load(STOPS_FIRST), dict(zip(
+        [h.name for h in hosts.hosts], loaded, strict=True)))
+    assert emulated.equal, emulated.report()
     assert all(code == 0 for code in pings.values()), pings

@@ -37,29 +37,55 @@ SCENARIO = SWARM / "overlay-service.scenario"
 NODES = ("node1", "node2", "node3")
 
 
-def captures() -> dict[str, Recording]:
-    return {name: load(SWARM / f"{name}.jsonl") for name in NODES}
+STOPS_FIRST = SWARM / "stops-first"  # tests/test_swarm_e2e.py's run: tasks stop, then network rm
+RUNS = {"network-rm-first": (SWARM, SCENARIO),
+        "tasks-stop-first": (STOPS_FIRST, SWARM / "stops-first.scenario")}
 
 
-def steps() -> list[scenario.Step]:
-    return scenario.load(SCENARIO)
+def captures(folder: Path = SWARM) -> dict[str, Recording]:
+    return {name: load(folder / f"{name}.jsonl") for name in NODES}
 
 
-def test_every_node_sends_what_its_dockerd_sent() -> None:
-    recs = captures()
-    result = compare_swarm(steps(), recs)
+def steps(path: Path = SCENARIO) -> list[scenario.Step]:
+    return scenario.load(path)
+
+
+@pytest.mark.parametrize("run", sorted(RUNS))
+def test_every_node_sends_what_its_dockerd_sent(run: str) -> None:
+    folder, scenario_file = RUNS[run]
+    recs = captures(folder)
+    result = compare_swarm(steps(scenario_file), recs)
     assert result.equal, result.report()
     assert {name: c.recorded for name, c in result.nodes.items()} == {
         name: len(rec.exchanges) for name, rec in recs.items()}
-    assert [r.outcome.exit_code for r in result.nodes["node1"].results] == [0] * len(steps())
+    assert [r.outcome.exit_code for r in result.nodes["node1"].results] == [0] * len(
+        steps(scenario_file))
 
 
 def test_the_placement_and_node_order_come_from_the_recordings() -> None:
     choices = recorded_choices(captures())
-    # the manager handed .3 .4 .5 to tasks that ran on node3, node1, node2, and released the
-    # load-balancer addresses of node3 (.6), node2 (.8), node1 (.7) in node-ID order
+    # the manager handed .3 .4 .5 to tasks that ran on node3, node1, node2, the load-balancer
+    # addresses .6 .7 .8 to node3, node1, node2, and released those in node-ID order
     assert choices.placement == ["node3", "node1", "node2"]
+    assert choices.attach_order == ["node3", "node1", "node2"]
     assert choices.node_order == ["node3", "node2", "node1"]
+    # in the second run the assignments reached the allocator in another order than the tasks
+    later = recorded_choices(captures(STOPS_FIRST))
+    assert later.placement == ["node3", "node1", "node2"]
+    assert later.attach_order == ["node2", "node3", "node1"]
+
+
+def test_tasks_stopping_first_give_back_their_global_addresses_as_the_capture_shows() -> None:
+    """The manager's releases while the tasks stop, as dockerd 20.10 sent them: each task's
+    address, then (the node's last task) the node's load-balancer address; then network rm
+    has only the gateway and the pool left."""
+    result = compare_swarm(steps(SWARM / "stops-first.scenario"), captures(STOPS_FIRST))
+    sent = [(e.endpoint, e.request.value) for r in result.nodes["node1"].results
+            for e in r.exchanges if e.endpoint.startswith("IpamDriver.Release")]
+    global_releases = [b.get("Address") or "pool" for ep, b in sent if isinstance(b, dict)
+                       and str(b.get("PoolID", "")).startswith("GlobalDefault")]
+    assert global_releases == ["10.4.4.2", "10.4.4.3", "10.4.4.7", "10.4.4.4", "10.4.4.8",
+                               "10.4.4.5", "10.4.4.6", "10.4.4.1", "pool"]
 
 
 def _changed(rec: Recording, seq: int, old: bytes, new: bytes) -> Recording:
@@ -301,3 +327,25 @@ def test_drive_compares_each_node_and_records_one_file_per_node(tmp_path: Path) 
     assert merged.exit_code == 0, merged.output
     bad = runner.invoke(app, ["drive", str(SCENARIO), "--target", "node9=builtin"])
     assert bad.exit_code == 2 and "node9 is not a node of the scenario" in bad.output
+
+
+def test_an_overlay_on_swarms_own_ipam_sends_the_plugins_nothing() -> None:
+    """``--ipam-driver default``: swarmkit's and every node's built-in IPAM choose and
+    re-reserve in-process; the plugin only hears its own registrations. A local network
+    removed with the swarm's in one ``network rm`` goes to the node."""
+    own = SPREAD.replace("--ipam-driver p:latest ", "")
+    swarm, session, codes = play(own)
+    assert codes == [0] * 8
+    assert all(t.running for t in swarm.services["web"].tasks)
+    assert {name: sorted(node.overlays) for name, node in swarm.nodes.items()} == {
+        "m": ["ov"], "w1": ["ov"], "w2": ["ov"]}
+    for name in ("m", "w1", "w2"):
+        assert all("10.9." not in str(body) for _ep, body in requests(session, name)), name
+    _swarm, session, codes = play(own + (
+        "docker -c m network create --ipam-driver p:latest --subnet 10.8.0.0/24 local\n"
+        "docker -c m service rm web\nsleep 12\ndocker -c m network rm ov local\n"))
+    assert codes == [0] * 12
+    local = [(ep, body) for ep, body in requests(session, "m")][-2:]
+    assert local == [("IpamDriver.ReleaseAddress", {"PoolID": "LocalDefault/10.8.0.0/24",
+                                                    "Address": "10.8.0.1"}),
+                     ("IpamDriver.ReleasePool", {"PoolID": "LocalDefault/10.8.0.0/24"})]

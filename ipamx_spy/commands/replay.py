@@ -11,7 +11,7 @@ from rich.console import Console
 
 from ipamx_spy.builtin import BuiltinConfig
 from ipamx_spy.console import err, out
-from ipamx_spy.multihost.replay import replay_merged
+from ipamx_spy.multihost.replay import host_targets_from, replay_merged
 from ipamx_spy.replay import junit, report
 from ipamx_spy.replay.compare import Rules
 from ipamx_spy.replay.engine import ReplayResult, load_recording, replay_files
@@ -49,6 +49,11 @@ def register(app: typer.Typer) -> None:
             "--merge", help="Replay several hosts' recordings as one timeline (merged by "
                             "wall-clock time), each host on its own built-in allocator, all "
                             "sharing one global address space.")] = False,
+        host_target: Annotated[list[str] | None, typer.Option(
+            "--host-target", metavar="HOST=TARGET",
+            help="With --merge: the plugin under test on HOST (a socket, a plugin name or "
+                 "builtin), one per host, instead of the shared built-in "
+                 "allocators.")] = None,
         compat: str = bo.COMPAT,
         local_space: str = bo.LOCAL_SPACE,
         global_space: str = bo.GLOBAL_SPACE,
@@ -66,7 +71,11 @@ def register(app: typer.Typer) -> None:
         rules = Rules(strict=strict, ignore=tuple(ignore or ()))
         if merged:
             _replay_merged(recording_paths(recordings), target, rules, config, console,
-                           quiet=quiet, junit_file=junit_file, json_out=json_out)
+                           quiet=quiet, junit_file=junit_file, json_out=json_out,
+                           host_targets=host_target or [], timeout=timeout)
+        if host_target:
+            complain("replay: --host-target goes with --merge")
+            _finish([], console, junit_file, json_out, code=2)
         results: list[ReplayResult] = []
         try:
             spec = parse_target(target, config=config, timeout=timeout)
@@ -82,15 +91,17 @@ def register(app: typer.Typer) -> None:
 
 def _replay_merged(paths: list[Path], target: str | None, rules: Rules, config: BuiltinConfig,
                    console: Console, *, quiet: bool, junit_file: Path | None,
-                   json_out: bool) -> None:
-    """``--merge``: one timeline, one shared-space allocator per host (multihost.replay)."""
+                   json_out: bool, host_targets: list[str], timeout: float) -> None:
+    """``--merge``: one timeline, one shared-space allocator per host (multihost.replay), or
+    the plugin under test of each host (``--host-target``)."""
     if target not in (None, "builtin"):
-        complain("replay: --merge replays against the built-in plugin of each host; "
-                 "leave --target out")
+        complain("replay: --merge replays against the built-in plugin of each host, or "
+                 "--host-target HOST=TARGET for each; leave --target out")
         _finish([], console, junit_file, json_out, code=2)
     try:
+        specs = host_targets_from(host_targets, config=config, timeout=timeout)
         loaded = [load_recording(path) for path in paths]
-        result = replay_merged(loaded, rules, config=config,
+        result = replay_merged(loaded, rules, config=config, targets=specs,
                                auto_driver=not config.network_driver).result
     except ReplayUnusable as exc:
         complain(f"replay: {exc}")

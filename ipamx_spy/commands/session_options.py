@@ -17,10 +17,10 @@ from .. import render
 from ..aio.relay import DEFAULT_HEADER_TIMEOUT
 from ..aio.server import Server
 from ..console import err
+from ..proxy import OnRecordError
 from ..session_setup import (
     LiveOptions,
     LiveSetup,
-    OnRecordError,
     SetupError,
     live_session,
     print_summary,

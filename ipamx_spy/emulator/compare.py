@@ -29,7 +29,7 @@ from .daemon import Daemon
 from .driver import EmulatorNoAnswer, EmulatorSession, Reply, StepResult, SwarmSession
 from .ids import RecordedIds
 from .model import PluginState
-from .scenario import ContainerOp, NetworkCreate, RunContainer, Step
+from .scenario import ContainerOp, NetworkCreate, Pause, RunContainer, Step
 from .swarm import Swarm, node_names, recorded_choices
 
 WINDOW = 16  # how far ahead a request of a parallel command may be found
@@ -158,6 +158,13 @@ def parallel(step: Step) -> bool:
         and step.action.verb in {"stop", "rm", "restart"}
 
 
+def waits(step: Step) -> bool:
+    """A ``sleep``, during which the swarm's tasks stop on every node at about one time (their
+    containers' stop grace period ends together), in an order no scenario fixes: the nodes'
+    and the manager's requests are then matched as a set."""
+    return isinstance(step.action, Pause) and step.action.waits
+
+
 def compare(steps: list[Step], rec: Recording, *, version: VersionRow | None = None,
             ) -> Comparison:
     """Play ``steps`` against the recording's answers and compare the requests byte by byte.
@@ -219,7 +226,8 @@ def compare_swarm(steps: list[Step], recordings: Mapping[str, Recording], *,
                   version: VersionRow | None = None) -> SwarmComparison:
     """Play a swarm scenario against every node's recorded answers (``recordings`` by the
     ``--context`` name of the node, the recording header's ``host``) and compare each node's
-    requests byte by byte, in order. The scheduler's placement and the order of node IDs
+    requests byte by byte, in order (as a set while the scenario waits: ``waits``). The
+    scheduler's placement and the order of node IDs
     are taken from the recordings (``swarm.recorded_choices``), as ``RecordedIds`` takes the
     random values of one daemon."""
     first = next(iter(recordings.values()), None)
@@ -232,7 +240,11 @@ def compare_swarm(steps: list[Step], recordings: Mapping[str, Recording], *,
     swarm = Swarm(version, names, rng=random.Random(0), choices=recorded_choices(recordings),
                   ids=lambda name: RecordedIds.from_exchanges(recorded.get(name, [])))
     session = SwarmSession(swarm, targets, sleep=lambda _s: None)
-    results = [session.play(step) for step in steps]
+    results = []
+    for step in steps:
+        for target in targets.values():
+            target.parallel = waits(step)
+        results.append(session.play(step))
     return SwarmComparison(
         nodes={name: _compared(targets[name], recorded[name], results) for name in recorded},
         missing=tuple(name for name in names if name not in recorded))

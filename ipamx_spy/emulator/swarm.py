@@ -13,10 +13,11 @@ dockerd 20.10 nodes in docs/swarm/). So the calls of one swarm come from two kin
   network's IPAM options (null without any) and ``V6: false`` whatever the family, then the
   gateway with ``RequestAddressType`` and ``com.docker.network.ipam.serial``; per service its
   virtual IP, per task its address, per node that runs a task of the network the node's
-  load-balancer address (in the order the tasks are placed), all ``serial`` and chosen by the
-  driver; ``service rm`` releases the virtual IP, a task that stops releases its address (and the
-  node's load-balancer address with the node's last task), ``network rm`` releases every
-  node's load-balancer address (in node-ID order), the gateways, then the pools;
+  load-balancer address (in the order the scheduler's assignments reach the allocator), all
+  ``serial`` and chosen by the driver; ``service rm`` releases the virtual IP, a task that
+  stops releases its address (and the node's load-balancer address with the node's last
+  task), ``network rm`` releases every node's load-balancer address (in node-ID order), the
+  gateways, then the pools;
 - each node's engine (``SwarmNode``, a ``Daemon``): ``docker plugin enable`` registers a
   managed plugin (its interfaces in manifest order, no ``Plugin.Activate``); a task's arrival
   instantiates the network (``RequestPool`` in the local space with the manager's subnet, the
@@ -26,12 +27,14 @@ dockerd 20.10 nodes in docs/swarm/). So the calls of one swarm come from two kin
 
 What the manager does on its own after a command (tasks stopping after ``service rm``) happens
 at the next ``sleep`` of the scenario; until then the tasks still run, so a ``network rm``
-before it leaves their global addresses to the pool's release, as the captures show. A
-disabled plugin gets no more calls from its node. Which node runs which task and the order of
-node IDs are the scheduler's and swarm's random choices: ``SwarmChoices`` gives them, from a
-recording (``recorded_choices``) or, by default, the spread of ``--replicas-max-per-node`` over
-the nodes in the order they joined. Everything here is a flow as in ``core``: calls carry the
-node that sends them (``Call.node``) and nothing touches a socket.
+before it leaves their global addresses to the pool's release (docs/swarm/node*.jsonl), and
+one after it finds them given back one by one (docs/swarm/stops-first/). A disabled plugin gets
+no more calls from its node. Which node runs which task, the order the nodes get their
+load-balancer addresses and the order of node IDs are the scheduler's and swarm's random
+choices: ``SwarmChoices`` gives them, from recordings (``recorded_choices``) or, by default,
+the spread of ``--replicas-max-per-node`` over the nodes in the order they joined. Everything
+here is a flow as in ``core``: calls carry the node that sends them (``Call.node``) and nothing
+touches a socket.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ipamx_spy.app import PluginApp
+from ipamx_spy.dockerd import gojson
 from ipamx_spy.dockerd.gojson import Struct
 from ipamx_spy.dockerd.goparse import parse_cidr, parse_ip
 from ipamx_spy.dockerd.options import GATEWAY_LABEL, GATEWAY_OPTION, MAC_OPTION
@@ -48,7 +53,16 @@ from ipamx_spy.dockerd.versions import VersionRow
 from ipamx_spy.recording import Exchange, Recording
 
 from ..dockerd.scopes import Scope
-from .core import Answer, CliError, DaemonError, Flow
+from .core import (
+    BUILTIN_IPAMS,
+    LOCAL_SPACES,
+    Answer,
+    CliError,
+    DaemonError,
+    Flow,
+    default_ipam_app,
+    read_answer,
+)
 from .daemon import Daemon, Outcome
 from .ids import IdSource
 from .model import IpamConfig, Network, PluginState
@@ -125,11 +139,14 @@ class Service:
 @dataclass
 class SwarmChoices:
     """The random choices of a swarm the emulator cannot know: ``placement`` names the node of
-    each task in the order the allocator gave them addresses; ``node_order`` is the order of
-    node IDs (swarm lists nodes by ID). Tasks past ``placement`` and nodes missing from
-    ``node_order`` fall back to the default spread and to the join order."""
+    each task in the order the allocator gave them addresses; ``attach_order`` the nodes in
+    the order the allocator gave them load-balancer addresses (the order the scheduler's
+    assignments reached it); ``node_order`` is the order of node IDs (swarm lists nodes by ID).
+    Tasks past ``placement`` fall back to the default spread, nodes missing from the orders to
+    the order of their first task and to the join order."""
 
     placement: list[str] = field(default_factory=list)
+    attach_order: list[str] = field(default_factory=list)
     node_order: list[str] = field(default_factory=list)
 
 
@@ -181,7 +198,8 @@ class SwarmNode(Daemon):
 
     def _instantiate(self, swarm_net: SwarmNetwork) -> Flow[Network]:
         net = Network(id=self.local.take("network"), name=swarm_net.name, driver="overlay",
-                      ipam_driver=swarm_net.ipam_driver, remote_driver=False, remote_ipam=True,
+                      ipam_driver=swarm_net.ipam_driver, remote_driver=False,
+                      remote_ipam=swarm_net.ipam_driver not in BUILTIN_IPAMS,
                       scope="swarm", ipam_options=swarm_net.options,
                       configs={4: [c for c in swarm_net.configs if ":" not in c.subnet],
                                6: [c for c in swarm_net.configs if ":" in c.subnet]})
@@ -240,6 +258,7 @@ class SwarmAllocator:
         self.manager = manager
         self.ipams: dict[str, PluginState] = {}
         self.networks: dict[str, SwarmNetwork] = {}
+        self._default: PluginApp | None = None  # swarmkit's own IPAM, once a network uses it
 
     def register(self, plugins: Iterable[PluginState]) -> Flow[None]:
         """``cnmallocator.New``: every managed network driver, then every managed IPAM."""
@@ -254,6 +273,16 @@ class SwarmAllocator:
                 if state.ipam_ok:
                     self.ipams[plugin.name] = state
 
+    def _ask(self, driver: str, endpoint: str, body: Any) -> Flow[Answer]:
+        """A call of the allocator: to the manager's plugin, or to swarmkit's own IPAM
+        (``--ipam-driver default``), played in-process by ipamx-spy's allocator."""
+        if driver not in BUILTIN_IPAMS:
+            return (yield from self.manager.call(driver, endpoint, body))
+        if self._default is None:
+            self._default = default_ipam_app(self.manager.version)
+        reply = self._default.handle(endpoint, gojson.encode(body))
+        return read_answer(endpoint, reply.status, reply.body, major=self.manager.version.major)
+
     def _serial(self, net: SwarmNetwork) -> dict[str, str]:
         """``setIPAMSerialAlloc`` on the network's IPAM options."""
         return {**(net.options or {}), SERIAL_OPTION: "true"}
@@ -262,9 +291,9 @@ class SwarmAllocator:
         """``allocateNetworkIPs``/``allocateVIP``: each pool in turn until one gives one."""
         last = "could not find an available IP"
         for pool_id in net.pools.values():
-            answer = yield from self.manager.call(net.ipam_driver, "IpamDriver.RequestAddress",
-                                                  Struct(PoolID=pool_id, Address=address,
-                                                         Options=self._serial(net)))
+            answer = yield from self._ask(net.ipam_driver, "IpamDriver.RequestAddress",
+                                          Struct(PoolID=pool_id, Address=address,
+                                                 Options=self._serial(net)))
             value = answer.value.get("Address")
             if answer.error is None and value and parse_cidr(value) is not None:
                 net.endpoints[str(value)] = pool_id
@@ -274,8 +303,8 @@ class SwarmAllocator:
 
     def _release(self, net: SwarmNetwork, cidr: str) -> Flow[None]:
         pool_id = net.endpoints.pop(cidr, "")
-        yield from self.manager.call(net.ipam_driver, "IpamDriver.ReleaseAddress",
-                                     Struct(PoolID=pool_id, Address=_ip(cidr)))
+        yield from self._ask(net.ipam_driver, "IpamDriver.ReleaseAddress",
+                             Struct(PoolID=pool_id, Address=_ip(cidr)))
 
     # -- networks ---------------------------------------------------------------------------
 
@@ -283,11 +312,13 @@ class SwarmAllocator:
         """``allocatePools``: a pool and a gateway per config, in the global address space."""
         configs = consolidate(cmd)
         state = self.ipams.get(cmd.ipam_driver)
-        if state is None:
+        if cmd.ipam_driver in BUILTIN_IPAMS:  # swarmkit's own allocator: nothing leaves
+            state = PluginState(name=cmd.ipam_driver, global_space=LOCAL_SPACES[1])
+        elif state is None:
             yield from self._lookup(cmd.ipam_driver)
             raise _rpc("InvalidArgument", f"error during lookup of plugin {cmd.ipam_driver}")
         space = state.global_space
-        if not self.manager.version.spaces_at_registration:
+        if state.name not in BUILTIN_IPAMS and not self.manager.version.spaces_at_registration:
             answer = yield from self.manager.must(state.name,
                                                   "IpamDriver.GetDefaultAddressSpaces", None)
             space = str(answer.value.get("GlobalDefaultAddressSpace") or "")
@@ -297,7 +328,7 @@ class SwarmAllocator:
         options = net.options
         allocated: list[IpamConfig] = []
         for index, config in enumerate(net.configs):
-            answer = yield from self.manager.call(state.name, "IpamDriver.RequestPool", Struct(
+            answer = yield from self._ask(state.name, "IpamDriver.RequestPool", Struct(
                 AddressSpace=space, Pool=config.subnet, SubPool=config.ip_range,
                 Options=options, V6=False))
             pool = str(answer.value.get("Pool") or "")
@@ -313,11 +344,10 @@ class SwarmAllocator:
             options = {**(options or {}), GATEWAY_OPTION: GATEWAY_LABEL, SERIAL_OPTION: "true"}
             if config.gateway or not gateway:
                 wanted = parse_ip(config.gateway)
-                answer = yield from self.manager.call(state.name, "IpamDriver.RequestAddress",
-                                                      Struct(PoolID=pool_id,
-                                                             Address="" if wanted is None
-                                                             else str(wanted),
-                                                             Options=options))
+                answer = yield from self._ask(state.name, "IpamDriver.RequestAddress",
+                                              Struct(PoolID=pool_id,
+                                                     Address="" if wanted is None
+                                                     else str(wanted), Options=options))
                 gateway = str(answer.value.get("Address") or "")
                 if answer.error is not None or parse_cidr(gateway) is None:
                     yield from self._release_pools(net, allocated)
@@ -343,12 +373,12 @@ class SwarmAllocator:
         """``releasePools``: the gateway of each config (its pool looked up by the config's
         subnet text, as swarmkit does), then every pool."""
         for config in configs:
-            yield from self.manager.call(net.ipam_driver, "IpamDriver.ReleaseAddress",
-                                         Struct(PoolID=net.pools.get(config.subnet, ""),
-                                                Address=config.gateway))
+            yield from self._ask(net.ipam_driver, "IpamDriver.ReleaseAddress",
+                                 Struct(PoolID=net.pools.get(config.subnet, ""),
+                                        Address=config.gateway))
         for pool_id in net.pools.values():
-            yield from self.manager.call(net.ipam_driver, "IpamDriver.ReleasePool",
-                                         Struct(PoolID=pool_id))
+            yield from self._ask(net.ipam_driver, "IpamDriver.ReleasePool",
+                                 Struct(PoolID=pool_id))
 
     def remove(self, net: SwarmNetwork, node_order: list[str]) -> Flow[None]:
         """``EventDeleteNetwork``: the nodes' load-balancer addresses, then the pools."""
@@ -498,8 +528,12 @@ class Swarm:
         for name in cmd.names:
             net = allocator.networks.get(name)
             users = [s for s in self.services.values() if name in s.networks]
-            if net is None:
-                errors.append(f"Error response from daemon: network {name} not found")
+            if net is None:  # one of the node's own networks
+                try:
+                    yield from node.network_remove(name)
+                    out.append(name)
+                except DaemonError as exc:
+                    errors.append(f"Error response from daemon: {exc}")
             elif users:
                 errors.append("Error response from daemon: rpc error: code = FailedPrecondition "
                               f"desc = network {net.id} is in use by service {users[0].name}")
@@ -538,9 +572,11 @@ class Swarm:
         for index, task in enumerate(service.tasks):
             task.node = (self.members[index] if cmd.global_mode
                          else self._place(service, cmd.max_per_node))
-            if task.node:
-                for net in nets:
-                    yield from allocator.attach(net, task.node)
+        placed = list(dict.fromkeys(t.node for t in service.tasks if t.node))
+        for node_name in [n for n in self.choices.attach_order if n in placed] + [
+                n for n in placed if n not in self.choices.attach_order]:
+            for net in nets:
+                yield from allocator.attach(net, node_name)
         for task in service.tasks:
             if task.node:
                 yield from self._start(task, nets)
@@ -634,9 +670,9 @@ def node_reservations(exchanges: Iterable[Exchange]) -> tuple[list[str], list[st
 
 
 def recorded_choices(recordings: Mapping[str, Recording]) -> SwarmChoices:
-    """The placement and node order a swarm's recordings show: the manager's ``serial``
-    answers in order, each found among one node's task addresses, and the manager's releases
-    of the nodes' load-balancer addresses in order."""
+    """The placement, attachment order and node order a swarm's recordings show: the
+    manager's ``serial`` answers in order, each found among one node's task or load-balancer
+    addresses, and the manager's releases of the nodes' load-balancer addresses in order."""
     reserved = {name: node_reservations(sorted(rec.exchanges, key=lambda e: e.seq))
                 for name, rec in recordings.items()}
     task_node = {a: n for n, (_lbs, tasks) in reserved.items() for a in tasks}
@@ -648,6 +684,8 @@ def recorded_choices(recordings: Mapping[str, Recording]) -> SwarmChoices:
                 address = _ip(str(_answer(e).get("Address") or ""))
                 if address in task_node:
                     choices.placement.append(task_node[address])
+                elif address in lb_node:
+                    choices.attach_order.append(lb_node[address])
             elif e.endpoint == "IpamDriver.ReleaseAddress":
                 address = str(_body(e).get("Address") or "")
                 body_pool = str(_body(e).get("PoolID") or "")

@@ -14,16 +14,18 @@ dockerd restarted (a second ``Plugin.Activate``) gets a new allocator on the sam
 sees every lease. With ``auto_driver`` a host whose recorded calls went to ``NetworkDriver.*``
 also gets the built-in network driver, with pretend links.
 
-The shared allocator keeps its own state (``RequiresRequestReplay: false``), so a recording
-of an allocator that asked dockerd to replay its pools differs in that answer. The result is
-one ``ReplayResult`` in the merged numbering, each verdict's note naming its host (``lanes``
-maps the numbers to the hosts).
+With ``targets`` the hosts are plugins under test instead (one per host: say, a plugin on
+every node with its own shared store), each host's exchanges sent to its own, still in the
+merged order. The shared allocator keeps its own state (``RequiresRequestReplay: false``), so
+a recording of an allocator that asked dockerd to replay its pools differs in that answer.
+The result is one ``ReplayResult`` in the merged numbering, each verdict's note naming its
+host (``lanes`` maps the numbers to the hosts).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from ipamx_spy.app import BuiltinPlugin, Service
@@ -35,7 +37,14 @@ from ipamx_spy.ipam.shared_service import SharedIpamService
 from ipamx_spy.recording import Recording
 from ipamx_spy.replay.compare import Rules
 from ipamx_spy.replay.engine import Replayer, ReplayResult, Verdict
-from ipamx_spy.replay.target import ReplayAppTarget, ReplayUnusable, recorded_interfaces
+from ipamx_spy.replay.target import (
+    ReplayAppTarget,
+    ReplayUnusable,
+    Target,
+    TargetSpec,
+    parse_target,
+    recorded_interfaces,
+)
 
 from .merge import Merged, lane_recording, merge
 
@@ -82,40 +91,71 @@ def host_plugin(config: BuiltinConfig, ipam: IpamConfig, host: str, global_log: 
 
 def replay_merged(recordings: Sequence[Recording], rules: Rules, *,
                   config: BuiltinConfig | None = None, auto_driver: bool = True,
-                  ) -> MergedReplay:
+                  targets: Mapping[str, TargetSpec] | None = None) -> MergedReplay:
     """Replay ``recordings`` as one timeline, each host on its own allocator, one global space.
 
-    Raises ReplayUnusable when there is nothing to merge or an allocator cannot start."""
+    With ``targets`` (host name -> the plugin under test on that host, e.g. a plugin deployed
+    on every node with its own shared store), every host's exchanges go to its own target
+    instead, in the merged order: what that plugin's hosts make of the same timeline. A host
+    without a target is unusable then.
+
+    Raises ReplayUnusable when there is nothing to merge, a host has no target, or a target
+    cannot be reached or started."""
     if not recordings:
         raise ReplayUnusable("a merged replay needs at least one recording")
     config = config or BuiltinConfig(name="replay")
     ipam = _ipam_config(config)
     merged = merge(recordings)
     global_log = MemoryLog(GLOBAL_LOG)
+    missing = sorted(set(merged.hosts) - set(targets or merged.hosts))
+    if missing:
+        raise ReplayUnusable(f"no target for host {', '.join(missing)} (hosts: "
+                             f"{', '.join(merged.hosts)})")
     replayers: dict[str, Replayer] = {}
-    targets: list[ReplayAppTarget] = []
+    opened: list[Target] = []
     try:
         for host in merged.hosts:
             part = lane_recording(merged, host)
-            local_log = MemoryLog(host_log(host))
-            driver = auto_driver and "NetworkDriver" in recorded_interfaces(part)
-            target = ReplayAppTarget(  # starts the host's plugin: ReplayUnusable if it cannot
-                factory=functools.partial(host_plugin, config, ipam, host, global_log,
-                                          local_log, driver),
-                label=f"builtin on {host}")
-            targets.append(target)
+            target: Target
+            if targets is not None:
+                target = targets[host].open(part)
+            else:
+                driver = auto_driver and "NetworkDriver" in recorded_interfaces(part)
+                target = ReplayAppTarget(  # starts the host's plugin: ReplayUnusable if not
+                    factory=functools.partial(host_plugin, config, ipam, host, global_log,
+                                              MemoryLog(host_log(host)), driver),
+                    label=f"builtin on {host}")
+            opened.append(target)
             replayers[host] = Replayer(part, target, rules)
         verdicts = tuple(_replayed(merged, replayers))
     finally:
-        for target in targets:
+        for target in opened:
             target.close()
-    label = (f"builtin per host (in-process, --docker-compat {config.compat}, one global "
-             f"address space shared by {', '.join(merged.hosts)})")
+    if targets is not None:
+        label = "; ".join(f"{host}: {targets[host].label}" for host in merged.hosts)
+    else:
+        label = (f"builtin per host (in-process, --docker-compat {config.compat}, one global "
+                 f"address space shared by {', '.join(merged.hosts)})")
     source = "merged timeline of " + ", ".join(
         f"{host} ({path})" for host, path in zip(merged.hosts, merged.sources, strict=True))
     result = ReplayResult(source=source, target=label, rules=rules, verdicts=verdicts,
                           warnings=tuple(str(d) for r in recordings for d in r.damage))
     return MergedReplay(result=result, lanes=dict(merged.lanes), hosts=merged.hosts)
+
+
+def host_targets_from(items: Sequence[str], *, config: BuiltinConfig, timeout: float | None,
+                      ) -> dict[str, TargetSpec] | None:
+    """``--host-target HOST=TARGET`` values as targets by host; None for none given. Raises
+    ReplayUnusable for a value without ``=`` or a target that cannot be parsed."""
+    if not items:
+        return None
+    specs: dict[str, TargetSpec] = {}
+    for item in items:
+        host, sep, text = item.partition("=")
+        if not host or not sep or not text:
+            raise ReplayUnusable(f"--host-target {item!r}: use HOST=TARGET")
+        specs[host] = parse_target(text, config=config, timeout=timeout)
+    return specs
 
 
 def _replayed(merged: Merged, replayers: dict[str, Replayer]) -> list[Verdict]:

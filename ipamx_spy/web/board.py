@@ -14,10 +14,11 @@ what is new, in record order: each new record feeds the validator, the sections
 (``infer.GrowingSections``: exactly what ``show`` and the exports infer, re-worked only from
 the first place the new exchanges can change), dockerd's verdict (read once per exchange, for
 the line of facts and its row) and the notes and connection events. Then only the items from
-the first section that changed are laid out again (rows of a memo: a row is rendered again
-only when its findings or notes change), and the build says how it differs from the last one
-(``keep``: the items before are as they were; ``changed``: the ids whose HTML is new), so the
-server sends each page only that, and the page moves only those elements. The requests still
+the first section that changed are laid out again (a row's HTML is kept: it is rendered
+again only when the exchange is new or its findings or notes change), and the build says
+how it differs from the last one (``keep``: the items before are as they were; ``changed``:
+the ids whose HTML is new), so the server sends each page only that, and the page moves only
+those elements. The requests still
 waiting for their answer are read from ``pending`` (the session's, as the pipe last told
 them) when a snapshot is taken, in the event loop: they show as rows without an answer after
 the others, and their waited seconds are part of the version, so a hung request's row counts
@@ -244,7 +245,7 @@ class LiveBoard:
                           logged=self._logged, findings=sum(map(len, self._findings.values())),
                           notes=sum(map(len, self._notes.values())))
         return Rendered(board=board, order=tuple(new), html=dict(html), meta=meta,
-                        findings="".join(session_findings_html(board, self._findings.get(0, ()))),
+                        findings=session_findings_html(board, self._findings.get(0, ())),
                         serial=self._serial, base=self._serial - 1, keep=keep,
                         changed=frozenset(changed))
 

@@ -15,7 +15,9 @@ the pipe and child process both use): when the
 pipe is full the line is dropped for the page and counted, never waited for (the recording has
 it). ``follow_pending`` (a companion coroutine in the proxy's loop) sends the requests still
 waiting for their answer whenever that set changes, looking every ``PENDING_S``. Lines: ``R``
-a record, ``P`` the pending requests, ``W`` a request that has waited long (a hung plugin).
+a record, ``P`` the pending requests (each with its request once the proxy built it: the
+page's waiting row shows it and the filter box judges it), ``W`` a request that has waited
+long (a hung plugin). The child runs ``WEB_NICE`` levels below the proxy.
 """
 
 from __future__ import annotations
