@@ -188,13 +188,14 @@ class _Tracker:
     def address_token(self, exchange: Exchange, index: int) -> str:
         request = _body(exchange)
         pool, options = str(request.get("PoolID", "")), request.get("Options")
+        serial = isinstance(options, Mapping) and SERIAL_OPTION in options  # any JSON may come
         v6 = ":" in _plain(_body(exchange, "response").get("Address")) or ":" in _plain(
             request.get("Address"))
         if is_gateway_request(request):
             token = "gw"
-            if SERIAL_OPTION in (options or {}):
+            if serial:
                 self.serial_pools.add(pool)
-        elif SERIAL_OPTION in (options or {}):
+        elif serial:
             self.serial_pools.add(pool)  # swarmkit's allocator: a VIP, a task, a load balancer
             return "saddr"
         elif (options is None and request.get("Address") and self._follows_network_setup(exchange)

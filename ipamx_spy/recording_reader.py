@@ -30,6 +30,7 @@ from .recording import (
     Recording,
     RecordingError,
     check_body,
+    json_too_deep,
     utf8_encodable,
 )
 from .records import RecordType
@@ -103,6 +104,9 @@ class RecordingReader:
             raise RecordingError(
                 f"{self.source}: recording format version {version} is newer than this "
                 f"ipamx-spy understands ({VERSION}); upgrade ipamx-spy")
+        if not utf8_encodable(header) \
+                and not json_too_deep(header):
+            header = dict(_escaped(header))  # every reader writes the header out somewhere
         return header
 
     def __iter__(self) -> Iterator[tuple[Record, Exchange | None]]:
@@ -146,7 +150,8 @@ class RecordingReader:
             return self._skip(line, f"not a JSON record ({exc})")
         if not isinstance(record, dict):
             return self._skip(line, "not a record (a record is a JSON object)")
-        if (b"\\ud" in line or b"\\uD" in line) and not utf8_encodable(record):
+        if (b"\\ud" in line or b"\\uD" in line or b"\xed" in line) \
+                and not utf8_encodable(record):  # \xed: a surrogate's bytes, which json takes
             return self._skip(line, "holds a lone surrogate escape that UTF-8 cannot encode")
         record = _upgrade(record, self.version)
         deep = line.count(b"[") + line.count(b"{") > MAX_DEPTH
@@ -174,6 +179,19 @@ class RecordingReader:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+def _escaped(value: Any) -> Any:
+    """``value`` with every lone surrogate (a ``\\udXXX`` escape no UTF-8 can hold) written
+    out as the text of its escape, so that a header that holds one can still be shown and
+    written (an export carries the header) instead of failing the reader that writes it."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list):
+        return [_escaped(item) for item in value]
+    if isinstance(value, dict):
+        return {_escaped(key): _escaped(item) for key, item in value.items()}
+    return value
 
 
 def _upgrade(record: Record, version: int) -> Record:

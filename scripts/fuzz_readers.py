@@ -42,11 +42,13 @@ from rich.console import Console  # noqa: E402
 
 from ipamx_spy import pytest_plugin, recording  # noqa: E402
 from ipamx_spy.export import FORMATS, build_trace  # noqa: E402
+from ipamx_spy.export.stream import TEXT_STREAMS, export_chunks, open_trace  # noqa: E402
 from ipamx_spy.export.terminal import print_trace  # noqa: E402
+from ipamx_spy.export.trace import tally  # noqa: E402
 from ipamx_spy.notes import NoteError, note_record  # noqa: E402
 from ipamx_spy.recording import RecordingError  # noqa: E402
 from ipamx_spy.replay.compare import Rules  # noqa: E402
-from ipamx_spy.replay.engine import load_recording, replay_recording  # noqa: E402
+from ipamx_spy.replay.engine import load_recording, replay_path, replay_recording  # noqa: E402
 from ipamx_spy.replay.target import ReplayUnusable, parse_target  # noqa: E402
 from ipamx_spy.validate import check_file  # noqa: E402
 
@@ -184,13 +186,27 @@ def run_readers(data: bytes, where: Path, *, replay: bool = True, draw: bool = T
                 _guard(f"export -f {name}", lambda f=format_: f(trace))  # type: ignore[misc]
 
     _guard("show/export", exports)
+
+    def streamed() -> None:  # what the commands run: the file read record by record
+        trace = open_trace([path])
+        if draw:
+            print_trace(trace, Console(file=io.StringIO(), width=100))
+        for name, pieces in TEXT_STREAMS.items():
+            _guard(f"export -f {name} (streamed)", lambda p=pieces: "".join(p(trace)))
+        _guard("export -f mitm (streamed)", lambda: b"".join(export_chunks("mitm", trace)))
+        tally(trace)
+
+    _guard("show/export (streamed)", streamed)
     now = _dt.datetime.now(_dt.UTC)
     seqs = [e.seq for e in rec.exchanges] or [1]
+    _guard("note (streamed)", lambda: note_record(path, seqs[0], "fuzz", now))
     _guard("note", lambda: recording.append_records(
         path, [note_record(rec, seqs[0], "fuzz", now).to_json()]))
     if replay:
         _guard("replay", lambda: replay_recording(load_recording(path), parse_target("builtin"),
                                                   Rules(), source=str(path)))
+        _guard("replay (streamed)", lambda: replay_path(path, parse_target("builtin"), Rules(),
+                                                        keep_all=False))
 
 
 def main() -> int:

@@ -281,3 +281,15 @@ def test_the_streamed_merge_is_the_loaded_merge() -> None:
     report = check_merged(paths)
     assert report.findings == tuple(cross_host_findings(loaded))
     assert report.exchanges == len(loaded)
+
+
+def test_a_header_with_a_lone_surrogate_is_read_with_the_escape_as_text(tmp_path: Path) -> None:
+    """Found by the reader fuzz: a header string UTF-8 cannot hold failed the mitm export
+    (every flow carries the header); it is read as the text of its escape."""
+    lines = SYNTHETIC.read_bytes().split(b"\n", 1)
+    path = tmp_path / "surrogate.jsonl"
+    path.write_bytes(lines[0][:-1] + b', "source": "\\ud800!"}\n' + lines[1])
+    with RecordingReader(path) as reader:
+        assert reader.header["source"] == "\\ud800!"
+    trace = open_trace([path])
+    assert b"".join(export_chunks("mitm", trace))
