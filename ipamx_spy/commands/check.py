@@ -56,6 +56,30 @@ def _print_report(report: FileReport) -> None:
         out.print(line, soft_wrap=True)
 
 
+def _check_options(min_severity: str, slow_ms: float,
+                   docker_version: str | None) -> tuple[int, dict[str, object]]:
+    """The lowest severity shown, and the validator's options."""
+    if min_severity not in SEVERITY_ORDER:
+        fail(f"check: --min-severity must be one of {', '.join(SEVERITY_ORDER)}")
+    opts: dict[str, object] = {"slow_ms": slow_ms}
+    if docker_version:
+        opts["docker_version"] = docker_version
+    return Severity(min_severity).rank, opts
+
+
+def _render(reports: list[FileReport], as_json: bool) -> None:
+    """Print the reports; exit 2 when a file could not be read, 1 when it holds an error."""
+    if as_json:
+        typer.echo(_report_json(reports))
+    else:
+        for report in reports:
+            _print_report(report)
+    if any(r.error for r in reports):
+        raise typer.Exit(2)
+    if any(r.count(Severity.ERROR) for r in reports):
+        raise typer.Exit(1)
+
+
 def _settings(filters: list[str], ignore_rules: list[str]) -> tuple[Filter | None, RuleSwitches]:
     """Filter and rule switches: the options, then ``[tool.ipamx-spy]`` of the project."""
     try:
@@ -107,21 +131,8 @@ def register(app: typer.Typer) -> None:
             return
         if not recordings:
             fail("check: give at least one recording or directory")
-        if min_severity not in SEVERITY_ORDER:
-            fail(f"check: --min-severity must be one of {', '.join(SEVERITY_ORDER)}")
-        limit = Severity(min_severity).rank
+        limit, opts = _check_options(min_severity, slow_ms, docker_version)
         chosen, switches = _settings(filter_ or [], ignore_rule or [])
-        opts: dict[str, object] = {"slow_ms": slow_ms}
-        if docker_version:
-            opts["docker_version"] = docker_version
         reports = check_files(recording_paths(recordings), chosen=chosen, switches=switches,
                               limit=limit, merge=merge, **opts)
-        if as_json:
-            typer.echo(_report_json(reports))
-        else:
-            for report in reports:
-                _print_report(report)
-        if any(r.error for r in reports):
-            raise typer.Exit(2)
-        if any(r.count(Severity.ERROR) for r in reports):
-            raise typer.Exit(1)
+        _render(reports, as_json)
