@@ -31,7 +31,7 @@ from ipamx_spy.replay.engine import (
     replay_files,
     replay_recording,
 )
-from ipamx_spy.replay.target import ReplayUnusable, TargetSpec, parse_target
+from ipamx_spy.replay.target import BuiltinState, ReplayUnusable, TargetSpec, parse_target
 
 GOLDEN = Path(__file__).parent / "golden" / "synthetic.jsonl"
 
@@ -186,7 +186,7 @@ def test_bad_targets_are_unusable(text: str, says: str) -> None:
 
 def test_builtin_target_settings() -> None:
     spec = parse_target("builtin:compat=20.10,local-space=x,state=temp,network-driver=no")
-    assert spec.builtin is not None and spec.state == "temp"
+    assert spec.builtin is not None and spec.state is BuiltinState.TEMP
     assert (spec.builtin.compat, spec.builtin.local_space) == ("20.10", "x")
     assert not spec.builtin.network_driver
     assert parse_target("/run/x.sock").address == Address(kind="unix", path="/run/x.sock",

@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
@@ -152,7 +153,21 @@ def _no_answer(exc: PluginNoAnswer, timeout: float | None) -> ReplayNoAnswer:
     return ReplayNoAnswer(exc.kind, f"the plugin cannot be reached: {exc}")
 
 
-STATE_MODES = ("auto", "none", "temp")
+class BuiltinState(StrEnum):
+    """Where the in-process built-in plugin keeps its state during a replay."""
+
+    AUTO = "auto"  # what the recorded plugin said (RequiresRequestReplay)
+    NONE = "none"  # in memory: it answers RequiresRequestReplay true
+    TEMP = "temp"  # a fresh state file per recording: false
+
+    @classmethod
+    def parse(cls, word: str) -> BuiltinState:
+        """The mode a word names; ReplayUnusable for any other word."""
+        try:
+            return cls(word)
+        except ValueError:
+            raise ReplayUnusable(f"target state {word!r}: use one of "
+                                 f"{', '.join(m.value for m in cls)}") from None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,7 +185,7 @@ class TargetSpec:
     label: str
     address: addresses.Address | None = None
     builtin: BuiltinConfig | None = None
-    state: str = "auto"
+    state: BuiltinState = BuiltinState.AUTO
     auto_driver: bool = True
     app_factory: Callable[[], PluginApp] | None = None
     timeout: float | None = DEFAULT_TIMEOUT
@@ -215,22 +230,22 @@ def recorded_interfaces(recording: Recording | None) -> list[str]:
     return sorted(called & {"IpamDriver", "NetworkDriver"})
 
 
-def _open_builtin(config: BuiltinConfig, state: str, recording: Recording | None,
+def _open_builtin(config: BuiltinConfig, state: BuiltinState, recording: Recording | None,
                   auto_driver: bool) -> ReplayAppTarget:
-    if state == "auto":
-        state = "temp" if recorded_keeps_state(recording) else "none"
+    if state is BuiltinState.AUTO:
+        state = BuiltinState.TEMP if recorded_keeps_state(recording) else BuiltinState.NONE
     if auto_driver and "NetworkDriver" in recorded_interfaces(recording):
         config = replace(config, network_driver=True)
     config = replace(config, network_links=NetworkLinks.MEMORY)  # never the host's interfaces
     cleanup = None
-    if state == "temp":
+    if state is BuiltinState.TEMP:
         directory = Path(tempfile.mkdtemp(prefix="ipx-replay-"))
         config = replace(config, state=directory / "state.json",
                          network_state=directory / "network.json")
         cleanup = functools.partial(shutil.rmtree, directory, ignore_errors=True)
     driver = ", network driver with pretend links" if config.network_driver else ""
-    label = (f"builtin (in-process, --docker-compat {config.compat}, "
-             f"{'a fresh state file' if state == 'temp' else 'state in memory'}{driver})")
+    kept = "a fresh state file" if state is BuiltinState.TEMP else "state in memory"
+    label = f"builtin (in-process, --docker-compat {config.compat}, {kept}{driver})"
     try:
         from ipamx_spy.builtin import make_plugin
 
@@ -249,7 +264,7 @@ _BUILTIN_KEYS = {"compat": "compat", "docker-compat": "compat", "local-space": "
 
 
 def _builtin_settings(text: str, config: BuiltinConfig,
-                      state: str) -> tuple[BuiltinConfig, str, bool]:
+                      state: BuiltinState) -> tuple[BuiltinConfig, BuiltinState, bool]:
     """Apply ``KEY=VALUE,...`` from ``builtin:KEY=VALUE,...`` to the defaults."""
     changes: dict[str, str | bool] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
@@ -259,12 +274,10 @@ def _builtin_settings(text: str, config: BuiltinConfig,
             raise ReplayUnusable(f"target builtin:{text}: {item!r} is not one of "
                                  f"{', '.join(sorted(set(_BUILTIN_KEYS.values())))}=VALUE")
         if field_name == "state":
-            state = value.strip()
+            state = BuiltinState.parse(value.strip())
         else:
             changes[field_name] = (value.strip().lower() in _TRUE
                                    if field_name == "network_driver" else value.strip())
-    if state not in STATE_MODES:
-        raise ReplayUnusable(f"target state {state!r}: use one of {', '.join(STATE_MODES)}")
     auto_driver = "network_driver" not in changes and not config.network_driver
     try:
         return replace(config, **changes), state, auto_driver  # type: ignore[arg-type]
@@ -272,7 +285,8 @@ def _builtin_settings(text: str, config: BuiltinConfig,
         raise ReplayUnusable(f"target builtin:{text}: {exc}") from exc
 
 
-def parse_target(text: str | None, *, config: BuiltinConfig | None = None, state: str = "auto",
+def parse_target(text: str | None, *, config: BuiltinConfig | None = None,
+                 state: BuiltinState = BuiltinState.AUTO,
                  timeout: float | None = DEFAULT_TIMEOUT) -> TargetSpec:
     """A target from what a user typed: a socket path, ``unix://``, ``tcp://``, a plugin name,
     or (None, ``builtin``, ``builtin:compat=20.10,state=temp,...``) the in-process reference
