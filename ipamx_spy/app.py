@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import dockerd
+from .dockerd import Endpoint
 from .faults import Injection
 from .recording import go_json
 
@@ -117,7 +118,7 @@ class BuiltinPlugin:
         return reply
 
     def _dispatch(self, endpoint: str, body: bytes) -> Reply:
-        if endpoint == "Plugin.Activate":
+        if endpoint == Endpoint.ACTIVATE:
             return Reply.json(200, {"Implements": self.implements})
         route = self._routes.get(endpoint)
         if route is None:

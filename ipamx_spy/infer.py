@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import dockerd, render
+from .dockerd import Endpoint
 from .dockerd.verdict import is_gateway_request, pool_gateway
 from .recording import Exchange, Recording
 
@@ -102,11 +103,11 @@ Key = tuple[str, str]
 def _gateway_of(exchange: Exchange) -> Key | None:
     """The gateway an exchange shows: asked for as one, or named by RequestPool's Data."""
     request, response = _body(exchange), _body(exchange, "response")
-    if exchange.endpoint == "IpamDriver.RequestAddress" and is_gateway_request(request):
+    if exchange.endpoint == Endpoint.REQUEST_ADDRESS and is_gateway_request(request):
         given = response.get("Address") or request.get("Address")
         return str(request.get("PoolID", "")), _plain(given)
     gateway = pool_gateway(response)
-    if exchange.endpoint == "IpamDriver.RequestPool" and gateway:
+    if exchange.endpoint == Endpoint.REQUEST_POOL and gateway:
         return str(response.get("PoolID", "")), _plain(gateway)
     return None
 
@@ -128,7 +129,7 @@ def _released_alone(exchanges: Sequence[Exchange]) -> dict[int, bool]:
     pools = {key[0] for key in gateways}
     return {index: _alone_at(exchanges, index, gateways, pools)[0]
             for index, exchange in enumerate(exchanges)
-            if exchange.endpoint == "IpamDriver.ReleaseAddress"}
+            if exchange.endpoint == Endpoint.RELEASE_ADDRESS}
 
 
 def _alone_at(exchanges: Sequence[Exchange], index: int, gateways: Container[Key],
@@ -143,7 +144,7 @@ def _alone_at(exchanges: Sequence[Exchange], index: int, gateways: Container[Key
     while end < len(exchanges) and _releases(exchanges[end], pool):
         end += 1
     pool_follows = (end < len(exchanges)
-                    and exchanges[end].endpoint == "IpamDriver.ReleasePool"
+                    and exchanges[end].endpoint == Endpoint.RELEASE_POOL
                     and _body(exchanges[end]).get("PoolID") == pool)
     gateway_known = pool in pools
     gateway_before = any(_release_key(exchanges[i]) in gateways for i in range(start, index + 1))
@@ -151,7 +152,7 @@ def _alone_at(exchanges: Sequence[Exchange], index: int, gateways: Container[Key
 
 
 def _releases(exchange: Exchange, pool: str) -> bool:
-    return (exchange.endpoint == "IpamDriver.ReleaseAddress"
+    return (exchange.endpoint == Endpoint.RELEASE_ADDRESS
             and _body(exchange).get("PoolID") == pool)
 
 
@@ -231,7 +232,7 @@ class _Tracker:
 
 def _pool_released_next(exchange: Exchange, following: Exchange | None) -> bool:
     """A release right before the ReleasePool of its pool: a gateway we did not see reserved."""
-    return (following is not None and following.endpoint == "IpamDriver.ReleasePool"
+    return (following is not None and following.endpoint == Endpoint.RELEASE_POOL
             and _body(following).get("PoolID") == _body(exchange).get("PoolID")
             and _gap(exchange, following) <= COMMAND_GAP_S)
 
@@ -284,11 +285,11 @@ def classify(exchanges: Sequence[Exchange]) -> list[Token]:
 
 def _token(tracker: _Tracker, exchange: Exchange, index: int,
            following: Exchange | None) -> str:
-    if exchange.endpoint == "IpamDriver.RequestAddress":
+    if exchange.endpoint == Endpoint.REQUEST_ADDRESS:
         return tracker.address_token(exchange, index)
-    if exchange.endpoint == "IpamDriver.ReleaseAddress":
+    if exchange.endpoint == Endpoint.RELEASE_ADDRESS:
         return tracker.release_token(exchange, following)
-    if exchange.endpoint == "IpamDriver.RequestPool":
+    if exchange.endpoint == Endpoint.REQUEST_POOL:
         return tracker.pool_token(exchange, index)
     row = dockerd.ANY_BY_NAME.get(exchange.endpoint)  # each row names its token word
     return row.token if row is not None else "other"
@@ -393,7 +394,7 @@ def _calls(exchanges: Sequence[Exchange], endpoint: str) -> list[Exchange]:
 
 
 def _activation_detail(exchanges: Sequence[Exchange]) -> str:
-    for exchange in _calls(exchanges, "Plugin.Activate"):
+    for exchange in _calls(exchanges, Endpoint.ACTIVATE):
         implements = _body(exchange, "response").get("Implements") or []
         if isinstance(implements, list) and implements:
             return "the plugin implements " + " and ".join(map(str, implements))
@@ -402,11 +403,11 @@ def _activation_detail(exchanges: Sequence[Exchange]) -> str:
 
 def _create_detail(exchanges: Sequence[Exchange]) -> str:
     parts = []
-    for exchange in _calls(exchanges, "IpamDriver.RequestPool"):
+    for exchange in _calls(exchanges, Endpoint.REQUEST_POOL):
         asked, got = _body(exchange).get("Pool"), _body(exchange, "response").get("Pool")
         if got:
             parts.append(f"pool {got}" + ("" if asked else " (chosen by the allocator)"))
-    for exchange in _calls(exchanges, "IpamDriver.RequestAddress"):
+    for exchange in _calls(exchanges, Endpoint.REQUEST_ADDRESS):
         address = _body(exchange, "response").get("Address")
         if is_gateway_request(_body(exchange)) and address:
             parts.append(f"gateway {address}")
@@ -415,7 +416,7 @@ def _create_detail(exchanges: Sequence[Exchange]) -> str:
 
 def _start_detail(exchanges: Sequence[Exchange]) -> str:
     parts = []
-    for exchange in _calls(exchanges, "IpamDriver.RequestAddress"):
+    for exchange in _calls(exchanges, Endpoint.REQUEST_ADDRESS):
         asked, got = _body(exchange).get("Address"), _body(exchange, "response").get("Address")
         if got:
             how = f"asked for {asked} with --ip" if asked else "chosen by the allocator"
@@ -425,9 +426,9 @@ def _start_detail(exchanges: Sequence[Exchange]) -> str:
 
 def _release_detail(exchanges: Sequence[Exchange]) -> str:
     freed = [str(_body(e)["Address"]) for e in exchanges
-             if e.endpoint == "IpamDriver.ReleaseAddress" and _body(e).get("Address")]
+             if e.endpoint == Endpoint.RELEASE_ADDRESS and _body(e).get("Address")]
     pools = [str(_body(e)["PoolID"]) for e in exchanges
-             if e.endpoint == "IpamDriver.ReleasePool" and _body(e).get("PoolID")]
+             if e.endpoint == Endpoint.RELEASE_POOL and _body(e).get("PoolID")]
     parts = [f"frees {', '.join(freed)}"] if freed else []
     if pools:
         parts.append(f"gives back pool {', '.join(pools)}")
@@ -436,7 +437,7 @@ def _release_detail(exchanges: Sequence[Exchange]) -> str:
 
 def _got_pools(exchanges: Sequence[Exchange]) -> set[str]:
     return {str(_body(e, "response").get("PoolID"))
-            for e in _calls(exchanges, "IpamDriver.RequestPool")
+            for e in _calls(exchanges, Endpoint.REQUEST_POOL)
             if not _failed(e) and _body(e, "response").get("PoolID")}
 
 
@@ -445,17 +446,17 @@ def _own_rollback(exchanges: Sequence[Exchange]) -> bool:
     given, each ReleasePool one of its pools, each Leave/DeleteEndpoint one of its endpoints
     (else the releases belong to a following ``docker rm`` or ``network rm``)."""
     addresses = {(str(_body(e).get("PoolID", "")), _plain(_body(e, "response").get("Address")))
-                 for e in _calls(exchanges, "IpamDriver.RequestAddress") if not _failed(e)}
+                 for e in _calls(exchanges, Endpoint.REQUEST_ADDRESS) if not _failed(e)}
     endpoints = {str(_body(e).get("EndpointID")) for e in exchanges
-                 if e.endpoint == "NetworkDriver.CreateEndpoint"}
+                 if e.endpoint == Endpoint.CREATE_ENDPOINT}
     pools = _got_pools(exchanges) | {  # a pool dockerd asks addresses of: one it was given
-        str(_body(e).get("PoolID")) for e in exchanges if e.endpoint == "IpamDriver.RequestAddress"}
+        str(_body(e).get("PoolID")) for e in exchanges if e.endpoint == Endpoint.REQUEST_ADDRESS}
     for e in exchanges:
-        if e.endpoint == "IpamDriver.ReleaseAddress" and _release_key(e) not in addresses:
+        if e.endpoint == Endpoint.RELEASE_ADDRESS and _release_key(e) not in addresses:
             return False
-        if e.endpoint == "IpamDriver.ReleasePool" and _body(e).get("PoolID") not in pools:
+        if e.endpoint == Endpoint.RELEASE_POOL and _body(e).get("PoolID") not in pools:
             return False
-        if (e.endpoint in {"NetworkDriver.Leave", "NetworkDriver.DeleteEndpoint"}
+        if (e.endpoint in {Endpoint.LEAVE, Endpoint.DELETE_ENDPOINT}
                 and str(_body(e).get("EndpointID")) not in endpoints):
             return False
     return True
@@ -465,7 +466,7 @@ def _pools_given_back(exchanges: Sequence[Exchange]) -> bool:
     """Every pool a failed create got is released again in it (dockerd's rollback), and the
     rollback gives back nothing else."""
     back = {str(_body(e).get("PoolID")) for e in exchanges
-            if e.endpoint == "IpamDriver.ReleasePool"}
+            if e.endpoint == Endpoint.RELEASE_POOL}
     return _got_pools(exchanges) <= back and _own_rollback(exchanges)
 
 
@@ -549,8 +550,8 @@ def _bursts(tokens: list[Token]) -> list[list[Token]]:
 def _continues(previous: Exchange, exchange: Exchange) -> bool:
     """ProgramExternalConnectivity for the endpoint that just joined: the same ``docker run``
     however long dockerd took in between (28.5 sets up the container's namespace first)."""
-    return (previous.endpoint == "NetworkDriver.Join"
-            and exchange.endpoint == "NetworkDriver.ProgramExternalConnectivity"
+    return (previous.endpoint == Endpoint.JOIN
+            and exchange.endpoint == Endpoint.PROGRAM_EXTERNAL_CONNECTIVITY
             and _body(previous).get("EndpointID") == _body(exchange).get("EndpointID"))
 
 
@@ -863,7 +864,7 @@ class GrowingInference:
         changed_pools = self._index_from(at)
         redo = at - 1 if at else 0  # the call before reads the one after it
         new_keys = {_release_key(e) for e in self.exchanges[at:]
-                    if e.endpoint == "IpamDriver.ReleaseAddress"}
+                    if e.endpoint == Endpoint.RELEASE_ADDRESS}
         for asked in self._asked:  # in index order
             if asked.index >= redo:
                 break
@@ -907,7 +908,7 @@ class GrowingInference:
             changed |= self._count_gateway(key, -1)
         for index in range(at, len(self.exchanges)):
             exchange = self.exchanges[index]
-            if exchange.endpoint == "IpamDriver.ReleaseAddress":
+            if exchange.endpoint == Endpoint.RELEASE_ADDRESS:
                 self._releases.setdefault(_release_key(exchange), []).append(index)
             gateway = _gateway_of(exchange)
             if gateway is not None:

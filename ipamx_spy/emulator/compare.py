@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ipamx_spy.address import Address
+from ipamx_spy.dockerd import Endpoint
 from ipamx_spy.dockerd.options import MAC_OPTION
 from ipamx_spy.dockerd.versions import VersionRow, lookup
 from ipamx_spy.noanswer import NoAnswerKind
@@ -126,12 +127,12 @@ def plugin_names(steps: list[Step]) -> list[str]:
 def prior_plugins(steps: list[Step], recorded: list[Exchange]) -> list[PluginState]:
     """Plugins a recording shows already activated (it started after ``Plugin.Activate``):
     their state as far as the recording tells it (address space, MAC requirement)."""
-    if not recorded or recorded[0].endpoint == "Plugin.Activate":
+    if not recorded or recorded[0].endpoint == Endpoint.ACTIVATE:
         return []
     bodies = [(e.endpoint, e.request.value) for e in recorded if isinstance(e.request.value, dict)]
     space = next((b.get("AddressSpace", "") for ep, b in bodies
-                  if ep == "IpamDriver.RequestPool"), "")
-    mac = any(ep == "IpamDriver.RequestAddress" and MAC_OPTION in (b.get("Options") or {})
+                  if ep == Endpoint.REQUEST_POOL), "")
+    mac = any(ep == Endpoint.REQUEST_ADDRESS and MAC_OPTION in (b.get("Options") or {})
               for ep, b in bodies)
     return [PluginState(name=name, implements=("NetworkDriver", "IpamDriver"), driver_ok=True,
                         ipam_ok=True, requires_mac=mac, local_space=str(space))
@@ -144,7 +145,7 @@ def held_pools(recorded: list[Exchange]) -> tuple[str, ...]:
     held = []
     for first, then in zip(recorded, recorded[1:], strict=False):
         body = first.request.value
-        if (first.endpoint == then.endpoint == "IpamDriver.RequestPool"
+        if (first.endpoint == then.endpoint == Endpoint.REQUEST_POOL
                 and isinstance(body, dict) and not body.get("Pool")
                 and first.request.raw_body == then.request.raw_body
                 and first.response is not None and isinstance(first.response.value, dict)):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 
+from ipamx_spy.dockerd.endpoints import Endpoint as Route  # the model's Endpoint is a container's
 from ipamx_spy.dockerd.gojson import Struct
 from ipamx_spy.dockerd.goparse import parse_cidr, parse_ip, parse_mac
 from ipamx_spy.dockerd.options import ENDPOINT_NAME_OPTION, MAC_OPTION
@@ -46,7 +47,7 @@ class ContainerOps(Core):
             return
         for ep in endpoints:
             if ep.remote:
-                yield from self.call(ep.network.driver, "NetworkDriver.EndpointOperInfo",
+                yield from self.call(ep.network.driver, Route.ENDPOINT_OPER_INFO,
                                      Struct(NetworkID=ep.network.id, EndpointID=ep.id))
 
     # -- connect ---------------------------------------------------------------------------
@@ -137,7 +138,7 @@ class ContainerOps(Core):
             if preferred is not None and (preferred.version != info.network.version
                                           or preferred not in info.network):
                 continue
-            answer = yield from self.ipam(net, "IpamDriver.RequestAddress", Struct(
+            answer = yield from self.ipam(net, Route.REQUEST_ADDRESS, Struct(
                 PoolID=info.pool_id, Address="" if preferred is None else str(preferred),
                 Options=options))
             if answer.error is not None:
@@ -162,7 +163,7 @@ class ContainerOps(Core):
             return
         yield from self.driver(net.driver)  # activates the driver plugin if this lifetime has not
         ep.id = self.ids.take("endpoint")  # on the wire from here on
-        answer = yield from self.call(net.driver, "NetworkDriver.CreateEndpoint", Struct(
+        answer = yield from self.call(net.driver, Route.CREATE_ENDPOINT, Struct(
             NetworkID=net.id, EndpointID=ep.id,
             Interface=Struct(Address=ep.addr4, AddressIPv6=ep.addr6, MacAddress=ep.mac),
             Options=options))
@@ -196,7 +197,7 @@ class ContainerOps(Core):
             if not new:
                 continue
             if old:
-                yield from self.call(ep.network.driver, "NetworkDriver.DeleteEndpoint",
+                yield from self.call(ep.network.driver, Route.DELETE_ENDPOINT,
                                      Struct(NetworkID=ep.network.id, EndpointID=ep.id))
                 return f"{what}: {detail.format(old=old, new=new)}; rolled back"
             setattr(ep, {"MacAddress": "mac", "Address": "addr4", "AddressIPv6": "addr6"}[name],
@@ -225,7 +226,7 @@ class ContainerOps(Core):
         except DaemonError:
             sb.remove(ep)
             if ep.remote:
-                yield from self.call(ep.network.driver, "NetworkDriver.Leave",
+                yield from self.call(ep.network.driver, Route.LEAVE,
                                      Struct(NetworkID=ep.network.id, EndpointID=ep.id))
             yield from self.delete_endpoint(ep, counted=False)
             raise
@@ -239,7 +240,7 @@ class ContainerOps(Core):
             return
         if not sb.key:
             sb.key = self.ids.take("sandbox")
-        answer = yield from self.must(net.driver, "NetworkDriver.Join", Struct(
+        answer = yield from self.must(net.driver, Route.JOIN, Struct(
             NetworkID=net.id, EndpointID=ep.id, SandboxKey=sb.key, Options=labels(ctr)))
         for field_name, attr in (("Gateway", "gw4"), ("GatewayIPv6", "gw6")):
             value = str(answer.value.get(field_name) or "")
@@ -278,7 +279,7 @@ class ContainerOps(Core):
         if not ep.remote:
             return
         answer = yield from self.call(ep.network.driver,
-                                      "NetworkDriver.ProgramExternalConnectivity",
+                                      Route.PROGRAM_EXTERNAL_CONNECTIVITY,
                                       Struct(NetworkID=ep.network.id, EndpointID=ep.id,
                                              Options=options))
         if answer.error is not None:
@@ -287,7 +288,7 @@ class ContainerOps(Core):
 
     def _revoke(self, ep: Endpoint) -> Flow[None]:
         if ep.remote:
-            yield from self.call(ep.network.driver, "NetworkDriver.RevokeExternalConnectivity",
+            yield from self.call(ep.network.driver, Route.REVOKE_EXTERNAL_CONNECTIVITY,
                                  Struct(NetworkID=ep.network.id, EndpointID=ep.id))
 
     def _move_connectivity(self, ctr: Container, sb: Sandbox, previous: Endpoint | None,
@@ -342,7 +343,7 @@ class ContainerOps(Core):
             if revoke:
                 yield from self._revoke(ep)
                 ep.is_gateway = False
-            yield from self.call(ep.network.driver, "NetworkDriver.Leave",
+            yield from self.call(ep.network.driver, Route.LEAVE,
                                  Struct(NetworkID=ep.network.id, EndpointID=ep.id))
         sb.remove(ep)
         counts = self.version.ipv6_gateway_counts
@@ -363,7 +364,7 @@ class ContainerOps(Core):
     def delete_endpoint(self, ep: Endpoint, *, counted: bool = True) -> Flow[None]:
         """``ep.Delete``: DeleteEndpoint, then the addresses go back (errors logged)."""
         if ep.remote:
-            yield from self.call(ep.network.driver, "NetworkDriver.DeleteEndpoint",
+            yield from self.call(ep.network.driver, Route.DELETE_ENDPOINT,
                                  Struct(NetworkID=ep.network.id, EndpointID=ep.id))
         yield from self._release_addresses(ep)
         if counted:
@@ -373,7 +374,7 @@ class ContainerOps(Core):
         for cidr, pool_id in ((ep.addr4, ep.pool4), (ep.addr6, ep.pool6)):
             parsed = parse_cidr(cidr)
             if parsed is not None and pool_id:
-                yield from self.ipam(ep.network, "IpamDriver.ReleaseAddress",
+                yield from self.ipam(ep.network, Route.RELEASE_ADDRESS,
                                      Struct(PoolID=pool_id, Address=str(parsed.ip)))
 
     def release_network(self, ctr: Container) -> Flow[None]:

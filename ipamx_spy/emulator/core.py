@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ipamx_spy.app import PluginApp
-from ipamx_spy.dockerd import gojson
+from ipamx_spy.dockerd import Endpoint, gojson
 from ipamx_spy.dockerd import verdict as dockerd_verdict
 from ipamx_spy.dockerd.versions import DockerVersion as AuthorityVersion
 from ipamx_spy.dockerd.versions import VersionRow
@@ -156,7 +156,7 @@ class Core:
         """The plugin, activated on first use; DaemonError if it cannot serve ``interface``."""
         state = self.plugins.get(name)
         if state is None:
-            answer = yield from self.call(name, "Plugin.Activate", None)
+            answer = yield from self.call(name, Endpoint.ACTIVATE, None)
             if answer.error is not None:
                 raise DaemonError(f"legacy plugin: {answer.error}")
             implements = tuple(str(i) for i in answer.value.get("Implements") or [])
@@ -174,7 +174,7 @@ class Core:
         return state
 
     def _register_driver(self, state: PluginState) -> Flow[None]:
-        answer = yield from self.call(state.name, "NetworkDriver.GetCapabilities", None)
+        answer = yield from self.call(state.name, Endpoint.NET_GET_CAPABILITIES, None)
         if answer.error is not None:
             state.driver_error = answer.error
             return
@@ -190,12 +190,12 @@ class Core:
             answer.value.get("GwAllocChecker"))
 
     def _register_ipam(self, state: PluginState) -> Flow[None]:
-        answer = yield from self.call(state.name, "IpamDriver.GetCapabilities", None)
+        answer = yield from self.call(state.name, Endpoint.IPAM_GET_CAPABILITIES, None)
         if answer.ok:
             state.requires_mac = bool(answer.value.get("RequiresMACAddress"))
             state.requires_replay = bool(answer.value.get("RequiresRequestReplay"))
         if self.version.spaces_at_registration:
-            spaces = yield from self.call(state.name, "IpamDriver.GetDefaultAddressSpaces", None)
+            spaces = yield from self.call(state.name, Endpoint.GET_DEFAULT_ADDRESS_SPACES, None)
             if spaces.error is not None:
                 return
             state.local_space = str(spaces.value.get("LocalDefaultAddressSpace") or "")
@@ -236,6 +236,6 @@ class Core:
         """GetDefaultAddressSpaces as a call (v24+ asks per create, v27+ per pool)."""
         if not net.remote_ipam:
             return LOCAL_SPACES
-        answer = yield from self.must(net.ipam_driver, "IpamDriver.GetDefaultAddressSpaces", None)
+        answer = yield from self.must(net.ipam_driver, Endpoint.GET_DEFAULT_ADDRESS_SPACES, None)
         return (str(answer.value.get("LocalDefaultAddressSpace") or ""),
                 str(answer.value.get("GlobalDefaultAddressSpace") or ""))

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ipamx_spy.dockerd import Endpoint
 from ipamx_spy.dockerd.options import MAC_OPTION
 from ipamx_spy.recording import Exchange
 
@@ -77,9 +78,9 @@ def _values(endpoint: str, body: dict[str, object]) -> list[tuple[str, str]]:
     found = [("network", body.get("NetworkID")), ("endpoint", body.get("EndpointID")),
              ("sandbox", body.get("SandboxKey"))]
     options = body.get("Options")
-    if endpoint == "IpamDriver.RequestAddress" and isinstance(options, dict):
+    if endpoint == Endpoint.REQUEST_ADDRESS and isinstance(options, dict):
         found.append(("mac", options.get(MAC_OPTION)))
     interface = body.get("Interface")
-    if endpoint == "NetworkDriver.CreateEndpoint" and isinstance(interface, dict):
+    if endpoint == Endpoint.CREATE_ENDPOINT and isinstance(interface, dict):
         found.append(("mac", interface.get("MacAddress")))
     return [(kind, value) for kind, value in found if isinstance(value, str)]

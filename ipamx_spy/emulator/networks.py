@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from ipamx_spy.dockerd import Endpoint
 from ipamx_spy.dockerd.gojson import Struct
 from ipamx_spy.dockerd.goparse import parse_cidr, parse_ip
 from ipamx_spy.dockerd.options import GATEWAY_LABEL, GATEWAY_OPTION
@@ -85,7 +86,7 @@ class NetworkOps(Core):
         yield from self.allocate(net, skip)
         if driver is not None:
             net.id = self.ids.take("network")  # on the wire from here on
-            answer = yield from self.call(driver.name, "NetworkDriver.CreateNetwork", Struct(
+            answer = yield from self.call(driver.name, Endpoint.CREATE_NETWORK, Struct(
                 NetworkID=net.id, Options=self._create_options(net),
                 IPv4Data=self.ipam_data(net, 4), IPv6Data=self.ipam_data(net, 6)))
             if answer.error is not None:
@@ -99,7 +100,7 @@ class NetworkOps(Core):
     def _refuse_global_scope(self, net: Network, driver: PluginState) -> Flow[None]:
         """20.10 outside swarm mode: the global datastore is missing, so ``NewNetwork`` undoes
         the driver's network, then the IPAM allocation, and answers the manager redirect."""
-        yield from self.call(driver.name, "NetworkDriver.DeleteNetwork", Struct(NetworkID=net.id))
+        yield from self.call(driver.name, Endpoint.DELETE_NETWORK, Struct(NetworkID=net.id))
         yield from self.release_ipam(net)
         raise DaemonError(SWARM_MANAGER_REDIRECT)
 
@@ -133,7 +134,7 @@ class NetworkOps(Core):
     def _gw_alloc_check(self, net: Network, driver: PluginState | None) -> Flow[tuple[bool, bool]]:
         if driver is None or not driver.gw_alloc_checker:
             return False, False
-        answer = yield from self.must(driver.name, "NetworkDriver.GwAllocCheck",
+        answer = yield from self.must(driver.name, Endpoint.GW_ALLOC_CHECK,
                                       Struct(Options=self._create_options(net)))
         return bool(answer.value.get("SkipIPv4")), bool(answer.value.get("SkipIPv6"))
 
@@ -184,7 +185,7 @@ class NetworkOps(Core):
                 yield from self._aux(net, config, info)
         except DaemonError:
             for info in reversed(obtained):  # Go's deferred ReleasePool, last in first out
-                yield from self.ipam(net, "IpamDriver.ReleasePool", Struct(PoolID=info.pool_id))
+                yield from self.ipam(net, Endpoint.RELEASE_POOL, Struct(PoolID=info.pool_id))
             net.infos[family] = []
             raise
 
@@ -196,7 +197,7 @@ class NetworkOps(Core):
         if self.version.spaces_per_request_pool:  # once per pool, not per overlap retry (28.5.2)
             yield from self.spaces(net)
         while True:
-            answer = yield from self.ipam(net, "IpamDriver.RequestPool", body)
+            answer = yield from self.ipam(net, Endpoint.REQUEST_POOL, body)
             if answer.error is not None:
                 yield from self._release_held(net, held)
                 raise DaemonError(answer.error)
@@ -225,7 +226,7 @@ class NetworkOps(Core):
 
     def _release_held(self, net: Network, held: list[str]) -> Flow[None]:
         for pool_id in reversed(held) if self.version.overlap_release_lifo else held:
-            yield from self.ipam(net, "IpamDriver.ReleasePool", Struct(PoolID=pool_id))
+            yield from self.ipam(net, Endpoint.RELEASE_POOL, Struct(PoolID=pool_id))
 
     @staticmethod
     def _data_gateway(data: object, config: IpamConfig) -> str | None:
@@ -245,7 +246,7 @@ class NetworkOps(Core):
         if skip and not config.gateway:
             return
         wanted = parse_ip(config.gateway)
-        answer = yield from self.ipam(net, "IpamDriver.RequestAddress", Struct(
+        answer = yield from self.ipam(net, Endpoint.REQUEST_ADDRESS, Struct(
             PoolID=info.pool_id, Address="" if wanted is None else str(wanted),
             Options={GATEWAY_OPTION: GATEWAY_LABEL}))
         error = answer.error or self._address_error(answer.value.get("Address"))
@@ -262,7 +263,7 @@ class NetworkOps(Core):
             if ip.version != info.network.version or ip not in info.network:
                 raise DaemonError(f"auxilairy address: ({key}:{value}) must belong to the "
                                   f"master pool: {info.pool}")
-            answer = yield from self.ipam(net, "IpamDriver.RequestAddress", Struct(
+            answer = yield from self.ipam(net, Endpoint.REQUEST_ADDRESS, Struct(
                 PoolID=info.pool_id, Address=str(ip), Options=None))
             error = answer.error or self._address_error(answer.value.get("Address"))
             if error:
@@ -287,13 +288,13 @@ class NetworkOps(Core):
                 parsed = parse_cidr(cidr)
                 if parsed is not None and parsed.ip in info.network:
                     yield from self._release_address(net, info.pool_id, cidr)
-            yield from self.ipam(net, "IpamDriver.ReleasePool", Struct(PoolID=info.pool_id))
+            yield from self.ipam(net, Endpoint.RELEASE_POOL, Struct(PoolID=info.pool_id))
         net.infos[family] = []
 
     def _release_address(self, net: Network, pool_id: str, cidr: str) -> Flow[None]:
         parsed = parse_cidr(cidr)
         address = "" if parsed is None else str(parsed.ip)
-        yield from self.ipam(net, "IpamDriver.ReleaseAddress",
+        yield from self.ipam(net, Endpoint.RELEASE_ADDRESS,
                              Struct(PoolID=pool_id, Address=address))
 
     def release_ipam(self, net: Network) -> Flow[None]:
@@ -311,7 +312,7 @@ class NetworkOps(Core):
                               "active endpoints")
         yield from self.release_ipam(net)
         if net.remote_driver:
-            yield from self.call(net.driver, "NetworkDriver.DeleteNetwork",
+            yield from self.call(net.driver, Endpoint.DELETE_NETWORK,
                                  Struct(NetworkID=net.id))
         del self.networks[name]
 

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ipamx_spy.app import PluginApp
-from ipamx_spy.dockerd import gojson
+from ipamx_spy.dockerd import Endpoint, gojson
 from ipamx_spy.dockerd.gojson import Struct
 from ipamx_spy.dockerd.goparse import parse_cidr, parse_ip
 from ipamx_spy.dockerd.options import GATEWAY_LABEL, GATEWAY_OPTION, MAC_OPTION
@@ -219,7 +219,7 @@ class SwarmNode(Daemon):
             raise DaemonError(f"no pool of network {net.name} holds {cidr}")
         state = self.plugins.get(net.ipam_driver)
         options = {MAC_OPTION: self.ids.take("mac")} if state and state.requires_mac else None
-        answer = yield from self.ipam(net, "IpamDriver.RequestAddress", Struct(
+        answer = yield from self.ipam(net, Endpoint.REQUEST_ADDRESS, Struct(
             PoolID=info.pool_id, Address=str(ip), Options=options))
         error = answer.error or self._address_error(answer.value.get("Address"))
         if error:
@@ -291,7 +291,7 @@ class SwarmAllocator:
         """``allocateNetworkIPs``/``allocateVIP``: each pool in turn until one gives one."""
         last = "could not find an available IP"
         for pool_id in net.pools.values():
-            answer = yield from self._ask(net.ipam_driver, "IpamDriver.RequestAddress",
+            answer = yield from self._ask(net.ipam_driver, Endpoint.REQUEST_ADDRESS,
                                           Struct(PoolID=pool_id, Address=address,
                                                  Options=self._serial(net)))
             value = answer.value.get("Address")
@@ -303,7 +303,7 @@ class SwarmAllocator:
 
     def _release(self, net: SwarmNetwork, cidr: str) -> Flow[None]:
         pool_id = net.endpoints.pop(cidr, "")
-        yield from self._ask(net.ipam_driver, "IpamDriver.ReleaseAddress",
+        yield from self._ask(net.ipam_driver, Endpoint.RELEASE_ADDRESS,
                              Struct(PoolID=pool_id, Address=_ip(cidr)))
 
     # -- networks ---------------------------------------------------------------------------
@@ -320,7 +320,7 @@ class SwarmAllocator:
         space = state.global_space
         if state.name not in BUILTIN_IPAMS and not self.manager.version.spaces_at_registration:
             answer = yield from self.manager.must(state.name,
-                                                  "IpamDriver.GetDefaultAddressSpaces", None)
+                                                  Endpoint.GET_DEFAULT_ADDRESS_SPACES, None)
             space = str(answer.value.get("GlobalDefaultAddressSpace") or "")
         net = SwarmNetwork(id=network_id, name=cmd.name, ipam_driver=state.name,
                            options=dict(cmd.ipam_opts) or None,
@@ -328,7 +328,7 @@ class SwarmAllocator:
         options = net.options
         allocated: list[IpamConfig] = []
         for index, config in enumerate(net.configs):
-            answer = yield from self._ask(state.name, "IpamDriver.RequestPool", Struct(
+            answer = yield from self._ask(state.name, Endpoint.REQUEST_POOL, Struct(
                 AddressSpace=space, Pool=config.subnet, SubPool=config.ip_range,
                 Options=options, V6=False))
             pool = str(answer.value.get("Pool") or "")
@@ -344,7 +344,7 @@ class SwarmAllocator:
             options = {**(options or {}), GATEWAY_OPTION: GATEWAY_LABEL, SERIAL_OPTION: "true"}
             if config.gateway or not gateway:
                 wanted = parse_ip(config.gateway)
-                answer = yield from self._ask(state.name, "IpamDriver.RequestAddress",
+                answer = yield from self._ask(state.name, Endpoint.REQUEST_ADDRESS,
                                               Struct(PoolID=pool_id,
                                                      Address="" if wanted is None
                                                      else str(wanted), Options=options))
@@ -373,11 +373,11 @@ class SwarmAllocator:
         """``releasePools``: the gateway of each config (its pool looked up by the config's
         subnet text, as swarmkit does), then every pool."""
         for config in configs:
-            yield from self._ask(net.ipam_driver, "IpamDriver.ReleaseAddress",
+            yield from self._ask(net.ipam_driver, Endpoint.RELEASE_ADDRESS,
                                  Struct(PoolID=net.pools.get(config.subnet, ""),
                                         Address=config.gateway))
         for pool_id in net.pools.values():
-            yield from self._ask(net.ipam_driver, "IpamDriver.ReleasePool",
+            yield from self._ask(net.ipam_driver, Endpoint.RELEASE_POOL,
                                  Struct(PoolID=pool_id))
 
     def remove(self, net: SwarmNetwork, node_order: list[str]) -> Flow[None]:
@@ -659,9 +659,9 @@ def node_reservations(exchanges: Iterable[Exchange]) -> tuple[list[str], list[st
     for e in exchanges:
         body = _body(e)
         pool = str(body.get("PoolID") or "")
-        if e.endpoint == "IpamDriver.ReleasePool":
+        if e.endpoint == Endpoint.RELEASE_POOL:
             seen.discard(pool)
-        if (e.endpoint != "IpamDriver.RequestAddress" or _serial(e) or not body.get("Address")
+        if (e.endpoint != Endpoint.REQUEST_ADDRESS or _serial(e) or not body.get("Address")
                 or GATEWAY_OPTION in (body.get("Options") or {})):
             continue
         (tasks if pool in seen else lbs).append(str(body["Address"]))
@@ -680,13 +680,13 @@ def recorded_choices(recordings: Mapping[str, Recording]) -> SwarmChoices:
     choices = SwarmChoices()
     for rec in recordings.values():
         for e in sorted(rec.exchanges, key=lambda e: e.seq):
-            if e.endpoint == "IpamDriver.RequestAddress" and _serial(e):
+            if e.endpoint == Endpoint.REQUEST_ADDRESS and _serial(e):
                 address = _ip(str(_answer(e).get("Address") or ""))
                 if address in task_node:
                     choices.placement.append(task_node[address])
                 elif address in lb_node:
                     choices.attach_order.append(lb_node[address])
-            elif e.endpoint == "IpamDriver.ReleaseAddress":
+            elif e.endpoint == Endpoint.RELEASE_ADDRESS:
                 address = str(_body(e).get("Address") or "")
                 body_pool = str(_body(e).get("PoolID") or "")
                 if address in lb_node and body_pool and _global_pool(rec, body_pool) \
@@ -697,7 +697,7 @@ def recorded_choices(recordings: Mapping[str, Recording]) -> SwarmChoices:
 
 def _global_pool(rec: Recording, pool_id: str) -> bool:
     """A pool the manager's allocator asked for (its gateway request carries ``serial``)."""
-    return any(e.endpoint == "IpamDriver.RequestAddress" and _serial(e)
+    return any(e.endpoint == Endpoint.REQUEST_ADDRESS and _serial(e)
                and _body(e).get("PoolID") == pool_id for e in rec.exchanges)
 
 

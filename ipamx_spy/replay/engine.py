@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ipamx_spy import dockerd
+from ipamx_spy.dockerd import Endpoint
 from ipamx_spy.dockerd.ledger import Ledger
 from ipamx_spy.infer import in_seq_order
 from ipamx_spy.recording import Exchange, Recording, RecordingError, load
@@ -181,7 +182,7 @@ class Replayer:
     def _restart_if_dockerd_did(self, exchange: Exchange) -> str:
         """A second successful activation means dockerd restarted (it activates a plugin once
         per lifetime, PROTOCOL.md 1.1): restart the target the same way."""
-        if exchange.endpoint != "Plugin.Activate":
+        if exchange.endpoint != Endpoint.ACTIVATE:
             return ""
         again = self.activated
         self.activated = self.activated or exchange.status == 200
@@ -287,7 +288,7 @@ def target_digest(path: Path | str) -> Recording:
     return Recording(header=header, records=(), path=Path(path), exchanges=tuple(kept))
 
 
-DIGESTED = frozenset({"IpamDriver.GetCapabilities", "Plugin.Activate"})
+DIGESTED = frozenset({Endpoint.IPAM_GET_CAPABILITIES, Endpoint.ACTIVATE})
 
 
 def replay_path(path: Path | str, spec: TargetSpec, rules: Rules, *,

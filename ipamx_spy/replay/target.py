@@ -21,6 +21,7 @@ from ipamx_spy import address as addresses
 from ipamx_spy.app import PluginApp
 from ipamx_spy.builtin import BuiltinConfig, NetworkLinks
 from ipamx_spy.client import PluginConnection, PluginNoAnswer, PluginProtocolError, dial
+from ipamx_spy.dockerd import Endpoint
 from ipamx_spy.noanswer import NoAnswerKind
 from ipamx_spy.recording import Recording
 
@@ -209,7 +210,7 @@ def recorded_keeps_state(recording: Recording | None) -> bool:
     false in its first successful IpamDriver.GetCapabilities answer)."""
     for exchange in recording.exchanges if recording is not None else ():
         response = exchange.response
-        if (exchange.endpoint == "IpamDriver.GetCapabilities" and response is not None
+        if (exchange.endpoint == Endpoint.IPAM_GET_CAPABILITIES and response is not None
                 and response.status == 200 and isinstance(response.value, dict)):
             return response.value.get("RequiresRequestReplay") is False
     return False
@@ -222,7 +223,7 @@ def recorded_interfaces(recording: Recording | None) -> list[str]:
     exchanges = recording.exchanges if recording is not None else ()
     for exchange in exchanges:
         response = exchange.response
-        if (exchange.endpoint == "Plugin.Activate" and response is not None
+        if (exchange.endpoint == Endpoint.ACTIVATE and response is not None
                 and response.status == 200 and isinstance(response.value, dict)):
             implements = response.value.get("Implements") or []
             return [str(i) for i in implements] if isinstance(implements, list) else []
