@@ -1,6 +1,6 @@
 """Compare the emulator with a real capture: same scenario, same answers, same bytes?
 
-``compare(steps, rec)`` plays the scenario against a ``ReplayTarget`` that answers each request
+``compare(steps, rec)`` plays the scenario against a ``RecordedAnswers`` that answers each request
 with the recording's next answer (so the emulator sees exactly what dockerd saw), with the
 recording's random values (``ids.RecordedIds``: NetworkID, EndpointID, SandboxKey and
 generated MACs, in order of first appearance; nothing else is substituted), and reports
@@ -37,7 +37,7 @@ WINDOW = 16  # how far ahead a request of a parallel command may be found
 
 
 @dataclass
-class ReplayTarget:
+class RecordedAnswers:
     """Answers each request with a recorded answer: the next unused one, or, while
     ``parallel`` is set, the first of the next ``WINDOW`` unused ones with the same bytes."""
 
@@ -177,7 +177,7 @@ def compare(steps: list[Step], rec: Recording, *, version: VersionRow | None = N
     user_macs = [s.action.mac for s in steps if isinstance(s.action, RunContainer)
                  and s.action.mac]
     ids = RecordedIds.from_exchanges(recorded, exclude_macs=user_macs)
-    target = ReplayTarget(recorded)
+    target = RecordedAnswers(recorded)
     daemon = Daemon(version, ids=ids, rng=random.Random(0), reserved=held_pools(recorded))
     daemon.plugins.update({p.name: p for p in prior_plugins(steps, recorded)})
     session = EmulatorSession(daemon, target, sleep=lambda _s: None)
@@ -188,7 +188,7 @@ def compare(steps: list[Step], rec: Recording, *, version: VersionRow | None = N
     return _compared(target, recorded, results)
 
 
-def _compared(target: ReplayTarget, recorded: list[Exchange],
+def _compared(target: RecordedAnswers, recorded: list[Exchange],
               results: list[StepResult]) -> Comparison:
     mismatches = []
     for number, (endpoint, raw, index) in enumerate(target.sent, 1):
@@ -237,7 +237,7 @@ def compare_swarm(steps: list[Step], recordings: Mapping[str, Recording], *,
     names = node_names(steps)
     recorded = {name: sorted(rec.exchanges, key=lambda e: e.seq)
                 for name, rec in recordings.items() if name in names}
-    targets = {name: ReplayTarget(recorded.get(name, [])) for name in names}
+    targets = {name: RecordedAnswers(recorded.get(name, [])) for name in names}
     swarm = Swarm(version, names, rng=random.Random(0), choices=recorded_choices(recordings),
                   ids=lambda name: RecordedIds.from_exchanges(recorded.get(name, [])))
     session = SwarmSession(swarm, targets, sleep=lambda _s: None)

@@ -36,11 +36,11 @@ from ipamx_spy.ipam.shared import GLOBAL_LOG, MemoryLog, host_log
 from ipamx_spy.ipam.shared_service import SharedIpamService
 from ipamx_spy.recording import Recording
 from ipamx_spy.replay.compare import Rules
-from ipamx_spy.replay.engine import Replayer, ReplayResult, Verdict
+from ipamx_spy.replay.engine import Replayer, ReplayResult, ReplayVerdict
 from ipamx_spy.replay.target import (
     ReplayAppTarget,
+    ReplayTarget,
     ReplayUnusable,
-    Target,
     TargetSpec,
     parse_target,
     recorded_interfaces,
@@ -57,7 +57,7 @@ class MergedReplay:
     lanes: dict[int, str] = field(default_factory=dict)
     hosts: tuple[str, ...] = ()
 
-    def host_of(self, verdict: Verdict) -> str:
+    def host_of(self, verdict: ReplayVerdict) -> str:
         return self.lanes.get(verdict.seq, "")
 
 
@@ -112,11 +112,11 @@ def replay_merged(recordings: Sequence[Recording], rules: Rules, *,
         raise ReplayUnusable(f"no target for host {', '.join(missing)} (hosts: "
                              f"{', '.join(merged.hosts)})")
     replayers: dict[str, Replayer] = {}
-    opened: list[Target] = []
+    opened: list[ReplayTarget] = []
     try:
         for host in merged.hosts:
             part = lane_recording(merged, host)
-            target: Target
+            target: ReplayTarget
             if targets is not None:
                 target = targets[host].open(part)
             else:
@@ -158,7 +158,7 @@ def host_targets_from(items: Sequence[str], *, config: BuiltinConfig, timeout: f
     return specs
 
 
-def _replayed(merged: Merged, replayers: dict[str, Replayer]) -> list[Verdict]:
+def _replayed(merged: Merged, replayers: dict[str, Replayer]) -> list[ReplayVerdict]:
     verdicts = []
     for exchange in sorted(merged.recording.exchanges, key=lambda e: e.seq):
         host = merged.lanes[exchange.seq]

@@ -77,7 +77,7 @@ class Problem:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Outcome:
+class DecodedAnswer:
     """What dockerd makes of an answer."""
 
     value: JSON
@@ -85,7 +85,7 @@ class Outcome:
     error: str | None
 
 
-def outcome(endpoint: str, status: int, body: bytes) -> Outcome:
+def outcome(endpoint: str, status: int, body: bytes) -> DecodedAnswer:
     """Decode an answer the way dockerd does (PROTOCOL.md 1.3)."""
     text = body.decode("utf-8", "replace")
     try:
@@ -93,12 +93,12 @@ def outcome(endpoint: str, status: int, body: bytes) -> Outcome:
     except ValueError:
         value, is_json = text, False
     if status == 200 and not body.strip():
-        return Outcome(value=None, is_json=False, error="EOF")
+        return DecodedAnswer(value=None, is_json=False, error="EOF")
     if status == 200 and not is_json:
         first = text.strip()[:1]
-        return Outcome(value=text, is_json=False,
+        return DecodedAnswer(value=text, is_json=False,
                        error=f"invalid character {first!r} looking for beginning of value")
-    return Outcome(value=value, is_json=is_json,
+    return DecodedAnswer(value=value, is_json=is_json,
                    error=dockerd.error_message(endpoint, status, value if is_json else text))
 
 
@@ -131,11 +131,11 @@ def compare(*, endpoint: str, request: JSON, recorded_status: int, recorded_body
     found += _outcome_problems(expected, actual, bindings, rules.strict)
     if found or expected.error is not None or not (expected.is_json and actual.is_json):
         return found
-    context = Context(endpoint=endpoint, request=request, ledger=ledger)
+    context = CompareContext(endpoint=endpoint, request=request, ledger=ledger)
     return _field_problems(context, expected.value, actual.value, bindings, rules)
 
 
-def _body_problems(expected: Outcome, actual: Outcome, live: Live) -> list[Problem]:
+def _body_problems(expected: DecodedAnswer, actual: DecodedAnswer, live: Live) -> list[Problem]:
     if actual.is_json or not expected.is_json:
         return []
     kind = f" ({live.content_type})" if live.content_type else ""
@@ -151,7 +151,7 @@ def _body_problems(expected: Outcome, actual: Outcome, live: Live) -> list[Probl
         f"{_snippet(live.body)!r}"))]
 
 
-def _outcome_problems(expected: Outcome, actual: Outcome, bindings: Bindings,
+def _outcome_problems(expected: DecodedAnswer, actual: DecodedAnswer, bindings: Bindings,
                       strict: bool) -> list[Problem]:
     if expected.error is None and actual.error is not None:
         return [Problem(kind="outcome", message=(
@@ -170,7 +170,7 @@ def _outcome_problems(expected: Outcome, actual: Outcome, bindings: Bindings,
 
 
 @dataclass(frozen=True, kw_only=True)
-class Context:
+class CompareContext:
     endpoint: str
     request: JSON
     ledger: Ledger
@@ -180,7 +180,7 @@ class Context:
         return self.request if isinstance(self.request, Mapping) else {}
 
 
-def _field_problems(context: Context, recorded: JSON, live: JSON, bindings: Bindings,
+def _field_problems(context: CompareContext, recorded: JSON, live: JSON, bindings: Bindings,
                     rules: Rules) -> list[Problem]:
     row = dockerd.ANY_BY_NAME.get(context.endpoint)
     fields = row.response if row is not None else ()
@@ -206,7 +206,7 @@ def _field_problems(context: Context, recorded: JSON, live: JSON, bindings: Bind
     return found
 
 
-def _chosen(row: dockerd.AnyRow | None, context: Context) -> tuple[str, ...]:
+def _chosen(row: dockerd.AnyRow | None, context: CompareContext) -> tuple[str, ...]:
     return chosen_paths(context.endpoint, context.asked)
 
 
@@ -247,7 +247,7 @@ def _type_problems(fields: tuple[dockerd.Field, ...], recorded: Mapping[str, JSO
     return found, bad
 
 
-def _validity_problems(context: Context, live: Mapping[str, JSON], chosen: list[str],
+def _validity_problems(context: CompareContext, live: Mapping[str, JSON], chosen: list[str],
                        ignored: tuple[str, ...]) -> list[Problem]:
     row = dockerd.ANY_BY_NAME.get(context.endpoint)
     validity = row.validity if row is not None else {}

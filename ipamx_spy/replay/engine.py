@@ -30,7 +30,7 @@ from ipamx_spy.records import AnsweredBy
 
 from .bindings import Bindings, request_bytes, rewrite_body
 from .compare import Live, Problem, Rules, compare, outcome, wrong_paths
-from .target import Outgoing, ReplayNoAnswer, ReplayUnusable, Target, TargetSpec
+from .target import Outgoing, ReplayNoAnswer, ReplayTarget, ReplayUnusable, TargetSpec
 
 JSON = Any
 
@@ -47,7 +47,7 @@ PASS, FAIL, SKIP = ReplayOutcome.PASS, ReplayOutcome.FAIL, ReplayOutcome.SKIP
 
 
 @dataclass(frozen=True, kw_only=True)
-class Verdict:
+class ReplayVerdict:
     """The result of replaying one exchange."""
 
     seq: int
@@ -78,7 +78,7 @@ class ReplayResult:
     source: str
     target: str
     rules: Rules
-    verdicts: tuple[Verdict, ...] = ()
+    verdicts: tuple[ReplayVerdict, ...] = ()
     bindings: dict[str, str] = field(default_factory=dict)
     unusable: str | None = None
     warnings: tuple[str, ...] = ()
@@ -92,7 +92,7 @@ class ReplayResult:
         return sum(1 for v in self.verdicts if v.outcome == what)
 
     @property
-    def failures(self) -> list[Verdict]:
+    def failures(self) -> list[ReplayVerdict]:
         return [v for v in self.verdicts if v.failed]
 
     @property
@@ -125,7 +125,7 @@ def skip_reason(exchange: Exchange) -> str:
 class Replayer:
     """Replays one recording on one open target; ``run()`` yields a verdict per exchange."""
 
-    def __init__(self, recording: Recording, target: Target, rules: Rules, *,
+    def __init__(self, recording: Recording, target: ReplayTarget, rules: Rules, *,
                  every_meaning: bool = True) -> None:
         self.recording = recording
         self.target = target
@@ -138,20 +138,20 @@ class Replayer:
         self.ledger = Ledger()
         self.activated = False
 
-    def run(self) -> Iterator[Verdict]:
+    def run(self) -> Iterator[ReplayVerdict]:
         return self.run_over(self.recording.exchanges)
 
-    def run_over(self, exchanges: Iterable[Exchange]) -> Iterator[Verdict]:
+    def run_over(self, exchanges: Iterable[Exchange]) -> Iterator[ReplayVerdict]:
         """A verdict per exchange, in number order (``infer.in_seq_order``: a file holds
         them as their answers came), as each is replayed."""
         for exchange in in_seq_order(exchanges):
             yield self.step(exchange)
 
-    def step(self, exchange: Exchange) -> Verdict:
+    def step(self, exchange: Exchange) -> ReplayVerdict:
         reason = skip_reason(exchange)
         meaning = _meaning(exchange) if self.every_meaning or reason else ""
         if reason:
-            return Verdict(seq=exchange.seq, conn=exchange.conn, endpoint=exchange.endpoint,
+            return ReplayVerdict(seq=exchange.seq, conn=exchange.conn, endpoint=exchange.endpoint,
                            outcome=SKIP, meaning=meaning, skip_reason=reason,
                            sent=exchange.request.value)
         assert exchange.response is not None
@@ -160,7 +160,7 @@ class Replayer:
         outgoing = Outgoing(conn=exchange.conn, endpoint=exchange.endpoint,
                             method=exchange.request.method or "POST",
                             raw=request_bytes(exchange.request, request.body), body=request.body)
-        base = Verdict(seq=exchange.seq, conn=exchange.conn, endpoint=exchange.endpoint,
+        base = ReplayVerdict(seq=exchange.seq, conn=exchange.conn, endpoint=exchange.endpoint,
                        outcome=FAIL, meaning=meaning, recorded_status=exchange.response.status,
                        expected=self.bindings.translate(exchange.response.value),
                        sent=request.value, rewritten=request.changed, note=note)
@@ -250,7 +250,7 @@ class ReplayListener(Protocol):
 
     def started(self, source: str, target: str) -> None: ...
 
-    def verdict(self, verdict: Verdict) -> None: ...
+    def verdict(self, verdict: ReplayVerdict) -> None: ...
 
     def skipped(self, warning: str) -> None: ...
 
@@ -308,7 +308,7 @@ def _replayed(path: Path | str, digest: Recording, spec: TargetSpec, rules: Rule
               listener: ReplayListener | None, keep_all: bool) -> ReplayResult:
     target = spec.open(digest)
     counts = dict.fromkeys(ReplayOutcome, 0)
-    kept: list[Verdict] = []
+    kept: list[ReplayVerdict] = []
     said = 0  # the reader's skipped lines told to the listener so far
     try:
         if listener is not None:

@@ -18,7 +18,7 @@ from rich.text import Text
 
 from ipamx_spy import dockerd
 
-from .engine import FAIL, PASS, SKIP, ReplayResult, Verdict
+from .engine import FAIL, PASS, SKIP, ReplayResult, ReplayVerdict
 
 JSON = Any
 MARK = {PASS: ("✓", "green"), FAIL: ("✗", "bold red"), SKIP: ("–", "yellow")}
@@ -28,7 +28,7 @@ def _status(status: int | None) -> str:
     return "---" if status is None else str(status)
 
 
-def _first_line(verdict: Verdict) -> str:
+def _first_line(verdict: ReplayVerdict) -> str:
     if verdict.note and not verdict.problems:
         return verdict.note
     if verdict.outcome == SKIP:
@@ -50,7 +50,7 @@ def table_title(source: str, target: str) -> Text:
                        f"{'rec':>4} {'live':>4}    details", style="bold")
 
 
-def exchange_row(verdict: Verdict) -> Text:
+def exchange_row(verdict: ReplayVerdict) -> Text:
     """One exchange's row, as wide as its columns (no table to lay out first: a replay
     prints each row as its verdict comes, in time that does not grow with the recording)."""
     mark, style = MARK[verdict.outcome]
@@ -80,7 +80,7 @@ class RowPrinter:
         if not self.quiet:
             self.console.print(table_title(source, target), soft_wrap=True)
 
-    def verdict(self, verdict: Verdict) -> None:
+    def verdict(self, verdict: ReplayVerdict) -> None:
         if self.quiet:
             return
         self.rows.append(exchange_row(verdict))
@@ -140,7 +140,7 @@ def body_diff(expected: JSON, actual: JSON, *, expected_label: str,
     return text
 
 
-def describe(verdict: Verdict) -> Text:
+def describe(verdict: ReplayVerdict) -> Text:
     """The full account of one exchange's mismatch (or skip)."""
     text = Text()
     mark, style = MARK[verdict.outcome]
@@ -187,7 +187,7 @@ def to_json(results: Sequence[ReplayResult], exit_code: int) -> dict[str, JSON]:
     }
 
 
-def _verdict_json(verdict: Verdict) -> dict[str, JSON]:
+def _verdict_json(verdict: ReplayVerdict) -> dict[str, JSON]:
     return {
         "seq": verdict.seq, "conn": verdict.conn, "endpoint": verdict.endpoint,
         "verdict": verdict.outcome.value, "meaning": verdict.meaning,

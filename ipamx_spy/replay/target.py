@@ -1,6 +1,6 @@
 """Replay targets: where recorded requests go (a plugin socket, or a plugin app in-process).
 
-A ``TargetSpec`` says how to reach the plugin; ``open()`` gives a fresh ``Target`` for one
+A ``TargetSpec`` says how to reach the plugin; ``open()`` gives a fresh ``ReplayTarget`` for one
 recording: a new in-process app (its state starts empty), or new connections to the socket
 (the plugin keeps its state across recordings). A target carries one connection per recorded
 ``conn``, so requests travel on the connections they were recorded on.
@@ -54,7 +54,7 @@ class Outgoing:
     body: bytes
 
 
-class Target(Protocol):
+class ReplayTarget(Protocol):
     label: str
 
     def exchange(self, request: Outgoing) -> Live:
@@ -191,7 +191,7 @@ class TargetSpec:
     app_factory: Callable[[], PluginApp] | None = None
     timeout: float | None = DEFAULT_TIMEOUT
 
-    def open(self, recording: Recording | None = None) -> Target:
+    def open(self, recording: Recording | None = None) -> ReplayTarget:
         """A fresh target. Raises ReplayUnusable when the plugin cannot be reached or built."""
         if self.app_factory is not None:
             return ReplayAppTarget(factory=self.app_factory, label=self.label)
