@@ -6,7 +6,11 @@ everything released again) and keeps them as a recording. It then times, in the 
 
 * baseline: the same request bodies handed to a fresh plugin's ``handle`` in a plain loop
   (no bindings, no comparison, no ledger);
-* replay: ``Replayer`` over the recording against a fresh plugin (rewrite, compare, learn).
+* replay: ``Replayer`` over the recording against a fresh plugin (rewrite, compare, learn);
+* cli: ``ipamx-spy replay FILE`` (default output, and ``-q``) run in this process on the same
+  recording written to a file, its output going to a file: reading and decoding the file,
+  the engine, the rows and the summary. The bare loop it is divided by holds the bodies in
+  memory already, so the CLI's ratio also carries the reading of the file.
 
 The figure that matters is the ratio replay / baseline; wall-clock numbers depend on the host.
 Run: ``python bench/replay.py [N]`` (default 10000).
@@ -14,8 +18,12 @@ Run: ``python bench/replay.py [N]`` (default 10000).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +31,7 @@ from typing import Any
 from ipamx_spy.app import PluginApp
 from ipamx_spy.builtin import BuiltinConfig, make_plugin
 from ipamx_spy.client import docker_request
+from ipamx_spy.recording_writer import encode_line
 from ipamx_spy.recording import Exchange, Message, Recording, encode_body, go_json, make_header
 from ipamx_spy.replay.compare import Rules
 from ipamx_spy.replay.engine import PASS, Replayer
@@ -108,6 +117,37 @@ def replay(recording: Recording, config: BuiltinConfig) -> tuple[float, int]:
     return elapsed, passed
 
 
+def write_recording(recording: Recording, path: str) -> None:
+    with open(path, "wb") as file:
+        file.write(encode_line(recording.header))
+        for exchange in recording.exchanges:
+            file.write(encode_line(exchange.to_json()))
+
+
+def cli(path: str, size: int, *flags: str) -> float:
+    """``ipamx-spy replay PATH FLAGS`` in this process, stdout and stderr to a scratch file."""
+    from typer.main import get_command
+
+    from ipamx_spy import console
+    from ipamx_spy.cli import app
+
+    command = get_command(app)
+    with tempfile.TemporaryFile("w+") as sink:
+        saved = console.out.file, console.err.file
+        console.out.file = console.err.file = sink
+        try:
+            started = time.perf_counter()
+            with contextlib.suppress(SystemExit):
+                command.main(["replay", path, *flags], standalone_mode=True)
+            elapsed = time.perf_counter() - started
+        finally:
+            console.out.file, console.err.file = saved
+        sink.seek(0)
+        if f"{size} passed, 0 failed" not in sink.read():
+            raise SystemExit("the CLI's replay of the bench's own recording did not pass")
+    return elapsed
+
+
 def main() -> None:
     size = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     recording = make_recording(size)
@@ -115,6 +155,11 @@ def main() -> None:
     same, passed = min(replay(recording, BuiltinConfig()) for _ in range(3))
     renamed, passed_renamed = min(
         replay(recording, BuiltinConfig(local_space="blue")) for _ in range(3))
+    with tempfile.TemporaryDirectory() as scratch:
+        path = os.path.join(scratch, f"bench-{size}.jsonl")
+        write_recording(recording, path)
+        cli_s = min(cli(path, size) for _ in range(3))
+        cli_quiet_s = min(cli(path, size, "-q") for _ in range(3))
     report = {
         "exchanges": size,
         "baseline_s": round(base, 4),
@@ -125,6 +170,11 @@ def main() -> None:
         "replay_renamed_per_s": round(size / renamed),
         "ratio_replay_to_baseline": round(same / base, 2),
         "ratio_renamed_to_baseline": round(renamed / base, 2),
+        "cli_s": round(cli_s, 4),
+        "cli_quiet_s": round(cli_quiet_s, 4),
+        "ratio_cli_to_baseline": round(cli_s / base, 2),
+        "ratio_cli_quiet_to_baseline": round(cli_quiet_s / base, 2),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "passed": passed,
         "passed_renamed": passed_renamed,
     }

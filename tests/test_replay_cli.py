@@ -97,3 +97,32 @@ def test_describe_colours_the_diff() -> None:
               for span in text.spans}
     assert styles["-"] == "red" and styles["+"] == "green"
     assert report.exit_code([result]) == 1
+
+
+def test_default_rows_are_the_rows_rich_would_print() -> None:
+    """The default output writes each row as a painted string (``report.row_line``), not a
+    ``Text`` rich lays out: it must be the same bytes rich writes, in every colour system."""
+    import io
+
+    from rich.console import Console
+
+    from ipamx_spy.replay.compare import Problem
+    from ipamx_spy.replay.engine import FAIL, PASS, SKIP, ReplayVerdict
+
+    verdicts = [
+        ReplayVerdict(seq=3, conn=1, endpoint="IpamDriver.RequestPool", outcome=PASS,
+                      meaning="", recorded_status=200, live_status=200),
+        ReplayVerdict(seq=4, conn=2, endpoint="Plugin.Activate", outcome=SKIP, meaning="",
+                      skip_reason="the recorded plugin gave no answer"),
+        ReplayVerdict(seq=12, conn=2, endpoint="IpamDriver.RequestAddress", outcome=FAIL,
+                      meaning="", recorded_status=200, live_status=500,
+                      problems=(Problem(kind="status", message="status: 200 vs 500"),
+                                Problem(kind="value", message="Address differs"))),
+    ]
+    for system in (None, "standard", "256", "truecolor"):
+        for verdict in verdicts:
+            sink = io.StringIO()
+            console = Console(file=sink, color_system=system, width=200,
+                              force_terminal=system is not None)
+            console.print(report.exchange_row(verdict), soft_wrap=True)
+            assert report.row_line(verdict, report.painter(console)) == sink.getvalue()

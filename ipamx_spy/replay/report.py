@@ -13,7 +13,9 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from rich.color import ColorSystem
 from rich.console import Console
+from rich.style import Style
 from rich.text import Text
 
 from ipamx_spy import dockerd
@@ -64,17 +66,47 @@ def exchange_row(verdict: ReplayVerdict) -> Text:
     return row
 
 
+Paint = Callable[[str, str], str]
+_SYSTEMS = {"standard": ColorSystem.STANDARD, "256": ColorSystem.EIGHT_BIT,
+            "truecolor": ColorSystem.TRUECOLOR, "windows": ColorSystem.WINDOWS}
+
+
+def painter(console: Console) -> Paint:
+    """``paint(text, style)``: the text with the style's ANSI codes for this console's colours
+    (the text alone when it has none), as rich would write them, without rich's layout."""
+    if console.color_system is None or console.no_color:
+        return lambda text, style: text
+    system = _SYSTEMS[console.color_system]
+    codes = {style: Style.parse(style).render("\0", color_system=system).split("\0")
+             for style in ("cyan", "red", "dim", *(s for _, s in MARK.values()))}
+    return lambda text, style: f"{codes[style][0]}{text}{codes[style][1]}"
+
+
+def row_line(verdict: ReplayVerdict, paint: Paint) -> str:
+    """``exchange_row`` as a string, painted with ``paint``: the same row at a fraction of
+    the cost of laying out a ``Text`` (the default output writes one per exchange)."""
+    mark, style = MARK[verdict.outcome]
+    details = _first_line(verdict)
+    tail = paint(f"  {details}", "red" if verdict.failed else "dim") if details else ""
+    return (f"{verdict.seq:>6}  {f'c{verdict.conn}':<5} "
+            f"{paint(f'{verdict.endpoint:<{ENDPOINT_WIDTH}}', 'cyan')}"
+            f" {_status(verdict.recorded_status):>4} {_status(verdict.live_status):>4}  "
+            f"{paint(mark, style)}{tail}\n")
+
+
 class RowPrinter:
     """A replay's listener (``engine.ReplayListener``) that prints each recording's title as
     it starts, then its rows (none when ``quiet``), and hands each line the reader skipped
-    to ``warn``. Rows go out ``BATCH`` at a time, as one print: a print of its own per row
-    cost rich as much as the replay of the row (rendering and a flush each time)."""
+    to ``warn``. Rows are strings painted as rich paints them (``row_line``) and go out
+    ``BATCH`` at a time, in one write: rich's layout of a ``Text`` per row cost about 50 µs,
+    as much as the replay of the row."""
 
-    BATCH = 64
+    BATCH = 256
 
     def __init__(self, console: Console, *, quiet: bool, warn: Callable[[str], None]) -> None:
         self.console, self.quiet, self.warn = console, quiet, warn
-        self.rows: list[Text] = []
+        self.rows: list[str] = []
+        self.paint = painter(console)
 
     def started(self, source: str, target: str) -> None:
         if not self.quiet:
@@ -83,7 +115,7 @@ class RowPrinter:
     def verdict(self, verdict: ReplayVerdict) -> None:
         if self.quiet:
             return
-        self.rows.append(exchange_row(verdict))
+        self.rows.append(row_line(verdict, self.paint))
         if len(self.rows) >= self.BATCH:
             self.flush()
 
@@ -97,7 +129,8 @@ class RowPrinter:
     def flush(self) -> None:
         """Print the rows held back, if any."""
         if self.rows:
-            self.console.print(Text("\n").join(self.rows), soft_wrap=True)
+            self.console.file.write("".join(self.rows))
+            self.console.file.flush()
             self.rows = []
 
 
