@@ -99,7 +99,7 @@ def outcome(endpoint: str, status: int, body: bytes) -> DecodedAnswer:
         return DecodedAnswer(value=text, is_json=False,
                        error=f"invalid character {first!r} looking for beginning of value")
     return DecodedAnswer(value=value, is_json=is_json,
-                   error=dockerd.error_message(endpoint, status, value if is_json else text))
+                   error=dockerd.error_message(endpoint, status, body if is_json else text))
 
 
 def show(value: JSON) -> str:

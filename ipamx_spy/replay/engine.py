@@ -169,12 +169,13 @@ class Replayer:
         except ReplayNoAnswer as fault:
             return replace(base, problems=(Problem(kind="transport", message=fault.message),),
                            meaning=meaning or _meaning(exchange))
+        recorded_body = exchange.response.raw_body  # re-encoded from the file: fetch it once
         problems = compare(endpoint=exchange.endpoint, request=request.value,
                            recorded_status=exchange.response.status,
-                           recorded_body=exchange.response.raw_body, live=live,
+                           recorded_body=recorded_body, live=live,
                            bindings=self.bindings, ledger=self.ledger, rules=self.rules)
         wrong = wrong_paths(exchange.endpoint, request.value, problems)
-        actual = self._learn(exchange, request.value, live, wrong)
+        actual = self._learn(exchange, recorded_body, request.value, live, wrong)
         return replace(base, outcome=FAIL if problems else PASS, problems=tuple(problems),
                        live_status=live.status, actual=actual, elapsed_ms=live.elapsed_ms,
                        meaning=meaning or (_meaning(exchange) if problems else ""))
@@ -195,11 +196,12 @@ class Replayer:
             raise ReplayUnusable(f"cannot restart {self.target.label}: {exc}") from exc
         return f"dockerd restarted here (second activation); {done}"
 
-    def _learn(self, exchange: Exchange, request: JSON, live: Live, wrong: set[str]) -> JSON:
-        """Bindings from every value that differs, except where a problem was found."""
+    def _learn(self, exchange: Exchange, raw: bytes, request: JSON, live: Live,
+               wrong: set[str]) -> JSON:
+        """Bindings from every value that differs, except where a problem was found (``raw``:
+        the recorded answer's body)."""
         assert exchange.response is not None
         answer = outcome(exchange.endpoint, live.status, live.body)
-        raw = exchange.response.raw_body
         same = live.status == exchange.response.status and live.body == raw
         recorded = answer if same else outcome(exchange.endpoint, exchange.response.status, raw)
         if answer.error is None and answer.is_json:
