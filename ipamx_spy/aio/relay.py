@@ -49,7 +49,7 @@ class RelayOptions:
 @dataclass(frozen=True, kw_only=True)
 class RelayedAnswer:
     raw: bytes
-    message: tap.Message
+    message: tap.WireMessage
     upstream_ms: float | None = None
     fault: Fault | None = None
     answered_by: AnsweredBy = AnsweredBy.PLUGIN
@@ -90,7 +90,7 @@ class Relay:
         while self.protocols and loop.time() < deadline:
             await asyncio.sleep(0.02)
 
-    def from_app(self, request: tap.Message) -> RelayedAnswer:
+    def from_app(self, request: tap.WireMessage) -> RelayedAnswer:
         assert self.options.app is not None
         started = time.perf_counter()
         try:
@@ -104,7 +104,7 @@ class Relay:
                              answered_by=AnsweredBy.BUILTIN,
                              injection=getattr(reply, "injection", None))
 
-    def submit(self, request: tap.Message) -> Future[RelayedAnswer]:
+    def submit(self, request: tap.WireMessage) -> Future[RelayedAnswer]:
         return self._worker.submit(self.from_app, request)
 
 
@@ -121,7 +121,7 @@ class DockerProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.conn = 0
         self.upstream: Upstream | None = None
-        self._current: tuple[tap.Message, Pending] | None = None
+        self._current: tuple[tap.WireMessage, Pending] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._pumping = False
         self._write_paused = False
@@ -213,7 +213,7 @@ class DockerProtocol(asyncio.Protocol):
             self._reply(_spy(500, f"internal error: {exc!r}",
                              Fault(side=Side.PROXY, kind=FaultKind.CRASH, message=repr(exc))))
 
-    def _from_app(self, request: tap.Message) -> None:
+    def _from_app(self, request: tap.WireMessage) -> None:
         app = self.relay.options.app
         assert app is not None
         if not app.blocking(dockerd.endpoint_name(request.target)):
@@ -234,7 +234,8 @@ class DockerProtocol(asyncio.Protocol):
                          Fault(side=Side.PLUGIN, kind=FaultKind.CRASH, message=repr(exc)))
         self._reply(reply)
 
-    def _from_upstream(self, result: tap.Message | UpstreamNoAnswer, upstream_ms: float) -> None:
+    def _from_upstream(self, result: tap.WireMessage | UpstreamNoAnswer,
+                       upstream_ms: float) -> None:
         if isinstance(result, UpstreamNoAnswer):
             self._reply(_spy(500, str(result), result.fault))
         else:
