@@ -28,8 +28,7 @@ from typing import Any, TypeVar
 from ipamx_spy.app import PluginApp
 from ipamx_spy.dockerd import Endpoint, gojson
 from ipamx_spy.dockerd import verdict as dockerd_verdict
-from ipamx_spy.dockerd.versions import DockerVersion as AuthorityVersion
-from ipamx_spy.dockerd.versions import VersionRow
+from ipamx_spy.dockerd.versions import DockerVersion, VersionRow
 
 from ..dockerd.scopes import capability_scope
 from .ids import IdSource, RandomIds
@@ -63,7 +62,7 @@ class CallAnswer:
 
 def read_answer(endpoint: str, status: int, body: bytes, *, major: int = 29) -> CallAnswer:
     """The authority's verdict on an answer, as the emulator's flows use it."""
-    verdict = dockerd_verdict.read_answer(endpoint, status, None, body, AuthorityVersion(major))
+    verdict = dockerd_verdict.read_answer(endpoint, status, None, body, DockerVersion(major))
     decoded = verdict.decoded
     value = decoded.fields if decoded is not None else {}
     return CallAnswer(status=status, value=value, error=verdict.plugin_error)
