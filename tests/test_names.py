@@ -58,7 +58,6 @@ NOT_YET_RENAMED: dict[str, tuple[str, ...]] = {
     'Message': ('recording.py', 'tap.py'),
     'Network': ('emulator/model.py', 'netdriver/model.py'),
     'Outcome': ('dockerd/verdict.py', 'emulator/daemon.py'),
-    'Plan': ('attach/plan.py', 'netdriver/core.py'),
     'Pool': ('dockerd/ledger.py', 'ipam/model.py'),
     'PoolKey': ('ipam/gen2010.py', 'ipam/gen27.py'),
     'Reply': ('app.py', 'emulator/driver.py'),
