@@ -81,7 +81,7 @@ class _Survey:
     in_range: bool = False
 
 
-def _survey(path: Path, rules: Sequence[redact.Rule], selection: Selection,
+def _survey(path: Path, rules: Sequence[redact.RedactionRule], selection: Selection,
             want_findings: bool) -> _Survey:
     with RecordingReader(path) as reader:
         validator = _validator(reader.header) if want_findings else None
@@ -132,7 +132,7 @@ class StreamedTrace:
     over ``sections`` that went to the end."""
 
     def __init__(self, path: Path, survey: _Survey, *, selection: Selection,
-                 rules: Sequence[redact.Rule], options: Options, validate: bool) -> None:
+                 rules: Sequence[redact.RedactionRule], options: Options, validate: bool) -> None:
         self.path = path
         self.source = path.name
         self.header = survey.header
@@ -243,7 +243,7 @@ def _ignore(_damage: Damage) -> None:
 
 
 def open_trace(paths: Sequence[Path], *, selection: Selection = Selection(),
-               rules: Sequence[redact.Rule] = (), options: Options = Options(),
+               rules: Sequence[redact.RedactionRule] = (), options: Options = Options(),
                validate: bool = True,
                on_damage: Callable[[Damage], None] = _ignore) -> StreamedTrace | Trace:
     """The trace ``show`` and ``export`` lay out: one file streamed (``StreamedTrace``), or

@@ -278,7 +278,7 @@ def build_trace(
     recording: Recording,
     *,
     selection: Selection = Selection(),
-    rules: Sequence[redact.Rule] = (),
+    rules: Sequence[redact.RedactionRule] = (),
     options: Options = Options(),
     validate: bool = True,
     sections_of: SectionsOf = infer.sections,

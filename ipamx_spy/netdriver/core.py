@@ -30,7 +30,7 @@ from typing import Any
 
 from .. import dockerd
 from ..dockerd.scopes import Scope
-from .model import DriverState, Endpoint, Network, Subnet
+from .model import DriverEndpoint, DriverState, Network, Subnet
 from .naming import Naming, generated_mac, normal_mac
 
 JSON = Any
@@ -189,7 +189,7 @@ class Driver:
         asked_mac = _text(iface, "MacAddress")
         mac = _mac(asked_mac) if asked_mac else generated_mac(endpoint_id)
         fragment = self._fragment(endpoint_id, ("host", "container"), state)
-        endpoint = Endpoint(
+        endpoint = DriverEndpoint(
             endpoint_id=endpoint_id, network_id=network.network_id,
             host_veth=self.naming.link_name("host", fragment),
             container_veth=self.naming.link_name("container", fragment), mac=mac,
@@ -234,7 +234,7 @@ class Driver:
         except ValueError as exc:
             raise Refusal(f"ipamx-spy: {exc}") from exc
 
-    def _add_veth(self, endpoint: Endpoint, network: Network) -> AddVeth:
+    def _add_veth(self, endpoint: DriverEndpoint, network: Network) -> AddVeth:
         return AddVeth(host=endpoint.host_veth, container=endpoint.container_veth,
                        bridge=network.bridge, mac=endpoint.mac,
                        host_marker=self.naming.marker("host", endpoint.endpoint_id),
@@ -306,7 +306,7 @@ def _network(state: DriverState, request: Mapping[str, JSON]) -> Network:
     return network
 
 
-def _endpoint(state: DriverState, request: Mapping[str, JSON]) -> Endpoint:
+def _endpoint(state: DriverState, request: Mapping[str, JSON]) -> DriverEndpoint:
     network_id, endpoint_id = _id(request, "NetworkID"), _id(request, "EndpointID")
     endpoint = state.endpoints.get(endpoint_id)
     if endpoint is None:

@@ -21,7 +21,7 @@ from .core import HANDLERS, INTERFACE, Action, Driver, LinkPlan, Refusal, reconc
 from .links import LinkLayer, MemoryLinks, Netlink, NetlinkFailure
 from .model import DriverState
 from .naming import Naming
-from .store import FileStore, MemoryStore, StateStore
+from .store import DriverStateStore, FileStore, MemoryStore
 
 if TYPE_CHECKING:
     from ipamx_spy.builtin import BuiltinConfig
@@ -47,10 +47,10 @@ class NetworkService:
 
     def __init__(self, *, name: str = "ipamx", state_file: Path | None = None,
                  netns: str | None = None, links: LinkLayer | None = None,
-                 store: StateStore | None = None) -> None:
+                 store: DriverStateStore | None = None) -> None:
         self.naming = Naming.for_plugin(name)
         self.driver = Driver(naming=self.naming)
-        self.store: StateStore = store if store is not None else (
+        self.store: DriverStateStore = store if store is not None else (
             FileStore(state_file, name) if state_file else MemoryStore())
         self.links: LinkLayer = links if links is not None else Netlink(netns)
         self._lock = threading.Lock()
