@@ -570,7 +570,7 @@ class ProxySession:
                     self._sink_failed(repr(sink_exc))
 
 
-def _spy_client(request: tap.Message, endpoint: str) -> bool:
+def _spy_client(request: tap.WireMessage, endpoint: str) -> bool:
     """True for a call of ipamx-spy's own (``status``, a metrics scraper): it names a
     ``dockerd.SpyCall``, which dockerd never calls, or carries ipamx-spy's client header."""
     return endpoint in dockerd.SPY_ROW or request.header(CLIENT_HEADER) is not None
