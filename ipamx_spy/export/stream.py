@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ipamx_spy import infer, redact
-from ipamx_spy.filters import Context, Filter
+from ipamx_spy.filters import Filter, FilterContext
 from ipamx_spy.findings import Finding
 from ipamx_spy.infer import Section
 from ipamx_spy.recording import Damage, Exchange, load
@@ -197,11 +197,11 @@ class StreamedTrace:
                     yield exchange
 
             for section in infer.stream_sections(originals(), self._survey.markers):
-                context = Context(section_title=section.title, section_source=section.source)
+                context = FilterContext(section_title=section.title, section_source=section.source)
                 inside = []
                 for exchange in section.exchanges:
                     view = shown.pop(id(exchange))
-                    if selection.accepts(view, Context(
+                    if selection.accepts(view, FilterContext(
                             section_title=context.section_title,
                             section_source=context.section_source,
                             findings=self._found.get(exchange.seq, ()))):
