@@ -418,7 +418,7 @@ class ProxySession:
         self.pending.pop(pending.seq, None)
         self._warned.discard(pending.seq)
         if self.writer is None and not self.sinks:
-            if request.header(CLIENT_HEADER) is None:
+            if not _spy_client(request, pending.endpoint):
                 self.last_seq = max(self.last_seq, pending.seq)
                 self.summary.add(pending.endpoint, (self.clock() - pending.started) * 1000,
                                  fault is not None or response is None)
@@ -432,7 +432,7 @@ class ProxySession:
             duration_ms=(self.clock() - pending.started) * 1000,
             upstream_ms=upstream_ms, fault=fault, answered_by=answered_by,
         )
-        if exchange.request.header(CLIENT_HEADER) is not None:
+        if _spy_client(request, pending.endpoint):
             # ipamx-spy's own client (status), not dockerd: kept apart from dockerd's calls.
             self._last_records[exchange.seq] = self._emit(
                 {**exchange.to_json(), "type": RecordType.CLIENT.value}, None, publish=False)
@@ -568,3 +568,9 @@ class ProxySession:
                     sink.on_sink_error(message)
                 except Exception as sink_exc:
                     self._sink_failed(repr(sink_exc))
+
+
+def _spy_client(request: tap.WireMessage, endpoint: str) -> bool:
+    """True for a call of ipamx-spy's own (``status``, a metrics scraper): it names a
+    ``dockerd.SpyCall``, which dockerd never calls, or carries ipamx-spy's client header."""
+    return endpoint in dockerd.SPY_ROW or request.header(CLIENT_HEADER) is not None
