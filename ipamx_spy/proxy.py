@@ -112,7 +112,7 @@ REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not All
 
 
 def answer(status: int, body: bytes, content_type: str | None = CONTENT_TYPE, *,
-           close: bool = False) -> tap.Message:
+           close: bool = False) -> tap.WireMessage:
     """An answer ipamx-spy writes itself, framed as Go's net/http would frame it.
 
     ``content_type=None`` sends no Content-Type header (a mock repeating such an answer)."""
@@ -122,12 +122,12 @@ def answer(status: int, body: bytes, content_type: str | None = CONTENT_TYPE, *,
         headers.append(("Connection", "close"))
     reason = REASONS.get(status, "Error")
     head = f"HTTP/1.1 {status} {reason}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers)
-    return tap.Message(raw=(head + "\r\n").encode("latin-1") + body, headers=tuple(headers),
-                       body=body, http_version="1.1", status=status, reason=reason,
-                       keep_alive=not close)
+    return tap.WireMessage(raw=(head + "\r\n").encode("latin-1") + body, headers=tuple(headers),
+                           body=body, http_version="1.1", status=status, reason=reason,
+                           keep_alive=not close)
 
 
-def spy_answer(status: int, message: str, *, close: bool = False) -> tap.Message:
+def spy_answer(status: int, message: str, *, close: bool = False) -> tap.WireMessage:
     """An answer in the shape dockerd reads for errors: ``{"Err": "ipamx-spy: ..."}``."""
     body = (go_json({"Err": f"ipamx-spy: {message}"}) + "\n").encode("utf-8")
     return answer(status, body, close=close)
@@ -141,7 +141,7 @@ def stored_body(raw: bytes) -> dict[str, Any]:
         return {"encoding": "base64", "base64": base64.b64encode(raw).decode("ascii")}
 
 
-def to_record_message(message: tap.Message) -> Message:
+def to_record_message(message: tap.WireMessage) -> Message:
     """A tap message as it is stored in a recording."""
     return Message(
         method=message.method, target=message.target, status=message.status,
@@ -210,7 +210,7 @@ _REQUEST_JSON = '{"method":%s,"target":%s,"http_version":%s,"headers":%s,"body":
 _RESPONSE_JSON = '{"status":%d,"reason":%s,"http_version":%s,"headers":%s,"body":%s}'
 
 
-def record_message_json(message: tap.Message) -> tuple[Message, str | None]:
+def record_message_json(message: tap.WireMessage) -> tuple[Message, str | None]:
     """``to_record_message`` and the compact JSON of its ``to_json()``, byte for byte what
     ``json.dumps`` writes for it (``tests/test_proxy_relay.py``), the body encoded once; the
     JSON is None when it cannot be made here (the record is then encoded whole)."""
@@ -253,7 +253,7 @@ REQUEST_KEPT_BYTES = 4096
 _REQUESTS: dict[bytes, tuple[Message, str | None]] = {}
 
 
-def stored_request(request: tap.Message) -> tuple[Message, str | None]:
+def stored_request(request: tap.WireMessage) -> tuple[Message, str | None]:
     """``record_message_json`` of a request, remembered by its bytes: dockerd sends many
     requests byte for byte alike (every ``RequestAddress`` of a pool that lets the allocator
     pick, every ``GetCapabilities``), and a stored message is a value nobody modifies (records
@@ -394,7 +394,7 @@ class ProxySession:
         self.pending[seq] = pending
         return pending
 
-    def prepare(self, pending: Pending, request: tap.Message) -> None:
+    def prepare(self, pending: Pending, request: tap.WireMessage) -> None:
         """Build the request's part of the record while the plugin works on the answer (call
         after the request went on): ``complete`` then only adds the answer's part."""
         pending.request, request_json = stored_request(request)
@@ -404,8 +404,8 @@ class ProxySession:
     def complete(
         self,
         pending: Pending,
-        request: tap.Message,
-        response: tap.Message | None,
+        request: tap.WireMessage,
+        response: tap.WireMessage | None,
         *,
         upstream_ms: float | None,
         fault: Fault | None = None,
@@ -418,7 +418,7 @@ class ProxySession:
         self.pending.pop(pending.seq, None)
         self._warned.discard(pending.seq)
         if self.writer is None and not self.sinks:
-            if request.header(CLIENT_HEADER) is None:
+            if not _spy_client(request, pending.endpoint):
                 self.last_seq = max(self.last_seq, pending.seq)
                 self.summary.add(pending.endpoint, (self.clock() - pending.started) * 1000,
                                  fault is not None or response is None)
@@ -432,7 +432,7 @@ class ProxySession:
             duration_ms=(self.clock() - pending.started) * 1000,
             upstream_ms=upstream_ms, fault=fault, answered_by=answered_by,
         )
-        if exchange.request.header(CLIENT_HEADER) is not None:
+        if _spy_client(request, pending.endpoint):
             # ipamx-spy's own client (status), not dockerd: kept apart from dockerd's calls.
             self._last_records[exchange.seq] = self._emit(
                 {**exchange.to_json(), "type": RecordType.CLIENT.value}, None, publish=False)
@@ -568,3 +568,9 @@ class ProxySession:
                     sink.on_sink_error(message)
                 except Exception as sink_exc:
                     self._sink_failed(repr(sink_exc))
+
+
+def _spy_client(request: tap.WireMessage, endpoint: str) -> bool:
+    """True for a call of ipamx-spy's own (``status``, a metrics scraper): it names a
+    ``dockerd.SpyCall``, which dockerd never calls, or carries ipamx-spy's client header."""
+    return endpoint in dockerd.SPY_ROW or request.header(CLIENT_HEADER) is not None

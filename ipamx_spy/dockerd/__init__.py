@@ -22,6 +22,7 @@ from .endpoints import (
     EXTENSIONS,
     ROW,
     ROWS,
+    SPY_ROW,
     AnswerCheck,
     AnyRow,
     Endpoint,
@@ -30,9 +31,11 @@ from .endpoints import (
     Field,
     LedgerEffect,
     Row,
+    SpyCall,
     endpoint_name,
     lookup,
     parse_endpoint,
+    parse_spy_call,
     row_for,
 )
 from .explain import describe, explain
@@ -50,8 +53,8 @@ from .versions import DEFAULT_VERSION, DockerVersion
 __all__ = [
     "ALL_ROWS", "ANY_BY_NAME", "BY_NAME", "DEFAULT_VERSION", "ENDPOINT_NAME_OPTION",
     "EXTENSIONS", "EXTENSION_BY_NAME", "GATEWAY_LABEL", "GATEWAY_OPTION", "MAC_OPTION", "ROW",
-    "ROWS", "SERIAL_OPTION", "AnswerCheck", "AnyRow", "DockerVersion", "Endpoint",
+    "ROWS", "SERIAL_OPTION", "SPY_ROW", "AnswerCheck", "AnyRow", "DockerVersion", "Endpoint",
     "ExtensionRow", "FailureEffect", "Field", "LedgerEffect", "NoAnswer", "Outcome", "Row",
-    "Scope", "Verdict", "describe", "endpoint_name", "error_message", "explain", "lookup",
-    "parse_endpoint", "read_answer", "read_no_answer", "row_for",
+    "Scope", "SpyCall", "Verdict", "describe", "endpoint_name", "error_message", "explain",
+    "lookup", "parse_endpoint", "parse_spy_call", "read_answer", "read_no_answer", "row_for",
 ]

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ipamx_spy import infer, redact
-from ipamx_spy.filters import Context, Filter
+from ipamx_spy.filters import Filter, FilterContext
 from ipamx_spy.findings import Finding
 from ipamx_spy.infer import Section
 from ipamx_spy.recording import Damage, Exchange, load
@@ -84,7 +84,7 @@ class _Survey:
     in_range: bool = False
 
 
-def _survey(path: Path, rules: Sequence[redact.Rule], selection: Selection,
+def _survey(path: Path, rules: Sequence[redact.RedactionRule], selection: Selection,
             want_findings: bool) -> _Survey:
     with RecordingReader(path) as reader:
         validator = _validator(reader.header) if want_findings else None
@@ -138,7 +138,7 @@ class StreamedTrace:
     over ``sections`` that went to the end."""
 
     def __init__(self, path: Path, survey: _Survey, *, selection: Selection,
-                 rules: Sequence[redact.Rule], options: Options, validate: bool) -> None:
+                 rules: Sequence[redact.RedactionRule], options: Options, validate: bool) -> None:
         self.path = path
         self.source = path.name
         self.header = survey.header
@@ -204,11 +204,11 @@ class StreamedTrace:
 
             for section in infer.stream_sections(originals(), self._survey.markers,
                                                  released_alone=self._survey.released_alone):
-                context = Context(section_title=section.title, section_source=section.source)
+                context = FilterContext(section_title=section.title, section_source=section.source)
                 inside = []
                 for exchange in section.exchanges:
                     view = shown.pop(id(exchange))
-                    if selection.accepts(view, Context(
+                    if selection.accepts(view, FilterContext(
                             section_title=context.section_title,
                             section_source=context.section_source,
                             findings=self._found.get(exchange.seq, ()))):
@@ -250,7 +250,7 @@ def _ignore(_damage: Damage) -> None:
 
 
 def open_trace(paths: Sequence[Path], *, selection: Selection = Selection(),
-               rules: Sequence[redact.Rule] = (), options: Options = Options(),
+               rules: Sequence[redact.RedactionRule] = (), options: Options = Options(),
                validate: bool = True,
                on_damage: Callable[[Damage], None] = _ignore) -> StreamedTrace | Trace:
     """The trace ``show`` and ``export`` lay out: one file streamed (``StreamedTrace``), or

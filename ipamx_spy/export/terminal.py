@@ -12,6 +12,7 @@ from rich.text import Text
 from ipamx_spy import render
 from ipamx_spy.infer import MARKER, Section
 
+from .painted import Painter
 from .trace import TraceView
 
 
@@ -60,11 +61,36 @@ def renderables(trace: TraceView) -> Iterator[RenderableType]:
                        style=render.SEVERITY_STYLE[finding.severity])
 
 
+BATCH = 64
+"""Painted renderables held back to go out in one write."""
+
+
 def print_trace(trace: TraceView, console: Console, *, soft_wrap: bool | None = None) -> None:
-    """Print the trace; compact lines are not wrapped unless ``soft_wrap`` is False."""
+    """Print the trace; compact lines are not wrapped unless ``soft_wrap`` is False.
+
+    Each renderable goes out as the string ``painted.Painter`` paints for it (the bytes
+    rich would write, ``BATCH`` to a write), or through ``console.print`` when the painter
+    declines it (and always on a recording console: the SVG export reads its segments)."""
     wrap = trace.options.compact if soft_wrap is None else soft_wrap
+    painter = Painter(console)
+    held: list[str] = []
     for renderable in renderables(trace):
-        console.print(renderable, soft_wrap=wrap)
+        painted = painter.paint(renderable, soft_wrap=wrap)
+        if painted is not None:
+            held.append(painted)
+            if len(held) < BATCH:
+                continue
+        _write(console, held)
+        if painted is None:
+            console.print(renderable, soft_wrap=wrap)
+    _write(console, held)
+
+
+def _write(console: Console, held: list[str]) -> None:
+    if held:
+        console.file.write("".join(held))
+        console.file.flush()
+        held.clear()
 
 
 def recording_console(width: int) -> Console:

@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 from ipamx_spy.findings import Finding
 
-from .context import Context
+from .context import CheckContext
 from .rules import finding
 
-Check = Callable[[Context], list[Finding]]
+Check = Callable[[CheckContext], list[Finding]]
 
 
 def _short(text: str, limit: int = 80) -> str:
@@ -33,7 +33,7 @@ def _error_keys(body: bytes) -> dict[str, str]:
     return found
 
 
-def check_non_200(ctx: Context) -> list[Finding]:
+def check_non_200(ctx: CheckContext) -> list[Finding]:
     """IPX101 / IPX105: a refusal dockerd can only show as raw text."""
     if ctx.status == 200 or ctx.plugin_error is None:
         return []
@@ -52,7 +52,7 @@ def check_non_200(ctx: Context) -> list[Finding]:
         f"{_short(shown)!r}; send a JSON body {{\"Err\": \"<reason>\"}} so users read a reason"))]
 
 
-def check_empty_200(ctx: Context) -> list[Finding]:
+def check_empty_200(ctx: CheckContext) -> list[Finding]:
     """IPX102: dockerd decodes nothing and fails with EOF."""
     if ctx.status != 200 or ctx.body.strip():
         return []
@@ -61,7 +61,7 @@ def check_empty_200(ctx: Context) -> list[Finding]:
         f"{ctx.consequence()}; answer a JSON object, {{}} when there is nothing to say"))]
 
 
-def check_not_json(ctx: Context) -> list[Finding]:
+def check_not_json(ctx: CheckContext) -> list[Finding]:
     """IPX106 / IPX107: a 200 body Go's decoder refuses before looking at any field."""
     if ctx.status != 200 or not ctx.body.strip():
         return []
@@ -74,7 +74,7 @@ def check_not_json(ctx: Context) -> list[Finding]:
         "(or null)"))]
 
 
-def check_error_field(ctx: Context) -> list[Finding]:
+def check_error_field(ctx: CheckContext) -> list[Finding]:
     """IPX103 / IPX104: an error in the field the other API uses is silently a success."""
     if ctx.status != 200 or ctx.row is None or ctx.decoded[1] is not None:
         return []
@@ -93,7 +93,7 @@ def check_error_field(ctx: Context) -> list[Finding]:
     return []
 
 
-def check_trailing(ctx: Context) -> list[Finding]:
+def check_trailing(ctx: CheckContext) -> list[Finding]:
     """IPX108: bytes after the first JSON value (Go's decoder never reads them)."""
     if ctx.status != 200 or not ctx.body.strip() or ctx.decoded[1] is not None:
         return []
