@@ -6,7 +6,9 @@ Theory of operation
 ``open_trace`` reads each file once up front (``_Survey``): the validator is fed record by
 record, and what every later pass needs is kept: the findings (indexed by exchange number),
 notes and markers (few), the values redaction removes (to scrub them from text made of the
-originals), the lines a reader skipped, and the range of exchange numbers. What it returns,
+originals), the lines a reader skipped, the range of exchange numbers, and what inference
+looks ahead for (``infer.LookaheadSurvey``: an entry per gateway and per address asked for by
+value after a network's setup, so that sections read as the whole file's). What it returns,
 a ``StreamedTrace``, then reads the file again for each pass a format makes: ``sections``
 hands out each section as ``infer.stream_sections`` completes it, with only the exchanges the
 selection keeps, redacted; ``events`` hands out the connection records. So memory is bounded
@@ -75,6 +77,7 @@ class _Survey:
     markers: tuple[Mapping[str, Any], ...] = ()  # as recorded (inference reads these)
     notes: tuple[Mapping[str, Any], ...] = ()
     removed: frozenset[str] = frozenset()
+    released_alone: frozenset[int] = frozenset()  # what inference looks ahead for
     exchanges: int = 0
     lowest: int = 0
     highest: int = 0
@@ -89,6 +92,7 @@ def _survey(path: Path, rules: Sequence[redact.RedactionRule], selection: Select
         notes: list[Mapping[str, Any]] = []
         removed: set[str] = set()
         survey = _Survey(header=reader.header)
+        lookahead = infer.LookaheadSurvey()
         for record, exchange in reader:
             if rules:
                 removed.update(redact.redact_values(record, rules).values)
@@ -99,11 +103,13 @@ def _survey(path: Path, rules: Sequence[redact.RedactionRule], selection: Select
                 notes.append(record)
             if exchange is not None:
                 _count(survey, exchange.seq, selection)
+                lookahead.add(exchange)
             if validator is not None:
                 validator.feed(record, exchange)
         survey.damage = tuple(reader.damage)
     survey.findings = tuple(validator.findings) if validator is not None else ()
     survey.markers, survey.notes, survey.removed = tuple(markers), tuple(notes), frozenset(removed)
+    survey.released_alone = lookahead.released_alone(markers)
     return survey
 
 
@@ -196,7 +202,8 @@ class StreamedTrace:
                         else Exchange.from_json(redacted)
                     yield exchange
 
-            for section in infer.stream_sections(originals(), self._survey.markers):
+            for section in infer.stream_sections(originals(), self._survey.markers,
+                                                 released_alone=self._survey.released_alone):
                 context = FilterContext(section_title=section.title, section_source=section.source)
                 inside = []
                 for exchange in section.exchanges:
