@@ -456,17 +456,25 @@ def select_findings(recording: Recording, findings: Sequence[Finding],
 def kept_in_file(path: Path, chosen: Filter,
                  about: Mapping[int, tuple[Finding, ...]]) -> set[int]:
     """Of the exchanges numbered in ``about``, those the filter keeps, each judged with its
-    section and the findings ``about`` gives it: the file read record by record (markers
-    first, then ``infer.stream_sections``), so memory does not grow with the recording."""
-    from .infer import stream_sections
+    section and the findings ``about`` gives it: the file read record by record (markers and
+    what inference looks ahead for first, then ``infer.stream_sections``), so memory does not
+    grow with the recording."""
+    from .infer import LookaheadSurvey, stream_sections
     from .recording_reader import RecordingReader
     from .records import RecordType
 
+    survey = LookaheadSurvey()
+    markers = []
     with RecordingReader(path) as reader:
-        markers = [r for r in reader.others() if r.get("type") == RecordType.MARKER]
+        for record, exchange in reader:
+            if exchange is not None:
+                survey.add(exchange)
+            elif record.get("type") == RecordType.MARKER:
+                markers.append(record)
+    alone = survey.released_alone(markers)
     keep: set[int] = set()
     with RecordingReader(path) as reader:
-        for section in stream_sections(reader.exchanges(), markers):
+        for section in stream_sections(reader.exchanges(), markers, released_alone=alone):
             for exchange in section.exchanges:
                 found = about.get(exchange.seq)
                 if found is None:
