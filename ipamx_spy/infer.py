@@ -103,23 +103,22 @@ Key = tuple[str, str]
 
 def _gateway_of(exchange: Exchange) -> Key | None:
     """The gateway an exchange shows: asked for as one, or named by RequestPool's Data."""
-    request, response = _body(exchange), _body(exchange, "response")
-    if exchange.endpoint == Endpoint.REQUEST_ADDRESS and is_gateway_request(request):
-        given = response.get("Address") or request.get("Address")
+    if exchange.endpoint == Endpoint.REQUEST_ADDRESS:
+        request = _body(exchange)
+        if not is_gateway_request(request):
+            return None
+        given = _body(exchange, "response").get("Address") or request.get("Address")
         return str(request.get("PoolID", "")), _plain(given)
-    gateway = pool_gateway(response)
-    if exchange.endpoint == Endpoint.REQUEST_POOL and gateway:
-        return str(response.get("PoolID", "")), _plain(gateway)
+    if exchange.endpoint == Endpoint.REQUEST_POOL:
+        response = _body(exchange, "response")
+        gateway = pool_gateway(response)
+        return (str(response.get("PoolID", "")), _plain(gateway)) if gateway else None
     return None
 
 
-def _gateways(exchanges: Sequence[Exchange]) -> set[Key]:
-    """Every gateway the recording shows."""
-    return {key for key in map(_gateway_of, exchanges) if key is not None}
-
-
 def _release_key(exchange: Exchange) -> Key:
-    return str(_body(exchange).get("PoolID", "")), _plain(_body(exchange).get("Address"))
+    request = _body(exchange)
+    return str(request.get("PoolID", "")), _plain(request.get("Address"))
 
 
 def _alone_at(exchanges: Sequence[Exchange], index: int, gateways: Container[Key],
@@ -204,13 +203,15 @@ class ReleaseLookahead:
 
     def add(self, exchange: Exchange) -> None:
         self.top = max(self.top, exchange.seq)
-        if self.run_pool is not None and not _releases(exchange, self.run_pool):
-            self._end_run(exchange)
+        released = (_release_key(exchange) if exchange.endpoint == Endpoint.RELEASE_ADDRESS
+                    else None)
+        if self.run_pool is not None and (released is None or released[0] != self.run_pool):
+            self._end_run(exchange)  # as ``_releases(exchange, self.run_pool)`` is false
         gateway = _gateway_of(exchange)
         if gateway is not None:
             self.gateways.setdefault(gateway, self.top)
-        if exchange.endpoint == Endpoint.RELEASE_ADDRESS:
-            self._release(_release_key(exchange))
+        if released is not None:
+            self._release(released)
         elif self._may_be_aux(exchange):
             request = _body(exchange)
             key = (str(request.get("PoolID", "")), _plain(request.get("Address")))
