@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ipamx_spy.dockerd import gojson
+from ipamx_spy.dockerd import Interface, gojson
 from ipamx_spy.findings import Finding
 
 from .context import CheckContext
@@ -65,12 +65,12 @@ def check_error_field(ctx: CheckContext) -> list[Finding]:
         return []
     keys = gojson.error_fields(ctx.body, whole=False)  # the first value, as Decode reads it
     interface = ctx.row.interface
-    if interface == "NetworkDriver" and "Error" in keys and "Err" not in keys:
+    if interface == Interface.NETWORK and "Error" in keys and "Err" not in keys:
         return [finding("IPX103", ctx.seq, (
             f"the driver answered 200 with Error {_short(keys['Error'])!r}, but dockerd reads "
             "Err on network driver answers and takes this one as a success; name the field "
             "Err"))]
-    if interface == "IpamDriver" and "Err" in keys and "Error" not in keys:
+    if interface == Interface.IPAM and "Err" in keys and "Error" not in keys:
         return [finding("IPX104", ctx.seq, (
             f"the allocator answered 200 with Err {_short(keys['Err'])!r}, but dockerd reads "
             "Error on IPAM answers and takes this one as a success; name the field Error, or "
