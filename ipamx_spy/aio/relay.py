@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import cast
 
-from .. import dockerd, tap
+from .. import tap
 from ..address import Address
 from ..app import CONTENT_TYPE, PluginApp
 from ..connection import NEED_DATA, Closed, DockerConnection, Refuse, Request
@@ -90,11 +90,12 @@ class Relay:
         while self.protocols and loop.time() < deadline:
             await asyncio.sleep(0.02)
 
-    def from_app(self, request: tap.WireMessage) -> RelayedAnswer:
+    def from_app(self, request: tap.WireMessage, endpoint: str) -> RelayedAnswer:
+        """The in-process app's answer to ``request`` (``endpoint``: its target's name)."""
         assert self.options.app is not None
         started = time.perf_counter()
         try:
-            reply = self.options.app.handle(dockerd.endpoint_name(request.target), request.body)
+            reply = self.options.app.handle(endpoint, request.body)
         except Exception as exc:  # a bug in the built-in plugin must not take the proxy down
             return _spy(500, f"built-in plugin failed: {exc!r}",
                         Fault(side=Side.PLUGIN, kind=FaultKind.CRASH, message=repr(exc)))
@@ -104,8 +105,8 @@ class Relay:
                              answered_by=AnsweredBy.BUILTIN,
                              injection=getattr(reply, "injection", None))
 
-    def submit(self, request: tap.WireMessage) -> Future[RelayedAnswer]:
-        return self._worker.submit(self.from_app, request)
+    def submit(self, request: tap.WireMessage, endpoint: str) -> Future[RelayedAnswer]:
+        return self._worker.submit(self.from_app, request, endpoint)
 
 
 class DockerProtocol(asyncio.Protocol):
@@ -208,18 +209,18 @@ class DockerProtocol(asyncio.Protocol):
                 self.upstream.request(request.raw, request.method, self._from_upstream)
                 self.session.prepare(pending, request)  # while the plugin works
             else:
-                self._from_app(request)
+                self._from_app(request, pending.endpoint)
         except Exception as exc:  # a bug of ours: still an answer, and the next request works
             self._reply(_spy(500, f"internal error: {exc!r}",
                              Fault(side=Side.PROXY, kind=FaultKind.CRASH, message=repr(exc))))
 
-    def _from_app(self, request: tap.WireMessage) -> None:
+    def _from_app(self, request: tap.WireMessage, endpoint: str) -> None:
         app = self.relay.options.app
         assert app is not None
-        if not app.blocking(dockerd.endpoint_name(request.target)):
-            self._reply(self.relay.from_app(request))
+        if not app.blocking(endpoint):
+            self._reply(self.relay.from_app(request, endpoint))
             return
-        future = self.relay.submit(request)
+        future = self.relay.submit(request, endpoint)
 
         def done(_f: Future[RelayedAnswer]) -> None:
             self.loop.call_soon_threadsafe(self._reply_from_future, future)

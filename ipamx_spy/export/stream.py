@@ -6,7 +6,9 @@ Theory of operation
 ``open_trace`` reads each file once up front (``_Survey``): the validator is fed record by
 record, and what every later pass needs is kept: the findings (indexed by exchange number),
 notes and markers (few), the values redaction removes (to scrub them from text made of the
-originals), the lines a reader skipped, and the range of exchange numbers. What it returns,
+originals), the lines a reader skipped, the range of exchange numbers, and what inference
+looks ahead for (``infer.LookaheadSurvey``: an entry per gateway and per address asked for by
+value after a network's setup, so that sections read as the whole file's). What it returns,
 a ``StreamedTrace``, then reads the file again for each pass a format makes: ``sections``
 hands out each section as ``infer.stream_sections`` completes it, with only the exchanges the
 selection keeps, redacted; ``events`` hands out the connection records. So memory is bounded
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ipamx_spy import infer, redact
-from ipamx_spy.filters import Context, Filter
+from ipamx_spy.filters import Filter, FilterContext
 from ipamx_spy.findings import Finding
 from ipamx_spy.infer import Section
 from ipamx_spy.recording import Damage, Exchange, load
@@ -75,6 +77,7 @@ class _Survey:
     markers: tuple[Mapping[str, Any], ...] = ()  # as recorded (inference reads these)
     notes: tuple[Mapping[str, Any], ...] = ()
     removed: frozenset[str] = frozenset()
+    released_alone: frozenset[int] = frozenset()  # what inference looks ahead for
     exchanges: int = 0
     lowest: int = 0
     highest: int = 0
@@ -89,6 +92,7 @@ def _survey(path: Path, rules: Sequence[redact.RedactionRule], selection: Select
         notes: list[Mapping[str, Any]] = []
         removed: set[str] = set()
         survey = _Survey(header=reader.header)
+        lookahead = infer.LookaheadSurvey()
         for record, exchange in reader:
             if rules:
                 removed.update(redact.redact_values(record, rules).values)
@@ -99,11 +103,13 @@ def _survey(path: Path, rules: Sequence[redact.RedactionRule], selection: Select
                 notes.append(record)
             if exchange is not None:
                 _count(survey, exchange.seq, selection)
+                lookahead.add(exchange)
             if validator is not None:
                 validator.feed(record, exchange)
         survey.damage = tuple(reader.damage)
     survey.findings = tuple(validator.findings) if validator is not None else ()
     survey.markers, survey.notes, survey.removed = tuple(markers), tuple(notes), frozenset(removed)
+    survey.released_alone = lookahead.released_alone(markers)
     return survey
 
 
@@ -196,12 +202,13 @@ class StreamedTrace:
                         else Exchange.from_json(redacted)
                     yield exchange
 
-            for section in infer.stream_sections(originals(), self._survey.markers):
-                context = Context(section_title=section.title, section_source=section.source)
+            for section in infer.stream_sections(originals(), self._survey.markers,
+                                                 released_alone=self._survey.released_alone):
+                context = FilterContext(section_title=section.title, section_source=section.source)
                 inside = []
                 for exchange in section.exchanges:
                     view = shown.pop(id(exchange))
-                    if selection.accepts(view, Context(
+                    if selection.accepts(view, FilterContext(
                             section_title=context.section_title,
                             section_source=context.section_source,
                             findings=self._found.get(exchange.seq, ()))):
