@@ -816,7 +816,7 @@ than the window (a load test, a daemon's restart replaying thousands of addresse
 burst is cut on purpose, deterministically: after every ``window`` calls counted from its first
 call. A command may then be split in two, and the sections on each side of a cut say so in
 their detail (``burst_cut_note``). A marker's section longer than the window is handed out in
-parts of ``window`` calls, each under the marker's text."""
+parts of ``window`` calls, each under the marker's text and saying so (``marker_part_note``)."""
 
 REORDER_SLACK = 1024
 """How far out of number order ``in_seq_order`` puts exchanges back: a recording holds each
@@ -892,6 +892,12 @@ def burst_cut_note(before: Exchange, after: Exchange, window: int) -> str:
             f"a time and a command there may be split")
 
 
+def marker_part_note(window: int) -> str:
+    """What each part of a marker's section longer than the window says."""
+    return (f"one part of a marker's section longer than {window:,} calls: streamed inference "
+            f"hands it out {window:,} calls at a time")
+
+
 def _noted(section: Section, note: str) -> Section:
     return dataclasses.replace(section, detail=f"{section.detail}; {note}" if section.detail
                                else note)
@@ -936,9 +942,11 @@ class SectionStream:
                 yield from self._region(at, parted)
                 self.pending, at, parted = [], at + 1, False
             self.pending.append(exchange)
-            if at >= 0 and len(self.pending) >= self.window:
-                yield _marker_section(markers[at], tuple(self.pending))
-                self.pending, parted = [], True
+            if at >= 0 and len(self.pending) > self.window:  # it goes on: a part of it
+                part, self.pending = self.pending[:self.window], self.pending[self.window:]
+                yield _noted(_marker_section(markers[at], tuple(part)),
+                             marker_part_note(self.window))
+                parted = True
             elif at < 0 and len(self.pending) > self.window:
                 yield from self._next_window()
         yield from self._region(at, parted)
@@ -979,7 +987,10 @@ class SectionStream:
         whole)."""
         if at < 0:
             yield from self._infer(self.pending)
-        elif self.pending or not parted:
+        elif parted and self.pending:
+            yield _noted(_marker_section(self.markers[at], tuple(self.pending)),
+                         marker_part_note(self.window))
+        elif not parted:
             yield _marker_section(self.markers[at], tuple(self.pending))
 
 
