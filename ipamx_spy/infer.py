@@ -103,23 +103,22 @@ Key = tuple[str, str]
 
 def _gateway_of(exchange: Exchange) -> Key | None:
     """The gateway an exchange shows: asked for as one, or named by RequestPool's Data."""
-    request, response = _body(exchange), _body(exchange, "response")
-    if exchange.endpoint == Endpoint.REQUEST_ADDRESS and is_gateway_request(request):
-        given = response.get("Address") or request.get("Address")
+    if exchange.endpoint == Endpoint.REQUEST_ADDRESS:
+        request = _body(exchange)
+        if not is_gateway_request(request):
+            return None
+        given = _body(exchange, "response").get("Address") or request.get("Address")
         return str(request.get("PoolID", "")), _plain(given)
-    gateway = pool_gateway(response)
-    if exchange.endpoint == Endpoint.REQUEST_POOL and gateway:
-        return str(response.get("PoolID", "")), _plain(gateway)
+    if exchange.endpoint == Endpoint.REQUEST_POOL:
+        response = _body(exchange, "response")
+        gateway = pool_gateway(response)
+        return (str(response.get("PoolID", "")), _plain(gateway)) if gateway else None
     return None
 
 
-def _gateways(exchanges: Sequence[Exchange]) -> set[Key]:
-    """Every gateway the recording shows."""
-    return {key for key in map(_gateway_of, exchanges) if key is not None}
-
-
 def _release_key(exchange: Exchange) -> Key:
-    return str(_body(exchange).get("PoolID", "")), _plain(_body(exchange).get("Address"))
+    request = _body(exchange)
+    return str(request.get("PoolID", "")), _plain(request.get("Address"))
 
 
 def _alone_at(exchanges: Sequence[Exchange], index: int, gateways: Container[Key],
@@ -204,13 +203,15 @@ class ReleaseLookahead:
 
     def add(self, exchange: Exchange) -> None:
         self.top = max(self.top, exchange.seq)
-        if self.run_pool is not None and not _releases(exchange, self.run_pool):
-            self._end_run(exchange)
+        released = (_release_key(exchange) if exchange.endpoint == Endpoint.RELEASE_ADDRESS
+                    else None)
+        if self.run_pool is not None and (released is None or released[0] != self.run_pool):
+            self._end_run(exchange)  # as ``_releases(exchange, self.run_pool)`` is false
         gateway = _gateway_of(exchange)
         if gateway is not None:
             self.gateways.setdefault(gateway, self.top)
-        if exchange.endpoint == Endpoint.RELEASE_ADDRESS:
-            self._release(_release_key(exchange))
+        if released is not None:
+            self._release(released)
         elif self._may_be_aux(exchange):
             request = _body(exchange)
             key = (str(request.get("PoolID", "")), _plain(request.get("Address")))
@@ -815,7 +816,7 @@ than the window (a load test, a daemon's restart replaying thousands of addresse
 burst is cut on purpose, deterministically: after every ``window`` calls counted from its first
 call. A command may then be split in two, and the sections on each side of a cut say so in
 their detail (``burst_cut_note``). A marker's section longer than the window is handed out in
-parts of ``window`` calls, each under the marker's text."""
+parts of ``window`` calls, each under the marker's text and saying so (``marker_part_note``)."""
 
 REORDER_SLACK = 1024
 """How far out of number order ``in_seq_order`` puts exchanges back: a recording holds each
@@ -891,6 +892,12 @@ def burst_cut_note(before: Exchange, after: Exchange, window: int) -> str:
             f"a time and a command there may be split")
 
 
+def marker_part_note(window: int) -> str:
+    """What each part of a marker's section longer than the window says."""
+    return (f"one part of a marker's section longer than {window:,} calls: streamed inference "
+            f"hands it out {window:,} calls at a time")
+
+
 def _noted(section: Section, note: str) -> Section:
     return dataclasses.replace(section, detail=f"{section.detail}; {note}" if section.detail
                                else note)
@@ -935,9 +942,11 @@ class SectionStream:
                 yield from self._region(at, parted)
                 self.pending, at, parted = [], at + 1, False
             self.pending.append(exchange)
-            if at >= 0 and len(self.pending) >= self.window:
-                yield _marker_section(markers[at], tuple(self.pending))
-                self.pending, parted = [], True
+            if at >= 0 and len(self.pending) > self.window:  # it goes on: a part of it
+                part, self.pending = self.pending[:self.window], self.pending[self.window:]
+                yield _noted(_marker_section(markers[at], tuple(part)),
+                             marker_part_note(self.window))
+                parted = True
             elif at < 0 and len(self.pending) > self.window:
                 yield from self._next_window()
         yield from self._region(at, parted)
@@ -978,7 +987,10 @@ class SectionStream:
         whole)."""
         if at < 0:
             yield from self._infer(self.pending)
-        elif self.pending or not parted:
+        elif parted and self.pending:
+            yield _noted(_marker_section(self.markers[at], tuple(self.pending)),
+                         marker_part_note(self.window))
+        elif not parted:
             yield _marker_section(self.markers[at], tuple(self.pending))
 
 

@@ -48,7 +48,7 @@ class Expected:
 
     long_calls: frozenset[int]
     cuts: tuple[tuple[int, int], ...]
-    parted: frozenset[str]
+    parted: tuple[frozenset[int], ...]  # the calls of each marker section parted
 
 
 def _expected(exchanges: Sequence[Exchange], markers: Sequence[dict[str, Any]],
@@ -65,9 +65,9 @@ def _expected(exchanges: Sequence[Exchange], markers: Sequence[dict[str, Any]],
             cuts += [(calls[k - 1], calls[k]) for k in range(window, len(calls), window)]
     whole = infer.sections(Recording(header={}, records=tuple(markers),
                                      exchanges=tuple(exchanges)))
-    parted = {s.title for s in whole if s.source == infer.MARKER and len(s.exchanges) > window}
-    return Expected(long_calls=frozenset(long_calls), cuts=tuple(cuts),
-                    parted=frozenset(parted))
+    parted = tuple(frozenset(s.seqs) for s in whole
+                   if s.source == infer.MARKER and len(s.exchanges) > window)
+    return Expected(long_calls=frozenset(long_calls), cuts=tuple(cuts), parted=parted)
 
 
 def _streamed(exchanges: Sequence[Exchange], markers: Sequence[dict[str, Any]],
@@ -82,8 +82,14 @@ def _streamed(exchanges: Sequence[Exchange], markers: Sequence[dict[str, Any]],
 
 def _differs_on_purpose(section: Section, expected: Expected) -> bool:
     if section.source == infer.MARKER:
-        return section.title in expected.parted
+        return _part_of(section, expected) is not None
     return bool(set(section.seqs) & expected.long_calls)
+
+
+def _part_of(section: Section, expected: Expected) -> frozenset[int] | None:
+    """The parted marker section whose calls hold this one's (None: not a part)."""
+    calls = set(section.seqs)
+    return next((whole for whole in expected.parted if calls and calls <= whole), None)
 
 
 def assert_streams_as_whole(exchanges: Sequence[Exchange],
@@ -106,9 +112,14 @@ def assert_streams_as_whole(exchanges: Sequence[Exchange],
         assert all(note in s.detail for s in sides)
         at_cuts.update(s.seqs for s in sides)
     assert noted == at_cuts  # a note only at a cut
-    for title in expected.parted:
-        parts = [s for s in streamed if s.source == infer.MARKER and s.title == title]
+    part_note = infer.marker_part_note(window)
+    for whole_calls in expected.parted:
+        parts = [s for s in streamed if s.source == infer.MARKER
+                 and _part_of(s, expected) == whole_calls]
         assert all(len(p.exchanges) <= window for p in parts) and len(parts) > 1
+        assert all(p.detail.endswith(part_note) for p in parts)
+    assert not any(part_note in s.detail for s in streamed
+                   if s.source != infer.MARKER or _part_of(s, expected) is None)
     return expected
 
 

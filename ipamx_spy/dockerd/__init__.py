@@ -29,6 +29,7 @@ from .endpoints import (
     ExtensionRow,
     FailureEffect,
     Field,
+    Interface,
     LedgerEffect,
     Row,
     SpyCall,
@@ -54,7 +55,7 @@ __all__ = [
     "ALL_ROWS", "ANY_BY_NAME", "BY_NAME", "DEFAULT_VERSION", "ENDPOINT_NAME_OPTION",
     "EXTENSIONS", "EXTENSION_BY_NAME", "GATEWAY_LABEL", "GATEWAY_OPTION", "MAC_OPTION", "ROW",
     "ROWS", "SERIAL_OPTION", "SPY_ROW", "AnswerCheck", "AnyRow", "DockerVersion", "Endpoint",
-    "ExtensionRow", "FailureEffect", "Field", "LedgerEffect", "NoAnswer", "Outcome", "Row",
-    "Scope", "SpyCall", "Verdict", "describe", "endpoint_name", "error_message", "explain",
+    "ExtensionRow", "FailureEffect", "Field", "Interface", "LedgerEffect", "NoAnswer", "Outcome",
+    "Row", "Scope", "SpyCall", "Verdict", "describe", "endpoint_name", "error_message", "explain",
     "lookup", "parse_endpoint", "parse_spy_call", "read_answer", "read_no_answer", "row_for",
 ]

@@ -34,6 +34,15 @@ JSON = Any
 Chosen = Callable[[Mapping[str, JSON]], tuple[str, ...]]
 
 
+class Interface(enum.StrEnum):
+    """The interfaces of a legacy plugin: the words before the dot of an endpoint's name, and
+    what ``Plugin.Activate``'s ``Implements`` lists."""
+
+    PLUGIN = "Plugin"
+    IPAM = "IpamDriver"
+    NETWORK = "NetworkDriver"
+
+
 class Endpoint(enum.StrEnum):
     """Every call dockerd makes to a legacy network or IPAM plugin."""
 
@@ -61,8 +70,8 @@ class Endpoint(enum.StrEnum):
     DISCOVER_DELETE = "NetworkDriver.DiscoverDelete"
 
     @property
-    def interface(self) -> str:
-        return self.value.split(".", 1)[0]
+    def interface(self) -> Interface:
+        return Interface(self.value.split(".", 1)[0])
 
     @property
     def method(self) -> str:
@@ -196,7 +205,7 @@ class Row:
         return self.endpoint.value
 
     @property
-    def interface(self) -> str:
+    def interface(self) -> Interface:
         return self.endpoint.interface
 
     @property

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ipamx_spy.address import Address
-from ipamx_spy.dockerd import Endpoint
+from ipamx_spy.dockerd import Endpoint, Interface
 from ipamx_spy.dockerd.options import MAC_OPTION
 from ipamx_spy.dockerd.versions import VersionRow, lookup
 from ipamx_spy.noanswer import NoAnswerKind
@@ -134,7 +134,7 @@ def prior_plugins(steps: list[Step], recorded: list[Exchange]) -> list[PluginSta
                   if ep == Endpoint.REQUEST_POOL), "")
     mac = any(ep == Endpoint.REQUEST_ADDRESS and MAC_OPTION in (b.get("Options") or {})
               for ep, b in bodies)
-    return [PluginState(name=name, implements=("NetworkDriver", "IpamDriver"), driver_ok=True,
+    return [PluginState(name=name, implements=(Interface.NETWORK, Interface.IPAM), driver_ok=True,
                         ipam_ok=True, requires_mac=mac, local_space=str(space))
             for name in plugin_names(steps)]
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ipamx_spy.app import PluginApp
-from ipamx_spy.dockerd import Endpoint, gojson
+from ipamx_spy.dockerd import Endpoint, Interface, gojson
 from ipamx_spy.dockerd import verdict as dockerd_verdict
 from ipamx_spy.dockerd.versions import DockerVersion, VersionRow
 
@@ -162,9 +162,9 @@ class Core:
             state = PluginState(name=name, implements=implements)
             self.plugins[name] = state
             for implemented in implements:
-                if implemented == "NetworkDriver":
+                if implemented == Interface.NETWORK:
                     yield from self._register_driver(state)
-                elif implemented == "IpamDriver":
+                elif implemented == Interface.IPAM:
                     yield from self._register_ipam(state)
         if interface not in state.implements:
             suffix = (f': plugin="{name}", requested implementation="{interface}"'
@@ -205,7 +205,7 @@ class Core:
         """A network driver: None for dockerd's own, else the activated plugin."""
         if name in BUILTIN_DRIVERS:
             return None
-        state = yield from self.plugin(name, "NetworkDriver")
+        state = yield from self.plugin(name, Interface.NETWORK)
         if not state.driver_ok:
             raise DaemonError(f"could not resolve driver {name} in registry")
         return state
@@ -214,7 +214,7 @@ class Core:
         """An IPAM driver: None for the default one, else the activated plugin."""
         if name in BUILTIN_IPAMS:
             return None
-        state = yield from self.plugin(name, "IpamDriver")
+        state = yield from self.plugin(name, Interface.IPAM)
         if not state.ipam_ok:
             raise DaemonError(f'invalid ipam driver: "{name}"')
         return state

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ipamx_spy.app import PluginApp
-from ipamx_spy.dockerd import Endpoint, gojson
+from ipamx_spy.dockerd import Endpoint, Interface, gojson
 from ipamx_spy.dockerd.gojson import Struct
 from ipamx_spy.dockerd.goparse import parse_cidr, parse_ip
 from ipamx_spy.dockerd.options import GATEWAY_LABEL, GATEWAY_OPTION, MAC_OPTION
@@ -82,7 +82,7 @@ from .scenario import (
 
 SERIAL_OPTION = "com.docker.network.ipam.serial"
 """``ipamapi.AllocSerialPrefix``: swarmkit asks every address of the global space with it."""
-MANAGED_INTERFACES = ("IpamDriver", "NetworkDriver")
+MANAGED_INTERFACES = (Interface.IPAM, Interface.NETWORK)
 """What ``ipamx-spy plugin build`` declares, in its manifest's order (``docker.ipamdriver/1.0``,
 ``docker.networkdriver/1.0``): the order dockerd's plugin manager runs the handlers in."""
 NOT_MANAGER = ("This node is not a swarm manager. Worker nodes can't be used to view or modify "
@@ -174,7 +174,7 @@ class SwarmNode(Daemon):
         state = PluginState(name=name, implements=MANAGED_INTERFACES)
         self.plugins[name] = state
         for interface in MANAGED_INTERFACES:
-            if interface == "IpamDriver":
+            if interface == Interface.IPAM:
                 yield from self._register_ipam(state)
             else:
                 yield from self._register_driver(state)
@@ -265,10 +265,10 @@ class SwarmAllocator:
         """``cnmallocator.New``: every managed network driver, then every managed IPAM."""
         plugins = [p for p in plugins if p.name not in self.manager.disabled]
         for plugin in plugins:
-            if "NetworkDriver" in plugin.implements:
+            if Interface.NETWORK in plugin.implements:
                 yield from self.manager._register_driver(PluginState(name=plugin.name))
         for plugin in plugins:
-            if "IpamDriver" in plugin.implements:
+            if Interface.IPAM in plugin.implements:
                 state = PluginState(name=plugin.name, implements=plugin.implements)
                 yield from self.manager._register_ipam(state)
                 if state.ipam_ok:
@@ -364,7 +364,7 @@ class SwarmAllocator:
     def _lookup(self, name: str) -> Flow[None]:
         """``pg.Get(name, Lookup)``: a legacy plugin is activated, then refused."""
         try:
-            yield from self.manager.plugin(name, "IpamDriver")
+            yield from self.manager.plugin(name, Interface.IPAM)
         except DaemonError:
             return
         raise _rpc("InvalidArgument",

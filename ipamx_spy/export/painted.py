@@ -32,7 +32,7 @@ from rich.json import JSON
 from rich.padding import Padding
 from rich.panel import Panel
 from rich.style import Style
-from rich.text import Text
+from rich.text import Span, Text
 
 from ipamx_spy.render import SideBySide
 
@@ -65,6 +65,7 @@ class Painter:
         self._styles: dict[str | Style, Style] = {}
         self._combined: dict[tuple[Style, ...], Style] = {}
         self._codes: dict[Style, tuple[str, str]] = {}
+        self._laid_out: dict[tuple[object, ...], list[str]] = {}
 
     def paint(self, renderable: RenderableType, *, soft_wrap: bool = False) -> str | None:
         """What ``console.print(renderable, soft_wrap=soft_wrap)`` would write, or None when
@@ -117,17 +118,19 @@ class Painter:
         start, end = rendered.split("\0")
         return (start, end)
 
-    def _lines(self, lines: list[Segments]) -> str:
-        return "".join(self._paint(line) + "\n" for line in lines)
+    @staticmethod
+    def _lines(lines: list[str]) -> str:
+        return "".join(line + "\n" for line in lines)
 
     # -- text --------------------------------------------------------------------------
 
     def _runs(self, text: Text) -> list[Run]:
+        return self._runs_of(text.plain, text.style, text.spans)
+
+    def _runs_of(self, plain: str, style: str | Style, spans: Sequence[Span]) -> list[Run]:
         """The segments ``Text.render`` cuts: (start, end, style), a cut at every span's
         start and end, each run's style its spans' combined in their order."""
-        plain = text.plain
-        base = self._style(text.style)
-        spans = text.spans
+        base = self._style(style)
         if not spans:
             return [(0, len(plain), base)]
         styles = [base, *(self._style(span.style) for span in spans)]
@@ -148,8 +151,20 @@ class Painter:
                              self._combine(tuple(styles[i] for i in sorted(stack)))))
         return runs
 
-    def _layout(self, text: Text, width: int, *, pad: bool) -> list[Segments]:
-        """The lines ``text`` takes ``width`` cells wide (padded to it when ``pad``)."""
+    def _layout(self, text: Text, width: int, *, pad: bool) -> list[str]:
+        """The painted lines ``text`` takes ``width`` cells wide (padded to it when ``pad``),
+        kept for the next text with the same plain string and spans (labels, headers and
+        bodies repeat from one exchange to the next)."""
+        key = (text.plain, tuple(text.spans), text.style, text.no_wrap, width, pad)
+        known = self._laid_out.get(key)
+        if known is None:
+            if len(self._laid_out) >= 4096:
+                self._laid_out.clear()
+            known = self._laid_out[key] = [self._paint(line)
+                                           for line in self._cut(text, width, pad=pad)]
+        return known
+
+    def _cut(self, text: Text, width: int, *, pad: bool) -> list[Segments]:
         plain = text.plain
         if _AWKWARD.search(plain) or width < 1 or text.end != "\n":
             raise Declined("a tab or a control character")
@@ -181,7 +196,7 @@ class Painter:
     def _pieces(part: str, start: int, width: int, *, no_wrap: bool) -> list[tuple[int, int]]:
         """The (start, end) offsets of the lines one line of text wraps to, as ``Text.wrap``
         divides it and strips the whitespace that hangs past the width."""
-        if no_wrap:
+        if no_wrap or cell_len(part) <= width:  # divide_line would not break it
             return [(start, start + len(part))]
         offsets = divide_line(part, width, fold=True)
         bounds = [0, *offsets] if offsets and offsets[-1] == len(part) \
@@ -214,15 +229,15 @@ class Painter:
             raise Declined("a panel of another shape")
         border = self._combine((self._style(panel.style), self._style(panel.border_style)))
         inner = width - 4
-        body: list[Segments] = []
-        for renderable in self._flatten(panel.renderable, inner):
-            body.extend(self._layout(renderable, inner, pad=True))
+        side = self._paint([("│", border)])
+        left, right = f"{side} ", f" {side}\n"
         top = [("╭─", border), *self._title(panel.title, border, inner), ("─╮", border)]
-        out = [top]
-        out.extend([("│", border), (" ", _NULL), *line,
-                    (" ", _NULL), ("│", border)] for line in body)
-        out.append([("╰" + "─" * (width - 2) + "╯", border)])
-        return self._lines(out)
+        out = [self._paint(top), "\n"]
+        for renderable in self._flatten(panel.renderable, inner):
+            out.extend(f"{left}{line}{right}"
+                       for line in self._layout(renderable, inner, pad=True))
+        out.append(self._paint([("╰" + "─" * (width - 2) + "╯", border)]) + "\n")
+        return "".join(out)
 
     def _title(self, title: Text, border: Style, width: int) -> Segments:
         plain = " " + title.plain.replace("\n", " ") + " "
@@ -231,11 +246,11 @@ class Painter:
         cells = cell_len(plain)
         if cells > width:
             raise Declined("a title rich would cut")
-        padded = title.copy()
-        padded.plain = plain[1:-1]  # the same length: the spans stay where they are
-        padded.pad(1)
-        padded.stylize_before(border)
-        segments = [(plain[a:b], style) for a, b, style in self._runs(padded)]
+        # as Panel pads the title by a space each side and puts the border's style under it
+        spans = [Span(0, len(plain), border),
+                 *(Span(span.start + 1, span.end + 1, span.style) for span in title.spans)]
+        segments = [(plain[a:b], style)
+                    for a, b, style in self._runs_of(plain, title.style, spans)]
         if cells < width:
             segments.append(("─" * (width - cells), border))
         return segments

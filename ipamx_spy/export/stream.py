@@ -16,8 +16,6 @@ by the findings, notes, markers and redacted values, plus ``infer.SECTION_WINDOW
 by the number of exchanges; time is linear in the file, one read per pass.
 
 Several files (one per host) are merged by ``multihost`` into one ``Trace`` held whole.
-``StreamedTrace.materialized`` gives the whole ``Trace`` for the formats that lay out all of it
-at once (HTML's page, SVG's recorded terminal).
 """
 
 from __future__ import annotations
@@ -37,11 +35,13 @@ from ipamx_spy.recording import Damage, Exchange, load
 from ipamx_spy.recording_reader import RecordingReader
 from ipamx_spy.records import RecordType
 
-from . import FORMATS, STREAM_FORMATS
+from . import STREAM_FORMATS
 from .har import iter_har
+from .html import iter_html
 from .markdown import iter_markdown
 from .mermaid import iter_mermaid
 from .records import iter_json
+from .svg import iter_svg
 from .trace import (
     CONNECTION_EVENTS,
     Options,
@@ -229,14 +229,6 @@ class StreamedTrace:
                 if record.get("type") in CONNECTION_EVENTS:
                     yield redact.redact_values(record, self._rules).record
 
-    @property
-    def materialized(self) -> Trace:
-        """The whole trace in memory, for the formats that lay out all of it at once."""
-        return Trace(source=self.source, header=self.header, sections=tuple(self.sections),
-                     notes=self._notes, findings=self.findings, markers=self.markers,
-                     note_records=self.note_records, events=tuple(self.events),
-                     redacted=self.redacted, options=self.options)
-
 
 def selection_of(ranges: str | None, endpoints: Sequence[str], errors: bool,
                  chosen: Filter | None) -> Selection:
@@ -284,28 +276,22 @@ def open_trace(paths: Sequence[Path], *, selection: Selection = Selection(),
                          validate=validate)
 
 
-def whole(trace: StreamedTrace | Trace) -> Trace:
-    """The trace held whole (a streamed one is read into memory: see ``materialized``)."""
-    return trace.materialized if isinstance(trace, StreamedTrace) else trace
-
-
 TEXT_STREAMS: dict[str, Callable[[TraceView], Iterator[str]]] = {
     "json": iter_json,
     "markdown": iter_markdown,
     "mermaid": iter_mermaid,
     "har": iter_har,
+    "svg": iter_svg,
+    "html": iter_html,
 }
-"""The text formats that write as they go; the others are laid out from the whole trace
-(HTML inlines the page with every row, SVG records the whole terminal to know its height)."""
+"""Every text format, each written as it goes (HTML and SVG spool their rows and write their
+head, which counts them, first)."""
 
 
 def export_pieces(name: str, trace: StreamedTrace | Trace) -> Iterator[str]:
-    """A text format's output in pieces (``FORMATS``' text, joined): as it is made for the
-    formats of ``TEXT_STREAMS``, else in one piece. Raises KeyError for an unknown format."""
-    streaming = TEXT_STREAMS.get(name)
-    if streaming is not None:
-        return streaming(trace)
-    return iter((FORMATS[name](whole(trace)),))
+    """A text format's output in pieces (``FORMATS``' text, joined), as it is made. Raises
+    KeyError for an unknown format."""
+    return TEXT_STREAMS[name](trace)
 
 
 def export_chunks(name: str, trace: StreamedTrace | Trace) -> Iterator[bytes]:

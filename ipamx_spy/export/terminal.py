@@ -32,29 +32,44 @@ def section_rule(section: Section) -> Text:
 def renderables(trace: TraceView) -> Iterator[RenderableType]:
     """Everything ``show`` prints, in order, each as its section is read (a streamed trace
     is drawn while its file is read, a section at a time)."""
-    options = trace.options
+    yield from opening(trace)
+    for section in trace.sections:
+        yield from section_renderables(trace, section)
+    yield from closing(trace)
+
+
+def opening(trace: TraceView) -> Iterator[RenderableType]:
+    """What comes before the first section: the hosts of a merged timeline."""
     if trace.hosts:
         yield Text(f"merged timeline of {len(trace.hosts)} hosts: {', '.join(trace.hosts)}",
                    style="bold")
-    for section in trace.sections:
-        yield section_rule(section)
-        shown_host = None
-        for exchange in section.exchanges:
-            findings = trace.findings_for(exchange.seq)
-            host = trace.host_of(exchange.seq)
-            if options.compact:
-                line = render.compact_line(exchange, findings)
-                if host is not None:
-                    line = Text.assemble((f"{host} ", "bold magenta"), line)
-                for note in trace.notes_for(exchange.seq):
-                    line.append(f"  note: {note}", style="bold yellow")
-                yield line
-            else:
-                if host is not None and host != shown_host:
-                    yield Text(f"on {host}:", style="bold magenta")
-                    shown_host = host
-                yield render.exchange_panel(exchange, view=options.view, findings=findings,
-                                            notes=trace.notes_for(exchange.seq))
+
+
+def section_renderables(trace: TraceView, section: Section) -> Iterator[RenderableType]:
+    """One section: its rule, then a panel (or a compact line) per exchange."""
+    options = trace.options
+    yield section_rule(section)
+    shown_host = None
+    for exchange in section.exchanges:
+        findings = trace.findings_for(exchange.seq)
+        host = trace.host_of(exchange.seq)
+        if options.compact:
+            line = render.compact_line(exchange, findings)
+            if host is not None:
+                line = Text.assemble((f"{host} ", "bold magenta"), line)
+            for note in trace.notes_for(exchange.seq):
+                line.append(f"  note: {note}", style="bold yellow")
+            yield line
+        else:
+            if host is not None and host != shown_host:
+                yield Text(f"on {host}:", style="bold magenta")
+                shown_host = host
+            yield render.exchange_panel(exchange, view=options.view, findings=findings,
+                                        notes=trace.notes_for(exchange.seq))
+
+
+def closing(trace: TraceView) -> Iterator[RenderableType]:
+    """What comes after the last section: the findings about the whole session."""
     for finding in trace.findings:
         if finding.seq == 0:
             yield Text(f"{finding.code} {finding.severity}: {finding.message}",

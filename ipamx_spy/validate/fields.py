@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ipamx_spy.dockerd.endpoints import AnswerCheck, Endpoint, parse_endpoint
+from ipamx_spy.dockerd.endpoints import AnswerCheck, Endpoint, Interface, parse_endpoint
 from ipamx_spy.dockerd.goparse import cidr_code, parse_cidr, parse_ip, parse_mac
 from ipamx_spy.dockerd.scopes import capability_scope
 from ipamx_spy.findings import Finding
@@ -219,7 +219,7 @@ def check_activate(ctx: CheckContext) -> list[Finding]:
     if ctx.endpoint != Endpoint.ACTIVATE or not _judged(ctx):
         return []
     implements = ctx.value.get("Implements") or []
-    if {"NetworkDriver", "IpamDriver"} & set(implements):
+    if {Interface.NETWORK, Interface.IPAM} & set(implements):
         return []
     return [finding("IPX215", ctx.seq, (
         f"Implements is {implements!r}: dockerd can use the plugin neither as a network "

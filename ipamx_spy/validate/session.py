@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ipamx_spy.dockerd.endpoints import Endpoint, LedgerEffect
+from ipamx_spy.dockerd.endpoints import Endpoint, Interface, LedgerEffect
 from ipamx_spy.dockerd.goparse import IPAddress, IPNetwork, parse_cidr, parse_ip
 from ipamx_spy.dockerd.ledger import IssuedPool, Ledger
 from ipamx_spy.dockerd.verdict import pool_gateway
@@ -75,7 +75,7 @@ class PluginHistory:
         if self.implements is None or ctx.row is None:
             return found
         interface = ctx.endpoint.partition(".")[0]  # the row's interface (found by this name)
-        if (interface in {"IpamDriver", "NetworkDriver"} and interface not in self.implements
+        if (interface in (Interface.IPAM, Interface.NETWORK) and interface not in self.implements
                 and not ctx.row.extension):
             found.append(finding("IPX306", ctx.seq, (
                 f"the plugin's Activate answer does not list {interface}, so dockerd would "
