@@ -467,3 +467,25 @@ def test_a_long_recording_streams_with_bounded_carried_state() -> None:
     assert growth["held"][0] == growth["held"][1] and growth["pools"][0] == growth["pools"][1]
     assert growth["pending"][1] <= 1024 + 1  # the window and the call that shows it is full
     assert growth["pools"][1] <= 2 * POOL_SPACE  # the pools held at once, not all ever held
+
+
+def test_show_and_export_say_where_a_burst_longer_than_the_window_was_cut(
+        tmp_path: Path) -> None:
+    from ipamx_spy.export.stream import StreamedTrace, open_trace
+
+    calls = Calls(network_driver=False)
+    commands = _long_commands()
+    while calls.seq <= infer.SECTION_WINDOW + 100:
+        word, pick, aux, flag, _pause = next(commands)
+        play(calls, (word, pick, aux, flag, 0.002))  # one burst: no pause anywhere
+    path = tmp_path / "burst.jsonl"
+    path.write_text("".join(json.dumps(record) + "\n" for record in [
+        rec.make_header(name="burst"), *(e.to_json() for e in calls.exchanges)]))
+    trace = open_trace([path], validate=False)
+    assert isinstance(trace, StreamedTrace)
+    sections = list(trace.sections)
+    window = infer.SECTION_WINDOW
+    note = infer.burst_cut_note(calls.exchanges[window - 1], calls.exchanges[window], window)
+    assert [s.seqs[-1] for s in sections if note in s.detail][0] == window
+    assert [s.seqs[0] for s in sections if note in s.detail][-1] == window + 1
+    assert [seq for s in sections for seq in s.seqs] == [e.seq for e in calls.exchanges]
