@@ -45,13 +45,13 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def frame(raw: bytes, side: type[tap.RequestTap] | type[tap.ResponseTap]) -> tap.Message:
+def frame(raw: bytes, side: type[tap.RequestTap] | type[tap.ResponseTap]) -> tap.WireMessage:
     t = side()
     if isinstance(t, tap.ResponseTap):
         t.expect("POST")
     t.feed(raw)
     message = t.next_message()
-    assert isinstance(message, tap.Message)
+    assert isinstance(message, tap.WireMessage)
     return message
 
 

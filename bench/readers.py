@@ -14,12 +14,15 @@ that reads the same file line by line with ``json.loads`` and nothing else. For 
 baseline is a child that reads the file the same bare way and hands each request body to the
 in-process reference plugin: the floor of what replay must do.
 
+``export -f html`` and ``export -f svg`` are measured the same way (skip them with ``--skip
+html,svg``): they stream too, so their peak should not grow with the file either.
+
 Targets (issue 14): ``check``/``show``/``export -f json`` linear in time (the per-exchange time
 of the large file over the 10,000's stays near 1), peak RSS at most 64 MiB above the
 10,000-exchange run's, ``check`` at most 5x the bare ``json.loads`` of the same file;
 ``replay`` of 10,000 exchanges at most 2x its bare loop (default output).
 
-Usage: python bench/readers.py [--exchanges 1000000] [--skip show,export]
+Usage: python bench/readers.py [--exchanges 1000000] [--skip show,export,html,svg]
 Prints one JSON report.
 """
 
@@ -120,7 +123,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--exchanges", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=1, help="rounds of the large file")
-    parser.add_argument("--skip", default="", help="comma-separated: check,show,export,replay")
+    parser.add_argument("--skip", default="",
+                        help="comma-separated: check,show,export,html,svg,replay")
     parser.add_argument("--write", nargs=3, metavar=("SMALL", "LARGE", "N"),
                         help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -151,6 +155,9 @@ def main() -> None:
             commands["show"] = spy("show")
         if "export" not in skip:
             commands["export -f json"] = spy("export", "-f", "json")
+        for page in ("html", "svg"):  # laid out whole until they were streamed
+            if page not in skip:
+                commands[f"export -f {page}"] = spy("export", "-f", page)
         results = {}
         for label, path, rounds in (("small", small, 3), ("large", large, options.rounds)):
             results[label] = measure({name: [*argv, str(path)]

@@ -42,11 +42,11 @@ RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.plugins.v1
             + str(len(ANSWER)).encode() + b"\r\n\r\n" + ANSWER)
 
 
-def framed(raw: bytes, request: bool) -> tap.Message:
+def framed(raw: bytes, request: bool) -> tap.WireMessage:
     framer = tap.RequestTap() if request else tap.ResponseTap()
     framer.feed(raw)
     message = framer.next_message()
-    assert isinstance(message, tap.Message)
+    assert isinstance(message, tap.WireMessage)
     return message
 
 
@@ -120,7 +120,7 @@ def main() -> None:
         plugin.expect("POST")
         plugin.feed(RESPONSE)
         answer = plugin.next_message()
-        assert isinstance(answer, tap.Message)
+        assert isinstance(answer, tap.WireMessage)
         docker.answered(event.message, answer.keep_alive, 0.0)
         assert docker.next_event(0.0) is NEED_DATA  # asked at once, as the relay does
 

@@ -1,12 +1,19 @@
 """The built-in plugin as a sans-IO application: (endpoint, body bytes) -> Reply.
 
 Services (the reference allocator, the reference network driver) register plain functions
-``request JSON -> response JSON`` per endpoint. This module owns what is common to all of them:
-decoding the body the way Go does (keys matched case-insensitively to the endpoint rows' field
-names), refusing an empty body where arguments are required (PROTOCOL.md 1.6: that is dockerd's
-retry after a dropped connection, never a real request), and carrying errors in the field the
-protocol expects (``Error`` for IPAM, ``Err`` for the network driver and for transport-level
-refusals).
+``request JSON -> response JSON`` keyed by the rows they answer (``dockerd.Endpoint`` members,
+and ``dockerd.SpyCall`` for ipamx-spy's own calls). A service claims every row of its
+interface; ``BuiltinPlugin`` refuses to start (``LookupError``) when a claimed row has no route
+or a route has no row, so a new endpoint is one row plus one handler and nothing else. It then
+resolves an incoming path with one dict lookup.
+
+This module owns what is common to all services: decoding the body the way Go does (keys
+matched case-insensitively to the endpoint rows' field names), refusing an empty body where
+arguments are required (PROTOCOL.md 1.6: that is dockerd's retry after a dropped connection,
+never a real request), carrying errors in the field the protocol expects (``Error`` for IPAM,
+``Err`` for the network driver and for transport-level refusals), and counting calls and errors
+from what the dispatch knows (a ``PluginError``, a refusal of the body), never by reading the
+answer again.
 """
 
 from __future__ import annotations
@@ -14,10 +21,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from . import dockerd
-from .dockerd import Endpoint
+from .dockerd import Endpoint, SpyCall
 from .faults import Injection
 from .recording import go_json
 
@@ -25,6 +32,10 @@ CONTENT_TYPE = "application/vnd.docker.plugins.v1.2+json"
 
 JSON = Any
 Route = Callable[[dict[str, JSON]], JSON]
+Call = Endpoint | SpyCall
+"""A row a service answers: one of dockerd's calls, or one of ipamx-spy's own."""
+K = TypeVar("K", bound=Call)
+T = TypeVar("T")
 
 
 class PluginError(Exception):
@@ -57,17 +68,49 @@ class Reply:
 
 
 class Service(Protocol):
-    """What a built-in service offers: an interface name for Activate and its routes."""
+    """What a built-in service offers: an interface name for Activate and its routes, one per
+    row it claims (``claimed_calls``: every dockerd row of the interface, and ipamx-spy's own
+    calls of it when the service sets ``spy_calls = True``). A service may also set
+    ``blocking = True`` (its calls run off the event loop) and have a ``close()``."""
 
-    interface: str
+    @property
+    def interface(self) -> str: ...
 
-    def routes(self) -> Mapping[str, Route]: ...
+    def routes(self) -> Mapping[Call, Route]: ...
 
 
 class PluginApp(Protocol):
     def handle(self, endpoint: str, body: bytes) -> Reply: ...
 
     def blocking(self, endpoint: str) -> bool: ...
+
+
+def claimed_calls(interface: str, *, spy_calls: bool = False) -> tuple[Call, ...]:
+    """The rows a service of ``interface`` answers: dockerd's rows of that interface (dockerd
+    may call any of them; ``Plugin.Activate`` is the plugin's, not a service's), then with
+    ``spy_calls`` ipamx-spy's own calls of it."""
+    ours: tuple[Call, ...] = tuple(e for e in Endpoint
+                                   if e.interface == interface and e is not Endpoint.ACTIVATE)
+    return ours + tuple(c for c in SpyCall if spy_calls and c.interface == interface)
+
+
+def check_table(interface: str, table: Mapping[K, T], *,
+                spy_calls: bool = False) -> dict[K, T]:
+    """``table`` (a handler per row) when it has exactly the rows claimed (``claimed_calls``),
+    in row order. Raises LookupError naming the rows without a handler and the handlers
+    without a row: a service that raises it is incomplete and must not start."""
+    claimed = claimed_calls(interface, spy_calls=spy_calls)
+    missing = [str(c) for c in claimed if c not in table]
+    stray = [str(c) for c in table if c not in claimed or not isinstance(c, Endpoint | SpyCall)]
+    if missing or stray:
+        raise LookupError(f"{interface} service: " + "; ".join(
+            part for part in (_listed("rows without a handler", missing),
+                              _listed("handlers without a row", stray)) if part))
+    return {c: table[c] for c in sorted(table, key=claimed.index)}
+
+
+def _listed(what: str, names: list[str]) -> str:
+    return f"{what}: {', '.join(names)}" if names else ""
 
 
 def normalise_keys(value: JSON, fields: tuple[dockerd.Field, ...]) -> JSON:
@@ -78,26 +121,46 @@ def normalise_keys(value: JSON, fields: tuple[dockerd.Field, ...]) -> JSON:
     return {canonical.get(k.lower(), k): v for k, v in value.items()}
 
 
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """What the dispatch needs about one served path, worked out once at construction."""
+
+    name: str
+    route: Route
+    blocking: bool
+    takes_body: bool
+    error_key: str
+    canonical: Mapping[str, str]  # request field names by their lower case (Go's key match)
+
+
 @dataclass
 class BuiltinPlugin:
-    """The plugin ipamx-spy serves itself: any combination of built-in services."""
+    """The plugin ipamx-spy serves itself: any combination of built-in services.
+
+    Raises LookupError when a service's routes do not match the rows of its interface
+    (``check_table``) or two services answer one row."""
 
     services: list[Service]
     calls: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._routes: dict[str, Route] = {}
-        self._blocking: set[str] = set()
+        activate = _entry(Endpoint.ACTIVATE, lambda _request: {"Implements": self.implements},
+                          blocking=False)
+        self._entries: dict[str, _Entry] = {activate.name: activate}
         for service in self.services:
-            routes = service.routes()
-            self._routes.update(routes)
-            if getattr(service, "blocking", False):
-                self._blocking.update(routes)
+            blocking = bool(getattr(service, "blocking", False))
+            table = check_table(service.interface, service.routes(),
+                                spy_calls=bool(getattr(service, "spy_calls", False)))
+            for call, route in table.items():
+                if call.value in self._entries:
+                    raise LookupError(f"{call} is answered by two services")
+                self._entries[call.value] = _entry(call, route, blocking=blocking)
 
     def blocking(self, endpoint: str) -> bool:
         """True when the endpoint may take long (kernel work): run it off the event loop."""
-        return endpoint in self._blocking
+        entry = self._entries.get(endpoint)
+        return entry is not None and entry.blocking
 
     def close(self) -> None:
         """Release what the services hold (state files); call once when serving ends."""
@@ -110,54 +173,59 @@ class BuiltinPlugin:
     def implements(self) -> list[str]:
         return [s.interface for s in self.services]
 
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """Every endpoint name this plugin answers (``Plugin.Activate`` first)."""
+        return tuple(self._entries)
+
     def handle(self, endpoint: str, body: bytes) -> Reply:
         self.calls[endpoint] = self.calls.get(endpoint, 0) + 1
-        reply = self._dispatch(endpoint, body)
-        if reply.status != 200 or _carries_error(endpoint, reply):
+        reply, failed = self._dispatch(endpoint, body)
+        if failed:
             self.errors[endpoint] = self.errors.get(endpoint, 0) + 1
         return reply
 
-    def _dispatch(self, endpoint: str, body: bytes) -> Reply:
-        if endpoint == Endpoint.ACTIVATE:
-            return Reply.json(200, {"Implements": self.implements})
-        route = self._routes.get(endpoint)
-        if route is None:
-            return Reply.json(404, {"Err": f"ipamx-spy: {endpoint} is not served by this plugin"})
-        row = dockerd.ANY_BY_NAME.get(endpoint)
-        request = self._decode(row, body)
+    def _dispatch(self, endpoint: str, body: bytes) -> tuple[Reply, bool]:
+        """The reply, and whether it tells dockerd the call failed."""
+        entry = self._entries.get(endpoint)
+        if entry is None:
+            return Reply.json(404, {"Err": f"ipamx-spy: {endpoint} is not served by this "
+                                           "plugin"}), True
+        request = _decode(entry, body)
         if isinstance(request, Reply):
-            return request
-        error_key = row.error_field if row is not None else "Err"
+            return request, True
         try:
-            return Reply.json(200, route(request))
+            return Reply.json(200, entry.route(request)), False
         except PluginError as exc:
             if exc.status != 200:
-                return Reply.json(exc.status, {"Err": exc.message})
-            return Reply.json(200, {error_key: exc.message})
-
-    @staticmethod
-    def _decode(row: dockerd.AnyRow | None, body: bytes) -> dict[str, JSON] | Reply:
-        takes_body = row is not None and row.takes_body
-        if not body.strip():
-            if takes_body:
-                return Reply.json(400, {"Err": "ipamx-spy: empty request body where arguments are "
-                                        "required (dockerd re-sends an empty body after a dropped "
-                                        "connection; refusing rather than guessing)"})
-            return {}
-        try:
-            value = json.loads(body)
-        except ValueError as exc:
-            return Reply.json(400, {"Err": f"ipamx-spy: request body is not JSON: {exc}"})
-        if value is None:
-            value = {}
-        if not isinstance(value, dict):
-            return Reply.json(400, {"Err": "ipamx-spy: request body must be a JSON object"})
-        return normalise_keys(value, row.request if row is not None else ())  # type: ignore[no-any-return]
+                return Reply.json(exc.status, {"Err": exc.message}), True
+            return Reply.json(200, {entry.error_key: exc.message}), True
 
 
-def _carries_error(endpoint: str, reply: Reply) -> bool:
+def _entry(call: Call, route: Route, *, blocking: bool) -> _Entry:
+    row = dockerd.ROW[call] if isinstance(call, Endpoint) else dockerd.SPY_ROW[call]
+    return _Entry(name=call.value, route=route, blocking=blocking, takes_body=row.takes_body,
+                  error_key=row.error_field, canonical={f.name.lower(): f.name
+                                                        for f in row.request})
+
+
+def _decode(entry: _Entry, body: bytes) -> dict[str, JSON] | Reply:
+    """The request object with its keys matched to the row's fields, or the 400 refusal."""
+    if not body.strip():
+        if entry.takes_body:
+            return Reply.json(400, {"Err": "ipamx-spy: empty request body where arguments are "
+                                    "required (dockerd re-sends an empty body after a dropped "
+                                    "connection; refusing rather than guessing)"})
+        return {}
     try:
-        value = reply.value
-    except ValueError:
-        return True
-    return dockerd.error_message(endpoint, reply.status, value) is not None
+        value = json.loads(body)
+    except ValueError as exc:
+        return Reply.json(400, {"Err": f"ipamx-spy: request body is not JSON: {exc}"})
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        return Reply.json(400, {"Err": "ipamx-spy: request body must be a JSON object"})
+    canonical = entry.canonical
+    if not canonical:
+        return value
+    return {canonical.get(k.lower(), k): v for k, v in value.items()}

@@ -6,11 +6,15 @@ import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .app import BuiltinPlugin, Service
 from .atomic import MissingDirectory, UnsafePath
 from .ipam.config import Compat, compat_mode
 from .places import state_path
+
+if TYPE_CHECKING:
+    from .ipam.etcd import EtcdSpec
 
 
 class NetworkLinks(enum.StrEnum):
@@ -18,6 +22,41 @@ class NetworkLinks(enum.StrEnum):
 
     NETLINK = "netlink"  # the host's, through netlink (root)
     MEMORY = "memory"  # pretend links in memory: replay and drive without root or side effects
+
+
+class StoreKind(enum.StrEnum):
+    """Where the allocator keeps its data (``--store``)."""
+
+    FILE = "file"  # the --state file (or memory with --state none): this host only
+    ETCD = "etcd"  # an etcd cluster (etcd:// or etcds://), shared by hosts
+
+
+@dataclass(frozen=True, kw_only=True)
+class AllocatorStore:
+    """``--store`` parsed once: its kind, and for etcd the members and TLS files."""
+
+    kind: StoreKind = StoreKind.FILE
+    etcd: EtcdSpec | None = None
+
+    def __post_init__(self) -> None:
+        if (self.kind is StoreKind.ETCD) != (self.etcd is not None):
+            raise ValueError("an etcd store needs its EtcdSpec, and only an etcd store has one")
+
+    @classmethod
+    def parse(cls, text: str) -> AllocatorStore:
+        """``file`` (or empty) or ``etcd[s]://HOST:PORT[,...][/PREFIX][?ca=&cert=&key=]``.
+        Raises ``ipam.ConfigError`` (a ValueError) naming what is wrong."""
+        if text.strip() in {"", StoreKind.FILE}:
+            return cls()
+        from .ipam.etcd import EtcdSpec
+
+        return cls(kind=StoreKind.ETCD, etcd=EtcdSpec.parse(text.strip()))
+
+    def __str__(self) -> str:
+        return str(self.etcd) if self.etcd is not None else self.kind.value
+
+
+FILE_STORE = AllocatorStore()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,7 +75,7 @@ class BuiltinConfig:
     network_driver: bool = False
     network_state: Path | None = None
     network_links: NetworkLinks = NetworkLinks.NETLINK
-    store: str | None = None  # etcd://HOST:PORT[,...]: the allocator's data in etcd, shared
+    store: AllocatorStore = FILE_STORE  # etcd: the allocator's data in etcd, shared by hosts
     host_id: str | None = None  # this host's name in the shared store (default: hostname)
     group: str | None = None  # may read the state files (0640); None: only the owner (0600)
 
@@ -44,6 +83,8 @@ class BuiltinConfig:
         """Words become their enums (a config built from text: ``builtin:compat=20.10``).
         Raises ValueError (``ipam.ConfigError`` for the compat) naming the bad value."""
         object.__setattr__(self, "compat", compat_mode(self.compat))
+        if isinstance(self.store, str):
+            object.__setattr__(self, "store", AllocatorStore.parse(self.store))
         try:
             object.__setattr__(self, "network_links", NetworkLinks(self.network_links))
         except ValueError:
@@ -62,8 +103,8 @@ def make_plugin(config: BuiltinConfig = BuiltinConfig(),
     from .ipam.config import DEFAULT_ENGINE_ID
     from .ipam.service import IpamService
 
-    if config.store is not None:
-        services.append(_shared_ipam(config, on_shutdown))
+    if config.store.etcd is not None:
+        services.append(_shared_ipam(config, config.store.etcd, on_shutdown))
         return BuiltinPlugin(services)
     services.append(IpamService.from_options(
         compat=config.compat, local_space=config.local_space, global_space=config.global_space,
@@ -73,7 +114,8 @@ def make_plugin(config: BuiltinConfig = BuiltinConfig(),
     return BuiltinPlugin(services)
 
 
-def _shared_ipam(config: BuiltinConfig, on_shutdown: Callable[[], None] | None) -> Service:
+def _shared_ipam(config: BuiltinConfig, etcd: EtcdSpec,
+                 on_shutdown: Callable[[], None] | None) -> Service:
     """The allocator on etcd (``--store etcd://...``). Raises ValueError, RuntimeError."""
     from .ipam.config import DEFAULT_ENGINE_ID, IpamConfig
     from .ipam.shared_service import SharedIpamService
@@ -82,8 +124,7 @@ def _shared_ipam(config: BuiltinConfig, on_shutdown: Callable[[], None] | None) 
         compat=config.compat, local_space=config.local_space, global_space=config.global_space,
         local_pools=config.local_pools, global_pools=config.global_pools,
         exclude=config.exclude, engine_id=config.engine_id or DEFAULT_ENGINE_ID)
-    assert config.store is not None
-    return SharedIpamService.open(ipam, config.store, host_id=config.host_id,
+    return SharedIpamService.open(ipam, etcd, host_id=config.host_id,
                                   on_shutdown=on_shutdown)
 
 
@@ -91,12 +132,13 @@ def config_from_options(*, name: str, state: str, compat: Compat, local_space: s
                         global_space: str, network_driver: bool,
                         local_pools: Sequence[str] = (), global_pools: Sequence[str] = (),
                         exclude: Sequence[str] = (), engine_id: str | None = None,
-                        store: str = "file", host_id: str | None = None,
+                        store: AllocatorStore = FILE_STORE, host_id: str | None = None,
                         group: str | None = None) -> BuiltinConfig:
     """The configuration the ``serve``/``proxy`` options describe. ``state`` is ``--state``
     (``none``, ``default`` or a path; the network driver's state sits beside the allocator's),
     ``compat`` the allocator mode (``compat_mode(choose_compat(...).mode)``), ``store``
-    ``--store`` (``file`` keeps the data in ``state``)."""
+    ``--store`` as ``AllocatorStore.parse`` reads it (a file store keeps the data in
+    ``state``)."""
     network_state = state_path(name, state, "network")
     if network_state is not None and state not in {"none", "default"}:
         network_state = Path(state).with_suffix(".network.json")
@@ -106,7 +148,7 @@ def config_from_options(*, name: str, state: str, compat: Compat, local_space: s
         network_state=network_state if network_driver else None,
         local_pools=tuple(local_pools), global_pools=tuple(global_pools),
         exclude=tuple(exclude), engine_id=engine_id,
-        store=None if store in {"", "file"} else store, host_id=host_id or None, group=group)
+        store=store, host_id=host_id or None, group=group)
 
 
 class PluginStartError(Exception):

@@ -93,7 +93,7 @@ class PluginConnection:
     _sock: socket.socket | None = field(default=None, init=False, repr=False)
     _tap: tap.ResponseTap | None = field(default=None, init=False, repr=False)
 
-    def call(self, raw_request: bytes, method: str = "POST") -> tuple[tap.Message, float]:
+    def call(self, raw_request: bytes, method: str = "POST") -> tuple[tap.WireMessage, float]:
         """Send one request; return the answer and the time it took in milliseconds.
 
         Raises PluginNoAnswer (dial failure, closed without answer, timeout) or
@@ -122,11 +122,11 @@ class PluginConnection:
             self.close()
         return message, elapsed
 
-    def _read_answer(self) -> tap.Message:
+    def _read_answer(self) -> tap.WireMessage:
         assert self._sock is not None and self._tap is not None
         while True:
             result = self._tap.next_message()
-            if isinstance(result, tap.Message):
+            if isinstance(result, tap.WireMessage):
                 return result
             if isinstance(result, tap.TapError):
                 raise PluginProtocolError(f"{self.address}: {result.message}")

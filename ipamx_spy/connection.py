@@ -22,7 +22,7 @@ from .records import FaultKind, Side
 class Request:
     """A complete request to answer. ``refusal`` is set when the spy answers it itself."""
 
-    message: tap.Message
+    message: tap.WireMessage
     refusal: tuple[int, Fault] | None = None
 
 
@@ -107,7 +107,7 @@ class DockerConnection:
             return self._done
         if isinstance(result, tap.TapError):
             return self._refuse(result)
-        assert isinstance(result, tap.Message)
+        assert isinstance(result, tap.WireMessage)
         self._busy = True
         if result.method != "POST":
             message = (f"method {result.method} is not allowed: the plugin protocol is POST "
@@ -116,7 +116,7 @@ class DockerConnection:
             return Request(message=result, refusal=(405, refused))
         return Request(message=result)
 
-    def answered(self, request: tap.Message, reply_keep_alive: bool, now: float) -> bool:
+    def answered(self, request: tap.WireMessage, reply_keep_alive: bool, now: float) -> bool:
         """The answer to the busy request went out; True when the connection stays open."""
         self._busy = False
         keep = request.keep_alive and reply_keep_alive and request.method != "CONNECT"

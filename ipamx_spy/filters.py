@@ -10,7 +10,7 @@ case-insensitively.
 ``TESTS`` is the table of every test (its name, whether it takes a value, what it means);
 ``docs/filters.md`` is the user-facing description and ``ipamx-spy show --filter-help`` prints the
 table. ``parse`` turns the text into a ``Filter``: a predicate over an exchange and its
-``Context`` (the section it belongs to and the validator's findings on it). A text that cannot
+``FilterContext`` (the section it belongs to and the validator's findings on it). A text that cannot
 be parsed raises ``FilterError`` with the column where it goes wrong.
 
 The grammar is written with pyparsing; the predicates are small frozen dataclasses, so a
@@ -49,7 +49,7 @@ class FilterError(ValueError):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Context:
+class FilterContext:
     """What a filter may know about an exchange besides the exchange itself."""
 
     section_title: str = ""
@@ -57,13 +57,13 @@ class Context:
     findings: tuple[Finding, ...] = ()
 
 
-EMPTY = Context()
+EMPTY = FilterContext()
 
 
 class Filter:
     """A compiled filter: call it with an exchange and its context."""
 
-    def __call__(self, exchange: Exchange, context: Context = EMPTY) -> bool:
+    def __call__(self, exchange: Exchange, context: FilterContext = EMPTY) -> bool:
         raise NotImplementedError
 
 
@@ -91,9 +91,9 @@ class Test(Filter):
 
     name: str
     value: str
-    check: Callable[[Exchange, Context], bool] = field(compare=False, repr=False)
+    check: Callable[[Exchange, FilterContext], bool] = field(compare=False, repr=False)
 
-    def __call__(self, exchange: Exchange, context: Context = EMPTY) -> bool:
+    def __call__(self, exchange: Exchange, context: FilterContext = EMPTY) -> bool:
         return self.check(exchange, context)
 
     def __str__(self) -> str:
@@ -108,7 +108,7 @@ class Test(Filter):
 class Not(Filter):
     inner: Filter
 
-    def __call__(self, exchange: Exchange, context: Context = EMPTY) -> bool:
+    def __call__(self, exchange: Exchange, context: FilterContext = EMPTY) -> bool:
         return not self.inner(exchange, context)
 
     def __str__(self) -> str:
@@ -119,7 +119,7 @@ class Not(Filter):
 class All(Filter):
     parts: tuple[Filter, ...]
 
-    def __call__(self, exchange: Exchange, context: Context = EMPTY) -> bool:
+    def __call__(self, exchange: Exchange, context: FilterContext = EMPTY) -> bool:
         return all(p(exchange, context) for p in self.parts)
 
     def __str__(self) -> str:
@@ -130,7 +130,7 @@ class All(Filter):
 class Any_(Filter):
     parts: tuple[Filter, ...]
 
-    def __call__(self, exchange: Exchange, context: Context = EMPTY) -> bool:
+    def __call__(self, exchange: Exchange, context: FilterContext = EMPTY) -> bool:
         return any(p(exchange, context) for p in self.parts)
 
     def __str__(self) -> str:
@@ -143,7 +143,7 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-Builder = Callable[[str], Callable[[Exchange, Context], bool]]
+Builder = Callable[[str], Callable[[Exchange, FilterContext], bool]]
 """Turns a test's value into its check; raises ValueError with the reason when it cannot."""
 
 
@@ -154,12 +154,12 @@ def _regex(value: str) -> re.Pattern[str]:
         raise ValueError(f"not a regular expression ({exc})") from None
 
 
-def _endpoint(value: str) -> Callable[[Exchange, Context], bool]:
+def _endpoint(value: str) -> Callable[[Exchange, FilterContext], bool]:
     pattern = _regex(value)
     return lambda e, c: pattern.search(e.endpoint) is not None
 
 
-def _status(value: str) -> Callable[[Exchange, Context], bool]:
+def _status(value: str) -> Callable[[Exchange, FilterContext], bool]:
     match = re.fullmatch(r"([1-5])xx", value, re.IGNORECASE)
     low: float
     high: float | None
@@ -184,7 +184,7 @@ def _number_range(text: str, kind: Callable[[str], float]) -> tuple[float, float
 
 
 def _within(value: str, kind: Callable[[str], float], what: str,
-            get: Callable[[Exchange], float]) -> Callable[[Exchange, Context], bool]:
+            get: Callable[[Exchange], float]) -> Callable[[Exchange, FilterContext], bool]:
     ranges = []
     for part in value.split(","):
         try:
@@ -195,21 +195,21 @@ def _within(value: str, kind: Callable[[str], float], what: str,
 
 
 def _body(side: str) -> Builder:
-    def build(value: str) -> Callable[[Exchange, Context], bool]:
+    def build(value: str) -> Callable[[Exchange, FilterContext], bool]:
         pattern = _regex(value)
         return lambda e, c: _search(pattern, [_body_text(m) for m in _messages(e, side)])
     return build
 
 
 def _header(side: str) -> Builder:
-    def build(value: str) -> Callable[[Exchange, Context], bool]:
+    def build(value: str) -> Callable[[Exchange, FilterContext], bool]:
         pattern = _regex(value)
         return lambda e, c: _search(pattern, [f"{k}: {v}" for m in _messages(e, side)
                                               for k, v in m.headers])
     return build
 
 
-def _json_path(value: str) -> Callable[[Exchange, Context], bool]:
+def _json_path(value: str) -> Callable[[Exchange, FilterContext], bool]:
     try:
         pattern = pathspec.parse(value)
     except pathspec.PathError as exc:
@@ -230,26 +230,26 @@ def _reaches(value: object, patterns: tuple[re.Pattern[str] | None, ...]) -> boo
     return any(head.fullmatch(k) and _reaches(v, rest) for k, v in children)
 
 
-def _fault(value: str) -> Callable[[Exchange, Context], bool]:
+def _fault(value: str) -> Callable[[Exchange, FilterContext], bool]:
     pattern = _regex(value or ".")
     return lambda e, c: e.fault is not None and bool(
         pattern.search(f"{e.fault.side}/{e.fault.kind}"))
 
 
 def _section(marked: bool) -> Builder:
-    def build(value: str) -> Callable[[Exchange, Context], bool]:
+    def build(value: str) -> Callable[[Exchange, FilterContext], bool]:
         pattern = _regex(value)
         return lambda e, c: (not marked or c.section_source == "marker") and bool(
             pattern.search(c.section_title))
     return build
 
 
-def _rule(value: str) -> Callable[[Exchange, Context], bool]:
+def _rule(value: str) -> Callable[[Exchange, FilterContext], bool]:
     pattern = _regex(value)
     return lambda e, c: any(pattern.search(f.code) for f in c.findings)
 
 
-def _severity(value: str) -> Callable[[Exchange, Context], bool]:
+def _severity(value: str) -> Callable[[Exchange, FilterContext], bool]:
     if value not in SEVERITIES:
         raise ValueError(f"needs a severity: {', '.join(SEVERITIES)}")
     worst = SEVERITIES.index(value)
@@ -432,14 +432,14 @@ def describe() -> str:
     ])
 
 
-def contexts(recording: Recording, findings: Sequence[Finding] = ()) -> dict[int, Context]:
+def contexts(recording: Recording, findings: Sequence[Finding] = ()) -> dict[int, FilterContext]:
     """The context of every exchange of a recording: its section and its findings."""
     from . import infer
 
     found: dict[int, tuple[Finding, ...]] = {}
     for finding in findings:
         found[finding.seq] = (*found.get(finding.seq, ()), finding)
-    return {e.seq: Context(section_title=s.title, section_source=s.source,
+    return {e.seq: FilterContext(section_title=s.title, section_source=s.source,
                            findings=found.get(e.seq, ()))
             for s in infer.sections(recording) for e in s.exchanges}
 
@@ -456,22 +456,30 @@ def select_findings(recording: Recording, findings: Sequence[Finding],
 def kept_in_file(path: Path, chosen: Filter,
                  about: Mapping[int, tuple[Finding, ...]]) -> set[int]:
     """Of the exchanges numbered in ``about``, those the filter keeps, each judged with its
-    section and the findings ``about`` gives it: the file read record by record (markers
-    first, then ``infer.stream_sections``), so memory does not grow with the recording."""
-    from .infer import stream_sections
+    section and the findings ``about`` gives it: the file read record by record (markers and
+    what inference looks ahead for first, then ``infer.stream_sections``), so memory does not
+    grow with the recording."""
+    from .infer import LookaheadSurvey, stream_sections
     from .recording_reader import RecordingReader
     from .records import RecordType
 
+    survey = LookaheadSurvey()
+    markers = []
     with RecordingReader(path) as reader:
-        markers = [r for r in reader.others() if r.get("type") == RecordType.MARKER]
+        for record, exchange in reader:
+            if exchange is not None:
+                survey.add(exchange)
+            elif record.get("type") == RecordType.MARKER:
+                markers.append(record)
+    alone = survey.released_alone(markers)
     keep: set[int] = set()
     with RecordingReader(path) as reader:
-        for section in stream_sections(reader.exchanges(), markers):
+        for section in stream_sections(reader.exchanges(), markers, released_alone=alone):
             for exchange in section.exchanges:
                 found = about.get(exchange.seq)
                 if found is None:
                     continue
-                if chosen(exchange, Context(section_title=section.title,
+                if chosen(exchange, FilterContext(section_title=section.title,
                                             section_source=section.source, findings=found)):
                     keep.add(exchange.seq)
                 else:  # the last exchange of a number decides, as in ``select_findings``

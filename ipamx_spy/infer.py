@@ -29,6 +29,7 @@ Inference works in two passes, both tables:
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import heapq
 import itertools
 import re
@@ -102,40 +103,30 @@ Key = tuple[str, str]
 
 def _gateway_of(exchange: Exchange) -> Key | None:
     """The gateway an exchange shows: asked for as one, or named by RequestPool's Data."""
-    request, response = _body(exchange), _body(exchange, "response")
-    if exchange.endpoint == Endpoint.REQUEST_ADDRESS and is_gateway_request(request):
-        given = response.get("Address") or request.get("Address")
+    if exchange.endpoint == Endpoint.REQUEST_ADDRESS:
+        request = _body(exchange)
+        if not is_gateway_request(request):
+            return None
+        given = _body(exchange, "response").get("Address") or request.get("Address")
         return str(request.get("PoolID", "")), _plain(given)
-    gateway = pool_gateway(response)
-    if exchange.endpoint == Endpoint.REQUEST_POOL and gateway:
-        return str(response.get("PoolID", "")), _plain(gateway)
+    if exchange.endpoint == Endpoint.REQUEST_POOL:
+        response = _body(exchange, "response")
+        gateway = pool_gateway(response)
+        return (str(response.get("PoolID", "")), _plain(gateway)) if gateway else None
     return None
 
 
-def _gateways(exchanges: Sequence[Exchange]) -> set[Key]:
-    """Every gateway the recording shows."""
-    return {key for key in map(_gateway_of, exchanges) if key is not None}
-
-
 def _release_key(exchange: Exchange) -> Key:
-    return str(_body(exchange).get("PoolID", "")), _plain(_body(exchange).get("Address"))
-
-
-def _released_alone(exchanges: Sequence[Exchange]) -> dict[int, bool]:
-    """For each ReleaseAddress (by index): whether it is released on its own, not by a
-    network's removal. dockerd removes a network's addresses as one run: the gateway, the aux
-    addresses, then ReleasePool of that pool (``ipamReleaseVersion``)."""
-    gateways = _gateways(exchanges)
-    pools = {key[0] for key in gateways}
-    return {index: _alone_at(exchanges, index, gateways, pools)[0]
-            for index, exchange in enumerate(exchanges)
-            if exchange.endpoint == Endpoint.RELEASE_ADDRESS}
+    request = _body(exchange)
+    return str(request.get("PoolID", "")), _plain(request.get("Address"))
 
 
 def _alone_at(exchanges: Sequence[Exchange], index: int, gateways: Container[Key],
               pools: Container[str]) -> tuple[bool, int]:
-    """Whether the ReleaseAddress at ``index`` is on its own (``_released_alone``), and the
-    index of the exchange after its run of releases (the last one its answer depends on)."""
+    """Whether the ReleaseAddress at ``index`` is released on its own, not by a network's
+    removal (``_alone``), and the index of the exchange after its run of releases (the last
+    one its answer depends on). ``gateways``: every gateway the exchanges show; ``pools``:
+    their pools."""
     pool = _release_key(exchanges[index])[0]
     start = index  # the run of this pool's releases around it
     while start > 0 and _releases(exchanges[start - 1], pool):
@@ -143,48 +134,216 @@ def _alone_at(exchanges: Sequence[Exchange], index: int, gateways: Container[Key
     end = index + 1
     while end < len(exchanges) and _releases(exchanges[end], pool):
         end += 1
-    pool_follows = (end < len(exchanges)
-                    and exchanges[end].endpoint == Endpoint.RELEASE_POOL
-                    and _body(exchanges[end]).get("PoolID") == pool)
-    gateway_known = pool in pools
+    pool_follows = end < len(exchanges) and _gives_back(exchanges[end], pool)
     gateway_before = any(_release_key(exchanges[i]) in gateways for i in range(start, index + 1))
-    return not pool_follows or (gateway_known and not gateway_before), end
+    return _alone(pool_follows, pool in pools, gateway_before), end
+
+
+def _alone(pool_follows: bool, gateway_known: bool, gateway_before: bool) -> bool:
+    """The rule for a ReleaseAddress on its own. dockerd removes a network's addresses as one
+    run: the gateway, the aux addresses, then ReleasePool of that pool (``ipamReleaseVersion``);
+    so a release is a network's only when its run of the pool's releases is followed by the
+    pool's ReleasePool and holds no gateway before it (when the pool's gateway is known at
+    all)."""
+    return not pool_follows or (gateway_known and not gateway_before)
 
 
 def _releases(exchange: Exchange, pool: str) -> bool:
     return (exchange.endpoint == Endpoint.RELEASE_ADDRESS
+            and _release_key(exchange)[0] == pool)
+
+
+def _gives_back(exchange: Exchange, pool: str) -> bool:
+    return (exchange.endpoint == Endpoint.RELEASE_POOL
             and _body(exchange).get("PoolID") == pool)
 
 
+def _asks_by_value(request: Mapping[str, Any]) -> bool:
+    """A RequestAddress for a given address with no options: an --aux-address or a
+    ``docker run --ip`` (``_Tracker.address_token`` tells which)."""
+    return request.get("Options") is None and bool(request.get("Address")) and \
+        not is_gateway_request(request)
+
+
+@dataclass
+class _Resolution:
+    """The first ReleaseAddress of an address after requests that asked for it by value:
+    what ``_alone`` needs of it, gathered as the exchanges go by (``ReleaseLookahead``)."""
+
+    asked: list[int]  # positions of the requests it is the first later release for
+    pool: str
+    run: frozenset[Key]  # the keys of its run of releases, up to and including it
+    top: int  # the highest number seen by the release (``ReleaseLookahead.alone``'s limit)
+    pool_follows: bool = False
+    following_top: int | None = None  # the same, at the exchange after the run
+
+
+class ReleaseLookahead:
+    """What an address asked for by value right after a network's setup looks ahead for
+    (whether its first later release is on its own: ``_alone``), gathered in one pass over
+    the exchanges in number order (``add``), then answered for all at once (``alone``).
+
+    Whole-file inference reads it over its exchanges (``classify``); ``stream_sections`` is
+    given it from a first pass over the file (``export.stream``'s survey, through
+    ``LookaheadSurvey``), so that it answers as the whole file does however far ahead the
+    release is. It holds, besides the answers' facts (one per such request), the gateways
+    the exchanges show (one per pool and gateway address, not per exchange) and the run of
+    releases in progress."""
+
+    def __init__(self) -> None:
+        self.position = 0  # exchanges added so far
+        self.top = -1  # the highest exchange number added so far
+        self.gateways: dict[Key, int] = {}  # gateway -> ``top`` when it was first shown
+        self.waiting: dict[Key, list[int]] = {}  # requests by value whose release is to come
+        self.run_pool: str | None = None
+        self.run: set[Key] = set()
+        self.open: list[_Resolution] = []  # releases of the run in progress
+        self.resolved: list[_Resolution] = []
+        self.previous: Exchange | None = None
+
+    def add(self, exchange: Exchange) -> None:
+        self.top = max(self.top, exchange.seq)
+        released = (_release_key(exchange) if exchange.endpoint == Endpoint.RELEASE_ADDRESS
+                    else None)
+        if self.run_pool is not None and (released is None or released[0] != self.run_pool):
+            self._end_run(exchange)  # as ``_releases(exchange, self.run_pool)`` is false
+        gateway = _gateway_of(exchange)
+        if gateway is not None:
+            self.gateways.setdefault(gateway, self.top)
+        if released is not None:
+            self._release(released)
+        elif self._may_be_aux(exchange):
+            request = _body(exchange)
+            key = (str(request.get("PoolID", "")), _plain(request.get("Address")))
+            self.waiting.setdefault(key, []).append(self.position)
+        self.previous = exchange
+        self.position += 1
+
+    def _may_be_aux(self, exchange: Exchange) -> bool:
+        """Every request ``_Tracker.address_token`` may ask ``released_alone`` about (and a
+        few more: the tokens of the calls before are not known here)."""
+        previous = self.previous
+        return (exchange.endpoint == Endpoint.REQUEST_ADDRESS and previous is not None
+                and previous.endpoint in {Endpoint.REQUEST_ADDRESS, Endpoint.REQUEST_POOL}
+                and _asks_by_value(_body(exchange)) and _gap(previous, exchange) <= COMMAND_GAP_S)
+
+    def _release(self, key: Key) -> None:
+        if self.run_pool is None:
+            self.run_pool = key[0]
+        self.run.add(key)
+        asked = self.waiting.pop(key, None)
+        if asked:
+            self.open.append(_Resolution(asked=asked, pool=key[0], run=frozenset(self.run),
+                                         top=self.top))
+
+    def _end_run(self, following: Exchange | None) -> None:
+        for resolution in self.open:
+            if following is not None:
+                resolution.pool_follows = _gives_back(following, resolution.pool)
+                resolution.following_top = self.top
+        self.resolved += self.open
+        self.open, self.run, self.run_pool = [], set(), None
+
+    def alone(self, limit: int | None = None) -> frozenset[int]:
+        """The positions of the requests whose first later release is on its own, reading only
+        the exchanges before the first one numbered above ``limit`` (None: all of them), as
+        ``stream_sections`` infers the calls before a recording's first marker."""
+        def seen(top: int | None) -> bool:
+            return top is not None and (limit is None or top <= limit)
+
+        gateways = {key for key, top in self.gateways.items() if seen(top)}
+        pools = {pool for pool, _ in gateways}
+        found: set[int] = set()
+        for resolution in (*self.resolved, *self.open):
+            if not seen(resolution.top):
+                continue  # released after the limit: inference there sees no release
+            follows = resolution.pool_follows and seen(resolution.following_top)
+            if _alone(follows, resolution.pool in pools, bool(resolution.run & gateways)):
+                found.update(resolution.asked)
+        return frozenset(found)
+
+
 def _first_release_alone(exchanges: Sequence[Exchange]) -> Callable[[int, Key], bool]:
-    """``(index, key)`` -> whether the first release of ``key`` after ``index`` is on its own."""
-    alone = _released_alone(exchanges)
-    by_key: dict[Key, list[int]] = {}
-    for i in sorted(alone):
-        by_key.setdefault(_release_key(exchanges[i]), []).append(i)
+    """``(index, key)`` -> whether the first release of ``key`` after ``index`` is on its own
+    (asked only of a request ``ReleaseLookahead`` waits on)."""
+    lookahead = ReleaseLookahead()
+    for exchange in exchanges:
+        lookahead.add(exchange)
+    alone = lookahead.alone()
+    return lambda index, key: index in alone
 
-    def lookup(index: int, key: Key) -> bool:
-        first = next((i for i in by_key.get(key, ()) if i > index), None)
-        return first is not None and alone[first]
 
-    return lookup
+@dataclass(frozen=True)
+class _Change:
+    """One change to what ``_Tracker`` holds, logged so ``GrowingInference`` can undo it:
+    ``address`` reserved in ``pool`` (or, with ``address`` None, ``pool`` noted as a swarm
+    allocator's), or (``added`` false) forgotten."""
+
+    index: int
+    pool: str
+    address: str | None
+    added: bool
 
 
 @dataclass
 class _Tracker:
-    """What pass 1 remembers: gateway and aux addresses per pool, and the previous call."""
+    """What pass 1 remembers: gateway and aux addresses per pool, the pools of a swarm
+    manager's allocator, and the previous call.
 
-    reserved: set[Key] = field(default_factory=set)
+    A pool's entries are forgotten at its ReleasePool (dockerd gives a network's addresses back
+    before its pool), so what is held is bounded by the pools held at the time, not by the
+    length of the recording: ``stream_sections`` carries one tracker from window to window.
+    ``offset`` is the position of the next exchange ``classify`` reads, counted from the first
+    it read with this tracker (what ``released_alone`` is asked by)."""
+
+    reserved: dict[str, set[str]] = field(default_factory=dict)  # pool -> addresses
     serial_pools: set[str] = field(default_factory=set)  # pools of a swarm manager's allocator
     previous: Exchange | None = None
     previous_token: str = ""
     released_alone: Callable[[int, Key], bool] = lambda index, key: False
-    log: list[tuple[int, Key]] | None = None  # (index, key) each key was first reserved at
+    log: list[_Change] | None = None  # every change, for ``undo``
+    offset: int = 0
+
+    @property
+    def held(self) -> int:
+        """How many entries the tracker holds (reserved addresses and swarm pools)."""
+        return sum(map(len, self.reserved.values())) + len(self.serial_pools)
+
+    def holds(self, key: Key) -> bool:
+        return key[1] in self.reserved.get(key[0], ())
 
     def reserve(self, index: int, key: Key) -> None:
-        if self.log is not None and key not in self.reserved:
-            self.log.append((index, key))
-        self.reserved.add(key)
+        if not self.holds(key):
+            self.reserved.setdefault(key[0], set()).add(key[1])
+            self._logged(_Change(index=index, pool=key[0], address=key[1], added=True))
+
+    def note_serial(self, index: int, pool: str) -> None:
+        if pool not in self.serial_pools:
+            self.serial_pools.add(pool)
+            self._logged(_Change(index=index, pool=pool, address=None, added=True))
+
+    def release_pool(self, exchange: Exchange, index: int) -> None:
+        """Forget what is held of the pool ReleasePool gives back."""
+        pool = str(_body(exchange).get("PoolID", ""))
+        for address in sorted(self.reserved.pop(pool, ())):
+            self._logged(_Change(index=index, pool=pool, address=address, added=False))
+        if pool in self.serial_pools:
+            self.serial_pools.discard(pool)
+            self._logged(_Change(index=index, pool=pool, address=None, added=False))
+
+    def undo(self, change: _Change) -> None:
+        """Take back one logged change (the last one not taken back yet)."""
+        if change.address is None:
+            (self.serial_pools.discard if change.added else self.serial_pools.add)(change.pool)
+            return
+        addresses = self.reserved.setdefault(change.pool, set())
+        (addresses.discard if change.added else addresses.add)(change.address)
+        if not addresses:
+            del self.reserved[change.pool]
+
+    def _logged(self, change: _Change) -> None:
+        if self.log is not None:
+            self.log.append(change)
 
     def address_token(self, exchange: Exchange, index: int) -> str:
         request = _body(exchange)
@@ -195,11 +354,11 @@ class _Tracker:
         if is_gateway_request(request):
             token = "gw"
             if serial:
-                self.serial_pools.add(pool)
+                self.note_serial(index, pool)
         elif serial:
-            self.serial_pools.add(pool)  # swarmkit's allocator: a VIP, a task, a load balancer
+            self.note_serial(index, pool)  # swarmkit's allocator: a VIP, a task, a load balancer
             return "saddr"
-        elif (options is None and request.get("Address") and self._follows_network_setup(exchange)
+        elif (_asks_by_value(request) and self._follows_network_setup(exchange)
               and not self.released_alone(index, (pool, _plain(request.get("Address"))))):
             token = "aux"
         else:
@@ -223,7 +382,7 @@ class _Tracker:
     def release_token(self, exchange: Exchange, following: Exchange | None) -> str:
         request = _body(exchange)
         key = (str(request.get("PoolID", "")), _plain(request.get("Address")))
-        if key in self.reserved or _pool_released_next(exchange, following):
+        if self.holds(key) or _pool_released_next(exchange, following):
             return "relgw"
         if key[0] in self.serial_pools:
             return "srel"
@@ -265,9 +424,12 @@ def _is_retry(exchange: Exchange, previous: Exchange | None) -> bool:
             and (previous.fault is not None or previous.response is None))
 
 
-def classify(exchanges: Sequence[Exchange]) -> list[Token]:
-    """Pass 1: one token per call (retries folded into the call they repeat)."""
-    tracker = _Tracker(released_alone=_first_release_alone(exchanges))
+def classify(exchanges: Sequence[Exchange], *, tracker: _Tracker | None = None) -> list[Token]:
+    """Pass 1: one token per call (retries folded into the call they repeat). ``tracker``:
+    what the calls before left (``stream_sections``' windows); without one, the exchanges are
+    read on their own, their releases looked ahead at among themselves."""
+    if tracker is None:
+        tracker = _Tracker(released_alone=_first_release_alone(exchanges))
     tokens: list[Token] = []
     for index, exchange in enumerate(exchanges):
         if tokens and _is_retry(exchange, tracker.previous):
@@ -277,9 +439,10 @@ def classify(exchanges: Sequence[Exchange]) -> list[Token]:
             tracker.previous = exchange
             continue
         following = exchanges[index + 1] if index + 1 < len(exchanges) else None
-        token = _token(tracker, exchange, index, following)
+        token = _token(tracker, exchange, tracker.offset + index, following)
         tokens.append((token + ("!" if _failed(exchange) else ""), [exchange]))
         tracker.previous, tracker.previous_token = exchange, token
+    tracker.offset += len(exchanges)
     return tokens
 
 
@@ -291,6 +454,8 @@ def _token(tracker: _Tracker, exchange: Exchange, index: int,
         return tracker.release_token(exchange, following)
     if exchange.endpoint == Endpoint.REQUEST_POOL:
         return tracker.pool_token(exchange, index)
+    if exchange.endpoint == Endpoint.RELEASE_POOL:
+        tracker.release_pool(exchange, index)
     row = dockerd.ANY_BY_NAME.get(exchange.endpoint)  # each row names its token word
     return row.token if row is not None else "other"
 
@@ -555,10 +720,11 @@ def _continues(previous: Exchange, exchange: Exchange) -> bool:
             and _body(previous).get("EndpointID") == _body(exchange).get("EndpointID"))
 
 
-def infer(exchanges: Sequence[Exchange]) -> list[Section]:
-    """Inferred sections for exchanges in recording order (no markers involved)."""
+def infer(exchanges: Sequence[Exchange], *, tracker: _Tracker | None = None) -> list[Section]:
+    """Inferred sections for exchanges in recording order (no markers involved); ``tracker``
+    as ``classify``'s."""
     sections: list[Section] = []
-    for burst in _bursts(classify(exchanges)):
+    for burst in _bursts(classify(exchanges, tracker=tracker)):
         sections += _infer_burst(burst)
     return sections
 
@@ -641,12 +807,16 @@ def sections(recording: Recording) -> list[Section]:
 # -- streamed -------------------------------------------------------------------------------
 
 SECTION_WINDOW = 4096
-"""Calls ``stream_sections`` holds at most before it infers over them. A recording with no
-more calls than this (before its first marker) gets exactly the sections of ``sections``; a
-longer one is inferred a window at a time, each window cut at a pause no command spans, so
-only a call whose reading looks further ahead than its window (an ``--aux-address`` released
-thousands of calls later) can read differently. A single burst longer than the window (a
-load test) is cut at the window, as the live view cuts its bursts."""
+"""Calls ``stream_sections`` infers over at most at once (it holds one more, to know that a
+burst goes on). It cuts the calls before a recording's first marker at the last pause no
+command spans (``COMMAND_GAP_S``) and carries the tracker of pass 1 from one window to the next,
+and a first pass over the file (``LookaheadSurvey``) tells it what an --aux-address reading
+looks ahead for; so it gives exactly the sections of ``sections``, except in a burst longer
+than the window (a load test, a daemon's restart replaying thousands of addresses). Such a
+burst is cut on purpose, deterministically: after every ``window`` calls counted from its first
+call. A command may then be split in two, and the sections on each side of a cut say so in
+their detail (``burst_cut_note``). A marker's section longer than the window is handed out in
+parts of ``window`` calls, each under the marker's text and saying so (``marker_part_note``)."""
 
 REORDER_SLACK = 1024
 """How far out of number order ``in_seq_order`` puts exchanges back: a recording holds each
@@ -654,17 +824,54 @@ exchange when its answer came, so concurrent calls finish out of order, but neve
 the calls that were in flight at once."""
 
 
+class _SeqOrder:
+    """``in_seq_order`` fed one exchange at a time (``push``), then ``drain``-ed."""
+
+    def __init__(self, slack: int) -> None:
+        self.heap: list[tuple[int, int, Exchange]] = []
+        self.slack = slack
+        self.count = 0
+
+    def push(self, exchange: Exchange) -> list[Exchange]:
+        heapq.heappush(self.heap, (exchange.seq, self.count, exchange))
+        self.count += 1
+        return [heapq.heappop(self.heap)[2]] if len(self.heap) > self.slack else []
+
+    def drain(self) -> Iterator[Exchange]:
+        while self.heap:
+            yield heapq.heappop(self.heap)[2]
+
+
 def in_seq_order(exchanges: Iterable[Exchange], slack: int = REORDER_SLACK) -> Iterator[Exchange]:
     """The exchanges by number, holding at most ``slack`` of them (``sorted`` in bounded
     memory; equal numbers keep their order, as ``sorted`` does). An exchange that comes more
     than ``slack`` places late is handed out when it comes, out of order, never dropped."""
-    heap: list[tuple[int, int, Exchange]] = []
-    for position, exchange in enumerate(exchanges):
-        heapq.heappush(heap, (exchange.seq, position, exchange))
-        if len(heap) > slack:
-            yield heapq.heappop(heap)[2]
-    while heap:
-        yield heapq.heappop(heap)[2]
+    order = _SeqOrder(slack)
+    for exchange in exchanges:
+        yield from order.push(exchange)
+    yield from order.drain()
+
+
+class LookaheadSurvey:
+    """What ``stream_sections`` needs to know ahead, gathered in a first pass over a recording:
+    ``add`` every exchange in the order the file holds them (they are put in number order as
+    ``stream_sections`` does), then ``released_alone`` with the recording's markers gives its
+    ``released_alone`` argument. Holds what ``ReleaseLookahead`` holds."""
+
+    def __init__(self, slack: int = REORDER_SLACK) -> None:
+        self._order = _SeqOrder(slack)
+        self.lookahead = ReleaseLookahead()
+
+    def add(self, exchange: Exchange) -> None:
+        for ordered in self._order.push(exchange):
+            self.lookahead.add(ordered)
+
+    def released_alone(self, markers: Sequence[Mapping[str, Any]]) -> frozenset[int]:
+        """The positions (in number order, from 0) of the calls before the first marker that
+        ask for an address by value whose first later release is on its own."""
+        for ordered in self._order.drain():
+            self.lookahead.add(ordered)
+        return self.lookahead.alone(min((_after(m) for m in markers), default=None))
 
 
 def _pause_before(pending: Sequence[Exchange]) -> int:
@@ -678,6 +885,24 @@ def _pause_before(pending: Sequence[Exchange]) -> int:
     return 0
 
 
+def burst_cut_note(before: Exchange, after: Exchange, window: int) -> str:
+    """What the sections on each side of a cut in a burst longer than the window say."""
+    return (f"streamed inference cut this burst between #{before.seq} and #{after.seq}: it "
+            f"runs on past {window:,} calls without a pause, so it is read {window:,} calls at "
+            f"a time and a command there may be split")
+
+
+def marker_part_note(window: int) -> str:
+    """What each part of a marker's section longer than the window says."""
+    return (f"one part of a marker's section longer than {window:,} calls: streamed inference "
+            f"hands it out {window:,} calls at a time")
+
+
+def _noted(section: Section, note: str) -> Section:
+    return dataclasses.replace(section, detail=f"{section.detail}; {note}" if section.detail
+                               else note)
+
+
 def _marker_section(marker: Mapping[str, Any], inside: tuple[Exchange, ...]) -> Section:
     detail = "; ".join(s.detail for s in infer(inside) if s.detail)
     return Section(title=str(marker.get("text", "")), source=MARKER,
@@ -689,46 +914,98 @@ def _after(marker: Mapping[str, Any]) -> int:
     return int(marker.get("after_seq", 0))
 
 
+class SectionStream:
+    """``stream_sections``' state between two windows: the calls not inferred yet
+    (``pending``, at most ``window`` + 1 before the first marker) and the tracker of pass 1
+    carried from window to window (``tracker``: bounded by the pools held at the time)."""
+
+    def __init__(self, markers: Sequence[Mapping[str, Any]], *, window: int = SECTION_WINDOW,
+                 released_alone: Container[int] | None = None) -> None:
+        self.markers = sorted(markers, key=lambda m: (_after(m), float(m.get("t", 0.0))))
+        self.window = window
+        self.pending: list[Exchange] = []
+        self.released_alone = released_alone
+        self.tracker = _Tracker(released_alone=self._alone)
+        self._window_alone: frozenset[int] = frozenset()
+        self._cut: tuple[Exchange, Exchange] | None = None  # the cut the next window starts at
+
+    def _alone(self, index: int, key: Key) -> bool:
+        if self.released_alone is not None:
+            return index in self.released_alone
+        return index in self._window_alone
+
+    def sections(self, exchanges: Iterable[Exchange]) -> Iterator[Section]:
+        """The sections of ``exchanges`` (in the file's order), each as it is complete."""
+        markers, at, parted = self.markers, -1, False  # at: the marker being filled
+        for exchange in in_seq_order(exchanges):
+            while at + 1 < len(markers) and exchange.seq > _after(markers[at + 1]):
+                yield from self._region(at, parted)
+                self.pending, at, parted = [], at + 1, False
+            self.pending.append(exchange)
+            if at >= 0 and len(self.pending) > self.window:  # it goes on: a part of it
+                part, self.pending = self.pending[:self.window], self.pending[self.window:]
+                yield _noted(_marker_section(markers[at], tuple(part)),
+                             marker_part_note(self.window))
+                parted = True
+            elif at < 0 and len(self.pending) > self.window:
+                yield from self._next_window()
+        yield from self._region(at, parted)
+        for marker in markers[at + 1:]:
+            yield _marker_section(marker, ())
+
+    def _next_window(self) -> Iterator[Section]:
+        """Infer the calls up to the last pause, or, in a burst that fills the window, the
+        window's calls (at least as many calls as the previous window left: linear in all)."""
+        cut = _pause_before(self.pending)
+        if cut:
+            piece, self.pending = self.pending[:cut], self.pending[cut:]
+            yield from self._infer(piece)
+        else:
+            piece, self.pending = self.pending[:self.window], self.pending[self.window:]
+            yield from self._infer(piece, cut=(piece[-1], self.pending[0]))
+
+    def _infer(self, piece: list[Exchange],
+               cut: tuple[Exchange, Exchange] | None = None) -> Iterator[Section]:
+        if not piece:
+            return
+        if self.released_alone is None:  # no first pass: look ahead within the window
+            lookahead = ReleaseLookahead()
+            for exchange in piece:
+                lookahead.add(exchange)
+            self._window_alone = frozenset(self.tracker.offset + i for i in lookahead.alone())
+        found = infer(piece, tracker=self.tracker)
+        if self._cut is not None:
+            found[0] = _noted(found[0], burst_cut_note(*self._cut, self.window))
+        if cut is not None:
+            found[-1] = _noted(found[-1], burst_cut_note(*cut, self.window))
+        self._cut = cut
+        yield from found
+
+    def _region(self, at: int, parted: bool) -> Iterator[Section]:
+        """The sections of the calls gathered since the last cut: inferred before the first
+        marker, else the marker's (its last part; an empty last part only when it is the
+        whole)."""
+        if at < 0:
+            yield from self._infer(self.pending)
+        elif parted and self.pending:
+            yield _noted(_marker_section(self.markers[at], tuple(self.pending)),
+                         marker_part_note(self.window))
+        elif not parted:
+            yield _marker_section(self.markers[at], tuple(self.pending))
+
+
 def stream_sections(exchanges: Iterable[Exchange], markers: Sequence[Mapping[str, Any]],
-                    *, window: int = SECTION_WINDOW) -> Iterator[Section]:
+                    *, window: int = SECTION_WINDOW,
+                    released_alone: Container[int] | None = None) -> Iterator[Section]:
     """``sections`` of a recording read record by record: the same sections, handed out as
-    each is complete, holding at most ``window`` calls plus ``REORDER_SLACK`` (see
-    ``SECTION_WINDOW`` for where a long recording can read differently). ``markers`` are the
-    recording's marker records (few; a caller collects them first). A marker's section longer
-    than the window is handed out in parts of ``window`` calls, each under the marker's text."""
-    ordered = sorted(markers, key=lambda m: (_after(m), float(m.get("t", 0.0))))
-    pending: list[Exchange] = []
-    at = -1  # the marker whose section is being filled; -1: the calls before the first one
-    parted = False  # a part of that marker's section was handed out already
-    for exchange in in_seq_order(exchanges):
-        while at + 1 < len(ordered) and exchange.seq > _after(ordered[at + 1]):
-            yield from _region(pending, ordered, at, parted)
-            pending, at, parted = [], at + 1, False
-        pending.append(exchange)
-        if len(pending) < window:
-            continue
-        if at >= 0:
-            yield _marker_section(ordered[at], tuple(pending))
-            pending, parted = [], True
-            continue
-        cut = _pause_before(pending)
-        if cut == 0 or len(pending) - cut > window // 2:
-            cut = len(pending)  # one burst fills the window: cut it here
-        yield from infer(pending[:cut])  # at least half a window each time: linear in all
-        pending = pending[cut:]
-    yield from _region(pending, ordered, at, parted)
-    for marker in ordered[at + 1:]:
-        yield _marker_section(marker, ())
-
-
-def _region(pending: list[Exchange], markers: Sequence[Mapping[str, Any]], at: int,
-            parted: bool) -> Iterator[Section]:
-    """The sections of the calls gathered since the last cut: inferred before the first
-    marker, else the marker's (its last part; an empty last part only when it is the whole)."""
-    if at < 0:
-        yield from infer(pending)
-    elif pending or not parted:
-        yield _marker_section(markers[at], tuple(pending))
+    each is complete, holding at most ``window`` + 1 calls plus ``REORDER_SLACK`` (see
+    ``SECTION_WINDOW`` for the bursts longer than the window, cut on purpose). ``markers`` are
+    the recording's marker records (few; a caller collects them first). ``released_alone``
+    is ``LookaheadSurvey.released_alone`` of a first pass over the same exchanges; without
+    it, an --aux-address reading looks ahead only within its window (it can then read
+    differently when its release is further on)."""
+    return SectionStream(markers, window=window, released_alone=released_alone).sections(
+        exchanges)
 
 
 # -- live -----------------------------------------------------------------------------------
@@ -844,7 +1121,7 @@ class GrowingInference:
         self._pools: dict[str, int] = {}  # pool -> how many gateways of it are shown
         self._tokens: list[_Token] = []
         self._failing = 0  # tokens that failed in the end
-        self._reserved_log: list[tuple[int, Key]] = []
+        self._reserved_log: list[_Change] = []
         self._asked: list[_Asked] = []
         self._tracker = _Tracker(released_alone=self._released_alone, log=self._reserved_log)
         self._bursts: list[_Burst] = []
@@ -957,8 +1234,8 @@ class GrowingInference:
             token = tokens.pop()
             self._failing -= token.word.endswith("!")
             index = min(index, token.start)
-        while self._reserved_log and self._reserved_log[-1][0] >= index:
-            self._tracker.reserved.discard(self._reserved_log.pop()[1])
+        while self._reserved_log and self._reserved_log[-1].index >= index:
+            self._tracker.undo(self._reserved_log.pop())
         while self._asked and self._asked[-1].index >= index:
             self._asked.pop()
         tracker = self._tracker

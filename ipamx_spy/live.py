@@ -46,7 +46,7 @@ from .childproc import (
     start_child,
     stop_child,
 )
-from .filters import Context, Filter
+from .filters import Filter, FilterContext
 from .findings import Finding
 from .infer import LiveSections
 from .recording import Exchange
@@ -153,10 +153,10 @@ class LiveView:
             return True
         inferred = self.sections.current
         if self.marker or inferred is None:
-            context = Context(section_title=self.marker, section_source="marker"
+            context = FilterContext(section_title=self.marker, section_source="marker"
                               if self.marker else "", findings=tuple(found))
         else:
-            context = Context(section_title=inferred.title, section_source=inferred.source,
+            context = FilterContext(section_title=inferred.title, section_source=inferred.source,
                               findings=tuple(found))
         return self.filter(exchange, context)
 

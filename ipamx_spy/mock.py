@@ -31,6 +31,7 @@ from typing import Any
 
 from ipamx_spy import dockerd
 from ipamx_spy.app import Reply
+from ipamx_spy.dockerd.gotypes import field_value
 from ipamx_spy.faults import Injection
 from ipamx_spy.mock_links import HostInterfaces
 from ipamx_spy.recording import Exchange
@@ -209,9 +210,7 @@ def _src_name(reply: Reply) -> str:
 
 
 def _field(value: JSON, name: str) -> JSON:
-    if not isinstance(value, dict):
-        return None
-    return next((v for k, v in value.items() if k.lower() == name.lower()), None)
+    return field_value(value, name) if isinstance(value, dict) else None
 
 
 def recorded_fault(exchange: Exchange) -> Injection:

@@ -6,7 +6,7 @@ dockerd moves into the container's namespace; the real driver made it (a veth pa
 ``docker run`` with ``failed to get link by name SRCNAME``. ``HostInterfaces`` creates a veth
 pair whose one end has the recorded name before the Join answer goes out, and removes it at
 ``DeleteEndpoint`` (dockerd has moved the interface back by then) and when the mock exits.
-It decides names and actions; a ``LinkLayer`` (``netdriver.links.Netlink``) carries them out.
+It decides names and actions; a ``HostLinkLayer`` (``netdriver.links.Netlink``) carries them out.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ MARKER = "ipamx-spy mock"
 MAX_NAME = 15  # IFNAMSIZ - 1
 
 
-class LinkLayer(Protocol):
+class HostLinkLayer(Protocol):
     def observe(self) -> tuple[ObservedLink, ...]: ...
 
     def apply(self, actions: Sequence[Action]) -> None: ...
@@ -44,7 +44,7 @@ def peer_name(src: str, taken: set[str]) -> str:
 class HostInterfaces:
     """Veth pairs for the SrcNames of the Join answers the mock sends, by live EndpointID."""
 
-    links: LinkLayer
+    links: HostLinkLayer
     pairs: dict[str, tuple[str, str]] = field(default_factory=dict)  # -> (SrcName, peer)
 
     def join(self, endpoint_id: str, src: str) -> str | None:

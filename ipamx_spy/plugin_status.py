@@ -13,9 +13,9 @@ from typing import Any
 
 from .address import Address
 from .client import PluginConnection, PluginNoAnswer, PluginProtocolError, docker_request
+from .dockerd import SpyCall
 
-ENDPOINTS = ("Version", "Configuration", "Networks", "Leases")
-METRICS = "Metrics"
+CALLS = (SpyCall.VERSION, SpyCall.CONFIGURATION, SpyCall.NETWORKS, SpyCall.LEASES)
 
 
 class StatusError(Exception):
@@ -23,9 +23,10 @@ class StatusError(Exception):
     ipamx-spy's built-in plugin, or an older one); ``str()`` says which."""
 
 
-def query(conn: PluginConnection, endpoint: str) -> dict[str, Any]:
-    """Call one extension endpoint (``IpamDriver.Leases``); StatusError when the plugin does not
+def query(conn: PluginConnection, call: SpyCall) -> dict[str, Any]:
+    """Call one extension endpoint (``SpyCall.LEASES``); StatusError when the plugin does not
     serve it (an error status, an ``Err``/``Error`` answer, or no JSON object)."""
+    endpoint = call.value
     message, _ = conn.call(docker_request(endpoint, host="plugin.moby.localhost",
                                           client="status"))
     try:
@@ -44,9 +45,9 @@ def read_status(target: Address, *, metrics: bool = False,
     """Every status answer of the plugin at ``target``, by endpoint name without its
     ``IpamDriver.`` prefix (``Metrics`` too when asked). Raises StatusError naming the
     target."""
-    endpoints = [*ENDPOINTS, METRICS] if metrics else list(ENDPOINTS)
+    calls = [*CALLS, SpyCall.METRICS] if metrics else list(CALLS)
     try:
         with PluginConnection(target, timeout=timeout) as conn:
-            return {e: query(conn, f"IpamDriver.{e}") for e in endpoints}
+            return {call.method: query(conn, call) for call in calls}
     except (PluginNoAnswer, PluginProtocolError, StatusError) as exc:
         raise StatusError(f"{target}: {exc}") from exc

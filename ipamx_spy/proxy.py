@@ -111,23 +111,43 @@ REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not All
            503: "Service Unavailable"}
 
 
+Head = tuple[bytes, tuple[tuple[str, str], ...], str]
+_HEADS: dict[tuple[int, str | None, int, bool], Head] = {}
+_HEADS_SECOND = [0]
+_HEADS_MAX = 256
+
+
 def answer(status: int, body: bytes, content_type: str | None = CONTENT_TYPE, *,
-           close: bool = False) -> tap.Message:
+           close: bool = False) -> tap.WireMessage:
     """An answer ipamx-spy writes itself, framed as Go's net/http would frame it.
 
-    ``content_type=None`` sends no Content-Type header (a mock repeating such an answer)."""
+    ``content_type=None`` sends no Content-Type header (a mock repeating such an answer).
+    The head of each (status, type, length, close) is made once a second (the built-in
+    plugin's answers repeat it; building it cost as much as the allocator's work)."""
+    second = int(time.time())
+    if _HEADS_SECOND[0] != second or len(_HEADS) >= _HEADS_MAX:
+        _HEADS.clear()
+        _HEADS_SECOND[0] = second
+    key = (status, content_type, len(body), close)
+    made = _HEADS.get(key)
+    if made is None:
+        made = _HEADS[key] = _answer_head(status, len(body), content_type, close)
+    head, headers, reason = made
+    return tap.WireMessage(raw=head + body, headers=headers, body=body, http_version="1.1",
+                           status=status, reason=reason, keep_alive=not close)
+
+
+def _answer_head(status: int, length: int, content_type: str | None, close: bool) -> Head:
     headers = [("Content-Type", content_type)] if content_type is not None else []
-    headers += [("Date", _http_date()), ("Content-Length", str(len(body)))]
+    headers += [("Date", _http_date()), ("Content-Length", str(length))]
     if close:
         headers.append(("Connection", "close"))
     reason = REASONS.get(status, "Error")
     head = f"HTTP/1.1 {status} {reason}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers)
-    return tap.Message(raw=(head + "\r\n").encode("latin-1") + body, headers=tuple(headers),
-                       body=body, http_version="1.1", status=status, reason=reason,
-                       keep_alive=not close)
+    return (head + "\r\n").encode("latin-1"), tuple(headers), reason
 
 
-def spy_answer(status: int, message: str, *, close: bool = False) -> tap.Message:
+def spy_answer(status: int, message: str, *, close: bool = False) -> tap.WireMessage:
     """An answer in the shape dockerd reads for errors: ``{"Err": "ipamx-spy: ..."}``."""
     body = (go_json({"Err": f"ipamx-spy: {message}"}) + "\n").encode("utf-8")
     return answer(status, body, close=close)
@@ -141,7 +161,7 @@ def stored_body(raw: bytes) -> dict[str, Any]:
         return {"encoding": "base64", "base64": base64.b64encode(raw).decode("ascii")}
 
 
-def to_record_message(message: tap.Message) -> Message:
+def to_record_message(message: tap.WireMessage) -> Message:
     """A tap message as it is stored in a recording."""
     return Message(
         method=message.method, target=message.target, status=message.status,
@@ -210,7 +230,7 @@ _REQUEST_JSON = '{"method":%s,"target":%s,"http_version":%s,"headers":%s,"body":
 _RESPONSE_JSON = '{"status":%d,"reason":%s,"http_version":%s,"headers":%s,"body":%s}'
 
 
-def record_message_json(message: tap.Message) -> tuple[Message, str | None]:
+def record_message_json(message: tap.WireMessage) -> tuple[Message, str | None]:
     """``to_record_message`` and the compact JSON of its ``to_json()``, byte for byte what
     ``json.dumps`` writes for it (``tests/test_proxy_relay.py``), the body encoded once; the
     JSON is None when it cannot be made here (the record is then encoded whole)."""
@@ -253,7 +273,7 @@ REQUEST_KEPT_BYTES = 4096
 _REQUESTS: dict[bytes, tuple[Message, str | None]] = {}
 
 
-def stored_request(request: tap.Message) -> tuple[Message, str | None]:
+def stored_request(request: tap.WireMessage) -> tuple[Message, str | None]:
     """``record_message_json`` of a request, remembered by its bytes: dockerd sends many
     requests byte for byte alike (every ``RequestAddress`` of a pool that lets the allocator
     pick, every ``GetCapabilities``), and a stored message is a value nobody modifies (records
@@ -394,7 +414,7 @@ class ProxySession:
         self.pending[seq] = pending
         return pending
 
-    def prepare(self, pending: Pending, request: tap.Message) -> None:
+    def prepare(self, pending: Pending, request: tap.WireMessage) -> None:
         """Build the request's part of the record while the plugin works on the answer (call
         after the request went on): ``complete`` then only adds the answer's part."""
         pending.request, request_json = stored_request(request)
@@ -404,8 +424,8 @@ class ProxySession:
     def complete(
         self,
         pending: Pending,
-        request: tap.Message,
-        response: tap.Message | None,
+        request: tap.WireMessage,
+        response: tap.WireMessage | None,
         *,
         upstream_ms: float | None,
         fault: Fault | None = None,
@@ -418,7 +438,7 @@ class ProxySession:
         self.pending.pop(pending.seq, None)
         self._warned.discard(pending.seq)
         if self.writer is None and not self.sinks:
-            if request.header(CLIENT_HEADER) is None:
+            if not _spy_client(request, pending.endpoint):
                 self.last_seq = max(self.last_seq, pending.seq)
                 self.summary.add(pending.endpoint, (self.clock() - pending.started) * 1000,
                                  fault is not None or response is None)
@@ -432,7 +452,7 @@ class ProxySession:
             duration_ms=(self.clock() - pending.started) * 1000,
             upstream_ms=upstream_ms, fault=fault, answered_by=answered_by,
         )
-        if exchange.request.header(CLIENT_HEADER) is not None:
+        if _spy_client(request, pending.endpoint):
             # ipamx-spy's own client (status), not dockerd: kept apart from dockerd's calls.
             self._last_records[exchange.seq] = self._emit(
                 {**exchange.to_json(), "type": RecordType.CLIENT.value}, None, publish=False)
@@ -568,3 +588,9 @@ class ProxySession:
                     sink.on_sink_error(message)
                 except Exception as sink_exc:
                     self._sink_failed(repr(sink_exc))
+
+
+def _spy_client(request: tap.WireMessage, endpoint: str) -> bool:
+    """True for a call of ipamx-spy's own (``status``, a metrics scraper): it names a
+    ``dockerd.SpyCall``, which dockerd never calls, or carries ipamx-spy's client header."""
+    return endpoint in dockerd.SPY_ROW or request.header(CLIENT_HEADER) is not None

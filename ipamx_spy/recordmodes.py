@@ -37,7 +37,7 @@ from .emulator.driver import (
     EmulatorAppTarget,
     EmulatorSession,
     EmulatorSocketTarget,
-    Target,
+    EmulatorTarget,
     host_reserved,
     recording_header,
     url_host,
@@ -82,7 +82,7 @@ def plan(mode: RecordMode, *, has_recording: bool, has_scenario: bool) -> Action
     return Action.APPEND if mode is RecordMode.NEW else Action.REPLAY
 
 
-def scenario_target(text: str, version: VersionRow) -> Target:
+def scenario_target(text: str, version: VersionRow) -> EmulatorTarget:
     """The plugin a scenario is played against: an address, or ``builtin``.
 
     Raises ValueError (address.AddressError) or OSError when it cannot be used.

@@ -50,7 +50,7 @@ class RedactionRuleError(ValueError):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Rule:
+class RedactionRule:
     """One parsed rule: a body path on some sides, or a header name."""
 
     text: str
@@ -84,7 +84,7 @@ def split_path(text: str) -> tuple[str, ...]:
         raise RedactionRuleError(f"--redact {exc}") from None
 
 
-def parse_rule(text: str) -> Rule:
+def parse_rule(text: str) -> RedactionRule:
     """One rule from its text. Raises RedactionRuleError (a ValueError) when malformed."""
     stripped = text.strip()
     if not stripped:
@@ -93,14 +93,14 @@ def parse_rule(text: str) -> Rule:
         name = stripped[len(HEADER_PREFIX):].strip()
         if not name or ":" in name or " " in name:
             raise RedactionRuleError(f"--redact {text!r}: header:NAME needs one header name")
-        return Rule(text=stripped, header=name.lower())
+        return RedactionRule(text=stripped, header=name.lower())
     segments = split_path(stripped)
     if segments[0] in SIDES and len(segments) > 1:
-        return Rule(text=stripped, sides=(segments[0],), path=segments[1:])
-    return Rule(text=stripped, path=segments)
+        return RedactionRule(text=stripped, sides=(segments[0],), path=segments[1:])
+    return RedactionRule(text=stripped, path=segments)
 
 
-def parse_rules(texts: Iterable[str]) -> tuple[Rule, ...]:
+def parse_rules(texts: Iterable[str]) -> tuple[RedactionRule, ...]:
     """Parse every ``--redact`` value. Raises RedactionRuleError naming the first bad rule."""
     return tuple(parse_rule(t) for t in texts)
 
@@ -149,7 +149,7 @@ def _apply(value: Any, patterns: Sequence[re.Pattern[str] | None], found: list[s
     return count
 
 
-def _redact_body(message: dict[str, Any], rule: Rule, found: list[str]) -> int:
+def _redact_body(message: dict[str, Any], rule: RedactionRule, found: list[str]) -> int:
     body = message.get("body")
     if not isinstance(body, dict) or body.get("encoding") != "json":
         return 0
@@ -160,7 +160,7 @@ def _redact_body(message: dict[str, Any], rule: Rule, found: list[str]) -> int:
     return count
 
 
-def _redact_headers(message: dict[str, Any], rule: Rule, found: list[str]) -> int:
+def _redact_headers(message: dict[str, Any], rule: RedactionRule, found: list[str]) -> int:
     count = 0
     for pair in message.get("headers", []):
         if str(pair[0]).lower() == rule.header and pair[1] not in ("", REDACTED):
@@ -180,7 +180,8 @@ def _fix_content_length(message: dict[str, Any]) -> None:
             pair[1] = length
 
 
-def _apply_rule(out: dict[str, Any], rule: Rule, found: list[str], resized: set[str]) -> int:
+def _apply_rule(out: dict[str, Any], rule: RedactionRule, found: list[str],
+                resized: set[str]) -> int:
     count = 0
     for side in rule.sides:
         message = out.get(side)
@@ -196,7 +197,7 @@ def _apply_rule(out: dict[str, Any], rule: Rule, found: list[str], resized: set[
     return count
 
 
-def redact_values(record: dict[str, Any], rules: Sequence[Rule]) -> Redacted:
+def redact_values(record: dict[str, Any], rules: Sequence[RedactionRule]) -> Redacted:
     """Like ``redact_exchange_record``, also returning the values removed and the rules used."""
     if not rules:
         return Redacted(record=record)
@@ -219,13 +220,13 @@ def redact_values(record: dict[str, Any], rules: Sequence[Rule]) -> Redacted:
     return Redacted(record=out, values=tuple(found), matched=tuple(matched))
 
 
-def _header_pattern(rule: Rule) -> re.Pattern[str]:
+def _header_pattern(rule: RedactionRule) -> re.Pattern[str]:
     """``NAME: value`` inside free text (a fault message, a raw request head)."""
     return re.compile(rf"(?<![\w-])({re.escape(rule.header)}\s*:[ \t]*)([^\r\n\"'\\]+)",
                       re.IGNORECASE)
 
 
-def _scrub_text(text: str, rules: Sequence[Rule], found: list[str],
+def _scrub_text(text: str, rules: Sequence[RedactionRule], found: list[str],
                 matched: list[str]) -> str:
     """``text`` with header values of header rules and every value found so far replaced."""
     for rule in rules:
@@ -240,7 +241,7 @@ def _scrub_text(text: str, rules: Sequence[Rule], found: list[str],
     return scrub(text, found)
 
 
-def _scrub_spy_texts(out: dict[str, Any], rules: Sequence[Rule], found: list[str],
+def _scrub_spy_texts(out: dict[str, Any], rules: Sequence[RedactionRule], found: list[str],
                      matched: list[str]) -> bool:
     """Scrub the fault message and an answer ipamx-spy wrote itself (its ``Err`` quotes the
     fault). True when the answer's body changed."""
@@ -269,7 +270,7 @@ OMITTED_REASON = ("the malformed request's bytes were left out by --redact (they
                   "JSON, so the values to redact could not be found in them)")
 
 
-def _redact_fault(record: dict[str, Any], rules: Sequence[Rule]) -> Redacted:
+def _redact_fault(record: dict[str, Any], rules: Sequence[RedactionRule]) -> Redacted:
     """A fault record: its message scrubbed, its raw bytes redacted like a request or left out.
 
     The raw bytes are a request that could not be parsed: header rules apply to its head, body
@@ -301,7 +302,7 @@ def _redact_fault(record: dict[str, Any], rules: Sequence[Rule]) -> Redacted:
     return Redacted(record=out, values=tuple(found), matched=tuple(matched))
 
 
-def _redact_raw_json(body: bytes, rules: Sequence[Rule], found: list[str],
+def _redact_raw_json(body: bytes, rules: Sequence[RedactionRule], found: list[str],
                      matched: list[str]) -> bytes | None:
     """A raw request body with the body rules applied; None when they cannot be (not JSON)."""
     path_rules = [r for r in rules if r.path and "request" in r.sides]
@@ -318,7 +319,8 @@ def _redact_raw_json(body: bytes, rules: Sequence[Rule], found: list[str],
     return (go_json(value) + "\n").encode("utf-8")
 
 
-def redact_exchange_record(record: dict[str, Any], rules: Sequence[Rule]) -> dict[str, Any]:
+def redact_exchange_record(record: dict[str, Any],
+                           rules: Sequence[RedactionRule]) -> dict[str, Any]:
     """The record with every value the rules reach replaced by ``REDACTED``.
 
     Pure: the input is never modified. Records other than exchanges, and exchanges no rule
@@ -328,7 +330,7 @@ def redact_exchange_record(record: dict[str, Any], rules: Sequence[Rule]) -> dic
 
 
 def redact_recording(
-    recording: Recording, rules: Sequence[Rule],
+    recording: Recording, rules: Sequence[RedactionRule],
 ) -> tuple[Recording, tuple[str, ...]]:
     """A recording with every exchange redacted, and the original values that were removed.
 

@@ -22,7 +22,7 @@ end of file in the middle, a head over h11's 16 KiB limit) is handed to h11 for 
 so h11 decides every unusual or malformed case; ``tests/test_tap_fastpath.py`` checks that both
 find the same boundaries, heads and errors on every input.
 
-``next_message()`` returns a ``Message`` (complete), ``NEED_DATA``, ``CLOSED`` (the peer
+``next_message()`` returns a ``WireMessage`` (complete), ``NEED_DATA``, ``CLOSED`` (the peer
 closed cleanly between messages) or a ``TapError`` (the peer broke HTTP/1.1, or sent a body over
 the limit). After a ``TapError`` the tap is unusable: the connection must be closed.
 """
@@ -65,7 +65,7 @@ class TapError:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Message:
+class WireMessage:
     """One complete HTTP message as it crossed the wire."""
 
     raw: bytes
@@ -86,7 +86,7 @@ class Message:
         return None
 
 
-Result = Message | Signal | TapError
+Result = WireMessage | Signal | TapError
 
 
 def _decode_headers(headers: h11._headers.Headers) -> tuple[tuple[str, str], ...]:
@@ -250,12 +250,12 @@ class _Tap:
         common = dict(raw=raw, headers=head.headers, body=raw[end:], http_version="1.1",
                       keep_alive=not self._eof and not head.close)
         if self._request_side:
-            return self._fast_done(Message(method=head.method, target=head.target,
+            return self._fast_done(WireMessage(method=head.method, target=head.target,
+                                               **common))  # type: ignore[arg-type]
+        return self._fast_done(WireMessage(status=head.status, reason=head.reason,
                                            **common))  # type: ignore[arg-type]
-        return self._fast_done(Message(status=head.status, reason=head.reason,
-                                       **common))  # type: ignore[arg-type]
 
-    def _fast_done(self, message: Message) -> Message:
+    def _fast_done(self, message: WireMessage) -> WireMessage:
         return message
 
     # -- h11 ----------------------------------------------------------------------------
@@ -302,7 +302,7 @@ class _Tap:
         return TapError(status=413, kind=FaultKind.TOO_LARGE,
                         message=f"body of {size} bytes is over the limit of {self._max_body}")
 
-    def _finish(self) -> Message:
+    def _finish(self) -> WireMessage:
         head = self._head
         assert head is not None and self._h11 is not None
         trailing, _closed = self._h11.trailing_data
@@ -322,10 +322,10 @@ class _Tap:
             http_version=head.http_version.decode("ascii"), keep_alive=keep_alive,
         )
         if isinstance(head, h11.Request):
-            return Message(method=head.method.decode("ascii"),
-                           target=head.target.decode("latin-1"), **common)  # type: ignore[arg-type]
-        return Message(status=head.status_code, reason=head.reason.decode("latin-1"),
-                       **common)  # type: ignore[arg-type]
+            return WireMessage(method=head.method.decode("ascii"),
+                               target=head.target.decode("latin-1"), **common)  # type: ignore[arg-type]
+        return WireMessage(status=head.status_code, reason=head.reason.decode("latin-1"),
+                           **common)  # type: ignore[arg-type]
 
 
 # The synthetic request that puts a client-role h11 connection in the state of waiting for an
@@ -355,7 +355,7 @@ class RequestTap(_Tap):
 
         The next request is framed afresh (fast path, or a fresh h11 connection fed the bytes
         that followed this one): cheaper than playing the server's half of the state machine,
-        and equivalent, since the relay decides keep-alive itself (``Message.keep_alive``).
+        and equivalent, since the relay decides keep-alive itself (``WireMessage.keep_alive``).
         """
         if not keep_alive or self._eof:
             return False
@@ -401,11 +401,11 @@ class ResponseTap(_Tap):
         conn = self._h11
         return conn is None or (conn.their_state is h11.DONE and conn.our_state is h11.DONE)
 
-    def _fast_done(self, message: Message) -> Message:
+    def _fast_done(self, message: WireMessage) -> WireMessage:
         self._answered_keep_alive = message.keep_alive
         return message
 
-    def _finish(self) -> Message:
+    def _finish(self) -> WireMessage:
         message = super()._finish()
         self._answered_keep_alive = message.keep_alive
         return message

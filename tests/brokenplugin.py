@@ -25,6 +25,7 @@ from fakeplugin import Action, Close, FakePlugin, Stall, http
 from ipamx_spy import dockerd
 from ipamx_spy.app import BuiltinPlugin, PluginError, Reply, Route
 from ipamx_spy.client import docker_request
+from ipamx_spy.dockerd import Endpoint
 from ipamx_spy.recording import Exchange, Message, encode_body, go_json, make_header
 
 JSON = Any
@@ -44,17 +45,17 @@ class MiniIpam:
     pools: dict[str, tuple[Net, Net | None]] = field(default_factory=dict)
     used: dict[Net, set[IP]] = field(default_factory=dict)
 
-    def routes(self) -> dict[str, Route]:
+    def routes(self) -> dict[Endpoint, Route]:
         return {
-            "IpamDriver.GetCapabilities": lambda _r: {"RequiresMACAddress": False,
-                                                      "RequiresRequestReplay": True},
-            "IpamDriver.GetDefaultAddressSpaces": lambda _r: {
+            Endpoint.IPAM_GET_CAPABILITIES: lambda _r: {"RequiresMACAddress": False,
+                                                        "RequiresRequestReplay": True},
+            Endpoint.GET_DEFAULT_ADDRESS_SPACES: lambda _r: {
                 "LocalDefaultAddressSpace": self.local_space,
                 "GlobalDefaultAddressSpace": self.global_space},
-            "IpamDriver.RequestPool": self.request_pool,
-            "IpamDriver.ReleasePool": self.release_pool,
-            "IpamDriver.RequestAddress": self.request_address,
-            "IpamDriver.ReleaseAddress": self.release_address,
+            Endpoint.REQUEST_POOL: self.request_pool,
+            Endpoint.RELEASE_POOL: self.release_pool,
+            Endpoint.REQUEST_ADDRESS: self.request_address,
+            Endpoint.RELEASE_ADDRESS: self.release_address,
         }
 
     def request_pool(self, request: dict[str, JSON]) -> JSON:

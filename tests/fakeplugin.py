@@ -60,7 +60,7 @@ class FakePlugin:
         """Serve on the Unix socket ``path``, or on 127.0.0.1 (``self.port``) when it is None."""
         self.path = path
         self.behaviour = behaviour or {}
-        self.requests: list[tap.Message] = []
+        self.requests: list[tap.WireMessage] = []
         self.connections = 0
         plugin = self
 
@@ -103,7 +103,7 @@ class FakePlugin:
                 data = sock.recv(65536)
                 request_tap.feed(data)
                 continue
-            if not isinstance(result, tap.Message):
+            if not isinstance(result, tap.WireMessage):
                 return
             self.requests.append(result)
             endpoint = result.target.lstrip("/")

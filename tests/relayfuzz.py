@@ -116,7 +116,7 @@ class MutablePlugin(ScriptedPlugin):
         sock.settimeout(10)
         while (result := requests.next_message()) is tap.NEED_DATA:
             requests.feed(sock.recv(65536))
-        if isinstance(result, tap.Message):
+        if isinstance(result, tap.WireMessage):
             answer = GOOD_ANSWER if result.target == "/IpamDriver.GetCapabilities" \
                 else self.answer
             sock.sendall(answer)

@@ -190,11 +190,11 @@ def test_bytes_beyond_one_answer_are_dropped_and_recorded(sockdir: Path, plugin:
     assert answers == [POOL_ANSWER] * 3
 
 
-def read_request(sock: socket.socket) -> tap.Message | None:
+def read_request(sock: socket.socket) -> tap.WireMessage | None:
     requests = tap.RequestTap()
     while (result := requests.next_message()) is tap.NEED_DATA:
         requests.feed(sock.recv(65536))
-    return result if isinstance(result, tap.Message) else None
+    return result if isinstance(result, tap.WireMessage) else None
 
 
 def test_an_answer_nobody_asked_for_is_never_the_next_answer(sockdir: Path) -> None:
@@ -285,9 +285,9 @@ def test_session_memory_does_not_grow_with_exchanges() -> None:
     from ipamx_spy.proxy import ProxySession, answer
 
     session = ProxySession(writer=None)
-    request = tap.Message(raw=docker_request("IpamDriver.RequestPool", POOL_BODY),
-                          headers=(("Content-Length", str(len(POOL_BODY))),), body=POOL_BODY,
-                          http_version="1.1", method="POST", target="/IpamDriver.RequestPool")
+    request = tap.WireMessage(raw=docker_request("IpamDriver.RequestPool", POOL_BODY),
+                              headers=(("Content-Length", str(len(POOL_BODY))),), body=POOL_BODY,
+                              http_version="1.1", method="POST", target="/IpamDriver.RequestPool")
     reply = answer(200, json.dumps(POOL_ANSWER).encode())
 
     def run(n: int) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ipamx_spy.attach import fs
-from ipamx_spy.attach.plan import AttachError, Journal, Plan, plan_for
+from ipamx_spy.attach.plan import AttachError, AttachPlan, Journal, plan_for
 
 
 class TagServer:
@@ -63,17 +63,17 @@ def plugin(sockdir: Path) -> Iterator[TagServer]:
     server.close()
 
 
-def socket_plan(sockdir: Path) -> Plan:
+def socket_plan(sockdir: Path) -> AttachPlan:
     return plan_for(fs.socket_target("acme", sockdir / "acme.sock", "legacy plugin socket"),
                     sockdir / "spy")
 
 
-def journal(plan: Plan, spy_inode: int | None = None) -> Journal:
+def journal(plan: AttachPlan, spy_inode: int | None = None) -> Journal:
     return Journal(plan=plan, pid=os.getpid(), pid_start=fs.process_start(os.getpid()) or "",
                    spy_inode=spy_inode)
 
 
-def attach(plan: Plan) -> TagServer:
+def attach(plan: AttachPlan) -> TagServer:
     spy = TagServer(plan.staging, b"spy")
     fs.put_spy_in_front(plan)
     return spy
@@ -214,7 +214,7 @@ def test_attach_refuses_when_the_moved_name_is_taken(sockdir: Path, plugin: TagS
 # -- attaching and restoring a .spec / .json file ---------------------------------------------
 
 
-def file_plan(sockdir: Path, name: str, text: str) -> Plan:
+def file_plan(sockdir: Path, name: str, text: str) -> AttachPlan:
     path = sockdir / name
     path.write_text(text)
     os.chmod(path, 0o604)

@@ -19,7 +19,7 @@ from ipamx_spy.attach.lifecycle import (
     detach,
     refuse_if_attached,
 )
-from ipamx_spy.attach.plan import AttachError, Journal, Plan
+from ipamx_spy.attach.plan import AttachError, AttachPlan, Journal
 
 # A stand-in spy: says "ready" once its SIGTERM handler is in place, then waits. On SIGTERM it
 # removes the journal named by argv[1] (as a spy does once it has restored), or, with "hang",
@@ -43,7 +43,7 @@ def plugin(sockdir: Path) -> Iterator[TagServer]:
     server.close()
 
 
-def _journal_of(plan: Plan, pid: int, spy_inode: int | None = None) -> Journal:
+def _journal_of(plan: AttachPlan, pid: int, spy_inode: int | None = None) -> Journal:
     return Journal(plan=plan, pid=pid, pid_start=fs.process_start(pid) or "gone",
                    spy_inode=spy_inode)
 

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from ipamx_spy.address import Address
 from ipamx_spy.attach.plan import (
     AttachError,
+    AttachTarget,
     Journal,
-    Target,
     journal_from_json,
     journal_to_json,
     plan_for,
@@ -25,14 +25,14 @@ SPY_DIR = Path("/run/ipamx-spy")
 MANAGED = Path("/run/docker/plugins") / ("ab" * 32) / "ipamx.sock"
 
 
-def socket_target(path: Path = Path("/run/docker/plugins/acme.sock")) -> Target:
-    return Target(name="acme", kind="socket", path=path, how="legacy plugin socket",
-                  upstream=Address(kind="unix", path=str(path)))
+def socket_target(path: Path = Path("/run/docker/plugins/acme.sock")) -> AttachTarget:
+    return AttachTarget(name="acme", kind="socket", path=path, how="legacy plugin socket",
+                        upstream=Address(kind="unix", path=str(path)))
 
 
-def file_target(path: Path, text: str) -> Target:
-    return Target(name="acme", kind="file", path=path, how=f"plugin file {path}",
-                  upstream=spec_address(path, text, "acme"), original=text)
+def file_target(path: Path, text: str) -> AttachTarget:
+    return AttachTarget(name="acme", kind="file", path=path, how=f"plugin file {path}",
+                        upstream=spec_address(path, text, "acme"), original=text)
 
 
 def test_a_socket_plan_moves_the_plugin_next_to_its_socket_and_forwards_there() -> None:
@@ -89,8 +89,8 @@ def test_plugin_files_dockerd_could_not_use_are_refused(name: str, text: str,
 
 def test_a_target_kind_outside_the_table_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="target kind"):
-        Target(name="acme", kind="pipe", path=Path("/x"), how="",
-               upstream=Address(kind="unix", path="/x"))
+        AttachTarget(name="acme", kind="pipe", path=Path("/x"), how="",
+                     upstream=Address(kind="unix", path="/x"))
 
 
 @given(name=st.from_regex(r"[a-z][a-z0-9_.-]{0,20}", fullmatch=True),
@@ -99,8 +99,9 @@ def test_a_target_kind_outside_the_table_is_a_programming_error() -> None:
 def test_a_journal_reads_back_as_written(name: str, original: str, inode: int | None,
                                          pid: int) -> None:
     spec = Path(f"/etc/docker/plugins/{name}.spec")
-    target = Target(name=name, kind="file", path=spec, how="plugin file",
-                    upstream=Address(kind="tcp", host="127.0.0.1", port=9000), original=original)
+    target = AttachTarget(name=name, kind="file", path=spec, how="plugin file",
+                          upstream=Address(kind="tcp", host="127.0.0.1", port=9000),
+                          original=original)
     for plan in (plan_for(target, SPY_DIR), plan_for(socket_target(), SPY_DIR)):
         control = None if inode is None else SPY_DIR / f"{name}.ctl"
         journal = Journal(plan=plan, pid=pid, pid_start="1234", spy_inode=inode, control=control)

@@ -22,6 +22,7 @@ from ipamx_spy.aio.relay import RelayOptions
 from ipamx_spy.builtin import BuiltinConfig, make_plugin
 from ipamx_spy.cli import app
 from ipamx_spy.client import PluginConnection, docker_request
+from ipamx_spy.dockerd import Endpoint
 
 POOL = (b'{"AddressSpace":"LocalDefault","Pool":"10.9.0.0/16","SubPool":"",'
         b'"Options":{},"V6":false}\n')
@@ -324,7 +325,7 @@ def test_network_driver_state_follows_group(tmp_path: Path) -> None:
             name=f"g{os.getpid()}", network_driver=True, network_state=state,
             network_links="memory", group=group))
         try:
-            assert service.call("CreateNetwork", network) == {}
+            assert service.call(Endpoint.CREATE_NETWORK, network) == {}
         finally:
             service.close()
         info = os.stat(state)

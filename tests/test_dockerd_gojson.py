@@ -84,3 +84,26 @@ def test_syntax_errors_read_like_go(body: str, error: str | None) -> None:
 def test_decoder_never_crashes(body: bytes) -> None:
     answer = read_answer("IpamDriver.RequestPool", 200, body)
     assert answer.ok or answer.error
+
+
+def test_error_fields_are_the_err_and_error_gos_decoder_stores() -> None:
+    from ipamx_spy.dockerd.gojson import error_fields
+
+    assert error_fields(b'{"err":"a","ERROR":"b","Other":1}\n', whole=True) == \
+        {"Err": "a", "Error": "b"}
+    assert error_fields(b'{"Err":"a","err":"b"}', whole=True) == {"Err": "b"}  # the last wins
+    assert error_fields(b'{"Err":"a","err":null}', whole=True) == {"Err": "a"}  # null keeps
+    assert error_fields(b'{"Err":""}', whole=False) == {}
+    assert error_fields(b'{"Err":5,"Error":"b"}', whole=False) == {"Error": "b"}
+    assert error_fields(b'{"Err":"a"} junk', whole=False) == {"Err": "a"}
+    assert error_fields(b'{"Err":"a"} junk', whole=True) == {}
+    assert error_fields(b'["Err"]', whole=False) == error_fields(b"", whole=False) == {}
+
+
+def test_field_value_is_the_value_gos_decoder_stores_in_the_field() -> None:
+    from ipamx_spy.dockerd.gotypes import field_value
+
+    assert field_value({"srcname": "a"}, "SrcName") == "a"
+    assert field_value({"SrcName": "a", "SRCNAME": "b"}, "SrcName") == "b"
+    assert field_value({"SrcName": "a", "srcName": None}, "SrcName") == "a"
+    assert field_value({"Src": "a"}, "SrcName") is None

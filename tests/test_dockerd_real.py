@@ -201,7 +201,7 @@ class _Flaky:
                         return
                     request_tap.feed(data)
                     continue
-                if not isinstance(result, tap.Message):
+                if not isinstance(result, tap.WireMessage):
                     return
                 endpoint = result.target.lstrip("/")
                 self.seen.append((time.monotonic(), endpoint, result.body))

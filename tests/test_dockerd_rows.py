@@ -146,3 +146,39 @@ def test_every_effect_and_check_is_implemented_and_used() -> None:
     assert set(fields.SPECIFIC) == set(AnswerCheck)
     assert {row.ledger for row in ROWS} - {None} == set(LedgerEffect)
     assert {check for row in ROWS for check in row.answer_checks} == set(AnswerCheck)
+
+
+# Modules whose owners still spell an interface as a string (issue #12 audit, 2026-12-02):
+# each names its own interface once, as its routes' prefix, or reads recorded endpoint names.
+INTERFACE_WORDS_LEFT = {"replay/target.py"}
+
+
+def test_every_endpoint_belongs_to_an_interface() -> None:
+    from ipamx_spy.dockerd import Interface
+
+    assert {endpoint.interface for endpoint in Endpoint} == set(Interface)
+    assert all(type(row.interface) is Interface for row in ROWS)
+
+
+def test_no_interface_is_spelt_as_a_string_outside_the_authority() -> None:
+    import ast
+    from pathlib import Path
+
+    import ipamx_spy
+    from ipamx_spy.dockerd import Interface
+
+    package = Path(ipamx_spy.__file__).parent
+    words = {str(i) for i in Interface} - {"Plugin"}  # "Plugin" is an ordinary word too
+    found: dict[str, list[int]] = {}
+    for path in sorted(package.rglob("*.py")):
+        where = str(path.relative_to(package))
+        if where.startswith("dockerd/"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}
+        lines = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Constant)
+                 and n.value in words and id(n) not in docstrings]
+        if lines:
+            found[where] = lines
+    assert set(found) - INTERFACE_WORDS_LEFT == set(), found
+    assert INTERFACE_WORDS_LEFT - set(found) == set(), "no longer spelt there: drop it"

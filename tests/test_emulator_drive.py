@@ -64,7 +64,7 @@ class SocketPlugin:
                 data = conn.recv(65536)
                 parser.feed(data)
                 continue
-            if not isinstance(message, tap.Message):
+            if not isinstance(message, tap.WireMessage):
                 return
             self.requests.append(message.raw)
             endpoint = message.target.lstrip("/")

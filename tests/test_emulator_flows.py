@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 from ipamx_spy.app import Reply
 from ipamx_spy.dockerd.versions import VERSION_ROWS
 from ipamx_spy.emulator import scenario
-from ipamx_spy.emulator.core import Answer, Call, read_answer
-from ipamx_spy.emulator.daemon import Daemon, Outcome
-from ipamx_spy.emulator.model import Endpoint, Network, Sandbox, less
+from ipamx_spy.emulator.core import Call, CallAnswer, read_answer
+from ipamx_spy.emulator.daemon import CommandOutcome, Daemon
+from ipamx_spy.emulator.model import EmulatedEndpoint, EmulatedNetwork, Sandbox, less
 from ipamx_spy.emulator.probe import ProbePlugin
 
-Responder = Callable[[Call], Answer]
+Responder = Callable[[Call], CallAnswer]
 
 TALK = """
 docker network create --ipam-driver ipamx --subnet 10.4.4.0/24 talknet
@@ -30,18 +30,18 @@ docker network rm talknet
 
 
 def by_plugin(plugin: ProbePlugin, major: int = 20) -> Responder:
-    def respond(call: Call) -> Answer:
+    def respond(call: Call) -> CallAnswer:
         reply = plugin.handle(call.endpoint, call.body)
         return read_answer(call.endpoint, reply.status, reply.body, major=major)
     return respond
 
 
 def run(text: str, respond: Responder | None = None, version: str = "20.10",
-        **options: object) -> tuple[list[Call], list[Outcome]]:
+        **options: object) -> tuple[list[Call], list[CommandOutcome]]:
     daemon = Daemon(VERSION_ROWS[version], rng=random.Random(0), **options)  # type: ignore[arg-type]
     respond = respond or by_plugin(ProbePlugin(), daemon.version.major)
     calls: list[Call] = []
-    outcomes: list[Outcome] = []
+    outcomes: list[CommandOutcome] = []
     for step in scenario.parse(text):
         flow = daemon.play(step)
         try:
@@ -101,9 +101,9 @@ def test_v29_names_the_endpoint_and_sends_enable_ipv4() -> None:
 
 
 def test_transport_failures_retry_with_dockerds_backoff_and_empty_body() -> None:
-    def hang_up(call: Call) -> Answer:
+    def hang_up(call: Call) -> CallAnswer:
         if call.endpoint == "IpamDriver.RequestPool":
-            return Answer.unreachable("EOF", sent=True)
+            return CallAnswer.unreachable("EOF", sent=True)
         return by_plugin(ProbePlugin())(call)
 
     calls, outcomes = run("docker network create --ipam-driver ipamx --subnet 10.4.4.0/24 n",
@@ -116,8 +116,8 @@ def test_transport_failures_retry_with_dockerds_backoff_and_empty_body() -> None
 
 
 def test_dial_failures_keep_the_body() -> None:
-    def refuse(call: Call) -> Answer:
-        return Answer.unreachable("dial unix /x.sock: connect: connection refused", sent=False)
+    def refuse(call: Call) -> CallAnswer:
+        return CallAnswer.unreachable("dial unix /x.sock: connect: connection refused", sent=False)
 
     calls, outcomes = run("docker network create --ipam-driver ipamx n", refuse,
                           url_host="%2Fx.sock")
@@ -222,11 +222,11 @@ def test_a_plugin_without_the_interface_is_refused() -> None:
 
 
 def _endpoint(name: str, *, internal: bool = False, gw4: str = "", gw6: str = "",
-              gwnet: bool = False) -> Endpoint:
-    network = Network(id=name, name=name, driver="x", ipam_driver="x", remote_driver=True,
-                      remote_ipam=True, internal=internal)
-    return Endpoint(id=name, name="c", network=network, gw4=gw4, gw6=gw6, gwnet=gwnet,
-                    joined=True)
+              gwnet: bool = False) -> EmulatedEndpoint:
+    network = EmulatedNetwork(id=name, name=name, driver="x", ipam_driver="x", remote_driver=True,
+                              remote_ipam=True, internal=internal)
+    return EmulatedEndpoint(id=name, name="c", network=network, gw4=gw4, gw6=gw6, gwnet=gwnet,
+                            joined=True)
 
 
 def test_sandbox_order_follows_libnetwork() -> None:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from ipamx_spy import filters, recording
 from ipamx_spy.cli import app
-from ipamx_spy.filters import Context, FilterError, parse
+from ipamx_spy.filters import FilterContext, FilterError, parse
 from ipamx_spy.findings import Finding
 
 ROOT = Path(__file__).parent.parent
@@ -25,7 +25,7 @@ def talk() -> recording.Recording:
     return recording.load(TALK)
 
 
-def seqs(rec: recording.Recording, text: str, context: Context = filters.EMPTY) -> list[int]:
+def seqs(rec: recording.Recording, text: str, context: FilterContext = filters.EMPTY) -> list[int]:
     chosen = parse(text)
     return [e.seq for e in rec.exchanges if chosen(e, context)]
 
@@ -79,12 +79,12 @@ def test_errors_faults_and_unanswered() -> None:
 
 
 def test_sections_markers_and_findings(talk: recording.Recording) -> None:
-    marked = Context(section_title="docker run --ip", section_source="marker")
-    inferred = Context(section_title="docker run --ip", section_source="inferred")
+    marked = FilterContext(section_title="docker run --ip", section_source="marker")
+    inferred = FilterContext(section_title="docker run --ip", section_source="inferred")
     both = parse("~mark 'run --ip'")
     assert both(talk.exchanges[0], marked) and not both(talk.exchanges[0], inferred)
     assert parse("~sec 'run --ip'")(talk.exchanges[0], inferred)
-    found = Context(findings=(Finding(code="IPX403", severity="info", seq=1, message="x"),))
+    found = FilterContext(findings=(Finding(code="IPX403", severity="info", seq=1, message="x"),))
     assert parse("~rule IPX403")(talk.exchanges[0], found)
     assert parse("~rule IPX4")(talk.exchanges[0], found)
     assert not parse("~rule IPX1")(talk.exchanges[0], found)

@@ -45,39 +45,10 @@ def test_the_check_sees_a_shared_name(tmp_path: Path) -> None:
     }
 
 
-# Names still shared, each by these modules (issue #12 is open until this is empty). The test
-# fails on a name shared anywhere else and on an entry here that is no longer shared, so the
-# list can only shrink: rename one, then delete its line.
-NOT_YET_RENAMED: dict[str, tuple[str, ...]] = {
-    'AddressError': ('address.py', 'web/server.py'),
-    'Answer': ('aio/relay.py', 'emulator/core.py'),
-    'Context': ('filters.py', 'validate/context.py'),
-    'Endpoint': ('dockerd/endpoints.py', 'emulator/model.py', 'netdriver/model.py'),
-    'IpamConfig': ('emulator/model.py', 'ipam/config.py'),
-    'LinkLayer': ('mock_links.py', 'netdriver/links.py'),
-    'Message': ('recording.py', 'tap.py'),
-    'Network': ('emulator/model.py', 'netdriver/model.py'),
-    'Outcome': ('dockerd/verdict.py', 'emulator/daemon.py'),
-    'Plan': ('attach/plan.py', 'netdriver/core.py'),
-    'Pool': ('dockerd/ledger.py', 'ipam/model.py'),
-    'PoolKey': ('ipam/gen2010.py', 'ipam/gen27.py'),
-    'Reply': ('app.py', 'emulator/driver.py'),
-    'Rule': ('redact.py', 'validate/rules.py'),
-    'Service': ('app.py', 'emulator/swarm.py'),
-    'Snapshot': ('ipam/shared.py', 'web/server.py'),
-    'StateStore': ('ipam/state.py', 'netdriver/store.py'),
-    'Target': ('attach/plan.py', 'emulator/driver.py'),
-}
-
-
 def test_no_two_classes_in_the_package_share_a_name() -> None:
     places = class_definitions(PACKAGE)
     assert len(places) > 100  # the walk found the package, not an empty directory
-    shared = {name: tuple(sorted(place.split(":")[0].removeprefix("ipamx_spy/") for place in where))
-              for name, where in shared_names(places).items()}
-    new = {name: where for name, where in shared.items() if NOT_YET_RENAMED.get(name) != where}
-    assert new == {}, "classes that share a name:\n" + "\n".join(
-        f"  {name}: {', '.join(where)}" for name, where in new.items()
+    shared = shared_names(places)
+    assert shared == {}, "classes that share a name:\n" + "\n".join(
+        f"  {name}: {', '.join(where)}" for name, where in shared.items()
     )
-    stale = sorted(set(NOT_YET_RENAMED) - set(shared))
-    assert stale == [], f"no longer shared, delete from NOT_YET_RENAMED: {stale}"

@@ -8,15 +8,16 @@ from typing import Any
 import pytest
 
 from ipamx_spy import dockerd
+from ipamx_spy.dockerd import Endpoint
 from ipamx_spy.netdriver.core import (
     FIXED_ANSWERS,
-    METHODS,
+    HANDLERS,
     AddBridge,
     AddVeth,
     DeleteLink,
     Driver,
+    LinkPlan,
     ObservedLink,
-    Plan,
     Refusal,
     reconcile,
     undo,
@@ -57,8 +58,9 @@ def ids(endpoint_id: str = EP, network_id: str = NET) -> dict[str, str]:
     return {"NetworkID": network_id, "EndpointID": endpoint_id}
 
 
-def run(state: DriverState, *calls: tuple[str, dict[str, Any]]) -> tuple[DriverState, Plan]:
-    plan = Plan(state=state, response=None)
+def run(state: DriverState,
+        *calls: tuple[Endpoint, dict[str, Any]]) -> tuple[DriverState, LinkPlan]:
+    plan = LinkPlan(state=state, response=None)
     for method, request in calls:
         plan = DRIVER.plan(method, state, request)
         state = plan.state
@@ -66,42 +68,42 @@ def run(state: DriverState, *calls: tuple[str, dict[str, Any]]) -> tuple[DriverS
 
 
 def with_endpoint(**endpoint: Any) -> DriverState:
-    state, _ = run(DriverState(), ("CreateNetwork", create_network()),
-                   ("CreateEndpoint", create_endpoint(**endpoint)))
+    state, _ = run(DriverState(), (Endpoint.CREATE_NETWORK, create_network()),
+                   (Endpoint.CREATE_ENDPOINT, create_endpoint(**endpoint)))
     return state
 
 
 # -- answers that need no state ---------------------------------------------------------------
 
 
-def test_methods_cover_every_network_driver_endpoint_of_the_rows() -> None:
-    expected = {e.method for e in dockerd.ALL_ROWS if e.interface == "NetworkDriver"}
-    assert set(METHODS) == expected
+def test_handlers_cover_every_network_driver_endpoint_of_the_rows() -> None:
+    expected = {e for e in dockerd.Endpoint if e.interface == "NetworkDriver"}
+    assert set(HANDLERS) == expected
 
 
 @pytest.mark.parametrize(("method", "answer"), [
-    ("GetCapabilities", {"Scope": "local", "ConnectivityScope": "local"}),
-    ("GwAllocCheck", {"SkipIPv4": False, "SkipIPv6": False}),
-    ("AllocateNetwork", {"Options": {}}),
-    ("FreeNetwork", {}),
-    ("ProgramExternalConnectivity", {}),
-    ("RevokeExternalConnectivity", {}),
-    ("DiscoverNew", {}),
-    ("DiscoverDelete", {}),
+    (Endpoint.NET_GET_CAPABILITIES, {"Scope": "local", "ConnectivityScope": "local"}),
+    (Endpoint.GW_ALLOC_CHECK, {"SkipIPv4": False, "SkipIPv6": False}),
+    (Endpoint.ALLOCATE_NETWORK, {"Options": {}}),
+    (Endpoint.FREE_NETWORK, {}),
+    (Endpoint.PROGRAM_EXTERNAL_CONNECTIVITY, {}),
+    (Endpoint.REVOKE_EXTERNAL_CONNECTIVITY, {}),
+    (Endpoint.DISCOVER_NEW, {}),
+    (Endpoint.DISCOVER_DELETE, {}),
 ])
-def test_fixed_answers_leave_the_state_alone(method: str, answer: object) -> None:
+def test_fixed_answers_leave_the_state_alone(method: Endpoint, answer: object) -> None:
     state = with_endpoint()
     plan = DRIVER.plan(method, state, ids())
     assert plan.response == answer
     assert plan.state is state and plan.setup == plan.teardown == ()
-    assert set(FIXED_ANSWERS) <= set(METHODS)
+    assert set(FIXED_ANSWERS) <= set(HANDLERS)
 
 
 # -- networks -------------------------------------------------------------------------------
 
 
 def test_create_network_plans_a_marked_bridge_with_the_gateway() -> None:
-    plan = DRIVER.plan("CreateNetwork", DriverState(), create_network())
+    plan = DRIVER.plan(Endpoint.CREATE_NETWORK, DriverState(), create_network())
     assert plan.response == {}
     (bridge,) = plan.setup
     assert isinstance(bridge, AddBridge)
@@ -115,15 +117,15 @@ def test_create_network_plans_a_marked_bridge_with_the_gateway() -> None:
 def test_dual_stack_network_puts_both_gateways_on_the_bridge() -> None:
     body = create_network(IPv6Data=[{"AddressSpace": "LocalDefault", "Gateway": "fd99:1:2:3::7/64",
                                      "Pool": "fd99:1:2:3::/64"}])
-    (bridge,) = DRIVER.plan("CreateNetwork", DriverState(), body).setup
+    (bridge,) = DRIVER.plan(Endpoint.CREATE_NETWORK, DriverState(), body).setup
     assert isinstance(bridge, AddBridge)
     assert bridge.addresses == ("10.4.4.1/24", "fd99:1:2:3::7/64")
 
 
 def test_a_network_without_gateway_gets_a_bare_bridge_and_no_join_gateway() -> None:
     body = create_network(IPv4Data=[{"AddressSpace": "LocalDefault", "Pool": "10.4.4.0/24"}])
-    state, plan = run(DriverState(), ("CreateNetwork", body),
-                      ("CreateEndpoint", create_endpoint()), ("Join", ids()))
+    state, plan = run(DriverState(), (Endpoint.CREATE_NETWORK, body),
+                      (Endpoint.CREATE_ENDPOINT, create_endpoint()), (Endpoint.JOIN, ids()))
     assert state.networks[NET].bridge_addresses == ()
     assert plan.response["Gateway"] == ""
 
@@ -138,18 +140,18 @@ def test_a_network_without_gateway_gets_a_bare_bridge_and_no_join_gateway() -> N
 ])
 def test_create_network_refuses_malformed_requests(change: dict[str, Any], complaint: str) -> None:
     with pytest.raises(Refusal, match=re.escape(complaint)):
-        DRIVER.plan("CreateNetwork", DriverState(), create_network(**change))
+        DRIVER.plan(Endpoint.CREATE_NETWORK, DriverState(), create_network(**change))
 
 
 def test_create_network_twice_is_refused() -> None:
-    state, _ = run(DriverState(), ("CreateNetwork", create_network()))
+    state, _ = run(DriverState(), (Endpoint.CREATE_NETWORK, create_network()))
     with pytest.raises(Refusal, match=f"network {NET[:12]} already exists"):
-        DRIVER.plan("CreateNetwork", state, create_network())
+        DRIVER.plan(Endpoint.CREATE_NETWORK, state, create_network())
 
 
 def test_delete_network_removes_the_bridge_after_any_leftover_endpoint() -> None:
     state = with_endpoint()
-    plan = DRIVER.plan("DeleteNetwork", state, {"NetworkID": NET})
+    plan = DRIVER.plan(Endpoint.DELETE_NETWORK, state, {"NetworkID": NET})
     host = state.endpoints[EP].host_veth
     assert plan.teardown == (DeleteLink(name=host), DeleteLink(name=state.networks[NET].bridge))
     assert plan.setup == () and plan.response == {}
@@ -157,8 +159,8 @@ def test_delete_network_removes_the_bridge_after_any_leftover_endpoint() -> None
 
 
 def test_unknown_network_is_refused_with_its_id() -> None:
-    for method, body in (("DeleteNetwork", {"NetworkID": NET}),
-                         ("CreateEndpoint", create_endpoint())):
+    for method, body in ((Endpoint.DELETE_NETWORK, {"NetworkID": NET}),
+                         (Endpoint.CREATE_ENDPOINT, create_endpoint())):
         with pytest.raises(Refusal, match=f"unknown network {NET[:12]}"):
             DRIVER.plan(method, DriverState(), body)
 
@@ -167,8 +169,8 @@ def test_unknown_network_is_refused_with_its_id() -> None:
 
 
 def test_create_endpoint_generates_a_mac_and_reports_only_that() -> None:
-    state, _ = run(DriverState(), ("CreateNetwork", create_network()))
-    plan = DRIVER.plan("CreateEndpoint", state, create_endpoint())
+    state, _ = run(DriverState(), (Endpoint.CREATE_NETWORK, create_network()))
+    plan = DRIVER.plan(Endpoint.CREATE_ENDPOINT, state, create_endpoint())
     mac = plan.state.endpoints[EP].mac
     assert plan.response == {"Interface": {"MacAddress": mac}}  # never Address: dockerd set it
     first = int(mac.split(":")[0], 16)
@@ -182,17 +184,17 @@ def test_create_endpoint_generates_a_mac_and_reports_only_that() -> None:
 
 
 def test_create_endpoint_keeps_the_mac_dockerd_gave_and_changes_nothing() -> None:
-    state, _ = run(DriverState(), ("CreateNetwork", create_network()))
-    plan = DRIVER.plan("CreateEndpoint", state, create_endpoint(mac="7A-1F-3C-00-12-9E"))
+    state, _ = run(DriverState(), (Endpoint.CREATE_NETWORK, create_network()))
+    plan = DRIVER.plan(Endpoint.CREATE_ENDPOINT, state, create_endpoint(mac="7A-1F-3C-00-12-9E"))
     assert plan.response == {"Interface": None}
     assert plan.state.endpoints[EP].mac == "7a:1f:3c:00:12:9e"
 
 
 def test_create_endpoint_reads_keys_case_insensitively_like_go() -> None:
-    state, _ = run(DriverState(), ("CreateNetwork", create_network()))
+    state, _ = run(DriverState(), (Endpoint.CREATE_NETWORK, create_network()))
     body = {"networkid": NET, "endpointid": EP,
             "interface": {"address": "10.4.4.9/24", "macaddress": "02:00:00:00:00:09"}}
-    plan = DRIVER.plan("CreateEndpoint", state, body)
+    plan = DRIVER.plan(Endpoint.CREATE_ENDPOINT, state, body)
     assert plan.response == {"Interface": None}
     assert plan.state.endpoints[EP].address == "10.4.4.9/24"
 
@@ -203,21 +205,21 @@ def test_create_endpoint_reads_keys_case_insensitively_like_go() -> None:
     ("eth0", "Interface must be an object"),
 ])
 def test_create_endpoint_refuses_a_malformed_interface(interface: object, complaint: str) -> None:
-    state, _ = run(DriverState(), ("CreateNetwork", create_network()))
+    state, _ = run(DriverState(), (Endpoint.CREATE_NETWORK, create_network()))
     body = {**create_endpoint(), "Interface": interface}
     with pytest.raises(Refusal, match=complaint):
-        DRIVER.plan("CreateEndpoint", state, body)
+        DRIVER.plan(Endpoint.CREATE_ENDPOINT, state, body)
 
 
 def test_create_endpoint_twice_is_refused() -> None:
     with pytest.raises(Refusal, match=f"endpoint {EP[:12]} already exists"):
-        DRIVER.plan("CreateEndpoint", with_endpoint(), create_endpoint())
+        DRIVER.plan(Endpoint.CREATE_ENDPOINT, with_endpoint(), create_endpoint())
 
 
 def test_endpoint_ids_sharing_a_prefix_get_different_link_names() -> None:
     twin = EP[:8] + "ff" * 28
     state = with_endpoint()
-    plan = DRIVER.plan("CreateEndpoint", state, create_endpoint(endpoint_id=twin))
+    plan = DRIVER.plan(Endpoint.CREATE_ENDPOINT, state, create_endpoint(endpoint_id=twin))
     first, second = state.endpoints[EP], plan.state.endpoints[twin]
     assert first.host_veth != second.host_veth and first.container_veth != second.container_veth
     assert second.host_veth.endswith(twin[8:16])
@@ -226,7 +228,7 @@ def test_endpoint_ids_sharing_a_prefix_get_different_link_names() -> None:
 def test_join_hands_over_the_container_end_and_the_gateway() -> None:
     state = with_endpoint()
     key = "/var/run/docker/netns/90e8be181597"
-    plan = DRIVER.plan("Join", state, {**ids(), "SandboxKey": key, "Options": PORTS})
+    plan = DRIVER.plan(Endpoint.JOIN, state, {**ids(), "SandboxKey": key, "Options": PORTS})
     assert plan.response == {
         "InterfaceName": {"SrcName": state.endpoints[EP].container_veth, "DstPrefix": "eth"},
         "Gateway": "10.4.4.1", "GatewayIPv6": "", "DisableGatewayService": False}
@@ -235,18 +237,19 @@ def test_join_hands_over_the_container_end_and_the_gateway() -> None:
 
 def test_join_gives_the_ipv6_gateway_only_to_an_endpoint_with_an_ipv6_address() -> None:
     v6 = [{"AddressSpace": "LocalDefault", "Gateway": "fd99::1/64", "Pool": "fd99::/64"}]
-    state, _ = run(DriverState(), ("CreateNetwork", create_network(IPv6Data=v6)))
-    both, _ = run(state, ("CreateEndpoint", create_endpoint(address6="fd99::21/64")))
-    only4, _ = run(state, ("CreateEndpoint", create_endpoint()))
-    assert DRIVER.plan("Join", both, ids()).response["GatewayIPv6"] == "fd99::1"
-    assert DRIVER.plan("Join", only4, ids()).response["GatewayIPv6"] == ""
+    state, _ = run(DriverState(), (Endpoint.CREATE_NETWORK, create_network(IPv6Data=v6)))
+    both, _ = run(state, (Endpoint.CREATE_ENDPOINT, create_endpoint(address6="fd99::21/64")))
+    only4, _ = run(state, (Endpoint.CREATE_ENDPOINT, create_endpoint()))
+    assert DRIVER.plan(Endpoint.JOIN, both, ids()).response["GatewayIPv6"] == "fd99::1"
+    assert DRIVER.plan(Endpoint.JOIN, only4, ids()).response["GatewayIPv6"] == ""
 
 
 def test_join_picks_the_gateway_of_the_pool_holding_the_address() -> None:
     pools = [{"Gateway": "10.4.4.1/24", "Pool": "10.4.4.0/24"},
              {"Gateway": "10.5.5.254/24", "Pool": "10.5.5.0/24"}]
-    state, plan = run(DriverState(), ("CreateNetwork", create_network(IPv4Data=pools)),
-                      ("CreateEndpoint", create_endpoint(address="10.5.5.7/24")), ("Join", ids()))
+    state, plan = run(DriverState(), (Endpoint.CREATE_NETWORK, create_network(IPv4Data=pools)),
+                      (Endpoint.CREATE_ENDPOINT, create_endpoint(address="10.5.5.7/24")),
+                      (Endpoint.JOIN, ids()))
     assert plan.response["Gateway"] == "10.5.5.254"
     assert state.networks[NET].bridge_addresses == ("10.4.4.1/24", "10.5.5.254/24")
 
@@ -254,14 +257,14 @@ def test_join_picks_the_gateway_of_the_pool_holding_the_address() -> None:
 def test_join_on_an_internal_network_gives_no_gateway() -> None:
     options = {"com.docker.network.enable_ipv6": False, "com.docker.network.generic": {},
                "com.docker.network.internal": True}
-    _, plan = run(DriverState(), ("CreateNetwork", create_network(Options=options)),
-                  ("CreateEndpoint", create_endpoint()), ("Join", ids()))
+    _, plan = run(DriverState(), (Endpoint.CREATE_NETWORK, create_network(Options=options)),
+                  (Endpoint.CREATE_ENDPOINT, create_endpoint()), (Endpoint.JOIN, ids()))
     assert (plan.response["Gateway"], plan.response["GatewayIPv6"]) == ("", "")
 
 
 def test_endpoint_oper_info_reports_links_as_strings() -> None:
-    state, _ = run(with_endpoint(), ("Join", {**ids(), "SandboxKey": "/run/docker/netns/x"}))
-    value = DRIVER.plan("EndpointOperInfo", state, ids()).response["Value"]
+    state, _ = run(with_endpoint(), (Endpoint.JOIN, {**ids(), "SandboxKey": "/run/docker/netns/x"}))
+    value = DRIVER.plan(Endpoint.ENDPOINT_OPER_INFO, state, ids()).response["Value"]
     endpoint = state.endpoints[EP]
     assert value == {"bridge": state.networks[NET].bridge, "host_veth": endpoint.host_veth,
                      "container_veth": endpoint.container_veth, "mac_address": endpoint.mac,
@@ -269,15 +272,17 @@ def test_endpoint_oper_info_reports_links_as_strings() -> None:
 
 
 def test_leave_forgets_the_sandbox_and_delete_endpoint_removes_the_veth() -> None:
-    state, leave = run(with_endpoint(), ("Join", {**ids(), "SandboxKey": "/x"}), ("Leave", ids()))
+    state, leave = run(with_endpoint(), (Endpoint.JOIN, {**ids(), "SandboxKey": "/x"}),
+                       (Endpoint.LEAVE, ids()))
     assert leave.response == {} and state.endpoints[EP].sandbox == ""
-    plan = DRIVER.plan("DeleteEndpoint", state, ids())
+    plan = DRIVER.plan(Endpoint.DELETE_ENDPOINT, state, ids())
     assert plan.teardown == (DeleteLink(name=state.endpoints[EP].host_veth),)
     assert EP not in plan.state.endpoints and NET in plan.state.networks
 
 
-@pytest.mark.parametrize("method", ["Join", "Leave", "DeleteEndpoint", "EndpointOperInfo"])
-def test_endpoint_calls_refuse_unknown_or_mismatched_endpoints(method: str) -> None:
+@pytest.mark.parametrize("method", [Endpoint.JOIN, Endpoint.LEAVE, Endpoint.DELETE_ENDPOINT,
+                                    Endpoint.ENDPOINT_OPER_INFO])
+def test_endpoint_calls_refuse_unknown_or_mismatched_endpoints(method: Endpoint) -> None:
     state = with_endpoint()
     with pytest.raises(Refusal, match=f"unknown endpoint {EP2[:12]} on network {NET[:12]}"):
         DRIVER.plan(method, state, ids(endpoint_id=EP2))

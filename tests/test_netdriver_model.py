@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ipamx_spy.netdriver.model import (
+    DriverEndpoint,
     DriverState,
-    Endpoint,
     Network,
     Subnet,
     state_from_json,
@@ -29,7 +29,7 @@ def states(draw: st.DrawFn) -> DriverState:
     state = DriverState(networks={n.network_id: n for n in networks})
     for network in state.networks.values():
         for endpoint_id in draw(st.lists(IDS, max_size=2)):
-            state = state.with_endpoint(Endpoint(
+            state = state.with_endpoint(DriverEndpoint(
                 endpoint_id=endpoint_id, network_id=network.network_id, host_veth=draw(TEXT),
                 container_veth=draw(TEXT), mac=draw(TEXT), address=draw(TEXT),
                 address6=draw(TEXT), sandbox=draw(TEXT)))
@@ -62,9 +62,10 @@ def test_removing_a_network_removes_its_endpoints_only() -> None:
     state = DriverState()
     for network_id in ("n1", "n2"):
         state = state.with_network(Network(network_id=network_id, bridge=f"br{network_id}"))
-        state = state.with_endpoint(Endpoint(endpoint_id=f"e{network_id}", network_id=network_id,
-                                             host_veth=f"h{network_id}",
-                                             container_veth=f"c{network_id}", mac="m"))
+        state = state.with_endpoint(DriverEndpoint(endpoint_id=f"e{network_id}",
+                                                   network_id=network_id,
+                                                   host_veth=f"h{network_id}",
+                                                   container_veth=f"c{network_id}", mac="m"))
     after = state.without_network("n1")
     assert set(after.networks) == {"n2"} and set(after.endpoints) == {"en2"}
     assert after.link_names() == {"brn2", "hn2", "cn2"}

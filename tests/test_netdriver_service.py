@@ -20,6 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from ipamx_spy import dockerd
 from ipamx_spy.app import BuiltinPlugin, PluginError
 from ipamx_spy.builtin import BuiltinConfig
+from ipamx_spy.dockerd import Endpoint
 from ipamx_spy.netdriver.core import Action, AddBridge, AddVeth, DeleteLink, ObservedLink
 from ipamx_spy.netdriver.links import NetlinkFailure
 from ipamx_spy.netdriver.model import DriverState
@@ -168,7 +169,7 @@ def test_from_config_names_links_after_the_plugin_and_keeps_state_in_the_file(
     path = tmp_path / "ipx.network.json"
     svc = NetworkService.from_config(BuiltinConfig(name="ipx", network_state=path,
                                                    network_driver=True))
-    svc.call("CreateNetwork", create_network())
+    svc.call(Endpoint.CREATE_NETWORK, create_network())
     assert svc.naming == Naming.for_plugin("ipx")
     assert FileStore(path, "ipx").load() == svc.state
 
@@ -190,11 +191,11 @@ def test_the_state_file_holds_each_change_before_the_answer(tmp_path: Path) -> N
     path = tmp_path / "net.json"
     kernel = FakeKernel()
     svc = service(kernel, state_file=path)
-    for method, body in (("CreateNetwork", create_network()),
-                         ("CreateEndpoint", create_endpoint()),
-                         ("Join", {**ids(), "SandboxKey": "/var/run/docker/netns/1"}),
-                         ("Leave", ids()), ("DeleteEndpoint", ids()),
-                         ("DeleteNetwork", {"NetworkID": NET})):
+    for method, body in ((Endpoint.CREATE_NETWORK, create_network()),
+                         (Endpoint.CREATE_ENDPOINT, create_endpoint()),
+                         (Endpoint.JOIN, {**ids(), "SandboxKey": "/var/run/docker/netns/1"}),
+                         (Endpoint.LEAVE, ids()), (Endpoint.DELETE_ENDPOINT, ids()),
+                         (Endpoint.DELETE_NETWORK, {"NetworkID": NET})):
         svc.call(method, body)
         assert FileStore(path, "ipamx").load() == svc.state
         assert kernel.names == svc.state.link_names()
@@ -204,11 +205,12 @@ def test_the_state_file_holds_each_change_before_the_answer(tmp_path: Path) -> N
 def test_answers_that_change_nothing_do_not_write_the_state() -> None:
     store = CountingStore()
     svc = service(FakeKernel(), store)
-    svc.call("CreateNetwork", create_network())
-    svc.call("CreateEndpoint", create_endpoint())
+    svc.call(Endpoint.CREATE_NETWORK, create_network())
+    svc.call(Endpoint.CREATE_ENDPOINT, create_endpoint())
     saves = store.saves
-    for method in ("GetCapabilities", "EndpointOperInfo", "ProgramExternalConnectivity",
-                   "RevokeExternalConnectivity", "GwAllocCheck"):
+    for method in (Endpoint.NET_GET_CAPABILITIES, Endpoint.ENDPOINT_OPER_INFO,
+                   Endpoint.PROGRAM_EXTERNAL_CONNECTIVITY,
+                   Endpoint.REVOKE_EXTERNAL_CONNECTIVITY, Endpoint.GW_ALLOC_CHECK):
         svc.call(method, ids())
     assert store.saves == saves == 2
 
@@ -220,19 +222,19 @@ def test_a_kernel_refusal_is_reported_and_changes_nothing() -> None:
     bridge = NAMING.link_name("bridge", NET[:8])
     kernel.refuse.add(bridge)
     with pytest.raises(PluginError, match=f"cannot create bridge {bridge}.*EPERM"):
-        svc.call("CreateNetwork", create_network())
+        svc.call(Endpoint.CREATE_NETWORK, create_network())
     assert svc.state == DriverState() and store.saves == 0 and kernel.names == set()
 
 
 def test_a_failed_veth_leaves_the_network_and_its_bridge_alone() -> None:
     kernel = FakeKernel()
     svc = service(kernel)
-    svc.call("CreateNetwork", create_network())
+    svc.call(Endpoint.CREATE_NETWORK, create_network())
     before = svc.state
     kernel.fail_after_create.add(NAMING.link_name("host", EP[:8]))
     kernel.applied.clear()
     with pytest.raises(PluginError, match="cannot create veth pair.*Invalid argument"):
-        svc.call("CreateEndpoint", create_endpoint())
+        svc.call(Endpoint.CREATE_ENDPOINT, create_endpoint())
     assert svc.state == before and kernel.names == before.link_names()
     assert [type(a) for a in kernel.applied] == [AddVeth]  # nothing else undone
 
@@ -243,7 +245,7 @@ def test_a_state_that_cannot_be_saved_takes_the_links_back() -> None:
     svc = service(kernel, store)
     store.failing = True
     with pytest.raises(PluginError, match="cannot save the network-driver state: .*No space"):
-        svc.call("CreateNetwork", create_network())
+        svc.call(Endpoint.CREATE_NETWORK, create_network())
     assert svc.state == DriverState() and kernel.names == set()
 
 
@@ -251,11 +253,11 @@ def test_a_failed_deletion_is_reported_and_forgotten_and_cleaned_at_the_next_sta
     kernel = FakeKernel()
     store = CountingStore()
     svc = service(kernel, store)
-    svc.call("CreateNetwork", create_network())
+    svc.call(Endpoint.CREATE_NETWORK, create_network())
     bridge = svc.state.networks[NET].bridge
     kernel.refuse.add(bridge)
     with pytest.raises(PluginError, match="removed when the plugin next starts"):
-        svc.call("DeleteNetwork", {"NetworkID": NET})
+        svc.call(Endpoint.DELETE_NETWORK, {"NetworkID": NET})
     assert svc.state == DriverState() == store.saved and kernel.names == {bridge}
     kernel.refuse.clear()
     service(kernel, store)
@@ -269,8 +271,8 @@ def test_a_restart_keeps_what_the_state_claims_and_removes_the_rest(tmp_path: Pa
     path = tmp_path / "net.json"
     kernel = FakeKernel()
     first = service(kernel, state_file=path)
-    first.call("CreateNetwork", create_network())
-    first.call("CreateEndpoint", create_endpoint())
+    first.call(Endpoint.CREATE_NETWORK, create_network())
+    first.call(Endpoint.CREATE_ENDPOINT, create_endpoint())
     stray = NAMING.link_name("bridge", "0badcafe")
     kernel.links[stray] = FakeLink(kind="bridge", alias=NAMING.marker("bridge", "0badcafe"))
     kernel.links["docker0"] = FakeLink(kind="bridge")
@@ -281,13 +283,13 @@ def test_a_restart_keeps_what_the_state_claims_and_removes_the_rest(tmp_path: Pa
     assert second.state == first.state
     assert kernel.names == first.state.link_names() | {"docker0", foreign}
     assert DeleteLink(name=stray) in second.startup_actions
-    join = second.call("Join", {**ids(), "SandboxKey": "/var/run/docker/netns/1"})
+    join = second.call(Endpoint.JOIN, {**ids(), "SandboxKey": "/var/run/docker/netns/1"})
     assert join["InterfaceName"]["SrcName"] == second.state.endpoints[EP].container_veth
 
 
 def test_a_restart_after_a_reboot_recreates_the_bridges(tmp_path: Path) -> None:
     path = tmp_path / "net.json"
-    service(FakeKernel(), state_file=path).call("CreateNetwork", create_network())
+    service(FakeKernel(), state_file=path).call(Endpoint.CREATE_NETWORK, create_network())
     rebooted = FakeKernel()
     svc = service(rebooted, state_file=path)
     bridge = rebooted.links[svc.state.networks[NET].bridge]
@@ -297,8 +299,8 @@ def test_a_restart_after_a_reboot_recreates_the_bridges(tmp_path: Path) -> None:
 def test_an_in_memory_driver_removes_everything_it_made_when_it_restarts() -> None:
     kernel = FakeKernel()
     first = service(kernel)
-    first.call("CreateNetwork", create_network())
-    first.call("CreateEndpoint", create_endpoint())
+    first.call(Endpoint.CREATE_NETWORK, create_network())
+    first.call(Endpoint.CREATE_ENDPOINT, create_endpoint())
     assert kernel.names
     service(kernel)
     assert kernel.names == set()
@@ -317,7 +319,7 @@ class DriverMachine(RuleBasedStateMachine):
         self.store = CountingStore()
         self.svc = service(self.kernel, self.store)
 
-    def _call(self, method: str, body: dict[str, Any]) -> None:
+    def _call(self, method: Endpoint, body: dict[str, Any]) -> None:
         try:
             self.svc.call(method, body)
         except PluginError as exc:
@@ -326,19 +328,19 @@ class DriverMachine(RuleBasedStateMachine):
 
     @rule(network_id=NETWORK_IDS)
     def create_network(self, network_id: str) -> None:
-        self._call("CreateNetwork", create_network(network_id))
+        self._call(Endpoint.CREATE_NETWORK, create_network(network_id))
 
     @rule(network_id=NETWORK_IDS)
     def delete_network(self, network_id: str) -> None:
-        self._call("DeleteNetwork", {"NetworkID": network_id})
+        self._call(Endpoint.DELETE_NETWORK, {"NetworkID": network_id})
 
     @rule(endpoint_id=ENDPOINT_IDS, network_id=NETWORK_IDS)
     def create_endpoint(self, endpoint_id: str, network_id: str) -> None:
-        self._call("CreateEndpoint", create_endpoint(endpoint_id, network_id))
+        self._call(Endpoint.CREATE_ENDPOINT, create_endpoint(endpoint_id, network_id))
 
     @rule(endpoint_id=ENDPOINT_IDS, network_id=NETWORK_IDS,
-          method=st.sampled_from(["DeleteEndpoint", "Join", "Leave"]))
-    def endpoint_call(self, endpoint_id: str, network_id: str, method: str) -> None:
+          method=st.sampled_from([Endpoint.DELETE_ENDPOINT, Endpoint.JOIN, Endpoint.LEAVE]))
+    def endpoint_call(self, endpoint_id: str, network_id: str, method: Endpoint) -> None:
         self._call(method, {**ids(endpoint_id, network_id), "SandboxKey": "/run/x"})
 
     @rule()

@@ -310,11 +310,11 @@ def test_the_record_built_while_the_plugin_works_is_the_whole_record_byte_for_by
     from ipamx_spy.recording import Fault
     from ipamx_spy.recording_writer import encode_line
 
-    def message(raw: bytes, request: bool) -> tap.Message:
+    def message(raw: bytes, request: bool) -> tap.WireMessage:
         framer = tap.RequestTap() if request else tap.ResponseTap()
         framer.feed(raw)
         result = framer.next_message()
-        assert isinstance(result, tap.Message)
+        assert isinstance(result, tap.WireMessage)
         return result
 
     body = b'{"PoolID":"LocalDefault/10.4.0.0/16","Address":"\xc3\xa9","Options":null}\n'
@@ -351,7 +351,7 @@ def test_an_exchange_nobody_records_or_hears_is_only_counted() -> None:
     framer.feed(b"POST /IpamDriver.ReleasePool HTTP/1.1\r\nHost: \r\nContent-Length: "
                 + str(len(body)).encode() + b"\r\n\r\n" + body)
     request = framer.next_message()
-    assert isinstance(request, proxy.tap.Message)
+    assert isinstance(request, proxy.tap.WireMessage)
     session = proxy.ProxySession(writer=None)
     for _ in range(3):
         pending = session.begin(1, request.target)

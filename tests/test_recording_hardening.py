@@ -28,12 +28,12 @@ def deep(n: int) -> bytes:
     return b"[" * n + b"]" * n
 
 
-def message(body: bytes, *, request: bool = True) -> tap.Message:
+def message(body: bytes, *, request: bool = True) -> tap.WireMessage:
     if request:
-        return tap.Message(raw=b"", headers=(("Content-Length", str(len(body))),), body=body,
-                           http_version="1.1", method="POST", target="/IpamDriver.RequestPool")
-    return tap.Message(raw=b"", headers=(("Content-Length", str(len(body))),), body=body,
-                       http_version="1.1", status=200, reason="OK")
+        return tap.WireMessage(raw=b"", headers=(("Content-Length", str(len(body))),), body=body,
+                               http_version="1.1", method="POST", target="/IpamDriver.RequestPool")
+    return tap.WireMessage(raw=b"", headers=(("Content-Length", str(len(body))),), body=body,
+                           http_version="1.1", status=200, reason="OK")
 
 
 # -- encodable ------------------------------------------------------------------------------

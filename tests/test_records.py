@@ -112,13 +112,13 @@ def test_view_modes_and_replay_outcomes_are_enums() -> None:
     assert PASS is ReplayOutcome.PASS and json.dumps({"v": FAIL}) == '{"v": "fail"}'
 
 
-def _message(body: bytes, *, request: bool = True) -> tap.Message:
+def _message(body: bytes, *, request: bool = True) -> tap.WireMessage:
     headers = (("Content-Length", str(len(body))),)
     if request:
-        return tap.Message(raw=b"", headers=headers, body=body, http_version="1.1",
-                           method="POST", target="/Plugin.Activate")
-    return tap.Message(raw=b"", headers=headers, body=body, http_version="1.1", status=200,
-                       reason="OK")
+        return tap.WireMessage(raw=b"", headers=headers, body=body, http_version="1.1",
+                               method="POST", target="/Plugin.Activate")
+    return tap.WireMessage(raw=b"", headers=headers, body=body, http_version="1.1", status=200,
+                           reason="OK")
 
 
 def test_compat_values_are_an_enum_and_stored_as_their_words() -> None:

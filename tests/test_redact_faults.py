@@ -41,8 +41,8 @@ def test_raw_bytes_that_are_not_json_are_left_out_under_body_rules() -> None:
 
 def test_the_fault_message_and_the_spy_answer_are_scrubbed() -> None:
     answer = proxy.spy_answer(500, f"the plugin sent a malformed header: b'X-Token: {TOKEN}'")
-    request = tap.Message(raw=b"", headers=(), body=b'{"PoolID":"p"}', http_version="1.1",
-                          method="POST", target="/IpamDriver.RequestAddress")
+    request = tap.WireMessage(raw=b"", headers=(), body=b'{"PoolID":"p"}', http_version="1.1",
+                              method="POST", target="/IpamDriver.RequestAddress")
     session = proxy.ProxySession(writer=None)
     seen: list[dict[str, object]] = []
     rules = parse_rules(["header:X-Token"])

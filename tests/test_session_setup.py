@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from ipamx_spy import session_setup as ss
 from ipamx_spy.builtin import (
+    AllocatorStore,
     BuiltinConfig,
     NetworkLinks,
     PluginStartError,
@@ -97,8 +98,10 @@ def test_next_steps_name_the_recording() -> None:
 def test_the_builtin_state_files_follow_state(state: str, allocator: Path | None,
                                              network: Path | None) -> None:
     config = config_from_options(name="n", state=state, compat=Compat.V26, local_space="L",
-                                 global_space="G", network_driver=True, store="file")
-    assert (config.state, config.network_state, config.store) == (allocator, network, None)
+                                 global_space="G", network_driver=True,
+                                 store=AllocatorStore.parse("file"))
+    assert (config.state, config.network_state, config.store) == (allocator, network,
+                                                                   AllocatorStore())
     alone = config_from_options(name="n", state=state, compat=Compat.V26, local_space="L",
                                 global_space="G", network_driver=False)
     assert alone.network_state is None

@@ -15,6 +15,7 @@ from ipamx_spy.address import Address
 from ipamx_spy.aio.relay import RelayOptions
 from ipamx_spy.builtin import BuiltinConfig, make_plugin
 from ipamx_spy.client import CLIENT_HEADER, PluginConnection, docker_request
+from ipamx_spy.dockerd import SpyCall
 
 POOL = (b'{"AddressSpace":"LocalDefault","Pool":"10.9.0.0/16","SubPool":"",'
         b'"Options":{},"V6":false}\n')
@@ -37,3 +38,18 @@ def test_status_calls_are_client_records_not_exchanges(sockdir: Path) -> None:
     assert {r["endpoint"] for r in clients} >= {"IpamDriver.Networks", "IpamDriver.Leases"}
     assert all(dict(map(tuple, r["request"]["headers"])).get(CLIENT_HEADER) == "status"
                for r in clients)
+
+
+def test_a_spy_call_without_the_client_header_is_a_client_record(sockdir: Path) -> None:
+    """A metrics scraper (curl) names a ``SpyCall`` and sends no header: still not dockerd's."""
+    plugin = make_plugin(BuiltinConfig())
+    rec = sockdir / "r.jsonl"
+    spy = SpyThread(sockdir / "p.sock", RelayOptions(upstream=None, app=plugin), record=rec)
+    with spy, PluginConnection(Address(kind="unix", path=str(sockdir / "p.sock"))) as conn:
+        conn.call(docker_request("IpamDriver.RequestPool", POOL))
+        message, _ = conn.call(docker_request(SpyCall.METRICS.value))
+    assert message.status == 200 and b"ipamx_ipam" in message.body
+    loaded = recording.load(rec)
+    assert [e.endpoint for e in loaded.exchanges] == ["IpamDriver.RequestPool"]
+    assert [r["endpoint"] for r in loaded.records if r.get("type") == "client"] == [
+        SpyCall.METRICS.value]

@@ -32,9 +32,9 @@ def collect(t: tap._Tap, pieces: list[bytes]) -> list[tap.Result]:
             if result is tap.NEED_DATA:
                 break
             results.append(result)
-            if isinstance(result, tap.Message) and isinstance(t, tap.RequestTap):
+            if isinstance(result, tap.WireMessage) and isinstance(t, tap.RequestTap):
                 t.answered(keep_alive=True)
-            elif isinstance(result, tap.Message) and isinstance(t, tap.ResponseTap):
+            elif isinstance(result, tap.WireMessage) and isinstance(t, tap.ResponseTap):
                 t.reusable()
                 t.expect("POST")
             else:
@@ -47,7 +47,7 @@ def test_request_boundaries_whole_bytewise_and_pipelined(pieces: list[bytes]) ->
     messages = collect(tap.RequestTap(), pieces)
     assert len(messages) == 2
     for message in messages:
-        assert isinstance(message, tap.Message)
+        assert isinstance(message, tap.WireMessage)
         assert message.raw == REQUEST
         assert message.headers[0] == ("Host", "")
         assert message.body.endswith(b"\n")
@@ -58,7 +58,7 @@ def test_trailing_partial_request_stays_pending() -> None:
     t = tap.RequestTap()
     t.feed(REQUEST + REQUEST[:20])
     first = t.next_message()
-    assert isinstance(first, tap.Message) and first.raw == REQUEST
+    assert isinstance(first, tap.WireMessage) and first.raw == REQUEST
     t.answered(keep_alive=True)
     assert t.next_message() is tap.NEED_DATA
     assert t.pending == REQUEST[:20]
@@ -69,7 +69,7 @@ def test_header_casing_and_order_are_kept() -> None:
     t = tap.RequestTap()
     t.feed(raw)
     message = t.next_message()
-    assert isinstance(message, tap.Message)
+    assert isinstance(message, tap.WireMessage)
     assert [k for k, _ in message.headers] == ["hOsT", "X-Two", "X-One", "Content-Length"]
 
 
@@ -78,7 +78,7 @@ def test_response_boundaries(pieces: list[bytes]) -> None:
     t = tap.ResponseTap()
     t.expect("POST")
     messages = collect(t, pieces)
-    assert [m.raw for m in messages if isinstance(m, tap.Message)] == [RESPONSE, RESPONSE]
+    assert [m.raw for m in messages if isinstance(m, tap.WireMessage)] == [RESPONSE, RESPONSE]
 
 
 def test_chunked_response_body_is_joined() -> None:
@@ -88,7 +88,7 @@ def test_chunked_response_body_is_joined() -> None:
     t.expect("POST")
     t.feed(raw)
     message = t.next_message()
-    assert isinstance(message, tap.Message)
+    assert isinstance(message, tap.WireMessage)
     assert message.body == b'{"a":1}' and message.raw == raw
 
 
@@ -99,7 +99,7 @@ def test_read_until_close_response_is_not_reusable() -> None:
     assert t.next_message() is tap.NEED_DATA
     t.feed(b"")
     message = t.next_message()
-    assert isinstance(message, tap.Message) and message.body == b"{}"
+    assert isinstance(message, tap.WireMessage) and message.body == b"{}"
     assert not t.reusable()
 
 

@@ -22,7 +22,7 @@ edits = st.lists(st.builds(
 
 
 def outcome(result: tap.Result) -> Outcome:
-    if isinstance(result, tap.Message):
+    if isinstance(result, tap.WireMessage):
         return ("message", result.raw, result.headers, result.body, result.http_version,
                 result.method, result.target, result.status, result.reason, result.keep_alive)
     if isinstance(result, tap.TapError):
@@ -49,7 +49,7 @@ def run(side: str, data: bytes, cuts: list[int], eof: bool, *, fast: bool,
             seen.append(outcome(result))
             if isinstance(result, tap.TapError) or result is tap.CLOSED:
                 return seen
-            if not isinstance(result, tap.Message):
+            if not isinstance(result, tap.WireMessage):
                 break
             if isinstance(t, tap.RequestTap):
                 if not t.answered(keep_alive=result.keep_alive):
@@ -94,13 +94,13 @@ def test_real_traffic_takes_the_fast_path() -> None:
     for raw in REQUESTS:
         t = tap.RequestTap()
         t.feed(raw)
-        assert isinstance(t.next_message(), tap.Message)
+        assert isinstance(t.next_message(), tap.WireMessage)
         assert t._h11 is None, raw[:80]
     for raw in ANSWERS:
         r = tap.ResponseTap()
         r.expect("POST")
         r.feed(raw)
-        assert isinstance(r.next_message(), tap.Message)
+        assert isinstance(r.next_message(), tap.WireMessage)
         assert r._h11 is None, raw[:80]
 
 
@@ -113,7 +113,7 @@ def test_keep_alive_asked_before_the_next_message_takes_the_fast_path() -> None:
         assert t.next_message() is tap.NEED_DATA
         t.feed(raw)
         message = t.next_message()
-        assert isinstance(message, tap.Message)
+        assert isinstance(message, tap.WireMessage)
         assert t._h11 is None, raw[:80]
         assert t.answered(keep_alive=True)
     r = tap.ResponseTap()
@@ -121,5 +121,5 @@ def test_keep_alive_asked_before_the_next_message_takes_the_fast_path() -> None:
         r.expect("POST")
         assert r.next_message() is tap.NEED_DATA
         r.feed(raw)
-        assert isinstance(r.next_message(), tap.Message)
+        assert isinstance(r.next_message(), tap.WireMessage)
         assert r._h11 is None, raw[:80]

@@ -249,3 +249,22 @@ def test_an_ipv6_pool_for_a_v4_request_is_flagged() -> None:
     assert "IPv4 pool (V6 false)" in found[0].message
     assert Validator().check(ex("IpamDriver.RequestPool", {**ask, "V6": True},
                                 {"PoolID": "p", "Pool": "fd00:1::/64"})) == []
+
+
+def test_error_fields_are_found_as_gos_decoder_finds_them() -> None:
+    def codes(exchange: Exchange) -> list[str]:
+        return [f.code for f in Validator().check(exchange)]
+
+    # a 200 answer is read up to its first value: Err before trailing junk still misleads
+    assert codes(ex("IpamDriver.ReleasePool", {"PoolID": "p"}, b'{"Err":"x"} junk')) == \
+        ["IPX104", "IPX108"]
+    # keys in any case are the fields Go stores them in
+    assert codes(ex("IpamDriver.ReleasePool", {"PoolID": "p"}, {"eRR": "x"})) == ["IPX104"]
+    assert codes(ex("NetworkDriver.CreateNetwork", {"NetworkID": "n"}, {"ERROR": "x"})) == \
+        ["IPX103"]
+    assert codes(ex("IpamDriver.ReleasePool", {"PoolID": "p"}, {"ERROR": "x"},
+                    status=500)) == ["IPX105"]
+    assert codes(ex("IpamDriver.ReleasePool", {"PoolID": "p"}, {"eRr": "x"}, status=500)) == []
+    # a non-200 answer is read whole (json.Unmarshal): trailing data hides its Err
+    assert codes(ex("IpamDriver.ReleasePool", {"PoolID": "p"}, b'{"Err":"x"} junk',
+                    status=500)) == ["IPX101"]

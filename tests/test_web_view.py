@@ -112,7 +112,7 @@ def test_parse_address(text: str, expected: tuple[str, int]) -> None:
 
 
 def test_parse_address_refuses_a_bad_port() -> None:
-    with pytest.raises(server.AddressError, match="port"):
+    with pytest.raises(server.ListenAddressError, match="port"):
         server.parse_address("127.0.0.1:http")
 
 
@@ -375,7 +375,7 @@ def test_proxy_web_takes_an_optional_address(monkeypatch: pytest.MonkeyPatch, tm
 
     def refuse(text: str) -> tuple[str, int]:
         asked.append(text)
-        raise server.AddressError("refused by the test")
+        raise server.ListenAddressError("refused by the test")
 
     monkeypatch.setattr(server, "parse_address", refuse)
     result = CliRunner().invoke(app, [

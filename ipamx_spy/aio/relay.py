@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import cast
 
-from .. import dockerd, tap
+from .. import tap
 from ..address import Address
 from ..app import CONTENT_TYPE, PluginApp
 from ..connection import NEED_DATA, Closed, DockerConnection, Refuse, Request
@@ -47,9 +47,9 @@ class RelayOptions:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Answer:
+class RelayedAnswer:
     raw: bytes
-    message: tap.Message
+    message: tap.WireMessage
     upstream_ms: float | None = None
     fault: Fault | None = None
     answered_by: AnsweredBy = AnsweredBy.PLUGIN
@@ -90,22 +90,23 @@ class Relay:
         while self.protocols and loop.time() < deadline:
             await asyncio.sleep(0.02)
 
-    def from_app(self, request: tap.Message) -> Answer:
+    def from_app(self, request: tap.WireMessage, endpoint: str) -> RelayedAnswer:
+        """The in-process app's answer to ``request`` (``endpoint``: its target's name)."""
         assert self.options.app is not None
         started = time.perf_counter()
         try:
-            reply = self.options.app.handle(dockerd.endpoint_name(request.target), request.body)
+            reply = self.options.app.handle(endpoint, request.body)
         except Exception as exc:  # a bug in the built-in plugin must not take the proxy down
             return _spy(500, f"built-in plugin failed: {exc!r}",
                         Fault(side=Side.PLUGIN, kind=FaultKind.CRASH, message=repr(exc)))
         message = answer(reply.status, reply.body, reply.content_type)
-        return Answer(raw=message.raw, message=message,
-                      upstream_ms=(time.perf_counter() - started) * 1000,
-                      answered_by=AnsweredBy.BUILTIN,
-                      injection=getattr(reply, "injection", None))
+        return RelayedAnswer(raw=message.raw, message=message,
+                             upstream_ms=(time.perf_counter() - started) * 1000,
+                             answered_by=AnsweredBy.BUILTIN,
+                             injection=getattr(reply, "injection", None))
 
-    def submit(self, request: tap.Message) -> Future[Answer]:
-        return self._worker.submit(self.from_app, request)
+    def submit(self, request: tap.WireMessage, endpoint: str) -> Future[RelayedAnswer]:
+        return self._worker.submit(self.from_app, request, endpoint)
 
 
 class DockerProtocol(asyncio.Protocol):
@@ -121,7 +122,7 @@ class DockerProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.conn = 0
         self.upstream: Upstream | None = None
-        self._current: tuple[tap.Message, Pending] | None = None
+        self._current: tuple[tap.WireMessage, Pending] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._pumping = False
         self._write_paused = False
@@ -208,25 +209,25 @@ class DockerProtocol(asyncio.Protocol):
                 self.upstream.request(request.raw, request.method, self._from_upstream)
                 self.session.prepare(pending, request)  # while the plugin works
             else:
-                self._from_app(request)
+                self._from_app(request, pending.endpoint)
         except Exception as exc:  # a bug of ours: still an answer, and the next request works
             self._reply(_spy(500, f"internal error: {exc!r}",
                              Fault(side=Side.PROXY, kind=FaultKind.CRASH, message=repr(exc))))
 
-    def _from_app(self, request: tap.Message) -> None:
+    def _from_app(self, request: tap.WireMessage, endpoint: str) -> None:
         app = self.relay.options.app
         assert app is not None
-        if not app.blocking(dockerd.endpoint_name(request.target)):
-            self._reply(self.relay.from_app(request))
+        if not app.blocking(endpoint):
+            self._reply(self.relay.from_app(request, endpoint))
             return
-        future = self.relay.submit(request)
+        future = self.relay.submit(request, endpoint)
 
-        def done(_f: Future[Answer]) -> None:
+        def done(_f: Future[RelayedAnswer]) -> None:
             self.loop.call_soon_threadsafe(self._reply_from_future, future)
 
         future.add_done_callback(done)
 
-    def _reply_from_future(self, future: Future[Answer]) -> None:
+    def _reply_from_future(self, future: Future[RelayedAnswer]) -> None:
         try:
             reply = future.result()
         except Exception as exc:
@@ -234,13 +235,14 @@ class DockerProtocol(asyncio.Protocol):
                          Fault(side=Side.PLUGIN, kind=FaultKind.CRASH, message=repr(exc)))
         self._reply(reply)
 
-    def _from_upstream(self, result: tap.Message | UpstreamNoAnswer, upstream_ms: float) -> None:
+    def _from_upstream(self, result: tap.WireMessage | UpstreamNoAnswer,
+                       upstream_ms: float) -> None:
         if isinstance(result, UpstreamNoAnswer):
             self._reply(_spy(500, str(result), result.fault))
         else:
-            self._reply(Answer(raw=result.raw, message=result, upstream_ms=upstream_ms))
+            self._reply(RelayedAnswer(raw=result.raw, message=result, upstream_ms=upstream_ms))
 
-    def _reply(self, reply: Answer) -> None:
+    def _reply(self, reply: RelayedAnswer) -> None:
         """The answer is ready: apply an injected fault (``--fault``), then deliver it."""
         if self._current is None:  # answered already (the spy stopped meanwhile)
             return
@@ -255,7 +257,7 @@ class DockerProtocol(asyncio.Protocol):
             return
         self._after_delay(injection, reply)
 
-    def _after_delay(self, injection: Injection, reply: Answer) -> None:
+    def _after_delay(self, injection: Injection, reply: RelayedAnswer) -> None:
         if self._current is None:
             return
         if injection.hang:
@@ -267,11 +269,11 @@ class DockerProtocol(asyncio.Protocol):
         if injection.rewrites:
             status, body = injection.rewrite(reply.message.status, reply.message.body)
             message = answer(status, body, reply.message.header("Content-Type") or CONTENT_TYPE)
-            reply = Answer(raw=message.raw, message=message, upstream_ms=reply.upstream_ms,
-                           fault=reply.fault, answered_by=reply.answered_by)
+            reply = RelayedAnswer(raw=message.raw, message=message, upstream_ms=reply.upstream_ms,
+                                  fault=reply.fault, answered_by=reply.answered_by)
         self._deliver(reply)
 
-    def _deliver(self, reply: Answer) -> None:
+    def _deliver(self, reply: RelayedAnswer) -> None:
         """Record the answer, then write it, then tell the live sinks."""
         if self._current is None:
             return
@@ -366,6 +368,6 @@ class DockerProtocol(asyncio.Protocol):
         self._end(self._finished)
 
 
-def _spy(status: int, message: str, fault: Fault) -> Answer:
+def _spy(status: int, message: str, fault: Fault) -> RelayedAnswer:
     reply = spy_answer(status, message)
-    return Answer(raw=reply.raw, message=reply, fault=fault, answered_by=AnsweredBy.SPY)
+    return RelayedAnswer(raw=reply.raw, message=reply, fault=fault, answered_by=AnsweredBy.SPY)

@@ -37,7 +37,7 @@ StrayHandler = Callable[[Fault, bytes], None]
 STRAY_KEPT = 4096
 
 
-Answered = Callable[[tap.Message | UpstreamNoAnswer], None]
+Answered = Callable[[tap.WireMessage | UpstreamNoAnswer], None]
 
 
 class _Link(asyncio.Protocol):
@@ -83,7 +83,7 @@ class _Link(asyncio.Protocol):
         self.tap.expect(method)
         self.transport.write(raw_request)
 
-    def _answer(self, result: tap.Message | UpstreamNoAnswer) -> None:
+    def _answer(self, result: tap.WireMessage | UpstreamNoAnswer) -> None:
         answered, self.waiting = self.waiting, None
         if answered is not None:
             answered(result)
@@ -102,7 +102,7 @@ class _Link(asyncio.Protocol):
     def _advance(self) -> None:
         """Frame what came; the link is closed (when it must be) before the answer is given."""
         result = self.tap.next_message()
-        if isinstance(result, tap.Message):
+        if isinstance(result, tap.WireMessage):
             extra = self.tap.pending
             reusable = result.keep_alive and self.tap.reusable() and not extra
             if extra:  # reported (and recorded) before the exchange, as it happened
@@ -165,7 +165,7 @@ async def _connect_unix(path: str) -> socket.socket:
         delay = min(delay * 2, 0.05)
 
 
-Done = Callable[[tap.Message | UpstreamNoAnswer, float], None]
+Done = Callable[[tap.WireMessage | UpstreamNoAnswer, float], None]
 
 
 class Upstream:
@@ -229,7 +229,7 @@ class Upstream:
         began = time.perf_counter() if started is None else started
         timer: asyncio.TimerHandle | None = None
 
-        def answered(result: tap.Message | UpstreamNoAnswer) -> None:
+        def answered(result: tap.WireMessage | UpstreamNoAnswer) -> None:
             if timer is not None:
                 timer.cancel()
             if isinstance(result, UpstreamNoAnswer):

@@ -12,13 +12,15 @@ from pathlib import Path
 from ..address import SOCKET_DIR, SPEC_DIRS
 from .docker import DockerAPI, DockerError, ManagedPlugin, find_managed
 from .fs import find_legacy, socket_target
-from .plan import AttachError, Journal, Plan, Target, plan_for
+from .plan import AttachError, AttachPlan, AttachTarget, Journal, plan_for
 
-__all__ = ["AttachError", "DockerError", "Journal", "Plan", "Target", "locate", "plan_for"]
+__all__ = [
+    "AttachError", "AttachPlan", "AttachTarget", "DockerError", "Journal", "locate", "plan_for",
+]
 
 
 def locate(name: str, api: DockerAPI | None, *, socket_dir: Path = SOCKET_DIR,
-           spec_dirs: tuple[Path, ...] = SPEC_DIRS) -> tuple[Target, str | None]:
+           spec_dirs: tuple[Path, ...] = SPEC_DIRS) -> tuple[AttachTarget, str | None]:
     """Plugin ``name`` the way dockerd finds it: managed first, then the legacy registry.
 
     Returns the target and a warning when dockerd could not be asked about managed plugins.
@@ -41,7 +43,7 @@ def locate(name: str, api: DockerAPI | None, *, socket_dir: Path = SOCKET_DIR,
             from exc
 
 
-def _managed_target(name: str, managed: ManagedPlugin, socket_dir: Path) -> Target:
+def _managed_target(name: str, managed: ManagedPlugin, socket_dir: Path) -> AttachTarget:
     if not managed.enabled:
         raise AttachError(f"managed plugin {managed.name} is disabled: "
                           f"`docker plugin enable {managed.name}` first")

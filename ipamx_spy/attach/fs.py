@@ -16,9 +16,9 @@ from ..aio.listen import someone_listens
 from ..atomic import write_atomically
 from .plan import (
     AttachError,
+    AttachPlan,
+    AttachTarget,
     Journal,
-    Plan,
-    Target,
     journal_from_json,
     journal_to_json,
     spec_address,
@@ -44,7 +44,7 @@ def _inode(path: Path) -> int | None:
 
 
 def find_legacy(name: str, *, socket_dir: Path = SOCKET_DIR,
-                spec_dirs: tuple[Path, ...] = SPEC_DIRS) -> Target:
+                spec_dirs: tuple[Path, ...] = SPEC_DIRS) -> AttachTarget:
     """Plugin ``name`` as dockerd's legacy registry finds it (PROTOCOL.md 1.1).
 
     Raises AttachError when nothing is found, or for a file dockerd could not use either.
@@ -61,22 +61,22 @@ def find_legacy(name: str, *, socket_dir: Path = SOCKET_DIR,
                       f"{name}.json in {', '.join(map(str, spec_dirs))}")
 
 
-def socket_target(name: str, path: Path, how: str) -> Target:
+def socket_target(name: str, path: Path, how: str) -> AttachTarget:
     """A socket dockerd dials; a symlink is followed to the socket itself."""
     real = Path(os.path.realpath(path))
     if not _is_socket(real):
         raise AttachError(f"{path} is not a socket")
-    return Target(name=name, kind="socket", path=real, how=f"{how} {path}",
-                  upstream=Address(kind="unix", path=str(real), source=str(path)))
+    return AttachTarget(name=name, kind="socket", path=real, how=f"{how} {path}",
+                        upstream=Address(kind="unix", path=str(real), source=str(path)))
 
 
-def _spec_target(name: str, path: Path) -> Target:
+def _spec_target(name: str, path: Path) -> AttachTarget:
     text = path.read_text()
     address = spec_address(path, text, name)
     if address.kind == "unix":
         return socket_target(name, Path(address.path), f"socket named by {path}:")
-    return Target(name=name, kind="file", path=path, upstream=address, original=text,
-                  how=f"plugin file {path} ({address})")
+    return AttachTarget(name=name, kind="file", path=path, upstream=address, original=text,
+                        how=f"plugin file {path} ({address})")
 
 
 # -- the journal ------------------------------------------------------------------------------
@@ -114,7 +114,7 @@ def spy_alive(journal: Journal) -> bool:
 # -- attaching --------------------------------------------------------------------------------
 
 
-def put_spy_in_front(plan: Plan) -> None:
+def put_spy_in_front(plan: AttachPlan) -> None:
     """Make dockerd's path lead to the spy, which listens on ``plan.staging`` already.
 
     Raises AttachError (with nothing changed, or with the journal able to undo it).
@@ -160,7 +160,7 @@ def restore(journal: Journal) -> list[str]:
     return done
 
 
-def _restore_socket(plan: Plan, spy_inode: int | None) -> list[str]:
+def _restore_socket(plan: AttachPlan, spy_inode: int | None) -> list[str]:
     path, moved = plan.target.path, plan.moved
     assert moved is not None
     moved_inode = _inode(moved)
@@ -189,7 +189,7 @@ def _remove_spy_socket(path: Path, spy_inode: int | None) -> list[str]:
     return [f"removed the spy's socket {path}"]
 
 
-def _restore_file(plan: Plan) -> list[str]:
+def _restore_file(plan: AttachPlan) -> list[str]:
     path = plan.target.path
     try:
         current = path.read_text()

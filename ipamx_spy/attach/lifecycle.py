@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import fs
-from .plan import AttachError, Journal, Plan
+from .plan import AttachError, AttachPlan, Journal
 
 
 def refuse_if_attached(path: Path, name: str) -> None:
@@ -32,7 +32,7 @@ def refuse_if_attached(path: Path, name: str) -> None:
                       f"gone): run `ipamx-spy detach {name}` first")
 
 
-def begin_journal(path: Path, plan: Plan, control: Path) -> Journal:
+def begin_journal(path: Path, plan: AttachPlan, control: Path) -> Journal:
     """Write this process's journal for ``plan``; AttachError when it cannot be written (then
     nothing has changed)."""
     journal = Journal(plan=plan, pid=os.getpid(), control=control,

@@ -38,7 +38,7 @@ class AttachError(RuntimeError):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Target:
+class AttachTarget:
     """Where dockerd finds plugin ``name``: the socket it dials or the file it reads."""
 
     name: str
@@ -54,10 +54,10 @@ class Target:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Plan:
+class AttachPlan:
     """The spy's place: where it binds, where dockerd will reach it, what it forwards to."""
 
-    target: Target
+    target: AttachTarget
     listen: Path  # where dockerd reaches the spy once attached
     staging: Path  # where the spy binds first (== listen for a file target)
     moved: Path | None  # socket target: where the plugin's socket stays reachable meanwhile
@@ -69,7 +69,7 @@ class Plan:
 class Journal:
     """Everything ``detach`` needs, on disk before anything changes."""
 
-    plan: Plan
+    plan: AttachPlan
     pid: int
     pid_start: str  # /proc/PID/stat start time: tells the spy from a process that reused its pid
     spy_inode: int | None = None  # the spy's listening socket, once bound
@@ -87,7 +87,7 @@ def _checked_socket_path(path: Path, what: str) -> Path:
     return path
 
 
-def plan_for(target: Target, spy_dir: Path) -> Plan:
+def plan_for(target: AttachTarget, spy_dir: Path) -> AttachPlan:
     """Where the spy goes for ``target``. Raises AttachError for a path too long to bind."""
     if target.kind == "socket":
         base = target.path.name
@@ -95,12 +95,12 @@ def plan_for(target: Target, spy_dir: Path) -> Plan:
                                      "the plugin's socket, moved aside, at")
         staging = _checked_socket_path(target.path.with_name(f".{base}{STAGING_SUFFIX}"),
                                        "the spy's socket")
-        return Plan(target=target, listen=target.path, staging=staging, moved=moved,
-                    upstream=Address(kind="unix", path=str(moved), source=target.how))
+        return AttachPlan(target=target, listen=target.path, staging=staging, moved=moved,
+                          upstream=Address(kind="unix", path=str(moved), source=target.how))
     spy_socket = _checked_socket_path(spy_dir / f"{target.name}.sock", "the spy's socket")
-    return Plan(target=target, listen=spy_socket, staging=spy_socket, moved=None,
-                upstream=target.upstream,
-                rewritten=rewrite_spec(target.path, target.original, f"unix://{spy_socket}"))
+    return AttachPlan(target=target, listen=spy_socket, staging=spy_socket, moved=None,
+                      upstream=target.upstream,
+                      rewritten=rewrite_spec(target.path, target.original, f"unix://{spy_socket}"))
 
 
 def spec_address(path: Path, text: str, name: str) -> Address:
@@ -153,12 +153,12 @@ def journal_from_json(text: str, source: str) -> Journal:
         if data.get("version") != JOURNAL_VERSION:
             raise AttachError(f"{source}: journal version {data.get('version')!r}, "
                               f"this ipamx-spy reads {JOURNAL_VERSION}")
-        target = Target(name=data["name"], kind=data["kind"], path=Path(data["path"]),
-                        upstream=parse_url(data["plugin"]), how=data["how"],
-                        original=data["original"])
-        plan = Plan(target=target, listen=Path(data["listen"]), staging=Path(data["staging"]),
-                    moved=None if data["moved"] is None else Path(data["moved"]),
-                    upstream=parse_url(data["upstream"]), rewritten=data["rewritten"])
+        target = AttachTarget(name=data["name"], kind=data["kind"], path=Path(data["path"]),
+                              upstream=parse_url(data["plugin"]), how=data["how"],
+                              original=data["original"])
+        plan = AttachPlan(target=target, listen=Path(data["listen"]), staging=Path(data["staging"]),
+                          moved=None if data["moved"] is None else Path(data["moved"]),
+                          upstream=parse_url(data["upstream"]), rewritten=data["rewritten"])
         control = data.get("control")
         return Journal(plan=plan, pid=int(data["pid"]), pid_start=str(data["pid_start"]),
                        spy_inode=data["spy_inode"], version=data["version"],

@@ -9,7 +9,7 @@ import typer
 
 from ..aio.relay import RelayOptions
 from ..aio.server import ServerOptions
-from ..attach import AttachError, Plan, Target, locate, plan_for
+from ..attach import AttachError, AttachPlan, AttachTarget, locate, plan_for
 from ..attach.docker import DockerAPI, DockerError, docker_host
 from ..attach.lifecycle import Detached, DetachOutcome, begin_journal, refuse_if_attached
 from ..attach.lifecycle import detach as detach_journal
@@ -26,7 +26,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _target(name: str, host: str | None) -> Target:
+def _target(name: str, host: str | None) -> AttachTarget:
     try:
         target, warning = locate(name, DockerAPI(docker_host(host)))
     except (AttachError, DockerError, OSError) as exc:
@@ -168,6 +168,6 @@ def _said_detached(name: str, path: Path, timeout: float, done: DetachOutcome) -
             err.print(f"ipamx-spy: detached from {name}: {step}")
 
 
-def _header(plan: Plan) -> dict[str, object]:
+def _header(plan: AttachPlan) -> dict[str, object]:
     return make_header(name=plan.target.name, listen=str(plan.listen),
                        upstream=str(plan.upstream), attached=plan.target.how)

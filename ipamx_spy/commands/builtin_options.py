@@ -8,7 +8,14 @@ from collections.abc import Callable
 import typer
 
 from ..app import BuiltinPlugin
-from ..builtin import PluginStartError, choose_compat, config_from_options, start_plugin
+from ..builtin import (
+    FILE_STORE,
+    AllocatorStore,
+    PluginStartError,
+    choose_compat,
+    config_from_options,
+    start_plugin,
+)
 from ..console import err
 from ..ipam.config import Compat, compat_mode
 from ..ipam.errors import ConfigError
@@ -42,8 +49,21 @@ ALLOW_SHUTDOWN = typer.Option(
     False, "--allow-shutdown",
     help="Serve IpamDriver.Shutdown (stops ipamx-spy). Off by default: dockerd never calls it, "
          "and anyone who can connect to the socket could.")
+
+
+def parse_store(text: str | AllocatorStore) -> AllocatorStore:
+    """``--store`` parsed once; a URL that names no store is a usage error (exit 2)."""
+    if isinstance(text, AllocatorStore):
+        return text
+    try:
+        return AllocatorStore.parse(text)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc).removeprefix("--store "),
+                                 param_hint="--store") from None
+
+
 STORE = typer.Option(
-    "file", "--store", envvar="IPAMX_SPY_STORE",
+    "file", "--store", envvar="IPAMX_SPY_STORE", parser=parse_store, metavar="file|URL",
     help="Where the allocator keeps its data: 'file' (--state, this host only) or "
          "etcd://HOST:PORT[,HOST:PORT...] (a cluster shared by hosts; the global address "
          "space is shared, the local one stays per host); etcds://HOST:PORT... for TLS, with "
@@ -81,7 +101,7 @@ def build(*, name: str, state: str, compat: str, local_space: str, global_space:
           network_driver: bool, on_shutdown: Callable[[], None] | None,
           local_pool: list[str] | None = None, global_pool: list[str] | None = None,
           exclude: list[str] | None = None, engine_id: str | None = None,
-          store: str = "file", host_id: str | None = None,
+          store: AllocatorStore = FILE_STORE, host_id: str | None = None,
           group: str | None = None) -> BuiltinPlugin:
     """The built-in plugin for these options; exits with code 2 on a bad setting."""
     config = config_from_options(

@@ -25,7 +25,7 @@ from ipamx_spy.console import err, out
 from ipamx_spy.dockerd.versions import VERSION_ROWS, UnknownVersion, VersionRow, lookup
 from ipamx_spy.emulator import scenario
 from ipamx_spy.emulator.compare import compare, compare_swarm
-from ipamx_spy.emulator.driver import StepResult, Target, recording_header
+from ipamx_spy.emulator.driver import EmulatorTarget, StepResult, recording_header
 from ipamx_spy.emulator.play import (
     CheckerFactory,
     Observer,
@@ -51,7 +51,7 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _target(text: str, version: VersionRow) -> Target:
+def _target(text: str, version: VersionRow) -> EmulatorTarget:
     try:
         return scenario_target(text, version)
     except (ValueError, OSError) as exc:
@@ -97,7 +97,8 @@ def _compare(steps: list[scenario.Step], paths: list[Path], version: VersionRow)
     raise typer.Exit(1)
 
 
-def _node_targets(texts: list[str], names: list[str], version: VersionRow) -> dict[str, Target]:
+def _node_targets(texts: list[str], names: list[str],
+                  version: VersionRow) -> dict[str, EmulatorTarget]:
     """``NODE=ADDRESS`` per node, or one address for every node (``builtin``: one each)."""
     named = dict(t.split("=", 1) for t in texts if "=" in t.split("/", 1)[0])
     plain = [t for t in texts if "=" not in t.split("/", 1)[0]]
@@ -218,7 +219,7 @@ def _drive_swarm(steps: list[scenario.Step], scenario_file: Path, version: Versi
 
 
 def _node_writers(record: Path, scenario_file: Path, version: VersionRow,
-                  targets: dict[str, Target]) -> dict[str, RecordingWriter]:
+                  targets: dict[str, EmulatorTarget]) -> dict[str, RecordingWriter]:
     """``--record DIR`` of a swarm scenario: ``DIR/NODE.jsonl`` per node."""
     try:
         record.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ import typer
 from .. import address
 from ..aio.relay import RelayOptions
 from ..aio.server import Server, ServerOptions
+from ..builtin import AllocatorStore
 from ..console import err
 from ..places import control_path
 from ..recording import make_header
@@ -66,7 +67,7 @@ def register(app: typer.Typer) -> None:
         drain_timeout: float = so.DRAIN_TIMEOUT,
         header_timeout: float = so.HEADER_TIMEOUT,
         state: str = bo.STATE,
-        store: str = bo.STORE,
+        store: AllocatorStore = bo.STORE,
         host_id: str | None = bo.HOST_ID,
         compat: str = bo.COMPAT,
         local_space: str = bo.LOCAL_SPACE,

@@ -9,6 +9,7 @@ import typer
 from .. import address
 from ..aio.relay import RelayOptions
 from ..aio.server import Server, ServerOptions
+from ..builtin import AllocatorStore
 from ..console import err
 from ..proxy import ProxySession
 from . import builtin_options as bo
@@ -24,7 +25,7 @@ def register(app: typer.Typer) -> None:
             None, help="Socket to listen on [default: /run/docker/plugins/NAME.sock]."),
         socket_mode: str = typer.Option("0660", help="Mode of the listening socket."),
         state: str = bo.STATE,
-        store: str = bo.STORE,
+        store: AllocatorStore = bo.STORE,
         host_id: str | None = bo.HOST_ID,
         compat: str = bo.COMPAT,
         local_space: str = bo.LOCAL_SPACE,

@@ -34,7 +34,7 @@ def web_socket(text: str) -> tuple[socket.socket, str]:
     try:
         host, port = server.parse_address(text)
         sock = server.bind(host, port)
-    except server.AddressError as exc:
+    except server.ListenAddressError as exc:
         complain(f"web view: {exc}")
         raise typer.Exit(2) from None
     except OSError as exc:

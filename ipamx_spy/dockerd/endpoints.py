@@ -34,6 +34,15 @@ JSON = Any
 Chosen = Callable[[Mapping[str, JSON]], tuple[str, ...]]
 
 
+class Interface(enum.StrEnum):
+    """The interfaces of a legacy plugin: the words before the dot of an endpoint's name, and
+    what ``Plugin.Activate``'s ``Implements`` lists."""
+
+    PLUGIN = "Plugin"
+    IPAM = "IpamDriver"
+    NETWORK = "NetworkDriver"
+
+
 class Endpoint(enum.StrEnum):
     """Every call dockerd makes to a legacy network or IPAM plugin."""
 
@@ -61,8 +70,8 @@ class Endpoint(enum.StrEnum):
     DISCOVER_DELETE = "NetworkDriver.DiscoverDelete"
 
     @property
-    def interface(self) -> str:
-        return self.value.split(".", 1)[0]
+    def interface(self) -> Interface:
+        return Interface(self.value.split(".", 1)[0])
 
     @property
     def method(self) -> str:
@@ -89,6 +98,31 @@ class Endpoint(enum.StrEnum):
         if self is Endpoint.ACTIVATE:
             return None
         return "Err" if self.interface == "IpamDriver" else "Error"
+
+
+class SpyCall(enum.StrEnum):
+    """ipamx-spy's own calls to its built-in allocator (``ipamx-spy status``, metrics
+    scrapers), never made by dockerd: kept apart from ``Endpoint`` so that a recording, replay
+    and the validator can tell a spy call from dockerd's."""
+
+    LEASES = "IpamDriver.Leases"
+    NETWORKS = "IpamDriver.Networks"
+    METRICS = "IpamDriver.Metrics"
+    VERSION = "IpamDriver.Version"
+    CONFIGURATION = "IpamDriver.Configuration"
+    SHUTDOWN = "IpamDriver.Shutdown"
+
+    @property
+    def interface(self) -> Interface:
+        return Interface(self.value.split(".", 1)[0])
+
+    @property
+    def method(self) -> str:
+        return self.value.split(".", 1)[1]
+
+    @property
+    def path(self) -> str:
+        return "/" + self.value
 
 
 class FailureEffect(enum.StrEnum):
@@ -171,7 +205,7 @@ class Row:
         return self.endpoint.value
 
     @property
-    def interface(self) -> str:
+    def interface(self) -> Interface:
         return self.endpoint.interface
 
     @property
@@ -203,7 +237,7 @@ class Row:
 class ExtensionRow:
     """One of ipamx-spy's own endpoints ("Lack of Endpoints"), never called by dockerd."""
 
-    name: str
+    call: SpyCall
     summary: str
     request: tuple[Field, ...] = ()
     response: tuple[Field, ...] = ()
@@ -223,16 +257,20 @@ class ExtensionRow:
         return True
 
     @property
+    def name(self) -> str:
+        return self.call.value
+
+    @property
     def interface(self) -> str:
-        return self.name.split(".", 1)[0]
+        return self.call.interface
 
     @property
     def method(self) -> str:
-        return self.name.split(".", 1)[1]
+        return self.call.method
 
     @property
     def path(self) -> str:
-        return "/" + self.name
+        return self.call.path
 
     def chosen(self, _request: Mapping[str, JSON]) -> tuple[str, ...]:
         return ()
@@ -677,18 +715,20 @@ ROWS: tuple[Row, ...] = (
 )
 
 EXTENSIONS: tuple[ExtensionRow, ...] = (
-    ExtensionRow(name="IpamDriver.Leases", summary="list every allocation with its pool and time"),
-    ExtensionRow(name="IpamDriver.Networks", summary="list pools and their usage"),
-    ExtensionRow(name="IpamDriver.Metrics",
+    ExtensionRow(call=SpyCall.LEASES, summary="list every allocation with its pool and time"),
+    ExtensionRow(call=SpyCall.NETWORKS, summary="list pools and their usage"),
+    ExtensionRow(call=SpyCall.METRICS,
                  summary="Prometheus metrics: calls, errors, pool utilisation"),
-    ExtensionRow(name="IpamDriver.Version", summary="versions of the plugin and its protocol"),
-    ExtensionRow(name="IpamDriver.Configuration", summary="the allocator's configuration"),
-    ExtensionRow(name="IpamDriver.Shutdown", summary="stop the plugin gracefully"),
+    ExtensionRow(call=SpyCall.VERSION, summary="versions of the plugin and its protocol"),
+    ExtensionRow(call=SpyCall.CONFIGURATION, summary="the allocator's configuration"),
+    ExtensionRow(call=SpyCall.SHUTDOWN, summary="stop the plugin gracefully"),
 )
 
 ROW: dict[Endpoint, Row] = {row.endpoint: row for row in ROWS}
 BY_NAME: dict[str, Row] = {row.name: row for row in ROWS}
 EXTENSION_BY_NAME: dict[str, ExtensionRow] = {row.name: row for row in EXTENSIONS}
+SPY_ROW: dict[SpyCall, ExtensionRow] = {row.call: row for row in EXTENSIONS}
+_SPY_CALLS: dict[str, SpyCall] = {call.value: call for call in SpyCall}
 AnyRow = Row | ExtensionRow
 ALL_ROWS: tuple[AnyRow, ...] = (*ROWS, *EXTENSIONS)  # dockerd's calls, then ipamx-spy's own
 ANY_BY_NAME: dict[str, AnyRow] = {row.name: row for row in ALL_ROWS}
@@ -707,6 +747,14 @@ def parse_endpoint(target: str | Endpoint) -> Endpoint | None:
         return Endpoint(endpoint_name(target))
     except ValueError:
         return None
+
+
+def parse_spy_call(target: str | SpyCall) -> SpyCall | None:
+    """The ``SpyCall`` of a name or request target (``/IpamDriver.Leases``), or None (dockerd's
+    calls and unknown names)."""
+    if isinstance(target, SpyCall):
+        return target
+    return _SPY_CALLS.get(endpoint_name(target))
 
 
 def lookup(target: str) -> AnyRow | None:

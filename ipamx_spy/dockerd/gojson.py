@@ -447,6 +447,26 @@ def _first_value(text: str) -> tuple[JSON, int] | None:
         return None
 
 
+_ERROR_FIELDS = GoStruct("struct", (("Err", GoKind.STRING), ("Error", GoKind.STRING)))
+
+
+def error_fields(body: bytes, *, whole: bool) -> dict[str, str]:
+    """The non-empty ``Err`` and ``Error`` strings Go's decoder finds in ``body`` (keys
+    matched case-insensitively, under their Go names): the first JSON value, as ``Decode``
+    reads a 200 answer, or with ``whole`` the body as ``json.Unmarshal`` reads the others
+    (trailing data refused). Empty when the body is no object or names neither; never
+    raises."""
+    text = body.decode("utf-8", "replace")
+    parsed = _first_value(text)
+    if parsed is None or not isinstance(parsed[0], dict):
+        return {}
+    value, end = parsed
+    if whole and text[end:].strip(_SPACE):
+        return {}
+    stored = unmarshal(value, _ERROR_FIELDS).fields
+    return {k: v for k, v in stored.items() if isinstance(v, str) and v}
+
+
 def unmarshal_err(body: bytes) -> str:
     """``json.Unmarshal(body, &struct{Err string})`` as dockerd reads a non-200 body: the
     ``Err`` text (key matched case-insensitively), or "" when the body gives none."""

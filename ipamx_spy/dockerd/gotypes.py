@@ -7,6 +7,7 @@ field's type is a ``GoKind`` scalar, a nested ``GoStruct``, a ``GoSlice`` or a `
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -63,6 +64,20 @@ class GoMap:
 
 
 GoType = GoKind | GoStruct | GoSlice | GoMap
+
+
+def field_value(value: Mapping[str, object], name: str) -> object:
+    """What Go's decoder stores in a struct field ``name`` from the JSON object ``value``,
+    when no other field of the struct is spelt like one of its keys: every key equal to
+    ``name`` under case folding sets the field in turn (the last one wins) and a null leaves
+    what an earlier key set; None when no key matches. The one case-insensitive lookup for
+    callers that read a field without a ``GoStruct``."""
+    folded = name.casefold()
+    found: object = None
+    for key, item in value.items():
+        if item is not None and (key == name or key.casefold() == folded):
+            found = item
+    return found
 
 STRING, BOOL, INT, ANY = GoKind.STRING, GoKind.BOOL, GoKind.INT, GoKind.ANY
 STRMAP = GoMap(GoKind.STRING)

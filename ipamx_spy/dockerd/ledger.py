@@ -36,7 +36,7 @@ JSON = Any
 
 
 @dataclass(slots=True)
-class Pool:
+class IssuedPool:
     """One PoolID the plugin issued (``network`` None: adopted, never seen issued)."""
 
     pool_id: str
@@ -52,28 +52,28 @@ class Pool:
 
 @dataclass
 class Ledger:
-    pools: dict[str, Pool] = field(default_factory=dict)
-    # Addresses (as integers: the network of a key fixes the family) per ``Pool.key``.
+    pools: dict[str, IssuedPool] = field(default_factory=dict)
+    # Addresses (as integers: the network of a key fixes the family) per ``IssuedPool.key``.
     current: dict[str, Counter[int]] = field(default_factory=dict)
     previous: dict[str, set[int]] = field(default_factory=dict)
-    holders: Counter[str] = field(default_factory=Counter)  # held pools per ``Pool.key``
+    holders: Counter[str] = field(default_factory=Counter)  # held pools per ``IssuedPool.key``
 
     # -- pools ---------------------------------------------------------------------------
 
-    def pool(self, pool_id: object) -> Pool | None:
+    def pool(self, pool_id: object) -> IssuedPool | None:
         """The pool of a PoolID, held or released; None when never seen."""
         return self.pools.get(pool_id) if isinstance(pool_id, str) else None
 
-    def held(self, pool_id: object) -> Pool | None:
+    def held(self, pool_id: object) -> IssuedPool | None:
         """The pool of a PoolID while it is held."""
         pool = self.pool(pool_id)
         return pool if pool is not None and pool.held else None
 
-    def issue(self, pool_id: str, network: IPNetwork | None, space: str = "") -> Pool:
+    def issue(self, pool_id: str, network: IPNetwork | None, space: str = "") -> IssuedPool:
         """A successful RequestPool answered ``pool_id`` for ``network`` in ``space``."""
-        return self._add(Pool(pool_id=pool_id, network=network, space=space))
+        return self._add(IssuedPool(pool_id=pool_id, network=network, space=space))
 
-    def _add(self, pool: Pool) -> Pool:
+    def _add(self, pool: IssuedPool) -> IssuedPool:
         old = self.pools.get(pool.pool_id)
         if old is not None and old.held:
             self.holders[old.key] -= 1
@@ -81,18 +81,18 @@ class Ledger:
         self.holders[pool.key] += 1
         return pool
 
-    def adopt(self, pool_id: str) -> Pool:
+    def adopt(self, pool_id: str) -> IssuedPool:
         """A PoolID dockerd names that the ledger never saw issued, taken as held."""
-        return self._add(Pool(pool_id=pool_id, network=None))
+        return self._add(IssuedPool(pool_id=pool_id, network=None))
 
-    def release_pool(self, pool_id: str) -> Pool | None:
+    def release_pool(self, pool_id: str) -> IssuedPool | None:
         """ReleasePool: the pool is no longer held; its network's addresses go with the
         last held pool of that network. Returns the pool as it was (None: never seen)."""
         pool = self.pools.get(pool_id)
         if pool is None:
             return None
-        was = Pool(pool_id=pool.pool_id, network=pool.network, space=pool.space,
-                   held=pool.held)
+        was = IssuedPool(pool_id=pool.pool_id, network=pool.network, space=pool.space,
+                         held=pool.held)
         key = pool.key
         if pool.held:
             pool.held = False
@@ -103,7 +103,7 @@ class Ledger:
             self.previous.pop(key, None)
         return was
 
-    def overlapping(self, network: IPNetwork, space: str) -> Pool | None:
+    def overlapping(self, network: IPNetwork, space: str) -> IssuedPool | None:
         """A pool still held in ``space`` whose network overlaps ``network``."""
         for pool in self._held():
             other = pool.network
@@ -112,12 +112,12 @@ class Ledger:
                 return pool
         return None
 
-    def _held(self) -> Iterator[Pool]:
+    def _held(self) -> Iterator[IssuedPool]:
         return (p for p in self.pools.values() if p.held)
 
     # -- addresses -----------------------------------------------------------------------
 
-    def hand_out(self, pool: Pool, ip: IPAddress) -> int:
+    def hand_out(self, pool: IssuedPool, ip: IPAddress) -> int:
         """RequestAddress (or a gateway named in RequestPool's Data) handed out ``ip``:
         how many times it is handed out now (more than 1: a double allocation)."""
         key = pool.key
@@ -131,14 +131,14 @@ class Ledger:
             earlier.discard(number)  # the replay after a restart
         return count
 
-    def in_use(self, pool: Pool, ip: IPAddress) -> bool:
+    def in_use(self, pool: IssuedPool, ip: IPAddress) -> bool:
         """``ip`` is handed out in this pool's network (this daemon lifetime or an earlier
         one that dockerd will replay)."""
         key, number = pool.key, int(ip)
         held = self.current.get(key)
         return (held is not None and held[number] > 0) or number in self.previous.get(key, ())
 
-    def release(self, pool: Pool, ip: IPAddress) -> bool:
+    def release(self, pool: IssuedPool, ip: IPAddress) -> bool:
         """ReleaseAddress: False when ``ip`` was not handed out (or already released)."""
         key, number = pool.key, int(ip)
         held = self.current.get(key)

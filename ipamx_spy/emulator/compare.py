@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ipamx_spy.address import Address
-from ipamx_spy.dockerd import Endpoint
+from ipamx_spy.dockerd import Endpoint, Interface
 from ipamx_spy.dockerd.options import MAC_OPTION
 from ipamx_spy.dockerd.versions import VersionRow, lookup
 from ipamx_spy.noanswer import NoAnswerKind
@@ -27,7 +27,7 @@ from ipamx_spy.recording import Exchange, Recording
 
 from .core import BUILTIN_DRIVERS, BUILTIN_IPAMS
 from .daemon import Daemon
-from .driver import EmulatorNoAnswer, EmulatorSession, Reply, StepResult, SwarmSession
+from .driver import EmulatorNoAnswer, EmulatorSession, StepResult, SwarmSession, WireReply
 from .ids import RecordedIds
 from .model import PluginState
 from .scenario import ContainerOp, NetworkCreate, Pause, RunContainer, Step
@@ -59,18 +59,18 @@ class RecordedAnswers:
             free = same or free
         return free[0] if free else None
 
-    def send(self, raw: bytes, endpoint: str, body: bytes) -> Reply:
+    def send(self, raw: bytes, endpoint: str, body: bytes) -> WireReply:
         index = self._pick(raw)
         self.sent.append((endpoint, raw, index))
         if index is None:
-            return Reply(status=500, reason="Internal Server Error", headers=(),
-                         body=b'{"Err":"ipamx-spy compare: more requests than recorded"}\n')
+            return WireReply(status=500, reason="Internal Server Error", headers=(),
+                             body=b'{"Err":"ipamx-spy compare: more requests than recorded"}\n')
         self.used.add(index)
         response = self.recorded[index].response
         if response is None:
             raise EmulatorNoAnswer(NoAnswerKind.CLOSED, "EOF")
-        return Reply(status=response.status, reason=response.reason, headers=response.headers,
-                     body=response.raw_body)
+        return WireReply(status=response.status, reason=response.reason, headers=response.headers,
+                         body=response.raw_body)
 
     def close(self) -> None:
         pass
@@ -134,7 +134,7 @@ def prior_plugins(steps: list[Step], recorded: list[Exchange]) -> list[PluginSta
                   if ep == Endpoint.REQUEST_POOL), "")
     mac = any(ep == Endpoint.REQUEST_ADDRESS and MAC_OPTION in (b.get("Options") or {})
               for ep, b in bodies)
-    return [PluginState(name=name, implements=("NetworkDriver", "IpamDriver"), driver_ok=True,
+    return [PluginState(name=name, implements=(Interface.NETWORK, Interface.IPAM), driver_ok=True,
                         ipam_ok=True, requires_mac=mac, local_space=str(space))
             for name in plugin_names(steps)]
 

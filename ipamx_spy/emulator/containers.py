@@ -13,20 +13,20 @@ from __future__ import annotations
 
 import base64
 
-from ipamx_spy.dockerd.endpoints import Endpoint as Route  # the model's Endpoint is a container's
+from ipamx_spy.dockerd.endpoints import Endpoint
 from ipamx_spy.dockerd.gojson import Struct
 from ipamx_spy.dockerd.goparse import parse_cidr, parse_ip, parse_mac
 from ipamx_spy.dockerd.options import ENDPOINT_NAME_OPTION, MAC_OPTION
 
 from .core import Core, DaemonError, Flow
-from .model import GWBRIDGE, Attachment, Container, Endpoint, Network, Sandbox
+from .model import GWBRIDGE, Attachment, Container, EmulatedEndpoint, EmulatedNetwork, Sandbox
 
 EXPOSED = "com.docker.network.endpoint.exposedports"
 PORTMAP = "com.docker.network.portmap"
 DNS = "com.docker.network.endpoint.dnsservers"
 NO_PROXY_6TO4 = "com.docker.network.driver.private.no_proxy_6to4"
-_GWBRIDGE_NET = Network(id="", name=GWBRIDGE, driver="bridge", ipam_driver="default",
-                        remote_driver=False, remote_ipam=False)
+_GWBRIDGE_NET = EmulatedNetwork(id="", name=GWBRIDGE, driver="bridge", ipam_driver="default",
+                                remote_driver=False, remote_ipam=False)
 
 
 def labels(container: Container) -> dict[str, object]:
@@ -42,12 +42,12 @@ class ContainerOps(Core):
 
     # -- EndpointOperInfo ------------------------------------------------------------------
 
-    def oper_info(self, sb: Sandbox, endpoints: list[Endpoint]) -> Flow[None]:
+    def oper_info(self, sb: Sandbox, endpoints: list[EmulatedEndpoint]) -> Flow[None]:
         if sb.gwnet_endpoint() is not None:
             return
         for ep in endpoints:
             if ep.remote:
-                yield from self.call(ep.network.driver, Route.ENDPOINT_OPER_INFO,
+                yield from self.call(ep.network.driver, Endpoint.ENDPOINT_OPER_INFO,
                                      Struct(NetworkID=ep.network.id, EndpointID=ep.id))
 
     # -- connect ---------------------------------------------------------------------------
@@ -63,8 +63,8 @@ class ContainerOps(Core):
             yield from self.oper_info(sb, sb.ordered())
         options = self._endpoint_options(ctr, net, att, sb)
         ipam = yield from self.ipam_driver(net.ipam_driver)
-        ep = Endpoint(id="" if net.remote_driver else self.local.take("endpoint"), name=ctr.name,
-                      network=net)
+        ep = EmulatedEndpoint(id="" if net.remote_driver else self.local.take("endpoint"),
+                              name=ctr.name, network=net)
         user_mac = parse_mac(ctr.mac) if net.name == ctr.run_network and ctr.mac else None
         requires_mac = ipam is not None and ipam.requires_mac
         ep.mac = user_mac or (self.ids.take("mac") if requires_mac else "")
@@ -84,13 +84,13 @@ class ContainerOps(Core):
         first = [ep] if self.version.oper_info_for_joined else []
         yield from self.oper_info(ctr.sandbox, [*first, *ctr.sandbox.ordered()])
 
-    def _network(self, name: str) -> Network:
+    def _network(self, name: str) -> EmulatedNetwork:
         net = self.networks.get(name)
         if net is None:
             raise DaemonError(f"network {name} not found")
         return net
 
-    def _check_preferred(self, net: Network, att: Attachment) -> None:
+    def _check_preferred(self, net: EmulatedNetwork, att: Attachment) -> None:
         for family, wanted in ((4, att.ip), (6, att.ip6)):
             if not wanted:
                 continue
@@ -105,7 +105,7 @@ class ContainerOps(Core):
             if not inside and self.version.daemon_checks_ip:
                 raise DaemonError(self.version.ip_outside.format(ip=wanted))
 
-    def _endpoint_options(self, ctr: Container, net: Network, att: Attachment,
+    def _endpoint_options(self, ctr: Container, net: EmulatedNetwork, att: Attachment,
                           sb: Sandbox | None) -> dict[str, object]:
         """``buildCreateEndpointOptions``: the generic options of CreateEndpoint."""
         options: dict[str, object] = dict(att.driver_opts)
@@ -124,21 +124,21 @@ class ContainerOps(Core):
         return bool(ctr.ports) and any(
             ep.gwnet or ep.network.driver == "bridge" for ep in sb.endpoints)
 
-    def _assign(self, net: Network, ep: Endpoint, att: Attachment,
+    def _assign(self, net: EmulatedNetwork, ep: EmulatedEndpoint, att: Attachment,
                 options: dict[str, str] | None) -> Flow[None]:
         if net.infos[4]:
             ep.addr4, ep.pool4 = yield from self._assign_family(net, 4, att.ip, options)
         if net.ipv6 and net.infos[6]:
             ep.addr6, ep.pool6 = yield from self._assign_family(net, 6, att.ip6, options)
 
-    def _assign_family(self, net: Network, family: int, wanted: str,
+    def _assign_family(self, net: EmulatedNetwork, family: int, wanted: str,
                        options: dict[str, str] | None) -> Flow[tuple[str, str]]:
         preferred = parse_ip(wanted)
         for info in net.infos[family]:
             if preferred is not None and (preferred.version != info.network.version
                                           or preferred not in info.network):
                 continue
-            answer = yield from self.ipam(net, Route.REQUEST_ADDRESS, Struct(
+            answer = yield from self.ipam(net, Endpoint.REQUEST_ADDRESS, Struct(
                 PoolID=info.pool_id, Address="" if preferred is None else str(preferred),
                 Options=options))
             if answer.error is not None:
@@ -157,13 +157,13 @@ class ContainerOps(Core):
         raise DaemonError(f"no available IPv{family} addresses on this network's address "
                           f"pools: {net.name} ({net.id})")
 
-    def _create_endpoint(self, ep: Endpoint, options: dict[str, object]) -> Flow[None]:
+    def _create_endpoint(self, ep: EmulatedEndpoint, options: dict[str, object]) -> Flow[None]:
         net = ep.network
         if not net.remote_driver:
             return
         yield from self.driver(net.driver)  # activates the driver plugin if this lifetime has not
         ep.id = self.ids.take("endpoint")  # on the wire from here on
-        answer = yield from self.call(net.driver, Route.CREATE_ENDPOINT, Struct(
+        answer = yield from self.call(net.driver, Endpoint.CREATE_ENDPOINT, Struct(
             NetworkID=net.id, EndpointID=ep.id,
             Interface=Struct(Address=ep.addr4, AddressIPv6=ep.addr6, MacAddress=ep.mac),
             Options=options))
@@ -177,7 +177,7 @@ class ContainerOps(Core):
             if problem:
                 raise DaemonError(prefix + problem)
 
-    def _apply_interface(self, ep: Endpoint, iface: dict[str, object]) -> Flow[str | None]:
+    def _apply_interface(self, ep: EmulatedEndpoint, iface: dict[str, object]) -> Flow[str | None]:
         """The remote driver's answer may only fill fields dockerd left empty."""
         mac, addr4, addr6 = (str(iface.get(k) or "") for k in
                              ("MacAddress", "Address", "AddressIPv6"))
@@ -197,7 +197,7 @@ class ContainerOps(Core):
             if not new:
                 continue
             if old:
-                yield from self.call(ep.network.driver, Route.DELETE_ENDPOINT,
+                yield from self.call(ep.network.driver, Endpoint.DELETE_ENDPOINT,
                                      Struct(NetworkID=ep.network.id, EndpointID=ep.id))
                 return f"{what}: {detail.format(old=old, new=new)}; rolled back"
             setattr(ep, {"MacAddress": "mac", "Address": "addr4", "AddressIPv6": "addr6"}[name],
@@ -206,7 +206,7 @@ class ContainerOps(Core):
 
     # -- join ------------------------------------------------------------------------------
 
-    def _join(self, ctr: Container, sb: Sandbox, ep: Endpoint) -> Flow[None]:
+    def _join(self, ctr: Container, sb: Sandbox, ep: EmulatedEndpoint) -> Flow[None]:
         try:
             yield from self._driver_join(ctr, sb, ep)
         except DaemonError:
@@ -226,21 +226,21 @@ class ContainerOps(Core):
         except DaemonError:
             sb.remove(ep)
             if ep.remote:
-                yield from self.call(ep.network.driver, Route.LEAVE,
+                yield from self.call(ep.network.driver, Endpoint.LEAVE,
                                      Struct(NetworkID=ep.network.id, EndpointID=ep.id))
             yield from self.delete_endpoint(ep, counted=False)
             raise
         if not sb.need_default_gw(self.version.ipv6_gateway_counts):
             self._clear_gwbridge(sb)
 
-    def _driver_join(self, ctr: Container, sb: Sandbox, ep: Endpoint) -> Flow[None]:
+    def _driver_join(self, ctr: Container, sb: Sandbox, ep: EmulatedEndpoint) -> Flow[None]:
         net = ep.network
         if not net.remote_driver:
             self._builtin_join(ep)
             return
         if not sb.key:
             sb.key = self.ids.take("sandbox")
-        answer = yield from self.must(net.driver, Route.JOIN, Struct(
+        answer = yield from self.must(net.driver, Endpoint.JOIN, Struct(
             NetworkID=net.id, EndpointID=ep.id, SandboxKey=sb.key, Options=labels(ctr)))
         for field_name, attr in (("Gateway", "gw4"), ("GatewayIPv6", "gw6")):
             value = str(answer.value.get(field_name) or "")
@@ -257,7 +257,7 @@ class ContainerOps(Core):
         ep.disable_gw_service = bool(answer.value.get("DisableGatewayService"))
 
     @staticmethod
-    def _builtin_join(ep: Endpoint) -> None:
+    def _builtin_join(ep: EmulatedEndpoint) -> None:
         for family, attr in ((4, "gw4"), (6, "gw6")):
             infos = ep.network.infos[family]
             gateway = parse_cidr(infos[0].gateway) if infos and infos[0].gateway else None
@@ -266,8 +266,9 @@ class ContainerOps(Core):
 
     def _setup_gwbridge(self, sb: Sandbox, name: str) -> None:
         if sb.gwnet_endpoint() is None:
-            sb.push(Endpoint(id=self.local.take("endpoint"), name=f"gateway_{name}",
-                             network=_GWBRIDGE_NET, gwnet=True, gw4="172.18.0.1", joined=True))
+            sb.push(EmulatedEndpoint(id=self.local.take("endpoint"), name=f"gateway_{name}",
+                                     network=_GWBRIDGE_NET, gwnet=True, gw4="172.18.0.1",
+                                     joined=True))
 
     @staticmethod
     def _clear_gwbridge(sb: Sandbox) -> None:
@@ -275,24 +276,25 @@ class ContainerOps(Core):
         if gateway is not None:
             sb.remove(gateway)
 
-    def _program(self, ctr: Container, ep: Endpoint, options: dict[str, object]) -> Flow[None]:
+    def _program(self, ctr: Container, ep: EmulatedEndpoint,
+                 options: dict[str, object]) -> Flow[None]:
         if not ep.remote:
             return
         answer = yield from self.call(ep.network.driver,
-                                      Route.PROGRAM_EXTERNAL_CONNECTIVITY,
+                                      Endpoint.PROGRAM_EXTERNAL_CONNECTIVITY,
                                       Struct(NetworkID=ep.network.id, EndpointID=ep.id,
                                              Options=options))
         if answer.error is not None:
             raise DaemonError(f"driver failed programming external connectivity on endpoint "
                               f"{ep.name} ({ep.id}): {answer.error}")
 
-    def _revoke(self, ep: Endpoint) -> Flow[None]:
+    def _revoke(self, ep: EmulatedEndpoint) -> Flow[None]:
         if ep.remote:
-            yield from self.call(ep.network.driver, Route.REVOKE_EXTERNAL_CONNECTIVITY,
+            yield from self.call(ep.network.driver, Endpoint.REVOKE_EXTERNAL_CONNECTIVITY,
                                  Struct(NetworkID=ep.network.id, EndpointID=ep.id))
 
-    def _move_connectivity(self, ctr: Container, sb: Sandbox, previous: Endpoint | None,
-                           ep: Endpoint) -> Flow[None]:
+    def _move_connectivity(self, ctr: Container, sb: Sandbox, previous: EmulatedEndpoint | None,
+                           ep: EmulatedEndpoint) -> Flow[None]:
         """v20.10 to v27: the new gateway endpoint takes over from the previous one."""
         if previous is not None:
             yield from self._revoke(previous)
@@ -310,7 +312,7 @@ class ContainerOps(Core):
         return options
 
     @staticmethod
-    def _gateways(sb: Sandbox) -> tuple[Endpoint | None, Endpoint | None]:
+    def _gateways(sb: Sandbox) -> tuple[EmulatedEndpoint | None, EmulatedEndpoint | None]:
         """``getGatewayEndpoint``: the first endpoint with an IPv4, and with an IPv6, gateway."""
         ordered = [ep for ep in sb.ordered() if ep.network.takes_endpoints and not ep.gwnet]
         gw4 = next((ep for ep in ordered if ep.gw4 or ep.default_route4), None)
@@ -335,7 +337,8 @@ class ContainerOps(Core):
 
     # -- leave and delete ------------------------------------------------------------------
 
-    def leave(self, ctr: Container, sb: Sandbox, ep: Endpoint, *, in_delete: bool) -> Flow[None]:
+    def leave(self, ctr: Container, sb: Sandbox, ep: EmulatedEndpoint, *,
+              in_delete: bool) -> Flow[None]:
         """``sbLeave``: errors are only logged by dockerd."""
         moving = sb.gateway_endpoint() is ep
         revoke = ep.is_gateway if self.version.program_on_change else moving
@@ -343,7 +346,7 @@ class ContainerOps(Core):
             if revoke:
                 yield from self._revoke(ep)
                 ep.is_gateway = False
-            yield from self.call(ep.network.driver, Route.LEAVE,
+            yield from self.call(ep.network.driver, Endpoint.LEAVE,
                                  Struct(NetworkID=ep.network.id, EndpointID=ep.id))
         sb.remove(ep)
         counts = self.version.ipv6_gateway_counts
@@ -361,20 +364,20 @@ class ContainerOps(Core):
         if not sb.need_default_gw(counts):
             self._clear_gwbridge(sb)
 
-    def delete_endpoint(self, ep: Endpoint, *, counted: bool = True) -> Flow[None]:
+    def delete_endpoint(self, ep: EmulatedEndpoint, *, counted: bool = True) -> Flow[None]:
         """``ep.Delete``: DeleteEndpoint, then the addresses go back (errors logged)."""
         if ep.remote:
-            yield from self.call(ep.network.driver, Route.DELETE_ENDPOINT,
+            yield from self.call(ep.network.driver, Endpoint.DELETE_ENDPOINT,
                                  Struct(NetworkID=ep.network.id, EndpointID=ep.id))
         yield from self._release_addresses(ep)
         if counted:
             ep.network.endpoints -= 1
 
-    def _release_addresses(self, ep: Endpoint) -> Flow[None]:
+    def _release_addresses(self, ep: EmulatedEndpoint) -> Flow[None]:
         for cidr, pool_id in ((ep.addr4, ep.pool4), (ep.addr6, ep.pool6)):
             parsed = parse_cidr(cidr)
             if parsed is not None and pool_id:
-                yield from self.ipam(ep.network, Route.RELEASE_ADDRESS,
+                yield from self.ipam(ep.network, Endpoint.RELEASE_ADDRESS,
                                      Struct(PoolID=pool_id, Address=str(parsed.ip)))
 
     def release_network(self, ctr: Container) -> Flow[None]:
@@ -389,7 +392,7 @@ class ContainerOps(Core):
             yield from self.delete_endpoint(ep)
         ctr.sandbox = None
 
-    def disconnect(self, ctr: Container, net: Network) -> Flow[None]:
+    def disconnect(self, ctr: Container, net: EmulatedNetwork) -> Flow[None]:
         sb = ctr.sandbox
         ep = None if sb is None else next(
             (e for e in sb.endpoints if e.network is net and not e.gwnet), None)

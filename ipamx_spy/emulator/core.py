@@ -4,12 +4,12 @@ Theory of operation
 -------------------
 Every docker command is a generator (a *flow*). When dockerd would call the plugin, the flow
 yields a ``Call`` (which plugin, which endpoint, the exact body bytes, and how long dockerd
-would wait first) and receives an ``Answer``: what dockerd makes of the reply (from the
+would wait first) and receives a ``CallAnswer``: what dockerd makes of the reply (from the
 protocol authority's ``read_answer``). Later
 requests depend on earlier answers (PoolIDs, addresses, the Join gateway), which is why the
 core is a generator and not a list of requests. Nothing here touches a socket or a clock.
 
-A transport failure (``Answer.transport``) is retried the way ``pkg/plugins`` does: after 1, 2,
+A transport failure (``CallAnswer.transport``) is retried the way ``pkg/plugins`` does: after 1, 2,
 4 and 8 s, and the retry after a request that was already written goes out with an empty
 body (PROTOCOL.md 1.6). Errors become ``DaemonError`` with the text dockerd would return; the
 flows catch them where dockerd rolls back.
@@ -26,21 +26,20 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ipamx_spy.app import PluginApp
-from ipamx_spy.dockerd import Endpoint, gojson
+from ipamx_spy.dockerd import Endpoint, Interface, gojson
 from ipamx_spy.dockerd import verdict as dockerd_verdict
-from ipamx_spy.dockerd.versions import DockerVersion as AuthorityVersion
-from ipamx_spy.dockerd.versions import VersionRow
+from ipamx_spy.dockerd.versions import DockerVersion, VersionRow
 
 from ..dockerd.scopes import capability_scope
 from .ids import IdSource, RandomIds
-from .model import Container, Network, PluginState
+from .model import Container, EmulatedNetwork, PluginState
 
 JSON = Any
 T = TypeVar("T")
 
 
 @dataclass(frozen=True, kw_only=True)
-class Answer:
+class CallAnswer:
     """What dockerd's plugin layer makes of one plugin answer, or of a call that got none.
 
     ``error`` is the plugin layer's error (status, decoding, the in-body error field); the
@@ -57,16 +56,16 @@ class Answer:
         return self.error is None and self.transport is None
 
     @classmethod
-    def unreachable(cls, message: str, *, sent: bool) -> Answer:
+    def unreachable(cls, message: str, *, sent: bool) -> CallAnswer:
         return cls(error=message, transport=message, sent=sent)
 
 
-def read_answer(endpoint: str, status: int, body: bytes, *, major: int = 29) -> Answer:
+def read_answer(endpoint: str, status: int, body: bytes, *, major: int = 29) -> CallAnswer:
     """The authority's verdict on an answer, as the emulator's flows use it."""
-    verdict = dockerd_verdict.read_answer(endpoint, status, None, body, AuthorityVersion(major))
+    verdict = dockerd_verdict.read_answer(endpoint, status, None, body, DockerVersion(major))
     decoded = verdict.decoded
     value = decoded.fields if decoded is not None else {}
-    return Answer(status=status, value=value, error=verdict.plugin_error)
+    return CallAnswer(status=status, value=value, error=verdict.plugin_error)
 
 
 RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0)  # attempts at ~0, 1, 3, 7 and 15 s, then give up
@@ -94,7 +93,7 @@ class Call:
     node: str = ""  # the daemon that sends it, in a swarm of emulated daemons
 
 
-Flow = Generator[Call, Answer, T]
+Flow = Generator[Call, CallAnswer, T]
 
 
 def default_ipam_app(version: VersionRow) -> PluginApp:
@@ -122,12 +121,12 @@ class Core:
         self.reserved = reserved
         self._default_ipam = default_ipam
         self.plugins: dict[str, PluginState] = {}
-        self.networks: dict[str, Network] = {}
+        self.networks: dict[str, EmulatedNetwork] = {}
         self.containers: dict[str, Container] = {}
 
     # -- calls -----------------------------------------------------------------------------
 
-    def call(self, plugin: str, endpoint: str, body: JSON | None) -> Flow[Answer]:
+    def call(self, plugin: str, endpoint: str, body: JSON | None) -> Flow[CallAnswer]:
         """One plugin call with dockerd's retries; transport failures become an error answer."""
         data = b"" if body is None else gojson.encode(body)
         answer = yield Call(plugin=plugin, endpoint=endpoint, body=data, node=self.node_name)
@@ -141,9 +140,9 @@ class Core:
         if answer.transport is None:
             return answer
         text = f'Post "http://{self.url_host}/{endpoint}": {answer.transport}'
-        return Answer(error=text, transport=answer.transport)
+        return CallAnswer(error=text, transport=answer.transport)
 
-    def must(self, plugin: str, endpoint: str, body: JSON | None) -> Flow[Answer]:
+    def must(self, plugin: str, endpoint: str, body: JSON | None) -> Flow[CallAnswer]:
         """A call whose failure fails the command with the plugin's error text."""
         answer = yield from self.call(plugin, endpoint, body)
         if answer.error is not None:
@@ -163,9 +162,9 @@ class Core:
             state = PluginState(name=name, implements=implements)
             self.plugins[name] = state
             for implemented in implements:
-                if implemented == "NetworkDriver":
+                if implemented == Interface.NETWORK:
                     yield from self._register_driver(state)
-                elif implemented == "IpamDriver":
+                elif implemented == Interface.IPAM:
                     yield from self._register_ipam(state)
         if interface not in state.implements:
             suffix = (f': plugin="{name}", requested implementation="{interface}"'
@@ -206,7 +205,7 @@ class Core:
         """A network driver: None for dockerd's own, else the activated plugin."""
         if name in BUILTIN_DRIVERS:
             return None
-        state = yield from self.plugin(name, "NetworkDriver")
+        state = yield from self.plugin(name, Interface.NETWORK)
         if not state.driver_ok:
             raise DaemonError(f"could not resolve driver {name} in registry")
         return state
@@ -215,14 +214,14 @@ class Core:
         """An IPAM driver: None for the default one, else the activated plugin."""
         if name in BUILTIN_IPAMS:
             return None
-        state = yield from self.plugin(name, "IpamDriver")
+        state = yield from self.plugin(name, Interface.IPAM)
         if not state.ipam_ok:
             raise DaemonError(f'invalid ipam driver: "{name}"')
         return state
 
     # -- IPAM access -----------------------------------------------------------------------
 
-    def ipam(self, net: Network, endpoint: str, body: JSON | None) -> Flow[Answer]:
+    def ipam(self, net: EmulatedNetwork, endpoint: str, body: JSON | None) -> Flow[CallAnswer]:
         """An IPAM call for ``net``: to the plugin, or to the in-process default IPAM."""
         if net.remote_ipam:
             return (yield from self.call(net.ipam_driver, endpoint, body))
@@ -232,7 +231,7 @@ class Core:
         reply = self._default_ipam.handle(endpoint, data)
         return read_answer(endpoint, reply.status, reply.body, major=self.version.major)
 
-    def spaces(self, net: Network) -> Flow[tuple[str, str]]:
+    def spaces(self, net: EmulatedNetwork) -> Flow[tuple[str, str]]:
         """GetDefaultAddressSpaces as a call (v24+ asks per create, v27+ per pool)."""
         if not net.remote_ipam:
             return LOCAL_SPACES

@@ -1,7 +1,7 @@
 """The emulated dockerd: one flow per docker command, and what the docker CLI prints.
 
-``Daemon.play(step)`` is a generator: it yields ``Call``s, receives ``Answer``s and returns an
-``Outcome`` (the CLI's stdout and stderr lines and its exit code). Drive it with
+``Daemon.play(step)`` is a generator: it yields ``Call``s, receives ``CallAnswer``s and returns a
+``CommandOutcome`` (the CLI's stdout and stderr lines and its exit code). Drive it with
 ``ipamx_spy.emulator.driver`` or, in tests, with any function that answers calls.
 """
 
@@ -34,7 +34,7 @@ DEFAULT_BRIDGE = NetworkCreate(name="bridge", subnets=("172.17.0.0/16",))
 
 
 @dataclass(frozen=True, kw_only=True)
-class Outcome:
+class CommandOutcome:
     """What the docker command printed, and how it exited."""
 
     stdout: tuple[str, ...] = ()
@@ -53,20 +53,20 @@ def _daemon_error(exc: Exception) -> str:
 class Daemon(NetworkOps, ContainerOps):
     """dockerd's network behaviour for the commands of a scenario."""
 
-    def play(self, step: Step) -> Flow[Outcome]:
+    def play(self, step: Step) -> Flow[CommandOutcome]:
         handler = _HANDLERS[type(step.action)]
         return (yield from handler(self, step.action))
 
     # -- networks --------------------------------------------------------------------------
 
-    def _network_create(self, cmd: NetworkCreate) -> Flow[Outcome]:
+    def _network_create(self, cmd: NetworkCreate) -> Flow[CommandOutcome]:
         try:
             network_id = yield from self.network_create(cmd)
         except (DaemonError, CliError) as exc:
-            return Outcome(stderr=(_daemon_error(exc),), exit_code=1)
-        return Outcome(stdout=(network_id,))
+            return CommandOutcome(stderr=(_daemon_error(exc),), exit_code=1)
+        return CommandOutcome(stdout=(network_id,))
 
-    def _network_remove(self, cmd: NetworkRemove) -> Flow[Outcome]:
+    def _network_remove(self, cmd: NetworkRemove) -> Flow[CommandOutcome]:
         out: list[str] = []
         errors: list[str] = []
         for name in cmd.names:
@@ -75,9 +75,9 @@ class Daemon(NetworkOps, ContainerOps):
                 out.append(name)
             except DaemonError as exc:
                 errors.append(_daemon_error(exc))
-        return Outcome(stdout=tuple(out), stderr=tuple(errors), exit_code=1 if errors else 0)
+        return CommandOutcome(stdout=tuple(out), stderr=tuple(errors), exit_code=1 if errors else 0)
 
-    def _network_connect(self, cmd: NetworkConnect) -> Flow[Outcome]:
+    def _network_connect(self, cmd: NetworkConnect) -> Flow[CommandOutcome]:
         try:
             ctr = self._container(cmd.container)
             net = self._network(cmd.network)
@@ -90,10 +90,10 @@ class Daemon(NetworkOps, ContainerOps):
                 yield from self.connect_endpoint(ctr, attachment)
             ctr.attachments.append(attachment)
         except DaemonError as exc:
-            return Outcome(stderr=(_daemon_error(exc),), exit_code=1)
-        return Outcome()
+            return CommandOutcome(stderr=(_daemon_error(exc),), exit_code=1)
+        return CommandOutcome()
 
-    def _network_disconnect(self, cmd: NetworkDisconnect) -> Flow[Outcome]:
+    def _network_disconnect(self, cmd: NetworkDisconnect) -> Flow[CommandOutcome]:
         try:
             ctr = self._container(cmd.container)
             net = self._network(cmd.network)
@@ -104,8 +104,8 @@ class Daemon(NetworkOps, ContainerOps):
                 yield from self.disconnect(ctr, net)
             ctr.attachments.remove(attachment)
         except DaemonError as exc:
-            return Outcome(stderr=(_daemon_error(exc),), exit_code=1)
-        return Outcome()
+            return CommandOutcome(stderr=(_daemon_error(exc),), exit_code=1)
+        return CommandOutcome()
 
     # -- containers ------------------------------------------------------------------------
 
@@ -121,7 +121,7 @@ class Daemon(NetworkOps, ContainerOps):
             if name not in self.containers:
                 return name
 
-    def _run(self, cmd: RunContainer) -> Flow[Outcome]:
+    def _run(self, cmd: RunContainer) -> Flow[CommandOutcome]:
         name = cmd.name or self._random_name()
         if name in self.containers:
             message = (f'Conflict. The container name "/{name}" is already in use by container '
@@ -139,21 +139,21 @@ class Daemon(NetworkOps, ContainerOps):
         self.containers[name] = ctr
         printed = (ctr.id,) if cmd.detach or not cmd.start else ()
         if not cmd.start:
-            return Outcome(stdout=printed)
+            return CommandOutcome(stdout=printed)
         try:
             yield from self.start(ctr)
         except DaemonError as exc:
             return self._run_failed(printed, exc, True)
         if not cmd.detach:  # a foreground container runs its command to the end
             yield from self.stop(ctr)
-        return Outcome(stdout=printed)
+        return CommandOutcome(stdout=printed)
 
     @staticmethod
-    def _run_failed(printed: tuple[str, ...], exc: Exception, run: bool) -> Outcome:
+    def _run_failed(printed: tuple[str, ...], exc: Exception, run: bool) -> CommandOutcome:
         if not run:
-            return Outcome(stderr=(_daemon_error(exc),), exit_code=1)
-        return Outcome(stdout=printed, stderr=(f"docker: {_daemon_error(exc)}", "", RUN_HELP),
-                       exit_code=125)
+            return CommandOutcome(stderr=(_daemon_error(exc),), exit_code=1)
+        return CommandOutcome(stdout=printed,
+                              stderr=(f"docker: {_daemon_error(exc)}", "", RUN_HELP), exit_code=125)
 
     def start(self, ctr: Container) -> Flow[None]:
         """Connect every network of a container; a failure undoes what was connected."""
@@ -173,7 +173,7 @@ class Daemon(NetworkOps, ContainerOps):
             yield from self.release_network(ctr)
             ctr.running = False
 
-    def _container_op(self, cmd: ContainerOp) -> Flow[Outcome]:
+    def _container_op(self, cmd: ContainerOp) -> Flow[CommandOutcome]:
         out: list[str] = []
         errors: list[str] = []
         for name in cmd.names:
@@ -185,7 +185,7 @@ class Daemon(NetworkOps, ContainerOps):
         if errors and cmd.verb in {"start", "restart"}:
             failed = [n for n in cmd.names if n not in out]
             errors.append(f"Error: failed to {cmd.verb} containers: {', '.join(failed)}")
-        return Outcome(stdout=tuple(out), stderr=tuple(errors), exit_code=1 if errors else 0)
+        return CommandOutcome(stdout=tuple(out), stderr=tuple(errors), exit_code=1 if errors else 0)
 
     def _start(self, ctr: Container, _force: bool) -> Flow[None]:
         yield from self.start(ctr)
@@ -206,20 +206,20 @@ class Daemon(NetworkOps, ContainerOps):
 
     # -- the daemon ------------------------------------------------------------------------
 
-    def _restart_daemon(self, _cmd: RestartDaemon) -> Flow[Outcome]:
+    def _restart_daemon(self, _cmd: RestartDaemon) -> Flow[CommandOutcome]:
         """Shutdown stops the running containers; start replays IPAM state (PROTOCOL.md 5.7)."""
         for ctr in self.containers.values():
             yield from self.stop(ctr)
         self.plugins = {}
         yield from self.replay_pools()
-        return Outcome()
+        return CommandOutcome()
 
-    def _pause(self, _cmd: Pause) -> Flow[Outcome]:
-        return Outcome()
+    def _pause(self, _cmd: Pause) -> Flow[CommandOutcome]:
+        return CommandOutcome()
         yield  # a flow that makes no call
 
 
-Handler = Callable[[Daemon, Any], Flow[Outcome]]
+Handler = Callable[[Daemon, Any], Flow[CommandOutcome]]
 _HANDLERS: dict[type, Handler] = {
     NetworkCreate: Daemon._network_create,
     NetworkRemove: Daemon._network_remove,

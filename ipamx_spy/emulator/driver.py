@@ -26,8 +26,8 @@ from ipamx_spy.noanswer import NoAnswerKind
 from ipamx_spy.recording import Exchange, Fault, Message, RecordingWriter, encode_body
 from ipamx_spy.records import CloseRecord, MarkerRecord, OpenRecord, Side
 
-from .core import Answer, Call, Flow, read_answer
-from .daemon import Daemon, Outcome
+from .core import Call, CallAnswer, Flow, read_answer
+from .daemon import CommandOutcome, Daemon
 from .scenario import Step
 from .swarm import Swarm
 
@@ -47,19 +47,19 @@ class EmulatorNoAnswer(Exception):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Reply:
+class WireReply:
     status: int
     reason: str
     headers: tuple[tuple[str, str], ...]
     body: bytes
 
 
-class Target(Protocol):
+class EmulatorTarget(Protocol):
     """Where the requests go. ``connection`` numbers the connection the next send uses."""
 
     address: Address
 
-    def send(self, raw: bytes, endpoint: str, body: bytes) -> Reply: ...
+    def send(self, raw: bytes, endpoint: str, body: bytes) -> WireReply: ...
 
     @property
     def connected(self) -> bool: ...
@@ -87,7 +87,7 @@ class EmulatorSocketTarget:
     def connected(self) -> bool:
         return self._open
 
-    def send(self, raw: bytes, endpoint: str, body: bytes) -> Reply:
+    def send(self, raw: bytes, endpoint: str, body: bytes) -> WireReply:
         if self._conn is None:
             self._conn = PluginConnection(self.address, timeout=self.timeout)
         try:
@@ -98,8 +98,8 @@ class EmulatorSocketTarget:
                 raise EmulatorNoAnswer(exc.kind, _dial_text(self.address, exc.reason)) from exc
             raise EmulatorNoAnswer(exc.kind, "EOF") from exc
         self._open = message.keep_alive
-        return Reply(status=message.status, reason=message.reason, headers=message.headers,
-                     body=message.body)
+        return WireReply(status=message.status, reason=message.reason, headers=message.headers,
+                         body=message.body)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -119,7 +119,7 @@ class EmulatorAppTarget:
     def connected(self) -> bool:
         return self._open
 
-    def send(self, raw: bytes, endpoint: str, body: bytes) -> Reply:
+    def send(self, raw: bytes, endpoint: str, body: bytes) -> WireReply:
         reply = self.app.handle(endpoint, body)
         self._open = True
         try:
@@ -128,7 +128,7 @@ class EmulatorAppTarget:
             reason = ""
         headers = (("Content-Type", reply.content_type or CONTENT_TYPE),
                    ("Content-Length", str(len(reply.body))))
-        return Reply(status=reply.status, reason=reason, headers=headers, body=reply.body)
+        return WireReply(status=reply.status, reason=reason, headers=headers, body=reply.body)
 
     def close(self) -> None:
         self._open = False
@@ -176,7 +176,7 @@ def host_reserved(route_file: Path = Path("/proc/net/route"),
 @dataclass(frozen=True, kw_only=True)
 class StepResult:
     step: Step
-    outcome: Outcome
+    outcome: CommandOutcome
     exchanges: tuple[Exchange, ...]
 
     @property
@@ -187,7 +187,8 @@ class StepResult:
 class EmulatorSession:
     """One emulated dockerd talking to one target."""
 
-    def __init__(self, daemon: Daemon, target: Target, *, writer: RecordingWriter | None = None,
+    def __init__(self, daemon: Daemon, target: EmulatorTarget, *,
+                 writer: RecordingWriter | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic,
                  on_exchange: Callable[[Exchange], None] | None = None) -> None:
@@ -221,11 +222,11 @@ class EmulatorSession:
         """The command's marker in the recording, before its exchanges."""
         self._write(MarkerRecord(t=self.now(), text=step.text, after_seq=self.seq).to_json())
 
-    def perform(self, call: Call) -> Answer:
+    def perform(self, call: Call) -> CallAnswer:
         """One request to the target, recorded; what dockerd makes of the answer."""
         return self._perform(call)
 
-    def _perform(self, call: Call) -> Answer:
+    def _perform(self, call: Call) -> CallAnswer:
         if call.delay_s:
             self.sleep(call.delay_s)
         if not self.target.connected:
@@ -240,7 +241,7 @@ class EmulatorSession:
             self._record(call, t, started, None, Fault(side=Side.PLUGIN, kind=exc.kind.fault,
                                                        message=exc.text))
             self._close(exc.text, (self.seq,) if exc.sent else ())
-            return Answer.unreachable(exc.text, sent=exc.sent)
+            return CallAnswer.unreachable(exc.text, sent=exc.sent)
         self._record(call, t, started, reply, None)
         if not self.target.connected:
             self._close("closed by the plugin")
@@ -251,7 +252,7 @@ class EmulatorSession:
         self._write(CloseRecord(conn=self.conn, t=self.now(), reason=reason,
                                 unanswered=unanswered).to_json())
 
-    def _record(self, call: Call, t: float, started: float, reply: Reply | None,
+    def _record(self, call: Call, t: float, started: float, reply: WireReply | None,
                 fault: Fault | None) -> None:
         request = Message(method="POST", target=f"/{call.endpoint}", body=encode_body(call.body),
                           headers=(("Host", self.host), ("User-Agent", "Go-http-client/1.1"),
@@ -274,14 +275,14 @@ class EmulatorSession:
         self.target.close()
 
 
-def run_flow(flow: Flow[Outcome], perform: Callable[[Call], Answer]) -> Outcome:
+def run_flow(flow: Flow[CommandOutcome], perform: Callable[[Call], CallAnswer]) -> CommandOutcome:
     """Drive a command's flow to its end, answering each call with ``perform``."""
     try:
         call = next(flow)
         while True:
             call = flow.send(perform(call))
     except StopIteration as stop:
-        outcome: Outcome = stop.value
+        outcome: CommandOutcome = stop.value
     return outcome
 
 
@@ -289,7 +290,7 @@ class SwarmSession:
     """The emulated daemons of a swarm, each talking to its own node's plugin (``targets``)
     and recording into its own writer: one recording per node, as each node's spy makes."""
 
-    def __init__(self, swarm: Swarm, targets: Mapping[str, Target], *,
+    def __init__(self, swarm: Swarm, targets: Mapping[str, EmulatorTarget], *,
                  writers: Mapping[str, RecordingWriter] | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic,
@@ -309,7 +310,7 @@ class SwarmSession:
         made = [e for name, s in self.sessions.items() for e in s.exchanges[first[name]:]]
         return StepResult(step=step, outcome=outcome, exchanges=tuple(made))
 
-    def _perform(self, call: Call) -> Answer:
+    def _perform(self, call: Call) -> CallAnswer:
         return self.sessions[call.node or self.swarm.names[0]].perform(call)
 
     def close(self) -> None:

@@ -39,7 +39,7 @@ class PluginState:
 
 
 @dataclass(frozen=True, kw_only=True)
-class IpamConfig:
+class SubnetConfig:
     """One user IPAM config (one ``--subnet`` with its range, gateway and aux addresses)."""
 
     subnet: str = ""
@@ -63,7 +63,7 @@ class PoolInfo:
 
 
 @dataclass
-class Network:
+class EmulatedNetwork:
     id: str
     name: str
     driver: str
@@ -77,7 +77,7 @@ class Network:
     address_space: str = ""
     generic: dict[str, str] = field(default_factory=dict)
     ipam_options: dict[str, str] | None = field(default_factory=dict)  # None: sent as null
-    configs: dict[int, list[IpamConfig]] = field(default_factory=lambda: {4: [], 6: []})
+    configs: dict[int, list[SubnetConfig]] = field(default_factory=lambda: {4: [], 6: []})
     infos: dict[int, list[PoolInfo]] = field(default_factory=lambda: {4: [], 6: []})
     endpoints: int = 0
 
@@ -87,10 +87,10 @@ class Network:
 
 
 @dataclass
-class Endpoint:
+class EmulatedEndpoint:
     id: str
     name: str
-    network: Network
+    network: EmulatedNetwork
     addr4: str = ""  # CIDR as answered
     addr6: str = ""
     pool4: str = ""
@@ -118,7 +118,7 @@ class Endpoint:
             ipv6_counts and (self.gw6 or self.default_route6)))
 
 
-def less(a: Endpoint, b: Endpoint) -> bool:
+def less(a: EmulatedEndpoint, b: EmulatedEndpoint) -> bool:
     """libnetwork's ``epHeap.Less`` (all endpoint priorities are 0 here)."""
     if a.gwnet:
         return False
@@ -140,16 +140,16 @@ class Sandbox:
     """A container's network namespace and its endpoints (a heap array)."""
 
     key: str = ""  # SandboxKey, taken when first sent to a plugin
-    endpoints: list[Endpoint] = field(default_factory=list)
+    endpoints: list[EmulatedEndpoint] = field(default_factory=list)
 
-    def ordered(self) -> list[Endpoint]:
+    def ordered(self) -> list[EmulatedEndpoint]:
         return list(self.endpoints)
 
-    def push(self, ep: Endpoint) -> None:
+    def push(self, ep: EmulatedEndpoint) -> None:
         self.endpoints.append(ep)
         self._up(len(self.endpoints) - 1)
 
-    def remove(self, ep: Endpoint) -> None:
+    def remove(self, ep: EmulatedEndpoint) -> None:
         index = self.endpoints.index(ep)
         last = len(self.endpoints) - 1
         if index != last:
@@ -183,10 +183,10 @@ class Sandbox:
 
     # -- libnetwork's questions about a sandbox --------------------------------------------
 
-    def gwnet_endpoint(self) -> Endpoint | None:
+    def gwnet_endpoint(self) -> EmulatedEndpoint | None:
         return next((ep for ep in self.endpoints if ep.gwnet), None)
 
-    def gateway_endpoint(self) -> Endpoint | None:
+    def gateway_endpoint(self) -> EmulatedEndpoint | None:
         """``getGatewayEndpoint``: the first endpoint (array order) with an IPv4 gateway."""
         return next((ep for ep in self.endpoints
                      if ep.network.takes_endpoints and ep.gw4), None)

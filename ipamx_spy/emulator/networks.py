@@ -12,7 +12,7 @@ from ipamx_spy.dockerd.options import GATEWAY_LABEL, GATEWAY_OPTION
 
 from ..dockerd.scopes import Scope
 from .core import Core, DaemonError, Flow
-from .model import IpamConfig, Network, PluginState, PoolInfo
+from .model import EmulatedNetwork, PluginState, PoolInfo, SubnetConfig
 from .scenario import NetworkCreate
 
 PREDEFINED = ("bridge", "host", "none")
@@ -24,7 +24,7 @@ def cidr_text(text: object) -> str | None:
     return None if parsed is None else f"{parsed.ip}/{parsed.network.prefixlen}"
 
 
-def consolidate(cmd: NetworkCreate) -> list[IpamConfig]:
+def consolidate(cmd: NetworkCreate) -> list[SubnetConfig]:
     """The docker CLI's ``consolidateIpam``: each range, gateway and aux address joins the
     subnet that contains it. Raises DaemonError with the CLI's message."""
     nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
@@ -37,7 +37,7 @@ def consolidate(cmd: NetworkCreate) -> list[IpamConfig]:
         nets.append(parsed.network)
     if len(cmd.subnets) < len(cmd.ranges) or len(cmd.subnets) < len(cmd.gateways):
         raise DaemonError("every ip-range or gateway must have a corresponding subnet")
-    configs = [IpamConfig(subnet=s) for s in cmd.subnets]
+    configs = [SubnetConfig(subnet=s) for s in cmd.subnets]
 
     def home(value: str, what: str) -> int:
         ip = parse_cidr(value) if "/" in value else parse_ip(value)
@@ -50,16 +50,16 @@ def consolidate(cmd: NetworkCreate) -> list[IpamConfig]:
 
     for value in cmd.ranges:
         i = home(value, "range")
-        configs[i] = IpamConfig(subnet=configs[i].subnet, ip_range=value, aux=configs[i].aux)
+        configs[i] = SubnetConfig(subnet=configs[i].subnet, ip_range=value, aux=configs[i].aux)
     for value in cmd.gateways:
         i = home(value, "gateway")
         c = configs[i]
-        configs[i] = IpamConfig(subnet=c.subnet, ip_range=c.ip_range, gateway=value, aux=c.aux)
+        configs[i] = SubnetConfig(subnet=c.subnet, ip_range=c.ip_range, gateway=value, aux=c.aux)
     for key, value in cmd.aux:
         i = home(value, "aux-address")
         c = configs[i]
-        configs[i] = IpamConfig(subnet=c.subnet, ip_range=c.ip_range, gateway=c.gateway,
-                                aux=(*c.aux, (key, value)))
+        configs[i] = SubnetConfig(subnet=c.subnet, ip_range=c.ip_range, gateway=c.gateway,
+                                  aux=(*c.aux, (key, value)))
     return configs
 
 
@@ -97,15 +97,15 @@ class NetworkOps(Core):
         self.networks[net.name] = net
         return net.id
 
-    def _refuse_global_scope(self, net: Network, driver: PluginState) -> Flow[None]:
+    def _refuse_global_scope(self, net: EmulatedNetwork, driver: PluginState) -> Flow[None]:
         """20.10 outside swarm mode: the global datastore is missing, so ``NewNetwork`` undoes
         the driver's network, then the IPAM allocation, and answers the manager redirect."""
         yield from self.call(driver.name, Endpoint.DELETE_NETWORK, Struct(NetworkID=net.id))
         yield from self.release_ipam(net)
         raise DaemonError(SWARM_MANAGER_REDIRECT)
 
-    def _new_network(self, cmd: NetworkCreate, configs: list[IpamConfig]) -> Network:
-        split: dict[int, list[IpamConfig]] = {4: [], 6: []}
+    def _new_network(self, cmd: NetworkCreate, configs: list[SubnetConfig]) -> EmulatedNetwork:
+        split: dict[int, list[SubnetConfig]] = {4: [], 6: []}
         for config in configs:
             parsed = parse_cidr(config.subnet)
             assert parsed is not None
@@ -114,7 +114,7 @@ class NetworkOps(Core):
                                   f"{parsed.network}")
             split[parsed.version].append(config)
         remote = cmd.driver not in {"bridge", "host", "null", "macvlan", "ipvlan"}
-        return Network(
+        return EmulatedNetwork(
             id="" if remote else self.local.take("network"), name=cmd.name, driver=cmd.driver,
             ipam_driver=cmd.ipam_driver, remote_driver=remote,
             remote_ipam=cmd.ipam_driver != "default", internal=cmd.internal,
@@ -122,7 +122,7 @@ class NetworkOps(Core):
             scope=cmd.scope or Scope.LOCAL, generic=dict(cmd.opts),
             ipam_options=dict(cmd.ipam_opts), configs=split)
 
-    def _create_options(self, net: Network) -> dict[str, object]:
+    def _create_options(self, net: EmulatedNetwork) -> dict[str, object]:
         options: dict[str, object] = {"com.docker.network.enable_ipv6": net.ipv6,
                                       "com.docker.network.generic": dict(net.generic)}
         if self.version.enable_ipv4_option:
@@ -131,14 +131,15 @@ class NetworkOps(Core):
             options["com.docker.network.internal"] = True
         return options
 
-    def _gw_alloc_check(self, net: Network, driver: PluginState | None) -> Flow[tuple[bool, bool]]:
+    def _gw_alloc_check(self, net: EmulatedNetwork,
+                        driver: PluginState | None) -> Flow[tuple[bool, bool]]:
         if driver is None or not driver.gw_alloc_checker:
             return False, False
         answer = yield from self.must(driver.name, Endpoint.GW_ALLOC_CHECK,
                                       Struct(Options=self._create_options(net)))
         return bool(answer.value.get("SkipIPv4")), bool(answer.value.get("SkipIPv6"))
 
-    def _address_space(self, net: Network, ipam: PluginState | None) -> Flow[str]:
+    def _address_space(self, net: EmulatedNetwork, ipam: PluginState | None) -> Flow[str]:
         if ipam is None or self.version.spaces_per_create:
             local, global_ = yield from self.spaces(net)
         else:
@@ -146,10 +147,10 @@ class NetworkOps(Core):
         return global_ if net.scope == Scope.GLOBAL else local
 
     @staticmethod
-    def ipam_data(net: Network, family: int) -> list[dict[str, object]]:
+    def ipam_data(net: EmulatedNetwork, family: int) -> list[dict[str, object]]:
         """``IPv4Data``/``IPv6Data``: driverapi.IPAMData's own marshaller (sorted keys)."""
         data: list[dict[str, object]] = []
-        for info, config in zip(net.infos[family], net.configs[family] or [IpamConfig()],
+        for info, config in zip(net.infos[family], net.configs[family] or [SubnetConfig()],
                                 strict=False):
             entry: dict[str, object] = {"AddressSpace": net.address_space, "Pool": info.pool}
             if info.gateway:
@@ -161,7 +162,8 @@ class NetworkOps(Core):
 
     # -- pools -----------------------------------------------------------------------------
 
-    def allocate(self, net: Network, skip: tuple[bool, bool] = (False, False)) -> Flow[None]:
+    def allocate(self, net: EmulatedNetwork,
+                 skip: tuple[bool, bool] = (False, False)) -> Flow[None]:
         """``ipamAllocate``: IPv4 then IPv6; an IPv6 failure releases the IPv4 pools."""
         if net.ipv4:
             yield from self._allocate_family(net, 4, skip[0])
@@ -173,11 +175,11 @@ class NetworkOps(Core):
             yield from self.release_family(net, 4)
             raise
 
-    def _allocate_family(self, net: Network, family: int, skip_gateway: bool) -> Flow[None]:
+    def _allocate_family(self, net: EmulatedNetwork, family: int, skip_gateway: bool) -> Flow[None]:
         obtained: list[PoolInfo] = []
         net.infos[family] = []
         try:
-            for config in net.configs[family] or [IpamConfig()]:
+            for config in net.configs[family] or [SubnetConfig()]:
                 info = yield from self._request_pool(net, config, family)
                 net.infos[family].append(info)
                 obtained.append(info)
@@ -189,7 +191,8 @@ class NetworkOps(Core):
             net.infos[family] = []
             raise
 
-    def _request_pool(self, net: Network, config: IpamConfig, family: int) -> Flow[PoolInfo]:
+    def _request_pool(self, net: EmulatedNetwork, config: SubnetConfig,
+                      family: int) -> Flow[PoolInfo]:
         options = None if net.ipam_options is None else dict(net.ipam_options)
         body = Struct(AddressSpace=net.address_space, Pool=config.subnet,
                       SubPool=config.ip_range, Options=options, V6=family == 6)
@@ -213,7 +216,7 @@ class NetworkOps(Core):
                 return info
             held.append(info.pool_id)
 
-    def _overlaps_host(self, net: Network, pool: str) -> bool:
+    def _overlaps_host(self, net: EmulatedNetwork, pool: str) -> bool:
         """The overlap re-request rule (PROTOCOL.md 2.3): local networks, remote IPAMs."""
         network = ipaddress.ip_network(pool, strict=False)
         if net.scope == Scope.GLOBAL or not net.remote_ipam or network.prefixlen == 0:
@@ -224,12 +227,12 @@ class NetworkOps(Core):
                 return True
         return False
 
-    def _release_held(self, net: Network, held: list[str]) -> Flow[None]:
+    def _release_held(self, net: EmulatedNetwork, held: list[str]) -> Flow[None]:
         for pool_id in reversed(held) if self.version.overlap_release_lifo else held:
             yield from self.ipam(net, Endpoint.RELEASE_POOL, Struct(PoolID=pool_id))
 
     @staticmethod
-    def _data_gateway(data: object, config: IpamConfig) -> str | None:
+    def _data_gateway(data: object, config: SubnetConfig) -> str | None:
         if config.gateway or not isinstance(data, dict) or GATEWAY_LABEL not in data:
             return None
         text = cidr_text(data[GATEWAY_LABEL])
@@ -239,7 +242,7 @@ class NetworkOps(Core):
                               f"{data[GATEWAY_LABEL]}")
         return text
 
-    def _gateway(self, net: Network, config: IpamConfig, info: PoolInfo,
+    def _gateway(self, net: EmulatedNetwork, config: SubnetConfig, info: PoolInfo,
                  skip: bool) -> Flow[None]:
         if info.gateway is not None and not config.gateway:
             return
@@ -254,7 +257,7 @@ class NetworkOps(Core):
             raise DaemonError(f"failed to allocate gateway ({config.gateway}): {error}")
         info.gateway = cidr_text(answer.value.get("Address"))
 
-    def _aux(self, net: Network, config: IpamConfig, info: PoolInfo) -> Flow[None]:
+    def _aux(self, net: EmulatedNetwork, config: SubnetConfig, info: PoolInfo) -> Flow[None]:
         for key, value in config.aux:
             ip = parse_ip(value)
             if ip is None:
@@ -279,7 +282,7 @@ class NetworkOps(Core):
 
     # -- release ---------------------------------------------------------------------------
 
-    def release_family(self, net: Network, family: int) -> Flow[None]:
+    def release_family(self, net: EmulatedNetwork, family: int) -> Flow[None]:
         """``ipamReleaseVersion``: gateway, aux addresses, pool, for each pool (errors logged)."""
         for info in net.infos[family]:
             if info.gateway:
@@ -291,13 +294,13 @@ class NetworkOps(Core):
             yield from self.ipam(net, Endpoint.RELEASE_POOL, Struct(PoolID=info.pool_id))
         net.infos[family] = []
 
-    def _release_address(self, net: Network, pool_id: str, cidr: str) -> Flow[None]:
+    def _release_address(self, net: EmulatedNetwork, pool_id: str, cidr: str) -> Flow[None]:
         parsed = parse_cidr(cidr)
         address = "" if parsed is None else str(parsed.ip)
         yield from self.ipam(net, Endpoint.RELEASE_ADDRESS,
                              Struct(PoolID=pool_id, Address=address))
 
-    def release_ipam(self, net: Network) -> Flow[None]:
+    def release_ipam(self, net: EmulatedNetwork) -> Flow[None]:
         yield from self.release_family(net, 4)
         yield from self.release_family(net, 6)
 
@@ -333,18 +336,18 @@ class NetworkOps(Core):
                 continue
 
     @staticmethod
-    def _pseudo_configs(net: Network) -> None:
+    def _pseudo_configs(net: EmulatedNetwork) -> None:
         for family in (4, 6):
             configs, infos = net.configs[family], net.infos[family]
             if infos and (not configs or (len(configs) == 1 and not configs[0].subnet)):
-                configs = [IpamConfig(subnet=infos[0].pool)]
+                configs = [SubnetConfig(subnet=infos[0].pool)]
             filled = []
             for i, config in enumerate(configs):
                 gateway = infos[i].gateway if i < len(infos) else None
                 if not config.gateway and gateway:
                     parsed = parse_cidr(gateway)
-                    config = IpamConfig(subnet=config.subnet, ip_range=config.ip_range,
-                                        gateway=str(parsed.ip) if parsed else "",
-                                        aux=config.aux)
+                    config = SubnetConfig(subnet=config.subnet, ip_range=config.ip_range,
+                                          gateway=str(parsed.ip) if parsed else "",
+                                          aux=config.aux)
                 filled.append(config)
             net.configs[family] = filled

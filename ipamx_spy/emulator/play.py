@@ -21,9 +21,9 @@ from ..switches import RuleSwitches, Switched
 from .daemon import Daemon
 from .driver import (
     EmulatorSession,
+    EmulatorTarget,
     StepResult,
     SwarmSession,
-    Target,
     host_reserved,
     url_host,
 )
@@ -111,7 +111,7 @@ class _Checking:
         return checked
 
 
-def play_scenario(steps: Sequence[Step], target: Target, version: VersionRow, *,
+def play_scenario(steps: Sequence[Step], target: EmulatorTarget, version: VersionRow, *,
                   observer: Observer = Observer(), options: PlayOptions = PlayOptions(),
                   checker: CheckerFactory = lambda: None,
                   writer: RecordingWriter | None = None) -> PlayTally:
@@ -128,7 +128,7 @@ def play_scenario(steps: Sequence[Step], target: Target, version: VersionRow, *,
     return _play(steps, session.play, session.close, observer, tally)
 
 
-def play_swarm(steps: Sequence[Step], targets: Mapping[str, Target], version: VersionRow, *,
+def play_swarm(steps: Sequence[Step], targets: Mapping[str, EmulatorTarget], version: VersionRow, *,
                observer: Observer = Observer(), seed: int | None = None,
                checker: CheckerFactory = lambda: None,
                writers: Mapping[str, RecordingWriter] | None = None) -> PlayTally:

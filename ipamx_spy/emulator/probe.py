@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ipamx_spy.app import Reply
-from ipamx_spy.dockerd import Endpoint, parse_endpoint
+from ipamx_spy.dockerd import Endpoint, Interface, parse_endpoint
 from ipamx_spy.dockerd.goparse import parse_ip
 from ipamx_spy.dockerd.ledger import Ledger
 from ipamx_spy.dockerd.options import GATEWAY_LABEL, GATEWAY_OPTION
@@ -27,7 +27,7 @@ JSON = Any
 
 @dataclass
 class ProbePlugin:
-    implements: tuple[str, ...] = ("NetworkDriver", "IpamDriver")
+    implements: tuple[str, ...] = (Interface.NETWORK, Interface.IPAM)
     requires_mac: bool = False
     replay: bool = True
     data_gateway: bool = False  # name the IPv4 gateway (last address) in RequestPool's Data

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ipamx_spy.app import PluginApp
-from ipamx_spy.dockerd import Endpoint, gojson
+from ipamx_spy.dockerd import Endpoint, Interface, gojson
 from ipamx_spy.dockerd.gojson import Struct
 from ipamx_spy.dockerd.goparse import parse_cidr, parse_ip
 from ipamx_spy.dockerd.options import GATEWAY_LABEL, GATEWAY_OPTION, MAC_OPTION
@@ -56,16 +56,16 @@ from ..dockerd.scopes import Scope
 from .core import (
     BUILTIN_IPAMS,
     LOCAL_SPACES,
-    Answer,
+    CallAnswer,
     CliError,
     DaemonError,
     Flow,
     default_ipam_app,
     read_answer,
 )
-from .daemon import Daemon, Outcome
+from .daemon import CommandOutcome, Daemon
 from .ids import IdSource
-from .model import IpamConfig, Network, PluginState
+from .model import EmulatedNetwork, PluginState, SubnetConfig
 from .networks import SWARM_MANAGER_REDIRECT, consolidate
 from .scenario import (
     NetworkCreate,
@@ -82,7 +82,7 @@ from .scenario import (
 
 SERIAL_OPTION = "com.docker.network.ipam.serial"
 """``ipamapi.AllocSerialPrefix``: swarmkit asks every address of the global space with it."""
-MANAGED_INTERFACES = ("IpamDriver", "NetworkDriver")
+MANAGED_INTERFACES = (Interface.IPAM, Interface.NETWORK)
 """What ``ipamx-spy plugin build`` declares, in its manifest's order (``docker.ipamdriver/1.0``,
 ``docker.networkdriver/1.0``): the order dockerd's plugin manager runs the handlers in."""
 NOT_MANAGER = ("This node is not a swarm manager. Worker nodes can't be used to view or modify "
@@ -109,7 +109,7 @@ class SwarmNetwork:
     name: str
     ipam_driver: str
     options: dict[str, str] | None  # the network's IPAM driver options (None: none given)
-    configs: list[IpamConfig]  # subnet, range and (once allocated) gateway, as a node gets them
+    configs: list[SubnetConfig]  # subnet, range and (once allocated) gateway, as a node gets them
     pools: dict[str, str] = field(default_factory=dict)  # pool as answered -> PoolID
     endpoints: dict[str, str] = field(default_factory=dict)  # address (CIDR) -> PoolID
     attachments: dict[str, str] = field(default_factory=dict)  # node -> load-balancer CIDR
@@ -129,7 +129,7 @@ class Task:
 
 
 @dataclass
-class Service:
+class SwarmService:
     name: str
     networks: tuple[str, ...]
     vips: dict[str, str] = field(default_factory=dict)  # network name -> CIDR
@@ -159,12 +159,13 @@ class SwarmNode(Daemon):
         self.name = name
         self.node_name = name
         self.disabled: set[str] = set()
-        self.overlays: dict[str, tuple[Network, str, list[Task]]] = {}  # name -> net, LB, tasks
+        # name -> net, LB, tasks
+        self.overlays: dict[str, tuple[EmulatedNetwork, str, list[Task]]] = {}
 
-    def call(self, plugin: str, endpoint: str, body: Any) -> Flow[Answer]:
+    def call(self, plugin: str, endpoint: str, body: Any) -> Flow[CallAnswer]:
         """A disabled plugin is not asked: dockerd's plugin getter no longer finds it."""
         if plugin in self.disabled:
-            return Answer(error=f"plugin {plugin} not found")
+            return CallAnswer(error=f"plugin {plugin} not found")
         return (yield from super().call(plugin, endpoint, body))
 
     def enable(self, name: str) -> Flow[PluginState]:
@@ -173,7 +174,7 @@ class SwarmNode(Daemon):
         state = PluginState(name=name, implements=MANAGED_INTERFACES)
         self.plugins[name] = state
         for interface in MANAGED_INTERFACES:
-            if interface == "IpamDriver":
+            if interface == Interface.IPAM:
                 yield from self._register_ipam(state)
             else:
                 yield from self._register_driver(state)
@@ -196,20 +197,20 @@ class SwarmNode(Daemon):
         yield from self._reserve(net, task.addresses[swarm_net.name])
         tasks.append(task)
 
-    def _instantiate(self, swarm_net: SwarmNetwork) -> Flow[Network]:
-        net = Network(id=self.local.take("network"), name=swarm_net.name, driver="overlay",
-                      ipam_driver=swarm_net.ipam_driver, remote_driver=False,
-                      remote_ipam=swarm_net.ipam_driver not in BUILTIN_IPAMS,
-                      scope="swarm", ipam_options=swarm_net.options,
-                      configs={4: [c for c in swarm_net.configs if ":" not in c.subnet],
-                               6: [c for c in swarm_net.configs if ":" in c.subnet]})
+    def _instantiate(self, swarm_net: SwarmNetwork) -> Flow[EmulatedNetwork]:
+        net = EmulatedNetwork(id=self.local.take("network"), name=swarm_net.name, driver="overlay",
+                              ipam_driver=swarm_net.ipam_driver, remote_driver=False,
+                              remote_ipam=swarm_net.ipam_driver not in BUILTIN_IPAMS,
+                              scope="swarm", ipam_options=swarm_net.options,
+                              configs={4: [c for c in swarm_net.configs if ":" not in c.subnet],
+                                       6: [c for c in swarm_net.configs if ":" in c.subnet]})
         net.ipv6 = bool(net.configs[6])
         ipam = yield from self.ipam_driver(net.ipam_driver)
         net.address_space = yield from self._address_space(net, ipam)
         yield from self.allocate(net)
         return net
 
-    def _reserve(self, net: Network, cidr: str) -> Flow[None]:
+    def _reserve(self, net: EmulatedNetwork, cidr: str) -> Flow[None]:
         """An endpoint's exact address, as libnetwork asks it for a swarm-allocated one."""
         ip = parse_ip(_ip(cidr))
         info = next((i for family in (4, 6) for i in net.infos[family]
@@ -242,7 +243,7 @@ class SwarmNode(Daemon):
         yield from self.release_ipam(net)
         del self.overlays[network]
 
-    def _release(self, net: Network, cidr: str) -> Flow[None]:
+    def _release(self, net: EmulatedNetwork, cidr: str) -> Flow[None]:
         ip = parse_ip(_ip(cidr))
         for family in (4, 6):
             for info in net.infos[family]:
@@ -264,16 +265,16 @@ class SwarmAllocator:
         """``cnmallocator.New``: every managed network driver, then every managed IPAM."""
         plugins = [p for p in plugins if p.name not in self.manager.disabled]
         for plugin in plugins:
-            if "NetworkDriver" in plugin.implements:
+            if Interface.NETWORK in plugin.implements:
                 yield from self.manager._register_driver(PluginState(name=plugin.name))
         for plugin in plugins:
-            if "IpamDriver" in plugin.implements:
+            if Interface.IPAM in plugin.implements:
                 state = PluginState(name=plugin.name, implements=plugin.implements)
                 yield from self.manager._register_ipam(state)
                 if state.ipam_ok:
                     self.ipams[plugin.name] = state
 
-    def _ask(self, driver: str, endpoint: str, body: Any) -> Flow[Answer]:
+    def _ask(self, driver: str, endpoint: str, body: Any) -> Flow[CallAnswer]:
         """A call of the allocator: to the manager's plugin, or to swarmkit's own IPAM
         (``--ipam-driver default``), played in-process by ipamx-spy's allocator."""
         if driver not in BUILTIN_IPAMS:
@@ -324,9 +325,9 @@ class SwarmAllocator:
             space = str(answer.value.get("GlobalDefaultAddressSpace") or "")
         net = SwarmNetwork(id=network_id, name=cmd.name, ipam_driver=state.name,
                            options=dict(cmd.ipam_opts) or None,
-                           configs=configs or [IpamConfig()])
+                           configs=configs or [SubnetConfig()])
         options = net.options
-        allocated: list[IpamConfig] = []
+        allocated: list[SubnetConfig] = []
         for index, config in enumerate(net.configs):
             answer = yield from self._ask(state.name, Endpoint.REQUEST_POOL, Struct(
                 AddressSpace=space, Pool=config.subnet, SubPool=config.ip_range,
@@ -353,8 +354,8 @@ class SwarmAllocator:
                     yield from self._release_pools(net, allocated)
                     raise DaemonError(answer.error or f"invalid CIDR address: {gateway}")
             subnet = config.subnet or pool
-            done = IpamConfig(subnet=subnet, ip_range=config.ip_range, gateway=_ip(gateway),
-                              aux=config.aux)
+            done = SubnetConfig(subnet=subnet, ip_range=config.ip_range, gateway=_ip(gateway),
+                                aux=config.aux)
             net.configs[index] = done
             allocated.append(done)
         self.networks[net.name] = net
@@ -363,13 +364,13 @@ class SwarmAllocator:
     def _lookup(self, name: str) -> Flow[None]:
         """``pg.Get(name, Lookup)``: a legacy plugin is activated, then refused."""
         try:
-            yield from self.manager.plugin(name, "IpamDriver")
+            yield from self.manager.plugin(name, Interface.IPAM)
         except DaemonError:
             return
         raise _rpc("InvalidArgument",
                    f"legacy plugin {name} of type IpamDriver is not supported in swarm mode")
 
-    def _release_pools(self, net: SwarmNetwork, configs: list[IpamConfig]) -> Flow[None]:
+    def _release_pools(self, net: SwarmNetwork, configs: list[SubnetConfig]) -> Flow[None]:
         """``releasePools``: the gateway of each config (its pool looked up by the config's
         subnet text, as swarmkit does), then every pool."""
         for config in configs:
@@ -430,25 +431,25 @@ class Swarm:
         self.members: list[str] = []  # in join order, the manager first
         self.manager: SwarmNode | None = None
         self.allocator: SwarmAllocator | None = None
-        self.services: dict[str, Service] = {}
+        self.services: dict[str, SwarmService] = {}
         self.stopping: list[Task] = []  # tasks of removed services, until the next ``sleep``
         self.placed = 0
 
     def node(self, step: Step) -> SwarmNode:
         return self.nodes[step.node or self.names[0]]
 
-    def play(self, step: Step) -> Flow[Outcome]:
+    def play(self, step: Step) -> Flow[CommandOutcome]:
         """One scenario line on the daemon it names (``--context``)."""
         node = self.node(step)
         action = step.action
         try:
             if isinstance(action, PluginEnable):
                 yield from self._enable(node, action)
-                return Outcome(stdout=(action.name,))
+                return CommandOutcome(stdout=(action.name,))
             elif isinstance(action, PluginDisable):
                 node.disabled.add(action.name)
                 node.plugins.pop(action.name, None)
-                return Outcome(stdout=(action.name,))
+                return CommandOutcome(stdout=(action.name,))
             elif isinstance(action, SwarmInit):
                 yield from self._init(node)
             elif isinstance(action, SwarmJoin):
@@ -457,9 +458,9 @@ class Swarm:
                 return (yield from self._service_create(node, action))
             elif isinstance(action, ServiceRemove):
                 yield from self._service_remove(node, action)
-                return Outcome(stdout=action.names)
+                return CommandOutcome(stdout=action.names)
             elif isinstance(action, NetworkCreate) and self._swarm_scoped(node, action):
-                return Outcome(stdout=((yield from self._network_create(node, action)),))
+                return CommandOutcome(stdout=((yield from self._network_create(node, action)),))
             elif isinstance(action, NetworkRemove) and self._holds_swarm_network(action):
                 return (yield from self._network_remove(node, action))
             else:
@@ -468,8 +469,8 @@ class Swarm:
                 return (yield from node.play(step))
         except (DaemonError, CliError) as exc:
             text = str(exc) if isinstance(exc, CliError) else f"Error response from daemon: {exc}"
-            return Outcome(stderr=(text,), exit_code=1)
-        return Outcome()
+            return CommandOutcome(stderr=(text,), exit_code=1)
+        return CommandOutcome()
 
     # -- plugins and membership -------------------------------------------------------------
 
@@ -521,7 +522,7 @@ class Swarm:
         net = yield from allocator.create(cmd, node.local.hex(25))
         return net.id
 
-    def _network_remove(self, node: SwarmNode, cmd: NetworkRemove) -> Flow[Outcome]:
+    def _network_remove(self, node: SwarmNode, cmd: NetworkRemove) -> Flow[CommandOutcome]:
         allocator = self._managing(node)
         out: list[str] = []
         errors: list[str] = []
@@ -540,7 +541,7 @@ class Swarm:
             else:
                 yield from allocator.remove(net, self._node_order())
                 out.append(name)
-        return Outcome(stdout=tuple(out), stderr=tuple(errors), exit_code=1 if errors else 0)
+        return CommandOutcome(stdout=tuple(out), stderr=tuple(errors), exit_code=1 if errors else 0)
 
     def _node_order(self) -> list[str]:
         known = [n for n in self.choices.node_order if n in self.members]
@@ -548,7 +549,7 @@ class Swarm:
 
     # -- services ---------------------------------------------------------------------------
 
-    def _service_create(self, node: SwarmNode, cmd: ServiceCreate) -> Flow[Outcome]:
+    def _service_create(self, node: SwarmNode, cmd: ServiceCreate) -> Flow[CommandOutcome]:
         allocator = self._managing(node)
         if cmd.name in self.services:
             raise _rpc("AlreadyExists", f"name conflicts with an existing object: service "
@@ -559,7 +560,7 @@ class Swarm:
             if net is None:
                 raise DaemonError(f"network {name} not found")
             nets.append(net)
-        service = Service(name=cmd.name, networks=cmd.networks)
+        service = SwarmService(name=cmd.name, networks=cmd.networks)
         self.services[cmd.name] = service
         if not cmd.dnsrr:
             for net in nets:
@@ -580,9 +581,9 @@ class Swarm:
         for task in service.tasks:
             if task.node:
                 yield from self._start(task, nets)
-        return Outcome(stdout=(node.local.hex(25),))
+        return CommandOutcome(stdout=(node.local.hex(25),))
 
-    def _place(self, service: Service, max_per_node: int) -> str:
+    def _place(self, service: SwarmService, max_per_node: int) -> str:
         """The recorded placement, else the spread: the node with fewest of this service's
         tasks, in join order, under ``--replicas-max-per-node``."""
         if self.placed < len(self.choices.placement):

@@ -6,7 +6,9 @@ Theory of operation
 ``open_trace`` reads each file once up front (``_Survey``): the validator is fed record by
 record, and what every later pass needs is kept: the findings (indexed by exchange number),
 notes and markers (few), the values redaction removes (to scrub them from text made of the
-originals), the lines a reader skipped, and the range of exchange numbers. What it returns,
+originals), the lines a reader skipped, the range of exchange numbers, and what inference
+looks ahead for (``infer.LookaheadSurvey``: an entry per gateway and per address asked for by
+value after a network's setup, so that sections read as the whole file's). What it returns,
 a ``StreamedTrace``, then reads the file again for each pass a format makes: ``sections``
 hands out each section as ``infer.stream_sections`` completes it, with only the exchanges the
 selection keeps, redacted; ``events`` hands out the connection records. So memory is bounded
@@ -14,8 +16,6 @@ by the findings, notes, markers and redacted values, plus ``infer.SECTION_WINDOW
 by the number of exchanges; time is linear in the file, one read per pass.
 
 Several files (one per host) are merged by ``multihost`` into one ``Trace`` held whole.
-``StreamedTrace.materialized`` gives the whole ``Trace`` for the formats that lay out all of it
-at once (HTML's page, SVG's recorded terminal).
 """
 
 from __future__ import annotations
@@ -28,18 +28,20 @@ from pathlib import Path
 from typing import Any
 
 from ipamx_spy import infer, redact
-from ipamx_spy.filters import Context, Filter
+from ipamx_spy.filters import Filter, FilterContext
 from ipamx_spy.findings import Finding
 from ipamx_spy.infer import Section
 from ipamx_spy.recording import Damage, Exchange, load
 from ipamx_spy.recording_reader import RecordingReader
 from ipamx_spy.records import RecordType
 
-from . import FORMATS, STREAM_FORMATS
+from . import STREAM_FORMATS
 from .har import iter_har
+from .html import iter_html
 from .markdown import iter_markdown
 from .mermaid import iter_mermaid
 from .records import iter_json
+from .svg import iter_svg
 from .trace import (
     CONNECTION_EVENTS,
     Options,
@@ -75,13 +77,14 @@ class _Survey:
     markers: tuple[Mapping[str, Any], ...] = ()  # as recorded (inference reads these)
     notes: tuple[Mapping[str, Any], ...] = ()
     removed: frozenset[str] = frozenset()
+    released_alone: frozenset[int] = frozenset()  # what inference looks ahead for
     exchanges: int = 0
     lowest: int = 0
     highest: int = 0
     in_range: bool = False
 
 
-def _survey(path: Path, rules: Sequence[redact.Rule], selection: Selection,
+def _survey(path: Path, rules: Sequence[redact.RedactionRule], selection: Selection,
             want_findings: bool) -> _Survey:
     with RecordingReader(path) as reader:
         validator = _validator(reader.header) if want_findings else None
@@ -89,6 +92,7 @@ def _survey(path: Path, rules: Sequence[redact.Rule], selection: Selection,
         notes: list[Mapping[str, Any]] = []
         removed: set[str] = set()
         survey = _Survey(header=reader.header)
+        lookahead = infer.LookaheadSurvey()
         for record, exchange in reader:
             if rules:
                 removed.update(redact.redact_values(record, rules).values)
@@ -99,11 +103,13 @@ def _survey(path: Path, rules: Sequence[redact.Rule], selection: Selection,
                 notes.append(record)
             if exchange is not None:
                 _count(survey, exchange.seq, selection)
+                lookahead.add(exchange)
             if validator is not None:
                 validator.feed(record, exchange)
         survey.damage = tuple(reader.damage)
     survey.findings = tuple(validator.findings) if validator is not None else ()
     survey.markers, survey.notes, survey.removed = tuple(markers), tuple(notes), frozenset(removed)
+    survey.released_alone = lookahead.released_alone(markers)
     return survey
 
 
@@ -132,7 +138,7 @@ class StreamedTrace:
     over ``sections`` that went to the end."""
 
     def __init__(self, path: Path, survey: _Survey, *, selection: Selection,
-                 rules: Sequence[redact.Rule], options: Options, validate: bool) -> None:
+                 rules: Sequence[redact.RedactionRule], options: Options, validate: bool) -> None:
         self.path = path
         self.source = path.name
         self.header = survey.header
@@ -196,12 +202,13 @@ class StreamedTrace:
                         else Exchange.from_json(redacted)
                     yield exchange
 
-            for section in infer.stream_sections(originals(), self._survey.markers):
-                context = Context(section_title=section.title, section_source=section.source)
+            for section in infer.stream_sections(originals(), self._survey.markers,
+                                                 released_alone=self._survey.released_alone):
+                context = FilterContext(section_title=section.title, section_source=section.source)
                 inside = []
                 for exchange in section.exchanges:
                     view = shown.pop(id(exchange))
-                    if selection.accepts(view, Context(
+                    if selection.accepts(view, FilterContext(
                             section_title=context.section_title,
                             section_source=context.section_source,
                             findings=self._found.get(exchange.seq, ()))):
@@ -222,14 +229,6 @@ class StreamedTrace:
                 if record.get("type") in CONNECTION_EVENTS:
                     yield redact.redact_values(record, self._rules).record
 
-    @property
-    def materialized(self) -> Trace:
-        """The whole trace in memory, for the formats that lay out all of it at once."""
-        return Trace(source=self.source, header=self.header, sections=tuple(self.sections),
-                     notes=self._notes, findings=self.findings, markers=self.markers,
-                     note_records=self.note_records, events=tuple(self.events),
-                     redacted=self.redacted, options=self.options)
-
 
 def selection_of(ranges: str | None, endpoints: Sequence[str], errors: bool,
                  chosen: Filter | None) -> Selection:
@@ -243,7 +242,7 @@ def _ignore(_damage: Damage) -> None:
 
 
 def open_trace(paths: Sequence[Path], *, selection: Selection = Selection(),
-               rules: Sequence[redact.Rule] = (), options: Options = Options(),
+               rules: Sequence[redact.RedactionRule] = (), options: Options = Options(),
                validate: bool = True,
                on_damage: Callable[[Damage], None] = _ignore) -> StreamedTrace | Trace:
     """The trace ``show`` and ``export`` lay out: one file streamed (``StreamedTrace``), or
@@ -277,28 +276,22 @@ def open_trace(paths: Sequence[Path], *, selection: Selection = Selection(),
                          validate=validate)
 
 
-def whole(trace: StreamedTrace | Trace) -> Trace:
-    """The trace held whole (a streamed one is read into memory: see ``materialized``)."""
-    return trace.materialized if isinstance(trace, StreamedTrace) else trace
-
-
 TEXT_STREAMS: dict[str, Callable[[TraceView], Iterator[str]]] = {
     "json": iter_json,
     "markdown": iter_markdown,
     "mermaid": iter_mermaid,
     "har": iter_har,
+    "svg": iter_svg,
+    "html": iter_html,
 }
-"""The text formats that write as they go; the others are laid out from the whole trace
-(HTML inlines the page with every row, SVG records the whole terminal to know its height)."""
+"""Every text format, each written as it goes (HTML and SVG spool their rows and write their
+head, which counts them, first)."""
 
 
 def export_pieces(name: str, trace: StreamedTrace | Trace) -> Iterator[str]:
-    """A text format's output in pieces (``FORMATS``' text, joined): as it is made for the
-    formats of ``TEXT_STREAMS``, else in one piece. Raises KeyError for an unknown format."""
-    streaming = TEXT_STREAMS.get(name)
-    if streaming is not None:
-        return streaming(trace)
-    return iter((FORMATS[name](whole(trace)),))
+    """A text format's output in pieces (``FORMATS``' text, joined), as it is made. Raises
+    KeyError for an unknown format."""
+    return TEXT_STREAMS[name](trace)
 
 
 def export_chunks(name: str, trace: StreamedTrace | Trace) -> Iterator[bytes]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ipamx_spy import infer, redact, render
-from ipamx_spy.filters import EMPTY, Context, Filter
+from ipamx_spy.filters import EMPTY, Filter, FilterContext
 from ipamx_spy.findings import Finding
 from ipamx_spy.infer import Section
 from ipamx_spy.recording import Exchange, Recording
@@ -48,7 +48,7 @@ class Selection:
     def active(self) -> bool:
         return bool(self.ranges or self.endpoints or self.errors or self.filter)
 
-    def accepts(self, exchange: Exchange, context: Context = EMPTY) -> bool:
+    def accepts(self, exchange: Exchange, context: FilterContext = EMPTY) -> bool:
         if self.filter is not None and not self.filter(exchange, context):
             return False
         if self.ranges and not any(
@@ -258,7 +258,7 @@ def _sections(
     kept = []
     for section in sections_of(original):
         inside = tuple(by_seq[e.seq] for e in section.exchanges if selection.accepts(
-            by_seq[e.seq], Context(section_title=section.title, section_source=section.source,
+            by_seq[e.seq], FilterContext(section_title=section.title, section_source=section.source,
                                    findings=found.get(e.seq, ()))))
         if inside or not selection.active:
             kept.append(Section(title=redact.scrub(section.title, removed),
@@ -278,7 +278,7 @@ def build_trace(
     recording: Recording,
     *,
     selection: Selection = Selection(),
-    rules: Sequence[redact.Rule] = (),
+    rules: Sequence[redact.RedactionRule] = (),
     options: Options = Options(),
     validate: bool = True,
     sections_of: SectionsOf = infer.sections,

@@ -27,7 +27,7 @@ LOW64 = (1 << 64) - 1
 
 
 @dataclass(frozen=True)
-class PoolKey:
+class SubnetKey:
     """A ≤v23 ``SubnetKey``: three strings, nothing parsed."""
 
     space: str
@@ -35,7 +35,7 @@ class PoolKey:
     child: str | None
 
     @classmethod
-    def parse(cls, pool_id: str) -> PoolKey:
+    def parse(cls, pool_id: str) -> SubnetKey:
         parts = pool_id.split("/")
         if not pool_id or len(parts) not in (3, 5):
             raise error(COMPAT, "invalid_pool_id", pool_id=pool_id)
@@ -158,7 +158,7 @@ class Gen2010:
 
     def release_pool(self, state: State, pool_id: str) -> None:
         """Drop one reference; a record whose count reaches zero goes, with its addresses."""
-        key = PoolKey.parse(pool_id)
+        key = SubnetKey.parse(pool_id)
         found = self._find(state, key)
         if found is None:
             raise error(COMPAT, "bad_pool")
@@ -171,7 +171,7 @@ class Gen2010:
             if parent.refcount <= 0:
                 state.drop_pool(space, parent.prefix)
 
-    def _find(self, state: State, key: PoolKey) -> Found | None:
+    def _find(self, state: State, key: SubnetKey) -> Found | None:
         scope = self._scope(key.space)
         subnet = parse_canonical(key.subnet)
         if subnet is None:
@@ -190,7 +190,7 @@ class Gen2010:
     # -- addresses -------------------------------------------------------------------------
 
     def request_address(self, state: State, request: AddressRequest) -> str:
-        key = PoolKey.parse(request.pool_id)
+        key = SubnetKey.parse(request.pool_id)
         found = self._find(state, key)
         if found is None:
             raise error(COMPAT, "no_pool_for_id", key=request.pool_id)
@@ -240,7 +240,7 @@ class Gen2010:
         return parent
 
     def release_address(self, state: State, pool_id: str, address: str) -> None:
-        key = PoolKey.parse(pool_id)
+        key = SubnetKey.parse(pool_id)
         found = self._find(state, key)
         if found is None:
             raise error(COMPAT, "no_pool_for_id", key=pool_id)

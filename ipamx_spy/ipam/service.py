@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ipamx_spy import __version__
-from ipamx_spy.app import CONTENT_TYPE, PluginError, Route
-from ipamx_spy.dockerd import fieldtypes, row_for
+from ipamx_spy.app import CONTENT_TYPE, Call, PluginError, Route, check_table
+from ipamx_spy.dockerd import ROW, Endpoint, Field, Interface, SpyCall, fieldtypes
 
 from .allocator import Allocator, Clock, LeaseView, NetworkView
 from .config import DEFAULT_ENGINE_ID, DEFAULT_GLOBAL_SPACE, DEFAULT_LOCAL_SPACE, IpamConfig
@@ -31,27 +31,32 @@ from .state import StateStore, open_state
 
 JSON = Any
 Handler = Callable[[dict[str, JSON]], JSON]
-INTERFACE = "IpamDriver"
+INTERFACE = Interface.IPAM
 
 
-def _type_error(endpoint: str, name: str, expected: str, value: JSON) -> PluginError:
+def _type_error(call: Call, name: str, expected: str, value: JSON) -> PluginError:
     kind = {bool: "a boolean", int: "a number", float: "a number", str: "a string",
             list: "an array", dict: "an object"}.get(type(value), type(value).__name__)
-    return PluginError(f"ipamx-spy: {INTERFACE}.{endpoint}: field {name!r} must be {expected}, "
+    return PluginError(f"ipamx-spy: {call}: field {name!r} must be {expected}, "
                        f"got {kind} ({value!r:.60}); dockerd never sends that")
 
 
-def checked(endpoint: str, request: Mapping[str, JSON]) -> dict[str, Any]:
-    """The request's fields of ``endpoint`` (its row's request fields), of the JSON kinds Go
-    stores in them, absent or null ones as Go's zero values. Raises ``PluginError`` for a
-    value of another kind."""
-    row = row_for(f"{INTERFACE}.{endpoint}")
+def request_fields(call: Call) -> tuple[Field, ...]:
+    """The request fields of ``call``'s row (ipamx-spy's own calls take none)."""
+    return ROW[call].request if isinstance(call, Endpoint) else ()
+
+
+def checked(call: Call, request: Mapping[str, JSON],
+            fields: tuple[Field, ...] | None = None) -> dict[str, Any]:
+    """The request's fields of ``call`` (its row's request fields, or ``fields`` when the
+    caller has looked them up), of the JSON kinds Go stores in them, absent or null ones as
+    Go's zero values. Raises ``PluginError`` for a value of another kind."""
     out: dict[str, Any] = {}
-    for spec in row.request if row is not None else ():
+    for spec in request_fields(call) if fields is None else fields:
         value = request.get(spec.name)
         expected = fieldtypes.kind_problem(spec.type, value)
         if expected is not None:
-            raise _type_error(endpoint, spec.name, expected, value)
+            raise _type_error(call, spec.name, expected, value)
         out[spec.name] = fieldtypes.zero(spec.type) if value is None else (
             dict(value) if isinstance(value, dict) else value)
     return out
@@ -70,6 +75,7 @@ class IpamService:
     """
 
     interface = INTERFACE
+    spy_calls = True  # serves ipamx-spy's own calls (``dockerd.SpyCall``) besides dockerd's
 
     def __init__(self, allocator: Allocator | None = None, *, store: StateStore | None = None,
                  on_shutdown: Callable[[], None] | None = None) -> None:
@@ -119,41 +125,52 @@ class IpamService:
 
     # -- routing ---------------------------------------------------------------------------
 
-    def routes(self) -> dict[str, Route]:
-        table: dict[str, tuple[Handler, bool]] = {
-            "GetCapabilities": (self.get_capabilities, False),
-            "GetDefaultAddressSpaces": (self.get_default_address_spaces, False),
-            "RequestPool": (self.request_pool, True),
-            "ReleasePool": (self.release_pool, True),
-            "RequestAddress": (self.request_address, True),
-            "ReleaseAddress": (self.release_address, True),
-            "Leases": (self.leases, False),
-            "Networks": (self.networks, False),
-            "Metrics": (self.metrics, False),
-            "Version": (self.version, False),
-            "Configuration": (self.configuration, False),
-            "Shutdown": (self.shutdown, False),
+    def handlers(self) -> dict[Call, tuple[Handler, bool]]:
+        """Each row's handler, and whether it changes the allocator (run in a transaction)."""
+        return {
+            Endpoint.IPAM_GET_CAPABILITIES: (self.get_capabilities, False),
+            Endpoint.GET_DEFAULT_ADDRESS_SPACES: (self.get_default_address_spaces, False),
+            Endpoint.REQUEST_POOL: (self.request_pool, True),
+            Endpoint.RELEASE_POOL: (self.release_pool, True),
+            Endpoint.REQUEST_ADDRESS: (self.request_address, True),
+            Endpoint.RELEASE_ADDRESS: (self.release_address, True),
+            SpyCall.LEASES: (self.leases, False),
+            SpyCall.NETWORKS: (self.networks, False),
+            SpyCall.METRICS: (self.metrics, False),
+            SpyCall.VERSION: (self.version, False),
+            SpyCall.CONFIGURATION: (self.configuration, False),
+            SpyCall.SHUTDOWN: (self.shutdown, False),
         }
-        return {f"{INTERFACE}.{name}": self._route(name, handler, mutating)
-                for name, (handler, mutating) in table.items()}
 
-    def _route(self, endpoint: str, handler: Handler, mutating: bool) -> Route:
+    def routes(self) -> dict[Call, Route]:
+        """A route per row of the interface. Raises LookupError when ``handlers`` misses a
+        row or names one that is not the interface's (``app.check_table``)."""
+        table = check_table(INTERFACE, self.handlers(), spy_calls=self.spy_calls)
+        return {call: self._route(call, handler, mutating)
+                for call, (handler, mutating) in table.items()}
+
+    def _route(self, call: Call, handler: Handler, mutating: bool) -> Route:
+        method = call.method
+        fields = request_fields(call)
+
         def route(request: dict[str, JSON]) -> JSON:
             with self._lock:
                 try:
-                    result = self._run(endpoint, handler, request, mutating)
+                    result = self._run(call, handler, checked(call, request, fields),
+                                       mutating)
                 except PluginError:
-                    self.counters.count(endpoint, failed=True)
+                    self.counters.count(method, failed=True)
                     raise
-                self.counters.count(endpoint, failed=False)
+                self.counters.count(method, failed=False)
                 return result
 
-        route.__name__ = f"{INTERFACE}.{endpoint}"
+        route.__name__ = call.value
         return route
 
-    def _run(self, endpoint: str, handler: Handler, request: dict[str, JSON],
+    def _run(self, call: Call, handler: Handler, fields: dict[str, Any],
              mutating: bool) -> JSON:
-        fields = checked(endpoint, request)
+        """Run ``handler`` on the checked ``fields``; IpamError and a failed save become
+        PluginError (the transaction is undone)."""
         try:
             if not mutating:
                 return handler(fields)

@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ipamx_spy.app import PluginError
+from ipamx_spy.app import Call, PluginError
+from ipamx_spy.dockerd import SpyCall
 
 from .allocator import Allocator, Clock
 from .config import IpamConfig
@@ -25,6 +26,7 @@ from .service import Handler, IpamService, _lease_json, _network_json
 from .shared import GLOBAL_LOG, MemoryLog, SharedAllocator, StoreUnavailable, host_log
 
 JSON = Any
+_READS_THE_CLUSTER = frozenset({SpyCall.LEASES, SpyCall.NETWORKS, SpyCall.METRICS})
 
 
 def default_host_id() -> str:
@@ -43,12 +45,11 @@ class SharedIpamService(IpamService):
         self.client = client
 
     @classmethod
-    def open(cls, config: IpamConfig, store: str, *, host_id: str | None = None,
+    def open(cls, config: IpamConfig, spec: EtcdSpec, *, host_id: str | None = None,
              on_shutdown: Callable[[], None] | None = None,
              clock: Clock = time.time) -> SharedIpamService:
-        """Connect and catch up with the cluster. Raises ConfigError for a bad ``store``,
+        """Connect and catch up with the cluster at ``spec`` (``--store``, parsed). Raises
         StateError when etcd is unreachable or its logs are damaged."""
-        spec = EtcdSpec.parse(store)
         host = host_id or default_host_id()
         if not host or "/" in host:
             raise StateError(f"--host-id {host!r} must be non-empty and contain no '/'")
@@ -79,13 +80,10 @@ class SharedIpamService(IpamService):
             if self.client is not None:
                 self.client.close()
 
-    def _run(self, endpoint: str, handler: Handler, request: dict[str, JSON],
+    def _run(self, call: Call, handler: Handler, fields: dict[str, Any],
              mutating: bool) -> JSON:
-        from .service import checked
-
-        fields = checked(endpoint, request)
         try:
-            if not mutating and endpoint in {"Leases", "Networks", "Metrics"}:
+            if not mutating and call in _READS_THE_CLUSTER:
                 self.shared.catch_up()
             return handler(fields)
         except IpamError as exc:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 
 from ipamx_spy.app import BuiltinPlugin, Service
 from ipamx_spy.builtin import BuiltinConfig, NetworkLinks
+from ipamx_spy.dockerd import Interface
 from ipamx_spy.ipam.config import DEFAULT_ENGINE_ID, IpamConfig
 from ipamx_spy.ipam.errors import IpamError, StateError
 from ipamx_spy.ipam.shared import GLOBAL_LOG, MemoryLog, host_log
@@ -120,7 +121,7 @@ def replay_merged(recordings: Sequence[Recording], rules: Rules, *,
             if targets is not None:
                 target = targets[host].open(part)
             else:
-                driver = auto_driver and "NetworkDriver" in recorded_interfaces(part)
+                driver = auto_driver and Interface.NETWORK in recorded_interfaces(part)
                 target = ReplayAppTarget(  # starts the host's plugin: ReplayUnusable if not
                     factory=functools.partial(host_plugin, config, ipam, host, global_log,
                                               MemoryLog(host_log(host)), driver),

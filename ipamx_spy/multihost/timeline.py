@@ -43,7 +43,7 @@ def merged_findings(merged: Merged) -> list[Finding]:
 
 
 def build_merged_trace(recordings: Sequence[Recording], *, selection: Selection = Selection(),
-                       rules: Sequence[redact.Rule] = (), options: Options = Options(),
+                       rules: Sequence[redact.RedactionRule] = (), options: Options = Options(),
                        validate: bool = True) -> Trace:
     """One trace with a lane per host. Raises ValueError when given no recording."""
     merged = merge(recordings)

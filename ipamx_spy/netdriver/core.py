@@ -1,10 +1,12 @@
-"""The reference network driver's decisions, without netlink: a request in, a ``Plan`` out.
+"""The reference network driver's decisions, without netlink: a request in, a ``LinkPlan`` out.
 
 Theory of operation
 -------------------
-dockerd's ``NetworkDriver.*`` calls arrive as decoded JSON. ``Driver.plan(endpoint, state,
-request)`` answers each with a ``Plan``: the state after the call, the response for dockerd, and
-the link changes that make the kernel match the new state, in two groups:
+dockerd's ``NetworkDriver.*`` calls arrive as decoded JSON. ``Driver.plan(call, state,
+request)`` answers each (a ``dockerd.Endpoint`` row: ``HANDLERS`` has one entry per row of the
+interface, a fixed answer or a method) with a ``LinkPlan``: the state after the call, the
+response for dockerd, and the link changes that make the kernel match the new state, in two
+groups:
 
 * ``setup`` (a bridge or a veth pair to create) is applied *before* the new state is saved. If the
   kernel or the disk refuses, ``undo(setup)`` removes what was made and the old state stays.
@@ -26,8 +28,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .. import dockerd
 from ..dockerd.scopes import Scope
-from .model import DriverState, Endpoint, Network, Subnet
+from .model import DriverEndpoint, DriverState, Network, Subnet
 from .naming import Naming, generated_mac, normal_mac
 
 JSON = Any
@@ -93,7 +96,7 @@ class ObservedLink:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Plan:
+class LinkPlan:
     """What one call changes: see the module docstring for the order of application."""
 
     state: DriverState
@@ -130,16 +133,16 @@ def _add_bridge(naming: Naming, network: Network) -> AddBridge:
 
 # -- answers that need no state ---------------------------------------------------------------
 
-FIXED_ANSWERS: dict[str, JSON] = {
-    "GetCapabilities": {"Scope": Scope.LOCAL, "ConnectivityScope": Scope.LOCAL},
-    "GwAllocCheck": {"SkipIPv4": False, "SkipIPv6": False},
-    "AllocateNetwork": {"Options": {}},
-    "FreeNetwork": {},
+FIXED_ANSWERS: dict[dockerd.Endpoint, JSON] = {
+    dockerd.Endpoint.NET_GET_CAPABILITIES: {"Scope": Scope.LOCAL, "ConnectivityScope": Scope.LOCAL},
+    dockerd.Endpoint.GW_ALLOC_CHECK: {"SkipIPv4": False, "SkipIPv6": False},
+    dockerd.Endpoint.ALLOCATE_NETWORK: {"Options": {}},
+    dockerd.Endpoint.FREE_NETWORK: {},
     # Port publishing is not implemented: nothing to program or revoke (docs/network-driver.md).
-    "ProgramExternalConnectivity": {},
-    "RevokeExternalConnectivity": {},
-    "DiscoverNew": {},
-    "DiscoverDelete": {},
+    dockerd.Endpoint.PROGRAM_EXTERNAL_CONNECTIVITY: {},
+    dockerd.Endpoint.REVOKE_EXTERNAL_CONNECTIVITY: {},
+    dockerd.Endpoint.DISCOVER_NEW: {},
+    dockerd.Endpoint.DISCOVER_DELETE: {},
 }
 
 
@@ -152,13 +155,13 @@ class Driver:
 
     naming: Naming
 
-    def plan(self, method: str, state: DriverState, request: Mapping[str, JSON]) -> Plan:
-        """Answer ``NetworkDriver.<method>``. Raises Refusal (for ``Err``) or KeyError (unknown)."""
-        if method in FIXED_ANSWERS:
-            return Plan(state=state, response=FIXED_ANSWERS[method])
-        return _HANDLERS[method](self, state, request)
+    def plan(self, call: dockerd.Endpoint, state: DriverState,
+             request: Mapping[str, JSON]) -> LinkPlan:
+        """Answer ``call`` (a ``NetworkDriver.*`` row). Raises Refusal (for ``Err``), or
+        KeyError for a row of another interface."""
+        return HANDLERS[call](self, state, request)
 
-    def create_network(self, state: DriverState, request: Mapping[str, JSON]) -> Plan:
+    def create_network(self, state: DriverState, request: Mapping[str, JSON]) -> LinkPlan:
         network_id = _id(request, "NetworkID")
         if network_id in state.networks:
             raise Refusal(f"ipamx-spy: network {_short(network_id)} already exists")
@@ -168,16 +171,16 @@ class Driver:
         network = Network(network_id=network_id, bridge=self.naming.link_name("bridge", fragment),
                           ipv4=_subnets(request, "IPv4Data", 4),
                           ipv6=_subnets(request, "IPv6Data", 6), internal=internal)
-        return Plan(state=state.with_network(network), response={},
+        return LinkPlan(state=state.with_network(network), response={},
                     setup=(_add_bridge(self.naming, network),))
 
-    def delete_network(self, state: DriverState, request: Mapping[str, JSON]) -> Plan:
+    def delete_network(self, state: DriverState, request: Mapping[str, JSON]) -> LinkPlan:
         network = _network(state, request)
         veths = tuple(DeleteLink(name=e.host_veth) for e in state.endpoints_of(network.network_id))
-        return Plan(state=state.without_network(network.network_id), response={},
+        return LinkPlan(state=state.without_network(network.network_id), response={},
                     teardown=(*veths, DeleteLink(name=network.bridge)))
 
-    def create_endpoint(self, state: DriverState, request: Mapping[str, JSON]) -> Plan:
+    def create_endpoint(self, state: DriverState, request: Mapping[str, JSON]) -> LinkPlan:
         network = _network(state, request)
         endpoint_id = _id(request, "EndpointID")
         if endpoint_id in state.endpoints:
@@ -186,30 +189,30 @@ class Driver:
         asked_mac = _text(iface, "MacAddress")
         mac = _mac(asked_mac) if asked_mac else generated_mac(endpoint_id)
         fragment = self._fragment(endpoint_id, ("host", "container"), state)
-        endpoint = Endpoint(
+        endpoint = DriverEndpoint(
             endpoint_id=endpoint_id, network_id=network.network_id,
             host_veth=self.naming.link_name("host", fragment),
             container_veth=self.naming.link_name("container", fragment), mac=mac,
             address=_text(iface, "Address"), address6=_text(iface, "AddressIPv6"))
         # Only a field dockerd left empty may be filled in: it refuses any other (3.6).
         response = {"Interface": None if asked_mac else {"MacAddress": mac}}
-        return Plan(state=state.with_endpoint(endpoint), response=response,
+        return LinkPlan(state=state.with_endpoint(endpoint), response=response,
                     setup=(self._add_veth(endpoint, network),))
 
-    def delete_endpoint(self, state: DriverState, request: Mapping[str, JSON]) -> Plan:
+    def delete_endpoint(self, state: DriverState, request: Mapping[str, JSON]) -> LinkPlan:
         endpoint = _endpoint(state, request)
-        return Plan(state=state.without_endpoint(endpoint.endpoint_id), response={},
+        return LinkPlan(state=state.without_endpoint(endpoint.endpoint_id), response={},
                     teardown=(DeleteLink(name=endpoint.host_veth),))
 
-    def endpoint_oper_info(self, state: DriverState, request: Mapping[str, JSON]) -> Plan:
+    def endpoint_oper_info(self, state: DriverState, request: Mapping[str, JSON]) -> LinkPlan:
         endpoint = _endpoint(state, request)
         network = state.networks[endpoint.network_id]
         value = {"bridge": network.bridge, "host_veth": endpoint.host_veth,
                  "container_veth": endpoint.container_veth, "mac_address": endpoint.mac,
                  "sandbox": endpoint.sandbox}
-        return Plan(state=state, response={"Value": value})
+        return LinkPlan(state=state, response={"Value": value})
 
-    def join(self, state: DriverState, request: Mapping[str, JSON]) -> Plan:
+    def join(self, state: DriverState, request: Mapping[str, JSON]) -> LinkPlan:
         endpoint = _endpoint(state, request)
         network = state.networks[endpoint.network_id]
         joined = replace(endpoint, sandbox=_text(request, "SandboxKey"))
@@ -219,11 +222,11 @@ class Driver:
             "GatewayIPv6": network.gateway_for(endpoint.address6, network.ipv6),
             "DisableGatewayService": False,
         }
-        return Plan(state=state.with_endpoint(joined), response=response)
+        return LinkPlan(state=state.with_endpoint(joined), response=response)
 
-    def leave(self, state: DriverState, request: Mapping[str, JSON]) -> Plan:
+    def leave(self, state: DriverState, request: Mapping[str, JSON]) -> LinkPlan:
         endpoint = _endpoint(state, request)
-        return Plan(state=state.with_endpoint(replace(endpoint, sandbox="")), response={})
+        return LinkPlan(state=state.with_endpoint(replace(endpoint, sandbox="")), response={})
 
     def _fragment(self, object_id: str, roles: tuple[str, ...], state: DriverState) -> str:
         try:
@@ -231,24 +234,37 @@ class Driver:
         except ValueError as exc:
             raise Refusal(f"ipamx-spy: {exc}") from exc
 
-    def _add_veth(self, endpoint: Endpoint, network: Network) -> AddVeth:
+    def _add_veth(self, endpoint: DriverEndpoint, network: Network) -> AddVeth:
         return AddVeth(host=endpoint.host_veth, container=endpoint.container_veth,
                        bridge=network.bridge, mac=endpoint.mac,
                        host_marker=self.naming.marker("host", endpoint.endpoint_id),
                        container_marker=self.naming.marker("container", endpoint.endpoint_id))
 
 
-_HANDLERS: dict[str, Callable[[Driver, DriverState, Mapping[str, JSON]], Plan]] = {
-    "CreateNetwork": Driver.create_network,
-    "DeleteNetwork": Driver.delete_network,
-    "CreateEndpoint": Driver.create_endpoint,
-    "DeleteEndpoint": Driver.delete_endpoint,
-    "EndpointOperInfo": Driver.endpoint_oper_info,
-    "Join": Driver.join,
-    "Leave": Driver.leave,
+Handler = Callable[[Driver, DriverState, Mapping[str, JSON]], LinkPlan]
+
+
+def _fixed(answer: JSON) -> Handler:
+    def plan(_driver: Driver, state: DriverState, _request: Mapping[str, JSON]) -> LinkPlan:
+        return LinkPlan(state=state, response=answer)
+
+    return plan
+
+
+_PLANNED: dict[dockerd.Endpoint, Handler] = {
+    dockerd.Endpoint.CREATE_NETWORK: Driver.create_network,
+    dockerd.Endpoint.DELETE_NETWORK: Driver.delete_network,
+    dockerd.Endpoint.CREATE_ENDPOINT: Driver.create_endpoint,
+    dockerd.Endpoint.DELETE_ENDPOINT: Driver.delete_endpoint,
+    dockerd.Endpoint.ENDPOINT_OPER_INFO: Driver.endpoint_oper_info,
+    dockerd.Endpoint.JOIN: Driver.join,
+    dockerd.Endpoint.LEAVE: Driver.leave,
 }
 
-METHODS: tuple[str, ...] = (*FIXED_ANSWERS, *_HANDLERS)
+INTERFACE = dockerd.Interface.NETWORK
+HANDLERS: dict[dockerd.Endpoint, Handler] = {
+    **{call: _fixed(answer) for call, answer in FIXED_ANSWERS.items()}, **_PLANNED}
+"""One handler per ``NetworkDriver.*`` row (``app.check_table`` holds the service to it)."""
 
 
 # -- reading requests (Go decodes keys case-insensitively, at every depth) -------------------
@@ -290,7 +306,7 @@ def _network(state: DriverState, request: Mapping[str, JSON]) -> Network:
     return network
 
 
-def _endpoint(state: DriverState, request: Mapping[str, JSON]) -> Endpoint:
+def _endpoint(state: DriverState, request: Mapping[str, JSON]) -> DriverEndpoint:
     network_id, endpoint_id = _id(request, "NetworkID"), _id(request, "EndpointID")
     endpoint = state.endpoints.get(endpoint_id)
     if endpoint is None:

@@ -65,7 +65,7 @@ class Network:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Endpoint:
+class DriverEndpoint:
     """An endpoint this driver created: a veth pair whose host end sits on the bridge."""
 
     endpoint_id: str
@@ -83,7 +83,7 @@ class DriverState:
     """Every network and endpoint the driver knows, keyed by their dockerd IDs."""
 
     networks: Mapping[str, Network] = field(default_factory=dict)
-    endpoints: Mapping[str, Endpoint] = field(default_factory=dict)
+    endpoints: Mapping[str, DriverEndpoint] = field(default_factory=dict)
 
     def link_names(self) -> set[str]:
         """Every link name the state claims (bridges and both veth ends)."""
@@ -95,7 +95,7 @@ class DriverState:
     def with_network(self, network: Network) -> DriverState:
         return replace(self, networks={**self.networks, network.network_id: network})
 
-    def with_endpoint(self, endpoint: Endpoint) -> DriverState:
+    def with_endpoint(self, endpoint: DriverEndpoint) -> DriverState:
         return replace(self, endpoints={**self.endpoints, endpoint.endpoint_id: endpoint})
 
     def without_endpoint(self, endpoint_id: str) -> DriverState:
@@ -108,7 +108,7 @@ class DriverState:
             networks={k: v for k, v in self.networks.items() if k != network_id},
             endpoints={k: v for k, v in self.endpoints.items() if v.network_id != network_id})
 
-    def endpoints_of(self, network_id: str) -> tuple[Endpoint, ...]:
+    def endpoints_of(self, network_id: str) -> tuple[DriverEndpoint, ...]:
         return tuple(e for e in self.endpoints.values() if e.network_id == network_id)
 
 
@@ -125,7 +125,7 @@ def _network_json(network: Network) -> dict[str, JSON]:
             "ipv6": [_subnet_json(s) for s in network.ipv6], "internal": network.internal}
 
 
-def _endpoint_json(ep: Endpoint) -> dict[str, JSON]:
+def _endpoint_json(ep: DriverEndpoint) -> dict[str, JSON]:
     return {"endpoint_id": ep.endpoint_id, "network_id": ep.network_id,
             "host_veth": ep.host_veth, "container_veth": ep.container_veth, "mac": ep.mac,
             "address": ep.address, "address6": ep.address6, "sandbox": ep.sandbox}
@@ -149,7 +149,7 @@ def state_from_json(data: JSON) -> DriverState:
                          f"supported (this ipamx-spy reads version {STATE_VERSION})")
     try:
         networks = [_network_from(n) for n in data.get("networks", [])]
-        endpoints = [Endpoint(**e) for e in data.get("endpoints", [])]
+        endpoints = [DriverEndpoint(**e) for e in data.get("endpoints", [])]
     except (TypeError, KeyError, AttributeError) as exc:
         raise ValueError(f"network-driver state has a malformed entry: {exc}") from exc
     known = {n.network_id for n in networks}

@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ipamx_spy.app import PluginError, Route
+from ipamx_spy.app import Call, PluginError, Route, check_table
+from ipamx_spy.dockerd import Endpoint
 
-from .core import METHODS, Action, Driver, Plan, Refusal, reconcile, undo
+from .core import HANDLERS, INTERFACE, Action, Driver, LinkPlan, Refusal, reconcile, undo
 from .links import LinkLayer, MemoryLinks, Netlink, NetlinkFailure
 from .model import DriverState
 from .naming import Naming
-from .store import FileStore, MemoryStore, StateStore
+from .store import DriverStateStore, FileStore, MemoryStore
 
 if TYPE_CHECKING:
     from ipamx_spy.builtin import BuiltinConfig
@@ -41,15 +42,15 @@ class NetworkService:
     caller should refuse to start, quoting the message.
     """
 
-    interface = "NetworkDriver"
+    interface = INTERFACE
     blocking = True  # netlink and fsync: the relay runs these calls off the event loop
 
     def __init__(self, *, name: str = "ipamx", state_file: Path | None = None,
                  netns: str | None = None, links: LinkLayer | None = None,
-                 store: StateStore | None = None) -> None:
+                 store: DriverStateStore | None = None) -> None:
         self.naming = Naming.for_plugin(name)
         self.driver = Driver(naming=self.naming)
-        self.store: StateStore = store if store is not None else (
+        self.store: DriverStateStore = store if store is not None else (
             FileStore(state_file, name) if state_file else MemoryStore())
         self.links: LinkLayer = links if links is not None else Netlink(netns)
         self._lock = threading.Lock()
@@ -67,15 +68,18 @@ class NetworkService:
             if config.network_state else None
         return cls(name=config.name, state_file=config.network_state, links=links, store=store)
 
-    def routes(self) -> dict[str, Route]:
-        return {f"NetworkDriver.{method}": functools.partial(self.call, method)
-                for method in METHODS}
+    def routes(self) -> dict[Call, Route]:
+        """A route per ``NetworkDriver.*`` row. Raises LookupError when ``core.HANDLERS``
+        misses a row or names another interface's (``app.check_table``)."""
+        return {endpoint: functools.partial(self.call, endpoint)
+                for endpoint in check_table(INTERFACE, HANDLERS)}
 
-    def call(self, method: str, request: dict[str, JSON]) -> JSON:
-        """Answer ``NetworkDriver.<method>``. Raises PluginError with the text for ``Err``."""
+    def call(self, endpoint: Endpoint, request: dict[str, JSON]) -> JSON:
+        """Answer ``endpoint`` (a ``NetworkDriver.*`` row). Raises PluginError with the text
+        for ``Err``."""
         with self._lock:
             try:
-                plan = self.driver.plan(method, self.state, request)
+                plan = self.driver.plan(endpoint, self.state, request)
             except Refusal as exc:
                 raise PluginError(str(exc)) from exc
             if plan.state is not self.state:
@@ -86,7 +90,7 @@ class NetworkService:
         """Stop the netlink worker (links and state stay as they are)."""
         self.links.close()
 
-    def _commit(self, plan: Plan) -> None:
+    def _commit(self, plan: LinkPlan) -> None:
         try:
             self.links.apply(plan.setup)
         except NetlinkFailure as exc:

@@ -15,7 +15,7 @@ from ..atomic import file_mode, write_atomically
 from .model import DriverState, state_from_json, state_to_json
 
 
-class StateStore(Protocol):
+class DriverStateStore(Protocol):
     def load(self) -> DriverState | None: ...
 
     def save(self, state: DriverState) -> None: ...

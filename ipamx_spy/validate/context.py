@@ -18,7 +18,7 @@ AnyRow = Row | ExtensionRow
 
 class Seen(Protocol):
     """What the rules across exchanges and the endpoint-specific checks read of an exchange:
-    a full ``Context`` or, on the fast lane, a ``PlainContext``."""
+    a full ``CheckContext`` or, on the fast lane, a ``PlainContext``."""
 
     @property
     def exchange(self) -> Exchange: ...
@@ -71,7 +71,7 @@ class PlainContext(_Exchanged):
 
 
 @dataclass(frozen=True)
-class Context(_Exchanged):
+class CheckContext(_Exchanged):
     """One exchange as the checks see it."""
 
     exchange: Exchange

@@ -10,29 +10,29 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ipamx_spy.dockerd.endpoints import AnswerCheck, Endpoint, parse_endpoint
+from ipamx_spy.dockerd.endpoints import AnswerCheck, Endpoint, Interface, parse_endpoint
 from ipamx_spy.dockerd.goparse import cidr_code, parse_cidr, parse_ip, parse_mac
 from ipamx_spy.dockerd.scopes import capability_scope
 from ipamx_spy.findings import Finding
 
-from .context import Context, Seen
+from .context import CheckContext, Seen
 from .rules import finding
 
 JSON = Any
-Check = Callable[[Context], list[Finding]]
+Check = Callable[[CheckContext], list[Finding]]
 
-def _decodable(ctx: Context) -> bool:
+def _decodable(ctx: CheckContext) -> bool:
     return (ctx.answered and ctx.status == 200 and ctx.row is not None
             and not ctx.row.extension and bool(ctx.body.strip())
             and (ctx.decoded[1] is None or "Go struct field" in ctx.decoded[1]))
 
 
-def _judged(ctx: Context) -> bool:
+def _judged(ctx: CheckContext) -> bool:
     """Decodable, of the right types, and not an error answer."""
     return _decodable(ctx) and ctx.decoded[1] is None and ctx.plugin_error is None
 
 
-def check_types(ctx: Context) -> list[Finding]:
+def check_types(ctx: CheckContext) -> list[Finding]:
     """IPX201: values Go cannot store (dockerd fails the call)."""
     if not _decodable(ctx):
         return []
@@ -42,7 +42,7 @@ def check_types(ctx: Context) -> list[Finding]:
         for p in ctx.decoded[0].problems]
 
 
-def check_keys(ctx: Context) -> list[Finding]:
+def check_keys(ctx: CheckContext) -> list[Finding]:
     """IPX213 / IPX214: keys Go folds or ignores."""
     if not _decodable(ctx) or ctx.row is None:
         return []
@@ -59,7 +59,7 @@ def check_keys(ctx: Context) -> list[Finding]:
     return found
 
 
-def check_required(ctx: Context) -> list[Finding]:
+def check_required(ctx: CheckContext) -> list[Finding]:
     """IPX202: required fields that are missing, null or empty."""
     if not _judged(ctx) or ctx.row is None or ctx.endpoint == Endpoint.ACTIVATE:
         return []
@@ -82,7 +82,7 @@ def _cidr_finding(ctx: Seen, name: str, value: JSON, consequence: str) -> list[F
         "e.g. '10.1.2.3/24'"))]
 
 
-def _ip_finding(ctx: Context, name: str, value: JSON, consequence: str) -> list[Finding]:
+def _ip_finding(ctx: CheckContext, name: str, value: JSON, consequence: str) -> list[Finding]:
     if value in (None, "") or parse_ip(value) is not None:
         return []
     return [finding("IPX210", ctx.seq, (
@@ -90,7 +90,7 @@ def _ip_finding(ctx: Context, name: str, value: JSON, consequence: str) -> list[
         "without a prefix length"))]
 
 
-def check_values(ctx: Context) -> list[Finding]:
+def check_values(ctx: CheckContext) -> list[Finding]:
     """The rows' value types: ``cidr``, ``cidr?``, ``ip?``, ``scope``, ``scope?``."""
     if not _judged(ctx) or ctx.row is None:
         return []
@@ -159,7 +159,7 @@ def _request_address(ctx: Seen) -> list[Finding]:
         "the requested address or refuse with an error"))]
 
 
-def _create_endpoint(ctx: Context) -> list[Finding]:
+def _create_endpoint(ctx: CheckContext) -> list[Finding]:
     answered = ctx.value.get("Interface")
     if not isinstance(answered, dict):
         return []
@@ -184,7 +184,7 @@ def _create_endpoint(ctx: Context) -> list[Finding]:
     return found
 
 
-def _join(ctx: Context) -> list[Finding]:
+def _join(ctx: CheckContext) -> list[Finding]:
     found: list[Finding] = []
     for route in ctx.value.get("StaticRoutes") or []:
         if not isinstance(route, dict):
@@ -207,19 +207,19 @@ SPECIFIC: dict[AnswerCheck, Callable[[Seen], list[Finding]] | Check] = {
 }
 
 
-def check_specific(ctx: Context) -> list[Finding]:
+def check_specific(ctx: CheckContext) -> list[Finding]:
     """The checks the endpoint's row names, on a judged answer (see ``_judged``)."""
     if ctx.row is None or not ctx.row.answer_checks or not _judged(ctx):
         return []
     return [f for check in ctx.row.answer_checks for f in SPECIFIC[check](ctx)]
 
 
-def check_activate(ctx: Context) -> list[Finding]:
+def check_activate(ctx: CheckContext) -> list[Finding]:
     """IPX215: an Activate answer that gives dockerd nothing to use."""
     if ctx.endpoint != Endpoint.ACTIVATE or not _judged(ctx):
         return []
     implements = ctx.value.get("Implements") or []
-    if {"NetworkDriver", "IpamDriver"} & set(implements):
+    if {Interface.NETWORK, Interface.IPAM} & set(implements):
         return []
     return [finding("IPX215", ctx.seq, (
         f"Implements is {implements!r}: dockerd can use the plugin neither as a network "

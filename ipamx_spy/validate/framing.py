@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
+from ipamx_spy.dockerd import Interface, gojson
 from ipamx_spy.findings import Finding
 
-from .context import Context
+from .context import CheckContext
 from .rules import finding
 
-Check = Callable[[Context], list[Finding]]
+Check = Callable[[CheckContext], list[Finding]]
 
 
 def _short(text: str, limit: int = 80) -> str:
@@ -18,30 +18,15 @@ def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _error_keys(body: bytes) -> dict[str, str]:
-    """Non-empty string values of ``Err``/``Error`` (any case) in a JSON object body."""
-    try:
-        value = json.loads(body.decode("utf-8", "replace"))
-    except ValueError:
-        return {}
-    if not isinstance(value, dict):
-        return {}
-    found: dict[str, str] = {}
-    for key, item in value.items():
-        if key.lower() in {"err", "error"} and isinstance(item, str) and item:
-            found[key.lower()] = item
-    return found
-
-
-def check_non_200(ctx: Context) -> list[Finding]:
+def check_non_200(ctx: CheckContext) -> list[Finding]:
     """IPX101 / IPX105: a refusal dockerd can only show as raw text."""
     if ctx.status == 200 or ctx.plugin_error is None:
         return []
-    keys = _error_keys(ctx.body)
-    if "err" in keys:
+    keys = gojson.error_fields(ctx.body, whole=True)  # json.Unmarshal, as dockerd reads it
+    if "Err" in keys:
         return []
     shown = ctx.plugin_error
-    if "error" in keys:
+    if "Error" in keys:
         return [finding("IPX105", ctx.seq, (
             f"the plugin answered {ctx.status} with its reason in Error, but dockerd reads only "
             f"Err on a non-200 answer, so the user sees the raw JSON ({_short(shown)!r}); "
@@ -52,7 +37,7 @@ def check_non_200(ctx: Context) -> list[Finding]:
         f"{_short(shown)!r}; send a JSON body {{\"Err\": \"<reason>\"}} so users read a reason"))]
 
 
-def check_empty_200(ctx: Context) -> list[Finding]:
+def check_empty_200(ctx: CheckContext) -> list[Finding]:
     """IPX102: dockerd decodes nothing and fails with EOF."""
     if ctx.status != 200 or ctx.body.strip():
         return []
@@ -61,7 +46,7 @@ def check_empty_200(ctx: Context) -> list[Finding]:
         f"{ctx.consequence()}; answer a JSON object, {{}} when there is nothing to say"))]
 
 
-def check_not_json(ctx: Context) -> list[Finding]:
+def check_not_json(ctx: CheckContext) -> list[Finding]:
     """IPX106 / IPX107: a 200 body Go's decoder refuses before looking at any field."""
     if ctx.status != 200 or not ctx.body.strip():
         return []
@@ -74,26 +59,26 @@ def check_not_json(ctx: Context) -> list[Finding]:
         "(or null)"))]
 
 
-def check_error_field(ctx: Context) -> list[Finding]:
+def check_error_field(ctx: CheckContext) -> list[Finding]:
     """IPX103 / IPX104: an error in the field the other API uses is silently a success."""
     if ctx.status != 200 or ctx.row is None or ctx.decoded[1] is not None:
         return []
-    keys = _error_keys(ctx.body)
+    keys = gojson.error_fields(ctx.body, whole=False)  # the first value, as Decode reads it
     interface = ctx.row.interface
-    if interface == "NetworkDriver" and "error" in keys and "err" not in keys:
+    if interface == Interface.NETWORK and "Error" in keys and "Err" not in keys:
         return [finding("IPX103", ctx.seq, (
-            f"the driver answered 200 with Error {_short(keys['error'])!r}, but dockerd reads "
+            f"the driver answered 200 with Error {_short(keys['Error'])!r}, but dockerd reads "
             "Err on network driver answers and takes this one as a success; name the field "
             "Err"))]
-    if interface == "IpamDriver" and "err" in keys and "error" not in keys:
+    if interface == Interface.IPAM and "Err" in keys and "Error" not in keys:
         return [finding("IPX104", ctx.seq, (
-            f"the allocator answered 200 with Err {_short(keys['err'])!r}, but dockerd reads "
+            f"the allocator answered 200 with Err {_short(keys['Err'])!r}, but dockerd reads "
             "Error on IPAM answers and takes this one as a success; name the field Error, or "
             "answer non-200 with Err"))]
     return []
 
 
-def check_trailing(ctx: Context) -> list[Finding]:
+def check_trailing(ctx: CheckContext) -> list[Finding]:
     """IPX108: bytes after the first JSON value (Go's decoder never reads them)."""
     if ctx.status != 200 or not ctx.body.strip() or ctx.decoded[1] is not None:
         return []

@@ -23,9 +23,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ipamx_spy.dockerd.endpoints import Endpoint, LedgerEffect
+from ipamx_spy.dockerd.endpoints import Endpoint, Interface, LedgerEffect
 from ipamx_spy.dockerd.goparse import IPAddress, IPNetwork, parse_cidr, parse_ip
-from ipamx_spy.dockerd.ledger import Ledger, Pool
+from ipamx_spy.dockerd.ledger import IssuedPool, Ledger
 from ipamx_spy.dockerd.verdict import pool_gateway
 from ipamx_spy.findings import Finding
 
@@ -75,7 +75,7 @@ class PluginHistory:
         if self.implements is None or ctx.row is None:
             return found
         interface = ctx.endpoint.partition(".")[0]  # the row's interface (found by this name)
-        if (interface in {"IpamDriver", "NetworkDriver"} and interface not in self.implements
+        if (interface in (Interface.IPAM, Interface.NETWORK) and interface not in self.implements
                 and not ctx.row.extension):
             found.append(finding("IPX306", ctx.seq, (
                 f"the plugin's Activate answer does not list {interface}, so dockerd would "
@@ -84,7 +84,7 @@ class PluginHistory:
 
     # -- pools -----------------------------------------------------------------------------
 
-    def _pool(self, ctx: Seen, pool_id: str) -> tuple[Pool | None, list[Finding]]:
+    def _pool(self, ctx: Seen, pool_id: str) -> tuple[IssuedPool | None, list[Finding]]:
         """The pool of a PoolID named by dockerd, adopting it before the first Activate."""
         pool = self.ledger.pool(pool_id)
         if pool is not None:
@@ -150,7 +150,7 @@ class PluginHistory:
                 "the pool's prefix length"))]
         return []
 
-    def _hand_out(self, ctx: Seen, pool: Pool | None, ip: IPAddress,
+    def _hand_out(self, ctx: Seen, pool: IssuedPool | None, ip: IPAddress,
                   what: str) -> list[Finding]:
         if pool is None:
             return []

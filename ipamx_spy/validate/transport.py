@@ -12,7 +12,7 @@ from ipamx_spy.findings import Finding
 from ipamx_spy.recording import Exchange
 from ipamx_spy.records import AnsweredBy, Side
 
-from .context import Context
+from .context import CheckContext
 from .plain import json_content_type
 from .rules import finding
 
@@ -33,7 +33,7 @@ class Transport:
     reported: set[int] = field(default_factory=set)  # seqs already reported as unanswered
     recent: deque[Attempt] = field(default_factory=lambda: deque(maxlen=64))
 
-    def check(self, ctx: Context) -> list[Finding]:
+    def check(self, ctx: CheckContext) -> list[Finding]:
         exchange = ctx.exchange
         found = self._unanswered(ctx) + self._slow(ctx) + self._content_type(ctx)
         found += self._empty_body(ctx)
@@ -45,7 +45,7 @@ class Transport:
         self.recent.append(Attempt(exchange.seq, exchange.conn, exchange.t, exchange.endpoint,
                                    answered))
 
-    def _unanswered(self, ctx: Context) -> list[Finding]:
+    def _unanswered(self, ctx: CheckContext) -> list[Finding]:
         exchange = ctx.exchange
         fault = exchange.fault
         if fault is not None and fault.side == Side.DOCKER:
@@ -67,7 +67,7 @@ class Transport:
             "with an error if need be, and never close a connection that has a request "
             "pending"))
 
-    def _slow(self, ctx: Context) -> list[Finding]:
+    def _slow(self, ctx: CheckContext) -> list[Finding]:
         exchange = ctx.exchange
         if exchange.response is None or exchange.duration_ms < self.slow_ms:
             return []
@@ -76,7 +76,7 @@ class Transport:
             "dockerd has no timeout for legacy plugins, so the docker command waited as long; "
             "answer without blocking on slow work"))]
 
-    def _content_type(self, ctx: Context) -> list[Finding]:
+    def _content_type(self, ctx: CheckContext) -> list[Finding]:
         response = ctx.exchange.response
         if response is None or not ctx.answered or ctx.status != 200:
             return []
@@ -88,7 +88,7 @@ class Transport:
             f"the answer has {shown}: dockerd ignores it, but HTTP tools and other clients "
             "expect application/vnd.docker.plugins.v1.2+json (or application/json)"))]
 
-    def _empty_body(self, ctx: Context) -> list[Finding]:
+    def _empty_body(self, ctx: CheckContext) -> list[Finding]:
         if ctx.row is None or not ctx.row.takes_body or ctx.exchange.request.raw_body.strip():
             return []
         first = self._first_attempt(ctx)
@@ -104,7 +104,7 @@ class Transport:
                 "values instead of real arguments; refuse an empty body with an error")))
         return found
 
-    def _first_attempt(self, ctx: Context) -> Attempt | None:
+    def _first_attempt(self, ctx: CheckContext) -> Attempt | None:
         low, high = RETRY_WINDOW_S
         for attempt in reversed(self.recent):
             delta = ctx.exchange.t - attempt.t

@@ -26,7 +26,7 @@ from ipamx_spy.records import RecordType
 from ipamx_spy.switches import RuleSwitches
 
 from . import fields, framing
-from .context import Context, PlainContext
+from .context import CheckContext, PlainContext
 from .plain import Shape, Shapes, plain
 from .rules import finding
 from .session import PluginHistory
@@ -88,7 +88,7 @@ class Validator:
         return found
 
     def _check_full(self, exchange: Exchange) -> list[Finding]:
-        ctx = Context(exchange, self.major)
+        ctx = CheckContext(exchange, self.major)
         found = self.transport.check(ctx)
         if ctx.row is None:
             found.append(finding("IPX001", exchange.seq, (

@@ -302,7 +302,7 @@ class FileBoard:
     the caller keeps the last good board when a reload fails.
     """
 
-    def __init__(self, paths: Sequence[Path], *, rules: Sequence[redact.Rule] = (),
+    def __init__(self, paths: Sequence[Path], *, rules: Sequence[redact.RedactionRule] = (),
                  validate: bool = True) -> None:
         self.paths = tuple(paths)
         self.rules = tuple(rules)

@@ -8,7 +8,7 @@ line always agree.
 
 from __future__ import annotations
 
-from ipamx_spy.filters import EMPTY, Context, Filter, FilterError, parse
+from ipamx_spy.filters import EMPTY, Filter, FilterContext, FilterError, parse
 
 from .view import Board, exchange_id, items, placed_sections, section_id
 
@@ -39,7 +39,7 @@ def shown(board: Board, keep: Filter | None) -> list[str]:
     for index, number, section in placed_sections(board):
         trace = board.hosts[index].trace
         kept = [exchange_id(board, index, e.seq) for e in section.exchanges
-                if keep(e, Context(section_title=section.title, section_source=section.source,
+                if keep(e, FilterContext(section_title=section.title, section_source=section.source,
                                    findings=trace.findings_for(e.seq)))]
         if kept:
             ids.append(section_id(board, index, number))

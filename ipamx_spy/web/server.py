@@ -52,7 +52,7 @@ class Source(Protocol):
     def snapshot(self) -> Build: ...
 
 
-class AddressError(ValueError):
+class ListenAddressError(ValueError):
     """A ``HOST:PORT`` that cannot be used."""
 
 
@@ -71,7 +71,7 @@ def parse_address(text: str) -> tuple[str, int]:
     elif text:
         host = text
     if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise AddressError(f"{text!r}: the port must be a number from 0 to 65535")
+        raise ListenAddressError(f"{text!r}: the port must be a number from 0 to 65535")
     return host, int(port)
 
 
@@ -101,7 +101,7 @@ def url_of(sock: socket.socket, token: str) -> str:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Snapshot:
+class PageBuild:
     """One build of the page, shared by every connection, and how it differs from the one
     before it (``number`` - 1): the first ``keep`` items are as they were, ``changed`` holds
     every id whose HTML is new."""
@@ -123,7 +123,7 @@ class Snapshot:
                 "items": dict(rendered.html), "meta": rendered.meta,
                 "findings": rendered.findings}
 
-    def since(self, history: Sequence[Snapshot]) -> dict[str, Any]:
+    def since(self, history: Sequence[PageBuild]) -> dict[str, Any]:
         """The event that brings a page at ``history[0]`` to this one (``history``: every
         snapshot from that one to this, in order): only the items that changed, and the
         order from the first place it changed."""
@@ -158,8 +158,8 @@ class WebView:
     mode: PageMode = PageMode.LIVE
     on_error: Callable[[str], None] = lambda message: None
     on_listening: Callable[[str], None] = lambda url: None
-    current: Snapshot | None = None
-    history: deque[Snapshot] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    current: PageBuild | None = None
+    history: deque[PageBuild] = field(default_factory=lambda: deque(maxlen=HISTORY))
     _changed: asyncio.Condition | None = None
     _wake: asyncio.Event | None = None
     _closing: bool = False
@@ -228,11 +228,11 @@ class WebView:
             return
         last = self.current
         if last is None:
-            self.current = Snapshot(number=1, version=version, rendered=rendered)
+            self.current = PageBuild(number=1, version=version, rendered=rendered)
         else:
             keep, changed = difference(last.rendered, rendered)
-            self.current = Snapshot(number=last.number + 1, version=version,
-                                    rendered=rendered, keep=keep, changed=changed)
+            self.current = PageBuild(number=last.number + 1, version=version,
+                                     rendered=rendered, keep=keep, changed=changed)
         self.history.append(self.current)
         self._build_s = loop.time() - began
         assert self._changed is not None
@@ -309,7 +309,7 @@ class WebView:
                 break
         return response
 
-    async def _snapshots(self) -> AsyncIterator[Snapshot | None]:
+    async def _snapshots(self) -> AsyncIterator[PageBuild | None]:
         """Every new snapshot (None: nothing new for a while, time for a keep-alive); one
         that lags gets the newest (``event_since`` gives it what it missed)."""
         assert self._changed is not None and self.current is not None

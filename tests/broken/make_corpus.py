@@ -22,8 +22,12 @@ from ipamx_spy.app import Reply
 from ipamx_spy.dockerd.versions import VERSION_ROWS
 from ipamx_spy.emulator import scenario
 from ipamx_spy.emulator.daemon import Daemon
-from ipamx_spy.emulator.driver import EmulatorAppTarget, EmulatorNoAnswer, EmulatorSession
-from ipamx_spy.emulator.driver import Reply as WireReply
+from ipamx_spy.emulator.driver import (
+    EmulatorAppTarget,
+    EmulatorNoAnswer,
+    EmulatorSession,
+    WireReply,
+)
 from ipamx_spy.emulator.ids import RandomIds
 from ipamx_spy.emulator.probe import ProbePlugin
 from ipamx_spy.noanswer import NoAnswerKind

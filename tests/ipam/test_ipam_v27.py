@@ -177,10 +177,17 @@ def test_overlap_rules(alloc: Allocator) -> None:
 
 
 def test_families_are_separate_spaces(alloc: Allocator) -> None:
-    alloc.request_pool("LocalDefault", "10.0.0.0/16")
-    alloc.request_pool("GlobalDefault", "10.0.0.0/16")  # another space
-    # the V6 flag picks the space even for an explicit pool
-    alloc.request_pool("LocalDefault", "10.0.0.0/16", v6=True)
+    overlap = "invalid pool request: Pool overlaps with other one on this address space"
+    local = alloc.request_pool("LocalDefault", "10.0.0.0/16")
+    assert (local.pool_id, local.pool) == ("LocalDefault/10.0.0.0/16", "10.0.0.0/16")
+    other = alloc.request_pool("GlobalDefault", "10.0.0.0/16")  # another space
+    assert other.pool_id == "GlobalDefault/10.0.0.0/16"
+    # the V6 flag picks the space even for an explicit pool: no overlap with the IPv4 one
+    v6_space = alloc.request_pool("LocalDefault", "10.0.0.0/16", v6=True)
+    assert v6_space.pool_id == "LocalDefault/10.0.0.0/16"
+    # each family space now holds the pool
+    assert refused(alloc.request_pool, "LocalDefault", "10.0.0.0/16") == overlap
+    assert refused(alloc.request_pool, "LocalDefault", "10.0.0.0/16", v6=True) == overlap
 
 
 def test_v6_flag_mismatch_leaves_an_unreachable_pool(alloc: Allocator) -> None:
