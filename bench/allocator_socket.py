@@ -59,20 +59,29 @@ def address_request(pool: str) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode() + b"\n"
 
 
-def fill(call: Callable[[str, bytes], bytes], pool: str) -> tuple[int, float]:
-    """Request the pool, then every address; returns (calls, seconds)."""
+Run = tuple[int, float, float]  # calls, wall-clock seconds, CPU seconds of the plugin
+
+
+def fill(call: Callable[[str, bytes], bytes], pool: str) -> Run:
+    """Request the pool, then every address."""
     call("IpamDriver.RequestPool", pool_request(pool))
     hosts = ipaddress.ip_network(pool).num_addresses - 2
     body = address_request(pool)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for _ in range(hosts):
         answer = json.loads(call("IpamDriver.RequestAddress", body))
         if "Address" not in answer:
             raise RuntimeError(f"allocation failed: {answer}")
-    return hosts, time.perf_counter() - started
+    return hosts, time.perf_counter() - started, time.process_time() - cpu
 
 
-def in_process(pool: str) -> tuple[int, float]:
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process ``pid`` and its threads so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def in_process(pool: str) -> Run:
     plugin = make_plugin(BuiltinConfig())
     return fill(lambda endpoint, body: plugin.handle(endpoint, body).body, pool)
 
@@ -94,7 +103,7 @@ def pinned_to(cpu: int | None) -> Callable[[], None] | None:
 
 
 def over_socket(client: Path, argv: list[str], sock: Path, pool: str,
-                cpu: int | None = None) -> tuple[int, float]:
+                cpu: int | None = None) -> Run:
     """Start ``ipamx-spy ARGV``; the C client requests the pool, then every address. With
     ``cpu``, server and client both run on that CPU only."""
     process = subprocess.Popen([sys.executable, "-m", "ipamx_spy", *argv],
@@ -103,10 +112,11 @@ def over_socket(client: Path, argv: list[str], sock: Path, pool: str,
     try:
         wait_socket(str(sock))
         hosts = ipaddress.ip_network(pool).num_addresses - 2
+        before = cpu_seconds(process.pid)
         rate = float(subprocess.run([str(client), str(sock), pool, str(hosts)],
                                     capture_output=True, text=True, check=True,
                                     timeout=3600, preexec_fn=pinned_to(cpu)).stdout)
-        return hosts, hosts / rate
+        return hosts, hosts / rate, cpu_seconds(process.pid) - before
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(60)
@@ -129,7 +139,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="ipx-abench-"))
     client = compile_fill(work)
     big, small = f"10.0.0.0/{args.prefix_len}", f"10.0.0.0/{args.file_prefix_len}"
-    rows: list[tuple[str, str, int, float]] = []
+    rows: list[tuple[str, str, int, float, float]] = []
     serve = ["serve", "--listen"]
     cpu = min(os.sched_getaffinity(0))
     try:
@@ -160,22 +170,27 @@ def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def report(rows: list[tuple[str, str, int, float]]) -> None:
-    """One line per (path, pool): the median rate of its rounds, and its ratio to the median
-    in-process rate of the same pool."""
+def report(rows: list[tuple[str, str, int, float, float]]) -> None:
+    """One line per (path, pool): the median rate of its rounds and its ratio to the median
+    in-process rate of the same pool, and the plugin process's CPU time per call (the
+    in-process one includes the loop's own decoding of each answer; a serve row's counts
+    the server alone: its RequestPool call, start-up and shutdown are outside the window)."""
     rates: dict[tuple[str, str], list[float]] = {}
+    cpu: dict[tuple[str, str], list[float]] = {}
     calls: dict[tuple[str, str], int] = {}
-    for name, pool, count, seconds in rows:
+    for name, pool, count, seconds, cpu_s in rows:
         rates.setdefault((name, pool), []).append(count / seconds)
+        cpu.setdefault((name, pool), []).append(cpu_s / count * 1e6)
         calls[name, pool] = count
-    print("| path | pool | addresses | rounds | calls/s (median) | vs in-process |")
-    print("|---|---|---:|---:|---:|---:|")
+    print("| path | pool | addresses | rounds | calls/s (median) | vs in-process "
+          "| plugin CPU µs/call |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     for (name, pool), values in rates.items():
         per_s = statistics.median(values)
         base = rates.get((BASELINE, pool))
         ratio = f"{per_s / statistics.median(base):.2f}x" if base else "-"
         print(f"| {name} | {pool} | {calls[name, pool]:,} | {len(values)} | {per_s:,.0f} | "
-              f"{ratio} |")
+              f"{ratio} | {statistics.median(cpu[name, pool]):.1f} |")
 
 
 if __name__ == "__main__":

@@ -73,7 +73,8 @@ class Service(Protocol):
     calls of it when the service sets ``spy_calls = True``). A service may also set
     ``blocking = True`` (its calls run off the event loop) and have a ``close()``."""
 
-    interface: str
+    @property
+    def interface(self) -> str: ...
 
     def routes(self) -> Mapping[Call, Route]: ...
 

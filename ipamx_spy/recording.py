@@ -288,19 +288,23 @@ class Message:
         if not isinstance(headers, list):
             raise RecordingError("headers must be a list of [name, value] strings")
         pairs: list[Header] = []
+        ascii_only = True  # ASCII is always Latin-1; only other text needs the check
         for item in headers:  # a plain loop: every reader of every file passes here
-            if not isinstance(item, list) or len(item) != 2 or not isinstance(item[0], str) \
-                    or not isinstance(item[1], str):
+            if not isinstance(item, list) or len(item) != 2:
                 raise RecordingError("headers must be a list of [name, value] strings")
-            pairs.append((item[0], item[1]))
-        text = "".join([*(k + v for k, v in pairs), *(
-            str(data.get(key, "")) for key in ("method", "target", "reason", "http_version"))])
-        if not text.isascii():  # ASCII is always Latin-1; only other text needs the check
-            try:
-                text.encode("latin-1")
-            except UnicodeEncodeError:
-                raise RecordingError("a header or the start line holds a character HTTP/1.1 "
-                                     "cannot carry") from None
+            name, value = item
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise RecordingError("headers must be a list of [name, value] strings")
+            ascii_only = ascii_only and name.isascii() and value.isascii()
+            pairs.append((name, value))
+        start = [data.get("method", ""), data.get("target", ""), data.get("reason", ""),
+                 data.get("http_version", "")]
+        try:
+            checked_ascii = ascii_only and "".join(start).isascii()
+        except TypeError:  # a start-line field that is not a string: _str below says so
+            checked_ascii = False
+        if not checked_ascii:
+            _latin1(pairs, start)
         try:
             return cls(
                 method=_str(data, "method"), target=_str(data, "target"),
@@ -311,6 +315,17 @@ class Message:
             )
         except ValueError as exc:
             raise RecordingError(str(exc)) from None
+
+
+def _latin1(pairs: list[Header], start: list[JSONValue]) -> None:
+    """Raise RecordingError when a header or the start line holds text HTTP/1.1 cannot carry
+    (a field that is not a string is left to the field's own check)."""
+    text = "".join([*(k + v for k, v in pairs), *(str(part) for part in start)])
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        raise RecordingError("a header or the start line holds a character HTTP/1.1 "
+                             "cannot carry") from None
 
 
 def _str(data: dict[str, JSONValue], key: str, default: str = "") -> str:

@@ -150,7 +150,7 @@ def test_every_effect_and_check_is_implemented_and_used() -> None:
 
 # Modules whose owners still spell an interface as a string (issue #12 audit, 2026-12-02):
 # each names its own interface once, as its routes' prefix, or reads recorded endpoint names.
-INTERFACE_WORDS_LEFT = {"ipam/service.py", "netdriver/core.py", "replay/target.py"}
+INTERFACE_WORDS_LEFT = {"replay/target.py"}
 
 
 def test_every_endpoint_belongs_to_an_interface() -> None:

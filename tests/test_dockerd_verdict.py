@@ -95,3 +95,34 @@ def test_dockerd_gives_up_after_the_fifth_attempt() -> None:
     assert 'Post "http://%2Frun%2Fdocker%2Fplugins%2F' in last.error
     newer = read_no_answer(Endpoint.REQUEST_POOL, NoAnswer.CLOSED, "28.5.2", attempt=4)
     assert newer.error == 'Post "http://plugin.moby.localhost/IpamDriver.RequestPool": EOF'
+
+
+def test_a_refused_release_address_is_not_explained_as_a_freed_address() -> None:
+    from ipamx_spy.dockerd import explain
+
+    asked = {"PoolID": "p1", "Address": "10.77.0.1"}
+    for body in (b'{"Error":"no such"}', b""):
+        found = read_answer(Endpoint.RELEASE_ADDRESS, 200, None, body, request=asked)
+        sentence = explain(Endpoint.RELEASE_ADDRESS.value, asked, found)
+        assert found.outcome is Outcome.LOGGED
+        assert "free again" not in sentence
+        assert "dockerd only logs it" in sentence and "may still count it as in use" in sentence
+    freed = read_answer(Endpoint.RELEASE_ADDRESS, 200, None, b"{}", request=asked)
+    freed_sentence = explain(Endpoint.RELEASE_ADDRESS.value, asked, freed)
+    assert freed_sentence.endswith("the address is free again")
+
+
+def test_retry_waits_are_the_retries_read_no_answer_promises() -> None:
+    from ipamx_spy.dockerd.verdict import retry_waits
+    from ipamx_spy.validate.transport import Transport
+
+    waits = retry_waits()
+    assert waits == (1.0, 2.0, 4.0, 8.0)
+    for attempt, wait in enumerate(waits):
+        found = read_no_answer(Endpoint.REQUEST_POOL, NoAnswer.REFUSED, attempt=attempt)
+        assert found.outcome is Outcome.RETRIED and found.retry_after == wait
+    given_up = read_no_answer(Endpoint.REQUEST_POOL, NoAnswer.REFUSED, attempt=len(waits))
+    assert given_up.outcome is not Outcome.RETRIED
+    message = Transport().unanswered(1, Endpoint.REQUEST_POOL.value).message  # IPX402
+    assert "retries 1 s later" in message and "(then after 2, 4 and 8 s)" in message
+    assert "about 15 s after the first" in message

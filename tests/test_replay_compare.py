@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ipamx_spy.dockerd.ledger import Ledger
+from ipamx_spy.recording import Exchange, Message, encode_body, go_json, load
 from ipamx_spy.replay.bindings import Bindings
-from ipamx_spy.replay.compare import Live, Problem, Rules, compare
+from ipamx_spy.replay.compare import Live, Problem, Rules, compare, outcome, recorded_outcome
 
 POOL_ID = "LocalDefault/10.4.4.0/24"
 POOL_REQUEST = {"AddressSpace": "LocalDefault", "Pool": "", "SubPool": "", "Options": {},
@@ -253,3 +257,55 @@ def test_a_chosen_mac_is_judged_by_gos_parse_mac(mac: str, valid: bool) -> None:
     assert (problems == []) is valid, messages(problems)
     if not valid:
         assert f"address {mac}: invalid MAC address" in messages(problems)
+
+
+# -- the recorded answer's reading: the plain lane agrees with dockerd's reading ------------
+
+ROOT = Path(__file__).resolve().parent.parent
+RECORDINGS = sorted(ROOT.glob("recordings/**/*.jsonl"))
+
+
+def _readings_agree(exchange: Exchange) -> bool:
+    assert exchange.response is not None
+    raw = exchange.response.raw_body
+    return recorded_outcome(exchange, raw) == outcome(exchange.endpoint, exchange.response.status,
+                                                      raw)
+
+
+@pytest.mark.parametrize("path", RECORDINGS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_a_recorded_answer_is_read_as_dockerd_reads_it_in_every_recording(path: Path) -> None:
+    answered = [e for e in load(path).exchanges if e.response is not None]
+    assert answered
+    assert all(_readings_agree(e) for e in answered)
+
+
+ANSWER_KEYS = ["Address", "address", "Data", "PoolID", "Pool", "Error", "Err", "err",
+               "RequiresMACAddress", "RequiresRequestReplay", "LocalDefaultAddressSpace",
+               "GlobalDefaultAddressSpace", "Implements", "Other"]
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-2, 2), st.sampled_from(
+    ["", "x", "10.0.0.2/24", "10.0.0.2", "10.0.0.0/24", "fd00::1/64", "001.2.3.4/24", "p"]))
+VALUES = st.one_of(SCALARS, st.dictionaries(st.sampled_from(["a", "k"]), SCALARS, max_size=2),
+                   st.lists(SCALARS, max_size=2))
+ENDPOINTS = ["Plugin.Activate", "IpamDriver.GetCapabilities",
+             "IpamDriver.GetDefaultAddressSpaces", "IpamDriver.RequestPool",
+             "IpamDriver.RequestAddress", "IpamDriver.ReleaseAddress", "IpamDriver.ReleasePool",
+             "NetworkDriver.CreateNetwork", "NetworkDriver.Join", "Unknown.Call"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(ENDPOINTS), st.dictionaries(st.sampled_from(ANSWER_KEYS), VALUES,
+                                                   max_size=4),
+       st.sampled_from(["go", "spaced", "trailing", "empty", "null"]),
+       st.sampled_from([200, 200, 500, 404]))
+def test_a_generated_recorded_answer_is_read_as_dockerd_reads_it(
+        endpoint: str, value: dict[str, object], layout: str, status: int) -> None:
+    body = {"go": (go_json(value) + "\n").encode(), "spaced": json.dumps(value).encode(),
+            "trailing": (go_json(value) + "\nx").encode(), "empty": b"",
+            "null": b"null"}[layout]
+    exchange = Exchange(
+        seq=1, conn=1, t=0.0, endpoint=endpoint,
+        request=Message(method="POST", target=f"/{endpoint}", headers=(),
+                        body=encode_body(b'{"PoolID":"p"}\n')),
+        response=Message(status=status, reason="OK", body=encode_body(body), headers=(
+            ("Content-Type", "application/vnd.docker.plugins.v1.2+json"),)))
+    assert _readings_agree(exchange)

@@ -11,8 +11,7 @@ from rich.console import Console
 
 from ipamx_spy.builtin import BuiltinConfig
 from ipamx_spy.console import err, out
-from ipamx_spy.multihost.replay import host_targets_from, replay_merged
-from ipamx_spy.replay import junit, report
+from ipamx_spy.replay import report
 from ipamx_spy.replay.compare import Rules
 from ipamx_spy.replay.engine import ReplayResult, load_recording, replay_files
 from ipamx_spy.replay.target import DEFAULT_TIMEOUT, ReplayUnusable, parse_target
@@ -98,6 +97,8 @@ def _replay_merged(paths: list[Path], target: str | None, rules: Rules, config: 
         complain("replay: --merge replays against the built-in plugin of each host, or "
                  "--host-target HOST=TARGET for each; leave --target out")
         _finish([], console, junit_file, json_out, code=2)
+    from ipamx_spy.multihost.replay import host_targets_from, replay_merged  # --merge only
+
     try:
         specs = host_targets_from(host_targets, config=config, timeout=timeout)
         loaded = [load_recording(path) for path in paths]
@@ -122,6 +123,8 @@ def _finish(results: list[ReplayResult], console: Console, junit_file: Path | No
     for result in results:
         console.print(report.summary(result), soft_wrap=True)
     if junit_file is not None:
+        from ipamx_spy.replay import junit  # XML only when asked for
+
         try:
             junit.write(junit_file, results)
         except OSError as exc:

@@ -113,8 +113,8 @@ class SpyCall(enum.StrEnum):
     SHUTDOWN = "IpamDriver.Shutdown"
 
     @property
-    def interface(self) -> str:
-        return self.value.split(".", 1)[0]
+    def interface(self) -> Interface:
+        return Interface(self.value.split(".", 1)[0])
 
     @property
     def method(self) -> str:

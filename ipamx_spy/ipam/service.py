@@ -21,7 +21,7 @@ from typing import Any
 
 from ipamx_spy import __version__
 from ipamx_spy.app import CONTENT_TYPE, Call, PluginError, Route, check_table
-from ipamx_spy.dockerd import ROW, Endpoint, Field, SpyCall, fieldtypes
+from ipamx_spy.dockerd import ROW, Endpoint, Field, Interface, SpyCall, fieldtypes
 
 from .allocator import Allocator, Clock, LeaseView, NetworkView
 from .config import DEFAULT_ENGINE_ID, DEFAULT_GLOBAL_SPACE, DEFAULT_LOCAL_SPACE, IpamConfig
@@ -31,7 +31,7 @@ from .state import StateStore, open_state
 
 JSON = Any
 Handler = Callable[[dict[str, JSON]], JSON]
-INTERFACE = "IpamDriver"
+INTERFACE = Interface.IPAM
 
 
 def _type_error(call: Call, name: str, expected: str, value: JSON) -> PluginError:

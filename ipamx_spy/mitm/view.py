@@ -29,16 +29,20 @@ def sentence(exchange: Exchange) -> str:
 
 
 def verdict_line(exchange: Exchange) -> Line:
+    """What dockerd makes of the answer: the authority's verdict on the bytes as sent (so an
+    empty body is EOF, a gateway request's error is worded as dockerd words it)."""
     response = exchange.response
     if response is None:
         return [("error", "dockerd: no answer")]
-    problem = dockerd.error_message(exchange.endpoint, response.status, response.value)
-    if problem is None:
+    request = exchange.request.value
+    found = dockerd.read_answer(exchange.endpoint, response.status, response.headers,
+                                response.raw_body,
+                                request=request if isinstance(request, dict) else None)
+    if found.error is None:
         return [("highlight", "dockerd: success")]
-    row = dockerd.ANY_BY_NAME.get(exchange.endpoint)
-    if row is not None and row.errors_ignored:
-        return [("error", f"dockerd only logs the error: {problem}")]
-    return [("error", f"dockerd fails the command: {problem}")]
+    if found.outcome is dockerd.Outcome.LOGGED:
+        return [("error", f"dockerd only logs the error: {found.error}")]
+    return [("error", f"dockerd fails the command: {found.error}")]
 
 
 def _value(value: Any) -> str:

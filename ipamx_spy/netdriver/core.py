@@ -261,7 +261,7 @@ _PLANNED: dict[dockerd.Endpoint, Handler] = {
     dockerd.Endpoint.LEAVE: Driver.leave,
 }
 
-INTERFACE = "NetworkDriver"
+INTERFACE = dockerd.Interface.NETWORK
 HANDLERS: dict[dockerd.Endpoint, Handler] = {
     **{call: _fixed(answer) for call, answer in FIXED_ANSWERS.items()}, **_PLANNED}
 """One handler per ``NetworkDriver.*`` row (``app.check_table`` holds the service to it)."""

@@ -29,7 +29,16 @@ from ipamx_spy.recording_reader import RecordingReader, problem_text
 from ipamx_spy.records import AnsweredBy
 
 from .bindings import Bindings, request_bytes, rewrite_body
-from .compare import Live, Problem, Rules, compare, outcome, wrong_paths
+from .compare import (
+    DecodedAnswer,
+    Live,
+    Problem,
+    Rules,
+    compare_read,
+    outcome,
+    recorded_outcome,
+    wrong_paths,
+)
 from .target import Outgoing, ReplayNoAnswer, ReplayTarget, ReplayUnusable, TargetSpec
 
 JSON = Any
@@ -122,6 +131,15 @@ def skip_reason(exchange: Exchange) -> str:
     return ""
 
 
+@dataclass(frozen=True, kw_only=True)
+class Read:
+    """One exchange's answers as dockerd reads them, and what differs (``Replayer._read``)."""
+
+    recorded: DecodedAnswer
+    live: DecodedAnswer
+    problems: list[Problem]
+
+
 class Replayer:
     """Replays one recording on one open target; ``run()`` yields a verdict per exchange."""
 
@@ -169,16 +187,34 @@ class Replayer:
         except ReplayNoAnswer as fault:
             return replace(base, problems=(Problem(kind="transport", message=fault.message),),
                            meaning=meaning or _meaning(exchange))
-        recorded_body = exchange.response.raw_body  # re-encoded from the file: fetch it once
-        problems = compare(endpoint=exchange.endpoint, request=request.value,
-                           recorded_status=exchange.response.status,
-                           recorded_body=recorded_body, live=live,
-                           bindings=self.bindings, ledger=self.ledger, rules=self.rules)
-        wrong = wrong_paths(exchange.endpoint, request.value, problems)
-        actual = self._learn(exchange, recorded_body, request.value, live, wrong)
-        return replace(base, outcome=FAIL if problems else PASS, problems=tuple(problems),
-                       live_status=live.status, actual=actual, elapsed_ms=live.elapsed_ms,
-                       meaning=meaning or (_meaning(exchange) if problems else ""))
+        read = self._read(exchange, request.value, live)
+        wrong = wrong_paths(exchange.endpoint, request.value, read.problems)
+        actual = self._learn(exchange, request.value, read, wrong)
+        return replace(base, outcome=FAIL if read.problems else PASS,
+                       problems=tuple(read.problems), live_status=live.status, actual=actual,
+                       elapsed_ms=live.elapsed_ms,
+                       meaning=meaning or (_meaning(exchange) if read.problems else ""))
+
+    def _read(self, exchange: Exchange, request: JSON, live: Live) -> Read:
+        """What dockerd makes of the recorded and the live answer, and the problems.
+
+        A live answer byte for byte the recorded one has none (the issue's rule: replay
+        never fails an answer identical to the recording) and is read once, the recorded
+        one's reading standing for both (``recorded_outcome``: a plain answer is not decoded
+        again)."""
+        response = exchange.response
+        assert response is not None
+        recorded_body = response.raw_body
+        if live.status == response.status and live.body == recorded_body:
+            answer = recorded_outcome(exchange, recorded_body)
+            return Read(recorded=answer, live=answer, problems=[])
+        recorded = outcome(exchange.endpoint, response.status, recorded_body)
+        answer = outcome(exchange.endpoint, live.status, live.body)
+        problems = compare_read(endpoint=exchange.endpoint, request=request,
+                                recorded_status=response.status, expected=recorded,
+                                actual=answer, live=live, bindings=self.bindings,
+                                ledger=self.ledger, rules=self.rules)
+        return Read(recorded=recorded, live=answer, problems=problems)
 
     def _restart_if_dockerd_did(self, exchange: Exchange) -> str:
         """A second successful activation means dockerd restarted (it activates a plugin once
@@ -196,14 +232,9 @@ class Replayer:
             raise ReplayUnusable(f"cannot restart {self.target.label}: {exc}") from exc
         return f"dockerd restarted here (second activation); {done}"
 
-    def _learn(self, exchange: Exchange, raw: bytes, request: JSON, live: Live,
-               wrong: set[str]) -> JSON:
-        """Bindings from every value that differs, except where a problem was found (``raw``:
-        the recorded answer's body)."""
-        assert exchange.response is not None
-        answer = outcome(exchange.endpoint, live.status, live.body)
-        same = live.status == exchange.response.status and live.body == raw
-        recorded = answer if same else outcome(exchange.endpoint, exchange.response.status, raw)
+    def _learn(self, exchange: Exchange, request: JSON, read: Read, wrong: set[str]) -> JSON:
+        """Bindings from every value that differs, except where a problem was found."""
+        answer, recorded = read.live, read.recorded
         if answer.error is None and answer.is_json:
             if recorded.error is None and recorded.is_json:
                 self.bindings.learn(recorded.value, answer.value, exclude=wrong)
@@ -211,7 +242,6 @@ class Replayer:
                     self._learn_spaces(recorded.value, answer.value)
             self.ledger.update(exchange.endpoint, request, answer.value)
         return answer.value
-
 
     def _learn_spaces(self, recorded: JSON, live: JSON) -> None:
         if not isinstance(recorded, dict) or not isinstance(live, dict):

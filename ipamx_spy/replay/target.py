@@ -15,17 +15,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ipamx_spy import address as addresses
 from ipamx_spy.app import PluginApp
 from ipamx_spy.builtin import BuiltinConfig, NetworkLinks
-from ipamx_spy.client import PluginConnection, PluginNoAnswer, PluginProtocolError, dial
 from ipamx_spy.dockerd import Endpoint
 from ipamx_spy.noanswer import NoAnswerKind
 from ipamx_spy.recording import Recording
 
 from .compare import Live
+
+if TYPE_CHECKING:  # the socket client (h11) is imported when a socket target is used
+    from ipamx_spy.client import PluginConnection, PluginNoAnswer
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -120,6 +122,8 @@ class ReplaySocketTarget:
     connections: dict[int, PluginConnection] = field(default_factory=dict)
 
     def exchange(self, request: Outgoing) -> Live:
+        from ipamx_spy.client import PluginConnection, PluginNoAnswer, PluginProtocolError
+
         connection = self.connections.get(request.conn)
         if connection is None:
             connection = PluginConnection(self.address, timeout=self.timeout)
@@ -198,6 +202,8 @@ class TargetSpec:
         if self.builtin is not None:
             return _open_builtin(self.builtin, self.state, recording, self.auto_driver)
         assert self.address is not None
+        from ipamx_spy.client import PluginNoAnswer, dial
+
         try:
             dial(self.address, self.timeout).close()
         except PluginNoAnswer as exc:
