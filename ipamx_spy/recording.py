@@ -46,9 +46,15 @@ class RecordingError(ValueError):
 # -- bodies ---------------------------------------------------------------------------------
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_SPACED = json.JSONEncoder(ensure_ascii=False).encode
+_ASCII = json.JSONEncoder().encode
+"""``json.dumps`` with these settings, its encoder made once (``dumps`` makes one a call)."""
+
+
 def go_json(value: JSONValue) -> str:
     """Encode like Go's ``json.Encoder``: compact, ``<>&`` and U+2028/9 escaped, no newline."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    text = _COMPACT(value)
     return (
         text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
         .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
@@ -58,10 +64,10 @@ def go_json(value: JSONValue) -> str:
 LAYOUTS: dict[str, Callable[[JSONValue], str]] = {
     "go": lambda v: go_json(v) + "\n",
     "go-no-newline": go_json,
-    "compact": lambda v: json.dumps(v, separators=(",", ":"), ensure_ascii=False) + "\n",
-    "spaced": lambda v: json.dumps(v, ensure_ascii=False) + "\n",
-    "spaced-no-newline": lambda v: json.dumps(v, ensure_ascii=False),
-    "ascii": lambda v: json.dumps(v) + "\n",
+    "compact": lambda v: _COMPACT(v) + "\n",
+    "spaced": lambda v: _SPACED(v) + "\n",
+    "spaced-no-newline": _SPACED,
+    "ascii": lambda v: _ASCII(v) + "\n",
 }
 
 
