@@ -7,6 +7,7 @@ PROTOCOL.md 1.1: a name ``N`` is looked up as ``/run/docker/plugins/N.sock``, th
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import stat
@@ -22,27 +23,41 @@ class AddressError(ValueError):
     """An address that cannot be used: unknown scheme, unresolvable name, https (TLS)."""
 
 
+class AddressKind(enum.StrEnum):
+    """How a plugin is reached: a Unix socket, TCP, or the built-in plugin in process."""
+
+    UNIX = "unix"
+    TCP = "tcp"
+    BUILTIN = "builtin"
+
+
 @dataclass(frozen=True, kw_only=True)
 class Address:
     """Where a plugin listens: a Unix socket path or a TCP host and port (or the built-in)."""
 
-    kind: str  # "unix", "tcp" or "builtin"
+    kind: AddressKind
     path: str = ""
     host: str = ""
     port: int = 0
     source: str = ""  # how it was found, for messages ("name ipamx via /etc/docker/plugins/x.spec")
 
+    def __post_init__(self) -> None:
+        """A kind given as its word becomes the member; ValueError for any other word."""
+        if not isinstance(self.kind, AddressKind):
+            object.__setattr__(self, "kind", AddressKind(self.kind))
+
     def __str__(self) -> str:
-        if self.kind == "unix":
+        if self.kind is AddressKind.UNIX:
             return f"unix://{self.path}"
-        if self.kind == "tcp":
+        if self.kind is AddressKind.TCP:
             return f"tcp://{self.host}:{self.port}"
         return BUILTIN
 
     @property
     def host_header(self) -> str:
         """The Host value dockerd >= 20.10.26 sends for this address (PROTOCOL.md 1.2)."""
-        return f"{self.host}:{self.port}" if self.kind == "tcp" else "plugin.moby.localhost"
+        return (f"{self.host}:{self.port}" if self.kind is AddressKind.TCP
+                else "plugin.moby.localhost")
 
 
 def _is_socket(path: Path) -> bool:
@@ -56,19 +71,20 @@ def parse_url(text: str, source: str = "") -> Address:
     """An address from a URL or a path. Raises AddressError for what dockerd could not dial."""
     text = text.strip()
     if text == BUILTIN:
-        return Address(kind="builtin", source=source or "built-in")
+        return Address(kind=AddressKind.BUILTIN, source=source or "built-in")
     if text.startswith("/") or text.startswith("./"):
-        return Address(kind="unix", path=text, source=source or text)
+        return Address(kind=AddressKind.UNIX, path=text, source=source or text)
     scheme, sep, rest = text.partition("://")
     if not sep:
         raise AddressError(f"{text!r} is not a path or a URL (unix://PATH, tcp://HOST:PORT)")
     if scheme == "unix":
-        return Address(kind="unix", path=rest, source=source or text)
+        return Address(kind=AddressKind.UNIX, path=rest, source=source or text)
     if scheme in {"tcp", "http"}:
         host, _, port = rest.rstrip("/").rpartition(":")
         if not host or not port.isdigit():
             raise AddressError(f"{text!r}: expected {scheme}://HOST:PORT")
-        return Address(kind="tcp", host=host.strip("[]"), port=int(port), source=source or text)
+        return Address(kind=AddressKind.TCP, host=host.strip("[]"), port=int(port),
+                       source=source or text)
     if scheme == "https":
         raise AddressError(f"{text!r}: TLS plugins are not supported by ipamx-spy yet")
     raise AddressError(f"{text!r}: unknown protocol {scheme!r} (dockerd says 'Unknown protocol')")
@@ -83,7 +99,8 @@ def resolve_name(
     """Resolve a plugin name like dockerd's legacy registry. Raises AddressError if not found."""
     for candidate in (socket_dir / f"{name}.sock", socket_dir / name / f"{name}.sock"):
         if _is_socket(candidate):
-            return Address(kind="unix", path=str(candidate), source=f"plugin {name} at {candidate}")
+            return Address(kind=AddressKind.UNIX, path=str(candidate),
+                           source=f"plugin {name} at {candidate}")
     for directory in spec_dirs:
         for candidate in (
             directory / f"{name}.spec", directory / name / f"{name}.spec",

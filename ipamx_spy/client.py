@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from . import tap
-from .address import Address
+from .address import Address, AddressKind
 from .noanswer import NoAnswerKind
 
 DOCKER_ACCEPT = "application/vnd.docker.plugins.v1.2+json"
@@ -68,11 +68,11 @@ def docker_request(
 def dial(address: Address, timeout: float | None) -> socket.socket:
     """Connect to a plugin. Raises PluginNoAnswer with the reason."""
     try:
-        if address.kind == "unix":
+        if address.kind is AddressKind.UNIX:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.settimeout(timeout)
             sock.connect(address.path)
-        elif address.kind == "tcp":
+        elif address.kind is AddressKind.TCP:
             sock = socket.create_connection((address.host, address.port), timeout=timeout)
         else:
             raise PluginNoAnswer(NoAnswerKind.UNREACHABLE, f"cannot dial {address}")

@@ -88,7 +88,7 @@ def scenario_target(text: str, version: VersionRow) -> EmulatorTarget:
     Raises ValueError (address.AddressError) or OSError when it cannot be used.
     """
     where = address.parse(text)
-    if where.kind != "builtin":
+    if where.kind is not address.AddressKind.BUILTIN:
         return EmulatorSocketTarget(where)
     from .builtin import BuiltinConfig, NetworkLinks, make_plugin
     from .ipam.config import compat_mode

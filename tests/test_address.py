@@ -99,3 +99,17 @@ def test_spec_without_scheme_and_broken_json(dirs: tuple[Path, tuple[Path, Path]
 def test_unknown_name_says_where_it_looked(dirs: tuple[Path, tuple[Path, Path]]) -> None:
     with pytest.raises(AddressError, match="plugin not found"):
         resolve("nobody", dirs)
+
+
+def test_an_address_kind_is_an_enum_member_however_it_was_given() -> None:
+    from ipamx_spy.address import AddressKind
+
+    assert address.parse_url("/run/p.sock").kind is AddressKind.UNIX
+    assert address.parse_url("tcp://h:1").kind is AddressKind.TCP
+    assert address.parse_url("builtin").kind is AddressKind.BUILTIN
+    given_as_word = Address(kind="unix", path="/p")  # type: ignore[arg-type]
+    assert given_as_word.kind is AddressKind.UNIX and given_as_word == Address(
+        kind=AddressKind.UNIX, path="/p")
+    assert str(given_as_word) == "unix:///p"
+    with pytest.raises(ValueError, match="'udp'"):
+        Address(kind="udp")  # type: ignore[arg-type]

@@ -110,3 +110,19 @@ def test_a_refused_release_address_is_not_explained_as_a_freed_address() -> None
     freed = read_answer(Endpoint.RELEASE_ADDRESS, 200, None, b"{}", request=asked)
     freed_sentence = explain(Endpoint.RELEASE_ADDRESS.value, asked, freed)
     assert freed_sentence.endswith("the address is free again")
+
+
+def test_retry_waits_are_the_retries_read_no_answer_promises() -> None:
+    from ipamx_spy.dockerd.verdict import retry_waits
+    from ipamx_spy.validate.transport import Transport
+
+    waits = retry_waits()
+    assert waits == (1.0, 2.0, 4.0, 8.0)
+    for attempt, wait in enumerate(waits):
+        found = read_no_answer(Endpoint.REQUEST_POOL, NoAnswer.REFUSED, attempt=attempt)
+        assert found.outcome is Outcome.RETRIED and found.retry_after == wait
+    given_up = read_no_answer(Endpoint.REQUEST_POOL, NoAnswer.REFUSED, attempt=len(waits))
+    assert given_up.outcome is not Outcome.RETRIED
+    message = Transport().unanswered(1, Endpoint.REQUEST_POOL.value).message  # IPX402
+    assert "retries 1 s later" in message and "(then after 2, 4 and 8 s)" in message
+    assert "about 15 s after the first" in message

@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 from ipamx_spy import infer
 from ipamx_spy import recording as rec
 from ipamx_spy.infer import SERIAL_OPTION, Section
-from ipamx_spy.recording import Exchange, Message, Recording, encode_body, go_json
+from ipamx_spy.recording import Exchange, Fault, Message, Recording, encode_body, go_json
+from ipamx_spy.records import FaultKind, Side
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = sorted({*ROOT.glob("recordings/**/*.jsonl"), *ROOT.glob("tests/captures/**/*.jsonl"),
@@ -194,12 +195,12 @@ PORTS: dict[str, list[Any]] = {"com.docker.network.endpoint.exposedports": [],
 
 
 @functools.lru_cache(maxsize=4096)
-def _message(text: str, endpoint: str, answer: bool) -> Message:
-    """A request or answer (200) with the JSON ``text`` as its body (made once: the long
-    recording repeats its bodies)."""
+def _message(text: str, endpoint: str, status: int = 0) -> Message:
+    """A request, or an answer with its ``status``, with the JSON ``text`` as its body (made
+    once: the long recording repeats its bodies)."""
     body = encode_body((go_json(json.loads(text)) + "\n").encode())
-    if answer:
-        return Message(status=200, reason="OK", headers=(), body=body)
+    if status:
+        return Message(status=status, reason="OK", headers=(), body=body)
     return Message(method="POST", target=f"/{endpoint}", headers=(), body=body)
 
 
@@ -234,16 +235,20 @@ class Calls:
         self.next_host: dict[int, int] = {}
 
     def call(self, endpoint: str, request: Any, response: Any = None, *,
-             gap: float = 0.002) -> None:
+             gap: float = 0.002, status: int = 200, fault: bool = False) -> None:
+        """One exchange; ``fault``: the plugin closed the connection without an answer."""
         self.t += gap
         if endpoint.startswith("NetworkDriver.") and not self.network_driver:
             return
         self.seq += 1
         self.exchanges.append(Exchange(
             seq=self.seq, conn=1, t=round(self.t, 6), endpoint=endpoint,
-            request=_message(json.dumps(request), endpoint, False),
-            response=_message(json.dumps({} if response is None else response), endpoint, True),
-            duration_ms=0.5))
+            request=_message(json.dumps(request), endpoint),
+            response=None if fault else _message(
+                json.dumps({} if response is None else response), endpoint, status),
+            duration_ms=0.5,
+            fault=Fault(side=Side.PLUGIN, kind=FaultKind.CLOSED, message="closed") if fault
+            else None))
 
     def _host(self, subnet: int) -> str:
         host = self.next_host.get(subnet, 10)
@@ -293,11 +298,17 @@ class Calls:
         self.call("IpamDriver.ReleasePool", {"PoolID": network.pool})
         self.networks.remove(network)
 
-    def run(self, network: Network, *, by_value: bool = False, pause: float = 0.3) -> None:
+    def run(self, network: Network, *, by_value: bool = False, pause: float = 0.3,
+            retried: bool = False) -> None:
+        """docker run; ``retried``: its RequestAddress had no answer and was asked again 1 s
+        later (dockerd's retry)."""
         address = self._host(network.subnet)
-        self.call("IpamDriver.RequestAddress",
-                  {"PoolID": network.pool, "Address": address if by_value else "",
-                   "Options": None}, {"Address": f"{address}/24", "Data": {}}, gap=pause)
+        asked = {"PoolID": network.pool, "Address": address if by_value else "",
+                 "Options": None}
+        if retried:
+            self.call("IpamDriver.RequestAddress", asked, gap=pause, fault=True)
+        self.call("IpamDriver.RequestAddress", asked, {"Address": f"{address}/24", "Data": {}},
+                  gap=1.0 if retried else pause)
         network.endpoints += 1
         endpoint = f"{network.subnet:032}{network.endpoints:032}"
         ids = {"NetworkID": f"{network.subnet:064}", "EndpointID": endpoint}
@@ -308,6 +319,12 @@ class Calls:
                                          "Options": PORTS}, {"InterfaceName": {}})
         self.call("NetworkDriver.ProgramExternalConnectivity", {**ids, "Options": PORTS})
         self.containers.append(Container(network=network, address=address, endpoint=endpoint))
+
+    def run_failing(self, network: Network, *, pause: float = 0.3) -> None:
+        """docker run whose address the plugin refuses: the command fails, nothing is kept."""
+        self.call("IpamDriver.RequestAddress",
+                  {"PoolID": network.pool, "Address": "", "Options": None},
+                  {"Err": "no available addresses"}, gap=pause, status=500)
 
     def stop(self, container: Container, *, pause: float = 0.3) -> None:
         ids = {"NetworkID": f"{container.network.subnet:064}",
@@ -332,8 +349,8 @@ class Calls:
         self.services.remove(service)
 
 
-COMMAND = st.tuples(st.sampled_from(["create", "rm", "run", "run-ip", "stop", "service",
-                                     "service-rm"]),
+COMMAND = st.tuples(st.sampled_from(["create", "rm", "run", "run-ip", "run-retry", "run-fail",
+                                     "stop", "service", "service-rm"]),
                     st.integers(0, POOL_SPACE - 1), st.integers(0, 2), st.booleans(),
                     st.sampled_from([0.002, 0.01, 0.3, 0.3, 2.0]))
 
@@ -346,8 +363,11 @@ def play(calls: Calls, command: tuple[str, int, int, bool, float]) -> None:
         calls.create(pick, aux=aux, sub_pool=flag, pause=pause)
     elif word == "rm" and networks:
         calls.remove(networks[pick % len(networks)], pause=pause)
-    elif word in {"run", "run-ip"} and networks:
-        calls.run(networks[pick % len(networks)], by_value=word == "run-ip", pause=pause)
+    elif word in {"run", "run-ip", "run-retry"} and networks:
+        calls.run(networks[pick % len(networks)], by_value=word == "run-ip", pause=pause,
+                  retried=word == "run-retry")
+    elif word == "run-fail" and networks:
+        calls.run_failing(networks[pick % len(networks)], pause=pause)
     elif word == "stop" and containers:
         calls.stop(containers[pick % len(containers)], pause=pause)
     elif word == "service" and networks:

@@ -129,6 +129,8 @@ CASES: tuple[Case, ...] = (
          cli="docker: Error response from daemon: NetworkDriver.Join: no join.",
          differs={"28.5": Seen(cli=("docker: Error response from daemon: "
                                     f"{SETUP}NetworkDriver.Join: no join."))}),
+    Case(id="caps-empty-200", endpoint=Endpoint.IPAM_GET_CAPABILITIES, status=200, body=b"",
+         outcome=Outcome.LOGGED, error="EOF", log="does not support capabilities"),
     Case(id="caps-string-bool", endpoint=Endpoint.IPAM_GET_CAPABILITIES, status=200,
          body=b'{"RequiresMACAddress":"false"}', outcome=Outcome.LOGGED,
          error=("json: cannot unmarshal string into Go struct field "

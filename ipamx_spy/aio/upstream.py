@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import cast
 
 from .. import tap
-from ..address import Address
+from ..address import Address, AddressKind
 from ..noanswer import NoAnswerKind
 from ..recording import Fault
 from ..records import FaultKind, Side
@@ -187,7 +187,7 @@ class Upstream:
     async def _dial(self) -> _Link:
         loop = asyncio.get_running_loop()
         try:
-            if self.address.kind == "unix":
+            if self.address.kind is AddressKind.UNIX:
                 sock = await _connect_unix(self.address.path)
                 _t, link = await loop.create_unix_connection(lambda: _Link(self), sock=sock)
             else:

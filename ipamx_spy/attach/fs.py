@@ -11,7 +11,7 @@ import os
 import stat
 from pathlib import Path
 
-from ..address import SOCKET_DIR, SPEC_DIRS, Address
+from ..address import SOCKET_DIR, SPEC_DIRS, Address, AddressKind
 from ..aio.listen import someone_listens
 from ..atomic import write_atomically
 from .plan import (
@@ -67,13 +67,13 @@ def socket_target(name: str, path: Path, how: str) -> AttachTarget:
     if not _is_socket(real):
         raise AttachError(f"{path} is not a socket")
     return AttachTarget(name=name, kind="socket", path=real, how=f"{how} {path}",
-                        upstream=Address(kind="unix", path=str(real), source=str(path)))
+                        upstream=Address(kind=AddressKind.UNIX, path=str(real), source=str(path)))
 
 
 def _spec_target(name: str, path: Path) -> AttachTarget:
     text = path.read_text()
     address = spec_address(path, text, name)
-    if address.kind == "unix":
+    if address.kind is AddressKind.UNIX:
         return socket_target(name, Path(address.path), f"socket named by {path}:")
     return AttachTarget(name=name, kind="file", path=path, upstream=address, original=text,
                         how=f"plugin file {path} ({address})")

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..address import Address, AddressError, parse_url
+from ..address import Address, AddressError, AddressKind, parse_url
 
 JOURNAL_VERSION = 1
 SUN_PATH_MAX = 107  # bytes in sockaddr_un.sun_path, without the terminating NUL
@@ -96,7 +96,8 @@ def plan_for(target: AttachTarget, spy_dir: Path) -> AttachPlan:
         staging = _checked_socket_path(target.path.with_name(f".{base}{STAGING_SUFFIX}"),
                                        "the spy's socket")
         return AttachPlan(target=target, listen=target.path, staging=staging, moved=moved,
-                          upstream=Address(kind="unix", path=str(moved), source=target.how))
+                          upstream=Address(kind=AddressKind.UNIX, path=str(moved),
+                                           source=target.how))
     spy_socket = _checked_socket_path(spy_dir / f"{target.name}.sock", "the spy's socket")
     return AttachPlan(target=target, listen=spy_socket, staging=spy_socket, moved=None,
                       upstream=target.upstream,

@@ -92,7 +92,7 @@ def register(app: typer.Typer) -> None:
                 out.print(table)
             return
         try:
-            target = (address.Address(kind="unix", path=str(socket)) if socket
+            target = (address.Address(kind=address.AddressKind.UNIX, path=str(socket)) if socket
                       else address.resolve_name(name))
         except address.AddressError as exc:
             err.print(f"[red]ipamx-spy: {exc}[/]")

@@ -334,6 +334,15 @@ def backoff(attempt: int) -> float:
     return float(min(2 ** attempt, 30))
 
 
+def retry_waits() -> tuple[float, ...]:
+    """The waits between dockerd's attempts at a call that gets no answer, in order: the
+    retries ``read_no_answer`` promises before the command fails (1, 2, 4 and 8 s)."""
+    waits: list[float] = []
+    while backoff(len(waits)) + sum(waits) < GIVE_UP_AFTER:
+        waits.append(backoff(len(waits)))
+    return tuple(waits)
+
+
 def read_no_answer(endpoint: Endpoint | str, failure: NoAnswer,
                    docker_version: DockerVersion | str | None = None, *, attempt: int = 0,
                    socket: str = "/run/docker/plugins/<name>.sock") -> Verdict:

@@ -18,7 +18,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ipamx_spy.address import Address
+from ipamx_spy.address import Address, AddressKind
 from ipamx_spy.dockerd import Endpoint, Interface
 from ipamx_spy.dockerd.options import MAC_OPTION
 from ipamx_spy.dockerd.versions import VersionRow, lookup
@@ -42,7 +42,7 @@ class RecordedAnswers:
     ``parallel`` is set, the first of the next ``WINDOW`` unused ones with the same bytes."""
 
     recorded: list[Exchange]
-    address: Address = field(default_factory=lambda: Address(kind="unix",
+    address: Address = field(default_factory=lambda: Address(kind=AddressKind.UNIX,
                                                              path="/run/docker/plugins/x.sock"))
     parallel: bool = False
     sent: list[tuple[str, bytes, int | None]] = field(default_factory=list)

@@ -18,7 +18,7 @@ from typing import Protocol
 from urllib.parse import quote
 
 from ipamx_spy import recording
-from ipamx_spy.address import Address
+from ipamx_spy.address import Address, AddressKind
 from ipamx_spy.app import CONTENT_TYPE, PluginApp
 from ipamx_spy.client import DOCKER_ACCEPT, PluginConnection, PluginNoAnswer, docker_request
 from ipamx_spy.dockerd.versions import VersionRow
@@ -69,7 +69,7 @@ class EmulatorTarget(Protocol):
 
 def _dial_text(address: Address, reason: str) -> str:
     reason = reason.lower()
-    if address.kind == "unix":
+    if address.kind is AddressKind.UNIX:
         return f"dial unix {address.path}: connect: {reason}"
     return f"dial tcp {address.host}:{address.port}: connect: {reason}"
 
@@ -112,7 +112,7 @@ class EmulatorAppTarget:
     """A plugin app called in-process (``ipamx_spy.app.PluginApp``), e.g. the built-in one."""
 
     app: PluginApp
-    address: Address = field(default_factory=lambda: Address(kind="builtin"))
+    address: Address = field(default_factory=lambda: Address(kind=AddressKind.BUILTIN))
     _open: bool = field(default=False, init=False, repr=False)
 
     @property
@@ -136,16 +136,16 @@ class EmulatorAppTarget:
 
 def host_header(version: VersionRow, address: Address) -> str:
     """The ``Host`` value of this dockerd version for this address (PROTOCOL.md 1.2)."""
-    if address.kind == "tcp":
+    if address.kind is AddressKind.TCP:
         return address.host_header
     return "plugin.moby.localhost" if version.dummy_host else ""
 
 
 def url_host(version: VersionRow, address: Address) -> str:
     """The host part of the URL in dockerd's transport errors (``Post "http://..."``)."""
-    if address.kind == "tcp":
+    if address.kind is AddressKind.TCP:
         return address.host_header
-    if version.dummy_host or address.kind != "unix":
+    if version.dummy_host or address.kind is not AddressKind.UNIX:
         return "plugin.moby.localhost"
     return quote(address.path, safe="")
 

@@ -8,6 +8,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from ipamx_spy.dockerd.verdict import retry_waits
 from ipamx_spy.findings import Finding
 from ipamx_spy.recording import Exchange
 from ipamx_spy.records import AnsweredBy, Side
@@ -57,15 +58,18 @@ class Transport:
         return [self.unanswered(exchange.seq, exchange.endpoint, reason)]
 
     def unanswered(self, seq: int, endpoint: str, reason: str = "") -> Finding:
+        """IPX402, with the retries the authority's ``read_no_answer`` promises."""
         self.reported.add(seq)
+        first, *later = retry_waits()
+        then = ", ".join(f"{w:g}" for w in later[:-1]) + f" and {later[-1]:g}"
         return finding("IPX402", seq, (
             f"{endpoint or 'the request'} got no answer from the plugin{reason}: dockerd "
-            "retries 1 s later on a new connection (then after 2, 4 and 8 s); a request it had "
-            "already written goes out again with an EMPTY body (its request buffer is spent), "
-            "one that never got out (connection refused) with its body; only if every attempt "
-            "fails does the command fail, about 15 s after the first; answer every request, "
-            "with an error if need be, and never close a connection that has a request "
-            "pending"))
+            f"retries {first:g} s later on a new connection (then after {then} s); a request "
+            "it had already written goes out again with an EMPTY body (its request buffer is "
+            "spent), one that never got out (connection refused) with its body; only if every "
+            f"attempt fails does the command fail, about {first + sum(later):g} s after the "
+            "first; answer every request, with an error if need be, and never close a "
+            "connection that has a request pending"))
 
     def _slow(self, ctx: CheckContext) -> list[Finding]:
         exchange = ctx.exchange
