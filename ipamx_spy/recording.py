@@ -24,7 +24,7 @@ import datetime as _dt
 import json
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -417,6 +417,10 @@ class Exchange:
     upstream_ms: float | None = None
     fault: Fault | None = None
     answered_by: AnsweredBy = AnsweredBy.PLUGIN
+    docker_version: str | None = field(default=None, compare=False)
+    """The recording header's ``docker_version``: the daemon whose verdict the answer gets
+    (None: the authority's default). Not part of the record; readers fill it from the
+    header of the recording (or of the host) the exchange belongs to."""
 
     def to_json(self) -> dict[str, JSONValue]:
         return {
@@ -434,8 +438,10 @@ class Exchange:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, JSONValue], *, maybe_deep: bool = True) -> Exchange:
-        """An exchange from its record. Raises RecordingError naming what is wrong."""
+    def from_json(cls, data: dict[str, JSONValue], *, maybe_deep: bool = True,
+                  docker_version: str | None = None) -> Exchange:
+        """An exchange from its record (``docker_version``: its recording header's). Raises
+        RecordingError naming what is wrong."""
         if "seq" not in data or "endpoint" not in data or "request" not in data:
             raise RecordingError("an exchange needs seq, endpoint and request")
         fault = data.get("fault")
@@ -456,6 +462,7 @@ class Exchange:
             upstream_ms=_number(data, "upstream_ms", None),
             fault=None if fault is None else Fault.from_json(fault),
             answered_by=AnsweredBy(answered_by),
+            docker_version=docker_version,
         )
 
     @property
@@ -496,6 +503,12 @@ class Damage:
 
     def __str__(self) -> str:
         return f"{self.source}:{self.line}: {self.reason}; skipped"
+
+
+def header_docker_version(header: Mapping[str, JSONValue] | None) -> str | None:
+    """The ``docker_version`` a recording header names, or None (absent, or not text)."""
+    version = None if header is None else header.get("docker_version")
+    return version if isinstance(version, str) and version else None
 
 
 def now_iso() -> str:

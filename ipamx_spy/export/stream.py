@@ -31,7 +31,7 @@ from ipamx_spy import infer, redact
 from ipamx_spy.filters import Filter, FilterContext
 from ipamx_spy.findings import Finding
 from ipamx_spy.infer import Section
-from ipamx_spy.recording import Damage, Exchange, load
+from ipamx_spy.recording import Damage, Exchange
 from ipamx_spy.recording_reader import RecordingReader
 from ipamx_spy.records import RecordType
 
@@ -199,7 +199,8 @@ class StreamedTrace:
                         continue
                     redacted = redact.redact_values(record, self._rules).record
                     shown[id(exchange)] = exchange if redacted is record \
-                        else Exchange.from_json(redacted)
+                        else Exchange.from_json(redacted,
+                                                docker_version=exchange.docker_version)
                     yield exchange
 
             for section in infer.stream_sections(originals(), self._survey.markers,
@@ -255,15 +256,14 @@ def open_trace(paths: Sequence[Path], *, selection: Selection = Selection(),
     if not paths:
         raise ValueError("open_trace needs at least one recording")
     if len(paths) > 1:
-        from ipamx_spy.multihost.timeline import build_merged_trace
+        from ipamx_spy.multihost.streamed import open_merged
 
-        recordings = []
-        for path in paths:
-            recordings.append(load(path))
-            for item in recordings[-1].damage:
+        trace, merged = open_merged([Path(p) for p in paths], selection=selection, rules=rules,
+                                    options=options, validate=validate)
+        for damage in merged.damage:
+            for item in damage:
                 on_damage(item)
-        return build_merged_trace(recordings, selection=selection, rules=rules,
-                                  options=options, validate=validate)
+        return trace
     path = Path(paths[0])
     survey = _survey(path, rules, selection, validate or selection.filter is not None)
     for item in survey.damage:
