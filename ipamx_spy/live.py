@@ -89,6 +89,7 @@ class LiveView:
     filter: Filter | None = None
     marker: str = ""
     header: dict[str, Any] | None = None
+    docker_version: str | None = None  # the session header's: the daemon of the verdicts
     sections: LiveSections = field(default_factory=LiveSections)
 
     def __post_init__(self) -> None:
@@ -365,20 +366,20 @@ def dockerd_fails(exchange: Exchange) -> bool:
     again (``tests/test_live.py`` checks this against the verdict on every recording). The
     rest goes to dockerd's verdict."""
     from .dockerd.verdict import read_answer
-    from .dockerd.versions import DEFAULT_VERSION  # what read_answer assumes, as here
     from .validate.plain import Shapes, plain
 
     response = exchange.response
     if response is None:
         return False  # counted by the session already
-    shapes = _PLAIN_SHAPES.get(DEFAULT_VERSION.major)
+    version = render.docker_version(exchange)  # the session header's daemon
+    shapes = _PLAIN_SHAPES.get(version.major)
     if shapes is None:
-        shapes = _PLAIN_SHAPES[DEFAULT_VERSION.major] = Shapes(DEFAULT_VERSION.major)
+        shapes = _PLAIN_SHAPES[version.major] = Shapes(version.major)
     if plain(exchange, shapes, math.inf) is not None:
         return False
     try:
         return read_answer(exchange.endpoint, response.status, None,
-                           response.raw_body).error is not None
+                           response.raw_body, version).error is not None
     except Exception:
         return True
 
@@ -394,8 +395,9 @@ class DetachedChecker:
     def __init__(self, checker: Checker | None, *, on_finding: Callable[[Finding], None],
                  on_failed: Callable[[str], None], view: DetachedView | None = None,
                  verdict: Verdict = dockerd_fails, diagnostics: Console | None = None,
-                 nice: int = VIEW_NICE) -> None:
+                 nice: int = VIEW_NICE, docker_version: str | None = None) -> None:
         self._checker = checker
+        self._docker_version = docker_version  # the session header's
         self._verdict = verdict
         self._view = view
         self._on_finding = on_finding
@@ -468,7 +470,8 @@ class DetachedChecker:
         if kind == RecordType.EXCHANGE:
             # The session's own line: its bodies were stored by encode_body, which keeps JSON
             # deeper than MAX_DEPTH as text, so the depth walk is skipped.
-            exchange = Exchange.from_json(record, maybe_deep=False)
+            exchange = Exchange.from_json(record, maybe_deep=False,
+                                          docker_version=self._docker_version)
             if exchange.fault is None and self._verdict(exchange):
                 out.write(encode_line({"failed": exchange.endpoint}))
             if self._checker is not None:
@@ -652,7 +655,8 @@ class _Drawer:
             self.view.print_findings([Finding(**f) for f in payload["findings"]])
             return
         is_exchange = payload.get("type") == RecordType.EXCHANGE
-        exchange = Exchange.from_json(payload) if is_exchange else None
+        exchange = Exchange.from_json(payload, docker_version=self.view.docker_version) \
+            if is_exchange else None
         if mode is None:
             mode = self._mode(burst, exchange is not None)
         saved, self.view.mode = self.view.mode, mode

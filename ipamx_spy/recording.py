@@ -24,7 +24,7 @@ import datetime as _dt
 import json
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,12 @@ class RecordingError(ValueError):
 # -- bodies ---------------------------------------------------------------------------------
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_SPACED = json.JSONEncoder(ensure_ascii=False).encode
+_ASCII = json.JSONEncoder().encode
+"""``json.dumps`` with these settings, its encoder made once (``dumps`` makes one a call)."""
+
+
 go_json = gojson.fields
 """What Go's ``json.Encoder`` writes for a value whose objects are structs in insertion order
 (no newline): the authority's one encoder (``dockerd.gojson.fields``)."""
@@ -57,10 +63,10 @@ LAYOUTS: dict[str, Callable[[JSONValue], str]] = {
     # the files already written; they are Go's bytes for every body without a float or U+0008/C.
     "go": lambda v: gojson.compact(v) + "\n",
     "go-no-newline": gojson.compact,
-    "compact": lambda v: json.dumps(v, separators=(",", ":"), ensure_ascii=False) + "\n",
-    "spaced": lambda v: json.dumps(v, ensure_ascii=False) + "\n",
-    "spaced-no-newline": lambda v: json.dumps(v, ensure_ascii=False),
-    "ascii": lambda v: json.dumps(v) + "\n",
+    "compact": lambda v: _COMPACT(v) + "\n",
+    "spaced": lambda v: _SPACED(v) + "\n",
+    "spaced-no-newline": _SPACED,
+    "ascii": lambda v: _ASCII(v) + "\n",
 }
 
 
@@ -410,6 +416,10 @@ class Exchange:
     upstream_ms: float | None = None
     fault: Fault | None = None
     answered_by: AnsweredBy = AnsweredBy.PLUGIN
+    docker_version: str | None = field(default=None, compare=False)
+    """The recording header's ``docker_version``: the daemon whose verdict the answer gets
+    (None: the authority's default). Not part of the record; readers fill it from the
+    header of the recording (or of the host) the exchange belongs to."""
 
     def to_json(self) -> dict[str, JSONValue]:
         return {
@@ -427,8 +437,10 @@ class Exchange:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, JSONValue], *, maybe_deep: bool = True) -> Exchange:
-        """An exchange from its record. Raises RecordingError naming what is wrong."""
+    def from_json(cls, data: dict[str, JSONValue], *, maybe_deep: bool = True,
+                  docker_version: str | None = None) -> Exchange:
+        """An exchange from its record (``docker_version``: its recording header's). Raises
+        RecordingError naming what is wrong."""
         if "seq" not in data or "endpoint" not in data or "request" not in data:
             raise RecordingError("an exchange needs seq, endpoint and request")
         fault = data.get("fault")
@@ -449,6 +461,7 @@ class Exchange:
             upstream_ms=_number(data, "upstream_ms", None),
             fault=None if fault is None else Fault.from_json(fault),
             answered_by=AnsweredBy(answered_by),
+            docker_version=docker_version,
         )
 
     @property
@@ -489,6 +502,12 @@ class Damage:
 
     def __str__(self) -> str:
         return f"{self.source}:{self.line}: {self.reason}; skipped"
+
+
+def header_docker_version(header: Mapping[str, JSONValue] | None) -> str | None:
+    """The ``docker_version`` a recording header names, or None (absent, or not text)."""
+    version = None if header is None else header.get("docker_version")
+    return version if isinstance(version, str) and version else None
 
 
 def now_iso() -> str:

@@ -30,6 +30,7 @@ from .recording import (
     Recording,
     RecordingError,
     check_body,
+    header_docker_version,
     json_too_deep,
     utf8_encodable,
 )
@@ -76,6 +77,7 @@ class RecordingReader:
             self.close()
             raise
         self.version = int(self.header["version"])
+        self.docker_version = header_docker_version(self.header)  # each exchange carries it
 
     def _read_header(self) -> Record:
         first = self._file.readline()
@@ -156,7 +158,7 @@ class RecordingReader:
         record = _upgrade(record, self.version)
         deep = line.count(b"[") + line.count(b"{") > MAX_DEPTH
         try:
-            return checked(record, maybe_deep=deep)
+            return checked(record, maybe_deep=deep, docker_version=self.docker_version)
         except RecordingError as exc:
             kind = record.get("type")
             what = f"{kind} record" if isinstance(kind, str) else "record"
@@ -225,14 +227,17 @@ CHECKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
-def checked(record: Record, *, maybe_deep: bool = True) -> tuple[Record, Exchange | None]:
-    """A record made safe for every reader, and its exchange. Raises RecordingError."""
+def checked(record: Record, *, maybe_deep: bool = True,
+            docker_version: str | None = None) -> tuple[Record, Exchange | None]:
+    """A record made safe for every reader, and its exchange (``docker_version``: the
+    recording header's). Raises RecordingError."""
     kind = record.get("type")
     if not isinstance(kind, str):
         raise RecordingError("no record type")
     if kind == RecordType.EXCHANGE:
         _check_fields(record, (), ())
-        exchange = Exchange.from_json(record, maybe_deep=maybe_deep)
+        exchange = Exchange.from_json(record, maybe_deep=maybe_deep,
+                                      docker_version=docker_version)
         if maybe_deep:
             record = {**record, "request": exchange.request.to_json(),
                       "response": None if exchange.response is None

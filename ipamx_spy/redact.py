@@ -37,7 +37,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import pathspec
-from .recording import Exchange, Recording, RecordingError, decode_body, encode_body, go_json
+from .recording import (
+    Exchange,
+    Recording,
+    RecordingError,
+    decode_body,
+    encode_body,
+    go_json,
+    header_docker_version,
+)
 from .records import AnsweredBy, RecordType
 
 REDACTED = "«redacted»"
@@ -345,7 +353,8 @@ def redact_recording(
         result = redact_values(record, rules)
         records.append(result.record)
         values += result.values
-    exchanges = tuple(Exchange.from_json(r) for r in records
+    version = header_docker_version(recording.header)
+    exchanges = tuple(Exchange.from_json(r, docker_version=version) for r in records
                       if r.get("type") == RecordType.EXCHANGE)
     redacted = Recording(header=recording.header, records=tuple(records), path=recording.path,
                          torn_tail=recording.torn_tail, exchanges=exchanges)

@@ -44,8 +44,19 @@ export asks of each exchange several times (its section's inference, its problem
 sentence, the summary) while it is in hand."""
 
 
+def docker_version(exchange: Exchange) -> dockerd.DockerVersion:
+    """The daemon the exchange was recorded against (its recording header's
+    ``docker_version``); the authority's default when the header names none or names one
+    that is not a version."""
+    try:
+        return dockerd.DockerVersion.parse(exchange.docker_version)
+    except ValueError:
+        return dockerd.DEFAULT_VERSION
+
+
 def verdict(exchange: Exchange) -> dockerd.Verdict | None:
-    """What dockerd made of the exchange's answer (None when there was no answer)."""
+    """What dockerd made of the exchange's answer (None when there was no answer), read as
+    the daemon of the exchange's recording (``docker_version``) reads it."""
     response = exchange.response
     if response is None:
         return None
@@ -54,7 +65,7 @@ def verdict(exchange: Exchange) -> dockerd.Verdict | None:
         return known[1]
     request = exchange.request.value
     found = dockerd.read_answer(exchange.endpoint, response.status, response.headers,
-                                response.raw_body,
+                                response.raw_body, docker_version(exchange),
                                 request=request if isinstance(request, dict) else None)
     if len(_VERDICTS) >= 4096:
         _VERDICTS.clear()

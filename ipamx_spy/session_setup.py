@@ -35,7 +35,7 @@ from .findings import Finding, Severity
 from .live import Checker, DetachedChecker, DetachedView, Diagnostics, LiveView, ViewMode
 from .places import RECORDINGS_DIR, default_recording
 from .proxy import OnRecordError, ProxySession, Redactor
-from .recording import RecordingError, RecordingWriter
+from .recording import RecordingError, RecordingWriter, header_docker_version
 from .stats import Summary
 from .switches import RuleSwitches, Switched
 
@@ -159,7 +159,8 @@ class LiveSetup:
         self.view = self.live if detached is None else detached
         self.checking = DetachedChecker(checker, on_finding=self.session.finding,
                                         on_failed=self.session.failed, view=detached,
-                                        diagnostics=self.live.diagnostics)
+                                        diagnostics=self.live.diagnostics,
+                                        docker_version=header_docker_version(self.header))
         sinks: list[Any] = [self.checking, Diagnostics(self.live)] if quiet \
             else [self.checking]
         self.session.sinks = [*sinks, *self.session.sinks]  # keep the web board
@@ -222,7 +223,8 @@ def live_session(name: str, header: dict[str, Any], opts: LiveOptions) -> LiveSe
     live = LiveView(console=out, diagnostics=err, mode=opts.mode,
                     view=render.View(headers=opts.headers, bodies=opts.bodies),
                     checker=checker(opts.slow_ms, opts.validate, opts.switches),
-                    filter=opts.filter, header=header if opts.mode is ViewMode.JSON else None)
+                    filter=opts.filter, header=header if opts.mode is ViewMode.JSON else None,
+                    docker_version=header_docker_version(header))
     session = ProxySession(writer=None, sinks=[], on_record_error=opts.on_record_error,
                            redact=redact)
     return LiveSetup(session=session, live=live, record_path=path, header=header,

@@ -199,7 +199,8 @@ class StreamedTrace:
                         continue
                     redacted = redact.redact_values(record, self._rules).record
                     shown[id(exchange)] = exchange if redacted is record \
-                        else Exchange.from_json(redacted)
+                        else Exchange.from_json(redacted,
+                                                docker_version=exchange.docker_version)
                     yield exchange
 
             for section in infer.stream_sections(originals(), self._survey.markers,

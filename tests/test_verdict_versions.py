@@ -1,0 +1,80 @@
+"""Every reader takes the verdict from the authority for the recording's Docker version
+(issue #12, G3): a one-exchange recording whose header names a daemon gets each verdict case
+as that daemon sees it, through ``render.problem``, ``show --errors`` and the export's
+``problem`` field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+from verdict_cases import VERSIONS, Case, cases_on
+
+from ipamx_spy import recording as rec
+from ipamx_spy import render
+from ipamx_spy.cli import app
+from ipamx_spy.dockerd import Outcome
+
+ON_EACH = [case for label in VERSIONS for case in cases_on(label)]
+
+
+def one_exchange(case: Case) -> rec.Exchange:
+    raw = (rec.go_json(case.request) + "\n").encode()
+    return rec.Exchange(
+        seq=1, conn=1, t=0.0, endpoint=case.endpoint.value,
+        request=rec.Message(method="POST", target=f"/{case.endpoint.value}", headers=(),
+                            body=rec.encode_body(raw)),
+        response=rec.Message(status=case.status, reason="OK", headers=(),
+                             body=rec.encode_body(case.body)),
+        duration_ms=1.0)
+
+
+def write(tmp_path: Path, case: Case) -> Path:
+    path = tmp_path / "one.jsonl"
+    lines = [rec.make_header(name="one", docker_version=case.version),
+             one_exchange(case).to_json()]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def expected_problem(case: Case) -> str | None:
+    if case.outcome is Outcome.SUCCESS:
+        return None
+    if case.outcome is Outcome.LOGGED:
+        return f"{case.error} (dockerd only logged it; the command went on)"
+    return case.error
+
+
+@pytest.mark.parametrize("case", ON_EACH, ids=lambda c: f"{c.version}-{c.id}")
+def test_render_reads_each_case_as_the_recording_s_daemon(case: Case, tmp_path: Path) -> None:
+    (exchange,) = rec.load(write(tmp_path, case)).exchanges
+    assert exchange.docker_version == case.version
+    assert render.problem(exchange) == expected_problem(case)
+    assert render.only_logged(exchange) is (case.outcome is Outcome.LOGGED)
+
+
+@pytest.mark.parametrize("case", ON_EACH, ids=lambda c: f"{c.version}-{c.id}")
+def test_show_errors_and_export_problem_follow_the_daemon(case: Case, tmp_path: Path) -> None:
+    path = write(tmp_path, case)
+    runner = CliRunner()
+    shown = runner.invoke(app, ["show", str(path), "--no-validate", "--errors", "--compact"])
+    assert shown.exit_code == 0
+    listed = any(line.startswith("#1 ") for line in shown.stdout.splitlines())
+    assert listed is (case.outcome is not Outcome.SUCCESS)
+    exported = runner.invoke(app, ["export", str(path), "--format", "json", "-o", "-",
+                                   "--no-validate"])
+    assert exported.exit_code == 0
+    (item,) = json.loads(exported.stdout)["exchanges"]
+    assert item["problem"] == expected_problem(case)
+
+
+def test_a_header_naming_no_version_reads_as_the_default(tmp_path: Path) -> None:
+    oper_info = next(c for c in cases_on("28.5") if c.id == "oper-info-empty-200")
+    path = write(tmp_path, oper_info)
+    lines = path.read_text().splitlines()
+    header = {**json.loads(lines[0]), "docker_version": "unknown"}
+    path.write_text(json.dumps(header) + "\n" + lines[1] + "\n")
+    (exchange,) = rec.load(path).exchanges
+    assert render.problem(exchange) == "EOF"
