@@ -15,7 +15,7 @@ unreachable, or ipamx-spy answered itself) are skipped: there is no answer to co
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
@@ -184,22 +184,24 @@ class Replayer:
         outgoing = Outgoing(conn=exchange.conn, endpoint=exchange.endpoint,
                             method=exchange.request.method or "POST",
                             raw=request_bytes(exchange.request, request.body), body=request.body)
-        base = ReplayVerdict(seq=exchange.seq, conn=exchange.conn, endpoint=exchange.endpoint,
-                       outcome=FAIL, meaning=meaning, recorded_status=exchange.response.status,
-                       expected=self.bindings.translate(exchange.response.value),
-                       sent=request.value, rewritten=request.changed, note=note)
+        common: dict[str, Any] = {
+            "seq": exchange.seq, "conn": exchange.conn, "endpoint": exchange.endpoint,
+            "recorded_status": exchange.response.status, "sent": request.value,
+            "rewritten": request.changed, "note": note,
+            # the recorded answer through the bindings as they were before this exchange
+            "expected": self.bindings.translate(exchange.response.value)}
         try:
             live = self.target.exchange(outgoing)
         except ReplayNoAnswer as fault:
-            return replace(base, problems=(Problem(kind="transport", message=fault.message),),
-                           meaning=meaning or _meaning(exchange))
+            return ReplayVerdict(**common, outcome=FAIL, meaning=meaning or _meaning(exchange),
+                                 problems=(Problem(kind="transport", message=fault.message),))
         read = self._read(exchange, request.value, live)
         wrong = wrong_paths(exchange.endpoint, request.value, read.problems)
         actual = self._learn(exchange, request.value, read, wrong)
-        return replace(base, outcome=FAIL if read.problems else PASS,
-                       problems=tuple(read.problems), live_status=live.status, actual=actual,
-                       elapsed_ms=live.elapsed_ms,
-                       meaning=meaning or (_meaning(exchange) if read.problems else ""))
+        return ReplayVerdict(**common, outcome=FAIL if read.problems else PASS,
+                             problems=tuple(read.problems), live_status=live.status,
+                             actual=actual, elapsed_ms=live.elapsed_ms,
+                             meaning=meaning or (_meaning(exchange) if read.problems else ""))
 
     def _read(self, exchange: Exchange, request: JSON, live: Live) -> Read:
         """What dockerd makes of the recorded and the live answer, and the problems.
