@@ -12,10 +12,14 @@ import pytest
 from typer.testing import CliRunner
 from verdict_cases import VERSIONS, Case, cases_on
 
+from ipamx_spy import infer, render
 from ipamx_spy import recording as rec
-from ipamx_spy import render
 from ipamx_spy.cli import app
 from ipamx_spy.dockerd import Outcome
+from ipamx_spy.dockerd.ledger import Ledger
+from ipamx_spy.export import mitm
+from ipamx_spy.replay.bindings import Bindings
+from ipamx_spy.replay.compare import Live, Rules, compare, recorded_outcome
 
 ON_EACH = [case for label in VERSIONS for case in cases_on(label)]
 
@@ -78,3 +82,38 @@ def test_a_header_naming_no_version_reads_as_the_default(tmp_path: Path) -> None
     path.write_text(json.dumps(header) + "\n" + lines[1] + "\n")
     (exchange,) = rec.load(path).exchanges
     assert render.problem(exchange) == "EOF"
+
+
+@pytest.mark.parametrize("case", ON_EACH, ids=lambda c: f"{c.version}-{c.id}")
+def test_replay_reads_each_case_as_the_recording_s_daemon(case: Case, tmp_path: Path) -> None:
+    (exchange,) = rec.load(write(tmp_path, case)).exchanges
+    assert exchange.response is not None
+    read = recorded_outcome(exchange, exchange.response.raw_body)
+    assert (read.outcome, read.error) == (case.outcome, case.error)
+
+
+def test_replay_says_when_a_live_error_is_only_logged() -> None:
+    oper_info = next(c for c in cases_on("28.5") if c.id == "oper-info-empty-200")
+    problems = compare(endpoint=oper_info.endpoint.value, request=oper_info.request,
+                       recorded_status=200, recorded_body=b"{}",
+                       live=Live(status=200, body=b""), bindings=Bindings(), ledger=Ledger(),
+                       rules=Rules(), version=oper_info.version)
+    assert [p.message for p in problems] == [
+        "HTTP 200 with an empty body: dockerd fails with 'EOF'",
+        "dockerd would see an error, 'EOF', where the recording succeeded (dockerd only logs "
+        "it; the command goes on)"]
+
+
+@pytest.mark.parametrize("label", list(VERSIONS))
+def test_only_logged_comes_from_the_verdict_in_infer_and_the_mitm_export(
+        label: str, tmp_path: Path) -> None:
+    """An empty EndpointOperInfo fails ``docker run`` on 20.10 and 26.1 and is only logged on
+    28.5 (the row says it fails the command): inference marks the call failed ("!") and the
+    mitmproxy export calls it a failure only where the daemon says so."""
+    oper_info = next(c for c in cases_on(label) if c.id == "oper-info-empty-200")
+    (exchange,) = rec.load(write(tmp_path, oper_info)).exchanges
+    logged = oper_info.outcome is Outcome.LOGGED
+    ((word, _),) = infer.classify([exchange])
+    assert word.endswith("!") is not logged
+    assert mitm.verdict(exchange) == {"outcome": mitm.LOGGED_ONLY if logged else mitm.FAILURE,
+                                      "problem": expected_problem(oper_info)}

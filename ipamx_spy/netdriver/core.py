@@ -23,12 +23,12 @@ A request the driver cannot honour raises ``Refusal``; its text goes to dockerd 
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import dockerd
+from ..dockerd.goparse import parse_cidr
 from ..dockerd.scopes import Scope
 from .model import DriverEndpoint, DriverState, Network, Subnet
 from .naming import Naming, generated_mac, normal_mac
@@ -351,10 +351,9 @@ def _subnet(entry: JSON, where: str, version: int) -> Subnet:
     if not isinstance(entry, Mapping):
         raise Refusal(f"ipamx-spy: {where} must be an object, dockerd sent {entry!r}")
     pool, gateway = _text(entry, "Pool"), _text(entry, "Gateway")
-    try:
-        network = ipaddress.ip_network(pool, strict=False)
-    except ValueError:
-        raise Refusal(f"ipamx-spy: {where}.Pool {pool!r} is not a CIDR") from None
+    network = parse_cidr(pool)
+    if network is None:
+        raise Refusal(f"ipamx-spy: {where}.Pool {pool!r} is not a CIDR")
     if network.version != version:
         raise Refusal(f"ipamx-spy: {where}.Pool {pool} is not an IPv{version} pool")
     if gateway and not (_is_cidr(gateway) and Subnet(pool=pool).contains(gateway)):
@@ -364,10 +363,5 @@ def _subnet(entry: JSON, where: str, version: int) -> Subnet:
 
 
 def _is_cidr(text: str) -> bool:
-    if "/" not in text:
-        return False
-    try:
-        ipaddress.ip_interface(text)
-    except ValueError:
-        return False
-    return True
+    """Whether Go's ``net.ParseCIDR`` reads ``text`` (what libnetwork's driver API does)."""
+    return parse_cidr(text) is not None

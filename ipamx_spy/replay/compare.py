@@ -4,9 +4,10 @@ Theory of operation
 -------------------
 Bytes never decide. First the transport (an answer at all), then the status, then what dockerd
 makes of each answer (PROTOCOL.md 1.3: success needs 200 and a JSON body; the error field is
-``Error`` for IPAM and ``Err`` otherwise; ``dockerd.error_message``). An error must meet an
-error and a success a success. Two errors are equal enough unless ``strict``. Two successes are
-compared field by field:
+``Error`` for IPAM and ``Err`` otherwise; ``dockerd.read_answer``, as the recording's daemon
+reads it). An error must meet an error and a success a success (an error dockerd only logs is
+said to be one). Two errors are equal enough unless ``strict``. Two successes are compared
+field by field:
 
 * a field the plugin chooses (the endpoint rows' ``chosen`` paths) only has to be *valid*:
   the row's ``validity`` holds one small rule per path (``dockerd/choices.py``), using the
@@ -82,44 +83,64 @@ class Problem:
 
 @dataclass(frozen=True, kw_only=True)
 class DecodedAnswer:
-    """What dockerd makes of an answer."""
+    """What dockerd makes of an answer: the authority's ``outcome`` and ``error``, and the
+    body's JSON ``value`` (the text when it is not JSON) for the field comparison."""
 
     value: JSON
     is_json: bool
     error: str | None
+    outcome: dockerd.Outcome = dockerd.Outcome.SUCCESS
 
 
-def outcome(endpoint: str, status: int, body: bytes) -> DecodedAnswer:
-    """Decode an answer the way dockerd does (PROTOCOL.md 1.3)."""
-    text = body.decode("utf-8", "replace")
+def outcome(endpoint: str, status: int, body: bytes,
+            version: dockerd.DockerVersion | str | None = None, *,
+            request: JSON = None) -> DecodedAnswer:
+    """Decode an answer the way dockerd ``version`` does (PROTOCOL.md 1.3), for ``request``
+    (the decoded request: a gateway address's error is worded for it); the verdict is
+    ``dockerd.read_answer``'s. Raises ``ValueError`` for a malformed ``version``."""
+    found = dockerd.read_answer(endpoint, status, None, body, version,
+                                request=request if isinstance(request, Mapping) else None)
     try:
         value, is_json = (json.loads(body), True) if body.strip() else (None, False)
     except ValueError:
-        value, is_json = text, False
-    if status == 200 and not body.strip():
-        return DecodedAnswer(value=None, is_json=False, error="EOF")
-    if status == 200 and not is_json:
-        first = text.strip()[:1]
-        return DecodedAnswer(value=text, is_json=False,
-                       error=f"invalid character {first!r} looking for beginning of value")
-    return DecodedAnswer(value=value, is_json=is_json,
-                   error=dockerd.error_message(endpoint, status, body if is_json else text))
+        value, is_json = body.decode("utf-8", "replace"), False
+    return DecodedAnswer(value=value, is_json=is_json, error=found.error,
+                         outcome=found.outcome)
 
 
-_SHAPES = Shapes(DEFAULT_VERSION.major)  # the version ``outcome`` reads answers as
+_SHAPES: dict[int, Shapes] = {}  # the plain lane's shapes, per dockerd major version
 
 
-def recorded_outcome(exchange: Exchange, body: bytes) -> DecodedAnswer:
+def _shapes(version: dockerd.DockerVersion) -> Shapes:
+    known = _SHAPES.get(version.major)
+    if known is None:
+        known = _SHAPES[version.major] = Shapes(version.major)
+    return known
+
+
+def answer_version(exchange: Exchange) -> dockerd.DockerVersion:
+    """The daemon a recorded exchange's answers are read as: its recording header's
+    ``docker_version``, or the authority's default when it names none or no version."""
+    try:
+        return dockerd.DockerVersion.parse(exchange.docker_version)
+    except ValueError:
+        return DEFAULT_VERSION
+
+
+def recorded_outcome(exchange: Exchange, body: bytes,
+                     version: dockerd.DockerVersion | None = None) -> DecodedAnswer:
     """``outcome`` of a recorded answer (``body``: its bytes, ``raw_body``), without decoding
     it again when it is plain (``validate.plain``: a 200 whose stored JSON holds exactly the
     Go fields of the answer, of their types, required ones filled, the error empty; dockerd
     takes it by construction, and its stored value is what ``json.loads`` makes of
-    ``body``). ``tests/test_replay_compare.py`` checks both ways agree on every recording."""
+    ``body``). ``version`` defaults to ``answer_version(exchange)``.
+    ``tests/test_replay_compare.py`` checks both ways agree on every recording."""
+    version = version or answer_version(exchange)
     response = exchange.response
-    if response is not None and plain(exchange, _SHAPES, math.inf) is not None:
+    if response is not None and plain(exchange, _shapes(version), math.inf) is not None:
         return DecodedAnswer(value=response.value, is_json=True, error=None)
     status = response.status if response is not None else 0
-    return outcome(exchange.endpoint, status, body)
+    return outcome(exchange.endpoint, status, body, version, request=exchange.request.value)
 
 
 def show(value: JSON) -> str:
@@ -132,7 +153,8 @@ def _snippet(body: bytes) -> str:
 
 
 def compare(*, endpoint: str, request: JSON, recorded_status: int, recorded_body: bytes,
-            live: Live, bindings: Bindings, ledger: Ledger, rules: Rules) -> list[Problem]:
+            live: Live, bindings: Bindings, ledger: Ledger, rules: Rules,
+            version: dockerd.DockerVersion | str | None = None) -> list[Problem]:
     """Every problem with ``live`` against the recorded answer; empty when it conforms.
 
     ``request`` is the request as sent (after bindings); ``bindings`` and ``ledger`` are as they
@@ -141,8 +163,10 @@ def compare(*, endpoint: str, request: JSON, recorded_status: int, recorded_body
     if live.status == recorded_status and live.body == recorded_body:
         return []  # what dockerd accepted (or refused) in the recording, byte for byte
     return compare_read(endpoint=endpoint, request=request, recorded_status=recorded_status,
-                        expected=outcome(endpoint, recorded_status, recorded_body),
-                        actual=outcome(endpoint, live.status, live.body), live=live,
+                        expected=outcome(endpoint, recorded_status, recorded_body, version,
+                                         request=request),
+                        actual=outcome(endpoint, live.status, live.body, version,
+                                       request=request), live=live,
                         bindings=bindings, ledger=ledger, rules=rules)
 
 
@@ -170,7 +194,7 @@ def _body_problems(expected: DecodedAnswer, actual: DecodedAnswer, live: Live) -
     kind = f" ({live.content_type})" if live.content_type else ""
     if live.status == 200 and not live.body.strip():
         return [Problem(kind="body", message="HTTP 200 with an empty body: dockerd fails "
-                        "with 'EOF'")]
+                        f"with '{actual.error}'")]
     if live.status == 200:
         return [Problem(kind="body", message=(
             f"the answer is not JSON{kind}: dockerd fails with '{actual.error}'; "
@@ -180,11 +204,15 @@ def _body_problems(expected: DecodedAnswer, actual: DecodedAnswer, live: Live) -
         f"{_snippet(live.body)!r}"))]
 
 
+_LOGGED = " (dockerd only logs it; the command goes on)"
+
+
 def _outcome_problems(expected: DecodedAnswer, actual: DecodedAnswer, bindings: Bindings,
                       strict: bool) -> list[Problem]:
     if expected.error is None and actual.error is not None:
         return [Problem(kind="outcome", message=(
-            f"dockerd would see an error, '{actual.error}', where the recording succeeded"))]
+            f"dockerd would see an error, '{actual.error}', where the recording succeeded"
+            f"{_LOGGED if actual.outcome is dockerd.Outcome.LOGGED else ''}"))]
     if expected.error is not None and actual.error is None:
         return [Problem(kind="outcome", message=(
             f"dockerd would see success where the recording has the error "

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ipamx_spy import dockerd
-from ipamx_spy.dockerd import Endpoint
+from ipamx_spy.dockerd import DEFAULT_VERSION, DockerVersion, Endpoint
 from ipamx_spy.dockerd.ledger import Ledger
 from ipamx_spy.infer import in_seq_order
-from ipamx_spy.recording import Exchange, Recording, RecordingError, load
+from ipamx_spy.recording import Exchange, Recording, RecordingError, header_docker_version, load
 from ipamx_spy.recording_reader import RecordingReader, problem_text
 from ipamx_spy.records import AnsweredBy
 
@@ -34,6 +34,7 @@ from .compare import (
     Live,
     Problem,
     Rules,
+    answer_version,
     compare_read,
     outcome,
     recorded_outcome,
@@ -155,6 +156,11 @@ class Replayer:
         self.bindings = Bindings()
         self.ledger = Ledger()
         self.activated = False
+        try:
+            self.docker_version = DockerVersion.parse(
+                header_docker_version(recording.header))
+        except ValueError:  # a header naming no version: the authority's default
+            self.docker_version = DEFAULT_VERSION
 
     def run(self) -> Iterator[ReplayVerdict]:
         return self.run_over(self.recording.exchanges)
@@ -207,16 +213,25 @@ class Replayer:
         response = exchange.response
         assert response is not None
         recorded_body = response.raw_body
+        version = self._version(exchange)
         if live.status == response.status and live.body == recorded_body:
-            answer = recorded_outcome(exchange, recorded_body)
+            answer = recorded_outcome(exchange, recorded_body, version)
             return Read(recorded=answer, live=answer, problems=[])
-        recorded = outcome(exchange.endpoint, response.status, recorded_body)
-        answer = outcome(exchange.endpoint, live.status, live.body)
+        recorded = outcome(exchange.endpoint, response.status, recorded_body, version,
+                           request=exchange.request.value)
+        answer = outcome(exchange.endpoint, live.status, live.body, version, request=request)
         problems = compare_read(endpoint=exchange.endpoint, request=request,
                                 recorded_status=response.status, expected=recorded,
                                 actual=answer, live=live, bindings=self.bindings,
                                 ledger=self.ledger, rules=self.rules)
         return Read(recorded=recorded, live=answer, problems=problems)
+
+    def _version(self, exchange: Exchange) -> DockerVersion:
+        """The daemon both answers are read as: the exchange's recording header's
+        (``docker_version``), else this recording's header's, else the default."""
+        if exchange.docker_version is not None:
+            return answer_version(exchange)
+        return self.docker_version
 
     def _restart_if_dockerd_did(self, exchange: Exchange) -> str:
         """A second successful activation means dockerd restarted (it activates a plugin once
