@@ -407,12 +407,21 @@ own): reading dockerd's verdict decodes the answer as Go does, the dearest part 
 and the live view infers over each burst again with every new call."""
 
 
+def _went_on(exchange: Exchange) -> bool:
+    """The docker command went on past this call's failure: dockerd's verdict on the answer
+    (as the recording's daemon reads it) only logged it; a call with no answer (a fault) goes
+    by the row (an endpoint whose errors dockerd ignores)."""
+    if exchange.fault is None and exchange.response is not None:
+        return render.only_logged(exchange)
+    row = dockerd.ANY_BY_NAME.get(exchange.endpoint)
+    return row is not None and row.errors_ignored
+
+
 def _failed(exchange: Exchange) -> bool:
     known = _FAILED.get(id(exchange))
     if known is not None and known[0] is exchange:
         return known[1]
-    row = dockerd.ANY_BY_NAME.get(exchange.endpoint)
-    failed = not (row is not None and row.errors_ignored) and render.problem(exchange) is not None
+    failed = render.problem(exchange) is not None and not _went_on(exchange)
     if len(_FAILED) >= 4096:
         _FAILED.clear()
     _FAILED[id(exchange)] = (exchange, failed)

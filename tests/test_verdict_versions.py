@@ -12,13 +12,14 @@ import pytest
 from typer.testing import CliRunner
 from verdict_cases import VERSIONS, Case, cases_on
 
+from ipamx_spy import infer, render
 from ipamx_spy import recording as rec
-from ipamx_spy import render
 from ipamx_spy.cli import app
 from ipamx_spy.dockerd import Outcome
 from ipamx_spy.dockerd.ledger import Ledger
+from ipamx_spy.export import mitm
 from ipamx_spy.replay.bindings import Bindings
-from ipamx_spy.replay.compare import Live, Rules, compare, recorded_outcome
+from ipamx_spy.replay.compare import Live, Problem, ProblemKind, Rules, compare, recorded_outcome
 
 ON_EACH = [case for label in VERSIONS for case in cases_on(label)]
 
@@ -101,3 +102,26 @@ def test_replay_says_when_a_live_error_is_only_logged() -> None:
         "HTTP 200 with an empty body: dockerd fails with 'EOF'",
         "dockerd would see an error, 'EOF', where the recording succeeded (dockerd only logs "
         "it; the command goes on)"]
+
+
+@pytest.mark.parametrize("label", list(VERSIONS))
+def test_only_logged_comes_from_the_verdict_in_infer_and_the_mitm_export(
+        label: str, tmp_path: Path) -> None:
+    """An empty EndpointOperInfo fails ``docker run`` on 20.10 and 26.1 and is only logged on
+    28.5 (the row says it fails the command): inference marks the call failed ("!") and the
+    mitmproxy export calls it a failure only where the daemon says so."""
+    oper_info = next(c for c in cases_on(label) if c.id == "oper-info-empty-200")
+    (exchange,) = rec.load(write(tmp_path, oper_info)).exchanges
+    logged = oper_info.outcome is Outcome.LOGGED
+    ((word, _),) = infer.classify([exchange])
+    assert word.endswith("!") is not logged
+    assert mitm.verdict(exchange) == {"outcome": mitm.LOGGED_ONLY if logged else mitm.FAILURE,
+                                      "problem": expected_problem(oper_info)}
+
+
+def test_a_problem_kind_is_a_member_and_keeps_its_word() -> None:
+    problem = Problem(kind="error-text", message="m")  # type: ignore[arg-type]
+    assert problem.kind is ProblemKind.ERROR_TEXT
+    assert problem.to_json() == {"kind": "error-text", "path": "", "message": "m"}
+    with pytest.raises(ValueError):
+        Problem(kind="other", message="m")  # type: ignore[arg-type]
