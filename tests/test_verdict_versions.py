@@ -17,7 +17,10 @@ from ipamx_spy import recording as rec
 from ipamx_spy.cli import app
 from ipamx_spy.dockerd import Outcome
 from ipamx_spy.dockerd.ledger import Ledger
-from ipamx_spy.export import mitm
+from ipamx_spy.export import build_trace, mitm
+from ipamx_spy.export.mitm import flow_states
+from ipamx_spy.mitm import flowstate
+from ipamx_spy.mitm import view as mitm_view
 from ipamx_spy.replay.bindings import Bindings
 from ipamx_spy.replay.compare import Live, Problem, ProblemKind, Rules, compare, recorded_outcome
 
@@ -138,3 +141,13 @@ def test_a_merge_reads_each_host_s_exchanges_as_that_host_s_daemon(tmp_path: Pat
     assert exported.exit_code == 0, exported.output
     problems = [item["problem"] for item in json.loads(exported.stdout)["exchanges"]]
     assert sorted(problems) == ["EOF", "EOF (dockerd only logged it; the command went on)"]
+
+
+@pytest.mark.parametrize("label", list(VERSIONS))
+def test_an_exported_flow_is_read_back_as_the_recording_s_daemon(
+        label: str, tmp_path: Path) -> None:
+    oper_info = next(c for c in cases_on(label) if c.id == "oper-info-empty-200")
+    (state,) = flow_states(build_trace(rec.load(write(tmp_path, oper_info))))
+    said = "only logs the error" if oper_info.outcome is Outcome.LOGGED else "fails the command"
+    assert mitm_view.verdict_line(flowstate.exchange_of(state)) == [
+        ("error", f"dockerd {said}: EOF")]
