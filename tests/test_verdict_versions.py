@@ -19,7 +19,7 @@ from ipamx_spy.dockerd import Outcome
 from ipamx_spy.dockerd.ledger import Ledger
 from ipamx_spy.export import mitm
 from ipamx_spy.replay.bindings import Bindings
-from ipamx_spy.replay.compare import Live, Rules, compare, recorded_outcome
+from ipamx_spy.replay.compare import Live, Problem, ProblemKind, Rules, compare, recorded_outcome
 
 ON_EACH = [case for label in VERSIONS for case in cases_on(label)]
 
@@ -117,3 +117,11 @@ def test_only_logged_comes_from_the_verdict_in_infer_and_the_mitm_export(
     assert word.endswith("!") is not logged
     assert mitm.verdict(exchange) == {"outcome": mitm.LOGGED_ONLY if logged else mitm.FAILURE,
                                       "problem": expected_problem(oper_info)}
+
+
+def test_a_problem_kind_is_a_member_and_keeps_its_word() -> None:
+    problem = Problem(kind="error-text", message="m")  # type: ignore[arg-type]
+    assert problem.kind is ProblemKind.ERROR_TEXT
+    assert problem.to_json() == {"kind": "error-text", "path": "", "message": "m"}
+    with pytest.raises(ValueError):
+        Problem(kind="other", message="m")  # type: ignore[arg-type]

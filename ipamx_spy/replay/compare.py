@@ -26,6 +26,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from ipamx_spy import dockerd
@@ -69,16 +70,34 @@ class Live:
     elapsed_ms: float = 0.0
 
 
+class ProblemKind(StrEnum):
+    """What a ``Problem`` is about; the value is the word in reports and ``--json``."""
+
+    TRANSPORT = "transport"  # no answer at all
+    STATUS = "status"  # another HTTP status
+    BODY = "body"  # a body dockerd cannot decode as JSON
+    OUTCOME = "outcome"  # an error where the recording succeeded, or the other way round
+    MISSING = "missing"  # a required field absent
+    TYPE = "type"  # a field of the wrong JSON type
+    INVALID = "invalid"  # a field the plugin chooses, with a value dockerd would refuse
+    VALUE = "value"  # a field that differs from the recorded value
+    ERROR_TEXT = "error-text"  # another error text (--strict)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Problem:
-    """One way the live answer differs from the recording, in words."""
+    """One way the live answer differs from the recording, in words. ``kind`` given as its
+    word is converted on construction (any other word raises ``ValueError``)."""
 
-    kind: str  # transport, status, body, outcome, missing, type, invalid, value, error-text
+    kind: ProblemKind
     message: str
     path: str = ""
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", ProblemKind(self.kind))
+
     def to_json(self) -> dict[str, str]:
-        return {"kind": self.kind, "path": self.path, "message": self.message}
+        return {"kind": self.kind.value, "path": self.path, "message": self.message}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -177,7 +196,7 @@ def compare_read(*, endpoint: str, request: JSON, recorded_status: int,
     dockerd makes of each (``outcome``): the caller that read them keeps them."""
     found: list[Problem] = []
     if live.status != recorded_status:
-        found.append(Problem(kind="status", message=(
+        found.append(Problem(kind=ProblemKind.STATUS, message=(
             f"status: the recording has HTTP {recorded_status}, the plugin answered HTTP "
             f"{live.status}")))
     found += _body_problems(expected, actual, live)
@@ -193,13 +212,13 @@ def _body_problems(expected: DecodedAnswer, actual: DecodedAnswer, live: Live) -
         return []
     kind = f" ({live.content_type})" if live.content_type else ""
     if live.status == 200 and not live.body.strip():
-        return [Problem(kind="body", message="HTTP 200 with an empty body: dockerd fails "
+        return [Problem(kind=ProblemKind.BODY, message="HTTP 200 with an empty body: dockerd fails "
                         f"with '{actual.error}'")]
     if live.status == 200:
-        return [Problem(kind="body", message=(
+        return [Problem(kind=ProblemKind.BODY, message=(
             f"the answer is not JSON{kind}: dockerd fails with '{actual.error}'; "
             f"it begins {_snippet(live.body)!r}"))]
-    return [Problem(kind="body", message=(
+    return [Problem(kind=ProblemKind.BODY, message=(
         f"the error is not JSON{kind}, so dockerd shows the raw body as the error text: "
         f"{_snippet(live.body)!r}"))]
 
@@ -210,17 +229,17 @@ _LOGGED = " (dockerd only logs it; the command goes on)"
 def _outcome_problems(expected: DecodedAnswer, actual: DecodedAnswer, bindings: Bindings,
                       strict: bool) -> list[Problem]:
     if expected.error is None and actual.error is not None:
-        return [Problem(kind="outcome", message=(
+        return [Problem(kind=ProblemKind.OUTCOME, message=(
             f"dockerd would see an error, '{actual.error}', where the recording succeeded"
             f"{_LOGGED if actual.outcome is dockerd.Outcome.LOGGED else ''}"))]
     if expected.error is not None and actual.error is None:
-        return [Problem(kind="outcome", message=(
+        return [Problem(kind=ProblemKind.OUTCOME, message=(
             f"dockerd would see success where the recording has the error "
             f"'{expected.error}'"))]
     if strict and expected.error is not None and actual.error is not None:
         wanted = bindings.translate_text(expected.error)
         if wanted != actual.error:
-            return [Problem(kind="error-text", message=(
+            return [Problem(kind=ProblemKind.ERROR_TEXT, message=(
                 f"error text: the recording has {wanted!r}, the plugin said "
                 f"{actual.error!r} (--strict)"))]
     return []
@@ -243,8 +262,9 @@ def _field_problems(context: CompareContext, recorded: JSON, live: JSON, binding
     fields = row.response if row is not None else ()
     live = paths.normalise(normalise_keys(live, fields), recorded)
     if not isinstance(recorded, Mapping) or not isinstance(live, Mapping):
-        return [Problem(kind="value", message=f"the recording has {show(recorded)}, the plugin "
-                        f"answered {show(live)}")] if paths.diff(recorded, live) else []
+        return [Problem(kind=ProblemKind.VALUE, message=(
+            f"the recording has {show(recorded)}, the plugin answered {show(live)}"))] \
+            if paths.diff(recorded, live) else []
     ignored = rules.ignored(context.endpoint)
     if not rules.strict:
         known = {f.name for f in fields} if row is not None else set(live)
@@ -257,7 +277,7 @@ def _field_problems(context: CompareContext, recorded: JSON, live: JSON, binding
                                  zero_equal=not rules.strict,
                                  prune=lambda path: paths.matches(path, skip)):
         where = paths.render(difference.path)
-        found.append(Problem(kind="value", path=where, message=(
+        found.append(Problem(kind=ProblemKind.VALUE, path=where, message=(
             f"{where}: the recording has {show(difference.expected)}, the plugin answered "
             f"{show(difference.actual)}")))
     return found
@@ -281,7 +301,7 @@ def wrong_paths(endpoint: str, request: JSON, problems: list[Problem]) -> set[st
         return set()
     chosen = chosen_paths(endpoint, request)
     return {p.path for p in problems
-            if not (p.kind == "value" and paths.matches(paths.split(p.path), chosen))}
+            if not (p.kind is ProblemKind.VALUE and paths.matches(paths.split(p.path), chosen))}
 
 
 def _type_problems(fields: tuple[dockerd.Field, ...], recorded: Mapping[str, JSON],
@@ -295,13 +315,13 @@ def _type_problems(fields: tuple[dockerd.Field, ...], recorded: Mapping[str, JSO
         value = live.get(spec.name, paths.MISSING)
         if value is paths.MISSING:
             if spec.required and spec.name in recorded:
-                found.append(Problem(kind="missing", path=spec.name, message=(
+                found.append(Problem(kind=ProblemKind.MISSING, path=spec.name, message=(
                     f"{spec.name} is missing; the recording has {show(recorded[spec.name])}")))
                 bad.append(spec.name)
             continue
         text = spec.problem(value)
         if text is not None:
-            found.append(Problem(kind="type", path=spec.name, message=text))
+            found.append(Problem(kind=ProblemKind.TYPE, path=spec.name, message=text))
             bad.append(spec.name)
     return found, bad
 
@@ -319,5 +339,5 @@ def _validity_problems(context: CompareContext, live: Mapping[str, JSON], chosen
         text = rule(context.asked, None if value is paths.MISSING else value, live,
                     context.ledger)
         if text is not None:
-            found.append(Problem(kind="invalid", path=path, message=f"{path}: {text}"))
+            found.append(Problem(kind=ProblemKind.INVALID, path=path, message=f"{path}: {text}"))
     return found

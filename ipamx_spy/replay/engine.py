@@ -33,6 +33,7 @@ from .compare import (
     DecodedAnswer,
     Live,
     Problem,
+    ProblemKind,
     Rules,
     answer_version,
     compare_read,
@@ -194,7 +195,8 @@ class Replayer:
             live = self.target.exchange(outgoing)
         except ReplayNoAnswer as fault:
             return ReplayVerdict(**common, outcome=FAIL, meaning=meaning or _meaning(exchange),
-                                 problems=(Problem(kind="transport", message=fault.message),))
+                                 problems=(Problem(kind=ProblemKind.TRANSPORT,
+                                                   message=fault.message),))
         read = self._read(exchange, request.value, live)
         wrong = wrong_paths(exchange.endpoint, request.value, read.problems)
         actual = self._learn(exchange, request.value, read, wrong)
