@@ -41,6 +41,7 @@ from . import dockerd, render
 from .dockerd import Endpoint
 from .dockerd.verdict import is_gateway_request, pool_gateway
 from .recording import Exchange, Recording
+from .records import SectionSource
 
 SERIAL_OPTION = "com.docker.network.ipam.serial"
 """swarmkit's allocator asks every address of a swarm network with it (``ipamapi``)."""
@@ -53,7 +54,8 @@ command. The pause cuts the recording into bursts that patterns never cross, so 
 ``docker run`` right after a good one stays apart; and an --aux-address RequestAddress is told
 from a container's by following the gateway's within the same burst."""
 
-MARKER, INFERRED, UNRECOGNISED = "marker", "inferred", "unrecognised"
+MARKER, INFERRED, UNRECOGNISED = (SectionSource.MARKER, SectionSource.INFERRED,
+                                  SectionSource.UNRECOGNISED)
 
 Token = tuple[str, list[Exchange]]
 """A token word and the exchanges it stands for (the call and its retries)."""
@@ -64,15 +66,17 @@ class Section:
     """A run of exchanges and what docker command caused it (said by a marker, or inferred)."""
 
     title: str
-    source: str
+    source: SectionSource  # given as its word, converted on construction
     t: float
     exchanges: tuple[Exchange, ...] = ()
     detail: str = ""
     failed: bool = False
 
     def __post_init__(self) -> None:
-        if self.source not in {MARKER, INFERRED, UNRECOGNISED}:
-            raise ValueError(f"unknown section source {self.source!r}")
+        try:
+            object.__setattr__(self, "source", SectionSource(self.source))
+        except ValueError:
+            raise ValueError(f"unknown section source {self.source!r}") from None
 
     @property
     def heading(self) -> str:
