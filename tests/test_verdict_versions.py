@@ -125,3 +125,16 @@ def test_a_problem_kind_is_a_member_and_keeps_its_word() -> None:
     assert problem.to_json() == {"kind": "error-text", "path": "", "message": "m"}
     with pytest.raises(ValueError):
         Problem(kind="other", message="m")  # type: ignore[arg-type]
+
+
+def test_a_merge_reads_each_host_s_exchanges_as_that_host_s_daemon(tmp_path: Path) -> None:
+    paths = []
+    for label in ("20.10", "28.5"):
+        oper_info = next(c for c in cases_on(label) if c.id == "oper-info-empty-200")
+        (tmp_path / label).mkdir()
+        paths.append(str(write(tmp_path / label, oper_info)))
+    exported = CliRunner().invoke(app, ["export", *paths, "--format", "json", "-o", "-",
+                                        "--no-validate"])
+    assert exported.exit_code == 0, exported.output
+    problems = [item["problem"] for item in json.loads(exported.stdout)["exchanges"]]
+    assert sorted(problems) == ["EOF", "EOF (dockerd only logged it; the command went on)"]
