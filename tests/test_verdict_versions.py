@@ -23,6 +23,7 @@ from ipamx_spy.mitm import flowstate
 from ipamx_spy.mitm import view as mitm_view
 from ipamx_spy.replay.bindings import Bindings
 from ipamx_spy.replay.compare import Live, Problem, ProblemKind, Rules, compare, recorded_outcome
+from ipamx_spy.web.board import LiveBoard
 
 ON_EACH = [case for label in VERSIONS for case in cases_on(label)]
 
@@ -151,3 +152,16 @@ def test_an_exported_flow_is_read_back_as_the_recording_s_daemon(
     said = "only logs the error" if oper_info.outcome is Outcome.LOGGED else "fails the command"
     assert mitm_view.verdict_line(flowstate.exchange_of(state)) == [
         ("error", f"dockerd {said}: EOF")]
+
+
+@pytest.mark.parametrize("label", list(VERSIONS))
+def test_the_live_web_board_reads_as_the_session_s_daemon(label: str, tmp_path: Path) -> None:
+    oper_info = next(c for c in cases_on(label) if c.id == "oper-info-empty-200")
+    loaded = rec.load(write(tmp_path, oper_info))
+    live = LiveBoard(dict(loaded.header), validate=False)
+    for record in loaded.records:
+        live.on_record(dict(record), None)
+    facts = live.build(len(live.records)).meta
+    logged = oper_info.outcome is Outcome.LOGGED
+    assert ("1 failed (1 only logged by dockerd)" in facts) is logged
+    assert "1 failed" in facts
