@@ -103,7 +103,7 @@ def test_replay_says_when_a_live_error_is_only_logged() -> None:
                        live=Live(status=200, body=b""), bindings=Bindings(), ledger=Ledger(),
                        rules=Rules(), version=oper_info.version)
     assert [p.message for p in problems] == [
-        "HTTP 200 with an empty body: dockerd fails with 'EOF'",
+        "HTTP 200 with an empty body: dockerd only logs 'EOF'",
         "dockerd would see an error, 'EOF', where the recording succeeded (dockerd only logs "
         "it; the command goes on)"]
 

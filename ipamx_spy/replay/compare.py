@@ -211,12 +211,13 @@ def _body_problems(expected: DecodedAnswer, actual: DecodedAnswer, live: Live) -
     if actual.is_json or not expected.is_json:
         return []
     kind = f" ({live.content_type})" if live.content_type else ""
+    does = "only logs" if actual.outcome is dockerd.Outcome.LOGGED else "fails with"
     if live.status == 200 and not live.body.strip():
-        return [Problem(kind=ProblemKind.BODY, message="HTTP 200 with an empty body: dockerd fails "
-                        f"with '{actual.error}'")]
+        return [Problem(kind=ProblemKind.BODY, message=(
+            f"HTTP 200 with an empty body: dockerd {does} '{actual.error}'"))]
     if live.status == 200:
         return [Problem(kind=ProblemKind.BODY, message=(
-            f"the answer is not JSON{kind}: dockerd fails with '{actual.error}'; "
+            f"the answer is not JSON{kind}: dockerd {does} '{actual.error}'; "
             f"it begins {_snippet(live.body)!r}"))]
     return [Problem(kind=ProblemKind.BODY, message=(
         f"the error is not JSON{kind}, so dockerd shows the raw body as the error text: "
