@@ -186,6 +186,9 @@ class Row:
     on_failure: FailureEffect
     failure_sentence: str  # what the failure means for the user, in plain words
     log_line: str = ""  # LOGGED: dockerd's log line, with {error} (and request fields)
+    # LOGGED, on a daemon with VersionRow.structured_logs: the message it logs instead, the
+    # error and the endpoint being fields of the line ("": the same log_line everywhere)
+    log_message: str = ""
     cli_text: str = "Error response from daemon: {error}"  # FAILS_COMMAND: what the CLI shows
     chosen: Chosen = lambda _request: ()
     # One rule per path ``chosen`` can name: is the value the plugin picked one dockerd can
@@ -685,6 +688,7 @@ ROWS: tuple[Row, ...] = (
         failure_sentence="docker stop (or disconnect) still succeeds",
         log_line=("driver failed revoking external connectivity on endpoint <name> (<id>): "
                   "{error}"),
+        log_message="driver failed revoking external connectivity on endpoint",
     ),
     Row(
         endpoint=Endpoint.DISCOVER_NEW, since=_V(1, 9),

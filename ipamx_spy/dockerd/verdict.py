@@ -306,6 +306,9 @@ def _failure(endpoint: Endpoint | None, name: str, status: int, error: str,
     if row is not None and row.on_failure is FailureEffect.LOGGED:
         fill = {k: v for k, v in asked.items() if isinstance(v, str)}
         line = _fill(row.log_line, {**fill, "error": error})
+        if version is not None and version.structured_logs and row.log_message:
+            line = (f'msg="{row.log_message}" eid=<id> ep=<name> error={_logfmt(error)} '
+                    "net=<network> nid=<nid>")
         return Verdict(endpoint=endpoint, name=name, outcome=Outcome.LOGGED, status=status,
                        error=error, plugin_error=plugin_error, log_line=line, decoded=decoded)
     template = row.cli_text if row is not None else _CLI_HEAD + "{error}"
@@ -315,6 +318,17 @@ def _failure(endpoint: Endpoint | None, name: str, status: int, error: str,
     return Verdict(endpoint=endpoint, name=name, outcome=Outcome.FAILS_COMMAND, status=status,
                    error=error, plugin_error=plugin_error,
                    cli_text=_fill(template, {"error": error}), decoded=decoded)
+
+
+_LOGFMT_BARE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._/@^+")
+
+
+def _logfmt(value: str) -> str:
+    """A field's value as dockerd's logrus text formatter writes it: bare when every character
+    is one it leaves alone, else double-quoted with quotes and backslashes escaped."""
+    if value and set(value) <= _LOGFMT_BARE:
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _fill(template: str, values: Mapping[str, str]) -> str:

@@ -110,6 +110,8 @@ class VersionRow:
     #  26.1.5 go1.24.4 names the struct; 29 follows upstream's builds, which name it)
     logs_only: tuple[str, ...]  # endpoints whose failures fail the command on 20.10 but are
     #                             only logged by this line (28.5: NetworkDriver.EndpointOperInfo)
+    structured_logs: bool  # a logged failure is msg="..." with the error and the endpoint as
+    #                        fields (28.5.2), not one sentence (20.10.24, 26.1.5)
 
 
 _SOURCE_READ = ""
@@ -125,7 +127,8 @@ VERSION_ROWS: dict[str, VersionRow] = {
         global_scope_needs_swarm=True, overlap_release_lifo=True,
         no_address="No address returned",
         ip_outside="Invalid address {ip}: It does not belong to any of this network's subnets",
-        container_error_prefix="", type_error_names_struct=True, logs_only=()),
+        container_error_prefix="", type_error_names_struct=True, logs_only=(),
+        structured_logs=False),
     "26": VersionRow(
         name="26", major=26, first_major=24, verified="26.1.5 (Debian trixie)",
         dummy_host=True, spaces_at_registration=False,
@@ -137,7 +140,8 @@ VERSION_ROWS: dict[str, VersionRow] = {
         global_scope_needs_swarm=False, overlap_release_lifo=False,
         no_address="no address returned",
         ip_outside="no configured subnet or ip-range contain the IP address {ip}",
-        container_error_prefix="", type_error_names_struct=True, logs_only=()),
+        container_error_prefix="", type_error_names_struct=True, logs_only=(),
+        structured_logs=False),
     "27": VersionRow(
         name="27", major=27, first_major=27, verified=_SOURCE_READ,
         dummy_host=True, spaces_at_registration=False,
@@ -149,7 +153,8 @@ VERSION_ROWS: dict[str, VersionRow] = {
         global_scope_needs_swarm=False, overlap_release_lifo=False,
         no_address="no address returned",
         ip_outside="no configured subnet or ip-range contain the IP address {ip}",
-        container_error_prefix="", type_error_names_struct=True, logs_only=()),
+        container_error_prefix="", type_error_names_struct=True, logs_only=(),
+        structured_logs=False),
     "28": VersionRow(
         name="28", major=28, first_major=28, verified="28.5.2 (Debian sid)",
         dummy_host=True, spaces_at_registration=False,
@@ -162,7 +167,8 @@ VERSION_ROWS: dict[str, VersionRow] = {
         no_address="no address returned",
         ip_outside="no configured subnet or ip-range contain the IP address {ip}",
         container_error_prefix="failed to set up container networking: ",
-        type_error_names_struct=False, logs_only=("NetworkDriver.EndpointOperInfo",)),
+        type_error_names_struct=False, logs_only=("NetworkDriver.EndpointOperInfo",),
+        structured_logs=True),
     "29": VersionRow(
         name="29", major=29, first_major=29, verified=_SOURCE_READ,
         dummy_host=True, spaces_at_registration=False,
@@ -175,7 +181,8 @@ VERSION_ROWS: dict[str, VersionRow] = {
         no_address="no address returned",
         ip_outside="no configured subnet contains IP address {ip}",
         container_error_prefix="failed to set up container networking: ",
-        type_error_names_struct=True, logs_only=("NetworkDriver.EndpointOperInfo",)),
+        type_error_names_struct=True, logs_only=("NetworkDriver.EndpointOperInfo",),
+        structured_logs=True),
 }
 
 ROW_FIELDS = tuple(f.name for f in fields(VersionRow))
