@@ -25,6 +25,7 @@ from typing import Any, Protocol, TypeVar
 
 from . import dockerd
 from .dockerd import Endpoint, SpyCall
+from .dockerd.gotypes import FieldNames
 from .faults import Injection
 from .recording import go_json
 
@@ -114,11 +115,10 @@ def _listed(what: str, names: list[str]) -> str:
 
 
 def normalise_keys(value: JSON, fields: tuple[dockerd.Field, ...]) -> JSON:
-    """Rename keys that match a row's field case-insensitively (Go's decoder rule)."""
+    """Rename keys to the row's field Go's decoder stores them in (``gotypes.FieldNames``)."""
     if not isinstance(value, dict) or not fields:
         return value
-    canonical = {f.name.lower(): f.name for f in fields}
-    return {canonical.get(k.lower(), k): v for k, v in value.items()}
+    return FieldNames(f.name for f in fields).rename(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +130,7 @@ class _Entry:
     blocking: bool
     takes_body: bool
     error_key: str
-    canonical: Mapping[str, str]  # request field names by their lower case (Go's key match)
+    names: FieldNames | None  # the request's Go field names (None: the row has no request)
 
 
 @dataclass
@@ -205,8 +205,8 @@ class BuiltinPlugin:
 def _entry(call: Call, route: Route, *, blocking: bool) -> _Entry:
     row = dockerd.ROW[call] if isinstance(call, Endpoint) else dockerd.SPY_ROW[call]
     return _Entry(name=call.value, route=route, blocking=blocking, takes_body=row.takes_body,
-                  error_key=row.error_field, canonical={f.name.lower(): f.name
-                                                        for f in row.request})
+                  error_key=row.error_field,
+                  names=FieldNames(f.name for f in row.request) if row.request else None)
 
 
 def _decode(entry: _Entry, body: bytes) -> dict[str, JSON] | Reply:
@@ -225,7 +225,6 @@ def _decode(entry: _Entry, body: bytes) -> dict[str, JSON] | Reply:
         return {}
     if not isinstance(value, dict):
         return Reply.json(400, {"Err": "ipamx-spy: request body must be a JSON object"})
-    canonical = entry.canonical
-    if not canonical:
+    if entry.names is None:
         return value
-    return {canonical.get(k.lower(), k): v for k, v in value.items()}
+    return entry.names.rename(value)

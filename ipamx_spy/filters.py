@@ -31,6 +31,7 @@ import pyparsing as pp
 from . import pathspec, render
 from .findings import SEVERITIES, Finding
 from .recording import Exchange, Message, Recording
+from .records import SectionSource
 
 
 class FilterError(ValueError):
@@ -53,7 +54,7 @@ class FilterContext:
     """What a filter may know about an exchange besides the exchange itself."""
 
     section_title: str = ""
-    section_source: str = ""
+    section_source: SectionSource | None = None
     findings: tuple[Finding, ...] = ()
 
 
@@ -239,7 +240,7 @@ def _fault(value: str) -> Callable[[Exchange, FilterContext], bool]:
 def _section(marked: bool) -> Builder:
     def build(value: str) -> Callable[[Exchange, FilterContext], bool]:
         pattern = _regex(value)
-        return lambda e, c: (not marked or c.section_source == "marker") and bool(
+        return lambda e, c: (not marked or c.section_source is SectionSource.MARKER) and bool(
             pattern.search(c.section_title))
     return build
 

@@ -41,6 +41,7 @@ from . import dockerd, render
 from .dockerd import Endpoint
 from .dockerd.verdict import is_gateway_request, pool_gateway
 from .recording import Exchange, Recording
+from .records import SectionSource
 
 SERIAL_OPTION = "com.docker.network.ipam.serial"
 """swarmkit's allocator asks every address of a swarm network with it (``ipamapi``)."""
@@ -53,7 +54,8 @@ command. The pause cuts the recording into bursts that patterns never cross, so 
 ``docker run`` right after a good one stays apart; and an --aux-address RequestAddress is told
 from a container's by following the gateway's within the same burst."""
 
-MARKER, INFERRED, UNRECOGNISED = "marker", "inferred", "unrecognised"
+MARKER, INFERRED, UNRECOGNISED = (SectionSource.MARKER, SectionSource.INFERRED,
+                                  SectionSource.UNRECOGNISED)
 
 Token = tuple[str, list[Exchange]]
 """A token word and the exchanges it stands for (the call and its retries)."""
@@ -64,15 +66,17 @@ class Section:
     """A run of exchanges and what docker command caused it (said by a marker, or inferred)."""
 
     title: str
-    source: str
+    source: SectionSource  # given as its word, converted on construction
     t: float
     exchanges: tuple[Exchange, ...] = ()
     detail: str = ""
     failed: bool = False
 
     def __post_init__(self) -> None:
-        if self.source not in {MARKER, INFERRED, UNRECOGNISED}:
-            raise ValueError(f"unknown section source {self.source!r}")
+        try:
+            object.__setattr__(self, "source", SectionSource(self.source))
+        except ValueError:
+            raise ValueError(f"unknown section source {self.source!r}") from None
 
     @property
     def heading(self) -> str:
@@ -407,12 +411,21 @@ own): reading dockerd's verdict decodes the answer as Go does, the dearest part 
 and the live view infers over each burst again with every new call."""
 
 
+def _went_on(exchange: Exchange) -> bool:
+    """The docker command went on past this call's failure: dockerd's verdict on the answer
+    (as the recording's daemon reads it) only logged it; a call with no answer (a fault) goes
+    by the row (an endpoint whose errors dockerd ignores)."""
+    if exchange.fault is None and exchange.response is not None:
+        return render.only_logged(exchange)
+    row = dockerd.ANY_BY_NAME.get(exchange.endpoint)
+    return row is not None and row.errors_ignored
+
+
 def _failed(exchange: Exchange) -> bool:
     known = _FAILED.get(id(exchange))
     if known is not None and known[0] is exchange:
         return known[1]
-    row = dockerd.ANY_BY_NAME.get(exchange.endpoint)
-    failed = not (row is not None and row.errors_ignored) and render.problem(exchange) is not None
+    failed = render.problem(exchange) is not None and not _went_on(exchange)
     if len(_FAILED) >= 4096:
         _FAILED.clear()
     _FAILED[id(exchange)] = (exchange, failed)

@@ -50,7 +50,7 @@ from .filters import Filter, FilterContext
 from .findings import Finding
 from .infer import LiveSections
 from .recording import Exchange
-from .records import RecordType
+from .records import RecordType, SectionSource
 
 
 class Checker(Protocol):
@@ -154,8 +154,8 @@ class LiveView:
             return True
         inferred = self.sections.current
         if self.marker or inferred is None:
-            context = FilterContext(section_title=self.marker, section_source="marker"
-                              if self.marker else "", findings=tuple(found))
+            context = FilterContext(section_title=self.marker, section_source=SectionSource.MARKER
+                                    if self.marker else None, findings=tuple(found))
         else:
             context = FilterContext(section_title=inferred.title, section_source=inferred.source,
                               findings=tuple(found))

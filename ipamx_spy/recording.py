@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .dockerd import gojson
 from .records import AnsweredBy, FaultKind, HeaderRecord, RecordType, Side
 
 FORMAT = "ipamx-spy-recording"
@@ -46,22 +47,26 @@ class RecordingError(ValueError):
 # -- bodies ---------------------------------------------------------------------------------
 
 
-def go_json(value: JSONValue) -> str:
-    """Encode like Go's ``json.Encoder``: compact, ``<>&`` and U+2028/9 escaped, no newline."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    return (
-        text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-        .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    )
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_SPACED = json.JSONEncoder(ensure_ascii=False).encode
+_ASCII = json.JSONEncoder().encode
+"""``json.dumps`` with these settings, its encoder made once (``dumps`` makes one a call)."""
+
+
+go_json = gojson.fields
+"""What Go's ``json.Encoder`` writes for a value whose objects are structs in insertion order
+(no newline): the authority's one encoder (``dockerd.gojson.fields``)."""
 
 
 LAYOUTS: dict[str, Callable[[JSONValue], str]] = {
-    "go": lambda v: go_json(v) + "\n",
-    "go-no-newline": go_json,
-    "compact": lambda v: json.dumps(v, separators=(",", ":"), ensure_ascii=False) + "\n",
-    "spaced": lambda v: json.dumps(v, ensure_ascii=False) + "\n",
-    "spaced-no-newline": lambda v: json.dumps(v, ensure_ascii=False),
-    "ascii": lambda v: json.dumps(v) + "\n",
+    # The ``go`` layouts are the bytes ``gojson.compact`` gives (Python's float text), frozen by
+    # the files already written; they are Go's bytes for every body without a float or U+0008/C.
+    "go": lambda v: gojson.compact(v) + "\n",
+    "go-no-newline": gojson.compact,
+    "compact": lambda v: _COMPACT(v) + "\n",
+    "spaced": lambda v: _SPACED(v) + "\n",
+    "spaced-no-newline": _SPACED,
+    "ascii": lambda v: _ASCII(v) + "\n",
 }
 
 

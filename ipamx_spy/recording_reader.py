@@ -78,6 +78,7 @@ class RecordingReader:
             raise
         self.version = int(self.header["version"])
         self.docker_version = header_docker_version(self.header)  # each exchange carries it
+        self._host_versions = _host_versions(self.header)  # a merge's: its hosts' own
 
     def _read_header(self) -> Record:
         first = self._file.readline()
@@ -158,7 +159,10 @@ class RecordingReader:
         record = _upgrade(record, self.version)
         deep = line.count(b"[") + line.count(b"{") > MAX_DEPTH
         try:
-            return checked(record, maybe_deep=deep, docker_version=self.docker_version)
+            host = record.get("host")
+            version = self._host_versions.get(host, self.docker_version) \
+                if self._host_versions and isinstance(host, str) else self.docker_version
+            return checked(record, maybe_deep=deep, docker_version=version)
         except RecordingError as exc:
             kind = record.get("type")
             what = f"{kind} record" if isinstance(kind, str) else "record"
@@ -225,6 +229,16 @@ CHECKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     RecordType.CLOSE: (("conn",), ()),
     RecordType.FAULT: ((), ("side", "kind", "message")),
 }
+
+
+def _host_versions(header: Record) -> dict[str, str | None]:
+    """A merged recording's ``docker_version`` per host (its header's ``merged`` entries):
+    each host's exchanges are read as that host's daemon."""
+    merged = header.get("merged")
+    if not isinstance(merged, list):
+        return {}
+    return {m["host"]: header_docker_version(m) for m in merged
+            if isinstance(m, dict) and isinstance(m.get("host"), str)}
 
 
 def checked(record: Record, *, maybe_deep: bool = True,

@@ -32,6 +32,15 @@ class RecordType(StrEnum):
     UNRECORDABLE = "unrecordable"  # what the writer keeps of a record it could not encode
 
 
+class SectionSource(StrEnum):
+    """Where a section of a recording came from (``infer.Section.source``); the value is the
+    word exports write."""
+
+    MARKER = "marker"  # a marker recorded with the calls (``ipamx-spy mark``)
+    INFERRED = "inferred"  # inferred from the calls
+    UNRECOGNISED = "unrecognised"  # calls no known docker command explains
+
+
 class AnsweredBy(StrEnum):
     """Who answered an exchange's request (``answered_by`` of an exchange record)."""
 

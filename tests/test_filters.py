@@ -13,6 +13,7 @@ from ipamx_spy import filters, recording
 from ipamx_spy.cli import app
 from ipamx_spy.filters import FilterContext, FilterError, parse
 from ipamx_spy.findings import Finding
+from ipamx_spy.records import SectionSource
 
 ROOT = Path(__file__).parent.parent
 TALK = ROOT / "recordings" / "talk.jsonl"
@@ -79,8 +80,8 @@ def test_errors_faults_and_unanswered() -> None:
 
 
 def test_sections_markers_and_findings(talk: recording.Recording) -> None:
-    marked = FilterContext(section_title="docker run --ip", section_source="marker")
-    inferred = FilterContext(section_title="docker run --ip", section_source="inferred")
+    marked = FilterContext(section_title="docker run --ip", section_source=SectionSource.MARKER)
+    inferred = FilterContext(section_title="docker run --ip", section_source=SectionSource.INFERRED)
     both = parse("~mark 'run --ip'")
     assert both(talk.exchanges[0], marked) and not both(talk.exchanges[0], inferred)
     assert parse("~sec 'run --ip'")(talk.exchanges[0], inferred)

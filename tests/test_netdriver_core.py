@@ -137,6 +137,11 @@ def test_a_network_without_gateway_gets_a_bare_bridge_and_no_join_gateway() -> N
     ({"IPv4Data": [{"Pool": "fd00::/64"}]}, "not an IPv4 pool"),
     ({"IPv6Data": "fd00::/64"}, "IPv6Data must be a list"),
     ({"NetworkID": ""}, "no NetworkID"),
+    # what Go's net.ParseCIDR refuses although Python's ipaddress reads it (issue #12, G2)
+    ({"IPv4Data": [{"Pool": "10.4.4.0/255.255.255.0"}]}, "IPv4Data[0].Pool"),
+    ({"IPv4Data": [{"Pool": "10.4.4.0"}]}, "IPv4Data[0].Pool"),
+    ({"IPv6Data": [{"Pool": "fd00::/64", "Gateway": "fd00::1%eth0/64"}]}, "IPv6Data[0].Gateway"),
+    ({"IPv4Data": [{"Pool": "10.4.4.0/24", "Gateway": "10.4.4.1/ 24"}]}, "IPv4Data[0].Gateway"),
 ])
 def test_create_network_refuses_malformed_requests(change: dict[str, Any], complaint: str) -> None:
     with pytest.raises(Refusal, match=re.escape(complaint)):
@@ -199,8 +204,21 @@ def test_create_endpoint_reads_keys_case_insensitively_like_go() -> None:
     assert plan.state.endpoints[EP].address == "10.4.4.9/24"
 
 
+@pytest.mark.parametrize(("given", "kept"), [
+    ("aabb.ccdd.eeff", "aa:bb:cc:dd:ee:ff"), ("AA-BB-CC-DD-EE-0F", "aa:bb:cc:dd:ee:0f")])
+def test_create_endpoint_reads_the_mac_as_go_parsemac_does(given: str, kept: str) -> None:
+    """dockerd hands the driver ``HardwareAddr.String()`` (colons); a driver reading it with Go's
+    ``net.ParseMAC`` also takes the hyphen and dotted forms (issue #12, G2)."""
+    state, _ = run(DriverState(), (Endpoint.CREATE_NETWORK, create_network()))
+    plan = DRIVER.plan(Endpoint.CREATE_ENDPOINT, state, create_endpoint(mac=given))
+    assert plan.state.endpoints[EP].mac == kept
+
+
 @pytest.mark.parametrize(("interface", "complaint"), [
     ({"MacAddress": "02:00:00:00:00"}, "6-byte Ethernet address"),
+    ({"MacAddress": "02:00:00:00:00:00:00:01"}, "is 8 bytes long"),
+    ({"MacAddress": " 02:00:00:00:00:01"}, "not a MAC address"),
+    ({"Address": "10.4.4.21/255.255.255.0"}, "Interface.Address"),
     ({"Address": "10.4.4.21"}, "Interface.Address"),
     ("eth0", "Interface must be an object"),
 ])

@@ -79,12 +79,14 @@ def test_generated_macs_are_stable_local_unicast(endpoint_id: str) -> None:
 
 
 @pytest.mark.parametrize(("text", "normal"), [
-    ("02:42:0A:04:04:15", "02:42:0a:04:04:15"), ("7a-1f-3c-00-12-9e", "7a:1f:3c:00:12:9e")])
+    ("02:42:0A:04:04:15", "02:42:0a:04:04:15"), ("7a-1f-3c-00-12-9e", "7a:1f:3c:00:12:9e"),
+    ("0242.0a04.0415", "02:42:0a:04:04:15")])
 def test_normal_mac(text: str, normal: str) -> None:
     assert normal_mac(text) == normal
 
 
-@pytest.mark.parametrize("text", ["", "02:42:0a:04:04", "0242.0a04.0415", "02:42:0a:04:04:1g"])
+@pytest.mark.parametrize("text", ["", "02:42:0a:04:04", "0242.0a04", "02:42:0a:04:04:1g",
+                                  "02:42:0a:04:04:15:00:01", " 02:42:0a:04:04:15"])
 def test_normal_mac_refuses_what_is_not_six_octets(text: str) -> None:
     with pytest.raises(ValueError, match="6-byte Ethernet address"):
         normal_mac(text)

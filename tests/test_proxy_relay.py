@@ -21,6 +21,7 @@ from ipamx_spy.address import Address
 from ipamx_spy.aio.listen import SocketInUse, bind_unix
 from ipamx_spy.aio.relay import RelayOptions
 from ipamx_spy.client import PluginConnection, docker_request
+from ipamx_spy.dockerd import gojson
 
 POOL_BODY = (b'{"AddressSpace":"LocalDefault","Pool":"10.4.4.0/24","SubPool":"",'
              b'"Options":{},"V6":false}\n')
@@ -367,7 +368,7 @@ def test_an_exchange_nobody_records_or_hears_is_only_counted() -> None:
                  | st.text(),
                  lambda children: st.lists(children, max_size=3)
                  | st.dictionaries(st.text(max_size=4), children, max_size=3),
-                 max_leaves=12).map(lambda v: (proxy.go_json({"V": v}) + "\n").encode(
+                 max_leaves=12).map(lambda v: (gojson.compact({"V": v}) + "\n").encode(
                      "utf-8", "surrogatepass")),
     st.binary(max_size=40).map(lambda b: b"{" + b)))
 @example(b'{"Err":"a<b"}\n')  # unescaped where Go escapes: compact, not go

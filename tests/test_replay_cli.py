@@ -106,7 +106,7 @@ def test_default_rows_are_the_rows_rich_would_print() -> None:
 
     from rich.console import Console
 
-    from ipamx_spy.replay.compare import Problem
+    from ipamx_spy.replay.compare import Problem, ProblemKind
     from ipamx_spy.replay.engine import FAIL, PASS, SKIP, ReplayVerdict
 
     verdicts = [
@@ -116,8 +116,8 @@ def test_default_rows_are_the_rows_rich_would_print() -> None:
                       skip_reason="the recorded plugin gave no answer"),
         ReplayVerdict(seq=12, conn=2, endpoint="IpamDriver.RequestAddress", outcome=FAIL,
                       meaning="", recorded_status=200, live_status=500,
-                      problems=(Problem(kind="status", message="status: 200 vs 500"),
-                                Problem(kind="value", message="Address differs"))),
+                      problems=(Problem(kind=ProblemKind.STATUS, message="status: 200 vs 500"),
+                                Problem(kind=ProblemKind.VALUE, message="Address differs"))),
     ]
     for system in (None, "standard", "256", "truecolor"):
         for verdict in verdicts:

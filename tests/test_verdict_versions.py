@@ -12,10 +12,18 @@ import pytest
 from typer.testing import CliRunner
 from verdict_cases import VERSIONS, Case, cases_on
 
+from ipamx_spy import infer, render
 from ipamx_spy import recording as rec
-from ipamx_spy import render
 from ipamx_spy.cli import app
 from ipamx_spy.dockerd import Outcome
+from ipamx_spy.dockerd.ledger import Ledger
+from ipamx_spy.export import build_trace, mitm
+from ipamx_spy.export.mitm import flow_states
+from ipamx_spy.mitm import flowstate
+from ipamx_spy.mitm import view as mitm_view
+from ipamx_spy.replay.bindings import Bindings
+from ipamx_spy.replay.compare import Live, Problem, ProblemKind, Rules, compare, recorded_outcome
+from ipamx_spy.web.board import LiveBoard
 
 ON_EACH = [case for label in VERSIONS for case in cases_on(label)]
 
@@ -78,3 +86,82 @@ def test_a_header_naming_no_version_reads_as_the_default(tmp_path: Path) -> None
     path.write_text(json.dumps(header) + "\n" + lines[1] + "\n")
     (exchange,) = rec.load(path).exchanges
     assert render.problem(exchange) == "EOF"
+
+
+@pytest.mark.parametrize("case", ON_EACH, ids=lambda c: f"{c.version}-{c.id}")
+def test_replay_reads_each_case_as_the_recording_s_daemon(case: Case, tmp_path: Path) -> None:
+    (exchange,) = rec.load(write(tmp_path, case)).exchanges
+    assert exchange.response is not None
+    read = recorded_outcome(exchange, exchange.response.raw_body)
+    assert (read.outcome, read.error) == (case.outcome, case.error)
+
+
+def test_replay_says_when_a_live_error_is_only_logged() -> None:
+    oper_info = next(c for c in cases_on("28.5") if c.id == "oper-info-empty-200")
+    problems = compare(endpoint=oper_info.endpoint.value, request=oper_info.request,
+                       recorded_status=200, recorded_body=b"{}",
+                       live=Live(status=200, body=b""), bindings=Bindings(), ledger=Ledger(),
+                       rules=Rules(), version=oper_info.version)
+    assert [p.message for p in problems] == [
+        "HTTP 200 with an empty body: dockerd only logs 'EOF'",
+        "dockerd would see an error, 'EOF', where the recording succeeded (dockerd only logs "
+        "it; the command goes on)"]
+
+
+@pytest.mark.parametrize("label", list(VERSIONS))
+def test_only_logged_comes_from_the_verdict_in_infer_and_the_mitm_export(
+        label: str, tmp_path: Path) -> None:
+    """An empty EndpointOperInfo fails ``docker run`` on 20.10 and 26.1 and is only logged on
+    28.5 (the row says it fails the command): inference marks the call failed ("!") and the
+    mitmproxy export calls it a failure only where the daemon says so."""
+    oper_info = next(c for c in cases_on(label) if c.id == "oper-info-empty-200")
+    (exchange,) = rec.load(write(tmp_path, oper_info)).exchanges
+    logged = oper_info.outcome is Outcome.LOGGED
+    ((word, _),) = infer.classify([exchange])
+    assert word.endswith("!") is not logged
+    assert mitm.verdict(exchange) == {"outcome": mitm.LOGGED_ONLY if logged else mitm.FAILURE,
+                                      "problem": expected_problem(oper_info)}
+
+
+def test_a_problem_kind_is_a_member_and_keeps_its_word() -> None:
+    problem = Problem(kind="error-text", message="m")  # type: ignore[arg-type]
+    assert problem.kind is ProblemKind.ERROR_TEXT
+    assert problem.to_json() == {"kind": "error-text", "path": "", "message": "m"}
+    with pytest.raises(ValueError):
+        Problem(kind="other", message="m")  # type: ignore[arg-type]
+
+
+def test_a_merge_reads_each_host_s_exchanges_as_that_host_s_daemon(tmp_path: Path) -> None:
+    paths = []
+    for label in ("20.10", "28.5"):
+        oper_info = next(c for c in cases_on(label) if c.id == "oper-info-empty-200")
+        (tmp_path / label).mkdir()
+        paths.append(str(write(tmp_path / label, oper_info)))
+    exported = CliRunner().invoke(app, ["export", *paths, "--format", "json", "-o", "-",
+                                        "--no-validate"])
+    assert exported.exit_code == 0, exported.output
+    problems = [item["problem"] for item in json.loads(exported.stdout)["exchanges"]]
+    assert sorted(problems) == ["EOF", "EOF (dockerd only logged it; the command went on)"]
+
+
+@pytest.mark.parametrize("label", list(VERSIONS))
+def test_an_exported_flow_is_read_back_as_the_recording_s_daemon(
+        label: str, tmp_path: Path) -> None:
+    oper_info = next(c for c in cases_on(label) if c.id == "oper-info-empty-200")
+    (state,) = flow_states(build_trace(rec.load(write(tmp_path, oper_info))))
+    said = "only logs the error" if oper_info.outcome is Outcome.LOGGED else "fails the command"
+    assert mitm_view.verdict_line(flowstate.exchange_of(state)) == [
+        ("error", f"dockerd {said}: EOF")]
+
+
+@pytest.mark.parametrize("label", list(VERSIONS))
+def test_the_live_web_board_reads_as_the_session_s_daemon(label: str, tmp_path: Path) -> None:
+    oper_info = next(c for c in cases_on(label) if c.id == "oper-info-empty-200")
+    loaded = rec.load(write(tmp_path, oper_info))
+    live = LiveBoard(dict(loaded.header), validate=False)
+    for record in loaded.records:
+        live.on_record(dict(record), None)
+    facts = live.build(len(live.records)).meta
+    logged = oper_info.outcome is Outcome.LOGGED
+    assert ("1 failed (1 only logged by dockerd)" in facts) is logged
+    assert "1 failed" in facts

@@ -133,9 +133,10 @@ def _upstream(text: str | None, listen_path: Path) -> address.Address | None:
     except address.AddressError as exc:
         err.print(f"[red]ipamx-spy: --upstream: {exc}[/]")
         raise typer.Exit(2) from exc
-    if target.kind == "builtin":
+    if target.kind is address.AddressKind.BUILTIN:
         return None
-    if target.kind == "unix" and Path(target.path).resolve() == listen_path.resolve():
+    if target.kind is address.AddressKind.UNIX \
+            and Path(target.path).resolve() == listen_path.resolve():
         err.print(f"[red]ipamx-spy: --upstream {target} is the socket ipamx-spy listens on[/]")
         raise typer.Exit(2)
     return target

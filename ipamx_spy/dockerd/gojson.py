@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -68,7 +69,8 @@ def _float(value: float) -> str:
     return "0" if text in ("-0", "") else text
 
 
-def _encode(value: JSON) -> str:
+def _encode(value: JSON, ordered: bool = False) -> str:
+    """Go's encoding of ``value``; ``ordered`` reads every plain dict as a ``Struct``."""
     if value is None:
         return "null"
     if value is True:
@@ -81,19 +83,80 @@ def _encode(value: JSON) -> str:
         return _float(value)
     if isinstance(value, str):
         return _string(value)
-    if isinstance(value, Struct):
-        return "{" + ",".join(f"{_string(k)}:{_encode(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, Struct) or (ordered and isinstance(value, dict)):
+        return "{" + ",".join(f"{_string(k)}:{_encode(v, ordered)}" for k, v in value.items()) + "}"
     if isinstance(value, dict):
         keys = sorted(value, key=lambda k: k.encode("utf-8"))
-        return "{" + ",".join(f"{_string(k)}:{_encode(value[k])}" for k in keys) + "}"
+        return "{" + ",".join(f"{_string(k)}:{_encode(value[k], ordered)}" for k in keys) + "}"
     if isinstance(value, list | tuple):
-        return "[" + ",".join(_encode(v) for v in value) + "]"
+        return "[" + ",".join(_encode(v, ordered) for v in value) + "]"
     raise TypeError(f"cannot encode {type(value).__name__} the way dockerd does")
 
 
 def encode(value: JSON) -> bytes:
     """The exact body bytes dockerd writes for ``value`` (with the trailing newline)."""
     return (_encode(value) + "\n").encode("utf-8")
+
+
+def _compact_encoder() -> Callable[[JSON], str]:
+    """Python's compact encoder, made once (``json.dumps`` with separators, and
+    ``JSONEncoder.encode`` too, build a new C encoder on every call: about 2x slower)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - an interpreter without the C accelerator
+        return json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    encoder = make(None, _not_json, json.encoder.encode_basestring, None, ":", ",",
+                   False, False, True)
+    wrap = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+    def encode(value: JSON) -> str:
+        if isinstance(value, str):
+            return json.encoder.encode_basestring(value)
+        if not isinstance(value, dict | list | tuple):
+            return wrap(value)
+        return "".join(encoder(value, 0))
+    return encode
+
+
+def _not_json(value: object) -> JSON:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_COMPACT = _compact_encoder()
+
+
+def compact(value: JSON) -> str:
+    """Python's compact JSON text of ``value`` (insertion order, ``repr`` floats, ``\\b`` and
+    ``\\f`` short escapes) with Go's HTML and U+2028/9 escapes applied.
+
+    This is the recording format's ``go`` body layout, frozen by the files already written; it
+    is what Go writes whenever ``value`` holds no float and no U+0008/U+000C character
+    (``fields`` uses it as its fast path)."""
+    text = _COMPACT(value)
+    if "<" in text or ">" in text or "&" in text:
+        text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    if "\u2028" in text or "\u2029" in text:
+        text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return text
+
+
+_NUMBER = re.compile(r"[:,\[][-\dIN]")
+"""A first quick look for a number (most protocol bodies have none)."""
+_FLOAT = re.compile(r"[:,\[]-?(?:\d+[.eE]|Infinity|NaN)")
+"""A float token in Python's compact text of an object or array: always after ``:``, ``,`` or
+``[`` (an int has no ``.``/``e``). A match inside a string only sends the value down the slow
+path, which is exact either way; so does a ``\\b``/``\\f`` escape (Go writes ``\\u0008``)."""
+
+
+def fields(value: JSON) -> str:
+    """What Go's ``json.Encoder`` writes for ``value`` when every object in it is a struct whose
+    fields are in the dict's insertion order (a plain dict keeps its order, as a ``Struct``
+    does); floats as Go writes them (``1``, ``1e-7``, ``1e+21``). No trailing newline."""
+    if not isinstance(value, dict | list | tuple):
+        return _encode(value, ordered=True)
+    text = compact(value)
+    if "\\b" in text or "\\f" in text or (_NUMBER.search(text) and _FLOAT.search(text)):
+        return _encode(value, ordered=True)
+    return text
 
 
 # -- the decoder's syntax errors (encoding/json scanner.go) -----------------------------------

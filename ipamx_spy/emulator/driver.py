@@ -263,7 +263,8 @@ class EmulatorSession:
             body=encode_body(reply.body))
         exchange = Exchange(seq=self.seq, conn=self.conn, t=t, endpoint=call.endpoint,
                             request=request, response=response,
-                            duration_ms=(self.clock() - started) * 1000, fault=fault)
+                            duration_ms=(self.clock() - started) * 1000, fault=fault,
+                            docker_version=self.daemon.version.name)  # the header's
         self.exchanges.append(exchange)
         self._write(exchange.to_json())
         if self.on_exchange is not None:

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ipamx_spy import __version__, render
-from ipamx_spy.infer import INFERRED, Section
+from ipamx_spy.infer import INFERRED, MARKER, Section
 from ipamx_spy.recording import Exchange, Message
 
 from .records import array, member
@@ -124,7 +124,7 @@ def _entry(exchange: Exchange, page: str, trace: TraceView) -> dict[str, Any]:
 
 def _page(number: int, section: Section, trace: TraceView) -> dict[str, Any]:
     where = ("inferred by ipamx-spy from the calls" if section.source == INFERRED
-             else "marked while recording" if section.source == "marker"
+             else "marked while recording" if section.source == MARKER
              else "no docker command recognised")
     comment = f"{where}; {section.detail}" if section.detail else where
     return {"startedDateTime": _iso(trace, section.t), "id": f"section-{number}",

@@ -78,7 +78,7 @@ def _relay(exchange: Exchange) -> Iterator[str]:
         yield f"    Note over spy: {text('answered by ipamx-spy itself')}"
         return
     yield f"    spy->>plugin: {text(exchange.endpoint)}"
-    if fault is not None and fault.side == "plugin":
+    if fault is not None and fault.side == Side.PLUGIN:
         yield f"    plugin--xspy: {text(fault.message)}"
     elif exchange.response is not None:
         yield f"    plugin-->>spy: {text(str(exchange.response.status))}"

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from ipamx_spy import dockerd, render
+from ipamx_spy import render
 from ipamx_spy.infer import MARKER, Section
 from ipamx_spy.mitm import flowstate as fs
 from ipamx_spy.mitm.tnetstring import dumps
@@ -39,9 +39,8 @@ def verdict(exchange: Exchange) -> dict[str, Any]:
     problem = render.problem(exchange)
     if problem is None:
         return {"outcome": SUCCESS, "problem": None}
-    row = dockerd.ANY_BY_NAME.get(exchange.endpoint)
-    ignored = row is not None and row.errors_ignored and exchange.response is not None
-    return {"outcome": LOGGED_ONLY if ignored else FAILURE, "problem": problem}
+    return {"outcome": LOGGED_ONLY if render.only_logged(exchange) else FAILURE,
+            "problem": problem}
 
 
 def _comment(exchange: Exchange, trace: TraceView, section: str | None,

@@ -36,7 +36,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ipamx_spy import dockerd
-from ipamx_spy.recording import Exchange, Message, encode_body, make_header
+from ipamx_spy.recording import (
+    Exchange,
+    Message,
+    encode_body,
+    header_docker_version,
+    make_header,
+)
 from ipamx_spy.records import AnsweredBy, RecordType
 
 FLOW_FORMAT_VERSION = 21
@@ -261,7 +267,21 @@ def exchange_from_state(state: Mapping[str, Any], rebuild: _Rebuild) -> Exchange
               "request": request.to_json(),
               "response": None if response is None
               else message_from_state(response, request=False).to_json()}
-    return Exchange.from_json(record)
+    return Exchange.from_json(record, docker_version=_docker_version(state))
+
+
+def _docker_version(state: Mapping[str, Any]) -> str | None:
+    """The daemon an exported flow's answer is read as: its recording header's
+    ``docker_version`` (a merge's: the entry of the flow's host); None for a foreign flow."""
+    meta = (state.get("metadata") or {}).get(META) or {}
+    recorded = meta.get("recording")
+    if not isinstance(recorded, Mapping):
+        return None
+    merged = recorded.get("merged")
+    for entry in merged if isinstance(merged, list) else ():
+        if isinstance(entry, Mapping) and entry.get("host") == meta.get("host"):
+            return header_docker_version(entry)
+    return header_docker_version(recorded)
 
 
 def exchange_of(state: Mapping[str, Any]) -> Exchange:

@@ -23,12 +23,13 @@ A request the driver cannot honour raises ``Refusal``; its text goes to dockerd 
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import dockerd
+from ..dockerd.goparse import parse_cidr
+from ..dockerd.gotypes import field_value
 from ..dockerd.scopes import Scope
 from .model import DriverEndpoint, DriverState, Network, Subnet
 from .naming import Naming, generated_mac, normal_mac
@@ -165,8 +166,9 @@ class Driver:
         network_id = _id(request, "NetworkID")
         if network_id in state.networks:
             raise Refusal(f"ipamx-spy: network {_short(network_id)} already exists")
-        options = _ci(request, "Options")
-        internal = isinstance(options, Mapping) and _ci(options, INTERNAL_OPTION) is True
+        options = field_value(request, "Options")
+        # Options is a map[string]interface{}: Go looks its keys up exactly (no case folding)
+        internal = isinstance(options, Mapping) and options.get(INTERNAL_OPTION) is True
         fragment = self._fragment(network_id, ("bridge",), state)
         network = Network(network_id=network_id, bridge=self.naming.link_name("bridge", fragment),
                           ipv4=_subnets(request, "IPv4Data", 4),
@@ -270,15 +272,8 @@ HANDLERS: dict[dockerd.Endpoint, Handler] = {
 # -- reading requests (Go decodes keys case-insensitively, at every depth) -------------------
 
 
-def _ci(mapping: Mapping[str, JSON], key: str) -> JSON:
-    if key in mapping:
-        return mapping[key]
-    lowered = key.lower()
-    return next((v for k, v in mapping.items() if k.lower() == lowered), None)
-
-
 def _text(mapping: Mapping[str, JSON], key: str) -> str:
-    value = _ci(mapping, key)
+    value = field_value(mapping, key)
     if value is None:
         return ""
     if not isinstance(value, str):
@@ -319,7 +314,7 @@ def _endpoint(state: DriverState, request: Mapping[str, JSON]) -> DriverEndpoint
 
 
 def _interface(request: Mapping[str, JSON]) -> Mapping[str, JSON]:
-    iface = _ci(request, "Interface")
+    iface = field_value(request, "Interface")
     if iface is None:
         return {}
     if not isinstance(iface, Mapping):
@@ -339,7 +334,7 @@ def _mac(text: str) -> str:
 
 
 def _subnets(request: Mapping[str, JSON], key: str, version: int) -> tuple[Subnet, ...]:
-    entries = _ci(request, key)
+    entries = field_value(request, key)
     if entries is None:
         return ()
     if not isinstance(entries, list):
@@ -351,10 +346,9 @@ def _subnet(entry: JSON, where: str, version: int) -> Subnet:
     if not isinstance(entry, Mapping):
         raise Refusal(f"ipamx-spy: {where} must be an object, dockerd sent {entry!r}")
     pool, gateway = _text(entry, "Pool"), _text(entry, "Gateway")
-    try:
-        network = ipaddress.ip_network(pool, strict=False)
-    except ValueError:
-        raise Refusal(f"ipamx-spy: {where}.Pool {pool!r} is not a CIDR") from None
+    network = parse_cidr(pool)
+    if network is None:
+        raise Refusal(f"ipamx-spy: {where}.Pool {pool!r} is not a CIDR")
     if network.version != version:
         raise Refusal(f"ipamx-spy: {where}.Pool {pool} is not an IPv{version} pool")
     if gateway and not (_is_cidr(gateway) and Subnet(pool=pool).contains(gateway)):
@@ -364,10 +358,5 @@ def _subnet(entry: JSON, where: str, version: int) -> Subnet:
 
 
 def _is_cidr(text: str) -> bool:
-    if "/" not in text:
-        return False
-    try:
-        ipaddress.ip_interface(text)
-    except ValueError:
-        return False
-    return True
+    """Whether Go's ``net.ParseCIDR`` reads ``text`` (what libnetwork's driver API does)."""
+    return parse_cidr(text) is not None

@@ -23,12 +23,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
+from ..dockerd.goparse import parse_mac
+
 LINK_NAME_MAX = 15
 FRAGMENT = 8
 MARKER = "ipamx-spy"
 ROLES: dict[str, str] = {"bridge": "b", "host": "h", "container": "c"}
 
-_MAC = re.compile(r"^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,8 +105,12 @@ def generated_mac(endpoint_id: str) -> str:
 
 
 def normal_mac(text: str) -> str:
-    """``text`` as a lower-case colon-separated MAC. Raises ValueError if it is not 6 octets."""
-    lowered = text.strip().lower()
-    if not _MAC.match(lowered):
-        raise ValueError(f"{text!r} is not a 6-byte Ethernet address such as 02:42:0a:04:04:15")
-    return lowered.replace("-", ":")
+    """``text`` as Go prints a MAC (lower case, colons), read by Go's ``net.ParseMAC`` (so
+    ``02-42-…`` and ``0242.0a04.0415`` too). Raises ValueError unless it is 6 bytes: Go also
+    parses 8- and 20-byte addresses, which an Ethernet link (a veth) cannot take."""
+    mac = parse_mac(text)
+    if mac is None or mac.count(":") != 5:
+        kind = "not a MAC address" if mac is None else f"{mac.count(':') + 1} bytes long"
+        raise ValueError(f"{text!r} is {kind}, not a 6-byte Ethernet address such as "
+                         "02:42:0a:04:04:15")
+    return mac

@@ -28,6 +28,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ipamx_spy.dockerd.gotypes import field_value
 from ipamx_spy.recording import LAYOUTS, Message
 
 JSON = Any
@@ -70,16 +71,17 @@ class Bindings:
 
         ``exclude`` names dotted paths not to learn from (values replay found wrong).
         """
+        if recorded is live and not self.direct and not self.derived:
+            return  # one value on both sides (replay's answer identical to the recording's)
         if path in exclude:
             return
         if isinstance(recorded, Mapping) and isinstance(live, Mapping):
-            lowered = {k.lower(): v for k, v in live.items()}
             for key, value in recorded.items():
                 where = f"{path}.{key}" if path else key
-                if key in live:
-                    self.learn(value, live[key], exclude=exclude, path=where)
-                elif key.lower() in lowered:
-                    self.learn(value, lowered[key.lower()], exclude=exclude, path=where)
+                # the live value Go's decoder would store in the recorded key's field
+                found = live[key] if key in live else field_value(live, key)
+                if found is not None:
+                    self.learn(value, found, exclude=exclude, path=where)
         elif isinstance(recorded, list) and isinstance(live, list):
             for index, (r, v) in enumerate(zip(recorded, live, strict=False)):
                 self.learn(r, v, exclude=exclude, path=f"{path}.{index}" if path else str(index))

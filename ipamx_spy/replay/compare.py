@@ -4,9 +4,10 @@ Theory of operation
 -------------------
 Bytes never decide. First the transport (an answer at all), then the status, then what dockerd
 makes of each answer (PROTOCOL.md 1.3: success needs 200 and a JSON body; the error field is
-``Error`` for IPAM and ``Err`` otherwise; ``dockerd.error_message``). An error must meet an
-error and a success a success. Two errors are equal enough unless ``strict``. Two successes are
-compared field by field:
+``Error`` for IPAM and ``Err`` otherwise; ``dockerd.read_answer``, as the recording's daemon
+reads it). An error must meet an error and a success a success (an error dockerd only logs is
+said to be one). Two errors are equal enough unless ``strict``. Two successes are compared
+field by field:
 
 * a field the plugin chooses (the endpoint rows' ``chosen`` paths) only has to be *valid*:
   the row's ``validity`` holds one small rule per path (``dockerd/choices.py``), using the
@@ -25,6 +26,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from ipamx_spy import dockerd
@@ -68,58 +70,96 @@ class Live:
     elapsed_ms: float = 0.0
 
 
+class ProblemKind(StrEnum):
+    """What a ``Problem`` is about; the value is the word in reports and ``--json``."""
+
+    TRANSPORT = "transport"  # no answer at all
+    STATUS = "status"  # another HTTP status
+    BODY = "body"  # a body dockerd cannot decode as JSON
+    OUTCOME = "outcome"  # an error where the recording succeeded, or the other way round
+    MISSING = "missing"  # a required field absent
+    TYPE = "type"  # a field of the wrong JSON type
+    INVALID = "invalid"  # a field the plugin chooses, with a value dockerd would refuse
+    VALUE = "value"  # a field that differs from the recorded value
+    ERROR_TEXT = "error-text"  # another error text (--strict)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Problem:
-    """One way the live answer differs from the recording, in words."""
+    """One way the live answer differs from the recording, in words. ``kind`` given as its
+    word is converted on construction (any other word raises ``ValueError``)."""
 
-    kind: str  # transport, status, body, outcome, missing, type, invalid, value, error-text
+    kind: ProblemKind
     message: str
     path: str = ""
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", ProblemKind(self.kind))
+
     def to_json(self) -> dict[str, str]:
-        return {"kind": self.kind, "path": self.path, "message": self.message}
+        return {"kind": self.kind.value, "path": self.path, "message": self.message}
 
 
 @dataclass(frozen=True, kw_only=True)
 class DecodedAnswer:
-    """What dockerd makes of an answer."""
+    """What dockerd makes of an answer: the authority's ``outcome`` and ``error``, and the
+    body's JSON ``value`` (the text when it is not JSON) for the field comparison."""
 
     value: JSON
     is_json: bool
     error: str | None
+    outcome: dockerd.Outcome = dockerd.Outcome.SUCCESS
 
 
-def outcome(endpoint: str, status: int, body: bytes) -> DecodedAnswer:
-    """Decode an answer the way dockerd does (PROTOCOL.md 1.3)."""
-    text = body.decode("utf-8", "replace")
+def outcome(endpoint: str, status: int, body: bytes,
+            version: dockerd.DockerVersion | str | None = None, *,
+            request: JSON = None) -> DecodedAnswer:
+    """Decode an answer the way dockerd ``version`` does (PROTOCOL.md 1.3), for ``request``
+    (the decoded request: a gateway address's error is worded for it); the verdict is
+    ``dockerd.read_answer``'s. Raises ``ValueError`` for a malformed ``version``."""
+    found = dockerd.read_answer(endpoint, status, None, body, version,
+                                request=request if isinstance(request, Mapping) else None)
     try:
         value, is_json = (json.loads(body), True) if body.strip() else (None, False)
     except ValueError:
-        value, is_json = text, False
-    if status == 200 and not body.strip():
-        return DecodedAnswer(value=None, is_json=False, error="EOF")
-    if status == 200 and not is_json:
-        first = text.strip()[:1]
-        return DecodedAnswer(value=text, is_json=False,
-                       error=f"invalid character {first!r} looking for beginning of value")
-    return DecodedAnswer(value=value, is_json=is_json,
-                   error=dockerd.error_message(endpoint, status, body if is_json else text))
+        value, is_json = body.decode("utf-8", "replace"), False
+    return DecodedAnswer(value=value, is_json=is_json, error=found.error,
+                         outcome=found.outcome)
 
 
-_SHAPES = Shapes(DEFAULT_VERSION.major)  # the version ``outcome`` reads answers as
+_SHAPES: dict[int, Shapes] = {}  # the plain lane's shapes, per dockerd major version
 
 
-def recorded_outcome(exchange: Exchange, body: bytes) -> DecodedAnswer:
+def _shapes(version: dockerd.DockerVersion) -> Shapes:
+    known = _SHAPES.get(version.major)
+    if known is None:
+        known = _SHAPES[version.major] = Shapes(version.major)
+    return known
+
+
+def answer_version(exchange: Exchange) -> dockerd.DockerVersion:
+    """The daemon a recorded exchange's answers are read as: its recording header's
+    ``docker_version``, or the authority's default when it names none or no version."""
+    try:
+        return dockerd.DockerVersion.parse(exchange.docker_version)
+    except ValueError:
+        return DEFAULT_VERSION
+
+
+def recorded_outcome(exchange: Exchange, body: bytes,
+                     version: dockerd.DockerVersion | None = None) -> DecodedAnswer:
     """``outcome`` of a recorded answer (``body``: its bytes, ``raw_body``), without decoding
     it again when it is plain (``validate.plain``: a 200 whose stored JSON holds exactly the
     Go fields of the answer, of their types, required ones filled, the error empty; dockerd
     takes it by construction, and its stored value is what ``json.loads`` makes of
-    ``body``). ``tests/test_replay_compare.py`` checks both ways agree on every recording."""
+    ``body``). ``version`` defaults to ``answer_version(exchange)``.
+    ``tests/test_replay_compare.py`` checks both ways agree on every recording."""
+    version = version or answer_version(exchange)
     response = exchange.response
-    if response is not None and plain(exchange, _SHAPES, math.inf) is not None:
+    if response is not None and plain(exchange, _shapes(version), math.inf) is not None:
         return DecodedAnswer(value=response.value, is_json=True, error=None)
     status = response.status if response is not None else 0
-    return outcome(exchange.endpoint, status, body)
+    return outcome(exchange.endpoint, status, body, version, request=exchange.request.value)
 
 
 def show(value: JSON) -> str:
@@ -132,7 +172,8 @@ def _snippet(body: bytes) -> str:
 
 
 def compare(*, endpoint: str, request: JSON, recorded_status: int, recorded_body: bytes,
-            live: Live, bindings: Bindings, ledger: Ledger, rules: Rules) -> list[Problem]:
+            live: Live, bindings: Bindings, ledger: Ledger, rules: Rules,
+            version: dockerd.DockerVersion | str | None = None) -> list[Problem]:
     """Every problem with ``live`` against the recorded answer; empty when it conforms.
 
     ``request`` is the request as sent (after bindings); ``bindings`` and ``ledger`` are as they
@@ -141,8 +182,10 @@ def compare(*, endpoint: str, request: JSON, recorded_status: int, recorded_body
     if live.status == recorded_status and live.body == recorded_body:
         return []  # what dockerd accepted (or refused) in the recording, byte for byte
     return compare_read(endpoint=endpoint, request=request, recorded_status=recorded_status,
-                        expected=outcome(endpoint, recorded_status, recorded_body),
-                        actual=outcome(endpoint, live.status, live.body), live=live,
+                        expected=outcome(endpoint, recorded_status, recorded_body, version,
+                                         request=request),
+                        actual=outcome(endpoint, live.status, live.body, version,
+                                       request=request), live=live,
                         bindings=bindings, ledger=ledger, rules=rules)
 
 
@@ -153,7 +196,7 @@ def compare_read(*, endpoint: str, request: JSON, recorded_status: int,
     dockerd makes of each (``outcome``): the caller that read them keeps them."""
     found: list[Problem] = []
     if live.status != recorded_status:
-        found.append(Problem(kind="status", message=(
+        found.append(Problem(kind=ProblemKind.STATUS, message=(
             f"status: the recording has HTTP {recorded_status}, the plugin answered HTTP "
             f"{live.status}")))
     found += _body_problems(expected, actual, live)
@@ -168,31 +211,36 @@ def _body_problems(expected: DecodedAnswer, actual: DecodedAnswer, live: Live) -
     if actual.is_json or not expected.is_json:
         return []
     kind = f" ({live.content_type})" if live.content_type else ""
+    does = "only logs" if actual.outcome is dockerd.Outcome.LOGGED else "fails with"
     if live.status == 200 and not live.body.strip():
-        return [Problem(kind="body", message="HTTP 200 with an empty body: dockerd fails "
-                        "with 'EOF'")]
+        return [Problem(kind=ProblemKind.BODY, message=(
+            f"HTTP 200 with an empty body: dockerd {does} '{actual.error}'"))]
     if live.status == 200:
-        return [Problem(kind="body", message=(
-            f"the answer is not JSON{kind}: dockerd fails with '{actual.error}'; "
+        return [Problem(kind=ProblemKind.BODY, message=(
+            f"the answer is not JSON{kind}: dockerd {does} '{actual.error}'; "
             f"it begins {_snippet(live.body)!r}"))]
-    return [Problem(kind="body", message=(
+    return [Problem(kind=ProblemKind.BODY, message=(
         f"the error is not JSON{kind}, so dockerd shows the raw body as the error text: "
         f"{_snippet(live.body)!r}"))]
+
+
+_LOGGED = " (dockerd only logs it; the command goes on)"
 
 
 def _outcome_problems(expected: DecodedAnswer, actual: DecodedAnswer, bindings: Bindings,
                       strict: bool) -> list[Problem]:
     if expected.error is None and actual.error is not None:
-        return [Problem(kind="outcome", message=(
-            f"dockerd would see an error, '{actual.error}', where the recording succeeded"))]
+        return [Problem(kind=ProblemKind.OUTCOME, message=(
+            f"dockerd would see an error, '{actual.error}', where the recording succeeded"
+            f"{_LOGGED if actual.outcome is dockerd.Outcome.LOGGED else ''}"))]
     if expected.error is not None and actual.error is None:
-        return [Problem(kind="outcome", message=(
+        return [Problem(kind=ProblemKind.OUTCOME, message=(
             f"dockerd would see success where the recording has the error "
             f"'{expected.error}'"))]
     if strict and expected.error is not None and actual.error is not None:
         wanted = bindings.translate_text(expected.error)
         if wanted != actual.error:
-            return [Problem(kind="error-text", message=(
+            return [Problem(kind=ProblemKind.ERROR_TEXT, message=(
                 f"error text: the recording has {wanted!r}, the plugin said "
                 f"{actual.error!r} (--strict)"))]
     return []
@@ -215,8 +263,9 @@ def _field_problems(context: CompareContext, recorded: JSON, live: JSON, binding
     fields = row.response if row is not None else ()
     live = paths.normalise(normalise_keys(live, fields), recorded)
     if not isinstance(recorded, Mapping) or not isinstance(live, Mapping):
-        return [Problem(kind="value", message=f"the recording has {show(recorded)}, the plugin "
-                        f"answered {show(live)}")] if paths.diff(recorded, live) else []
+        return [Problem(kind=ProblemKind.VALUE, message=(
+            f"the recording has {show(recorded)}, the plugin answered {show(live)}"))] \
+            if paths.diff(recorded, live) else []
     ignored = rules.ignored(context.endpoint)
     if not rules.strict:
         known = {f.name for f in fields} if row is not None else set(live)
@@ -229,7 +278,7 @@ def _field_problems(context: CompareContext, recorded: JSON, live: JSON, binding
                                  zero_equal=not rules.strict,
                                  prune=lambda path: paths.matches(path, skip)):
         where = paths.render(difference.path)
-        found.append(Problem(kind="value", path=where, message=(
+        found.append(Problem(kind=ProblemKind.VALUE, path=where, message=(
             f"{where}: the recording has {show(difference.expected)}, the plugin answered "
             f"{show(difference.actual)}")))
     return found
@@ -253,7 +302,7 @@ def wrong_paths(endpoint: str, request: JSON, problems: list[Problem]) -> set[st
         return set()
     chosen = chosen_paths(endpoint, request)
     return {p.path for p in problems
-            if not (p.kind == "value" and paths.matches(paths.split(p.path), chosen))}
+            if not (p.kind is ProblemKind.VALUE and paths.matches(paths.split(p.path), chosen))}
 
 
 def _type_problems(fields: tuple[dockerd.Field, ...], recorded: Mapping[str, JSON],
@@ -267,13 +316,13 @@ def _type_problems(fields: tuple[dockerd.Field, ...], recorded: Mapping[str, JSO
         value = live.get(spec.name, paths.MISSING)
         if value is paths.MISSING:
             if spec.required and spec.name in recorded:
-                found.append(Problem(kind="missing", path=spec.name, message=(
+                found.append(Problem(kind=ProblemKind.MISSING, path=spec.name, message=(
                     f"{spec.name} is missing; the recording has {show(recorded[spec.name])}")))
                 bad.append(spec.name)
             continue
         text = spec.problem(value)
         if text is not None:
-            found.append(Problem(kind="type", path=spec.name, message=text))
+            found.append(Problem(kind=ProblemKind.TYPE, path=spec.name, message=text))
             bad.append(spec.name)
     return found, bad
 
@@ -291,5 +340,5 @@ def _validity_problems(context: CompareContext, live: Mapping[str, JSON], chosen
         text = rule(context.asked, None if value is paths.MISSING else value, live,
                     context.ledger)
         if text is not None:
-            found.append(Problem(kind="invalid", path=path, message=f"{path}: {text}"))
+            found.append(Problem(kind=ProblemKind.INVALID, path=path, message=f"{path}: {text}"))
     return found

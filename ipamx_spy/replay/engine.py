@@ -15,16 +15,16 @@ unreachable, or ipamx-spy answered itself) are skipped: there is no answer to co
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
 from ipamx_spy import dockerd
-from ipamx_spy.dockerd import Endpoint
+from ipamx_spy.dockerd import DEFAULT_VERSION, DockerVersion, Endpoint
 from ipamx_spy.dockerd.ledger import Ledger
 from ipamx_spy.infer import in_seq_order
-from ipamx_spy.recording import Exchange, Recording, RecordingError, load
+from ipamx_spy.recording import Exchange, Recording, RecordingError, header_docker_version, load
 from ipamx_spy.recording_reader import RecordingReader, problem_text
 from ipamx_spy.records import AnsweredBy
 
@@ -33,7 +33,9 @@ from .compare import (
     DecodedAnswer,
     Live,
     Problem,
+    ProblemKind,
     Rules,
+    answer_version,
     compare_read,
     outcome,
     recorded_outcome,
@@ -155,6 +157,11 @@ class Replayer:
         self.bindings = Bindings()
         self.ledger = Ledger()
         self.activated = False
+        try:
+            self.docker_version = DockerVersion.parse(
+                header_docker_version(recording.header))
+        except ValueError:  # a header naming no version: the authority's default
+            self.docker_version = DEFAULT_VERSION
 
     def run(self) -> Iterator[ReplayVerdict]:
         return self.run_over(self.recording.exchanges)
@@ -178,22 +185,25 @@ class Replayer:
         outgoing = Outgoing(conn=exchange.conn, endpoint=exchange.endpoint,
                             method=exchange.request.method or "POST",
                             raw=request_bytes(exchange.request, request.body), body=request.body)
-        base = ReplayVerdict(seq=exchange.seq, conn=exchange.conn, endpoint=exchange.endpoint,
-                       outcome=FAIL, meaning=meaning, recorded_status=exchange.response.status,
-                       expected=self.bindings.translate(exchange.response.value),
-                       sent=request.value, rewritten=request.changed, note=note)
+        common: dict[str, Any] = {
+            "seq": exchange.seq, "conn": exchange.conn, "endpoint": exchange.endpoint,
+            "recorded_status": exchange.response.status, "sent": request.value,
+            "rewritten": request.changed, "note": note,
+            # the recorded answer through the bindings as they were before this exchange
+            "expected": self.bindings.translate(exchange.response.value)}
         try:
             live = self.target.exchange(outgoing)
         except ReplayNoAnswer as fault:
-            return replace(base, problems=(Problem(kind="transport", message=fault.message),),
-                           meaning=meaning or _meaning(exchange))
+            return ReplayVerdict(**common, outcome=FAIL, meaning=meaning or _meaning(exchange),
+                                 problems=(Problem(kind=ProblemKind.TRANSPORT,
+                                                   message=fault.message),))
         read = self._read(exchange, request.value, live)
         wrong = wrong_paths(exchange.endpoint, request.value, read.problems)
         actual = self._learn(exchange, request.value, read, wrong)
-        return replace(base, outcome=FAIL if read.problems else PASS,
-                       problems=tuple(read.problems), live_status=live.status, actual=actual,
-                       elapsed_ms=live.elapsed_ms,
-                       meaning=meaning or (_meaning(exchange) if read.problems else ""))
+        return ReplayVerdict(**common, outcome=FAIL if read.problems else PASS,
+                             problems=tuple(read.problems), live_status=live.status,
+                             actual=actual, elapsed_ms=live.elapsed_ms,
+                             meaning=meaning or (_meaning(exchange) if read.problems else ""))
 
     def _read(self, exchange: Exchange, request: JSON, live: Live) -> Read:
         """What dockerd makes of the recorded and the live answer, and the problems.
@@ -205,16 +215,25 @@ class Replayer:
         response = exchange.response
         assert response is not None
         recorded_body = response.raw_body
+        version = self._version(exchange)
         if live.status == response.status and live.body == recorded_body:
-            answer = recorded_outcome(exchange, recorded_body)
+            answer = recorded_outcome(exchange, recorded_body, version)
             return Read(recorded=answer, live=answer, problems=[])
-        recorded = outcome(exchange.endpoint, response.status, recorded_body)
-        answer = outcome(exchange.endpoint, live.status, live.body)
+        recorded = outcome(exchange.endpoint, response.status, recorded_body, version,
+                           request=exchange.request.value)
+        answer = outcome(exchange.endpoint, live.status, live.body, version, request=request)
         problems = compare_read(endpoint=exchange.endpoint, request=request,
                                 recorded_status=response.status, expected=recorded,
                                 actual=answer, live=live, bindings=self.bindings,
                                 ledger=self.ledger, rules=self.rules)
         return Read(recorded=recorded, live=answer, problems=problems)
+
+    def _version(self, exchange: Exchange) -> DockerVersion:
+        """The daemon both answers are read as: the exchange's recording header's
+        (``docker_version``), else this recording's header's, else the default."""
+        if exchange.docker_version is not None:
+            return answer_version(exchange)
+        return self.docker_version
 
     def _restart_if_dockerd_did(self, exchange: Exchange) -> str:
         """A second successful activation means dockerd restarted (it activates a plugin once

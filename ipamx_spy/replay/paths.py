@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ipamx_spy import pathspec
+from ipamx_spy.dockerd.gotypes import FieldNames
 
 JSON = Any
 Path = tuple[str | int, ...]
@@ -43,11 +44,12 @@ def matches(path: Path, patterns: Iterable[str]) -> bool:
 
 
 def align_keys(expected: Mapping[str, JSON], actual: Mapping[str, JSON]) -> dict[str, JSON]:
-    """``actual`` with keys renamed to ``expected``'s spelling where they differ only in case."""
-    lowered = {key.lower(): key for key in expected}
+    """``actual`` with keys renamed to ``expected``'s spelling where Go's decoder would store
+    them in that field (``gotypes.FieldNames``: they differ only in case)."""
+    names = FieldNames(expected)
     out: dict[str, JSON] = {}
     for key, value in actual.items():
-        canonical = key if key in expected else lowered.get(key.lower(), key)
+        canonical = names.name(key)
         if canonical in out and canonical != key:
             canonical = key  # both spellings present: keep them apart
         out[canonical] = value

@@ -12,6 +12,7 @@ from typing import Any
 
 from ipamx_spy.dockerd.endpoints import AnswerCheck, Endpoint, Interface, parse_endpoint
 from ipamx_spy.dockerd.goparse import cidr_code, parse_cidr, parse_ip, parse_mac
+from ipamx_spy.dockerd.gotypes import go_field
 from ipamx_spy.dockerd.scopes import capability_scope
 from ipamx_spy.findings import Finding
 
@@ -48,14 +49,14 @@ def check_keys(ctx: CheckContext) -> list[Finding]:
         return []
     endpoint = parse_endpoint(ctx.endpoint)
     other = endpoint.other_error_field if endpoint is not None else None
-    ignored_error = other.lower() if other is not None else None
+    ignored = () if other is None else (other,)  # the interface's other error field
     found = [finding("IPX213", ctx.seq, (
         f"key {key!r} only matches its field case-insensitively: dockerd accepts it (Go folds "
         "case), other clients may not; use the exact field name"))
         for key in ctx.decoded[0].folded]
     found += [finding("IPX214", ctx.seq, (
         f"key {key!r} is not a field of this answer and dockerd ignores it"))
-        for key in ctx.decoded[0].unknown if key.lower() != ignored_error]
+        for key in ctx.decoded[0].unknown if go_field(ignored, key) is None]
     return found
 
 

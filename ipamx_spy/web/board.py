@@ -43,7 +43,7 @@ from ipamx_spy import redact, render
 from ipamx_spy.export.trace import CONNECTION_EVENTS, Trace, build_trace
 from ipamx_spy.findings import Finding
 from ipamx_spy.infer import GrowingSections
-from ipamx_spy.recording import Exchange, Message, load
+from ipamx_spy.recording import Exchange, Message, header_docker_version, load
 from ipamx_spy.records import RecordType
 
 from .view import (
@@ -109,6 +109,7 @@ class LiveBoard:
         """``pending`` gives the session's unanswered requests (``proxy.Pending``: seq, conn,
         endpoint, t, started on ``clock``, and the request once built)."""
         self.header = header
+        self.docker_version = header_docker_version(header)  # the daemon of the verdicts
         self.pending = pending
         self.clock = clock
         self.records: list[dict[str, Any]] = []
@@ -256,7 +257,7 @@ class LiveBoard:
         for record in records[self._fed:]:
             kind = record.get("type")
             if kind == RecordType.EXCHANGE:
-                exchange = Exchange.from_json(record)
+                exchange = Exchange.from_json(record, docker_version=self.docker_version)
                 self._by_seq[exchange.seq] = exchange
                 self._exchanges += 1
                 self._sections.add(exchange)

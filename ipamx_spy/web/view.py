@@ -27,6 +27,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from ipamx_spy import __version__, render
+from ipamx_spy.address import AddressKind
 from ipamx_spy.findings import Finding
 from ipamx_spy.infer import INFERRED, MARKER, Section
 from ipamx_spy.recording import Exchange, Message
@@ -440,7 +441,7 @@ def lanes_html(board: Board) -> str:
         plugin = str(header.get("name") or "plugin")
         upstream = str(header.get("upstream") or "")
         names = ("dockerd", "ipamx-spy",
-                 f"{plugin} (built-in)" if upstream == "builtin" else plugin)
+                 f"{plugin} (built-in)" if upstream == AddressKind.BUILTIN else plugin)
         for lane, name in enumerate(names):
             x = _lane_x(len(LANES) * index + lane, board.lanes)
             parts.append(f'<span class="head l{lane}" style="left:{x:.3f}%" '
