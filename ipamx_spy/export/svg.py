@@ -150,6 +150,9 @@ def iter_svg(trace: TraceView) -> Iterator[str]:
                 with console._record_buffer_lock:  # what export_svg reads, taken as it comes
                     drawing.add(console._record_buffer[:])
                     console._record_buffer.clear()
+                drawn = console.file  # the console's own copy of the text, not needed
+                drawn.seek(0)
+                drawn.truncate()
 
         draw(opening(trace))
         for section in trace.sections:
