@@ -164,8 +164,10 @@ def iter_svg(trace: TraceView) -> Iterator[str]:
         named = title(first, last, trace.source)
         unique_id = "terminal-" + str(zlib.adler32(named.encode("utf-8", "ignore"),
                                                    drawing.checksum))
-        head, tail = _frame(drawing, named, unique_id)
+        head, before_backgrounds, tail = _frame(drawing, named, unique_id)
         yield head
+        yield from _clip_paths(unique_id, drawing.width, max(drawing.lines - 1, 0))
+        yield before_backgrounds
         yield from _copied(rects, unique_id)
         yield tail
         yield from _copied(matrix, unique_id)
@@ -175,8 +177,11 @@ def iter_svg(trace: TraceView) -> Iterator[str]:
 _AFTER_MATRIX = CONSOLE_SVG_FORMAT[CONSOLE_SVG_FORMAT.index("{matrix}") + len("{matrix}"):]
 
 
-def _frame(drawing: _Drawing, named: str, unique_id: str) -> tuple[str, str]:
-    """The SVG before the backgrounds, and between them and the text matrix."""
+def _frame(drawing: _Drawing, named: str, unique_id: str) -> tuple[str, str, str]:
+    """The SVG before the line clip paths, between them and the backgrounds, and between the
+    backgrounds and the text matrix (the clip paths, one per line, are written as they are
+    made by ``_clip_paths``: held whole, they and the copies ``format`` makes grew with the
+    recording)."""
     last = max(drawing.lines - 1, 0)  # rich numbers the last line, not the count
     width = drawing.width
     terminal_width = ceil(width * CHAR_WIDTH + 2 * PADDING)
@@ -194,10 +199,6 @@ def _frame(drawing: _Drawing, named: str, unique_id: str) -> tuple[str, str]:
             <circle cx="44" cy="0" r="7" fill="#28c840"/>
             </g>
         """
-    clips = "\n".join(f"""<clipPath id="{unique_id}-line-{number}">
-    {_tag("rect", x=0, y=number * LINE_HEIGHT + 1.5, width=CHAR_WIDTH * width,
-          height=LINE_HEIGHT + 0.25)}
-            </clipPath>""" for number in range(last))
     styles = "\n".join(f".{unique_id}-r{number} {{ {css} }}"
                        for css, number in drawing.classes.items())
     text = CONSOLE_SVG_FORMAT.format(
@@ -206,9 +207,22 @@ def _frame(drawing: _Drawing, named: str, unique_id: str) -> tuple[str, str]:
         terminal_height=(last + 1) * LINE_HEIGHT - 1,
         width=terminal_width + 2 * MARGIN, height=terminal_height + 2 * MARGIN,
         terminal_x=MARGIN + PADDING, terminal_y=MARGIN + PADDING_TOP, styles=styles,
-        chrome=chrome, backgrounds="\0", matrix="\0", lines=clips)
-    head, tail, _rest = _REMOTE_FONT.sub("", text).split("\0")
-    return head, tail
+        chrome=chrome, backgrounds="\0", matrix="\0", lines="\0")
+    head, before_backgrounds, tail, _rest = _REMOTE_FONT.sub("", text).split("\0")
+    return head, before_backgrounds, tail
+
+
+CLIPS_PER_PIECE = 1024
+
+
+def _clip_paths(unique_id: str, width: int, last: int) -> Iterator[str]:
+    """rich's clip path of each line but the last, joined by newlines, 1,024 to a piece."""
+    for start in range(0, last, CLIPS_PER_PIECE):
+        piece = "\n".join(f"""<clipPath id="{unique_id}-line-{number}">
+    {_tag("rect", x=0, y=number * LINE_HEIGHT + 1.5, width=CHAR_WIDTH * width,
+          height=LINE_HEIGHT + 0.25)}
+            </clipPath>""" for number in range(start, min(start + CLIPS_PER_PIECE, last)))
+        yield piece if start == 0 else "\n" + piece
 
 
 READ_CHARS = 1 << 16
