@@ -94,6 +94,38 @@ def _fits(cli_text: str, stderr: str) -> bool:
     return re.search(pattern, stderr) is not None
 
 
+_LOGFMT_FIELD = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
+_PLACEHOLDER = re.compile(r"<\w+>")
+# Fields of dockerd's own logger (and 26.1's tracing), not of the message being logged.
+_LOGGER_FIELDS = frozenset({"time", "level", "spanID", "traceID"})
+
+
+def _fields(line: str) -> dict[str, str]:
+    """A logrus text-formatter line as its fields, quoted values unquoted."""
+    return {key: json.loads(value) if value.startswith('"') else value
+            for key, value in _LOGFMT_FIELD.findall(line)}
+
+
+def _value_pattern(text: str) -> re.Pattern[str]:
+    """The verdict's value, its ``<id>``-style placeholders matching any id or name."""
+    parts = _PLACEHOLDER.split(text)
+    return re.compile(r"[^\s()]+".join(re.escape(part) for part in parts))
+
+
+def _logged(log_line: str, log: str) -> bool:
+    """Some line of dockerd's log is the verdict's ``log_line`` whole: the same fields (the
+    logger's own time, level and tracing fields aside, in any order) with the same values, a
+    placeholder standing for any id or name. A sentence-style ``log_line`` is the ``msg``."""
+    wanted = _fields(log_line) if log_line.startswith("msg=") else {"msg": log_line}
+    patterns = {key: _value_pattern(value) for key, value in wanted.items()}
+    for line in log.splitlines():
+        got = {k: v for k, v in _fields(line).items() if k not in _LOGGER_FIELDS}
+        if got.keys() == patterns.keys() and all(
+                patterns[key].fullmatch(value) for key, value in got.items()):
+            return True
+    return False
+
+
 @pytest.mark.parametrize("stated", CASES, ids=lambda c: c.id)
 def test_verdict_matches_the_real_daemon(dockerd: Docker, sockdir: Path, stated: Case) -> None:
     case = stated.on(dockerd.daemon.label)
@@ -128,6 +160,8 @@ def test_verdict_matches_the_real_daemon(dockerd: Docker, sockdir: Path, stated:
     if case.outcome is Outcome.LOGGED and case.log:
         assert verdict.error is not None and case.log in log, log[-2000:]
         assert verdict.error in log
+        assert verdict.log_line is not None
+        assert _logged(verdict.log_line, log), (verdict.log_line, log[-3000:])
     elif case.outcome is Outcome.LOGGED:  # ignored: not even the error is logged
         assert verdict.log_line == "<debug level only>"
         assert verdict.error is not None and verdict.error not in log, log[-2000:]

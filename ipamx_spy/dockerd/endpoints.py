@@ -654,6 +654,7 @@ ROWS: tuple[Row, ...] = (
         on_failure=FailureEffect.LOGGED,
         failure_sentence="the docker command still succeeds; DeleteEndpoint follows anyway",
         log_line="driver error disconnecting container <name> : {error}",
+        log_message="driver error disconnecting container",
     ),
     Row(
         endpoint=Endpoint.PROGRAM_EXTERNAL_CONNECTIVITY, since=_V(1, 11),
