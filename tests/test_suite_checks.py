@@ -1,7 +1,7 @@
 """Every test checks something, and no condition is short-circuited to true (issue #12).
 
-A test that only calls code passes whatever the code returns, and ``assert x or True`` passes
-whatever ``x`` is. The suite is parsed with ``ast`` (nothing is imported): a test function must
+A test that only calls code passes whatever the code returns, and an assertion whose condition
+is joined by ``or`` to the constant true passes whatever the rest says. The suite is parsed with ``ast`` (nothing is imported): a test function must
 assert, expect an exception (``pytest.raises``, ``pytest.fail``, ``pytest.warns``), raise, or call
 a helper that does one of these, directly or through other helpers. Helpers are found by name in
 ``tests/`` and ``scripts/`` (the reader fuzz calls ``scripts/fuzz_readers.py``'s
@@ -95,7 +95,7 @@ def test_the_scan_tells_a_checking_test_from_an_empty_one() -> None:
     tree = ast.parse(
         "def helper(x):\n    assert x\n"
         "def indirect(x):\n    helper(x)\n"
-        "def test_direct():\n    assert 1\n"
+        "def test_direct():\n    assert int('2') == 2\n"
         "def test_through_helpers():\n    indirect(1)\n"
         "def test_expects():\n    with pytest.raises(ValueError):\n        int('x')\n"
         "def test_empty():\n    int('1')\n")

@@ -43,7 +43,26 @@ class Interface(enum.StrEnum):
     NETWORK = "NetworkDriver"
 
 
-class Endpoint(enum.StrEnum):
+class _WireName:
+    """What a call's wire name (``Interface.Method``) gives: the enums of dockerd's calls and of
+    ipamx-spy's own share it."""
+
+    value: str
+
+    @property
+    def interface(self) -> Interface:
+        return Interface(self.value.split(".", 1)[0])
+
+    @property
+    def method(self) -> str:
+        return self.value.split(".", 1)[1]
+
+    @property
+    def path(self) -> str:
+        return "/" + self.value
+
+
+class Endpoint(_WireName, enum.StrEnum):
     """Every call dockerd makes to a legacy network or IPAM plugin."""
 
     ACTIVATE = "Plugin.Activate"
@@ -70,24 +89,12 @@ class Endpoint(enum.StrEnum):
     DISCOVER_DELETE = "NetworkDriver.DiscoverDelete"
 
     @property
-    def interface(self) -> Interface:
-        return Interface(self.value.split(".", 1)[0])
-
-    @property
-    def method(self) -> str:
-        return self.value.split(".", 1)[1]
-
-    @property
-    def path(self) -> str:
-        return "/" + self.value
-
-    @property
     def error_field(self) -> str | None:
         """The key that carries an error in a 200 answer (PROTOCOL.md 1.3): ``Error`` for
         IPAM, ``Err`` for the network driver, none for ``Plugin.Activate``."""
         if self is Endpoint.ACTIVATE:
             return None
-        return "Error" if self.interface == "IpamDriver" else "Err"
+        return "Error" if self.interface is Interface.IPAM else "Err"
 
     @property
     def other_error_field(self) -> str | None:
@@ -97,10 +104,10 @@ class Endpoint(enum.StrEnum):
         IPX103/IPX104 name that mistake."""
         if self is Endpoint.ACTIVATE:
             return None
-        return "Err" if self.interface == "IpamDriver" else "Error"
+        return "Err" if self.interface is Interface.IPAM else "Error"
 
 
-class SpyCall(enum.StrEnum):
+class SpyCall(_WireName, enum.StrEnum):
     """ipamx-spy's own calls to its built-in allocator (``ipamx-spy status``, metrics
     scrapers), never made by dockerd: kept apart from ``Endpoint`` so that a recording, replay
     and the validator can tell a spy call from dockerd's."""
@@ -112,17 +119,6 @@ class SpyCall(enum.StrEnum):
     CONFIGURATION = "IpamDriver.Configuration"
     SHUTDOWN = "IpamDriver.Shutdown"
 
-    @property
-    def interface(self) -> Interface:
-        return Interface(self.value.split(".", 1)[0])
-
-    @property
-    def method(self) -> str:
-        return self.value.split(".", 1)[1]
-
-    @property
-    def path(self) -> str:
-        return "/" + self.value
 
 
 class FailureEffect(enum.StrEnum):

@@ -130,6 +130,19 @@ def _by_seq(findings: Sequence[Finding]) -> dict[int, tuple[Finding, ...]]:
     return {seq: tuple(found) for seq, found in index.items()}
 
 
+def shown_originals(reader: RecordingReader, rules: Sequence[redact.RedactionRule],
+                    shown: dict[int, Exchange], *, host: str | None = None) -> Iterator[Exchange]:
+    """The exchanges of ``reader`` as recorded (inference reads those), each one's redacted view
+    put in ``shown`` under the original's id; only ``host``'s in a merged file when given."""
+    for record, exchange in reader:
+        if exchange is None or (host is not None and record.get("host") != host):
+            continue
+        redacted = redact.redact_values(record, rules).record
+        shown[id(exchange)] = exchange if redacted is record \
+            else Exchange.from_json(redacted, docker_version=exchange.docker_version)
+        yield exchange
+
+
 class StreamedTrace:
     """One recording ready for export, read again from its file for each pass.
 
@@ -193,17 +206,8 @@ class StreamedTrace:
         shown: dict[int, Exchange] = {}  # id of an original exchange -> what is shown of it
         selection, removed = self._selection, self._removed
         with RecordingReader(self.path) as reader:
-            def originals() -> Iterator[Exchange]:
-                for record, exchange in reader:
-                    if exchange is None:
-                        continue
-                    redacted = redact.redact_values(record, self._rules).record
-                    shown[id(exchange)] = exchange if redacted is record \
-                        else Exchange.from_json(redacted,
-                                                docker_version=exchange.docker_version)
-                    yield exchange
-
-            for section in infer.stream_sections(originals(), self._survey.markers,
+            originals = shown_originals(reader, self._rules, shown)
+            for section in infer.stream_sections(originals, self._survey.markers,
                                                  released_alone=self._survey.released_alone):
                 context = FilterContext(section_title=section.title, section_source=section.source)
                 inside = []

@@ -73,6 +73,16 @@ def _timed(recording: Recording, lane: int) -> Iterator[tuple[float, int, int, d
     yield from rows
 
 
+def tagged_record(record: Mapping[str, Any], t: float, host: str,
+                  lane: int) -> dict[str, Any]:
+    """A record as it stands in a merged timeline: its time from the merge's origin, its host,
+    and its connection number made unique across the lanes."""
+    tagged = {**record, "t": round(t, 6), "host": host}
+    if "conn" in record:
+        tagged["conn"] = lane * CONN_STRIDE + int(record.get("conn", 0))
+    return tagged
+
+
 def merge(recordings: Sequence[Recording]) -> Merged:
     """One recording from several. Raises ValueError when given none."""
     if not recordings:
@@ -88,18 +98,15 @@ def merge(recordings: Sequence[Recording]) -> Merged:
     origin: dict[int, tuple[str, int]] = {}
     pending_notes: list[tuple[int, dict[str, Any]]] = []
     for when, lane, _pos, record in heapq.merge(*streams, key=lambda row: (row[0], row[1])):
-        t = round(when - origin_time, 6)
         kind = record.get("type")
-        tagged = {**record, "t": t, "host": hosts[lane]}
-        if "conn" in record:
-            tagged["conn"] = lane * CONN_STRIDE + int(record.get("conn", 0))
+        tagged = tagged_record(record, when - origin_time, hosts[lane], lane)
         if kind == RecordType.EXCHANGE:
             old = by_old[lane].get(int(record["seq"]))
             if old is None:
                 continue
             seq = len(exchanges) + 1
             renumber[(lane, old.seq)] = seq
-            exchange = replace(old, seq=seq, t=t, conn=int(tagged["conn"]))
+            exchange = replace(old, seq=seq, t=tagged["t"], conn=int(tagged["conn"]))
             exchanges.append(exchange)
             lanes[seq] = hosts[lane]
             origin[seq] = (hosts[lane], old.seq)

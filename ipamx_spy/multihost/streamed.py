@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ipamx_spy import infer, redact
-from ipamx_spy.export.stream import StreamedTrace, _count, _Survey, _validator
+from ipamx_spy.export.stream import StreamedTrace, _count, _Survey, _validator, shown_originals
 from ipamx_spy.export.trace import Options, Selection, Tally
 from ipamx_spy.filters import FilterContext
 from ipamx_spy.findings import Finding
@@ -36,7 +36,7 @@ from ipamx_spy.recording import Damage, Exchange, Recording
 from ipamx_spy.recording_reader import RecordingReader
 from ipamx_spy.records import RecordType
 
-from .merge import CONN_STRIDE, EPOCH, _header, host_names, started_at
+from .merge import EPOCH, _header, host_names, started_at, tagged_record
 from .rules import CrossHost
 
 Timed = tuple[float, int, int, dict[str, Any], Exchange | None]
@@ -109,18 +109,15 @@ def _write_records(rows: Iterator[Timed], hosts: tuple[str, ...], origin: float,
     seq = 0
     notes: list[tuple[int, dict[str, Any]]] = []
     for when, lane, _position, record, old in rows:
-        t = round(when - origin, 6)
         kind = record.get("type")
-        tagged = {**record, "t": t, "host": hosts[lane]}
-        if "conn" in record:
-            tagged["conn"] = lane * CONN_STRIDE + int(record.get("conn", 0))
+        tagged = tagged_record(record, when - origin, hosts[lane], lane)
         if kind == RecordType.EXCHANGE:
             if old is None:
                 continue
             seq += 1
             if old.seq in pointed[lane]:
                 renumber[(lane, old.seq)] = seq
-            exchange = replace(old, seq=seq, t=t, conn=int(tagged["conn"]))
+            exchange = replace(old, seq=seq, t=tagged["t"], conn=int(tagged["conn"]))
             out.write(_line({**exchange.to_json(), "host": hosts[lane]}))
         elif kind == RecordType.NOTE:
             notes.append((lane, tagged))
@@ -238,17 +235,8 @@ class MergedStreamedTrace(StreamedTrace):
         """One host's sections, titled with the host, from a reader of its own."""
         part = self._per_host[host]
         with RecordingReader(self.path) as reader:
-            def originals() -> Iterator[Exchange]:
-                for record, exchange in reader:
-                    if exchange is None or record.get("host") != host:
-                        continue
-                    redacted = redact.redact_values(record, self._rules).record
-                    shown[id(exchange)] = exchange if redacted is record \
-                        else Exchange.from_json(redacted,
-                                                docker_version=exchange.docker_version)
-                    yield exchange
-
-            for section in infer.stream_sections(originals(), part.markers,
+            originals = shown_originals(reader, self._rules, shown, host=host)
+            for section in infer.stream_sections(originals, part.markers,
                                                  released_alone=part.released_alone):
                 yield host, replace(section, title=f"{host}: {section.title}")
 
