@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ipamx_spy.dockerd.gojson import Struct, encode, first_value_error
-from ipamx_spy.emulator.core import read_answer
+from ipamx_spy.emulator.core import call_answer
 
 
 def test_structs_keep_declaration_order_and_maps_are_sorted() -> None:
@@ -82,7 +82,7 @@ def test_syntax_errors_read_like_go(body: str, error: str | None) -> None:
 
 @given(st.binary(max_size=64))
 def test_decoder_never_crashes(body: bytes) -> None:
-    answer = read_answer("IpamDriver.RequestPool", 200, body)
+    answer = call_answer("IpamDriver.RequestPool", 200, body)
     assert answer.ok or answer.error
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ipamx_spy.emulator.core import read_answer
+from ipamx_spy.emulator.core import call_answer
 
 CASES = [
     # (endpoint, status, body, error dockerd returns, or None for success)
@@ -39,11 +39,11 @@ CASES = [
 
 @pytest.mark.parametrize(("endpoint", "status", "body", "error"), CASES)
 def test_dockerd_verdict(endpoint: str, status: int, body: bytes, error: str | None) -> None:
-    assert read_answer(endpoint, status, body).error == error
+    assert call_answer(endpoint, status, body).error == error
 
 
 def test_keys_match_case_insensitively_and_unknown_ones_are_ignored() -> None:
-    answer = read_answer("IpamDriver.RequestPool", 200,
+    answer = call_answer("IpamDriver.RequestPool", 200,
                          b'{"poolid":"p","POOL":"10.0.0.0/24","extra":1}')
     assert answer.ok
     assert answer.value["PoolID"] == "p" and answer.value["Pool"] == "10.0.0.0/24"
@@ -51,5 +51,5 @@ def test_keys_match_case_insensitively_and_unknown_ones_are_ignored() -> None:
 
 def test_fields_added_later_are_unknown_to_older_daemons() -> None:
     body = b'{"Scope":"local","GwAllocChecker":"yes"}'
-    assert read_answer("NetworkDriver.GetCapabilities", 200, body, major=20).ok
-    assert not read_answer("NetworkDriver.GetCapabilities", 200, body, major=29).ok
+    assert call_answer("NetworkDriver.GetCapabilities", 200, body, major=20).ok
+    assert not call_answer("NetworkDriver.GetCapabilities", 200, body, major=29).ok

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from ipamx_spy.app import Reply
 from ipamx_spy.dockerd.versions import VERSION_ROWS
 from ipamx_spy.emulator import scenario
-from ipamx_spy.emulator.core import Call, CallAnswer, read_answer
+from ipamx_spy.emulator.core import Call, CallAnswer, call_answer
 from ipamx_spy.emulator.daemon import CommandOutcome, Daemon
 from ipamx_spy.emulator.model import EmulatedEndpoint, EmulatedNetwork, Sandbox, less
 from ipamx_spy.emulator.probe import ProbePlugin
@@ -32,7 +32,7 @@ docker network rm talknet
 def by_plugin(plugin: ProbePlugin, major: int = 20) -> Responder:
     def respond(call: Call) -> CallAnswer:
         reply = plugin.handle(call.endpoint, call.body)
-        return read_answer(call.endpoint, reply.status, reply.body, major=major)
+        return call_answer(call.endpoint, reply.status, reply.body, major=major)
     return respond
 
 

@@ -1,6 +1,7 @@
 """A recording replayed against a mock of itself conforms (issue #12): an answer identical to
-the recorded one never fails, whatever dockerd made of it. Every stored recording and capture,
-and every verdict case (each deviation observed on the real dockerd) as a recording of its own;
+the recorded one never fails, whatever dockerd made of it. Every stored recording and capture
+(with the ones `tests/broken/make_corpus.py` made against plugins that deviate), and every
+verdict case (each deviation observed on the real dockerd) as a recording of its own;
 ``tests/test_dockerd_real.py`` does the same with recordings the real daemons made."""
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from ipamx_spy.replay.target import TargetSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 STORED = sorted([*ROOT.glob("recordings/**/*.jsonl"), *ROOT.glob("tests/captures/**/*.jsonl"),
-                 *ROOT.glob("tests/golden/*.jsonl")])
+                 *ROOT.glob("tests/golden/*.jsonl"),
+                 *ROOT.glob("tests/broken/*.jsonl")])  # made against plugins that deviate
 
 
 def _replayed_against_itself(recording: Recording) -> list[tuple[int, str, list[str]]]:
@@ -34,6 +36,7 @@ def _replayed_against_itself(recording: Recording) -> list[tuple[int, str, list[
 def test_the_corpus_is_there() -> None:
     assert len(STORED) >= 20
     assert ROOT / "recordings" / "errors.jsonl" in STORED
+    assert ROOT / "tests" / "broken" / "empty-200.jsonl" in STORED
 
 
 @pytest.mark.parametrize("path", STORED, ids=lambda p: str(p.relative_to(ROOT)))

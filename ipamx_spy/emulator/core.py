@@ -60,8 +60,9 @@ class CallAnswer:
         return cls(error=message, transport=message, sent=sent)
 
 
-def read_answer(endpoint: str, status: int, body: bytes, *, major: int = 29) -> CallAnswer:
-    """The authority's verdict on an answer, as the emulator's flows use it."""
+def call_answer(endpoint: str, status: int, body: bytes, *, major: int = 29) -> CallAnswer:
+    """An answer as the emulator's flows take it: ``dockerd.read_answer``'s verdict (the one
+    place that decides what dockerd makes of an answer) as a ``CallAnswer``."""
     verdict = dockerd_verdict.read_answer(endpoint, status, None, body, DockerVersion(major))
     decoded = verdict.decoded
     value = decoded.fields if decoded is not None else {}
@@ -229,7 +230,7 @@ class Core:
             self._default_ipam = default_ipam_app(self.version)
         data = b"" if body is None else gojson.encode(body)
         reply = self._default_ipam.handle(endpoint, data)
-        return read_answer(endpoint, reply.status, reply.body, major=self.version.major)
+        return call_answer(endpoint, reply.status, reply.body, major=self.version.major)
 
     def spaces(self, net: EmulatedNetwork) -> Flow[tuple[str, str]]:
         """GetDefaultAddressSpaces as a call (v24+ asks per create, v27+ per pool)."""

@@ -26,7 +26,7 @@ from ipamx_spy.noanswer import NoAnswerKind
 from ipamx_spy.recording import Exchange, Fault, Message, RecordingWriter, encode_body
 from ipamx_spy.records import CloseRecord, MarkerRecord, OpenRecord, Side
 
-from .core import Call, CallAnswer, Flow, read_answer
+from .core import Call, CallAnswer, Flow, call_answer
 from .daemon import CommandOutcome, Daemon
 from .scenario import Step
 from .swarm import Swarm
@@ -245,7 +245,7 @@ class EmulatorSession:
         self._record(call, t, started, reply, None)
         if not self.target.connected:
             self._close("closed by the plugin")
-        return read_answer(call.endpoint, reply.status, reply.body,
+        return call_answer(call.endpoint, reply.status, reply.body,
                            major=self.daemon.version.major)
 
     def _close(self, reason: str, unanswered: tuple[int, ...] = ()) -> None:

@@ -60,8 +60,8 @@ from .core import (
     CliError,
     DaemonError,
     Flow,
+    call_answer,
     default_ipam_app,
-    read_answer,
 )
 from .daemon import CommandOutcome, Daemon
 from .ids import IdSource
@@ -282,7 +282,7 @@ class SwarmAllocator:
         if self._default is None:
             self._default = default_ipam_app(self.manager.version)
         reply = self._default.handle(endpoint, gojson.encode(body))
-        return read_answer(endpoint, reply.status, reply.body, major=self.manager.version.major)
+        return call_answer(endpoint, reply.status, reply.body, major=self.manager.version.major)
 
     def _serial(self, net: SwarmNetwork) -> dict[str, str]:
         """``setIPAMSerialAlloc`` on the network's IPAM options."""
