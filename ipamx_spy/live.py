@@ -46,10 +46,11 @@ from .childproc import (
     start_child,
     stop_child,
 )
+from .dockerd.ledger import AddressRoles
 from .filters import Filter, FilterContext
 from .findings import Finding
 from .infer import LiveSections
-from .recording import Exchange
+from .recording import Exchange, with_address_role
 from .records import RecordType, SectionSource
 
 
@@ -601,6 +602,9 @@ class _Drawer:
         self.lines = 0
         self.skipped = 0
         self.in_burst = False
+        # What each release gives back, from the exchanges drawn (one the view dropped, a
+        # gateway's RequestAddress say, leaves its release in a container's words).
+        self.roles = AddressRoles()
 
     def batch(self, lines: Sequence[bytes]) -> None:
         burst = self.view.mode is ViewMode.FULL and len(lines) > BURST
@@ -655,8 +659,8 @@ class _Drawer:
             self.view.print_findings([Finding(**f) for f in payload["findings"]])
             return
         is_exchange = payload.get("type") == RecordType.EXCHANGE
-        exchange = Exchange.from_json(payload, docker_version=self.view.docker_version) \
-            if is_exchange else None
+        exchange = with_address_role(self.roles, Exchange.from_json(
+            payload, docker_version=self.view.docker_version)) if is_exchange else None
         if mode is None:
             mode = self._mode(burst, exchange is not None)
         saved, self.view.mode = self.view.mode, mode

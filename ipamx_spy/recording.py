@@ -20,6 +20,7 @@ the ``UPGRADES`` table.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as _dt
 import json
 import math
@@ -31,6 +32,8 @@ from typing import Any
 
 from . import __version__
 from .dockerd import gojson
+from .dockerd.endpoints import AddressRole
+from .dockerd.ledger import AddressRoles
 from .records import AnsweredBy, FaultKind, HeaderRecord, RecordType, Side
 
 FORMAT = "ipamx-spy-recording"
@@ -420,6 +423,11 @@ class Exchange:
     """The recording header's ``docker_version``: the daemon whose verdict the answer gets
     (None: the authority's default). Not part of the record; readers fill it from the
     header of the recording (or of the host) the exchange belongs to."""
+    address_role: AddressRole | None = field(default=None, compare=False)
+    """A ReleaseAddress's: what its address is to dockerd (a container's, the gateway, an
+    --aux-address), which picks the verdict's log line; None when not known or another call.
+    Not part of the record; readers fill it by following the session in order
+    (``dockerd.ledger.AddressRoles``)."""
 
     def to_json(self) -> dict[str, JSONValue]:
         return {
@@ -438,9 +446,11 @@ class Exchange:
 
     @classmethod
     def from_json(cls, data: dict[str, JSONValue], *, maybe_deep: bool = True,
-                  docker_version: str | None = None) -> Exchange:
-        """An exchange from its record (``docker_version``: its recording header's). Raises
-        RecordingError naming what is wrong."""
+                  docker_version: str | None = None,
+                  address_role: AddressRole | None = None) -> Exchange:
+        """An exchange from its record (``docker_version``: its recording header's;
+        ``address_role``: what the session's follower says a ReleaseAddress gives back).
+        Raises RecordingError naming what is wrong."""
         if "seq" not in data or "endpoint" not in data or "request" not in data:
             raise RecordingError("an exchange needs seq, endpoint and request")
         fault = data.get("fault")
@@ -462,6 +472,7 @@ class Exchange:
             fault=None if fault is None else Fault.from_json(fault),
             answered_by=AnsweredBy(answered_by),
             docker_version=docker_version,
+            address_role=address_role,
         )
 
     @property
@@ -502,6 +513,18 @@ class Damage:
 
     def __str__(self) -> str:
         return f"{self.source}:{self.line}: {self.reason}; skipped"
+
+
+def with_address_role(roles: AddressRoles, exchange: Exchange) -> Exchange:
+    """``exchange`` as the session's follower ``roles`` reads it, in order: a ReleaseAddress
+    gets its ``address_role`` (the same exchange when the role is already that one)."""
+    response = exchange.response
+    role = roles.follow(exchange.endpoint, exchange.request.value,
+                        None if response is None else response.status,
+                        None if response is None else response.value)
+    if role is None or role is exchange.address_role:
+        return exchange
+    return dataclasses.replace(exchange, address_role=role)
 
 
 def header_docker_version(header: Mapping[str, JSONValue] | None) -> str | None:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from .dockerd.ledger import AddressRoles
 from .recording import (
     FORMAT,
     MAX_DEPTH,
@@ -33,6 +34,7 @@ from .recording import (
     header_docker_version,
     json_too_deep,
     utf8_encodable,
+    with_address_role,
 )
 from .records import RecordType
 
@@ -79,6 +81,7 @@ class RecordingReader:
         self.version = int(self.header["version"])
         self.docker_version = header_docker_version(self.header)  # each exchange carries it
         self._host_versions = _host_versions(self.header)  # a merge's: its hosts' own
+        self._roles: dict[object, AddressRoles] = {}  # per host: what each release gives back
 
     def _read_header(self) -> Record:
         first = self._file.readline()
@@ -162,11 +165,18 @@ class RecordingReader:
             host = record.get("host")
             version = self._host_versions.get(host, self.docker_version) \
                 if self._host_versions and isinstance(host, str) else self.docker_version
-            return checked(record, maybe_deep=deep, docker_version=version)
+            item = checked(record, maybe_deep=deep, docker_version=version)
         except RecordingError as exc:
             kind = record.get("type")
             what = f"{kind} record" if isinstance(kind, str) else "record"
             return self._skip(line, f"unusable {what} ({exc})")
+        if item[1] is None:
+            return item
+        key = host if isinstance(host, str) else None
+        roles = self._roles.get(key)
+        if roles is None:
+            roles = self._roles[key] = AddressRoles()
+        return item[0], with_address_role(roles, item[1])
 
     def _skip(self, line: bytes, reason: str) -> tuple[Record, Exchange | None] | None:
         torn = not line.endswith(b"\n")

@@ -33,7 +33,7 @@ import copy
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import pathspec
@@ -356,6 +356,11 @@ def redact_recording(
     version = header_docker_version(recording.header)
     exchanges = tuple(Exchange.from_json(r, docker_version=version) for r in records
                       if r.get("type") == RecordType.EXCHANGE)
+    if len(exchanges) == len(recording.exchanges):  # the roles follow the values as recorded
+        exchanges = tuple(replace(shown, address_role=original.address_role)
+                          if original.address_role is not None else shown
+                          for shown, original in zip(exchanges, recording.exchanges,
+                                                     strict=True))
     redacted = Recording(header=recording.header, records=tuple(records), path=recording.path,
                          torn_tail=recording.torn_tail, exchanges=exchanges)
     return redacted, tuple(values)

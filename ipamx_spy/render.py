@@ -66,7 +66,8 @@ def verdict(exchange: Exchange) -> dockerd.Verdict | None:
     request = exchange.request.value
     found = dockerd.read_answer(exchange.endpoint, response.status, response.headers,
                                 response.raw_body, docker_version(exchange),
-                                request=request if isinstance(request, dict) else None)
+                                request=request if isinstance(request, dict) else None,
+                                role=exchange.address_role)
     if len(_VERDICTS) >= 4096:
         _VERDICTS.clear()
     _VERDICTS[id(exchange)] = (exchange, found)
@@ -85,7 +86,9 @@ def _problem(exchange: Exchange, found: dockerd.Verdict | None) -> str | None:
     if found is None:
         return "no answer"
     if found.outcome is dockerd.Outcome.LOGGED:
-        return f"{found.error} (dockerd only logged it; the command went on)"
+        line = found.shown_log_line
+        logged = f", as: {line}" if line else ""
+        return f"{found.error} (dockerd only logged it{logged}; the command went on)"
     return found.error
 
 

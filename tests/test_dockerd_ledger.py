@@ -78,3 +78,62 @@ def test_overlapping_pools_in_one_space() -> None:
     assert ledger.overlapping(ipaddress.ip_network("fd00::/64"), "l") is None
     ledger.release_pool("p")
     assert ledger.overlapping(inside, "l") is None
+
+
+def _follow(roles: object, endpoint: str, request: dict[str, object], status: int | None = 200,
+            answer: object = None) -> object:
+    from ipamx_spy.dockerd.ledger import AddressRoles
+
+    assert isinstance(roles, AddressRoles)
+    return roles.follow(endpoint, request, status, {} if answer is None else answer)
+
+
+GW_OPTIONS = {"RequestAddressType": "com.docker.network.gateway"}
+POOL, ADDR, REL, RELPOOL = ("IpamDriver.RequestPool", "IpamDriver.RequestAddress",
+                            "IpamDriver.ReleaseAddress", "IpamDriver.ReleasePool")
+
+
+def test_address_roles_follow_network_create_run_rm_and_network_rm() -> None:
+    """dockerd's order (libnetwork network.go): RequestPool, the gateway, each --aux-address;
+    docker run's address (here by value, ``--ip``), released by docker rm while the gateway is
+    held; at network rm the gateway, then the aux addresses, then ReleasePool."""
+    from ipamx_spy.dockerd import AddressRole
+    from ipamx_spy.dockerd.ledger import AddressRoles
+
+    roles = AddressRoles()
+    assert _follow(roles, POOL, {"Pool": "10.9.0.0/24"}, answer={
+        "PoolID": "p1", "Pool": "10.9.0.0/24", "Data": {}}) is None
+    _follow(roles, ADDR, {"PoolID": "p1", "Address": "", "Options": GW_OPTIONS},
+            answer={"Address": "10.9.0.1/24"})
+    _follow(roles, ADDR, {"PoolID": "p1", "Address": "10.9.0.5", "Options": None},
+            answer={"Address": "10.9.0.5/24"})
+    _follow(roles, ADDR, {"PoolID": "p1", "Address": "10.9.0.7", "Options": None},
+            answer={"address": "10.9.0.7/24"})  # Go folds the key's case
+    _follow(roles, ADDR, {"PoolID": "p1", "Address": "", "Options": {}},
+            answer={"Address": "10.9.0.2/24"})
+    assert _follow(roles, REL, {"PoolID": "p1", "Address": "10.9.0.7"}) is AddressRole.ENDPOINT
+    assert _follow(roles, REL, {"PoolID": "p1", "Address": "10.9.0.2"},
+                   answer={"Error": "no"}) is AddressRole.ENDPOINT
+    assert _follow(roles, REL, {"PoolID": "p1", "Address": "10.9.0.1"}, 500,
+                   {"Err": "held"}) is AddressRole.GATEWAY  # refused: dockerd forgets it
+    assert _follow(roles, REL, {"PoolID": "p1", "Address": "10.9.0.5"}) is AddressRole.AUX
+    assert _follow(roles, REL, {"PoolID": "p1", "Address": "10.9.0.9"}) is AddressRole.ENDPOINT
+    assert _follow(roles, RELPOOL, {"PoolID": "p1"}) is None
+    assert roles.gateways == {} and roles.by_value == {} and roles.closing == set()
+
+
+def test_address_roles_take_a_gateway_named_by_request_pool_and_skip_refused_answers() -> None:
+    from ipamx_spy.dockerd import AddressRole
+    from ipamx_spy.dockerd.ledger import AddressRoles
+
+    roles = AddressRoles()
+    _follow(roles, POOL, {}, answer={"PoolID": "p2", "Pool": "10.8.0.0/24",
+                                     "Data": {"com.docker.network.gateway": "10.8.0.254/24"}})
+    _follow(roles, ADDR, {"PoolID": "p2", "Address": "", "Options": GW_OPTIONS}, 200,
+            {"Address": "10.8.0.1/24", "Error": "refused"})  # dockerd fails the create
+    _follow(roles, ADDR, {"PoolID": "p2", "Address": "10.8.0.9", "Options": None}, None, None)
+    assert _follow(roles, REL, {"PoolID": "p2", "Address": "10.8.0.1"}) is AddressRole.ENDPOINT
+    assert _follow(roles, REL, {"PoolID": "p2", "Address": "10.8.0.254"}) is AddressRole.GATEWAY
+    assert _follow(roles, REL, {"PoolID": "p2", "Address": "10.8.0.9"}) is AddressRole.ENDPOINT
+    assert _follow(roles, REL, {"PoolID": 7, "Address": None}) is AddressRole.ENDPOINT
+    assert _follow(roles, "NetworkDriver.Join", {"PoolID": "p2"}) is None

@@ -22,7 +22,7 @@ from fakeplugin import FakePlugin, http, ok
 from verdict_cases import CASES, Case
 
 from ipamx_spy import recording, tap
-from ipamx_spy.dockerd import Endpoint, NoAnswer, Outcome, read_answer, read_no_answer
+from ipamx_spy.dockerd import AddressRole, Endpoint, NoAnswer, Outcome, read_answer, read_no_answer
 from ipamx_spy.dockerd.verdict import is_gateway_request
 from ipamx_spy.mock import MockPlugin
 from ipamx_spy.replay.compare import Rules
@@ -41,7 +41,9 @@ def _answers(case: Case) -> dict[str, Callable[[bytes], bytes]]:
         if case.endpoint is Endpoint.REQUEST_ADDRESS and (
                 is_gateway_request(asked) == is_gateway_request(case.request)):
             return http(case.status, case.body)
-        return ok({"Address": "10.77.0.1/24" if is_gateway_request(asked) else "10.77.0.2/24"})
+        if is_gateway_request(asked):
+            return ok({"Address": "10.77.0.1/24"})
+        return ok({"Address": f"{asked.get('Address') or '10.77.0.2'}/24"})  # aux: as asked
 
     answers: dict[str, Callable[[bytes], bytes]] = {
         "Plugin.Activate": lambda _b: ok({"Implements": ["IpamDriver", "NetworkDriver"]}),
@@ -61,8 +63,9 @@ def _answers(case: Case) -> dict[str, Callable[[bytes], bytes]]:
 def _drive(docker: Docker, name: str, case: Case) -> list[tuple[str, int, str]]:
     """network create, (run, rm -f), network rm: each command's exit code and stderr."""
     driver = ["-d", name] if case.netdriver else ["-d", "bridge"]
+    aux = ["--aux-address", case.aux_address] if case.aux_address else []
     commands = [("create", ["network", "create", *driver, "--ipam-driver", name,
-                            "--subnet", SUBNET, name])]
+                            "--subnet", SUBNET, *aux, name])]
     if case.container:
         commands.append(("run", ["run", "-d", "--net", name, "--name", f"{name}-c",
                                  "bb:latest", "sleep", "60"]))
@@ -174,7 +177,30 @@ def test_verdict_matches_the_real_daemon(dockerd: Docker, sockdir: Path, stated:
                         recorded[0].response.raw_body,  # type: ignore[union-attr]
                         dockerd.version, request=recorded[0].request.value)
     assert again.outcome is case.outcome and again.error == verdict.error
+    if case.endpoint is Endpoint.RELEASE_ADDRESS:
+        _each_release_logged_as_its_role(rec, log, dockerd.version, case)
     _replays_against_a_mock_of_itself(rec)
+
+
+def _each_release_logged_as_its_role(rec: Path, log: str, version: str, case: Case) -> None:
+    """Every ReleaseAddress of the session was refused; each is in dockerd's log as the
+    verdict words it for the address's role, as the reader (``AddressRoles``) reads it: the
+    container's at docker rm, the gateway's and the --aux-address's at network rm."""
+    exchanges = [e for e in recording.load(rec).exchanges
+                 if e.endpoint == Endpoint.RELEASE_ADDRESS.value and e.response is not None]
+    roles = {}
+    for exchange in exchanges:
+        assert exchange.response is not None
+        found = read_answer(exchange.endpoint, exchange.response.status, None,
+                            exchange.response.raw_body, version,
+                            request=exchange.request.value, role=exchange.address_role)
+        assert found.outcome is Outcome.LOGGED and found.log_line is not None
+        assert _logged(found.log_line, log), (found.log_line, log[-3000:])
+        roles[exchange.request.value["Address"]] = exchange.address_role
+    wanted = {"10.77.0.2": AddressRole.ENDPOINT, "10.77.0.1": AddressRole.GATEWAY}
+    if case.aux_address:
+        wanted[case.aux_address.split("=", 1)[1]] = AddressRole.AUX
+    assert roles == wanted
 
 
 def _replays_against_a_mock_of_itself(path: Path) -> None:

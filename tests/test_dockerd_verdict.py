@@ -126,3 +126,57 @@ def test_retry_waits_are_the_retries_read_no_answer_promises() -> None:
     message = Transport().unanswered(1, Endpoint.REQUEST_POOL.value).message  # IPX402
     assert "retries 1 s later" in message and "(then after 2, 4 and 8 s)" in message
     assert "about 15 s after the first" in message
+
+
+def test_a_refused_release_is_logged_in_the_words_of_its_address_role() -> None:
+    """dockerd's line names what it released (libnetwork ``endpoint.go`` and
+    ``network.go`` ipamReleaseVersion, the same sentence in 20.10.24, 26.1.5 and 28.5.2)."""
+    from ipamx_spy.dockerd import AddressRole
+
+    asked = {"PoolID": "p1", "Address": "10.77.0.1"}
+    tail = "10.77.0.1 on delete of network <name> (<id>): remote: no such"
+    lines = {
+        None: ("Failed to release ip address 10.77.0.1 on delete of endpoint <name> (<id>): "
+               "remote: no such"),
+        AddressRole.ENDPOINT: ("Failed to release ip address 10.77.0.1 on delete of endpoint "
+                               "<name> (<id>): remote: no such"),
+        AddressRole.GATEWAY: f"Failed to release gateway ip address {tail}",
+        AddressRole.AUX: ("Failed to release secondary ip address <aux> (10.77.0.1) on delete "
+                          "of network <name> (<id>): remote: no such"),
+    }
+    for version in ("20.10.24", "26.1.5", "28.5.2"):
+        for role, line in lines.items():
+            found = read_answer(Endpoint.RELEASE_ADDRESS, 200, None, b'{"Error":"no such"}',
+                                version, request=asked, role=role)
+            assert found.outcome is Outcome.LOGGED and found.error == "remote: no such"
+            assert found.log_line == line and found.shown_log_line == line
+            assert found.role is role
+    gateway = read_answer(Endpoint.RELEASE_ADDRESS, 500, None, b'{"Err":"held"}',
+                          request=asked, role=AddressRole.GATEWAY)
+    assert gateway.log_line == ("Failed to release gateway ip address 10.77.0.1 on delete of "
+                                "network <name> (<id>): IpamDriver.ReleaseAddress: held")
+    assert "dockerd forgets the gateway address" in gateway.sentence
+    aux = read_answer(Endpoint.RELEASE_ADDRESS, 200, None, b"", request=asked,
+                      role=AddressRole.AUX)
+    assert "dockerd forgets the --aux-address" in aux.sentence
+    assert "docker network rm still succeeds" in aux.sentence
+    container = read_answer(Endpoint.RELEASE_ADDRESS, 200, None, b"", request=asked)
+    assert "the docker command still succeeds; dockerd forgets the address" in container.sentence
+    # A role says nothing about another endpoint, nor about an answer dockerd takes.
+    pool = read_answer(Endpoint.RELEASE_POOL, 200, None, b"", request={"PoolID": "p1"},
+                       role=AddressRole.GATEWAY)
+    assert pool.log_line == ("Failed to release address pool p1 on delete of network <name> "
+                             "(<id>): EOF")
+    freed = read_answer(Endpoint.RELEASE_ADDRESS, 200, None, b"{}", request=asked,
+                        role=AddressRole.GATEWAY)
+    assert freed.ok and freed.log_line is None and freed.shown_log_line is None
+
+
+def test_a_release_that_got_no_answer_is_logged_in_the_words_of_its_role() -> None:
+    from ipamx_spy.dockerd import AddressRole
+
+    last = read_no_answer(Endpoint.RELEASE_ADDRESS, NoAnswer.REFUSED, "26.1.5", attempt=4,
+                          role=AddressRole.GATEWAY)
+    assert last.outcome is Outcome.LOGGED and last.log_line is not None
+    assert last.log_line.startswith("Failed to release gateway ip address ")
+    assert last.error is not None and last.log_line.endswith(last.error)

@@ -302,7 +302,9 @@ def test_a_failure_dockerd_only_logged_counts_and_says_so() -> None:
         response=Message(status=200, reason="OK", headers=(), body=encode_body(b"")),
         duration_ms=1.0)
     assert render.only_logged(release)
-    assert render.problem(release) == "EOF (dockerd only logged it; the command went on)"
+    assert render.problem(release) == (
+        "EOF (dockerd only logged it, as: Failed to release address pool p1 on delete of network "
+        "<name> (<id>): EOF; the command went on)")
 
 
 def test_findings_are_indexed_by_exchange_not_scanned_for_each() -> None:

@@ -150,3 +150,15 @@ def test_a_recording_console_is_left_to_rich() -> None:
 
     exchange = load(RECORDINGS[0]).exchanges[0]
     assert Painter(recording_console(100)).paint(render.exchange_panel(exchange)) is None
+
+
+@pytest.mark.parametrize("note", ["\n\n", "a\n\nb", "x\n\n"])
+def test_a_blank_line_in_a_text_is_drawn_as_rich_draws_it(note: str) -> None:
+    """Found by the property test: a note holding an empty line painted unlike rich (the
+    painter now leaves such a panel to rich)."""
+    exchange = exchange_of({"encoding": "empty"}, None, "", "IpamDriver.RequestAddress")
+    for system in SYSTEMS:
+        sink = console(system, 61)
+        panel = render.exchange_panel(exchange, notes=(note,))
+        got = Painter(sink).paint(panel)
+        assert got is None or got == printed(sink, panel)

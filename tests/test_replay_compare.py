@@ -127,7 +127,8 @@ def test_a_string_where_a_bool_belongs_is_named_like_go_names_it() -> None:
     assert messages(problems) == (
         "dockerd would see an error, 'json: cannot unmarshal string into Go struct field "
         "GetCapabilityResponse.RequiresRequestReplay of type bool', where the recording "
-        "succeeded (dockerd only logs it; the command goes on)")
+        "succeeded (dockerd only logs it, as: remote ipam driver <name> does not support "
+            "capabilities; the command goes on)")
 
 
 def test_error_on_success_for_ipam_is_an_error() -> None:

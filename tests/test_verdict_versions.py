@@ -15,7 +15,7 @@ from verdict_cases import VERSIONS, Case, cases_on
 from ipamx_spy import infer, render
 from ipamx_spy import recording as rec
 from ipamx_spy.cli import app
-from ipamx_spy.dockerd import Outcome
+from ipamx_spy.dockerd import Outcome, read_answer
 from ipamx_spy.dockerd.ledger import Ledger
 from ipamx_spy.export import build_trace, mitm
 from ipamx_spy.export.mitm import flow_states
@@ -51,8 +51,19 @@ def expected_problem(case: Case) -> str | None:
     if case.outcome is Outcome.SUCCESS:
         return None
     if case.outcome is Outcome.LOGGED:
-        return f"{case.error} (dockerd only logged it; the command went on)"
+        return f"{case.error} (dockerd only logged it{logged_as(case)}; the command went on)"
     return case.error
+
+
+def logged_as(case: Case) -> str:
+    """How a problem names the line dockerd logs for a case it only logs: the verdict's line,
+    which holds the case's observed log text ("" when dockerd logs it at debug level only)."""
+    line = read_answer(case.endpoint, case.status, None, case.body, case.version,
+                       request=case.request).shown_log_line
+    if line is None:
+        return ""
+    assert case.log in line, (case.log, line)
+    return f", as: {line}"
 
 
 @pytest.mark.parametrize("case", ON_EACH, ids=lambda c: f"{c.version}-{c.id}")
@@ -105,7 +116,8 @@ def test_replay_says_when_a_live_error_is_only_logged() -> None:
     assert [p.message for p in problems] == [
         "HTTP 200 with an empty body: dockerd only logs 'EOF'",
         "dockerd would see an error, 'EOF', where the recording succeeded (dockerd only logs "
-        "it; the command goes on)"]
+        "it, as: NetworkDriver.EndpointOperInfo: error reading plugin resp: EOF; the command "
+        "goes on)"]
 
 
 @pytest.mark.parametrize("label", list(VERSIONS))
@@ -141,7 +153,9 @@ def test_a_merge_reads_each_host_s_exchanges_as_that_host_s_daemon(tmp_path: Pat
                                         "--no-validate"])
     assert exported.exit_code == 0, exported.output
     problems = [item["problem"] for item in json.loads(exported.stdout)["exchanges"]]
-    assert sorted(problems) == ["EOF", "EOF (dockerd only logged it; the command went on)"]
+    assert sorted(problems) == [
+        "EOF", "EOF (dockerd only logged it, as: NetworkDriver.EndpointOperInfo: error reading "
+        "plugin resp: EOF; the command went on)"]
 
 
 @pytest.mark.parametrize("label", list(VERSIONS))

@@ -6,7 +6,8 @@ and reads its answers. Standard library only (an import contract in pyproject ch
 - ``goparse``: ``net.ParseIP``, ``net.ParseCIDR``, ``net.ParseMAC``;
 - ``verdict``: ``read_answer`` and ``read_no_answer``;
 - ``explain``: one sentence about an exchange, from the rows and the verdict;
-- ``ledger``: the pools and addresses a plugin handed out (validator, replay);
+- ``ledger``: the pools and addresses a plugin handed out (validator, replay), and
+  ``AddressRoles``: what each released address is to dockerd (``AddressRole``);
 - ``scopes``: ``Scope`` (local, global), for capabilities and address spaces;
 - ``versions``: Docker versions and version-dependent facts;
 - ``options``: well-known option keys and labels.
@@ -23,6 +24,7 @@ from .endpoints import (
     ROW,
     ROWS,
     SPY_ROW,
+    AddressRole,
     AnswerCheck,
     AnyRow,
     Endpoint,
@@ -31,6 +33,7 @@ from .endpoints import (
     Field,
     Interface,
     LedgerEffect,
+    RoleWords,
     Row,
     SpyCall,
     endpoint_name,
@@ -54,8 +57,9 @@ from .versions import DEFAULT_VERSION, DockerVersion
 __all__ = [
     "ALL_ROWS", "ANY_BY_NAME", "BY_NAME", "DEFAULT_VERSION", "ENDPOINT_NAME_OPTION",
     "EXTENSIONS", "EXTENSION_BY_NAME", "GATEWAY_LABEL", "GATEWAY_OPTION", "MAC_OPTION", "ROW",
-    "ROWS", "SERIAL_OPTION", "SPY_ROW", "AnswerCheck", "AnyRow", "DockerVersion", "Endpoint",
-    "ExtensionRow", "FailureEffect", "Field", "Interface", "LedgerEffect", "NoAnswer", "Outcome",
-    "Row", "Scope", "SpyCall", "Verdict", "describe", "endpoint_name", "error_message", "explain",
-    "lookup", "parse_endpoint", "parse_spy_call", "read_answer", "read_no_answer", "row_for",
+    "ROWS", "SERIAL_OPTION", "SPY_ROW", "AddressRole", "AnswerCheck", "AnyRow", "DockerVersion",
+    "Endpoint", "ExtensionRow", "FailureEffect", "Field", "Interface", "LedgerEffect",
+    "NoAnswer", "Outcome", "RoleWords", "Row", "Scope", "SpyCall", "Verdict", "describe",
+    "endpoint_name", "error_message", "explain", "lookup", "parse_endpoint", "parse_spy_call",
+    "read_answer", "read_no_answer", "row_for",
 ]

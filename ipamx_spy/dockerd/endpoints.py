@@ -128,6 +128,26 @@ class FailureEffect(enum.StrEnum):
     LOGGED = "logged"  # dockerd logs the error and carries on
 
 
+class AddressRole(enum.StrEnum):
+    """What an address is to dockerd, which a ``ReleaseAddress`` request does not say (it
+    names only the PoolID and the address) but dockerd's log line does: a container
+    endpoint's address (``docker rm``), the network's gateway or one of its ``--aux-address``
+    addresses (both given back at ``docker network rm``, ``ipamReleaseVersion``). Whoever
+    follows the session knows (``ledger.AddressRoles``); unknown reads as ``ENDPOINT``."""
+
+    ENDPOINT = "endpoint"
+    GATEWAY = "gateway"
+    AUX = "aux"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoleWords:
+    """A row's words for a failure when the address is of a given role (``Row.by_role``)."""
+
+    log_line: str  # dockerd's log line, with {error} and request fields, as ``Row.log_line``
+    failure_sentence: str  # what the failure means, as ``Row.failure_sentence``
+
+
 class LedgerEffect(enum.StrEnum):
     """What a successful answer of an endpoint does to the ledger of pools and addresses the
     plugin has handed out (``dockerd/ledger.py``; the validator's cross-exchange rules and
@@ -185,6 +205,9 @@ class Row:
     # LOGGED, on a daemon with VersionRow.structured_logs: the message it logs instead, the
     # error and the endpoint being fields of the line ("": the same log_line everywhere)
     log_message: str = ""
+    # The log line and sentence when the address the call is about has a role other than a
+    # container endpoint's (``AddressRole``; a role not listed keeps ``log_line``).
+    by_role: Mapping[AddressRole, RoleWords] = field(default_factory=dict)
     cli_text: str = "Error response from daemon: {error}"  # FAILS_COMMAND: what the CLI shows
     chosen: Chosen = lambda _request: ()
     # One rule per path ``chosen`` can name: is the value the plugin picked one dockerd can
@@ -202,6 +225,16 @@ class Row:
     @property
     def name(self) -> str:
         return self.endpoint.value
+
+    def log_line_of(self, role: AddressRole | None) -> str:
+        """``log_line`` for an address of ``role`` (None: not known, a container's)."""
+        words = self.by_role.get(role) if role is not None else None
+        return words.log_line if words is not None else self.log_line
+
+    def failure_sentence_of(self, role: AddressRole | None) -> str:
+        """``failure_sentence`` for an address of ``role`` (None: not known, a container's)."""
+        words = self.by_role.get(role) if role is not None else None
+        return words.failure_sentence if words is not None else self.failure_sentence
 
     @property
     def interface(self) -> Interface:
@@ -460,6 +493,23 @@ ROWS: tuple[Row, ...] = (
                           "but the plugin may still count it as in use"),
         log_line=("Failed to release ip address {Address} on delete of endpoint <name> (<id>): "
                   "{error}"),
+        # network rm (ipamReleaseVersion, the same words in 20.10.24, 26.1.5 and 28.5.2, a
+        # sentence on each): the gateway, then each --aux-address (<aux>: its name), then
+        # ReleasePool.
+        by_role={
+            AddressRole.GATEWAY: RoleWords(
+                log_line=("Failed to release gateway ip address {Address} on delete of "
+                          "network <name> (<id>): {error}"),
+                failure_sentence=("docker network rm still succeeds; dockerd forgets the "
+                                  "gateway address, but the plugin may still count it as in "
+                                  "use")),
+            AddressRole.AUX: RoleWords(
+                log_line=("Failed to release secondary ip address <aux> ({Address}) on delete "
+                          "of network <name> (<id>): {error}"),
+                failure_sentence=("docker network rm still succeeds; dockerd forgets the "
+                                  "--aux-address, but the plugin may still count it as in "
+                                  "use")),
+        },
     ),
     Row(
         endpoint=Endpoint.NET_GET_CAPABILITIES, since=_V(1, 9),

@@ -15,6 +15,11 @@ inside its pool?). It is fed the successful answers in order and knows two facts
   them out again is the replay, not a double allocation, and releasing one is not a release
   of something unknown.
 
+``AddressRoles`` follows a session for what the ledger's counts do not say: which address a
+``ReleaseAddress`` gives back, a container's, the network's gateway or an ``--aux-address``
+(the request names only the PoolID and the address; dockerd's log line of a refused release
+differs). See its docstring for the rule.
+
 A pool that dockerd names before the ledger saw it issued (a recording that starts in the
 middle of a daemon lifetime) can be ``adopt``-ed: it is held, of unknown network, and its
 addresses are kept under its PoolID. Addresses are counted: one handed out twice needs two
@@ -28,9 +33,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .endpoints import LedgerEffect, row_for
+from .endpoints import AddressRole, Endpoint, LedgerEffect, row_for
 from .goparse import IPAddress, IPNetwork, parse_cidr, parse_ip
-from .verdict import pool_gateway
+from .gotypes import field_value
+from .options import GATEWAY_LABEL
+from .verdict import is_gateway_request, pool_gateway
 
 JSON = Any
 
@@ -206,3 +213,95 @@ def _address(text: object) -> IPAddress | None:
     """An address as ``ip`` or ``ip/len``."""
     cidr = parse_cidr(text)
     return cidr.ip if cidr is not None else parse_ip(text)
+
+
+# -- what each released address is to dockerd -------------------------------------------------
+
+
+@dataclass
+class AddressRoles:
+    """Follows a session's calls in order and says what each ``ReleaseAddress`` gives back
+    (``AddressRole``), from what dockerd does (``ipamAllocateVersion`` and
+    ``ipamReleaseVersion`` in libnetwork's ``network.go``, the same in 20.10.24, 26.1.5 and
+    28.5.2):
+
+    - a network's **gateway** is what a ``RequestAddress`` with ``RequestAddressType:
+      com.docker.network.gateway`` was given, or what ``RequestPool`` named in its ``Data``;
+      ``docker network rm`` releases it first;
+    - an **--aux-address** was asked for by value (``Address`` set, no gateway option) and is
+      released at ``docker network rm`` after the gateway, before ``ReleasePool``. A
+      container's ``--ip`` is asked for the same way, but given back by ``docker rm``, while
+      the network's gateway is still held: so an address asked for by value reads as an aux
+      address only once its pool's gateway has been released;
+    - everything else, and any address never seen handed out, is a **container endpoint**'s.
+
+    Every call counts whatever its answer (dockerd forgets a release the plugin refused); a
+    ``RequestAddress``/``RequestPool`` counts only when it gave an address. What is held is
+    forgotten at the pool's ``ReleasePool``, so it is bounded by the pools held at the time.
+    A network without a gateway (none seen handed out) reads its aux addresses as a
+    container's."""
+
+    gateways: dict[str, set[int]] = field(default_factory=dict)  # PoolID -> its gateway(s)
+    by_value: dict[str, set[int]] = field(default_factory=dict)  # PoolID -> asked by value
+    closing: set[str] = field(default_factory=set)  # PoolIDs whose gateway was released
+
+    def follow(self, endpoint: str, request: JSON, status: int | None,
+               answer: JSON) -> AddressRole | None:
+        """Take note of one call (``request`` and ``answer`` decoded, ``status`` None when
+        there was no answer); for a ``ReleaseAddress``, what its address is to dockerd
+        (None for any other call)."""
+        asked: Mapping[str, JSON] = request if isinstance(request, Mapping) else {}
+        given: Mapping[str, JSON] = answer if isinstance(answer, Mapping) and status == 200 \
+            and not field_value(answer, "Error") else {}
+        step = _ROLE_STEPS.get(endpoint)
+        return None if step is None else step(self, asked, given)
+
+    def _pool(self, _asked: Mapping[str, JSON], given: Mapping[str, JSON]) -> None:
+        pool_id, data = field_value(given, "PoolID"), field_value(given, "Data")
+        gateway = _address(data.get(GATEWAY_LABEL)) if isinstance(data, Mapping) else None
+        if isinstance(pool_id, str) and gateway is not None:
+            self.gateways.setdefault(pool_id, set()).add(int(gateway))
+        return None
+
+    def _address(self, asked: Mapping[str, JSON], given: Mapping[str, JSON]) -> None:
+        pool_id, ip = asked.get("PoolID"), _address(field_value(given, "Address"))
+        if not isinstance(pool_id, str) or ip is None:
+            return None
+        if is_gateway_request(asked):
+            self.gateways.setdefault(pool_id, set()).add(int(ip))
+        elif asked.get("Address"):
+            self.by_value.setdefault(pool_id, set()).add(int(ip))
+        return None
+
+    def _release(self, asked: Mapping[str, JSON], _given: Mapping[str, JSON]) -> AddressRole:
+        pool_id, ip = asked.get("PoolID"), _address(asked.get("Address"))
+        if not isinstance(pool_id, str) or ip is None:
+            return AddressRole.ENDPOINT
+        number = int(ip)
+        if number in self.gateways.get(pool_id, ()):
+            self.gateways[pool_id].discard(number)
+            self.closing.add(pool_id)
+            return AddressRole.GATEWAY
+        by_value = self.by_value.get(pool_id, set())
+        was_by_value = number in by_value
+        by_value.discard(number)
+        if was_by_value and pool_id in self.closing:
+            return AddressRole.AUX
+        return AddressRole.ENDPOINT
+
+    def _pool_released(self, asked: Mapping[str, JSON], _given: Mapping[str, JSON]) -> None:
+        pool_id = asked.get("PoolID")
+        if isinstance(pool_id, str):
+            self.gateways.pop(pool_id, None)
+            self.by_value.pop(pool_id, None)
+            self.closing.discard(pool_id)
+        return None
+
+
+_RoleStep = Callable[[AddressRoles, Mapping[str, JSON], Mapping[str, JSON]], AddressRole | None]
+_ROLE_STEPS: dict[str, _RoleStep] = {
+    Endpoint.REQUEST_POOL.value: AddressRoles._pool,
+    Endpoint.REQUEST_ADDRESS.value: AddressRoles._address,
+    Endpoint.RELEASE_ADDRESS.value: AddressRoles._release,
+    Endpoint.RELEASE_POOL.value: AddressRoles._pool_released,
+}

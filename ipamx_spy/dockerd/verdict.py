@@ -28,12 +28,13 @@ decision comes from here.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import gojson, goparse
-from .endpoints import Endpoint, FailureEffect, Row, parse_endpoint, response_type
+from .endpoints import AddressRole, Endpoint, FailureEffect, Row, parse_endpoint, response_type
 from .gotypes import GoKind, GoStruct
 from .options import GATEWAY_LABEL, GATEWAY_OPTION
 from .scopes import capability_scope
@@ -78,6 +79,7 @@ class Verdict:
     decoded: gojson.Decoded | None = None  # a 200 body as Go's decoder saw it
     retry_after: float | None = None  # RETRIED: seconds until the next attempt
     retry_empty_body: bool = False  # RETRIED: the retry carries Content-Length: 0
+    role: AddressRole | None = None  # what the address is to dockerd (None: not known)
 
     @property
     def ok(self) -> bool:
@@ -86,6 +88,14 @@ class Verdict:
     @property
     def failed(self) -> bool:
         return self.outcome.failed
+
+    @property
+    def shown_log_line(self) -> str | None:
+        """LOGGED: the line dockerd writes at its default log level (None: a debug line, or
+        not a logged failure), for a problem line to show."""
+        if self.outcome is not Outcome.LOGGED or self.log_line in (None, DEBUG_ONLY):
+            return None
+        return self.log_line
 
     @property
     def sentence(self) -> str:
@@ -100,7 +110,8 @@ class Verdict:
                 self.retry_empty_body else ""
             return (f"no answer ({self.error}): dockerd tries again in {self.retry_after:g} s"
                     f"{body}")
-        what = self.effect or (row.failure_sentence if row is not None else "the call fails")
+        what = self.effect or (row.failure_sentence_of(self.role) if row is not None
+                               else "the call fails")
         if self.outcome is Outcome.LOGGED:
             return f"the plugin refused: {self.error}; dockerd only logs it: {what}"
         return f"the plugin refused: {self.error}; {what}"
@@ -112,17 +123,23 @@ def _row(endpoint: Endpoint | None) -> Row | None:
     return None if endpoint is None else ROW[endpoint]
 
 
+DEBUG_ONLY = "<debug level only>"  # a log_line dockerd writes only at debug level
+
 _UNKNOWN = GoStruct("map[string]interface {}", (("Err", GoKind.STRING),))
 
 
 def read_answer(endpoint: Endpoint | str, status: int, headers: Headers, body: bytes,
                 docker_version: DockerVersion | str | None = None, *,
-                request: Mapping[str, JSON] | None = None) -> Verdict:
+                request: Mapping[str, JSON] | None = None,
+                role: AddressRole | None = None) -> Verdict:
     """dockerd's verdict on one answer. ``headers`` are the answer's headers (dockerd ignores
     them all, Content-Type included); ``request`` (the decoded request, optional) lets the
     verdict word errors as dockerd does for that request (a gateway ``RequestAddress``) and
-    check an answer against what was asked (``CreateEndpoint``). Never raises for any
-    ``status``/``body``; raises ``ValueError`` for a malformed ``docker_version``."""
+    check an answer against what was asked (``CreateEndpoint``). ``role``: what the address
+    of a ``ReleaseAddress`` is to dockerd, which the request does not say (the session's
+    follower knows: ``ledger.AddressRoles``); it picks the log line and sentence of a
+    refused release (None: a container's). Never raises for any ``status``/``body``;
+    raises ``ValueError`` for a malformed ``docker_version``."""
     del headers  # dockerd reads none of them
     version = DockerVersion.parse(docker_version)
     known = parse_endpoint(endpoint)
@@ -134,7 +151,8 @@ def read_answer(endpoint: Endpoint | str, status: int, headers: Headers, body: b
     plugin_error: str | None
     if status != 200:
         if status == 404 and row is not None and row.tolerates_404:
-            return Verdict(endpoint=known, name=name, outcome=Outcome.SUCCESS, status=status)
+            return Verdict(endpoint=known, name=name, outcome=Outcome.SUCCESS, status=status,
+                           role=role)
         error = f"{name}: {gojson.unmarshal_err(body) or body.decode('utf-8', 'replace')}"
         plugin_error = error
     else:
@@ -145,11 +163,11 @@ def read_answer(endpoint: Endpoint | str, status: int, headers: Headers, body: b
     if error is not None:
         error = _wrap(known, error, asked)
         return _failure(known, name, status, error, decoded, asked, plugin_error,
-                        version.row)
+                        version.row, role)
     used = {k: v for k, v in (decoded.fields if decoded else {}).items()
             if k not in ("Err", "Error")}
     return Verdict(endpoint=known, name=name, outcome=Outcome.SUCCESS, status=status,
-                   used=used, decoded=decoded)
+                   used=used, decoded=decoded, role=role)
 
 
 def error_message(endpoint: Endpoint | str, status: int, body: JSON) -> str | None:
@@ -292,32 +310,34 @@ def _container_setup(endpoint: Endpoint | None, asked: Mapping[str, JSON]) -> bo
 def _failure(endpoint: Endpoint | None, name: str, status: int, error: str,
              decoded: gojson.Decoded | None, asked: Mapping[str, JSON],
              plugin_error: str | None = None,
-             version: VersionRow | None = None) -> Verdict:
+             version: VersionRow | None = None, role: AddressRole | None = None) -> Verdict:
     row = _row(endpoint)
     if version is not None and row is not None and name in version.logs_only:
         # This line ignores the error; the plugin layer logs a body it cannot decode.
         line = (f"{name}: error reading plugin resp: {error}"
                 if status == 200 and decoded is not None and decoded.error else
-                "<debug level only>")
+                DEBUG_ONLY)
         return Verdict(endpoint=endpoint, name=name, outcome=Outcome.LOGGED, status=status,
                        error=error, plugin_error=plugin_error, log_line=line, decoded=decoded,
+                       role=role,
                        effect=f"dockerd {version.name} ignores it: the docker command "
                               "still succeeds")
     if row is not None and row.on_failure is FailureEffect.LOGGED:
         fill = {k: v for k, v in asked.items() if isinstance(v, str)}
-        line = _fill(row.log_line, {**fill, "error": error})
+        line = _fill(row.log_line_of(role), {**fill, "error": error})
         if version is not None and version.structured_logs and row.log_message:
             line = (f'msg="{row.log_message}" eid=<id> ep=<name> error={_logfmt(error)} '
                     "net=<network> nid=<nid>")
         return Verdict(endpoint=endpoint, name=name, outcome=Outcome.LOGGED, status=status,
-                       error=error, plugin_error=plugin_error, log_line=line, decoded=decoded)
+                       error=error, plugin_error=plugin_error, log_line=line, decoded=decoded,
+                       role=role)
     template = row.cli_text if row is not None else _CLI_HEAD + "{error}"
     if version is not None and version.container_error_prefix and \
             _container_setup(endpoint, asked):
         template = template.replace(_CLI_HEAD, _CLI_HEAD + version.container_error_prefix, 1)
     return Verdict(endpoint=endpoint, name=name, outcome=Outcome.FAILS_COMMAND, status=status,
                    error=error, plugin_error=plugin_error,
-                   cli_text=_fill(template, {"error": error}), decoded=decoded)
+                   cli_text=_fill(template, {"error": error}), decoded=decoded, role=role)
 
 
 _LOGFMT_BARE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._/@^+")
@@ -332,10 +352,13 @@ def _logfmt(value: str) -> str:
 
 
 def _fill(template: str, values: Mapping[str, str]) -> str:
-    out = template
-    for key, value in values.items():
-        out = out.replace("{" + key + "}", value)
-    return out
+    """``template`` with each ``{Field}`` replaced by its value; a field the request did not
+    give reads ``<Field>``, as the line's other unknowns (``<name>``) do. The values are
+    put in last, so a plugin's error text is never rewritten."""
+    return _FIELD.sub(lambda m: values.get(m[1], f"<{m[1]}>"), template)
+
+
+_FIELD = re.compile(r"\{([A-Za-z]+)\}")
 
 
 # -- calls without an answer ---------------------------------------------------------------
@@ -359,7 +382,8 @@ def retry_waits() -> tuple[float, ...]:
 
 def read_no_answer(endpoint: Endpoint | str, failure: NoAnswer,
                    docker_version: DockerVersion | str | None = None, *, attempt: int = 0,
-                   socket: str = "/run/docker/plugins/<name>.sock") -> Verdict:
+                   socket: str = "/run/docker/plugins/<name>.sock",
+                   role: AddressRole | None = None) -> Verdict:
     """dockerd's verdict on attempt ``attempt`` of a call that got no answer: a retry after
     ``backoff(attempt)`` seconds, or, once the backoff would pass 30 s since the first attempt
     (after the fifth attempt, ≈15 s), the failure the docker command shows."""
@@ -375,5 +399,5 @@ def read_no_answer(endpoint: Endpoint | str, failure: NoAnswer,
     wait = backoff(attempt)
     if wait + elapsed < GIVE_UP_AFTER:
         return Verdict(endpoint=known, name=name, outcome=Outcome.RETRIED, error=error,
-                       retry_after=wait, retry_empty_body=failure is NoAnswer.CLOSED)
-    return _failure(known, name, 0, error, None, {}, error, version.row)
+                       retry_after=wait, retry_empty_body=failure is NoAnswer.CLOSED, role=role)
+    return _failure(known, name, 0, error, None, {}, error, version.row, role)

@@ -168,6 +168,8 @@ class Painter:
         plain = text.plain
         if _AWKWARD.search(plain) or width < 1 or text.end != "\n":
             raise Declined("a tab or a control character")
+        if "\n\n" in plain:  # rich styles an empty line in a way the runs do not follow
+            raise Declined("an empty line")
         if text.overflow not in (None, "fold") or text.justify not in (None, "default"):
             raise Declined("an overflow or justification of its own")
         runs = self._runs(text)

@@ -139,7 +139,8 @@ def shown_originals(reader: RecordingReader, rules: Sequence[redact.RedactionRul
             continue
         redacted = redact.redact_values(record, rules).record
         shown[id(exchange)] = exchange if redacted is record \
-            else Exchange.from_json(redacted, docker_version=exchange.docker_version)
+            else Exchange.from_json(redacted, docker_version=exchange.docker_version,
+                                    address_role=exchange.address_role)
         yield exchange
 
 

@@ -109,22 +109,25 @@ class DecodedAnswer:
     is_json: bool
     error: str | None
     outcome: dockerd.Outcome = dockerd.Outcome.SUCCESS
+    log_line: str | None = None  # LOGGED: the line dockerd writes (``Verdict.shown_log_line``)
 
 
 def outcome(endpoint: str, status: int, body: bytes,
             version: dockerd.DockerVersion | str | None = None, *,
-            request: JSON = None) -> DecodedAnswer:
+            request: JSON = None, role: dockerd.AddressRole | None = None) -> DecodedAnswer:
     """Decode an answer the way dockerd ``version`` does (PROTOCOL.md 1.3), for ``request``
-    (the decoded request: a gateway address's error is worded for it); the verdict is
-    ``dockerd.read_answer``'s. Raises ``ValueError`` for a malformed ``version``."""
+    (the decoded request: a gateway address's error is worded for it) and ``role`` (what a
+    released address is: the log line's words); the verdict is ``dockerd.read_answer``'s.
+    Raises ``ValueError`` for a malformed ``version``."""
     found = dockerd.read_answer(endpoint, status, None, body, version,
-                                request=request if isinstance(request, Mapping) else None)
+                                request=request if isinstance(request, Mapping) else None,
+                                role=role)
     try:
         value, is_json = (json.loads(body), True) if body.strip() else (None, False)
     except ValueError:
         value, is_json = body.decode("utf-8", "replace"), False
     return DecodedAnswer(value=value, is_json=is_json, error=found.error,
-                         outcome=found.outcome)
+                         outcome=found.outcome, log_line=found.shown_log_line)
 
 
 _SHAPES: dict[int, Shapes] = {}  # the plain lane's shapes, per dockerd major version
@@ -159,7 +162,8 @@ def recorded_outcome(exchange: Exchange, body: bytes,
     if response is not None and plain(exchange, _shapes(version), math.inf) is not None:
         return DecodedAnswer(value=response.value, is_json=True, error=None)
     status = response.status if response is not None else 0
-    return outcome(exchange.endpoint, status, body, version, request=exchange.request.value)
+    return outcome(exchange.endpoint, status, body, version, request=exchange.request.value,
+                   role=exchange.address_role)
 
 
 def show(value: JSON) -> str:
@@ -224,7 +228,11 @@ def _body_problems(expected: DecodedAnswer, actual: DecodedAnswer, live: Live) -
         f"{_snippet(live.body)!r}"))]
 
 
-_LOGGED = " (dockerd only logs it; the command goes on)"
+def _logged(answer: DecodedAnswer) -> str:
+    """How a failure dockerd only logs is said, with the line it logs when it has one."""
+    line = f", as: {answer.log_line}" if answer.log_line else ""
+    return f" (dockerd only logs it{line}; the command goes on)"
+
 
 
 def _outcome_problems(expected: DecodedAnswer, actual: DecodedAnswer, bindings: Bindings,
@@ -232,7 +240,7 @@ def _outcome_problems(expected: DecodedAnswer, actual: DecodedAnswer, bindings: 
     if expected.error is None and actual.error is not None:
         return [Problem(kind=ProblemKind.OUTCOME, message=(
             f"dockerd would see an error, '{actual.error}', where the recording succeeded"
-            f"{_LOGGED if actual.outcome is dockerd.Outcome.LOGGED else ''}"))]
+            f"{_logged(actual) if actual.outcome is dockerd.Outcome.LOGGED else ''}"))]
     if expected.error is not None and actual.error is None:
         return [Problem(kind=ProblemKind.OUTCOME, message=(
             f"dockerd would see success where the recording has the error "

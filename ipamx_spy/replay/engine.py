@@ -219,9 +219,11 @@ class Replayer:
         if live.status == response.status and live.body == recorded_body:
             answer = recorded_outcome(exchange, recorded_body, version)
             return Read(recorded=answer, live=answer, problems=[])
+        role = exchange.address_role  # the recorded session's: what a release gives back
         recorded = outcome(exchange.endpoint, response.status, recorded_body, version,
-                           request=exchange.request.value)
-        answer = outcome(exchange.endpoint, live.status, live.body, version, request=request)
+                           request=exchange.request.value, role=role)
+        answer = outcome(exchange.endpoint, live.status, live.body, version, request=request,
+                         role=role)
         problems = compare_read(endpoint=exchange.endpoint, request=request,
                                 recorded_status=response.status, expected=recorded,
                                 actual=answer, live=live, bindings=self.bindings,

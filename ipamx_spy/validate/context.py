@@ -122,14 +122,19 @@ class CheckContext(_Exchanged):
         response = self.exchange.response
         headers = response.headers if response is not None else None
         return dockerd.read_answer(self.endpoint, self.status, headers, self.body,
-                                   dockerd.DockerVersion(self.major), request=self.request_map)
+                                   dockerd.DockerVersion(self.major), request=self.request_map,
+                                   role=self.exchange.address_role)
 
     def consequence(self) -> str:
         """What the failure does, in words: fails the docker command, or only logged."""
         row = self.row
-        words = row.failure_sentence if isinstance(row, dockerd.Row) else "the call fails"
-        if self.verdict.outcome is dockerd.Outcome.LOGGED:
-            return f"dockerd only logs it and carries on ({words})"
+        verdict = self.verdict
+        words = row.failure_sentence_of(verdict.role) if isinstance(row, dockerd.Row) \
+            else "the call fails"
+        if verdict.outcome is dockerd.Outcome.LOGGED:
+            line = verdict.shown_log_line
+            return (f"dockerd only logs it and carries on ({words})"
+                    + (f"; it logs: {line}" if line else ""))
         return f"{words} ({self.verdict.cli_text or self.verdict.error})"
 
     @property

@@ -19,8 +19,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ipamx_spy.dockerd.ledger import AddressRoles
 from ipamx_spy.findings import Finding, Severity
-from ipamx_spy.recording import Exchange, Recording, RecordingError, read_header
+from ipamx_spy.recording import (
+    Exchange,
+    Recording,
+    RecordingError,
+    read_header,
+    with_address_role,
+)
 from ipamx_spy.recording_reader import RecordingReader, problem_text
 from ipamx_spy.records import RecordType
 from ipamx_spy.switches import RuleSwitches
@@ -63,9 +70,12 @@ class Validator:
         self.history = PluginHistory()
         self.transport = Transport(slow_ms=slow_ms)
         self.findings: list[Finding] = []
+        self.roles = AddressRoles()  # what each release gives back (the verdict's log line)
 
     def check(self, exchange: Exchange) -> list[Finding]:
-        """The findings about one exchange, in the order of the rule table."""
+        """The findings about one exchange, in the order of the rule table (exchanges in
+        the session's order: a release is read as what the calls before it handed out)."""
+        exchange = with_address_role(self.roles, exchange)
         seen = plain(exchange, self.shapes, self.slow_ms) if self.fast_lane else None
         if seen is not None:
             return self._check_plain(exchange, *seen)

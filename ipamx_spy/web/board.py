@@ -40,10 +40,17 @@ from pathlib import Path
 from typing import Any
 
 from ipamx_spy import redact, render
+from ipamx_spy.dockerd.ledger import AddressRoles
 from ipamx_spy.export.trace import CONNECTION_EVENTS, Trace, build_trace
 from ipamx_spy.findings import Finding
 from ipamx_spy.infer import GrowingSections
-from ipamx_spy.recording import Exchange, Message, header_docker_version, load
+from ipamx_spy.recording import (
+    Exchange,
+    Message,
+    header_docker_version,
+    load,
+    with_address_role,
+)
 from ipamx_spy.records import RecordType
 
 from .view import (
@@ -118,6 +125,7 @@ class LiveBoard:
         self._done: set[int] = set()  # requests that ended: answered, or their connection closed
         self._fed = 0
         self._sections = GrowingSections()
+        self._roles = AddressRoles()  # what each release gives back (its verdict's words)
         self._exchanges = 0
         self._readings: dict[int, render.Reading] = {}
         self._failed = self._logged = 0
@@ -257,7 +265,8 @@ class LiveBoard:
         for record in records[self._fed:]:
             kind = record.get("type")
             if kind == RecordType.EXCHANGE:
-                exchange = Exchange.from_json(record, docker_version=self.docker_version)
+                exchange = with_address_role(self._roles, Exchange.from_json(
+                    record, docker_version=self.docker_version))
                 self._by_seq[exchange.seq] = exchange
                 self._exchanges += 1
                 self._sections.add(exchange)
