@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import heapq
 import itertools
 import re
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
@@ -41,6 +40,7 @@ from . import dockerd, render
 from .dockerd import Endpoint
 from .dockerd.verdict import is_gateway_request, pool_gateway
 from .recording import Exchange, Recording
+from .recording_reader import REORDER_SLACK, SeqOrder, in_seq_order
 from .records import SectionSource
 
 SERIAL_OPTION = "com.docker.network.ipam.serial"
@@ -831,40 +831,6 @@ call. A command may then be split in two, and the sections on each side of a cut
 their detail (``burst_cut_note``). A marker's section longer than the window is handed out in
 parts of ``window`` calls, each under the marker's text and saying so (``marker_part_note``)."""
 
-REORDER_SLACK = 1024
-"""How far out of number order ``in_seq_order`` puts exchanges back: a recording holds each
-exchange when its answer came, so concurrent calls finish out of order, but never by more than
-the calls that were in flight at once."""
-
-
-class _SeqOrder:
-    """``in_seq_order`` fed one exchange at a time (``push``), then ``drain``-ed."""
-
-    def __init__(self, slack: int) -> None:
-        self.heap: list[tuple[int, int, Exchange]] = []
-        self.slack = slack
-        self.count = 0
-
-    def push(self, exchange: Exchange) -> list[Exchange]:
-        heapq.heappush(self.heap, (exchange.seq, self.count, exchange))
-        self.count += 1
-        return [heapq.heappop(self.heap)[2]] if len(self.heap) > self.slack else []
-
-    def drain(self) -> Iterator[Exchange]:
-        while self.heap:
-            yield heapq.heappop(self.heap)[2]
-
-
-def in_seq_order(exchanges: Iterable[Exchange], slack: int = REORDER_SLACK) -> Iterator[Exchange]:
-    """The exchanges by number, holding at most ``slack`` of them (``sorted`` in bounded
-    memory; equal numbers keep their order, as ``sorted`` does). An exchange that comes more
-    than ``slack`` places late is handed out when it comes, out of order, never dropped."""
-    order = _SeqOrder(slack)
-    for exchange in exchanges:
-        yield from order.push(exchange)
-    yield from order.drain()
-
-
 class LookaheadSurvey:
     """What ``stream_sections`` needs to know ahead, gathered in a first pass over a recording:
     ``add`` every exchange in the order the file holds them (they are put in number order as
@@ -872,7 +838,7 @@ class LookaheadSurvey:
     ``released_alone`` argument. Holds what ``ReleaseLookahead`` holds."""
 
     def __init__(self, slack: int = REORDER_SLACK) -> None:
-        self._order = _SeqOrder(slack)
+        self._order = SeqOrder(slack)
         self.lookahead = ReleaseLookahead()
 
     def add(self, exchange: Exchange) -> None:

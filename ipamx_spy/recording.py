@@ -298,31 +298,39 @@ class Message:
         pairs: list[Header] = []
         ascii_only = True  # ASCII is always Latin-1; only other text needs the check
         for item in headers:  # a plain loop: every reader of every file passes here
-            if not isinstance(item, list) or len(item) != 2:
+            if type(item) is not list or len(item) != 2:
                 raise RecordingError("headers must be a list of [name, value] strings")
             name, value = item
-            if not isinstance(name, str) or not isinstance(value, str):
+            if type(name) is not str or type(value) is not str:
                 raise RecordingError("headers must be a list of [name, value] strings")
-            ascii_only = ascii_only and name.isascii() and value.isascii()
+            if ascii_only and not (name.isascii() and value.isascii()):
+                ascii_only = False
             pairs.append((name, value))
-        start = [data.get("method", ""), data.get("target", ""), data.get("reason", ""),
-                 data.get("http_version", "")]
-        try:
-            checked_ascii = ascii_only and "".join(start).isascii()
-        except TypeError:  # a start-line field that is not a string: _str below says so
-            checked_ascii = False
-        if not checked_ascii:
-            _latin1(pairs, start)
-        try:
-            return cls(
-                method=_str(data, "method"), target=_str(data, "target"),
-                status=_int(data, "status"), reason=_str(data, "reason"),
-                http_version=_str(data, "http_version", "1.1"),
-                headers=tuple(pairs),
-                body=check_body(data.get("body"), maybe_deep=maybe_deep),
-            )
-        except ValueError as exc:
-            raise RecordingError(str(exc)) from None
+        get = data.get
+        method, target, reason = get("method", ""), get("target", ""), get("reason", "")
+        status, http_version = get("status", 0), get("http_version", "1.1")
+        if type(method) is not str or type(target) is not str or type(reason) is not str \
+                or type(http_version) is not str or type(status) is not int:
+            _latin1(pairs, [method, target, reason, http_version])
+            _start_line(data)  # raises, naming the field of the wrong type
+        if not ascii_only or not (method + target + reason + http_version).isascii():
+            _latin1(pairs, [method, target, reason, http_version])
+        if not method and not status:
+            raise RecordingError("a message is a request (method) or a response (status)")
+        # every field checked as __init__ and __post_init__ would: set without them (the
+        # generated __init__'s object.__setattr__ per field is a third of this function)
+        message = object.__new__(cls)
+        message.__dict__.update(method=method, target=target, status=status, reason=reason,
+                                http_version=http_version, headers=tuple(pairs),
+                                body=check_body(get("body"), maybe_deep=maybe_deep))
+        return message
+
+def _start_line(data: dict[str, JSONValue]) -> None:
+    """Raise RecordingError when a start-line field of a stored message has the wrong type."""
+    for key in ("method", "target", "reason"):
+        _str(data, key)
+    _str(data, "http_version", "1.1")
+    _int(data, "status")
 
 
 def _latin1(pairs: list[Header], start: list[JSONValue]) -> None:

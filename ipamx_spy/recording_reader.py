@@ -14,6 +14,7 @@ are upgraded record by record through ``UPGRADES``.
 
 from __future__ import annotations
 
+import heapq
 import io
 import json
 import math
@@ -277,6 +278,43 @@ def checked(record: Record, *, maybe_deep: bool = True,
     if kind == RecordType.FAULT and "data" in record:
         record = {**record, "data": check_body(record["data"], maybe_deep=maybe_deep)}
     return record, None
+
+
+# -- number order ---------------------------------------------------------------------------
+
+
+REORDER_SLACK = 1024
+"""How far out of number order ``in_seq_order`` puts exchanges back: a recording holds each
+exchange when its answer came, so concurrent calls finish out of order, but never by more than
+the calls that were in flight at once."""
+
+
+class SeqOrder:
+    """``in_seq_order`` fed one exchange at a time (``push``), then ``drain``-ed."""
+
+    def __init__(self, slack: int) -> None:
+        self.heap: list[tuple[int, int, Exchange]] = []
+        self.slack = slack
+        self.count = 0
+
+    def push(self, exchange: Exchange) -> list[Exchange]:
+        heapq.heappush(self.heap, (exchange.seq, self.count, exchange))
+        self.count += 1
+        return [heapq.heappop(self.heap)[2]] if len(self.heap) > self.slack else []
+
+    def drain(self) -> Iterator[Exchange]:
+        while self.heap:
+            yield heapq.heappop(self.heap)[2]
+
+
+def in_seq_order(exchanges: Iterable[Exchange], slack: int = REORDER_SLACK) -> Iterator[Exchange]:
+    """The exchanges by number, holding at most ``slack`` of them (``sorted`` in bounded
+    memory; equal numbers keep their order, as ``sorted`` does). An exchange that comes more
+    than ``slack`` places late is handed out when it comes, out of order, never dropped."""
+    order = SeqOrder(slack)
+    for exchange in exchanges:
+        yield from order.push(exchange)
+    yield from order.drain()
 
 
 def read_header(path: Path | str) -> Record:

@@ -13,9 +13,14 @@ from ipamx_spy.address import Address
 from ipamx_spy.client import PluginConnection, PluginNoAnswer, docker_request
 from ipamx_spy.emulator.driver import EmulatorNoAnswer, EmulatorSocketTarget
 from ipamx_spy.noanswer import NoAnswerKind
+from ipamx_spy.recording import Message
 from ipamx_spy.replay.target import Outgoing, ReplayNoAnswer, ReplaySocketTarget
 
 REQUEST = docker_request("IpamDriver.GetCapabilities")
+RECORDED = Message(method="POST", target="/IpamDriver.GetCapabilities",
+                   headers=tuple(tuple(line.split(": ", 1))  # type: ignore[misc]
+                                 for line in REQUEST.decode().split("\r\n")[1:] if line),
+                   body={"encoding": "empty"})
 
 
 class Silent:
@@ -69,7 +74,8 @@ def test_the_client_says_absent_closed_and_stalled_by_kind(sockdir: Path) -> Non
 
 def test_replay_takes_the_kind_from_the_client(sockdir: Path) -> None:
     outgoing = Outgoing(conn=1, endpoint="IpamDriver.GetCapabilities", method="POST",
-                        raw=REQUEST, body=b"")
+                        body=b"", recorded=RECORDED)
+    assert outgoing.raw == REQUEST
     with pytest.raises(ReplayNoAnswer) as absent:
         ReplaySocketTarget(_address(sockdir / "absent.sock"), timeout=5).exchange(outgoing)
     assert absent.value.kind is NoAnswerKind.UNREACHABLE

@@ -23,12 +23,11 @@ from typing import Any, Protocol
 from ipamx_spy import dockerd
 from ipamx_spy.dockerd import DEFAULT_VERSION, DockerVersion, Endpoint
 from ipamx_spy.dockerd.ledger import Ledger
-from ipamx_spy.infer import in_seq_order
 from ipamx_spy.recording import Exchange, Recording, RecordingError, header_docker_version, load
-from ipamx_spy.recording_reader import RecordingReader, problem_text
+from ipamx_spy.recording_reader import RecordingReader, in_seq_order, problem_text
 from ipamx_spy.records import AnsweredBy
 
-from .bindings import Bindings, request_bytes, rewrite_body
+from .bindings import Bindings, rewrite_body
 from .compare import (
     DecodedAnswer,
     Live,
@@ -157,6 +156,7 @@ class Replayer:
         self.bindings = Bindings()
         self.ledger = Ledger()
         self.activated = False
+        self._versions: dict[str, DockerVersion] = {}  # ``_version``'s, by the text named
         try:
             self.docker_version = DockerVersion.parse(
                 header_docker_version(recording.header))
@@ -167,8 +167,8 @@ class Replayer:
         return self.run_over(self.recording.exchanges)
 
     def run_over(self, exchanges: Iterable[Exchange]) -> Iterator[ReplayVerdict]:
-        """A verdict per exchange, in number order (``infer.in_seq_order``: a file holds
-        them as their answers came), as each is replayed."""
+        """A verdict per exchange, in number order (``recording_reader.in_seq_order``: a
+        file holds them as their answers came), as each is replayed."""
         for exchange in in_seq_order(exchanges):
             yield self.step(exchange)
 
@@ -184,7 +184,7 @@ class Replayer:
         request = rewrite_body(exchange.request, self.bindings)
         outgoing = Outgoing(conn=exchange.conn, endpoint=exchange.endpoint,
                             method=exchange.request.method or "POST",
-                            raw=request_bytes(exchange.request, request.body), body=request.body)
+                            body=request.body, recorded=exchange.request)
         common: dict[str, Any] = {
             "seq": exchange.seq, "conn": exchange.conn, "endpoint": exchange.endpoint,
             "recorded_status": exchange.response.status, "sent": request.value,
@@ -233,9 +233,13 @@ class Replayer:
     def _version(self, exchange: Exchange) -> DockerVersion:
         """The daemon both answers are read as: the exchange's recording header's
         (``docker_version``), else this recording's header's, else the default."""
-        if exchange.docker_version is not None:
-            return answer_version(exchange)
-        return self.docker_version
+        named = exchange.docker_version
+        if named is None:
+            return self.docker_version
+        version = self._versions.get(named)
+        if version is None:  # parsed once per text: every exchange of a file names the same
+            version = self._versions[named] = answer_version(exchange)
+        return version
 
     def _restart_if_dockerd_did(self, exchange: Exchange) -> str:
         """A second successful activation means dockerd restarted (it activates a plugin once

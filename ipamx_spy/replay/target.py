@@ -22,8 +22,9 @@ from ipamx_spy.app import PluginApp
 from ipamx_spy.builtin import BuiltinConfig, NetworkLinks
 from ipamx_spy.dockerd import Endpoint
 from ipamx_spy.noanswer import NoAnswerKind
-from ipamx_spy.recording import Recording
+from ipamx_spy.recording import Message, Recording
 
+from .bindings import request_bytes
 from .compare import Live
 
 if TYPE_CHECKING:  # the socket client (h11) is imported when a socket target is used
@@ -47,13 +48,19 @@ class ReplayNoAnswer(Exception):
 
 @dataclass(frozen=True, kw_only=True)
 class Outgoing:
-    """One request as replay sends it."""
+    """One request as replay sends it: ``body`` is all an in-process app is given; ``raw``,
+    the whole request a socket is sent, is made the first time it is asked for."""
 
     conn: int
     endpoint: str
     method: str
-    raw: bytes
     body: bytes
+    recorded: Message
+    """The recorded request: ``raw`` keeps its start line and headers (``request_bytes``)."""
+
+    @functools.cached_property
+    def raw(self) -> bytes:
+        return request_bytes(self.recorded, self.body)
 
 
 class ReplayTarget(Protocol):
