@@ -50,6 +50,7 @@ from .recording import (
 from .recording_writer import encode_line
 from .records import (
     AnsweredBy,
+    ClientRecord,
     CloseRecord,
     FaultKind,
     FaultRecord,
@@ -455,7 +456,7 @@ class ProxySession:
         if _spy_client(request, pending.endpoint):
             # ipamx-spy's own client (status), not dockerd: kept apart from dockerd's calls.
             self._last_records[exchange.seq] = self._emit(
-                {**exchange.to_json(), "type": RecordType.CLIENT.value}, None, publish=False)
+                ClientRecord(exchange=exchange).to_json(), None, publish=False)
             return exchange
         self.last_seq = max(self.last_seq, exchange.seq)
         self.summary.add(exchange.endpoint, exchange.duration_ms,

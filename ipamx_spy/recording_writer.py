@@ -24,7 +24,7 @@ from typing import Any
 
 from .atomic import open_private
 from .recording import RecordingError
-from .records import RecordType
+from .records import UnrecordableRecord
 
 Write = Callable[[int, memoryview], int]
 
@@ -40,11 +40,20 @@ def encode_line(record: dict[str, Any]) -> bytes:
 
 
 def unrecordable(record: dict[str, Any], exc: BaseException) -> dict[str, Any]:
-    """What is written instead of a record that cannot be encoded as JSON."""
-    keep = {k: record[k] for k in ("type", "seq", "conn", "t", "endpoint")
-            if isinstance(record.get(k), str | int | float)}
-    return {**keep, "type": RecordType.UNRECORDABLE.value, "was": keep.get("type"),
-            "reason": f"the record could not be encoded: {type(exc).__name__}: {exc}"[:500]}
+    """What is written instead of a record that cannot be encoded as JSON (its stand-in
+    keeps the record's type, ``seq``, ``conn``, ``t`` and ``endpoint`` where they are of
+    their usual types)."""
+    return UnrecordableRecord(
+        reason=f"the record could not be encoded: {type(exc).__name__}: {exc}"[:500],
+        was=_kept(record, "type", str), seq=_kept(record, "seq", int),
+        conn=_kept(record, "conn", int), t=_kept(record, "t", int | float),
+        endpoint=_kept(record, "endpoint", str),
+    ).to_json()
+
+
+def _kept(record: dict[str, Any], name: str, kind: Any) -> Any:
+    value = record.get(name)
+    return value if isinstance(value, kind) else None
 
 
 class RecordingWriter:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .findings import Finding
+    from .recording import Exchange
 
 JSON = Any
 
@@ -184,3 +185,64 @@ class FindingRecord:
 
     def to_json(self) -> dict[str, JSON]:
         return {"type": RecordType.FINDING.value, "t": self.t, **self.finding.to_json()}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientRecord:
+    """An exchange of ipamx-spy's own client (``status``, a scraper naming a ``SpyCall``),
+    kept apart from dockerd's: stored as the exchange's record with ``type`` ``client``."""
+
+    exchange: Exchange
+
+    def to_json(self) -> dict[str, JSON]:
+        return {**self.exchange.to_json(), "type": RecordType.CLIENT.value}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JSON]) -> ClientRecord:
+        """Raises RecordingError (a ValueError) naming what is wrong, as ``Exchange``'s."""
+        from .recording import Exchange, RecordingError
+
+        if data.get("type") != RecordType.CLIENT:
+            raise RecordingError(f"not a client record: type {data.get('type')!r:.40}")
+        return cls(exchange=Exchange.from_json(dict(data)))
+
+
+UNRECORDABLE_KEPT = ("seq", "conn", "t", "endpoint")
+"""The fields of an unencodable record its stand-in keeps (when they are plain values)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnrecordableRecord:
+    """What the writer stores instead of a record it could not encode as JSON: the record's
+    ``type`` (``was``), the plain ``seq``/``conn``/``t``/``endpoint`` it had, and why.
+
+    The stored shape is that of ``recording_writer.unrecordable``: ``type`` first when the
+    record had a type, then the kept fields, ``was`` and ``reason``."""
+
+    reason: str
+    was: str | None = None
+    seq: int | None = None
+    conn: int | None = None
+    t: float | None = None
+    endpoint: str | None = None
+
+    def to_json(self) -> dict[str, JSON]:
+        record: dict[str, JSON] = {} if self.was is None else {
+            "type": RecordType.UNRECORDABLE.value}
+        for name in UNRECORDABLE_KEPT:
+            if getattr(self, name) is not None:
+                record[name] = getattr(self, name)
+        record.update(type=RecordType.UNRECORDABLE.value, was=self.was, reason=self.reason)
+        return record
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JSON]) -> UnrecordableRecord:
+        """Raises RecordingError (a ValueError) when ``data`` is not an unrecordable record."""
+        from .recording import RecordingError
+
+        if data.get("type") != RecordType.UNRECORDABLE or not isinstance(data.get("reason"), str):
+            raise RecordingError("an unrecordable record needs its type and a reason")
+        was = data.get("was")
+        return cls(reason=data["reason"], was=None if was is None else str(was),
+                   **{name: data[name] for name in UNRECORDABLE_KEPT
+                      if data.get(name) is not None})

@@ -18,8 +18,10 @@ from ipamx_spy.live import LiveView, ViewMode
 from ipamx_spy.noanswer import NoAnswerKind
 from ipamx_spy.notes import note_record
 from ipamx_spy.recording import Fault, RecordingError, RecordingWriter
+from ipamx_spy.recording_writer import encode_line
 from ipamx_spy.records import (
     AnsweredBy,
+    ClientRecord,
     CloseRecord,
     FaultKind,
     FaultRecord,
@@ -29,6 +31,7 @@ from ipamx_spy.records import (
     OpenRecord,
     RecordType,
     Side,
+    UnrecordableRecord,
 )
 from ipamx_spy.replay.engine import FAIL, PASS, ReplayOutcome
 
@@ -269,3 +272,61 @@ def test_no_library_code_spells_a_fault_kind_as_a_string() -> None:
     found = {str(path.relative_to(package)): hits for path in sorted(package.rglob("*.py"))
              if (hits := fault_kind_literals(path.read_text(encoding="utf-8")))}
     assert found == {}
+
+
+def test_a_client_record_stores_its_exchange_retagged_and_reads_back(tmp_path: Path) -> None:
+    from ipamx_spy.client import CLIENT_HEADER
+
+    path = tmp_path / "r.jsonl"
+    writer = RecordingWriter(path, recording.make_header())
+    session = proxy.ProxySession(writer=writer)
+    pending = session.begin(session.open(), "/IpamDriver.Networks")
+    request = _message(b"")
+    request = tap.WireMessage(raw=b"", headers=(*request.headers, (CLIENT_HEADER, "status")),
+                              body=b"", http_version="1.1", method="POST",
+                              target="/IpamDriver.Networks")
+    exchange = session.complete(pending, request, _message(b'{"Networks":[]}', request=False),
+                                upstream_ms=1)
+    writer.close()
+    assert exchange is not None
+    line = path.read_text().splitlines()[2]
+    assert line == encode_line({**exchange.to_json(), "type": "client"}).decode().rstrip("\n")
+    stored = json.loads(line)
+    assert ClientRecord(exchange=exchange).to_json() == stored and list(stored)[0] == "type"
+    read = ClientRecord.from_json(stored)
+    assert read.to_json() == stored and read.exchange.endpoint == "IpamDriver.Networks"
+    assert read.exchange.request.header(CLIENT_HEADER) == "status"
+    with pytest.raises(RecordingError, match="not a client record"):
+        ClientRecord.from_json(exchange.to_json())
+
+
+def test_an_unrecordable_record_keeps_the_old_shape_and_reads_back() -> None:
+    nested: list[object] = []
+    for _ in range(5000):
+        nested = [nested]
+    for record in ({"type": "exchange", "seq": 3, "conn": 1, "t": 0.5, "endpoint": "E",
+                    "body": nested},
+                   {"seq": 4, "body": nested}, {"type": "note", "t": 2, "text": nested}):
+        stored = json.loads(encode_line(record))
+        keep = {k: record[k] for k in ("type", "seq", "conn", "t", "endpoint") if k in record}
+        assert stored == {**keep, "type": "unrecordable", "was": keep.get("type"),
+                          "reason": stored["reason"]}
+        assert list(stored) == list({**keep, "type": 0, "was": 0, "reason": 0})
+        typed = UnrecordableRecord.from_json(stored)
+        assert typed.to_json() == stored and list(typed.to_json()) == list(stored)
+        assert typed.was == record.get("type") and typed.seq == record.get("seq")
+        assert typed.reason.startswith("the record could not be encoded: RecursionError")
+    with pytest.raises(RecordingError, match="needs its type and a reason"):
+        UnrecordableRecord.from_json({"type": "unrecordable", "was": "exchange"})
+
+
+def test_the_readme_row_of_records_py_names_every_record_class() -> None:
+    import ipamx_spy.records as records
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith("| `ipamx_spy/records.py`"))
+    classes = {name for name, value in vars(records).items()
+               if isinstance(value, type) and value.__module__ == records.__name__
+               and name.endswith("Record")}
+    assert {"ClientRecord", "UnrecordableRecord", "HeaderRecord"} <= classes
+    assert sorted(name for name in classes if f"`{name}`" not in row) == []

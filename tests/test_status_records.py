@@ -16,6 +16,7 @@ from ipamx_spy.aio.relay import RelayOptions
 from ipamx_spy.builtin import BuiltinConfig, make_plugin
 from ipamx_spy.client import CLIENT_HEADER, PluginConnection, docker_request
 from ipamx_spy.dockerd import SpyCall
+from ipamx_spy.records import ClientRecord, RecordType
 
 POOL = (b'{"AddressSpace":"LocalDefault","Pool":"10.9.0.0/16","SubPool":"",'
         b'"Options":{},"V6":false}\n')
@@ -34,10 +35,10 @@ def test_status_calls_are_client_records_not_exchanges(sockdir: Path) -> None:
     assert json.loads(status.stdout)["Networks"]["Networks"][0]["Pool"] == "10.9.0.0/16"
     loaded = recording.load(rec)
     assert [e.endpoint for e in loaded.exchanges] == ["IpamDriver.RequestPool"]
-    clients = [r for r in loaded.records if r.get("type") == "client"]
-    assert {r["endpoint"] for r in clients} >= {"IpamDriver.Networks", "IpamDriver.Leases"}
-    assert all(dict(map(tuple, r["request"]["headers"])).get(CLIENT_HEADER) == "status"
-               for r in clients)
+    clients = [ClientRecord.from_json(r).exchange for r in loaded.records
+               if r.get("type") == RecordType.CLIENT]
+    assert {e.endpoint for e in clients} >= {"IpamDriver.Networks", "IpamDriver.Leases"}
+    assert all(e.request.header(CLIENT_HEADER) == "status" for e in clients)
 
 
 def test_a_spy_call_without_the_client_header_is_a_client_record(sockdir: Path) -> None:
@@ -51,5 +52,5 @@ def test_a_spy_call_without_the_client_header_is_a_client_record(sockdir: Path) 
     assert message.status == 200 and b"ipamx_ipam" in message.body
     loaded = recording.load(rec)
     assert [e.endpoint for e in loaded.exchanges] == ["IpamDriver.RequestPool"]
-    assert [r["endpoint"] for r in loaded.records if r.get("type") == "client"] == [
-        SpyCall.METRICS.value]
+    assert [ClientRecord.from_json(r).exchange.endpoint for r in loaded.records
+            if r.get("type") == RecordType.CLIENT] == [SpyCall.METRICS.value]
