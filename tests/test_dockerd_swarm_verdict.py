@@ -30,8 +30,8 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from docker_env import (
@@ -45,44 +45,20 @@ from docker_env import (
 )
 from fakeplugin import FakePlugin, http, ok
 from test_dockerd_real import _LOGGER_FIELDS, _fields, _value_pattern, _without_host_warnings
+from verdict_cases import SWARM_CASES, Case
 
 from ipamx_spy import recording
 from ipamx_spy.dockerd import Endpoint, Outcome, Verdict, read_answer
+from ipamx_spy.dockerd.verdict import DEBUG_ONLY
 
-pytestmark = pytest.mark.docker
-
-GLOBAL = {"Scope": "global", "ConnectivityScope": "global"}
-LOCAL = {"Scope": "local", "ConnectivityScope": "global"}
 RELAY_TOOL = "socat"  # what the managed plugin runs: its socket to the proxy's, byte for byte
-GW_CHECKER = {"Scope": "local", "GwAllocChecker": True}
 WAIT_S = 30.0  # for what dockerd does after the command returned (allocator, log)
 
 
-@dataclass(frozen=True)
-class Case:
-    id: str
-    endpoint: Endpoint
-    status: int
-    body: bytes
-    capabilities: dict[str, object]
-
-    @property
-    def managed(self) -> bool:
-        """Swarm refuses a legacy plugin for a global-scope network ("legacy plugin … is not
-        supported in swarm mode"): the allocator's calls need a managed plugin."""
-        return self.capabilities is GLOBAL
-
-
-def _cases() -> list[Case]:
-    answers = (("empty-200", 200, b""), ("500-Err", 500, b'{"Err":"swarm says no"}\n'),
-               ("200-Err", 200, b'{"Err":"swarm says no"}\n'))
-    calls = ((Endpoint.DISCOVER_NEW, LOCAL), (Endpoint.ALLOCATE_NETWORK, GLOBAL),
-             (Endpoint.FREE_NETWORK, GLOBAL), (Endpoint.GW_ALLOC_CHECK, GW_CHECKER))
-    return [Case(f"{endpoint.method}-{label}", endpoint, status, body, caps)
-            for endpoint, caps in calls for label, status, body in answers[:2]]
-
-
-CASES = _cases()
+def _managed(case: Case) -> bool:
+    """Swarm refuses a legacy plugin for a global-scope network ("legacy plugin … is not
+    supported in swarm mode"): the allocator's calls need a managed plugin."""
+    return (case.capabilities or {}).get("Scope") == "global"
 
 
 def _ip(*args: str) -> None:
@@ -172,7 +148,7 @@ def _answers(case: Case) -> dict[str, Callable[[bytes], bytes]]:
     """A network driver that answers correctly, except for the case's call."""
     return {
         "Plugin.Activate": lambda _b: ok({"Implements": ["NetworkDriver"]}),
-        "NetworkDriver.GetCapabilities": lambda _b: ok(case.capabilities),
+        "NetworkDriver.GetCapabilities": lambda _b: ok(case.capabilities or {"Scope": "local"}),
         case.endpoint.value: lambda _b: http(case.status, case.body),
     }
 
@@ -201,13 +177,15 @@ def _logged(log_line: str, log: str) -> bool:
     return False
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+@pytest.mark.docker
+@pytest.mark.parametrize("stated", SWARM_CASES, ids=lambda c: c.id)
 def test_swarm_verdict_matches_the_real_daemon(swarm_node: Docker, relay_rootfs: Path,
-                                               sockdir: Path, case: Case) -> None:
+                                               sockdir: Path, stated: Case) -> None:
     docker = swarm_node
+    case = stated.on(docker.daemon.label)
     name = f"ipx{uuid.uuid4().hex[:8]}"
     upstream, rec = sockdir / "up.sock", sockdir / "rec.jsonl"
-    listen = sockdir / "spy.sock" if case.managed else PLUGIN_DIR / f"{name}.sock"
+    listen = sockdir / "spy.sock" if _managed(case) else PLUGIN_DIR / f"{name}.sock"
     log_start = docker.log.stat().st_size
 
     def log() -> str:
@@ -218,70 +196,74 @@ def test_swarm_verdict_matches_the_real_daemon(swarm_node: Docker, relay_rootfs:
                          "--record", str(rec), "--compact"], listen, rec)
         stack.callback(spy.stop)
         driver = stack.enter_context(_managed_relay(docker, relay_rootfs, name, listen)) \
-            if case.managed else name
+            if _managed(case) else name
 
         def called(endpoint: Endpoint) -> bool:
             return any(r.target == endpoint.path for r in plugin.requests)
 
         created = docker.run("network", "create", "-d", driver, name, check=False, timeout=90)
-        if created.returncode == 0 and case.managed:
+        if created.returncode == 0 and _managed(case):
             # the allocator's call comes after the command returned
             _until("no AllocateNetwork", lambda: called(Endpoint.ALLOCATE_NETWORK), log)
         removed = docker.run("network", "rm", name, check=False, timeout=90) \
             if created.returncode == 0 else None
         if case.endpoint is Endpoint.FREE_NETWORK:
             _until("no FreeNetwork", lambda: called(Endpoint.FREE_NETWORK), log)
-    verdict = _recorded_verdict(rec, case, docker)
     printed = _without_host_warnings(created.stderr)
-    if verdict is None:  # GwAllocCheck before 28: never asked
+    if not case.sent_by(docker.daemon.label):  # GwAllocCheck before 28: never asked
         assert not docker.wire.gw_alloc_check
-        assert not called(Endpoint.GW_ALLOC_CHECK), [r.target for r in plugin.requests]
-        assert created.returncode == 0 and removed is not None and removed.returncode == 0
+        assert not called(case.endpoint), [r.target for r in plugin.requests]
+        assert created.returncode == 0, printed
+        assert removed is not None and removed.returncode == 0, removed.stderr
         return
+    verdict, request = _recorded_verdict(rec, case, docker)
+    assert (verdict.outcome, verdict.error) == (case.outcome, case.error)
     if verdict.outcome is Outcome.FAILS_COMMAND:
         assert created.returncode != 0, created.stdout
-        assert verdict.cli_text is not None and verdict.error is not None
-        assert printed == verdict.cli_text, (verdict.cli_text, printed)
+        assert verdict.cli_text is not None
+        assert printed == verdict.cli_text == case.cli, (verdict.cli_text, printed)
         return
-    assert verdict.outcome is Outcome.LOGGED, verdict
     assert created.returncode == 0, printed
     assert removed is not None and removed.returncode == 0, removed.stderr
     assert verdict.log_line is not None and verdict.shown_log_line == verdict.log_line
     _until(f"no log line {verdict.log_line!r}", lambda: _logged(verdict.log_line or "", log()),
            log)
-    if case.endpoint is not Endpoint.DISCOVER_NEW:  # the swarm network's id, as create gave it
+    assert case.log in log()
+    if case.endpoint is Endpoint.DISCOVER_NEW:  # the node itself, as the registration says
+        data = request["DiscoveryData"]
+        assert data["Self"] is True and data["BindAddress"], request
+    else:  # the swarm network's id, as network create printed it
+        assert request["NetworkID"] == created.stdout.strip()
         assert created.stdout.strip() in verdict.log_line
 
 
-def _recorded_verdict(rec: Path, case: Case, docker: Docker) -> Verdict | None:
-    """The verdict on the case's call as the (stopped) proxy recorded it, after checking
-    that dockerd got the case's answer; None when dockerd never made the call."""
+def _recorded_verdict(rec: Path, case: Case, docker: Docker) -> tuple[Verdict, dict[str, Any]]:
+    """The verdict on the case's call as the (stopped) proxy recorded it, and its request,
+    after checking that dockerd got the case's answer."""
     exchanges = [e for e in recording.load(rec).exchanges if e.endpoint == case.endpoint.value]
-    if not exchanges:
-        return None
+    assert exchanges, "the proxy recorded the call"
     answer = exchanges[0].response
     assert answer is not None
     assert (answer.status, answer.raw_body) == (case.status, case.body)
     request = exchanges[0].request.value
     assert isinstance(request, dict)
     return read_answer(case.endpoint, answer.status, answer.headers, answer.raw_body,
-                       docker.version, request=request)
+                       docker.version, request=request), request
 
 
-def test_every_swarm_case_has_a_row_that_words_it() -> None:
-    """Offline: the rows read each case's answer as observed (what the end-to-end test
-    compares with the real daemons), on each daemon of the matrix."""
-    request = {"NetworkID": "n1", "DiscoveryType": 1,
-               "DiscoveryData": {"Address": "198.18.1.1", "BindAddress": "198.18.1.1",
-                                 "Self": True}}
-    for case in CASES:
-        for version in ("20.10.24", "26.1.5", "28.5.2"):
-            verdict = read_answer(case.endpoint, case.status, [], case.body, version,
-                                  request=request)
-            assert verdict.error in ("EOF", f"{case.endpoint.value}: swarm says no")
-            if case.endpoint is Endpoint.GW_ALLOC_CHECK:
-                assert verdict.outcome is Outcome.FAILS_COMMAND
-                assert verdict.cli_text == f"Error response from daemon: {verdict.error}"
-            else:
-                assert verdict.outcome is Outcome.LOGGED and verdict.shown_log_line
-
+@pytest.mark.parametrize("version", ["20.10.24", "26.1.5", "28.5.2"])
+def test_a_gossip_member_s_discovery_is_logged_at_debug_level(version: str) -> None:
+    """Read from the source, not observed (it needs a second node): DiscoverNew about
+    another member of the gossip cluster (``BindAddress`` empty, ``pushNodeDiscovery``) is
+    logged at debug level only, unlike the node's own at registration."""
+    other = {"DiscoveryType": 1, "DiscoveryData": {
+        "Address": "198.18.1.2", "BindAddress": "", "Self": False}}
+    verdict = read_answer(Endpoint.DISCOVER_NEW, 200, [], b"", version, request=other)
+    assert verdict.outcome is Outcome.LOGGED and verdict.log_line == DEBUG_ONLY
+    assert verdict.shown_log_line is None
+    assert verdict.sentence.endswith("dockerd carries on (logged at debug level)")
+    own = read_answer(Endpoint.DISCOVER_NEW, 200, [], b"", version,
+                      request={**other, "DiscoveryData": {
+                          "Address": "198.18.1.1", "BindAddress": "198.18.1.1", "Self": True}})
+    assert own.shown_log_line == "Failed the node discovery in driver: EOF"
+    assert "warning" in own.sentence
