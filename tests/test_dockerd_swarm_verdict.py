@@ -41,6 +41,7 @@ from docker_env import (
     PLUGIN_DIR,
     Daemon,
     Docker,
+    _unavailable,
     spawn_spy,
     start_dockerd,
     stop_dockerd,
@@ -55,7 +56,7 @@ from ipamx_spy.dockerd import Endpoint, Outcome, Verdict, read_answer
 from ipamx_spy.dockerd.verdict import DEBUG_ONLY
 
 RELAY_TOOL = "socat"  # what the managed plugin runs: its socket to the proxy's, byte for byte
-WAIT_S = 30.0  # for what dockerd does after the command returned (allocator, log)
+WAIT_S = 60.0  # for what dockerd does after the command returned (allocator, gossip, log)
 
 
 def _managed(case: Case) -> bool:
@@ -148,7 +149,8 @@ def relay_rootfs() -> Iterator[Path]:
     libraries it loads (``ldd``), made once per module."""
     tool = shutil.which(RELAY_TOOL)
     if tool is None:
-        pytest.fail(f"{RELAY_TOOL} is not installed (Debian package socat)")
+        _unavailable(f"{RELAY_TOOL} is not installed (Debian package socat)")
+        raise AssertionError("unreachable")
     root = Path(tempfile.mkdtemp(prefix="ipx-relay-", dir="/tmp"))
     try:
         libraries = re.findall(r"(/\S+) \(0x", subprocess.run(
