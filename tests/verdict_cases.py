@@ -157,19 +157,25 @@ CASES: tuple[Case, ...] = (
 )
 
 
-# The swarm-only calls (tests/test_dockerd_swarm_verdict.py drives them in a single-node swarm
+# The swarm-only calls (tests/test_dockerd_swarm_verdict.py drives them in a swarm of its own
 # on each daemon): DiscoverNew when the driver registers on a swarm node (the node itself,
-# BindAddress set), AllocateNetwork and FreeNetwork from the manager's allocator after network
-# create and rm returned (a global-scope driver, a managed plugin), GwAllocCheck (28+, when the
-# capabilities ask for it). Identical on the three daemons (swarmkit's lines carry the network
-# id and the wrapped error as fields).
+# BindAddress set) and when another node joins, DiscoverDelete when it leaves, AllocateNetwork
+# and FreeNetwork from the manager's allocator after network create and rm returned (a
+# global-scope driver, a managed plugin), GwAllocCheck (28+, when the capabilities ask for it).
+# Identical on the three daemons (swarmkit's lines carry the network id and the wrapped error
+# as fields).
 NO = b'{"Err":"swarm says no"}\n'
 SELF_DISCOVERY = {"DiscoveryType": 1, "DiscoveryData": {
     "Address": "198.18.1.1", "BindAddress": "198.18.1.1", "Self": True}}
+MEMBER_DISCOVERY = {"DiscoveryType": 1, "DiscoveryData": {
+    "Address": "198.18.1.2", "BindAddress": "", "Self": False}}
 SWARM_NETWORK = {"NetworkID": "n1", "Options": {}, "IPv4Data": [
     {"AddressSpace": "", "Gateway": "10.0.1.1/24", "Pool": "10.0.1.0/24"}], "IPv6Data": None}
-REGISTERED = {"Scope": "local", "ConnectivityScope": "global"}
-GLOBAL = {"Scope": "global", "ConnectivityScope": "global"}
+# Only a driver whose ConnectivityScope is global hears of other members; the others' plugins
+# say local, so that, left behind by their case, they hold no member's notification up.
+REGISTERED = {"Scope": "local"}
+MEMBER = {"Scope": "local", "ConnectivityScope": "global"}
+GLOBAL = {"Scope": "global", "ConnectivityScope": "local"}
 GW_CHECKER = {"Scope": "local", "GwAllocChecker": True}
 
 
@@ -187,6 +193,18 @@ SWARM_CASES: tuple[Case, ...] = (
            "NetworkDriver.DiscoverNew: swarm says no", REGISTERED, SELF_DISCOVERY,
            outcome=Outcome.LOGGED,
            log="Failed the node discovery in driver: NetworkDriver.DiscoverNew: swarm says no"),
+    # Another node joining the gossip cluster (BindAddress "") and leaving it: logged at
+    # debug level, so nothing is in dockerd's log.
+    _swarm("discover-new-member-500", Endpoint.DISCOVER_NEW, 500, NO,
+           "NetworkDriver.DiscoverNew: swarm says no", MEMBER, MEMBER_DISCOVERY,
+           outcome=Outcome.LOGGED),
+    # ... but the plugin layer logs a 200 body it cannot decode, at error level.
+    _swarm("discover-delete-empty-200", Endpoint.DISCOVER_DELETE, 200, b"", "EOF", MEMBER,
+           MEMBER_DISCOVERY, outcome=Outcome.LOGGED,
+           log="NetworkDriver.DiscoverDelete: error reading plugin resp: EOF"),
+    _swarm("discover-delete-500", Endpoint.DISCOVER_DELETE, 500, NO,
+           "NetworkDriver.DiscoverDelete: swarm says no", MEMBER, MEMBER_DISCOVERY,
+           outcome=Outcome.LOGGED),
     _swarm("allocate-network-empty-200", Endpoint.ALLOCATE_NETWORK, 200, b"", "EOF", GLOBAL,
            SWARM_NETWORK, outcome=Outcome.LOGGED, log="Failed allocation for network"),
     _swarm("allocate-network-500", Endpoint.ALLOCATE_NETWORK, 500, NO,

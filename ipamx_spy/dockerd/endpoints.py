@@ -775,7 +775,8 @@ ROWS: tuple[Row, ...] = (
         # Observed on 20.10.24, 26.1.5 and 28.5.2 (tests/test_dockerd_swarm_verdict.py): a
         # driver registered on a swarm node is told the node's own address (BindAddress
         # set) and a failure is a warning; another gossip member joining (BindAddress "",
-        # ConnectivityScope global drivers only) is logged at debug level (source-read).
+        # ConnectivityScope global drivers only) is logged at debug level (a 200 body the
+        # plugin layer cannot decode aside: verdict.py words its line).
         on_failure=FailureEffect.LOGGED,
         failure_sentence=("the docker command still succeeds; dockerd logs a warning and the "
                           "driver does not learn this node's address"),
@@ -791,6 +792,8 @@ ROWS: tuple[Row, ...] = (
         response_type=_net("DiscoveryResponse"),
         explain_request=s._discover_ask("left"),
         explain_success=_said("the driver noted the departure"),
+        # Observed as another member's DiscoverNew (tests/test_dockerd_swarm_verdict.py: a
+        # second node joins the swarm and leaves it).
         on_failure=FailureEffect.LOGGED,
         failure_sentence="dockerd carries on (logged at debug level)",
         log_line="<debug level only>",

@@ -330,12 +330,16 @@ def _failure(endpoint: Endpoint | None, name: str, status: int, error: str,
         if template.startswith("msg="):  # a logfmt line (swarmkit's): values inside quotes
             values = {k: _quoted_inside(v) for k, v in values.items()}
         line = _fill(template, values)
+        effect = words.failure_sentence if words is not None else None
+        if line == DEBUG_ONLY and status == 200 and decoded is not None and decoded.error:
+            line = f"{name}: error reading plugin resp: {error}"  # the plugin layer's line
+            effect = "dockerd carries on; only its plugin layer logs the answer it cannot read"
         if version is not None and version.structured_logs and row.log_message:
             line = (f'msg="{row.log_message}" eid=<id> ep=<name> error={_logfmt(error)} '
                     "net=<network> nid=<nid>")
         return Verdict(endpoint=endpoint, name=name, outcome=Outcome.LOGGED, status=status,
                        error=error, plugin_error=plugin_error, log_line=line, decoded=decoded,
-                       role=role, effect=words.failure_sentence if words is not None else None)
+                       role=role, effect=effect)
     template = row.cli_text if row is not None else _CLI_HEAD + "{error}"
     if version is not None and version.container_error_prefix and \
             _container_setup(endpoint, asked):
