@@ -191,7 +191,8 @@ class EmulatorSession:
                  writer: RecordingWriter | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic,
-                 on_exchange: Callable[[Exchange], None] | None = None) -> None:
+                 on_exchange: Callable[[Exchange], None] | None = None,
+                 history: bool = True) -> None:
         self.daemon = daemon
         self.target = target
         self.writer = writer
@@ -202,7 +203,8 @@ class EmulatorSession:
         self.started = clock()
         self.seq = 0
         self.conn = 0
-        self.exchanges: list[Exchange] = []
+        self.exchanges: list[Exchange] = []  # every exchange; without ``history``, the command's
+        self.history = history
 
     def now(self) -> float:
         return round(self.clock() - self.started, 6)
@@ -219,7 +221,10 @@ class EmulatorSession:
         return StepResult(step=step, outcome=outcome, exchanges=tuple(self.exchanges[first:]))
 
     def mark(self, step: Step) -> None:
-        """The command's marker in the recording, before its exchanges."""
+        """The command's marker in the recording, before its exchanges (without ``history``
+        the session holds only this command's exchanges from now on)."""
+        if not self.history:
+            self.exchanges = []
         self._write(MarkerRecord(t=self.now(), text=step.text, after_seq=self.seq).to_json())
 
     def perform(self, call: Call) -> CallAnswer:
