@@ -358,6 +358,16 @@ Verdict = Callable[[Exchange], bool]
 _PLAIN_SHAPES: dict[int, Any] = {}
 
 
+def verdict_shapes(version: Any) -> Any:
+    """The plain answers' shapes (``validate.plain.Shapes``) of ``version``'s major."""
+    shapes = _PLAIN_SHAPES.get(version.major)
+    if shapes is None:
+        from .validate.plain import Shapes
+
+        shapes = _PLAIN_SHAPES[version.major] = Shapes(version.major)
+    return shapes
+
+
 def dockerd_fails(exchange: Exchange) -> bool:
     """Whether dockerd reads this answer as a failure (the summary's error column).
 
@@ -367,16 +377,13 @@ def dockerd_fails(exchange: Exchange) -> bool:
     again (``tests/test_live.py`` checks this against the verdict on every recording). The
     rest goes to dockerd's verdict."""
     from .dockerd.verdict import read_answer
-    from .validate.plain import Shapes, plain
+    from .validate.plain import plain
 
     response = exchange.response
     if response is None:
         return False  # counted by the session already
     version = render.docker_version(exchange)  # the session header's daemon
-    shapes = _PLAIN_SHAPES.get(version.major)
-    if shapes is None:
-        shapes = _PLAIN_SHAPES[version.major] = Shapes(version.major)
-    if plain(exchange, shapes, math.inf) is not None:
+    if plain(exchange, verdict_shapes(version), math.inf) is not None:
         return False
     try:
         return read_answer(exchange.endpoint, response.status, None,
@@ -399,6 +406,7 @@ class DetachedChecker:
                  nice: int = VIEW_NICE, docker_version: str | None = None) -> None:
         self._checker = checker
         self._docker_version = docker_version  # the session header's
+        self._same_shape: dict[str, bool] = {}  # endpoint: the validator's shape is the verdict's
         self._verdict = verdict
         self._view = view
         self._on_finding = on_finding
@@ -473,16 +481,33 @@ class DetachedChecker:
             # deeper than MAX_DEPTH as text, so the depth walk is skipped.
             exchange = Exchange.from_json(record, maybe_deep=False,
                                           docker_version=self._docker_version)
-            if exchange.fault is None and self._verdict(exchange):
-                out.write(encode_line({"failed": exchange.endpoint}))
             if self._checker is not None:
                 found = self._checker.check(exchange)
+            if exchange.fault is None and not self._taken_plain(exchange) \
+                    and self._verdict(exchange):
+                out.write(encode_line({"failed": exchange.endpoint}))
         elif kind == RecordType.CLOSE and self._checker is not None:
             found = self._checker.on_close(int(record["conn"]), float(record["t"]),
                                            record.get("unanswered", ()))
         for finding in found:
             out.write(encode_line({"finding": finding.to_json()}))
         return found
+
+    def _taken_plain(self, exchange: Exchange) -> bool:
+        """Whether the validator just found the exchange plain (its fast lane) with the shape
+        ``dockerd_fails`` reads it by: that is the verdict's own first test, at a lower slow
+        limit, so dockerd takes the answer and the verdict is not asked (``plain`` runs once
+        per exchange, not twice)."""
+        checker = self._checker
+        if self._verdict is not dockerd_fails or not getattr(checker, "last_plain", False):
+            return False
+        same = self._same_shape.get(exchange.endpoint)
+        if same is None:
+            shapes = getattr(checker, "shapes", None)
+            mine = verdict_shapes(render.docker_version(exchange))
+            same = shapes is not None and shapes[exchange.endpoint] == mine[exchange.endpoint]
+            self._same_shape[exchange.endpoint] = same
+        return same
 
     # -- the relay's side ---------------------------------------------------------------
 

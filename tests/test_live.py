@@ -253,6 +253,39 @@ def test_the_checking_sink_s_verdict_is_dockerd_s(exchange: Any, answer: Any) ->
     assert dockerd_fails(exchange) == expected
 
 
+ANSWERS = [None, {"Address": "10.4.0.2/16"}, {"Address": "10.4.0.2"}, {"Address": 5},
+           {"Address": "10.4.0.2/16", "Err": "x"}, {"PoolID": "", "Pool": "10.0.0.0/8"},
+           {"Implements": ["IpamDriver"]}, {"Err": ""}, {}]
+
+
+def test_the_checking_sink_with_the_validator_reads_dockerd_s_verdict() -> None:
+    """The checking sink skips the verdict for an exchange the validator found plain (its
+    fast lane is the verdict's first test); with the real validator on every recorded
+    exchange, its answer replaced by well- and ill-typed ones, the sink's failures are still
+    exactly the ones dockerd's verdict names, in order."""
+    from dataclasses import replace
+
+    from ipamx_spy.dockerd.verdict import read_answer
+    from ipamx_spy.validate import Validator
+
+    exchanges = []
+    for n, exchange in enumerate(_verdict_cases()):
+        answer = ANSWERS[n % len(ANSWERS)]
+        if answer is not None and exchange.response is not None:
+            exchange = replace(exchange, response=replace(exchange.response, body={
+                "encoding": "json", "json": answer, "layout": "go"}))
+        exchanges.append(replace(exchange, seq=n + 1, fault=None))
+    failed: list[str] = []
+    checking = DetachedChecker(Validator(), on_finding=lambda f: None, on_failed=failed.append)
+    for exchange in exchanges:
+        checking.on_line(encode_line(exchange.to_json()))
+    checking.close()
+    expected = [e.endpoint for e in exchanges if e.response is not None and read_answer(
+        e.endpoint, e.response.status, None, e.response.raw_body).error is not None]
+    assert expected and len(expected) < len(exchanges)
+    assert failed == expected
+
+
 def test_a_burst_is_announced_once_however_many_batches_it_takes() -> None:
     screen = io.StringIO()
     view = LiveView(console=Console(file=screen, width=100), diagnostics=Console(file=screen),
