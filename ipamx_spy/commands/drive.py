@@ -68,6 +68,8 @@ def _print_result(result: StepResult) -> None:
         out.print(line, soft_wrap=True, highlight=False)
     for line in result.outcome.stderr:
         out.print(Text(line, style="red"), soft_wrap=True)
+    for line in result.logged:  # dockerd's journal, not the docker command's output
+        err.print(Text(f"  dockerd logs: {line}", style="dim"), soft_wrap=True, highlight=False)
     if not result.as_expected:
         wanted = "to fail" if result.step.expect_failure else "to succeed"
         out.print(Text(f"  ✗ expected {wanted} (exit code {result.outcome.exit_code})",
