@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import dockerd, render
-from .dockerd import Endpoint
+from .dockerd import AddressRole, Endpoint
 from .dockerd.verdict import is_gateway_request, pool_gateway
 from .recording import Exchange, Recording
 from .recording_reader import REORDER_SLACK, SeqOrder, in_seq_order
@@ -297,6 +297,10 @@ class _Tracker:
     A pool's entries are forgotten at its ReleasePool (dockerd gives a network's addresses back
     before its pool), so what is held is bounded by the pools held at the time, not by the
     length of the recording: ``stream_sections`` carries one tracker from window to window.
+    Pools dockerd never gives back (a recording cut before ``docker network rm``, a daemon that
+    restarted and asked a plugin that names pools afresh for new ones) would grow it still:
+    with ``pool_limit`` (``stream_sections``: ``TRACKER_POOLS``) the pool touched longest ago
+    is forgotten once more are held.
     ``offset`` is the position of the next exchange ``classify`` reads, counted from the first
     it read with this tracker (what ``released_alone`` is asked by)."""
 
@@ -307,6 +311,8 @@ class _Tracker:
     released_alone: Callable[[int, Key], bool] = lambda index, key: False
     log: list[_Change] | None = None  # every change, for ``undo``
     offset: int = 0
+    pool_limit: int | None = None  # pools held at most (None: every pool until its release)
+    _touched: dict[str, None] = field(default_factory=dict)  # with a limit: pools, oldest first
 
     @property
     def held(self) -> int:
@@ -320,15 +326,29 @@ class _Tracker:
         if not self.holds(key):
             self.reserved.setdefault(key[0], set()).add(key[1])
             self._logged(_Change(index=index, pool=key[0], address=key[1], added=True))
+        self._touch(index, key[0])
 
     def note_serial(self, index: int, pool: str) -> None:
         if pool not in self.serial_pools:
             self.serial_pools.add(pool)
             self._logged(_Change(index=index, pool=pool, address=None, added=True))
+        self._touch(index, pool)
+
+    def _touch(self, index: int, pool: str) -> None:
+        """With ``pool_limit``: ``pool`` is the latest touched; forget the oldest beyond it."""
+        if self.pool_limit is None:
+            return
+        self._touched.pop(pool, None)
+        self._touched[pool] = None
+        while len(self._touched) > self.pool_limit:
+            self._forget(next(iter(self._touched)), index)
 
     def release_pool(self, exchange: Exchange, index: int) -> None:
         """Forget what is held of the pool ReleasePool gives back."""
-        pool = str(_body(exchange).get("PoolID", ""))
+        self._forget(str(_body(exchange).get("PoolID", "")), index)
+
+    def _forget(self, pool: str, index: int) -> None:
+        self._touched.pop(pool, None)
         for address in sorted(self.reserved.pop(pool, ())):
             self._logged(_Change(index=index, pool=pool, address=address, added=False))
         if pool in self.serial_pools:
@@ -384,13 +404,22 @@ class _Tracker:
         return "pool"
 
     def release_token(self, exchange: Exchange, following: Exchange | None) -> str:
+        """``relgw`` for a network's own address (its gateway or an --aux-address: what this
+        tracker reserved, what the session's ``AddressRoles`` said, ``Exchange.address_role``,
+        or a release right before its pool's), ``srel`` in a swarm allocator's pool, else a
+        container's ``rel``/``rel6``."""
         request = _body(exchange)
         key = (str(request.get("PoolID", "")), _plain(request.get("Address")))
-        if self.holds(key) or _pool_released_next(exchange, following):
+        if self.holds(key) or exchange.address_role in NETWORK_ROLES \
+                or _pool_released_next(exchange, following):
             return "relgw"
         if key[0] in self.serial_pools:
             return "srel"
         return "rel6" if ":" in key[1] else "rel"
+
+
+NETWORK_ROLES = frozenset({AddressRole.GATEWAY, AddressRole.AUX})
+"""The releases ``docker network rm`` makes (``ipamReleaseVersion``), by their address role."""
 
 
 def _pool_released_next(exchange: Exchange, following: Exchange | None) -> bool:
@@ -893,18 +922,24 @@ def _after(marker: Mapping[str, Any]) -> int:
     return int(marker.get("after_seq", 0))
 
 
+TRACKER_POOLS = 4096
+"""Pools the streamed tracker holds at most (``_Tracker.pool_limit``): far more networks than a
+daemon holds at once; only pools never given back pass it."""
+
+
 class SectionStream:
     """``stream_sections``' state between two windows: the calls not inferred yet
     (``pending``, at most ``window`` + 1 before the first marker) and the tracker of pass 1
     carried from window to window (``tracker``: bounded by the pools held at the time)."""
 
     def __init__(self, markers: Sequence[Mapping[str, Any]], *, window: int = SECTION_WINDOW,
-                 released_alone: Container[int] | None = None) -> None:
+                 released_alone: Container[int] | None = None,
+                 pool_limit: int = TRACKER_POOLS) -> None:
         self.markers = sorted(markers, key=lambda m: (_after(m), float(m.get("t", 0.0))))
         self.window = window
         self.pending: list[Exchange] = []
         self.released_alone = released_alone
-        self.tracker = _Tracker(released_alone=self._alone)
+        self.tracker = _Tracker(released_alone=self._alone, pool_limit=pool_limit)
         self._window_alone: frozenset[int] = frozenset()
         self._cut: tuple[Exchange, Exchange] | None = None  # the cut the next window starts at
 

@@ -49,6 +49,7 @@ def _make_package_importable() -> None:
 _make_package_importable()
 
 from ipamx_spy import dockerd  # noqa: E402
+from ipamx_spy.dockerd.ledger import AddressRoles  # noqa: E402
 from ipamx_spy.mitm import flowstate, view  # noqa: E402
 from ipamx_spy.recording import Exchange  # noqa: E402
 from ipamx_spy.records import RecordType  # noqa: E402
@@ -90,6 +91,7 @@ class IpamxSpy:
 
     def __init__(self) -> None:
         self.view = LibnetworkView()
+        self.roles = AddressRoles()  # what each release gives back, as every reader follows it
 
     def load(self, loader: Any) -> None:
         loader.add_option("ipamx_comments", bool, True,
@@ -109,11 +111,20 @@ class IpamxSpy:
         for line in f.comment.splitlines():
             dumper.echo(f"   # {line}", ident=None)
 
+    def _follow(self, f: http.HTTPFlow) -> None:
+        """Give the flow its ``ROLE_META`` once, following the flows in the order they come
+        (captured, or loaded from a file: mitmproxy runs these hooks for both); a flow
+        ipamx-spy exported has it already."""
+        if flowstate.ROLE_META not in f.metadata:
+            f.metadata[flowstate.ROLE_META] = flowstate.follow_role(self.roles, f.get_state())
+
     def response(self, f: http.HTTPFlow) -> None:
+        self._follow(f)
         self._echo_comment(f)
 
     def error(self, f: http.HTTPFlow) -> None:
         if f.response is None:
+            self._follow(f)
             self._echo_comment(f)
 
     @command.command("ipamx.export")

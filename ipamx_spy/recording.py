@@ -455,11 +455,14 @@ class Exchange:
     @classmethod
     def from_json(cls, data: dict[str, JSONValue], *, maybe_deep: bool = True,
                   docker_version: str | None = None,
-                  address_role: AddressRole | None = None) -> Exchange:
+                  address_role: AddressRole | None = None,
+                  request: Message | None = None) -> Exchange:
         """An exchange from its record (``docker_version``: its recording header's;
-        ``address_role``: what the session's follower says a ReleaseAddress gives back).
-        Raises RecordingError naming what is wrong."""
-        if "seq" not in data or "endpoint" not in data or "request" not in data:
+        ``address_role``: what the session's follower says a ReleaseAddress gives back;
+        ``request``: the request's ``Message`` when the caller read it already, and the
+        record then holds none). Raises RecordingError naming what is wrong."""
+        if "seq" not in data or "endpoint" not in data or (request is None
+                                                           and "request" not in data):
             raise RecordingError("an exchange needs seq, endpoint and request")
         fault = data.get("fault")
         response = data.get("response")
@@ -475,7 +478,8 @@ class Exchange:
             conn=_int(data, "conn"),
             t=float(_number(data, "t") or 0.0),
             endpoint=_str(data, "endpoint"),
-            request=Message.from_json(data["request"], maybe_deep=maybe_deep),
+            request=request if request is not None else Message.from_json(
+                data["request"], maybe_deep=maybe_deep),
             response=None if response is None else Message.from_json(
                 response, maybe_deep=maybe_deep),
             duration_ms=float(_number(data, "duration_ms") or 0.0),

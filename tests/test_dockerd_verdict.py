@@ -1,14 +1,15 @@
 """``read_answer`` offline: each row is a case whose outcome was observed on dockerd 20.10.24,
-26.1.5 and 28.5.2 (tests/test_dockerd_real.py drives the same rows through the real daemons)."""
+26.1.5 and 28.5.2 (tests/test_dockerd_real.py and, for the swarm-only calls,
+tests/test_dockerd_swarm_verdict.py drive the same rows through the real daemons)."""
 
 from __future__ import annotations
 
 import pytest
-from verdict_cases import CASES, VERSIONS, Case
+from verdict_cases import VERSIONS, Case, cases_on
 
 from ipamx_spy.dockerd import Endpoint, NoAnswer, Outcome, read_answer, read_no_answer
 
-ON_EACH = [case.on(label) for label in VERSIONS for case in CASES]
+ON_EACH = [case for label in VERSIONS for case in cases_on(label)]
 
 
 @pytest.mark.parametrize("case", ON_EACH, ids=lambda c: f"{c.version}-{c.id}")

@@ -509,3 +509,53 @@ def test_show_and_export_say_where_a_burst_longer_than_the_window_was_cut(
     assert [s.seqs[-1] for s in sections if note in s.detail][0] == window
     assert [s.seqs[0] for s in sections if note in s.detail][-1] == window + 1
     assert [seq for s in sections for seq in s.seqs] == [e.seq for e in calls.exchanges]
+
+
+def test_a_release_whose_role_the_session_knows_reads_as_the_networks() -> None:
+    """Inference reads a release as a network's own (``relgw``) when the session's
+    ``AddressRoles`` (``Exchange.address_role``, filled by every reader) says it is the gateway
+    or an --aux-address, also where its own tracker did not see the address handed out."""
+    from ipamx_spy.dockerd import AddressRole
+
+    release = next(e for e in rec.load(ROOT / "recordings" / "talk.jsonl").exchanges
+                   if e.seq == 8)
+    assert [w for w, _ in infer.classify([release])] == ["rel"]
+    for role in (AddressRole.GATEWAY, AddressRole.AUX):
+        known = dataclasses.replace(release, address_role=role)
+        assert [w for w, _ in infer.classify([known])] == ["relgw"]
+    mine = dataclasses.replace(release, address_role=AddressRole.ENDPOINT)
+    assert [w for w, _ in infer.classify([mine])] == ["rel"]
+
+
+def _pools_never_given_back(count: int) -> list[Exchange]:
+    """``count`` networks, each a fresh pool with its gateway and an --aux-address, none ever
+    removed (a recording cut before ``docker network rm``), 2 s apart."""
+    calls = Calls(network_driver=False)
+    for n in range(count):
+        pool, cidr = f"p{n}", f"10.{n // 250}.{n % 250}.0/24"
+        calls.call("IpamDriver.RequestPool", {"AddressSpace": "LocalDefault", "Pool": cidr,
+                                              "SubPool": "", "Options": {}, "V6": False},
+                   {"PoolID": pool, "Pool": cidr, "Data": {}}, gap=2.0)
+        gateway = cidr.replace("0/24", "1")
+        calls.call("IpamDriver.RequestAddress", {"PoolID": pool, "Address": "", "Options": GW},
+                   {"Address": f"{gateway}/24", "Data": {}})
+        aux = cidr.replace("0/24", "9")
+        calls.call("IpamDriver.RequestAddress", {"PoolID": pool, "Address": aux, "Options": {}},
+                   {"Address": f"{aux}/24", "Data": {}})
+    return calls.exchanges
+
+
+def test_the_streamed_tracker_holds_a_bounded_number_of_pools_never_given_back() -> None:
+    exchanges = _pools_never_given_back(200)
+    stream = infer.SectionStream((), window=16, pool_limit=8)
+    held = []
+    streamed = []
+    for section in stream.sections(exchanges):
+        streamed.append(section)
+        held.append((len(stream.tracker.reserved), stream.tracker.held))
+    assert max(pools for pools, _ in held) <= 8 and max(n for _, n in held) <= 8 * 2
+    assert [_shape(s) for s in streamed] == [_shape(s) for s in infer.sections(
+        Recording(header={}, records=(), exchanges=tuple(exchanges)))]
+    unlimited = infer.SectionStream((), window=16, pool_limit=10_000)
+    list(unlimited.sections(exchanges))
+    assert len(unlimited.tracker.reserved) == 200  # what the limit keeps from growing

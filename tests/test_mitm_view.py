@@ -21,6 +21,13 @@ def _exchange(case: Case) -> Exchange:
         duration_ms=1.0)
 
 
+def _verdict(case: Case) -> dockerd.Verdict:
+    exchange = _exchange(case)
+    assert exchange.response is not None
+    return dockerd.read_answer(case.endpoint, case.status, (), exchange.response.raw_body,
+                               dockerd.DEFAULT_VERSION, request=case.request)
+
+
 @pytest.mark.parametrize("case", [c for c in CASES if c.version == str(dockerd.DEFAULT_VERSION)],
                          ids=lambda c: c.id)
 def test_the_verdict_line_says_what_the_verdict_says(case: Case) -> None:
@@ -28,7 +35,9 @@ def test_the_verdict_line_says_what_the_verdict_says(case: Case) -> None:
     if case.outcome is dockerd.Outcome.SUCCESS:
         assert line == [("highlight", "dockerd: success")]
     elif case.outcome is dockerd.Outcome.LOGGED:
-        assert line == [("error", f"dockerd only logs the error: {case.error}")]
+        logged = _verdict(case).shown_log_line
+        assert line == [("error", f"dockerd only logs the error: {case.error}"
+                                  + (f", as: {logged}" if logged else ""))]
     else:
         assert line == [("error", f"dockerd fails the command: {case.error}")]
 

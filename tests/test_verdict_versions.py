@@ -163,9 +163,9 @@ def test_an_exported_flow_is_read_back_as_the_recording_s_daemon(
         label: str, tmp_path: Path) -> None:
     oper_info = next(c for c in cases_on(label) if c.id == "oper-info-empty-200")
     (state,) = flow_states(build_trace(rec.load(write(tmp_path, oper_info))))
-    said = "only logs the error" if oper_info.outcome is Outcome.LOGGED else "fails the command"
-    assert mitm_view.verdict_line(flowstate.exchange_of(state)) == [
-        ("error", f"dockerd {said}: EOF")]
+    said = ("only logs the error: EOF, as: NetworkDriver.EndpointOperInfo: error reading plugin "
+            "resp: EOF" if oper_info.outcome is Outcome.LOGGED else "fails the command: EOF")
+    assert mitm_view.verdict_line(flowstate.exchange_of(state)) == [("error", f"dockerd {said}")]
 
 
 @pytest.mark.parametrize("label", list(VERSIONS))

@@ -41,6 +41,15 @@ class Case:
     log: str = ""  # a log line dockerd writes, when it only logs ("": nothing logged)
     differs: Mapping[str, Seen] = field(default_factory=dict)  # by daemon label
     version: str = "20.10.24"  # the daemon this case states
+    # The network driver's GetCapabilities answer (None: {"Scope": "local"}); a swarm case's
+    # says how the call comes about (tests/test_dockerd_swarm_verdict.py).
+    capabilities: Mapping[str, Any] | None = None
+    sent_from: str = "20.10"  # the oldest daemon of the matrix (a label) that makes the call
+
+    def sent_by(self, label: str) -> bool:
+        """Daemon ``label`` makes this case's call at all (GwAllocCheck: 28 and later)."""
+        order = list(VERSIONS)
+        return order.index(label) >= order.index(self.sent_from)
 
     def on(self, label: str) -> Case:
         """This case as daemon ``label`` (``20.10``, ``26.1``, ``28.5``) sees it."""
@@ -148,6 +157,75 @@ CASES: tuple[Case, ...] = (
 )
 
 
+# The swarm-only calls (tests/test_dockerd_swarm_verdict.py drives them in a swarm of its own
+# on each daemon): DiscoverNew when the driver registers on a swarm node (the node itself,
+# BindAddress set) and when another node joins, DiscoverDelete when it leaves, AllocateNetwork
+# and FreeNetwork from the manager's allocator after network create and rm returned (a
+# global-scope driver, a managed plugin), GwAllocCheck (28+, when the capabilities ask for it).
+# Identical on the three daemons (swarmkit's lines carry the network id and the wrapped error
+# as fields).
+NO = b'{"Err":"swarm says no"}\n'
+SELF_DISCOVERY = {"DiscoveryType": 1, "DiscoveryData": {
+    "Address": "198.18.1.1", "BindAddress": "198.18.1.1", "Self": True}}
+MEMBER_DISCOVERY = {"DiscoveryType": 1, "DiscoveryData": {
+    "Address": "198.18.1.2", "BindAddress": "", "Self": False}}
+SWARM_NETWORK = {"NetworkID": "n1", "Options": {}, "IPv4Data": [
+    {"AddressSpace": "", "Gateway": "10.0.1.1/24", "Pool": "10.0.1.0/24"}], "IPv6Data": None}
+# Only a driver whose ConnectivityScope is global hears of other members; the others' plugins
+# say local, so that, left behind by their case, they hold no member's notification up.
+REGISTERED = {"Scope": "local"}
+MEMBER = {"Scope": "local", "ConnectivityScope": "global"}
+GLOBAL = {"Scope": "global", "ConnectivityScope": "local"}
+GW_CHECKER = {"Scope": "local", "GwAllocChecker": True}
+
+
+def _swarm(id: str, endpoint: Endpoint, status: int, body: bytes, error: str,
+           capabilities: Mapping[str, Any], request: dict[str, Any], **kw: Any) -> Case:
+    return Case(id=id, endpoint=endpoint, status=status, body=body, error=error,
+                netdriver=True, capabilities=capabilities, request=request, **kw)
+
+
+SWARM_CASES: tuple[Case, ...] = (
+    _swarm("discover-new-empty-200", Endpoint.DISCOVER_NEW, 200, b"", "EOF", REGISTERED,
+           SELF_DISCOVERY, outcome=Outcome.LOGGED,
+           log="Failed the node discovery in driver: EOF"),
+    _swarm("discover-new-500", Endpoint.DISCOVER_NEW, 500, NO,
+           "NetworkDriver.DiscoverNew: swarm says no", REGISTERED, SELF_DISCOVERY,
+           outcome=Outcome.LOGGED,
+           log="Failed the node discovery in driver: NetworkDriver.DiscoverNew: swarm says no"),
+    # Another node joining the gossip cluster (BindAddress "") and leaving it: logged at
+    # debug level, so nothing is in dockerd's log.
+    _swarm("discover-new-member-500", Endpoint.DISCOVER_NEW, 500, NO,
+           "NetworkDriver.DiscoverNew: swarm says no", MEMBER, MEMBER_DISCOVERY,
+           outcome=Outcome.LOGGED),
+    # ... but the plugin layer logs a 200 body it cannot decode, at error level.
+    _swarm("discover-delete-empty-200", Endpoint.DISCOVER_DELETE, 200, b"", "EOF", MEMBER,
+           MEMBER_DISCOVERY, outcome=Outcome.LOGGED,
+           log="NetworkDriver.DiscoverDelete: error reading plugin resp: EOF"),
+    _swarm("discover-delete-500", Endpoint.DISCOVER_DELETE, 500, NO,
+           "NetworkDriver.DiscoverDelete: swarm says no", MEMBER, MEMBER_DISCOVERY,
+           outcome=Outcome.LOGGED),
+    _swarm("allocate-network-empty-200", Endpoint.ALLOCATE_NETWORK, 200, b"", "EOF", GLOBAL,
+           SWARM_NETWORK, outcome=Outcome.LOGGED, log="Failed allocation for network"),
+    _swarm("allocate-network-500", Endpoint.ALLOCATE_NETWORK, 500, NO,
+           "NetworkDriver.AllocateNetwork: swarm says no", GLOBAL, SWARM_NETWORK,
+           outcome=Outcome.LOGGED, log="Failed allocation for network"),
+    _swarm("free-network-empty-200", Endpoint.FREE_NETWORK, 200, b"", "EOF", GLOBAL,
+           {"NetworkID": "n1"}, outcome=Outcome.LOGGED,
+           log="Failed during network free for network"),
+    _swarm("free-network-500", Endpoint.FREE_NETWORK, 500, NO,
+           "NetworkDriver.FreeNetwork: swarm says no", GLOBAL, {"NetworkID": "n1"},
+           outcome=Outcome.LOGGED, log="Failed during network free for network"),
+    _swarm("gw-alloc-check-empty-200", Endpoint.GW_ALLOC_CHECK, 200, b"", "EOF", GW_CHECKER,
+           {"Options": {}}, outcome=Outcome.FAILS_COMMAND, sent_from="28.5",
+           cli="Error response from daemon: EOF"),
+    _swarm("gw-alloc-check-500", Endpoint.GW_ALLOC_CHECK, 500, NO,
+           "NetworkDriver.GwAllocCheck: swarm says no", GW_CHECKER, {"Options": {}},
+           outcome=Outcome.FAILS_COMMAND, sent_from="28.5",
+           cli="Error response from daemon: NetworkDriver.GwAllocCheck: swarm says no"),
+)
+
+
 def cases_on(label: str) -> list[Case]:
-    """Every case as daemon ``label`` sees it."""
-    return [case.on(label) for case in CASES]
+    """Every case (the swarm ones too) as daemon ``label`` sees it, of the calls it makes."""
+    return [case.on(label) for case in (*CASES, *SWARM_CASES) if case.sent_by(label)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,13 +16,13 @@ from ipamx_spy.commands import session_options as so
 from ipamx_spy.commands.options import FAULT_HELP, faults_from
 from ipamx_spy.commands.proxy import socket_mode
 from ipamx_spy.console import err
-from ipamx_spy.dockerd import Endpoint
-from ipamx_spy.mock import Miss, MockPlugin
+from ipamx_spy.mock import Miss, MockPlugin, RecordingSurvey, survey
 from ipamx_spy.mock_links import HostInterfaces
 from ipamx_spy.proxy import ProxySession
-from ipamx_spy.recording import Exchange, make_header
+from ipamx_spy.recording import RecordingError, make_header
+from ipamx_spy.recording_reader import RecordingReader, problem_text
 
-from .errors import open_recording
+from .errors import fail, report_damage
 
 if TYPE_CHECKING:
     from ipamx_spy.netdriver.links import Netlink
@@ -81,7 +80,7 @@ def register(app: typer.Typer) -> None:
         Exit code 0 when every request found its recorded answer, 1 when some did not,
         2 when the recording or the socket cannot be used.
         """
-        exchanges = open_recording(recording).exchanges
+        found = _survey(recording)
         listen_path = listen or address.SOCKET_DIR / f"{name}.sock"
         mode = _mode(socket_mode)
         faults = faults_from(fault or [])
@@ -90,26 +89,46 @@ def register(app: typer.Typer) -> None:
                               quiet=quiet, headers=headers, bodies=bodies, validate=False)
         setup = so.prepare(name, make_header(
             name=name, listen=str(listen_path), upstream=f"mock:{recording}"), opts)
-        links = _links() if veth and _joins(exchanges) else None
-        plugin = MockPlugin(exchanges=exchanges, on_miss=_announce,
+        links = _links() if veth and found.joins else None
+        reader = _reader(recording)  # read as the requests come (mock.RecordedWindow)
+        plugin = MockPlugin(exchanges=reader.exchanges(), on_miss=_announce,
                             interfaces=None if links is None else HostInterfaces(links))
         server = Server(ServerOptions(listen=listen_path, socket_mode=mode, control=None,
                                       relay=RelayOptions(upstream=None, app=plugin,
                                                          faults=faults)),
                         setup.session)
-        served = f"{render.plural(len(exchanges), 'recorded exchange')} of {recording}"
+        served = f"{render.plural(found.exchanges, 'recorded exchange')} of {recording}"
         try:
             so.serve_and_summarise(server, setup, served)
         finally:
-            if plugin.interfaces is not None:
-                plugin.interfaces.close()
-            if links is not None:
-                links.close()
+            _close(plugin, links, reader)
         _report(setup.session, plugin)
 
 
-def _joins(exchanges: Sequence[Exchange]) -> bool:
-    return any(e.endpoint == Endpoint.JOIN for e in exchanges)
+def _survey(path: Path) -> RecordingSurvey:
+    """The recording read once (its count, its Joins), warning about every skipped line;
+    an unusable file exits 2."""
+    try:
+        found = survey(path)
+    except (RecordingError, OSError) as exc:
+        fail(problem_text(path, exc))
+    report_damage(found.damage)
+    return found
+
+
+def _reader(path: Path) -> RecordingReader:
+    try:
+        return RecordingReader(path)
+    except (RecordingError, OSError) as exc:  # it changed since the survey
+        fail(problem_text(path, exc))
+
+
+def _close(plugin: MockPlugin, links: Netlink | None, reader: RecordingReader) -> None:
+    reader.close()
+    if plugin.interfaces is not None:
+        plugin.interfaces.close()
+    if links is not None:
+        links.close()
 
 
 def _links() -> Netlink:
@@ -119,14 +138,14 @@ def _links() -> Netlink:
 
 
 def _report(session: ProxySession, plugin: MockPlugin) -> None:
-    err.print(f"answered from the recording: {len(plugin.served)}; "
+    err.print(f"answered from the recording: {plugin.answered}; "
               f"without a recorded answer: {len(plugin.misses)}")
     for miss in plugin.misses:
         err.print(Text(f"  {miss.endpoint}: {miss.reason}", style="red"), soft_wrap=True)
-    unused = plugin.unused()
-    if unused:
-        listed = ", ".join(f"#{e.seq} {e.endpoint}" for e in unused[:10])
-        more = f" and {len(unused) - 10} more" if len(unused) > 10 else ""
+    unused, count = plugin.unused_tally(10)
+    if count:
+        listed = ", ".join(f"#{e.seq} {e.endpoint}" for e in unused)
+        more = f" and {count - len(unused)} more" if count > len(unused) else ""
         err.print(f"recorded exchanges nobody asked for: {listed}{more}", soft_wrap=True)
     if plugin.misses:
         raise typer.Exit(1)

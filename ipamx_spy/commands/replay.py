@@ -13,7 +13,7 @@ from ipamx_spy.builtin import BuiltinConfig
 from ipamx_spy.console import err, out
 from ipamx_spy.replay import report
 from ipamx_spy.replay.compare import Rules
-from ipamx_spy.replay.engine import ReplayResult, load_recording, replay_files
+from ipamx_spy.replay.engine import ReplayResult, replay_files
 from ipamx_spy.replay.target import DEFAULT_TIMEOUT, ReplayUnusable, parse_target
 
 from . import builtin_options as bo
@@ -97,22 +97,17 @@ def _replay_merged(paths: list[Path], target: str | None, rules: Rules, config: 
         complain("replay: --merge replays against the built-in plugin of each host, or "
                  "--host-target HOST=TARGET for each; leave --target out")
         _finish([], console, junit_file, json_out, code=2)
-    from ipamx_spy.multihost.replay import host_targets_from, replay_merged  # --merge only
+    from ipamx_spy.multihost.replay import host_targets_from, replay_merged_paths  # --merge
 
     try:
         specs = host_targets_from(host_targets, config=config, timeout=timeout)
-        loaded = [load_recording(path) for path in paths]
-        result = replay_merged(loaded, rules, config=config, targets=specs,
-                               auto_driver=not config.network_driver).result
+        result = replay_merged_paths(
+            paths, rules, config=config, targets=specs, auto_driver=not config.network_driver,
+            listener=report.RowPrinter(console, quiet=quiet, warn=warn),
+            keep_all=json_out or junit_file is not None).result
     except ReplayUnusable as exc:
         complain(f"replay: {exc}")
         _finish([], console, junit_file, json_out, code=2)
-    for warning in result.warnings:
-        warn(warning)
-    if not quiet:
-        console.print(report.table_title(result.source, result.target), soft_wrap=True)
-        for verdict in result.verdicts:
-            console.print(report.exchange_row(verdict), soft_wrap=True)
     _finish([result], console, junit_file, json_out, code=report.exit_code([result]))
 
 

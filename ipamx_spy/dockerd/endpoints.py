@@ -208,6 +208,9 @@ class Row:
     # The log line and sentence when the address the call is about has a role other than a
     # container endpoint's (``AddressRole``; a role not listed keeps ``log_line``).
     by_role: Mapping[AddressRole, RoleWords] = field(default_factory=dict)
+    # The log line and sentence for a kind of request that dockerd logs otherwise (None:
+    # ``log_line``): a DiscoverNew about another gossip member is logged at debug level only.
+    by_request: Callable[[Mapping[str, JSON]], RoleWords | None] = lambda _request: None
     cli_text: str = "Error response from daemon: {error}"  # FAILS_COMMAND: what the CLI shows
     chosen: Chosen = lambda _request: ()
     # One rule per path ``chosen`` can name: is the value the plugin picked one dockerd can
@@ -352,6 +355,17 @@ _DISCOVERY = _req("DiscoveryNotification", ("DiscoveryType", INT), ("DiscoveryDa
 
 def _said(words: str) -> s.Judge:
     return lambda _request, _response: words
+
+
+_GOSSIP_DISCOVERY = RoleWords(log_line="<debug level only>",
+                              failure_sentence="dockerd carries on (logged at debug level)")
+
+
+def _self_discovery(request: Mapping[str, JSON]) -> bool:
+    """A DiscoverNew about the node itself, sent when the driver registers on a swarm node
+    (its ``DiscoveryData`` names a ``BindAddress``); an empty request counts as one."""
+    data = request.get("DiscoveryData")
+    return not request or (isinstance(data, Mapping) and bool(data.get("BindAddress")))
 
 
 def _request_pool_chosen(request: Mapping[str, JSON]) -> tuple[str, ...]:
@@ -590,8 +604,16 @@ ROWS: tuple[Row, ...] = (
         explain_success=_said("the returned Options become the network's driver state, passed "
                               "to every node's CreateNetwork"),
         chosen=lambda _r: ("Options",),
-        on_failure=FailureEffect.FAILS_COMMAND,
-        failure_sentence="the swarm network is not allocated: docker network create fails",
+        # Observed on 20.10.24, 26.1.5 and 28.5.2 (tests/test_dockerd_swarm_verdict.py): the
+        # manager's allocator calls after docker network create returned (a managed plugin
+        # whose Scope is global; swarm refuses a legacy one) and logs the failure; the
+        # network stays unallocated and the allocator tries it again later.
+        on_failure=FailureEffect.LOGGED,
+        failure_sentence=("docker network create has already succeeded; the swarm manager "
+                          "logs it and leaves the network unallocated (no task can use it) "
+                          "until a later try succeeds"),
+        log_line=('msg="Failed allocation for network {NetworkID}" error="failed while '
+                  'allocating driver state for network {NetworkID}: {error}"'),
     ),
     Row(
         endpoint=Endpoint.FREE_NETWORK, since=_V(1, 13),
@@ -603,9 +625,13 @@ ROWS: tuple[Row, ...] = (
         response_type=_net("FreeNetworkResponse"),
         explain_request=s._network_ask("swarm manager frees"),
         explain_success=_said("the driver freed the network's state"),
+        # Observed as AllocateNetwork: after docker network rm returned.
         on_failure=FailureEffect.LOGGED,
-        failure_sentence="the swarm manager logs it; the network is removed all the same",
-        log_line="Failed to free network <id>: {error}",
+        failure_sentence=("docker network rm has already succeeded; the swarm manager logs "
+                          "it and the network is gone all the same (its pools are not "
+                          "released)"),
+        log_line=('msg="Failed during network free for network {NetworkID}" error="failed to '
+                  'free driver state for network {NetworkID}: {error}"'),
     ),
     Row(
         endpoint=Endpoint.CREATE_ENDPOINT, since=_V(1, 9),
@@ -746,9 +772,16 @@ ROWS: tuple[Row, ...] = (
         response_type=_net("DiscoveryResponse"),
         explain_request=s._discover_ask("joined"),
         explain_success=_said("the driver noted the node"),
+        # Observed on 20.10.24, 26.1.5 and 28.5.2 (tests/test_dockerd_swarm_verdict.py): a
+        # driver registered on a swarm node is told the node's own address (BindAddress
+        # set) and a failure is a warning; another gossip member joining (BindAddress "",
+        # ConnectivityScope global drivers only) is logged at debug level (a 200 body the
+        # plugin layer cannot decode aside: verdict.py words its line).
         on_failure=FailureEffect.LOGGED,
-        failure_sentence="dockerd carries on (logged at debug level)",
-        log_line="<debug level only>",
+        failure_sentence=("the docker command still succeeds; dockerd logs a warning and the "
+                          "driver does not learn this node's address"),
+        log_line="Failed the node discovery in driver: {error}",
+        by_request=lambda request: None if _self_discovery(request) else _GOSSIP_DISCOVERY,
     ),
     Row(
         endpoint=Endpoint.DISCOVER_DELETE, since=_V(1, 9),
@@ -759,6 +792,8 @@ ROWS: tuple[Row, ...] = (
         response_type=_net("DiscoveryResponse"),
         explain_request=s._discover_ask("left"),
         explain_success=_said("the driver noted the departure"),
+        # Observed as another member's DiscoverNew (tests/test_dockerd_swarm_verdict.py: a
+        # second node joins the swarm and leaves it).
         on_failure=FailureEffect.LOGGED,
         failure_sentence="dockerd carries on (logged at debug level)",
         log_line="<debug level only>",

@@ -274,8 +274,9 @@ def _program_ask(body: Mapping[str, JSON]) -> str:
 
 def _scope_consequence(resp: Mapping[str, JSON]) -> str:
     if resp.get("Scope") == Scope.GLOBAL:
-        return "; global scope: swarm manages its networks (AllocateNetwork)"
-    return "; local scope: networks use the local address space, no swarm calls"
+        return ("; global scope: on a swarm manager its networks are swarm's (AllocateNetwork), "
+                "which takes them only from a managed plugin")
+    return "; local scope: networks use the local address space, no swarm allocation"
 
 
 def _gw_check_answer(_req: Mapping[str, JSON], resp: Mapping[str, JSON]) -> str:

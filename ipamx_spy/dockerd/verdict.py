@@ -324,13 +324,22 @@ def _failure(endpoint: Endpoint | None, name: str, status: int, error: str,
                               "still succeeds")
     if row is not None and row.on_failure is FailureEffect.LOGGED:
         fill = {k: v for k, v in asked.items() if isinstance(v, str)}
-        line = _fill(row.log_line_of(role), {**fill, "error": error})
+        words = row.by_request(asked)
+        template = words.log_line if words is not None else row.log_line_of(role)
+        values = {**fill, "error": error}
+        if template.startswith("msg="):  # a logfmt line (swarmkit's): values inside quotes
+            values = {k: _quoted_inside(v) for k, v in values.items()}
+        line = _fill(template, values)
+        effect = words.failure_sentence if words is not None else None
+        if line == DEBUG_ONLY and status == 200 and decoded is not None and decoded.error:
+            line = f"{name}: error reading plugin resp: {error}"  # the plugin layer's line
+            effect = "dockerd carries on; only its plugin layer logs the answer it cannot read"
         if version is not None and version.structured_logs and row.log_message:
             line = (f'msg="{row.log_message}" eid=<id> ep=<name> error={_logfmt(error)} '
                     "net=<network> nid=<nid>")
         return Verdict(endpoint=endpoint, name=name, outcome=Outcome.LOGGED, status=status,
                        error=error, plugin_error=plugin_error, log_line=line, decoded=decoded,
-                       role=role)
+                       role=role, effect=effect)
     template = row.cli_text if row is not None else _CLI_HEAD + "{error}"
     if version is not None and version.container_error_prefix and \
             _container_setup(endpoint, asked):
@@ -349,6 +358,11 @@ def _logfmt(value: str) -> str:
     if value and set(value) <= _LOGFMT_BARE:
         return value
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _quoted_inside(value: str) -> str:
+    """``value`` as logrus writes it inside a quoted field: quotes and backslashes escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _fill(template: str, values: Mapping[str, str]) -> str:

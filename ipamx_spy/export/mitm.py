@@ -130,7 +130,8 @@ def _metadata(exchange: Exchange, layout: _Layout, outcome: Mapping[str, Any],
                   "closed_t": layout.closed.get(exchange.conn), "listen": layout.peers.listen,
                   "upstream": layout.peers.upstream}
     notes = layout.notes.get(exchange.seq, [])
-    return {fs.META: {
+    role = exchange.address_role
+    return {fs.ROLE_META: role.value if role is not None else "", fs.META: {
         "format": fs.META_FORMAT, "source": trace.source, "exchange": own,
         "connection": connection, "section": section,
         "host": trace.host_of(exchange.seq) or trace.header.get("host"),

@@ -21,7 +21,12 @@ Mapping:
 - the flow's ``metadata["ipamx-spy"]`` (``META``) holds what mitmproxy has no field for: the
   exchange's own record without its messages, its connection, section, verdict, findings and
   notes, and the recording's other records around it, so that ``recording_records`` can write
-  the recording again.
+  the recording again;
+- ``metadata["ipamx-spy-address-role"]`` (``ROLE_META``) says what a ``ReleaseAddress`` gives
+  back to dockerd (``dockerd.AddressRole``: a container's address, the gateway, an
+  --aux-address; "" for other calls), which the request does not say: the exporter writes the
+  role the recording reader followed, and the addon follows the flows it sees in order
+  (``follow_role``, with the one follower every reader uses, ``dockerd.ledger.AddressRoles``).
 
 Standard library only (besides ``dockerd`` and ``recording``): the addon that runs inside
 mitmproxy's Python imports this module.
@@ -36,18 +41,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ipamx_spy import dockerd
+from ipamx_spy.dockerd.ledger import AddressRoles
 from ipamx_spy.recording import (
     Exchange,
     Message,
     encode_body,
     header_docker_version,
     make_header,
+    with_address_role,
 )
 from ipamx_spy.records import AnsweredBy, RecordType
 
 FLOW_FORMAT_VERSION = 21
 META = "ipamx-spy"
 META_FORMAT = 1
+ROLE_META = "ipamx-spy-address-role"
 DEFAULT_HOST = "plugin.moby.localhost"
 NOTE_PREFIX = "note: "
 
@@ -267,7 +275,24 @@ def exchange_from_state(state: Mapping[str, Any], rebuild: _Rebuild) -> Exchange
               "request": request.to_json(),
               "response": None if response is None
               else message_from_state(response, request=False).to_json()}
-    return Exchange.from_json(record, docker_version=_docker_version(state))
+    return Exchange.from_json(record, docker_version=_docker_version(state),
+                              address_role=address_role_of(state))
+
+
+def address_role_of(state: Mapping[str, Any]) -> dockerd.AddressRole | None:
+    """The role ``ROLE_META`` names (None: not said, or not a role this version knows)."""
+    text = (state.get("metadata") or {}).get(ROLE_META)
+    try:
+        return dockerd.AddressRole(text) if text else None
+    except ValueError:
+        return None
+
+
+def follow_role(roles: AddressRoles, state: Mapping[str, Any]) -> str:
+    """Follow one flow (in the session's order) with ``roles``; what to store as its
+    ``ROLE_META``: the role of a ``ReleaseAddress``, "" for any other call."""
+    role = with_address_role(roles, exchange_of(state)).address_role
+    return role.value if role is not None else ""
 
 
 def _docker_version(state: Mapping[str, Any]) -> str | None:

@@ -30,7 +30,9 @@ def sentence(exchange: Exchange) -> str:
 
 def verdict_line(exchange: Exchange) -> Line:
     """What dockerd makes of the answer: the authority's verdict on the bytes as sent (so an
-    empty body is EOF, a gateway request's error is worded as dockerd words it)."""
+    empty body is EOF, a gateway request's error is worded as dockerd words it, a refused
+    release by what its address is to dockerd: ``Exchange.address_role``); a failure dockerd
+    only logs comes with the line it logs, as ``show`` and the exports give it."""
     response = exchange.response
     if response is None:
         return [("error", "dockerd: no answer")]
@@ -41,11 +43,14 @@ def verdict_line(exchange: Exchange) -> Line:
         version = dockerd.DEFAULT_VERSION
     found = dockerd.read_answer(exchange.endpoint, response.status, response.headers,
                                 response.raw_body, version,
-                                request=request if isinstance(request, dict) else None)
+                                request=request if isinstance(request, dict) else None,
+                                role=exchange.address_role)
     if found.error is None:
         return [("highlight", "dockerd: success")]
     if found.outcome is dockerd.Outcome.LOGGED:
-        return [("error", f"dockerd only logs the error: {found.error}")]
+        line = found.shown_log_line
+        return [("error", f"dockerd only logs the error: {found.error}"
+                          + (f", as: {line}" if line else ""))]
     return [("error", f"dockerd fails the command: {found.error}")]
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ipamx_spy.recording import FORMAT, VERSION, Exchange, Recording
+from ipamx_spy.recording import FORMAT, VERSION, Damage, Exchange, Recording
 from ipamx_spy.recording_reader import RecordingReader
 from ipamx_spy.records import HeaderRecord, RecordType
 
@@ -174,10 +174,12 @@ def _timed_exchanges(reader: RecordingReader, lane: int, start: float,
         yield heapq.heappop(heap)
 
 
-def stream_merged(paths: Sequence[Path], *, slack: int = 1024) -> Iterator[tuple[str, Exchange]]:
+def stream_merged(paths: Sequence[Path], *, slack: int = 1024,
+                  damage: list[Damage] | None = None) -> Iterator[tuple[str, Exchange]]:
     """``merge``'s exchanges, ``(host, exchange)`` renumbered 1..N in wall-clock order, read
     record by record: a ``heapq.merge`` of one reader per file, so memory holds ``slack``
-    exchanges per file, not the files. Hosts are named as ``merge`` names them. Raises
+    exchanges per file, not the files. Hosts are named as ``merge`` names them. ``damage``
+    gets every line the readers skipped, file by file, when the merge ends. Raises
     OSError or RecordingError for a file that cannot be read."""
     readers: list[RecordingReader] = []
     try:
@@ -196,4 +198,6 @@ def stream_merged(paths: Sequence[Path], *, slack: int = 1024) -> Iterator[tuple
                                        conn=lane * CONN_STRIDE + old.conn)
     finally:
         for reader in readers:
+            if damage is not None:
+                damage.extend(reader.damage)
             reader.close()
