@@ -31,10 +31,10 @@ from .recording import (
     Exchange,
     Recording,
     RecordingError,
+    attach_address_role,
     check_body,
     header_docker_version,
     json_too_deep,
-    attach_address_role,
     utf8_encodable,
 )
 from .records import RecordType
