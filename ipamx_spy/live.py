@@ -50,7 +50,7 @@ from .dockerd.ledger import AddressRoles
 from .filters import Filter, FilterContext
 from .findings import Finding
 from .infer import LiveSections
-from .recording import Exchange, with_address_role
+from .recording import Exchange, Message, RecordingError, with_address_role
 from .records import RecordType, SectionSource
 
 
@@ -358,6 +358,16 @@ Verdict = Callable[[Exchange], bool]
 _PLAIN_SHAPES: dict[int, Any] = {}
 
 
+def verdict_shapes(version: Any) -> Any:
+    """The plain answers' shapes (``validate.plain.Shapes``) of ``version``'s major."""
+    shapes = _PLAIN_SHAPES.get(version.major)
+    if shapes is None:
+        from .validate.plain import Shapes
+
+        shapes = _PLAIN_SHAPES[version.major] = Shapes(version.major)
+    return shapes
+
+
 def dockerd_fails(exchange: Exchange) -> bool:
     """Whether dockerd reads this answer as a failure (the summary's error column).
 
@@ -367,22 +377,53 @@ def dockerd_fails(exchange: Exchange) -> bool:
     again (``tests/test_live.py`` checks this against the verdict on every recording). The
     rest goes to dockerd's verdict."""
     from .dockerd.verdict import read_answer
-    from .validate.plain import Shapes, plain
+    from .validate.plain import plain
 
     response = exchange.response
     if response is None:
         return False  # counted by the session already
     version = render.docker_version(exchange)  # the session header's daemon
-    shapes = _PLAIN_SHAPES.get(version.major)
-    if shapes is None:
-        shapes = _PLAIN_SHAPES[version.major] = Shapes(version.major)
-    if plain(exchange, shapes, math.inf) is not None:
+    if plain(exchange, verdict_shapes(version), math.inf) is not None:
         return False
     try:
         return read_answer(exchange.endpoint, response.status, None,
                            response.raw_body, version).error is not None
     except Exception:
         return True
+
+
+_REQUEST_KEY = b',"request":'
+_RESPONSE_KEY = b',"response":{'
+REQUESTS_KEPT = 256
+
+
+def exchange_parts(line: bytes, requests: dict[bytes, Message]) -> tuple[dict[str, Any],
+                                                                         Message | None]:
+    """An exchange line's record without its request, and the request's ``Message``, read
+    once for every line that holds the same request text (dockerd repeats its requests byte
+    for byte, and the session writes a request's part the same each time); ``requests`` keeps
+    them (bounded: emptied when full). A line not laid out as the session lays it (a
+    container before the request, no response object) is decoded whole, with None.
+
+    Exact: the first ``,"request":`` is the top-level key when nothing before it opens an
+    object or a list (a string cannot hold a bare ``"``); the request's text runs to the first
+    ``,"response":{`` after it, and is taken only when it is one whole JSON value (a cut
+    inside the request leaves its object open, so it never decodes, nor equals a kept one)."""
+    start = line.find(_REQUEST_KEY)
+    end = line.find(_RESPONSE_KEY, start)
+    if start < 0 or end < 0 or b"{" in line[1:start] or b"[" in line[1:start]:
+        return json.loads(line), None
+    text = line[start + len(_REQUEST_KEY):end]
+    request = requests.get(text)
+    if request is None:
+        try:
+            request = Message.from_json(json.loads(text), maybe_deep=False)
+        except (ValueError, RecordingError):
+            return json.loads(line), None
+        if len(requests) >= REQUESTS_KEPT:
+            requests.clear()
+        requests[text] = request
+    return json.loads(line[:start] + line[end:]), request
 
 
 class DetachedChecker:
@@ -399,6 +440,8 @@ class DetachedChecker:
                  nice: int = VIEW_NICE, docker_version: str | None = None) -> None:
         self._checker = checker
         self._docker_version = docker_version  # the session header's
+        self._requests: dict[bytes, Message] = {}  # exchange_parts' requests, by their JSON
+        self._same_shape: dict[str, bool] = {}  # endpoint: the validator's shape is the verdict's
         self._verdict = verdict
         self._view = view
         self._on_finding = on_finding
@@ -448,9 +491,11 @@ class DetachedChecker:
 
     def _check_line(self, line: bytes, out: Any, forward: Feed | None) -> None:
         found: list[Finding] = []
-        if line[:1] == b"R" and record_type_of(line[1:]) not in UNCHECKED:
+        if line[:1] == b"R" and (kind := record_type_of(line[1:])) not in UNCHECKED:
             try:
-                found = self._check_record(json.loads(line[1:]), out)
+                record, request = exchange_parts(line[1:], self._requests) \
+                    if kind is RecordType.EXCHANGE else (json.loads(line[1:]), None)
+                found = self._check_record(record, out, request)
             except Exception as exc:  # a record the checker cannot read is reported, not fatal
                 out.write(encode_line({"error": f"cannot check a record: {exc!r}"}))
         if forward is None:
@@ -465,24 +510,42 @@ class DetachedChecker:
             forward.put(line + b"\n")
             forward.put(b"F" + encode_line({"findings": [f.to_json() for f in found]}))
 
-    def _check_record(self, record: dict[str, Any], out: Any) -> list[Finding]:
+    def _check_record(self, record: dict[str, Any], out: Any,
+                      request: Message | None = None) -> list[Finding]:
         kind = record.get("type")
         found: list[Finding] = []
         if kind == RecordType.EXCHANGE:
             # The session's own line: its bodies were stored by encode_body, which keeps JSON
             # deeper than MAX_DEPTH as text, so the depth walk is skipped.
-            exchange = Exchange.from_json(record, maybe_deep=False,
+            exchange = Exchange.from_json(record, maybe_deep=False, request=request,
                                           docker_version=self._docker_version)
-            if exchange.fault is None and self._verdict(exchange):
-                out.write(encode_line({"failed": exchange.endpoint}))
             if self._checker is not None:
                 found = self._checker.check(exchange)
+            if exchange.fault is None and not self._taken_plain(exchange) \
+                    and self._verdict(exchange):
+                out.write(encode_line({"failed": exchange.endpoint}))
         elif kind == RecordType.CLOSE and self._checker is not None:
             found = self._checker.on_close(int(record["conn"]), float(record["t"]),
                                            record.get("unanswered", ()))
         for finding in found:
             out.write(encode_line({"finding": finding.to_json()}))
         return found
+
+    def _taken_plain(self, exchange: Exchange) -> bool:
+        """Whether the validator just found the exchange plain (its fast lane) with the shape
+        ``dockerd_fails`` reads it by: that is the verdict's own first test, at a lower slow
+        limit, so dockerd takes the answer and the verdict is not asked (``plain`` runs once
+        per exchange, not twice)."""
+        checker = self._checker
+        if self._verdict is not dockerd_fails or not getattr(checker, "last_plain", False):
+            return False
+        same = self._same_shape.get(exchange.endpoint)
+        if same is None:
+            shapes = getattr(checker, "shapes", None)
+            mine = verdict_shapes(render.docker_version(exchange))
+            same = shapes is not None and shapes[exchange.endpoint] == mine[exchange.endpoint]
+            self._same_shape[exchange.endpoint] = same
+        return same
 
     # -- the relay's side ---------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .findings import Finding
 from .recording import Exchange
@@ -75,6 +76,16 @@ class Switched:
 
     def check(self, exchange: Exchange) -> list[Finding]:
         return self._switches.keep(self._checker.check(exchange))  # type: ignore[attr-defined]
+
+    @property
+    def last_plain(self) -> bool:
+        """The wrapped checker's: its last exchange took the fast lane."""
+        return bool(getattr(self._checker, "last_plain", False))
+
+    @property
+    def shapes(self) -> Any:
+        """The wrapped checker's plain shapes (``validate.plain.Shapes``), if it has them."""
+        return getattr(self._checker, "shapes", None)
 
     def on_close(self, conn: int, t: float, unanswered: Sequence[int] = (),
                  endpoint: str = "") -> list[Finding]:

@@ -253,6 +253,72 @@ def test_the_checking_sink_s_verdict_is_dockerd_s(exchange: Any, answer: Any) ->
     assert dockerd_fails(exchange) == expected
 
 
+ANSWERS = [None, {"Address": "10.4.0.2/16"}, {"Address": "10.4.0.2"}, {"Address": 5},
+           {"Address": "10.4.0.2/16", "Err": "x"}, {"PoolID": "", "Pool": "10.0.0.0/8"},
+           {"Implements": ["IpamDriver"]}, {"Err": ""}, {}]
+
+
+def test_the_checking_sink_with_the_validator_reads_dockerd_s_verdict() -> None:
+    """The checking sink skips the verdict for an exchange the validator found plain (its
+    fast lane is the verdict's first test); with the real validator on every recorded
+    exchange, its answer replaced by well- and ill-typed ones, the sink's failures are still
+    exactly the ones dockerd's verdict names, in order."""
+    from dataclasses import replace
+
+    from ipamx_spy.dockerd.verdict import read_answer
+    from ipamx_spy.validate import Validator
+
+    exchanges = []
+    for n, exchange in enumerate(_verdict_cases()):
+        answer = ANSWERS[n % len(ANSWERS)]
+        if answer is not None and exchange.response is not None:
+            exchange = replace(exchange, response=replace(exchange.response, body={
+                "encoding": "json", "json": answer, "layout": "go"}))
+        exchanges.append(replace(exchange, seq=n + 1, fault=None))
+    failed: list[str] = []
+    checking = DetachedChecker(Validator(), on_finding=lambda f: None, on_failed=failed.append)
+    for exchange in exchanges:
+        checking.on_line(encode_line(exchange.to_json()))
+    checking.close()
+    expected = [e.endpoint for e in exchanges if e.response is not None and read_answer(
+        e.endpoint, e.response.status, None, e.response.raw_body).error is not None]
+    assert expected and len(expected) < len(exchanges)
+    assert failed == expected
+
+
+TRICKY_BODIES = [None, {"a": 1, "response": {"status": 200}}, {"request": {"x": [1]}, "b": 2},
+                 {"s": ',"response":{"status":1', "response": {}}, {"request": "}"}]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(_verdict_cases()), st.sampled_from(TRICKY_BODIES),
+       st.sampled_from([None, "{x", "a,\"request\":[", "Plugin.Activate"]), st.booleans())
+def test_an_exchange_line_read_in_parts_is_the_line_decoded_whole(
+        exchange: Any, body: Any, endpoint: str | None, unanswered: bool) -> None:
+    """The checking sink reads a request once for every line that repeats it
+    (``exchange_parts``): the exchange it builds is the one decoding the line whole gives,
+    with bodies and endpoints that hold the keys it looks for, and without an answer."""
+    from dataclasses import replace
+
+    from ipamx_spy.live import exchange_parts
+    from ipamx_spy.recording import Exchange, Fault
+
+    if body is not None:
+        exchange = replace(exchange, request=replace(exchange.request, body={
+            "encoding": "json", "json": body}))
+    if endpoint is not None:
+        exchange = replace(exchange, endpoint=endpoint)
+    if unanswered:
+        exchange = replace(exchange, response=None,
+                           fault=Fault(side="plugin", kind="closed", message="x"))
+    line = encode_line(exchange.to_json()).rstrip(b"\n")
+    whole = Exchange.from_json(json.loads(line))
+    kept: dict[bytes, Any] = {}
+    for _ in range(2):  # read, then taken from what was kept
+        record, request = exchange_parts(line, kept)
+        assert Exchange.from_json(record, request=request) == whole
+
+
 def test_a_burst_is_announced_once_however_many_batches_it_takes() -> None:
     screen = io.StringIO()
     view = LiveView(console=Console(file=screen, width=100), diagnostics=Console(file=screen),

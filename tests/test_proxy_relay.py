@@ -343,6 +343,14 @@ def test_the_record_built_while_the_plugin_works_is_the_whole_record_byte_for_by
     exchange = session.complete(pending, request, response, upstream_ms=0.25, fault=fault)
     session.publish(exchange)
     assert lines == [encode_line(exchange.to_json())]
+    # set without the generated __init__ (proxy._made): every field, as __init__ sets them
+    from dataclasses import fields, replace
+
+    assert exchange is not None
+    for made in (exchange, exchange.response):
+        if made is not None:
+            assert sorted(vars(made)) == sorted(f.name for f in fields(made))
+            assert replace(made) == made
 
 
 def test_an_exchange_nobody_records_or_hears_is_only_counted() -> None:

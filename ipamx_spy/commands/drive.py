@@ -24,7 +24,7 @@ from ipamx_spy import render
 from ipamx_spy.console import err, out
 from ipamx_spy.dockerd.versions import VERSION_ROWS, UnknownVersion, VersionRow, lookup
 from ipamx_spy.emulator import scenario
-from ipamx_spy.emulator.compare import compare, compare_swarm
+from ipamx_spy.emulator.compare import Comparison, compare_path, compare_swarm
 from ipamx_spy.emulator.driver import EmulatorTarget, StepResult, recording_header
 from ipamx_spy.emulator.play import (
     CheckerFactory,
@@ -38,11 +38,11 @@ from ipamx_spy.emulator.play import (
 from ipamx_spy.emulator.swarm import node_names
 from ipamx_spy.findings import Finding
 from ipamx_spy.multihost.merge import host_names
-from ipamx_spy.recording import Exchange, RecordingWriter
+from ipamx_spy.recording import Exchange, RecordingError, RecordingWriter
 from ipamx_spy.recording_reader import problem_text
 from ipamx_spy.recordmodes import scenario_target
 
-from .errors import open_recording, open_writer
+from .errors import fail, open_recording, open_writer, report_damage
 from .options import IGNORE_RULE_HELP, switches_from
 
 
@@ -68,6 +68,8 @@ def _print_result(result: StepResult) -> None:
         out.print(line, soft_wrap=True, highlight=False)
     for line in result.outcome.stderr:
         out.print(Text(line, style="red"), soft_wrap=True)
+    for line in result.logged:  # dockerd's journal, not the docker command's output
+        err.print(Text(f"  dockerd logs: {line}", style="dim"), soft_wrap=True, highlight=False)
     if not result.as_expected:
         wanted = "to fail" if result.step.expect_failure else "to succeed"
         out.print(Text(f"  ✗ expected {wanted} (exit code {result.outcome.exit_code})",
@@ -75,17 +77,17 @@ def _print_result(result: StepResult) -> None:
 
 
 def _compare(steps: list[scenario.Step], paths: list[Path], version: VersionRow) -> None:
-    recordings = [open_recording(path) for path in paths]
     if not scenario.is_swarm(steps):
-        if len(recordings) != 1:
+        if len(paths) != 1:
             raise _fail("--compare takes one recording for a scenario of one daemon")
-        result = compare(steps, recordings[0], version=version)
+        result = _compare_path(steps, paths[0], version)
         if result.equal:
             out.print(Text(f"all {result.emulated} requests equal the recording byte for byte",
                            style="bold green"))
             return
         out.print(result.report(), highlight=False, soft_wrap=True)
         raise typer.Exit(1)
+    recordings = [open_recording(path) for path in paths]
     swarm = compare_swarm(steps, dict(zip(host_names(recordings), recordings, strict=True)),
                           version=version)
     if swarm.equal:
@@ -95,6 +97,17 @@ def _compare(steps: list[scenario.Step], paths: list[Path], version: VersionRow)
         return
     out.print(swarm.report(), highlight=False, soft_wrap=True)
     raise typer.Exit(1)
+
+
+def _compare_path(steps: list[scenario.Step], path: Path, version: VersionRow) -> Comparison:
+    """The comparison with one recording file, read as the requests come; an unusable file
+    exits 2, each line it skips is warned about."""
+    try:
+        result = compare_path(steps, path, version=version)
+    except (RecordingError, OSError) as exc:
+        fail(problem_text(path, exc))
+    report_damage(result.damage)
+    return result
 
 
 def _node_targets(texts: list[str], names: list[str],

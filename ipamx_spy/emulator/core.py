@@ -21,12 +21,12 @@ and never yields: only the plugin's traffic leaves the emulator.
 from __future__ import annotations
 
 import random
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ipamx_spy.app import PluginApp
-from ipamx_spy.dockerd import Endpoint, Interface, gojson
+from ipamx_spy.dockerd import AddressRole, Endpoint, Interface, gojson
 from ipamx_spy.dockerd import verdict as dockerd_verdict
 from ipamx_spy.dockerd.versions import DockerVersion, VersionRow
 
@@ -50,6 +50,7 @@ class CallAnswer:
     error: str | None = None
     transport: str | None = None  # set when there was no answer (dial failure, hang-up)
     sent: bool = False  # with ``transport``: the request had been written before the failure
+    log_line: str | None = None  # a failure dockerd only logs: the line it logs
 
     @property
     def ok(self) -> bool:
@@ -60,13 +61,19 @@ class CallAnswer:
         return cls(error=message, transport=message, sent=sent)
 
 
-def call_answer(endpoint: str, status: int, body: bytes, *, major: int = 29) -> CallAnswer:
+def call_answer(endpoint: str, status: int, body: bytes, *, major: int = 29,
+                request: Mapping[str, JSON] | None = None,
+                role: AddressRole | None = None) -> CallAnswer:
     """An answer as the emulator's flows take it: ``dockerd.read_answer``'s verdict (the one
-    place that decides what dockerd makes of an answer) as a ``CallAnswer``."""
-    verdict = dockerd_verdict.read_answer(endpoint, status, None, body, DockerVersion(major))
+    place that decides what dockerd makes of an answer) as a ``CallAnswer``. ``request`` and
+    ``role`` (what a released address is to dockerd: the session's ``AddressRoles``) word a
+    failure dockerd only logs as dockerd does (``log_line``)."""
+    verdict = dockerd_verdict.read_answer(endpoint, status, None, body, DockerVersion(major),
+                                          request=request, role=role)
     decoded = verdict.decoded
     value = decoded.fields if decoded is not None else {}
-    return CallAnswer(status=status, value=value, error=verdict.plugin_error)
+    return CallAnswer(status=status, value=value, error=verdict.plugin_error,
+                      log_line=verdict.shown_log_line)
 
 
 RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0)  # attempts at ~0, 1, 3, 7 and 15 s, then give up

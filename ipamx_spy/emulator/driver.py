@@ -21,9 +21,17 @@ from ipamx_spy import recording
 from ipamx_spy.address import Address, AddressKind
 from ipamx_spy.app import CONTENT_TYPE, PluginApp
 from ipamx_spy.client import DOCKER_ACCEPT, PluginConnection, PluginNoAnswer, docker_request
+from ipamx_spy.dockerd.ledger import AddressRoles
 from ipamx_spy.dockerd.versions import VersionRow
 from ipamx_spy.noanswer import NoAnswerKind
-from ipamx_spy.recording import Exchange, Fault, Message, RecordingWriter, encode_body
+from ipamx_spy.recording import (
+    Exchange,
+    Fault,
+    Message,
+    RecordingWriter,
+    encode_body,
+    with_address_role,
+)
 from ipamx_spy.records import CloseRecord, MarkerRecord, OpenRecord, Side
 
 from .core import Call, CallAnswer, Flow, call_answer
@@ -178,6 +186,7 @@ class StepResult:
     step: Step
     outcome: CommandOutcome
     exchanges: tuple[Exchange, ...]
+    logged: tuple[str, ...] = ()  # the lines dockerd logs for the failures it carries on from
 
     @property
     def as_expected(self) -> bool:
@@ -191,7 +200,8 @@ class EmulatorSession:
                  writer: RecordingWriter | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic,
-                 on_exchange: Callable[[Exchange], None] | None = None) -> None:
+                 on_exchange: Callable[[Exchange], None] | None = None,
+                 history: bool = True) -> None:
         self.daemon = daemon
         self.target = target
         self.writer = writer
@@ -202,7 +212,10 @@ class EmulatorSession:
         self.started = clock()
         self.seq = 0
         self.conn = 0
-        self.exchanges: list[Exchange] = []
+        self.exchanges: list[Exchange] = []  # every exchange; without ``history``, the command's
+        self.history = history
+        self.roles = AddressRoles()  # what each release gives back, as every reader follows it
+        self.logged: list[str] = []  # the command's log lines (``StepResult.logged``)
 
     def now(self) -> float:
         return round(self.clock() - self.started, 6)
@@ -216,10 +229,15 @@ class EmulatorSession:
         self.mark(step)
         first = len(self.exchanges)
         outcome = run_flow(self.daemon.play(step), self.perform)
-        return StepResult(step=step, outcome=outcome, exchanges=tuple(self.exchanges[first:]))
+        return StepResult(step=step, outcome=outcome, exchanges=tuple(self.exchanges[first:]),
+                          logged=tuple(self.logged))
 
     def mark(self, step: Step) -> None:
-        """The command's marker in the recording, before its exchanges."""
+        """The command's marker in the recording, before its exchanges (without ``history``
+        the session holds only this command's exchanges from now on)."""
+        if not self.history:
+            self.exchanges = []
+        self.logged = []
         self._write(MarkerRecord(t=self.now(), text=step.text, after_seq=self.seq).to_json())
 
     def perform(self, call: Call) -> CallAnswer:
@@ -242,18 +260,25 @@ class EmulatorSession:
                                                        message=exc.text))
             self._close(exc.text, (self.seq,) if exc.sent else ())
             return CallAnswer.unreachable(exc.text, sent=exc.sent)
-        self._record(call, t, started, reply, None)
+        exchange = self._record(call, t, started, reply, None)
         if not self.target.connected:
             self._close("closed by the plugin")
-        return call_answer(call.endpoint, reply.status, reply.body,
-                           major=self.daemon.version.major)
+        request = exchange.request.value
+        answer = call_answer(call.endpoint, reply.status, reply.body,
+                             major=self.daemon.version.major,
+                             request=request if isinstance(request, dict) else None,
+                             role=exchange.address_role)
+        if answer.log_line is not None:
+            self.logged.append(answer.log_line)
+        return answer
 
     def _close(self, reason: str, unanswered: tuple[int, ...] = ()) -> None:
         self._write(CloseRecord(conn=self.conn, t=self.now(), reason=reason,
                                 unanswered=unanswered).to_json())
 
     def _record(self, call: Call, t: float, started: float, reply: WireReply | None,
-                fault: Fault | None) -> None:
+                fault: Fault | None) -> Exchange:
+        """The exchange recorded (written, told), given its role by the session's follower."""
         request = Message(method="POST", target=f"/{call.endpoint}", body=encode_body(call.body),
                           headers=(("Host", self.host), ("User-Agent", "Go-http-client/1.1"),
                                    ("Content-Length", str(len(call.body))),
@@ -265,10 +290,12 @@ class EmulatorSession:
                             request=request, response=response,
                             duration_ms=(self.clock() - started) * 1000, fault=fault,
                             docker_version=self.daemon.version.name)  # the header's
+        exchange = with_address_role(self.roles, exchange)
         self.exchanges.append(exchange)
         self._write(exchange.to_json())
         if self.on_exchange is not None:
             self.on_exchange(exchange)
+        return exchange
 
     def close(self) -> None:
         if self.target.connected:
@@ -309,7 +336,9 @@ class SwarmSession:
             session.mark(step)
         outcome = run_flow(self.swarm.play(step), self._perform)
         made = [e for name, s in self.sessions.items() for e in s.exchanges[first[name]:]]
-        return StepResult(step=step, outcome=outcome, exchanges=tuple(made))
+        logged = [line for s in self.sessions.values() for line in s.logged]
+        return StepResult(step=step, outcome=outcome, exchanges=tuple(made),
+                          logged=tuple(logged))
 
     def _perform(self, call: Call) -> CallAnswer:
         return self.sessions[call.node or self.swarm.names[0]].perform(call)

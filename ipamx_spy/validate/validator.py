@@ -71,12 +71,14 @@ class Validator:
         self.transport = Transport(slow_ms=slow_ms)
         self.findings: list[Finding] = []
         self.roles = AddressRoles()  # what each release gives back (the verdict's log line)
+        self.last_plain = False  # the last exchange checked took the fast lane (``plain``)
 
     def check(self, exchange: Exchange) -> list[Finding]:
         """The findings about one exchange, in the order of the rule table (exchanges in
         the session's order: a release is read as what the calls before it handed out)."""
         exchange = with_address_role(self.roles, exchange)
         seen = plain(exchange, self.shapes, self.slow_ms) if self.fast_lane else None
+        self.last_plain = seen is not None
         if seen is not None:
             return self._check_plain(exchange, *seen)
         return self._check_full(exchange)
