@@ -21,8 +21,8 @@ pytest_plugins = ["pytester"]
 
 def test_a_recordings_test_holds_no_more_for_a_ten_times_longer_file(
         pytester: pytest.Pytester) -> None:
-    small = repeated(TALK, 500, pytester.path / "small.jsonl")
-    large = repeated(TALK, 5000, pytester.path / "large.jsonl")
+    small = repeated(TALK, 300, pytester.path / "small.jsonl")
+    large = repeated(TALK, 3000, pytester.path / "large.jsonl")
 
     def run(path: Path) -> None:
         result = pytester.runpytest_inprocess(str(path), "-p", "no:cacheprovider")
