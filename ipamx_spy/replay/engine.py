@@ -389,9 +389,10 @@ def _replayed(path: Path | str, digest: Recording, spec: TargetSpec, rules: Rule
                 if keep_all or verdict.outcome != PASS:
                     kept.append(verdict)
                 if listener is not None:
-                    for damage in reader.damage[said:]:
-                        listener.skipped(str(damage))
-                    said = len(reader.damage)
+                    if len(reader.damage) > said:  # lines skipped since the last verdict
+                        for damage in reader.damage[said:]:
+                            listener.skipped(str(damage))
+                        said = len(reader.damage)
                     listener.verdict(verdict)
             warnings = tuple(str(d) for d in reader.damage)
     except (OSError, RecordingError) as exc:  # the file changed since its digest was read
