@@ -14,7 +14,7 @@ unreachable, or ipamx-spy answered itself) are skipped: there is no answer to co
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -196,9 +196,9 @@ class Replayer:
                 problems=(Problem(kind=ProblemKind.TRANSPORT, message=fault.message),))
         read = self._read(exchange, request.value, live)
         problems = read.problems
-        actual = self._learn(exchange, request.value, read,
+        actual = self._learn(exchange, request.value, read.recorded, read.live,
                              wrong_paths(exchange.endpoint, request.value, problems)
-                             if problems else set())
+                             if problems else _NOTHING_WRONG)
         return ReplayVerdict(
             seq=exchange.seq, conn=exchange.conn, endpoint=exchange.endpoint,
             recorded_status=response.status, sent=request.value, rewritten=request.changed,
@@ -265,9 +265,9 @@ class Replayer:
             raise ReplayUnusable(f"cannot restart {self.target.label}: {exc}") from exc
         return f"dockerd restarted here (second activation); {done}"
 
-    def _learn(self, exchange: Exchange, request: JSON, read: Read, wrong: set[str]) -> JSON:
+    def _learn(self, exchange: Exchange, request: JSON, recorded: DecodedAnswer,
+               answer: DecodedAnswer, wrong: Collection[str]) -> JSON:
         """Bindings from every value that differs, except where a problem was found."""
-        answer, recorded = read.live, read.recorded
         if answer.error is None and answer.is_json:
             if recorded.error is None and recorded.is_json:
                 self.bindings.learn(recorded.value, answer.value, exclude=wrong)
@@ -286,6 +286,7 @@ class Replayer:
 
 
 _DEFAULT_SPACES = Endpoint.GET_DEFAULT_ADDRESS_SPACES.value
+_NOTHING_WRONG: frozenset[str] = frozenset()  # the paths to learn nothing from, most often
 
 
 def _meaning(exchange: Exchange) -> str:
