@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from ipamx_spy.dockerd.ledger import Ledger
+from ipamx_spy.dockerd.ledger import Ledger, pool_daemon, shared_pool_id
 
 NET = ipaddress.ip_network("10.0.0.0/16")
 IP = ipaddress.ip_address("10.0.1.5")
@@ -35,6 +35,28 @@ def test_addresses_go_with_the_last_pool_of_their_network() -> None:
     assert again is not None and not again.held
     assert ledger.release_pool("never") is None
     assert whole.network == NET
+
+
+def test_a_shared_ledger_says_who_got_each_address_until_it_is_back() -> None:
+    """One space for several daemons (a swarm's global space): each daemon's PoolID of one
+    network shares its addresses, and the ledger says who was handed each."""
+    ledger = Ledger()
+    on_a = ledger.issue(shared_pool_id("a", "G/10.0.0.0/16"), NET, "global")
+    on_b = ledger.issue(shared_pool_id("b", "G/10.0.0.0/16"), NET, "global")
+    assert (pool_daemon(on_a), pool_daemon(on_b)) == ("a", "b")
+    assert list(ledger.held_pools(on_a.key)) == [on_a, on_b]
+    assert ledger.held_network(NET, "global") is on_a
+    assert ledger.holder(on_b, IP) is None
+    ledger.hand_out(on_a, IP, by=("a", 7))
+    assert ledger.holder(on_b, IP) == ("a", 7) and ledger.in_use(on_b, IP)
+    ledger.hand_out(on_b, IP, by=("b", 9))
+    assert ledger.holder(on_a, IP) == ("b", 9)
+    assert ledger.release(on_a, IP) and ledger.holder(on_b, IP) is None
+    ledger.hand_out(on_b, IP, by=("b", 11))
+    ledger.release_pool(on_a.pool_id)
+    assert ledger.holder(on_b, IP) == ("b", 11)  # b still holds the network
+    ledger.release_pool(on_b.pool_id)
+    assert ledger.holder(on_b, IP) is None and ledger.held_network(NET, "global") is None
 
 
 def test_counted_addresses_need_as_many_releases() -> None:

@@ -15,6 +15,7 @@ from brokenplugin import record, talk_calls
 from etcd_cluster import EtcdCluster
 from test_export_mermaid_render import tools  # noqa: F401,F811 - Chromium+Mermaid fixture
 
+from ipamx_spy.app import Reply
 from ipamx_spy.builtin import BuiltinConfig, make_plugin
 from ipamx_spy.multihost.merge import merge
 from ipamx_spy.multihost.rules import cross_host_findings
@@ -84,6 +85,33 @@ def test_same_global_address_on_two_hosts_is_an_error(tmp_path: Path) -> None:
     assert "IPX501 error" in checked.stdout
     listed = run("check", "--codes").stdout
     assert "IPX501" in listed and "IPX502" in listed
+
+
+class LowerCaseSpaces:
+    """The built-in plugin, but its GetDefaultAddressSpaces answer spells its keys as Go's
+    decoder still takes them (``globalDefaultAddressSpace``)."""
+
+    def __init__(self, config: BuiltinConfig) -> None:
+        self.app = make_plugin(config)
+
+    def handle(self, endpoint: str, body: bytes) -> Reply:
+        reply = self.app.handle(endpoint, body)
+        if endpoint != "IpamDriver.GetDefaultAddressSpaces":
+            return reply
+        return Reply.json(reply.status, {k[0].lower() + k[1:]: v for k, v in reply.value.items()})
+
+
+def test_the_global_space_is_the_one_the_answer_names_as_dockerd_reads_it() -> None:
+    """A global space whose name says nothing ("Swarmwide"), named by an answer with keys in
+    another case: dockerd reads it, and so do the rules (the name alone would say nothing)."""
+    calls = talk_calls("Swarmwide")
+    a, b = (record(LowerCaseSpaces(BuiltinConfig(global_space="Swarmwide")), calls)
+            for _ in range(2))
+    assert "globalDefaultAddressSpace" in str(a[2].response.value)  # type: ignore[union-attr]
+    walk = [(host, e) for pair in zip(a, b, strict=True)
+            for host, e in zip(("node-a", "node-b"), pair, strict=True)]
+    codes = [f.code for f in cross_host_findings(walk)]
+    assert codes.count("IPX501") == 3 and "IPX502" in codes
 
 
 def test_local_spaces_overlap_without_findings(tmp_path: Path) -> None:

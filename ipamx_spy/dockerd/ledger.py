@@ -24,6 +24,13 @@ A pool that dockerd names before the ledger saw it issued (a recording that star
 middle of a daemon lifetime) can be ``adopt``-ed: it is held, of unknown network, and its
 addresses are kept under its PoolID. Addresses are counted: one handed out twice needs two
 releases.
+
+**Shared spaces.** A swarm's global address space is one resource for every daemon of the
+swarm (the cross-host rules, ``multihost/rules.py``): one ledger holds it, each daemon's
+PoolIDs issued under ``shared_pool_id(daemon, pool_id)`` and in ``Scope.GLOBAL``'s space, so
+that the pools of one network share addresses across daemons as sub-pools do. ``hand_out`` may
+say who got an address (``Holder``: the daemon and the exchange number); ``holder`` answers it
+until the address is released (once, whatever the count) or its network's last pool is.
 """
 
 from __future__ import annotations
@@ -40,6 +47,17 @@ from .options import GATEWAY_LABEL
 from .verdict import is_gateway_request, pool_gateway
 
 JSON = Any
+Holder = tuple[str, int]  # who got an address in a shared ledger: (daemon, exchange number)
+
+
+def shared_pool_id(daemon: str, pool_id: str) -> str:
+    """The PoolID a daemon's pool has in a ledger that several daemons share."""
+    return f"{daemon}\0{pool_id}"
+
+
+def pool_daemon(pool: IssuedPool) -> str:
+    """The daemon of a pool issued under ``shared_pool_id``."""
+    return pool.pool_id.split("\0", 1)[0]
 
 
 @dataclass(slots=True)
@@ -64,6 +82,8 @@ class Ledger:
     current: dict[str, Counter[int]] = field(default_factory=dict)
     previous: dict[str, set[int]] = field(default_factory=dict)
     holders: Counter[str] = field(default_factory=Counter)  # held pools per ``IssuedPool.key``
+    # Who got each address (only those handed out with ``by``), per ``IssuedPool.key``.
+    given: dict[str, dict[int, Holder]] = field(default_factory=dict)
 
     # -- pools ---------------------------------------------------------------------------
 
@@ -108,6 +128,7 @@ class Ledger:
             del self.holders[key]
             self.current.pop(key, None)
             self.previous.pop(key, None)
+            self.given.pop(key, None)
         return was
 
     def overlapping(self, network: IPNetwork, space: str) -> IssuedPool | None:
@@ -122,16 +143,28 @@ class Ledger:
     def _held(self) -> Iterator[IssuedPool]:
         return (p for p in self.pools.values() if p.held)
 
+    def held_pools(self, key: str) -> Iterator[IssuedPool]:
+        """The pools held whose addresses are kept under ``key`` (``IssuedPool.key``): every
+        PoolID of one network in one space, in the order they were issued."""
+        return (p for p in self._held() if p.key == key)
+
+    def held_network(self, network: IPNetwork, space: str) -> IssuedPool | None:
+        """The first pool held in ``space`` for exactly ``network``."""
+        return next(self.held_pools(f"net\0{space}\0{network}"), None)
+
     # -- addresses -----------------------------------------------------------------------
 
-    def hand_out(self, pool: IssuedPool, ip: IPAddress) -> int:
-        """RequestAddress (or a gateway named in RequestPool's Data) handed out ``ip``:
-        how many times it is handed out now (more than 1: a double allocation)."""
+    def hand_out(self, pool: IssuedPool, ip: IPAddress, by: Holder | None = None) -> int:
+        """RequestAddress (or a gateway named in RequestPool's Data) handed out ``ip`` (to
+        ``by``, when given: ``holder`` says it from now on): how many times it is handed out
+        now (more than 1: a double allocation)."""
         key = pool.key
         held = self.current.get(key)
         if held is None:
             held = self.current[key] = Counter()
         number = int(ip)
+        if by is not None:
+            self.given.setdefault(key, {})[number] = by
         count = held[number] = held[number] + 1
         earlier = self.previous.get(key)
         if earlier is not None:
@@ -145,9 +178,17 @@ class Ledger:
         held = self.current.get(key)
         return (held is not None and held[number] > 0) or number in self.previous.get(key, ())
 
+    def holder(self, pool: IssuedPool, ip: IPAddress) -> Holder | None:
+        """Who was last handed ``ip`` in this pool's network (None: nobody said, or it was
+        released since)."""
+        return self.given.get(pool.key, {}).get(int(ip))
+
     def release(self, pool: IssuedPool, ip: IPAddress) -> bool:
         """ReleaseAddress: False when ``ip`` was not handed out (or already released)."""
         key, number = pool.key, int(ip)
+        given = self.given.get(key)
+        if given is not None:
+            given.pop(number, None)
         held = self.current.get(key)
         earlier = self.previous.get(key)
         was = (held is not None and held[number] > 0) or (

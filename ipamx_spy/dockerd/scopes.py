@@ -5,7 +5,10 @@ exactly (case matters), and the built-in allocator stores the same words in its 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+
+from .gotypes import field_value
 
 
 class Scope(StrEnum):
@@ -37,3 +40,14 @@ def space_scope(space: str, global_space: str = "") -> Scope | None:
     if Scope.LOCAL in lowered:
         return Scope.LOCAL
     return None
+
+
+def global_space_of(answer: object) -> str:
+    """The global address space a GetDefaultAddressSpaces answer names, as dockerd reads it
+    (Go's case-insensitive field match; a value that is not a string is a type error dockerd
+    refuses the answer with); "" when it names none. The name ``space_scope`` should be given
+    for every space of that plugin."""
+    if not isinstance(answer, Mapping):
+        return ""
+    value = field_value(answer, "GlobalDefaultAddressSpace")
+    return value if isinstance(value, str) else ""

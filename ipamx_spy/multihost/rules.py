@@ -25,22 +25,31 @@ subnet and exactly those addresses in its own local space.
   address that the global space has not handed out (or has released): the swarm allocator did
   not choose it, so it may hand it to another task, on another node.
 
-A pool counts as global when the host's ``RequestPool`` named the global address space (as that
-host's ``GetDefaultAddressSpaces`` answer called it, else any space whose name contains
-"global"). Local spaces overlap across hosts by design and are compared with each other never,
-only with the global space by IPX503 and IPX504.
+A pool counts as global when the host's ``RequestPool`` named the global address space: its
+scope is the protocol authority's (``dockerd.scopes.space_scope``), by the name that host's
+``GetDefaultAddressSpaces`` answer gave (``global_space_of``: read as dockerd reads it, keys
+matched case-insensitively); only a recording that starts after that answer falls back to the
+word in the space's name. Local spaces overlap across hosts by design and are compared with
+each other never, only with the global space by IPX503 and IPX504.
+
+What was handed out is followed with the one ledger (``dockerd.ledger``): each host's pools in
+its own ``Ledger``, the global space in one ``Ledger`` shared by every host (each host's pools
+under ``shared_pool_id``), whose addresses say which host got them (``Holder``). So one
+subnet's pools share addresses across hosts as sub-pools do, and a subnet's addresses are
+forgotten when its last holder releases it.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ipamx_spy import render
 from ipamx_spy.dockerd.endpoints import Endpoint, parse_endpoint
-from ipamx_spy.dockerd.scopes import Scope, space_scope
+from ipamx_spy.dockerd.goparse import IPAddress, IPNetwork, cidr_ip, parse_cidr, parse_ip
+from ipamx_spy.dockerd.ledger import Holder, IssuedPool, Ledger, pool_daemon, shared_pool_id
+from ipamx_spy.dockerd.scopes import Scope, global_space_of, space_scope
 from ipamx_spy.findings import Finding, Severity
 from ipamx_spy.recording import Exchange
 from ipamx_spy.validate.rules import Rule
@@ -64,8 +73,11 @@ CROSS_HOST_RULES: dict[str, Rule] = {
 
 @dataclass
 class HostView:
+    """One host: the global space its GetDefaultAddressSpaces answer named, and its pools
+    (every space's, by its own PoolIDs) in its own ``Ledger``."""
+
     global_space: str | None = None
-    pools: dict[str, tuple[str, str]] = field(default_factory=dict)  # PoolID -> (space, subnet)
+    ledger: Ledger = field(default_factory=Ledger)
 
 
 def _ok(exchange: Exchange) -> dict[str, Any] | None:
@@ -80,16 +92,10 @@ def _request(exchange: Exchange) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _ip(address: Any) -> str:
-    return str(address or "").split("/", 1)[0]
-
-
-def _subnet(text: Any) -> str:
-    """A subnet in canonical form (``10.4.4.0/24``), the text itself when it is none."""
-    try:
-        return str(ipaddress.ip_network(str(text), strict=False))
-    except ValueError:
-        return str(text)
+def _address(text: Any) -> IPAddress | None:
+    """An address as ``ip`` or ``ip/len``."""
+    ip = cidr_ip(text)
+    return ip if ip is not None else parse_ip(text)
 
 
 def _finding(code: str, exchange: Exchange, message: str) -> Finding:
@@ -99,12 +105,16 @@ def _finding(code: str, exchange: Exchange, message: str) -> Finding:
 
 @dataclass
 class CrossHost:
-    """The walk's state; feed ``observe`` one exchange at a time in time order."""
+    """The walk's state; feed ``observe`` one exchange at a time in time order.
+
+    ``shared`` is the global space: one ``Ledger`` for every host, each host's global pools
+    under ``shared_pool_id(host, PoolID)``, so one subnet's pools share addresses across
+    hosts and the subnet is free when its last holder releases it; each global address is
+    handed out with its ``Holder``. ``since`` is when a subnet's current hold began."""
 
     hosts: dict[str, HostView] = field(default_factory=dict)
-    leases: dict[tuple[str, str, str], tuple[str, int]] = field(default_factory=dict)
-    holders: dict[tuple[str, str], set[str]] = field(default_factory=dict)
-    since: dict[str, tuple[str, int]] = field(default_factory=dict)  # subnet -> first hold
+    shared: Ledger = field(default_factory=Ledger)
+    since: dict[str, Holder] = field(default_factory=dict)  # IssuedPool.key -> first hold
 
     def observe(self, host: str, exchange: Exchange) -> Iterator[Finding]:
         view = self.hosts.setdefault(host, HostView())
@@ -121,43 +131,44 @@ class CrossHost:
     def _is_global_space(self, view: HostView, space: str) -> bool:
         return space_scope(space, view.global_space or "") is Scope.GLOBAL
 
-    def held_globally(self, subnet: str) -> tuple[str, int] | None:
-        """(host, exchange number) of the global RequestPool holding ``subnet``, if any."""
-        for (_space, held), hosts in self.holders.items():
-            if hosts and _subnet(held) == _subnet(subnet):
-                return self.since.get(_subnet(held), (sorted(hosts)[0], 0))
-        return None
+    def _held_globally(self, network: IPNetwork) -> IssuedPool | None:
+        return self.shared.held_network(network, Scope.GLOBAL)
 
-    def global_lease(self, subnet: str, ip: str) -> tuple[str, int] | None:
-        return next((got for (_space, held, leased), got in self.leases.items()
-                     if leased == ip and _subnet(held) == _subnet(subnet)), None)
+    def held_globally(self, network: IPNetwork) -> Holder | None:
+        """(host, exchange number) of the global RequestPool holding ``network``, if any."""
+        pool = self._held_globally(network)
+        return None if pool is None else self.since.get(pool.key, (pool_daemon(pool), 0))
 
-    def _local_pool(self, view: HostView, pool_id: str) -> str | None:
-        """The subnet of one of this host's local pools that is held in the global space."""
-        pool = view.pools.get(pool_id)
-        if pool is None or self._is_global_space(view, pool[0]):
+    def global_lease(self, network: IPNetwork, ip: IPAddress) -> Holder | None:
+        """Who the global space handed ``ip`` of ``network`` to, and has not got back."""
+        pool = self._held_globally(network)
+        return None if pool is None else self.shared.holder(pool, ip)
+
+    def _local_pool(self, view: HostView, pool_id: object) -> IPNetwork | None:
+        """The network of one of this host's local pools that is held in the global space."""
+        pool = view.ledger.held(pool_id)
+        if pool is None or pool.network is None or self._is_global_space(view, pool.space):
             return None
-        return pool[1] if self.held_globally(pool[1]) is not None else None
+        return pool.network if self._held_globally(pool.network) is not None else None
 
     def refused(self, host: str, view: HostView, exchange: Exchange,
                 endpoint: Endpoint) -> Iterator[Finding]:
         """IPX503: a local re-reservation of the global allocation's choice failed."""
         request = _request(exchange)
         said = render.problem(exchange)
+        held: Holder | None = None
         if endpoint is Endpoint.REQUEST_POOL:
-            space, subnet = str(request.get("AddressSpace") or ""), str(request.get("Pool") or "")
-            held = self.held_globally(subnet) if subnet else None
-            if held is None or self._is_global_space(view, space):
-                return
-            what = f"pool {_subnet(subnet)} in its local space '{space}'"
+            space = str(request.get("AddressSpace") or "")
+            parsed = parse_cidr(request.get("Pool")) if request.get("Pool") else None
+            if parsed is not None and not self._is_global_space(view, space):
+                held = self.held_globally(parsed.network)
+            what = f"pool {parsed.network if parsed else ''} in its local space '{space}'"
         elif endpoint is Endpoint.REQUEST_ADDRESS:
-            pool = self._local_pool(view, str(request.get("PoolID") or ""))
-            ip = _ip(request.get("Address"))
-            held = self.global_lease(pool, ip) if pool is not None and ip else None
-            if held is None:
-                return
+            network = self._local_pool(view, request.get("PoolID"))
+            ip = _address(request.get("Address"))
+            held = self.global_lease(network, ip) if network is not None and ip else None
             what = f"{ip} in its local pool {request.get('PoolID')}"
-        else:
+        if held is None:
             return
         yield _finding("IPX503", exchange, (
             f"{host} could not re-reserve {what}, which the swarm's global allocation chose "
@@ -165,87 +176,90 @@ class CrossHost:
             "driver must keep each host's local address space apart from the global one "
             "and accept the node's exact request (docs/swarm.md)"))
 
-    def _global(self, view: HostView, pool_id: str) -> tuple[str, str] | None:
-        pool = view.pools.get(pool_id)
-        if pool is None:
+    def _global(self, host: str, view: HostView, pool_id: object) -> IssuedPool | None:
+        """The global space's pool of one of this host's held PoolIDs."""
+        pool = view.ledger.held(pool_id)
+        if pool is None or not self._is_global_space(view, pool.space):
             return None
-        return pool if self._is_global_space(view, pool[0]) else None
+        return self.shared.held(shared_pool_id(host, pool.pool_id))
 
     def spaces(self, host: str, view: HostView, exchange: Exchange,
                answer: dict[str, Any]) -> Iterator[Finding]:
-        view.global_space = str(answer.get("GlobalDefaultAddressSpace") or "") or None
+        view.global_space = global_space_of(answer) or None
         return iter(())
 
     def request_pool(self, host: str, view: HostView, exchange: Exchange,
                      answer: dict[str, Any]) -> Iterator[Finding]:
-        space = str(_request(exchange).get("AddressSpace") or "")
-        pool_id, subnet = str(answer.get("PoolID") or ""), str(answer.get("Pool") or "")
-        view.pools[pool_id] = (space, subnet)
-        if self._global(view, pool_id) is not None:
-            holders = self.holders.setdefault((space, subnet), set())
-            if not holders:
-                self.since[_subnet(subnet)] = (host, exchange.seq)
-            holders.add(host)
+        request = _request(exchange)
+        view.ledger.update(exchange.endpoint, request, answer)
+        pool = view.ledger.held(answer.get("PoolID"))
+        if pool is None or pool.network is None or not self._is_global_space(view, pool.space):
+            return iter(())
+        shared = IssuedPool(pool_id=shared_pool_id(host, pool.pool_id), network=pool.network,
+                            space=Scope.GLOBAL)
+        if not self.shared.holders[shared.key]:
+            self.since[shared.key] = (host, exchange.seq)
+        self.shared.issue(shared.pool_id, pool.network, Scope.GLOBAL)
         return iter(())
 
     def request_address(self, host: str, view: HostView, exchange: Exchange,
                         answer: dict[str, Any]) -> Iterator[Finding]:
         request = _request(exchange)
-        pool = self._global(view, str(request.get("PoolID") or ""))
-        ip = _ip(answer.get("Address"))
+        pool = self._global(host, view, request.get("PoolID"))
+        view.ledger.update(exchange.endpoint, request, answer)
         if pool is None:
-            yield from self._re_reserved(host, view, exchange, _ip(request.get("Address")))
+            yield from self._re_reserved(host, view, exchange, _address(request.get("Address")))
             return
-        if not ip:
+        ip = _address(answer.get("Address"))
+        if ip is None:
             return
-        key = (*pool, ip)
-        earlier = self.leases.get(key)
+        earlier = self.shared.holder(pool, ip)
         if earlier is not None and earlier[0] != host:
-            yield Finding(code="IPX501", severity=CROSS_HOST_RULES["IPX501"].severity,
-                          seq=exchange.seq, message=(
-                f"{ip} of global pool {pool[1]} was handed out on {host} although {earlier[0]} "
-                f"got it at #{earlier[1]} and has not released it: two containers on two "
-                "hosts share an address; the IPAM driver needs a store shared by the hosts"))
-        self.leases[key] = (host, exchange.seq)
+            yield _finding("IPX501", exchange, (
+                f"{ip} of global pool {pool.network} was handed out on {host} although "
+                f"{earlier[0]} got it at #{earlier[1]} and has not released it: two "
+                "containers on two hosts share an address; the IPAM driver needs a store "
+                "shared by the hosts"))
+        self.shared.hand_out(pool, ip, by=(host, exchange.seq))
 
     def _re_reserved(self, host: str, view: HostView, exchange: Exchange,
-                     asked: str) -> Iterator[Finding]:
+                     asked: IPAddress | None) -> Iterator[Finding]:
         """IPX504: an exact local request in a globally held subnet, for an address the
         global space has not handed out."""
         pool_id = str(_request(exchange).get("PoolID") or "")
-        subnet = self._local_pool(view, pool_id)
-        if subnet is None or not asked or self.global_lease(subnet, asked) is not None:
+        network = self._local_pool(view, pool_id)
+        if network is None or asked is None or self.global_lease(network, asked) is not None:
             return
-        held = self.held_globally(subnet) or ("?", 0)
+        held = self.held_globally(network) or ("?", 0)
         yield _finding("IPX504", exchange, (
             f"{host} re-reserved {asked} in its local pool {pool_id}, but the global space "
-            f"that holds {_subnet(subnet)} ({held[0]} #{held[1]}) has not handed it out (or "
+            f"that holds {network} ({held[0]} #{held[1]}) has not handed it out (or "
             "released it): the swarm allocator did not choose this address and may give it to "
             "another task on another node"))
 
     def release_address(self, host: str, view: HostView, exchange: Exchange,
                         answer: dict[str, Any]) -> Iterator[Finding]:
         request = _request(exchange)
-        pool = self._global(view, str(request.get("PoolID") or ""))
-        if pool is not None:
-            self.leases.pop((*pool, _ip(request.get("Address"))), None)
+        pool, ip = self._global(host, view, request.get("PoolID")), _address(request.get("Address"))
+        view.ledger.update(exchange.endpoint, request, answer)
+        if pool is not None and ip is not None:
+            self.shared.release(pool, ip)
         return iter(())
 
     def release_pool(self, host: str, view: HostView, exchange: Exchange,
                      answer: dict[str, Any]) -> Iterator[Finding]:
-        pool_id = str(_request(exchange).get("PoolID") or "")
-        pool = self._global(view, pool_id)
-        view.pools.pop(pool_id, None)
+        request = _request(exchange)
+        pool = self._global(host, view, request.get("PoolID"))
+        view.ledger.update(exchange.endpoint, request, answer)
         if pool is None:
             return
-        holders = self.holders.get(pool, set())
-        holders.discard(host)
-        users = sorted(holders | {h for (s, n, _ip), (h, _seq) in self.leases.items()
-                                  if (s, n) == pool and h != host})
+        others = {pool_daemon(p) for p in self.shared.held_pools(pool.key) if p is not pool}
+        others |= {holder for holder, _seq in self.shared.given.get(pool.key, {}).values()}
+        self.shared.release_pool(pool.pool_id)
+        users = sorted(others - {host})
         if users:
-            yield Finding(code="IPX502", severity=CROSS_HOST_RULES["IPX502"].severity,
-                          seq=exchange.seq, message=(
-                f"{host} released global pool {pool[1]} while {', '.join(users)} still "
+            yield _finding("IPX502", exchange, (
+                f"{host} released global pool {pool.network} while {', '.join(users)} still "
                 "use(s) it: right only if the IPAM driver counts holds per host (as "
                 "ipamx-spy --store etcd:// does); otherwise the subnet is free for reuse "
                 "while containers still have addresses in it"))
