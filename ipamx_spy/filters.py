@@ -25,6 +25,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import pyparsing as pp
 
@@ -75,7 +76,12 @@ def _search(pattern: re.Pattern[str], texts: Sequence[str]) -> bool:
     return any(pattern.search(t) for t in texts)
 
 
-def _messages(exchange: Exchange, side: str) -> list[Message]:
+MessageSide = Literal["q", "s", ""]
+"""Which message of an exchange a filter reads (mitmproxy's ``~bq``/``~bs``): the request, the
+answer, or both."""
+
+
+def _messages(exchange: Exchange, side: MessageSide) -> list[Message]:
     both = [exchange.request] + ([exchange.response] if exchange.response else [])
     return both[:1] if side == "q" else both[1:] if side == "s" else both
 
@@ -195,14 +201,14 @@ def _within(value: str, kind: Callable[[str], float], what: str,
     return lambda e, c: any(lo <= get(e) and (hi is None or get(e) <= hi) for lo, hi in ranges)
 
 
-def _body(side: str) -> Builder:
+def _body(side: MessageSide) -> Builder:
     def build(value: str) -> Callable[[Exchange, FilterContext], bool]:
         pattern = _regex(value)
         return lambda e, c: _search(pattern, [_body_text(m) for m in _messages(e, side)])
     return build
 
 
-def _header(side: str) -> Builder:
+def _header(side: MessageSide) -> Builder:
     def build(value: str) -> Callable[[Exchange, FilterContext], bool]:
         pattern = _regex(value)
         return lambda e, c: _search(pattern, [f"{k}: {v}" for m in _messages(e, side)

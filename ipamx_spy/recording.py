@@ -410,7 +410,7 @@ class Fault:
         return cls(side=Side(side), kind=FaultKind(kind), message=_str(data, "message"))
 
 
-_ANSWERED_BY = frozenset(AnsweredBy)
+_ANSWERED_BY: dict[str, AnsweredBy] = {member.value: member for member in AnsweredBy}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -470,7 +470,10 @@ class Exchange:
         if answered_by not in _ANSWERED_BY:
             raise RecordingError(f"answered_by must be plugin, builtin or spy, not "
                                  f"{answered_by!r:.40}")
-        return cls(
+        # every field checked as the generated __init__ would take it, and set without it
+        # (its object.__setattr__ per field of a frozen class), as Message.from_json does
+        exchange = object.__new__(cls)
+        exchange.__dict__.update(
             seq=_int(data, "seq"),
             conn=_int(data, "conn"),
             t=float(_number(data, "t") or 0.0),
@@ -482,10 +485,11 @@ class Exchange:
             duration_ms=float(_number(data, "duration_ms") or 0.0),
             upstream_ms=_number(data, "upstream_ms", None),
             fault=None if fault is None else Fault.from_json(fault),
-            answered_by=AnsweredBy(answered_by),
+            answered_by=_ANSWERED_BY[answered_by],
             docker_version=docker_version,
             address_role=address_role,
         )
+        return exchange
 
     @property
     def status(self) -> int | None:
@@ -537,6 +541,19 @@ def with_address_role(roles: AddressRoles, exchange: Exchange) -> Exchange:
     if role is None or role is exchange.address_role:
         return exchange
     return dataclasses.replace(exchange, address_role=role)
+
+
+def attach_address_role(roles: AddressRoles, exchange: Exchange) -> Exchange:
+    """``with_address_role`` for an exchange its reader has just built and no one else
+    holds yet: the role is set on it, not on a copy (a copy per release cost a reader of a
+    large file more than the follower itself). Returns ``exchange``."""
+    response = exchange.response
+    role = roles.follow(exchange.endpoint, exchange.request.value,
+                        None if response is None else response.status,
+                        None if response is None else response.value)
+    if role is not None:
+        object.__setattr__(exchange, "address_role", role)  # not compared, not hashed
+    return exchange
 
 
 def header_docker_version(header: Mapping[str, JSONValue] | None) -> str | None:

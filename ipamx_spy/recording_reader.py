@@ -31,11 +31,11 @@ from .recording import (
     Exchange,
     Recording,
     RecordingError,
+    attach_address_role,
     check_body,
     header_docker_version,
     json_too_deep,
     utf8_encodable,
-    with_address_role,
 )
 from .records import RecordType
 
@@ -119,7 +119,7 @@ class RecordingReader:
     def __iter__(self) -> Iterator[tuple[Record, Exchange | None]]:
         for line in self._file:
             self._line += 1
-            if not line.strip():
+            if line.isspace():  # a blank line (isspace copies nothing, strip copies the line)
                 continue
             item = self._record(line)
             if item is not None:
@@ -133,7 +133,7 @@ class RecordingReader:
         read the file with ``__iter__`` once to hear of all of it."""
         for line in self._file:
             self._line += 1
-            if line.startswith(EXCHANGE_LINE) or not line.strip():
+            if line.startswith(EXCHANGE_LINE) or line.isspace():
                 continue
             item = self._record(line)
             if item is not None and item[1] is None:
@@ -177,7 +177,7 @@ class RecordingReader:
         roles = self._roles.get(key)
         if roles is None:
             roles = self._roles[key] = AddressRoles()
-        return item[0], with_address_role(roles, item[1])
+        return item[0], attach_address_role(roles, item[1])  # built here: set in place
 
     def _skip(self, line: bytes, reason: str) -> tuple[Record, Exchange | None] | None:
         torn = not line.endswith(b"\n")
@@ -298,9 +298,12 @@ class SeqOrder:
         self.count = 0
 
     def push(self, exchange: Exchange) -> list[Exchange]:
-        heapq.heappush(self.heap, (exchange.seq, self.count, exchange))
+        item = (exchange.seq, self.count, exchange)
         self.count += 1
-        return [heapq.heappop(self.heap)[2]] if len(self.heap) > self.slack else []
+        if len(self.heap) < self.slack:
+            heapq.heappush(self.heap, item)
+            return []
+        return [heapq.heappushpop(self.heap, item)[2]]  # push, then the first out: one sift
 
     def drain(self) -> Iterator[Exchange]:
         while self.heap:

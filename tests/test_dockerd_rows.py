@@ -67,6 +67,37 @@ def test_row_is_complete(endpoint: Endpoint) -> None:
         assert "{error}" in row.cli_text and row.cli_text.startswith("Error response from daemon")
 
 
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+# Requests that reach each branch of ``Row.by_request``: no body, a swarm node's own
+# DiscoverNew (BindAddress set), another gossip member's (BindAddress "").
+_KINDS_OF_REQUEST: tuple[dict[str, object], ...] = (
+    {}, {"DiscoveryType": 1, "DiscoveryData": {"Address": "198.18.1.1",
+                                                "BindAddress": "198.18.1.1", "Self": True}},
+    {"DiscoveryType": 1, "DiscoveryData": {"Address": "198.18.1.2", "BindAddress": "",
+                                           "Self": False}})
+
+
+@pytest.mark.parametrize("endpoint", list(Endpoint), ids=str)
+def test_a_row_s_words_by_role_and_by_request_are_complete(endpoint: Endpoint) -> None:
+    """``by_role``, ``by_request`` and ``log_message`` (the words of a logged failure for an
+    address role, a kind of request, a daemon with structured logs) are whole, belong to a
+    logged row only, and fill their ``{placeholders}`` from the request or the error."""
+    row = ROW[endpoint]
+    requests = [*_samples(row), *_KINDS_OF_REQUEST]
+    by_request = [w for w in (row.by_request(r) for r in requests) if w is not None]
+    if row.on_failure is not FailureEffect.LOGGED:
+        assert (dict(row.by_role), by_request, row.log_message) == ({}, [], ""), (
+            "words for a logged failure on a row whose failure fails the command")
+        return
+    assert all(isinstance(role, dockerd_ledger.AddressRole) for role in row.by_role)
+    words = [*row.by_role.values(), *by_request]
+    assert all(w.log_line.strip() and w.failure_sentence.strip() for w in words), words
+    fillable = {f.name for f in row.request} | {"error"}
+    for template in (row.log_line, *(w.log_line for w in words)):
+        assert set(_PLACEHOLDER.findall(template)) <= fillable, (template, fillable)
+    assert "{" not in row.log_message, "log_message is logged as it is, never filled"
+
+
 def _paths(name: str, row: object) -> set[str]:
     response_type = row.response_type  # type: ignore[attr-defined]
     out = {name}

@@ -7,7 +7,15 @@ from __future__ import annotations
 import pytest
 from verdict_cases import VERSIONS, Case, cases_on
 
-from ipamx_spy.dockerd import Endpoint, NoAnswer, Outcome, read_answer, read_no_answer
+from ipamx_spy.dockerd import (
+    ROWS,
+    Endpoint,
+    FailureEffect,
+    NoAnswer,
+    Outcome,
+    read_answer,
+    read_no_answer,
+)
 
 ON_EACH = [case for label in VERSIONS for case in cases_on(label)]
 
@@ -29,6 +37,20 @@ def test_read_answer(case: Case) -> None:
             or verdict.log_line == "<debug level only>"
         if case.log and "<" not in verdict.log_line:
             assert case.log in verdict.log_line
+
+
+def test_every_answer_dockerd_ignores_has_an_empty_body_case_seen_on_the_real_daemon() -> None:
+    """Issue #12's "an empty body on each endpoint whose answer dockerd ignores": a row whose
+    failure dockerd only logs needs a 200-with-no-body case that a real-daemon test drives
+    (tests/test_dockerd_real.py, tests/test_dockerd_swarm_verdict.py, and
+    tests/test_dockerd_connectivity.py's faults for the external connectivity rows)."""
+    from test_dockerd_connectivity import FAULTS
+
+    empty = {c.endpoint for label in VERSIONS for c in cases_on(label)
+             if c.status == 200 and c.body == b"" and c.outcome is Outcome.LOGGED}
+    empty |= {f.endpoint for f in FAULTS if f.status == 200 and f.body == b""}
+    ignored = {row.endpoint for row in ROWS if row.on_failure is FailureEffect.LOGGED}
+    assert ignored - empty == set()
 
 
 def test_28_5_only_logs_what_fails_docker_run_on_older_daemons() -> None:

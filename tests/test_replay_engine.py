@@ -69,6 +69,21 @@ def test_other_address_space_names_pass_thanks_to_bindings() -> None:
     assert release_pool.sent == {"PoolID": "blue/10.4.4.0/24"} and release_pool.rewritten
 
 
+def test_a_recording_made_with_an_empty_address_space_replays_on_the_target_s_default(
+        tmp_path: Path) -> None:
+    """Issue #12: a plugin whose default local space is "" makes dockerd send
+    ``AddressSpace: ""``; replayed against a plugin with a named default, every request is
+    sent in that space and every exchange passes (before: one failure cascading into all)."""
+    text = GOLDEN.read_text().replace('"LocalDefault"', '""').replace('"LocalDefault/', '"/')
+    (tmp_path / "empty-space.jsonl").write_text(text)
+    recording = load(tmp_path / "empty-space.jsonl")
+    assert recording.exchanges[3].request.value["AddressSpace"] == ""
+    result = replay_recording(recording, app_spec(make_app), Rules())
+    assert result.ok, failure_text(result)
+    assert result.verdicts[3].sent["AddressSpace"] == "LocalDefault"
+    assert result.bindings["/10.4.4.0/24"] == "LocalDefault/10.4.4.0/24"
+
+
 def test_strict_reports_the_renamed_address_space() -> None:
     result = replay_recording(load(GOLDEN), app_spec(lambda: make_app(local_space="blue")),
                               Rules(strict=True))

@@ -12,18 +12,28 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import random
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from ipamx_spy.app import BuiltinPlugin
+from ipamx_spy.app import BuiltinPlugin, Reply
 from ipamx_spy.cli import app
+from ipamx_spy.dockerd import Endpoint
+from ipamx_spy.dockerd.scopes import Scope
 from ipamx_spy.dockerd.versions import lookup
 from ipamx_spy.emulator import scenario
 from ipamx_spy.emulator.compare import compare_swarm
-from ipamx_spy.emulator.driver import EmulatorAppTarget, SwarmSession, recording_header
+from ipamx_spy.emulator.driver import (
+    EmulatorAppTarget,
+    StepResult,
+    SwarmSession,
+    recording_header,
+)
+from ipamx_spy.emulator.networks import SWARM_MANAGER_REDIRECT
+from ipamx_spy.emulator.probe import ProbePlugin
 from ipamx_spy.emulator.scenario import ScenarioError, ServiceCreate, SwarmJoin
 from ipamx_spy.emulator.swarm import Swarm, SwarmChoices, node_names, recorded_choices
 from ipamx_spy.ipam.service import IpamService
@@ -278,7 +288,8 @@ def test_context_names_the_daemon_and_service_options_parse() -> None:
         "docker --context=node2 swarm join --token T --advertise-addr 1.2.3.4 1.2.3.5:2377\n"
         "docker -c node1 service create -d --name s --replicas 3 --replicas-max-per-node 1 "
         "--network ov --network ov2 -e A=1 bb sleep 600\n")
-    assert join.node == "node2" and join.action == SwarmJoin(manager="1.2.3.5:2377")
+    assert join.node == "node2"
+    assert join.action == SwarmJoin(manager="1.2.3.5:2377", advertise="1.2.3.4")
     assert create.node == "node1" and create.action == ServiceCreate(
         name="s", networks=("ov", "ov2"), replicas=3, max_per_node=1)
     assert scenario.is_swarm([create]) and not scenario.is_swarm(
@@ -349,3 +360,75 @@ def test_an_overlay_on_swarms_own_ipam_sends_the_plugins_nothing() -> None:
     assert local == [("IpamDriver.ReleaseAddress", {"PoolID": "LocalDefault/10.8.0.0/24",
                                                     "Address": "10.8.0.1"}),
                      ("IpamDriver.ReleasePool", {"PoolID": "LocalDefault/10.8.0.0/24"})]
+
+
+# -- what the real daemons were seen to do with network drivers in a swarm -----------------
+# (tests/test_dockerd_swarm_verdict.py observed each on 20.10.24, 26.1.5 and 28.5.2)
+
+
+def _probed(text: str, scope: str, faults: dict[str, list[Reply]] | None = None,
+            ) -> tuple[dict[str, ProbePlugin], list[StepResult]]:
+    """Play ``text`` with a probe plugin (network driver and IPAM, ``scope``) on each node."""
+    parsed = scenario.parse(text)
+    names = node_names(parsed)
+    swarm = Swarm(lookup("20.10"), names, rng=random.Random(7))
+    plugins = {name: ProbePlugin(scope=scope, faults=dict(faults or {})) for name in names}
+    session = SwarmSession(swarm, {n: EmulatorAppTarget(p) for n, p in plugins.items()},
+                           sleep=lambda _s: None)
+    return plugins, [session.play(step) for step in parsed]
+
+
+def _bodies(plugin: ProbePlugin, endpoint: Endpoint) -> list[object]:
+    return [json.loads(body) if body else None for ep, body in plugin.calls
+            if ep == endpoint.value]
+
+
+def test_a_driver_registering_on_a_swarm_node_is_told_of_the_node() -> None:
+    """Registered outside a swarm: nothing; on a member (a legacy plugin at its first use):
+    DiscoverNew with the node's own address, and a failure is only logged, as a warning."""
+    plugins, results = _probed(
+        "docker -c m network create -d before n0\n"
+        "docker -c m swarm init --advertise-addr 198.18.1.1\n"
+        "docker -c m network create -d after n1\n", Scope.LOCAL,
+        faults={Endpoint.DISCOVER_NEW.value: [Reply.json(500, {"Err": "swarm says no"})]})
+    assert [r.outcome.exit_code for r in results] == [0, 0, 0]
+    calls = [ep for ep, _body in plugins["m"].calls]
+    second = calls.index(Endpoint.ACTIVATE.value, 1)  # "after", activated on the member
+    assert Endpoint.DISCOVER_NEW.value not in calls[:second]
+    assert calls[second:second + 3] == [Endpoint.ACTIVATE.value,
+                                        Endpoint.NET_GET_CAPABILITIES.value,
+                                        Endpoint.DISCOVER_NEW.value]
+    assert _bodies(plugins["m"], Endpoint.DISCOVER_NEW) == [{"DiscoveryType": 1, "DiscoveryData": {
+        "Address": "198.18.1.1", "BindAddress": "198.18.1.1", "Self": True}}]
+    assert results[2].logged == (
+        "Failed the node discovery in driver: NetworkDriver.DiscoverNew: swarm says no",)
+
+
+def test_a_member_joining_is_told_to_drivers_of_global_connectivity_only() -> None:
+    text = ("docker -c m swarm init --advertise-addr 198.18.1.1\n"
+            "docker -c m network create -d d --scope local n\n"
+            "docker -c w swarm join --token T --advertise-addr 198.18.1.2:2377 198.18.1.1:2377\n")
+    member = {"DiscoveryType": 1, "DiscoveryData": {"Address": "198.18.1.2", "BindAddress": "",
+                                                    "Self": False}}
+    for scope, told in ((Scope.GLOBAL, [member]), (Scope.LOCAL, [])):
+        plugins, results = _probed(text, scope)
+        assert [r.outcome.exit_code for r in results] == [0, 0, 0]
+        assert _bodies(plugins["m"], Endpoint.DISCOVER_NEW)[1:] == told, scope
+        assert plugins["w"].calls == []
+
+
+def test_a_legacy_global_scope_driver_is_refused_in_swarm_mode() -> None:
+    """The network is the swarm's once the driver says ``Scope: global``; swarmkit refuses a
+    legacy plugin before any address is asked for. Outside a swarm, 20.10's redirect."""
+    plugins, results = _probed("docker -c m swarm init\ndocker -c m network create -d g n\n",
+                               Scope.GLOBAL)
+    assert results[1].outcome.exit_code == 1
+    assert results[1].outcome.stderr == (
+        "Error response from daemon: rpc error: code = InvalidArgument desc = legacy plugin g "
+        "of type NetworkDriver is not supported in swarm mode",)
+    assert [ep for ep, _body in plugins["m"].calls] == [
+        Endpoint.ACTIVATE.value, Endpoint.NET_GET_CAPABILITIES.value,
+        Endpoint.DISCOVER_NEW.value, Endpoint.IPAM_GET_CAPABILITIES.value,
+        Endpoint.GET_DEFAULT_ADDRESS_SPACES.value]  # no address asked, no CreateNetwork
+    _plugins, results = _probed("docker -c m network create -d g n\n", Scope.GLOBAL)
+    assert results[0].outcome.stderr[0].endswith(SWARM_MANAGER_REDIRECT)

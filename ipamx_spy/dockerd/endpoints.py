@@ -851,6 +851,9 @@ def lookup(target: str) -> AnyRow | None:
 
 def row_for(target: str | Endpoint) -> Row | None:
     """The row of a Docker endpoint (by enum, name or request target), or None."""
+    named = BY_NAME.get(target)  # a name or an enum (a str): every reader's common case
+    if named is not None:
+        return named
     endpoint = parse_endpoint(target)
     return None if endpoint is None else ROW[endpoint]
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .endpoints import AddressRole, Endpoint, LedgerEffect, row_for
-from .goparse import IPAddress, IPNetwork, parse_cidr, parse_ip
+from .goparse import IPAddress, IPNetwork, cidr_ip, parse_cidr, parse_ip
 from .gotypes import field_value
 from .options import GATEWAY_LABEL
 from .verdict import is_gateway_request, pool_gateway
@@ -165,9 +165,11 @@ class Ledger:
         (replay feeds the live answers; the validator's rules feed the ledger themselves,
         between their checks). What it changes is the endpoint row's ``ledger`` effect."""
         row = row_for(endpoint)
-        if row is None or row.ledger is None or not isinstance(request, Mapping):
+        if row is None or row.ledger is None \
+                or not (type(request) is dict or isinstance(request, Mapping)):
             return
-        answered: Mapping[str, JSON] = answer if isinstance(answer, Mapping) else {}
+        answered: Mapping[str, JSON] = answer if type(answer) is dict \
+            or isinstance(answer, Mapping) else {}
         UPDATES[row.ledger](self, request, answered)
 
     def _issued(self, request: Mapping[str, JSON], answer: Mapping[str, JSON]) -> None:
@@ -211,8 +213,8 @@ UPDATES: dict[LedgerEffect, Callable[[Ledger, Mapping[str, JSON], Mapping[str, J
 
 def _address(text: object) -> IPAddress | None:
     """An address as ``ip`` or ``ip/len``."""
-    cidr = parse_cidr(text)
-    return cidr.ip if cidr is not None else parse_ip(text)
+    ip = cidr_ip(text)  # the network of ``ip/len`` is not needed: not built
+    return ip if ip is not None else parse_ip(text)
 
 
 # -- what each released address is to dockerd -------------------------------------------------
@@ -250,30 +252,44 @@ class AddressRoles:
         """Take note of one call (``request`` and ``answer`` decoded, ``status`` None when
         there was no answer); for a ``ReleaseAddress``, what its address is to dockerd
         (None for any other call)."""
-        asked: Mapping[str, JSON] = request if isinstance(request, Mapping) else {}
-        given: Mapping[str, JSON] = answer if isinstance(answer, Mapping) and status == 200 \
-            and not field_value(answer, "Error") else {}
         step = _ROLE_STEPS.get(endpoint)
-        return None if step is None else step(self, asked, given)
+        if step is None:
+            return None
+        asked: Mapping[str, JSON] = request if type(request) is dict \
+            or isinstance(request, Mapping) else {}
+        return step(self, asked, status, answer)
 
-    def _pool(self, _asked: Mapping[str, JSON], given: Mapping[str, JSON]) -> None:
+    @staticmethod
+    def _given(status: int | None, answer: JSON) -> Mapping[str, JSON]:
+        """A successful answer's fields ({} for any other answer), for a step that reads
+        them (most calls need not)."""
+        return answer if isinstance(answer, Mapping) and status == 200 \
+            and not field_value(answer, "Error") else {}
+
+    def _pool(self, _asked: Mapping[str, JSON], status: int | None, answer: JSON) -> None:
+        given = self._given(status, answer)
         pool_id, data = field_value(given, "PoolID"), field_value(given, "Data")
         gateway = _address(data.get(GATEWAY_LABEL)) if isinstance(data, Mapping) else None
         if isinstance(pool_id, str) and gateway is not None:
             self.gateways.setdefault(pool_id, set()).add(int(gateway))
         return None
 
-    def _address(self, asked: Mapping[str, JSON], given: Mapping[str, JSON]) -> None:
-        pool_id, ip = asked.get("PoolID"), _address(field_value(given, "Address"))
-        if not isinstance(pool_id, str) or ip is None:
+    def _address(self, asked: Mapping[str, JSON], status: int | None, answer: JSON) -> None:
+        pool_id = asked.get("PoolID")
+        gateway = is_gateway_request(asked)
+        if not isinstance(pool_id, str) or not (gateway or asked.get("Address")):
+            return None  # a container's address the plugin picked: nothing to follow
+        ip = _address(field_value(self._given(status, answer), "Address"))
+        if ip is None:
             return None
-        if is_gateway_request(asked):
+        if gateway:
             self.gateways.setdefault(pool_id, set()).add(int(ip))
-        elif asked.get("Address"):
+        else:
             self.by_value.setdefault(pool_id, set()).add(int(ip))
         return None
 
-    def _release(self, asked: Mapping[str, JSON], _given: Mapping[str, JSON]) -> AddressRole:
+    def _release(self, asked: Mapping[str, JSON], _status: int | None,
+                 _answer: JSON) -> AddressRole:
         pool_id, ip = asked.get("PoolID"), _address(asked.get("Address"))
         if not isinstance(pool_id, str) or ip is None:
             return AddressRole.ENDPOINT
@@ -289,7 +305,8 @@ class AddressRoles:
             return AddressRole.AUX
         return AddressRole.ENDPOINT
 
-    def _pool_released(self, asked: Mapping[str, JSON], _given: Mapping[str, JSON]) -> None:
+    def _pool_released(self, asked: Mapping[str, JSON], _status: int | None,
+                       _answer: JSON) -> None:
         pool_id = asked.get("PoolID")
         if isinstance(pool_id, str):
             self.gateways.pop(pool_id, None)
@@ -298,7 +315,7 @@ class AddressRoles:
         return None
 
 
-_RoleStep = Callable[[AddressRoles, Mapping[str, JSON], Mapping[str, JSON]], AddressRole | None]
+_RoleStep = Callable[[AddressRoles, Mapping[str, JSON], int | None, JSON], AddressRole | None]
 _ROLE_STEPS: dict[str, _RoleStep] = {
     Endpoint.REQUEST_POOL.value: AddressRoles._pool,
     Endpoint.REQUEST_ADDRESS.value: AddressRoles._address,

@@ -80,6 +80,7 @@ class NetworkOps(Core):
         driver = yield from self.driver(cmd.driver)
         if driver is not None:
             net.scope = cmd.scope or driver.scope
+            yield from self._swarm_network(net, driver)
         skip = yield from self._gw_alloc_check(net, driver)
         ipam = yield from self.ipam_driver(cmd.ipam_driver)
         net.address_space = yield from self._address_space(net, ipam)
@@ -96,6 +97,12 @@ class NetworkOps(Core):
                 yield from self._refuse_global_scope(net, driver)
         self.networks[net.name] = net
         return net.id
+
+    def _swarm_network(self, net: EmulatedNetwork, driver: PluginState) -> Flow[None]:
+        """Where a swarm member hands a global-scope network to the swarm (``SwarmNode``);
+        a daemon outside a swarm carries on."""
+        return
+        yield
 
     def _refuse_global_scope(self, net: EmulatedNetwork, driver: PluginState) -> Flow[None]:
         """20.10 outside swarm mode: the global datastore is missing, so ``NewNetwork`` undoes

@@ -141,12 +141,13 @@ class PluginDisable:
 
 @dataclass(frozen=True, kw_only=True)
 class SwarmInit:
-    pass
+    advertise: str = ""  # --advertise-addr as given ("": not given)
 
 
 @dataclass(frozen=True, kw_only=True)
 class SwarmJoin:
     manager: str
+    advertise: str = ""  # --advertise-addr as given ("": not given)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -219,13 +220,13 @@ _NAMES: Spec = {"-t": ("", "skip"), "--time": ("", "skip"), "-s": ("", "skip"),
 _RM: Spec = {"-f": ("force", "flag"), "--force": ("force", "flag"), "-v": ("", "noop"),
              "--volumes": ("", "noop")}
 _GLOBAL: Spec = {"-c": ("context", "value"), "--context": ("context", "value")}
-_SWARM_INIT: Spec = {o: ("", "skip") for o in (
-    "--advertise-addr", "--listen-addr", "--data-path-addr", "--data-path-port",
+_SWARM_INIT: Spec = {"--advertise-addr": ("advertise", "value")} | {o: ("", "skip") for o in (
+    "--listen-addr", "--data-path-addr", "--data-path-port",
     "--default-addr-pool", "--default-addr-pool-mask-length", "--availability",
     "--cert-expiry", "--dispatcher-heartbeat", "--task-history-limit", "--max-snapshots",
     "--snapshot-interval")} | {"--autolock": ("", "noop"), "--force-new-cluster": ("", "noop")}
-_SWARM_JOIN: Spec = {o: ("", "skip") for o in (
-    "--token", "--advertise-addr", "--listen-addr", "--data-path-addr", "--availability")}
+_SWARM_JOIN: Spec = {"--advertise-addr": ("advertise", "value")} | {o: ("", "skip") for o in (
+    "--token", "--listen-addr", "--data-path-addr", "--availability")}
 _SERVICE_CREATE: Spec = {
     "--name": ("name", "value"), "--replicas": ("replicas", "value"),
     "--replicas-max-per-node": ("max_per_node", "value"), "--network": ("networks", "list"),
@@ -444,13 +445,13 @@ def _service(args: list[str]) -> Action:
 def _swarm(args: list[str]) -> Action:
     verb, rest = (args[0], args[1:]) if args else ("", [])
     if verb == "init":
-        parse_options(rest, _SWARM_INIT)
-        return SwarmInit()
+        values, _ = parse_options(rest, _SWARM_INIT)
+        return SwarmInit(advertise=str(values.get("advertise") or ""))
     if verb == "join":
-        _, positional = parse_options(rest, _SWARM_JOIN)
+        values, positional = parse_options(rest, _SWARM_JOIN)
         if len(positional) != 1:
             raise ScenarioError("docker swarm join takes the manager's HOST:PORT")
-        return SwarmJoin(manager=positional[0])
+        return SwarmJoin(manager=positional[0], advertise=str(values.get("advertise") or ""))
     raise ScenarioError(f"docker swarm {verb} is not supported")
 
 

@@ -182,7 +182,7 @@ def rewrite_body(message: Message, bindings: Bindings) -> Rewritten:
         return Rewritten(value=message.value, body=original, changed=False)
     value = message.value
     rewritten = bindings.translate(value)
-    if rewritten == value:
+    if rewritten is value or rewritten == value:  # no bindings: the value itself
         return Rewritten(value=value, body=original, changed=False)
     return Rewritten(value=rewritten, body=body_bytes(message.body, rewritten), changed=True)
 

@@ -14,7 +14,7 @@ unreachable, or ipamx-spy answered itself) are skipped: there is no answer to co
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -173,37 +173,45 @@ class Replayer:
             yield self.step(exchange)
 
     def step(self, exchange: Exchange) -> ReplayVerdict:
-        reason = skip_reason(exchange)
-        meaning = _meaning(exchange) if self.every_meaning or reason else ""
-        if reason:
-            return ReplayVerdict(seq=exchange.seq, conn=exchange.conn, endpoint=exchange.endpoint,
-                           outcome=SKIP, meaning=meaning, skip_reason=reason,
-                           sent=exchange.request.value)
-        assert exchange.response is not None
-        note = self._restart_if_dockerd_did(exchange)
+        response = exchange.response
+        if response is None or exchange.answered_by == AnsweredBy.SPY:
+            return self._skipped(exchange)
+        meaning = _meaning(exchange) if self.every_meaning else ""
+        note = self._restart_if_dockerd_did(exchange) \
+            if exchange.endpoint == Endpoint.ACTIVATE else ""
         request = rewrite_body(exchange.request, self.bindings)
-        outgoing = Outgoing(conn=exchange.conn, endpoint=exchange.endpoint,
-                            method=exchange.request.method or "POST",
-                            body=request.body, recorded=exchange.request)
-        common: dict[str, Any] = {
-            "seq": exchange.seq, "conn": exchange.conn, "endpoint": exchange.endpoint,
-            "recorded_status": exchange.response.status, "sent": request.value,
-            "rewritten": request.changed, "note": note,
-            # the recorded answer through the bindings as they were before this exchange
-            "expected": self.bindings.translate(exchange.response.value)}
+        # the recorded answer through the bindings as they were before this exchange
+        expected = self.bindings.translate(response.value)
         try:
-            live = self.target.exchange(outgoing)
+            live = self.target.exchange(Outgoing(
+                conn=exchange.conn, endpoint=exchange.endpoint,
+                method=exchange.request.method or "POST", body=request.body,
+                recorded=exchange.request))
         except ReplayNoAnswer as fault:
-            return ReplayVerdict(**common, outcome=FAIL, meaning=meaning or _meaning(exchange),
-                                 problems=(Problem(kind=ProblemKind.TRANSPORT,
-                                                   message=fault.message),))
+            return ReplayVerdict(
+                seq=exchange.seq, conn=exchange.conn, endpoint=exchange.endpoint,
+                recorded_status=response.status, sent=request.value,
+                rewritten=request.changed, note=note, expected=expected, outcome=FAIL,
+                meaning=meaning or _meaning(exchange),
+                problems=(Problem(kind=ProblemKind.TRANSPORT, message=fault.message),))
         read = self._read(exchange, request.value, live)
-        wrong = wrong_paths(exchange.endpoint, request.value, read.problems)
-        actual = self._learn(exchange, request.value, read, wrong)
-        return ReplayVerdict(**common, outcome=FAIL if read.problems else PASS,
-                             problems=tuple(read.problems), live_status=live.status,
-                             actual=actual, elapsed_ms=live.elapsed_ms,
-                             meaning=meaning or (_meaning(exchange) if read.problems else ""))
+        problems = read.problems
+        actual = self._learn(exchange, request.value, read.recorded, read.live,
+                             wrong_paths(exchange.endpoint, request.value, problems)
+                             if problems else _NOTHING_WRONG)
+        return ReplayVerdict(
+            seq=exchange.seq, conn=exchange.conn, endpoint=exchange.endpoint,
+            recorded_status=response.status, sent=request.value, rewritten=request.changed,
+            note=note, expected=expected, outcome=FAIL if problems else PASS,
+            problems=tuple(problems), live_status=live.status, actual=actual,
+            elapsed_ms=live.elapsed_ms,
+            meaning=meaning or (_meaning(exchange) if problems else ""))
+
+    def _skipped(self, exchange: Exchange) -> ReplayVerdict:
+        """The verdict on an exchange the recorded plugin did not answer (``skip_reason``)."""
+        return ReplayVerdict(seq=exchange.seq, conn=exchange.conn, endpoint=exchange.endpoint,
+                             outcome=SKIP, meaning=_meaning(exchange),
+                             skip_reason=skip_reason(exchange), sent=exchange.request.value)
 
     def _read(self, exchange: Exchange, request: JSON, live: Live) -> Read:
         """What dockerd makes of the recorded and the live answer, and the problems.
@@ -257,13 +265,13 @@ class Replayer:
             raise ReplayUnusable(f"cannot restart {self.target.label}: {exc}") from exc
         return f"dockerd restarted here (second activation); {done}"
 
-    def _learn(self, exchange: Exchange, request: JSON, read: Read, wrong: set[str]) -> JSON:
+    def _learn(self, exchange: Exchange, request: JSON, recorded: DecodedAnswer,
+               answer: DecodedAnswer, wrong: Collection[str]) -> JSON:
         """Bindings from every value that differs, except where a problem was found."""
-        answer, recorded = read.live, read.recorded
         if answer.error is None and answer.is_json:
             if recorded.error is None and recorded.is_json:
                 self.bindings.learn(recorded.value, answer.value, exclude=wrong)
-                if exchange.endpoint == dockerd.Endpoint.GET_DEFAULT_ADDRESS_SPACES.value:
+                if exchange.endpoint == _DEFAULT_SPACES:
                     self._learn_spaces(recorded.value, answer.value)
             self.ledger.update(exchange.endpoint, request, answer.value)
         return answer.value
@@ -275,6 +283,10 @@ class Replayer:
             mine, theirs = recorded.get(key), live.get(key)
             if isinstance(mine, str) and isinstance(theirs, str):
                 self.bindings.bind_space(mine, theirs)
+
+
+_DEFAULT_SPACES = Endpoint.GET_DEFAULT_ADDRESS_SPACES.value
+_NOTHING_WRONG: frozenset[str] = frozenset()  # the paths to learn nothing from, most often
 
 
 def _meaning(exchange: Exchange) -> str:
@@ -377,9 +389,10 @@ def _replayed(path: Path | str, digest: Recording, spec: TargetSpec, rules: Rule
                 if keep_all or verdict.outcome != PASS:
                     kept.append(verdict)
                 if listener is not None:
-                    for damage in reader.damage[said:]:
-                        listener.skipped(str(damage))
-                    said = len(reader.damage)
+                    if len(reader.damage) > said:  # lines skipped since the last verdict
+                        for damage in reader.damage[said:]:
+                            listener.skipped(str(damage))
+                        said = len(reader.damage)
                     listener.verdict(verdict)
             warnings = tuple(str(d) for d in reader.damage)
     except (OSError, RecordingError) as exc:  # the file changed since its digest was read

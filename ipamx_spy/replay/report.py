@@ -85,13 +85,34 @@ def painter(console: Console) -> Paint:
 def row_line(verdict: ReplayVerdict, paint: Paint) -> str:
     """``exchange_row`` as a string, painted with ``paint``: the same row at a fraction of
     the cost of laying out a ``Text`` (the default output writes one per exchange)."""
-    mark, style = MARK[verdict.outcome]
-    details = _first_line(verdict)
-    tail = paint(f"  {details}", "red" if verdict.failed else "dim") if details else ""
-    return (f"{verdict.seq:>6}  {f'c{verdict.conn}':<5} "
-            f"{paint(f'{verdict.endpoint:<{ENDPOINT_WIDTH}}', 'cyan')}"
-            f" {_status(verdict.recorded_status):>4} {_status(verdict.live_status):>4}  "
-            f"{paint(mark, style)}{tail}\n")
+    return RowFormat(paint)(verdict)
+
+
+class RowFormat:
+    """``row_line`` for many rows: each mark and each endpoint's cell is painted once (a
+    replay names a handful of endpoints thousands of times)."""
+
+    CELLS = 256  # endpoint cells kept: a file may name any number of made-up endpoints
+
+    def __init__(self, paint: Paint) -> None:
+        self.paint = paint
+        self.marks = {outcome: paint(mark, style) for outcome, (mark, style) in MARK.items()}
+        self.cells: dict[str, str] = {}
+
+    def cell(self, endpoint: str) -> str:
+        found = self.cells.get(endpoint)
+        if found is None:
+            found = self.paint(f"{endpoint:<{ENDPOINT_WIDTH}}", "cyan")
+            if len(self.cells) < self.CELLS:
+                self.cells[endpoint] = found
+        return found
+
+    def __call__(self, verdict: ReplayVerdict) -> str:
+        details = _first_line(verdict)
+        tail = self.paint(f"  {details}", "red" if verdict.failed else "dim") if details else ""
+        return (f"{verdict.seq:>6}  {f'c{verdict.conn}':<5} {self.cell(verdict.endpoint)}"
+                f" {_status(verdict.recorded_status):>4} {_status(verdict.live_status):>4}  "
+                f"{self.marks[verdict.outcome]}{tail}\n")
 
 
 class RowPrinter:
@@ -106,7 +127,7 @@ class RowPrinter:
     def __init__(self, console: Console, *, quiet: bool, warn: Callable[[str], None]) -> None:
         self.console, self.quiet, self.warn = console, quiet, warn
         self.rows: list[str] = []
-        self.paint = painter(console)
+        self.row_line = RowFormat(painter(console))
 
     def started(self, source: str, target: str) -> None:
         if not self.quiet:
@@ -115,7 +136,7 @@ class RowPrinter:
     def verdict(self, verdict: ReplayVerdict) -> None:
         if self.quiet:
             return
-        self.rows.append(row_line(verdict, self.paint))
+        self.rows.append(self.row_line(verdict))
         if len(self.rows) >= self.BATCH:
             self.flush()
 

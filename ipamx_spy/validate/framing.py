@@ -50,10 +50,10 @@ def check_not_json(ctx: CheckContext) -> list[Finding]:
     """IPX106 / IPX107: a 200 body Go's decoder refuses before looking at any field."""
     if ctx.status != 200 or not ctx.body.strip():
         return []
-    error = ctx.decoded[1]
-    if error is None or error.startswith("json: cannot unmarshal") and "Go value" not in error:
+    decoded, error = ctx.decoded
+    if error is None or decoded.problems:  # a field of the wrong type: the field checks' own
         return []
-    code = "IPX107" if error.startswith("json:") else "IPX106"
+    code = "IPX106" if decoded.syntax_error else "IPX107"  # not JSON / not an object
     return [finding(code, ctx.seq, (
         f"dockerd fails the call with {error!r}: a 200 answer must be one JSON object "
         "(or null)"))]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ipamx_spy.dockerd.endpoints import BY_NAME, Endpoint, Row, response_type
-from ipamx_spy.dockerd.goparse import parse_cidr
+from ipamx_spy.dockerd.goparse import cidr_ip
 from ipamx_spy.dockerd.gotypes import BOOL, STRING, STRMAP, GoSlice
 from ipamx_spy.dockerd.versions import DockerVersion
 from ipamx_spy.recording import Exchange
@@ -149,7 +149,7 @@ def plain(exchange: Exchange, shapes: Shapes,
     for name in found.required:
         if value.get(name) in (None, "", []):
             return None
-    if found.cidr is not None and parse_cidr(value.get(found.cidr)) is None:
+    if found.cidr is not None and cidr_ip(value.get(found.cidr)) is None:
         return None
     if not _content_type_ok(response.headers):
         return None
