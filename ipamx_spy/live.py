@@ -483,13 +483,17 @@ class DetachedChecker:
             forward = Feed(self._view.feed.fd,
                             lambda: None if out.write(encode_line({"view_gone": True})) else None)
         for lines in read_lines(self._read_end):
+            forwarded: list[bytes] = []
             for line in lines:
-                self._check_line(line, out, forward)
+                self._check_line(line, out, forwarded if forward is not None else None)
+            if forward is not None:
+                forward.put_many(forwarded)  # one write per batch, not one per line
             out.flush()
         out.write(encode_line({"end": {"view_dropped": forward.dropped if forward else 0}}))
         out.close()
 
-    def _check_line(self, line: bytes, out: Any, forward: Feed | None) -> None:
+    def _check_line(self, line: bytes, out: Any, forward: list[bytes] | None) -> None:
+        """Check one line; what the view is to get of it is added to ``forward``."""
         found: list[Finding] = []
         if line[:1] == b"R" and (kind := record_type_of(line[1:])) not in UNCHECKED:
             try:
@@ -501,14 +505,14 @@ class DetachedChecker:
         if forward is None:
             return
         if not found:
-            forward.put(line + b"\n")
+            forward.append(line + b"\n")
         elif line[:1] == b"R" and found[0].seq:
             findings = json.dumps([f.to_json() for f in found], ensure_ascii=False)
-            forward.put(b"Q" + findings.encode("utf-8", "surrogatepass") + b"\x1f" + line[1:]
-                        + b"\n")
+            forward.append(b"Q" + findings.encode("utf-8", "surrogatepass") + b"\x1f"
+                           + line[1:] + b"\n")
         else:  # findings on a close: the record, then its findings as lines of their own
-            forward.put(line + b"\n")
-            forward.put(b"F" + encode_line({"findings": [f.to_json() for f in found]}))
+            forward.append(line + b"\n")
+            forward.append(b"F" + encode_line({"findings": [f.to_json() for f in found]}))
 
     def _check_record(self, record: dict[str, Any], out: Any,
                       request: Message | None = None) -> list[Finding]:

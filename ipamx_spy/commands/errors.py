@@ -7,8 +7,9 @@ Exit codes: 0 all well; 1 findings, failures, differences (the input was fine, t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol, TypeVar
 
 import typer
 from rich.text import Text
@@ -37,20 +38,34 @@ def fail(message: str, code: int = UNUSABLE) -> NoReturn:
     raise typer.Exit(code)
 
 
-def report_damage(damage: tuple[Damage, ...] | list[Damage]) -> None:
+def report_damage(damage: Sequence[Damage]) -> None:
     """A warning per line a reader skipped (a torn or damaged line), naming the line."""
     for item in damage:
         warn(str(item))
 
 
-def open_recording(path: Path) -> Recording:
-    """Load a recording, warning about every skipped line; unusable files exit 2."""
+class _Damaged(Protocol):
+    @property
+    def damage(self) -> Sequence[Damage]: ...
+
+
+Read = TypeVar("Read", bound=_Damaged)
+
+
+def read_reporting(path: Path, read: Callable[[Path], Read]) -> Read:
+    """``read(path)`` (a whole load, or a survey of the file), warning about every line it
+    skipped; an unusable file exits 2."""
     try:
-        recording = load(path)
+        found = read(path)
     except (RecordingError, OSError) as exc:
         fail(problem_text(path, exc))
-    report_damage(recording.damage)
-    return recording
+    report_damage(found.damage)
+    return found
+
+
+def open_recording(path: Path) -> Recording:
+    """Load a recording, warning about every skipped line; unusable files exit 2."""
+    return read_reporting(path, load)
 
 
 def recording_paths(paths: list[Path]) -> list[Path]:

@@ -22,7 +22,7 @@ from ipamx_spy.proxy import ProxySession
 from ipamx_spy.recording import RecordingError, make_header
 from ipamx_spy.recording_reader import RecordingReader, problem_text
 
-from .errors import fail, report_damage
+from .errors import fail, read_reporting
 
 if TYPE_CHECKING:
     from ipamx_spy.netdriver.links import Netlink
@@ -108,12 +108,7 @@ def register(app: typer.Typer) -> None:
 def _survey(path: Path) -> RecordingSurvey:
     """The recording read once (its count, its Joins), warning about every skipped line;
     an unusable file exits 2."""
-    try:
-        found = survey(path)
-    except (RecordingError, OSError) as exc:
-        fail(problem_text(path, exc))
-    report_damage(found.damage)
-    return found
+    return read_reporting(path, survey)
 
 
 def _reader(path: Path) -> RecordingReader:

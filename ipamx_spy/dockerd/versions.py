@@ -33,11 +33,17 @@ class DockerVersion(NamedTuple):
             return DEFAULT_VERSION
         if isinstance(text, DockerVersion):
             return text
+        known = _PARSED.get(text) if cls is DockerVersion else None
+        if known is not None:  # a reader asks for its file's version at every exchange
+            return known
         found = re.match(r"v?(\d+)(?:\.(\d+))?(?:\.(\d+))?", text.strip())
         if found is None:
             raise ValueError(f"not a Docker version: {text!r}")
         major, minor, patch = (int(g) if g else 0 for g in found.groups())
-        return cls(major, minor, patch)
+        version = cls(major, minor, patch)
+        if cls is DockerVersion and len(_PARSED) < _PARSED_KEPT:
+            _PARSED[text] = version
+        return version
 
     def __str__(self) -> str:
         return f"{self.major}.{self.minor}.{self.patch}"
@@ -48,6 +54,9 @@ class DockerVersion(NamedTuple):
         row get the oldest one)."""
         return row_of(self.major)
 
+
+_PARSED: dict[str, DockerVersion] = {}  # text -> its version (a tuple: safe to share)
+_PARSED_KEPT = 64
 
 DEFAULT_VERSION = DockerVersion(20, 10, 24)
 """The daemon whose behaviour every verdict row was observed on (Debian bookworm's docker.io)."""
