@@ -39,7 +39,7 @@ from typing import Any
 from . import dockerd, render
 from .dockerd import AddressRole, Endpoint
 from .dockerd.verdict import is_gateway_request, pool_gateway
-from .recording import Exchange, Recording
+from .recording import Exchange, Message, Recording
 from .recording_reader import REORDER_SLACK, SeqOrder, in_seq_order
 from .records import SectionSource
 
@@ -91,10 +91,20 @@ class Section:
 
 # -- pass 1: tokens -------------------------------------------------------------------------
 
-def _body(exchange: Exchange, side: str = "request") -> Mapping[str, Any]:
-    message = exchange.request if side == "request" else exchange.response
+def _object(message: Message | None) -> Mapping[str, Any]:
+    """A message's JSON object, or an empty one (no message, no body, not an object)."""
     value = None if message is None else message.value
     return value if isinstance(value, Mapping) else {}
+
+
+def _body(exchange: Exchange) -> Mapping[str, Any]:
+    """The request's JSON object."""
+    return _object(exchange.request)
+
+
+def _answer(exchange: Exchange) -> Mapping[str, Any]:
+    """The answer's JSON object (empty when there was none)."""
+    return _object(exchange.response)
 
 
 def _plain(address: object) -> str:
@@ -111,10 +121,10 @@ def _gateway_of(exchange: Exchange) -> Key | None:
         request = _body(exchange)
         if not is_gateway_request(request):
             return None
-        given = _body(exchange, "response").get("Address") or request.get("Address")
+        given = _answer(exchange).get("Address") or request.get("Address")
         return str(request.get("PoolID", "")), _plain(given)
     if exchange.endpoint == Endpoint.REQUEST_POOL:
-        response = _body(exchange, "response")
+        response = _answer(exchange)
         gateway = pool_gateway(response)
         return (str(response.get("PoolID", "")), _plain(gateway)) if gateway else None
     return None
@@ -373,7 +383,7 @@ class _Tracker:
         request = _body(exchange)
         pool, options = str(request.get("PoolID", "")), request.get("Options")
         serial = isinstance(options, Mapping) and SERIAL_OPTION in options  # any JSON may come
-        v6 = ":" in _plain(_body(exchange, "response").get("Address")) or ":" in _plain(
+        v6 = ":" in _plain(_answer(exchange).get("Address")) or ":" in _plain(
             request.get("Address"))
         if is_gateway_request(request):
             token = "gw"
@@ -387,7 +397,7 @@ class _Tracker:
             token = "aux"
         else:
             return "addr6" if v6 else "addr"
-        given = _body(exchange, "response").get("Address") or request.get("Address")
+        given = _answer(exchange).get("Address") or request.get("Address")
         self.reserve(index, (pool, _plain(given)))
         return token
 
@@ -397,9 +407,9 @@ class _Tracker:
                 and not _failed(previous) and _gap(previous, exchange) <= COMMAND_GAP_S)
 
     def pool_token(self, exchange: Exchange, index: int) -> str:
-        gateway = pool_gateway(_body(exchange, "response"))
+        gateway = pool_gateway(_answer(exchange))
         if gateway:
-            pool_id = str(_body(exchange, "response").get("PoolID", ""))
+            pool_id = str(_answer(exchange).get("PoolID", ""))
             self.reserve(index, (pool_id, _plain(gateway)))
         return "pool"
 
@@ -602,7 +612,7 @@ def _calls(exchanges: Sequence[Exchange], endpoint: str) -> list[Exchange]:
 
 def _activation_detail(exchanges: Sequence[Exchange]) -> str:
     for exchange in _calls(exchanges, Endpoint.ACTIVATE):
-        implements = _body(exchange, "response").get("Implements") or []
+        implements = _answer(exchange).get("Implements") or []
         if isinstance(implements, list) and implements:
             return "the plugin implements " + " and ".join(map(str, implements))
     return ""
@@ -611,11 +621,11 @@ def _activation_detail(exchanges: Sequence[Exchange]) -> str:
 def _create_detail(exchanges: Sequence[Exchange]) -> str:
     parts = []
     for exchange in _calls(exchanges, Endpoint.REQUEST_POOL):
-        asked, got = _body(exchange).get("Pool"), _body(exchange, "response").get("Pool")
+        asked, got = _body(exchange).get("Pool"), _answer(exchange).get("Pool")
         if got:
             parts.append(f"pool {got}" + ("" if asked else " (chosen by the allocator)"))
     for exchange in _calls(exchanges, Endpoint.REQUEST_ADDRESS):
-        address = _body(exchange, "response").get("Address")
+        address = _answer(exchange).get("Address")
         if is_gateway_request(_body(exchange)) and address:
             parts.append(f"gateway {address}")
     return ", ".join(parts)
@@ -624,7 +634,7 @@ def _create_detail(exchanges: Sequence[Exchange]) -> str:
 def _start_detail(exchanges: Sequence[Exchange]) -> str:
     parts = []
     for exchange in _calls(exchanges, Endpoint.REQUEST_ADDRESS):
-        asked, got = _body(exchange).get("Address"), _body(exchange, "response").get("Address")
+        asked, got = _body(exchange).get("Address"), _answer(exchange).get("Address")
         if got:
             how = f"asked for {asked} with --ip" if asked else "chosen by the allocator"
             parts.append(f"address {got} ({how})")
@@ -643,16 +653,16 @@ def _release_detail(exchanges: Sequence[Exchange]) -> str:
 
 
 def _got_pools(exchanges: Sequence[Exchange]) -> set[str]:
-    return {str(_body(e, "response").get("PoolID"))
+    return {str(_answer(e).get("PoolID"))
             for e in _calls(exchanges, Endpoint.REQUEST_POOL)
-            if not _failed(e) and _body(e, "response").get("PoolID")}
+            if not _failed(e) and _answer(e).get("PoolID")}
 
 
 def _own_rollback(exchanges: Sequence[Exchange]) -> bool:
     """A rollback gives back only what its command got: each ReleaseAddress an address it was
     given, each ReleasePool one of its pools, each Leave/DeleteEndpoint one of its endpoints
     (else the releases belong to a following ``docker rm`` or ``network rm``)."""
-    addresses = {(str(_body(e).get("PoolID", "")), _plain(_body(e, "response").get("Address")))
+    addresses = {(str(_body(e).get("PoolID", "")), _plain(_answer(e).get("Address")))
                  for e in _calls(exchanges, Endpoint.REQUEST_ADDRESS) if not _failed(e)}
     endpoints = {str(_body(e).get("EndpointID")) for e in exchanges
                  if e.endpoint == Endpoint.CREATE_ENDPOINT}

@@ -19,6 +19,7 @@ from .plan import (
     AttachPlan,
     AttachTarget,
     Journal,
+    TargetKind,
     journal_from_json,
     journal_to_json,
     spec_address,
@@ -66,7 +67,7 @@ def socket_target(name: str, path: Path, how: str) -> AttachTarget:
     real = Path(os.path.realpath(path))
     if not _is_socket(real):
         raise AttachError(f"{path} is not a socket")
-    return AttachTarget(name=name, kind="socket", path=real, how=f"{how} {path}",
+    return AttachTarget(name=name, kind=TargetKind.SOCKET, path=real, how=f"{how} {path}",
                         upstream=Address(kind=AddressKind.UNIX, path=str(real), source=str(path)))
 
 
@@ -75,7 +76,7 @@ def _spec_target(name: str, path: Path) -> AttachTarget:
     address = spec_address(path, text, name)
     if address.kind is AddressKind.UNIX:
         return socket_target(name, Path(address.path), f"socket named by {path}:")
-    return AttachTarget(name=name, kind="file", path=path, upstream=address, original=text,
+    return AttachTarget(name=name, kind=TargetKind.FILE, path=path, upstream=address, original=text,
                         how=f"plugin file {path} ({address})")
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,16 @@ JOURNAL_VERSION = 1
 SUN_PATH_MAX = 107  # bytes in sockaddr_un.sun_path, without the terminating NUL
 MOVED_SUFFIX = ".plugin"
 STAGING_SUFFIX = ".spy"
-KINDS = ("socket", "file")
+
+
+class TargetKind(StrEnum):
+    """How dockerd reaches the plugin: a socket it dials, or a file it reads once."""
+
+    SOCKET = "socket"
+    FILE = "file"
+
+
+KINDS = tuple(kind.value for kind in TargetKind)
 
 
 class AttachError(RuntimeError):
@@ -42,7 +52,7 @@ class AttachTarget:
     """Where dockerd finds plugin ``name``: the socket it dials or the file it reads."""
 
     name: str
-    kind: str  # "socket" or "file"
+    kind: TargetKind  # a word is converted on construction
     path: Path
     upstream: Address  # where the plugin itself answers
     how: str  # for messages: "legacy plugin socket", "managed plugin ipamx:latest (id 3f2a…)"
@@ -51,6 +61,7 @@ class AttachTarget:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"target kind {self.kind!r} is not one of {KINDS}")
+        object.__setattr__(self, "kind", TargetKind(self.kind))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,7 +100,7 @@ def _checked_socket_path(path: Path, what: str) -> Path:
 
 def plan_for(target: AttachTarget, spy_dir: Path) -> AttachPlan:
     """Where the spy goes for ``target``. Raises AttachError for a path too long to bind."""
-    if target.kind == "socket":
+    if target.kind is TargetKind.SOCKET:
         base = target.path.name
         moved = _checked_socket_path(target.path.with_name(f".{base}{MOVED_SUFFIX}"),
                                      "the plugin's socket, moved aside, at")
@@ -137,7 +148,7 @@ def journal_to_json(journal: Journal) -> str:
     plan, target = journal.plan, journal.plan.target
     data: dict[str, Any] = {
         "version": journal.version, "pid": journal.pid, "pid_start": journal.pid_start,
-        "spy_inode": journal.spy_inode, "name": target.name, "kind": target.kind,
+        "spy_inode": journal.spy_inode, "name": target.name, "kind": target.kind.value,
         "path": str(target.path), "how": target.how, "plugin": str(target.upstream),
         "original": target.original, "listen": str(plan.listen), "staging": str(plan.staging),
         "moved": None if plan.moved is None else str(plan.moved), "upstream": str(plan.upstream),
