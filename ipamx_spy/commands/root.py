@@ -4,7 +4,8 @@
 Commands are imported when they run, not when the app starts: ``COMMANDS`` names each
 command's module and the first paragraph of its help, which is all ``ipamx-spy --help`` shows
 (``tests/test_cli_help.py`` checks the table against the commands themselves). A command module
-registers its commands with ``register(app)`` on a scratch app of the same settings.
+registers its commands with ``register(app)`` on a scratch app of the same settings, and
+``coercion.install`` gives their plain parameters a coercion that needs no pydantic.
 """
 
 from __future__ import annotations
@@ -76,7 +77,19 @@ def module_commands(module: str) -> dict[str, click.Command]:
     scratch = typer.Typer(**SETTINGS)
     loaded.register(scratch)
     use_plain_help(scratch)
-    return dict(typer.main.get_group(scratch).commands)
+    group = typer.main.get_group(scratch)
+    plain_coercion(group)
+    return dict(group.commands)
+
+
+def plain_coercion(command: click.Command) -> None:
+    """Values coerced without pydantic where the type is plain (``coercion.py``); a typer
+    whose private coercion names differ keeps its own."""
+    try:
+        from .coercion import install
+    except ImportError:
+        return
+    install(command)
 
 
 class LazyCommands(dict[str, click.Command]):
@@ -100,6 +113,7 @@ class LazyGroup(typer.core.TyperGroup):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.commands = LazyCommands(self.commands)
+        plain_coercion(self)  # --version and --help
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
