@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import random
 import re
 import shutil
@@ -49,14 +50,23 @@ from docker_env import (
 )
 from fakeplugin import FakePlugin, http, ok
 from test_dockerd_real import _LOGGER_FIELDS, _fields, _value_pattern, _without_host_warnings
-from verdict_cases import SWARM_CASES, Case
+from verdict_cases import GLOBAL, MEMBER, SWARM_CASES, Case
 
 from ipamx_spy import recording
 from ipamx_spy.dockerd import Endpoint, Outcome, Verdict, read_answer
 from ipamx_spy.dockerd.verdict import DEBUG_ONLY
 
 RELAY_TOOL = "socat"  # what the managed plugin runs: its socket to the proxy's, byte for byte
+MANAGER_NODE = "node1"  # the recordings' host: the manager's --context in docs/swarm/driver/
 WAIT_S = 60.0  # for what dockerd does after the command returned (allocator, gossip, log)
+CAPTURES_ENV = "IPAMX_SPY_SWARM_VERDICT_CAPTURES"
+"""A folder: each case's recording (the proxy's, whole) is copied to ``DIR/<label>/<id>.jsonl``
+(docs/swarm/driver/ was made so)."""
+
+
+NETWORK_ONLY = ("docker.networkdriver/1.0",)
+AS_BUILT = ("docker.ipamdriver/1.0", "docker.networkdriver/1.0")
+"""What ``ipamx-spy plugin build`` declares, in its order (the emulator's managed plugin)."""
 
 
 def _managed(case: Case) -> bool:
@@ -168,17 +178,18 @@ def relay_rootfs() -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def _managed_relay(docker: Docker, rootfs: Path, name: str, spy_socket: Path) -> Iterator[str]:
-    """Managed plugin ``name`` (a network driver) whose socket ``socat`` relays to
-    ``spy_socket`` (its folder bind-mounted in), enabled; removed afterwards. Yields the
-    driver's name as dockerd registers it (``name:latest``)."""
+def _managed_relay(docker: Docker, rootfs: Path, name: str, spy_socket: Path,
+                   types: tuple[str, ...] = NETWORK_ONLY) -> Iterator[str]:
+    """Managed plugin ``name`` (a network driver, and whatever else ``types`` declares) whose
+    socket ``socat`` relays to ``spy_socket`` (its folder bind-mounted in), enabled; removed
+    afterwards. Yields the driver's name as dockerd registers it (``name:latest``)."""
     folder = spy_socket.parent / "plugin"
     shutil.copytree(rootfs, folder / "rootfs", symlinks=True)
     (folder / "config.json").write_text(json.dumps({
         "description": "ipamx-spy test relay", "documentation": "tests",
         "entrypoint": ["/relay", "UNIX-LISTEN:/run/docker/plugins/relay.sock,fork",
                        f"UNIX-CONNECT:/up/{spy_socket.name}"],
-        "interface": {"types": ["docker.networkdriver/1.0"], "socket": "relay.sock"},
+        "interface": {"types": list(types), "socket": "relay.sock"},
         "network": {"type": "host"},
         "mounts": [{"source": str(spy_socket.parent), "destination": "/up", "type": "bind",
                     "options": ["rbind"]}],
@@ -203,6 +214,9 @@ def _answers(case: Case) -> dict[str, Callable[[bytes], bytes]]:
 
     return {
         "Plugin.Activate": lambda _b: ok({"Implements": ["NetworkDriver"]}),
+        Endpoint.GET_DEFAULT_ADDRESS_SPACES.value: lambda _b: ok({
+            "LocalDefaultAddressSpace": "LocalDefault",
+            "GlobalDefaultAddressSpace": "GlobalDefault"}),
         "NetworkDriver.GetCapabilities": lambda _b: ok(case.capabilities or {"Scope": "local"}),
         case.endpoint.value: lambda _b: http(case.status, case.body),
         **({Endpoint.DISCOVER_NEW.value: discover_new}
@@ -275,7 +289,8 @@ class Served:
 
 
 @contextlib.contextmanager
-def _served(docker: Docker, rootfs: Path, folder: Path, case: Case) -> Iterator[Served]:
+def _served(docker: Docker, rootfs: Path, folder: Path, case: Case,
+            types: tuple[str, ...] = NETWORK_ONLY) -> Iterator[Served]:
     """The case's plugin under a fresh name (dockerd activates it afresh), until the proxy
     has stopped and its recording is whole."""
     folder.mkdir()
@@ -284,12 +299,23 @@ def _served(docker: Docker, rootfs: Path, folder: Path, case: Case) -> Iterator[
     listen = folder / "spy.sock" if _managed(case) else PLUGIN_DIR / f"{name}.sock"
     with FakePlugin(upstream, _answers(case)) as plugin, contextlib.ExitStack() as stack:
         spy = spawn_spy(["proxy", "--listen", str(listen), "--upstream", str(upstream),
-                         "--control", str(folder / "ctl"), "--record", str(rec), "--compact"],
+                         "--control", str(folder / "ctl"), "--record", str(rec), "--compact",
+                         "--host-id", MANAGER_NODE],
                         listen, rec)
         stack.callback(spy.stop)
-        driver = stack.enter_context(_managed_relay(docker, rootfs, name, listen)) \
+        driver = stack.enter_context(_managed_relay(docker, rootfs, name, listen, types)) \
             if _managed(case) else name
         yield Served(case=case, name=name, driver=driver, plugin=plugin, rec=rec)
+    _keep(docker, case, rec)
+
+
+def _keep(docker: Docker, case: Case, rec: Path) -> None:
+    """With ``IPAMX_SPY_SWARM_VERDICT_CAPTURES=DIR``, a copy of the case's recording."""
+    folder = os.environ.get(CAPTURES_ENV)
+    if folder and rec.exists():
+        target = Path(folder) / docker.daemon.label / f"{case.id}.jsonl"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(rec, target)
 
 
 def _log_since(docker: Docker) -> Callable[[], str]:
@@ -370,6 +396,64 @@ def test_member_discovery_verdicts_match_the_real_daemon(swarm: Swarm, relay_roo
         assert request["DiscoveryData"] == {"Address": swarm.addresses[1], "BindAddress": "",
                                             "Self": False}, request
         _logged_as_the_verdict_says(verdict, one.case, log)
+
+
+MEMBER_SUBNET = "10.66.0.0/24"
+ANSWERED = b"{}\n"  # what a driver that has nothing to say answers to every swarm call
+ALLOCATED = Case(id="managed-global-network", endpoint=Endpoint.FREE_NETWORK, status=200,
+                 body=ANSWERED, outcome=Outcome.SUCCESS, error=None, netdriver=True,
+                 capabilities=GLOBAL)
+DISCOVERED = Case(id="member-comes-and-goes", endpoint=Endpoint.DISCOVER_DELETE, status=200,
+                  body=ANSWERED, outcome=Outcome.SUCCESS, error=None, netdriver=True,
+                  capabilities=MEMBER)
+
+
+@pytest.mark.docker
+def test_a_managed_global_network_is_allocated_and_freed_after_its_commands(
+        swarm: Swarm, relay_rootfs: Path, sockdir: Path) -> None:
+    """Every call answered: ``network create`` of a managed ``Scope: global`` driver returns,
+    then the allocator's AllocateNetwork comes (the network's id, its IPv4 pool and gateway
+    as swarmkit chose them); ``network rm`` returns, then FreeNetwork comes with the id. The
+    session is what ``docs/swarm/driver/`` holds (``IPAMX_SPY_SWARM_VERDICT_CAPTURES``) and the
+    emulator plays (tests/test_swarm_emulator.py)."""
+    docker = swarm.manager
+    assert docker is not None
+    log = _log_since(docker)
+    with _served(docker, relay_rootfs, sockdir / "0", ALLOCATED, AS_BUILT) as served:
+        network = docker.run("network", "create", "-d", served.driver, served.name,
+                             timeout=90).stdout.strip()
+        _until("no AllocateNetwork", lambda: served.called(Endpoint.ALLOCATE_NETWORK), log)
+        docker.run("network", "rm", served.name, timeout=90)
+        _until("no FreeNetwork", lambda: served.called(Endpoint.FREE_NETWORK), log)
+    sent = {e.endpoint: e.request.value for e in recording.load(served.rec).exchanges}
+    allocate = sent[Endpoint.ALLOCATE_NETWORK.value]
+    assert isinstance(allocate, dict) and allocate["NetworkID"] == network, allocate
+    assert [d["AddressSpace"] for d in allocate["IPv4Data"]] == [""], allocate
+    assert sent[Endpoint.FREE_NETWORK.value] == {"NetworkID": network}
+    assert Endpoint.CREATE_NETWORK.value not in sent  # no task of it on the manager
+
+
+@pytest.mark.docker
+def test_a_member_that_leaves_is_deleted_from_the_drivers_of_global_connectivity(
+        swarm: Swarm, relay_rootfs: Path, sockdir: Path) -> None:
+    """Every call answered: the worker joins (DiscoverNew, ``Self: false``) and leaves
+    (DiscoverDelete with the same data); the session is in ``docs/swarm/driver/``."""
+    docker = swarm.manager
+    assert docker is not None
+    log = _log_since(docker)
+    with _served(docker, relay_rootfs, sockdir / "0", DISCOVERED) as served:
+        # a subnet of its own: the default pool would be the next one the host's other
+        # networks leave free, which the emulator does not know
+        docker.run("network", "create", "-d", served.driver, "--subnet", MEMBER_SUBNET,
+                   served.name, timeout=90)
+        swarm.member_comes_and_goes(lambda: served.called(Endpoint.DISCOVER_NEW, 2), log)
+        _until("no DiscoverDelete", lambda: served.called(Endpoint.DISCOVER_DELETE), log)
+        docker.run("network", "rm", served.name, timeout=90)
+    member = {"DiscoveryType": 1, "DiscoveryData": {
+        "Address": swarm.addresses[1], "BindAddress": "", "Self": False}}
+    deleted = [e.request.value for e in recording.load(served.rec).exchanges
+               if e.endpoint == Endpoint.DISCOVER_DELETE.value]
+    assert deleted == [member]
 
 
 def _logged_as_the_verdict_says(verdict: Verdict, case: Case, log: Callable[[], str]) -> None:

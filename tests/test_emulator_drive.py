@@ -188,7 +188,7 @@ def test_expected_failures_decide_the_exit_code(tmp_path: Path) -> None:
 
 def test_unusable_input_exits_2(tmp_path: Path) -> None:
     broken = tmp_path / "broken.scenario"
-    broken.write_text("docker swarm leave\n")
+    broken.write_text("docker swarm update\n")
     talk = str(SCENARIOS / "talk.scenario")
     assert runner.invoke(app, ["drive", str(broken), "--target", "builtin"]).exit_code == 2
     assert runner.invoke(app, ["drive", talk, "--target", "builtin",

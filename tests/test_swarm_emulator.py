@@ -302,7 +302,7 @@ def test_context_names_the_daemon_and_service_options_parse() -> None:
     "docker service create --replicas x bb",
     "docker service create --mode weird bb",
     "docker swarm join",
-    "docker swarm leave",
+    "docker swarm leave now",
     "docker plugin install x",
     "docker --context",
 ])
@@ -426,9 +426,116 @@ def test_a_legacy_global_scope_driver_is_refused_in_swarm_mode() -> None:
     assert results[1].outcome.stderr == (
         "Error response from daemon: rpc error: code = InvalidArgument desc = legacy plugin g "
         "of type NetworkDriver is not supported in swarm mode",)
+    # each interface's handlers: the engine's, then the manager's allocator's (a legacy
+    # driver's second GetCapabilities: docs/swarm/driver/*/member-comes-and-goes.jsonl)
+    ipam = [Endpoint.IPAM_GET_CAPABILITIES.value, Endpoint.GET_DEFAULT_ADDRESS_SPACES.value]
     assert [ep for ep, _body in plugins["m"].calls] == [
         Endpoint.ACTIVATE.value, Endpoint.NET_GET_CAPABILITIES.value,
-        Endpoint.DISCOVER_NEW.value, Endpoint.IPAM_GET_CAPABILITIES.value,
-        Endpoint.GET_DEFAULT_ADDRESS_SPACES.value]  # no address asked, no CreateNetwork
+        Endpoint.DISCOVER_NEW.value, Endpoint.NET_GET_CAPABILITIES.value,
+        *ipam, *ipam]  # no address asked, no CreateNetwork
     _plugins, results = _probed("docker -c m network create -d g n\n", Scope.GLOBAL)
     assert results[0].outcome.stderr[0].endswith(SWARM_MANAGER_REDIRECT)
+
+
+# -- a managed driver of global scope and a member leaving (docs/swarm/driver/: real dockerd
+# 20.10.24 and 28.5.2, recorded by tests/test_dockerd_swarm_verdict.py) --------------------
+
+DRIVER = SWARM / "driver"
+DRIVER_RUNS = [(version, stem) for version in ("20.10", "28.5")
+               for stem in ("managed-global-network", "member-comes-and-goes")]
+
+
+@pytest.mark.parametrize(("version", "stem"), DRIVER_RUNS, ids=lambda v: str(v))
+def test_the_swarm_only_calls_are_sent_as_the_real_daemon_sent_them(version: str,
+                                                                    stem: str) -> None:
+    """AllocateNetwork and FreeNetwork (a managed ``Scope: global`` driver), DiscoverNew and
+    DiscoverDelete (a member joining and leaving), every request of the manager byte for byte;
+    the worker, without a plugin, has no recording and needs none."""
+    folder = DRIVER / version
+    result = compare_swarm(scenario.load(folder / f"{stem}.scenario"),
+                           {"node1": load(folder / f"{stem}.jsonl")}, version=lookup(version))
+    assert result.equal, result.report()
+    assert result.nodes["node1"].emulated == result.nodes["node1"].recorded > 0
+
+
+def _endpoints(plugin: ProbePlugin) -> list[str]:
+    return [ep for ep, _body in plugin.calls]
+
+
+GLOBAL_DRIVER = ("docker -c m swarm init --advertise-addr 198.18.1.1\n"
+                 "docker -c m plugin enable g:latest\n"
+                 "docker -c m network create -d g:latest n\n"
+                 "docker -c m network rm n\n")
+
+
+def test_a_managed_global_driver_s_network_is_allocated_and_freed_by_the_manager() -> None:
+    """No CreateNetwork or DeleteNetwork: AllocateNetwork with swarmkit's first pool after
+    the ingress network's, and FreeNetwork with the same id; a local driver's network stays
+    the node's."""
+    plugins, results = _probed(GLOBAL_DRIVER, Scope.GLOBAL)
+    assert [r.outcome.exit_code for r in results] == [0, 0, 0, 0]
+    network = results[2].outcome.stdout[0]
+    assert len(network) == 25 and network.isalnum()
+    calls = _endpoints(plugins["m"])
+    assert Endpoint.CREATE_NETWORK.value not in calls
+    assert calls[-2:] == [Endpoint.ALLOCATE_NETWORK.value, Endpoint.FREE_NETWORK.value]
+    assert _bodies(plugins["m"], Endpoint.ALLOCATE_NETWORK) == [{
+        "NetworkID": network, "Options": {}, "IPv4Data": [
+            {"AddressSpace": "", "Gateway": "10.0.1.1/24", "Pool": "10.0.1.0/24"}],
+        "IPv6Data": None}]
+    assert _bodies(plugins["m"], Endpoint.FREE_NETWORK) == [{"NetworkID": network}]
+    plugins, results = _probed(GLOBAL_DRIVER, Scope.LOCAL)
+    assert [r.outcome.exit_code for r in results] == [0, 0, 0, 0]
+    assert Endpoint.ALLOCATE_NETWORK.value not in _endpoints(plugins["m"])
+    assert Endpoint.CREATE_NETWORK.value in _endpoints(plugins["m"])
+
+
+def test_the_allocator_s_failures_are_only_logged() -> None:
+    """A refused AllocateNetwork: the command has returned (the network's id printed), the
+    failure is logged as swarmkit logs it, and the unallocated network's removal sends no
+    FreeNetwork. A refused FreeNetwork: ``network rm`` succeeds, the failure is logged."""
+    no = [Reply.json(500, {"Err": "swarm says no"})]
+    plugins, results = _probed(GLOBAL_DRIVER, Scope.GLOBAL,
+                               faults={Endpoint.ALLOCATE_NETWORK.value: list(no)})
+    assert [r.outcome.exit_code for r in results] == [0, 0, 0, 0]
+    network = results[2].outcome.stdout[0]
+    assert results[2].logged == (
+        f'msg="Failed allocation for network {network}" error="failed while allocating '
+        f'driver state for network {network}: NetworkDriver.AllocateNetwork: swarm says no"',)
+    assert Endpoint.FREE_NETWORK.value not in _endpoints(plugins["m"])
+    assert results[3].logged == ()
+    plugins, results = _probed(GLOBAL_DRIVER, Scope.GLOBAL,
+                               faults={Endpoint.FREE_NETWORK.value: list(no)})
+    assert [r.outcome.exit_code for r in results] == [0, 0, 0, 0]
+    assert len(results[3].logged) == 1 and "Failed during network free" in results[3].logged[0]
+    assert results[3].outcome.stdout == ("n",)
+
+
+def test_a_member_leaving_is_deleted_from_drivers_of_global_connectivity_only() -> None:
+    text = ("docker -c m swarm init --advertise-addr 198.18.1.1\n"
+            "docker -c m network create -d d --scope local n\n"
+            "docker -c w swarm join --token T --advertise-addr 198.18.1.2 198.18.1.1:2377\n"
+            "docker -c w swarm leave\n")
+    member = {"DiscoveryType": 1, "DiscoveryData": {"Address": "198.18.1.2", "BindAddress": "",
+                                                    "Self": False}}
+    for scope, told in ((Scope.GLOBAL, [member]), (Scope.LOCAL, [])):
+        plugins, results = _probed(text, scope)
+        assert [r.outcome.exit_code for r in results] == [0, 0, 0, 0]
+        assert _bodies(plugins["m"], Endpoint.DISCOVER_DELETE) == told, scope
+        assert plugins["w"].calls == []
+
+
+def test_leaving_a_swarm_is_refused_as_dockerd_refuses_it() -> None:
+    """Not a member; the manager without ``--force``; once left, a worker can join again."""
+    _plugins, results = _probed(
+        "docker -c w swarm leave\n"
+        "docker -c m swarm init\n"
+        "docker -c m swarm leave\n"
+        "docker -c w swarm join --token T 198.18.1.1:2377\n"
+        "docker -c w swarm leave\n"
+        "docker -c w swarm join --token T 198.18.1.1:2377\n"
+        "docker -c m swarm leave --force\n", Scope.LOCAL)
+    assert [r.outcome.exit_code for r in results] == [1, 0, 1, 0, 0, 0, 0]
+    assert results[0].outcome.stderr == ("Error response from daemon: This node is not part "
+                                         "of a swarm",)
+    assert "participating as a manager" in results[2].outcome.stderr[0]

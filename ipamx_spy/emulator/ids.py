@@ -17,7 +17,9 @@ from ipamx_spy.dockerd import Endpoint
 from ipamx_spy.dockerd.options import MAC_OPTION
 from ipamx_spy.recording import Exchange
 
-KINDS = ("network", "endpoint", "sandbox", "mac")
+KINDS = ("network", "endpoint", "sandbox", "mac", "swarm-network")
+SWARM_NETWORK_CALLS = (Endpoint.ALLOCATE_NETWORK, Endpoint.FREE_NETWORK)
+"""The calls that name a swarm network (swarmkit's id: 25 letters and digits)."""
 
 
 class IdSource(Protocol):
@@ -41,6 +43,9 @@ class RandomIds:
             return f"{self.exec_root.rstrip('/')}/netns/{self.hex(12)}"
         if kind == "mac":
             return "02:42:" + ":".join(f"{self.rng.randrange(256):02x}" for _ in range(4))
+        if kind == "swarm-network":  # swarmkit's identity.NewID: base 36, 25 digits
+            return "".join(self.rng.choice("0123456789abcdefghijklmnopqrstuvwxyz")
+                           for _ in range(25))
         return self.hex()
 
 
@@ -75,7 +80,8 @@ class RecordedIds:
 
 
 def _values(endpoint: str, body: dict[str, object]) -> list[tuple[str, str]]:
-    found = [("network", body.get("NetworkID")), ("endpoint", body.get("EndpointID")),
+    network = "swarm-network" if endpoint in SWARM_NETWORK_CALLS else "network"
+    found = [(network, body.get("NetworkID")), ("endpoint", body.get("EndpointID")),
              ("sandbox", body.get("SandboxKey"))]
     options = body.get("Options")
     if endpoint == Endpoint.REQUEST_ADDRESS and isinstance(options, dict):

@@ -29,7 +29,7 @@ Swarm scenarios name the daemon a command runs on with the docker CLI's own ``--
     sleep 10                             # the removed service's tasks stop while this waits
 
 A line without ``--context`` runs on the first daemon the scenario names (``default`` when it
-names none). ``docker plugin enable|disable``, ``docker swarm init|join`` and ``docker service
+names none). ``docker plugin enable|disable``, ``docker swarm init|join|leave`` and ``docker service
 create|rm`` are understood besides the commands above.
 """
 
@@ -151,6 +151,11 @@ class SwarmJoin:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SwarmLeave:
+    force: bool = False  # --force (a manager cannot leave without it)
+
+
+@dataclass(frozen=True, kw_only=True)
 class ServiceCreate:
     name: str
     networks: tuple[str, ...] = ()
@@ -167,8 +172,9 @@ class ServiceRemove:
 
 Action = (NetworkCreate | NetworkRemove | NetworkConnect | NetworkDisconnect | RunContainer
           | ContainerOp | RestartDaemon | Pause | PluginEnable | PluginDisable | SwarmInit
-          | SwarmJoin | ServiceCreate | ServiceRemove)
-SWARM_ACTIONS = (PluginEnable, PluginDisable, SwarmInit, SwarmJoin, ServiceCreate, ServiceRemove)
+          | SwarmJoin | SwarmLeave | ServiceCreate | ServiceRemove)
+SWARM_ACTIONS = (PluginEnable, PluginDisable, SwarmInit, SwarmJoin, SwarmLeave, ServiceCreate,
+                 ServiceRemove)
 """Actions only a swarm of emulated daemons (``emulator.swarm``) plays."""
 
 
@@ -227,6 +233,7 @@ _SWARM_INIT: Spec = {"--advertise-addr": ("advertise", "value")} | {o: ("", "ski
     "--snapshot-interval")} | {"--autolock": ("", "noop"), "--force-new-cluster": ("", "noop")}
 _SWARM_JOIN: Spec = {"--advertise-addr": ("advertise", "value")} | {o: ("", "skip") for o in (
     "--token", "--listen-addr", "--data-path-addr", "--availability")}
+_SWARM_LEAVE: Spec = {"-f": ("force", "flag"), "--force": ("force", "flag")}
 _SERVICE_CREATE: Spec = {
     "--name": ("name", "value"), "--replicas": ("replicas", "value"),
     "--replicas-max-per-node": ("max_per_node", "value"), "--network": ("networks", "list"),
@@ -452,6 +459,11 @@ def _swarm(args: list[str]) -> Action:
         if len(positional) != 1:
             raise ScenarioError("docker swarm join takes the manager's HOST:PORT")
         return SwarmJoin(manager=positional[0], advertise=str(values.get("advertise") or ""))
+    if verb == "leave":
+        values, positional = parse_options(rest, _SWARM_LEAVE)
+        if positional:
+            raise ScenarioError("docker swarm leave takes no arguments")
+        return SwarmLeave(force=bool(values.get("force")))
     raise ScenarioError(f"docker swarm {verb} is not supported")
 
 

@@ -78,6 +78,7 @@ from .scenario import (
     Step,
     SwarmInit,
     SwarmJoin,
+    SwarmLeave,
 )
 
 SERIAL_OPTION = "com.docker.network.ipam.serial"
@@ -89,10 +90,20 @@ NOT_MANAGER = ("This node is not a swarm manager. Worker nodes can't be used to 
                "cluster state. Please run this command on a manager node or promote the "
                "current node to a manager.")
 DEFAULT_NODE = "default"
+INGRESS = "ingress"  # the network ``swarm init`` makes
+LEAVE_MANAGER = ("You are attempting to leave the swarm on a node that is participating as a "
+                 "manager. Removing the last manager erases all current state of the swarm. Use "
+                 "`--force` to ignore this message.")
 NODE_DISCOVERY = 1  # ``discoverapi.NodeDiscovery``
 STAND_IN_ADDRESS = "192.0.2.{n}"
 """A member's address when its ``swarm init``/``join`` names no ``--advertise-addr`` (dockerd
 would take its interface's): TEST-NET-1, the n-th member to join."""
+
+
+class ManagerRedirect(Exception):  # noqa: N818 - libnetwork's name
+    """libnetwork's ``ManagerRedirectError``: the network is the swarm's to create (``Swarm``
+    catches it and hands the command to the allocator); nothing of the node's is kept. Not a
+    ``DaemonError``: the node's command flows must let it through."""
 
 
 def _rpc(code: str, text: str) -> DaemonError:
@@ -106,6 +117,24 @@ def _member_address(advertise: str, n: int) -> str:
     host = advertise.rsplit(":", 1)[0] if advertise.count(":") == 1 else advertise
     host = host.strip("[]")
     return host if parse_ip(host) is not None else STAND_IN_ADDRESS.format(n=n)
+
+
+def _driver_ipam_data(net: SwarmNetwork, family: int) -> list[dict[str, object]]:
+    """swarmkit's ``ipamData`` of each pool of ``family`` (a map: Go writes its keys
+    sorted); aux addresses as ``AuxAddresses`` (not captured)."""
+    data: list[dict[str, object]] = []
+    for config in net.configs:
+        parsed = parse_cidr(config.subnet)
+        if parsed is None or parsed.version != family:
+            continue
+        entry: dict[str, object] = {"AddressSpace": "", "Pool": config.subnet}
+        if config.gateway:
+            entry["Gateway"] = f"{config.gateway}/{parsed.network.prefixlen}"
+        if config.aux:
+            entry["AuxAddresses"] = {k: f"{v}/{parsed.network.prefixlen}"
+                                     for k, v in config.aux}
+        data.append(entry)
+    return data
 
 
 def _ip(cidr: str) -> str:
@@ -125,6 +154,9 @@ class SwarmNetwork:
     pools: dict[str, str] = field(default_factory=dict)  # pool as answered -> PoolID
     endpoints: dict[str, str] = field(default_factory=dict)  # address (CIDR) -> PoolID
     attachments: dict[str, str] = field(default_factory=dict)  # node -> load-balancer CIDR
+    driver: str = "overlay"  # a plugin's name: a managed driver of global scope
+    driver_options: dict[str, str] = field(default_factory=dict)  # ``-o``
+    driver_state: bool = False  # AllocateNetwork succeeded: FreeNetwork at ``network rm``
 
     def pool_of(self, address: str) -> str:
         return self.endpoints.get(address, "")
@@ -174,6 +206,9 @@ class SwarmNode(Daemon):
         self.managed: set[str] = set()  # plugins enabled here (``docker plugin enable``)
         self.address = ""  # the node's address in the swarm ("": not a member yet)
         self.manages = False  # the swarm's manager
+        # the swarm's allocator, on its manager: its plugin getter handlers run at every
+        # plugin's registration here too (a legacy one's first use, ``plugin enable``)
+        self.allocator: SwarmAllocator | None = None
         # name -> net, LB, tasks
         self.overlays: dict[str, tuple[EmulatedNetwork, str, list[Task]]] = {}
 
@@ -184,7 +219,10 @@ class SwarmNode(Daemon):
         return (yield from super().call(plugin, endpoint, body))
 
     def enable(self, name: str) -> Flow[PluginState]:
-        """``docker plugin enable``: the plugin manager runs each interface's handler."""
+        """``docker plugin enable``: the plugin manager runs each interface's handlers, the
+        engine's, then (on the manager of a swarm) the allocator's: IPAM ``GetCapabilities``
+        and ``GetDefaultAddressSpaces`` twice, then ``NetworkDriver.GetCapabilities``,
+        ``DiscoverNew`` and ``GetCapabilities`` again (docs/swarm/driver/)."""
         self.disabled.discard(name)
         self.managed.add(name)
         state = PluginState(name=name, implements=MANAGED_INTERFACES)
@@ -205,14 +243,17 @@ class SwarmNode(Daemon):
             yield from self.call(state.name, Endpoint.DISCOVER_NEW, Struct(
                 DiscoveryType=NODE_DISCOVERY, DiscoveryData=Struct(
                     Address=self.address, BindAddress=self.address, Self=True)))
+        if self.allocator is not None:  # swarmkit's handler of the same plugin getter
+            yield from self.allocator.register_interface(state, Interface.NETWORK)
 
     def _swarm_network(self, net: EmulatedNetwork, driver: PluginState) -> Flow[None]:
         """A plugin driver whose scope is global makes the network the swarm's: on the manager
-        libnetwork hands it to swarmkit once the driver is resolved, and swarmkit takes it only
-        from a managed plugin (observed on 20.10.24, 26.1.5 and 28.5.2; the words are
-        swarmkit's ``validateDriver``'s, as for an IPAM driver). A managed plugin's swarm
-        network (AllocateNetwork after the command) is not emulated: it is created locally."""
-        if self.manages and net.scope == Scope.GLOBAL and driver.name not in self.managed:
+        libnetwork hands it to swarmkit once the driver is resolved (``ManagerRedirect``), and
+        swarmkit takes it only from a managed plugin (observed on 20.10.24, 26.1.5 and 28.5.2;
+        the words are swarmkit's ``validateDriver``'s, as for an IPAM driver)."""
+        if self.manages and net.scope == Scope.GLOBAL:
+            if driver.name in self.managed:
+                raise ManagerRedirect(net.name)
             raise _rpc("InvalidArgument", f"legacy plugin {driver.name} of type NetworkDriver is "
                        "not supported in swarm mode")
         return
@@ -223,16 +264,39 @@ class SwarmNode(Daemon):
         docs/swarm/node1.jsonl)."""
         yield from super()._register_driver(state)
 
+    def _register_ipam(self, state: PluginState) -> Flow[None]:
+        """The engine's registration, then (on the manager) swarmkit's handler of the same
+        plugin getter (seen for a managed plugin, docs/swarm/driver/; a legacy one's
+        activation runs the same handlers: read from the source)."""
+        yield from self.register_ipam_for_allocator(state)
+        if self.allocator is not None:
+            yield from self.allocator.register_interface(state, Interface.IPAM)
+
+    def register_ipam_for_allocator(self, state: PluginState) -> Flow[None]:
+        """The IPAM registration alone, as swarmkit's own driver registry makes it."""
+        yield from super()._register_ipam(state)
+
+    def forget_member(self, address: str) -> Flow[None]:
+        """Another node left the gossip cluster: ``DiscoverDelete`` to the drivers told of
+        it (``pushNodeDiscovery`` with ``add`` false; failures at debug level only)."""
+        for state in self._global_connectivity():
+            yield from self.call(state.name, Endpoint.DISCOVER_DELETE, Struct(
+                DiscoveryType=NODE_DISCOVERY, DiscoveryData=Struct(
+                    Address=address, BindAddress="", Self=False)))
+
+    def _global_connectivity(self) -> list[PluginState]:
+        return [state for state in list(self.plugins.values())
+                if state.driver_ok and (state.connectivity_scope or state.scope) == Scope.GLOBAL
+                and state.name not in self.disabled]
+
     def hear_of_member(self, address: str) -> Flow[None]:
         """Another node joined the gossip cluster: each driver whose connectivity scope is
         global is told of it (``pushNodeDiscovery``, observed on the three daemons; failures
         are logged at debug level only)."""
-        for state in list(self.plugins.values()):
-            connectivity = state.connectivity_scope or state.scope
-            if state.driver_ok and connectivity == Scope.GLOBAL and state.name not in self.disabled:
-                yield from self.call(state.name, Endpoint.DISCOVER_NEW, Struct(
-                    DiscoveryType=NODE_DISCOVERY, DiscoveryData=Struct(
-                        Address=address, BindAddress="", Self=False)))
+        for state in self._global_connectivity():
+            yield from self.call(state.name, Endpoint.DISCOVER_NEW, Struct(
+                DiscoveryType=NODE_DISCOVERY, DiscoveryData=Struct(
+                    Address=address, BindAddress="", Self=False)))
 
     # -- a task arrives: the network instantiated with the manager's choices ----------------
 
@@ -312,21 +376,30 @@ class SwarmAllocator:
     def __init__(self, manager: SwarmNode) -> None:
         self.manager = manager
         self.ipams: dict[str, PluginState] = {}
+        self.drivers: dict[str, PluginState] = {}  # the managed network drivers registered
         self.networks: dict[str, SwarmNetwork] = {}
         self._default: PluginApp | None = None  # swarmkit's own IPAM, once a network uses it
 
     def register(self, plugins: Iterable[PluginState]) -> Flow[None]:
         """``cnmallocator.New``: every managed network driver, then every managed IPAM."""
         plugins = [p for p in plugins if p.name not in self.manager.disabled]
-        for plugin in plugins:
-            if Interface.NETWORK in plugin.implements:
-                yield from self.manager.register_for_allocator(PluginState(name=plugin.name))
-        for plugin in plugins:
-            if Interface.IPAM in plugin.implements:
-                state = PluginState(name=plugin.name, implements=plugin.implements)
-                yield from self.manager._register_ipam(state)
-                if state.ipam_ok:
-                    self.ipams[plugin.name] = state
+        for interface in (Interface.NETWORK, Interface.IPAM):
+            for plugin in plugins:
+                if interface in plugin.implements:
+                    yield from self.register_interface(plugin, interface)
+
+    def register_interface(self, plugin: PluginState, interface: str) -> Flow[None]:
+        """The allocator's handler of one interface (its own ``drvregistry``)."""
+        if interface == Interface.NETWORK:
+            driver = PluginState(name=plugin.name)
+            yield from self.manager.register_for_allocator(driver)
+            if driver.driver_ok:
+                self.drivers[plugin.name] = driver
+        elif interface == Interface.IPAM:
+            state = PluginState(name=plugin.name, implements=plugin.implements)
+            yield from self.manager.register_ipam_for_allocator(state)
+            if state.ipam_ok:
+                self.ipams[plugin.name] = state
 
     def _ask(self, driver: str, endpoint: str, body: Any) -> Flow[CallAnswer]:
         """A call of the allocator: to the manager's plugin, or to swarmkit's own IPAM
@@ -436,13 +509,42 @@ class SwarmAllocator:
                                  Struct(PoolID=pool_id))
 
     def remove(self, net: SwarmNetwork, node_order: list[str]) -> Flow[None]:
-        """``EventDeleteNetwork``: the nodes' load-balancer addresses, then the pools."""
+        """``EventDeleteNetwork``: the nodes' load-balancer addresses, then (``Deallocate``)
+        the driver's state (``FreeNetwork``, a failure only logged), then the pools."""
+        if net.driver_state:
+            yield from self.manager.call(net.driver, Endpoint.FREE_NETWORK,
+                                         Struct(NetworkID=net.id))
         for node in node_order:
             cidr = net.attachments.pop(node, "")
             if cidr:
                 yield from self._release(net, cidr)
         yield from self._release_pools(net, net.configs)
         del self.networks[net.name]
+
+    def create_driver_network(self, cmd: NetworkCreate, network_id: str) -> Flow[SwarmNetwork]:
+        """A managed network driver of global scope (``Allocate``): the pools, then the
+        driver's state (``AllocateNetwork`` with the network's id, its ``-o`` options and the
+        pools as swarmkit keeps them: ``AddressSpace`` empty, ``Gateway`` a CIDR, no IPv6 as
+        null; docs/swarm/driver/). A failure is only logged ("Failed allocation for network
+        …", after the command returned): the pools go back and the network stays
+        unallocated, so its ``network rm`` sends no ``FreeNetwork``. swarmkit tries an
+        unallocated network again at later allocator events: not emulated."""
+        net = yield from self.create(cmd, network_id)
+        net.driver, net.driver_options = cmd.driver, dict(cmd.opts)
+        answer = yield from self.manager.call(net.driver, Endpoint.ALLOCATE_NETWORK, Struct(
+            NetworkID=net.id, Options=net.driver_options,
+            IPv4Data=_driver_ipam_data(net, 4) or None,
+            IPv6Data=_driver_ipam_data(net, 6) or None))
+        net.driver_state = answer.error is None
+        if not net.driver_state and net.ipam_driver in BUILTIN_IPAMS:
+            yield from self._release_pools(net, net.configs)  # in-process: nothing leaves
+            net.pools.clear()
+        return net
+
+    def driver_scope(self, name: str) -> Scope | None:
+        """The scope the allocator's registration of network driver ``name`` answered."""
+        driver = self.drivers.get(name)
+        return None if driver is None else driver.scope
 
     # -- services and tasks -----------------------------------------------------------------
 
@@ -508,6 +610,8 @@ class Swarm:
                 yield from self._init(node, action.advertise)
             elif isinstance(action, SwarmJoin):
                 yield from self._join(node, action.advertise)
+            elif isinstance(action, SwarmLeave):
+                yield from self._leave(node, action.force)
             elif isinstance(action, ServiceCreate):
                 return (yield from self._service_create(node, action))
             elif isinstance(action, ServiceRemove):
@@ -521,6 +625,9 @@ class Swarm:
                 if isinstance(action, Pause) and action.waits:
                     yield from self._settle()
                 return (yield from node.play(step))
+        except ManagerRedirect:
+            assert isinstance(action, NetworkCreate)
+            return CommandOutcome(stdout=((yield from self._driver_network(node, action)),))
         except (DaemonError, CliError) as exc:
             text = str(exc) if isinstance(exc, CliError) else f"Error response from daemon: {exc}"
             return CommandOutcome(stderr=(text,), exit_code=1)
@@ -529,9 +636,8 @@ class Swarm:
     # -- plugins and membership -------------------------------------------------------------
 
     def _enable(self, node: SwarmNode, cmd: PluginEnable) -> Flow[None]:
-        state = yield from node.enable(cmd.name)
-        if self.allocator is not None and node is self.manager:
-            yield from self.allocator.register([state])  # the allocator's getter handler
+        """The allocator's getter handlers run too, on the manager."""
+        yield from node.enable(cmd.name)
 
     def _init(self, node: SwarmNode, advertise: str) -> Flow[None]:
         if self.manager is not None or node.name in self.members:
@@ -539,8 +645,12 @@ class Swarm:
                               "to leave this swarm and join another one.")
         self.manager, self.members = node, [node.name]
         node.address, node.manages = _member_address(advertise, 1), True
-        self.allocator = SwarmAllocator(node)
+        self.allocator = node.allocator = SwarmAllocator(node)
         yield from self.allocator.register(list(node.plugins.values()))
+        # the ingress network, in swarmkit's own IPAM (in-process: nothing leaves), takes the
+        # first pool of the default address pool (10.0.0.0/24 of 10.0.0.0/8)
+        yield from self.allocator.create(NetworkCreate(name=INGRESS, driver="overlay"),
+                                         node.local.hex(25))
 
     def _join(self, node: SwarmNode, advertise: str) -> Flow[None]:
         if node.name in self.members:
@@ -554,6 +664,31 @@ class Swarm:
         node.address = _member_address(advertise, len(self.members))
         for member in self.members[:-1]:
             yield from self.nodes[member].hear_of_member(node.address)
+
+    def _leave(self, node: SwarmNode, force: bool) -> Flow[None]:
+        """``docker swarm leave``: the members that stay tell their drivers of global
+        connectivity scope (``DiscoverDelete``, the leaver's address, failures logged at debug
+        level only; observed, docs/swarm/driver/). What the leaver's own drivers hear is not
+        emulated; a manager's leaving (``--force``) ends the swarm's allocator."""
+        if node.name not in self.members:
+            raise DaemonError("This node is not part of a swarm")
+        if node is self.manager and not force:
+            raise DaemonError(LEAVE_MANAGER)
+        self.members.remove(node.name)
+        address, node.address, node.manages = node.address, "", False
+        for member in self.members:
+            yield from self.nodes[member].forget_member(address)
+        if node is self.manager:
+            self.manager, self.allocator, node.allocator = None, None, None
+
+    def _driver_network(self, node: SwarmNode, cmd: NetworkCreate) -> Flow[str]:
+        """``docker network create -d PLUGIN`` of a managed driver of global scope: the
+        manager's allocator makes it, the node nothing (no ``CreateNetwork`` until a task)."""
+        allocator = self._managing(node)
+        if cmd.name in allocator.networks:
+            raise _rpc("AlreadyExists", f"network with name {cmd.name} already exists")
+        net = yield from allocator.create_driver_network(cmd, node.ids.take("swarm-network"))
+        return net.id
 
     def _managing(self, node: SwarmNode) -> SwarmAllocator:
         if node.name not in self.members:
