@@ -539,3 +539,16 @@ def test_leaving_a_swarm_is_refused_as_dockerd_refuses_it() -> None:
     assert results[0].outcome.stderr == ("Error response from daemon: This node is not part "
                                          "of a swarm",)
     assert "participating as a manager" in results[2].outcome.stderr[0]
+
+
+def test_the_allocator_s_registration_handlers_outlive_the_swarm() -> None:
+    """swarmkit's handlers stay in the plugin getter once added (moby's plugin store never
+    drops one; read from the source, not captured): a driver first used after the manager
+    left still gets the allocator's GetCapabilities, and none is told of the node."""
+    plugins, results = _probed("docker -c m swarm init\ndocker -c m swarm leave --force\n"
+                               "docker -c m network create -d d n\n", Scope.LOCAL)
+    assert [r.outcome.exit_code for r in results] == [0, 0, 0]
+    calls = _endpoints(plugins["m"])
+    assert calls[:3] == [Endpoint.ACTIVATE.value, Endpoint.NET_GET_CAPABILITIES.value,
+                         Endpoint.NET_GET_CAPABILITIES.value]
+    assert Endpoint.DISCOVER_NEW.value not in calls

@@ -207,9 +207,11 @@ class SwarmNode(Daemon):
         self.managed: set[str] = set()  # plugins enabled here (``docker plugin enable``)
         self.address = ""  # the node's address in the swarm ("": not a member yet)
         self.manages = False  # the swarm's manager
-        # the swarm's allocator, on its manager: its plugin getter handlers run at every
-        # plugin's registration here too (a legacy one's first use, ``plugin enable``)
-        self.allocator: SwarmAllocator | None = None
+        # every swarm allocator this daemon has made (on a manager, at ``swarm init``): each
+        # added its handlers to the plugin getter, which runs them at every plugin's
+        # registration here (a legacy one's first use, ``plugin enable``) and never drops
+        # them, not even when the node leaves (read from moby's plugin store; not captured)
+        self.allocators: list[SwarmAllocator] = []
         # name -> net, LB, tasks
         self.overlays: dict[str, tuple[EmulatedNetwork, str, list[Task]]] = {}
 
@@ -244,8 +246,8 @@ class SwarmNode(Daemon):
             yield from self.call(state.name, Endpoint.DISCOVER_NEW, Struct(
                 DiscoveryType=NODE_DISCOVERY, DiscoveryData=Struct(
                     Address=self.address, BindAddress=self.address, Self=True)))
-        if self.allocator is not None:  # swarmkit's handler of the same plugin getter
-            yield from self.allocator.register_interface(state, Interface.NETWORK)
+        for allocator in self.allocators:  # swarmkit's handler of the same plugin getter
+            yield from allocator.register_interface(state, Interface.NETWORK)
 
     def _swarm_network(self, net: EmulatedNetwork, driver: PluginState) -> Flow[None]:
         """A plugin driver whose scope is global makes the network the swarm's: on the manager
@@ -270,8 +272,8 @@ class SwarmNode(Daemon):
         plugin getter (seen for a managed plugin, docs/swarm/driver/; a legacy one's
         activation runs the same handlers: read from the source)."""
         yield from self.register_ipam_for_allocator(state)
-        if self.allocator is not None:
-            yield from self.allocator.register_interface(state, Interface.IPAM)
+        for allocator in self.allocators:
+            yield from allocator.register_interface(state, Interface.IPAM)
 
     def register_ipam_for_allocator(self, state: PluginState) -> Flow[None]:
         """The IPAM registration alone, as swarmkit's own driver registry makes it."""
@@ -650,7 +652,8 @@ class Swarm:
                               "to leave this swarm and join another one.")
         self.manager, self.members = node, [node.name]
         node.address, node.manages = _member_address(advertise, 1), True
-        self.allocator = node.allocator = SwarmAllocator(node)
+        self.allocator = SwarmAllocator(node)
+        node.allocators.append(self.allocator)
         yield from self.allocator.register(list(node.plugins.values()))
         # the ingress network, in swarmkit's own IPAM (in-process: nothing leaves), takes the
         # first pool of the default address pool (10.0.0.0/24 of 10.0.0.0/8)
@@ -674,7 +677,8 @@ class Swarm:
         """``docker swarm leave``: the members that stay tell their drivers of global
         connectivity scope (``DiscoverDelete``, the leaver's address, failures logged at debug
         level only; observed, docs/swarm/driver/). What the leaver's own drivers hear is not
-        emulated; a manager's leaving (``--force``) ends the swarm's allocator."""
+        emulated; a manager's leaving (``--force``) ends the swarm's allocator (its plugin
+        getter handlers stay: ``SwarmNode.allocators``)."""
         if node.name not in self.members:
             raise DaemonError("This node is not part of a swarm")
         if node is self.manager and not force:
@@ -684,7 +688,7 @@ class Swarm:
         for member in self.members:
             yield from self.nodes[member].forget_member(address)
         if node is self.manager:
-            self.manager, self.allocator, node.allocator = None, None, None
+            self.manager, self.allocator = None, None
 
     def _driver_network(self, node: SwarmNode, cmd: NetworkCreate) -> Flow[str]:
         """``docker network create -d PLUGIN`` of a managed driver of global scope: the
