@@ -438,10 +438,10 @@ def test_a_legacy_global_scope_driver_is_refused_in_swarm_mode() -> None:
 
 
 # -- a managed driver of global scope and a member leaving (docs/swarm/driver/: real dockerd
-# 20.10.24 and 28.5.2, recorded by tests/test_dockerd_swarm_verdict.py) --------------------
+# 20.10.24, 26.1.5 and 28.5.2, recorded by tests/test_dockerd_swarm_verdict.py) --------------------
 
 DRIVER = SWARM / "driver"
-DRIVER_RUNS = [(version, stem) for version in ("20.10", "28.5")
+DRIVER_RUNS = [(version, stem) for version in ("20.10", "26.1", "28.5")
                for stem in ("managed-global-network", "member-comes-and-goes")]
 
 
