@@ -91,6 +91,7 @@ NOT_MANAGER = ("This node is not a swarm manager. Worker nodes can't be used to 
                "current node to a manager.")
 DEFAULT_NODE = "default"
 INGRESS = "ingress"  # the network ``swarm init`` makes
+OVERLAY = "overlay"
 LEAVE_MANAGER = ("You are attempting to leave the swarm on a node that is participating as a "
                  "manager. Removing the last manager erases all current state of the swarm. Use "
                  "`--force` to ignore this message.")
@@ -154,7 +155,7 @@ class SwarmNetwork:
     pools: dict[str, str] = field(default_factory=dict)  # pool as answered -> PoolID
     endpoints: dict[str, str] = field(default_factory=dict)  # address (CIDR) -> PoolID
     attachments: dict[str, str] = field(default_factory=dict)  # node -> load-balancer CIDR
-    driver: str = "overlay"  # a plugin's name: a managed driver of global scope
+    driver: str = OVERLAY  # else a plugin's name: a managed driver of global scope
     driver_options: dict[str, str] = field(default_factory=dict)  # ``-o``
     driver_state: bool = False  # AllocateNetwork succeeded: FreeNetwork at ``network rm``
 
@@ -510,24 +511,28 @@ class SwarmAllocator:
 
     def remove(self, net: SwarmNetwork, node_order: list[str]) -> Flow[None]:
         """``EventDeleteNetwork``: the nodes' load-balancer addresses, then (``Deallocate``)
-        the driver's state (``FreeNetwork``, a failure only logged), then the pools."""
-        if net.driver_state:
-            yield from self.manager.call(net.driver, Endpoint.FREE_NETWORK,
-                                         Struct(NetworkID=net.id))
+        the driver's state (``FreeNetwork``, a failure only logged), then the pools. A plugin
+        driver's network whose allocation failed holds nothing: nothing is sent."""
+        del self.networks[net.name]
+        if net.driver != OVERLAY and not net.driver_state:
+            return
         for node in node_order:
             cidr = net.attachments.pop(node, "")
             if cidr:
                 yield from self._release(net, cidr)
+        if net.driver_state:
+            yield from self.manager.call(net.driver, Endpoint.FREE_NETWORK,
+                                         Struct(NetworkID=net.id))
         yield from self._release_pools(net, net.configs)
-        del self.networks[net.name]
 
     def create_driver_network(self, cmd: NetworkCreate, network_id: str) -> Flow[SwarmNetwork]:
         """A managed network driver of global scope (``Allocate``): the pools, then the
         driver's state (``AllocateNetwork`` with the network's id, its ``-o`` options and the
         pools as swarmkit keeps them: ``AddressSpace`` empty, ``Gateway`` a CIDR, no IPv6 as
         null; docs/swarm/driver/). A failure is only logged ("Failed allocation for network
-        …", after the command returned): the pools go back and the network stays
-        unallocated, so its ``network rm`` sends no ``FreeNetwork``. swarmkit tries an
+        …", after the command returned): the pools go back (``freePools``; only swarmkit's
+        own IPAM was captured, which sends nothing) and the network stays unallocated, so its
+        ``network rm`` sends no ``FreeNetwork`` and releases nothing. swarmkit tries an
         unallocated network again at later allocator events: not emulated."""
         net = yield from self.create(cmd, network_id)
         net.driver, net.driver_options = cmd.driver, dict(cmd.opts)
@@ -536,8 +541,8 @@ class SwarmAllocator:
             IPv4Data=_driver_ipam_data(net, 4) or None,
             IPv6Data=_driver_ipam_data(net, 6) or None))
         net.driver_state = answer.error is None
-        if not net.driver_state and net.ipam_driver in BUILTIN_IPAMS:
-            yield from self._release_pools(net, net.configs)  # in-process: nothing leaves
+        if not net.driver_state:  # ``freePools``: the gateways, then the pools
+            yield from self._release_pools(net, net.configs)
             net.pools.clear()
         return net
 
@@ -649,7 +654,7 @@ class Swarm:
         yield from self.allocator.register(list(node.plugins.values()))
         # the ingress network, in swarmkit's own IPAM (in-process: nothing leaves), takes the
         # first pool of the default address pool (10.0.0.0/24 of 10.0.0.0/8)
-        yield from self.allocator.create(NetworkCreate(name=INGRESS, driver="overlay"),
+        yield from self.allocator.create(NetworkCreate(name=INGRESS, driver=OVERLAY),
                                          node.local.hex(25))
 
     def _join(self, node: SwarmNode, advertise: str) -> Flow[None]:
