@@ -1,4 +1,4 @@
-"""The commands' values coerced without pydantic (ipamx_spy/commands/coercion.py) are typer's:
+"""The commands' values coerced without pydantic (ipamx_spy/cli_coercion.py) are typer's:
 every parameter of every command given a table of raw values, and whole invocations, come out
 the same through typer's own coercion and through ours; and a command run leaves pydantic
 unimported."""
@@ -20,8 +20,8 @@ from typer import _click as click
 from typer.core import _TyperParameter
 from typer.testing import CliRunner
 
+from ipamx_spy import cli_coercion as coercion
 from ipamx_spy.cli import app
-from ipamx_spy.commands import coercion, root
 
 TALK = Path(__file__).parent.parent / "recordings" / "talk.jsonl"
 
@@ -36,9 +36,13 @@ RAW: list[Any] = [
 
 
 def all_commands() -> Iterator[tuple[str, click.Command]]:
-    for module in dict.fromkeys(module for module, _ in root.COMMANDS.values()):
-        for name, command in root.module_commands(module).items():
-            yield from walk(name, command)
+    """Every command of the app, as a run builds it (with the plain coercion installed)."""
+    group = typer.main.get_command(app)
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None
+        yield from walk(name, command)
 
 
 def walk(name: str, command: click.Command) -> Iterator[tuple[str, click.Command]]:
@@ -105,14 +109,24 @@ def test_every_parameter_coerces_as_typer_does(restored: None) -> None:
     assert any("is not one of" in e for e in errors)
 
 
+KINDS = """\
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import test_cli_coercion as t
+kinds = {(repr(p.type_descriptor.annotation), type(p._runtime_param).__name__)
+         for _, command in t.all_commands() for p in t.params_of(command)}
+print(json.dumps(sorted(kinds)))
+"""
+
+
 def test_the_plain_coercion_is_installed_where_the_type_is_plain() -> None:
-    root.module_commands.cache_clear()  # as a run builds them, not as a test left them
-    kinds = {}
-    for _, command in all_commands():
-        for param in params_of(command):
-            kinds[param.type_descriptor.annotation] = type(param.get_runtime_param())
-    assert {kind for kind in kinds.values()} == {coercion.PlainRuntimeParam}
-    assert {str, int, float, bool, Path, list[str], list[Path]} <= kinds.keys()
+    """In a fresh process: as a run builds the commands, not as another test left them."""
+    done = subprocess.run([sys.executable, "-c", KINDS, str(Path(__file__).parent)],
+                          capture_output=True, text=True, timeout=120, check=True)
+    kinds = json.loads(done.stdout)  # [annotation's repr, runtime param's class] pairs
+    assert {kind for _, kind in kinds} == {"PlainRuntimeParam"}, kinds
+    assert {"<class 'str'>", "<class 'int'>", "<class 'float'>", "<class 'bool'>",
+            "<class 'pathlib.Path'>", "list[str]", "list[pathlib.Path]"} <= {a for a, _ in kinds}
 
 
 class Colour(Enum):

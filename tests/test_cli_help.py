@@ -111,5 +111,4 @@ def test_top_level_help_imports_no_command_and_lists_what_the_commands_say() -> 
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          check=True, timeout=120).stdout
     assert "  proxy       Sit between dockerd and a plugin" in out
-    # root and its option coercion (commands/coercion.py), no command
-    assert out.splitlines()[-1] == "['ipamx_spy.commands.coercion', 'ipamx_spy.commands.root']"
+    assert out.splitlines()[-1] == "['ipamx_spy.commands.root']"

@@ -5,7 +5,7 @@ Commands are imported when they run, not when the app starts: ``COMMANDS`` names
 command's module and the first paragraph of its help, which is all ``ipamx-spy --help`` shows
 (``tests/test_cli_help.py`` checks the table against the commands themselves). A command module
 registers its commands with ``register(app)`` on a scratch app of the same settings, and
-``coercion.install`` gives their plain parameters a coercion that needs no pydantic.
+``cli_coercion.install`` gives their plain parameters a coercion that needs no pydantic.
 """
 
 from __future__ import annotations
@@ -83,10 +83,10 @@ def module_commands(module: str) -> dict[str, click.Command]:
 
 
 def plain_coercion(command: click.Command) -> None:
-    """Values coerced without pydantic where the type is plain (``coercion.py``); a typer
-    whose private coercion names differ keeps its own."""
+    """Values coerced without pydantic where the type is plain (``ipamx_spy/cli_coercion.py``);
+    a typer whose private coercion names differ keeps its own."""
     try:
-        from .coercion import install
+        from ..cli_coercion import install
     except ImportError:
         return
     install(command)

@@ -15,8 +15,9 @@ that matches, what a parser returns. Every other value (every value typer refuse
 them) goes to typer's own coercion, so errors, messages and odd inputs are typer's by
 construction; only they import pydantic. Anything else (files, tuples, datetimes, bool
 values that are not bools) keeps typer's path untouched. These are typer's private names: a
-typer without them keeps its own coercion (``root.plain_coercion``), and
-``tests/test_cli_coercion.py`` then fails on pydantic being imported.
+typer without them keeps its own coercion (``commands.root.plain_coercion``), and
+``tests/test_cli_coercion.py`` then fails on pydantic being imported. It sits beside ``cli.py``,
+not in ``commands/``: typer machinery, no command, and the tests import it.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
+import typer._coercion
 from typer import _click as click
 from typer._click.exceptions import BadParameter
-from typer._coercion import RuntimeParam, build_runtime_param
+from typer._coercion import build_runtime_param
 from typer._param_types import (
     choice_coercion_annotation,
     coerce_cli_choice,
@@ -51,7 +53,7 @@ _DECIMAL = re.compile(r"-?(?:[1-9][0-9]{0,14}|0)(?:\.[0-9]{1,15})?", re.ASCII)
 
 
 @dataclass(frozen=True)
-class PlainRuntimeParam(RuntimeParam):
+class PlainRuntimeParam(typer._coercion.RuntimeParam):
     """Typer's ``RuntimeParam`` that tries ``plain`` first and hands typer what it cannot
     settle (typer's adapter is built then, as typer would have built it)."""
 
