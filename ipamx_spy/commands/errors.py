@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from rich.text import Text
@@ -17,6 +17,9 @@ from rich.text import Text
 from ipamx_spy.console import err
 from ipamx_spy.recording import Damage, Recording, RecordingError, RecordingWriter, load
 from ipamx_spy.recording_reader import problem_text
+
+if TYPE_CHECKING:
+    from ipamx_spy.mock import RecordingSurvey
 
 OK = 0
 FINDINGS = 1
@@ -44,12 +47,7 @@ def report_damage(damage: Sequence[Damage]) -> None:
         warn(str(item))
 
 
-class _Damaged(Protocol):
-    @property
-    def damage(self) -> Sequence[Damage]: ...
-
-
-Read = TypeVar("Read", bound=_Damaged)
+Read = TypeVar("Read", "Recording", "RecordingSurvey")
 
 
 def read_reporting(path: Path, read: Callable[[Path], Read]) -> Read:
