@@ -59,6 +59,10 @@ from ipamx_spy.dockerd.verdict import DEBUG_ONLY
 RELAY_TOOL = "socat"  # what the managed plugin runs: its socket to the proxy's, byte for byte
 MANAGER_NODE = "node1"  # the recordings' host: the manager's --context in docs/swarm/driver/
 WAIT_S = 60.0  # for what dockerd does after the command returned (allocator, gossip, log)
+MEMBER_WAIT_S = 180.0
+"""For the notices of a member joining or leaving: dockerd tells the drivers of global
+connectivity one after the other, and each earlier test's driver whose socket is gone holds the
+rest up by its retries (1 + 2 + 4 + 8 s): four of them fit, with room for a loaded machine."""
 CAPTURES_ENV = "IPAMX_SPY_SWARM_VERDICT_CAPTURES"
 """A folder: each case's recording (the proxy's, whole) is copied to ``DIR/<label>/<id>.jsonl``
 (docs/swarm/driver/ was made so)."""
@@ -122,7 +126,7 @@ class Swarm:
                         self.addresses[1], "--listen-addr", f"{self.addresses[1]}:2377",
                         f"{self.addresses[0]}:2377", timeout=120)
         try:
-            _until("the worker's gossip did not reach the manager", joined, log)
+            _until("the worker's gossip did not reach the manager", joined, log, MEMBER_WAIT_S)
         finally:
             self.worker.run("swarm", "leave", "--force", timeout=120)
 
@@ -236,12 +240,13 @@ def _needs_member(case: Case) -> bool:
         case.endpoint is Endpoint.DISCOVER_NEW and not _self_discovery(case.request))
 
 
-def _until(what: str, found: Callable[[], bool], log: Callable[[], str]) -> None:
-    """Poll ``found`` until it holds; fail with dockerd's log after ``WAIT_S``."""
-    deadline = time.monotonic() + WAIT_S
+def _until(what: str, found: Callable[[], bool], log: Callable[[], str],
+           wait_s: float = WAIT_S) -> None:
+    """Poll ``found`` until it holds; fail with dockerd's log after ``wait_s``."""
+    deadline = time.monotonic() + wait_s
     while not found():
         if time.monotonic() > deadline:
-            pytest.fail(f"{what} within {WAIT_S:g} s; dockerd's log:\n{log()[-3000:]}")
+            pytest.fail(f"{what} within {wait_s:g} s; dockerd's log:\n{log()[-3000:]}")
         time.sleep(0.1)
 
 
@@ -367,37 +372,6 @@ def test_swarm_verdict_matches_the_real_daemon(swarm: Swarm, relay_rootfs: Path,
         assert verdict.log_line is not None and created.stdout.strip() in verdict.log_line
 
 
-@pytest.mark.docker
-def test_member_discovery_verdicts_match_the_real_daemon(swarm: Swarm, relay_rootfs: Path,
-                                                         sockdir: Path) -> None:
-    """Every case about another node (DiscoverNew as it joins the gossip cluster,
-    DiscoverDelete as it leaves) at once, each with its own plugin, over one join and leave
-    of the worker: dockerd tells every registered driver whose ConnectivityScope is global
-    of each member, one driver after the other, so a case's plugin left behind (its socket
-    gone) would hold every later notification up by 15 s of retries."""
-    docker = swarm.manager
-    assert docker is not None
-    cases = [c.on(docker.daemon.label) for c in SWARM_CASES if _needs_member(c)]
-    log = _log_since(docker)
-    with contextlib.ExitStack() as stack:
-        served = [stack.enter_context(_served(docker, relay_rootfs, sockdir / str(n), case))
-                  for n, case in enumerate(cases)]
-        for one in served:  # registers the driver (and tells it of the node itself)
-            docker.run("network", "create", "-d", one.driver, one.name, timeout=90)
-        swarm.member_comes_and_goes(
-            lambda: all(one.called(Endpoint.DISCOVER_NEW, 2) for one in served), log)
-        _until("no DiscoverDelete",
-               lambda: all(one.called(Endpoint.DISCOVER_DELETE) for one in served), log)
-        for one in served:
-            docker.run("network", "rm", one.name, timeout=90)
-    for one in served:
-        verdict, request = one.verdict(docker)
-        assert (verdict.outcome, verdict.error) == (one.case.outcome, one.case.error), one.case
-        assert request["DiscoveryData"] == {"Address": swarm.addresses[1], "BindAddress": "",
-                                            "Self": False}, request
-        _logged_as_the_verdict_says(verdict, one.case, log)
-
-
 MEMBER_SUBNET = "10.66.0.0/24"
 ANSWERED = b"{}\n"  # what a driver that has nothing to say answers to every swarm call
 ALLOCATED = Case(id="managed-global-network", endpoint=Endpoint.FREE_NETWORK, status=200,
@@ -447,13 +421,47 @@ def test_a_member_that_leaves_is_deleted_from_the_drivers_of_global_connectivity
         docker.run("network", "create", "-d", served.driver, "--subnet", MEMBER_SUBNET,
                    served.name, timeout=90)
         swarm.member_comes_and_goes(lambda: served.called(Endpoint.DISCOVER_NEW, 2), log)
-        _until("no DiscoverDelete", lambda: served.called(Endpoint.DISCOVER_DELETE), log)
+        _until("no DiscoverDelete", lambda: served.called(Endpoint.DISCOVER_DELETE), log,
+               MEMBER_WAIT_S)
         docker.run("network", "rm", served.name, timeout=90)
     member = {"DiscoveryType": 1, "DiscoveryData": {
         "Address": swarm.addresses[1], "BindAddress": "", "Self": False}}
     deleted = [e.request.value for e in recording.load(served.rec).exchanges
                if e.endpoint == Endpoint.DISCOVER_DELETE.value]
     assert deleted == [member]
+
+
+@pytest.mark.docker
+def test_member_discovery_verdicts_match_the_real_daemon(swarm: Swarm, relay_rootfs: Path,
+                                                         sockdir: Path) -> None:
+    """Every case about another node (DiscoverNew as it joins the gossip cluster,
+    DiscoverDelete as it leaves) at once, each with its own plugin, over one join and leave
+    of the worker: dockerd tells every registered driver whose ConnectivityScope is global
+    of each member, one driver after the other, so a case's plugin left behind (its socket
+    gone) would hold every later notification up by 15 s of retries: this test comes after
+    the other member test, whose one plugin is then the only one left behind."""
+    docker = swarm.manager
+    assert docker is not None
+    cases = [c.on(docker.daemon.label) for c in SWARM_CASES if _needs_member(c)]
+    log = _log_since(docker)
+    with contextlib.ExitStack() as stack:
+        served = [stack.enter_context(_served(docker, relay_rootfs, sockdir / str(n), case))
+                  for n, case in enumerate(cases)]
+        for one in served:  # registers the driver (and tells it of the node itself)
+            docker.run("network", "create", "-d", one.driver, one.name, timeout=90)
+        swarm.member_comes_and_goes(
+            lambda: all(one.called(Endpoint.DISCOVER_NEW, 2) for one in served), log)
+        _until("no DiscoverDelete",
+               lambda: all(one.called(Endpoint.DISCOVER_DELETE) for one in served), log,
+               MEMBER_WAIT_S)
+        for one in served:
+            docker.run("network", "rm", one.name, timeout=90)
+    for one in served:
+        verdict, request = one.verdict(docker)
+        assert (verdict.outcome, verdict.error) == (one.case.outcome, one.case.error), one.case
+        assert request["DiscoveryData"] == {"Address": swarm.addresses[1], "BindAddress": "",
+                                            "Self": False}, request
+        _logged_as_the_verdict_says(verdict, one.case, log)
 
 
 def _logged_as_the_verdict_says(verdict: Verdict, case: Case, log: Callable[[], str]) -> None:
