@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from . import dockerd, tap
 from .app import CONTENT_TYPE
@@ -46,6 +46,7 @@ from .recording import (
     RecordingWriter,
     encode_body,
     go_json,
+    made,
 )
 from .recording_writer import encode_line
 from .records import (
@@ -62,7 +63,6 @@ from .records import (
 )
 from .stats import Summary
 
-_Made = TypeVar("_Made")
 WAITING_AFTER_S = 3.0
 MAX_BACKLOG = 100_000
 
@@ -237,10 +237,10 @@ def record_message_json(message: tap.WireMessage) -> tuple[Message, str | None]:
     ``json.dumps`` writes for it (``tests/test_proxy_relay.py``), the body encoded once; the
     JSON is None when it cannot be made here (the record is then encoded whole)."""
     body, body_json = stored_body_json(message.body)
-    stored = _made(Message, method=message.method, target=message.target,
+    stored = made(Message, method=message.method, target=message.target,
                    status=message.status, reason=message.reason,
                    http_version=message.http_version, headers=message.headers, body=body)
-    if not stored.method and not stored.status:  # Message's own check (see _made)
+    if not stored.method and not stored.status:  # Message's own check (see recording.made)
         raise ValueError("a message is a request (method) or a response (status)")
     if body_json is None:
         return stored, None
@@ -254,15 +254,6 @@ def record_message_json(message: tap.WireMessage) -> tuple[Message, str | None]:
                                          _ENCODE(message.headers), body_json)
     except (TypeError, ValueError):
         return stored, None
-
-def _made(cls: type[_Made], **fields: Any) -> _Made:
-    """A frozen dataclass of the relay's path (``Message``, ``Exchange``) set without its
-    generated ``__init__``, whose ``object.__setattr__`` per field cost about 5 µs an
-    exchange. Every field must be given; the caller makes the class's own checks
-    (``Exchange`` has none, ``Message`` one)."""
-    made = object.__new__(cls)
-    made.__dict__.update(fields)
-    return made
 
 
 _EXCHANGE_LINE = ('{"type":"exchange","seq":%d,"conn":%d,"t":%s,"endpoint":%s,"duration_ms":%s,'
@@ -460,7 +451,7 @@ class ProxySession:
         stored_response, response_json = None, None
         if response is not None:
             stored_response, response_json = record_message_json(response)
-        exchange = _made(
+        exchange = made(
             Exchange, seq=pending.seq, conn=pending.conn, t=pending.t,
             endpoint=pending.endpoint,
             request=pending.request or to_record_message(request), response=stored_response,

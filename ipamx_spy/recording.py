@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from . import __version__
 from .dockerd import gojson
@@ -319,11 +319,22 @@ class Message:
             raise RecordingError("a message is a request (method) or a response (status)")
         # every field checked as __init__ and __post_init__ would: set without them (the
         # generated __init__'s object.__setattr__ per field is a third of this function)
-        message = object.__new__(cls)
-        message.__dict__.update(method=method, target=target, status=status, reason=reason,
-                                http_version=http_version, headers=tuple(pairs),
-                                body=check_body(get("body"), maybe_deep=maybe_deep))
-        return message
+        return made(cls, method=method, target=target, status=status, reason=reason,
+                    http_version=http_version, headers=tuple(pairs),
+                    body=check_body(get("body"), maybe_deep=maybe_deep))
+
+_Made = TypeVar("_Made")
+
+
+def made(cls: type[_Made], **fields: Any) -> _Made:
+    """A frozen dataclass of a hot path (``Message``, ``Exchange``: the relay, the readers)
+    set without its generated ``__init__``, whose ``object.__setattr__`` per field costs
+    about a microsecond. Every field must be given, and the caller has made the class's own
+    checks (``Exchange`` has none, ``Message`` one)."""
+    instance = object.__new__(cls)
+    instance.__dict__.update(fields)
+    return instance
+
 
 def _start_line(data: dict[str, JSONValue]) -> None:
     """Raise RecordingError when a start-line field of a stored message has the wrong type."""
@@ -472,8 +483,8 @@ class Exchange:
                                  f"{answered_by!r:.40}")
         # every field checked as the generated __init__ would take it, and set without it
         # (its object.__setattr__ per field of a frozen class), as Message.from_json does
-        exchange = object.__new__(cls)
-        exchange.__dict__.update(
+        return made(
+            cls,
             seq=_int(data, "seq"),
             conn=_int(data, "conn"),
             t=float(_number(data, "t") or 0.0),
@@ -489,7 +500,6 @@ class Exchange:
             docker_version=docker_version,
             address_role=address_role,
         )
-        return exchange
 
     @property
     def status(self) -> int | None:
@@ -531,13 +541,18 @@ class Damage:
         return f"{self.source}:{self.line}: {self.reason}; skipped"
 
 
+def _followed_role(roles: AddressRoles, exchange: Exchange) -> AddressRole | None:
+    """What the session's follower ``roles`` says of ``exchange`` as it comes, in order."""
+    response = exchange.response
+    return roles.follow(exchange.endpoint, exchange.request.value,
+                        None if response is None else response.status,
+                        None if response is None else response.value)
+
+
 def with_address_role(roles: AddressRoles, exchange: Exchange) -> Exchange:
     """``exchange`` as the session's follower ``roles`` reads it, in order: a ReleaseAddress
     gets its ``address_role`` (the same exchange when the role is already that one)."""
-    response = exchange.response
-    role = roles.follow(exchange.endpoint, exchange.request.value,
-                        None if response is None else response.status,
-                        None if response is None else response.value)
+    role = _followed_role(roles, exchange)
     if role is None or role is exchange.address_role:
         return exchange
     return dataclasses.replace(exchange, address_role=role)
@@ -547,10 +562,7 @@ def attach_address_role(roles: AddressRoles, exchange: Exchange) -> Exchange:
     """``with_address_role`` for an exchange its reader has just built and no one else
     holds yet: the role is set on it, not on a copy (a copy per release cost a reader of a
     large file more than the follower itself). Returns ``exchange``."""
-    response = exchange.response
-    role = roles.follow(exchange.endpoint, exchange.request.value,
-                        None if response is None else response.status,
-                        None if response is None else response.value)
+    role = _followed_role(roles, exchange)
     if role is not None:
         object.__setattr__(exchange, "address_role", role)  # not compared, not hashed
     return exchange

@@ -343,7 +343,7 @@ def test_the_record_built_while_the_plugin_works_is_the_whole_record_byte_for_by
     exchange = session.complete(pending, request, response, upstream_ms=0.25, fault=fault)
     session.publish(exchange)
     assert lines == [encode_line(exchange.to_json())]
-    # set without the generated __init__ (proxy._made): every field, as __init__ sets them
+    # set without the generated __init__ (recording.made): every field, as __init__ sets them
     from dataclasses import fields, replace
 
     assert exchange is not None
