@@ -25,7 +25,6 @@ import email.utils
 import enum
 import json
 import json.encoder
-import math
 import re
 import time
 from collections import deque
@@ -228,8 +227,37 @@ def stored_body_json(raw: bytes) -> tuple[dict[str, Any], str | None]:
         return stored, None
 
 
-_REQUEST_JSON = '{"method":%s,"target":%s,"http_version":%s,"headers":%s,"body":%s}'
-_RESPONSE_JSON = '{"status":%d,"reason":%s,"http_version":%s,"headers":%s,"body":%s}'
+_REQUEST_JSON = '{"method":%s,"target":%s,"http_version":%s,"headers":%s,"body":'
+_RESPONSE_JSON = '{"status":%d,"reason":%s,"http_version":%s,"headers":%s,"body":'
+HEADS_KEPT = 256
+_HEAD_JSON: dict[tuple[Any, ...], str | None] = {}
+
+
+def _head_json(message: tap.WireMessage) -> str | None:
+    """The JSON of a stored message up to its body (``"body":`` included), remembered by the
+    head's parts: a plugin answers with the same head within the second of its ``Date``, and
+    dockerd asks with the same head for every call of an endpoint with a body of the same
+    length. None when it cannot be encoded here. Bounded (emptied when full)."""
+    key = (message.method, message.target, message.status, message.reason,
+           message.http_version, message.headers)
+    try:
+        return _HEAD_JSON[key]
+    except KeyError:
+        pass
+    try:
+        if message.method:
+            text: str | None = _REQUEST_JSON % (
+                _STRING(message.method), _STRING(message.target),
+                _STRING(message.http_version), _ENCODE(message.headers))
+        else:
+            text = _RESPONSE_JSON % (message.status, _STRING(message.reason),
+                                     _STRING(message.http_version), _ENCODE(message.headers))
+    except (TypeError, ValueError):
+        text = None
+    if len(_HEAD_JSON) >= HEADS_KEPT:
+        _HEAD_JSON.clear()
+    _HEAD_JSON[key] = text
+    return text
 
 
 def record_message_json(message: tap.WireMessage) -> tuple[Message, str | None]:
@@ -237,23 +265,17 @@ def record_message_json(message: tap.WireMessage) -> tuple[Message, str | None]:
     ``json.dumps`` writes for it (``tests/test_proxy_relay.py``), the body encoded once; the
     JSON is None when it cannot be made here (the record is then encoded whole)."""
     body, body_json = stored_body_json(message.body)
-    stored = made(Message, method=message.method, target=message.target,
-                   status=message.status, reason=message.reason,
-                   http_version=message.http_version, headers=message.headers, body=body)
-    if not stored.method and not stored.status:  # Message's own check (see recording.made)
+    if not message.method and not message.status:  # Message's own check (see recording.made)
         raise ValueError("a message is a request (method) or a response (status)")
+    stored = made(Message, method=message.method, target=message.target,
+                  status=message.status, reason=message.reason,
+                  http_version=message.http_version, headers=message.headers, body=body)
     if body_json is None:
         return stored, None
-    try:
-        if stored.is_request:
-            return stored, _REQUEST_JSON % (_STRING(message.method), _STRING(message.target),
-                                            _STRING(message.http_version),
-                                            _ENCODE(message.headers), body_json)
-        return stored, _RESPONSE_JSON % (message.status, _STRING(message.reason),
-                                         _STRING(message.http_version),
-                                         _ENCODE(message.headers), body_json)
-    except (TypeError, ValueError):
+    head = _head_json(message)
+    if head is None:
         return stored, None
+    return stored, head + body_json + "}"
 
 
 _EXCHANGE_LINE = ('{"type":"exchange","seq":%d,"conn":%d,"t":%s,"endpoint":%s,"duration_ms":%s,'
@@ -266,10 +288,10 @@ _STRING = json.encoder.encode_basestring  # what the encoder writes for a str (n
 def _scalar(value: Any) -> str:
     """A number or null as ``json.dumps`` writes it (``float.__repr__``), without the
     encoder's machinery."""
+    if type(value) is float and value - value == 0.0:  # finite (inf - inf and nan are nan)
+        return repr(value)
     if value is None:
         return "null"
-    if type(value) is float and math.isfinite(value):
-        return repr(value)
     return _COMPACT(value)
 
 
@@ -295,6 +317,21 @@ def stored_request(request: tap.WireMessage) -> tuple[Message, str | None]:
     return kept
 
 
+_STRINGS: dict[str, str] = {}
+
+
+def _string(text: str) -> str:
+    """``_STRING(text)``, remembered for the few texts every exchange repeats (endpoint
+    names, who answered); bounded (emptied when full)."""
+    try:
+        return _STRINGS[text]
+    except KeyError:
+        if len(_STRINGS) >= HEADS_KEPT:
+            _STRINGS.clear()
+        encoded = _STRINGS[text] = _STRING(text)
+        return encoded
+
+
 def exchange_line(exchange: Exchange, request_json: str, response_json: str) -> bytes | None:
     """``encode_line(exchange.to_json())`` from the exchange's parts, its messages encoded
     already, byte for byte the same (``tests/test_proxy_relay.py``); None when a part cannot
@@ -303,9 +340,9 @@ def exchange_line(exchange: Exchange, request_json: str, response_json: str) -> 
     try:
         return (_EXCHANGE_LINE % (
             exchange.seq, exchange.conn, _scalar(round(exchange.t, 6)),
-            _STRING(exchange.endpoint), _scalar(round(exchange.duration_ms, 3)),
-            _scalar(None if upstream_ms is None else round(upstream_ms, 3)),
-            _STRING(str(exchange.answered_by)), request_json, response_json,
+            _string(exchange.endpoint), _scalar(round(exchange.duration_ms, 3)),
+            "null" if upstream_ms is None else _scalar(round(upstream_ms, 3)),
+            _string(exchange.answered_by), request_json, response_json,
             "null" if exchange.fault is None else _ENCODE(exchange.fault.to_json()))).encode()
     except (TypeError, ValueError, RecursionError):  # UnicodeEncodeError: a lone surrogate
         return None
@@ -597,7 +634,20 @@ class ProxySession:
                     self._sink_failed(repr(sink_exc))
 
 
+_CLIENT_HEADERS: dict[tuple[tuple[str, str], ...], bool] = {}
+
+
 def _spy_client(request: tap.WireMessage, endpoint: str) -> bool:
     """True for a call of ipamx-spy's own (``status``, a metrics scraper): it names a
-    ``dockerd.SpyCall``, which dockerd never calls, or carries ipamx-spy's client header."""
-    return endpoint in dockerd.SPY_ROW or request.header(CLIENT_HEADER) is not None
+    ``dockerd.SpyCall``, which dockerd never calls, or carries ipamx-spy's client header
+    (looked up once per head: dockerd's heads repeat; bounded, emptied when full)."""
+    if endpoint in dockerd.SPY_ROW:
+        return True
+    headers = request.headers
+    try:
+        return _CLIENT_HEADERS[headers]
+    except KeyError:
+        if len(_CLIENT_HEADERS) >= HEADS_KEPT:
+            _CLIENT_HEADERS.clear()
+        client = _CLIENT_HEADERS[headers] = request.header(CLIENT_HEADER) is not None
+        return client

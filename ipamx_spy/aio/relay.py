@@ -240,7 +240,7 @@ class DockerProtocol(asyncio.Protocol):
         if isinstance(result, UpstreamNoAnswer):
             self._reply(_spy(500, str(result), result.fault))
         else:
-            self._reply(RelayedAnswer(raw=result.raw, message=result, upstream_ms=upstream_ms))
+            self._reply(_relayed(result, upstream_ms))
 
     def _reply(self, reply: RelayedAnswer) -> None:
         """The answer is ready: apply an injected fault (``--fault``), then deliver it."""
@@ -366,6 +366,21 @@ class DockerProtocol(asyncio.Protocol):
         if self.transport is not None and self._write_paused:
             self.transport.abort()  # a docker side that reads nothing never holds the exit
         self._end(self._finished)
+
+
+_PLUGIN_ANSWER = {"fault": None, "answered_by": AnsweredBy.PLUGIN, "injection": None}
+
+
+def _relayed(message: tap.WireMessage, upstream_ms: float) -> RelayedAnswer:
+    """``RelayedAnswer(raw=message.raw, message=message, upstream_ms=upstream_ms)``, the
+    plugin's answer, without the frozen dataclass's ``__init__`` (once per exchange)."""
+    reply = object.__new__(RelayedAnswer)
+    fields = reply.__dict__
+    fields.update(_PLUGIN_ANSWER)
+    fields["raw"] = message.raw
+    fields["message"] = message
+    fields["upstream_ms"] = upstream_ms
+    return reply
 
 
 def _spy(status: int, message: str, fault: Fault) -> RelayedAnswer:
