@@ -467,11 +467,12 @@ class Exchange:
     def from_json(cls, data: dict[str, JSONValue], *, maybe_deep: bool = True,
                   docker_version: str | None = None,
                   address_role: AddressRole | None = None,
-                  request: Message | None = None) -> Exchange:
+                  request: Message | None = None, answer: Message | None = None) -> Exchange:
         """An exchange from its record (``docker_version``: its recording header's;
         ``address_role``: what the session's follower says a ReleaseAddress gives back;
         ``request``: the request's ``Message`` when the caller read it already, and the
-        record then holds none). Raises RecordingError naming what is wrong."""
+        record then holds none; ``answer`` likewise the response's, the record's being
+        null). Raises RecordingError naming what is wrong."""
         if "seq" not in data or "endpoint" not in data or (request is None
                                                            and "request" not in data):
             raise RecordingError("an exchange needs seq, endpoint and request")
@@ -491,7 +492,7 @@ class Exchange:
             endpoint=_str(data, "endpoint"),
             request=request if request is not None else Message.from_json(
                 data["request"], maybe_deep=maybe_deep),
-            response=None if response is None else Message.from_json(
+            response=answer if response is None else Message.from_json(
                 response, maybe_deep=maybe_deep),
             duration_ms=float(_number(data, "duration_ms") or 0.0),
             upstream_ms=_number(data, "upstream_ms", None),
