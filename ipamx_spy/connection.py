@@ -66,7 +66,7 @@ class DockerConnection:
 
     @property
     def buffered(self) -> int:
-        return len(self._tap.pending)
+        return self._tap.buffered
 
     def receive(self, data: bytes, now: float) -> None:
         """Bytes from the docker side; ``b""`` when it closed its half."""
@@ -125,7 +125,7 @@ class DockerConnection:
                                 "HTTP/1.0)" if not self._eof else
                                 "docker side closed the connection")
             return False
-        self._begun = now if self._tap.pending else None
+        self._begun = now if self._tap.buffered else None
         return True
 
     def _refuse(self, error: tap.TapError) -> Refuse:

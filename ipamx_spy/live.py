@@ -203,6 +203,9 @@ class Diagnostics:
     def on_line(self, line: bytes) -> None:
         """Nothing to draw."""
 
+    def on_lines(self, lines: Sequence[bytes]) -> None:
+        """Nothing to draw."""
+
     def on_record(self, record: dict[str, Any], exchange: Exchange | None) -> None:
         """Nothing to draw (the session gives lines: see ``on_line``)."""
 
@@ -574,6 +577,15 @@ class DetachedChecker:
 
     def on_line(self, line: bytes) -> None:
         self._put(b"R" + line)
+
+    def on_lines(self, lines: Sequence[bytes]) -> None:
+        """``on_line`` of each, in one write (the relay's lines of one turn of its loop)."""
+        batch = [b"R" + line for line in lines]
+        if self.feed.closed:
+            for line in batch:
+                self._fallback(line)
+        else:
+            self.feed.put_many(batch)
 
     def on_record(self, record: dict[str, Any], exchange: Exchange | None) -> None:
         self._put(b"R" + encode_line(record))

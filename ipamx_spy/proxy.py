@@ -12,6 +12,14 @@ Answers ipamx-spy makes itself (upstream unreachable, malformed request, body to
 built by ``spy_answer``: HTTP 500/400/413 with ``{"Err": "ipamx-spy: ..."}``, which dockerd
 prints as ``<Interface>.<Method>: ipamx-spy: ...``.
 
+Held lines (``complete(hold=True)``): the relay finishes every exchange whose answer came in
+one turn of its event loop, then calls ``flush`` (all their lines in one ``write``), writes the
+answers, publishes them (``publish(hold=True)``) and calls ``flush_sinks`` (each sink gets them
+in one call): a system call per turn instead of two per exchange. An answer is still written
+only after its line: ``flush`` comes first, and any other record (``_emit``) flushes what is
+held before it, so the file keeps the order of events. With ``on_record_error=refuse`` nothing
+is held (a failing write must refuse the very next request).
+
 Recording sink policy (``on_record_error``): ``continue`` (default) keeps relaying when the
 recording cannot be written (disk full, file removed), holds the records in memory, retries them
 before every later write and says so loudly; ``refuse`` answers every later request with a 500
@@ -21,11 +29,11 @@ until a write succeeds again, so nothing passes unrecorded.
 from __future__ import annotations
 
 import base64
+import contextlib
 import email.utils
 import enum
 import json
 import json.encoder
-import math
 import re
 import time
 from collections import deque
@@ -65,6 +73,7 @@ from .stats import Summary
 
 WAITING_AFTER_S = 3.0
 MAX_BACKLOG = 100_000
+WRITE_BATCH = 1024  # lines joined into one write at most (a long backlog goes line by line)
 
 
 class Sink(Protocol):
@@ -228,8 +237,37 @@ def stored_body_json(raw: bytes) -> tuple[dict[str, Any], str | None]:
         return stored, None
 
 
-_REQUEST_JSON = '{"method":%s,"target":%s,"http_version":%s,"headers":%s,"body":%s}'
-_RESPONSE_JSON = '{"status":%d,"reason":%s,"http_version":%s,"headers":%s,"body":%s}'
+_REQUEST_JSON = '{"method":%s,"target":%s,"http_version":%s,"headers":%s,"body":'
+_RESPONSE_JSON = '{"status":%d,"reason":%s,"http_version":%s,"headers":%s,"body":'
+HEADS_KEPT = 256
+_HEAD_JSON: dict[tuple[Any, ...], str | None] = {}
+
+
+def _head_json(message: tap.WireMessage) -> str | None:
+    """The JSON of a stored message up to its body (``"body":`` included), remembered by the
+    head's parts: a plugin answers with the same head within the second of its ``Date``, and
+    dockerd asks with the same head for every call of an endpoint with a body of the same
+    length. None when it cannot be encoded here. Bounded (emptied when full)."""
+    key = (message.method, message.target, message.status, message.reason,
+           message.http_version, message.headers)
+    try:
+        return _HEAD_JSON[key]
+    except KeyError:
+        pass
+    try:
+        if message.method:
+            text: str | None = _REQUEST_JSON % (
+                _STRING(message.method), _STRING(message.target),
+                _STRING(message.http_version), _ENCODE(message.headers))
+        else:
+            text = _RESPONSE_JSON % (message.status, _STRING(message.reason),
+                                     _STRING(message.http_version), _ENCODE(message.headers))
+    except (TypeError, ValueError):
+        text = None
+    if len(_HEAD_JSON) >= HEADS_KEPT:
+        _HEAD_JSON.clear()
+    _HEAD_JSON[key] = text
+    return text
 
 
 def record_message_json(message: tap.WireMessage) -> tuple[Message, str | None]:
@@ -237,23 +275,17 @@ def record_message_json(message: tap.WireMessage) -> tuple[Message, str | None]:
     ``json.dumps`` writes for it (``tests/test_proxy_relay.py``), the body encoded once; the
     JSON is None when it cannot be made here (the record is then encoded whole)."""
     body, body_json = stored_body_json(message.body)
-    stored = made(Message, method=message.method, target=message.target,
-                   status=message.status, reason=message.reason,
-                   http_version=message.http_version, headers=message.headers, body=body)
-    if not stored.method and not stored.status:  # Message's own check (see recording.made)
+    if not message.method and not message.status:  # Message's own check (see recording.made)
         raise ValueError("a message is a request (method) or a response (status)")
+    stored = made(Message, method=message.method, target=message.target,
+                  status=message.status, reason=message.reason,
+                  http_version=message.http_version, headers=message.headers, body=body)
     if body_json is None:
         return stored, None
-    try:
-        if stored.is_request:
-            return stored, _REQUEST_JSON % (_STRING(message.method), _STRING(message.target),
-                                            _STRING(message.http_version),
-                                            _ENCODE(message.headers), body_json)
-        return stored, _RESPONSE_JSON % (message.status, _STRING(message.reason),
-                                         _STRING(message.http_version),
-                                         _ENCODE(message.headers), body_json)
-    except (TypeError, ValueError):
+    head = _head_json(message)
+    if head is None:
         return stored, None
+    return stored, head + body_json + "}"
 
 
 _EXCHANGE_LINE = ('{"type":"exchange","seq":%d,"conn":%d,"t":%s,"endpoint":%s,"duration_ms":%s,'
@@ -266,10 +298,10 @@ _STRING = json.encoder.encode_basestring  # what the encoder writes for a str (n
 def _scalar(value: Any) -> str:
     """A number or null as ``json.dumps`` writes it (``float.__repr__``), without the
     encoder's machinery."""
+    if type(value) is float and value - value == 0.0:  # finite (inf - inf and nan are nan)
+        return repr(value)
     if value is None:
         return "null"
-    if type(value) is float and math.isfinite(value):
-        return repr(value)
     return _COMPACT(value)
 
 
@@ -295,6 +327,21 @@ def stored_request(request: tap.WireMessage) -> tuple[Message, str | None]:
     return kept
 
 
+_STRINGS: dict[str, str] = {}
+
+
+def _string(text: str) -> str:
+    """``_STRING(text)``, remembered for the few texts every exchange repeats (endpoint
+    names, who answered); bounded (emptied when full)."""
+    try:
+        return _STRINGS[text]
+    except KeyError:
+        if len(_STRINGS) >= HEADS_KEPT:
+            _STRINGS.clear()
+        encoded = _STRINGS[text] = _STRING(text)
+        return encoded
+
+
 def exchange_line(exchange: Exchange, request_json: str, response_json: str) -> bytes | None:
     """``encode_line(exchange.to_json())`` from the exchange's parts, its messages encoded
     already, byte for byte the same (``tests/test_proxy_relay.py``); None when a part cannot
@@ -303,9 +350,9 @@ def exchange_line(exchange: Exchange, request_json: str, response_json: str) -> 
     try:
         return (_EXCHANGE_LINE % (
             exchange.seq, exchange.conn, _scalar(round(exchange.t, 6)),
-            _STRING(exchange.endpoint), _scalar(round(exchange.duration_ms, 3)),
-            _scalar(None if upstream_ms is None else round(upstream_ms, 3)),
-            _STRING(str(exchange.answered_by)), request_json, response_json,
+            _string(exchange.endpoint), _scalar(round(exchange.duration_ms, 3)),
+            "null" if upstream_ms is None else _scalar(round(upstream_ms, 3)),
+            _string(exchange.answered_by), request_json, response_json,
             "null" if exchange.fault is None else _ENCODE(exchange.fault.to_json()))).encode()
     except (TypeError, ValueError, RecursionError):  # UnicodeEncodeError: a lone surrogate
         return None
@@ -346,6 +393,9 @@ class ProxySession:
     _warned: set[int] = field(default_factory=set)
     _last_records: dict[int, tuple[dict[str, Any] | None, bytes]] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    _held: list[bytes] = field(default_factory=list)  # exchange lines not yet written
+    _told: list[tuple[dict[str, Any] | None, Exchange | None, bytes]] = field(
+        default_factory=list)  # published and not yet given to the sinks
 
     def __post_init__(self) -> None:
         try:  # the option's word is the policy
@@ -435,11 +485,14 @@ class ProxySession:
         upstream_ms: float | None,
         fault: Fault | None = None,
         answered_by: AnsweredBy = AnsweredBy.PLUGIN,
+        hold: bool = False,
     ) -> Exchange | None:
         """Record a finished exchange. Call before writing the answer to the docker side, and
         ``publish`` after it (the live view never delays an answer). Never raises for what
         is in the messages. With no recording and no sink (``serve``) the exchange is only
-        counted, and None is returned: no record is built that nobody reads."""
+        counted, and None is returned: no record is built that nobody reads. ``hold=True``:
+        the line may be held until ``flush``, which the caller must call before it writes
+        the answer."""
         self.pending.pop(pending.seq, None)
         self._warned.discard(pending.seq)
         if self.writer is None and not self.sinks:
@@ -472,15 +525,27 @@ class ProxySession:
                 and self.redact is None:
             line = exchange_line(exchange, pending.request_json, response_part)
             if line is not None:  # the record's dict is made only if a sink asks for it
-                self._write(line)
+                if hold and self.on_record_error is OnRecordError.CONTINUE:
+                    self._held.append(line)
+                else:
+                    self._write(line)
                 self._last_records[exchange.seq] = (None, line)
                 return exchange
         self._last_records[exchange.seq] = self._emit(exchange.to_json(), exchange,
                                                       publish=False)
         return exchange
 
-    def publish(self, exchange: Exchange | None) -> None:
-        """Tell the sinks about an exchange; call after its answer went to the docker side."""
+    def flush(self) -> None:
+        """Write the lines ``complete(hold=True)`` held, in one write (the recording policy
+        applies as to any write)."""
+        if self._held:
+            held, self._held = self._held, []
+            self._write_lines(held)
+
+    def publish(self, exchange: Exchange | None, *, hold: bool = False) -> None:
+        """Tell the sinks about an exchange; call after its answer went to the docker side.
+        ``hold=True``: the sinks may hear of it at ``flush_sinks``, which the caller must
+        call before its turn ends."""
         if exchange is None:
             return
         last = self._last_records.pop(exchange.seq, None)
@@ -488,7 +553,10 @@ class ProxySession:
             return
         stored, line = last
         if stored is None:  # written from its parts: exactly exchange.to_json()
-            self._tell(None, exchange, line)
+            if hold:
+                self._told.append((None, exchange, line))
+            else:
+                self._tell(None, exchange, line)
             return
         if stored.get("type") == RecordType.CLIENT:
             self._tell(stored, None, line)
@@ -521,6 +589,7 @@ class ProxySession:
         """Write a record (encoded once; ``line`` when the caller encoded it) and, unless
         ``publish=False``, tell the sinks. Returns the record as stored (redacted) and its
         line."""
+        self.flush()  # what is held goes first: the file keeps the order of events
         stored = record
         if self.redact is not None:
             try:
@@ -536,22 +605,45 @@ class ProxySession:
             self._tell(stored, exchange, line)
         return stored, line
 
+    def flush_sinks(self) -> None:
+        """Give the sinks what ``publish(hold=True)`` kept: a sink with ``on_lines(lines)``
+        gets every line in one call, the others one call per record, in order."""
+        if not self._told:
+            return
+        told, self._told = self._told, []
+        for sink in self.sinks:
+            try:
+                on_lines = getattr(sink, "on_lines", None)
+                if on_lines is not None:
+                    on_lines([line for _stored, _exchange, line in told])
+                    continue
+                for stored, exchange, line in told:
+                    self._tell_one(sink, stored, exchange, line)
+            except Exception as exc:  # a broken view or validator never stops the relay
+                self._sink_failed(repr(exc))
+
     def _tell(self, stored: dict[str, Any] | None, exchange: Exchange | None,
               line: bytes) -> None:
         """Give each sink the line, or the record (``stored``; None: the exchange's record,
         made here when a sink wants it)."""
+        self.flush_sinks()  # what was published first is heard first
         for sink in self.sinks:
             try:
-                on_line = getattr(sink, "on_line", None)
-                if on_line is not None:
-                    on_line(line)
-                    continue
-                if stored is None:
-                    assert exchange is not None
-                    stored = exchange.to_json()
-                sink.on_record(stored, exchange)
+                self._tell_one(sink, stored, exchange, line)
             except Exception as exc:  # a broken view or validator never stops the relay
                 self._sink_failed(repr(exc))
+
+    @staticmethod
+    def _tell_one(sink: Sink, stored: dict[str, Any] | None, exchange: Exchange | None,
+                  line: bytes) -> None:
+        on_line = getattr(sink, "on_line", None)
+        if on_line is not None:
+            on_line(line)
+            return
+        if stored is None:
+            assert exchange is not None
+            stored = exchange.to_json()
+        sink.on_record(stored, exchange)
 
     def _sink_failed(self, message: str) -> None:
         self.sink_errors += 1
@@ -575,10 +667,19 @@ class ProxySession:
     def _write(self, line: bytes) -> None:
         """Write one encoded line (``encode_line`` never fails: a record that cannot be
         encoded is written as an ``unrecordable`` record saying why)."""
+        self._write_lines((line,))
+
+    def _write_lines(self, lines: Sequence[bytes]) -> None:
+        """Write lines after the backlog: all in one write when they fit, else (a write of
+        them all failed) one by one, so that each line that fits goes in."""
         if self.writer is None:
             return
-        self.backlog.append(line)
+        self.backlog.extend(lines)
         try:
+            if 1 < len(self.backlog) <= WRITE_BATCH:
+                with contextlib.suppress(OSError):  # the lines are written one by one below
+                    self.writer.write_line(b"".join(self.backlog))
+                    self.backlog.clear()
             while self.backlog:
                 self.writer.write_line(self.backlog[0])
                 self.backlog.popleft()
@@ -597,7 +698,20 @@ class ProxySession:
                     self._sink_failed(repr(sink_exc))
 
 
+_CLIENT_HEADERS: dict[tuple[tuple[str, str], ...], bool] = {}
+
+
 def _spy_client(request: tap.WireMessage, endpoint: str) -> bool:
     """True for a call of ipamx-spy's own (``status``, a metrics scraper): it names a
-    ``dockerd.SpyCall``, which dockerd never calls, or carries ipamx-spy's client header."""
-    return endpoint in dockerd.SPY_ROW or request.header(CLIENT_HEADER) is not None
+    ``dockerd.SpyCall``, which dockerd never calls, or carries ipamx-spy's client header
+    (looked up once per head: dockerd's heads repeat; bounded, emptied when full)."""
+    if endpoint in dockerd.SPY_ROW:
+        return True
+    headers = request.headers
+    try:
+        return _CLIENT_HEADERS[headers]
+    except KeyError:
+        if len(_CLIENT_HEADERS) >= HEADS_KEPT:
+            _CLIENT_HEADERS.clear()
+        client = _CLIENT_HEADERS[headers] = request.header(CLIENT_HEADER) is not None
+        return client

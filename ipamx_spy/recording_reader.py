@@ -83,6 +83,8 @@ class RecordingReader:
         self.docker_version = header_docker_version(self.header)  # each exchange carries it
         self._host_versions = _host_versions(self.header)  # a merge's: its hosts' own
         self._roles: dict[object, AddressRoles] = {}  # per host: what each release gives back
+        # The numbers used so far (``in_seq_order``); a merge's hosts each number their own.
+        self.numbering = None if "merged" in self.header else Numbering(2 * REORDER_SLACK)
 
     def _read_header(self) -> Record:
         first = self._file.readline()
@@ -143,10 +145,10 @@ class RecordingReader:
         for record, _ in self:
             yield record
 
-    def exchanges(self) -> Iterator[Exchange]:
-        for _, exchange in self:
-            if exchange is not None:
-                yield exchange
+    def exchanges(self) -> NumberedExchanges:
+        """The exchanges, with the reader's ``numbering`` for ``in_seq_order``."""
+        return NumberedExchanges((exchange for _, exchange in self if exchange is not None),
+                                 self.numbering)
 
     def _record(self, line: bytes) -> tuple[Record, Exchange | None] | None:
         try:
@@ -171,8 +173,14 @@ class RecordingReader:
             kind = record.get("type")
             what = f"{kind} record" if isinstance(kind, str) else "record"
             return self._skip(line, f"unusable {what} ({exc})")
+        numbering = self.numbering
         if item[1] is None:
+            if numbering is not None:
+                for seq in _record_seqs(item[0]):
+                    numbering.take(seq, exchange=False)
             return item
+        if numbering is not None:
+            numbering.take(item[1].seq)
         key = host if isinstance(host, str) else None
         roles = self._roles.get(key)
         if roles is None:
@@ -289,21 +297,118 @@ exchange when its answer came, so concurrent calls finish out of order, but neve
 the calls that were in flight at once."""
 
 
-class SeqOrder:
-    """``in_seq_order`` fed one exchange at a time (``push``), then ``drain``-ed."""
+class Numbering:
+    """Which exchange numbers a single session's recording has used so far, as its reader
+    reads it: every number from ``FIRST_SEQ`` below ``next`` is taken (by an exchange, a
+    ``client`` record, an ``unrecordable`` one, or a close record's ``unanswered``), and
+    ``ahead`` holds the numbers taken above it. An exchange's number never comes twice in
+    such a file (the session hands each out once), so ``SeqOrder`` can hand out at once an
+    exchange whose number is below ``next``: nothing numbered lower can still come.
 
-    def __init__(self, slack: int) -> None:
+    ``broken`` once the file breaks that rule (an exchange numbered as one read before, or
+    below ``FIRST_SEQ``) or once more than ``limit`` numbers wait above a missing one (a line
+    damaged or never written): from then on ``SeqOrder`` holds its whole window, as it always
+    did."""
+
+    def __init__(self, limit: int) -> None:
+        self.next = FIRST_SEQ
+        self.ahead: set[int] = set()
+        self.limit = limit
+        self.broken = False
+
+    def take(self, seq: int, *, exchange: bool = True) -> None:
+        """Number ``seq`` is used by the record just read (``exchange``: by an exchange, whose
+        number must be new; another record's may repeat one, which changes nothing)."""
+        if self.broken:
+            return
+        if seq < self.next or seq in self.ahead:
+            if exchange:
+                self._give_up()
+            return
+        if seq != self.next:
+            self.ahead.add(seq)
+            if len(self.ahead) > self.limit:
+                self._give_up()
+            return
+        self.next += 1
+        ahead = self.ahead
+        while ahead and self.next in ahead:
+            ahead.discard(self.next)
+            self.next += 1
+
+    def _give_up(self) -> None:
+        self.broken = True
+        self.ahead = set()
+
+
+FIRST_SEQ = 1
+"""The number of a session's first exchange (``proxy.ProxySession``, the emulator)."""
+
+
+def _record_seqs(record: Record) -> Iterator[int]:
+    """The exchange numbers a record other than an exchange uses up."""
+    kind = record.get("type")
+    if kind == RecordType.CLOSE:
+        yield from record.get("unanswered", ())
+    elif kind in (RecordType.CLIENT, RecordType.UNRECORDABLE):
+        seq = record.get("seq")
+        if isinstance(seq, int) and not isinstance(seq, bool):
+            yield seq
+
+
+class NumberedExchanges(Iterator[Exchange]):
+    """``RecordingReader.exchanges()``: the exchanges, and the reader's ``numbering`` (None
+    for a merge of several hosts' files, whose numbers repeat), which ``in_seq_order`` reads
+    to hand each exchange out as soon as no lower number can still come."""
+
+    def __init__(self, exchanges: Iterator[Exchange], numbering: Numbering | None) -> None:
+        self._exchanges = exchanges
+        self.numbering = numbering
+
+    def __next__(self) -> Exchange:
+        return next(self._exchanges)
+
+
+class SeqOrder:
+    """``in_seq_order`` fed one exchange at a time (``push``), then ``drain``-ed.
+
+    With a ``numbering`` (the reader's, which has counted the pushed exchange's number and
+    every record before it) an exchange is handed out as soon as its number is below
+    ``numbering.next``, so only the exchanges that came out of order are held. The order is
+    exactly the one without: such an exchange is the lowest of all that can still come, which
+    is what the window hands out first, only later."""
+
+    def __init__(self, slack: int, numbering: Numbering | None = None) -> None:
         self.heap: list[tuple[int, int, Exchange]] = []
         self.slack = slack
         self.count = 0
+        self.numbering = numbering
 
     def push(self, exchange: Exchange) -> list[Exchange]:
         item = (exchange.seq, self.count, exchange)
         self.count += 1
-        if len(self.heap) < self.slack:
-            heapq.heappush(self.heap, item)
-            return []
-        return [heapq.heappushpop(self.heap, item)[2]]  # push, then the first out: one sift
+        heap = self.heap
+        numbering = self.numbering
+        if numbering is not None and not numbering.broken and exchange.seq < numbering.next:
+            if not heap:
+                return [exchange]  # in order: the common case, never held
+            if item < heap[0]:
+                return [exchange, *self._below(numbering.next)]
+        if len(heap) < self.slack:
+            heapq.heappush(heap, item)
+            out: list[Exchange] = []
+        else:
+            out = [heapq.heappushpop(heap, item)[2]]  # push, then the first out: one sift
+        if numbering is not None and not numbering.broken:
+            out += self._below(numbering.next)
+        return out
+
+    def _below(self, seq: int) -> list[Exchange]:
+        out = []
+        heap = self.heap
+        while heap and heap[0][0] < seq:
+            out.append(heapq.heappop(heap)[2])
+        return out
 
     def drain(self) -> Iterator[Exchange]:
         while self.heap:
@@ -313,8 +418,11 @@ class SeqOrder:
 def in_seq_order(exchanges: Iterable[Exchange], slack: int = REORDER_SLACK) -> Iterator[Exchange]:
     """The exchanges by number, holding at most ``slack`` of them (``sorted`` in bounded
     memory; equal numbers keep their order, as ``sorted`` does). An exchange that comes more
-    than ``slack`` places late is handed out when it comes, out of order, never dropped."""
-    order = SeqOrder(slack)
+    than ``slack`` places late is handed out when it comes, out of order, never dropped.
+
+    Given ``RecordingReader.exchanges()`` (a ``NumberedExchanges``) of one session's file, it
+    holds only the exchanges that came out of order (``SeqOrder``), in the same order."""
+    order = SeqOrder(slack, getattr(exchanges, "numbering", None))
     for exchange in exchanges:
         yield from order.push(exchange)
     yield from order.drain()

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 _STEP = math.log(1.01)
+_log = math.log
 _EXACT = 64  # below this many samples, percentiles are computed exactly
 _ZERO = -(10**9)  # the bucket of durations under 0.5 µs, below every other bucket
 
@@ -27,10 +28,13 @@ class Latencies:
     _buckets: dict[int, int] = field(default_factory=dict)
 
     def add(self, value: float) -> None:
-        value = max(0.0, value)
+        if not value > 0.0:  # negative or NaN: 0 (what max(0.0, value) gave)
+            value = 0.0
         self.count += 1
-        self.low = min(self.low, value)
-        self.high = max(self.high, value)
+        if value < self.low:
+            self.low = value
+        if value > self.high:
+            self.high = value
         if self._exact is not None:
             self._exact.append(value)
             if len(self._exact) < _EXACT:
@@ -39,7 +43,9 @@ class Latencies:
             for v in exact:
                 self._bucket(v)
             return
-        self._bucket(value)
+        key = _ZERO if value <= 0.0005 else round(_log(value) / _STEP)  # _bucket, inline
+        buckets = self._buckets
+        buckets[key] = buckets.get(key, 0) + 1
 
     def _bucket(self, value: float) -> None:
         key = _ZERO if value <= 0.0005 else round(math.log(value) / _STEP)

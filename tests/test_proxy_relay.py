@@ -109,6 +109,113 @@ def test_concurrent_connections_each_get_their_own_upstream(sockdir: Path,
     assert plugin.connections == 8
 
 
+def test_every_answer_comes_after_its_line_is_in_the_recording(sockdir: Path) -> None:
+    """Answers that come in one turn of the relay's loop are finished together (one write of
+    their lines, then the answers): a docker side holding its answer finds its exchange in
+    the file, on every connection, every time."""
+    def echo(body: bytes) -> bytes:
+        return ok({"Address": json.loads(body)["Address"], "Data": None})
+
+    failures: list[object] = []
+
+    def client(listen: Path, record: Path, n: int) -> None:
+        with PluginConnection(unix(listen)) as c:
+            for i in range(25):
+                address = f"10.{n}.{i}.1"
+                body = json.dumps({"PoolID": "p", "Address": address, "Options": None})
+                status, answer = call(c, "IpamDriver.RequestAddress", body.encode() + b"\n")
+                if (status, answer) != (200, {"Address": address, "Data": None}) or \
+                        f'"Address":"{address}"'.encode() not in record.read_bytes():
+                    failures.append((address, status, answer))
+
+    with FakePlugin(sockdir / "plugin.sock", {"IpamDriver.RequestAddress": echo}) as plugin, \
+            spy_for(sockdir, plugin) as spy:
+        threads = [threading.Thread(target=client, args=(spy.server.options.listen,
+                                                          sockdir / "rec.jsonl", n))
+                   for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert failures == []
+    assert len(recording.load(sockdir / "rec.jsonl").exchanges) == 200
+
+
+def test_held_lines_go_in_one_write_before_any_other_record_and_sinks_hear_them_at_once(
+        tmp_path: Path) -> None:
+    """``complete(hold=True)`` keeps the line until ``flush`` (one write for all), a record of
+    another kind flushes what is held first (the file keeps the order of events), and
+    ``flush_sinks`` gives a sink with ``on_lines`` every published line in one call, one
+    without it each line in order. The refuse policy holds nothing."""
+    from ipamx_spy import tap
+    from ipamx_spy.recording import make_header
+    from ipamx_spy.recording_writer import RecordingWriter
+
+    writes: list[bytes] = []
+
+    def write(fd: int, data: memoryview) -> int:
+        writes.append(bytes(data))
+        return os.write(fd, data)
+
+    def message(raw: bytes) -> tap.WireMessage:
+        framer = tap.RequestTap()
+        framer.feed(raw)
+        result = framer.next_message()
+        assert isinstance(result, tap.WireMessage)
+        return result
+
+    class Batches:
+        def __init__(self, batched: bool) -> None:
+            self.calls: list[list[bytes]] = []
+            if batched:
+                self.on_lines = lambda lines: self.calls.append(list(lines))
+
+        def on_line(self, line: bytes) -> None:
+            self.calls.append([line])
+
+        def on_record(self, record: dict[str, object], exchange: object) -> None: ...
+
+        def on_waiting(self, *args: object) -> None: ...
+
+        def on_sink_error(self, message: str) -> None: ...
+
+    request = message(docker_request("IpamDriver.RequestPool", POOL_BODY))
+    response = proxy.answer(200, b'{"PoolID":"x","Pool":"10.4.4.0/24","Data":{}}\n')
+    for policy in ("continue", "refuse"):
+        path = tmp_path / f"{policy}.jsonl"
+        writer = RecordingWriter(path, make_header(), write=write)
+        batched, single = Batches(True), Batches(False)
+        session = proxy.ProxySession(writer=writer, sinks=[batched, single],
+                                     on_record_error=policy)
+        conn = session.open()
+        writes.clear()
+        done = []
+        for i in range(3):
+            pending = session.begin(conn, request.target)
+            session.prepare(pending, request)
+            done.append(session.complete(pending, request, response, upstream_ms=1.0,
+                                         hold=True))
+            if i == 1:
+                session.marker("between")
+        session.flush()
+        kinds = [[json.loads(line)["type"] for line in w.splitlines()] for w in writes]
+        if policy == "continue":
+            assert kinds == [["exchange", "exchange"], ["marker"], ["exchange"]]
+        else:
+            assert kinds == [["exchange"], ["exchange"], ["marker"], ["exchange"]]
+        batched.calls.clear()
+        single.calls.clear()
+        for exchange in done:
+            session.publish(exchange, hold=True)
+        assert batched.calls == single.calls == []
+        session.flush_sinks()
+        lines = [line for line in path.read_bytes().splitlines(keepends=True)
+                 if b'"type":"exchange"' in line]
+        assert batched.calls == [lines]
+        assert single.calls == [[line] for line in lines]
+        writer.close()
+
+
 def test_chunked_answer_is_relayed_and_recorded_as_json(sockdir: Path,
                                                         plugin: FakePlugin) -> None:
     with spy_for(sockdir, plugin) as spy, PluginConnection(unix(spy.server.options.listen)) as c:

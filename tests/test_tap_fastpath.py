@@ -123,3 +123,16 @@ def test_keep_alive_asked_before_the_next_message_takes_the_fast_path() -> None:
         r.feed(raw)
         assert isinstance(r.next_message(), tap.WireMessage)
         assert r._h11 is None, raw[:80]
+
+
+def test_a_content_length_of_more_digits_than_h11_reads_is_h11s_to_refuse() -> None:
+    """h11 refuses a Content-Length over 20 digits as malformed (400), before any limit; the
+    fast path hands such a head to h11 instead of reading a huge length (413)."""
+    body = b'{"PoolID":"p","Address":"","Options":null}\n'
+    for digits in (b"6" * 20, b"6" * 21, b"0" * 21 + str(len(body)).encode()):
+        data = (b"POST /IpamDriver.RequestAddress HTTP/1.1\r\nHost: \r\nContent-Length: " + digits
+                + b"\r\n\r\n" + body)
+        fast = run("request", data, [], False, fast=True, max_body=1 << 20)
+        assert fast == run("request", data, [], False, fast=False, max_body=1 << 20)
+        if len(digits) > 20:
+            assert fast[0][:3] == ("error", 400, tap.FaultKind.MALFORMED)

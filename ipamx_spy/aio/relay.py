@@ -4,9 +4,11 @@ Per exchange the event loop runs callbacks only, no task and no coroutine: bytes
 (``data_received``), the sans-IO connection frames a request, the answer comes from the
 in-process app (inline, or on a worker thread for calls that may block) or from the plugin
 (``Upstream.request``, a callback when the answer is complete), the session records the
-exchange in one write, and only then is the answer written to the docker side; the live view
-hears of it last. Whatever fails in between (an encoder, a sink, a bug) is answered with a 500
-``Err`` and the next request is served.
+exchange, and only then is the answer written to the docker side; the live view hears of it
+last. The exchanges whose answers came in one turn of the event loop are finished together
+(``Relay.flush_answers``, called soon after the first): their lines in one write, then their
+answers, then the sinks, one call each. Whatever fails in between (an encoder, a sink, a
+bug) is answered with a 500 ``Err`` and the next request is served.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from ..app import CONTENT_TYPE, PluginApp
 from ..connection import NEED_DATA, Closed, DockerConnection, Refuse, Request
 from ..faults import FaultPlan, Injection
 from ..proxy import Pending, ProxySession, answer, spy_answer
-from ..recording import Fault
+from ..recording import Exchange, Fault
 from ..records import AnsweredBy, FaultKind, Side
 from .upstream import Upstream, UpstreamNoAnswer
 
@@ -71,6 +73,29 @@ class Relay:
         self.options = options
         self.protocols: set[DockerProtocol] = set()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ipamx-spy app")
+        self._outgoing: list[DockerProtocol] = []  # recorded (held), answer not written yet
+
+    def hold(self, protocol: DockerProtocol) -> None:
+        """``protocol``'s exchange is recorded (its line held): answer it at the end of the
+        turn, with the others of the turn."""
+        if not self._outgoing:
+            protocol.loop.call_soon(self.flush_answers)
+        self._outgoing.append(protocol)
+
+    def flush_answers(self) -> None:
+        """Write the held lines (one write), then each held answer, then tell the sinks (one
+        call each), then let each connection go on to its next request."""
+        outgoing, self._outgoing = self._outgoing, []
+        if not outgoing:
+            return
+        with contextlib.suppress(Exception):  # a write that fails is the policy's to handle
+            self.session.flush()
+        for protocol in outgoing:
+            protocol.send_answer()
+        with contextlib.suppress(Exception):
+            self.session.flush_sinks()
+        for protocol in outgoing:
+            protocol.answer_sent()
 
     def protocol(self) -> DockerProtocol:
         return DockerProtocol(self)
@@ -123,6 +148,8 @@ class DockerProtocol(asyncio.Protocol):
         self.conn = 0
         self.upstream: Upstream | None = None
         self._current: tuple[tap.WireMessage, Pending] | None = None
+        # recorded, the answer not written yet (Relay.flush_answers writes it)
+        self._outgoing: tuple[tap.WireMessage, RelayedAnswer, Exchange | None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._pumping = False
         self._write_paused = False
@@ -240,7 +267,7 @@ class DockerProtocol(asyncio.Protocol):
         if isinstance(result, UpstreamNoAnswer):
             self._reply(_spy(500, str(result), result.fault))
         else:
-            self._reply(RelayedAnswer(raw=result.raw, message=result, upstream_ms=upstream_ms))
+            self._reply(_relayed(result, upstream_ms))
 
     def _reply(self, reply: RelayedAnswer) -> None:
         """The answer is ready: apply an injected fault (``--fault``), then deliver it."""
@@ -274,27 +301,51 @@ class DockerProtocol(asyncio.Protocol):
         self._deliver(reply)
 
     def _deliver(self, reply: RelayedAnswer) -> None:
-        """Record the answer, then write it, then tell the live sinks."""
+        """Record the answer (its line held); the relay writes the line, then the answer,
+        then tells the live sinks, at the end of this turn of the event loop."""
         if self._current is None:
             return
         request, pending = self._current
+        self._current = None
         exchange = None
         try:
             exchange = self.session.complete(
                 pending, request, reply.message, upstream_ms=reply.upstream_ms,
-                fault=reply.fault, answered_by=reply.answered_by)
+                fault=reply.fault, answered_by=reply.answered_by, hold=True)
         except Exception as exc:
             self.session.pending.pop(pending.seq, None)
             with contextlib.suppress(Exception):
                 self.session.fault(self.conn, Fault(
                     side=Side.PROXY, kind=FaultKind.RECORDING,
                     message=f"exchange #{pending.seq} could not be recorded: {exc!r}"), b"")
-        if self.transport is not None and not self._lost:
-            self.transport.write(reply.raw)
-        if exchange is not None:
-            with contextlib.suppress(Exception):
-                self.session.publish(exchange)
-        self._current = None
+        self._outgoing = (request, reply, exchange)
+        self.relay.hold(self)
+
+    def send_answer(self) -> None:
+        """The line is written (``Relay.flush_answers``): write the answer, publish it."""
+        if self._outgoing is None:
+            return
+        _request, reply, exchange = self._outgoing
+        try:
+            if self.transport is not None and not self._lost:
+                self.transport.write(reply.raw)
+            if exchange is not None:
+                self.session.publish(exchange, hold=True)
+        except Exception:  # noqa: S110 - a sink's failure is the session's to report
+            pass
+
+    def answer_sent(self) -> None:
+        """The answer went out: keep the connection for the next request, or close it."""
+        if self._outgoing is None:
+            return
+        request, reply, _exchange = self._outgoing
+        self._outgoing = None
+        try:
+            self._next_after(request, reply)
+        except Exception as exc:  # a bug of ours: this connection ends, the others go on
+            self._close(f"internal error after an answer: {exc!r}")
+
+    def _next_after(self, request: tap.WireMessage, reply: RelayedAnswer) -> None:
         keep = self.core.answered(request, reply.message.keep_alive, self.loop.time())
         if self._lost:
             self._end(self._finished or "docker side closed the connection")
@@ -359,13 +410,31 @@ class DockerProtocol(asyncio.Protocol):
     def stop(self) -> None:
         """The spy stops: a request still waiting gets a 500 saying so; then close."""
         self._finished = self._finished or "ipamx-spy shut down"
+        if self._outgoing is not None:  # recorded: its answer goes out before the close
+            self.relay.flush_answers()
         if self._current is not None:
             self._deliver(_spy(500, STOPPING, Fault(side=Side.PROXY, kind=FaultKind.STOPPING,
                                                   message=STOPPING)))
+            self.relay.flush_answers()
         self._close(self._finished)
         if self.transport is not None and self._write_paused:
             self.transport.abort()  # a docker side that reads nothing never holds the exit
         self._end(self._finished)
+
+
+_PLUGIN_ANSWER = {"fault": None, "answered_by": AnsweredBy.PLUGIN, "injection": None}
+
+
+def _relayed(message: tap.WireMessage, upstream_ms: float) -> RelayedAnswer:
+    """``RelayedAnswer(raw=message.raw, message=message, upstream_ms=upstream_ms)``, the
+    plugin's answer, without the frozen dataclass's ``__init__`` (once per exchange)."""
+    reply = object.__new__(RelayedAnswer)
+    fields = reply.__dict__
+    fields.update(_PLUGIN_ANSWER)
+    fields["raw"] = message.raw
+    fields["message"] = message
+    fields["upstream_ms"] = upstream_ms
+    return reply
 
 
 def _spy(status: int, message: str, fault: Fault) -> RelayedAnswer:

@@ -35,9 +35,7 @@ class UpstreamNoAnswer(Exception):
 
 StrayHandler = Callable[[Fault, bytes], None]
 STRAY_KEPT = 4096
-
-
-Answered = Callable[[tap.WireMessage | UpstreamNoAnswer], None]
+Done = Callable[[tap.WireMessage | UpstreamNoAnswer, float], None]
 
 
 class _Link(asyncio.Protocol):
@@ -52,7 +50,9 @@ class _Link(asyncio.Protocol):
         self.upstream = upstream
         self.transport: asyncio.Transport | None = None
         self.tap = tap.ResponseTap(upstream.max_body)
-        self.waiting: Answered | None = None  # the callback of the request sent, until answered
+        self.waiting: Done | None = None  # the callback of the request sent, until answered
+        self.began = 0.0  # when that request was sent (``time.perf_counter``)
+        self.timer: asyncio.TimerHandle | None = None  # its --upstream-timeout
         self.closed = False
 
     # -- asyncio.Protocol ---------------------------------------------------------------
@@ -76,17 +76,25 @@ class _Link(asyncio.Protocol):
 
     # -- framing ------------------------------------------------------------------------
 
-    def send(self, raw_request: bytes, method: str, answered: Answered) -> None:
+    def send(self, raw_request: bytes, method: str, done: Done, began: float) -> None:
         if self.transport is None or self.closed:
             raise ConnectionResetError("the plugin closed the connection")
-        self.waiting = answered
+        self.waiting = done
+        self.began = began
         self.tap.expect(method)
         self.transport.write(raw_request)
 
     def _answer(self, result: tap.WireMessage | UpstreamNoAnswer) -> None:
-        answered, self.waiting = self.waiting, None
-        if answered is not None:
-            answered(result)
+        """Give the request's callback its answer (or fault) and the time it took, once."""
+        done, self.waiting = self.waiting, None
+        if done is None:
+            return
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if isinstance(result, UpstreamNoAnswer):
+            self.close()
+        done(result, (time.perf_counter() - self.began) * 1000)
 
     def _ended(self) -> None:
         if self.closed:
@@ -165,9 +173,6 @@ async def _connect_unix(path: str) -> socket.socket:
         delay = min(delay * 2, 0.05)
 
 
-Done = Callable[[tap.WireMessage | UpstreamNoAnswer, float], None]
-
-
 class Upstream:
     """One keep-alive connection to the plugin, opened on first use and after a close.
 
@@ -226,25 +231,19 @@ class Upstream:
 
     def _send(self, link: _Link, raw_request: bytes, method: str, done: Done,
               started: float | None = None) -> None:
+        """Send on ``link``; the link calls ``done`` with the answer and the time since
+        ``started`` (now, when not given) in ms (no closure per exchange)."""
         began = time.perf_counter() if started is None else started
-        timer: asyncio.TimerHandle | None = None
-
-        def answered(result: tap.WireMessage | UpstreamNoAnswer) -> None:
-            if timer is not None:
-                timer.cancel()
-            if isinstance(result, UpstreamNoAnswer):
-                link.close()
-            done(result, (time.perf_counter() - began) * 1000)
-
         try:
-            link.send(raw_request, method, answered)
+            link.send(raw_request, method, done, began)
         except OSError as exc:
             link.close()
             done(UpstreamNoAnswer(NoAnswerKind.CLOSED,
                                   f"upstream {self.address}: {exc.strerror or exc}"), 0.0)
             return
         if self.timeout is not None:
-            timer = asyncio.get_running_loop().call_later(self.timeout, self._expire, link)
+            link.timer = asyncio.get_running_loop().call_later(self.timeout, self._expire,
+                                                               link)
 
     def _expire(self, link: _Link) -> None:
         assert self.timeout is not None
