@@ -364,6 +364,8 @@ def _str(data: dict[str, JSONValue], key: str, default: str = "") -> str:
 
 def _int(data: dict[str, JSONValue], key: str, default: int = 0) -> int:
     value = data.get(key, default)
+    if type(value) is int:  # the common case, first (every exchange read has two)
+        return value
     if not isinstance(value, int) or isinstance(value, bool):
         raise RecordingError(f"{key} must be a whole number, not {value!r:.40}")
     return value
@@ -371,6 +373,8 @@ def _int(data: dict[str, JSONValue], key: str, default: int = 0) -> int:
 
 def _number(data: dict[str, JSONValue], key: str, default: float | None = 0.0) -> float | None:
     value = data.get(key, default)
+    if type(value) is float and -1e12 <= value <= 1e12:  # the common case, first (every
+        return value  # exchange read has three); NaN fails the comparisons
     if value is None and default is None:
         return None
     if not isinstance(value, int | float) or isinstance(value, bool) \
