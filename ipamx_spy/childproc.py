@@ -14,7 +14,10 @@ here:
 * ``start_child`` forks the child, ``detach_from_signals`` (the child's first call) makes it
   ignore the terminal's Ctrl-C (the proxy ends it after draining) and die with its parent even
   when that is killed with SIGKILL, and names it for ``ps``; ``stop_child`` ends it, bounded.
-* ``read_lines`` is the child's side: batches of whole lines until the pipe's end of file.
+* ``read_lines`` is the child's side: batches of whole lines until the pipe's end of file;
+  ``read_ahead`` (the checking sink's) also empties the pipe into a bounded backlog between
+  two batches, so that a sink behind its writer for a while checks the lines later instead
+  of losing them.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ import ctypes
 import fcntl
 import json
 import os
+import select
 import signal
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -133,6 +138,47 @@ def read_lines(fd: int) -> Iterator[list[bytes]]:
         pending += chunk
         *lines, pending = pending.split(b"\n")
         yield lines
+
+
+BACKLOG_BYTES = 32 << 20
+"""What ``read_ahead`` holds at most of lines its reader has not taken yet."""
+BATCH_LINES = 256
+
+
+def read_ahead(fd: int, *, backlog: int = BACKLOG_BYTES,
+               batch: int = BATCH_LINES) -> Iterator[list[bytes]]:
+    """``read_lines`` for a reader slower than its writer at times: batches of at most
+    ``batch`` whole lines, and between two batches everything the pipe holds is read into a
+    backlog of the lines not handed out yet (up to ``backlog`` bytes), so that the pipe is
+    emptied every ``batch`` lines and its writer drops only what would overflow the backlog
+    too. Waits (blocks) only when the backlog is empty; ends at the pipe's end of file once
+    the backlog is handed out."""
+    os.set_blocking(fd, False)
+    queue: deque[bytes] = deque()
+    held = 0  # bytes in the queue
+    pending = b""
+    ended = False
+    while True:
+        while not ended and held < backlog:  # take what the pipe holds, never waiting
+            try:
+                chunk = os.read(fd, PIPE_SIZE)
+            except BlockingIOError:
+                if queue:
+                    break
+                select.select([fd], [], [])
+                continue
+            if not chunk:
+                ended = True
+                break
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            queue.extend(lines)
+            held += len(chunk)
+        if not queue:
+            return
+        out = [queue.popleft() for _ in range(min(batch, len(queue)))]
+        held -= sum(len(line) + 1 for line in out)
+        yield out
 
 
 def stop_child(process: Any, timeout: float = 5.0) -> None:

@@ -444,10 +444,14 @@ def _gap(earlier: Exchange, later: Exchange) -> float:
     return later.t - (earlier.t + earlier.duration_ms / 1000)
 
 
+FAILED_KEPT = 4096
+"""Exchanges ``_failed`` remembers at most (emptied when full; like ``SECTION_WINDOW``, a
+bound on what a streaming reader holds)."""
 _FAILED: dict[int, tuple[Exchange, bool]] = {}
 """``_failed`` per exchange (by identity; the entry keeps the exchange, so its id stays its
-own): reading dockerd's verdict decodes the answer as Go does, the dearest part of inference,
-and the live view infers over each burst again with every new call."""
+own), for the last ``FAILED_KEPT``: reading dockerd's verdict decodes the answer as Go does,
+the dearest part of inference, and the live view infers over each burst again with every new
+call."""
 
 
 def _went_on(exchange: Exchange) -> bool:
@@ -465,7 +469,7 @@ def _failed(exchange: Exchange) -> bool:
     if known is not None and known[0] is exchange:
         return known[1]
     failed = render.problem(exchange) is not None and not _went_on(exchange)
-    if len(_FAILED) >= 4096:
+    if len(_FAILED) >= FAILED_KEPT:
         _FAILED.clear()
     _FAILED[id(exchange)] = (exchange, failed)
     return failed

@@ -25,6 +25,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import select
 import time
 from collections.abc import Callable, Sequence
@@ -42,6 +43,7 @@ from .childproc import (
     detach_from_signals,
     encode_line,
     open_pipe,
+    read_ahead,
     read_lines,
     start_child,
     stop_child,
@@ -50,8 +52,16 @@ from .dockerd.ledger import AddressRoles
 from .filters import Filter, FilterContext
 from .findings import Finding
 from .infer import LiveSections
-from .recording import Exchange, Message, RecordingError, with_address_role
-from .records import RecordType, SectionSource
+from .recording import (
+    Exchange,
+    Message,
+    RecordingError,
+    check_body,
+    made,
+    with_address_role,
+)
+from .recording_writer import encode_line as encode_record
+from .records import FindingRecord, RecordType, SectionSource
 
 
 class Checker(Protocol):
@@ -106,13 +116,15 @@ class LiveView:
         kind = record.get("type")
         if found is None:
             found = self._check(exchange) if exchange is not None else []
-        if self.mode is ViewMode.JSON:
-            self._write_json(record, found)
         if kind == RecordType.CLOSE and self.checker is not None:
             closing = self.checker.on_close(int(record["conn"]), float(record["t"]),
                                             record.get("unanswered", ()))
             self.findings += closing
-            self.print_findings(closing)
+            found = [*found, *closing]
+            if self.mode is not ViewMode.JSON:
+                self.print_findings(closing)
+        if self.mode is ViewMode.JSON:
+            self._write_json(record, found)
         if self.mode in (ViewMode.JSON, ViewMode.QUIET):
             return
         if exchange is not None:
@@ -130,22 +142,22 @@ class LiveView:
                                     style="bold red"))
 
     def _write_json(self, record: dict[str, Any], found: Sequence[Finding]) -> None:
-        """``--json``: the recording itself on stdout (its header first), each exchange with
-        the validator's findings, so ``show`` and ``check`` read the stream as a file."""
-        lines = []
-        if self.header is not None:
-            lines.append(self.header)
-            self.header = None
-        lines.append({**record, "findings": [f.to_json() for f in found]} if found else record)
-        self.console.file.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines))
+        """``--json`` of a view in the session's own process (a library's sink): what the
+        view process writes, the record's line as the recording holds it, then a ``finding``
+        record for each of its own checker's findings, as the session records the checking
+        sink's (at the record's time)."""
+        t = float(record.get("t", 0.0))
+        self.write_line(encode_record(record))
+        for finding in found:
+            self.write_line(encode_record(FindingRecord(t=t, finding=finding).to_json()))
         self.console.file.flush()
 
     def write_line(self, line: bytes) -> None:
-        """``--json`` from the view process: one line of the recording as it was written
-        (flushed by the caller once per batch of lines, not once per line)."""
+        """``--json``: one line of the recording as it was written, its header first (the
+        view process flushes once per batch of lines, not once per line)."""
         head = ""
         if self.header is not None:
-            head = json.dumps(self.header, ensure_ascii=False) + "\n"
+            head = encode_record(self.header).decode("utf-8", "replace")
             self.header = None
         self.console.file.write(head + line.decode("utf-8", "replace").rstrip("\n")
                                 + "\n")
@@ -239,11 +251,10 @@ def record_type_of(line: bytes) -> RecordType | None:
     type (the caller then decodes it)."""
     if not line.startswith(_TYPE_PREFIX):
         return None
-    end = line.find(b'"', len(_TYPE_PREFIX))
-    try:
-        return RecordType(line[len(_TYPE_PREFIX):end].decode("ascii"))
-    except (ValueError, UnicodeDecodeError):
-        return None
+    return _RECORD_TYPES.get(line[len(_TYPE_PREFIX):line.find(b'"', len(_TYPE_PREFIX))])
+
+
+_RECORD_TYPES = {kind.value.encode("ascii"): kind for kind in RecordType}
 
 
 class DetachedView:
@@ -395,38 +406,187 @@ def dockerd_fails(exchange: Exchange) -> bool:
         return True
 
 
-_REQUEST_KEY = b',"request":'
-_RESPONSE_KEY = b',"response":{'
+_INT = r"(-?(?:0|[1-9][0-9]*))"
+_NUMBER = r"(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)"
+_STR = r'"([^"\\\x00-\x1f]*)"'  # a JSON string without escapes: its text is its value
+_SESSION_LINE = re.compile(
+    r'\{"type":"exchange","seq":' + _INT + r',"conn":' + _INT + r',"t":' + _NUMBER
+    + r',"endpoint":' + _STR + r',"duration_ms":' + _NUMBER + r',"upstream_ms":(?:null|'
+    + _NUMBER + r'),"answered_by":' + _STR + r',"request":')
+"""The start of an exchange line as the session writes it (``proxy._EXCHANGE_LINE``, and
+``encode_line`` of ``Exchange.to_json``: the same keys in the same order)."""
+_ANSWER_AT = ',"response":{"status":'
+_BODY_KEY = ',"body":'
+_LINE_END = '},"fault":null}'
+# one JSON value at an index, as json.loads reads it (typeshed leaves the attribute out)
+_SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 REQUESTS_KEPT = 256
 
 
-def exchange_parts(line: bytes, requests: dict[bytes, Message]) -> tuple[dict[str, Any],
-                                                                         Message | None]:
-    """An exchange line's record without its request, and the request's ``Message``, read
-    once for every line that holds the same request text (dockerd repeats its requests byte
-    for byte, and the session writes a request's part the same each time); ``requests`` keeps
-    them (bounded: emptied when full). A line not laid out as the session lays it (a
-    container before the request, no response object) is decoded whole, with None.
+@dataclass
+class LineParts:
+    """What ``exchange_parts`` keeps from line to line (bounded: each emptied when full): the
+    requests by their JSON text, and the answers' heads (status, reason, version, headers,
+    an empty body) by theirs."""
 
-    Exact: the first ``,"request":`` is the top-level key when nothing before it opens an
-    object or a list (a string cannot hold a bare ``"``); the request's text runs to the first
-    ``,"response":{`` after it, and is taken only when it is one whole JSON value (a cut
-    inside the request leaves its object open, so it never decodes, nor equals a kept one)."""
-    start = line.find(_REQUEST_KEY)
-    end = line.find(_RESPONSE_KEY, start)
-    if start < 0 or end < 0 or b"{" in line[1:start] or b"[" in line[1:start]:
-        return json.loads(line), None
-    text = line[start + len(_REQUEST_KEY):end]
-    request = requests.get(text)
-    if request is None:
+    requests: dict[str, Message] = field(default_factory=dict)
+    heads: dict[str, Message] = field(default_factory=dict)
+
+
+def _kept(kept: dict[str, Message], text: str) -> Message | None:
+    """The message of ``text`` (one whole stored message, or an answer's head closed by
+    ``}``), read once; None when it is not one."""
+    message = kept.get(text)
+    if message is None:
         try:
-            request = Message.from_json(json.loads(text), maybe_deep=False)
+            message = Message.from_json(json.loads(text), maybe_deep=False)
         except (ValueError, RecordingError):
-            return json.loads(line), None
-        if len(requests) >= REQUESTS_KEPT:
-            requests.clear()
-        requests[text] = request
-    return json.loads(line[:start] + line[end:]), request
+            return None
+        if len(kept) >= REQUESTS_KEPT:
+            kept.clear()
+        kept[text] = message
+    return message
+
+
+def _json_number(text: str) -> int | float:
+    """A JSON number's value as ``json.loads`` gives it."""
+    return float(text) if "." in text or "e" in text or "E" in text else int(text)
+
+
+EMPTY_BODY = {"encoding": "empty"}
+
+
+def exchange_parts(line: bytes, kept: LineParts) -> tuple[dict[str, Any], Message | None,
+                                                          Message | None]:
+    """An exchange line's record without its messages, and the request's and the answer's
+    ``Message``: the record's fields read by a pattern of the session's layout, the request
+    read once for every line that holds the same request text (dockerd repeats its requests
+    byte for byte, and the session writes a request's part the same each time), the answer's
+    head once for every answer that repeats it (a plugin repeats its headers but for the date,
+    once a second), and only its body decoded. A line laid out otherwise (another writer, an
+    escape in the endpoint, no answer, a fault) is decoded whole, with None for both.
+
+    Exact (``tests/test_live.py`` holds it to ``json.loads`` of the line): the pattern reads
+    the top-level keys up to the request's; the request's text runs to the first
+    ``,"response":{"status":`` after it, and is taken only when it is one whole JSON value (a
+    cut inside the request leaves its object open, so it never decodes, nor equals a kept
+    one), so what follows is the record's own answer; the answer's head (status, reason,
+    version, headers: strings in lists) holds no object, so the first ``,"body":`` after it is
+    the answer's own (a string cannot hold a bare ``"``; one inside a list leaves the head
+    undecodable); the body is one JSON value read where it starts, and the line must end right
+    after it, as the session ends it."""
+    try:
+        text = line.decode("utf-8", "surrogatepass")  # as json.loads decodes the line
+    except UnicodeDecodeError:
+        return json.loads(line), None, None
+    fields = _SESSION_LINE.match(text)
+    if fields is None:
+        return json.loads(text), None, None
+    at = fields.end()
+    cut = text.find(_ANSWER_AT, at)
+    request = _kept(kept.requests, text[at:cut]) if cut >= 0 else None
+    if request is None:
+        return json.loads(text), None, None
+    opened = cut + len(_ANSWER_AT) - len('{"status":')
+    body_at = text.find(_BODY_KEY, opened)
+    head = _kept(kept.heads, text[opened:body_at] + "}") \
+        if body_at >= 0 and text.find("{", opened + 1, body_at) < 0 else None
+    if head is None or head.body != EMPTY_BODY:
+        return json.loads(text), None, None
+    try:
+        body, end = _SCAN(text, body_at + len(_BODY_KEY))
+    except (StopIteration, ValueError):
+        return json.loads(text), None, None
+    if not text.endswith(_LINE_END, end) or len(text) != end + len(_LINE_END):
+        return json.loads(text), None, None
+    seq, conn, t, endpoint, duration_ms, upstream_ms, answered_by = fields.groups()
+    record = {"type": RecordType.EXCHANGE.value, "seq": int(seq), "conn": int(conn),
+              "t": _json_number(t), "endpoint": endpoint,
+              "duration_ms": _json_number(duration_ms),
+              "upstream_ms": None if upstream_ms is None else _json_number(upstream_ms),
+              "answered_by": answered_by, "response": None, "fault": None}
+    try:
+        stored = check_body(body, maybe_deep=False)
+    except RecordingError:
+        return json.loads(text), None, None
+    return record, request, made(Message, method=head.method, target=head.target,
+                                 status=head.status, reason=head.reason,
+                                 http_version=head.http_version, headers=head.headers,
+                                 body=stored)
+
+
+class LineChecker:
+    """The checking sink's work on its lines, sans-IO (``DetachedChecker``'s child runs it):
+    ``check_line`` takes one line of the sink's pipe, writes what the proxy is to hear of it
+    (``finding``, ``failed``, ``error`` lines) to ``out`` and adds what the view is to get of
+    it to ``forward``. ``bench/checking_sink.py`` measures it."""
+
+    def __init__(self, checker: Checker | None, *, verdict: Verdict = dockerd_fails,
+                 docker_version: str | None = None) -> None:
+        self._checker = checker
+        self._docker_version = docker_version  # the session header's
+        self._parts = LineParts()  # what exchange_parts keeps from line to line
+        self._same_shape: dict[str, bool] = {}  # endpoint: the validator's shape is the verdict's
+        self._verdict = verdict
+
+    def check_line(self, line: bytes, out: Any, forward: list[bytes] | None) -> None:
+        """Check one line; what the view is to get of it is added to ``forward``."""
+        found: list[Finding] = []
+        if line[:1] == b"R" and (kind := record_type_of(line[1:])) not in UNCHECKED:
+            try:
+                record, request, answer = exchange_parts(line[1:], self._parts) \
+                    if kind is RecordType.EXCHANGE else (json.loads(line[1:]), None, None)
+                found = self._check_record(record, out, request, answer)
+            except Exception as exc:  # a record the checker cannot read is reported, not fatal
+                out.write(encode_line({"error": f"cannot check a record: {exc!r}"}))
+        if forward is None:
+            return
+        if not found:
+            forward.append(line + b"\n")
+        elif line[:1] == b"R" and found[0].seq:
+            findings = json.dumps([f.to_json() for f in found], ensure_ascii=False)
+            forward.append(b"Q" + findings.encode("utf-8", "surrogatepass") + b"\x1f"
+                           + line[1:] + b"\n")
+        else:  # findings on a close: the record, then its findings as lines of their own
+            forward.append(line + b"\n")
+            forward.append(b"F" + encode_line({"findings": [f.to_json() for f in found]}))
+
+    def _check_record(self, record: dict[str, Any], out: Any, request: Message | None = None,
+                      answer: Message | None = None) -> list[Finding]:
+        kind = record.get("type")
+        found: list[Finding] = []
+        if kind == RecordType.EXCHANGE:
+            # The session's own line: its bodies were stored by encode_body, which keeps JSON
+            # deeper than MAX_DEPTH as text, so the depth walk is skipped.
+            exchange = Exchange.from_json(record, maybe_deep=False, request=request,
+                                          answer=answer, docker_version=self._docker_version)
+            if self._checker is not None:
+                found = self._checker.check(exchange)
+            if exchange.fault is None and not self._taken_plain(exchange) \
+                    and self._verdict(exchange):
+                out.write(encode_line({"failed": exchange.endpoint}))
+        elif kind == RecordType.CLOSE and self._checker is not None:
+            found = self._checker.on_close(int(record["conn"]), float(record["t"]),
+                                           record.get("unanswered", ()))
+        for finding in found:
+            out.write(encode_line({"finding": finding.to_json()}))
+        return found
+
+    def _taken_plain(self, exchange: Exchange) -> bool:
+        """Whether the validator just found the exchange plain (its fast lane) with the shape
+        ``dockerd_fails`` reads it by: that is the verdict's own first test, at a lower slow
+        limit, so dockerd takes the answer and the verdict is not asked (``plain`` runs once
+        per exchange, not twice)."""
+        checker = self._checker
+        if self._verdict is not dockerd_fails or not getattr(checker, "last_plain", False):
+            return False
+        same = self._same_shape.get(exchange.endpoint)
+        if same is None:
+            shapes = getattr(checker, "shapes", None)
+            mine = verdict_shapes(render.docker_version(exchange))
+            same = shapes is not None and shapes[exchange.endpoint] == mine[exchange.endpoint]
+            self._same_shape[exchange.endpoint] = same
+        return same
 
 
 class DetachedChecker:
@@ -441,11 +601,7 @@ class DetachedChecker:
                  on_failed: Callable[[str], None], view: DetachedView | None = None,
                  verdict: Verdict = dockerd_fails, diagnostics: Console | None = None,
                  nice: int = VIEW_NICE, docker_version: str | None = None) -> None:
-        self._checker = checker
-        self._docker_version = docker_version  # the session header's
-        self._requests: dict[bytes, Message] = {}  # exchange_parts' requests, by their JSON
-        self._same_shape: dict[str, bool] = {}  # endpoint: the validator's shape is the verdict's
-        self._verdict = verdict
+        self._lines = LineChecker(checker, verdict=verdict, docker_version=docker_version)
         self._view = view
         self._on_finding = on_finding
         self._on_failed = on_failed
@@ -485,74 +641,15 @@ class DetachedChecker:
         if self._view is not None:
             forward = Feed(self._view.feed.fd,
                             lambda: None if out.write(encode_line({"view_gone": True})) else None)
-        for lines in read_lines(self._read_end):
+        for lines in read_ahead(self._read_end):
             forwarded: list[bytes] = []
             for line in lines:
-                self._check_line(line, out, forwarded if forward is not None else None)
+                self._lines.check_line(line, out, forwarded if forward is not None else None)
             if forward is not None:
                 forward.put_many(forwarded)  # one write per batch, not one per line
             out.flush()
         out.write(encode_line({"end": {"view_dropped": forward.dropped if forward else 0}}))
         out.close()
-
-    def _check_line(self, line: bytes, out: Any, forward: list[bytes] | None) -> None:
-        """Check one line; what the view is to get of it is added to ``forward``."""
-        found: list[Finding] = []
-        if line[:1] == b"R" and (kind := record_type_of(line[1:])) not in UNCHECKED:
-            try:
-                record, request = exchange_parts(line[1:], self._requests) \
-                    if kind is RecordType.EXCHANGE else (json.loads(line[1:]), None)
-                found = self._check_record(record, out, request)
-            except Exception as exc:  # a record the checker cannot read is reported, not fatal
-                out.write(encode_line({"error": f"cannot check a record: {exc!r}"}))
-        if forward is None:
-            return
-        if not found:
-            forward.append(line + b"\n")
-        elif line[:1] == b"R" and found[0].seq:
-            findings = json.dumps([f.to_json() for f in found], ensure_ascii=False)
-            forward.append(b"Q" + findings.encode("utf-8", "surrogatepass") + b"\x1f"
-                           + line[1:] + b"\n")
-        else:  # findings on a close: the record, then its findings as lines of their own
-            forward.append(line + b"\n")
-            forward.append(b"F" + encode_line({"findings": [f.to_json() for f in found]}))
-
-    def _check_record(self, record: dict[str, Any], out: Any,
-                      request: Message | None = None) -> list[Finding]:
-        kind = record.get("type")
-        found: list[Finding] = []
-        if kind == RecordType.EXCHANGE:
-            # The session's own line: its bodies were stored by encode_body, which keeps JSON
-            # deeper than MAX_DEPTH as text, so the depth walk is skipped.
-            exchange = Exchange.from_json(record, maybe_deep=False, request=request,
-                                          docker_version=self._docker_version)
-            if self._checker is not None:
-                found = self._checker.check(exchange)
-            if exchange.fault is None and not self._taken_plain(exchange) \
-                    and self._verdict(exchange):
-                out.write(encode_line({"failed": exchange.endpoint}))
-        elif kind == RecordType.CLOSE and self._checker is not None:
-            found = self._checker.on_close(int(record["conn"]), float(record["t"]),
-                                           record.get("unanswered", ()))
-        for finding in found:
-            out.write(encode_line({"finding": finding.to_json()}))
-        return found
-
-    def _taken_plain(self, exchange: Exchange) -> bool:
-        """Whether the validator just found the exchange plain (its fast lane) with the shape
-        ``dockerd_fails`` reads it by: that is the verdict's own first test, at a lower slow
-        limit, so dockerd takes the answer and the verdict is not asked (``plain`` runs once
-        per exchange, not twice)."""
-        checker = self._checker
-        if self._verdict is not dockerd_fails or not getattr(checker, "last_plain", False):
-            return False
-        same = self._same_shape.get(exchange.endpoint)
-        if same is None:
-            shapes = getattr(checker, "shapes", None)
-            mine = verdict_shapes(render.docker_version(exchange))
-            same = shapes is not None and shapes[exchange.endpoint] == mine[exchange.endpoint]
-            self._same_shape[exchange.endpoint] = same
-        return same
 
     # -- the relay's side ---------------------------------------------------------------
 

@@ -364,6 +364,8 @@ def _str(data: dict[str, JSONValue], key: str, default: str = "") -> str:
 
 def _int(data: dict[str, JSONValue], key: str, default: int = 0) -> int:
     value = data.get(key, default)
+    if type(value) is int:  # the common case, first (every exchange read has two)
+        return value
     if not isinstance(value, int) or isinstance(value, bool):
         raise RecordingError(f"{key} must be a whole number, not {value!r:.40}")
     return value
@@ -371,6 +373,8 @@ def _int(data: dict[str, JSONValue], key: str, default: int = 0) -> int:
 
 def _number(data: dict[str, JSONValue], key: str, default: float | None = 0.0) -> float | None:
     value = data.get(key, default)
+    if type(value) is float and -1e12 <= value <= 1e12:  # the common case, first (every
+        return value  # exchange read has three); NaN fails the comparisons
     if value is None and default is None:
         return None
     if not isinstance(value, int | float) or isinstance(value, bool) \
@@ -467,11 +471,12 @@ class Exchange:
     def from_json(cls, data: dict[str, JSONValue], *, maybe_deep: bool = True,
                   docker_version: str | None = None,
                   address_role: AddressRole | None = None,
-                  request: Message | None = None) -> Exchange:
+                  request: Message | None = None, answer: Message | None = None) -> Exchange:
         """An exchange from its record (``docker_version``: its recording header's;
         ``address_role``: what the session's follower says a ReleaseAddress gives back;
         ``request``: the request's ``Message`` when the caller read it already, and the
-        record then holds none). Raises RecordingError naming what is wrong."""
+        record then holds none; ``answer`` likewise the response's, the record's being
+        null). Raises RecordingError naming what is wrong."""
         if "seq" not in data or "endpoint" not in data or (request is None
                                                            and "request" not in data):
             raise RecordingError("an exchange needs seq, endpoint and request")
@@ -491,7 +496,7 @@ class Exchange:
             endpoint=_str(data, "endpoint"),
             request=request if request is not None else Message.from_json(
                 data["request"], maybe_deep=maybe_deep),
-            response=None if response is None else Message.from_json(
+            response=answer if response is None else Message.from_json(
                 response, maybe_deep=maybe_deep),
             duration_ms=float(_number(data, "duration_ms") or 0.0),
             upstream_ms=_number(data, "upstream_ms", None),

@@ -306,9 +306,11 @@ class Numbering:
     exchange whose number is below ``next``: nothing numbered lower can still come.
 
     ``broken`` once the file breaks that rule (an exchange numbered as one read before, or
-    below ``FIRST_SEQ``) or once more than ``limit`` numbers wait above a missing one (a line
-    damaged or never written): from then on ``SeqOrder`` holds its whole window, as it always
-    did."""
+    below ``FIRST_SEQ``, where every writer starts) or once more than ``limit`` numbers wait
+    above a missing one (a line damaged or never written): from then on ``SeqOrder`` holds its
+    whole window, as it always did. The order is the window's on every file that numbers each
+    exchange once from ``FIRST_SEQ`` (every writer's); in a file that breaks the rule (edited
+    by hand) the exchange that breaks it may come out later than the window put it."""
 
     def __init__(self, limit: int) -> None:
         self.next = FIRST_SEQ

@@ -37,9 +37,12 @@ def status_style(exchange: Exchange) -> str:
     return "green"
 
 
+VERDICTS_KEPT = 4096
+"""Exchanges ``verdict`` remembers at most (emptied when full): a reader that streams holds
+them beside its windows, so they bound its memory as the windows do."""
 _VERDICTS: dict[int, tuple[Exchange, dockerd.Verdict]] = {}
 """``verdict`` per exchange (by identity; the entry keeps the exchange, so its id stays its
-own), for the last few thousand: reading an answer decodes it as Go does, and a streamed
+own), for the last ``VERDICTS_KEPT``: reading an answer decodes it as Go does, and a streamed
 export asks of each exchange several times (its section's inference, its problem, its
 sentence, the summary) while it is in hand."""
 
@@ -68,7 +71,7 @@ def verdict(exchange: Exchange) -> dockerd.Verdict | None:
                                 response.raw_body, docker_version(exchange),
                                 request=request if isinstance(request, dict) else None,
                                 role=exchange.address_role)
-    if len(_VERDICTS) >= 4096:
+    if len(_VERDICTS) >= VERDICTS_KEPT:
         _VERDICTS.clear()
     _VERDICTS[id(exchange)] = (exchange, found)
     return found

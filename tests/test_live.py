@@ -287,20 +287,27 @@ def test_the_checking_sink_with_the_validator_reads_dockerd_s_verdict() -> None:
 
 
 TRICKY_BODIES = [None, {"a": 1, "response": {"status": 200}}, {"request": {"x": [1]}, "b": 2},
-                 {"s": ',"response":{"status":1', "response": {}}, {"request": "}"}]
+                 {"s": ',"response":{"status":1', "response": {}}, {"request": "}"},
+                 {"x": {}, "fault": {"side": 1}}, {"body": {"a": ',"body":'}, "y": '},"fault":'},
+                 [',"body":', {"fault": None}]]
+TRICKY_HEADERS = [None, [["X-A", ',"body":{"encoding":"empty"}'], ["X-B", '},"fault":null}']],
+                  [["Content-Type", "application/json"]]]
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.sampled_from(_verdict_cases()), st.sampled_from(TRICKY_BODIES),
-       st.sampled_from([None, "{x", "a,\"request\":[", "Plugin.Activate"]), st.booleans())
+       st.sampled_from([None, "{x", "a,\"request\":[", "Plugin.Activate"]), st.booleans(),
+       st.sampled_from(TRICKY_BODIES), st.sampled_from(TRICKY_HEADERS))
 def test_an_exchange_line_read_in_parts_is_the_line_decoded_whole(
-        exchange: Any, body: Any, endpoint: str | None, unanswered: bool) -> None:
-    """The checking sink reads a request once for every line that repeats it
-    (``exchange_parts``): the exchange it builds is the one decoding the line whole gives,
-    with bodies and endpoints that hold the keys it looks for, and without an answer."""
+        exchange: Any, body: Any, endpoint: str | None, unanswered: bool, answer: Any,
+        headers: Any) -> None:
+    """The checking sink reads a request once for every line that repeats it, and an
+    answer's head once for every answer that repeats it (``exchange_parts``): the exchange it
+    builds is the one decoding the line whole gives, with bodies, headers and endpoints that
+    hold the keys it looks for, and without an answer."""
     from dataclasses import replace
 
-    from ipamx_spy.live import exchange_parts
+    from ipamx_spy.live import LineParts, exchange_parts
     from ipamx_spy.recording import Exchange, Fault
 
     if body is not None:
@@ -308,15 +315,23 @@ def test_an_exchange_line_read_in_parts_is_the_line_decoded_whole(
             "encoding": "json", "json": body}))
     if endpoint is not None:
         exchange = replace(exchange, endpoint=endpoint)
+    if exchange.response is not None and answer is not None:
+        exchange = replace(exchange, response=replace(exchange.response, body={
+            "encoding": "json", "json": answer}))
+    if exchange.response is not None and headers is not None:
+        exchange = replace(exchange, response=replace(exchange.response, headers=tuple(
+            (k, v) for k, v in headers)))
     if unanswered:
         exchange = replace(exchange, response=None,
                            fault=Fault(side="plugin", kind="closed", message="x"))
     line = encode_line(exchange.to_json()).rstrip(b"\n")
     whole = Exchange.from_json(json.loads(line))
-    kept: dict[bytes, Any] = {}
+    kept = LineParts()
     for _ in range(2):  # read, then taken from what was kept
-        record, request = exchange_parts(line, kept)
-        assert Exchange.from_json(record, request=request) == whole
+        record, request, response = exchange_parts(line, kept)
+        assert Exchange.from_json(record, request=request, answer=response) == whole
+    if not unanswered and endpoint is None and body is None and "{" not in json.dumps(headers):
+        assert response is not None  # the session's layout: the answer was read in parts
 
 
 def test_a_burst_is_announced_once_however_many_batches_it_takes() -> None:
@@ -331,3 +346,93 @@ def test_a_burst_is_announced_once_however_many_batches_it_takes() -> None:
     drawer.batch(batch[:2])  # the burst is over
     drawer.batch(batch)
     assert screen.getvalue().count("arrived at once") == 2
+
+
+ADDRESS_BODY = b'{"PoolID":"LocalDefault/10.0.0.0/8","Address":"","Options":{}}\n'
+ADDRESS_REQUEST = (b"POST /IpamDriver.RequestAddress HTTP/1.1\r\nHost: \r\nUser-Agent: "
+                   b"Go-http-client/1.1\r\nContent-Length: " + str(len(ADDRESS_BODY)).encode()
+                   + b"\r\nContent-Type: application/json\r\n\r\n" + ADDRESS_BODY)
+
+
+def _answer(address: str) -> bytes:
+    body = b'{"Address":"%s","Data":{}}\n' % address.encode()
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.plugins.v1.2+json\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body)) + body
+
+
+def _framed(raw: bytes, request: bool) -> Any:
+    from ipamx_spy import tap
+
+    framer = tap.RequestTap() if request else tap.ResponseTap()
+    framer.feed(raw)
+    return framer.next_message()
+
+
+def _json_session(session: Any) -> None:
+    """Two connections: an address handed out twice (IPX301), a marker, a request left
+    unanswered when its connection closes (a finding of the close)."""
+    request = _framed(ADDRESS_REQUEST, True)
+    first, second = session.open(), session.open()
+    for conn, address in ((first, "10.0.0.2/8"), (second, "10.0.0.3/8"), (first, "10.0.0.2/8")):
+        pending = session.begin(conn, request.target)
+        session.prepare(pending, request)
+        session.publish(session.complete(pending, request, _framed(_answer(address), False),
+                                         upstream_ms=0.1))
+    session.marker("docker run")
+    session.begin(second, request.target)
+    session.close(second, "docker side closed the connection")
+    session.close(first, "docker side closed the connection")
+
+
+def test_json_in_the_sessions_process_is_what_the_view_process_writes() -> None:
+    """``--json`` as ``proxy --json`` runs it (validator in the checking sink's process,
+    output from the view's, wired by ``session_setup``) and a ``LiveView`` with its own
+    validator as a sink in the session's process give the same lines: the recording's, header
+    first, and the validator's ``finding`` records among them (at their own times)."""
+    import itertools
+
+    from ipamx_spy.proxy import ProxySession
+    from ipamx_spy.session_setup import LiveSetup
+    from ipamx_spy.validate import Validator
+
+    header = {"type": "header", "format": "ipamx-spy-recording", "version": 2,
+              "docker_version": "20.10.24"}
+
+    def clock() -> Any:
+        ticks = itertools.count()
+        return lambda: next(ticks) * 0.001
+
+    read_end, write_end = os.pipe()
+    got = bytearray()
+    reader = threading.Thread(target=lambda: got.extend(b"".join(iter(
+        lambda: os.read(read_end, 65536), b""))))
+    reader.start()
+    out = Console(file=os.fdopen(write_end, "w"))
+    live = LiveView(console=out, diagnostics=Console(file=io.StringIO()), mode="json",
+                    checker=Validator(), header=dict(header))
+    setup = LiveSetup(session=ProxySession(writer=None, clock=clock()), live=live,
+                      record_path=None, header=header)
+    setup.start()
+    out.file.close()  # the view's process holds its own copy
+    _json_session(setup.session)
+    setup.stop()
+    reader.join(10)
+    detached = bytes(got).decode().splitlines()
+
+    screen = io.StringIO()
+    in_process = LiveView(console=Console(file=screen), diagnostics=Console(file=io.StringIO()),
+                          mode="json", checker=Validator(), header=dict(header))
+    _json_session(ProxySession(writer=None, sinks=[in_process], clock=clock()))
+    here = screen.getvalue().splitlines()
+
+    def split(lines: list[str]) -> tuple[list[str], list[dict[str, Any]]]:
+        records = [json.loads(line) for line in lines]
+        return ([line for line, r in zip(lines, records, strict=True) if r["type"] != "finding"],
+                [{k: v for k, v in r.items() if k != "t"} for r in records
+                 if r["type"] == "finding"])
+
+    lines, findings = split(detached)
+    assert [json.loads(line)["type"] for line in lines] == [
+        "header", "open", "open", "exchange", "exchange", "exchange", "marker", "close", "close"]
+    assert sorted(f["code"] for f in findings) == ["IPX301", "IPX402"]
+    assert split(here) == (lines, findings)

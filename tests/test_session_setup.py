@@ -4,11 +4,14 @@ one sentence, raised before anything starts."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+from ipamx_spy import dockerd, live, tap
 from ipamx_spy import session_setup as ss
 from ipamx_spy.builtin import (
     AllocatorStore,
@@ -19,13 +22,15 @@ from ipamx_spy.builtin import (
     start_plugin,
 )
 from ipamx_spy.cli import app
+from ipamx_spy.client import docker_request
 from ipamx_spy.ipam.config import Compat
 from ipamx_spy.ipam.errors import ConfigError
-from ipamx_spy.live import ViewMode
+from ipamx_spy.live import LiveView, ViewMode
 from ipamx_spy.places import STATE_DIR
-from ipamx_spy.proxy import ProxySession
+from ipamx_spy.proxy import ProxySession, answer
 from ipamx_spy.recording import make_header
 from ipamx_spy.replay.target import ReplayUnusable, parse_target
+from ipamx_spy.validate import Validator
 
 
 @pytest.mark.parametrize(("opts", "names"), [
@@ -149,3 +154,54 @@ def test_the_record_error_policy_is_an_enum_read_from_its_word() -> None:
     setup = ss.live_session("x", make_header(name="x"), ss.LiveOptions(
         no_record=True, quiet=True, validate=False, on_record_error=OnRecordError.REFUSE))
     assert setup.session.on_record_error is OnRecordError.REFUSE
+
+
+def _framed(raw: bytes, side: type[tap.RequestTap] | type[tap.ResponseTap]) -> tap.WireMessage:
+    framing = side()
+    if isinstance(framing, tap.ResponseTap):
+        framing.expect("POST")
+    framing.feed(raw)
+    message = framing.next_message()
+    assert isinstance(message, tap.WireMessage)
+    return message
+
+
+@pytest.mark.parametrize("opts", [ss.LiveOptions(compact=True), ss.LiveOptions(quiet=True)],
+                         ids=["compact", "quiet"])
+def test_the_relay_s_process_neither_validates_nor_draws(opts: ss.LiveOptions, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue #14's "nothing else on the relay thread": a started session checks and draws in
+    its child processes (the checking sink, the view), never in the process that relays; what
+    they find still reaches the session's findings."""
+    here: list[str] = []  # calls made in this process (a child's go to its own copy)
+
+    def spied(name: str, method: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            here.append(name)
+            return method(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(Validator, "check", spied("validate", Validator.check))
+    monkeypatch.setattr(live._Drawer, "batch", spied("draw", live._Drawer.batch))
+    monkeypatch.setattr(LiveView, "on_record", spied("draw", LiveView.on_record))
+    monkeypatch.setattr(dockerd, "explain", spied("explain", dockerd.explain))
+    monkeypatch.setattr(dockerd, "read_answer", spied("verdict", dockerd.read_answer))
+    setup = ss.live_session("x", make_header(name="x"),
+                            dataclasses.replace(opts, record=tmp_path / "r.jsonl"))
+    request = _framed(docker_request(
+        "IpamDriver.RequestAddress",
+        b'{"PoolID":"LocalDefault/10.4.0.0/16","Address":"","Options":null}', host=""),
+        tap.RequestTap)
+    same = _framed(answer(200, b'{"Address":"10.4.0.2/16","Data":{}}\n').raw,
+                   tap.ResponseTap)  # handed out again unreleased: IPX301 from the second on
+    setup.start()
+    session = setup.session
+    conn = session.open()
+    for _ in range(3):
+        pending = session.begin(conn, request.target)
+        session.prepare(pending, request)
+        session.publish(session.complete(pending, request, same, upstream_ms=0.1))
+    session.close(conn, "done")
+    findings = setup.stop()
+    assert here == []
+    assert [(f.code, f.seq) for f in findings] == [("IPX301", 2), ("IPX301", 3)]

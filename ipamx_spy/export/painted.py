@@ -45,6 +45,9 @@ _AWKWARD = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 _SYSTEMS = {"standard": ColorSystem.STANDARD, "256": ColorSystem.EIGHT_BIT,
             "truecolor": ColorSystem.TRUECOLOR, "windows": ColorSystem.WINDOWS}
 _NULL = Style.null()
+LAYOUTS_KEPT = 4096
+"""Laid-out texts a ``Painter`` remembers at most (emptied when full): with the readers'
+windows, a bound on what ``show`` holds however long the recording."""
 
 
 class Declined(Exception):
@@ -158,7 +161,7 @@ class Painter:
         key = (text.plain, tuple(text.spans), text.style, text.no_wrap, width, pad)
         known = self._laid_out.get(key)
         if known is None:
-            if len(self._laid_out) >= 4096:
+            if len(self._laid_out) >= LAYOUTS_KEPT:
                 self._laid_out.clear()
             known = self._laid_out[key] = [self._paint(line)
                                            for line in self._cut(text, width, pad=pad)]

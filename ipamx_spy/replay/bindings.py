@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ipamx_spy.dockerd.gotypes import field_value
-from ipamx_spy.recording import LAYOUTS, Message
+from ipamx_spy.recording import LAYOUTS, Message, made
 
 JSON = Any
 TOKEN = re.compile(r"[\w.:]+")
@@ -178,12 +178,13 @@ class Rewritten:
 def rewrite_body(message: Message, bindings: Bindings) -> Rewritten:
     """The recorded body with bindings applied; the recorded bytes when nothing changed."""
     original = message.raw_body
+    # set without the generated __init__ (``recording.made``): one per exchange replayed
     if message.body.get("encoding") != "json":
-        return Rewritten(value=message.value, body=original, changed=False)
+        return made(Rewritten, value=message.value, body=original, changed=False)
     value = message.value
     rewritten = bindings.translate(value)
     if rewritten is value or rewritten == value:  # no bindings: the value itself
-        return Rewritten(value=value, body=original, changed=False)
+        return made(Rewritten, value=value, body=original, changed=False)
     return Rewritten(value=rewritten, body=body_bytes(message.body, rewritten), changed=True)
 
 

@@ -34,7 +34,7 @@ from ipamx_spy.app import normalise_keys
 from ipamx_spy.dockerd.choices import show as show_value
 from ipamx_spy.dockerd.ledger import Ledger
 from ipamx_spy.dockerd.versions import DEFAULT_VERSION
-from ipamx_spy.recording import Exchange
+from ipamx_spy.recording import Exchange, made
 from ipamx_spy.validate.plain import Shapes, plain
 
 from . import paths
@@ -160,7 +160,8 @@ def recorded_outcome(exchange: Exchange, body: bytes,
     version = version or answer_version(exchange)
     response = exchange.response
     if response is not None and plain(exchange, _shapes(version), math.inf) is not None:
-        return DecodedAnswer(value=response.value, is_json=True, error=None)
+        return made(DecodedAnswer, value=response.value, is_json=True, error=None,
+                    outcome=dockerd.Outcome.SUCCESS, log_line=None)  # every field given
     status = response.status if response is not None else 0
     return outcome(exchange.endpoint, status, body, version, request=exchange.request.value,
                    role=exchange.address_role)

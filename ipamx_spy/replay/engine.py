@@ -23,7 +23,14 @@ from typing import Any, Protocol
 from ipamx_spy import dockerd
 from ipamx_spy.dockerd import DEFAULT_VERSION, DockerVersion, Endpoint
 from ipamx_spy.dockerd.ledger import Ledger
-from ipamx_spy.recording import Exchange, Recording, RecordingError, header_docker_version, load
+from ipamx_spy.recording import (
+    Exchange,
+    Recording,
+    RecordingError,
+    header_docker_version,
+    load,
+    made,
+)
 from ipamx_spy.recording_reader import RecordingReader, in_seq_order, problem_text
 from ipamx_spy.records import AnsweredBy
 
@@ -132,15 +139,6 @@ def skip_reason(exchange: Exchange) -> str:
     return ""
 
 
-@dataclass(frozen=True, kw_only=True)
-class Read:
-    """One exchange's answers as dockerd reads them, and what differs (``Replayer._read``)."""
-
-    recorded: DecodedAnswer
-    live: DecodedAnswer
-    problems: list[Problem]
-
-
 class Replayer:
     """Replays one recording on one open target; ``run()`` yields a verdict per exchange."""
 
@@ -182,9 +180,10 @@ class Replayer:
         request = rewrite_body(exchange.request, self.bindings)
         # the recorded answer through the bindings as they were before this exchange
         expected = self.bindings.translate(response.value)
-        try:
-            live = self.target.exchange(Outgoing(
-                conn=exchange.conn, endpoint=exchange.endpoint,
+        try:  # the frozen records of every exchange are set without their generated
+            # __init__ (``recording.made``: all fields given), as the readers set theirs
+            live = self.target.exchange(made(
+                Outgoing, conn=exchange.conn, endpoint=exchange.endpoint,
                 method=exchange.request.method or "POST", body=request.body,
                 recorded=exchange.request))
         except ReplayNoAnswer as fault:
@@ -194,18 +193,17 @@ class Replayer:
                 rewritten=request.changed, note=note, expected=expected, outcome=FAIL,
                 meaning=meaning or _meaning(exchange),
                 problems=(Problem(kind=ProblemKind.TRANSPORT, message=fault.message),))
-        read = self._read(exchange, request.value, live)
-        problems = read.problems
-        actual = self._learn(exchange, request.value, read.recorded, read.live,
+        recorded, answer, problems = self._read(exchange, request.value, live)
+        actual = self._learn(exchange, request.value, recorded, answer,
                              wrong_paths(exchange.endpoint, request.value, problems)
                              if problems else _NOTHING_WRONG)
-        return ReplayVerdict(
-            seq=exchange.seq, conn=exchange.conn, endpoint=exchange.endpoint,
-            recorded_status=response.status, sent=request.value, rewritten=request.changed,
-            note=note, expected=expected, outcome=FAIL if problems else PASS,
-            problems=tuple(problems), live_status=live.status, actual=actual,
-            elapsed_ms=live.elapsed_ms,
-            meaning=meaning or (_meaning(exchange) if problems else ""))
+        return made(
+            ReplayVerdict, seq=exchange.seq, conn=exchange.conn, endpoint=exchange.endpoint,
+            outcome=FAIL if problems else PASS,
+            meaning=meaning or (_meaning(exchange) if problems else ""),
+            problems=tuple(problems), skip_reason="", recorded_status=response.status,
+            live_status=live.status, expected=expected, actual=actual, sent=request.value,
+            rewritten=request.changed, elapsed_ms=live.elapsed_ms, note=note)
 
     def _skipped(self, exchange: Exchange) -> ReplayVerdict:
         """The verdict on an exchange the recorded plugin did not answer (``skip_reason``)."""
@@ -213,7 +211,8 @@ class Replayer:
                              outcome=SKIP, meaning=_meaning(exchange),
                              skip_reason=skip_reason(exchange), sent=exchange.request.value)
 
-    def _read(self, exchange: Exchange, request: JSON, live: Live) -> Read:
+    def _read(self, exchange: Exchange, request: JSON,
+              live: Live) -> tuple[DecodedAnswer, DecodedAnswer, list[Problem]]:
         """What dockerd makes of the recorded and the live answer, and the problems.
 
         A live answer byte for byte the recorded one has none (the issue's rule: replay
@@ -226,7 +225,7 @@ class Replayer:
         version = self._version(exchange)
         if live.status == response.status and live.body == recorded_body:
             answer = recorded_outcome(exchange, recorded_body, version)
-            return Read(recorded=answer, live=answer, problems=[])
+            return answer, answer, []
         role = exchange.address_role  # the recorded session's: what a release gives back
         recorded = outcome(exchange.endpoint, response.status, recorded_body, version,
                            request=exchange.request.value, role=role)
@@ -236,7 +235,7 @@ class Replayer:
                                 recorded_status=response.status, expected=recorded,
                                 actual=answer, live=live, bindings=self.bindings,
                                 ledger=self.ledger, rules=self.rules)
-        return Read(recorded=recorded, live=answer, problems=problems)
+        return recorded, answer, problems
 
     def _version(self, exchange: Exchange) -> DockerVersion:
         """The daemon both answers are read as: the exchange's recording header's

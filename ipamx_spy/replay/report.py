@@ -90,14 +90,16 @@ def row_line(verdict: ReplayVerdict, paint: Paint) -> str:
 
 class RowFormat:
     """``row_line`` for many rows: each mark and each endpoint's cell is painted once (a
-    replay names a handful of endpoints thousands of times)."""
+    replay names a handful of endpoints thousands of times), and so is all of a passing row
+    but its number (most rows of a replay pass, on a few connections, with a few statuses)."""
 
-    CELLS = 256  # endpoint cells kept: a file may name any number of made-up endpoints
+    CELLS = 256  # endpoint cells and passing rows kept: a file may name any number of them
 
     def __init__(self, paint: Paint) -> None:
         self.paint = paint
         self.marks = {outcome: paint(mark, style) for outcome, (mark, style) in MARK.items()}
         self.cells: dict[str, str] = {}
+        self.passed: dict[tuple[int, str, int | None, int | None], str] = {}
 
     def cell(self, endpoint: str) -> str:
         found = self.cells.get(endpoint)
@@ -108,9 +110,21 @@ class RowFormat:
         return found
 
     def __call__(self, verdict: ReplayVerdict) -> str:
+        if verdict.outcome is PASS and not verdict.note:  # no details: the rest is shared
+            key = (verdict.conn, verdict.endpoint, verdict.recorded_status, verdict.live_status)
+            rest = self.passed.get(key)
+            if rest is None:
+                rest = self._rest(verdict, "")
+                if len(self.passed) < self.CELLS:
+                    self.passed[key] = rest
+            return f"{verdict.seq:>6}  {rest}"
         details = _first_line(verdict)
         tail = self.paint(f"  {details}", "red" if verdict.failed else "dim") if details else ""
-        return (f"{verdict.seq:>6}  {f'c{verdict.conn}':<5} {self.cell(verdict.endpoint)}"
+        return f"{verdict.seq:>6}  {self._rest(verdict, tail)}"
+
+    def _rest(self, verdict: ReplayVerdict, tail: str) -> str:
+        """The row after its number and the two spaces that follow it."""
+        return (f"{f'c{verdict.conn}':<5} {self.cell(verdict.endpoint)}"
                 f" {_status(verdict.recorded_status):>4} {_status(verdict.live_status):>4}  "
                 f"{self.marks[verdict.outcome]}{tail}\n")
 

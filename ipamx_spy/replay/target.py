@@ -22,7 +22,7 @@ from ipamx_spy.app import PluginApp
 from ipamx_spy.builtin import BuiltinConfig, NetworkLinks
 from ipamx_spy.dockerd import Endpoint
 from ipamx_spy.noanswer import NoAnswerKind
-from ipamx_spy.recording import Message, Recording
+from ipamx_spy.recording import Message, Recording, made
 
 from .bindings import request_bytes
 from .compare import Live
@@ -106,7 +106,9 @@ class ReplayAppTarget:
         except Exception as exc:  # the app's bug is a finding, not a replay crash
             raise ReplayNoAnswer(NoAnswerKind.CRASH,
                                  f"the in-process plugin raised {exc!r}") from exc
-        return Live(status=reply.status, body=reply.body, content_type=reply.content_type)
+        # set without the generated __init__ (``recording.made``): one per exchange
+        return made(Live, status=reply.status, body=reply.body,
+                    content_type=reply.content_type, elapsed_ms=0.0)
 
     def restart(self) -> str:
         _close_app(self.app)

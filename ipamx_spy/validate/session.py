@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ipamx_spy.dockerd.endpoints import Endpoint, Interface, LedgerEffect
-from ipamx_spy.dockerd.goparse import IPAddress, IPNetwork, parse_cidr, parse_ip
+from ipamx_spy.dockerd.goparse import IPAddress, IPNetwork, cidr_ip, parse_cidr, parse_ip
 from ipamx_spy.dockerd.ledger import IssuedPool, Ledger
 from ipamx_spy.dockerd.verdict import pool_gateway
 from ipamx_spy.findings import Finding
@@ -128,12 +128,13 @@ class PluginHistory:
         pool, found = self._pool(ctx, pool_id)
         if ctx.plugin_error is not None:
             return found
-        got = parse_cidr(ctx.value.get("Address"))
-        if got is None:
+        address = ctx.value.get("Address")
+        ip = cidr_ip(address)  # what parse_cidr takes, without building its network
+        if ip is None:
             return found
-        ip = got.ip  # a new object on every access of the property
         if pool is not None and pool.network is not None:
-            found += self._placement(ctx, pool.network, ip, got.network.prefixlen)
+            prefix = int(str(address).partition("/")[2])
+            found += self._placement(ctx, pool.network, ip, prefix)
         return found + self._hand_out(ctx, pool, ip, "this address")
 
     def _placement(self, ctx: Seen, network: IPNetwork, ip: IPAddress,
