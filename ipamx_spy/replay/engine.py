@@ -166,9 +166,9 @@ class Replayer:
 
     def run_over(self, exchanges: Iterable[Exchange]) -> Iterator[ReplayVerdict]:
         """A verdict per exchange, in number order (``recording_reader.in_seq_order``: a
-        file holds them as their answers came), as each is replayed."""
-        for exchange in in_seq_order(exchanges):
-            yield self.step(exchange)
+        file holds them as their answers came), as each is replayed (``map``: no generator
+        of its own between the reader's and the caller's loop)."""
+        return map(self.step, in_seq_order(exchanges))
 
     def step(self, exchange: Exchange) -> ReplayVerdict:
         response = exchange.response
