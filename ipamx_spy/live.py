@@ -251,11 +251,10 @@ def record_type_of(line: bytes) -> RecordType | None:
     type (the caller then decodes it)."""
     if not line.startswith(_TYPE_PREFIX):
         return None
-    end = line.find(b'"', len(_TYPE_PREFIX))
-    try:
-        return RecordType(line[len(_TYPE_PREFIX):end].decode("ascii"))
-    except (ValueError, UnicodeDecodeError):
-        return None
+    return _RECORD_TYPES.get(line[len(_TYPE_PREFIX):line.find(b'"', len(_TYPE_PREFIX))])
+
+
+_RECORD_TYPES = {kind.value.encode("ascii"): kind for kind in RecordType}
 
 
 class DetachedView:
