@@ -45,6 +45,7 @@ class NeedData:
 
 
 NEED_DATA = NeedData()
+_new = object.__new__
 Event = Request | Refuse | Closed | NeedData
 
 
@@ -114,7 +115,9 @@ class DockerConnection:
                        "only (not forwarded)")
             refused = Fault(side=Side.DOCKER, kind=FaultKind.METHOD, message=message)
             return Request(message=result, refusal=(405, refused))
-        return Request(message=result)
+        request = _new(Request)  # Request(message=result) without the frozen __init__
+        request.__dict__.update(message=result, refusal=None)
+        return request
 
     def answered(self, request: tap.WireMessage, reply_keep_alive: bool, now: float) -> bool:
         """The answer to the busy request went out; True when the connection stays open."""

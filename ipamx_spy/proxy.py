@@ -204,7 +204,7 @@ def _made_once_encoder() -> Callable[[Any], str]:
 
 
 _ENCODE = _made_once_encoder()
-_GO_ESCAPES = re.compile("[<>&\u2028\u2029]")  # what Go's encoder writes as \u escapes
+_NOT_GO_PLAIN = re.compile("\\\\u|[<>&\u2028\u2029]")  # a \u escape, or one of those
 _GO_BODY = '{"encoding":"json","json":%s,"layout":"go"}'
 
 
@@ -221,11 +221,13 @@ def stored_body_json(raw: bytes) -> tuple[dict[str, Any], str | None]:
     if raw[-1:] == b"\n" and raw[:1] == b"{":
         try:
             text = raw.decode("utf-8")
-            if "\\u" not in text and text.count("{") + text.count("[") <= MAX_DEPTH:
+            # no \u escape and no character Go escapes (in the text, so in its re-encoding
+            # too, as checked below); no deeper than MAX_DEPTH (a shorter text cannot be)
+            if _NOT_GO_PLAIN.search(text) is None and (
+                    len(text) <= MAX_DEPTH or text.count("{") + text.count("[") <= MAX_DEPTH):
                 value = json.loads(text)
                 compact = _ENCODE(value)
-                if len(compact) + 1 == len(text) and text.startswith(compact) \
-                        and _GO_ESCAPES.search(compact) is None:
+                if len(compact) + 1 == len(text) and text.startswith(compact):
                     return {"encoding": "json", "json": value, "layout": "go"}, \
                         _GO_BODY % compact
         except (ValueError, RecursionError):  # not UTF-8, not JSON: the careful path says
@@ -348,9 +350,13 @@ def exchange_line(exchange: Exchange, request_json: str, response_json: str) -> 
     be encoded here (the caller then encodes the record whole)."""
     upstream_ms = exchange.upstream_ms
     try:
+        t, duration = round(exchange.t, 6), round(exchange.duration_ms, 3)
         return (_EXCHANGE_LINE % (
-            exchange.seq, exchange.conn, _scalar(round(exchange.t, 6)),
-            _string(exchange.endpoint), _scalar(round(exchange.duration_ms, 3)),
+            exchange.seq, exchange.conn,
+            repr(t) if type(t) is float and t - t == 0.0 else _scalar(t),  # _scalar, inline
+            _string(exchange.endpoint),
+            repr(duration) if type(duration) is float and duration - duration == 0.0
+            else _scalar(duration),
             "null" if upstream_ms is None else _scalar(round(upstream_ms, 3)),
             _string(exchange.answered_by), request_json, response_json,
             "null" if exchange.fault is None else _ENCODE(exchange.fault.to_json()))).encode()
@@ -464,7 +470,7 @@ class ProxySession:
         seq = self._next_seq
         self._next_seq += 1
         started = self.clock()
-        pending = Pending(seq=seq, conn=conn, endpoint=dockerd.endpoint_name(target),
+        pending = Pending(seq=seq, conn=conn, endpoint=_endpoint_name(target),
                           started=started, t=started - self.started)
         self.pending[seq] = pending
         return pending
@@ -699,6 +705,18 @@ class ProxySession:
 
 
 _CLIENT_HEADERS: dict[tuple[tuple[str, str], ...], bool] = {}
+_ENDPOINTS: dict[str, str] = {}
+
+
+def _endpoint_name(target: str) -> str:
+    """``dockerd.endpoint_name``, remembered for the few targets dockerd asks (bounded)."""
+    try:
+        return _ENDPOINTS[target]
+    except KeyError:
+        if len(_ENDPOINTS) >= HEADS_KEPT:
+            _ENDPOINTS.clear()
+        name = _ENDPOINTS[target] = dockerd.endpoint_name(target)
+        return name
 
 
 def _spy_client(request: tap.WireMessage, endpoint: str) -> bool:

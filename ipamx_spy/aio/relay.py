@@ -6,9 +6,10 @@ in-process app (inline, or on a worker thread for calls that may block) or from 
 (``Upstream.request``, a callback when the answer is complete), the session records the
 exchange, and only then is the answer written to the docker side; the live view hears of it
 last. The exchanges whose answers came in one turn of the event loop are finished together
-(``Relay.flush_answers``, called soon after the first): their lines in one write, then their
-answers, then the sinks, one call each. Whatever fails in between (an encoder, a sink, a
-bug) is answered with a 500 ``Err`` and the next request is served.
+(``Relay.flush_answers``, called soon after the first, or at once when no other exchange is
+waiting): their lines in one write, then their answers, then the sinks, one call each.
+Whatever fails in between (an encoder, a sink, a bug) is answered with a 500 ``Err`` and the
+next request is served.
 """
 
 from __future__ import annotations
@@ -77,10 +78,13 @@ class Relay:
 
     def hold(self, protocol: DockerProtocol) -> None:
         """``protocol``'s exchange is recorded (its line held): answer it at the end of the
-        turn, with the others of the turn."""
-        if not self._outgoing:
-            protocol.loop.call_soon(self.flush_answers)
+        turn, with the others of the turn; at once when no other exchange is waiting for its
+        answer (none can join it: one connection's exchange pays no extra turn)."""
         self._outgoing.append(protocol)
+        if not self.session.pending:
+            self.flush_answers()
+        elif len(self._outgoing) == 1:
+            protocol.loop.call_soon(self.flush_answers)
 
     def flush_answers(self) -> None:
         """Write the held lines (one write), then each held answer, then tell the sinks (one
@@ -184,10 +188,11 @@ class DockerProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
         self._cancel_timer()
-        if self._current is None:
+        if self._current is None and self._outgoing is None:
             self._end(self._finished or (f"docker side connection failed: {exc}" if exc else
                                          "docker side closed the connection"))
-        # else: the answer is still recorded when it comes; _reply ends the connection
+        # else: the answer is still recorded (and told) when it comes, then the connection
+        # ends (answer_sent), so the close comes after the exchange everywhere
 
     def pause_writing(self) -> None:
         self._write_paused = True
