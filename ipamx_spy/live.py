@@ -764,15 +764,23 @@ class DetachedChecker:
         while self.results_open and time.monotonic() < deadline:
             select.select([self._results], [], [], max(0.0, deadline - time.monotonic()))
             lines += self._read_results()
+        unfinished = self.results_open  # still checking its backlog when the time was up
         stop_child(self._process)
         os.close(self._results)
         self._take(lines)
         if self._view is not None:
             self._view.forwarded_dropped += self._view_dropped
-        if self.dropped and self._diagnostics is not None:
+        if self._diagnostics is None:
+            return
+        if self.dropped:
             self._diagnostics.print(Text(
                 f"ipamx-spy: the validator lagged and skipped {self.dropped} record(s); "
                 "`ipamx-spy check` on the recording reads all of them", style="yellow"))
+        if unfinished:
+            self._diagnostics.print(Text(
+                f"ipamx-spy: the validator had not checked every record {timeout:g} s after "
+                "the end and was stopped; `ipamx-spy check` on the recording reads all of "
+                "them", style="yellow"))
 
 
 class _Drawer:
