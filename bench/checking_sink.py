@@ -11,7 +11,8 @@ validator's worst case). Timed, best of the rounds, ``time.process_time``:
   tree from before it), as the sink's child process
   runs it (validator, dockerd's verdict, the results written out, the view's lines made), a
   fresh one per round (the validator's ledger grows with the session);
-* checking sink, no view: the same without lines to forward (``proxy --quiet``).
+* checking sink, no view: the same without lines to forward (``proxy --quiet``);
+* verdicts only: the sink without a validator (``--no-validate``), dockerd's verdicts alone.
 
 Usage: python bench/checking_sink.py [--exchanges 20000] [--rounds 5] [--fixed-answer]
        [--profile]
@@ -104,10 +105,11 @@ def bare(lines: list[bytes]) -> None:
         json.loads(line[1:])
 
 
-def line_checker() -> Callable[[bytes, Any, list[bytes] | None], None]:
+def line_checker(validate: bool = True) -> Callable[[bytes, Any, list[bytes] | None], None]:
     """The checking sink's work on one line, as its child process does it (in a tree older
-    than ``live.LineChecker``, the child's own method, on a checker without its process)."""
-    validator = Validator(slow_ms=1000.0)
+    than ``live.LineChecker``, the child's own method, on a checker without its process);
+    ``validate=False``: verdicts only (``--no-validate``)."""
+    validator = Validator(slow_ms=1000.0) if validate else None
     try:
         from ipamx_spy.live import LineChecker
     except ImportError:
@@ -118,8 +120,8 @@ def line_checker() -> Callable[[bytes, Any, list[bytes] | None], None]:
     return LineChecker(validator, docker_version="20.10.24").check_line
 
 
-def sink(lines: list[bytes], view: bool) -> int:
-    check = line_checker()
+def sink(lines: list[bytes], view: bool, validate: bool = True) -> int:
+    check = line_checker(validate)
     out = io.BytesIO()
     forward: list[bytes] | None = [] if view else None
     for line in lines:
@@ -146,7 +148,7 @@ def main() -> None:
         stats.print_stats(int(os.environ.get("TOP", "25")))
         return
     times = {"bare json.loads of the line": 0.0, "checking sink": 0.0,
-             "checking sink, no view": 0.0}
+             "checking sink, no view": 0.0, "verdicts only (--no-validate)": 0.0}
     for _ in range(args.rounds):  # alternately, so the load hits each alike
         times["bare json.loads of the line"] = min(
             times["bare json.loads of the line"] or float("inf"), best_of(1, lambda: bare(lines)))
@@ -154,6 +156,9 @@ def main() -> None:
                                      best_of(1, lambda: sink(lines, True)))
         times["checking sink, no view"] = min(times["checking sink, no view"] or float("inf"),
                                               best_of(1, lambda: sink(lines, False)))
+        times["verdicts only (--no-validate)"] = min(
+            times["verdicts only (--no-validate)"] or float("inf"),
+            best_of(1, lambda: sink(lines, False, validate=False)))
     answers = "one address every time" if args.fixed_answer else "a new address each time"
     print(f"{len(lines):,} lines ({args.exchanges:,} RequestAddress exchanges, {answers}, "
           f"{findings:,} findings), best of {args.rounds}; Python {sys.version.split()[0]}, "

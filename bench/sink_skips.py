@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -117,6 +118,7 @@ def main() -> None:
     finally:
         up.send_signal(signal.SIGTERM)
         up.wait(30)
+        shutil.rmtree(work, ignore_errors=True)
     print(f"\n8 x {args.concurrent_requests} RequestAddress, --{args.mode}, "
           f"{args.rounds} rounds (medians); {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.1f}")

@@ -22,6 +22,7 @@ and the child processes are ``ipamx_spy.childproc``'s, shared with ``proxy --web
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -382,6 +383,16 @@ def verdict_shapes(version: Any) -> Any:
     return shapes
 
 
+@functools.cache
+def _verdict_readers() -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """``read_answer`` and ``plain``, imported on first use (the view's process never needs
+    them), once: an import statement costs about 4 µs each time it runs."""
+    from .dockerd.verdict import read_answer
+    from .validate.plain import plain
+
+    return read_answer, plain
+
+
 def dockerd_fails(exchange: Exchange) -> bool:
     """Whether dockerd reads this answer as a failure (the summary's error column).
 
@@ -390,9 +401,7 @@ def dockerd_fails(exchange: Exchange) -> bool:
     error empty, a CIDR that parses) is one dockerd takes, by construction: it is not decoded
     again (``tests/test_live.py`` checks this against the verdict on every recording). The
     rest goes to dockerd's verdict."""
-    from .dockerd.verdict import read_answer
-    from .validate.plain import plain
-
+    read_answer, plain = _verdict_readers()
     response = exchange.response
     if response is None:
         return False  # counted by the session already
@@ -755,15 +764,23 @@ class DetachedChecker:
         while self.results_open and time.monotonic() < deadline:
             select.select([self._results], [], [], max(0.0, deadline - time.monotonic()))
             lines += self._read_results()
+        unfinished = self.results_open  # still checking its backlog when the time was up
         stop_child(self._process)
         os.close(self._results)
         self._take(lines)
         if self._view is not None:
             self._view.forwarded_dropped += self._view_dropped
-        if self.dropped and self._diagnostics is not None:
+        if self._diagnostics is None:
+            return
+        if self.dropped:
             self._diagnostics.print(Text(
                 f"ipamx-spy: the validator lagged and skipped {self.dropped} record(s); "
                 "`ipamx-spy check` on the recording reads all of them", style="yellow"))
+        if unfinished:
+            self._diagnostics.print(Text(
+                f"ipamx-spy: the validator had not checked every record {timeout:g} s after "
+                "the end and was stopped; `ipamx-spy check` on the recording reads all of "
+                "them", style="yellow"))
 
 
 class _Drawer:

@@ -25,6 +25,7 @@ import json
 import os
 import random
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,9 +143,15 @@ def _key(exchange: recording.Exchange) -> str:
 def new_records(old: recording.Recording, fresh: recording.Recording) -> list[dict[str, Any]]:
     """The exchange records of ``fresh`` that ``old`` lacks, numbered after ``old``'s last."""
     known = {_key(e) for e in old.exchanges}
-    seq = max((e.seq for e in old.exchanges), default=0)
+    return _missing(known, max((e.seq for e in old.exchanges), default=0), fresh.exchanges)
+
+
+def _missing(known: set[str], seq: int,
+             fresh: Iterable[recording.Exchange]) -> list[dict[str, Any]]:
+    """The records of the exchanges of ``fresh`` whose key is not ``known``, numbered after
+    ``seq`` (``known`` takes each one's key)."""
     added = []
-    for exchange in fresh.exchanges:
+    for exchange in fresh:
         if _key(exchange) in known:
             continue
         known.add(_key(exchange))
@@ -156,10 +163,18 @@ def new_records(old: recording.Recording, fresh: recording.Recording) -> list[di
 
 
 def append_new(scenario_path: Path, path: Path, **options: Any) -> Recorded:
-    """Play the scenario again and append to ``path`` the exchanges it lacks."""
+    """Play the scenario again and append to ``path`` the exchanges it lacks (``new_records``,
+    both files read record by record: what is held is a key per distinct request)."""
+    known: set[str] = set()
+    seq = count = 0
+    with recording.RecordingReader(path) as old:
+        for exchange in old.exchanges():
+            known.add(_key(exchange))
+            seq, count = max(seq, exchange.seq), count + 1
     with tempfile.TemporaryDirectory() as directory:
         fresh = record_scenario(scenario_path, Path(directory) / path.name, **options)
-        added = new_records(recording.load(path), recording.load(fresh.path))
+        with recording.RecordingReader(fresh.path) as played:
+            added = _missing(known, seq, played.exchanges())
     if added:
         recording.append_records(path, added)
-    return Recorded(path=path, exchanges=len(recording.load(path).exchanges), added=len(added))
+    return Recorded(path=path, exchanges=count + len(added), added=len(added))

@@ -303,3 +303,64 @@ def test_session_memory_does_not_grow_with_exchanges() -> None:
     tracemalloc.stop()
     assert session.summary.calls == 22000
     assert grown < 256 * 1024, f"{grown} bytes for 20,000 exchanges"
+
+
+def test_a_docker_side_gone_before_its_held_answer_is_closed_after_the_exchange() -> None:
+    """An exchange recorded in a turn (its line and answer held to the end of the turn, as
+    another exchange is still waiting) whose docker side goes away before the turn ends: the
+    recording and the sinks get the exchange, then the close, never the other way round."""
+    import asyncio
+
+    from ipamx_spy import proxy
+    from ipamx_spy.aio.relay import Relay
+    from ipamx_spy.app import Reply
+
+    class App:
+        def handle(self, endpoint: str, body: bytes) -> Reply:
+            return Reply.json(200, POOL_ANSWER)
+
+        def blocking(self, endpoint: str) -> bool:
+            return False
+
+    class Transport:
+        def __init__(self) -> None:
+            self.written = b""
+
+        def write(self, data: bytes) -> None:
+            self.written += data
+
+        def close(self) -> None: ...
+
+        def pause_reading(self) -> None: ...
+
+        def resume_reading(self) -> None: ...
+
+    heard: list[str] = []
+
+    class Types:
+        def on_line(self, line: bytes) -> None:
+            heard.append(json.loads(line)["type"])
+
+        def on_record(self, record: dict[str, Any], exchange: object) -> None: ...
+
+        def on_waiting(self, *args: object) -> None: ...
+
+        def on_sink_error(self, message: str) -> None: ...
+
+    async def run() -> Transport:
+        session = proxy.ProxySession(writer=None, sinks=[Types()])
+        relay = Relay(session, RelayOptions(upstream=None, app=App()))
+        session.begin(99, "/IpamDriver.RequestPool")  # another exchange waits: answers held
+        docker = relay.protocol()
+        transport = Transport()
+        docker.connection_made(transport)  # type: ignore[arg-type]
+        docker.data_received(docker_request("IpamDriver.RequestPool", POOL_BODY))
+        assert transport.written == b""  # held to the end of the turn
+        docker.connection_lost(None)
+        await asyncio.sleep(0)
+        relay.close()
+        return transport
+
+    transport = asyncio.run(run())
+    assert transport.written == b""  # gone: nothing written to it
+    assert heard == ["open", "exchange", "close"]

@@ -436,3 +436,33 @@ def test_json_in_the_sessions_process_is_what_the_view_process_writes() -> None:
         "header", "open", "open", "exchange", "exchange", "exchange", "marker", "close", "close"]
     assert sorted(f["code"] for f in findings) == ["IPX301", "IPX402"]
     assert split(here) == (lines, findings)
+
+
+def test_a_validator_still_checking_when_the_session_ends_says_so() -> None:
+    """The checking sink checks its backlog after the session's end for ``timeout`` at most;
+    one still at it is stopped, and says that not every record was checked."""
+    read_end, write_end = os.pipe()  # nothing is ever written: a check that never returns
+
+    class Stuck:
+        def check(self, exchange: Any) -> list[Any]:
+            os.read(read_end, 1)
+            return []
+
+        def on_close(self, conn: int, t: float, unanswered: Any = (),
+                     endpoint: str = "") -> list[Any]:
+            return []
+
+    diagnostics = io.StringIO()
+    checking = DetachedChecker(Stuck(), on_finding=lambda f: None, on_failed=lambda e: None,
+                               diagnostics=Console(file=diagnostics))
+    checking.on_line(encode_line(exchange_record(1)))
+    checking.close(timeout=0.2)
+    os.close(read_end)
+    os.close(write_end)
+    assert "had not checked every record 0.2 s after the end" in diagnostics.getvalue()
+    finished = io.StringIO()
+    done = DetachedChecker(None, on_finding=lambda f: None, on_failed=lambda e: None,
+                           diagnostics=Console(file=finished))
+    done.on_line(encode_line(exchange_record(1)))
+    done.close()
+    assert "had not checked" not in finished.getvalue()

@@ -13,6 +13,7 @@ from ipamx_spy.recordmodes import (
     Action,
     RecordMode,
     RecordModeError,
+    append_new,
     new_records,
     parse_mode,
     plan,
@@ -58,6 +59,24 @@ def test_new_records_are_the_missing_ones_numbered_after_the_last(tmp_path: Path
         range(len(old.exchanges) + 1, len(old.exchanges) + 1 + len(added)))
     assert any('"10.7.0.9"' in str(r["request"]) or "10.7.0.9" in str(r["request"])
                for r in added)
+
+
+def test_append_new_reads_both_files_record_by_record_and_appends_what_new_records_finds(
+        tmp_path: Path) -> None:
+    (tmp_path / "a.scenario").write_text(SMALL)
+    (tmp_path / "b.scenario").write_text(
+        SMALL + "docker run -d --name c1 --net n1 --ip 10.7.0.9 bb sleep 1\n")
+    old = record_scenario(tmp_path / "a.scenario", tmp_path / "a.jsonl").path
+    before = recording.load(old)
+    expected = new_records(before, recording.load(
+        record_scenario(tmp_path / "b.scenario", tmp_path / "b.jsonl").path))
+    done = append_new(tmp_path / "b.scenario", old)
+    after = recording.load(old)
+    assert done.added == len(expected) > 0
+    assert done.exchanges == len(after.exchanges) == len(before.exchanges) + len(expected)
+    assert [(e.seq, e.endpoint, e.request.value) for e in after.exchanges[len(before.exchanges):]] \
+        == [(r["seq"], r["endpoint"], r["request"]["body"].get("json")) for r in expected]
+    assert append_new(tmp_path / "b.scenario", old).added == 0  # nothing new the second time
 
 
 def test_mode_none_fails_naming_the_recording_and_once_records_it(

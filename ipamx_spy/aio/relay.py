@@ -188,10 +188,11 @@ class DockerProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
         self._cancel_timer()
-        if self._current is None:
+        if self._current is None and self._outgoing is None:
             self._end(self._finished or (f"docker side connection failed: {exc}" if exc else
                                          "docker side closed the connection"))
-        # else: the answer is still recorded when it comes; _reply ends the connection
+        # else: the answer is still recorded (and told) when it comes, then the connection
+        # ends (answer_sent), so the close comes after the exchange everywhere
 
     def pause_writing(self) -> None:
         self._write_paused = True
