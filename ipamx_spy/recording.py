@@ -108,7 +108,7 @@ def utf8_encodable(value: JSONValue) -> bool:
     return True
 
 
-_SCAN = json.JSONDecoder().scan_once  # what json.loads runs, with json.loads's defaults
+_SCAN = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # json.loads's, defaults
 
 
 def loads_line(line: bytes) -> Any:
