@@ -14,10 +14,11 @@ from etcd_cluster import EtcdCluster
 
 from ipamx_spy.app import BuiltinPlugin
 from ipamx_spy.builtin import BuiltinConfig, make_plugin
-from ipamx_spy.ipam.config import IpamConfig
+from ipamx_spy.ipam.config import IpamConfig, Scope
 from ipamx_spy.ipam.errors import ConfigError
 from ipamx_spy.ipam.etcd import EtcdClient, EtcdLog, EtcdSpec
 from ipamx_spy.ipam.shared import GLOBAL_LOG, SharedAllocator, host_log
+from ipamx_spy.ipam.shared_service import SharedIpamService
 
 POOL = "10.20.0.0/22"
 
@@ -95,6 +96,9 @@ def test_release_pool_keeps_the_other_hosts_hold(cluster3: EtcdCluster) -> None:
         assert call(b, "RequestAddress", {"PoolID": pid})["Address"] == "10.20.0.1/22"
         [network] = [n for n in call(a, "Networks", {})["Networks"] if n["PoolID"] == pid]
         assert network["Hosts"] == ["b"]
+        [service] = a.services  # a lost append is retried as long as one etcd call may take
+        assert isinstance(service, SharedIpamService) and service.client is not None
+        assert service.shared.replicas[Scope.GLOBAL].retry.deadline == service.client.deadline
     finally:
         a.close()
         b.close()

@@ -11,6 +11,13 @@ applied, and the request runs again on the now current data. So the log is the o
 entry was computed on the data every earlier entry left, and two hosts can never both hand out
 one address. A host that restarts replays the log and sees every lease.
 
+A host that loses the race again on current data backs off (``AppendRetry``): a pause of
+random length, growing exponentially up to a cap, then it reads what it missed and tries again
+on equal terms with the others. It keeps its turn until ``deadline`` seconds after its first
+lost append (the store client's own deadline, five seconds), then gives up with
+``StoreUnavailable`` naming the log, the lost appends and the time; nothing was handed out. A
+log that conflicts but returns nothing newer (a damaged head) ends the same way.
+
 An append whose outcome is unknown (a store member died after the request left) is retried
 (by the log's client, on another member): if it had been committed, the retry's
 compare-and-swap fails and the missed entries include this request's own entry (found by its
@@ -35,6 +42,7 @@ the pool itself only when no host holds it any more. Each lease records the host
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 import uuid
@@ -49,7 +57,9 @@ from .model import Change, prefix_of
 
 JSON = Any
 GLOBAL_LOG = "global"
-MAX_ATTEMPTS = 64
+COMMIT_DEADLINE = 5.0  # s a request keeps trying after its first lost append (etcd.DEADLINE)
+BACKOFF_FIRST = 0.002  # s, the ceiling of the first pause: about one loopback etcd transaction
+BACKOFF_CAP = 0.05  # s, the ceiling's cap: the etcd client's first pause for a leader
 COMPACT_EVERY = 1000  # entries between snapshots
 KEEP = 100  # entries kept before a snapshot (a retried append finds its own among them)
 
@@ -204,6 +214,95 @@ class StoreUnavailable(OSError):
     """The shared store cannot be reached in time; nothing was handed out."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class AppendRetry:
+    """How a replica retries an append that lost the compare-and-swap to other hosts.
+
+    The first lost append of a request is retried at once (the conflict brought the entries
+    it missed). Each later one in a row pauses: the ceiling ``first * factor ** (n - 1)``
+    capped at ``cap``, less a random part of up to ``jitter`` of it (so hosts that collided
+    do not collide again in step), then reads the log and tries again. After ``deadline``
+    seconds from the first lost append the request fails with ``StoreUnavailable``.
+    ``sleep``, ``monotonic`` and ``random`` (in [0, 1)) are injectable for tests.
+    """
+
+    deadline: float = COMMIT_DEADLINE
+    first: float = BACKOFF_FIRST
+    factor: float = 2.0
+    cap: float = BACKOFF_CAP
+    jitter: float = 0.5
+    sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
+    random: Callable[[], float] = random.random
+
+    def __post_init__(self) -> None:
+        if not (self.deadline >= 0 and 0 < self.first <= self.cap and self.factor >= 1
+                and 0 <= self.jitter <= 1):
+            raise ValueError(f"not a usable retry policy: {self!r}")
+
+    def ceiling(self, pauses: int) -> float:
+        """The longest pause before the ``pauses``-th retry in a row (1, 2, ...)."""
+        return min(self.cap, self.first * self.factor ** min(pauses - 1, 64))
+
+    def pause(self, pauses: int) -> float:
+        return self.ceiling(pauses) * (1.0 - self.jitter * self.random())
+
+
+class _Turns:
+    """One request's attempts at the end of a log, paced against its deadline."""
+
+    def __init__(self, retry: AppendRetry, log: str) -> None:
+        self.retry = retry
+        self.log = log
+        self.started: float | None = None  # monotonic time of the first retry
+        self.attempts = 1
+        self.lost = 0  # appends lost to other hosts
+        self.pauses = 0  # pauses so far (a lost append after the first)
+        self.newer = 0  # entries of other hosts found since the first attempt
+
+    def again(self, newer: int) -> None:
+        """Before a retry that needs no pause: the data was behind by ``newer`` entries.
+        Raises StoreUnavailable past the deadline."""
+        self.newer += newer
+        self._remaining()
+        self.attempts += 1
+
+    def lost_append(self, newer: int) -> bool:
+        """After an append lost the compare-and-swap (``newer`` entries came back): True
+        after a pause (the caller reads the log again before retrying), False the first
+        time (retry at once). Raises StoreUnavailable past the deadline."""
+        self.lost += 1
+        self.newer += newer
+        remaining = self._remaining()
+        self.attempts += 1
+        if self.lost == 1:
+            return False
+        self.pauses += 1
+        self.retry.sleep(min(self.retry.pause(self.pauses), remaining))
+        return True
+
+    def found(self, newer: int) -> None:
+        self.newer += newer
+
+    def _remaining(self) -> float:
+        now = self.retry.monotonic()
+        if self.started is None:
+            self.started = now
+        remaining = self.started + self.retry.deadline - now
+        if remaining <= 0:
+            raise StoreUnavailable(self._message(now - self.started))
+        return remaining
+
+    def _message(self, elapsed: float) -> str:
+        if self.lost and not self.newer:
+            why = "yet it returned no newer entries (is its head damaged?)"
+        else:
+            why = f"other hosts appended {self.newer} entries meanwhile"
+        return (f"log {self.log}: gave up after {self.attempts} attempts in "
+                f"{elapsed:.2f} s (deadline {self.retry.deadline:g} s), "
+                f"{self.lost} of them lost the compare-and-swap; {why}; nothing was changed")
+
+
 class _Conflict(Exception):
     def __init__(self, newer: list[Entry]) -> None:
         super().__init__("log moved on")
@@ -238,10 +337,12 @@ class Replica:
     """One log applied to an ``Allocator``, with the pool holds and lease hosts it implies."""
 
     def __init__(self, log: Log, config: IpamConfig, *, clock: Clock = time.time,
-                 compact_every: int = COMPACT_EVERY, keep: int = KEEP) -> None:
+                 compact_every: int = COMPACT_EVERY, keep: int = KEEP,
+                 retry: AppendRetry = AppendRetry()) -> None:
         if compact_every < 1 or keep < 1:
             raise ValueError("compact_every and keep must be at least 1")
         self.log = log
+        self.retry = retry
         self.config = config
         self.clock = clock
         self.compact_every = compact_every
@@ -346,37 +447,46 @@ class Replica:
         """Run ``operation`` on current data and append its changes; returns its result.
 
         A refusal or an answer that changes nothing was computed on data that may be behind:
-        the replica catches up and, if anything was missed, runs it again. Raises IpamError
-        (the allocator refused; nothing appended), StoreUnavailable (the store could not be
-        reached in time; the log may or may not hold the request, and a later catch-up
-        applies it if it does) or StateError (the log is damaged).
+        the replica catches up and, if anything was missed, runs it again. An append that
+        lost to other hosts is retried as ``self.retry`` says. Raises IpamError (the
+        allocator refused; nothing appended), StoreUnavailable (the store could not be
+        reached in time, the log may or may not hold the request and a later catch-up
+        applies it if it does; or other hosts kept appending first until the retry's
+        deadline, and nothing was appended) or StateError (the log is damaged).
         """
         request = uuid.uuid4().hex
-        for _attempt in range(MAX_ATTEMPTS):
+        turns = _Turns(self.retry, self.log.name)
+        while True:
             try:
                 result, appended = self._attempt(host, request, operation)
             except _Conflict as conflict:
                 mine = _find(conflict.newer, request)
+                before = self.seq
                 self.apply_all(conflict.newer)
                 if mine is not None:
                     return mine.result
+                if turns.lost_append(self.seq - before):  # paused: read what came meanwhile
+                    turns.found(self._missed())
                 continue
             except IpamError:
-                if self._missed_any():
-                    continue
-                raise
+                missed = self._missed()
+                if not missed:
+                    raise
+                turns.again(missed)
+                continue
             if appended:
                 self._compact_if_due()
                 return result
-            if not self._missed_any():
+            missed = self._missed()
+            if not missed:
                 return result
-        raise StoreUnavailable(
-            f"log {self.log.name}: other hosts appended {MAX_ATTEMPTS} times in a row")
+            turns.again(missed)
 
-    def _missed_any(self) -> bool:
+    def _missed(self) -> int:
+        """Catch up; how many entries that applied. Raises StoreUnavailable, StateError."""
         before = self.seq
         self.catch_up()
-        return self.seq != before
+        return self.seq - before
 
     def _attempt(self, host: str, request: str,
                  operation: Callable[[], tuple[JSON, tuple[Hold, ...]]]) -> tuple[JSON, bool]:
@@ -401,17 +511,17 @@ def _find(entries: list[Entry], request: str) -> Entry | None:
 class SharedAllocator:
     """The four protocol requests over a global replica (shared) and a local one (this host).
 
-    How long a request may wait for the store is the logs' business (their client's
-    deadline).
+    How long one call may wait for the store is the logs' business (their client's
+    deadline); how long a request keeps retrying appends lost to other hosts is ``retry``'s.
     """
 
     def __init__(self, config: IpamConfig, *, host: str, global_log: Log, local_log: Log,
                  clock: Clock = time.time, compact_every: int = COMPACT_EVERY,
-                 keep: int = KEEP) -> None:
+                 keep: int = KEEP, retry: AppendRetry = AppendRetry()) -> None:
         self.config = config
         self.host = host
         self.replicas = {name: Replica(log, config, clock=clock, compact_every=compact_every,
-                                       keep=keep)
+                                       keep=keep, retry=retry)
                          for name, log in ((Scope.GLOBAL, global_log), (Scope.LOCAL, local_log))}
 
     def catch_up(self) -> None:

@@ -23,7 +23,7 @@ from .errors import IpamError, StateError
 from .etcd import EtcdClient, EtcdLog, EtcdSpec
 from .metrics import render
 from .service import Handler, IpamService, _lease_json, _network_json
-from .shared import GLOBAL_LOG, MemoryLog, SharedAllocator, StoreUnavailable, host_log
+from .shared import GLOBAL_LOG, AppendRetry, MemoryLog, SharedAllocator, StoreUnavailable, host_log
 
 JSON = Any
 _READS_THE_CLUSTER = frozenset({SpyCall.LEASES, SpyCall.NETWORKS, SpyCall.METRICS})
@@ -55,7 +55,8 @@ class SharedIpamService(IpamService):
             raise StateError(f"--host-id {host!r} must be non-empty and contain no '/'")
         client = EtcdClient(spec)
         shared = SharedAllocator(config, host=host, global_log=EtcdLog(client, GLOBAL_LOG),
-                                 local_log=EtcdLog(client, host_log(host)), clock=clock)
+                                 local_log=EtcdLog(client, host_log(host)), clock=clock,
+                                 retry=AppendRetry(deadline=client.deadline))
         try:
             shared.catch_up()
         except StoreUnavailable as exc:
