@@ -108,6 +108,27 @@ def utf8_encodable(value: JSONValue) -> bool:
     return True
 
 
+_SCAN = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # json.loads's, defaults
+
+
+def loads_line(line: bytes) -> Any:
+    """``json.loads(line)`` of one line of a recording, for its readers: the same value, and
+    the same exception with the same message. A line that starts ``{"`` and ends at its
+    object (then its newline) is decoded by ``json.loads``'s own scanner directly, without
+    its ``detect_encoding`` (such bytes are UTF-8 to it) and its wrappers, about a fifth of
+    its time per record; any other line, and any line the scanner refuses, goes through
+    ``json.loads``."""
+    if line.startswith(b'{"'):
+        try:
+            text = line.decode("utf-8", "surrogatepass")
+            value, end = _SCAN(text, 0)
+        except (ValueError, StopIteration, RecursionError):
+            return json.loads(line)  # raises as it would have
+        if end == len(text) or (end == len(text) - 1 and text[end] == "\n"):
+            return value
+    return json.loads(line)
+
+
 def encode_body(raw: bytes) -> dict[str, JSONValue]:
     """The stored form of a message body (see the module docstring). Never raises.
 

@@ -8,7 +8,8 @@ import ipaddress
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ipamx_spy.dockerd.goparse import parse_cidr, parse_ip
+from ipamx_spy.dockerd import goparse
+from ipamx_spy.dockerd.goparse import cidr_ip, parse_cidr, parse_ip
 
 
 def reference_ip(text: str) -> object:
@@ -25,10 +26,11 @@ def reference_cidr(text: str) -> object:
         return None
     address, length = text.split("/")
     ip = reference_ip(address)
-    if ip is None or not (length.isascii() and length.isdigit()) \
-            or int(length) > ip.max_prefixlen:  # type: ignore[attr-defined]
+    digits = length.lstrip("0") or "0"  # Go reads any run of decimal digits
+    if ip is None or not (length.isascii() and length.isdigit()) or len(digits) > 3 \
+            or int(digits) > ip.max_prefixlen:  # type: ignore[attr-defined]
         return None
-    return ipaddress.ip_interface(f"{ip}/{int(length)}")
+    return ipaddress.ip_interface(f"{ip}/{int(digits)}")
 
 
 PIECES = st.sampled_from(["0", "1", "01", "10", "255", "256", "999", "1000", "", " ", "a",
@@ -39,6 +41,10 @@ TEXTS = st.one_of(
     st.tuples(st.lists(PIECES, min_size=4, max_size=4).map(".".join),
               st.sampled_from(["0", "8", "24", "32", "33", "024", "", "x"])).map("/".join),
     st.text(alphabet="0123456789abcdef.:/%", max_size=24),
+    st.tuples(st.sampled_from(["10.1.2.3", "0.0.0.0", "255.255.255.255", "fd00::5", "::"]),
+              st.sampled_from(["0", "00", "024", "0024", "128", "129", "0128", "1000", "٣",
+                               "²", "+8", " 8", "8 ", "0" * 5000 + "24", "1" * 5000])
+              ).map("/".join),
 )
 
 
@@ -52,6 +58,18 @@ def test_parsers_agree_with_the_reference(text: str) -> None:
     want = reference_cidr(text)
     assert (None if got is None else (got.ip, got.network)) == (
         None if want is None else (want.ip, want.network))  # type: ignore[attr-defined]
+    assert cidr_ip(text) == (None if want is None else want.ip)  # type: ignore[attr-defined]
+    assert cidr_ip(text) == (None if want is None else want.ip)  # type: ignore[attr-defined]
+
+
+def test_the_caches_hold_at_most_their_bound_and_answer_the_same_after_emptying() -> None:
+    texts = [f"10.{i // 256 % 256}.{i % 256}.7/24" for i in range(2 * goparse._CACHED + 5)]
+    first = [cidr_ip(text) for text in texts]
+    assert all(len(cache) <= goparse._CACHED
+               for cache in (goparse._IPS, goparse._CIDR_IPS, goparse._CIDRS))
+    assert [cidr_ip(text) for text in texts] == first
+    assert [parse_cidr(text) for text in texts] == [reference_cidr(text) for text in texts]
+    assert first[3] == ipaddress.IPv4Address("10.0.3.7")
 
 
 def test_known_forms() -> None:

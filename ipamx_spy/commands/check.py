@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
 
 from ipamx_spy import project
 from ipamx_spy.console import out
-from ipamx_spy.filters import Filter
 from ipamx_spy.findings import Severity
 from ipamx_spy.render import SEVERITY_STYLE, plural
 from ipamx_spy.switches import RuleSwitches
@@ -23,6 +22,9 @@ from ipamx_spy.validate.validator import SEVERITY_ORDER, check_files
 
 from .errors import complain, fail, recording_paths, warn
 from .options import FILTER_HELP, IGNORE_RULE_HELP, filter_from, switches_from, usage_error
+
+if TYPE_CHECKING:
+    from ipamx_spy.filters import Filter  # the filter language: imported only for a --filter
 
 
 def _report_json(reports: list[FileReport]) -> str:

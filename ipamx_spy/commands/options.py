@@ -8,14 +8,18 @@ and a message pointing at the problem.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import typer
 from rich.text import Text
 
 from ipamx_spy.console import err
-from ipamx_spy.faults import FaultError, FaultPlan
-from ipamx_spy.filters import Filter, FilterError, parse_all
 from ipamx_spy.switches import RuleSwitchError, RuleSwitches
+
+if TYPE_CHECKING:  # imported when used: the filter language's parser (pyparsing) is a
+    # third of a reader's start-up, and most runs give no --filter (or --fault)
+    from ipamx_spy.faults import FaultPlan
+    from ipamx_spy.filters import Filter
 
 FILTER_HELP = ("Only exchanges matching this filter, e.g. '~e RequestPool & ~err' "
                "(repeatable: all must match; the language: docs/filters.md).")
@@ -37,7 +41,11 @@ def usage_error(message: str, detail: str = "") -> typer.Exit:
 
 
 def filter_from(texts: Sequence[str]) -> Filter | None:
-    """The filter of ``--filter`` values; exit 2 with the column at fault."""
+    """The filter of ``--filter`` values (None for none); exit 2 with the column at fault."""
+    if not texts:
+        return None
+    from ipamx_spy.filters import FilterError, parse_all
+
     try:
         return parse_all(list(texts))
     except FilterError as exc:
@@ -47,6 +55,8 @@ def filter_from(texts: Sequence[str]) -> Filter | None:
 
 def faults_from(texts: Sequence[str]) -> FaultPlan | None:
     """The fault plan of ``--fault`` values; exit 2 for a bad one."""
+    from ipamx_spy.faults import FaultError, FaultPlan
+
     try:
         return FaultPlan.parse(texts)
     except FaultError as exc:

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import re
 
@@ -23,10 +22,23 @@ def parse_cidr(text: object) -> IPInterface | None:
     return _parse_cidr(text) if isinstance(text, str) else None
 
 
-# Both parsers are pure functions of a string: a session names the same addresses again and
-# again (a pool in every RequestAddress, an address in its ReleaseAddress), so answers are
-# kept. Objects of ``ipaddress`` are immutable, so sharing them is safe.
+# The parsers are pure functions of a string: a session names the same addresses again and
+# again (a pool in every RequestAddress, an address in its answer, then in its ReleaseAddress,
+# each read by the reader's follower and by the validator), so answers are kept. Objects of
+# ``ipaddress`` are immutable, so sharing them is safe. A plain dict per parser, emptied when
+# full: a lookup costs a dict's, and a new address (most of a long session's are new) costs no
+# more than its parse (``functools.lru_cache``'s bookkeeping of a full cache cost as much as
+# the parse itself).
 _CACHED = 8192
+_MISSING = object()
+
+_OCTETS: dict[str, int] = {str(n): n for n in range(256)}
+"""Every octet of a dotted quad as ``ipaddress`` takes it (Go's ``net.ParseIP`` too, since
+Go 1.17): ASCII decimal, no leading zero, none above 255."""
+
+_LENGTHS: dict[str, int] = {str(n): n for n in range(129)}
+"""The prefix lengths as usually written (``24``); any other run of ASCII digits (``024``) is
+read by ``int``."""
 
 
 def _ipv4(text: str) -> int | None:
@@ -35,20 +47,31 @@ def _ipv4(text: str) -> int | None:
     parts = text.split(".")
     if len(parts) != 4:
         return None
-    value = 0
-    for part in parts:
-        if not (0 < len(part) <= 3 and part.isascii() and part.isdigit()) \
-                or (part[0] == "0" and len(part) > 1):
-            return None
-        octet = int(part)
-        if octet > 255:
-            return None
-        value = value << 8 | octet
-    return value
+    a, b, c, d = parts
+    octets = _OCTETS
+    if a in octets and b in octets and c in octets and d in octets:
+        return octets[a] << 24 | octets[b] << 16 | octets[c] << 8 | octets[d]
+    return None
 
 
-@functools.lru_cache(maxsize=_CACHED)
+def _kept(cache: dict[str, object], text: str, value: object) -> None:
+    if len(cache) >= _CACHED:
+        cache.clear()
+    cache[text] = value
+
+
+_IPS: dict[str, object] = {}
+
+
 def _parse_ip(text: str) -> IPAddress | None:
+    found = _IPS.get(text, _MISSING)
+    if found is _MISSING:
+        found = _read_ip(text)
+        _kept(_IPS, text, found)
+    return found  # type: ignore[return-value]
+
+
+def _read_ip(text: str) -> IPAddress | None:
     if "%" in text or "/" in text:
         return None
     quad = _ipv4(text)
@@ -64,27 +87,52 @@ def cidr_ip(text: object) -> IPAddress | None:
     """``parse_cidr(text).ip`` without building the network: the address of an ``ip/len``
     Go's ``net.ParseCIDR`` takes, or None when it refuses the text (what a validity check or
     a ledger of handed-out addresses needs; each new address costs a third of a full parse)."""
-    return _cidr_ip(text) if isinstance(text, str) else None
-
-
-@functools.lru_cache(maxsize=_CACHED)
-def _cidr_ip(text: str) -> IPAddress | None:
-    if text.count("/") != 1:
+    if not isinstance(text, str):
         return None
-    address, length = text.split("/")
+    found = _CIDR_IPS.get(text, _MISSING)
+    if found is _MISSING:
+        found = _read_cidr_ip(text)
+        _kept(_CIDR_IPS, text, found)
+    return found  # type: ignore[return-value]
+
+
+_CIDR_IPS: dict[str, object] = {}
+
+
+def _read_cidr_ip(text: str) -> IPAddress | None:
+    address, slash, length = text.partition("/")
+    if not slash or "/" in length:  # exactly one "/"
+        return None
     ip = _parse_ip(address)
-    if ip is None or not (length.isascii() and length.isdigit()) \
-            or int(length) > ip.max_prefixlen:
-        return None
-    return ip
-
-
-@functools.lru_cache(maxsize=_CACHED)
-def _parse_cidr(text: str) -> IPInterface | None:
-    ip = _cidr_ip(text)  # the one reading of what Go takes
     if ip is None:
         return None
-    length = int(text.partition("/")[2])
+    bits = _LENGTHS.get(length)
+    if bits is None:
+        if not (length.isascii() and length.isdigit()):
+            return None
+        digits = length.lstrip("0")
+        if len(digits) > 3:  # longer than any length; int() refuses above 4,300 digits
+            return None
+        bits = int(digits or "0")
+    return ip if bits <= ip.max_prefixlen else None
+
+
+_CIDRS: dict[str, object] = {}
+
+
+def _parse_cidr(text: str) -> IPInterface | None:
+    found = _CIDRS.get(text, _MISSING)
+    if found is _MISSING:
+        found = _read_cidr(text)
+        _kept(_CIDRS, text, found)
+    return found  # type: ignore[return-value]
+
+
+def _read_cidr(text: str) -> IPInterface | None:
+    ip = cidr_ip(text)  # the one reading of what Go takes
+    if ip is None:
+        return None
+    length = int(text.partition("/")[2].lstrip("0") or "0")
     if ip.version == 4:
         return ipaddress.IPv4Interface((int(ip), length))
     return ipaddress.ip_interface(f"{ip}/{length}")
