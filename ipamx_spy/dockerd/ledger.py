@@ -254,8 +254,8 @@ UPDATES: dict[LedgerEffect, Callable[[Ledger, Mapping[str, JSON], Mapping[str, J
 
 def _address(text: object) -> IPAddress | None:
     """An address as ``ip`` or ``ip/len``."""
-    if type(text) is str and "/" not in text:
-        return parse_ip(text)  # what cidr_ip refuses at once (a release's bare address)
+    if isinstance(text, str) and "/" not in text:
+        return parse_ip(text)  # (a ReleaseAddress's) cidr_ip refuses it: not asked
     ip = cidr_ip(text)  # the network of ``ip/len`` is not needed: not built
     return ip if ip is not None else parse_ip(text)
 
