@@ -57,9 +57,9 @@ from .recording import (
     Exchange,
     Message,
     RecordingError,
+    attach_address_role,
     check_body,
     made,
-    with_address_role,
 )
 from .recording_writer import encode_line as encode_record
 from .records import FindingRecord, RecordType, SectionSource
@@ -852,7 +852,7 @@ class _Drawer:
             self.view.print_findings([Finding(**f) for f in payload["findings"]])
             return
         is_exchange = payload.get("type") == RecordType.EXCHANGE
-        exchange = with_address_role(self.roles, Exchange.from_json(
+        exchange = attach_address_role(self.roles, Exchange.from_json(  # built here: no copy
             payload, docker_version=self.view.docker_version)) if is_exchange else None
         if mode is None:
             mode = self._mode(burst, exchange is not None)

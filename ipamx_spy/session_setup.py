@@ -96,14 +96,16 @@ def redactor(rules: tuple[str, ...]) -> Redactor | None:
     return lambda record: redact.redact_exchange_record(record, parsed)
 
 
-def checker(slow_ms: float, enabled: bool,
-            switches: RuleSwitches = RuleSwitches()) -> Checker | None:
-    """The live validator, unless ``--no-validate``; switched-off rules say nothing."""
+def checker(slow_ms: float, enabled: bool, switches: RuleSwitches = RuleSwitches(), *,
+            docker_version: str | None = None) -> Checker | None:
+    """The live validator, unless ``--no-validate``; switched-off rules say nothing.
+    ``docker_version``: the daemon the session's header names (None: the validator's
+    default), so the live findings are those ``ipamx-spy check`` finds in the recording."""
     if not enabled:
         return None
     from .validate import Validator
 
-    validator = Validator(slow_ms=slow_ms)
+    validator = Validator(slow_ms=slow_ms, docker_version=docker_version)
     return Switched(validator, switches) if switches else validator
 
 
@@ -222,7 +224,8 @@ def live_session(name: str, header: dict[str, Any], opts: LiveOptions) -> LiveSe
     path = record_target(opts, name)
     live = LiveView(console=out, diagnostics=err, mode=opts.mode,
                     view=render.View(headers=opts.headers, bodies=opts.bodies),
-                    checker=checker(opts.slow_ms, opts.validate, opts.switches),
+                    checker=checker(opts.slow_ms, opts.validate, opts.switches,
+                                    docker_version=header_docker_version(header)),
                     filter=opts.filter, header=header if opts.mode is ViewMode.JSON else None,
                     docker_version=header_docker_version(header))
     session = ProxySession(writer=None, sinks=[], on_record_error=opts.on_record_error,

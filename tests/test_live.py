@@ -11,10 +11,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
+from ipamx_spy import session_setup as ss
 from ipamx_spy.findings import Finding
 from ipamx_spy.live import (
     LINES_PER_S,
@@ -25,8 +27,10 @@ from ipamx_spy.live import (
     _Drawer,
     record_type_of,
 )
+from ipamx_spy.recording import Exchange, Message, encode_body, make_header
 from ipamx_spy.recording_writer import encode_line
 from ipamx_spy.records import RecordType
+from ipamx_spy.validate import check_file
 
 
 def record(seq: int) -> dict[str, Any]:
@@ -466,3 +470,26 @@ def test_a_validator_still_checking_when_the_session_ends_says_so() -> None:
     done.on_line(encode_line(exchange_record(1)))
     done.close()
     assert "had not checked" not in finished.getvalue()
+
+
+@pytest.mark.parametrize("version", [None, "20.10.24", "29.0.1"])
+def test_the_live_validator_reads_answers_as_the_header_s_daemon(version: str | None,
+                                                                  tmp_path: Path) -> None:
+    """The session's header naming its daemon: the live validator judges each answer as that
+    daemon does, so it finds what ``ipamx-spy check`` finds in the recording (a field added in
+    dockerd 28 is unknown to 20.10, IPX214, and of the wrong type to 29, IPX201)."""
+    header = make_header(name="x", **({} if version is None else {"docker_version": version}))
+    setup = ss.live_session("x", header, ss.LiveOptions(record=tmp_path / "r.jsonl"))
+    answer = b'{"Scope":"local","GwAllocChecker":"yes"}\n'
+    caps = Exchange(
+        seq=1, conn=1, t=0.0, endpoint="NetworkDriver.GetCapabilities", duration_ms=1.0,
+        request=Message(method="POST", target="/NetworkDriver.GetCapabilities", headers=(),
+                        body=encode_body(b"")),
+        response=Message(status=200, reason="OK", body=encode_body(answer), headers=(
+            ("Content-Type", "application/vnd.docker.plugins.v1.2+json"),)))
+    assert setup.live.checker is not None
+    live_codes = [f.code for f in setup.live.checker.check(caps)]
+    path = tmp_path / "caps.jsonl"
+    path.write_bytes(encode_line(header) + encode_line(caps.to_json()))
+    assert live_codes == [f.code for f in check_file(path).findings]
+    assert live_codes == (["IPX214"] if version == "20.10.24" else ["IPX201"])

@@ -178,6 +178,27 @@ def test_empty_body_retry_names_the_first_attempt() -> None:
     assert finding.code == "IPX404" and "1.0 s after #7 went unanswered" in finding.message
 
 
+@pytest.mark.parametrize("fast_lane", [True, False])
+@pytest.mark.parametrize("between", [0, 63, 64, 200])
+def test_empty_body_retry_looks_back_64_attempts(between: int, fast_lane: bool) -> None:
+    """The first attempt is named when it is among the last 64 attempts before the retry,
+    however many of them were answered (each lane counts an answered one, keeps no copy)."""
+    spaces = {"LocalDefaultAddressSpace": "l", "GlobalDefaultAddressSpace": "g"}
+    validator = Validator(fast_lane=fast_lane)
+    first = ex("IpamDriver.RequestPool", POOL_ASK, status=None, t=10.0, seq=1)
+    validator.check(first)
+    for number in range(between):
+        answered = ex("IpamDriver.GetDefaultAddressSpaces", answer=spaces, seq=2 + number,
+                      t=10.0 + number / 1000)
+        assert validator.check(answered) == []
+        assert validator.last_plain is fast_lane
+    retry = ex("IpamDriver.RequestPool", b"", {"Err": "empty"}, status=400, t=11.0, conn=2,
+               seq=2 + between)
+    [empty] = validator.check(retry)
+    assert empty.code == "IPX404"
+    assert ("1.0 s after #1 went unanswered" in empty.message) is (between < 64)
+
+
 def test_answers_made_up_by_the_proxy_are_not_judged_as_the_plugins() -> None:
     made_up = Exchange(**{**ex("IpamDriver.RequestPool", POOL_ASK, b"", status=502).__dict__,
                           "answered_by": "spy",

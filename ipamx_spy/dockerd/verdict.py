@@ -276,7 +276,8 @@ _USE_CHECKS = {
 def is_gateway_request(request: Mapping[str, JSON]) -> bool:
     """A RequestAddress dockerd sends for a network's gateway (``RequestAddressType`` set)."""
     options = request.get("Options")
-    return isinstance(options, Mapping) and options.get(GATEWAY_OPTION) is not None
+    return (type(options) is dict or isinstance(options, Mapping)) \
+        and options.get(GATEWAY_OPTION) is not None  # dict first: the ABC's check is slower
 
 
 def pool_gateway(answer: Mapping[str, JSON]) -> JSON:

@@ -34,6 +34,7 @@ _JSON_TYPES = re.compile(
     r"^\s*application/(json|vnd\.docker\.plugins\.v[0-9.]+\+json)\s*(;.*)?$", re.IGNORECASE)
 _CIDR_ANSWERS = {Endpoint.REQUEST_POOL: "Pool", Endpoint.REQUEST_ADDRESS: "Address"}
 _PARSED_KINDS = ("cidr", "ip?", "scope")  # value types that need more than a type check
+_BY_PLUGIN = AnsweredBy.PLUGIN  # bound once: an enum member read off its class costs ~150 ns
 
 
 def json_content_type(value: str | None) -> bool:
@@ -124,7 +125,7 @@ def plain(exchange: Exchange, shapes: Shapes,
     docstring), else None (the full path decides)."""
     response = exchange.response
     if (response is None or response.status != 200 or exchange.fault is not None
-            or exchange.answered_by != AnsweredBy.PLUGIN or exchange.duration_ms >= slow_ms):
+            or exchange.answered_by != _BY_PLUGIN or exchange.duration_ms >= slow_ms):
         return None
     found = shapes[exchange.endpoint]
     if found is None:

@@ -21,18 +21,26 @@ RETRY_WINDOW_S = (0.5, 3.0)  # how far back an unanswered first attempt is looke
 
 
 class Attempt(NamedTuple):
+    """A request that got no answer, as the empty-body rule looks back at it."""
+
+    number: int  # the how-manieth attempt the transport has seen (from 1)
     seq: int
     conn: int
     t: float
     endpoint: str
-    answered: bool
+
+
+RECENT = 64  # how many attempts back the empty-body rule looks for the first one
 
 
 @dataclass
 class Transport:
     slow_ms: float = 1000.0
     reported: set[int] = field(default_factory=set)  # seqs already reported as unanswered
-    recent: deque[Attempt] = field(default_factory=lambda: deque(maxlen=64))
+    attempts: int = 0  # how many attempts were seen so far
+    # The unanswered attempts among the last RECENT: an answered one is never the first
+    # attempt of a retry, so it is counted, not kept (most are; keeping each cost ~0.5 us).
+    unanswered_attempts: deque[Attempt] = field(default_factory=lambda: deque(maxlen=RECENT))
 
     def check(self, ctx: CheckContext) -> list[Finding]:
         exchange = ctx.exchange
@@ -43,8 +51,10 @@ class Transport:
 
     def seen(self, exchange: Exchange, answered: bool) -> None:
         """Remember an attempt (the empty-body retry rule looks back at them)."""
-        self.recent.append(Attempt(exchange.seq, exchange.conn, exchange.t, exchange.endpoint,
-                                   answered))
+        self.attempts += 1
+        if not answered:
+            self.unanswered_attempts.append(Attempt(
+                self.attempts, exchange.seq, exchange.conn, exchange.t, exchange.endpoint))
 
     def _unanswered(self, ctx: CheckContext) -> list[Finding]:
         exchange = ctx.exchange
@@ -110,9 +120,11 @@ class Transport:
 
     def _first_attempt(self, ctx: CheckContext) -> Attempt | None:
         low, high = RETRY_WINDOW_S
-        for attempt in reversed(self.recent):
+        oldest = self.attempts - RECENT  # the last RECENT attempts are numbered above it
+        for attempt in reversed(self.unanswered_attempts):
+            if attempt.number <= oldest:
+                break
             delta = ctx.exchange.t - attempt.t
-            if (attempt.endpoint == ctx.endpoint and not attempt.answered
-                    and low <= delta <= high):
+            if attempt.endpoint == ctx.endpoint and low <= delta <= high:
                 return attempt
         return None

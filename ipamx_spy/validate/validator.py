@@ -76,12 +76,13 @@ class Validator:
     def check(self, exchange: Exchange) -> list[Finding]:
         """The findings about one exchange, in the order of the rule table (exchanges in
         the session's order: a release is read as what the calls before it handed out)."""
-        exchange = with_address_role(self.roles, exchange)
         seen = plain(exchange, self.shapes, self.slow_ms) if self.fast_lane else None
         self.last_plain = seen is not None
         if seen is not None:
             return self._check_plain(exchange, *seen)
-        return self._check_full(exchange)
+        # Only the full path words a verdict, the one reader of a release's role: the copy
+        # carrying it is made here (the caller's exchange is not changed).
+        return self._check_full(with_address_role(self.roles, exchange))
 
     def _check_plain(self, exchange: Exchange, shape: Shape,
                      value: dict[str, Any]) -> list[Finding]:
@@ -89,6 +90,10 @@ class Validator:
         self.transport.seen(exchange, True)
         body = exchange.request.body
         request = body["json"] if body.get("encoding") == "json" else exchange.request.value
+        # The follower sees every exchange; a plain one's role is not read (no verdict), so
+        # the exchange is not copied to carry it. These are the values ``with_address_role``
+        # passes: a plain answer is a 200 whose value is its stored JSON.
+        self.roles.follow(exchange.endpoint, request, 200, value)
         ctx = PlainContext(exchange, shape.row, value, request)
         found = self.history.check(ctx)
         if shape.cidr is not None:  # RequestPool, RequestAddress: their checks need a Seen only
