@@ -289,3 +289,12 @@ def test_error_fields_are_found_as_gos_decoder_finds_them() -> None:
     # a non-200 answer is read whole (json.Unmarshal): trailing data hides its Err
     assert codes(ex("IpamDriver.ReleasePool", {"PoolID": "p"}, b'{"Err":"x"} junk',
                     status=500)) == ["IPX101"]
+
+
+@pytest.mark.parametrize("fast_lane", [True, False])
+def test_an_unlisted_interface_is_judged_by_the_latest_activate(fast_lane: bool) -> None:
+    """IPX306 follows each Activate's Implements (what the validator keeps per endpoint is
+    worked out again after every Activate)."""
+    create = ex("NetworkDriver.CreateNetwork", {"NetworkID": "n"})
+    assert codes([ACTIVATE_IPAM, create, create, ACTIVATE_BOTH, create, ACTIVATE_IPAM, create],
+                 fast_lane=fast_lane) == ["IPX306", "IPX306", "IPX306"]

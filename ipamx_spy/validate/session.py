@@ -43,6 +43,9 @@ class PluginHistory:
     activated: bool | None = None  # None: no Activate seen; False: the last one failed
     implements: set[str] | None = None
     ledger: Ledger = field(default_factory=Ledger)
+    # IPX306 per endpoint since the last Activate: the interface its Implements did not list,
+    # or "" (worked out once per endpoint that has a row, not for every call).
+    unlisted: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def origin_seen(self) -> bool:
@@ -68,6 +71,7 @@ class PluginHistory:
             self.ledger.restart()
         self.activated = True
         self.implements = {str(i) for i in ctx.value.get("Implements") or []}
+        self.unlisted = {}
 
     def _lifecycle(self, ctx: Seen) -> list[Finding]:
         found: list[Finding] = []
@@ -79,9 +83,13 @@ class PluginHistory:
                 "that dockerd still believes activated); make Plugin.Activate succeed")))
         if self.implements is None or ctx.row is None:
             return found
-        interface = ctx.endpoint.partition(".")[0]  # the row's interface (found by this name)
-        if (interface in _LISTED and interface not in self.implements
-                and not ctx.row.extension):
+        interface = self.unlisted.get(ctx.endpoint)
+        if interface is None:
+            interface = ctx.endpoint.partition(".")[0]  # the row's (found by this name)
+            if interface not in _LISTED or interface in self.implements or ctx.row.extension:
+                interface = ""
+            self.unlisted[ctx.endpoint] = interface
+        if interface:
             found.append(finding("IPX306", ctx.seq, (
                 f"the plugin's Activate answer does not list {interface}, so dockerd would "
                 f"never call {ctx.endpoint}; add {interface!r} to Implements")))
