@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from wire import framed
 
 from ipamx_spy import tap
 from ipamx_spy.client import docker_request
@@ -27,16 +28,6 @@ RELEASE = docker_request(
 ADDRESS = answer(200, b'{"Address":"10.4.0.2/16","Data":{}}\n').raw
 RELEASED = answer(200, b"{}\n").raw
 GROWTH_ALLOWED = 256 * 1024  # bytes for 20,000 more exchanges (a list of them: ~70 MB)
-
-
-def _framed(raw: bytes, side: type[tap.RequestTap] | type[tap.ResponseTap]) -> tap.WireMessage:
-    framing = side()
-    if isinstance(framing, tap.ResponseTap):
-        framing.expect("POST")
-    framing.feed(raw)
-    message = framing.next_message()
-    assert isinstance(message, tap.WireMessage)
-    return message
 
 
 class LineSink:
@@ -62,8 +53,8 @@ class LineSink:
 
 
 def _exchanges(session: ProxySession, *, held: bool) -> Callable[[int], None]:
-    pairs = [(_framed(REQUEST, tap.RequestTap), _framed(ADDRESS, tap.ResponseTap)),
-             (_framed(RELEASE, tap.RequestTap), _framed(RELEASED, tap.ResponseTap))]
+    pairs = [(framed(REQUEST, tap.RequestTap), framed(ADDRESS, tap.ResponseTap)),
+             (framed(RELEASE, tap.RequestTap), framed(RELEASED, tap.ResponseTap))]
     conn = session.open()
 
     def run(count: int) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from typer.testing import CliRunner
+from wire import framed
 
 from ipamx_spy import dockerd, live, tap
 from ipamx_spy import session_setup as ss
@@ -156,16 +157,6 @@ def test_the_record_error_policy_is_an_enum_read_from_its_word() -> None:
     assert setup.session.on_record_error is OnRecordError.REFUSE
 
 
-def _framed(raw: bytes, side: type[tap.RequestTap] | type[tap.ResponseTap]) -> tap.WireMessage:
-    framing = side()
-    if isinstance(framing, tap.ResponseTap):
-        framing.expect("POST")
-    framing.feed(raw)
-    message = framing.next_message()
-    assert isinstance(message, tap.WireMessage)
-    return message
-
-
 @pytest.mark.parametrize("opts", [ss.LiveOptions(compact=True), ss.LiveOptions(quiet=True)],
                          ids=["compact", "quiet"])
 def test_the_relay_s_process_neither_validates_nor_draws(opts: ss.LiveOptions, tmp_path: Path,
@@ -188,11 +179,11 @@ def test_the_relay_s_process_neither_validates_nor_draws(opts: ss.LiveOptions, t
     monkeypatch.setattr(dockerd, "read_answer", spied("verdict", dockerd.read_answer))
     setup = ss.live_session("x", make_header(name="x"),
                             dataclasses.replace(opts, record=tmp_path / "r.jsonl"))
-    request = _framed(docker_request(
+    request = framed(docker_request(
         "IpamDriver.RequestAddress",
         b'{"PoolID":"LocalDefault/10.4.0.0/16","Address":"","Options":null}', host=""),
         tap.RequestTap)
-    same = _framed(answer(200, b'{"Address":"10.4.0.2/16","Data":{}}\n').raw,
+    same = framed(answer(200, b'{"Address":"10.4.0.2/16","Data":{}}\n').raw,
                    tap.ResponseTap)  # handed out again unreleased: IPX301 from the second on
     setup.start()
     session = setup.session
