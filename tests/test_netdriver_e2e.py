@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from docker_env import IMAGE, PLUGIN_DIR, Docker, spawn_spy
+from docker_env import DAEMONS, IMAGE, PLUGIN_DIR, Docker, spawn_spy
 
 from ipamx_spy import dockerd, recording
 from ipamx_spy.control import send_control
@@ -91,6 +91,11 @@ class Scenario:
         self.docker, self.plugin = docker, plugin
         self.net, self.net2 = f"{plugin}-net", f"{plugin}-net2"
         self.a, self.b = f"{plugin}-a", f"{plugin}-b"
+        # CI runs the daemons' groups side by side in one network namespace: each daemon's
+        # bridges get subnets of their own (10.4.4/47 for 20.10, 104/147, 204/247), or a
+        # gateway ping could be answered through the other group's bridge.
+        shift = 100 * list(DAEMONS).index(docker.daemon.label)
+        self.subnet, self.subnet2 = f"10.4.{4 + shift}", f"10.4.{47 + shift}"
 
     def step(self, label: str, *args: str) -> str:
         answer = send_control(control_path(self.plugin), {"op": "mark", "text": label})
@@ -109,8 +114,10 @@ class Scenario:
 def scenario(dockerd: Docker, plugin_name: str) -> Iterator[Scenario]:
     made = Scenario(dockerd, plugin_name)
     yield made
-    made.cleanup()
-    remove_links(Naming.for_plugin(plugin_name))  # only matters when the test failed
+    try:
+        made.cleanup()
+    finally:  # only matters when the test failed; even when the daemon's cleanup timed out
+        remove_links(Naming.for_plugin(plugin_name))
 
 
 def test_containers_talk_over_the_builtin_driver_and_nothing_is_left(
@@ -140,7 +147,8 @@ def test_containers_talk_over_the_builtin_driver_and_nothing_is_left(
 
 def _play(s: Scenario, naming: Naming) -> None:
     driver = ("-d", s.plugin, "--ipam-driver", s.plugin)
-    s.step("network create net", "network", "create", *driver, "--subnet", "10.4.4.0/24", s.net)
+    s.step("network create net", "network", "create", *driver, "--subnet", f"{s.subnet}.0/24",
+           s.net)
     s.step("run a", "run", "-d", "--net", s.net, "--name", s.a, IMAGE, "sleep", "300")
     s.step("run b", "run", "-d", "--net", s.net, "--name", s.b, IMAGE, "sleep", "300")
     assert len(our_links(naming)) == 3  # the bridge and two host ends; the others moved
@@ -151,12 +159,12 @@ def _play(s: Scenario, naming: Naming) -> None:
     settings = s.docker.inspect("inspect", s.a)[0]["NetworkSettings"]["Networks"][s.net]
     assert s.in_container(s.a, "cat", "/sys/class/net/eth0/address").strip() == (
         settings["MacAddress"])  # the MAC the driver reported is the one in the container
-    assert settings["Gateway"] == "10.4.4.1"
+    assert settings["Gateway"] == f"{s.subnet}.1"
 
-    s.step("network create net2", "network", "create", *driver, "--subnet", "10.4.47.0/24",
+    s.step("network create net2", "network", "create", *driver, "--subnet", f"{s.subnet2}.0/24",
            s.net2)
     s.step("network connect net2 a", "network", "connect", s.net2, s.a)
-    s.in_container(s.a, "ping", "-c", "1", "-W", "5", "10.4.47.1")  # the bridge's gateway
+    s.in_container(s.a, "ping", "-c", "1", "-W", "5", f"{s.subnet2}.1")  # the bridge's gateway
     assert len(our_links(naming)) == 5
     s.step("network disconnect net2 a", "network", "disconnect", s.net2, s.a)
     assert len(our_links(naming)) == 4
