@@ -45,6 +45,7 @@ from typing import Any, Protocol
 from . import dockerd, tap
 from .app import CONTENT_TYPE
 from .client import CLIENT_HEADER
+from .dockerd.memo import Memo
 from .findings import Finding
 from .recording import (
     MAX_DEPTH,
@@ -242,34 +243,25 @@ def stored_body_json(raw: bytes) -> tuple[dict[str, Any], str | None]:
 _REQUEST_JSON = '{"method":%s,"target":%s,"http_version":%s,"headers":%s,"body":'
 _RESPONSE_JSON = '{"status":%d,"reason":%s,"http_version":%s,"headers":%s,"body":'
 HEADS_KEPT = 256
-_HEAD_JSON: dict[tuple[Any, ...], str | None] = {}
 
 
-def _head_json(message: tap.WireMessage) -> str | None:
-    """The JSON of a stored message up to its body (``"body":`` included), remembered by the
-    head's parts: a plugin answers with the same head within the second of its ``Date``, and
-    dockerd asks with the same head for every call of an endpoint with a body of the same
-    length. None when it cannot be encoded here. Bounded (emptied when full)."""
-    key = (message.method, message.target, message.status, message.reason,
-           message.http_version, message.headers)
+def _head_json_of(key: tuple[Any, ...]) -> str | None:
+    method, target, status, reason, http_version, headers = key
     try:
-        return _HEAD_JSON[key]
-    except KeyError:
-        pass
-    try:
-        if message.method:
-            text: str | None = _REQUEST_JSON % (
-                _STRING(message.method), _STRING(message.target),
-                _STRING(message.http_version), _ENCODE(message.headers))
-        else:
-            text = _RESPONSE_JSON % (message.status, _STRING(message.reason),
-                                     _STRING(message.http_version), _ENCODE(message.headers))
+        if method:
+            return _REQUEST_JSON % (_STRING(method), _STRING(target), _STRING(http_version),
+                                    _ENCODE(headers))
+        return _RESPONSE_JSON % (status, _STRING(reason), _STRING(http_version),
+                                 _ENCODE(headers))
     except (TypeError, ValueError):
-        text = None
-    if len(_HEAD_JSON) >= HEADS_KEPT:
-        _HEAD_JSON.clear()
-    _HEAD_JSON[key] = text
-    return text
+        return None
+
+
+# The JSON of a stored message up to its body (``"body":`` included), remembered by the head's
+# parts: a plugin answers with the same head within the second of its ``Date``, and dockerd asks
+# with the same head for every call of an endpoint with a body of the same length. None when
+# it cannot be encoded here.
+_HEAD_JSON: Memo[tuple[Any, ...], str | None] = Memo(_head_json_of, HEADS_KEPT)
 
 
 def record_message_json(message: tap.WireMessage) -> tuple[Message, str | None]:
@@ -284,7 +276,8 @@ def record_message_json(message: tap.WireMessage) -> tuple[Message, str | None]:
                   http_version=message.http_version, headers=message.headers, body=body)
     if body_json is None:
         return stored, None
-    head = _head_json(message)
+    head = _HEAD_JSON[(message.method, message.target, message.status, message.reason,
+                       message.http_version, message.headers)]
     if head is None:
         return stored, None
     return stored, head + body_json + "}"
@@ -329,19 +322,8 @@ def stored_request(request: tap.WireMessage) -> tuple[Message, str | None]:
     return kept
 
 
-_STRINGS: dict[str, str] = {}
-
-
-def _string(text: str) -> str:
-    """``_STRING(text)``, remembered for the few texts every exchange repeats (endpoint
-    names, who answered); bounded (emptied when full)."""
-    try:
-        return _STRINGS[text]
-    except KeyError:
-        if len(_STRINGS) >= HEADS_KEPT:
-            _STRINGS.clear()
-        encoded = _STRINGS[text] = _STRING(text)
-        return encoded
+# ``_STRING`` of the few texts every exchange repeats (endpoint names, who answered)
+_STRINGS: Memo[str, str] = Memo(_STRING, HEADS_KEPT)
 
 
 def exchange_line(exchange: Exchange, request_json: str, response_json: str) -> bytes | None:
@@ -354,11 +336,11 @@ def exchange_line(exchange: Exchange, request_json: str, response_json: str) -> 
         return (_EXCHANGE_LINE % (
             exchange.seq, exchange.conn,
             repr(t) if type(t) is float and t - t == 0.0 else _scalar(t),  # _scalar, inline
-            _string(exchange.endpoint),
+            _STRINGS[exchange.endpoint],
             repr(duration) if type(duration) is float and duration - duration == 0.0
             else _scalar(duration),
             "null" if upstream_ms is None else _scalar(round(upstream_ms, 3)),
-            _string(exchange.answered_by), request_json, response_json,
+            _STRINGS[exchange.answered_by], request_json, response_json,
             "null" if exchange.fault is None else _ENCODE(exchange.fault.to_json()))).encode()
     except (TypeError, ValueError, RecursionError):  # UnicodeEncodeError: a lone surrogate
         return None
@@ -470,7 +452,7 @@ class ProxySession:
         seq = self._next_seq
         self._next_seq += 1
         started = self.clock()
-        pending = Pending(seq=seq, conn=conn, endpoint=_endpoint_name(target),
+        pending = Pending(seq=seq, conn=conn, endpoint=_ENDPOINTS[target],
                           started=started, t=started - self.started)
         self.pending[seq] = pending
         return pending
@@ -704,32 +686,17 @@ class ProxySession:
                     self._sink_failed(repr(sink_exc))
 
 
-_CLIENT_HEADERS: dict[tuple[tuple[str, str], ...], bool] = {}
-_ENDPOINTS: dict[str, str] = {}
+def _names_client(headers: tuple[tuple[str, str], ...]) -> bool:
+    return any(key.lower() == _CLIENT_KEY for key, _value in headers)
 
 
-def _endpoint_name(target: str) -> str:
-    """``dockerd.endpoint_name``, remembered for the few targets dockerd asks (bounded)."""
-    try:
-        return _ENDPOINTS[target]
-    except KeyError:
-        if len(_ENDPOINTS) >= HEADS_KEPT:
-            _ENDPOINTS.clear()
-        name = _ENDPOINTS[target] = dockerd.endpoint_name(target)
-        return name
+_CLIENT_KEY = CLIENT_HEADER.lower()
+_CLIENT_HEADERS: Memo[tuple[tuple[str, str], ...], bool] = Memo(_names_client, HEADS_KEPT)
+_ENDPOINTS: Memo[str, str] = Memo(dockerd.endpoint_name, HEADS_KEPT)  # targets dockerd asks
 
 
 def _spy_client(request: tap.WireMessage, endpoint: str) -> bool:
     """True for a call of ipamx-spy's own (``status``, a metrics scraper): it names a
     ``dockerd.SpyCall``, which dockerd never calls, or carries ipamx-spy's client header
-    (looked up once per head: dockerd's heads repeat; bounded, emptied when full)."""
-    if endpoint in dockerd.SPY_ROW:
-        return True
-    headers = request.headers
-    try:
-        return _CLIENT_HEADERS[headers]
-    except KeyError:
-        if len(_CLIENT_HEADERS) >= HEADS_KEPT:
-            _CLIENT_HEADERS.clear()
-        client = _CLIENT_HEADERS[headers] = request.header(CLIENT_HEADER) is not None
-        return client
+    (looked up once per head: dockerd's heads repeat)."""
+    return endpoint in dockerd.SPY_ROW or _CLIENT_HEADERS[request.headers]

@@ -7,6 +7,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from .memo import Memo
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
@@ -26,11 +28,10 @@ def parse_cidr(text: object) -> IPInterface | None:
 # again (a pool in every RequestAddress, an address in its answer, then in its ReleaseAddress,
 # each read by the reader's follower and by the validator), so answers are kept. Objects of
 # ``ipaddress`` are immutable, so sharing them is safe. A plain dict per parser, emptied when
-# full: a lookup costs a dict's, and a new address (most of a long session's are new) costs no
-# more than its parse (``functools.lru_cache``'s bookkeeping of a full cache cost as much as
-# the parse itself).
+# full (``memo.Memo``): a lookup costs a dict's, and a new address (most of a long session's
+# are new) costs no more than its parse (``functools.lru_cache``'s bookkeeping of a full cache
+# cost as much as the parse itself).
 _CACHED = 8192
-_MISSING = object()
 
 _OCTETS: dict[str, int] = {str(n): n for n in range(256)}
 """Every octet of a dotted quad as ``ipaddress`` takes it (Go's ``net.ParseIP`` too, since
@@ -54,21 +55,8 @@ def _ipv4(text: str) -> int | None:
     return None
 
 
-def _kept(cache: dict[str, object], text: str, value: object) -> None:
-    if len(cache) >= _CACHED:
-        cache.clear()
-    cache[text] = value
-
-
-_IPS: dict[str, object] = {}
-
-
 def _parse_ip(text: str) -> IPAddress | None:
-    found = _IPS.get(text, _MISSING)
-    if found is _MISSING:
-        found = _read_ip(text)
-        _kept(_IPS, text, found)
-    return found  # type: ignore[return-value]
+    return _IPS[text]
 
 
 def _read_ip(text: str) -> IPAddress | None:
@@ -83,20 +71,14 @@ def _read_ip(text: str) -> IPAddress | None:
         return None
 
 
+_IPS: Memo[str, IPAddress | None] = Memo(_read_ip, _CACHED)
+
+
 def cidr_ip(text: object) -> IPAddress | None:
     """``parse_cidr(text).ip`` without building the network: the address of an ``ip/len``
     Go's ``net.ParseCIDR`` takes, or None when it refuses the text (what a validity check or
     a ledger of handed-out addresses needs; each new address costs a third of a full parse)."""
-    if not isinstance(text, str):
-        return None
-    found = _CIDR_IPS.get(text, _MISSING)
-    if found is _MISSING:
-        found = _read_cidr_ip(text)
-        _kept(_CIDR_IPS, text, found)
-    return found  # type: ignore[return-value]
-
-
-_CIDR_IPS: dict[str, object] = {}
+    return _CIDR_IPS[text] if isinstance(text, str) else None
 
 
 def _read_cidr_ip(text: str) -> IPAddress | None:
@@ -117,15 +99,11 @@ def _read_cidr_ip(text: str) -> IPAddress | None:
     return ip if bits <= ip.max_prefixlen else None
 
 
-_CIDRS: dict[str, object] = {}
+_CIDR_IPS: Memo[str, IPAddress | None] = Memo(_read_cidr_ip, _CACHED)
 
 
 def _parse_cidr(text: str) -> IPInterface | None:
-    found = _CIDRS.get(text, _MISSING)
-    if found is _MISSING:
-        found = _read_cidr(text)
-        _kept(_CIDRS, text, found)
-    return found  # type: ignore[return-value]
+    return _CIDRS[text]
 
 
 def _read_cidr(text: str) -> IPInterface | None:
@@ -136,6 +114,9 @@ def _read_cidr(text: str) -> IPInterface | None:
     if ip.version == 4:
         return ipaddress.IPv4Interface((int(ip), length))
     return ipaddress.ip_interface(f"{ip}/{length}")
+
+
+_CIDRS: Memo[str, IPInterface | None] = Memo(_read_cidr, _CACHED)
 
 
 def cidr_code(text: object) -> str | None:
