@@ -27,7 +27,7 @@ from ..app import CONTENT_TYPE, PluginApp
 from ..connection import NEED_DATA, Closed, DockerConnection, Refuse, Request
 from ..faults import FaultPlan, Injection
 from ..proxy import Pending, ProxySession, answer, spy_answer
-from ..recording import Exchange, Fault
+from ..recording import Exchange, Fault, made
 from ..records import AnsweredBy, FaultKind, Side
 from .upstream import Upstream, UpstreamNoAnswer
 
@@ -427,19 +427,11 @@ class DockerProtocol(asyncio.Protocol):
         self._end(self._finished)
 
 
-_PLUGIN_ANSWER = {"fault": None, "answered_by": AnsweredBy.PLUGIN, "injection": None}
-
-
 def _relayed(message: tap.WireMessage, upstream_ms: float) -> RelayedAnswer:
     """``RelayedAnswer(raw=message.raw, message=message, upstream_ms=upstream_ms)``, the
     plugin's answer, without the frozen dataclass's ``__init__`` (once per exchange)."""
-    reply = object.__new__(RelayedAnswer)
-    fields = reply.__dict__
-    fields.update(_PLUGIN_ANSWER)
-    fields["raw"] = message.raw
-    fields["message"] = message
-    fields["upstream_ms"] = upstream_ms
-    return reply
+    return made(RelayedAnswer, raw=message.raw, message=message, upstream_ms=upstream_ms,
+                fault=None, answered_by=AnsweredBy.PLUGIN, injection=None)
 
 
 def _spy(status: int, message: str, fault: Fault) -> RelayedAnswer:
