@@ -54,6 +54,7 @@ from .filters import Filter, FilterContext
 from .findings import Finding
 from .infer import LiveSections
 from .recording import (
+    SCAN_JSON,
     Exchange,
     Message,
     RecordingError,
@@ -427,8 +428,6 @@ _SESSION_LINE = re.compile(
 _ANSWER_AT = ',"response":{"status":'
 _BODY_KEY = ',"body":'
 _LINE_END = '},"fault":null}'
-# one JSON value at an index, as json.loads reads it (typeshed leaves the attribute out)
-_SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 REQUESTS_KEPT = 256
 
 
@@ -503,7 +502,7 @@ def exchange_parts(line: bytes, kept: LineParts) -> tuple[dict[str, Any], Messag
     if head is None or head.body != EMPTY_BODY:
         return json.loads(text), None, None
     try:
-        body, end = _SCAN(text, body_at + len(_BODY_KEY))
+        body, end = SCAN_JSON(text, body_at + len(_BODY_KEY))
     except (StopIteration, ValueError):
         return json.loads(text), None, None
     if not text.endswith(_LINE_END, end) or len(text) != end + len(_LINE_END):

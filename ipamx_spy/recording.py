@@ -108,7 +108,9 @@ def utf8_encodable(value: JSONValue) -> bool:
     return True
 
 
-_SCAN = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # json.loads's, defaults
+# ``json.loads``'s own scanner (default settings): ``(value, end)`` of the JSON value at an index,
+# without ``json.loads``'s wrappers (its encoding detection and two whitespace matches).
+SCAN_JSON: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def loads_line(line: bytes) -> Any:
@@ -121,7 +123,7 @@ def loads_line(line: bytes) -> Any:
     if line.startswith(b'{"'):
         try:
             text = line.decode("utf-8", "surrogatepass")
-            value, end = _SCAN(text, 0)
+            value, end = SCAN_JSON(text, 0)
         except (ValueError, StopIteration, RecursionError):
             return json.loads(line)  # raises as it would have
         if end == len(text) or (end == len(text) - 1 and text[end] == "\n"):

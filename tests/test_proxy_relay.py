@@ -494,6 +494,11 @@ def test_an_exchange_nobody_records_or_hears_is_only_counted() -> None:
 @example(b'{' + b'"a":[' * 40 + b']' * 40 + b'}\n')
 @example(b'{"Err":"caf\xc3\xa9"}\n')
 @example(b'{"Err":"caf\xc3"}\n')
+@example(b'{"Err":"x"}y\n')  # the scanner stops before the end: careful path
+@example(b'{"Err":"x"} \n')
+@example(b'{\n')  # the scanner refuses (StopIteration)
+@example(b'{"Err":NaN}\n')
+@example(b'{}\n')
 def test_the_body_fast_path_stores_what_encode_body_stores(raw: bytes) -> None:
     """The body of a record made in one step (``stored_body_json``) is ``stored_body``'s,
     and its JSON is what the record's encoder writes for it, on Go-layout bodies (the fast
