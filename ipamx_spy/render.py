@@ -51,10 +51,7 @@ def docker_version(exchange: Exchange) -> dockerd.DockerVersion:
     """The daemon the exchange was recorded against (its recording header's
     ``docker_version``); the authority's default when the header names none or names one
     that is not a version."""
-    try:
-        return dockerd.DockerVersion.parse(exchange.docker_version)
-    except ValueError:
-        return dockerd.DEFAULT_VERSION
+    return dockerd.DockerVersion.or_default(exchange.docker_version)
 
 
 def verdict(exchange: Exchange) -> dockerd.Verdict | None:

@@ -41,6 +41,28 @@ def test_what_is_not_an_emulated_version_is_refused(text: str) -> None:
         lookup(text)
 
 
+@pytest.mark.parametrize(("named", "read_as"), [
+    (None, "20.10.24"), ("", "20.10.24"), ("banana", "20.10.24"), (29, "20.10.24"),
+    ("9" * 5000, "20.10.24"), ("28.5.2+dfsg4", "28.5.2"), ("v26.1", "26.1.0"),
+])
+def test_a_header_naming_no_daemon_is_read_as_the_default_by_validator_and_verdicts(
+        named: object, read_as: str) -> None:
+    """One default for a recording whose header names no daemon (or no version): the
+    validator's checks and dockerd's verdicts read it as the same daemon."""
+    from ipamx_spy import render
+    from ipamx_spy.recording import Exchange, Message, encode_body
+    from ipamx_spy.validate.validator import Validator
+
+    assert str(DockerVersion.or_default(named)) == read_as
+    exchange = Exchange(seq=1, conn=1, t=0.0, endpoint="IpamDriver.GetCapabilities",
+                        duration_ms=1.0, request=Message(method="POST", target="/x", headers=(),
+                                                         body=encode_body(b"")),
+                        response=None, docker_version=named if isinstance(named, str) else None)
+    version = named if isinstance(named, str) else None
+    assert Validator(docker_version=version).major == render.docker_version(exchange).major \
+        == DockerVersion.parse(read_as).major
+
+
 def test_the_allocator_refuses_what_is_not_a_version() -> None:
     with pytest.raises(ConfigError, match="expected a Docker version"):
         compat_mode("latest")

@@ -45,6 +45,18 @@ class DockerVersion(NamedTuple):
             _PARSED[text] = version
         return version
 
+    @classmethod
+    def or_default(cls, text: object) -> DockerVersion:
+        """``parse(text)``, or ``DEFAULT_VERSION`` when ``text`` names no version (None, not a
+        string, no number in it): the daemon every reader assumes for a recording whose
+        header names none, the validator's checks and dockerd's verdicts alike."""
+        if isinstance(text, str | DockerVersion):
+            try:
+                return cls.parse(text)
+            except ValueError:
+                pass
+        return DEFAULT_VERSION
+
     def __str__(self) -> str:
         return f"{self.major}.{self.minor}.{self.patch}"
 

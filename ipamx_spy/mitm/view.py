@@ -37,10 +37,7 @@ def verdict_line(exchange: Exchange) -> Line:
     if response is None:
         return [("error", "dockerd: no answer")]
     request = exchange.request.value
-    try:
-        version = dockerd.DockerVersion.parse(exchange.docker_version)
-    except ValueError:  # a header naming no version: the authority's default
-        version = dockerd.DEFAULT_VERSION
+    version = dockerd.DockerVersion.or_default(exchange.docker_version)
     found = dockerd.read_answer(exchange.endpoint, response.status, response.headers,
                                 response.raw_body, version,
                                 request=request if isinstance(request, dict) else None,

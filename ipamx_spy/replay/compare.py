@@ -33,7 +33,6 @@ from ipamx_spy import dockerd
 from ipamx_spy.app import normalise_keys
 from ipamx_spy.dockerd.choices import show as show_value
 from ipamx_spy.dockerd.ledger import Ledger
-from ipamx_spy.dockerd.versions import DEFAULT_VERSION
 from ipamx_spy.recording import Exchange, made
 from ipamx_spy.validate.plain import Shapes, plain
 
@@ -143,10 +142,7 @@ def _shapes(version: dockerd.DockerVersion) -> Shapes:
 def answer_version(exchange: Exchange) -> dockerd.DockerVersion:
     """The daemon a recorded exchange's answers are read as: its recording header's
     ``docker_version``, or the authority's default when it names none or no version."""
-    try:
-        return dockerd.DockerVersion.parse(exchange.docker_version)
-    except ValueError:
-        return DEFAULT_VERSION
+    return dockerd.DockerVersion.or_default(exchange.docker_version)
 
 
 def recorded_outcome(exchange: Exchange, body: bytes,

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ipamx_spy import dockerd
-from ipamx_spy.dockerd import DEFAULT_VERSION, DockerVersion, Endpoint
+from ipamx_spy.dockerd import DockerVersion, Endpoint
 from ipamx_spy.dockerd.ledger import Ledger
 from ipamx_spy.recording import (
     Exchange,
@@ -155,11 +155,7 @@ class Replayer:
         self.ledger = Ledger()
         self.activated = False
         self._versions: dict[str, DockerVersion] = {}  # ``_version``'s, by the text named
-        try:
-            self.docker_version = DockerVersion.parse(
-                header_docker_version(recording.header))
-        except ValueError:  # a header naming no version: the authority's default
-            self.docker_version = DEFAULT_VERSION
+        self.docker_version = DockerVersion.or_default(header_docker_version(recording.header))
 
     def run(self) -> Iterator[ReplayVerdict]:
         return self.run_over(self.recording.exchanges)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ipamx_spy import dockerd
 from ipamx_spy.dockerd.ledger import AddressRoles
 from ipamx_spy.findings import Finding, Severity
 from ipamx_spy.recording import (
@@ -46,10 +47,10 @@ SEVERITY_ORDER = {severity: severity.rank for severity in Severity}
 
 
 def _major(version: object) -> int:
-    """The major number of a Docker version string ('20.10.24' -> 20); 29 when unknown."""
-    head = str(version or "").lstrip("v").split(".", 1)[0]
-    # ASCII digits only ("²" is a digit to isdigit), and short: int() refuses 4,300+ digits
-    return int(head) if head.isascii() and head.isdigit() and len(head) <= 4 else 29
+    """The major number of a Docker version ('20.10.24' -> 20); the authority's default
+    daemon's (``DockerVersion.or_default``) when ``version`` names none, as dockerd's
+    verdicts read such a recording."""
+    return dockerd.DockerVersion.or_default(version).major
 
 
 class Validator:
