@@ -122,6 +122,26 @@ def test_etcd_down_gives_a_clear_err_and_no_hang() -> None:
         plugin.close()
 
 
+def test_the_store_url_sets_how_long_a_call_is_retried() -> None:
+    """``?deadline=SECONDS``: the client's retry deadline and the shared allocator's retry of a
+    lost append both take it, the plugin allocates as before, and the error names the URL."""
+    with EtcdCluster(1) as cluster:
+        url = f"{cluster.store_url}?deadline=1.5"
+        plugin = host(url, "solo")
+        [service] = plugin.services
+        assert isinstance(service, SharedIpamService) and service.client is not None
+        assert service.client.deadline == 1.5
+        assert service.shared.replicas[Scope.GLOBAL].retry.deadline == 1.5
+        pid = call(plugin, "RequestPool", {"AddressSpace": "GlobalDefault",
+                                           "Pool": POOL})["PoolID"]
+        assert call(plugin, "RequestAddress", {"PoolID": pid})["Address"] == "10.20.0.1/22"
+        cluster.kill(cluster.members[0])
+        reply = plugin.handle("IpamDriver.RequestAddress", json.dumps({"PoolID": pid}).encode())
+        error = json.loads(reply.body)["Error"]
+        assert f"etcd at {url} is unreachable" in error and "nothing was changed" in error
+        plugin.close()
+
+
 def test_status_store_shows_leases_by_host(cluster3: EtcdCluster) -> None:
     a, b = host(cluster3.store_url, "alpha"), host(cluster3.store_url, "beta")
     try:
@@ -222,6 +242,11 @@ def test_etcds_speaks_tls_with_a_client_certificate() -> None:
     ("etcds://h:2379?ca=/x.pem&ca=/y.pem", "each once"),
     ("etcds://h:2379?password=x", "is not one of"),
     ("https://h:2379", "etcds:// for TLS"),
+    ("etcd://h:2379?deadline=0", "deadline='0' is not a number of seconds"),
+    ("etcd://h:2379?deadline=soon", "deadline='soon' is not a number of seconds"),
+    ("etcd://h:2379?deadline=nan", "deadline='nan' is not a number of seconds"),
+    ("etcd://h:2379?deadline=601", "at most 600"),
+    ("etcd://h:2379?deadline=1&deadline=2", "each once"),
 ])
 def test_store_urls_with_tls_are_checked(text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -234,6 +259,10 @@ def test_store_urls_with_tls_round_trip_and_name_an_unreadable_file(tmp_path: An
     assert spec.tls and spec.prefix == "/team" and spec.ca == "/etc/ca.pem"
     assert str(spec) == text and EtcdSpec.parse(str(spec)) == spec
     assert EtcdSpec.parse("etcd://a:2379").credentials() is None
+    timed = "etcds://a:2379/team?ca=/etc/ca.pem&deadline=12.5"
+    assert EtcdSpec.parse(timed).deadline == 12.5 and str(EtcdSpec.parse(timed)) == timed
+    assert EtcdSpec.parse("etcd://a:2379?deadline=5").deadline == 5.0
+    assert str(EtcdSpec.parse("etcd://a:2379?deadline=5")) == "etcd://a:2379"  # the default
     missing = tmp_path / "missing.pem"
     with pytest.raises(ConfigError, match=f"cannot read {missing}"):
         EtcdSpec.parse(f"etcds://a:2379?ca={missing}").credentials()

@@ -4,7 +4,8 @@ Theory of operation. ``EtcdClient`` owns one private event loop in a daemon thre
 ``aetcd.Client`` per cluster member on it; the allocator (synchronous, called off the relay's
 event loop) submits coroutines with ``call`` and waits for them with a bound. A member that
 refuses or times out is skipped for the next one; a member without a leader (an election after
-a member died) is retried with a short backoff until ``deadline`` seconds have passed. When
+a member died) is retried with a short backoff until ``deadline`` seconds have passed (5, or the
+URL's ``?deadline=SECONDS``). When
 every member refused the connection, ``call`` gives up at once: dockerd gets a clear error
 instead of waiting for a cluster that is not there.
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import math
 import threading
 import time
 import urllib.parse
@@ -50,7 +52,9 @@ GRPC_OPTIONS = {"grpc.initial_reconnect_backoff_ms": 100, "grpc.min_reconnect_ba
 
 @dataclass(frozen=True, kw_only=True)
 class EtcdSpec:
-    """``--store etcd[s]://HOST:PORT[,HOST:PORT...][/PREFIX][?ca=FILE&cert=FILE&key=FILE]``."""
+    """``--store etcd[s]://HOST:PORT[,HOST:PORT...][/PREFIX][?ca=FILE&cert=FILE&key=FILE]``,
+    and ``deadline=SECONDS`` in the query: how long a call is retried while the cluster has no
+    leader or its members time out (``DEADLINE`` when not given)."""
 
     endpoints: tuple[tuple[str, int], ...]
     prefix: str = DEFAULT_PREFIX
@@ -58,6 +62,7 @@ class EtcdSpec:
     ca: str = ""
     cert: str = ""
     key: str = ""
+    deadline: float = DEADLINE
 
     @classmethod
     def parse(cls, text: str) -> EtcdSpec:
@@ -75,13 +80,16 @@ class EtcdSpec:
                 raise ConfigError(f"--store {text!r}: {item!r} is not HOST:PORT")
             endpoints.append((host.strip("[]"), int(port)))
         prefix = "/" + path.strip("/") if slash and path.strip("/") else DEFAULT_PREFIX
-        files = _tls_files(text, query, tls)
-        return cls(endpoints=tuple(endpoints), prefix=prefix, tls=tls, **files)
+        files, deadline = _query(text, query, tls)
+        return cls(endpoints=tuple(endpoints), prefix=prefix, tls=tls, deadline=deadline,
+                   **files)
 
     def __str__(self) -> str:
         members = ",".join(f"{h}:{p}" for h, p in self.endpoints)
-        files = {name: getattr(self, name) for name in TLS_FILES if getattr(self, name)}
-        query = "?" + urllib.parse.urlencode(files, safe="/") if files else ""
+        fields = {name: getattr(self, name) for name in TLS_FILES if getattr(self, name)}
+        if self.deadline != DEADLINE:
+            fields["deadline"] = f"{self.deadline:g}"
+        query = "?" + urllib.parse.urlencode(fields, safe="/") if fields else ""
         return (f"{TLS_SCHEME if self.tls else SCHEME}{members}"
                 f"{'' if self.prefix == DEFAULT_PREFIX else self.prefix}{query}")
 
@@ -106,31 +114,50 @@ class EtcdSpec:
                                             certificate_chain=read(self.cert))
 
 
-def _tls_files(text: str, query: str, tls: bool) -> dict[str, str]:
-    """``ca``, ``cert`` and ``key`` of the query. Raises ConfigError."""
+MAX_DEADLINE = 600.0
+
+
+def _query(text: str, query: str, tls: bool) -> tuple[dict[str, str], float]:
+    """``ca``, ``cert`` and ``key`` of the query, and its ``deadline``. Raises ConfigError."""
     files: dict[str, str] = {}
+    deadline: float | None = None
     for name, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+        if name == "deadline" and deadline is None:
+            deadline = _seconds(text, value)
+            continue
         if name not in TLS_FILES or name in files or not value:
             raise ConfigError(f"--store {text!r}: {name}={value!r} is not one of "
-                              "ca=FILE, cert=FILE, key=FILE (each once)")
+                              "ca=FILE, cert=FILE, key=FILE, deadline=SECONDS (each once)")
         files[name] = value
     if files and not tls:
         raise ConfigError(f"--store {text!r}: ca, cert and key are for TLS: use etcds://")
     if bool(files.get("cert")) != bool(files.get("key")):
         raise ConfigError(f"--store {text!r}: a client certificate needs both cert= and key=")
-    return files
+    return files, DEADLINE if deadline is None else deadline
+
+
+def _seconds(text: str, value: str) -> float:
+    """``deadline=``'s value: seconds, more than 0 and at most ``MAX_DEADLINE``."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds <= MAX_DEADLINE:  # also refuses nan
+        raise ConfigError(f"--store {text!r}: deadline={value!r} is not a number of seconds "
+                          f"above 0 and at most {MAX_DEADLINE:g}")
+    return seconds
 
 
 class EtcdClient:
     """Synchronous calls into etcd, failing over between members. ``close`` when done."""
 
     def __init__(self, spec: EtcdSpec, *, rpc_timeout: float = RPC_TIMEOUT,
-                 deadline: float = DEADLINE) -> None:
+                 deadline: float | None = None) -> None:
         import aetcd
 
         self.spec = spec
         self.rpc_timeout = rpc_timeout
-        self.deadline = deadline
+        self.deadline = spec.deadline if deadline is None else deadline
         self._errors: tuple[type[BaseException], ...] = (
             aetcd.ClientError, asyncio.TimeoutError, concurrent.futures.TimeoutError)
         self._loop = asyncio.new_event_loop()
