@@ -151,13 +151,12 @@ def _seconds(text: str, value: str) -> float:
 class EtcdClient:
     """Synchronous calls into etcd, failing over between members. ``close`` when done."""
 
-    def __init__(self, spec: EtcdSpec, *, rpc_timeout: float = RPC_TIMEOUT,
-                 deadline: float | None = None) -> None:
+    def __init__(self, spec: EtcdSpec, *, rpc_timeout: float = RPC_TIMEOUT) -> None:
         import aetcd
 
         self.spec = spec
         self.rpc_timeout = rpc_timeout
-        self.deadline = spec.deadline if deadline is None else deadline
+        self.deadline = spec.deadline  # the store URL's ?deadline=, else DEADLINE
         self._errors: tuple[type[BaseException], ...] = (
             aetcd.ClientError, asyncio.TimeoutError, concurrent.futures.TimeoutError)
         self._loop = asyncio.new_event_loop()
