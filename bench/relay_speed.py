@@ -18,7 +18,14 @@ Latency: one connection, p50/p99 of N sequential exchanges; "added" is a path's 
 direct p50. Throughput: 8 connections (8 client processes). CPU: what the path's processes
 (the relay, its children: socat's per connection, ipamx-spy's checking sink and view) used per
 exchange over both measurements, from ``/proc`` (less at the mercy of other load than wall
-time). Prints ratios against socat.
+time). Prints ratios against socat, then each mode against the default one (recording and the
+live view) and against socat round by round: the machine's own speed drifts by a quarter within
+a minute, and a ratio taken within one round (the paths measured seconds apart) leaves most of
+that drift out, where a ratio of two medians keeps it.
+
+Each round measures the paths in turn, starting one path further on than the round before,
+and waits after each path until every path's processes are idle again (a spy's niced checking
+sink and view may still be working through the last measurement's records).
 
 Usage: python bench/relay_speed.py [--requests 3000] [--concurrent-requests 2000] [--rounds 3]
        [--fixed-answer]
@@ -36,6 +43,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -128,14 +136,31 @@ def tree_cpu(pid: int) -> float:
     return own + sum(tree_cpu(int(child)) for child in children.split())
 
 
+def settle(pids: list[int], *, window: float = 0.1, deadline: float = 20.0) -> None:
+    """Wait until every path's processes are idle: two windows in a row in which they used
+    less than a fifth of a CPU together. A spy's niced children (the checking sink, the view)
+    may still be working through what the last measurement sent; left alone, their CPU would
+    slow whichever path is measured next, and go uncounted in their own path's figure."""
+    quiet_windows = 0
+    end = time.monotonic() + deadline
+    used = sum(tree_cpu(pid) for pid in pids)
+    while quiet_windows < 2 and time.monotonic() < end:
+        time.sleep(window)  # a sampling interval of /proc's counters, not a synchronisation
+        now = sum(tree_cpu(pid) for pid in pids)
+        quiet_windows = quiet_windows + 1 if now - used < window / 5 else 0
+        used = now
+
+
 def measure(client: Path, path: str, requests: int, concurrent: int,
-            pid: int | None) -> tuple[float, float, float, float]:
-    """p50 and p99 µs (one connection), exchanges/s (8), CPU µs per exchange of ``pid``."""
+            pid: int | None, everyone: list[int]) -> tuple[float, float, float, float]:
+    """p50 and p99 µs (one connection), exchanges/s (8), CPU µs per exchange of ``pid`` (what
+    it used until every path was idle again)."""
     before = tree_cpu(pid) if pid is not None else 0.0
     lat = subprocess.run([str(client), path, str(requests), "1"], capture_output=True,
                          text=True, check=True, timeout=600).stdout.split()
     rps = subprocess.run([str(client), path, str(concurrent), "8"], capture_output=True,
                          text=True, check=True, timeout=600).stdout
+    settle(everyone)
     cpu = (tree_cpu(pid) - before) if pid is not None else math.nan
     exchanges = requests + 200 + 8 * concurrent  # the client warms up with 200
     return float(lat[0]), float(lat[1]), float(rps), cpu / exchanges * 1e6
@@ -187,14 +212,22 @@ def main() -> None:
         stack.enter_context(running([str(upstream_bin), upstream, *fixed], upstream))
         pids = {name: stack.enter_context(running(argv, path))
                 for name, (path, argv) in configs.items() if argv is not None}
-        for _ in range(args.rounds):
-            for name, (path, _argv) in configs.items():
-                samples[name].append(measure(client, path, args.requests,
-                                             args.concurrent_requests, pids.get(name)))
+        everyone = list(pids.values())
+        names = list(configs)
+        settle(everyone)
+        for round_number in range(args.rounds):
+            # each round starts one path further on: no path is always measured first or
+            # right after the same other one
+            shift = round_number % len(names)
+            for name in names[shift:] + names[:shift]:
+                samples[name].append(measure(client, configs[name][0], args.requests,
+                                             args.concurrent_requests, pids.get(name),
+                                             everyone))
     shutil.rmtree(work, ignore_errors=True)
     results = {name: tuple(statistics.median(s[i] for s in runs) for i in range(4))
                for name, runs in samples.items()}
     report(results, args)
+    report_paired(samples)
 
 
 def report(results: dict[str, tuple[float, ...]], args: argparse.Namespace) -> None:
@@ -221,6 +254,34 @@ def report(results: dict[str, tuple[float, ...]], args: argparse.Namespace) -> N
         cpu_ratio = "-" if baseline else f"{cpu / socat_cpu:.1f}x"
         print(f"| {name} | {p50:.0f} | {p99:.0f} | {added:.0f} | {ratio} | {rps:,.0f} "
               f"| {tput} | {cpu_text} | {cpu_ratio} |")
+
+
+DEFAULT_MODE = "ipamx-spy record + live view"
+THROUGHPUT, CPU = 2, 3  # a sample's fields: p50, p99, exchanges/s, CPU µs per exchange
+Sample = tuple[float, float, float, float]
+
+
+def paired(samples: dict[str, list[Sample]], name: str, base: str,
+           field: int) -> tuple[float, float, float]:
+    """Median, lowest and highest of ``name``'s figure over ``base``'s, round by round."""
+    ratios = [mine[field] / theirs[field] for mine, theirs in zip(samples[name], samples[base],
+                                                               strict=True)]
+    return statistics.median(ratios), min(ratios), max(ratios)
+
+
+def report_paired(samples: dict[str, list[Sample]]) -> None:
+    print(f"\nRound by round (median, lowest-highest of {len(samples['socat'])} rounds): "
+          "exchanges/s against socat's and against the default mode's, CPU per exchange "
+          "against the default mode's\n")
+    print("| path | exchanges/s vs socat's | exchanges/s vs default's | CPU vs default's |")
+    print("|---|---:|---:|---:|")
+    for name in samples:
+        if not name.startswith("ipamx-spy"):
+            continue
+        cells = [paired(samples, name, base, field) for base, field in
+                 (("socat", THROUGHPUT), (DEFAULT_MODE, THROUGHPUT), (DEFAULT_MODE, CPU))]
+        print(f"| {name} | " + " | ".join(
+            f"{median:.2f}x ({low:.2f}-{high:.2f})" for median, low, high in cells) + " |")
 
 
 if __name__ == "__main__":
