@@ -46,8 +46,10 @@ class FilterError(ValueError):
         super().__init__(f"filter {text!r}, column {column}: {reason}")
 
     def pointer(self) -> str:
-        """The filter on one line and a caret under the column, for a terminal."""
-        return f"  {self.text}\n  {' ' * (self.column - 1)}^"
+        """The filter on one line and a caret under the column, for a terminal (a tab
+        before the column is a tab under it too, so the caret keeps its place)."""
+        under = "".join("\t" if c == "\t" else " " for c in self.text[:self.column - 1])
+        return f"  {self.text}\n  {under}^"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -327,7 +329,17 @@ def _fail(text: str, loc: int, reason: str) -> pp.ParseFatalException:
     return pp.ParseFatalException(text, loc, reason)
 
 
+def _token_start(text: str, loc: int) -> int:
+    """Where the token a parse action was given starts. pyparsing hands the element after
+    another in a sequence (a test after ``!``) the location before the spaces between them,
+    and the caret belongs under the token."""
+    while loc < len(text) and text[loc] in pp.ParserElement.DEFAULT_WHITE_CHARS:
+        loc += 1
+    return loc
+
+
 def _make_test(text: str, loc: int, tokens: pp.ParseResults) -> Filter:
+    loc = _token_start(text, loc)
     name = str(tokens[0])[1:]
     value = str(tokens[1]) if len(tokens) > 1 else None
     spec = TESTS.get(name)
@@ -346,6 +358,7 @@ def _make_test(text: str, loc: int, tokens: pp.ParseResults) -> Filter:
 
 
 def _make_bare(text: str, loc: int, tokens: pp.ParseResults) -> Filter:
+    loc = _token_start(text, loc)
     try:
         return Test("e", str(tokens[0]), _endpoint(str(tokens[0])))
     except ValueError as exc:
@@ -387,7 +400,8 @@ def _grammar() -> pp.ParserElement:
     disjunction = (conjunction + pp.ZeroOrMore(pp.Suppress("|") + conjunction)
                    ).set_parse_action(_combine(Any_))
     expr <<= disjunction
-    return expr + pp.StringEnd()
+    # tabs kept: the columns of errors are the user's own text's, not of its tabs expanded
+    return (expr + pp.StringEnd()).parse_with_tabs()
 
 
 def _missing(what: str) -> pp.ParserElement:

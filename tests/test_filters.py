@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -104,6 +104,10 @@ def test_sections_markers_and_findings(talk: recording.Recording) -> None:
     ("~sev bad", 6, "severity"),
     ("~t x-y", 4, "seconds"),
     ("  ", 1, "empty"),
+    ("! ~zz", 3, "unknown test ~zz"),  # after '!' and a space: under the test, not the space
+    ("!  ~e", 6, "needs a value"),
+    ("!\t~zz", 3, "unknown test ~zz"),  # a tab is one column, as the user typed it
+    ("a\t)", 3, "without a '('"),
 ])
 def test_errors_point_at_the_column(text: str, column: int, words: str) -> None:
     with pytest.raises(FilterError) as caught:
@@ -113,7 +117,9 @@ def test_errors_point_at_the_column(text: str, column: int, words: str) -> None:
     assert caught.value.pointer().splitlines()[1].index("^") == column + 1
 
 
-@given(st.text(alphabet="~!&|() eabcnq1-'\"", max_size=20))
+@given(st.text(alphabet="~!&|() \teabcnq1-'\"", max_size=20))
+@example("! ~")  # the caret stood under the space after '!'
+@example("!\t~e")
 def test_any_text_parses_or_says_where(text: str) -> None:
     try:
         chosen = parse(text)
