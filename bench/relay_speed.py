@@ -51,6 +51,9 @@ from pathlib import Path
 from _sockets import wait_socket  # bench/ is on sys.path when a script runs
 
 HERE = Path(__file__).resolve().parent
+Sample = tuple[float, float, float, float]  # p50 µs, p99 µs, exchanges/s, CPU µs per exchange
+THROUGHPUT, CPU = 2, 3  # where a sample has them
+DEFAULT_MODE = "ipamx-spy record + live view"
 
 
 def bare_relay(listen: str, upstream: str) -> None:
@@ -152,7 +155,7 @@ def settle(pids: list[int], *, window: float = 0.1, deadline: float = 20.0) -> N
 
 
 def measure(client: Path, path: str, requests: int, concurrent: int,
-            pid: int | None, everyone: list[int]) -> tuple[float, float, float, float]:
+            pid: int | None, everyone: list[int]) -> Sample:
     """p50 and p99 µs (one connection), exchanges/s (8), CPU µs per exchange of ``pid`` (what
     it used until every path was idle again)."""
     before = tree_cpu(pid) if pid is not None else 0.0
@@ -206,7 +209,7 @@ def main() -> None:
         "ipamx-spy --no-record --quiet --no-validate": spy_path(
             "unrecorded", "--no-record", "--quiet", "--no-validate"),
     }
-    samples: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in configs}
+    samples: dict[str, list[Sample]] = {name: [] for name in configs}
     with ExitStack() as stack:
         fixed = ["fixed"] if args.fixed_answer else []
         stack.enter_context(running([str(upstream_bin), upstream, *fixed], upstream))
@@ -254,11 +257,6 @@ def report(results: dict[str, tuple[float, ...]], args: argparse.Namespace) -> N
         cpu_ratio = "-" if baseline else f"{cpu / socat_cpu:.1f}x"
         print(f"| {name} | {p50:.0f} | {p99:.0f} | {added:.0f} | {ratio} | {rps:,.0f} "
               f"| {tput} | {cpu_text} | {cpu_ratio} |")
-
-
-DEFAULT_MODE = "ipamx-spy record + live view"
-THROUGHPUT, CPU = 2, 3  # a sample's fields: p50, p99, exchanges/s, CPU µs per exchange
-Sample = tuple[float, float, float, float]
 
 
 def paired(samples: dict[str, list[Sample]], name: str, base: str,
