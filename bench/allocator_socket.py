@@ -22,7 +22,9 @@ rows are printed, with the load average, since the unpinned row is what a user s
 multi-core host.
 
 Usage: python bench/allocator_socket.py [--prefix-len 16] [--file-prefix-len 20] [--serve-only]
-Prints a Markdown table and the load average before and after.
+Prints a Markdown table of medians, then each serve run against the in-process runs on either
+side of it (round by round: the machine's speed drifts within a minute, and a ratio of
+neighbours leaves most of that drift out), and the load average before and after.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import math
 import os
 import shutil
 import signal
@@ -142,15 +145,22 @@ def main() -> None:
     rows: list[tuple[str, str, int, float, float]] = []
     serve = ["serve", "--listen"]
     cpu = min(os.sched_getaffinity(0))
+    paired: dict[str, list[float]] = {}
+    serve_rows = [("serve --state none, unpinned", "a.sock", None),
+                  (f"serve --state none, server and client on CPU {cpu} (judges #14)",
+                   "p.sock", cpu)]
     try:
         for _ in range(args.rounds):
-            rows.append((BASELINE, big, *in_process(big)))
-            rows.append(("serve --state none, unpinned", big, *over_socket(
-                client, [*serve, str(work / "a.sock"), "--state", "none"], work / "a.sock",
-                big)))
-            rows.append((f"serve --state none, server and client on CPU {cpu} (judges #14)",
-                         big, *over_socket(client, [*serve, str(work / "p.sock"), "--state",
-                                                    "none"], work / "p.sock", big, cpu=cpu)))
+            before = in_process(big)
+            rows.append((BASELINE, big, *before))
+            for name, sock, on_cpu in serve_rows:
+                run = over_socket(client, [*serve, str(work / sock), "--state", "none"],
+                                  work / sock, big, cpu=on_cpu)
+                after = in_process(big)
+                rows += [(name, big, *run), (BASELINE, big, *after)]
+                paired.setdefault(name, []).append(rate(run) / math.sqrt(
+                    rate(before) * rate(after)))
+                before = after
         if not args.serve_only:
             rows.append((BASELINE, small, *in_process(small)))
             rows.append(("serve --state FILE (fsync per call)", small, *over_socket(
@@ -163,11 +173,31 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
         report(rows)
+        report_paired(paired)
         print(f"\nload average after: {load()}")
 
 
 def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def rate(run: Run) -> float:
+    calls, seconds, _cpu = run
+    return calls / seconds
+
+
+def report_paired(paired: dict[str, list[float]]) -> None:
+    """Each serve run against the in-process runs just before and just after it (their
+    geometric mean): the machine's speed drifts by a quarter within a minute, and a ratio
+    of neighbours leaves most of that out, where a ratio of two medians keeps it."""
+    if not paired:
+        return
+    print("\nRound by round: each serve run against the in-process runs on either side of it\n")
+    print("| path | rounds | vs in-process (median) | lowest-highest |")
+    print("|---|---:|---:|---:|")
+    for name, ratios in paired.items():
+        print(f"| {name} | {len(ratios)} | {statistics.median(ratios):.2f}x | "
+              f"{min(ratios):.2f}x-{max(ratios):.2f}x |")
 
 
 def report(rows: list[tuple[str, str, int, float, float]]) -> None:

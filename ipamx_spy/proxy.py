@@ -141,12 +141,13 @@ def answer(status: int, body: bytes, content_type: str | None = CONTENT_TYPE, *,
         _HEADS.clear()
         _HEADS_SECOND[0] = second
     key = (status, content_type, len(body), close)
-    made = _HEADS.get(key)
-    if made is None:
-        made = _HEADS[key] = _answer_head(status, len(body), content_type, close)
-    head, headers, reason = made
-    return tap.WireMessage(raw=head + body, headers=headers, body=body, http_version="1.1",
-                           status=status, reason=reason, keep_alive=not close)
+    cached = _HEADS.get(key)
+    if cached is None:
+        cached = _HEADS[key] = _answer_head(status, len(body), content_type, close)
+    head, headers, reason = cached
+    return made(tap.WireMessage, raw=head + body, headers=headers, body=body,
+                          http_version="1.1", method="", target="", status=status,
+                          reason=reason, keep_alive=not close)
 
 
 def _answer_head(status: int, length: int, content_type: str | None, close: bool) -> Head:

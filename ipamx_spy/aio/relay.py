@@ -92,12 +92,16 @@ class Relay:
         outgoing, self._outgoing = self._outgoing, []
         if not outgoing:
             return
-        with contextlib.suppress(Exception):  # a write that fails is the policy's to handle
+        try:
             self.session.flush()
+        except Exception:  # noqa: S110 - a write that fails is the policy's to handle
+            pass
         for protocol in outgoing:
             protocol.send_answer()
-        with contextlib.suppress(Exception):
+        try:
             self.session.flush_sinks()
+        except Exception:  # noqa: S110 - a sink's failure is the session's to report
+            pass
         for protocol in outgoing:
             protocol.answer_sent()
 
@@ -129,10 +133,9 @@ class Relay:
             return _spy(500, f"built-in plugin failed: {exc!r}",
                         Fault(side=Side.PLUGIN, kind=FaultKind.CRASH, message=repr(exc)))
         message = answer(reply.status, reply.body, reply.content_type)
-        return RelayedAnswer(raw=message.raw, message=message,
-                             upstream_ms=(time.perf_counter() - started) * 1000,
-                             answered_by=AnsweredBy.BUILTIN,
-                             injection=getattr(reply, "injection", None))
+        return made(RelayedAnswer, raw=message.raw, message=message,
+                    upstream_ms=(time.perf_counter() - started) * 1000, fault=None,
+                    answered_by=AnsweredBy.BUILTIN, injection=getattr(reply, "injection", None))
 
     def submit(self, request: tap.WireMessage, endpoint: str) -> Future[RelayedAnswer]:
         return self._worker.submit(self.from_app, request, endpoint)
