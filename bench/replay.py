@@ -23,7 +23,6 @@ Run: ``python bench/replay.py [N]`` (default 10000).
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import sys
@@ -35,8 +34,8 @@ from typing import Any
 from ipamx_spy.app import PluginApp
 from ipamx_spy.builtin import BuiltinConfig, make_plugin
 from ipamx_spy.client import docker_request
-from ipamx_spy.recording_writer import encode_line
 from ipamx_spy.recording import Exchange, Message, Recording, encode_body, go_json, make_header
+from ipamx_spy.recording_writer import encode_line
 from ipamx_spy.replay.compare import Rules
 from ipamx_spy.replay.engine import PASS, Replayer
 from ipamx_spy.replay.target import ReplayAppTarget
