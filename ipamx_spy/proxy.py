@@ -146,8 +146,8 @@ def answer(status: int, body: bytes, content_type: str | None = CONTENT_TYPE, *,
         cached = _HEADS[key] = _answer_head(status, len(body), content_type, close)
     head, headers, reason = cached
     return made(tap.WireMessage, raw=head + body, headers=headers, body=body,
-                          http_version="1.1", method="", target="", status=status,
-                          reason=reason, keep_alive=not close)
+                http_version="1.1", method="", target="", status=status, reason=reason,
+                keep_alive=not close)
 
 
 def _answer_head(status: int, length: int, content_type: str | None, close: bool) -> Head:
