@@ -69,6 +69,12 @@ class DockerConnection:
     def buffered(self) -> int:
         return self._tap.buffered
 
+    @property
+    def idle(self) -> bool:
+        """True when ``next_event`` can only be ``NEED_DATA`` with no deadline: nothing is
+        busy, buffered or ended (between two requests of a keep-alive connection)."""
+        return not (self._busy or self._tap.buffered or self._eof or self._done is not None)
+
     def receive(self, data: bytes, now: float) -> None:
         """Bytes from the docker side; ``b""`` when it closed its half."""
         if self._done is not None:

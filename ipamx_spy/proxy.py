@@ -469,7 +469,10 @@ class ProxySession:
 
     def prepare(self, pending: Pending, request: tap.WireMessage) -> None:
         """Build the request's part of the record while the plugin works on the answer (call
-        after the request went on): ``complete`` then only adds the answer's part."""
+        after the request went on): ``complete`` then only adds the answer's part. Nothing to
+        build when nothing is recorded (``serve``)."""
+        if self.writer is None and not self.sinks:
+            return
         pending.request, request_json = stored_request(request)
         if self.redact is None:
             pending.request_json = request_json

@@ -364,3 +364,61 @@ def test_a_docker_side_gone_before_its_held_answer_is_closed_after_the_exchange(
     transport = asyncio.run(run())
     assert transport.written == b""  # gone: nothing written to it
     assert heard == ["open", "exchange", "close"]
+
+
+def test_the_built_in_plugins_exchanges_are_written_from_their_parts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The in-process plugin's exchanges take the relayed answers' path to the recording: the
+    request's part is made at once and the line from its parts (``ProxySession.prepare``),
+    byte for byte what encoding the whole record gives, without building the record."""
+    import asyncio
+
+    from ipamx_spy import proxy
+    from ipamx_spy.aio.relay import Relay
+    from ipamx_spy.builtin import BuiltinConfig, make_plugin
+    from ipamx_spy.recording_writer import encode_line
+
+    whole: list[int] = []
+    to_json = recording.Exchange.to_json
+
+    def counted(self: recording.Exchange) -> dict[str, Any]:
+        whole.append(self.seq)
+        return to_json(self)
+
+    class Transport:
+        def __init__(self) -> None:
+            self.written: list[bytes] = []
+
+        def write(self, data: bytes) -> None:
+            self.written.append(data)
+
+        def close(self) -> None: ...
+
+    path = tmp_path / "built-in.jsonl"
+
+    async def run() -> list[bytes]:
+        writer = recording.RecordingWriter(path, recording.make_header())
+        session = proxy.ProxySession(writer=writer)
+        relay = Relay(session, RelayOptions(upstream=None, app=make_plugin(BuiltinConfig())))
+        docker = relay.protocol()
+        transport = Transport()
+        docker.connection_made(transport)  # type: ignore[arg-type]
+        monkeypatch.setattr(recording.Exchange, "to_json", counted)
+        docker.data_received(docker_request("IpamDriver.RequestPool", POOL_BODY))
+        docker.data_received(docker_request(
+            "IpamDriver.RequestAddress", b'{"PoolID":"LocalDefault/10.4.4.0/24","Address":"",'
+            b'"Options":null}\n'))
+        monkeypatch.undo()
+        relay.close()
+        writer.close()
+        return transport.written
+
+    written = asyncio.run(run())
+    assert [answer.split(b"\r\n", 1)[0] for answer in written] == [b"HTTP/1.1 200 OK"] * 2
+    assert whole == []  # no record built: the lines came from their parts
+    lines = [line for line in path.read_bytes().splitlines(keepends=True)
+             if json.loads(line)["type"] == "exchange"]
+    assert [json.loads(line)["endpoint"] for line in lines] == [
+        "IpamDriver.RequestPool", "IpamDriver.RequestAddress"]
+    for line in lines:
+        assert line == encode_line(recording.Exchange.from_json(json.loads(line)).to_json())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from ipamx_spy.client import docker_request
 from ipamx_spy.connection import NEED_DATA, Closed, DockerConnection, Refuse, Request
 
@@ -84,3 +87,42 @@ def test_connection_close_ends_after_the_answer() -> None:
     assert not conn.answered(event.message, True, 0.0)
     closed = conn.next_event(0.0)
     assert isinstance(closed, Closed) and "not kept alive" in closed.reason
+
+
+def test_idle_between_requests_only() -> None:
+    conn = DockerConnection()
+    assert conn.idle  # nothing received yet
+    conn.receive(RAW[:10], 0.0)
+    assert not conn.idle  # a request begun
+    conn.receive(RAW[10:], 0.0)
+    event = conn.next_event(0.0)
+    assert isinstance(event, Request) and not conn.idle  # busy
+    assert conn.answered(event.message, True, 0.0) and conn.idle
+    conn.receive(b"", 0.0)
+    assert not conn.idle and isinstance(conn.next_event(0.0), Closed)
+
+
+@given(st.lists(st.one_of(
+    st.tuples(st.just("receive"), st.sampled_from([RAW, RAW[:7], RAW[7:], RAW + RAW[:3], b"",
+                                                   b"GET / HTTP/1.1\r\n\r\n", b"\x00"])),
+    st.tuples(st.just("answer"), st.booleans()),
+    st.tuples(st.just("next"), st.floats(0.0, 30.0))), max_size=12))
+def test_idle_means_next_event_can_only_need_data(steps: list[tuple[str, object]]) -> None:
+    """What the relay skips when the connection is idle (asking for the next event) would
+    have given nothing but NEED_DATA, and no deadline to arm."""
+    conn = DockerConnection(header_timeout=2.0)
+    busy: Request | None = None
+    for action, arg in steps:
+        if conn.idle:
+            assert conn.deadline() is None and conn.next_event(1e9) is NEED_DATA
+        if action == "receive":
+            assert isinstance(arg, bytes)
+            conn.receive(arg, 0.0)
+        elif action == "answer" and busy is not None:
+            conn.answered(busy.message, bool(arg), 0.0)
+            busy = None
+        elif action == "next":
+            assert isinstance(arg, float)
+            event = conn.next_event(arg)
+            if isinstance(event, Request):
+                busy = event

@@ -1,10 +1,11 @@
 """Every test checks something, and no condition is short-circuited to true (issue #12).
 
 A test that only calls code passes whatever the code returns, and an assertion whose condition
-is joined by ``or`` to the constant true passes whatever the rest says. The suite is parsed with ``ast`` (nothing is imported): a test function must
-assert, expect an exception (``pytest.raises``, ``pytest.fail``, ``pytest.warns``), raise, or call
-a helper that does one of these, directly or through other helpers. Helpers are found by name in
-``tests/`` and ``scripts/`` (the reader fuzz calls ``scripts/fuzz_readers.py``'s
+is joined by ``or`` to the constant true passes whatever the rest says. The suite is parsed
+with ``ast`` (nothing is imported): a test function must assert, expect an exception
+(``pytest.raises``, ``pytest.fail``, ``pytest.warns``), raise, or call a helper that does one of
+these, directly or through other helpers. Helpers are found by name in ``tests/`` and
+``scripts/`` (the reader fuzz calls ``scripts/fuzz_readers.py``'s
 ``run_readers``, which raises on an unexpected traceback).
 """
 

@@ -214,6 +214,9 @@ class DockerProtocol(asyncio.Protocol):
         try:
             while (self._current is None and self._finished is None and not self._lost
                    and not self._write_paused):
+                if self.core.idle:  # between requests: nothing to frame, no deadline
+                    self._cancel_timer()
+                    return
                 event = self.core.next_event(self.loop.time())
                 if event is NEED_DATA:
                     self._arm_timer()
@@ -244,6 +247,7 @@ class DockerProtocol(asyncio.Protocol):
                 self.upstream.request(request.raw, request.method, self._from_upstream)
                 self.session.prepare(pending, request)  # while the plugin works
             else:
+                self.session.prepare(pending, request)
                 self._from_app(request, pending.endpoint)
         except Exception as exc:  # a bug of ours: still an answer, and the next request works
             self._reply(_spy(500, f"internal error: {exc!r}",
