@@ -6,8 +6,9 @@ Python opcodes executed and the Python functions called (``sys.settrace`` with o
 for one exchange of dockerd's exact ``RequestAddress`` bytes, handed to the relay's docker-side
 protocol (``ipamx_spy.aio.relay.DockerProtocol``, on the event loop the relay runs on) with a
 transport that keeps what is written instead of a socket. The count is the same on every run
-and every machine with the same Python and code, so a change to the relay's path can be judged
-by a count that does not drift.
+and every machine with the same Python and code (within a few opcodes: the answer's head is
+made again each second), so a change to the relay's path can be judged by a count that does
+not drift.
 
 Rows, each with the built-in plugin answering in process:
 
@@ -37,6 +38,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
+
+from record_path import PipeSink  # bench/ is on sys.path when a script runs
 
 from ipamx_spy.aio.relay import Relay, RelayOptions
 from ipamx_spy.aio.server import event_loop_runner
@@ -74,23 +77,6 @@ class KeptTransport:
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return default
-
-
-class NullLineSink:
-    """A live sink as the view's and the checking sink's: the line into a pipe."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-
-    def on_line(self, line: bytes) -> None:
-        os.write(self.fd, line)
-
-    def on_record(self, record: dict[str, Any], exchange: object) -> None:
-        raise AssertionError("the proxy gives a line sink the line")
-
-    def on_waiting(self, seq: int, conn: int, endpoint: str, waited_s: float) -> None: ...
-
-    def on_sink_error(self, message: str) -> None: ...
 
 
 class Count:
@@ -169,7 +155,7 @@ async def measure(exchanges: int, work: Path) -> dict[str, Count]:
     writer = RecordingWriter(work / "view.jsonl", header)
     try:
         rows["proxy, recording and a live sink"] = relayed(
-            ProxySession(writer=writer, sinks=[NullLineSink(null)]), exchanges)
+            ProxySession(writer=writer, sinks=[PipeSink(null)]), exchanges)
     finally:
         writer.close()
         os.close(null)
