@@ -9,7 +9,12 @@ run, so that the client's own cost stays out of the figure):
   to the scheduler (on a machine with several CPUs they usually run on two);
 * the same with server and client pinned to one CPU (``os.sched_setaffinity``);
 * ``ipamx-spy serve --state FILE``: the same, every allocation journalled and fsync'd first;
-* ``ipamx-spy proxy`` (built-in, recording on, quiet): the plugin with the recorder in the path.
+* ``ipamx-spy proxy`` (built-in, recording on, quiet): the plugin with the recorder in the path;
+* two C servers (``bench/c/upstream.c``), unpinned and pinned, that frame each request and answer
+  it with no Python and no event loop: one at once (the floor of a call over the socket: two
+  system calls and two wake-ups), one after keeping its CPU busy for as long as the in-process
+  plugin takes a call in the round's first baseline run (the ceiling: the ratio that any server
+  doing the plugin's work a call could show on this machine).
 
 Which row judges issue #14's target (``serve`` over its socket, one connection, >= 0.4x the
 in-process plugin): the pinned row. With one connection and one request in flight, client and
@@ -19,9 +24,12 @@ scheduler's wake-up latency as much as ipamx-spy. Pinned, the turn is a context 
 CPU, and what is left is ipamx-spy's own cost per call (framing, dispatch, allocator, answer),
 which is what the target is about; dockerd's calls come one at a time in the same way. Both
 rows are printed, with the load average, since the unpinned row is what a user sees on an idle
-multi-core host.
+multi-core host. The C servers' rows say what the machine allows: on a quiet machine whose idle
+CPUs halt, the floor's unpinned round trip alone can take longer than the plugin's work, and then
+no server reaches the target unpinned; serve against the ceiling is ipamx-spy's own share.
 
-Usage: python bench/allocator_socket.py [--prefix-len 16] [--file-prefix-len 20] [--serve-only]
+Usage: python bench/allocator_socket.py [--prefix-len 16] [--file-prefix-len 20] [--rounds 3]
+       [--serve-only] [--no-c-servers]
 Prints a Markdown table of medians, then each serve run against the in-process runs on either
 side of it (round by round: the machine's speed drifts within a minute, and a ratio of
 neighbours leaves most of that drift out), and the load average before and after.
@@ -89,13 +97,16 @@ def in_process(pool: str) -> Run:
     return fill(lambda endpoint, body: plugin.handle(endpoint, body).body, pool)
 
 
-def compile_fill(work: Path) -> Path:
+def compile_c(work: Path) -> tuple[Path, Path]:
+    """The C client (``fill``) and the C server (``upstream``), built for this run."""
     gcc = shutil.which("gcc") or shutil.which("cc")
     if gcc is None:
         sys.exit("a C compiler is needed (apt-get install gcc)")
-    binary = work / "fill"
-    subprocess.run([gcc, "-O2", "-o", str(binary), str(HERE / "c" / "fill.c")], check=True)
-    return binary
+    client, server = work / "fill", work / "upstream"
+    subprocess.run([gcc, "-O2", "-o", str(client), str(HERE / "c" / "fill.c")], check=True)
+    subprocess.run([gcc, "-O2", "-o", str(server), str(HERE / "c" / "upstream.c"),
+                    "-lpthread"], check=True)
+    return client, server
 
 
 def pinned_to(cpu: int | None) -> Callable[[], None] | None:
@@ -105,11 +116,14 @@ def pinned_to(cpu: int | None) -> Callable[[], None] | None:
     return lambda: os.sched_setaffinity(0, {cpu})
 
 
-def over_socket(client: Path, argv: list[str], sock: Path, pool: str,
+SPY = [sys.executable, "-m", "ipamx_spy"]
+
+
+def over_socket(client: Path, server: list[str], sock: Path, pool: str,
                 cpu: int | None = None) -> Run:
-    """Start ``ipamx-spy ARGV``; the C client requests the pool, then every address. With
+    """Start the ``server`` command; the C client requests the pool, then every address. With
     ``cpu``, server and client both run on that CPU only."""
-    process = subprocess.Popen([sys.executable, "-m", "ipamx_spy", *argv],
+    process = subprocess.Popen(server,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                preexec_fn=pinned_to(cpu))
     try:
@@ -136,26 +150,42 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3,
                         help="interleaved rounds of the baseline and serve rows (medians shown)")
     parser.add_argument("--serve-only", action="store_true",
-                        help="only the baseline and the two serve --state none rows")
+                        help="only the baseline, the serve --state none rows and the C "
+                             "servers")
+    parser.add_argument("--no-c-servers", dest="c_servers", action="store_false",
+                        help="leave out the C servers' floor and ceiling rows")
     args = parser.parse_args()
     print(f"load average before: {load()}")
     work = Path(tempfile.mkdtemp(prefix="ipx-abench-"))
-    client = compile_fill(work)
+    client, c_server = compile_c(work)
     big, small = f"10.0.0.0/{args.prefix_len}", f"10.0.0.0/{args.file_prefix_len}"
     rows: list[tuple[str, str, int, float, float]] = []
-    serve = ["serve", "--listen"]
+    serve = [*SPY, "serve", "--listen"]
     cpu = min(os.sched_getaffinity(0))
     paired: dict[str, list[float]] = {}
-    serve_rows = [("serve --state none, unpinned", "a.sock", None),
-                  (f"serve --state none, server and client on CPU {cpu} (judges #14)",
-                   "p.sock", cpu)]
+    on_cpu = f"server and client on CPU {cpu}"
     try:
         for _ in range(args.rounds):
             before = in_process(big)
             rows.append((BASELINE, big, *before))
-            for name, sock, on_cpu in serve_rows:
-                run = over_socket(client, [*serve, str(work / sock), "--state", "none"],
-                                  work / sock, big, cpu=on_cpu)
+            calls, seconds, _cpu = before
+            work_ns = str(round(seconds / calls * 1e9))
+            servers: list[tuple[str, list[str], int | None]] = [
+                ("serve --state none, unpinned", [*serve, "{sock}", "--state", "none"], None),
+                (f"serve --state none, {on_cpu} (judges #14)",
+                 [*serve, "{sock}", "--state", "none"], cpu)]
+            if args.c_servers:
+                servers += [
+                    ("C server, no work (floor), unpinned", [str(c_server), "{sock}"], None),
+                    (f"C server, no work (floor), {on_cpu}", [str(c_server), "{sock}"], cpu),
+                    ("C server, the in-process call's time of work (ceiling), unpinned",
+                     [str(c_server), "{sock}", "work", work_ns], None),
+                    (f"C server, the in-process call's time of work (ceiling), {on_cpu}",
+                     [str(c_server), "{sock}", "work", work_ns], cpu)]
+            for name, command, pinned in servers:
+                sock = work / "a.sock"
+                run = over_socket(client, [part.format(sock=sock) for part in command],
+                                  sock, big, cpu=pinned)
                 after = in_process(big)
                 rows += [(name, big, *run), (BASELINE, big, *after)]
                 paired.setdefault(name, []).append(rate(run) / math.sqrt(
@@ -167,7 +197,7 @@ def main() -> None:
                 client, [*serve, str(work / "b.sock"), "--state", str(work / "s.json")],
                 work / "b.sock", small)))
             rows.append(("proxy, built-in, recording, --quiet", big, *over_socket(
-                client, ["proxy", "--listen", str(work / "c.sock"), "--state", "none",
+                client, [*SPY, "proxy", "--listen", str(work / "c.sock"), "--state", "none",
                          "--quiet", "--record", str(work / "r.jsonl"), "--control",
                          str(work / "c.ctl")], work / "c.sock", big)))
     finally:
@@ -187,12 +217,13 @@ def rate(run: Run) -> float:
 
 
 def report_paired(paired: dict[str, list[float]]) -> None:
-    """Each serve run against the in-process runs just before and just after it (their
+    """Each server's run against the in-process runs just before and just after it (their
     geometric mean): the machine's speed drifts by a quarter within a minute, and a ratio
     of neighbours leaves most of that out, where a ratio of two medians keeps it."""
     if not paired:
         return
-    print("\nRound by round: each serve run against the in-process runs on either side of it\n")
+    print("\nRound by round: each server's run against the in-process runs on either side of "
+          "it\n")
     print("| path | rounds | vs in-process (median) | lowest-highest |")
     print("|---|---:|---:|---:|")
     for name, ratios in paired.items():
