@@ -30,7 +30,7 @@ no server reaches the target unpinned; serve against the ceiling is ipamx-spy's 
 
 Usage: python bench/allocator_socket.py [--prefix-len 16] [--file-prefix-len 20] [--rounds 3]
        [--serve-only] [--no-c-servers]
-Prints a Markdown table of medians, then each serve run against the in-process runs on either
+Prints a Markdown table of medians, then each server's run against the in-process runs on either
 side of it (round by round: the machine's speed drifts within a minute, and a ratio of
 neighbours leaves most of that drift out), and the load average before and after.
 """
@@ -52,11 +52,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from _sockets import wait_socket  # bench/ is on sys.path when a script runs
+from _sockets import build_c, wait_socket  # bench/ is on sys.path when a script runs
 
 from ipamx_spy.builtin import BuiltinConfig, make_plugin
-
-HERE = Path(__file__).resolve().parent
 
 
 def pool_request(pool: str) -> bytes:
@@ -95,18 +93,6 @@ def cpu_seconds(pid: int) -> float:
 def in_process(pool: str) -> Run:
     plugin = make_plugin(BuiltinConfig())
     return fill(lambda endpoint, body: plugin.handle(endpoint, body).body, pool)
-
-
-def compile_c(work: Path) -> tuple[Path, Path]:
-    """The C client (``fill``) and the C server (``upstream``), built for this run."""
-    gcc = shutil.which("gcc") or shutil.which("cc")
-    if gcc is None:
-        sys.exit("a C compiler is needed (apt-get install gcc)")
-    client, server = work / "fill", work / "upstream"
-    subprocess.run([gcc, "-O2", "-o", str(client), str(HERE / "c" / "fill.c")], check=True)
-    subprocess.run([gcc, "-O2", "-o", str(server), str(HERE / "c" / "upstream.c"),
-                    "-lpthread"], check=True)
-    return client, server
 
 
 def pinned_to(cpu: int | None) -> Callable[[], None] | None:
@@ -157,35 +143,36 @@ def main() -> None:
     args = parser.parse_args()
     print(f"load average before: {load()}")
     work = Path(tempfile.mkdtemp(prefix="ipx-abench-"))
-    client, c_server = compile_c(work)
+    client, c_server = build_c(work, "fill", "upstream")
     big, small = f"10.0.0.0/{args.prefix_len}", f"10.0.0.0/{args.file_prefix_len}"
     rows: list[tuple[str, str, int, float, float]] = []
     serve = [*SPY, "serve", "--listen"]
     cpu = min(os.sched_getaffinity(0))
     paired: dict[str, list[float]] = {}
     on_cpu = f"server and client on CPU {cpu}"
+    # Each command's "{sock}" and "{work_ns}" are filled in per run.
+    servers: list[tuple[str, list[str], int | None]] = [
+        ("serve --state none, unpinned", [*serve, "{sock}", "--state", "none"], None),
+        (f"serve --state none, {on_cpu} (judges #14)",
+         [*serve, "{sock}", "--state", "none"], cpu)]
+    if args.c_servers:
+        floor, ceiling = [str(c_server), "{sock}"], [str(c_server), "{sock}", "work", "{work_ns}"]
+        servers += [("C server, no work (floor), unpinned", floor, None),
+                    (f"C server, no work (floor), {on_cpu}", floor, cpu),
+                    ("C server, the in-process call's time of work (ceiling), unpinned",
+                     ceiling, None),
+                    (f"C server, the in-process call's time of work (ceiling), {on_cpu}",
+                     ceiling, cpu)]
+    sock = work / "a.sock"
     try:
         for _ in range(args.rounds):
             before = in_process(big)
             rows.append((BASELINE, big, *before))
             calls, seconds, _cpu = before
-            work_ns = str(round(seconds / calls * 1e9))
-            servers: list[tuple[str, list[str], int | None]] = [
-                ("serve --state none, unpinned", [*serve, "{sock}", "--state", "none"], None),
-                (f"serve --state none, {on_cpu} (judges #14)",
-                 [*serve, "{sock}", "--state", "none"], cpu)]
-            if args.c_servers:
-                servers += [
-                    ("C server, no work (floor), unpinned", [str(c_server), "{sock}"], None),
-                    (f"C server, no work (floor), {on_cpu}", [str(c_server), "{sock}"], cpu),
-                    ("C server, the in-process call's time of work (ceiling), unpinned",
-                     [str(c_server), "{sock}", "work", work_ns], None),
-                    (f"C server, the in-process call's time of work (ceiling), {on_cpu}",
-                     [str(c_server), "{sock}", "work", work_ns], cpu)]
+            work_ns = round(seconds / calls * 1e9)
             for name, command, pinned in servers:
-                sock = work / "a.sock"
-                run = over_socket(client, [part.format(sock=sock) for part in command],
-                                  sock, big, cpu=pinned)
+                argv = [part.format(sock=sock, work_ns=work_ns) for part in command]
+                run = over_socket(client, argv, sock, big, cpu=pinned)
                 after = in_process(big)
                 rows += [(name, big, *run), (BASELINE, big, *after)]
                 paired.setdefault(name, []).append(rate(run) / math.sqrt(

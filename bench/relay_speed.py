@@ -51,9 +51,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from _sockets import wait_socket  # bench/ is on sys.path when a script runs
+from _sockets import build_c, wait_socket  # bench/ is on sys.path when a script runs
 
-HERE = Path(__file__).resolve().parent
 Sample = tuple[float, float, float, float]  # p50 µs, p99 µs, exchanges/s, CPU µs per exchange
 THROUGHPUT, CPU = 2, 3  # where a sample has them
 DEFAULT_MODE = "ipamx-spy record + live view"
@@ -102,13 +101,8 @@ def bare_relay(listen: str, upstream: str) -> None:
 
 
 def compile_c(work: Path) -> tuple[Path, Path]:
-    gcc = shutil.which("gcc") or shutil.which("cc")
-    if gcc is None:
-        sys.exit("a C compiler is needed (apt-get install gcc)")
-    client, upstream = work / "client", work / "upstream"
-    subprocess.run([gcc, "-O2", "-o", str(client), str(HERE / "c" / "client.c")], check=True)
-    subprocess.run([gcc, "-O2", "-o", str(upstream), str(HERE / "c" / "upstream.c"),
-                    "-lpthread"], check=True)
+    """The C client and the C upstream, built for this run."""
+    client, upstream = build_c(work, "client", "upstream")
     return client, upstream
 
 
